@@ -1,0 +1,69 @@
+"""The project's error hierarchy.
+
+Errors are raised where they happen and turned into HTTP answers or CLI messages in one place
+(``runner.server.errors`` and ``runner.cli``). A message says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+
+class RunnerError(Exception):
+    """Base of every error the project raises on purpose."""
+
+    http_status = 500
+
+
+class PipelineError(RunnerError):
+    """A pipeline file that cannot be substituted, parsed or compiled.
+
+    ``issues`` holds the lint issues (``runner.pipeline.lint.Issue``) when there are several.
+    """
+
+    http_status = 400
+
+    def __init__(self, message: str, *, file: str = "", line: int = 0, issues=None):
+        self.file = file
+        self.line = line
+        self.issues = list(issues or [])
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        msg = super().__str__()
+        return f"{where}: {msg}" if where else msg
+
+
+class SubstitutionError(PipelineError):
+    """A ``${...}`` expression that cannot be evaluated."""
+
+
+class EngineError(RunnerError):
+    """The container engine failed (missing image, daemon unreachable, refused mount)."""
+
+
+class PolicyError(RunnerError):
+    """Something the trust policy refuses (docker socket, privileged, host volume)."""
+
+    http_status = 403
+
+
+class NotFound(RunnerError):
+    http_status = 404
+
+
+class Unauthorized(RunnerError):
+    http_status = 401
+
+
+class Forbidden(RunnerError):
+    http_status = 403
+
+
+class BadRequest(RunnerError):
+    http_status = 400
+
+
+class Conflict(RunnerError):
+    http_status = 409

@@ -1,0 +1,192 @@
+"""The compiled form of a pipeline: the only thing an engine or an executor sees.
+
+A ``StageSpec`` is produced by ``runner.pipeline.compile`` from the YAML model and a
+``BuildContext``. It is plain data, JSON-serialisable through ``to_dict``/``from_dict``, so the
+server can store it in the database and hand it to a remote agent unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Run policies of a step, decided at compile time from `when.status` / Drone's rules.
+ON_SUCCESS = "on-success"
+ON_FAILURE = "on-failure"
+ALWAYS = "always"
+NEVER = "never"
+
+# Step kinds.
+KIND_CLONE = "clone"
+KIND_STEP = "step"
+KIND_SERVICE = "service"
+
+# Exit code by which a step says "skip the rest of the stage, and that is a success" (Drone).
+EXIT_SKIP = 78
+
+
+@dataclass
+class BuildContext:
+    """What a build is about: the event, the commit and the repository.
+
+    It is the input of condition evaluation and of the step environment (``DRONE_*``/``CI_*``).
+    """
+
+    repo: str = "local/repo"  # owner/name
+    event: str = "push"  # push, tag, pull_request, cron, custom, promote, rollback
+    branch: str = "main"
+    ref: str = ""
+    commit: str = ""
+    before: str = ""
+    tag: str = ""
+    message: str = ""
+    author: str = ""
+    author_email: str = ""
+    author_avatar: str = ""
+    remote_url: str = ""
+    link: str = ""
+    default_branch: str = "main"
+    target: str = ""  # deploy target / environment
+    cron: str = ""  # cron job name, for event=cron
+    action: str = ""  # pull request action (opened, synchronize...)
+    pull_request: int = 0
+    source_branch: str = ""
+    target_branch: str = ""
+    build_number: int = 1
+    parent: int = 0  # build promoted or rolled back from
+    instance: str = "localhost"
+    server_url: str = "http://localhost"
+    changed_files: list[str] | None = None  # None: unknown, `paths` conditions then match
+    trusted: bool = False
+    fork: bool = False
+    private: bool = False
+    created: int = 0  # unix time
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BuildContext:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class SecretRef:
+    """An environment variable of a step whose value is the secret ``name``."""
+
+    env: str
+    name: str
+
+
+@dataclass
+class Mount:
+    """A volume of a step.
+
+    ``kind`` is ``workspace`` (the stage workspace volume), ``temp`` (a volume living as long as
+    the stage), ``cache`` (a named volume kept across builds, keyed by repository), or ``host``
+    (a host path; trusted only).
+    """
+
+    kind: str
+    source: str  # volume name within the stage, cache key, or host path
+    target: str  # path in the container
+    read_only: bool = False
+
+
+@dataclass
+class StepSpec:
+    """One container of a stage: a clone, a step or a service."""
+
+    name: str
+    image: str
+    kind: str = KIND_STEP
+    commands: list[str] = field(default_factory=list)  # run as one `set -e` shell script
+    entrypoint: list[str] | None = None
+    command: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    secrets: list[SecretRef] = field(default_factory=list)
+    working_dir: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    privileged: bool = False
+    network_mode: str = ""
+    pull: str = "if-not-exists"  # always, never, if-not-exists
+    detach: bool = False
+    depends_on: list[str] = field(default_factory=list)
+    run_policy: str = ON_SUCCESS
+    failure_ignored: bool = False
+    timeout: int = 0  # seconds, 0: only the stage timeout applies
+    user: str = ""
+    shm_size: int = 0
+    dns: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = field(default_factory=list)
+    ports: list[str] = field(default_factory=list)
+    # Why the step was marked privileged (socket, host volume, privileged flag): for the lint
+    # trust rule and for error messages.
+    needs_trust: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CloneSpec:
+    """How the workspace is filled before the steps run."""
+
+    disable: bool = False
+    depth: int = 0  # 0: full history
+    tags: bool = False
+    submodules: bool = False
+    skip_verify: bool = False
+
+
+@dataclass
+class StageSpec:
+    """One pipeline document compiled for one build: what one agent runs."""
+
+    name: str
+    number: int = 1
+    kind: str = "pipeline"
+    type: str = "docker"
+    labels: dict[str, str] = field(default_factory=dict)  # agent labels the stage requires
+    depends_on: list[str] = field(default_factory=list)
+    run_policy: str = ON_SUCCESS  # from trigger.status
+    platform: str = "linux/amd64"
+    workspace: str = "/drone/src"
+    clone: CloneSpec = field(default_factory=CloneSpec)
+    steps: list[StepSpec] = field(default_factory=list)
+    services: list[StepSpec] = field(default_factory=list)
+    temp_volumes: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout: int = 3600  # seconds
+    trusted: bool = False
+    repo: str = ""  # for cache keys and resource labels
+    matrix: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageSpec:
+        data = dict(data)
+        data["clone"] = CloneSpec(**data.get("clone", {}))
+        data["steps"] = [_step_from_dict(s) for s in data.get("steps", [])]
+        data["services"] = [_step_from_dict(s) for s in data.get("services", [])]
+        return cls(**data)
+
+
+def _step_from_dict(data: dict[str, Any]) -> StepSpec:
+    data = dict(data)
+    data["secrets"] = [SecretRef(**s) for s in data.get("secrets", [])]
+    data["mounts"] = [Mount(**m) for m in data.get("mounts", [])]
+    return StepSpec(**data)
+
+
+@dataclass
+class StepResult:
+    """How a step ended. ``status`` is one of success, failure, skipped, killed, error."""
+
+    name: str
+    status: str
+    exit_code: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    error: str = ""

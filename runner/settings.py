@@ -1,0 +1,102 @@
+"""One settings object for the server, the agent and the CLI.
+
+Values come from, in order of precedence: test overrides, ``RUNNER_*`` environment variables,
+a settings file (YAML, ``RUNNER_CONFIG`` or ``<data_dir>/runner.yml``), and the defaults below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class Settings:
+    data_dir: str = "~/.pipeline-runner"
+    database_url: str = ""  # empty: SQLite in data_dir
+    host: str = "127.0.0.1"
+    port: int = 8080
+    server_url: str = ""  # public address, for links and webhooks; empty: http://host:port
+    secret_key: str = ""  # encryption key for secrets at rest; empty: generated into data_dir
+    admin_password: str = ""  # first-start admin password; empty: generated and printed once
+    workers_threads: int = 32
+    max_body_bytes: int = 5 * 1024 * 1024
+    log_cap_bytes: int = 64 * 1024 * 1024  # per step; the tail is kept
+    lease_seconds: int = 30
+    lost_stage_policy: str = "requeue"  # requeue or fail
+    # agent
+    embedded_agent: bool = True
+    agent_server: str = ""
+    agent_token: str = ""
+    agent_name: str = ""
+    agent_labels: dict[str, str] = field(default_factory=dict)
+    agent_capacity: int = 2
+    agent_privileged_images: list[str] = field(
+        default_factory=lambda: ["plugins/docker", "pipeline-runner/docker", "runner-plugin-docker"]
+    )
+    agent_environment: dict[str, str] = field(default_factory=dict)
+    agent_shutdown: str = "finish"  # finish or handback
+    pipeline_timeout: int = 3600
+
+    @property
+    def data_path(self) -> Path:
+        return Path(os.path.expanduser(self.data_dir))
+
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'runner.db'}"
+
+    def effective_server_url(self) -> str:
+        return (self.server_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def _coerce(kind: Any, raw: str) -> Any:
+    """Turn an environment variable's text into the field's type."""
+    text = str(kind)
+    if "bool" in text:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if "int" in text and "dict" not in text and "list" not in text:
+        return int(raw)
+    if "dict" in text:
+        return parse_labels(raw)
+    if "list" in text:
+        return [p.strip() for p in raw.split(",") if p.strip()]
+    return raw
+
+
+def parse_labels(raw: str) -> dict[str, str]:
+    """Parse ``k=v,k2=v2`` into a dict (labels, environment)."""
+    out: dict[str, str] = {}
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_settings(overrides: dict[str, Any] | None = None, environ=None) -> Settings:
+    """Build the settings: defaults → file → ``RUNNER_*`` environment → ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    data_dir = (overrides or {}).get("data_dir") or environ.get("RUNNER_DATA_DIR")
+    data_dir = data_dir or Settings.data_dir
+    config_file = environ.get("RUNNER_CONFIG") or os.path.join(
+        os.path.expanduser(data_dir), "runner.yml"
+    )
+    if os.path.isfile(config_file):
+        with open(config_file, encoding="utf-8") as fh:
+            loaded = yaml.safe_load(fh) or {}
+        values.update({k: v for k, v in loaded.items() if k in fields})
+    for name, f in fields.items():
+        raw = environ.get("RUNNER_" + name.upper())
+        if raw is not None:
+            values[name] = _coerce(f.type, raw)
+    values.update(overrides or {})
+    return Settings(**values)
