@@ -1,0 +1,198 @@
+"""A bare mirror of one git repository, kept in a cache directory and shared by builds.
+
+The server reads pipeline files at a commit through it (``list_files``/``read_file``); the agent
+fills a stage workspace from it (``export``). Fetches of one repository are serialised by a
+thread lock and a file lock (``fcntl``), so several threads and processes may share a cache
+directory. Reads need no lock: objects in a git repository are never rewritten.
+
+Errors: ``runner.errors.EngineError`` when the remote cannot be fetched, ``NotFound`` for an
+unknown commit or path.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import subprocess
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+
+from runner.errors import EngineError, NotFound
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+# Mirror every branch and tag; pull request heads arrive through an explicit ``ref``.
+_REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def mirror_dir_name(url: str) -> str:
+    """A stable directory name for ``url``: readable tail plus a hash against collisions."""
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "_", url.rstrip("/").split("/")[-1])[:40] or "repo"
+    return f"{tail}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def _thread_lock(path: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(path, threading.Lock())
+
+
+def _git_error(action: str, url: str, exc: Exception) -> EngineError:
+    detail = getattr(exc, "stderr", "") or str(exc)
+    detail = " ".join(str(detail).split())
+    return EngineError(f"git {action} of {url} failed: {detail}; check the URL and credentials")
+
+
+class Mirror:
+    """The bare mirror of ``url`` under ``cache_dir``.
+
+    Thread-safe. ``update`` must have fetched a commit before ``list_files``, ``read_file`` or
+    ``export`` are asked about it.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike, url: str):
+        self.url = url
+        self.path = Path(cache_dir).expanduser() / mirror_dir_name(url)
+
+    @contextmanager
+    def _locked(self):
+        with _thread_lock(str(self.path)):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(str(self.path) + ".lock", "w") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _repo(self) -> git.Repo:
+        if not (self.path / "HEAD").exists():
+            repo = git.Repo.init(self.path, bare=True)
+            repo.git.config("remote.origin.url", self.url)
+            return repo
+        return git.Repo(self.path)
+
+    def has_commit(self, commit: str) -> bool:
+        """True when ``commit`` (a sha or a ref name) is already in the mirror."""
+        if not (self.path / "HEAD").exists():
+            return False
+        try:
+            git.Repo(self.path).git.rev_parse("--verify", "--quiet", f"{commit}^{{commit}}")
+            return True
+        except git.GitCommandError:
+            return False
+
+    def update(self, commit: str | None = None, ref: str | None = None) -> str:
+        """Fetch branches and tags (and ``ref``, e.g. ``refs/pull/7/head``) from the remote.
+
+        When ``commit`` is already present nothing is fetched. Returns the resolved commit sha
+        (``commit``, else ``ref``'s tip, else HEAD). Raises ``EngineError`` when the fetch
+        fails and ``NotFound`` when the commit is not in the remote.
+        """
+        with self._locked():
+            repo = self._repo()
+            if not (commit and self.has_commit(commit)):
+                specs = list(_REFSPECS)
+                if ref and not ref.startswith(("refs/heads/", "refs/tags/")):
+                    specs.append(f"+{ref}:{ref}")
+                try:
+                    repo.git.fetch("--prune", "--quiet", self.url, *specs)
+                except git.GitCommandError as exc:
+                    raise _git_error("fetch", self.url, exc) from exc
+                if commit and _SHA.match(commit) and not self.has_commit(commit):
+                    try:  # a commit no branch points at any more (force push): ask for it
+                        repo.git.fetch("--quiet", self.url, commit)
+                    except git.GitCommandError:
+                        pass
+                self._set_head(repo)
+            target = commit or ref or "HEAD"
+            try:
+                return repo.git.rev_parse("--verify", f"{target}^{{commit}}")
+            except git.GitCommandError as exc:
+                raise NotFound(f"commit {target} not found in {self.url}; was it pushed?") from exc
+
+    def _set_head(self, repo: git.Repo) -> None:
+        """Point the mirror's HEAD at the remote's default branch so ``HEAD`` resolves."""
+        try:
+            out = repo.git.ls_remote("--symref", self.url, "HEAD")
+        except git.GitCommandError:
+            return
+        match = re.search(r"^ref: (refs/heads/\S+)\s+HEAD", out, re.M)
+        if match:
+            repo.git.symbolic_ref("HEAD", match.group(1))
+
+    def resolve(self, commit: str) -> str:
+        """The full sha of ``commit`` (sha, branch or tag); ``NotFound`` when unknown."""
+        try:
+            return git.Repo(self.path).git.rev_parse("--verify", f"{commit}^{{commit}}")
+        except (git.GitCommandError, git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
+            raise NotFound(f"commit {commit} not found in the mirror of {self.url}") from e
+
+    def list_files(self, commit: str) -> list[str]:
+        """Every file path (``/``-separated, relative) in the tree of ``commit``."""
+        sha = self.resolve(commit)
+        out = git.Repo(self.path).git.ls_tree("-r", "--name-only", "-z", sha)
+        return [p for p in out.split("\0") if p]
+
+    def read_file(self, commit: str, path: str) -> str:
+        """The text (UTF-8) of ``path`` at ``commit``; ``NotFound`` when it is not there."""
+        sha = self.resolve(commit)
+        try:
+            return git.Repo(self.path).git.show(f"{sha}:{path}", strip_newline_in_stdout=False)
+        except git.GitCommandError as exc:
+            raise NotFound(f"{path} not found at commit {sha[:10]} of {self.url}") from exc
+
+    def export(
+        self,
+        commit: str,
+        dest_dir: str | os.PathLike,
+        *,
+        depth: int = 0,
+        tags: bool = False,
+        submodules: bool = False,
+        branch: str = "",
+        log=None,
+    ) -> str:
+        """Make ``dest_dir`` a git working copy of ``commit`` fetched from this mirror.
+
+        ``depth`` > 0 gives a shallow history of that many commits; ``tags`` fetches tags;
+        ``submodules`` initialises them (from their own remotes). ``origin`` points at the
+        repository's real URL. ``log`` receives progress lines. Returns the checked-out sha.
+        """
+        sha = self.resolve(commit)
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        say = log or (lambda _line: None)
+
+        def run(*args: str) -> None:
+            say("+ git " + " ".join(args))
+            proc = subprocess.run(
+                ["git", *args], cwd=dest, capture_output=True, text=True, check=False
+            )
+            for line in (proc.stdout + proc.stderr).splitlines():
+                say(line)
+            if proc.returncode:
+                raise EngineError(
+                    f"git {args[0]} failed in the workspace ({proc.returncode}): "
+                    f"{proc.stderr.strip()[:300]}"
+                )
+
+        run("init", "--quiet")
+        run("remote", "add", "origin", self.url)
+        fetch = ["fetch", "--quiet", "--tags" if tags else "--no-tags"]
+        if depth > 0:
+            fetch.append(f"--depth={depth}")
+        run(*fetch, self.path.resolve().as_uri(), sha)
+        if branch:
+            run("checkout", "--quiet", "-B", branch, sha)
+        else:
+            run("checkout", "--quiet", "--detach", sha)
+        if submodules:
+            run("submodule", "update", "--init", "--recursive")
+        return sha
