@@ -1,0 +1,54 @@
+"""Fills a stage's workspace with the build's commit, through the agent's git mirror.
+
+The mirror (``runner.gitmirror.Mirror``) keeps one bare repository per URL under
+``cache_dir``; the commit is exported into a temporary working copy honouring the stage's
+``clone`` settings (depth, tags, submodules) and copied into the workspace with
+``engine.copy_to_workspace``. Raises ``EngineError``/``NotFound`` (both ``RunnerError``) with a
+message fit for the step log.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+from runner.engine.base import Engine, LogSink
+from runner.gitmirror import Mirror
+from runner.pipeline.spec import StageSpec
+
+DEFAULT_CACHE_DIR = "~/.pipeline-runner/mirrors"
+
+
+@dataclass
+class CloneSource:
+    """Where a stage's code comes from: the repository URL and the commit (or ref) to check
+    out; ``branch`` names the local branch of the working copy."""
+
+    url: str
+    commit: str = ""
+    ref: str = ""
+    branch: str = ""
+    cache_dir: str = DEFAULT_CACHE_DIR
+
+
+def clone_workspace(engine: Engine, stage: StageSpec, source: CloneSource, log: LogSink) -> str:
+    """Fetch ``source`` into its mirror and copy the commit's tree into the stage workspace.
+
+    Must be called between ``engine.setup`` and the first step. Returns the commit sha.
+    """
+    mirror = Mirror(os.path.expanduser(source.cache_dir), source.url)
+    log(f"+ fetch {source.url} {source.commit or source.ref or 'HEAD'}")
+    sha = mirror.update(commit=source.commit or None, ref=source.ref or None)
+    with tempfile.TemporaryDirectory(prefix="pipeline-runner-clone-") as tmp:
+        mirror.export(
+            sha,
+            tmp,
+            depth=stage.clone.depth,
+            tags=stage.clone.tags,
+            submodules=stage.clone.submodules,
+            branch=source.branch,
+            log=log,
+        )
+        engine.copy_to_workspace(stage, tmp)
+    return sha

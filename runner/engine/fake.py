@@ -1,0 +1,98 @@
+"""An in-memory engine for unit tests of the executor: no containers, scripted behaviour.
+
+Each step name maps to a ``FakeBehaviour`` (exit code, log lines, events to wait on or set),
+so tests can prove ordering and overlap with events instead of timing. ``events`` records
+what happened, in order, from every thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from runner.engine.base import LogSink
+from runner.pipeline.spec import StageSpec, StepResult, StepSpec
+
+
+@dataclass
+class FakeBehaviour:
+    """What a fake step does: print ``lines``, wait for ``wait_for`` events, exit."""
+
+    exit_code: int = 0
+    lines: list[str] = field(default_factory=list)
+    # Names of events in FakeEngine.signals; a step whose event is not set within
+    # ``wait_seconds`` fails with exit code 1 (so a wrong schedule fails instead of hanging).
+    wait_for: list[str] = field(default_factory=list)
+    wait_seconds: float = 10.0
+    sets: list[str] = field(default_factory=list)  # events set once the step has started
+    block: bool = False  # run until killed
+    error: str = ""  # fail to start with this reason (status error)
+
+
+class FakeEngine:
+    """Implements ``runner.engine.base.Engine`` in memory. Thread-safe."""
+
+    def __init__(self, behaviours: dict[str, FakeBehaviour] | None = None):
+        self.behaviours = behaviours or {}
+        self.events: list[tuple[str, str]] = []
+        self.envs: dict[str, dict[str, str]] = {}
+        self.copied: list[list[str]] = []  # file names of each copy_to_workspace
+        self.signals: dict[str, threading.Event] = {}
+        self._killed: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self.setup_error: Exception | None = None
+
+    def signal(self, name: str) -> threading.Event:
+        with self._lock:
+            return self.signals.setdefault(name, threading.Event())
+
+    def _record(self, what: str, name: str) -> None:
+        with self._lock:
+            self.events.append((what, name))
+
+    def setup(self, stage: StageSpec) -> None:
+        self._record("setup", stage.name)
+        if self.setup_error:
+            raise self.setup_error
+
+    def copy_to_workspace(self, stage: StageSpec, src_dir: str) -> None:
+        self.copied.append(sorted(os.listdir(src_dir)))
+
+    def run_step(
+        self, stage: StageSpec, step: StepSpec, env: dict[str, str], log: LogSink
+    ) -> StepResult:
+        behaviour = self.behaviours.get(step.name, FakeBehaviour())
+        started = time.time()
+        if behaviour.error:
+            return StepResult(step.name, "error", 0, started, time.time(), behaviour.error)
+        killed = self._killed.setdefault(step.name, threading.Event())
+        self.envs[step.name] = dict(env)
+        self._record("start", step.name)
+        for name in behaviour.sets:
+            self.signal(name).set()
+        for line in behaviour.lines:
+            log(line)
+        waited_out = False
+        for name in behaviour.wait_for:
+            deadline = time.monotonic() + behaviour.wait_seconds
+            while not self.signal(name).wait(0.01) and not killed.is_set():
+                if time.monotonic() > deadline:
+                    waited_out = True
+                    break
+        if step.detach or step.kind == "service":
+            return StepResult(step.name, "running", 0, started, time.time())
+        if behaviour.block:
+            killed.wait(30)
+        self._record("end", step.name)
+        code = 137 if killed.is_set() else 1 if waited_out else behaviour.exit_code
+        status = "success" if code in (0, 78) else "failure"
+        return StepResult(step.name, status, code, started, time.time())
+
+    def kill_step(self, stage: StageSpec, step: StepSpec) -> None:
+        self._record("kill", step.name)
+        self._killed.setdefault(step.name, threading.Event()).set()
+
+    def destroy(self, stage: StageSpec) -> None:
+        self._record("destroy", stage.name)
