@@ -12,6 +12,8 @@ from runner import __version__
 COMMAND_MODULES = [
     "runner.commands.lint",
     "runner.commands.exec",
+    "runner.commands.server",
+    "runner.commands.agent",
 ]
 
 

@@ -40,6 +40,8 @@ class Settings:
         default_factory=lambda: ["plugins/docker", "pipeline-runner/docker", "runner-plugin-docker"]
     )
     agent_environment: dict[str, str] = field(default_factory=dict)
+    # extra labels on every container, volume and network the agent creates (tests, accounting)
+    agent_engine_labels: dict[str, str] = field(default_factory=dict)
     agent_shutdown: str = "finish"  # finish or handback
     pipeline_timeout: int = 3600
 

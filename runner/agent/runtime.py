@@ -1,0 +1,198 @@
+"""The agent loop: claim stages from the server and run them on the local engine.
+
+``AgentRuntime.start()`` removes the leftovers of an earlier interrupted run, then starts
+``capacity`` worker threads. Each worker long-polls ``claim``; a claimed stage runs through
+``runner.agent.executor.Executor`` with a ``LogShipper`` for its logs, a heartbeat thread that
+renews the lease and turns the server's "cancel" into the executor's cancel event, and step
+updates sent as they happen. A server that cannot be reached is retried with a capped backoff;
+work in progress keeps running meanwhile and its reports are resent when the server is back.
+
+The embedded agent of ``runner server`` is this same class talking HTTP to its own server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from runner.agent.logship import LogShipper
+from runner.agent.rpc_client import RpcClient, RpcRefused, RpcUnavailable
+from runner.core import ERROR, FAILURE, KILLED
+from runner.pipeline.spec import StageSpec
+
+log = logging.getLogger(__name__)
+
+
+def _retry(call: Callable[[], Any], stop: threading.Event, what: str) -> Any:
+    """Call until the server answers; RpcRefused propagates; gives up only when stopping."""
+    delay = 0.2
+    while True:
+        try:
+            return call()
+        except RpcUnavailable as exc:
+            if stop.is_set() and delay >= 5.0:
+                raise
+            log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class AgentRuntime:
+    """Runs up to ``capacity`` stages at a time for one agent.
+
+    ``engine_factory()`` returns the engine (a ``DockerEngine`` normally). ``environ`` holds the
+    agent's global step variables. ``stop()`` stops claiming and waits for running stages.
+    """
+
+    def __init__(
+        self,
+        client: RpcClient,
+        engine_factory: Callable[[], Any],
+        *,
+        name: str = "agent",
+        capacity: int = 1,
+        labels: dict[str, str] | None = None,
+        environ: dict[str, str] | None = None,
+        poll_wait: float = 30.0,
+        heartbeat_every: float = 5.0,
+    ):
+        self.client = client
+        self.engine_factory = engine_factory
+        self.name = name
+        self.capacity = max(1, capacity)
+        self.labels = dict(labels or {})
+        self.environ = dict(environ or {})
+        self.poll_wait = poll_wait
+        self.heartbeat_every = heartbeat_every
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._engine = None
+
+    def start(self) -> None:
+        """Clean up leftovers, then start the worker threads (returns at once)."""
+        self._engine = self.engine_factory()
+        cleanup = getattr(self._engine, "cleanup_leftovers", None)
+        if cleanup is not None:
+            try:
+                cleanup(self.name)
+            except Exception:
+                log.exception("cleanup of earlier leftovers failed")
+        for i in range(self.capacity):
+            t = threading.Thread(target=self._work, name=f"agent-{self.name}-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; wait up to ``timeout`` for running stages to finish."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def request_stop(self) -> None:
+        """Stop claiming new stages (safe from a signal handler); running stages go on."""
+        self._stop.set()
+
+    def run_forever(self, finish_timeout: float = 3600.0) -> None:
+        """``start``, block until ``request_stop``, then let running stages finish."""
+        self.start()
+        while not self._stop.wait(0.5):
+            pass
+        self.stop(timeout=finish_timeout)
+
+    def _work(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                payload = self.client.claim(self.poll_wait)
+                delay = 0.2
+            except (RpcUnavailable, RpcRefused) as exc:
+                log.warning("claim failed, retrying in %.1fs: %s", delay, exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            if payload is None:
+                continue
+            try:
+                self.run_stage(payload)
+            except Exception:
+                log.exception(
+                    "stage %s crashed the agent worker", payload.get("stage", {}).get("id")
+                )
+
+    def run_stage(self, payload: dict[str, Any]) -> str:
+        """Run one claimed stage to its end and report it; returns the final status."""
+        from runner.agent.executor import Executor
+
+        stage_id = payload["stage"]["id"]
+        step_ids = {s["name"]: s["id"] for s in payload["stage"]["steps"]}
+        spec = StageSpec.from_dict(payload["spec"])
+        cancel = threading.Event()
+        shipper = LogShipper(self.client.upload_logs)
+        beat_stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(stage_id, cancel, beat_stop), daemon=True
+        )
+        beat.start()
+
+        def on_step_update(step_name: str, fields: dict[str, Any]) -> None:
+            step_id = step_ids.get(step_name)
+            if step_id is None:
+                return
+            if fields.get("status") not in (None, "running"):
+                shipper.close_step(step_id)
+            _retry(
+                lambda: self.client.update_step(stage_id, step_id, fields),
+                self._stop,
+                f"step update {step_name}",
+            )
+
+        def sink_for(step_name: str):
+            step_id = step_ids.get(step_name)
+            if step_id is None:
+                return lambda line: None
+            return shipper.sink(step_id)
+
+        status, error = ERROR, ""
+        try:
+            executor = Executor(
+                self._engine,
+                spec,
+                secrets=payload.get("secrets", {}),
+                environ={**self.environ, **payload.get("environ", {})},
+                log_sink_factory=sink_for,
+                on_step_update=on_step_update,
+                cancel=cancel,
+            )
+            result = executor.run()
+            status = result.status
+            error = getattr(result, "error", "") or ""
+        except Exception as exc:
+            log.exception("stage %s failed to run", stage_id)
+            status, error = ERROR, f"the agent could not run the stage: {exc}"
+        finally:
+            shipper.close()
+            beat_stop.set()
+        if cancel.is_set() and status in (FAILURE, ERROR):
+            status = KILLED
+        try:
+            _retry(
+                lambda: self.client.stage_done(stage_id, status, error), self._stop, "stage done"
+            )
+        except (RpcRefused, RpcUnavailable) as exc:
+            log.error("could not report the end of stage %s: %s", stage_id, exc)
+        return status
+
+    def _heartbeat(self, stage_id: int, cancel: threading.Event, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_every):
+            try:
+                if self.client.heartbeat(stage_id):
+                    cancel.set()
+            except RpcRefused as exc:
+                log.warning("heartbeat of stage %s refused, cancelling: %s", stage_id, exc)
+                cancel.set()
+            except RpcUnavailable as exc:
+                log.warning("heartbeat of stage %s failed: %s", stage_id, exc)

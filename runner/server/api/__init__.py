@@ -1,0 +1,21 @@
+"""The REST API (``/api/v1``): JSON in and out, token or session auth, roles checked per call.
+
+One module per resource: ``repos``, ``builds``, ``logs``, ``secrets``, ``crons``, ``users``
+(users and tokens) and ``agents``. Each registers its routes on ``api_bp``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+api_bp = Blueprint("api", __name__)
+
+from runner.server.api import (  # noqa: E402,F401  (modules register their routes)
+    agents,
+    builds,
+    crons,
+    logs,
+    repos,
+    secrets,
+    users,
+)

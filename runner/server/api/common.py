@@ -1,0 +1,88 @@
+"""Helpers shared by the API modules: request bodies, paging, repository lookup, JSON shapes."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from flask import request
+
+from runner.core import Build, Repo
+from runner.errors import BadRequest, NotFound
+from runner.server.auth import require_role
+from runner.server.services import current_services
+
+# Repository fields never sent by the API.
+REPO_HIDDEN = ("forge_token",)
+MAX_PER_PAGE = 100
+
+
+def body() -> dict[str, Any]:
+    """The request's JSON object; 400 when the body is not one."""
+    data = request.get_json(silent=True)
+    if data is None:
+        if request.get_data():
+            raise BadRequest("the body is not valid JSON")
+        return {}
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def int_arg(name: str, default: int, *, low: int = 1, high: int | None = None) -> int:
+    """An integer query argument within bounds; 400 when it is not a number."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"query argument {name} must be a number, not {raw!r}") from None
+    value = max(low, value)
+    return min(high, value) if high is not None else value
+
+
+def paging() -> tuple[int, int]:
+    """``(page, per_page)`` from ``?page=&per_page=``, pages counted from 1."""
+    return int_arg("page", 1), int_arg("per_page", 25, high=MAX_PER_PAGE)
+
+
+def repo_for(owner: str, name: str, role: str) -> Repo:
+    """The repository ``owner/name`` after checking the caller holds ``role`` on it."""
+    repo = current_services().stores.repos.find(f"{owner}/{name}")
+    if repo is None:
+        # Check the caller first so an anonymous probe cannot tell 404 from 401.
+        from runner.server.auth import require_user
+
+        require_user()
+        raise NotFound(f"no repository {owner}/{name}; add it with `runner repo add`")
+    require_role(repo, role)
+    return repo
+
+
+def repo_json(repo: Repo, *, with_secret: bool = False) -> dict[str, Any]:
+    data = dataclasses.asdict(repo)
+    for key in REPO_HIDDEN:
+        data.pop(key, None)
+    if not with_secret:
+        data.pop("webhook_secret", None)
+    data["owner"], data["name"] = repo.owner, repo.name
+    return data
+
+
+def build_json(build: Build, *, with_stages: bool = True) -> dict[str, Any]:
+    data = dataclasses.asdict(build)
+    if not with_stages:
+        data.pop("stages", None)
+    else:
+        for stage in data["stages"]:
+            stage.pop("spec", None)
+    return data
+
+
+def get_build(repo: Repo, number: int) -> Build:
+    """Build ``number`` of ``repo`` with its stages and steps; 404 when there is none."""
+    build = current_services().stores.builds.find(repo.id, number)
+    if build is None:
+        raise NotFound(f"{repo.slug} has no build {number}")
+    return build

@@ -1,0 +1,132 @@
+"""Repositories: add, list, get, update settings, and per-user roles."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from runner.core import ROLE_ADMIN, ROLE_READ, ROLES
+from runner.errors import BadRequest, Conflict, NotFound
+from runner.server.api import api_bp
+from runner.server.api.common import body, repo_for, repo_json
+from runner.server.auth import has_role, require_admin, require_user, role_of
+from runner.server.services import current_services
+
+FORGES = ("github", "gitlab", "gitea", "gogs", "generic")
+# Fields a repository admin may change; `trusted` needs a server admin (it opens the host).
+EDITABLE = {
+    "timeout": int,
+    "pipeline_path": str,
+    "default_branch": str,
+    "private": bool,
+    "active": bool,
+    "clone_url": str,
+    "forge_token": str,
+    "forge_url": str,
+}
+
+
+def webhook_url(slug: str) -> str:
+    """The address a forge must call for ``slug``."""
+    return f"{current_services().settings.effective_server_url()}/hook/{slug}"
+
+
+@api_bp.get("/repos")
+def list_repos():
+    user = require_user()
+    repos = current_services().stores.repos.list()
+    visible = [r for r in repos if has_role(user, r, ROLE_READ)]
+    return jsonify([repo_json(r) for r in visible])
+
+
+@api_bp.post("/repos")
+def add_repo():
+    require_admin()
+    data = body()
+    slug = str(data.get("slug", "")).strip().strip("/")
+    if slug.count("/") != 1 or not all(slug.split("/")):
+        raise BadRequest("a repository needs a slug OWNER/NAME")
+    forge = str(data.get("forge", "generic"))
+    if forge not in FORGES:
+        raise BadRequest(f"unknown forge {forge!r}; use one of {', '.join(FORGES)}")
+    clone_url = str(data.get("clone_url", "")).strip()
+    if not clone_url:
+        raise BadRequest("a repository needs a clone_url the agents can fetch from")
+    stores = current_services().stores
+    if stores.repos.find(slug) is not None:
+        raise Conflict(f"repository {slug} is already active")
+    fields = {k: conv(data[k]) for k, conv in EDITABLE.items() if k in data and k != "clone_url"}
+    repo = stores.repos.create(slug, forge=forge, clone_url=clone_url, **fields)
+    if "trusted" in data:
+        repo = stores.repos.update(repo.id, trusted=bool(data["trusted"]))
+    out = repo_json(repo, with_secret=True)
+    out["webhook_url"] = webhook_url(slug)
+    return jsonify(out), 201
+
+
+@api_bp.get("/repos/<owner>/<name>")
+def get_repo(owner: str, name: str):
+    repo = repo_for(owner, name, ROLE_READ)
+    user = require_user()
+    is_admin = role_of(user, repo) == ROLE_ADMIN
+    out = repo_json(repo, with_secret=is_admin)
+    out["role"] = role_of(user, repo)
+    if is_admin:
+        out["webhook_url"] = webhook_url(repo.slug)
+    return jsonify(out)
+
+
+@api_bp.patch("/repos/<owner>/<name>")
+def update_repo(owner: str, name: str):
+    repo = repo_for(owner, name, ROLE_ADMIN)
+    data = body()
+    unknown = set(data) - set(EDITABLE) - {"trusted"}
+    if unknown:
+        raise BadRequest(
+            f"cannot change {', '.join(sorted(unknown))}; editable: "
+            f"{', '.join(sorted([*EDITABLE, 'trusted']))}"
+        )
+    if "trusted" in data:
+        require_admin()
+    fields = {k: EDITABLE.get(k, bool)(v) for k, v in data.items()}
+    if "timeout" in fields and fields["timeout"] <= 0:
+        raise BadRequest("timeout must be a positive number of seconds")
+    repo = current_services().stores.repos.update(repo.id, **fields)
+    return jsonify(repo_json(repo, with_secret=True))
+
+
+@api_bp.delete("/repos/<owner>/<name>")
+def deactivate_repo(owner: str, name: str):
+    repo = repo_for(owner, name, ROLE_ADMIN)
+    current_services().stores.repos.update(repo.id, active=False)
+    return jsonify({"ok": True})
+
+
+@api_bp.get("/repos/<owner>/<name>/perms")
+def list_perms(owner: str, name: str):
+    repo = repo_for(owner, name, ROLE_ADMIN)
+    return jsonify(current_services().stores.perms.list(repo.id))
+
+
+@api_bp.put("/repos/<owner>/<name>/perms/<login>")
+def set_perm(owner: str, name: str, login: str):
+    repo = repo_for(owner, name, ROLE_ADMIN)
+    role = str(body().get("role", ""))
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+    stores = current_services().stores
+    user = stores.users.by_login(login)
+    if user is None:
+        raise NotFound(f"no user {login}")
+    stores.perms.grant(user.id, repo.id, role)
+    return jsonify({"login": login, "role": role})
+
+
+@api_bp.delete("/repos/<owner>/<name>/perms/<login>")
+def revoke_perm(owner: str, name: str, login: str):
+    repo = repo_for(owner, name, ROLE_ADMIN)
+    stores = current_services().stores
+    user = stores.users.by_login(login)
+    if user is None:
+        raise NotFound(f"no user {login}")
+    stores.perms.revoke(user.id, repo.id)
+    return jsonify({"ok": True})

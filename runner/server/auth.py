@@ -1,0 +1,128 @@
+"""Who is calling, and what they may do.
+
+A request carries a user token (``Authorization: Bearer <token>``), an agent token (same header;
+it opens only ``/rpc``), or the web UI's session cookie (``session["user_id"]``). The identity is
+resolved once per request and kept on ``flask.g``.
+
+Roles per repository are read < write < admin. A server admin has every role everywhere. A
+logged-in user has ``read`` on a repository that is not private; anything more needs a grant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import g, request, session
+
+from runner.core import ROLE_ADMIN, ROLES, TOKEN_AGENT, Agent, Repo, User
+from runner.errors import Forbidden, Unauthorized
+from runner.server.services import current_services
+
+
+@dataclass
+class Identity:
+    """The caller of one request: a user, an agent, or nobody."""
+
+    user: User | None = None
+    agent: Agent | None = None
+    token_id: int | None = None
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return ""
+
+
+def identify() -> Identity:
+    """Resolve (once per request) who is calling; never raises for a missing identity."""
+    if "identity" in g:
+        return g.identity
+    services = current_services()
+    stores = services.stores
+    ident = Identity()
+    raw = _bearer()
+    if raw:
+        token = stores.tokens.authenticate(raw)
+        if token is None:
+            raise Unauthorized(
+                "the API token is unknown or revoked; create one with `runner user token`"
+            )
+        ident.token_id = token.id
+        if token.kind == TOKEN_AGENT:
+            ident.agent = stores.agents.get(token.agent_id) if token.agent_id else None
+            if ident.agent is None:
+                raise Unauthorized("the agent token belongs to no registered agent")
+        else:
+            ident.user = stores.users.get(token.user_id)
+    elif session.get("user_id"):
+        ident.user = stores.users.find(int(session["user_id"]))
+    g.identity = ident
+    return ident
+
+
+def current_user() -> User | None:
+    """The calling user, or None (anonymous or agent)."""
+    return identify().user
+
+
+def require_user() -> User:
+    """The calling user; 401 without one, 403 for an agent token."""
+    ident = identify()
+    if ident.agent is not None:
+        raise Forbidden("agent tokens open only the agent RPC (/rpc/v1)")
+    if ident.user is None:
+        raise Unauthorized("log in or send `Authorization: Bearer <token>`")
+    return ident.user
+
+
+def require_admin() -> User:
+    """The calling user, who must be a server admin."""
+    user = require_user()
+    if not user.is_admin:
+        raise Forbidden("only a server admin may do this")
+    return user
+
+
+def require_agent() -> Agent:
+    """The calling agent; user tokens and sessions are refused."""
+    ident = identify()
+    if ident.agent is None:
+        if ident.user is None:
+            raise Unauthorized("send `Authorization: Bearer <agent token>`")
+        raise Forbidden("the agent RPC needs an agent token, not a user token")
+    return ident.agent
+
+
+def role_of(user: User, repo: Repo) -> str:
+    """The user's role on the repository: ``admin``, ``write``, ``read`` or ``""`` (none)."""
+    if user.is_admin:
+        return ROLE_ADMIN
+    granted = current_services().stores.perms.role(user.id, repo.id) or ""
+    if not granted and not repo.private:
+        return ROLES[0]
+    return granted
+
+
+def has_role(user: User, repo: Repo, role: str) -> bool:
+    """True when the user's role on the repository is at least ``role``."""
+    held = role_of(user, repo)
+    return bool(held) and ROLES.index(held) >= ROLES.index(role)
+
+
+def require_role(repo: Repo, role: str) -> User:
+    """The calling user, who must hold at least ``role`` on ``repo``.
+
+    A user who cannot even read a private repository gets 404 (its existence is not revealed);
+    one who can read but needs more gets 403.
+    """
+    user = require_user()
+    if has_role(user, repo, role):
+        return user
+    if not has_role(user, repo, ROLES[0]):
+        from runner.errors import NotFound
+
+        raise NotFound(f"no repository {repo.slug}")
+    raise Forbidden(f"this needs the {role} role on {repo.slug}")

@@ -1,0 +1,51 @@
+"""The one place where errors become HTTP answers.
+
+``RunnerError`` subclasses answer ``{"error": message}`` with their ``http_status``; HTTP errors
+(404, 405, 413...) answer JSON under ``/api``, ``/rpc`` and ``/hook``; anything unexpected is
+logged with its traceback and answers a plain 500 message — never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from runner.errors import RunnerError
+
+log = logging.getLogger(__name__)
+
+JSON_PREFIXES = ("/api/", "/rpc/", "/hook/")
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == (
+        "application/json"
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers on ``app``; call once from ``create_app``."""
+
+    @app.errorhandler(RunnerError)
+    def _runner_error(exc: RunnerError):
+        body = {"error": str(exc)}
+        issues = getattr(exc, "issues", None)
+        if issues:
+            body["issues"] = [str(i) for i in issues]
+        return jsonify(body), exc.http_status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if not _wants_json():
+            return exc
+        return jsonify({"error": exc.description or exc.name}), exc.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        message = "internal error; the server log has the details"
+        if _wants_json():
+            return jsonify({"error": message}), 500
+        return message, 500, {"Content-Type": "text/plain; charset=utf-8"}

@@ -1,0 +1,116 @@
+"""The agent RPC (``/rpc/v1``): how agents take stages, report steps and upload logs.
+
+Every call needs an agent token. An agent may only touch the stages it claimed (403 otherwise).
+
+- ``POST /claim`` ``{"timeout": s}``: long-poll; answers at once with a stage when one is
+  claimable, or as soon as one becomes claimable (``QueueSignal`` wake-up, no fixed sleep);
+  204 when the timeout passes.
+- ``POST /stages/<id>/heartbeat``: renews the lease; answers ``{"cancel": bool}``.
+- ``POST /stages/<id>/steps/<step_id>``: a step's status (running, success, failure...).
+- ``POST /steps/<step_id>/logs?seq=N``: a batch of log lines as a UTF-8 text body; idempotent
+  on (step, seq), so a resend after a lost answer never duplicates lines.
+- ``POST /stages/<id>/done`` ``{"status", "error"}``: the stage ended.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, jsonify, request
+
+from runner.core import DONE_STATUSES, KILLED, Stage
+from runner.errors import BadRequest, Forbidden, NotFound
+from runner.server import claims
+from runner.server.auth import require_agent
+from runner.server.services import current_services
+
+rpc_bp = Blueprint("rpc", __name__)
+
+MAX_CLAIM_WAIT = 60.0
+
+
+def _owned_stage(stage_id: int) -> Stage:
+    agent = require_agent()
+    stage = current_services().stores.stages.get(stage_id)
+    if stage is None:
+        raise NotFound(f"no stage {stage_id}")
+    if stage.agent_id != agent.id:
+        raise Forbidden(f"stage {stage_id} is not claimed by agent {agent.name}")
+    return stage
+
+
+def _json() -> dict:
+    data = request.get_json(silent=True)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+@rpc_bp.post("/claim")
+def claim():
+    agent = require_agent()
+    services = current_services()
+    data = _json()
+    timeout = min(float(data.get("timeout", 30)), MAX_CLAIM_WAIT)
+    deadline = time.monotonic() + timeout
+    services.stores.agents.touch(agent.id)
+    while True:
+        generation = services.queue.generation
+        stage = services.stores.stages.claim(agent)
+        if stage is not None:
+            return jsonify(claims.payload(services, stage))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return Response(status=204)
+        services.queue.wait(generation, left)
+
+
+@rpc_bp.post("/stages/<int:stage_id>/heartbeat")
+def heartbeat(stage_id: int):
+    stage = _owned_stage(stage_id)
+    services = current_services()
+    cancel = claims.cancel_requested(services, stage)
+    if not cancel and stage.status not in DONE_STATUSES:
+        services.stores.stages.renew_lease(stage.id, services.settings.lease_seconds)
+    return jsonify({"cancel": cancel})
+
+
+@rpc_bp.post("/stages/<int:stage_id>/steps/<int:step_id>")
+def step_update(stage_id: int, step_id: int):
+    stage = _owned_stage(stage_id)
+    data = _json()
+    status = str(data.get("status", ""))
+    if not status:
+        raise BadRequest("a step update needs a status")
+    claims.update_step(current_services(), stage, step_id, data)
+    return jsonify({"ok": True})
+
+
+@rpc_bp.post("/steps/<int:step_id>/logs")
+def logs(step_id: int):
+    agent = require_agent()
+    services = current_services()
+    try:
+        seq = int(request.args["seq"])
+    except (KeyError, ValueError):
+        raise BadRequest("a log upload needs ?seq=<number>") from None
+    claims.check_step_owner(services, agent, step_id)
+    data = request.get_data()
+    if services.stores.logs.append(step_id, seq, data):
+        services.livelog.publish(step_id, seq, data.decode("utf-8", "replace").splitlines())
+    return jsonify({"ok": True})
+
+
+@rpc_bp.post("/stages/<int:stage_id>/done")
+def done(stage_id: int):
+    stage = _owned_stage(stage_id)
+    data = _json()
+    status = str(data.get("status", ""))
+    if status not in DONE_STATUSES:
+        raise BadRequest(f"a finished stage needs a final status, not {status!r}")
+    if claims.cancel_requested(current_services(), stage):
+        status = KILLED
+    claims.finish_stage(current_services(), stage, status, str(data.get("error", "")))
+    return jsonify({"ok": True})

@@ -1,0 +1,74 @@
+"""The server's shared services, reached from views through ``current_services()``.
+
+``create_app`` builds one ``Services`` per application and stores it in
+``app.extensions["runner"]``. Blueprints (API, RPC, hooks, web UI) never build their own stores or
+threads: they ask ``current_services()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+
+from runner.settings import Settings
+
+
+class QueueSignal:
+    """Wakes agents' long-polls when work may have become claimable.
+
+    Thread-safe. ``notify()`` is called by whoever queues or unblocks a stage (the triggerer, a
+    finished stage, a restart, a requeued lease); ``wait(generation, timeout)`` blocks until a
+    notification newer than ``generation`` arrives or the timeout passes, so a notification
+    between an empty claim and the wait is never lost.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        with self._cond:
+            return self._generation
+
+    def notify(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def wait(self, generation: int, timeout: float) -> int:
+        """Block until the generation moves past ``generation``; return the current one."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._generation != generation, timeout)
+            return self._generation
+
+
+@dataclass
+class Services:
+    """Everything a request handler may need: settings, database, stores and live parts.
+
+    ``triggerer`` and ``scheduler`` are None when their modules are absent (unit tests of other
+    parts); ``agent_token`` is the raw token of the embedded agent, kept in memory only.
+    """
+
+    settings: Settings
+    db: Any
+    stores: Any
+    livelog: Any
+    queue: QueueSignal = field(default_factory=QueueSignal)
+    triggerer: Any = None
+    scheduler: Any = None
+    agent_token: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def wake_agents(self) -> None:
+        """Tell waiting agents that a stage may be claimable now."""
+        self.queue.notify()
+
+
+def current_services() -> Services:
+    """The ``Services`` of the application handling the current request."""
+    return current_app.extensions["runner"]
