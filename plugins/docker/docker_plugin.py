@@ -1,0 +1,251 @@
+"""Build an image from the workspace and push it, through the host engine's socket.
+
+Settings are those of plugins/docker (``repo``, ``registry``, ``tags``, ``auto_tag``,
+``dockerfile``, ``context``, ``build_args``, ``target``, ``cache_from``, ``labels``,
+``username``/``password``, ``dry_run``, ``purge``) plus ``tag_commit``. See README.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import dataclass, field
+
+import docker_tags
+from docker_context import context_tar
+from plugin_kit.engine_api import EngineAPIError, EngineClient, registry_auth_header
+from plugin_kit.output import PluginError, run, say
+from plugin_kit.settings import Settings
+
+DOCKER_HUB = "https://index.docker.io/v1/"
+
+
+@dataclass
+class Plan:
+    """What one run does; built from the settings alone, so it can be checked without Docker."""
+
+    image: str  # registry/repository without tag
+    registry: str  # registry host for login; empty for Docker Hub
+    tags: list[str]
+    dockerfile: str
+    context: str
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    cache_from: list[str] = field(default_factory=list)
+    username: str = ""
+    password: str = ""
+    dry_run: bool = False
+    purge: bool = True
+    pull: bool = False
+    no_cache: bool = False
+
+    def refs(self) -> list[str]:
+        return [f"{self.image}:{tag}" for tag in self.tags]
+
+
+def registry_of(repo: str) -> str:
+    """The registry host a repository name points at, or "" for Docker Hub."""
+    first, sep, _ = repo.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return ""
+
+
+def read_tags(s: Settings) -> list[str] | None:
+    """The tags to publish, or None when this build has nothing to publish (auto_tag)."""
+    commit = s.build("DRONE_COMMIT_SHA", "DRONE_COMMIT", "CI_COMMIT_SHA")
+    if s.bool("auto_tag", "default_tags"):
+        tags = docker_tags.auto_tags(
+            s.build("DRONE_BUILD_EVENT", "CI_BUILD_EVENT", "CI_PIPELINE_EVENT"),
+            s.build("DRONE_TAG", "CI_COMMIT_TAG"),
+            s.build("DRONE_BRANCH", "DRONE_COMMIT_BRANCH", "CI_COMMIT_BRANCH"),
+            s.build("DRONE_REPO_BRANCH", "CI_REPO_DEFAULT_BRANCH", default="main"),
+        )
+        if tags is None:
+            return None
+        tags = docker_tags.with_suffix(tags, s.get("auto_tag_suffix", "default_suffix") or "")
+        tags += s.list("tags") if s.get("tags") else []
+    else:
+        tags = s.list("tags", "tag")
+        if not tags and os.path.isfile(".tags"):
+            with open(".tags", encoding="utf-8") as fh:
+                tags = [t.strip() for t in fh.read().replace("\n", ",").split(",") if t.strip()]
+        tags = tags or ["latest"]
+    if s.bool("tag_commit", "commit_tag"):
+        extra = docker_tags.commit_tag(docker_tags.unique(tags), commit)
+        if extra:
+            tags.append(extra)
+    return docker_tags.unique(tags)
+
+
+def make_plan(s: Settings) -> Plan | None:
+    """Read and check every setting; None when auto_tag finds nothing to publish."""
+    repo = s.require("repo", "image", hint="e.g. repo: registry.example.com/team/app")
+    registry = s.get("registry", default="") or ""
+    registry = registry.replace("https://", "").replace("http://", "").rstrip("/")
+    if registry and not registry_of(repo) and "docker.io" not in registry:
+        repo = f"{registry}/{repo}"
+    registry = registry or registry_of(repo)
+    username = s.get("username", "docker_username") or ""
+    password = s.secret("password", "docker_password") or ""
+    if username and not password:
+        s.require_secret("password", hint="username is set, so the password is needed")
+    tags = read_tags(s)
+    if tags is None:
+        return None
+    dockerfile = s.get("dockerfile", default="Dockerfile")
+    context = s.get("context", default=".")
+    build_args = s.map("build_args")
+    for name in s.list("build_args_from_env"):
+        if name in s.environ:
+            build_args[name] = s.environ[name]
+    labels = {}
+    if s.bool("auto_label", default=True):
+        labels.update(oci_labels(s, tags))
+    labels.update(s.map("labels", "custom_labels"))
+    return Plan(
+        image=repo,
+        registry=registry,
+        tags=tags,
+        dockerfile=dockerfile,
+        context=context,
+        build_args=build_args,
+        labels=labels,
+        target=s.get("target", default="") or "",
+        cache_from=s.list("cache_from"),
+        username=username,
+        password=password,
+        dry_run=s.bool("dry_run"),
+        purge=s.bool("purge", default=True),
+        pull=s.bool("pull_image"),
+        no_cache=s.bool("no_cache"),
+    )
+
+
+def oci_labels(s: Settings, tags: list[str]) -> dict[str, str]:
+    """Standard labels that tie the image to its commit, build and source."""
+    labels = {
+        "org.opencontainers.image.created": datetime.datetime.now(datetime.UTC)
+        .replace(microsecond=0)
+        .isoformat(),
+        "org.opencontainers.image.revision": s.build("DRONE_COMMIT_SHA", "CI_COMMIT_SHA"),
+        "org.opencontainers.image.source": s.build("DRONE_REPO_LINK", "CI_REPO_URL"),
+        "org.opencontainers.image.url": s.build("DRONE_BUILD_LINK", "CI_PIPELINE_URL"),
+        "org.opencontainers.image.version": tags[0] if tags else "",
+    }
+    return {k: v for k, v in labels.items() if v}
+
+
+def login(engine: EngineClient, plan: Plan) -> None:
+    server = plan.registry or DOCKER_HUB
+    try:
+        engine.call(
+            "POST",
+            "/auth",
+            body={"username": plan.username, "password": plan.password, "serveraddress": server},
+        )
+    except EngineAPIError as exc:
+        raise PluginError(
+            f"login to registry {plan.registry or 'docker.io'} as '{plan.username}' failed: "
+            f"{exc} (check the 'username' and 'password' settings)"
+        ) from None
+    say(f"logged in to {plan.registry or 'docker.io'} as {plan.username}")
+
+
+def build(engine: EngineClient, plan: Plan) -> None:
+    archive, inner_dockerfile, size = context_tar(plan.context, plan.dockerfile)
+    query = {
+        "t": plan.refs()[0],
+        "dockerfile": inner_dockerfile,
+        "buildargs": json.dumps(plan.build_args) if plan.build_args else None,
+        "labels": json.dumps(plan.labels) if plan.labels else None,
+        "target": plan.target,
+        "cachefrom": json.dumps(plan.cache_from) if plan.cache_from else None,
+        "nocache": "1" if plan.no_cache else None,
+        "pull": "1" if plan.pull else None,
+        "rm": "1",
+        "forcerm": "1",
+    }
+    say(f"building {plan.refs()[0]} from {plan.context} ({plan.dockerfile}, {size} bytes)")
+    try:
+        with archive:
+            messages = engine.stream(
+                "POST",
+                "/build",
+                query=query,
+                body=archive,
+                headers={"Content-Type": "application/x-tar", "Content-Length": str(size)},
+            )
+            for message in messages:
+                text = message.get("stream") or message.get("status") or ""
+                for line in text.rstrip("\n").splitlines():
+                    say(line)
+    except EngineAPIError as exc:
+        raise PluginError(f"image build failed: {exc}") from None
+    for ref in plan.refs()[1:]:
+        name, _, tag = ref.rpartition(":")
+        engine.call("POST", f"/images/{plan.refs()[0]}/tag", query={"repo": name, "tag": tag})
+        say(f"tagged {ref}")
+
+
+def push(engine: EngineClient, plan: Plan) -> None:
+    headers = {
+        "X-Registry-Auth": registry_auth_header(
+            plan.username, plan.password, plan.registry or DOCKER_HUB
+        )
+    }
+    for tag in plan.tags:
+        say(f"pushing {plan.image}:{tag}")
+        try:
+            for message in engine.stream(
+                "POST", f"/images/{plan.image}/push", query={"tag": tag}, headers=headers
+            ):
+                status = message.get("status", "")
+                if status and status not in ("Pushing", "Preparing", "Waiting"):
+                    layer = message.get("id", "")
+                    say(f"{layer}: {status}" if layer else status)
+        except EngineAPIError as exc:
+            raise PluginError(
+                f"push of {plan.image}:{tag} failed: {exc} "
+                "(check the registry address, 'username' and 'password')"
+            ) from None
+
+
+def purge(engine: EngineClient, plan: Plan) -> None:
+    for ref in plan.refs():
+        try:
+            engine.call("DELETE", f"/images/{ref}", query={"force": "1"})
+        except EngineAPIError as exc:
+            say(f"could not remove {ref}: {exc}")
+    say(f"removed the local tags of {plan.image}")
+
+
+def main(environ: dict[str, str] | None = None) -> int:
+    s = Settings(environ)
+    plan = make_plan(s)
+    if plan is None:
+        say("nothing to publish for this event/branch (auto_tag): skipping the image build")
+        return 0
+    say(f"image {plan.image}, tags: {', '.join(plan.tags)}")
+    engine = EngineClient()
+    if plan.username and not plan.dry_run:
+        login(engine, plan)
+    built = False
+    try:
+        build(engine, plan)
+        built = True
+        if plan.dry_run:
+            say("dry run: not pushing")
+        else:
+            push(engine, plan)
+            say(f"pushed {len(plan.tags)} tag(s) of {plan.image}")
+    finally:
+        if plan.purge and built:
+            purge(engine, plan)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,238 @@
+"""Fixtures of the plugin tests: plugin images built from the local base image, a real
+registry, an HTTP receiver, and a way to run a plugin container like the runner does."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+_NAMES = ("_lib", "docker", "oss", "deploy", "sonar", "notify")
+for _path in [PLUGINS / n for n in _NAMES]:
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+TEST_LABEL = "pipeline-runner.test"  # as tests/conftest.py
+PYTHON = "runner-test/python"
+BUSYBOX = "runner-test/busybox"
+TEST_TAG = "test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def plugin_images(docker_client):
+    """Every plugin image built from runner-test/python, tagged pipeline-runner/<name>:test."""
+    from runner.commands.plugin import build_plugin_images
+
+    refs = build_plugin_images(
+        docker_client,
+        base_image=PYTHON,
+        tag=TEST_TAG,
+        labels={TEST_LABEL: "1"},
+        log=lambda line: None,
+    )
+    yield {ref.split("/")[1].split(":")[0]: ref for ref in refs}
+    for ref in refs:
+        try:
+            docker_client.images.remove(ref, force=True)
+        except Exception:
+            pass
+
+
+@dataclass
+class PluginRun:
+    exit_code: int
+    output: str
+
+
+@pytest.fixture
+def run_plugin(docker_client, tmp_path):
+    """Run a plugin image as a step: env, workspace at /drone/src, optional socket and host net."""
+
+    def run(image, env, workspace=None, socket_mount=False, host_network=False, timeout=240):
+        workspace = workspace or tmp_path
+        volumes = {str(workspace): {"bind": "/drone/src", "mode": "rw"}}
+        if socket_mount:
+            volumes["/var/run/docker.sock"] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+        container = docker_client.containers.create(
+            image,
+            environment=env,
+            working_dir="/drone/src",
+            volumes=volumes,
+            labels={TEST_LABEL: "1"},
+            network_mode="host" if host_network else None,
+        )
+        try:
+            container.start()
+            result = container.wait(timeout=timeout)
+            output = container.logs().decode("utf-8", "replace")
+            return PluginRun(result["StatusCode"], output)
+        finally:
+            container.remove(force=True)
+
+    return run
+
+
+@dataclass
+class Registry:
+    address: str
+    username: str = ""
+    password: str = ""
+    process: subprocess.Popen | None = None
+
+
+@pytest.fixture
+def start_registry(tmp_path):
+    """Start a real registry (docker-registry serve) on a free loopback port; killed after."""
+    started: list[Registry] = []
+
+    def start(username: str = "", password: str = "") -> Registry:
+        port = free_port()
+        root = tmp_path / f"registry-{port}"
+        (root / "data").mkdir(parents=True)
+        config = {
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
+            "http": {"addr": f"127.0.0.1:{port}"},
+        }
+        if username:
+            htpasswd = subprocess.run(
+                ["htpasswd", "-Bbn", username, password],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            (root / "htpasswd").write_text(htpasswd)
+            config["auth"] = {"htpasswd": {"realm": "test", "path": str(root / "htpasswd")}}
+        (root / "config.yml").write_text(json.dumps(config))
+        with open(root / "registry.log", "w") as log:
+            proc = subprocess.Popen(
+                ["/usr/bin/docker-registry", "serve", str(root / "config.yml")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        reg = Registry(f"127.0.0.1:{port}", username, password, proc)
+        started.append(reg)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail(f"registry did not start: {(root / 'registry.log').read_text()}")
+        return reg
+
+    yield start
+    for reg in started:
+        reg.process.kill()
+        reg.process.wait()
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    url: str
+    requests: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers to give, in order; then 200
+    answers: dict[str, bytes] = field(default_factory=dict)  # path -> body for GETs
+
+
+@pytest.fixture
+def receiver():
+    """A local HTTP server that records every request and answers 200 (or scripted statuses)."""
+    state = Receiver(url="")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _handle(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            state.requests.append(
+                Received(self.command, self.path, dict(self.headers.items()), body)
+            )
+            status = state.statuses.pop(0) if state.statuses else 200
+            answer = state.answers.get(self.path.split("?")[0], b'{"ok": true}')
+            if callable(answer):
+                answer = answer(self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def plugin_env():
+    """Typical build data of a tag build, as the runner exports it."""
+    return {
+        "CI": "true",
+        "DRONE": "true",
+        "DRONE_REPO": "team/app",
+        "DRONE_REPO_OWNER": "team",
+        "DRONE_REPO_NAME": "app",
+        "DRONE_REPO_LINK": "http://git.local/team/app",
+        "DRONE_REPO_BRANCH": "main",
+        "DRONE_BUILD_NUMBER": "42",
+        "DRONE_BUILD_EVENT": "tag",
+        "DRONE_BUILD_STATUS": "success",
+        "DRONE_BUILD_LINK": "http://ci.local/team/app/42",
+        "DRONE_BRANCH": "main",
+        "DRONE_TAG": "v1.2.3",
+        "DRONE_COMMIT_SHA": "abc1234def5678901234567890abcdef12345678",
+        "DRONE_COMMIT_MESSAGE": 'Release "1.2.3"\nwith notes',
+        "DRONE_COMMIT_AUTHOR": "alice",
+        "DRONE_WORKSPACE": "/drone/src",
+    }
+
+
+@pytest.fixture
+def in_process(capsys, monkeypatch):
+    """Run a plugin's ``main(env)`` in this process as its image does; (exit code, output)."""
+    from plugin_kit.output import run
+
+    def call(main, env: dict[str, str], cwd=None) -> tuple[int, str]:
+        if cwd:
+            monkeypatch.chdir(cwd)
+        with pytest.raises(SystemExit) as stop:
+            run(lambda: main(env))
+        return stop.value.code, capsys.readouterr().out
+
+    return call

@@ -1,0 +1,157 @@
+"""The docker plugin builds an image from the workspace and pushes it to a real registry."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import docker_plugin
+import docker_tags
+import pytest
+from conftest import BUSYBOX, TEST_LABEL
+
+PASSWORD = "s3cret-Pa55word"
+
+
+def test_semver_tags_follow_plugins_docker():
+    assert docker_tags.semver_tags("v1.2.3") == ["1.2.3", "1.2", "1"]
+    assert docker_tags.semver_tags("0.4.1") == ["0.4.1", "0.4"]
+    assert docker_tags.semver_tags("v1.2.3-rc.1") == ["1.2.3-rc.1"]
+    assert docker_tags.semver_tags("release-7") is None
+    assert docker_tags.auto_tags("push", "", "main", "main") == ["latest"]
+    assert docker_tags.auto_tags("push", "", "feature/x", "main") is None
+    assert docker_tags.auto_tags("tag", "nightly/x", "", "main") == ["nightly-x"]
+
+
+def test_plan_reads_drone_settings(plugin_env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = dict(
+        plugin_env,
+        PLUGIN_REPO="team/app",
+        PLUGIN_REGISTRY="registry.local:5000",
+        PLUGIN_AUTO_TAG="true",
+        PLUGIN_TAG_COMMIT="true",
+        PLUGIN_BUILD_ARGS="A=1,B=two",
+        PLUGIN_LABELS='{"team": "core"}',
+        PLUGIN_CACHE_FROM="team/app:latest",
+        PLUGIN_USERNAME="ci",
+        PLUGIN_PASSWORD=PASSWORD,
+    )
+    plan = docker_plugin.make_plan(docker_plugin.Settings(env))
+    assert plan.image == "registry.local:5000/team/app"
+    assert plan.tags == ["1.2.3", "1.2", "1", "1.2.3-abc1234"]
+    assert plan.build_args == {"A": "1", "B": "two"}
+    assert plan.labels["team"] == "core"
+    assert plan.labels["org.opencontainers.image.revision"] == plugin_env["DRONE_COMMIT_SHA"]
+    assert plan.cache_from == ["team/app:latest"]
+
+
+def test_auto_tag_on_a_feature_branch_publishes_nothing(plugin_env, in_process):
+    env = dict(plugin_env, DRONE_BUILD_EVENT="push", DRONE_TAG="", DRONE_BRANCH="feature/x")
+    env.update(PLUGIN_REPO="team/app", PLUGIN_AUTO_TAG="true")
+    code, out = in_process(docker_plugin.main, env)
+    assert code == 0
+    assert "skipping" in out
+
+
+def test_missing_repo_is_one_line(plugin_env, in_process):
+    code, out = in_process(docker_plugin.main, dict(plugin_env, PLUGIN_PASSWORD=PASSWORD))
+    assert code == 1
+    assert out.strip().count("\n") == 0
+    assert "missing required setting 'repo'" in out and "PLUGIN_REPO" in out
+
+
+def _workspace(tmp_path, marker: str):
+    ws = tmp_path / "ws"
+    (ws / "app").mkdir(parents=True)
+    (ws / "app" / "hello.txt").write_text(marker + "\n")
+    (ws / "app" / "ignored.log").write_text("must not be sent\n")
+    (ws / ".dockerignore").write_text("*.log\napp/*.log\n")
+    (ws / "Dockerfile").write_text(
+        f'FROM {BUSYBOX}\nARG GREETING\nCOPY app/ /app/\nRUN echo "$GREETING" > /app/greeting\n'
+    )
+    return ws
+
+
+def _pull_and_run(docker_client, registry, repo, tag, auth=None):
+    ref = f"{registry.address}/{repo}:{tag}"
+    docker_client.images.pull(f"{registry.address}/{repo}", tag=tag, auth_config=auth)
+    try:
+        image = docker_client.images.get(ref)
+        out = docker_client.containers.run(
+            ref,
+            ["sh", "-c", "cat /app/hello.txt /app/greeting; ls /app"],
+            labels={TEST_LABEL: "1"},
+            remove=True,
+        ).decode()
+        return image, out
+    finally:
+        docker_client.images.remove(ref, force=True)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("with_auth", [False, True], ids=["anonymous", "htpasswd"])
+def test_builds_and_pushes_to_a_real_registry(
+    docker_client, plugin_images, run_plugin, start_registry, plugin_env, tmp_path, with_auth
+):
+    registry = start_registry("ci", PASSWORD) if with_auth else start_registry()
+    marker = uuid.uuid4().hex
+    ws = _workspace(tmp_path, marker)
+    env = dict(
+        plugin_env,
+        PLUGIN_REPO=f"{registry.address}/team/app",
+        PLUGIN_AUTO_TAG="true",
+        PLUGIN_TAG_COMMIT="true",
+        PLUGIN_BUILD_ARGS="GREETING=hello from the build",
+        PLUGIN_LABELS=f"{TEST_LABEL}=1",
+    )
+    if with_auth:
+        env.update(PLUGIN_USERNAME="ci", PLUGIN_PASSWORD=PASSWORD)
+    result = run_plugin(plugin_images["docker"], env, workspace=ws, socket_mount=True)
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    assert "1.2.3, 1.2, 1, 1.2.3-abc1234" in result.output
+    auth = {"username": "ci", "password": PASSWORD} if with_auth else None
+    for tag in ("1.2.3", "1.2", "1", "1.2.3-abc1234"):
+        image, out = _pull_and_run(docker_client, registry, "team/app", tag, auth)
+        assert marker in out and "hello from the build" in out
+        assert "ignored.log" not in out  # .dockerignore honoured
+        assert image.labels["org.opencontainers.image.revision"] == plugin_env["DRONE_COMMIT_SHA"]
+    # purge (the default) removed the local tags the plugin made
+    assert not docker_client.images.list(name=f"{registry.address}/team/app")
+
+
+@pytest.mark.docker
+def test_wrong_password_fails_with_a_clear_message(
+    docker_client, plugin_images, run_plugin, start_registry, plugin_env, tmp_path
+):
+    registry = start_registry("ci", PASSWORD)
+    ws = _workspace(tmp_path, "x")
+    env = dict(
+        plugin_env,
+        PLUGIN_REPO=f"{registry.address}/team/app",
+        PLUGIN_TAGS="1.0",
+        PLUGIN_USERNAME="ci",
+        PLUGIN_PASSWORD="wrong-" + PASSWORD,
+    )
+    result = run_plugin(plugin_images["docker"], env, workspace=ws, socket_mount=True)
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(f"error: login to registry {registry.address} as 'ci' failed")
+    assert "password" in last
+    assert PASSWORD not in result.output
+    assert base64.b64encode(PASSWORD.encode()).decode() not in result.output
+
+
+@pytest.mark.docker
+def test_failing_dockerfile_fails_the_step(
+    docker_client, plugin_images, run_plugin, start_registry, plugin_env, tmp_path
+):
+    registry = start_registry()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN false\n")
+    env = dict(plugin_env, PLUGIN_REPO=f"{registry.address}/team/app", PLUGIN_TAGS="1.0")
+    result = run_plugin(plugin_images["docker"], env, workspace=ws, socket_mount=True)
+    assert result.exit_code == 1
+    assert "error: image build failed" in result.output
