@@ -11,6 +11,8 @@ TEST_LABEL = "pipeline-runner.test"
 BUSYBOX = "runner-test/busybox"
 PYTHON = "runner-test/python"
 
+pytest_plugins = ["fixtures.postgres"]  # postgres_server, postgres_url
+
 
 def _docker_or_fail():
     """Return a docker client, failing (in CI) or skipping (elsewhere) without an engine."""

@@ -1,0 +1,81 @@
+"""The store: SQLAlchemy models, Alembic migrations, and one store per entity.
+
+Stores hand out the dataclasses of ``runner.core`` (and ``runner.store.records``), never ORM
+rows. Typical use::
+
+    db = Database(settings.effective_database_url())
+    db.migrate()
+    stores = Stores(db, settings)
+    stage = stores.stages.claim(agent)
+"""
+
+from __future__ import annotations
+
+from runner.store.agents import AgentStore
+from runner.store.builds import BuildStore, stage_from_spec
+from runner.store.crons import CronStore
+from runner.store.crypto import Cipher, cipher_from_settings
+from runner.store.db import Database
+from runner.store.deliveries import HookDeliveryStore
+from runner.store.environments import EnvironmentStore
+from runner.store.history import ApprovalStore, BuildEventStore
+from runner.store.logs import DEFAULT_CAP, LogStore
+from runner.store.queue import LEASE_CANCEL, LEASE_LOST, LEASE_OK, StageStore
+from runner.store.repos import RepoStore
+from runner.store.secrets import SecretStore
+from runner.store.steps import StepStore
+from runner.store.users import TokenStore, UserStore
+
+
+class Stores:
+    """Every store over one database, one attribute each.
+
+    With ``settings``, the log cap is ``settings.log_cap_bytes`` and secrets use the key of
+    ``settings.secret_key`` or ``<data_dir>/secret.key``. Without, the default cap applies and
+    the secret key lives in memory only (tests), unless ``cipher`` is given.
+    """
+
+    def __init__(self, db: Database, settings=None, *, cipher: Cipher | None = None):
+        self.db = db
+        if cipher is None:
+            cipher = cipher_from_settings(settings) if settings is not None else Cipher.generate()
+        cap = settings.log_cap_bytes if settings is not None else DEFAULT_CAP
+        self.users = UserStore(db)
+        self.tokens = TokenStore(db)
+        self.repos = RepoStore(db)
+        self.builds = BuildStore(db)
+        self.stages = StageStore(db)
+        self.steps = StepStore(db)
+        self.logs = LogStore(db, cap_bytes=cap)
+        self.secrets = SecretStore(db, cipher)
+        self.crons = CronStore(db)
+        self.agents = AgentStore(db)
+        self.environments = EnvironmentStore(db)
+        self.hook_deliveries = HookDeliveryStore(db)
+        self.events = BuildEventStore(db)
+        self.approvals = ApprovalStore(db)
+
+
+__all__ = [
+    "LEASE_CANCEL",
+    "LEASE_LOST",
+    "LEASE_OK",
+    "AgentStore",
+    "ApprovalStore",
+    "BuildEventStore",
+    "BuildStore",
+    "Cipher",
+    "CronStore",
+    "Database",
+    "EnvironmentStore",
+    "HookDeliveryStore",
+    "LogStore",
+    "RepoStore",
+    "SecretStore",
+    "StageStore",
+    "StepStore",
+    "Stores",
+    "TokenStore",
+    "UserStore",
+    "stage_from_spec",
+]

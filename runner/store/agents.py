@@ -1,0 +1,79 @@
+"""Agents known to the server: their labels, capacity and last contact."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runner.core import Agent
+from runner.errors import BadRequest, Conflict, NotFound
+from runner.store.convert import now, to_record
+from runner.store.db import Database
+from runner.store.models import AgentRow
+
+UPDATABLE = frozenset({"labels", "capacity", "version", "platform", "last_contact", "running"})
+
+
+class AgentStore:
+    """Agents by id or name. Thread-safe."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(
+        self, name: str, *, labels: dict[str, str] | None = None, capacity: int = 1
+    ) -> Agent:
+        """Register an agent; raises ``Conflict`` when the name is taken."""
+        if not name.strip():
+            raise BadRequest("an agent needs a name")
+        row = AgentRow(
+            name=name.strip(), labels=dict(labels or {}), capacity=capacity, created=now()
+        )
+        try:
+            with self.db.write() as s:
+                s.add(row)
+                s.flush()
+                return to_record(Agent, row)
+        except IntegrityError:
+            raise Conflict(f"agent {name!r} exists already: pick another name") from None
+
+    def get(self, agent_id: int) -> Agent:
+        with self.db.session() as s:
+            row = s.get(AgentRow, agent_id)
+            if row is None:
+                raise NotFound(f"no agent with id {agent_id}")
+            return to_record(Agent, row)
+
+    def find(self, name: str) -> Agent | None:
+        with self.db.session() as s:
+            row = s.scalar(select(AgentRow).where(AgentRow.name == name))
+            return to_record(Agent, row) if row else None
+
+    def list(self) -> list[Agent]:
+        with self.db.session() as s:
+            return [
+                to_record(Agent, r) for r in s.scalars(select(AgentRow).order_by(AgentRow.name))
+            ]
+
+    def update(self, agent_id: int, **fields) -> Agent:
+        """Set labels, capacity, version, platform, last_contact or running."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise BadRequest(f"cannot change {', '.join(sorted(unknown))} of an agent")
+        with self.db.write() as s:
+            if fields:
+                s.execute(update(AgentRow).where(AgentRow.id == agent_id).values(**fields))
+            row = s.get(AgentRow, agent_id)
+            if row is None:
+                raise NotFound(f"no agent with id {agent_id}")
+            s.refresh(row)
+            return to_record(Agent, row)
+
+    def touch(self, agent_id: int, **fields) -> Agent:
+        """Record a contact from the agent now (heartbeat, claim), with any changed fields."""
+        return self.update(agent_id, last_contact=now(), **fields)
+
+    def delete(self, agent_id: int) -> None:
+        with self.db.write() as s:
+            if s.execute(delete(AgentRow).where(AgentRow.id == agent_id)).rowcount == 0:
+                raise NotFound(f"no agent with id {agent_id}")

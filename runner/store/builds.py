@@ -1,0 +1,338 @@
+"""Builds with their stages and steps: creation, listing, status changes, cancel, approval."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select, update
+
+from runner.core import (
+    BLOCKED,
+    DECLINED,
+    DONE_STATUSES,
+    KILLED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    Build,
+    Stage,
+    Step,
+)
+from runner.errors import BadRequest, Conflict, NotFound
+from runner.pipeline.spec import StageSpec
+from runner.store import progress
+from runner.store.convert import now, row_values, to_record
+from runner.store.db import Database
+from runner.store.models import (
+    ApprovalRow,
+    BuildRow,
+    LogChunkRow,
+    RepoRow,
+    StageRow,
+    StepRow,
+)
+from runner.store.records import APPROVED
+from runner.store.records import DECLINED as DECISION_DECLINED
+
+MAX_PER_PAGE = 100
+
+
+def stage_from_spec(spec: StageSpec, *, status: str = PENDING) -> Stage:
+    """A new (unsaved) stage for ``BuildStore.create``: one step per spec step, clone included."""
+    steps = [
+        Step(id=0, stage_id=0, number=i, name=step.name, status=status)
+        for i, step in enumerate(spec.steps, start=1)
+    ]
+    return Stage(
+        id=0,
+        build_id=0,
+        number=spec.number,
+        name=spec.name,
+        status=status,
+        labels=dict(spec.labels),
+        depends_on=list(spec.depends_on),
+        spec=spec.to_dict(),
+        steps=steps,
+    )
+
+
+def load_stages(session, build_ids: list[int]) -> dict[int, list[Stage]]:
+    """Stages (with steps) of the given builds, by build id, in stage and step order."""
+    if not build_ids:
+        return {}
+    stage_rows = session.scalars(
+        select(StageRow)
+        .where(StageRow.build_id.in_(build_ids))
+        .order_by(StageRow.build_id, StageRow.number, StageRow.id)
+    ).all()
+    steps: dict[int, list[Step]] = {}
+    if stage_rows:
+        step_rows = session.scalars(
+            select(StepRow)
+            .where(StepRow.stage_id.in_([r.id for r in stage_rows]))
+            .order_by(StepRow.stage_id, StepRow.number, StepRow.id)
+        )
+        for row in step_rows:
+            steps.setdefault(row.stage_id, []).append(to_record(Step, row))
+    out: dict[int, list[Stage]] = {}
+    for row in stage_rows:
+        stage = to_record(Stage, row, steps=steps.get(row.id, []))
+        out.setdefault(row.build_id, []).append(stage)
+    return out
+
+
+class BuildStore:
+    """Builds of repositories. Thread-safe; every method is one transaction."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(self, build: Build) -> Build:
+        """Save ``build`` with its stages and their steps; the number is the repo's next one.
+
+        ``build.id``, ``build.number`` and the ids inside are ignored and assigned here. Stages
+        come from ``stage_from_spec``; a build with no stages (status ``error``) is allowed.
+        """
+        stamp = now()
+        with self.db.write() as s:
+            # The counter row is locked by this UPDATE until commit: numbers never repeat.
+            result = s.execute(
+                update(RepoRow)
+                .where(RepoRow.id == build.repo_id)
+                .values(build_counter=RepoRow.build_counter + 1)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"no repository with id {build.repo_id}")
+            number = s.scalar(select(RepoRow.build_counter).where(RepoRow.id == build.repo_id))
+            values = row_values(build, BuildRow)
+            values.update(number=number, created=build.created or stamp)
+            row = BuildRow(**values)
+            s.add(row)
+            s.flush()
+            for stage in build.stages:
+                stage_values = row_values(stage, StageRow)
+                stage_values.update(build_id=row.id, created=stamp)
+                stage_row = StageRow(**stage_values)
+                s.add(stage_row)
+                s.flush()
+                for step in stage.steps:
+                    step_values = row_values(step, StepRow)
+                    step_values["stage_id"] = stage_row.id
+                    s.add(StepRow(**step_values))
+            s.flush()
+            return self._load(s, row)
+
+    def get(self, build_id: int) -> Build:
+        """The build with its stages and steps; raises ``NotFound``."""
+        with self.db.session() as s:
+            row = s.get(BuildRow, build_id)
+            if row is None:
+                raise NotFound(f"no build with id {build_id}")
+            return self._load(s, row)
+
+    def get_by_number(self, repo_id: int, number: int) -> Build:
+        """Build ``number`` of the repository, with stages and steps; raises ``NotFound``."""
+        with self.db.session() as s:
+            row = s.scalar(
+                select(BuildRow).where(BuildRow.repo_id == repo_id, BuildRow.number == number)
+            )
+            if row is None:
+                raise NotFound(f"repository has no build #{number}")
+            return self._load(s, row)
+
+    def list(
+        self,
+        repo_id: int | None = None,
+        *,
+        page: int = 1,
+        per_page: int = 25,
+        branch: str | None = None,
+        status: str | None = None,
+        event: str | None = None,
+        with_stages: bool = False,
+    ) -> list[Build]:
+        """Builds newest first, ``per_page`` (at most 100) at a time; filters are exact."""
+        if page < 1 or per_page < 1:
+            raise BadRequest("page and per_page start at 1")
+        per_page = min(per_page, MAX_PER_PAGE)
+        query = self._filtered(repo_id, branch, status, event).order_by(BuildRow.id.desc())
+        query = query.offset((page - 1) * per_page).limit(per_page)
+        with self.db.session() as s:
+            rows = s.scalars(query).all()
+            stages = load_stages(s, [r.id for r in rows]) if with_stages else {}
+            return [to_record(Build, r, stages=stages.get(r.id, [])) for r in rows]
+
+    def count(
+        self,
+        repo_id: int | None = None,
+        *,
+        branch: str | None = None,
+        status: str | None = None,
+        event: str | None = None,
+    ) -> int:
+        """How many builds ``list`` would page through with the same filters."""
+        query = self._filtered(repo_id, branch, status, event)
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+    def active(self) -> list[Build]:
+        """Builds not done yet (pending, blocked, running), oldest first, with stages."""
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(BuildRow)
+                .where(BuildRow.status.not_in(list(DONE_STATUSES)))
+                .order_by(BuildRow.id)
+            ).all()
+            stages = load_stages(s, [r.id for r in rows])
+            return [to_record(Build, r, stages=stages.get(r.id, [])) for r in rows]
+
+    def update(self, build_id: int, **fields) -> Build:
+        """Set build columns (status, error, started, finished, message...) as given."""
+        with self.db.write() as s:
+            if fields:
+                s.execute(update(BuildRow).where(BuildRow.id == build_id).values(**fields))
+            row = s.get(BuildRow, build_id)
+            if row is None:
+                raise NotFound(f"no build with id {build_id}")
+            return self._load(s, row)
+
+    def cancel(self, build_id: int, *, actor: str = "", reason: str = "cancelled") -> Build:
+        """Cancel the build: stages not started are killed, running ones are asked to stop.
+
+        A running stage's agent learns it from its next heartbeat (``renew_lease`` answers
+        ``cancel``) and ends the stage as killed. A build already done is left as it is.
+        """
+        stamp = now()
+        with self.db.write() as s:
+            row = s.get(BuildRow, build_id)
+            if row is None:
+                raise NotFound(f"no build with id {build_id}")
+            if row.status in DONE_STATUSES:
+                return self._load(s, row)
+            stages = s.scalars(select(StageRow).where(StageRow.build_id == build_id)).all()
+            for stage in stages:
+                if stage.status == RUNNING:
+                    stage.cancel_requested = True
+                elif stage.status not in DONE_STATUSES:
+                    stage.status = KILLED
+                    stage.finished = stamp
+                    s.execute(
+                        update(StepRow)
+                        .where(StepRow.stage_id == stage.id, StepRow.status == PENDING)
+                        .values(status=SKIPPED)
+                    )
+            progress.record(s, build_id, "cancelled", reason, actor=actor, now=stamp)
+            s.flush()
+            progress.settle(s, build_id, stamp)
+            return self._load(s, row)
+
+    def approve(self, build_id: int, login: str, comment: str = "") -> Build:
+        """Release a blocked build's stages to the queue; raises ``Conflict`` if not blocked."""
+        return self._decide(build_id, login, APPROVED, comment)
+
+    def decline(self, build_id: int, login: str, comment: str = "") -> Build:
+        """End a blocked build as declined; raises ``Conflict`` if not blocked."""
+        return self._decide(build_id, login, DECISION_DECLINED, comment)
+
+    def _decide(self, build_id: int, login: str, decision: str, comment: str) -> Build:
+        stamp = now()
+        with self.db.write() as s:
+            row = s.get(BuildRow, build_id)
+            if row is None:
+                raise NotFound(f"no build with id {build_id}")
+            blocked = s.scalars(
+                select(StageRow).where(StageRow.build_id == build_id, StageRow.status == BLOCKED)
+            ).all()
+            if row.status != BLOCKED and not blocked:
+                raise Conflict(f"build #{row.number} is {row.status}, not waiting for approval")
+            for stage in blocked:
+                stage.status = PENDING if decision == APPROVED else DECLINED
+                if decision != APPROVED:
+                    stage.finished = stamp
+                    s.execute(
+                        update(StepRow).where(StepRow.stage_id == stage.id).values(status=SKIPPED)
+                    )
+            if decision == APPROVED:
+                row.status = PENDING
+            s.add(
+                ApprovalRow(
+                    build_id=build_id,
+                    login=login,
+                    decision=decision,
+                    comment=comment,
+                    created=stamp,
+                )
+            )
+            progress.record(s, build_id, decision, comment, actor=login, now=stamp)
+            s.flush()
+            progress.settle(s, build_id, stamp)
+            return self._load(s, row)
+
+    def restart_copy(self, build_id: int, *, sender: str = "") -> Build:
+        """A new build (next number, ``parent`` = the old one) with the same stages, all pending.
+
+        Only the ``Triggerer`` should call this, so every build is created in one place.
+        """
+        old = self.get(build_id)
+        copy = Build(
+            **{
+                k: getattr(old, k)
+                for k in (
+                    "repo_id",
+                    "event",
+                    "ref",
+                    "branch",
+                    "tag",
+                    "commit",
+                    "message",
+                    "author",
+                    "target",
+                    "context",
+                )
+            },
+            id=0,
+            number=0,
+            parent=old.number,
+            sender=sender or old.sender,
+        )
+        copy.stages = [
+            Stage(
+                id=0,
+                build_id=0,
+                number=st.number,
+                name=st.name,
+                labels=dict(st.labels),
+                depends_on=list(st.depends_on),
+                spec=dict(st.spec),
+                steps=[Step(id=0, stage_id=0, number=sp.number, name=sp.name) for sp in st.steps],
+            )
+            for st in old.stages
+        ]
+        if not copy.stages:
+            raise Conflict(f"build #{old.number} has no stages to restart: trigger a new build")
+        return self.create(copy)
+
+    def delete(self, build_id: int) -> None:
+        """Remove the build with its stages, steps and logs."""
+        with self.db.write() as s:
+            step_ids = select(StepRow.id).join(StageRow).where(StageRow.build_id == build_id)
+            s.execute(delete(LogChunkRow).where(LogChunkRow.step_id.in_(step_ids)))
+            if s.execute(delete(BuildRow).where(BuildRow.id == build_id)).rowcount == 0:
+                raise NotFound(f"no build with id {build_id}")
+
+    @staticmethod
+    def _filtered(repo_id, branch, status, event):
+        query = select(BuildRow)
+        if repo_id is not None:
+            query = query.where(BuildRow.repo_id == repo_id)
+        if branch:
+            query = query.where(BuildRow.branch == branch)
+        if status:
+            query = query.where(BuildRow.status == status)
+        if event:
+            query = query.where(BuildRow.event == event)
+        return query
+
+    @staticmethod
+    def _load(session, row: BuildRow) -> Build:
+        session.refresh(row)
+        stages = load_stages(session, [row.id]).get(row.id, [])
+        return to_record(Build, row, stages=stages)

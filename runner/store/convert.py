@@ -1,0 +1,36 @@
+"""Row → dataclass conversion, so no ORM row or session escapes the store."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def to_record(cls: type[T], row: Any, **extra: Any) -> T:
+    """Build ``cls`` from the row's attributes of the same names (``extra`` wins)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        _FIELDS[cls] = names
+    values = {n: getattr(row, n) for n in names if n not in extra and hasattr(row, n)}
+    values.update(extra)
+    return cls(**values)
+
+
+def row_values(record: Any, row_cls: type, *, skip: tuple[str, ...] = ("id",)) -> dict[str, Any]:
+    """The dataclass's fields that are columns of ``row_cls`` (for inserts)."""
+    columns = set(row_cls.__table__.columns.keys())
+    return {
+        f.name: getattr(record, f.name)
+        for f in dataclasses.fields(record)
+        if f.name in columns and f.name not in skip
+    }
+
+
+def now() -> float:
+    return time.time()

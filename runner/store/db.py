@@ -1,0 +1,127 @@
+"""The database handle: engine, sessions and migrations for SQLite and PostgreSQL.
+
+``Database(url)`` is shared by every thread of the process. SQLite runs in WAL mode with a busy
+timeout, so readers never wait for the writer and writers queue instead of failing; PostgreSQL is
+reached through ``postgresql+psycopg://``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from runner.errors import RunnerError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Seconds a SQLite writer waits for the write lock before giving up.
+SQLITE_BUSY_SECONDS = 30
+
+
+class Database:
+    """One database: a thread-safe connection pool and a session factory.
+
+    ``session()`` opens a read transaction; ``write()`` opens one that will write (on SQLite it
+    takes the write lock at ``BEGIN`` so a transaction never fails half-way on a stale snapshot).
+    Both commit on leaving the block and roll back on an exception. Call ``migrate()`` once at
+    start, before any store is used.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = make_url(url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = _sqlite_engine(url, echo)
+        elif self.dialect == "postgresql":
+            self.engine = create_engine(
+                url, echo=echo, pool_size=10, max_overflow=30, pool_pre_ping=True
+            )
+        else:
+            raise RunnerError(
+                f"unsupported database URL {self.url.render_as_string()!r}: use sqlite:///PATH "
+                "or postgresql+psycopg://USER:PASSWORD@HOST/NAME"
+            )
+        self._writer = self.engine.execution_options(runner_write=True)
+        self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(bind=self._writer, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction for reading (and small writes that may be retried)."""
+        with self._read_sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in a transaction that writes; committed at the end of the block."""
+        with self._write_sessions.begin() as session:
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (creates it on an empty database)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._writer.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def revision(self) -> str | None:
+        """The Alembic revision the database is at, or None before the first migration."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (at shutdown, or in tests between databases)."""
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str, echo: bool) -> Engine:
+    database = make_url(url).database or ""
+    if database in ("", ":memory:"):
+        raise RunnerError(
+            "an in-memory SQLite database cannot be shared between threads: "
+            "give a file path, e.g. sqlite:////var/lib/runner/runner.db"
+        )
+    os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+    engine = create_engine(
+        url,
+        echo=echo,
+        pool_size=16,
+        max_overflow=48,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Transactions are begun by the "begin" hook below, not by the sqlite3 module, so that
+        # writers can ask for BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        if connection.get_execution_options().get("runner_write"):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+    return engine

@@ -1,0 +1,135 @@
+"""Deploy environments of repositories: which builds go where, approval, deploy lock."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runner.errors import BadRequest, Conflict, NotFound
+from runner.store.convert import now, to_record
+from runner.store.db import Database
+from runner.store.models import EnvironmentRow
+from runner.store.records import Environment
+
+UPDATABLE = frozenset(
+    {"branches", "tags", "events", "labels", "approval_required", "lock", "position"}
+)
+
+
+def environment_matches(env: Environment, *, event: str, branch: str = "", tag: str = "") -> bool:
+    """Whether a build (event, branch, tag) falls into the environment's patterns.
+
+    Empty pattern lists match anything; a tag build is judged by ``tags``, others by
+    ``branches``.
+    """
+    if env.events and event not in env.events:
+        return False
+    if tag:
+        return not env.tags or any(fnmatchcase(tag, p) for p in env.tags)
+    if env.tags and not env.branches:
+        return False  # an environment for tags only
+    return not env.branches or any(fnmatchcase(branch, p) for p in env.branches)
+
+
+class EnvironmentStore:
+    """Environments per repository, ordered by ``position``. Thread-safe."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(self, repo_id: int, name: str, **fields) -> Environment:
+        """Add an environment; raises ``Conflict`` when the repository has one of that name."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise BadRequest(f"unknown environment fields: {', '.join(sorted(unknown))}")
+        if not name.strip():
+            raise BadRequest("an environment needs a name")
+        row = EnvironmentRow(repo_id=repo_id, name=name.strip(), created=now(), **fields)
+        try:
+            with self.db.write() as s:
+                s.add(row)
+                s.flush()
+                return to_record(Environment, row)
+        except IntegrityError:
+            raise Conflict(f"environment {name!r} exists already in this repository") from None
+
+    def get(self, env_id: int) -> Environment:
+        with self.db.session() as s:
+            row = s.get(EnvironmentRow, env_id)
+            if row is None:
+                raise NotFound(f"no environment with id {env_id}")
+            return to_record(Environment, row)
+
+    def find(self, repo_id: int, name: str) -> Environment | None:
+        with self.db.session() as s:
+            row = s.scalar(
+                select(EnvironmentRow).where(
+                    EnvironmentRow.repo_id == repo_id, EnvironmentRow.name == name
+                )
+            )
+            return to_record(Environment, row) if row else None
+
+    def list(self, repo_id: int) -> list[Environment]:
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(EnvironmentRow)
+                .where(EnvironmentRow.repo_id == repo_id)
+                .order_by(EnvironmentRow.position, EnvironmentRow.id)
+            )
+            return [to_record(Environment, r) for r in rows]
+
+    def match(
+        self, repo_id: int, *, event: str, branch: str = "", tag: str = ""
+    ) -> Environment | None:
+        """The first environment (by position) whose patterns the build falls into, or None."""
+        for env in self.list(repo_id):
+            if environment_matches(env, event=event, branch=branch, tag=tag):
+                return env
+        return None
+
+    def update(self, env_id: int, **fields) -> Environment:
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise BadRequest(f"cannot change {', '.join(sorted(unknown))} of an environment")
+        with self.db.write() as s:
+            if fields:
+                s.execute(
+                    update(EnvironmentRow).where(EnvironmentRow.id == env_id).values(**fields)
+                )
+            row = s.get(EnvironmentRow, env_id)
+            if row is None:
+                raise NotFound(f"no environment with id {env_id}")
+            s.refresh(row)
+            return to_record(Environment, row)
+
+    def delete(self, env_id: int) -> None:
+        with self.db.write() as s:
+            if s.execute(delete(EnvironmentRow).where(EnvironmentRow.id == env_id)).rowcount == 0:
+                raise NotFound(f"no environment with id {env_id}")
+
+    def acquire_lock(self, env_id: int, build_id: int) -> bool:
+        """Take the deploy lock for the build; True if it holds it now (also if it already did).
+
+        The lock is released when the build ends (``runner.store.progress.settle``) or by
+        ``release_lock``.
+        """
+        with self.db.write() as s:
+            result = s.execute(
+                update(EnvironmentRow)
+                .where(
+                    EnvironmentRow.id == env_id,
+                    or_(EnvironmentRow.locked_by.is_(None), EnvironmentRow.locked_by == build_id),
+                )
+                .values(locked_by=build_id)
+            )
+            return result.rowcount == 1
+
+    def release_lock(self, env_id: int, build_id: int | None = None) -> None:
+        """Release the lock (only if ``build_id`` holds it, when given)."""
+        with self.db.write() as s:
+            query = update(EnvironmentRow).where(EnvironmentRow.id == env_id)
+            if build_id is not None:
+                query = query.where(EnvironmentRow.locked_by == build_id)
+            s.execute(query.values(locked_by=None))

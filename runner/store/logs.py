@@ -1,0 +1,189 @@
+"""Step logs as chunks: one blob per batch the agent sends, never a row per line.
+
+Each chunk has a per-step sequence number; ``(step_id, seq)`` is unique, so an agent that resends
+a batch after a timeout never duplicates lines. A per-step size cap drops the oldest chunks and
+counts what was cut in the step's ``log_cut_bytes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from runner.core import DONE_STATUSES
+from runner.errors import BadRequest, NotFound
+from runner.store.db import Database
+from runner.store.models import LogChunkRow, StageRow, StepRow
+
+DEFAULT_CAP = 64 * 1024 * 1024
+# Chunks fetched per query while streaming a raw log.
+_PAGE = 64
+
+
+def as_bytes(data: bytes | str | Iterable[str]) -> bytes:
+    """A batch as bytes: bytes unchanged, text UTF-8, a list of lines one per line."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in data).encode("utf-8")
+
+
+class LogStore:
+    """Log chunks of steps. Thread-safe; ``append`` from many agents at once is fine."""
+
+    def __init__(self, db: Database, *, cap_bytes: int = DEFAULT_CAP):
+        self.db = db
+        self.cap_bytes = cap_bytes
+        self._insert = pg_insert if db.is_postgres else sqlite_insert
+
+    def append(self, step_id: int, seq: int, data: bytes | str | Iterable[str]) -> bool:
+        """Store chunk ``seq`` of the step; False (and nothing stored) if it was there already.
+
+        When the step's log passes the cap, the oldest chunks are dropped (a single chunk larger
+        than the cap keeps its last ``cap`` bytes, from a line start) and the step's
+        ``log_cut_bytes`` grows by what was dropped. Raises ``NotFound`` for an unknown step.
+        """
+        if seq < 0:
+            raise BadRequest(f"log sequence numbers start at 0, got {seq}")
+        blob = as_bytes(data)
+        cut = 0
+        if len(blob) > self.cap_bytes:
+            keep = blob[-self.cap_bytes :]
+            newline = keep.find(b"\n")
+            if 0 <= newline < len(keep) - 1:
+                keep = keep[newline + 1 :]
+            cut = len(blob) - len(keep)
+            blob = keep
+        with self.db.write() as s:
+            inserted = s.execute(
+                self._insert(LogChunkRow)
+                .values(step_id=step_id, seq=seq, data=blob, size=len(blob))
+                .on_conflict_do_nothing(index_elements=["step_id", "seq"])
+            ).rowcount
+            if not inserted:
+                if s.get(StepRow, step_id) is None:
+                    raise NotFound(f"no step with id {step_id}")
+                return False
+            total = s.execute(
+                update(StepRow)
+                .where(StepRow.id == step_id)
+                .values(
+                    log_bytes=StepRow.log_bytes + len(blob),
+                    log_cut_bytes=StepRow.log_cut_bytes + cut,
+                )
+                .returning(StepRow.log_bytes)
+            ).scalar()
+            if total is not None and total > self.cap_bytes:
+                self._trim(s, step_id, total - self.cap_bytes)
+            return True
+
+    def _trim(self, s, step_id: int, excess: int) -> None:
+        dropped, ids = 0, []
+        chunks = s.execute(
+            select(LogChunkRow.id, LogChunkRow.size)
+            .where(LogChunkRow.step_id == step_id)
+            .order_by(LogChunkRow.seq)
+        )
+        for chunk_id, size in chunks:
+            if dropped >= excess:
+                break
+            ids.append(chunk_id)
+            dropped += size
+        s.execute(delete(LogChunkRow).where(LogChunkRow.id.in_(ids)))
+        s.execute(
+            update(StepRow)
+            .where(StepRow.id == step_id)
+            .values(
+                log_bytes=StepRow.log_bytes - dropped,
+                log_cut_bytes=StepRow.log_cut_bytes + dropped,
+            )
+        )
+
+    def read(
+        self, step_id: int, after_seq: int = -1, *, limit: int = 1000
+    ) -> list[tuple[int, bytes]]:
+        """Chunks with ``seq > after_seq``, in order, as ``(seq, data)`` (at most ``limit``)."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(LogChunkRow.seq, LogChunkRow.data)
+                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after_seq)
+                .order_by(LogChunkRow.seq)
+                .limit(limit)
+            )
+            return [(seq, bytes(data)) for seq, data in rows]
+
+    def last_seq(self, step_id: int) -> int:
+        """The highest sequence number stored for the step, -1 when none."""
+        with self.db.session() as s:
+            found = s.scalar(
+                select(func.max(LogChunkRow.seq)).where(LogChunkRow.step_id == step_id)
+            )
+            return -1 if found is None else found
+
+    def iter_raw(self, step_id: int) -> Iterator[bytes]:
+        """The whole stored log as a stream of blobs, a page of chunks per query.
+
+        Each page is read in its own short transaction, so a slow download holds no lock and
+        a log still being written is followed to where it is now.
+        """
+        after = -1
+        while True:
+            page = self.read(step_id, after, limit=_PAGE)
+            if not page:
+                return
+            for _seq, data in page:
+                yield data
+            after = page[-1][0]
+            if len(page) < _PAGE:
+                return
+
+    def size(self, step_id: int) -> tuple[int, int]:
+        """``(bytes stored, bytes cut by the cap)`` of the step's log."""
+        with self.db.session() as s:
+            found = s.execute(
+                select(StepRow.log_bytes, StepRow.log_cut_bytes).where(StepRow.id == step_id)
+            ).first()
+            if found is None:
+                raise NotFound(f"no step with id {step_id}")
+            return found[0], found[1]
+
+    def delete(self, step_id: int) -> None:
+        """Drop the step's log (its counters return to zero)."""
+        with self.db.write() as s:
+            s.execute(delete(LogChunkRow).where(LogChunkRow.step_id == step_id))
+            s.execute(
+                update(StepRow).where(StepRow.id == step_id).values(log_bytes=0, log_cut_bytes=0)
+            )
+
+    def purge_before(self, finished_before: float) -> int:
+        """Drop the logs of steps of stages that ended before the time; returns chunks dropped.
+
+        For log retention: the steps stay, with ``log_cut_bytes`` telling what was removed.
+        """
+        with self.db.write() as s:
+            steps = (
+                select(StepRow.id)
+                .join(StageRow, StageRow.id == StepRow.stage_id)
+                .where(
+                    StageRow.status.in_(list(DONE_STATUSES)),
+                    StageRow.finished > 0,
+                    StageRow.finished < finished_before,
+                    StepRow.log_bytes > 0,
+                )
+            )
+            step_ids = list(s.scalars(steps))
+            if not step_ids:
+                return 0
+            dropped = s.execute(
+                delete(LogChunkRow).where(LogChunkRow.step_id.in_(step_ids))
+            ).rowcount
+            s.execute(
+                update(StepRow)
+                .where(StepRow.id.in_(step_ids))
+                .values(log_cut_bytes=StepRow.log_cut_bytes + StepRow.log_bytes, log_bytes=0)
+            )
+            return dropped

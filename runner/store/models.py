@@ -1,0 +1,266 @@
+"""The ORM schema. Rows never leave ``runner.store``: each store converts them to dataclasses.
+
+Every change here needs a new Alembic revision in ``runner/store/migrations/versions`` (the
+tests compare the migrated schema with these models).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints, so later migrations can alter them on SQLite (batch mode) and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _fk(target: str, *, nullable: bool = False) -> Mapped[Any]:
+    return mapped_column(
+        Integer, ForeignKey(target, ondelete="CASCADE"), nullable=nullable, index=True
+    )
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300), default="")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class TokenRow(Base):
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = _fk("users.id", nullable=True)
+    agent_id: Mapped[int | None] = _fk("agents.id", nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+    last_used: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RepoRow(Base):
+    __tablename__ = "repos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(300), unique=True)
+    forge: Mapped[str] = mapped_column(String(20), default="generic")
+    clone_url: Mapped[str] = mapped_column(Text, default="")
+    default_branch: Mapped[str] = mapped_column(String(200), default="main")
+    webhook_secret: Mapped[str] = mapped_column(String(200), default="")
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    timeout: Mapped[int] = mapped_column(Integer, default=3600)
+    pipeline_path: Mapped[str] = mapped_column(String(500), default="")
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    forge_token: Mapped[str] = mapped_column(Text, default="")
+    forge_url: Mapped[str] = mapped_column(Text, default="")
+    build_counter: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class PermissionRow(Base):
+    __tablename__ = "permissions"
+    __table_args__ = (UniqueConstraint("user_id", "repo_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = _fk("users.id")
+    repo_id: Mapped[int] = _fk("repos.id")
+    role: Mapped[str] = mapped_column(String(20))
+
+
+class BuildRow(Base):
+    __tablename__ = "builds"
+    __table_args__ = (
+        UniqueConstraint("repo_id", "number"),
+        Index("ix_builds_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = _fk("repos.id")
+    number: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    ref: Mapped[str] = mapped_column(String(500), default="")
+    branch: Mapped[str] = mapped_column(String(300), default="")
+    tag: Mapped[str] = mapped_column(String(300), default="")
+    commit: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(200), default="")
+    target: Mapped[str] = mapped_column(String(200), default="")
+    parent: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    sender: Mapped[str] = mapped_column(String(200), default="")
+    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+    started: Mapped[float] = mapped_column(Float, default=0.0)
+    finished: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class StageRow(Base):
+    __tablename__ = "stages"
+    __table_args__ = (Index("ix_stages_status", "status", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    build_id: Mapped[int] = _fk("builds.id")
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    depends_on: Mapped[list] = mapped_column(JSON, default=list)
+    spec: Mapped[dict] = mapped_column(JSON, default=dict)
+    agent_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    )
+    lease_until: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+    started: Mapped[float] = mapped_column(Float, default=0.0)
+    finished: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class StepRow(Base):
+    __tablename__ = "steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage_id: Mapped[int] = _fk("stages.id")
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    exit_code: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    started: Mapped[float] = mapped_column(Float, default=0.0)
+    finished: Mapped[float] = mapped_column(Float, default=0.0)
+    log_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    log_cut_bytes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LogChunkRow(Base):
+    """A batch of log lines of one step, stored as one blob (never a row per line)."""
+
+    __tablename__ = "log_chunks"
+    __table_args__ = (UniqueConstraint("step_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("steps.id", ondelete="CASCADE"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class SecretRow(Base):
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("repo_id", "name", "environment"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = _fk("repos.id")
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet token
+    events: Mapped[list] = mapped_column(JSON, default=list)
+    images: Mapped[list] = mapped_column(JSON, default=list)
+    allow_pull_request: Mapped[bool] = mapped_column(Boolean, default=False)
+    environment: Mapped[str] = mapped_column(String(200), default="")
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class CronRow(Base):
+    __tablename__ = "crons"
+    __table_args__ = (UniqueConstraint("repo_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = _fk("repos.id")
+    name: Mapped[str] = mapped_column(String(200))
+    schedule: Mapped[str] = mapped_column(String(200))
+    branch: Mapped[str] = mapped_column(String(300), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run: Mapped[float] = mapped_column(Float, default=0.0)
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AgentRow(Base):
+    __tablename__ = "agents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[str] = mapped_column(String(100), default="")
+    platform: Mapped[str] = mapped_column(String(100), default="linux/amd64")
+    last_contact: Mapped[float] = mapped_column(Float, default=0.0)
+    running: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class EnvironmentRow(Base):
+    __tablename__ = "environments"
+    __table_args__ = (UniqueConstraint("repo_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = _fk("repos.id")
+    name: Mapped[str] = mapped_column(String(200))
+    branches: Mapped[list] = mapped_column(JSON, default=list)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    events: Mapped[list] = mapped_column(JSON, default=list)
+    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    lock: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked_by: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("builds.id", ondelete="SET NULL"), nullable=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class HookDeliveryRow(Base):
+    __tablename__ = "hook_deliveries"
+    __table_args__ = (UniqueConstraint("repo_id", "delivery_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = _fk("repos.id")
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    build_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("builds.id", ondelete="SET NULL"), nullable=True
+    )
+    created: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+
+
+class BuildEventRow(Base):
+    """The history of a build: requeues, approvals, cancels, promotions, with who and why."""
+
+    __tablename__ = "build_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    build_id: Mapped[int] = _fk("builds.id")
+    stage_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    message: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ApprovalRow(Base):
+    __tablename__ = "approvals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    build_id: Mapped[int] = _fk("builds.id")
+    stage_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    login: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(20))  # approved or declined
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[float] = mapped_column(Float, default=0.0)

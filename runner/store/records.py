@@ -1,0 +1,62 @@
+"""Dataclasses for the store's entities that ``runner.core`` does not define (yet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+APPROVED = "approved"
+DECLINED = "declined"
+
+
+@dataclass
+class Environment:
+    """A deploy target of a repository, chosen by branch/tag/event patterns (first by position)."""
+
+    id: int
+    repo_id: int
+    name: str
+    branches: list[str] = field(default_factory=list)  # globs; empty: any branch
+    tags: list[str] = field(default_factory=list)  # globs; empty: any tag
+    events: list[str] = field(default_factory=list)  # empty: any event
+    labels: dict[str, str] = field(default_factory=dict)  # agent labels its stages ask for
+    approval_required: bool = False
+    lock: bool = False  # one deploy at a time
+    locked_by: int | None = None  # build id holding the lock
+    position: int = 0
+
+
+@dataclass
+class BuildEvent:
+    """One entry of a build's history (``requeued: agent lost``, ``approved by alice``...)."""
+
+    id: int
+    build_id: int
+    kind: str
+    message: str = ""
+    actor: str = ""
+    stage_id: int | None = None
+    created: float = 0.0
+
+
+@dataclass
+class Approval:
+    """A person's decision on a blocked build."""
+
+    id: int
+    build_id: int
+    login: str
+    decision: str  # approved or declined
+    comment: str = ""
+    stage_id: int | None = None
+    created: float = 0.0
+
+
+@dataclass
+class HookDelivery:
+    """A webhook delivery already seen, and the build it made (if any)."""
+
+    id: int
+    repo_id: int
+    delivery_id: str
+    build_id: int | None = None
+    created: float = 0.0

@@ -1,0 +1,118 @@
+"""Repositories activated on the server."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runner.core import Repo
+from runner.errors import BadRequest, Conflict, NotFound
+from runner.store.convert import now, row_values, to_record
+from runner.store.db import Database
+from runner.store.models import RepoRow
+
+FORGES = ("github", "gitlab", "gitea", "gogs", "generic")
+# Fields a repository update may change (slug and id are fixed).
+UPDATABLE = frozenset(
+    {
+        "forge",
+        "clone_url",
+        "default_branch",
+        "webhook_secret",
+        "trusted",
+        "timeout",
+        "pipeline_path",
+        "private",
+        "active",
+        "forge_token",
+        "forge_url",
+    }
+)
+
+
+class RepoStore:
+    """Repositories by id or ``owner/name`` slug. Thread-safe."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(self, slug: str, **fields) -> Repo:
+        """Activate a repository; a webhook secret is generated when none is given.
+
+        Raises ``Conflict`` when the slug exists, ``BadRequest`` for a malformed slug or forge.
+        """
+        slug = slug.strip().strip("/")
+        if slug.count("/") < 1 or not all(slug.split("/")):
+            raise BadRequest(f"repository {slug!r} is not of the form OWNER/NAME")
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise BadRequest(f"unknown repository fields: {', '.join(sorted(unknown))}")
+        forge = fields.get("forge", "generic")
+        if forge not in FORGES:
+            raise BadRequest(f"unknown forge {forge!r}: use one of {', '.join(FORGES)}")
+        repo = Repo(id=0, slug=slug, created=now(), **fields)
+        if not repo.webhook_secret:
+            repo.webhook_secret = secrets.token_hex(20)
+        row = RepoRow(**row_values(repo, RepoRow))
+        try:
+            with self.db.write() as s:
+                s.add(row)
+                s.flush()
+                return to_record(Repo, row)
+        except IntegrityError:
+            raise Conflict(f"repository {slug} is already active") from None
+
+    def get(self, repo_id: int) -> Repo:
+        with self.db.session() as s:
+            row = s.get(RepoRow, repo_id)
+            if row is None:
+                raise NotFound(f"no repository with id {repo_id}")
+            return to_record(Repo, row)
+
+    def find(self, slug: str) -> Repo | None:
+        """The repository ``owner/name``, or None."""
+        with self.db.session() as s:
+            row = s.scalar(select(RepoRow).where(RepoRow.slug == slug.strip("/")))
+            return to_record(Repo, row) if row else None
+
+    def get_by_slug(self, slug: str) -> Repo:
+        repo = self.find(slug)
+        if repo is None:
+            raise NotFound(f"no repository {slug!r}: activate it with `runner repo add {slug}`")
+        return repo
+
+    def list(self, *, ids: list[int] | None = None, active_only: bool = False) -> list[Repo]:
+        """Repositories by slug; ``ids`` restricts to those (e.g. the ones a user may read)."""
+        with self.db.session() as s:
+            query = select(RepoRow).order_by(RepoRow.slug)
+            if ids is not None:
+                query = query.where(RepoRow.id.in_(ids))
+            if active_only:
+                query = query.where(RepoRow.active.is_(True))
+            return [to_record(Repo, r) for r in s.scalars(query)]
+
+    def update(self, repo_id: int, **fields) -> Repo:
+        """Change the given fields; raises ``BadRequest`` for a field that cannot change."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise BadRequest(
+                f"cannot change {', '.join(sorted(unknown))}; changeable: "
+                + ", ".join(sorted(UPDATABLE))
+            )
+        if "forge" in fields and fields["forge"] not in FORGES:
+            raise BadRequest(f"unknown forge {fields['forge']!r}: use one of {', '.join(FORGES)}")
+        with self.db.write() as s:
+            if fields:
+                s.execute(update(RepoRow).where(RepoRow.id == repo_id).values(**fields))
+            row = s.get(RepoRow, repo_id)
+            if row is None:
+                raise NotFound(f"no repository with id {repo_id}")
+            return to_record(Repo, row)
+
+    def delete(self, repo_id: int) -> None:
+        """Remove the repository with its builds, logs, secrets and crons."""
+        with self.db.write() as s:
+            if s.execute(delete(RepoRow).where(RepoRow.id == repo_id)).rowcount == 0:
+                raise NotFound(f"no repository with id {repo_id}")

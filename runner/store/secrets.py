@@ -1,0 +1,154 @@
+"""Secrets of repositories, encrypted at rest; values leave only through ``values_for``."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from runner.core import Secret
+from runner.errors import BadRequest, Conflict, NotFound
+from runner.store.convert import now, to_record
+from runner.store.crypto import Cipher
+from runner.store.db import Database
+from runner.store.models import SecretRow
+
+DEFAULT_EVENTS = ("push", "tag", "cron", "custom", "promote", "rollback")
+PULL_REQUEST = "pull_request"
+
+
+def image_allowed(patterns: list[str], image: str) -> bool:
+    """Whether ``image`` is one of ``patterns`` (globs; a pattern without tag takes any tag)."""
+    if not patterns:
+        return True
+    name = image.split("@", 1)[0]
+    bare = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    return any(fnmatchcase(name, p) or fnmatchcase(bare, p) for p in patterns)
+
+
+class SecretStore:
+    """Per-repository secrets. ``list``/``get`` never carry values. Thread-safe."""
+
+    def __init__(self, db: Database, cipher: Cipher):
+        self.db = db
+        self.cipher = cipher
+
+    def set(
+        self,
+        repo_id: int,
+        name: str,
+        value: str,
+        *,
+        events: list[str] | None = None,
+        images: list[str] | None = None,
+        allow_pull_request: bool = False,
+        environment: str = "",
+    ) -> Secret:
+        """Add the secret, or replace the one with the same name and environment."""
+        name = name.strip()
+        if not name:
+            raise BadRequest("a secret needs a name")
+        values = dict(
+            value=self.cipher.encrypt(value),
+            events=list(events) if events else list(DEFAULT_EVENTS),
+            images=list(images or []),
+            allow_pull_request=allow_pull_request,
+            environment=environment,
+        )
+        try:
+            with self.db.write() as s:
+                row = s.scalar(
+                    select(SecretRow).where(
+                        SecretRow.repo_id == repo_id,
+                        SecretRow.name == name,
+                        SecretRow.environment == environment,
+                    )
+                )
+                if row is None:
+                    row = SecretRow(repo_id=repo_id, name=name, created=now(), **values)
+                    s.add(row)
+                else:
+                    for key, val in values.items():
+                        setattr(row, key, val)
+                s.flush()
+                return to_record(Secret, row)
+        except IntegrityError:
+            raise Conflict(f"secret {name!r} was added at the same time; try again") from None
+
+    def get(self, secret_id: int) -> Secret:
+        with self.db.session() as s:
+            row = s.get(SecretRow, secret_id)
+            if row is None:
+                raise NotFound(f"no secret with id {secret_id}")
+            return to_record(Secret, row)
+
+    def find(self, repo_id: int, name: str, environment: str = "") -> Secret | None:
+        with self.db.session() as s:
+            row = s.scalar(
+                select(SecretRow).where(
+                    SecretRow.repo_id == repo_id,
+                    SecretRow.name == name,
+                    SecretRow.environment == environment,
+                )
+            )
+            return to_record(Secret, row) if row else None
+
+    def list(self, repo_id: int) -> list[Secret]:
+        """The repository's secrets by name, without their values."""
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(SecretRow)
+                .where(SecretRow.repo_id == repo_id)
+                .order_by(SecretRow.name, SecretRow.environment)
+            )
+            return [to_record(Secret, r) for r in rows]
+
+    def delete(self, repo_id: int, name: str, environment: str = "") -> None:
+        with self.db.write() as s:
+            result = s.execute(
+                delete(SecretRow).where(
+                    SecretRow.repo_id == repo_id,
+                    SecretRow.name == name,
+                    SecretRow.environment == environment,
+                )
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"no secret {name!r} in this repository")
+
+    def values_for(
+        self,
+        repo_id: int,
+        *,
+        event: str,
+        image: str = "",
+        environment: str = "",
+        pull_request: bool = False,
+    ) -> dict[str, str]:
+        """Plain values of the secrets a step may see, by name.
+
+        A secret is handed out when the build's event is one of its events, the step's image
+        fits its images (none: any), its environment is empty or the build's, and, for a pull
+        request build, the secret allows pull requests. An environment's secret wins over a
+        repository-wide one of the same name. With ``image=""`` the image filter is skipped
+        (the caller filters per step with ``image_allowed``).
+        """
+        pull_request = pull_request or event == PULL_REQUEST
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(SecretRow)
+                .where(SecretRow.repo_id == repo_id)
+                .order_by(SecretRow.environment)  # "" first, so scoped ones override
+            ).all()
+            picked: dict[str, bytes] = {}
+            for row in rows:
+                if row.environment and row.environment != environment:
+                    continue
+                if pull_request and not row.allow_pull_request:
+                    continue
+                if not pull_request and event not in (row.events or []):
+                    continue
+                if image and not image_allowed(row.images or [], image):
+                    continue
+                picked[row.name] = row.value
+        return {name: self.cipher.decrypt(value) for name, value in picked.items()}

@@ -1,0 +1,69 @@
+"""Steps of stages: their state as the agent reports it."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from runner.core import Step
+from runner.errors import BadRequest, NotFound
+from runner.store.convert import to_record
+from runner.store.db import Database
+from runner.store.models import BuildRow, StageRow, StepRow
+
+UPDATABLE = frozenset({"status", "exit_code", "error", "started", "finished"})
+
+
+class StepStore:
+    """Steps by id or stage. Thread-safe."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def get(self, step_id: int) -> Step:
+        with self.db.session() as s:
+            row = s.get(StepRow, step_id)
+            if row is None:
+                raise NotFound(f"no step with id {step_id}")
+            return to_record(Step, row)
+
+    def list(self, stage_id: int) -> list[Step]:
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(StepRow).where(StepRow.stage_id == stage_id).order_by(StepRow.number)
+            )
+            return [to_record(Step, r) for r in rows]
+
+    def find(self, stage_id: int, name: str) -> Step | None:
+        """The step of the stage called ``name`` (agents report steps by name)."""
+        with self.db.session() as s:
+            row = s.scalar(
+                select(StepRow).where(StepRow.stage_id == stage_id, StepRow.name == name)
+            )
+            return to_record(Step, row) if row else None
+
+    def locate(self, step_id: int) -> tuple[int, int, int, int | None]:
+        """``(repo_id, build_id, stage_id, agent_id)`` of a step, for access checks."""
+        with self.db.session() as s:
+            found = s.execute(
+                select(BuildRow.repo_id, BuildRow.id, StageRow.id, StageRow.agent_id)
+                .join(StageRow, StageRow.build_id == BuildRow.id)
+                .join(StepRow, StepRow.stage_id == StageRow.id)
+                .where(StepRow.id == step_id)
+            ).first()
+            if found is None:
+                raise NotFound(f"no step with id {step_id}")
+            return tuple(found)
+
+    def update(self, step_id: int, **fields) -> Step:
+        """Set status, exit_code, error, started or finished; returns the step afterwards."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise BadRequest(f"cannot set {', '.join(sorted(unknown))} on a step")
+        with self.db.write() as s:
+            if fields:
+                s.execute(update(StepRow).where(StepRow.id == step_id).values(**fields))
+            row = s.get(StepRow, step_id)
+            if row is None:
+                raise NotFound(f"no step with id {step_id}")
+            s.refresh(row)
+            return to_record(Step, row)

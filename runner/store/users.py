@@ -1,0 +1,244 @@
+"""Users, their per-repository roles, and API tokens (user and agent kinds)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runner.core import ROLES, TOKEN_AGENT, TOKEN_USER, Token, User
+from runner.errors import BadRequest, Conflict, NotFound
+from runner.store.convert import now, to_record
+from runner.store.db import Database
+from runner.store.models import PermissionRow, TokenRow, UserRow
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# A token's last_used is written at most this often, so each API call does not write.
+_LAST_USED_EVERY = 60.0
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of ``password`` (``scrypt$<salt hex>$<hash hex>``)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches a hash from ``hash_password`` (constant-time compare)."""
+    try:
+        scheme, salt, expected = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), **_SCRYPT)
+    return hmac.compare_digest(digest.hex(), expected)
+
+
+def hash_token(plain: str) -> str:
+    return hashlib.sha256(plain.encode("utf-8")).hexdigest()
+
+
+class UserStore:
+    """Local accounts and their roles per repository. Thread-safe."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(self, login: str, password: str = "", *, is_admin: bool = False) -> User:
+        """Add a user; raises ``Conflict`` when the login is taken."""
+        login = login.strip()
+        if not login:
+            raise BadRequest("a user needs a login")
+        row = UserRow(
+            login=login,
+            password_hash=hash_password(password) if password else "",
+            is_admin=is_admin,
+            created=now(),
+        )
+        try:
+            with self.db.write() as s:
+                s.add(row)
+                s.flush()
+                return to_record(User, row)
+        except IntegrityError:
+            raise Conflict(f"user {login!r} exists already: pick another login") from None
+
+    def get(self, user_id: int) -> User:
+        with self.db.session() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise NotFound(f"no user with id {user_id}")
+            return to_record(User, row)
+
+    def find(self, login: str) -> User | None:
+        with self.db.session() as s:
+            row = s.scalar(select(UserRow).where(UserRow.login == login))
+            return to_record(User, row) if row else None
+
+    def get_by_login(self, login: str) -> User:
+        user = self.find(login)
+        if user is None:
+            raise NotFound(f"no user {login!r}: list users with `runner user ls`")
+        return user
+
+    def list(self) -> list[User]:
+        with self.db.session() as s:
+            rows = s.scalars(select(UserRow).order_by(UserRow.login))
+            return [to_record(User, r) for r in rows]
+
+    def count(self) -> int:
+        with self.db.session() as s:
+            return len(s.scalars(select(UserRow.id)).all())
+
+    def authenticate(self, login: str, password: str) -> User | None:
+        """The user when ``password`` is theirs, else None (also for unknown logins)."""
+        with self.db.session() as s:
+            row = s.scalar(select(UserRow).where(UserRow.login == login))
+            if row is None or not row.password_hash:
+                return None
+            if not check_password(password, row.password_hash):
+                return None
+            return to_record(User, row)
+
+    def set_password(self, user_id: int, password: str) -> None:
+        self._update(user_id, password_hash=hash_password(password))
+
+    def set_admin(self, user_id: int, is_admin: bool) -> None:
+        self._update(user_id, is_admin=is_admin)
+
+    def delete(self, user_id: int) -> None:
+        """Remove the user, their roles and their tokens."""
+        with self.db.write() as s:
+            s.execute(delete(TokenRow).where(TokenRow.user_id == user_id))
+            s.execute(delete(PermissionRow).where(PermissionRow.user_id == user_id))
+            if s.execute(delete(UserRow).where(UserRow.id == user_id)).rowcount == 0:
+                raise NotFound(f"no user with id {user_id}")
+
+    def grant(self, user_id: int, repo_id: int, role: str) -> None:
+        """Give the user ``role`` (read, write, admin) on the repository, replacing any other."""
+        if role not in ROLES:
+            raise BadRequest(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+        with self.db.write() as s:
+            row = s.scalar(
+                select(PermissionRow).where(
+                    PermissionRow.user_id == user_id, PermissionRow.repo_id == repo_id
+                )
+            )
+            if row is None:
+                s.add(PermissionRow(user_id=user_id, repo_id=repo_id, role=role))
+            else:
+                row.role = role
+
+    def revoke_role(self, user_id: int, repo_id: int) -> None:
+        with self.db.write() as s:
+            s.execute(
+                delete(PermissionRow).where(
+                    PermissionRow.user_id == user_id, PermissionRow.repo_id == repo_id
+                )
+            )
+
+    def role(self, user_id: int, repo_id: int) -> str | None:
+        """The user's role on the repository, None without one (admins are not consulted)."""
+        with self.db.session() as s:
+            return s.scalar(
+                select(PermissionRow.role).where(
+                    PermissionRow.user_id == user_id, PermissionRow.repo_id == repo_id
+                )
+            )
+
+    def members(self, repo_id: int) -> list[tuple[User, str]]:
+        """Users with a role on the repository, with that role."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(UserRow, PermissionRow.role)
+                .join(PermissionRow, PermissionRow.user_id == UserRow.id)
+                .where(PermissionRow.repo_id == repo_id)
+                .order_by(UserRow.login)
+            )
+            return [(to_record(User, u), role) for u, role in rows]
+
+    def _update(self, user_id: int, **values) -> None:
+        with self.db.write() as s:
+            if (
+                s.execute(update(UserRow).where(UserRow.id == user_id).values(**values)).rowcount
+                == 0
+            ):
+                raise NotFound(f"no user with id {user_id}")
+
+
+class TokenStore:
+    """API tokens. Only a SHA-256 hash is stored; the plain token is shown once at creation."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(
+        self,
+        name: str,
+        *,
+        kind: str = TOKEN_USER,
+        user_id: int | None = None,
+        agent_id: int | None = None,
+    ) -> tuple[Token, str]:
+        """A new token and its plain text (which cannot be recovered later)."""
+        if kind not in (TOKEN_USER, TOKEN_AGENT):
+            raise BadRequest(f"unknown token kind {kind!r}: use user or agent")
+        if kind == TOKEN_USER and user_id is None:
+            raise BadRequest("a user token needs its user")
+        plain = ("rat_" if kind == TOKEN_AGENT else "rut_") + secrets.token_urlsafe(32)
+        row = TokenRow(
+            name=name,
+            kind=kind,
+            token_hash=hash_token(plain),
+            user_id=user_id,
+            agent_id=agent_id,
+            created=now(),
+        )
+        with self.db.write() as s:
+            s.add(row)
+            s.flush()
+            return to_record(Token, row), plain
+
+    def verify(self, plain: str) -> Token | None:
+        """The live (not revoked) token with this plain text, or None."""
+        if not plain:
+            return None
+        with self.db.session() as s:
+            row = s.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(plain)))
+            if row is None or row.revoked:
+                return None
+            token = to_record(Token, row)
+        stamp = now()
+        if stamp - token.last_used > _LAST_USED_EVERY:
+            with self.db.write() as s:
+                s.execute(update(TokenRow).where(TokenRow.id == token.id).values(last_used=stamp))
+            token.last_used = stamp
+        return token
+
+    def get(self, token_id: int) -> Token:
+        with self.db.session() as s:
+            row = s.get(TokenRow, token_id)
+            if row is None:
+                raise NotFound(f"no token with id {token_id}")
+            return to_record(Token, row)
+
+    def list(self, *, user_id: int | None = None, kind: str | None = None) -> list[Token]:
+        with self.db.session() as s:
+            query = select(TokenRow).order_by(TokenRow.id)
+            if user_id is not None:
+                query = query.where(TokenRow.user_id == user_id)
+            if kind is not None:
+                query = query.where(TokenRow.kind == kind)
+            return [to_record(Token, r) for r in s.scalars(query)]
+
+    def revoke(self, token_id: int) -> None:
+        """Make the token useless from now on (it stays listed, marked revoked)."""
+        with self.db.write() as s:
+            result = s.execute(update(TokenRow).where(TokenRow.id == token_id).values(revoked=True))
+            if result.rowcount == 0:
+                raise NotFound(f"no token with id {token_id}")
