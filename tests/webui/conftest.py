@@ -1,0 +1,135 @@
+"""Fixtures of the web UI tests: a seeded app, logged-in clients, a served app and a browser."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from runner.settings import load_settings
+from webui_seed import PASSWORD, seed
+
+ADMIN_PASSWORD = "admin-pass-1"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def page_app(settings):
+    """The web UI and the REST API over a fresh store, without scheduler, hooks or agent RPC."""
+    from flask import Flask
+
+    from runner.server.api import api_bp
+    from runner.server.errors import register_error_handlers
+    from runner.server.services import Services
+    from runner.store import Database, Stores
+    from webui import webui_bp
+
+    db = Database(settings.effective_database_url())
+    db.migrate()
+    stores = Stores(db, settings)
+    stores.users.create("admin", password=ADMIN_PASSWORD, is_admin=True)
+    services = Services(settings=settings, db=db, stores=stores, livelog=None)
+    app = Flask("webui-tests")
+    app.secret_key = b"webui-tests"
+    app.extensions["runner"] = services
+    register_error_handlers(app)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(webui_bp)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    settings = load_settings(
+        {"data_dir": str(tmp_path), "embedded_agent": False, "admin_password": ADMIN_PASSWORD},
+        environ={},
+    )
+    app = page_app(settings)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def stores(app):
+    return app.extensions["runner"].stores
+
+
+@pytest.fixture
+def seeded(stores):
+    return seed(stores)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a rendered form."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def login(client, user: str, password: str | None = None):
+    """Log ``client`` in through the form; returns the response of the POST."""
+    page = client.get("/login").get_data(as_text=True)
+    password = password or (ADMIN_PASSWORD if user == "admin" else PASSWORD)
+    return client.post(
+        "/login", data={"login": user, "password": password, "csrf_token": csrf_of(page)}
+    )
+
+
+@pytest.fixture
+def client_as(app, seeded):
+    """``client_as("reader")`` returns a test client logged in as that user."""
+
+    def make(user: str):
+        client = app.test_client()
+        assert login(client, user).status_code == 302
+        return client
+
+    return make
+
+
+class ServedApp:
+    """An app served on 127.0.0.1 by a threaded WSGI server in this process."""
+
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def served(app, seeded):
+    s = ServedApp(app)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def browser_login(page, base_url: str, user: str, password: str | None = None):
+    """Log a browser page in through the login form."""
+    page.goto(base_url + "/login")
+    page.fill("#f-login", user)
+    page.fill("#f-password", password or (ADMIN_PASSWORD if user == "admin" else PASSWORD))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/$"))

@@ -1,0 +1,203 @@
+"""What the pages read, through the stores of ``current_services()``.
+
+Most reads are store calls. Three reads no store offers are written here on top of the store's
+session (``stores.db.session()``) and return plain values, never rows: the last build of each
+branch, a step log's tail (for huge logs), and why a pending stage waits.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from runner import labels as label_rules
+from runner.core import PENDING, Agent, Build, Repo, Stage, User
+from runner.server import auth
+from runner.server.services import current_services
+from runner.store.models import BuildRow, LogChunkRow
+
+# An agent not heard from for this long is not counted as able to take work.
+AGENT_STALE_SECONDS = 120
+
+
+def stores():
+    """The stores of the running application."""
+    return current_services().stores
+
+
+def find_repo(owner: str, name: str) -> Repo | None:
+    """The repository ``owner/name`` or None."""
+    return stores().repos.find(f"{owner}/{name}")
+
+
+def visible_repos(user: User) -> list[Repo]:
+    """The repositories ``user`` may read, by slug."""
+    repos = [r for r in stores().repos.list() if auth.role_of(user, r)]
+    return sorted(repos, key=lambda r: r.slug)
+
+
+def last_builds_per_branch(repo_id: int, limit: int = 12) -> list[Build]:
+    """The newest build of each branch (or tag) of a repository, newest first, at most ``limit``."""
+    with stores().db.session() as session:
+        newest = (
+            select(func.max(BuildRow.id))
+            .where(BuildRow.repo_id == repo_id)
+            .group_by(BuildRow.branch, BuildRow.tag)
+        )
+        rows = session.execute(
+            select(BuildRow.number, BuildRow.status, BuildRow.branch, BuildRow.tag, BuildRow.event)
+            .where(BuildRow.id.in_(newest))
+            .order_by(BuildRow.id.desc())
+            .limit(limit)
+        ).all()
+    return [
+        Build(
+            id=0,
+            repo_id=repo_id,
+            number=r.number,
+            status=r.status,
+            branch=r.branch,
+            tag=r.tag,
+            event=r.event,
+        )
+        for r in rows
+    ]
+
+
+def last_build_of_branch(repo_id: int, branch: str) -> Build | None:
+    """The newest build of ``branch`` (pull requests excluded), or None."""
+    with stores().db.session() as session:
+        row = session.execute(
+            select(BuildRow.number, BuildRow.status)
+            .where(BuildRow.repo_id == repo_id, BuildRow.branch == branch)
+            .where(BuildRow.event != "pull_request")
+            .order_by(BuildRow.id.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    return Build(
+        id=0, repo_id=repo_id, number=row.number, event="", status=row.status, branch=branch
+    )
+
+
+def list_builds(repo_id: int, *, page: int, per_page: int, **filters) -> tuple[list[Build], bool]:
+    """One page of builds, newest first, and whether an older page exists."""
+    found = stores().builds.list(repo_id, page=page, per_page=per_page + 1, **filters)
+    return found[:per_page], len(found) > per_page
+
+
+def get_build(repo: Repo, number: int) -> Build:
+    """The build with its stages and steps; NotFound when there is none."""
+    from runner.server.api.common import get_build as api_get_build
+
+    return api_get_build(repo, number)
+
+
+@dataclass
+class LogTail:
+    """The end of a step's log: its lines, where they start, and where the stream resumes."""
+
+    lines: list[str]
+    first_line: int  # number of lines[0], counted from 1 over the stored log
+    total_lines: int
+    last_seq: int | None  # resume the live stream after this chunk
+
+
+def _chunk_lines(data: bytes) -> list[str]:
+    # Split as the API's stream does, so line numbers agree between the tail and the stream.
+    return data.decode("utf-8", errors="replace").splitlines()
+
+
+def log_tail(step_id: int, max_lines: int) -> LogTail:
+    """The last ``max_lines`` lines of a step's stored log, reading chunks newest first.
+
+    Only the chunks holding the tail are decoded; the lines before them are counted, not
+    split, so a log of millions of lines answers quickly and small.
+    """
+    with stores().db.session() as session:
+        last_seq = session.scalar(
+            select(func.max(LogChunkRow.seq)).where(LogChunkRow.step_id == step_id)
+        )
+        picked: list[list[str]] = []
+        count = 0
+        lowest_seq = None
+        rows = session.execute(
+            select(LogChunkRow.seq, LogChunkRow.data)
+            .where(LogChunkRow.step_id == step_id)
+            .order_by(LogChunkRow.seq.desc())
+            .execution_options(yield_per=64)
+        )
+        for seq, blob in rows:
+            lines = _chunk_lines(blob)
+            picked.append(lines)
+            count += len(lines)
+            lowest_seq = seq
+            if count >= max_lines:
+                break
+        rows.close()
+        before = 0
+        if lowest_seq is not None and count >= max_lines:
+            for (blob,) in session.execute(
+                select(LogChunkRow.data)
+                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq < lowest_seq)
+                .execution_options(yield_per=256)
+            ):
+                before += _count_lines(blob)
+    lines = [line for chunk in reversed(picked) for line in chunk]
+    skipped = max(0, len(lines) - max_lines)
+    lines = lines[skipped:]
+    return LogTail(
+        lines=lines,
+        first_line=before + skipped + 1,
+        total_lines=before + skipped + len(lines),
+        last_seq=last_seq,
+    )
+
+
+def _count_lines(blob: bytes) -> int:
+    if not blob:
+        return 0
+    return blob.count(b"\n") + (0 if blob.endswith(b"\n") else 1)
+
+
+def wait_reasons(build: Build, agents: list[Agent] | None = None) -> dict[int, str]:
+    """Why each pending stage of ``build`` has not started, keyed by stage id.
+
+    A stage waits on its dependencies, on an approval, or on an agent whose labels fit; the
+    last is checked against the agents seen recently ("waiting for an agent with env=production").
+    """
+    if agents is None:
+        agents = stores().agents.list()
+    now = time.time()
+    live = [a for a in agents if now - (a.last_contact or 0) < AGENT_STALE_SECONDS]
+    by_name = {s.name: s for s in build.stages}
+    reasons: dict[int, str] = {}
+    for stage in build.stages:
+        reason = _wait_reason(stage, by_name, live)
+        if reason:
+            reasons[stage.id] = reason
+    return reasons
+
+
+def _wait_reason(stage: Stage, by_name: dict[str, Stage], agents: list[Agent]) -> str:
+    if stage.status == "blocked":
+        return "waiting for approval"
+    if stage.status not in (PENDING, "waiting"):
+        return ""
+    unfinished = [d for d in stage.depends_on if d in by_name and by_name[d].status != "success"]
+    if unfinished:
+        return "waiting for " + ", ".join(unfinished)
+    if stage.error:
+        return stage.error
+    if not any(label_rules.matches(stage.labels, a.labels) for a in agents):
+        return f"no agent with {_wanted(stage.labels)}" if stage.labels else "no agent connected"
+    if all(a.running >= a.capacity for a in agents if label_rules.matches(stage.labels, a.labels)):
+        return "waiting for a free agent"
+    return "queued"
+
+
+def _wanted(stage_labels: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(stage_labels.items()))

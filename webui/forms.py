@@ -1,0 +1,94 @@
+"""Small form validation for the settings pages: each check returns a value or records an error.
+
+A ``Form`` wraps ``request.form``; pages render ``form.errors`` next to each field, so an
+invalid value is answered with the form again (status 400) and a message saying what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import request
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SLUG_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+CRON_FIELD_RE = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
+
+
+class Form:
+    """Validated values of the submitted form and the error message of each bad field."""
+
+    def __init__(self, source=None):
+        self.source = request.form if source is None else source
+        self.errors: dict[str, str] = {}
+
+    def text(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        pattern=None,
+        message: str = "",
+        max_len: int = 500,
+    ) -> str:
+        """A stripped text field; ``pattern`` (a compiled regex) must match when given."""
+        value = (self.source.get(name) or "").strip()
+        if not value:
+            if required:
+                self.errors[name] = message or "This field is required."
+            return ""
+        if len(value) > max_len:
+            self.errors[name] = f"At most {max_len} characters."
+        elif pattern is not None and not pattern.match(value):
+            self.errors[name] = message or "This value is not allowed here."
+        return value
+
+    def integer(self, name: str, *, low: int, high: int, default: int = 0) -> int:
+        """A whole number between ``low`` and ``high``."""
+        raw = (self.source.get(name) or "").strip()
+        if raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.errors[name] = f"Enter a whole number between {low} and {high}."
+            return default
+        if not low <= value <= high:
+            self.errors[name] = f"Enter a whole number between {low} and {high}."
+        return value
+
+    def flag(self, name: str) -> bool:
+        """A checkbox."""
+        return self.source.get(name) in ("1", "on", "true", "yes")
+
+    def items(self, name: str) -> list[str]:
+        """A comma-separated list, blanks dropped."""
+        return [p.strip() for p in (self.source.get(name) or "").split(",") if p.strip()]
+
+    def labels(self, name: str) -> dict[str, str]:
+        """``key=value`` pairs separated by commas; a pair without ``=`` is an error."""
+        out: dict[str, str] = {}
+        for part in self.items(name):
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip():
+                self.errors[name] = (
+                    f"Write labels as key=value, separated by commas ({part!r} is not)."
+                )
+                continue
+            out[key.strip()] = value.strip()
+        return out
+
+    def cron(self, name: str) -> str:
+        """A five-field cron expression (or an ``@hourly``-style shortcut)."""
+        value = self.text(name, required=True, message="Enter a schedule such as 0 3 * * *.")
+        if value and not value.startswith("@"):
+            fields = value.split()
+            if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
+                self.errors[name] = (
+                    "A schedule has five fields: minute hour day month weekday (e.g. 0 3 * * *)."
+                )
+        return value
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors

@@ -1,0 +1,137 @@
+"""Session login for the web UI on top of ``runner.server.auth``.
+
+The API's ``identify()`` already reads ``session["user_id"]``; this module only writes it (after
+checking a local account's password), guards pages, and turns ``Unauthorized`` on a page into
+a redirect to the login form. Roles come from ``runner.server.auth.role_of``.
+"""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlparse
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
+
+from runner.core import ROLES, Repo, User
+from runner.errors import Forbidden, NotFound, RunnerError, Unauthorized
+from runner.server import auth
+from runner.server.services import current_services
+
+
+def login_user(login: str, password: str) -> User | None:
+    """Check a local account's password; on success start a fresh session for it."""
+    users = current_services().stores.users
+    user = users.authenticate(login, password)
+    if user is None:
+        return None
+    session.clear()
+    session["user_id"] = user.id
+    session.permanent = True
+    return user
+
+
+def logout_user() -> None:
+    """Forget the session (the CSRF token goes with it)."""
+    session.clear()
+
+
+def page_user() -> User | None:
+    """The logged-in user of this request, or None; bearer tokens are not used by pages."""
+    if "page_user" not in g:
+        try:
+            g.page_user = auth.current_user()
+        except RunnerError:
+            g.page_user = None
+    return g.page_user
+
+
+def login_required(view):
+    """Redirect anonymous visitors of a page to the login form, coming back afterwards."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if page_user() is None:
+            return redirect(url_for("webui.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view):
+    """Pages only a server admin may open (403 for others)."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not page_user().is_admin:
+            raise Forbidden("only a server admin may open this page")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def role(repo: Repo) -> str:
+    """The page user's role on ``repo`` ("" when none)."""
+    user = page_user()
+    return auth.role_of(user, repo) if user else ""
+
+
+def can(repo: Repo, needed: str) -> bool:
+    """True when the page user holds at least ``needed`` on ``repo``."""
+    held = role(repo)
+    return bool(held) and ROLES.index(held) >= ROLES.index(needed)
+
+
+def require(repo: Repo, needed: str) -> None:
+    """Raise unless the page user holds ``needed``; a repo they cannot read is 'not found'."""
+    if can(repo, needed):
+        return
+    if not can(repo, ROLES[0]):
+        raise NotFound(f"no repository {repo.slug}")
+    raise Forbidden(f"this needs the {needed} role on {repo.slug}")
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after login; anything pointing elsewhere becomes the home page."""
+    if not target:
+        return url_for("webui.home")
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("webui.home")
+    return target
+
+
+def _error_page(exc):
+    if isinstance(exc, Unauthorized):
+        return redirect(url_for("webui.login", next=request.full_path.rstrip("?")))
+    if isinstance(exc, HTTPException):
+        code, message = exc.code or 500, exc.description or exc.name
+    else:
+        code, message = exc.http_status, str(exc)
+    if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
+        return {"error": message}, code
+    return render_template("error.html", code=code, message=message), code
+
+
+def init_blueprint(bp: Blueprint) -> None:
+    """Install the page error handlers and the template globals of the logged-in user."""
+    bp.register_error_handler(RunnerError, _error_page)
+    bp.register_error_handler(HTTPException, _error_page)
+
+    @bp.app_context_processor
+    def _globals():
+        return {"user": page_user() if request.blueprint == "webui" else None}
+
+
+__all__ = [
+    "admin_required",
+    "can",
+    "login_required",
+    "login_user",
+    "logout_user",
+    "page_user",
+    "require",
+    "role",
+    "NotFound",
+]

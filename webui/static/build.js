@@ -1,0 +1,113 @@
+/* Build page: live stage/step statuses (JSON polling) and the selected step's log. */
+"use strict";
+(function () {
+  const head = document.getElementById("build-head");
+  const box = document.getElementById("log");
+  const DONE = ["success", "failure", "killed", "error", "skipped", "declined"];
+  let stepStatus = box ? box.dataset.stepStatus : "";
+  let follower = null;
+  let started = false;
+
+  function setStatus(el, status) {
+    if (!el) return;
+    const s = el.querySelector(".status") || el;
+    s.className = "status s-" + status;
+    s.dataset.status = status;
+    s.textContent = status;
+  }
+
+  async function pollState() {
+    let done = false;
+    try {
+      const res = await fetch(head.dataset.state, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (res.ok) {
+        const st = await res.json();
+        setStatus(document.getElementById("build-status"), st.status);
+        document.getElementById("build-duration").textContent = st.duration;
+        for (const stage of st.stages) {
+          const li = document.querySelector('[data-stage-id="' + stage.id + '"]');
+          if (!li) continue;
+          setStatus(li.querySelector(".stage-head .st"), stage.status);
+          li.querySelector(".stage-head .dur").textContent = stage.duration;
+          const why = li.querySelector(".why");
+          why.textContent = stage.why || "";
+          why.hidden = !stage.why;
+          for (const step of stage.steps) {
+            const row = li.querySelector('[data-step-id="' + step.id + '"]');
+            if (!row) continue;
+            setStatus(row.querySelector(".st"), step.status);
+            row.querySelector(".dur").textContent = step.duration;
+            if (box && String(step.id) === box.dataset.stepId) stepStatus = step.status;
+          }
+        }
+        if (head.dataset.actions !== st.actions_html) {
+          // Rendered and escaped by the server's template; only the allowed buttons are in it.
+          document.getElementById("actions").innerHTML = st.actions_html;
+          head.dataset.actions = st.actions_html;
+        }
+        head.dataset.status = st.status;
+        done = DONE.indexOf(st.status) >= 0;
+        if (box && !started && stepStatus !== "pending") startLog();
+      }
+    } catch (e) { /* server away: try again next tick */ }
+    setTimeout(pollState, done ? 15000 : 1500);
+  }
+
+  function startLog() {
+    started = true;
+    const view = new RunnerLog.LogView(box);
+    const followBox = document.getElementById("follow");
+    const search = document.getElementById("log-search");
+    const hits = document.getElementById("log-hits");
+    const note = document.getElementById("log-note");
+    const state = document.getElementById("log-state");
+    box.dataset.ready = "0";
+    view.onchange = () => {
+      followBox.checked = view.follow;
+      if (view.dropped > 0) {
+        note.hidden = false;
+        note.textContent = view.dropped.toLocaleString() + " earlier lines are not shown here; download the raw log for all of them.";
+      }
+    };
+    followBox.addEventListener("change", () => view.setFollow(followBox.checked));
+    const runSearch = () => {
+      const n = view.search(search.value);
+      hits.textContent = search.value ? n + " matching lines" : "";
+      if (n) view.step(1);
+    };
+    search.addEventListener("input", runSearch);
+    search.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { e.preventDefault(); view.step(e.shiftKey ? -1 : 1); }
+      if (e.key === "Escape") { search.value = ""; runSearch(); }
+    });
+    document.getElementById("search-next").addEventListener("click", () => view.step(1));
+    document.getElementById("search-prev").addEventListener("click", () => view.step(-1));
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "/" && document.activeElement.tagName !== "INPUT") { e.preventDefault(); search.focus(); }
+    });
+
+    follower = new RunnerLog.LogFollower(view, { tail: box.dataset.tail, stream: box.dataset.stream },
+      () => (DONE.indexOf(stepStatus) >= 0 ? "done" : stepStatus));
+    follower.onstate = (s) => { state.textContent = s === "ended" ? "" : s; box.dataset.stream_state = s; };
+    follower.loadTail().then((tail) => {
+      if (tail.cut_lines > 0 || tail.cut_bytes > 0) {
+        view.dropped = Math.max(view.dropped, tail.first_line - 1);
+        note.hidden = false;
+        note.textContent = "Showing the last " + tail.lines.length.toLocaleString() + " of " +
+          tail.total_lines.toLocaleString() + " lines; download the raw log for the rest.";
+      }
+      box.dataset.ready = "1";
+      const target = location.hash.match(/^#L(\d+)$/);
+      if (target) {
+        requestAnimationFrame(() => {
+          const row = document.getElementById("L" + target[1]);
+          if (row) { view.setFollow(false); row.classList.add("target"); row.scrollIntoView({ block: "center" }); }
+        });
+      }
+      if (!tail.done && DONE.indexOf(stepStatus) < 0) return follower.follow();
+      return null;
+    }).catch((e) => { state.textContent = String(e.message || e); });
+  }
+
+  if (head) pollState();
+})();

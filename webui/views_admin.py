@@ -1,0 +1,87 @@
+"""Admin pages: agents (labels, capacity, running stages, last contact, revoke) and users/tokens."""
+
+from __future__ import annotations
+
+import re
+
+from flask import flash, redirect, render_template, request, url_for
+
+from runner.core import TOKEN_AGENT
+from webui import data, webui_bp
+from webui.forms import Form
+from webui.session_auth import admin_required, page_user
+
+LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@webui_bp.route("/admin/agents")
+@admin_required
+def admin_agents():
+    """Every registered agent with its labels, capacity, load and last contact."""
+    stores = data.stores()
+    agents = stores.agents.list()
+    tokens = [t for t in stores.tokens.list(kind=TOKEN_AGENT) if not t.revoked]
+    live = {t.agent_id for t in tokens}
+    return render_template("admin_agents.html", agents=agents, has_token=live)
+
+
+@webui_bp.route("/admin/agents/<int:agent_id>/revoke", methods=["POST"])
+@admin_required
+def admin_agent_revoke(agent_id: int):
+    """Revoke every token of an agent: its next call is refused."""
+    stores = data.stores()
+    for token in stores.tokens.list(kind=TOKEN_AGENT):
+        if token.agent_id == agent_id and not token.revoked:
+            stores.tokens.revoke(token.id)
+    flash("The agent's tokens are revoked.")
+    return redirect(url_for("webui.admin_agents"))
+
+
+@webui_bp.route("/admin/users", methods=["GET", "POST"])
+@admin_required
+def admin_users():
+    """Local accounts and their API tokens; create a user."""
+    stores = data.stores()
+    form = Form()
+    status = 200
+    if request.method == "POST":
+        login = form.text(
+            "login",
+            required=True,
+            pattern=LOGIN_RE,
+            message="Use letters, digits, ., _ and - (up to 100).",
+        )
+        password = request.form.get("password", "")
+        if len(password) < 8:
+            form.errors["password"] = "Use at least 8 characters."
+        if form.ok and stores.users.find(login) is not None:
+            form.errors["login"] = f"There is already a user {login}."
+        if form.ok:
+            stores.users.create(login, password=password, is_admin=form.flag("is_admin"))
+            flash(f"User {login} created.")
+            return redirect(url_for("webui.admin_users"))
+        status = 400
+    users = stores.users.list()
+    tokens = {}
+    for token in stores.tokens.list(kind="user"):
+        tokens.setdefault(token.user_id, []).append(token)
+    return (
+        render_template(
+            "admin_users.html",
+            users=users,
+            tokens=tokens,
+            errors=form.errors,
+            values=form.source,
+            me=page_user(),
+        ),
+        status,
+    )
+
+
+@webui_bp.route("/admin/tokens/<int:token_id>/revoke", methods=["POST"])
+@admin_required
+def admin_token_revoke(token_id: int):
+    """Revoke one user token."""
+    data.stores().tokens.revoke(token_id)
+    flash("Token revoked.")
+    return redirect(url_for("webui.admin_users"))

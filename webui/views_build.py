@@ -1,0 +1,248 @@
+"""A build's page: stages and steps with live statuses, the selected step's log, and actions.
+
+Live parts: ``state.json`` (statuses, durations, wait reasons and the allowed buttons, polled
+by build.js), the log tail (``tail.json``, bounded, so a huge log loads fast) and then the API's
+SSE stream resumed after the tail's last chunk. Buttons appear only to users allowed to use
+them, and every action checks the role again on the server.
+"""
+
+from __future__ import annotations
+
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from runner.core import DONE_STATUSES, ROLE_READ, ROLE_WRITE, SUCCESS, Build, Repo, Stage, Step
+from runner.errors import BadRequest
+from runner.server.services import current_services
+from runner.store.models import LogChunkRow
+from webui import actions, data, webui_bp
+from webui.formatting import duration
+from webui.session_auth import can, login_required, page_user
+from webui.views_builds import repo_or_404
+
+# Lines of a log sent to the page at first; the rest is in the raw download.
+TAIL_LINES = 5000
+
+
+def _environments(repo: Repo) -> list:
+    envs = getattr(data.stores(), "environments", None)
+    return envs.list(repo.id) if envs is not None else []
+
+
+def permissions(repo: Repo, build: Build) -> dict[str, bool]:
+    """Which buttons the page user gets for this build."""
+    write = can(repo, ROLE_WRITE)
+    done = build.status in DONE_STATUSES
+    blocked = build.status == "blocked" or any(s.status == "blocked" for s in build.stages)
+    return {
+        "cancel": write and not done,
+        "restart": write and done,
+        "approve": write and blocked,
+        "promote": write and build.status == SUCCESS and bool(_environments(repo)),
+    }
+
+
+def _actions_html(repo: Repo, build: Build) -> str:
+    perms = permissions(repo, build)
+    envs = _environments(repo) if perms["promote"] else []
+    return render_template(
+        "_build_actions.html", repo=repo, build=build, perms=perms, environments=envs
+    )
+
+
+def _find_step(build: Build, step_id: int) -> Step:
+    for stage in build.stages:
+        for step in stage.steps:
+            if step.id == step_id:
+                return step
+    abort(404, description=f"build #{build.number} has no step {step_id}")
+
+
+def _stage_of(build: Build, step: Step) -> Stage:
+    return next(stage for stage in build.stages if stage.id == step.stage_id)
+
+
+def _default_step(build: Build) -> Step | None:
+    """The step to show first: a running one, else the first failed, else the last started."""
+    steps = [step for stage in build.stages for step in stage.steps]
+    for wanted in ("running", "failure", "error", "killed"):
+        for step in steps:
+            if step.status == wanted:
+                return step
+    started = [s for s in steps if s.started]
+    return started[-1] if started else (steps[0] if steps else None)
+
+
+def stream_url(repo: Repo, build: Build, step: Step) -> str:
+    """The API's SSE stream of a step's log."""
+    return f"/api/v1/repos/{repo.owner}/{repo.name}/builds/{build.number}/logs/{step.id}/stream"
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>")
+@login_required
+def build(owner: str, name: str, number: int):
+    """The build page; ``?step=ID`` selects the step whose log is shown."""
+    repo = repo_or_404(owner, name)
+    found = data.get_build(repo, number)
+    step_arg = request.args.get("step", "")
+    selected = _find_step(found, int(step_arg)) if step_arg.isdigit() else _default_step(found)
+    base = {"owner": owner, "name": name, "number": number}
+    ctx = {}
+    if selected is not None:
+        ctx = {
+            "tail_url": url_for("webui.log_tail", step_id=selected.id, **base),
+            "raw_url": url_for("webui.log_raw", step_id=selected.id, **base),
+            "stream_url": stream_url(repo, found, selected),
+        }
+    return render_template(
+        "build.html",
+        repo=repo,
+        build=found,
+        selected=selected,
+        waits=data.wait_reasons(found),
+        perms=permissions(repo, found),
+        environments=_environments(repo),
+        state_url=url_for("webui.build_state", **base),
+        step_url=lambda step: url_for("webui.build", step=step.id, **base),
+        **ctx,
+    )
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>/state.json")
+@login_required
+def build_state(owner: str, name: str, number: int):
+    """Statuses, durations and wait reasons of the build, its stages and steps, and its buttons."""
+    repo = repo_or_404(owner, name)
+    found = data.get_build(repo, number)
+    waits = data.wait_reasons(found)
+    return jsonify(
+        status=found.status,
+        duration=duration(found.started, found.finished),
+        actions_html=_actions_html(repo, found),
+        stages=[
+            {
+                "id": stage.id,
+                "status": stage.status,
+                "duration": duration(stage.started, stage.finished),
+                "why": waits.get(stage.id, ""),
+                "steps": [
+                    {
+                        "id": step.id,
+                        "status": step.status,
+                        "duration": duration(step.started, step.finished),
+                    }
+                    for step in stage.steps
+                ],
+            }
+            for stage in found.stages
+        ],
+    )
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>/logs/<int:step_id>/tail.json")
+@login_required
+def log_tail(owner: str, name: str, number: int, step_id: int):
+    """The last lines of a step's log (at most ``TAIL_LINES``) and the chunk to resume after."""
+    repo = repo_or_404(owner, name, ROLE_READ)
+    step = _find_step(data.get_build(repo, number), step_id)
+    tail = data.log_tail(step.id, TAIL_LINES)
+    return jsonify(
+        lines=tail.lines,
+        first_line=tail.first_line,
+        total_lines=tail.total_lines,
+        cut_lines=tail.first_line - 1,
+        cut_bytes=step.log_cut_bytes,
+        last_seq=tail.last_seq,
+        done=step.status in DONE_STATUSES,
+    )
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>/logs/<int:step_id>/raw")
+@login_required
+def log_raw(owner: str, name: str, number: int, step_id: int):
+    """The whole stored log as a text download, streamed chunk by chunk."""
+    repo = repo_or_404(owner, name, ROLE_READ)
+    step = _find_step(data.get_build(repo, number), step_id)
+    db = current_services().stores.db
+
+    def chunks():
+        last = -1
+        while True:
+            with db.session() as session:
+                rows = session.execute(
+                    select(LogChunkRow.seq, LogChunkRow.data)
+                    .where(LogChunkRow.step_id == step.id, LogChunkRow.seq > last)
+                    .order_by(LogChunkRow.seq)
+                    .limit(200)
+                ).all()
+            if not rows:
+                return
+            for seq, blob in rows:
+                last = seq
+                yield blob if blob.endswith(b"\n") else blob + b"\n"
+
+    filename = f"{repo.name}-{number}-{step.name}.log".replace('"', "")
+    return Response(
+        chunks(),
+        mimetype="text/plain",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _back(owner: str, name: str, number: int):
+    return redirect(url_for("webui.build", owner=owner, name=name, number=number))
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>/cancel", methods=["POST"])
+@login_required
+def build_cancel(owner: str, name: str, number: int):
+    """Cancel the build (write role); running containers are stopped by their agent."""
+    repo = repo_or_404(owner, name, ROLE_WRITE)
+    actions.cancel(repo, data.get_build(repo, number))
+    flash(f"Build #{number} is being cancelled.")
+    return _back(owner, name, number)
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>/restart", methods=["POST"])
+@login_required
+def build_restart(owner: str, name: str, number: int):
+    """Start a new build from this one (write role) and open it."""
+    repo = repo_or_404(owner, name, ROLE_WRITE)
+    new = actions.restart(repo, data.get_build(repo, number), page_user())
+    flash(f"Build #{new.number} restarts #{number}.")
+    return _back(owner, name, new.number)
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>/approve", methods=["POST"])
+@login_required
+def build_approve(owner: str, name: str, number: int):
+    """Let a waiting deployment run (write role)."""
+    repo = repo_or_404(owner, name, ROLE_WRITE)
+    actions.approve(repo, data.get_build(repo, number), page_user())
+    flash(f"Build #{number} approved.")
+    return _back(owner, name, number)
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>/decline", methods=["POST"])
+@login_required
+def build_decline(owner: str, name: str, number: int):
+    """Refuse a waiting deployment (write role)."""
+    repo = repo_or_404(owner, name, ROLE_WRITE)
+    actions.decline(repo, data.get_build(repo, number), page_user())
+    flash(f"Build #{number} declined.")
+    return _back(owner, name, number)
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>/promote", methods=["POST"])
+@login_required
+def build_promote(owner: str, name: str, number: int):
+    """Promote (or roll back) the build to an environment of the repository (write role)."""
+    repo = repo_or_404(owner, name, ROLE_WRITE)
+    target = request.form.get("target", "")
+    event = request.form.get("event", "promote")
+    names = [e.name for e in _environments(repo)]
+    if target not in names or event not in ("promote", "rollback"):
+        raise BadRequest(f"choose one of the environments {', '.join(names) or '(none defined)'}")
+    new = actions.promote(repo, data.get_build(repo, number), page_user(), target, event)
+    flash(f"Build #{new.number} deploys #{number} to {target}.")
+    return _back(owner, name, new.number)

@@ -1,0 +1,105 @@
+"""The repository list (last status per branch, badge) and a repository's build list."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import jsonify, render_template, request, url_for
+
+from runner.core import ROLE_ADMIN, ROLE_READ
+from runner.errors import NotFound
+from webui import data, webui_bp
+from webui.session_auth import can, login_required, page_user, require
+
+STATUSES = ("pending", "running", "blocked", "success", "failure", "killed", "error", "declined")
+EVENTS = ("push", "tag", "pull_request", "cron", "custom", "promote", "rollback")
+PER_PAGE = 25
+
+
+def repo_or_404(owner: str, name: str, role: str = ROLE_READ):
+    """The repository after checking the page user's role; one they cannot read is not found."""
+    repo = data.find_repo(owner, name)
+    if repo is None:
+        raise NotFound(f"no repository {owner}/{name}")
+    require(repo, role)
+    return repo
+
+
+@webui_bp.route("/")
+@login_required
+def home():
+    """Repositories the user can see, each with the last build's status per branch."""
+    rows = []
+    for repo in data.visible_repos(page_user()):
+        badge = url_for("webui.badge", owner=repo.owner, name=repo.name)
+        rows.append(
+            {
+                "repo": repo,
+                "branches": data.last_builds_per_branch(repo.id),
+                "badge_url": badge,
+                "badge_abs": request.host_url.rstrip("/") + badge,
+                "repo_abs": url_for(
+                    "webui.builds", owner=repo.owner, name=repo.name, _external=True
+                ),
+            }
+        )
+    return render_template("home.html", rows=rows)
+
+
+def _filters() -> dict[str, str]:
+    out = {"branch": request.args.get("branch", "").strip()}
+    out["status"] = request.args.get("status", "") if request.args.get("status") in STATUSES else ""
+    out["event"] = request.args.get("event", "") if request.args.get("event") in EVENTS else ""
+    return out
+
+
+def _page() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def _rows(repo, filters, page):
+    active = {k: v for k, v in filters.items() if v}
+    builds, has_more = data.list_builds(repo.id, page=page, per_page=PER_PAGE, **active)
+    return builds, has_more
+
+
+@webui_bp.route("/repos/<owner>/<name>")
+@login_required
+def builds(owner: str, name: str):
+    """A repository's builds, filtered by branch, status and event, paged, refreshed live."""
+    repo = repo_or_404(owner, name)
+    filters, page = _filters(), _page()
+    found, has_more = _rows(repo, filters, page)
+
+    def page_url(n: int) -> str:
+        args = {k: v for k, v in filters.items() if v}
+        return url_for("webui.builds", owner=owner, name=name, page=n, **args)
+
+    poll_args = {k: v for k, v in filters.items() if v}
+    return render_template(
+        "builds.html",
+        repo=repo,
+        builds=found,
+        has_more=has_more,
+        page=page,
+        filters=filters,
+        statuses=STATUSES,
+        events=EVENTS,
+        page_url=page_url,
+        can_admin=can(repo, ROLE_ADMIN),
+        poll_url=url_for("webui.builds_json", owner=owner, name=name, page=page, **poll_args),
+    )
+
+
+@webui_bp.route("/repos/<owner>/<name>/builds.json")
+@login_required
+def builds_json(owner: str, name: str):
+    """The rows of one page, rendered, with a signature the page compares to skip repaints."""
+    repo = repo_or_404(owner, name)
+    found, _ = _rows(repo, _filters(), _page())
+    html = render_template("_build_rows.html", repo=repo, builds=found)
+    state = "|".join(f"{b.number}:{b.status}:{b.finished}" for b in found)
+    return jsonify(html=html, signature=hashlib.sha1(state.encode()).hexdigest())

@@ -1,0 +1,202 @@
+"""Repository settings pages: repository, secrets (write-only values), environments, cron jobs.
+
+Every page needs the admin role on the repository; the trusted flag only a server admin may
+change. Invalid input answers 400 with the form and a message next to each bad field.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import flash, redirect, render_template, request, url_for
+
+from runner.core import ROLE_ADMIN
+from runner.server.services import current_services
+from webui import data, webui_bp
+from webui.forms import NAME_RE, SLUG_NAME_RE, Form
+from webui.session_auth import login_required, page_user
+from webui.views_builds import EVENTS, repo_or_404
+
+PATH_RE = re.compile(r"^[A-Za-z0-9_./*-]+$")
+
+
+def _render(template: str, repo, form: Form | None = None, status: int = 200, **ctx):
+    return (
+        render_template(
+            template,
+            repo=repo,
+            errors=form.errors if form else {},
+            values=form.source if form else {},
+            can_admin=True,
+            events=EVENTS,
+            **ctx,
+        ),
+        status,
+    )
+
+
+def _to(endpoint: str, repo):
+    return redirect(url_for(endpoint, owner=repo.owner, name=repo.name))
+
+
+@webui_bp.route("/repos/<owner>/<name>/settings", methods=["GET", "POST"])
+@login_required
+def settings_repo(owner: str, name: str):
+    """Timeout, pipeline path, trusted flag (server admins), webhook URL and secret."""
+    repo = repo_or_404(owner, name, ROLE_ADMIN)
+    server_url = current_services().settings.effective_server_url()
+    webhook_url = f"{server_url}/hook/{repo.owner}/{repo.name}"
+    if request.method == "POST":
+        form = Form()
+        fields = {
+            "timeout": form.integer("timeout", low=60, high=7 * 24 * 3600, default=repo.timeout),
+            "pipeline_path": form.text(
+                "pipeline_path",
+                pattern=PATH_RE,
+                message="Use a path inside the repository, like .drone.yml or ci/pipeline.yml.",
+            ),
+            "default_branch": form.text("default_branch", required=True, max_len=200)
+            or repo.default_branch,
+        }
+        if ".." in fields["pipeline_path"].split("/"):
+            form.errors["pipeline_path"] = "The path must stay inside the repository (no ..)."
+        if page_user().is_admin:
+            fields["trusted"] = form.flag("trusted")
+        if not form.ok:
+            return _render("settings_repo.html", repo, form, 400, webhook_url=webhook_url)
+        data.stores().repos.update(repo.id, **fields)
+        flash("Settings saved.")
+        return _to("webui.settings_repo", repo)
+    return _render("settings_repo.html", repo, webhook_url=webhook_url)
+
+
+@webui_bp.route("/repos/<owner>/<name>/settings/secrets", methods=["GET", "POST"])
+@login_required
+def settings_secrets(owner: str, name: str):
+    """Secrets by name, scope and filters; a value can be set but is never shown again."""
+    repo = repo_or_404(owner, name, ROLE_ADMIN)
+    secrets = data.stores().secrets
+    if request.method == "POST":
+        form = Form()
+        secret_name = form.text(
+            "name",
+            required=True,
+            pattern=NAME_RE,
+            max_len=200,
+            message="Use letters, digits and _ (not starting with a digit), e.g. DOCKER_PASSWORD.",
+        )
+        value = request.form.get("value", "")
+        if not value:
+            form.errors["value"] = "Enter the secret's value (it will not be shown again)."
+        events = request.form.getlist("events") or ["push", "tag", "cron", "custom"]
+        if any(e not in EVENTS for e in events):
+            form.errors["events"] = "Pick events from the list."
+        if not form.ok:
+            return _render("settings_secrets.html", repo, form, 400, secrets=secrets.list(repo.id))
+        secrets.set(
+            repo.id,
+            secret_name,
+            value,
+            events=events,
+            images=form.items("images"),
+            allow_pull_request=form.flag("allow_pull_request"),
+            environment=form.text("environment"),
+        )
+        flash(f"Secret {secret_name} saved.")
+        return _to("webui.settings_secrets", repo)
+    return _render("settings_secrets.html", repo, secrets=secrets.list(repo.id))
+
+
+@webui_bp.route("/repos/<owner>/<name>/settings/secrets/<int:secret_id>/delete", methods=["POST"])
+@login_required
+def settings_secret_delete(owner: str, name: str, secret_id: int):
+    """Delete one secret of the repository."""
+    repo = repo_or_404(owner, name, ROLE_ADMIN)
+    store = data.stores().secrets
+    for secret in store.list(repo.id):
+        if secret.id == secret_id:
+            store.delete(repo.id, secret.name, secret.environment)
+            flash(f"Secret {secret.name} deleted.")
+    return _to("webui.settings_secrets", repo)
+
+
+@webui_bp.route("/repos/<owner>/<name>/settings/environments", methods=["GET", "POST"])
+@login_required
+def settings_envs(owner: str, name: str):
+    """Environments: branch/tag/event patterns, agent labels, approval and deploy lock."""
+    repo = repo_or_404(owner, name, ROLE_ADMIN)
+    envs = data.stores().environments
+    if request.method == "POST":
+        form = Form()
+        env_name = form.text(
+            "name",
+            required=True,
+            pattern=SLUG_NAME_RE,
+            max_len=100,
+            message="Use letters, digits, ., _ and -, e.g. production.",
+        )
+        fields = {
+            "branches": form.items("branches"),
+            "tags": form.items("tags"),
+            "events": form.items("events"),
+            "labels": form.labels("labels"),
+            "approval_required": form.flag("approval_required"),
+            "lock": form.flag("lock"),
+        }
+        if any(e not in EVENTS for e in fields["events"]):
+            form.errors["events"] = "Events are among: " + ", ".join(EVENTS) + "."
+        if not form.ok:
+            return _render("settings_envs.html", repo, form, 400, environments=envs.list(repo.id))
+        envs.create(repo.id, env_name, **fields)
+        flash(f"Environment {env_name} saved.")
+        return _to("webui.settings_envs", repo)
+    return _render("settings_envs.html", repo, environments=envs.list(repo.id))
+
+
+@webui_bp.route("/repos/<owner>/<name>/settings/environments/<int:env_id>/delete", methods=["POST"])
+@login_required
+def settings_env_delete(owner: str, name: str, env_id: int):
+    """Delete one environment of the repository."""
+    repo = repo_or_404(owner, name, ROLE_ADMIN)
+    store = data.stores().environments
+    if any(e.id == env_id for e in store.list(repo.id)):
+        store.delete(env_id)
+        flash("Environment deleted.")
+    return _to("webui.settings_envs", repo)
+
+
+@webui_bp.route("/repos/<owner>/<name>/settings/cron", methods=["GET", "POST"])
+@login_required
+def settings_cron(owner: str, name: str):
+    """Cron jobs: name, schedule, branch, enabled."""
+    repo = repo_or_404(owner, name, ROLE_ADMIN)
+    crons = data.stores().crons
+    if request.method == "POST":
+        form = Form()
+        cron_name = form.text(
+            "name",
+            required=True,
+            pattern=SLUG_NAME_RE,
+            max_len=100,
+            message="Use letters, digits, ., _ and -, e.g. nightly.",
+        )
+        schedule = form.cron("schedule")
+        branch = form.text("branch", max_len=200) or repo.default_branch
+        if not form.ok:
+            return _render("settings_cron.html", repo, form, 400, crons=crons.list(repo.id))
+        crons.create(repo.id, cron_name, schedule, branch=branch)
+        flash(f"Cron job {cron_name} saved.")
+        return _to("webui.settings_cron", repo)
+    return _render("settings_cron.html", repo, crons=crons.list(repo.id))
+
+
+@webui_bp.route("/repos/<owner>/<name>/settings/cron/<int:cron_id>/delete", methods=["POST"])
+@login_required
+def settings_cron_delete(owner: str, name: str, cron_id: int):
+    """Delete one cron job of the repository."""
+    repo = repo_or_404(owner, name, ROLE_ADMIN)
+    store = data.stores().crons
+    if any(c.id == cron_id for c in store.list(repo.id)):
+        store.delete(cron_id)
+        flash("Cron job deleted.")
+    return _to("webui.settings_cron", repo)
