@@ -107,6 +107,7 @@ class Executor:
         self._failed = False
         self._skip_rest = False
         self._stop_reason = ""
+        self._deferred_close: list[Callable[[], None]] = []
 
     def _units(self) -> list[StepSpec]:
         """Clone, services and steps, in start order, with the clone always first."""
@@ -153,6 +154,8 @@ class Executor:
             self._schedule()
         finally:
             self.engine.destroy(self.stage)
+            for close in self._deferred_close:  # services log until destroy
+                close()
         if self._stop_reason:
             return self._result(core.KILLED, self._stop_reason, started)
         return self._result(core.FAILURE if self._failed else core.SUCCESS, "", started)
@@ -249,7 +252,10 @@ class Executor:
                 timer.cancel()
             close = getattr(raw_sink, "close", None)
             if callable(close):
-                close()
+                if unit.detach or unit.kind == KIND_SERVICE:
+                    self._deferred_close.append(close)
+                else:
+                    close()
         result.started = result.started or started
         result.finished = result.finished or time.time()
         if result.status == core.RUNNING:  # services and detached steps: started is success

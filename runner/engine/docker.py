@@ -1,0 +1,490 @@
+"""The Docker engine: runs a stage's services and steps as containers through the docker SDK.
+
+Per stage, ``setup`` creates a bridge network (every container joins it with its step name as
+alias, so services are reachable by name), a workspace volume (or binds ``workspace_host_path``,
+for ``runner exec``) and the temp volumes; cache volumes are created on first use and kept.
+Everything carries the labels ``pipeline-runner.build``, ``.stage``, ``.agent`` and ``.run``
+(one id per ``setup``) plus ``extra_labels``, so ``cleanup_leftovers`` finds what an
+interrupted agent left behind.
+
+A step costs the same round trips as a bare ``docker run``: create, attach, start, wait and
+remove. Its output is read from the attach stream, which the daemon pushes as it is written,
+so lines reach the sink without polling. The trust policy (docker socket, privileged, host
+volumes, ``network_mode``) is checked for the whole stage in ``setup``, before anything exists.
+
+Thread-safety: one ``DockerEngine`` serves any number of stages and of parallel steps.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import docker
+import docker.errors
+from docker.types import Mount as DockerMount
+from docker.utils.socket import frames_iter
+
+from runner import core
+from runner.agent.cleanup import LABEL_CACHE, cache_volume_name, cleanup_leftovers
+from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, shell_script
+from runner.errors import EngineError, PolicyError
+from runner.pipeline.spec import EXIT_SKIP, KIND_SERVICE, StageSpec, StepResult, StepSpec
+
+LABEL_BUILD = "pipeline-runner.build"
+LABEL_STAGE = "pipeline-runner.stage"
+LABEL_AGENT = "pipeline-runner.agent"
+LABEL_RUN = "pipeline-runner.run"
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]+")
+
+
+@dataclass
+class _StageState:
+    """What the engine created for one stage (keyed by the StageSpec object)."""
+
+    run_id: str
+    labels: dict[str, str]
+    network: str = ""
+    volumes: dict[str, str] = field(default_factory=dict)  # workspace/temp name -> volume
+    containers: dict[str, str] = field(default_factory=dict)  # step name -> container id
+    killed: set[str] = field(default_factory=set)
+    log_threads: list[threading.Thread] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def image_repository(image: str) -> str:
+    """``image`` without its tag or digest: ``plugins/docker:20`` -> ``plugins/docker``."""
+    name = image.split("@", 1)[0]
+    head, _, tail = name.rpartition(":")
+    return head if head and "/" not in tail else name
+
+
+def trust_reasons(step: StepSpec) -> list[str]:
+    """What in ``step`` needs a trusted stage or an allow-listed image (empty: nothing)."""
+    reasons = list(step.needs_trust)
+    if step.privileged:
+        reasons.append("privileged mode")
+    for mount in step.mounts:
+        if mount.kind == "host":
+            what = "the Docker socket" if mount.source == DOCKER_SOCKET else "host volume"
+            reasons.append(f"{what} {mount.source}")
+    if step.network_mode:
+        reasons.append(f"network_mode {step.network_mode}")
+    return list(dict.fromkeys(reasons))
+
+
+class DockerEngine:
+    """Implements ``runner.engine.base.Engine`` on a Docker daemon.
+
+    ``privileged_images`` (names with or without tag) and ``trusted`` widen the trust policy
+    for every stage; a stage's own ``trusted`` flag does so for that stage.
+    ``workspace_host_path`` binds a host directory as the workspace instead of a volume.
+    """
+
+    def __init__(
+        self,
+        client: docker.DockerClient | None = None,
+        *,
+        agent_name: str = "local",
+        extra_labels: dict[str, str] | None = None,
+        privileged_images: tuple[str, ...] | list[str] = (),
+        trusted: bool = False,
+        workspace_host_path: str | None = None,
+    ):
+        try:
+            self.client = client or docker.from_env()
+        except docker.errors.DockerException as exc:
+            raise EngineError(
+                f"cannot reach the Docker engine: {exc}; start dockerd or set DOCKER_HOST"
+            ) from exc
+        self.api = self.client.api
+        self.agent_name = agent_name
+        self.extra_labels = dict(extra_labels or {})
+        self.privileged_images = list(privileged_images)
+        self.trusted = trusted
+        self.workspace_host_path = workspace_host_path
+        self._stages: dict[int, _StageState] = {}
+        self._guard = threading.Lock()
+
+    # -- policy ---------------------------------------------------------------------------
+
+    def _image_allowed(self, image: str) -> bool:
+        repo = image_repository(image)
+        return any(image == p or repo == image_repository(p) for p in self.privileged_images)
+
+    def check_policy(self, stage: StageSpec) -> None:
+        """Raise ``PolicyError`` naming every step that asks for more than it may have."""
+        if stage.trusted or self.trusted:
+            return
+        problems = []
+        for step in [*stage.services, *stage.steps]:
+            reasons = trust_reasons(step)
+            if reasons and not self._image_allowed(step.image):
+                problems.append(f'step "{step.name}" ({step.image}) asks for {", ".join(reasons)}')
+        if problems:
+            raise PolicyError(
+                "refused by the trust policy: "
+                + "; ".join(problems)
+                + ". Mark the repository trusted (runner exec --trusted) or add the image to "
+                "the agent's privileged images."
+            )
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def _state(self, stage: StageSpec) -> _StageState:
+        with self._guard:
+            state = self._stages.get(id(stage))
+        if state is None:
+            raise EngineError(f'stage "{stage.name}" was not set up; call setup() first')
+        return state
+
+    def setup(self, stage: StageSpec) -> None:
+        """Check the policy, then create the network and volumes of ``stage``."""
+        self.check_policy(stage)
+        run_id = uuid.uuid4().hex[:12]
+        build = stage.environment.get("DRONE_BUILD_NUMBER") or stage.environment.get(
+            "CI_BUILD_NUMBER", "0"
+        )
+        labels = {
+            LABEL_BUILD: str(build),
+            LABEL_STAGE: stage.name,
+            LABEL_AGENT: self.agent_name,
+            LABEL_RUN: run_id,
+            **self.extra_labels,
+        }
+        state = _StageState(run_id=run_id, labels=labels)
+        with self._guard:
+            self._stages[id(stage)] = state
+        prefix = f"pr-{run_id}"
+        try:
+            state.network = self.api.create_network(
+                prefix, driver="bridge", labels=labels, check_duplicate=True
+            )["Id"]
+            names = [] if self.workspace_host_path else ["workspace"]
+            for name in [*names, *stage.temp_volumes]:
+                volume = f"{prefix}-{_NAME_CHARS.sub('-', name)}"
+                self.api.create_volume(volume, labels=labels)
+                state.volumes[name] = volume
+            for step in [*stage.services, *stage.steps]:
+                for mount in step.mounts:
+                    if mount.kind == "cache":
+                        self._ensure_cache(stage, mount.source)
+        except docker.errors.APIError as exc:
+            raise EngineError(f'cannot set up stage "{stage.name}": {exc.explanation}') from exc
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"cannot reach the Docker engine: {exc}") from exc
+
+    def _ensure_cache(self, stage: StageSpec, key: str) -> str:
+        repo = _cache_repo(stage)
+        name = cache_volume_name(repo, key)
+        labels = {
+            LABEL_CACHE: "1",
+            "pipeline-runner.cache.repo": repo,
+            "pipeline-runner.cache.key": key,
+            LABEL_AGENT: self.agent_name,
+            **self.extra_labels,
+        }
+        try:
+            self.api.create_volume(name, labels=labels)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # an existing cache volume is what we want
+                raise
+        return name
+
+    def copy_to_workspace(self, stage: StageSpec, src_dir: str) -> None:
+        """Copy ``src_dir`` into the workspace through a created, never started, container of
+        the stage's first image (so no helper image is needed)."""
+        state = self._state(stage)
+        image = next((s.image for s in [*stage.steps, *stage.services] if s.image), "")
+        if not image:
+            raise EngineError(f'stage "{stage.name}" has no step image to copy the clone with')
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(src_dir, arcname=".")
+        helper = StepSpec(name="clone-copy", image=image, command=["true"], entrypoint=[])
+        cid = self._create(stage, state, helper, {}, lambda _line: None)
+        try:
+            self.api.put_archive(cid, stage.workspace, buffer.getvalue())
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot copy the clone into the workspace: {exc}") from exc
+        finally:
+            self._remove(cid)
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _mounts(self, stage: StageSpec, state: _StageState, step: StepSpec) -> list[DockerMount]:
+        if self.workspace_host_path:
+            mounts = [DockerMount(stage.workspace, self.workspace_host_path, type="bind")]
+        else:
+            mounts = [DockerMount(stage.workspace, state.volumes["workspace"], type="volume")]
+        for m in step.mounts:
+            if m.kind == "workspace":
+                continue  # the workspace is always mounted, at stage.workspace
+            if m.kind == "host":
+                mounts.append(DockerMount(m.target, m.source, type="bind", read_only=m.read_only))
+            elif m.kind == "cache":
+                source = cache_volume_name(_cache_repo(stage), m.source)
+                mounts.append(DockerMount(m.target, source, read_only=m.read_only))
+            else:
+                source = state.volumes.get(m.source)
+                if source is None:
+                    raise EngineError(
+                        f'step "{step.name}": volume "{m.source}" is not declared by the stage'
+                    )
+                mounts.append(DockerMount(m.target, source, read_only=m.read_only))
+        return mounts
+
+    def _config(self, stage: StageSpec, state: _StageState, step: StepSpec, env: dict) -> dict:
+        env = dict(env)
+        entrypoint, command = step.entrypoint, step.command
+        if step.commands:
+            env[SCRIPT_ENV] = shell_script(step.commands)
+            entrypoint, command = SCRIPT_ENTRYPOINT, None
+        network_mode = step.network_mode or state.network
+        host_config = self.api.create_host_config(
+            mounts=self._mounts(stage, state, step),
+            network_mode=network_mode,
+            privileged=step.privileged,
+            shm_size=step.shm_size or None,
+            dns=step.dns or None,
+            extra_hosts=step.extra_hosts or None,
+        )
+        networking = None
+        if not step.network_mode:
+            endpoint = self.api.create_endpoint_config(aliases=[step.name])
+            networking = self.api.create_networking_config({state.network: endpoint})
+        return dict(
+            image=step.image,
+            command=command,
+            entrypoint=entrypoint,
+            environment=env,
+            working_dir=step.working_dir or stage.workspace,
+            user=step.user or None,
+            labels={**state.labels, "pipeline-runner.step": step.name},
+            name=f"pr-{state.run_id}-{_NAME_CHARS.sub('-', step.name)}",
+            host_config=host_config,
+            networking_config=networking,
+        )
+
+    def _create(
+        self, stage: StageSpec, state: _StageState, step: StepSpec, env: dict, log: LogSink
+    ) -> str:
+        """Create the container, pulling its image by the step's pull policy."""
+        config = self._config(stage, state, step, env)
+        if step.pull == "always":
+            self._pull(step.image, log, required=False)
+        try:
+            return self.api.create_container(**config)["Id"]
+        except docker.errors.ImageNotFound as exc:
+            if step.pull == "never":
+                raise EngineError(
+                    f"image {step.image} is not on this agent and the step says pull: never"
+                ) from exc
+        self._pull(step.image, log, required=True)
+        return self.api.create_container(**config)["Id"]
+
+    def _pull(self, image: str, log: LogSink, *, required: bool) -> None:
+        repo = image_repository(image)
+        tag = image[len(repo) + 1 :] if image.startswith(repo + ":") else None
+        log(f"pulling image {image}")
+        error = ""
+        try:
+            for chunk in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+                if chunk.get("error"):
+                    error = chunk["error"]
+        except docker.errors.APIError as exc:
+            error = exc.explanation or str(exc)
+        if error and required:
+            raise EngineError(
+                f"image {image} is not on this agent and cannot be pulled: {error}; "
+                "check the name, or load the image on the agent"
+            )
+        if error:
+            log(f"warning: pull of {image} failed ({error}); using the local image")
+
+    def run_step(
+        self, stage: StageSpec, step: StepSpec, env: dict[str, str], log: LogSink
+    ) -> StepResult:
+        """Run ``step`` to its end (services and detached steps: until started).
+
+        Errors that keep the container from starting come back as status ``error``.
+        """
+        state = self._state(stage)
+        started = time.time()
+        try:
+            cid = self._create(stage, state, step, env, log)
+        except (EngineError, docker.errors.APIError) as exc:
+            return self._error(step, started, _explain(exc))
+        with state.lock:
+            state.containers[step.name] = cid
+            killed_early = step.name in state.killed
+        if killed_early:
+            self._remove(cid)
+            return StepResult(step.name, core.KILLED, 137, started, time.time(), "killed")
+        stream = self._attach(cid)
+        try:
+            self.api.start(cid)
+        except docker.errors.APIError as exc:
+            _close(stream)
+            self._remove(cid)
+            return self._error(step, started, _start_error(step, exc))
+        if step.detach or step.kind == KIND_SERVICE:
+            thread = threading.Thread(
+                target=_pump, args=(stream, log), name=f"logs-{step.name}", daemon=True
+            )
+            thread.start()
+            state.log_threads.append(thread)
+            return StepResult(step.name, core.RUNNING, 0, started, time.time())
+        _pump(stream, log)
+        try:
+            code = self.api.wait(cid).get("StatusCode", -1)
+        except docker.errors.APIError as exc:
+            return self._error(step, started, f"waiting for the container failed: {exc}")
+        finally:
+            self._remove(cid)
+        finished = time.time()
+        with state.lock:
+            state.containers.pop(step.name, None)
+        if step.name in state.killed:
+            return StepResult(step.name, core.KILLED, code, started, finished, "killed")
+        status = core.SUCCESS if code in (0, EXIT_SKIP) else core.FAILURE
+        return StepResult(step.name, status, code, started, finished)
+
+    def _attach(self, cid: str) -> _Frames:
+        """Attach to the container's output before it starts, so no line is missed.
+
+        ``APIClient.attach`` would inspect the container first (to learn whether it has a
+        TTY: ours never do) and keep the client's read timeout, which would cut a step that
+        is silent for a minute; this is the same request without both.
+        """
+        params = {"logs": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        headers = {"Connection": "Upgrade", "Upgrade": "tcp"}
+        url = self.api._url("/containers/{0}/attach", cid)
+        response = self.api._post(url, headers=headers, params=params, stream=True)
+        sock = self.api._get_raw_response_socket(response)
+        self.api._disable_socket_timeout(sock)
+        return _Frames(frames_iter(sock, tty=False), response)
+
+    def _error(self, step: StepSpec, started: float, message: str) -> StepResult:
+        return StepResult(step.name, core.ERROR, 0, started, time.time(), message)
+
+    def kill_step(self, stage: StageSpec, step: StepSpec) -> None:
+        """Kill ``step``'s container now (SIGKILL); a step not yet created never starts."""
+        with self._guard:
+            state = self._stages.get(id(stage))
+        if state is None:
+            return
+        with state.lock:
+            state.killed.add(step.name)
+            cid = state.containers.get(step.name)
+        if cid:
+            try:
+                self.api.kill(cid)
+            except docker.errors.APIError:
+                pass  # already stopped or removed: nothing left to kill
+
+    def _remove(self, cid: str) -> None:
+        try:
+            self.api.remove_container(cid, force=True, v=False)
+        except docker.errors.APIError:
+            pass  # already gone; destroy sweeps by label anyway
+
+    # -- teardown -------------------------------------------------------------------------
+
+    def destroy(self, stage: StageSpec) -> None:
+        """Remove the stage's containers, network and volumes (not caches). Never raises."""
+        with self._guard:
+            state = self._stages.pop(id(stage), None)
+        if state is None:
+            return
+        try:
+            flt = {"label": f"{LABEL_RUN}={state.run_id}"}
+            for c in self.api.containers(all=True, filters=flt, quiet=True):
+                self._remove(c["Id"])
+            for thread in state.log_threads:
+                thread.join(timeout=5)
+            for n in self.api.networks(filters=flt):
+                _quiet(self.api.remove_network, n["Id"])
+            for v in (self.api.volumes(filters=flt) or {}).get("Volumes") or []:
+                _quiet(self.api.remove_volume, v["Name"], force=True)
+        except Exception:  # teardown must never raise: cleanup_leftovers catches the rest
+            pass
+
+    def cleanup_leftovers(self, agent_name: str | None = None) -> int:
+        """Remove what an earlier, interrupted run of agent ``agent_name`` (default: this
+        engine's) left behind, caches excepted. Call it at agent start only. Returns how many
+        resources were removed."""
+        return cleanup_leftovers(self.client, agent_name or self.agent_name)
+
+
+class _Frames:
+    """The chunks of an attach stream; ``close`` ends it from any thread."""
+
+    def __init__(self, frames, response):
+        self._frames = frames
+        self._response = response
+
+    def __iter__(self):
+        for _stream_id, data in self._frames:
+            yield data
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def _cache_repo(stage: StageSpec) -> str:
+    return stage.repo or stage.environment.get("DRONE_REPO", "") or "local"
+
+
+def _pump(stream, log: LogSink) -> None:
+    """Hand every line of an attach stream to ``log``; returns when the container stops."""
+    pending = b""
+    try:
+        for chunk in stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                log(line.rstrip(b"\r").decode("utf-8", "replace"))
+    except Exception:  # the connection drops when the container is removed: end of log
+        pass
+    finally:
+        _close(stream)
+    if pending:
+        log(pending.rstrip(b"\r").decode("utf-8", "replace"))
+
+
+def _close(stream) -> None:
+    try:
+        stream.close()
+    except Exception:
+        pass
+
+
+def _quiet(func, *args, **kwargs) -> None:
+    try:
+        func(*args, **kwargs)
+    except docker.errors.APIError:
+        pass
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, docker.errors.APIError):
+        return f"cannot create the container: {exc.explanation or exc}"
+    return str(exc)
+
+
+def _start_error(step: StepSpec, exc: docker.errors.APIError) -> str:
+    detail = str(exc.explanation or exc)
+    if step.commands and "/bin/sh" in detail:
+        return (
+            f"image {step.image} has no /bin/sh, which commands need: use an image with a "
+            "shell, or an entrypoint/command instead of commands"
+        )
+    return f"cannot start the container: {detail}"

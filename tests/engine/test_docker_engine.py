@@ -1,0 +1,280 @@
+"""The Docker engine under the executor on a real daemon: workspace, services, DAG overlap,
+caches, secrets, trust policy, missing images, cancel/timeout cleanup and leftovers."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+
+import pytest
+
+from runner.agent.cleanup import list_caches, prune_caches
+from runner.agent.executor import Executor
+from runner.agent.masking import MASK
+from runner.engine.docker import DockerEngine
+from runner.pipeline.spec import (
+    KIND_SERVICE,
+    ON_FAILURE,
+    Mount,
+    SecretRef,
+    StageSpec,
+    StepSpec,
+)
+
+pytestmark = pytest.mark.docker
+
+BUSYBOX = "runner-test/busybox"
+PYTHON = "runner-test/python"
+# Waits (bounded) until a file exists in the workspace: proves ordering without timing.
+WAIT_FOR = "i=0; while [ ! -f {0} ]; do i=$((i+1)); [ $i -lt 300 ] || exit 9; sleep 0.1; done"
+
+
+class Collect:
+    """A thread-safe log_sink_factory: every line per step, and all lines in arrival order."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by_step: dict[str, list[str]] = {}
+        self.all: list[tuple[str, str]] = []
+
+    def __call__(self, name):
+        def sink(line):
+            with self.lock:
+                self.by_step.setdefault(name, []).append(line)
+                self.all.append((name, line))
+
+        return sink
+
+
+def sh(name, *commands, image=BUSYBOX, **kw) -> StepSpec:
+    return StepSpec(name=name, image=image, commands=list(commands), **kw)
+
+
+def run(engine, *steps, logs=None, **kw):
+    executor_kw = {k: kw.pop(k) for k in ("secrets", "cancel", "clone_source") if k in kw}
+    stage = StageSpec(name="test", steps=list(steps), **kw)
+    result = Executor(engine, stage, log_sink_factory=logs or Collect(), **executor_kw).run()
+    return result, {s.name: s.status for s in result.steps}
+
+
+def test_workspace_passes_files_and_commands_are_echoed(engine, leftovers):
+    logs = Collect()
+    result, statuses = run(
+        engine,
+        sh("write", "echo hello > greeting.txt", "echo 'it''s \"quoted\" $HOME'"),
+        sh("read", "cat greeting.txt", "pwd"),
+        logs=logs,
+    )
+    assert result.status == "success", result
+    assert logs.by_step["write"] == [
+        "+ echo hello > greeting.txt",
+        "+ echo 'it''s \"quoted\" $HOME'",
+        'its "quoted" $HOME',
+    ]
+    assert logs.by_step["read"] == ["+ cat greeting.txt", "hello", "+ pwd", "/drone/src"]
+    assert leftovers() == []
+
+
+def test_set_e_stops_at_the_first_failing_command(engine):
+    logs = Collect()
+    result, statuses = run(engine, sh("fail", "false", "echo unreachable"), logs=logs)
+    assert result.status == "failure" and result.steps[0].exit_code == 1
+    assert logs.by_step["fail"] == ["+ false"]
+
+
+def test_service_is_reachable_by_name(engine, leftovers):
+    service = StepSpec(
+        "web",
+        PYTHON,
+        kind=KIND_SERVICE,
+        commands=["echo served > index.html", "python3 -m http.server 8080"],
+    )
+    probe = sh(
+        "probe",
+        "for i in $(seq 1 100); do wget -q -O - http://web:8080/index.html && exit 0; "
+        "sleep 0.1; done; exit 1",
+    )
+    logs = Collect()
+    stage = StageSpec(name="test", steps=[probe], services=[service])
+    result = Executor(engine, stage, log_sink_factory=logs).run()
+    assert result.status == "success", result
+    assert "served" in logs.by_step["probe"]
+    assert leftovers() == []
+
+
+def test_depends_on_siblings_overlap(engine):
+    # Each sibling waits for the other's marker: they can only both pass when running together.
+    result, statuses = run(
+        engine,
+        sh("prepare", "mkdir -p marks"),
+        sh("left", "touch marks/left", WAIT_FOR.format("marks/right"), depends_on=["prepare"]),
+        sh("right", "touch marks/right", WAIT_FOR.format("marks/left"), depends_on=["prepare"]),
+        sh("after", "ls marks", depends_on=["left", "right"]),
+    )
+    assert statuses == dict.fromkeys(["prepare", "left", "right", "after"], "success")
+
+
+def test_failure_policy_exit_78_and_ignored_failure(engine):
+    result, statuses = run(
+        engine,
+        sh("flaky", "exit 3", failure_ignored=True),
+        sh("build", "exit 1"),
+        sh("deploy", "echo deploy"),
+        sh("alert", "echo failed", run_policy=ON_FAILURE),
+    )
+    assert result.status == "failure"
+    assert statuses == {
+        "flaky": "failure",
+        "build": "failure",
+        "deploy": "skipped",
+        "alert": "success",
+    }
+    result, statuses = run(engine, sh("gate", "exit 78"), sh("rest", "echo no"))
+    assert result.status == "success"
+    assert statuses == {"gate": "success", "rest": "skipped"}
+
+
+def test_cache_volume_survives_between_runs(docker_client, engine, run_id):
+    repo = f"test/cache-{run_id}"
+    cache = [Mount(kind="cache", source="deps", target="/cache")]
+    first, _ = run(engine, sh("fill", "echo run1 > /cache/data", mounts=cache), repo=repo)
+    logs = Collect()
+    second, _ = run(engine, sh("use", "cat /cache/data", mounts=cache), repo=repo, logs=logs)
+    assert first.status == second.status == "success"
+    assert logs.by_step["use"][-1] == "run1"
+    caches = list_caches(docker_client, repo)
+    assert [(c.repo, c.key) for c in caches] == [(repo, "deps")]
+    assert prune_caches(docker_client, repo) == [caches[0].name]
+    assert list_caches(docker_client, repo) == []
+
+
+def test_secrets_are_masked_in_the_log(engine):
+    logs = Collect()
+    step = sh(
+        "leak",
+        'echo "token=$TOKEN"',
+        'printf "%s\\n" "$KEY"',
+        secrets=[SecretRef("TOKEN", "token"), SecretRef("KEY", "key")],
+    )
+    result, _ = run(
+        engine, step, logs=logs, secrets={"token": "hunter2-s3cret", "key": "line-one\nline-two"}
+    )
+    assert result.status == "success"
+    text = "\n".join(logs.by_step["leak"])
+    assert "hunter2" not in text and "line-one" not in text and "line-two" not in text
+    assert f"token={MASK}" in logs.by_step["leak"] and logs.by_step["leak"][-2:] == [MASK, MASK]
+
+
+def test_docker_socket_is_refused_untrusted_and_works_trusted(
+    docker_client, engine, run_id, agent_name, leftovers
+):
+    mounts = [
+        Mount(kind="host", source="/var/run/docker.sock", target="/var/run/docker.sock"),
+        Mount(kind="host", source="/usr/local/bin/docker", target="/bin/docker", read_only=True),
+    ]
+    step = sh("engine", "docker version --format '{{.Server.Version}}'", mounts=mounts)
+    result, statuses = run(engine, sh("first", "echo must not run"), step)
+    assert result.status == "error"
+    assert "docker.sock" in result.error and "trusted" in result.error
+    assert statuses == {"first": "skipped", "engine": "skipped"}
+    assert leftovers() == []
+    logs = Collect()
+    result, statuses = run(engine, step, logs=logs, trusted=True)
+    assert result.status == "success", result
+    server = docker_client.version()["Version"]
+    assert logs.by_step["engine"][-1] == server
+
+
+def test_allow_listed_image_may_use_a_host_volume_others_may_not(docker_client, agent_name, run_id):
+    engine = DockerEngine(
+        docker_client,
+        agent_name=agent_name,
+        privileged_images=[BUSYBOX],
+        extra_labels={"pipeline-runner.test": run_id},
+    )
+    mounts = [Mount(kind="host", source="/usr/local/bin/docker", target="/d", read_only=True)]
+    result, _ = run(engine, sh("listed", "test -x /d", mounts=mounts))
+    assert result.status == "success", result
+    result, _ = run(engine, sh("other", "true", image=PYTHON, privileged=True))
+    assert result.status == "error"
+    assert 'step "other" (runner-test/python) asks for privileged mode' in result.error
+
+
+def test_missing_image_and_image_without_shell_are_step_errors(docker_client, engine, run_id):
+    result, statuses = run(engine, sh("ghost", "true", image=f"runner-test/missing-{run_id}"))
+    assert statuses == {"ghost": "error"}
+    assert "cannot be pulled" in result.steps[0].error
+    image = _image_without_shell(docker_client, run_id)
+    try:
+        result, statuses = run(engine, sh("noshell", "echo hi", image=image))
+    finally:
+        docker_client.images.remove(image, force=True)
+    assert statuses == {"noshell": "error"}
+    assert "has no /bin/sh" in result.steps[0].error
+
+
+def _image_without_shell(client, run_id) -> str:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    name = f"runner-test/noshell-{run_id}"
+    client.api.import_image_from_data(data.getvalue(), repository=name, tag="latest")
+    return name
+
+
+def test_cancel_stops_the_step_and_leaves_nothing(engine, leftovers):
+    cancel = threading.Event()
+    logs = Collect()
+
+    def sink_factory(name):
+        inner = logs(name)
+
+        def sink(line):
+            inner(line)
+            if line == "started":
+                cancel.set()
+
+        return sink
+
+    service = StepSpec("svc", BUSYBOX, kind=KIND_SERVICE, commands=["sleep 300"])
+    stage = StageSpec(
+        name="test",
+        services=[service],
+        steps=[sh("long", "echo started", "sleep 300"), sh("next", "true")],
+    )
+    result = Executor(engine, stage, log_sink_factory=sink_factory, cancel=cancel).run()
+    assert result.status == "killed"
+    assert {s.name: s.status for s in result.steps} == {
+        "svc": "success",
+        "long": "killed",
+        "next": "skipped",
+    }
+    assert leftovers() == []
+
+
+def test_timeouts_kill_and_leave_nothing(engine, leftovers):
+    result, statuses = run(engine, sh("hang", "sleep 300", timeout=1), sh("after", "true"))
+    assert result.status == "failure"
+    assert statuses == {"hang": "killed", "after": "skipped"}
+    result, statuses = run(engine, sh("hang", "sleep 300"), timeout=1)
+    assert result.status == "killed" and "timed out" in result.error
+    assert leftovers() == []
+
+
+def test_cleanup_leftovers_removes_an_interrupted_run(docker_client, agent_name, run_id, leftovers):
+    crashed = DockerEngine(
+        docker_client, agent_name=agent_name, extra_labels={"pipeline-runner.test": run_id}
+    )
+    stage = StageSpec(name="test", temp_volumes=["scratch"])
+    crashed.setup(stage)
+    service = StepSpec("svc", BUSYBOX, kind=KIND_SERVICE, commands=["sleep 300"])
+    assert crashed.run_step(stage, service, {}, lambda line: None).status == "running"
+    assert len(leftovers()) == 4  # container, network, workspace and temp volumes
+    restarted = DockerEngine(docker_client, agent_name=agent_name)
+    assert restarted.cleanup_leftovers() == 4
+    assert leftovers() == []
+    crashed.destroy(stage)  # safe after everything is gone, and twice
+    crashed.destroy(stage)
