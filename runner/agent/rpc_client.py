@@ -55,16 +55,19 @@ class RpcClient:
             raise RpcRefused(f"server refused {path}: {resp.status_code} {reason}")
         return resp
 
-    def claim(self, wait: float = 30.0) -> dict[str, Any] | None:
-        """Long-poll for a stage; the claimed stage's payload, or None after ``wait`` seconds."""
-        resp = self._post("/claim", json={"timeout": wait}, timeout=wait + 15)
+    def claim(self, wait: float = 30.0, **announce: Any) -> dict[str, Any] | None:
+        """Long-poll for a stage; the claimed stage's payload, or None after ``wait`` seconds.
+
+        ``announce`` (labels, capacity, version) updates what the server knows of the agent.
+        """
+        resp = self._post("/claim", json={"timeout": wait, **announce}, timeout=wait + 15)
         if resp.status_code == 204:
             return None
         return resp.json()
 
-    def heartbeat(self, stage_id: int) -> bool:
-        """Renew the stage's lease; True when the server asks to cancel the stage."""
-        return bool(self._post(f"/stages/{stage_id}/heartbeat").json().get("cancel"))
+    def heartbeat(self, stage_id: int) -> dict[str, bool]:
+        """Renew the stage's lease; ``{"cancel": ..., "lost": ...}`` from the server."""
+        return self._post(f"/stages/{stage_id}/heartbeat").json()
 
     def update_step(self, stage_id: int, step_id: int, fields: dict[str, Any]) -> None:
         """Report a step's status, exit code, times or error."""

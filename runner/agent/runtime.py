@@ -18,12 +18,31 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from runner import __version__
 from runner.agent.logship import LogShipper
 from runner.agent.rpc_client import RpcClient, RpcRefused, RpcUnavailable
 from runner.core import ERROR, FAILURE, KILLED
 from runner.pipeline.spec import StageSpec
 
 log = logging.getLogger(__name__)
+
+
+class _StepSink:
+    """The executor's per-step sink: lines go to the shipper; ``close`` waits for the upload,
+    so the step's final status never reaches the server before its last lines."""
+
+    __slots__ = ("write", "_shipper", "_step_id")
+
+    def __init__(self, shipper: LogShipper, step_id: int):
+        self.write = shipper.sink(step_id)
+        self._shipper = shipper
+        self._step_id = step_id
+
+    def __call__(self, line: str) -> None:
+        self.write(line)
+
+    def close(self) -> None:
+        self._shipper.close_step(self._step_id)
 
 
 def _retry(call: Callable[[], Any], stop: threading.Event, what: str) -> Any:
@@ -58,6 +77,7 @@ class AgentRuntime:
         environ: dict[str, str] | None = None,
         poll_wait: float = 30.0,
         heartbeat_every: float = 5.0,
+        cache_dir: str = "~/.pipeline-runner/mirrors",
     ):
         self.client = client
         self.engine_factory = engine_factory
@@ -67,6 +87,7 @@ class AgentRuntime:
         self.environ = dict(environ or {})
         self.poll_wait = poll_wait
         self.heartbeat_every = heartbeat_every
+        self.cache_dir = cache_dir
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._engine = None
@@ -107,7 +128,9 @@ class AgentRuntime:
         delay = 0.2
         while not self._stop.is_set():
             try:
-                payload = self.client.claim(self.poll_wait)
+                payload = self.client.claim(
+                    self.poll_wait, labels=self.labels, capacity=self.capacity, version=__version__
+                )
                 delay = 0.2
             except (RpcUnavailable, RpcRefused) as exc:
                 log.warning("claim failed, retrying in %.1fs: %s", delay, exc)
@@ -131,30 +154,36 @@ class AgentRuntime:
         step_ids = {s["name"]: s["id"] for s in payload["stage"]["steps"]}
         spec = StageSpec.from_dict(payload["spec"])
         cancel = threading.Event()
+        lost = threading.Event()
         shipper = LogShipper(self.client.upload_logs)
         beat_stop = threading.Event()
         beat = threading.Thread(
-            target=self._heartbeat, args=(stage_id, cancel, beat_stop), daemon=True
+            target=self._heartbeat, args=(stage_id, cancel, lost, beat_stop), daemon=True
         )
         beat.start()
 
-        def on_step_update(step_name: str, fields: dict[str, Any]) -> None:
-            step_id = step_ids.get(step_name)
+        def on_step_update(result) -> None:
+            step_id = step_ids.get(result.name)
             if step_id is None:
                 return
-            if fields.get("status") not in (None, "running"):
-                shipper.close_step(step_id)
+            fields = {
+                "status": result.status,
+                "exit_code": result.exit_code,
+                "started": result.started,
+                "finished": result.finished,
+                "error": result.error,
+            }
             _retry(
                 lambda: self.client.update_step(stage_id, step_id, fields),
                 self._stop,
-                f"step update {step_name}",
+                f"step update {result.name}",
             )
 
         def sink_for(step_name: str):
             step_id = step_ids.get(step_name)
             if step_id is None:
                 return lambda line: None
-            return shipper.sink(step_id)
+            return _StepSink(shipper, step_id)
 
         status, error = ERROR, ""
         try:
@@ -166,10 +195,11 @@ class AgentRuntime:
                 log_sink_factory=sink_for,
                 on_step_update=on_step_update,
                 cancel=cancel,
+                clone_source=self._clone_source(payload),
             )
             result = executor.run()
             status = result.status
-            error = getattr(result, "error", "") or ""
+            error = result.error or ""
         except Exception as exc:
             log.exception("stage %s failed to run", stage_id)
             status, error = ERROR, f"the agent could not run the stage: {exc}"
@@ -178,6 +208,9 @@ class AgentRuntime:
             beat_stop.set()
         if cancel.is_set() and status in (FAILURE, ERROR):
             status = KILLED
+        if lost.is_set():
+            log.warning("stage %s was taken back by the server; not reporting it", stage_id)
+            return status
         try:
             _retry(
                 lambda: self.client.stage_done(stage_id, status, error), self._stop, "stage done"
@@ -186,10 +219,30 @@ class AgentRuntime:
             log.error("could not report the end of stage %s: %s", stage_id, exc)
         return status
 
-    def _heartbeat(self, stage_id: int, cancel: threading.Event, stop: threading.Event) -> None:
+    def _clone_source(self, payload: dict[str, Any]):
+        from runner.agent.clone import CloneSource
+
+        url = payload.get("repo", {}).get("clone_url", "")
+        if not url:
+            return None
+        ctx = payload.get("context", {})
+        return CloneSource(
+            url,
+            commit=ctx.get("commit", ""),
+            ref=ctx.get("ref", ""),
+            branch=ctx.get("branch", ""),
+            cache_dir=self.cache_dir,
+        )
+
+    def _heartbeat(
+        self, stage_id: int, cancel: threading.Event, lost: threading.Event, stop: threading.Event
+    ) -> None:
         while not stop.wait(self.heartbeat_every):
             try:
-                if self.client.heartbeat(stage_id):
+                answer = self.client.heartbeat(stage_id)
+                if answer.get("lost"):
+                    lost.set()
+                if answer.get("cancel"):
                     cancel.set()
             except RpcRefused as exc:
                 log.warning("heartbeat of stage %s refused, cancelling: %s", stage_id, exc)

@@ -56,6 +56,7 @@ def agent(server_url, token, name, labels, capacity) -> None:
         capacity=settings.agent_capacity,
         labels=settings.agent_labels,
         environ=settings.agent_environment,
+        cache_dir=str(settings.data_path / "mirrors"),
     )
 
     def _stop(signum, frame):

@@ -15,8 +15,9 @@ import sys
 
 from flask import Flask
 
+from runner.server.agents import issue_agent_token, register_agent
 from runner.server.errors import register_error_handlers
-from runner.server.services import Services
+from runner.server.services import Services, open_stores
 from runner.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,9 @@ def create_app(settings: Settings, *, start_background: bool = True) -> Flask:
     reaches the server over HTTP like any remote agent.
     """
     from runner.server.livelog import LiveLog
-    from runner.store import Database, Stores
 
-    data_path = settings.data_path
-    data_path.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.effective_database_url())
-    db.migrate()
-    stores = Stores(db, settings=settings)
-    services = Services(settings=settings, db=db, stores=stores, livelog=LiveLog())
+    stores = open_stores(settings)
+    services = Services(settings=settings, db=stores.db, stores=stores, livelog=LiveLog())
     _ensure_admin(services)
     if settings.embedded_agent:
         services.agent_token = _embedded_agent_token(services)
@@ -88,7 +84,7 @@ def _ensure_admin(services: Services) -> None:
     if users.count():
         return
     password = services.settings.admin_password or _secrets.token_urlsafe(12)
-    users.create("admin", password=password, is_admin=True)
+    users.create("admin", password, is_admin=True)
     if not services.settings.admin_password:
         print(
             f"pipeline-runner: created user 'admin' with password {password} "
@@ -102,12 +98,10 @@ def _embedded_agent_token(services: Services) -> str:
     """Register the embedded agent and give it a fresh token, revoking its older ones."""
     settings = services.settings
     name = settings.agent_name or EMBEDDED_AGENT_NAME
-    agent = services.stores.agents.upsert(
-        name, labels=settings.agent_labels, capacity=settings.agent_capacity
+    agent = register_agent(
+        services.stores, name, labels=settings.agent_labels, capacity=settings.agent_capacity
     )
-    services.stores.tokens.revoke_agent(agent.id)
-    _token, raw = services.stores.tokens.create_agent(agent.id, name=f"{name} (embedded)")
-    return raw
+    return issue_agent_token(services.stores, agent, replace=True)
 
 
 def _session_key(settings: Settings) -> bytes:

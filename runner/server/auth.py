@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from flask import g, request, session
 
 from runner.core import ROLE_ADMIN, ROLES, TOKEN_AGENT, Agent, Repo, User
-from runner.errors import Forbidden, Unauthorized
+from runner.errors import Forbidden, NotFound, Unauthorized
 from runner.server.services import current_services
 
 
@@ -45,22 +45,34 @@ def identify() -> Identity:
     ident = Identity()
     raw = _bearer()
     if raw:
-        token = stores.tokens.authenticate(raw)
+        token = stores.tokens.verify(raw)
         if token is None:
             raise Unauthorized(
                 "the API token is unknown or revoked; create one with `runner user token`"
             )
         ident.token_id = token.id
         if token.kind == TOKEN_AGENT:
-            ident.agent = stores.agents.get(token.agent_id) if token.agent_id else None
+            ident.agent = _lookup(stores.agents.get, token.agent_id)
             if ident.agent is None:
                 raise Unauthorized("the agent token belongs to no registered agent")
         else:
-            ident.user = stores.users.get(token.user_id)
+            ident.user = _lookup(stores.users.get, token.user_id)
+            if ident.user is None:
+                raise Unauthorized("the token's user was removed")
     elif session.get("user_id"):
-        ident.user = stores.users.find(int(session["user_id"]))
+        ident.user = _lookup(stores.users.get, session["user_id"])
     g.identity = ident
     return ident
+
+
+def _lookup(getter, ident):
+    """``getter(ident)``, or None when there is no such record (or no id)."""
+    if not ident:
+        return None
+    try:
+        return getter(int(ident))
+    except (NotFound, ValueError):
+        return None
 
 
 def current_user() -> User | None:
@@ -100,7 +112,7 @@ def role_of(user: User, repo: Repo) -> str:
     """The user's role on the repository: ``admin``, ``write``, ``read`` or ``""`` (none)."""
     if user.is_admin:
         return ROLE_ADMIN
-    granted = current_services().stores.perms.role(user.id, repo.id) or ""
+    granted = current_services().stores.users.role(user.id, repo.id) or ""
     if not granted and not repo.private:
         return ROLES[0]
     return granted
@@ -122,7 +134,5 @@ def require_role(repo: Repo, role: str) -> User:
     if has_role(user, repo, role):
         return user
     if not has_role(user, repo, ROLES[0]):
-        from runner.errors import NotFound
-
         raise NotFound(f"no repository {repo.slug}")
     raise Forbidden(f"this needs the {role} role on {repo.slug}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from runner.core import DONE_STATUSES, KILLED, Agent, Stage
+from runner.core import DONE_STATUSES, Agent, Stage
 from runner.errors import Forbidden, NotFound
 from runner.server.services import Services
 
@@ -64,29 +64,30 @@ def payload(services: Services, stage: Stage) -> dict[str, Any]:
     }
 
 
-def cancel_requested(services: Services, stage: Stage) -> bool:
-    """True when the stage (or its build) was cancelled by a user."""
-    if stage.status == KILLED:
-        return True
-    build = services.stores.builds.get(stage.build_id)
-    return build is not None and build.status == KILLED
+def refresh_agent(services: Services, agent: Agent, data: dict[str, Any]) -> Agent:
+    """Record the agent's contact, and the labels/capacity/version it announces in ``data``."""
+    fields = {}
+    if isinstance(data.get("labels"), dict):
+        fields["labels"] = {str(k): str(v) for k, v in data["labels"].items()}
+    if "capacity" in data:
+        fields["capacity"] = int(data["capacity"])
+    if "version" in data:
+        fields["version"] = str(data["version"])
+    return services.stores.agents.touch(agent.id, **fields)
 
 
 def check_step_owner(services: Services, agent: Agent, step_id: int) -> None:
     """Refuse (403/404) a step that is not in a stage claimed by ``agent``.
 
-    The answer is cached per process: a step never changes stage, and a stage changes agent only
-    when requeued, after which the old agent's uploads are refused by the stage check anyway.
+    The answer is cached per process for the stage's lifetime on this agent; a requeued stage
+    drops its logs anyway, and the old agent's next heartbeat tells it the stage is lost.
     """
     owners = services.extras.setdefault("step_owner", {})
     key = (agent.id, step_id)
     if owners.get(key):
         return
-    step = services.stores.steps.get(step_id)
-    if step is None:
-        raise NotFound(f"no step {step_id}")
-    stage = services.stores.stages.get(step.stage_id)
-    if stage is None or stage.agent_id != agent.id:
+    _repo_id, _build_id, _stage_id, agent_id = services.stores.steps.locate(step_id)
+    if agent_id != agent.id:
         raise Forbidden(f"step {step_id} is not in a stage claimed by agent {agent.name}")
     if len(owners) > 100_000:
         owners.clear()
@@ -103,6 +104,8 @@ def update_step(services: Services, stage: Stage, step_id: int, data: dict[str, 
 
 def finish_stage(services: Services, stage: Stage, status: str, error: str) -> None:
     """Record the stage's end; dependents become claimable, so waiting agents are woken."""
-    if stage.status not in DONE_STATUSES or stage.status == KILLED:
-        services.stores.stages.finish(stage.id, status, error=error)
+    build = services.stores.stages.done(stage.id, status, error=error, agent_id=stage.agent_id)
     services.wake_agents()
+    on_finished = services.extras.get("on_build_status")
+    if on_finished is not None and build.status in DONE_STATUSES:
+        on_finished(build)

@@ -5,7 +5,8 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
 - ``POST /claim`` ``{"timeout": s}``: long-poll; answers at once with a stage when one is
   claimable, or as soon as one becomes claimable (``QueueSignal`` wake-up, no fixed sleep);
   204 when the timeout passes.
-- ``POST /stages/<id>/heartbeat``: renews the lease; answers ``{"cancel": bool}``.
+- ``POST /stages/<id>/heartbeat``: renews the lease; answers ``{"cancel": bool, "lost": bool}``
+  (``lost``: the stage was requeued or failed meanwhile; stop it and report nothing).
 - ``POST /stages/<id>/steps/<step_id>``: a step's status (running, success, failure...).
 - ``POST /steps/<step_id>/logs?seq=N``: a batch of log lines as a UTF-8 text body; idempotent
   on (step, seq), so a resend after a lost answer never duplicates lines.
@@ -18,11 +19,12 @@ import time
 
 from flask import Blueprint, Response, jsonify, request
 
-from runner.core import DONE_STATUSES, KILLED, Stage
-from runner.errors import BadRequest, Forbidden, NotFound
+from runner.core import DONE_STATUSES, Stage
+from runner.errors import BadRequest, Forbidden
 from runner.server import claims
 from runner.server.auth import require_agent
 from runner.server.services import current_services
+from runner.store.queue import LEASE_LOST, LEASE_OK
 
 rpc_bp = Blueprint("rpc", __name__)
 
@@ -32,8 +34,6 @@ MAX_CLAIM_WAIT = 60.0
 def _owned_stage(stage_id: int) -> Stage:
     agent = require_agent()
     stage = current_services().stores.stages.get(stage_id)
-    if stage is None:
-        raise NotFound(f"no stage {stage_id}")
     if stage.agent_id != agent.id:
         raise Forbidden(f"stage {stage_id} is not claimed by agent {agent.name}")
     return stage
@@ -55,10 +55,10 @@ def claim():
     data = _json()
     timeout = min(float(data.get("timeout", 30)), MAX_CLAIM_WAIT)
     deadline = time.monotonic() + timeout
-    services.stores.agents.touch(agent.id)
+    agent = claims.refresh_agent(services, agent, data)
     while True:
         generation = services.queue.generation
-        stage = services.stores.stages.claim(agent)
+        stage = services.stores.stages.claim(agent, lease_seconds=services.settings.lease_seconds)
         if stage is not None:
             return jsonify(claims.payload(services, stage))
         left = deadline - time.monotonic()
@@ -69,12 +69,12 @@ def claim():
 
 @rpc_bp.post("/stages/<int:stage_id>/heartbeat")
 def heartbeat(stage_id: int):
-    stage = _owned_stage(stage_id)
+    agent = require_agent()
     services = current_services()
-    cancel = claims.cancel_requested(services, stage)
-    if not cancel and stage.status not in DONE_STATUSES:
-        services.stores.stages.renew_lease(stage.id, services.settings.lease_seconds)
-    return jsonify({"cancel": cancel})
+    answer = services.stores.stages.renew_lease(
+        stage_id, agent.id, lease_seconds=services.settings.lease_seconds
+    )
+    return jsonify({"cancel": answer != LEASE_OK, "lost": answer == LEASE_LOST})
 
 
 @rpc_bp.post("/stages/<int:stage_id>/steps/<int:step_id>")
@@ -110,7 +110,5 @@ def done(stage_id: int):
     status = str(data.get("status", ""))
     if status not in DONE_STATUSES:
         raise BadRequest(f"a finished stage needs a final status, not {status!r}")
-    if claims.cancel_requested(current_services(), stage):
-        status = KILLED
     claims.finish_stage(current_services(), stage, status, str(data.get("error", "")))
     return jsonify({"ok": True})

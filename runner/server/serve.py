@@ -50,6 +50,7 @@ def start_embedded_agent(app, settings: Settings):
         capacity=settings.agent_capacity,
         labels=settings.agent_labels,
         environ=settings.agent_environment,
+        cache_dir=str(settings.data_path / "mirrors"),
     )
     runtime.start()
     services.extras["embedded_agent"] = runtime

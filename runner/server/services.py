@@ -69,6 +69,17 @@ class Services:
         self.queue.notify()
 
 
+def open_stores(settings: Settings, *, migrate: bool = True):
+    """Open the settings' database (migrated) and its stores, for commands run beside a server."""
+    from runner.store import Database, Stores
+
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url())
+    if migrate:
+        db.migrate()
+    return Stores(db, settings=settings)
+
+
 def current_services() -> Services:
     """The ``Services`` of the application handling the current request."""
     return current_app.extensions["runner"]

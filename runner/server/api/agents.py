@@ -6,7 +6,8 @@ import dataclasses
 
 from flask import jsonify
 
-from runner.errors import BadRequest, NotFound
+from runner.errors import BadRequest
+from runner.server.agents import issue_agent_token, register_agent, revoke_agent_tokens
 from runner.server.api import api_bp
 from runner.server.api.common import body
 from runner.server.auth import require_admin
@@ -33,14 +34,14 @@ def add_agent():
     if not isinstance(labels, dict):
         raise BadRequest("labels must be an object or 'k=v,k2=v2'")
     stores = current_services().stores
-    agent = stores.agents.upsert(
+    agent = register_agent(
+        stores,
         name,
         labels={str(k): str(v) for k, v in labels.items()},
         capacity=int(data.get("capacity", 1)),
     )
-    _token, raw = stores.tokens.create_agent(agent.id, name=name)
     out = dataclasses.asdict(agent)
-    out["token"] = raw
+    out["token"] = issue_agent_token(stores, agent)
     return jsonify(out), 201
 
 
@@ -48,8 +49,7 @@ def add_agent():
 def remove_agent(agent_id: int):
     require_admin()
     stores = current_services().stores
-    if stores.agents.get(agent_id) is None:
-        raise NotFound(f"no agent {agent_id}")
-    stores.tokens.revoke_agent(agent_id)
+    stores.agents.get(agent_id)
+    revoke_agent_tokens(stores, agent_id)
     stores.agents.delete(agent_id)
     return jsonify({"ok": True})

@@ -65,7 +65,7 @@ def cancel_build(owner: str, name: str, number: int):
     repo = repo_for(owner, name, ROLE_WRITE)
     services = current_services()
     build = get_build(repo, number)
-    services.stores.builds.cancel(build.id)
+    services.stores.builds.cancel(build.id, actor=require_user().login)
     services.wake_agents()
     return jsonify(build_json(get_build(repo, number)))
 

@@ -82,7 +82,7 @@ def build_json(build: Build, *, with_stages: bool = True) -> dict[str, Any]:
 
 def get_build(repo: Repo, number: int) -> Build:
     """Build ``number`` of ``repo`` with its stages and steps; 404 when there is none."""
-    build = current_services().stores.builds.find(repo.id, number)
-    if build is None:
-        raise NotFound(f"{repo.slug} has no build {number}")
-    return build
+    try:
+        return current_services().stores.builds.get_by_number(repo.id, number)
+    except NotFound:
+        raise NotFound(f"{repo.slug} has no build {number}") from None

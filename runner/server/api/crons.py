@@ -43,7 +43,7 @@ def add_cron(owner: str, name: str):
     schedule = str(data.get("schedule", ""))
     _check_schedule(schedule)
     services = current_services()
-    if services.stores.crons.get(repo.id, cron_name) is not None:
+    if services.stores.crons.find(repo.id, cron_name) is not None:
         raise Conflict(f"cron {cron_name} exists in {repo.slug}")
     cron = services.stores.crons.create(
         repo.id, cron_name, schedule, branch=str(data.get("branch") or repo.default_branch)
@@ -56,8 +56,10 @@ def add_cron(owner: str, name: str):
 def delete_cron(owner: str, name: str, cron_name: str):
     repo = repo_for(owner, name, ROLE_WRITE)
     services = current_services()
-    if not services.stores.crons.delete(repo.id, cron_name):
+    cron = services.stores.crons.find(repo.id, cron_name)
+    if cron is None:
         raise NotFound(f"no cron {cron_name} in {repo.slug}")
+    services.stores.crons.delete(cron.id)
     _reload_scheduler(services)
     return jsonify({"ok": True})
 

@@ -36,7 +36,7 @@ def raw_log(owner: str, name: str, number: int, stage: int, step: int):
     found = _step(owner, name, number, stage, step)
     stores = current_services().stores
     headers = {"X-Log-Cut-Bytes": str(found.log_cut_bytes)}
-    chunks = stores.logs.raw(found.id)
+    chunks = stores.logs.iter_raw(found.id)
     return Response(stream_with_context(chunks), mimetype="text/plain", headers=headers)
 
 

@@ -55,9 +55,9 @@ def add_repo():
     if stores.repos.find(slug) is not None:
         raise Conflict(f"repository {slug} is already active")
     fields = {k: conv(data[k]) for k, conv in EDITABLE.items() if k in data and k != "clone_url"}
-    repo = stores.repos.create(slug, forge=forge, clone_url=clone_url, **fields)
     if "trusted" in data:
-        repo = stores.repos.update(repo.id, trusted=bool(data["trusted"]))
+        fields["trusted"] = bool(data["trusted"])
+    repo = stores.repos.create(slug, forge=forge, clone_url=clone_url, **fields)
     out = repo_json(repo, with_secret=True)
     out["webhook_url"] = webhook_url(slug)
     return jsonify(out), 201
@@ -104,7 +104,8 @@ def deactivate_repo(owner: str, name: str):
 @api_bp.get("/repos/<owner>/<name>/perms")
 def list_perms(owner: str, name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
-    return jsonify(current_services().stores.perms.list(repo.id))
+    members = current_services().stores.users.members(repo.id)
+    return jsonify([{"login": user.login, "role": role} for user, role in members])
 
 
 @api_bp.put("/repos/<owner>/<name>/perms/<login>")
@@ -114,10 +115,10 @@ def set_perm(owner: str, name: str, login: str):
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}")
     stores = current_services().stores
-    user = stores.users.by_login(login)
+    user = stores.users.find(login)
     if user is None:
         raise NotFound(f"no user {login}")
-    stores.perms.grant(user.id, repo.id, role)
+    stores.users.grant(user.id, repo.id, role)
     return jsonify({"login": login, "role": role})
 
 
@@ -125,8 +126,8 @@ def set_perm(owner: str, name: str, login: str):
 def revoke_perm(owner: str, name: str, login: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
     stores = current_services().stores
-    user = stores.users.by_login(login)
+    user = stores.users.find(login)
     if user is None:
         raise NotFound(f"no user {login}")
-    stores.perms.revoke(user.id, repo.id)
+    stores.users.revoke_role(user.id, repo.id)
     return jsonify({"ok": True})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from flask import jsonify
+from flask import jsonify, request
 
 from runner.core import ROLE_ADMIN
 from runner.errors import BadRequest, Conflict, NotFound
@@ -41,6 +41,13 @@ def list_secrets(owner: str, name: str):
     return jsonify([dataclasses.asdict(s) for s in current_services().stores.secrets.list(repo.id)])
 
 
+def _value(data: dict) -> str:
+    value = data.get("value")
+    if not isinstance(value, str) or value == "":
+        raise BadRequest("a secret needs a non-empty string value")
+    return value
+
+
 @api_bp.post("/repos/<owner>/<name>/secrets")
 def add_secret(owner: str, name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
@@ -48,35 +55,33 @@ def add_secret(owner: str, name: str):
     secret_name = str(data.get("name", ""))
     if not NAME.match(secret_name):
         raise BadRequest("a secret needs a name of letters, digits, '_', '.' or '-'")
-    value = data.get("value")
-    if not isinstance(value, str) or value == "":
-        raise BadRequest("a secret needs a non-empty string value")
+    value = _value(data)
+    options = _options(data)
     stores = current_services().stores
-    if stores.secrets.get(repo.id, secret_name) is not None:
-        raise Conflict(f"secret {secret_name} exists; update it with PATCH")
-    secret = stores.secrets.create(repo.id, secret_name, value, **_options(data))
+    if stores.secrets.find(repo.id, secret_name, options.get("environment", "")) is not None:
+        raise Conflict(f"secret {secret_name} exists; replace it with PUT")
+    secret = stores.secrets.set(repo.id, secret_name, value, **options)
     return jsonify(dataclasses.asdict(secret)), 201
 
 
-@api_bp.patch("/repos/<owner>/<name>/secrets/<secret_name>")
-def update_secret(owner: str, name: str, secret_name: str):
+@api_bp.put("/repos/<owner>/<name>/secrets/<secret_name>")
+def replace_secret(owner: str, name: str, secret_name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
     data = body()
+    options = _options(data)
     stores = current_services().stores
-    if stores.secrets.get(repo.id, secret_name) is None:
-        raise NotFound(f"no secret {secret_name} in {repo.slug}")
-    fields = _options(data)
-    if "value" in data:
-        if not isinstance(data["value"], str) or data["value"] == "":
-            raise BadRequest("a secret needs a non-empty string value")
-        fields["value"] = data["value"]
-    secret = stores.secrets.update(repo.id, secret_name, **fields)
+    if stores.secrets.find(repo.id, secret_name, options.get("environment", "")) is None:
+        raise NotFound(f"no secret {secret_name} in {repo.slug}; add it with POST")
+    secret = stores.secrets.set(repo.id, secret_name, _value(data), **options)
     return jsonify(dataclasses.asdict(secret))
 
 
 @api_bp.delete("/repos/<owner>/<name>/secrets/<secret_name>")
 def delete_secret(owner: str, name: str, secret_name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
-    if not current_services().stores.secrets.delete(repo.id, secret_name):
+    environment = request.args.get("environment", "")
+    stores = current_services().stores
+    if stores.secrets.find(repo.id, secret_name, environment) is None:
         raise NotFound(f"no secret {secret_name} in {repo.slug}")
+    stores.secrets.delete(repo.id, secret_name, environment)
     return jsonify({"ok": True})

@@ -44,9 +44,9 @@ def add_user():
     if not isinstance(password, str) or len(password) < 8:
         raise BadRequest("a password needs at least 8 characters")
     users = current_services().stores.users
-    if users.by_login(login) is not None:
+    if users.find(login) is not None:
         raise Conflict(f"user {login} exists")
-    user = users.create(login, password=password, is_admin=bool(data.get("is_admin")))
+    user = users.create(login, password, is_admin=bool(data.get("is_admin")))
     return jsonify(_user_json(user)), 201
 
 
@@ -55,7 +55,7 @@ def update_user(login: str):
     require_admin()
     data = body()
     users = current_services().stores.users
-    user = users.by_login(login)
+    user = users.find(login)
     if user is None:
         raise NotFound(f"no user {login}")
     if "password" in data:
@@ -71,7 +71,7 @@ def update_user(login: str):
 def delete_user(login: str):
     me = require_admin()
     users = current_services().stores.users
-    user = users.by_login(login)
+    user = users.find(login)
     if user is None:
         raise NotFound(f"no user {login}")
     if user.id == me.id:
@@ -83,15 +83,15 @@ def delete_user(login: str):
 @api_bp.get("/user/tokens")
 def list_tokens():
     user = require_user()
-    tokens = current_services().stores.tokens.list_for_user(user.id)
-    return jsonify([_token_json(t) for t in tokens if t.kind == TOKEN_USER])
+    tokens = current_services().stores.tokens.list(user_id=user.id, kind=TOKEN_USER)
+    return jsonify([_token_json(t) for t in tokens])
 
 
 @api_bp.post("/user/tokens")
 def create_token():
     user = require_user()
     name = str(body().get("name", "")).strip() or "api"
-    token, raw = current_services().stores.tokens.create_user(user.id, name=name)
+    token, raw = current_services().stores.tokens.create(name, kind=TOKEN_USER, user_id=user.id)
     out = _token_json(token)
     out["token"] = raw
     return jsonify(out), 201
@@ -101,7 +101,10 @@ def create_token():
 def revoke_token(token_id: int):
     user = require_user()
     tokens = current_services().stores.tokens
-    token = tokens.get(token_id)
+    try:
+        token = tokens.get(token_id)
+    except NotFound:
+        token = None
     if token is None or token.user_id != user.id:
         raise NotFound(f"you have no token {token_id}")
     tokens.revoke(token_id)

@@ -1,0 +1,90 @@
+"""``runner user``: local accounts, API tokens and agent tokens, straight on the database.
+
+These commands run on the server's machine (they read the same settings and data directory), so
+an admin can get a first token, or recover access, without the HTTP API.
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+
+import click
+
+from runner.errors import RunnerError
+from runner.settings import load_settings, parse_labels
+
+
+def register(group: click.Group) -> None:
+    group.add_command(user)
+
+
+def _stores():
+    from runner.server.services import open_stores
+
+    return open_stores(load_settings())
+
+
+@click.group()
+def user() -> None:
+    """Manage users, API tokens and agent tokens."""
+
+
+@user.command("ls")
+def list_users() -> None:
+    """List the users."""
+    for u in _stores().users.list():
+        click.echo(f"{u.login}{'  (admin)' if u.is_admin else ''}")
+
+
+@user.command("add")
+@click.argument("login")
+@click.option("--admin", is_flag=True, help="Make the user a server admin.")
+@click.option("--password", help="The password; generated and printed when omitted.")
+def add_user(login: str, admin: bool, password: str | None) -> None:
+    """Add a local user."""
+    shown = password is None
+    password = password or _secrets.token_urlsafe(12)
+    try:
+        _stores().users.create(login, password, is_admin=admin)
+    except RunnerError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"user {login} added" + (f"; password {password}" if shown else ""))
+
+
+@user.command("passwd")
+@click.argument("login")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def set_password(login: str, password: str) -> None:
+    """Set a user's password."""
+    stores = _stores()
+    found = stores.users.find(login)
+    if found is None:
+        raise click.ClickException(f"no user {login}; see `runner user ls`")
+    stores.users.set_password(found.id, password)
+    click.echo(f"password of {login} changed")
+
+
+@user.command("token")
+@click.argument("login")
+@click.option("--name", default="cli", show_default=True, help="A name to recognise the token.")
+def create_token(login: str, name: str) -> None:
+    """Create an API token for LOGIN and print it (shown once)."""
+    stores = _stores()
+    found = stores.users.find(login)
+    if found is None:
+        raise click.ClickException(f"no user {login}; see `runner user ls`")
+    _token, plain = stores.tokens.create(name, kind="user", user_id=found.id)
+    click.echo(plain)
+
+
+@user.command("agent-token")
+@click.argument("name")
+@click.option("--labels", default="", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
+@click.option("--capacity", type=int, default=1, show_default=True)
+def create_agent_token(name: str, labels: str, capacity: int) -> None:
+    """Register agent NAME and print its token (shown once) for `runner agent --token`."""
+    from runner.server.agents import issue_agent_token, register_agent
+
+    stores = _stores()
+    agent = register_agent(stores, name, labels=parse_labels(labels), capacity=capacity)
+    click.echo(issue_agent_token(stores, agent))
