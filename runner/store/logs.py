@@ -103,14 +103,12 @@ class LogStore:
             )
         )
 
-    def read(
-        self, step_id: int, after_seq: int = -1, *, limit: int = 1000
-    ) -> list[tuple[int, bytes]]:
-        """Chunks with ``seq > after_seq``, in order, as ``(seq, data)`` (at most ``limit``)."""
+    def read(self, step_id: int, after: int = -1, *, limit: int = 1000) -> list[tuple[int, bytes]]:
+        """Chunks with ``seq > after``, in order, as ``(seq, data)`` (at most ``limit``)."""
         with self.db.session() as s:
             rows = s.execute(
                 select(LogChunkRow.seq, LogChunkRow.data)
-                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after_seq)
+                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
                 .order_by(LogChunkRow.seq)
                 .limit(limit)
             )

@@ -1,0 +1,169 @@
+"""Per-process fan-out of log lines to live subscribers (the SSE streams of the API and UI).
+
+The store persists every chunk first; ``LiveLog`` only carries chunks to readers that are
+connected now. Each subscriber has a bounded buffer: when a slow reader falls behind, its oldest
+chunks are dropped, so it sees a gap in the sequence numbers and re-reads those chunks from the
+store. Memory never grows with a slow client.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+# Per-subscriber buffer limits: whichever is reached first drops the oldest chunks.
+MAX_BUFFERED_CHUNKS = 512
+MAX_BUFFERED_BYTES = 2 * 1024 * 1024
+
+Item = tuple[int, list[str]]
+
+
+def _as_lines(data: bytes | str | Iterable[str]) -> list[str]:
+    if isinstance(data, bytes | bytearray | memoryview):
+        data = bytes(data).decode("utf-8", "replace")
+    if isinstance(data, str):
+        return data.splitlines()
+    return list(data)
+
+
+class Subscription:
+    """The live chunks of one step for one reader, from ``LiveLog.subscribe``.
+
+    Iterating yields ``(seq, lines)`` in the order published, skipping ``seq <= after``, and
+    ``None`` whenever ``timeout`` seconds pass without a chunk (time for a keep-alive). Iteration
+    ends after ``close()`` or ``LiveLog.end(step_id)`` once the buffer is drained. Consume it from
+    one thread; ``close`` may come from any.
+    """
+
+    def __init__(
+        self,
+        hub: LiveLog,
+        step_id: int,
+        after: int,
+        timeout: float,
+        max_chunks: int,
+        max_bytes: int,
+    ):
+        self.step_id = step_id
+        self.after = after
+        self.timeout = timeout
+        self.dropped = 0  # chunks dropped because the reader was slow
+        self._hub = hub
+        self._cond = threading.Condition()
+        self._items: deque[tuple[int, list[str], int]] = deque()
+        self._bytes = 0
+        self._max_chunks = max_chunks
+        self._max_bytes = max_bytes
+        self._ended = False
+
+    def _push(self, seq: int, lines: list[str], size: int) -> None:
+        with self._cond:
+            if self._ended or seq <= self.after:
+                return
+            self._items.append((seq, lines, size))
+            self._bytes += size
+            while len(self._items) > 1 and (
+                len(self._items) > self._max_chunks or self._bytes > self._max_bytes
+            ):
+                _seq, _lines, old = self._items.popleft()
+                self._bytes -= old
+                self.dropped += 1
+            self._cond.notify()
+
+    def _end(self) -> None:
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop receiving; safe twice and from another thread."""
+        self._hub._remove(self)
+        self._end()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Item | None]:
+        return self
+
+    def __next__(self) -> Item | None:
+        deadline = time.monotonic() + self.timeout
+        with self._cond:
+            while not self._items:
+                if self._ended:
+                    raise StopIteration
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            seq, lines, size = self._items.popleft()
+            self._bytes -= size
+            self.after = seq
+            return seq, lines
+
+
+class LiveLog:
+    """Fan-out hub: ``publish`` from the RPC handler, ``subscribe`` from stream handlers.
+
+    Thread-safe. Publishing to a step nobody watches costs a dictionary lookup (bytes are only
+    decoded into lines when someone listens).
+    """
+
+    def __init__(
+        self, *, max_chunks: int = MAX_BUFFERED_CHUNKS, max_bytes: int = MAX_BUFFERED_BYTES
+    ):
+        self._lock = threading.Lock()
+        self._subscribers: dict[int, set[Subscription]] = {}
+        self._max_chunks = max_chunks
+        self._max_bytes = max_bytes
+
+    def publish(self, step_id: int, seq: int, lines: bytes | str | Iterable[str]) -> None:
+        """Hand chunk ``seq`` of the step (lines, or text/bytes split into lines) to readers."""
+        with self._lock:
+            targets = list(self._subscribers.get(step_id, ()))
+        if not targets:
+            return
+        lines = _as_lines(lines)
+        size = sum(len(line) + 1 for line in lines)
+        for subscription in targets:
+            subscription._push(seq, lines, size)
+
+    def subscribe(
+        self, step_id: int, after_seq: int = -1, *, timeout: float = 15.0
+    ) -> Subscription:
+        """Start receiving the step's chunks with ``seq > after_seq``; close it when done.
+
+        Subscribe before reading the stored chunks, then skip what the store already gave, so
+        no chunk published in between is missed.
+        """
+        subscription = Subscription(
+            self, step_id, after_seq, timeout, self._max_chunks, self._max_bytes
+        )
+        with self._lock:
+            self._subscribers.setdefault(step_id, set()).add(subscription)
+        return subscription
+
+    def end(self, step_id: int) -> None:
+        """The step is finished: its readers' iterations end once they have drained."""
+        with self._lock:
+            targets = self._subscribers.pop(step_id, set())
+        for subscription in targets:
+            subscription._end()
+
+    def subscribers(self, step_id: int) -> int:
+        """How many readers follow the step now."""
+        with self._lock:
+            return len(self._subscribers.get(step_id, ()))
+
+    def _remove(self, subscription: Subscription) -> None:
+        with self._lock:
+            readers = self._subscribers.get(subscription.step_id)
+            if readers is not None:
+                readers.discard(subscription)
+                if not readers:
+                    del self._subscribers[subscription.step_id]
