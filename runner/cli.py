@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "runner.commands.exec",
     "runner.commands.server",
     "runner.commands.agent",
+    "runner.commands.user",
     "runner.commands.plugin",
 ]
 
