@@ -1,0 +1,370 @@
+"""Compile one model stage for one build into the ``StageSpec`` the engine runs.
+
+Pure: the model, the build context and the agent globals in, a JSON-serialisable spec out.
+Steps whose ``when`` (status aside) does not match the build are left out of the spec; a
+dependency on a left-out step is replaced by that step's own dependencies, so the order the
+user wrote still holds. See docs/pipeline.md ("Compiled output") for the whole contract.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import Any
+
+from runner.pipeline.environ import build_environment
+from runner.pipeline.model import DRONE, Stage, Step
+from runner.pipeline.spec import (
+    ALWAYS,
+    KIND_CLONE,
+    KIND_SERVICE,
+    KIND_STEP,
+    ON_FAILURE,
+    ON_SUCCESS,
+    BuildContext,
+    CloneSpec,
+    Mount,
+    SecretRef,
+    StageSpec,
+    StepSpec,
+)
+from runner.pipeline.yamlload import to_text
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+DEFAULT_WORKSPACE = "/drone/src"
+DEFAULT_CACHE_KEY = "default"
+
+
+def workspace_of(stage: Stage) -> str:
+    """The workspace path: ``workspace.base`` + ``workspace.path``, default /drone/src."""
+    base, path = stage.workspace_base, stage.workspace_path
+    if path.startswith("/"):
+        return path
+    if not base and not path:
+        return DEFAULT_WORKSPACE
+    return posixpath.normpath(posixpath.join(base or "/drone", path or "src"))
+
+
+def run_policy(statuses: set[str] | list[str]) -> str:
+    """success → on-success, failure → on-failure, both → always."""
+    statuses = set(statuses)
+    if {"success", "failure"} <= statuses:
+        return ALWAYS
+    if "failure" in statuses:
+        return ON_FAILURE
+    return ON_SUCCESS
+
+
+def default_image(step: Step, stage: Stage) -> str:
+    """Drone 0.8 ran a step without image as the plugin ``plugins/<name>``."""
+    if step.image or stage.dialect == DRONE:
+        return step.image
+    return f"plugins/{step.name}"
+
+
+def trust_reasons(step: Step, stage: Stage) -> list[str]:
+    """Why ``step`` may only run in a trusted repository (empty: it may run anywhere)."""
+    reasons = []
+    for volume in step.volumes:
+        host = host_path(volume.source, stage)
+        if host is None:
+            continue
+        if host == DOCKER_SOCKET or volume.target == DOCKER_SOCKET:
+            reasons.append(f"mounting {DOCKER_SOCKET}")
+        else:
+            reasons.append(f"mounting the host path {host}")
+    if step.privileged:
+        reasons.append("privileged: true")
+    if step.network_mode:
+        reasons.append(f"network_mode: {step.network_mode}")
+    return reasons
+
+
+def host_path(source: str, stage: Stage) -> str | None:
+    """The host path a volume source names, or None for a stage-local volume."""
+    if source.startswith("/"):
+        return source
+    declared = stage.volumes.get(source)
+    if declared and "host" in declared:
+        return declared["host"]
+    return None
+
+
+def compile_stage(
+    stage: Stage,
+    ctx: BuildContext,
+    *,
+    number: int = 1,
+    environ: dict[str, str] | None = None,
+    trusted: bool = False,
+) -> StageSpec:
+    """Compile ``stage`` for the build ``ctx``; ``depends_on`` is left for the caller to
+    resolve (it needs the other stages)."""
+    spec = StageSpec(
+        name=stage.name,
+        number=number,
+        kind=stage.kind,
+        type=stage.type,
+        labels=dict(stage.labels),
+        run_policy=run_policy(stage.run_policy_statuses),
+        platform=stage.platform or "linux/amd64",
+        workspace=workspace_of(stage),
+        clone=CloneSpec(
+            disable=stage.clone_disable,
+            depth=stage.clone_depth,
+            tags=stage.clone_tags,
+            submodules=stage.clone_submodules,
+            skip_verify=stage.clone_skip_verify,
+        ),
+        environment={k: v for k, v in stage.environment.items() if isinstance(v, str)},
+        trusted=trusted,
+        repo=ctx.repo,
+        matrix=dict(stage.matrix),
+    )
+    build_env = build_environment(ctx, spec)
+    condition_env = {**build_env, **spec.environment}
+    if not stage.clone_disable:
+        spec.steps.append(
+            StepSpec(name="clone", image="", kind=KIND_CLONE, working_dir=spec.workspace)
+        )
+    kept: list[tuple[Step, StepSpec]] = []
+    own_env: dict[int, dict[str, str]] = {}
+    dropped: dict[str, list[str]] = {}
+    for step in stage.steps:
+        statuses = step.when.statuses(ctx, condition_env, stage.matrix)
+        if not statuses:
+            dropped[step.name] = list(step.depends_on or [])
+            continue
+        step_spec, step_env = _compile_step(step, stage, spec, environ, KIND_STEP)
+        step_spec.run_policy = run_policy(statuses)
+        own_env[id(step_spec)] = step_env
+        kept.append((step, step_spec))
+    _order(stage, spec, kept, dropped)
+    for _, step_spec in kept:
+        _add_step_variables(step_spec, own_env[id(step_spec)], ctx, spec, len(spec.steps) + 1)
+        spec.steps.append(step_spec)
+    for service in stage.services:
+        if not service.when.statuses(ctx, condition_env, stage.matrix):
+            continue
+        service_spec, service_env = _compile_step(service, stage, spec, environ, KIND_SERVICE)
+        _add_step_variables(service_spec, service_env, ctx, spec, 0)
+        spec.services.append(service_spec)
+    for volume in _temp_volumes(spec):
+        if volume not in spec.temp_volumes:
+            spec.temp_volumes.append(volume)
+    if spec.steps and spec.steps[0].kind == KIND_CLONE:
+        _add_step_variables(spec.steps[0], {}, ctx, spec, 1)
+    return spec
+
+
+def _compile_step(
+    step: Step,
+    stage: Stage,
+    spec: StageSpec,
+    environ: dict[str, str] | None,
+    kind: str,
+) -> tuple[StepSpec, dict[str, str]]:
+    """The step without its system variables, and its own environment (step
+    ``environment`` and ``PLUGIN_*``), which goes after them."""
+    out = StepSpec(
+        name=step.name,
+        image=default_image(step, stage),
+        kind=kind,
+        commands=list(step.commands),
+        entrypoint=step.entrypoint,
+        command=step.command,
+        privileged=step.privileged,
+        network_mode=step.network_mode,
+        pull=step.pull or "if-not-exists",
+        detach=step.detach or kind == KIND_SERVICE,
+        failure_ignored=step.failure_ignored,
+        user=step.user,
+        shm_size=step.shm_size,
+        dns=list(step.dns),
+        extra_hosts=list(step.extra_hosts),
+        ports=list(step.ports),
+        needs_trust=trust_reasons(step, stage),
+    )
+    wd = step.working_dir
+    out.working_dir = (
+        wd if wd.startswith("/") else posixpath.join(spec.workspace, wd) if wd else spec.workspace
+    )
+    env: dict[str, str] = dict(environ or {})
+    secrets: list[SecretRef] = []
+    for name, value in stage.environment.items():
+        if isinstance(value, dict):
+            secrets.append(SecretRef(env=name, name=value["from_secret"]))
+        else:
+            env[name] = value
+    step_env: dict[str, str] = {}
+    for name, value in step.environment.items():
+        if isinstance(value, dict):
+            secrets.append(SecretRef(env=name, name=value["from_secret"]))
+        else:
+            step_env[name] = value
+    for env_name, secret in step.secrets:
+        secrets.append(SecretRef(env=env_name, name=secret))
+    plugin_env, plugin_secrets = plugin_variables(step.settings)
+    secrets.extend(plugin_secrets)
+    out.environment = env
+    out.secrets = _unique_secrets(secrets)
+    out.mounts = _mounts(step, stage, kind)
+    return out, {**step_env, **plugin_env}
+
+
+def _add_step_variables(
+    out: StepSpec, own: dict[str, str], ctx: BuildContext, spec: StageSpec, number: int
+) -> None:
+    """Environment order: agent globals → pipeline → system variables → step's own."""
+    system = build_environment(ctx, spec, out, step_number=number)
+    out.environment = {**out.environment, **system, **own}
+
+
+def _unique_secrets(secrets: list[SecretRef]) -> list[SecretRef]:
+    by_env: dict[str, SecretRef] = {}
+    for ref in secrets:
+        by_env[ref.env] = ref  # the step's own declaration wins over the pipeline's
+    return list(by_env.values())
+
+
+def plugin_name(key: str) -> str:
+    """``PLUGIN_<NAME>``: upper case, ``-`` and ``.`` as ``_``."""
+    return "PLUGIN_" + key.upper().replace("-", "_").replace(".", "_")
+
+
+def plugin_variables(settings: dict[str, Any]) -> tuple[dict[str, str], list[SecretRef]]:
+    """``settings:`` as ``PLUGIN_*`` variables and the secret references among them.
+
+    Scalars as text, lists of scalars comma-joined, maps and lists of maps as JSON. A
+    ``from_secret`` value becomes a ``SecretRef`` on ``PLUGIN_<NAME>``; a ``from_secret`` nested
+    in a map or list becomes a ``SecretRef`` on ``PLUGIN_<NAME>_<KEY...>`` (the path of keys
+    and list indexes), and is left out of the JSON of ``PLUGIN_<NAME>``.
+    """
+    env: dict[str, str] = {}
+    secrets: list[SecretRef] = []
+    for key, value in settings.items():
+        name = plugin_name(key)
+        if _is_secret(value):
+            secrets.append(SecretRef(env=name, name=to_text(value["from_secret"])))
+            continue
+        cleaned = _strip_secrets(value, name, secrets)
+        text = _setting_text(cleaned)
+        env[name] = text
+        raw_name = "PLUGIN_" + key.upper()
+        if raw_name != name:
+            env[raw_name] = text
+    return env, secrets
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and "from_secret" in value
+
+
+def _strip_secrets(value: Any, name: str, secrets: list[SecretRef]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            child = f"{name}_{plugin_name(str(key))[7:]}"
+            if _is_secret(item):
+                secrets.append(SecretRef(env=child, name=to_text(item["from_secret"])))
+            else:
+                out[key] = _strip_secrets(item, child, secrets)
+        return out
+    if isinstance(value, list):
+        out_list = []
+        for index, item in enumerate(value):
+            child = f"{name}_{index}"
+            if _is_secret(item):
+                secrets.append(SecretRef(env=child, name=to_text(item["from_secret"])))
+            else:
+                out_list.append(_strip_secrets(item, child, secrets))
+        return out_list
+    return value
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value):
+        return ",".join(to_text(v) for v in value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(_plain(value), separators=(",", ":"))
+    return to_text(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, type(None))):
+        return value
+    if isinstance(value, (int, float)):
+        return int(value) if isinstance(value, int) else float(value)
+    return to_text(value)
+
+
+def _mounts(step: Step, stage: Stage, kind: str) -> list[Mount]:
+    mounts = []
+    for volume in step.volumes:
+        host = host_path(volume.source, stage)
+        if host is not None:
+            mounts.append(Mount("host", host, volume.target, volume.read_only))
+        else:
+            mounts.append(Mount("temp", volume.source, volume.target, volume.read_only))
+    paths = list(step.cache) + (list(stage.cache) if kind != KIND_SERVICE else [])
+    for path in dict.fromkeys(paths):
+        mounts.append(Mount("cache", DEFAULT_CACHE_KEY, path))
+    return mounts
+
+
+def _temp_volumes(spec: StageSpec) -> list[str]:
+    return [
+        m.source for step in spec.services + spec.steps for m in step.mounts if m.kind == "temp"
+    ]
+
+
+def _order(
+    stage: Stage,
+    spec: StageSpec,
+    kept: list[tuple[Step, StepSpec]],
+    dropped: dict[str, list[str]],
+) -> None:
+    """Fill ``depends_on`` of the kept steps: explicit DAG, 0.8 groups, or none (in order)."""
+    root = [] if stage.clone_disable else ["clone"]
+    has_groups = any(step.group for step, _ in kept)
+    has_dag = any(step.depends_on is not None for step, _ in kept)
+    if has_groups and not has_dag:
+        previous: list[str] = root
+        current: list[str] = []
+        current_group = None
+        for step, out in kept:
+            if step.group and step.group == current_group:
+                current.append(step.name)
+            else:
+                if current:
+                    previous = current
+                current = [step.name]
+                current_group = step.group or None
+            out.depends_on = list(previous)
+        return
+    if not has_dag:
+        return
+    known = {step.name for step, _ in kept} | set(root)
+    for step, out in kept:
+        deps = step.depends_on if step.depends_on is not None else root
+        out.depends_on = _resolve(deps, dropped, known)
+
+
+def _resolve(deps: list[str], dropped: dict[str, list[str]], known: set[str]) -> list[str]:
+    out: list[str] = []
+    pending = list(deps)
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in known:
+            out.append(name)
+        elif name in dropped:
+            pending.extend(dropped[name])
+    return out

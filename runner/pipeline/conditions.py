@@ -1,0 +1,320 @@
+"""Conditions: ``when`` on steps, ``trigger`` on Drone pipelines, ``when`` on workflows.
+
+A condition is a list of constraint maps that are OR-ed (Woodpecker's list form; Drone's single
+map is a list of one); the fields of one map are AND-ed. Each field is a scalar, a list, or an
+``include``/``exclude`` map, matched with doublestar globs. ``status`` is not matched against
+the build here: it decides the run policy (``statuses``). An empty condition always matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from wcmatch import glob
+
+from runner.pipeline.evaluate import ExpressionError, evaluate, parse_expression
+from runner.pipeline.issues import IssueList
+from runner.pipeline.spec import BuildContext
+from runner.pipeline.yamlload import YMap, to_text
+
+_GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB
+LIST_FIELDS = (
+    "branch",
+    "event",
+    "ref",
+    "status",
+    "target",
+    "environment",
+    "cron",
+    "instance",
+    "repo",
+    "action",
+    "paths",
+    "path",
+    "platform",
+)
+KNOWN_FIELDS = LIST_FIELDS + ("matrix", "evaluate", "local", "branches")
+STATUSES = ("success", "failure")
+# Event names of the three dialects that mean the same build event.
+EVENT_ALIASES = {
+    "promote": {"promote", "deployment", "deploy"},
+    "custom": {"custom", "manual", "api"},
+    "tag": {"tag", "release"},
+    "pull_request": {"pull_request", "pull-request", "pr"},
+}
+
+
+def glob_match(value: str, pattern: str) -> bool:
+    """Doublestar glob match (``*`` stops at ``/``, ``**`` crosses it, ``{a,b}`` braces)."""
+    if pattern == value:
+        return True
+    try:
+        return glob.globmatch(value, pattern, flags=_GLOB_FLAGS)
+    except Exception:  # a malformed pattern matches nothing, as in Go's filepath.Match
+        return False
+
+
+@dataclass
+class Constraint:
+    """One field: match when no exclude pattern matches and (no include, or one matches)."""
+
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+
+    def match(self, value: str) -> bool:
+        if any(glob_match(value, p) for p in self.exclude):
+            return False
+        return not self.include or any(glob_match(value, p) for p in self.include)
+
+    def match_any(self, values: list[str]) -> bool:
+        """For ``paths``: true when one changed file is included and not excluded."""
+        if not self.include and not self.exclude:
+            return True
+        return any(self.match(v) for v in values)
+
+    @property
+    def empty(self) -> bool:
+        return not self.include and not self.exclude
+
+
+@dataclass
+class Constraints:
+    """One constraint map; its fields are AND-ed."""
+
+    fields: dict[str, Constraint] = field(default_factory=dict)
+    matrix: dict[str, str] = field(default_factory=dict)
+    evaluate: str = ""
+    line: int = 0
+
+    def match(
+        self,
+        ctx: BuildContext,
+        env: dict[str, str],
+        *,
+        matrix: dict[str, str] | None = None,
+        dialect: str = "drone",
+    ) -> bool:
+        """True when every field but ``status`` matches the build."""
+        for name, constraint in self.fields.items():
+            if name == "status" or constraint.empty:
+                continue
+            if not _field_match(name, constraint, ctx, dialect):
+                return False
+        for key, want in self.matrix.items():
+            if (matrix or {}).get(key) != want:
+                return False
+        if self.evaluate:
+            try:
+                return evaluate(self.evaluate, env)
+            except ExpressionError:
+                return True  # reported by lint; the condition does not hide the step
+        return True
+
+
+def _field_match(name: str, constraint: Constraint, ctx: BuildContext, dialect: str) -> bool:
+    if name in ("branch", "branches"):
+        if ctx.event == "tag" and dialect != "drone":
+            return True  # Woodpecker and Drone 0.8 leave the branch filter out for tags
+        branch = ctx.target_branch if ctx.event == "pull_request" and ctx.target_branch else ""
+        return constraint.match(branch or ctx.branch)
+    if name == "event":
+        names = EVENT_ALIASES.get(ctx.event, {ctx.event})
+        if any(any(glob_match(n, p) for p in constraint.exclude) for n in names):
+            return False
+        return not constraint.include or any(
+            glob_match(n, p) for n in names for p in constraint.include
+        )
+    if name == "ref":
+        return constraint.match(build_ref(ctx))
+    if name in ("target", "environment"):
+        return constraint.match(ctx.target)
+    if name in ("paths", "path"):
+        if ctx.changed_files is None:
+            return True
+        return constraint.match_any(ctx.changed_files)
+    if name == "platform":
+        return True  # the stage platform decides the agent, not whether a step runs
+    value = {
+        "cron": ctx.cron,
+        "instance": ctx.instance,
+        "repo": ctx.repo,
+        "action": ctx.action,
+    }.get(name)
+    if value is None:
+        return True
+    return constraint.match(value)
+
+
+def build_ref(ctx: BuildContext) -> str:
+    """The git ref of the build, derived from the event when the context has none."""
+    if ctx.ref:
+        return ctx.ref
+    if ctx.event == "tag" and ctx.tag:
+        return f"refs/tags/{ctx.tag}"
+    if ctx.event == "pull_request" and ctx.pull_request:
+        return f"refs/pull/{ctx.pull_request}/head"
+    return f"refs/heads/{ctx.branch}"
+
+
+@dataclass
+class When:
+    """A whole condition: constraint maps OR-ed; no map means always."""
+
+    items: list[Constraints] = field(default_factory=list)
+    dialect: str = "drone"
+
+    def matches(
+        self, ctx: BuildContext, env: dict[str, str], matrix: dict[str, str] | None = None
+    ) -> bool:
+        """True when the build is one this condition selects (``status`` aside)."""
+        if not self.items:
+            return True
+        return any(c.match(ctx, env, matrix=matrix, dialect=self.dialect) for c in self.items)
+
+    def statuses(
+        self, ctx: BuildContext, env: dict[str, str], matrix: dict[str, str] | None = None
+    ) -> set[str]:
+        """Statuses of the stage under which the selected maps let the step run."""
+        out: set[str] = set()
+        for item in self.items or [Constraints()]:
+            if not item.match(ctx, env, matrix=matrix, dialect=self.dialect):
+                continue
+            status = item.fields.get("status")
+            if status is None or status.empty:
+                out.add("success")
+                continue
+            for s in STATUSES:
+                if status.match(s):
+                    out.add(s)
+        return out
+
+    @property
+    def has_status(self) -> bool:
+        return any("status" in c.fields for c in self.items)
+
+
+def parse_when(value: Any, path: str, line: int, issues: IssueList, dialect: str) -> When:
+    """Read a ``when``/``trigger`` value, appending every problem to ``issues``."""
+    when = When(dialect=dialect)
+    if value is None:
+        return when
+    items = value if isinstance(value, list) else [value]
+    for index, item in enumerate(items):
+        item_path = f"{path}[{index}]" if isinstance(value, list) else path
+        item_line = (
+            getattr(value, "line_of", lambda _i: line)(index)
+            if isinstance(value, list)
+            else getattr(item, "line", line)
+        )
+        if not isinstance(item, dict):
+            issues.error(
+                item_line,
+                item_path,
+                "a condition must be a map of fields (branch, event, status...), "
+                f"not {_kind(item)}",
+            )
+            continue
+        when.items.append(_parse_constraints(item, item_path, item_line, issues))
+    return when
+
+
+def _parse_constraints(item: dict, path: str, line: int, issues: IssueList) -> Constraints:
+    out = Constraints(line=getattr(item, "line", line))
+    for key, raw in item.items():
+        key_line = item.line_of(key) if isinstance(item, YMap) else line
+        key_path = f"{path}.{key}"
+        if key == "matrix":
+            if isinstance(raw, dict):
+                out.matrix = {str(k): to_text(v) for k, v in raw.items()}
+            else:
+                issues.error(key_line, key_path, "when.matrix must be a map of axis: value")
+            continue
+        if key == "evaluate":
+            out.evaluate = to_text(raw)
+            try:
+                parse_expression(out.evaluate)
+            except ExpressionError as exc:
+                issues.warning(key_line, key_path, f"{exc}; the condition is treated as true")
+            continue
+        if key == "local":
+            continue
+        if key not in KNOWN_FIELDS:
+            issues.warning(key_line, key_path, unknown_message(key, KNOWN_FIELDS, "condition"))
+            continue
+        constraint = parse_constraint(raw, key_path, key_line, issues)
+        if constraint is None:
+            continue
+        if key == "status":
+            for s in constraint.include + constraint.exclude:
+                if s not in STATUSES and s != "changed":
+                    issues.error(
+                        key_line, key_path, f'unknown status "{s}": use success or failure'
+                    )
+        out.fields["branch" if key == "branches" else key] = constraint
+    return out
+
+
+def parse_constraint(raw: Any, path: str, line: int, issues: IssueList) -> Constraint | None:
+    """A scalar, a list, or an ``include``/``exclude`` map into a ``Constraint``."""
+    if raw is None:
+        return Constraint()
+    if isinstance(raw, (str, int, float, bool)):
+        return Constraint(include=[to_text(raw)])
+    if isinstance(raw, list):
+        values = _texts(raw, path, line, issues)
+        return None if values is None else Constraint(include=values)
+    if isinstance(raw, dict):
+        out = Constraint()
+        for key, value in raw.items():
+            if key not in ("include", "exclude"):
+                issues.warning(
+                    raw.line_of(key) if isinstance(raw, YMap) else line,
+                    f"{path}.{key}",
+                    unknown_message(key, ("include", "exclude"), "condition map"),
+                )
+                continue
+            values = (
+                [to_text(value)]
+                if not isinstance(value, (list, dict))
+                else _texts(value, f"{path}.{key}", line, issues)
+            )
+            if values is None:
+                continue
+            setattr(out, key, values)
+        return out
+    issues.error(line, path, f"expected a value, a list or include/exclude, not {_kind(raw)}")
+    return None
+
+
+def _texts(raw: Any, path: str, line: int, issues: IssueList) -> list[str] | None:
+    if not isinstance(raw, list):
+        issues.error(line, path, f"expected a list of values, not {_kind(raw)}")
+        return None
+    out = []
+    for value in raw:
+        if isinstance(value, (dict, list)):
+            issues.error(line, path, f"expected plain values in the list, not {_kind(value)}")
+            return None
+        out.append(to_text(value))
+    return out
+
+
+def unknown_message(key: str, known: tuple[str, ...] | list[str], where: str) -> str:
+    """``unknown key "x" (did you mean "y"?)`` with the closest known key, if any."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    if not close and key.startswith(tuple(k[:5] for k in known if len(k) > 5)):
+        close = [k for k in known if len(k) > 5 and key.startswith(k[:5])][:1]
+    hint = f' (did you mean "{close[0]}"?)' if close else ""
+    return f'unknown {where} key "{key}"{hint}; it is ignored'
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return f"the value {to_text(value)!r}"

@@ -1,0 +1,295 @@
+"""Lint: every problem of the pipeline files at once, with file, line, field path and level.
+
+``lint_files`` is what `runner lint` and the server call. Reading problems (wrong types,
+unknown keys, duplicate keys, malformed YAML or substitution) come from the readers; this
+module adds the checks that need the whole model: names, dependencies and cycles, images,
+volumes, stage types the Docker engine cannot run, and the trust rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from runner.errors import PipelineError
+from runner.pipeline.compile import default_image, trust_reasons
+from runner.pipeline.environ import build_environment
+from runner.pipeline.issues import ERROR, Issue, IssueList
+from runner.pipeline.model import DRONE, Stage
+from runner.pipeline.parser import parse_file
+from runner.pipeline.spec import BuildContext
+
+__all__ = ["Issue", "lint_files", "lint_stages", "read_files", "unrunnable_reason"]
+
+RESERVED_STEP_NAMES = ("clone",)
+
+# The build the linter substitutes against when no build is given: a tag on the default
+# branch, so that ${DRONE_TAG} and friends are not empty.
+LINT_CONTEXT = BuildContext(
+    repo="lint/repo",
+    event="tag",
+    branch="main",
+    tag="v1.0.0",
+    commit="0123456789abcdef0123456789abcdef01234567",
+    message="lint",
+    author="lint",
+)
+
+
+def read_files(files: dict[str, str], ctx: BuildContext) -> tuple[list[Stage], list[Issue]]:
+    """Substitute and read every file; problems that stop a file become error issues."""
+    stages: list[Stage] = []
+    issues: list[Issue] = []
+    base = build_environment(ctx)
+    for file, text in files.items():
+        try:
+            file_stages, file_issues = parse_file(file, text, lambda m: {**base, **m})
+        except PipelineError as exc:
+            issues.append(
+                Issue(exc.file or file, exc.line, "", super(PipelineError, exc).__str__())
+            )
+            continue
+        stages.extend(file_stages)
+        issues.extend(file_issues)
+    return stages, issues
+
+
+def lint_files(
+    files: dict[str, str],
+    *,
+    trusted: bool = False,
+    privileged_images: Sequence[str] = (),
+    ctx: BuildContext | None = None,
+) -> list[Issue]:
+    """Every issue of ``files`` (name → text), errors and warnings, in file and line order.
+
+    Never raises for bad input: unreadable files are reported as error issues.
+    """
+    stages, issues = read_files(files, ctx or LINT_CONTEXT)
+    issues.extend(lint_stages(stages, trusted=trusted, privileged_images=privileged_images))
+    return sort_issues(issues)
+
+
+def sort_issues(issues: list[Issue]) -> list[Issue]:
+    order = {}
+    for issue in issues:
+        order.setdefault(issue.file, len(order))
+    return sorted(issues, key=lambda i: (order[i.file], i.line))
+
+
+def unrunnable_reason(stage: Stage) -> str:
+    """Why the Docker engine cannot run ``stage`` ("" when it can)."""
+    if stage.type not in ("docker", ""):
+        return (
+            f'pipeline "{stage.name}": type: {stage.type} is not runnable by the Docker engine; '
+            "it is not run (use type: docker to run it here)"
+        )
+    if stage.platform.startswith("windows") or stage.labels.get("platform", "").startswith(
+        "windows"
+    ):
+        return (
+            f'pipeline "{stage.name}": the windows platform is not runnable by the Docker engine '
+            "(it runs Linux containers); it is not run"
+        )
+    if stage.labels.get("backend") in ("local", "kubernetes"):
+        return (
+            f'pipeline "{stage.name}": backend {stage.labels["backend"]} is not runnable by the '
+            "Docker engine; it is not run"
+        )
+    return ""
+
+
+def lint_stages(
+    stages: list[Stage], *, trusted: bool = False, privileged_images: Sequence[str] = ()
+) -> list[Issue]:
+    """The checks that need the whole model."""
+    out: list[Issue] = []
+    names: dict[str, Stage] = {}
+    for stage in stages:
+        issues = IssueList(stage.file)
+        if names.get(stage.name, stage).file == stage.file and stage.name in names:
+            issues.error(
+                stage.line,
+                f"{stage.path}.name" if stage.path else "name",
+                f'duplicate pipeline name "{stage.name}": give each pipeline its own name',
+            )
+        names.setdefault(stage.name, stage)
+        reason = unrunnable_reason(stage)
+        if reason:
+            issues.warning(stage.line, stage.path or "type", reason)
+        else:
+            _lint_stage(stage, issues, trusted, privileged_images)
+        out.extend(issues)
+    out.extend(_lint_stage_dependencies(stages))
+    return out
+
+
+def _lint_stage(
+    stage: Stage, issues: IssueList, trusted: bool, privileged_images: Sequence[str]
+) -> None:
+    seen: dict[str, int] = {}
+    for step in stage.all_steps():
+        if step.name in seen:
+            issues.error(
+                step.line,
+                f"{step.path}.name",
+                f'duplicate step name "{step.name}" (first on line {seen[step.name]}): '
+                "rename one of them",
+            )
+        seen.setdefault(step.name, step.line)
+        if step.name in RESERVED_STEP_NAMES and not stage.clone_disable:
+            issues.error(
+                step.line,
+                f"{step.path}.name",
+                f'step name "{step.name}" is reserved for the clone step: rename the step, '
+                "or set clone: {disable: true} to clone yourself",
+            )
+        image = default_image(step, stage)
+        if not image:
+            issues.error(
+                step.line,
+                f"{step.path}.image",
+                f'step "{step.name}" has no image: add image: (for example alpine:3)',
+            )
+        elif image != step.image:
+            issues.warning(
+                step.line,
+                f"{step.path}.image",
+                f'step "{step.name}" has no image; it runs the plugin {image} as Drone 0.8 did: '
+                "write image: to make it explicit",
+            )
+        for volume in step.volumes:
+            if stage.dialect == DRONE and not volume.source.startswith("/"):
+                if volume.source not in stage.volumes:
+                    issues.warning(
+                        volume.line,
+                        f"{step.path}.volumes",
+                        f'step "{step.name}": volume "{volume.source}" is not declared in the '
+                        "pipeline volumes: it is a temporary volume; declare it with temp: {}",
+                    )
+        _lint_trust(step, stage, issues, trusted, privileged_images)
+    _lint_dependencies(stage, issues)
+
+
+def _lint_trust(step, stage, issues, trusted, privileged_images) -> None:
+    if trusted:
+        return
+    reasons = trust_reasons(step, stage)
+    if not reasons or image_allowed(default_image(step, stage), privileged_images):
+        return
+    issues.error(
+        step.line,
+        step.path,
+        f'step "{step.name}": {reasons[0]} needs a trusted repository; ask an admin to mark '
+        "the repository trusted or use an allow-listed plugin image",
+    )
+
+
+def image_allowed(image: str, privileged_images: Sequence[str]) -> bool:
+    """True when ``image`` is in the list, with or without its tag (``plugins/docker`` allows
+    ``plugins/docker:20`` and ``docker.io/plugins/docker``)."""
+    bare = image_name(image)
+    return any(bare == image_name(p) for p in privileged_images)
+
+
+def image_name(image: str) -> str:
+    """The image without registry default, tag or digest: ``plugins/docker:20`` →
+    ``plugins/docker``; ``docker.io/library/alpine`` → ``alpine``."""
+    image = image.split("@", 1)[0]
+    head, _, last = image.rpartition("/")
+    last = last.split(":", 1)[0]
+    name = f"{head}/{last}" if head else last
+    for prefix in ("docker.io/", "index.docker.io/", "library/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    return name
+
+
+def _lint_dependencies(stage: Stage, issues: IssueList) -> None:
+    names = [s.name for s in stage.steps]
+    known = set(names) | ({"clone"} if not stage.clone_disable else set())
+    graph: dict[str, list[str]] = {}
+    for step in stage.steps:
+        deps = step.depends_on or []
+        graph[step.name] = deps
+        for dep in deps:
+            if dep in known:
+                continue
+            close = difflib.get_close_matches(dep, names, n=1)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            issues.error(
+                step.lines.get("depends_on", step.line),
+                f"{step.path}.depends_on",
+                f'step "{step.name}" depends on "{dep}", which is not a step of this '
+                f"pipeline{hint}",
+            )
+    cycle = find_cycle(graph)
+    if cycle:
+        first = next(s for s in stage.steps if s.name == cycle[0])
+        issues.error(
+            first.lines.get("depends_on", first.line),
+            f"{first.path}.depends_on",
+            "dependency cycle: " + " -> ".join(cycle) + "; remove one of these depends_on",
+        )
+
+
+def _lint_stage_dependencies(stages: list[Stage]) -> list[Issue]:
+    out: list[Issue] = []
+    names = {s.name for s in stages}
+    bases = {s.name.split(" (", 1)[0] for s in stages}
+    graph: dict[str, list[str]] = {}
+    for stage in stages:
+        graph[stage.name] = list(stage.depends_on)
+        for dep in stage.depends_on:
+            if dep not in names and dep not in bases:
+                out.append(
+                    Issue(
+                        stage.file,
+                        stage.lines.get("depends_on", stage.line),
+                        f"{stage.path}.depends_on" if stage.path else "depends_on",
+                        f'pipeline "{stage.name}" depends on "{dep}", which is not a pipeline of '
+                        "this build: fix the name or remove it",
+                        ERROR,
+                    )
+                )
+    cycle = find_cycle(graph)
+    if cycle:
+        stage = next(s for s in stages if s.name == cycle[0])
+        out.append(
+            Issue(
+                stage.file,
+                stage.lines.get("depends_on", stage.line),
+                "depends_on",
+                "pipeline dependency cycle: " + " -> ".join(cycle) + "; remove one depends_on",
+            )
+        )
+    return out
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str]:
+    """A dependency cycle as ``[a, b, a]``, or ``[]``."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, []):
+            if dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                return stack[stack.index(dep) :] + [dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []

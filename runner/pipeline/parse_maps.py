@@ -1,0 +1,183 @@
+"""Drone 0.8 files and Woodpecker workflows (steps as a list or a map) into a model ``Stage``.
+
+Both dialects share the shape: named steps, ``group``, ``secrets``, ``matrix``, a ``clone``
+section naming a git plugin (its depth/tags/recursive settings become the stage's clone
+options; the agent clones itself). In Drone 0.8 and legacy Woodpecker ``pipeline:`` files,
+step keys that are not step keys are plugin settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.pipeline import fields
+from runner.pipeline.conditions import Constraints, parse_constraint, parse_when, unknown_message
+from runner.pipeline.issues import IssueList
+from runner.pipeline.model import DRONE08, WOODPECKER, Stage, Step
+from runner.pipeline.steps import parse_step
+from runner.pipeline.yamlload import to_text
+
+DRONE08_KEYS = (
+    "pipeline",
+    "services",
+    "matrix",
+    "branches",
+    "workspace",
+    "clone",
+    "volumes",
+    "networks",
+    "labels",
+    "platform",
+    "secrets",
+    "when",
+)
+WOODPECKER_KEYS = (
+    "steps",
+    "pipeline",
+    "services",
+    "when",
+    "depends_on",
+    "runs_on",
+    "labels",
+    "platform",
+    "matrix",
+    "variables",
+    "clone",
+    "skip_clone",
+    "workspace",
+    "branches",
+    "version",
+    "cache",
+)
+
+
+def parse_map_document(
+    doc: dict, file: str, name: str, line: int, issues: IssueList, dialect: str
+) -> Stage:
+    """Read a 0.8 file or a Woodpecker workflow into one stage named ``name``."""
+    stage = Stage(name=name, file=file, dialect=dialect, line=line)
+    stage.lines = dict(getattr(doc, "key_lines", {}))
+    known = DRONE08_KEYS if dialect == DRONE08 else WOODPECKER_KEYS
+    for key in doc:
+        if key not in known and not key.startswith(("x-", ".")):
+            issues.warning(
+                fields.key_line(doc, key, line), key, unknown_message(key, known, "top-level")
+            )
+    legacy = dialect == DRONE08 or ("pipeline" in doc and "steps" not in doc)
+    key = "steps" if "steps" in doc else "pipeline"
+    if key not in doc:
+        issues.error(line, "steps", "no steps: add a steps: section")
+    stage.steps = _step_collection(doc, key, issues, dialect, legacy)
+    stage.services = _step_collection(doc, "services", issues, dialect, legacy)
+    stage.trigger = parse_when(
+        doc.get("when"), "when", fields.key_line(doc, "when"), issues, dialect
+    )
+    branches = doc.get("branches")
+    if branches is not None:
+        constraint = parse_constraint(
+            branches, "branches", fields.key_line(doc, "branches"), issues
+        )
+        if constraint is not None:
+            items = stage.trigger.items or [Constraints(line=fields.key_line(doc, "branches"))]
+            for item in items:
+                item.fields.setdefault("branch", constraint)
+            stage.trigger.items = items
+    stage.depends_on = fields.text_list(doc, "depends_on", "", issues) or []
+    stage.run_policy_statuses = fields.text_list(doc, "runs_on", "", issues) or []
+    labels = fields.mapping(doc, "labels", "", issues) or {}
+    stage.labels = {str(k): to_text(v) for k, v in labels.items()}
+    platform = fields.text(doc, "platform", "", issues) or stage.labels.get("platform", "")
+    stage.platform = platform or "linux/amd64"
+    workspace = fields.mapping(doc, "workspace", "", issues) or {}
+    stage.workspace_base = to_text(workspace.get("base", ""))
+    stage.workspace_path = to_text(workspace.get("path", ""))
+    stage.clone_disable = fields.boolean(doc, "skip_clone", "", issues)
+    _clone_section(doc, stage, issues)
+    cache = doc.get("cache")
+    if cache is not None:
+        stage.cache = fields.text_list(doc, "cache", "", issues) or []
+    clone_step = next((s for s in stage.steps if s.name == "clone" and _is_git(s)), None)
+    if clone_step is not None:  # 0.8: a `clone` step in the pipeline replaces the clone
+        _clone_options(clone_step.settings, stage, issues, clone_step.path)
+        stage.steps.remove(clone_step)
+    return stage
+
+
+def _step_collection(
+    doc: dict, key: str, issues: IssueList, dialect: str, legacy: bool
+) -> list[Step]:
+    value = doc.get(key)
+    if value is None:
+        return []
+    line = fields.key_line(doc, key)
+    out = []
+    if isinstance(value, dict):
+        for name, raw in value.items():
+            item_line = fields.key_line(value, name, line)
+            if isinstance(raw, dict) and raw.get("name") and dialect == WOODPECKER:
+                name = to_text(raw["name"])
+            step = parse_step(
+                raw, name, f"{key}.{name}", item_line, issues, dialect, unknown_as_settings=legacy
+            )
+            if step is not None:
+                out.append(step)
+        return out
+    if isinstance(value, list) and dialect == WOODPECKER:
+        for index, raw in enumerate(value):
+            item_line = value.line_of(index) if hasattr(value, "line_of") else line
+            path = f"{key}[{index}]"
+            name = to_text(raw.get("name", "")) if isinstance(raw, dict) else ""
+            if isinstance(raw, dict) and not name:
+                issues.error(item_line, path, f"{key} item {index + 1} has no name: add name: ...")
+                name = f"{key}-{index + 1}"
+            step = parse_step(raw, name, path, item_line, issues, dialect)
+            if step is not None:
+                out.append(step)
+        return out
+    if value == [] or value == {}:
+        return out
+    issues.error(
+        line,
+        key,
+        f"{key} must be a map of named steps"
+        + (" or a list of steps" if dialect == WOODPECKER else "")
+        + f", not {fields.kind_of(value)}",
+    )
+    return out
+
+
+def _is_git(step: Step) -> bool:
+    return not step.commands and ("git" in step.image or not step.image)
+
+
+def _clone_section(doc: dict, stage: Stage, issues: IssueList) -> None:
+    clone = doc.get("clone")
+    if clone is None:
+        return
+    if not isinstance(clone, dict):
+        issues.error(fields.key_line(doc, "clone"), "clone", "clone must be a map")
+        return
+    if "disable" in clone or "depth" in clone:  # Drone 1.x form used in a 0.8 file
+        stage.clone_disable = fields.boolean(clone, "disable", "clone", issues)
+        stage.clone_depth = fields.integer(clone, "depth", "clone", issues)
+        return
+    for name, raw in clone.items():
+        if not isinstance(raw, dict):
+            continue
+        options: dict[str, Any] = {k: v for k, v in raw.items() if k != "settings"}
+        settings = raw.get("settings")
+        if isinstance(settings, dict):
+            options.update(settings)
+        _clone_options(options, stage, issues, f"clone.{name}")
+
+
+def _clone_options(options: dict, stage: Stage, issues: IssueList, path: str) -> None:
+    depth = options.get("depth")
+    if depth is not None:
+        stage.clone_depth = fields.integer(options, "depth", path, issues)
+    for key in ("tags", "skip_verify"):
+        if key in options:
+            setattr(stage, f"clone_{key}", fields.boolean(options, key, path, issues))
+    for key in ("recursive", "submodules", "submodule_update_remote"):
+        if key in options and options[key] not in (None, False, "false"):
+            stage.clone_submodules = bool(options[key])

@@ -1,0 +1,115 @@
+"""From the text of pipeline files to model stages: matrix, substitution, YAML, dialects.
+
+Order per file, as in Drone and Woodpecker: the ``matrix:`` is read from the raw text, then
+for each combination the text is substituted (build variables plus the matrix axes), loaded
+as YAML and read by the reader of its dialect.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+
+from runner.errors import PipelineError
+from runner.pipeline.issues import Issue, IssueList
+from runner.pipeline.matrix import expand_matrix, matrix_name
+from runner.pipeline.model import DRONE, DRONE08, WOODPECKER, Stage
+from runner.pipeline.parse_drone import parse_drone_document
+from runner.pipeline.parse_maps import parse_map_document
+from runner.pipeline.substitute import substitute
+from runner.pipeline.yamlload import load_documents
+
+VariablesFor = Callable[[dict[str, str]], dict[str, str]]
+
+
+def file_dialect(file: str) -> str:
+    """The dialect a file name suggests: Woodpecker for ``.woodpecker*``, else Drone."""
+    return WOODPECKER if "woodpecker" in file.lower() else DRONE
+
+
+def stage_name_for(file: str) -> str:
+    """Woodpecker's workflow name: the file name without extension (``.woodpecker/test.yml``
+    is ``test``; ``.woodpecker.yml`` is ``woodpecker``)."""
+    base = posixpath.basename(file.replace("\\", "/"))
+    stem = base.rsplit(".", 1)[0] if "." in base[1:] else base
+    if "/" not in file.replace("\\", "/").strip("/") and stem.startswith("."):
+        stem = stem[1:]
+    return stem or "default"
+
+
+def parse_file(
+    file: str, text: str, variables_for: VariablesFor
+) -> tuple[list[Stage], list[Issue]]:
+    """Read one file into stages (one per document and matrix combination).
+
+    ``variables_for(matrix)`` gives the substitution variables for one combination.
+    Raises ``PipelineError`` when the text cannot be substituted or is not valid YAML;
+    every other problem is returned as an issue.
+    """
+    issues = IssueList(file)
+    combos = _matrix_of(file, text, issues)
+    stages: list[Stage] = []
+    seen: set[tuple[int, str, str]] = {(i.line, i.path, i.message) for i in issues}
+    for number, combo in enumerate(combos):
+        local = IssueList(file)
+        substituted = substitute(text, variables_for(combo), file=file)
+        docs = load_documents(substituted, file, local)
+        for index, (doc, line) in enumerate(docs):
+            stage = _parse_document(file, doc, index, line, local)
+            if stage is None:
+                continue
+            stage.matrix = dict(combo)
+            if len(combos) > 1:
+                stage.name = matrix_name(stage.name, combo)
+            stages.append(stage)
+        for issue in local:
+            key = (issue.line, issue.path, issue.message)
+            if key not in seen and (number == 0 or issue.blocking):
+                seen.add(key)
+                issues.append(issue)
+    if not stages and not any(i.blocking for i in issues):
+        issues.error(
+            1, "", "no pipeline found in the file: add a kind: pipeline document or steps:"
+        )
+    return stages, list(issues)
+
+
+def _matrix_of(file: str, text: str, issues: IssueList) -> list[dict[str, str]]:
+    if "matrix" not in text:
+        return [{}]
+    try:
+        docs = load_documents(text, file, IssueList(file))
+    except PipelineError:
+        return [{}]  # the substituted text will report the problem with its line
+    if len(docs) != 1 or not isinstance(docs[0][0], dict) or "kind" in docs[0][0]:
+        return [{}]
+    doc = docs[0][0]
+    return expand_matrix(doc.get("matrix"), doc.line_of("matrix") if "matrix" in doc else 0, issues)
+
+
+def _parse_document(file: str, doc, index: int, line: int, issues: IssueList) -> Stage | None:
+    prefix = f"[{index}]" if index else ""
+    if not isinstance(doc, dict):
+        issues.error(
+            line,
+            prefix,
+            "a pipeline document must be a map (kind: pipeline, steps: ...), not a list or a value",
+        )
+        return None
+    dialect = file_dialect(file)
+    if "kind" in doc:
+        return parse_drone_document(doc, file, index, line, issues)
+    if "pipeline" in doc and isinstance(doc["pipeline"], dict) and dialect == DRONE:
+        return parse_map_document(doc, file, "default", line, issues, DRONE08)
+    if "steps" in doc or "pipeline" in doc:
+        if dialect == DRONE and isinstance(doc.get("steps"), list):
+            issues.warning(line, prefix, "document without kind: read as kind: pipeline")
+            return parse_drone_document(doc, file, index, line, issues)
+        return parse_map_document(doc, file, stage_name_for(file), line, issues, WOODPECKER)
+    issues.error(
+        line,
+        prefix,
+        "not a pipeline: expected kind: pipeline (Drone), pipeline: (Drone 0.8) "
+        "or steps: (Woodpecker)",
+    )
+    return None
