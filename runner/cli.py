@@ -12,6 +12,7 @@ from runner import __version__
 COMMAND_MODULES = [
     "runner.commands.lint",
     "runner.commands.exec",
+    "runner.commands.cache",
     "runner.commands.server",
     "runner.commands.agent",
     "runner.commands.user",

@@ -17,12 +17,17 @@ LABEL_AGENT = "pipeline-runner.agent"
 LABEL_CACHE = "pipeline-runner.cache"
 LABEL_CACHE_REPO = "pipeline-runner.cache.repo"
 LABEL_CACHE_KEY = "pipeline-runner.cache.key"
+LABEL_CACHE_PATH = "pipeline-runner.cache.path"
 
 
-def cache_volume_name(repo: str, key: str) -> str:
-    """The volume name of cache ``key`` of repository ``repo`` (stable across runs)."""
+def cache_volume_name(repo: str, key: str, path: str = "") -> str:
+    """The volume name of cache ``key`` of repository ``repo`` mounted at ``path``.
+
+    Stable across runs. The path is part of the identity so that two cached directories of
+    one step (``node_modules`` and ``.m2``) never share a volume.
+    """
     slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", f"{repo}-{key}").strip("-.")[:60]
-    digest = hashlib.sha256(f"{repo}\0{key}".encode()).hexdigest()[:10]
+    digest = hashlib.sha256(f"{repo}\0{key}\0{path}".encode()).hexdigest()[:10]
     return f"pr-cache-{slug}-{digest}"
 
 
@@ -33,6 +38,7 @@ class CacheVolume:
     name: str
     repo: str
     key: str
+    path: str
     created: str
 
 
@@ -68,10 +74,11 @@ def list_caches(client: docker.DockerClient, repo: str = "") -> list[CacheVolume
                     v["Name"],
                     labels.get(LABEL_CACHE_REPO, ""),
                     labels.get(LABEL_CACHE_KEY, ""),
+                    labels.get(LABEL_CACHE_PATH, ""),
                     v.get("CreatedAt", ""),
                 )
             )
-    return sorted(out, key=lambda c: (c.repo, c.key))
+    return sorted(out, key=lambda c: (c.repo, c.key, c.path))
 
 
 def prune_caches(client: docker.DockerClient, repo: str = "", key: str = "") -> list[str]:

@@ -31,10 +31,24 @@ from docker.types import Mount as DockerMount
 from docker.utils.socket import frames_iter
 
 from runner import core
-from runner.agent.cleanup import LABEL_CACHE, cache_volume_name, cleanup_leftovers
+from runner.agent.cleanup import (
+    LABEL_CACHE,
+    LABEL_CACHE_KEY,
+    LABEL_CACHE_PATH,
+    LABEL_CACHE_REPO,
+    cache_volume_name,
+    cleanup_leftovers,
+)
 from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, shell_script
 from runner.errors import EngineError, PolicyError
-from runner.pipeline.spec import EXIT_SKIP, KIND_SERVICE, StageSpec, StepResult, StepSpec
+from runner.pipeline.spec import (
+    EXIT_SKIP,
+    KIND_SERVICE,
+    Mount,
+    StageSpec,
+    StepResult,
+    StepSpec,
+)
 
 LABEL_BUILD = "pipeline-runner.build"
 LABEL_STAGE = "pipeline-runner.stage"
@@ -175,19 +189,20 @@ class DockerEngine:
             for step in [*stage.services, *stage.steps]:
                 for mount in step.mounts:
                     if mount.kind == "cache":
-                        self._ensure_cache(stage, mount.source)
+                        self._ensure_cache(stage, mount)
         except docker.errors.APIError as exc:
             raise EngineError(f'cannot set up stage "{stage.name}": {exc.explanation}') from exc
         except docker.errors.DockerException as exc:
             raise EngineError(f"cannot reach the Docker engine: {exc}") from exc
 
-    def _ensure_cache(self, stage: StageSpec, key: str) -> str:
+    def _ensure_cache(self, stage: StageSpec, mount: Mount) -> str:
         repo = _cache_repo(stage)
-        name = cache_volume_name(repo, key)
+        name = cache_volume_name(repo, mount.source, mount.target)
         labels = {
             LABEL_CACHE: "1",
-            "pipeline-runner.cache.repo": repo,
-            "pipeline-runner.cache.key": key,
+            LABEL_CACHE_REPO: repo,
+            LABEL_CACHE_KEY: mount.source,
+            LABEL_CACHE_PATH: mount.target,
             LABEL_AGENT: self.agent_name,
             **self.extra_labels,
         }
@@ -230,7 +245,7 @@ class DockerEngine:
             if m.kind == "host":
                 mounts.append(DockerMount(m.target, m.source, type="bind", read_only=m.read_only))
             elif m.kind == "cache":
-                source = cache_volume_name(_cache_repo(stage), m.source)
+                source = cache_volume_name(_cache_repo(stage), m.source, m.target)
                 mounts.append(DockerMount(m.target, source, read_only=m.read_only))
             else:
                 source = state.volumes.get(m.source)

@@ -1,0 +1,58 @@
+"""``runner cache ls|prune``: the shared cache volumes of this machine's Docker engine."""
+
+from __future__ import annotations
+
+import click
+
+from runner.errors import RunnerError
+
+
+def register(group: click.Group) -> None:
+    group.add_command(cache)
+
+
+def _client():
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except Exception as exc:
+        raise click.ClickException(
+            f"cannot reach the Docker engine: {exc}; start dockerd or set DOCKER_HOST"
+        ) from exc
+
+
+@click.group()
+def cache() -> None:
+    """List and prune the cache volumes kept across builds."""
+
+
+@cache.command("ls")
+@click.option("--repo", default="", help="only the caches of this owner/name")
+def list_command(repo: str) -> None:
+    """List cache volumes: repository, key, cached path, volume name."""
+    from runner.agent.cleanup import list_caches
+
+    rows = [("REPO", "KEY", "PATH", "VOLUME")]
+    rows += [(c.repo, c.key, c.path, c.name) for c in list_caches(_client(), repo)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@cache.command("prune")
+@click.option("--repo", default="", help="only the caches of this owner/name")
+@click.option("--key", default="", help="only the caches with this key")
+def prune_command(repo: str, key: str) -> None:
+    """Remove cache volumes that no container uses."""
+    from runner.agent.cleanup import prune_caches
+
+    try:
+        removed = prune_caches(_client(), repo, key)
+    except RunnerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name in removed:
+        click.echo(f"removed {name}")
+    click.echo(f"{len(removed)} cache volume(s) removed")

@@ -1,0 +1,397 @@
+"""``runner exec [FILE]``: run a pipeline file on the local Docker engine, like ``drone exec``.
+
+The file (or the one found by the lookup order in the current directory) goes through the
+same chain as on the server (``runner.pipeline.config.load_pipeline``), then each stage runs
+through the agent's ``Executor`` on a ``DockerEngine``. The working tree is bind-mounted as
+the workspace, so no clone happens unless ``--clone URL`` is given. Logs go to the terminal
+prefixed by step name and elapsed time; a summary table follows. Exit status: 0 when every
+stage succeeded, 1 when one failed, 2 for a pipeline or usage error, 130 when interrupted.
+SIGINT/SIGTERM stop the running containers and remove everything the run created.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from runner.agent.clone import DEFAULT_CACHE_DIR, CloneSource
+from runner.agent.executor import Executor, StageResult
+from runner.commands import exec_context as ectx
+from runner.errors import PipelineError, RunnerError
+from runner.pipeline.spec import ON_FAILURE, ON_SUCCESS, BuildContext, StageSpec
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def register(group: click.Group) -> None:
+    group.add_command(exec_command)
+
+
+class TerminalLog:
+    """Writes step lines as ``[step  12.3s] line`` to ``out``; thread-safe."""
+
+    def __init__(self, out: TextIO, width: int = 12):
+        self.out = out
+        self.width = width
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def sink_for(self, name: str) -> Callable[[str], None]:
+        label = name[: self.width].ljust(self.width)
+
+        def sink(line: str) -> None:
+            elapsed = time.monotonic() - self.started
+            with self._lock:
+                self.out.write(f"[{label} {elapsed:6.1f}s] {line}\n")
+                self.out.flush()
+
+        return sink
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+
+def summary(results: list[tuple[StageSpec, StageResult]]) -> str:
+    """The table printed at the end: stage, step, status, duration."""
+    rows = [("STAGE", "STEP", "STATUS", "DURATION")]
+    for stage, result in results:
+        for step in result.steps:
+            took = step.finished - step.started if step.finished and step.started else 0.0
+            status = step.status + (f" ({step.exit_code})" if step.exit_code else "")
+            rows.append((stage.name, step.name, status, f"{took:.1f}s"))
+        if not result.steps:
+            rows.append((stage.name, "-", result.status, "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def order_stages(stages: list[StageSpec]) -> list[StageSpec]:
+    """Stages with every dependency before its dependents (file order otherwise kept)."""
+    by_name = {s.name: s for s in stages}
+    done: list[StageSpec] = []
+    seen: set[str] = set()
+
+    def visit(stage: StageSpec, path: tuple[str, ...]) -> None:
+        if stage.name in seen or stage.name in path:
+            return
+        for dep in stage.depends_on:
+            if dep in by_name:
+                visit(by_name[dep], (*path, stage.name))
+        seen.add(stage.name)
+        done.append(stage)
+
+    for stage in stages:
+        visit(stage, ())
+    return done
+
+
+def run_stages(
+    stages: list[StageSpec],
+    *,
+    engine_factory: Callable[[StageSpec], object],
+    log: TerminalLog,
+    secrets: dict[str, str] | None = None,
+    environ: dict[str, str] | None = None,
+    clone_source: CloneSource | None = None,
+    cancel: threading.Event | None = None,
+) -> list[tuple[StageSpec, StageResult]]:
+    """Run ``stages`` one after another in dependency order; a stage whose dependencies did
+    not go its way (``on-success``/``on-failure``) is skipped. Returns each stage's result."""
+    cancel = cancel or threading.Event()
+    results: list[tuple[StageSpec, StageResult]] = []
+    statuses: dict[str, str] = {}
+    for stage in order_stages(stages):
+        deps = [statuses.get(d, "success") for d in stage.depends_on]
+        failed = any(s != "success" for s in deps)
+        if (
+            cancel.is_set()
+            or (stage.run_policy == ON_SUCCESS and failed)
+            or (stage.run_policy == ON_FAILURE and not failed)
+        ):
+            log.say(f"--- stage {stage.name}: skipped")
+            statuses[stage.name] = "skipped"
+            results.append((stage, StageResult("skipped")))
+            continue
+        log.say(f"--- stage {stage.name}")
+        result = Executor(
+            engine_factory(stage),
+            stage,
+            secrets=secrets,
+            environ=environ,
+            log_sink_factory=log.sink_for,
+            on_step_update=lambda r: _report(log, r),
+            cancel=cancel,
+            clone_source=clone_source,
+        ).run()
+        if result.error:
+            log.say(f"--- stage {stage.name}: {result.status}: {result.error}")
+        statuses[stage.name] = result.status
+        results.append((stage, result))
+    return results
+
+
+def _report(log: TerminalLog, result) -> None:
+    if result.status in ("running", "success", "skipped"):
+        return
+    detail = f": {result.error}" if result.error else ""
+    code = f" (exit code {result.exit_code})" if result.exit_code else ""
+    log.sink_for(result.name)(f"step {result.status}{code}{detail}")
+
+
+def compile_files(
+    paths: list[Path],
+    ctx: BuildContext,
+    *,
+    environ: dict[str, str],
+    trusted: bool,
+    privileged_images: list[str],
+):
+    """The ``CompiledBuild`` of the pipeline files, through the server's own chain."""
+    from runner.pipeline.config import load_pipeline
+
+    files = {str(p): p.read_text(encoding="utf-8") for p in paths}
+    return load_pipeline(
+        files, ctx, environ=environ, trusted=trusted, privileged_images=privileged_images
+    )
+
+
+class _Interrupts:
+    """Turns SIGINT/SIGTERM into ``cancel`` for the duration of a ``with`` block."""
+
+    def __init__(self, cancel: threading.Event):
+        self.cancel = cancel
+        self.signal = 0
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, _frame) -> None:
+        self.signal = signum
+        self.cancel.set()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+@click.command("exec")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--event",
+    type=click.Choice(["push", "tag", "pull_request", "promote", "cron", "rollback", "custom"]),
+    help="build event",
+)
+@click.option("--branch", help="branch (default: the checked-out branch)")
+@click.option("--tag", help="tag (implies --event tag)")
+@click.option("--ref", help="git ref, e.g. refs/heads/main")
+@click.option("--commit", help="commit sha (default: HEAD)")
+@click.option("--target", help="deploy target / environment (promote)")
+@click.option(
+    "--secret",
+    "secret_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a secret for from_secret (repeatable)",
+)
+@click.option(
+    "--secrets-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="KEY=VALUE lines of secrets",
+)
+@click.option(
+    "--env",
+    "env_pairs",
+    multiple=True,
+    metavar="K=V",
+    help="a variable for every step (repeatable)",
+)
+@click.option("--trusted", is_flag=True, help="allow docker.sock, privileged, host volumes")
+@click.option("--stage", "stage_names", multiple=True, help="run only this stage (repeatable)")
+@click.option("--timeout", help="stage timeout: 90, 90s, 10m, 1h")
+@click.option(
+    "--privileged-image",
+    "privileged_images",
+    multiple=True,
+    metavar="IMAGE",
+    help="an image allowed the docker socket and privileged mode (repeatable)",
+)
+@click.option(
+    "--clone",
+    "clone_url",
+    metavar="URL",
+    help="clone this repository into a volume instead of mounting the working tree",
+)
+@click.option("--repo", help="repository as owner/name (default: from the git remote)")
+def exec_command(
+    file,
+    event,
+    branch,
+    tag,
+    ref,
+    commit,
+    target,
+    secret_pairs,
+    secrets_file,
+    env_pairs,
+    trusted,
+    stage_names,
+    timeout,
+    privileged_images,
+    clone_url,
+    repo,
+):
+    """Run a pipeline file on the local Docker engine."""
+    sys.exit(
+        exec_main(
+            file=file,
+            event=event,
+            branch=branch,
+            tag=tag,
+            ref=ref,
+            commit=commit,
+            target=target,
+            secret_pairs=secret_pairs,
+            secrets_file=secrets_file,
+            env_pairs=env_pairs,
+            trusted=trusted,
+            stage_names=stage_names,
+            timeout=timeout,
+            privileged_images=privileged_images,
+            clone_url=clone_url,
+            repo=repo,
+        )
+    )
+
+
+def exec_main(*, file=None, out: TextIO | None = None, cancel=None, **options) -> int:
+    """The body of ``runner exec``, callable in-process (tests, benchmarks). Returns the exit
+    status; ``cancel`` (an Event) stops the run like Ctrl-C."""
+    out = out or sys.stdout
+    err = sys.stderr if out is sys.stdout else out
+    cancel = cancel or threading.Event()
+    try:
+        directory = ectx.current_dir()
+        paths = [Path(file)] if file else ectx.find_pipeline_files(directory)
+        ctx = ectx.context_from_git(directory)
+        ctx = ectx.apply_options(
+            ctx,
+            event=options.get("event"),
+            branch=options.get("branch"),
+            tag=options.get("tag"),
+            ref=options.get("ref"),
+            commit=options.get("commit"),
+            target=options.get("target"),
+            repo=options.get("repo"),
+        )
+        ctx.trusted = bool(options.get("trusted"))
+        secrets = {}
+        if options.get("secrets_file"):
+            secrets.update(ectx.read_secrets_file(options["secrets_file"]))
+        secrets.update(ectx.parse_pairs(options.get("secret_pairs") or (), "--secret"))
+        environ = ectx.parse_pairs(options.get("env_pairs") or (), "--env")
+        timeout = ectx.parse_duration(options["timeout"]) if options.get("timeout") else 0
+        privileged = list(options.get("privileged_images") or ())
+        build = compile_files(
+            paths, ctx, environ=environ, trusted=ctx.trusted, privileged_images=privileged
+        )
+    except PipelineError as exc:
+        err.write(f"error: {exc}\n")
+        for issue in exc.issues:
+            err.write(f"  {issue}\n")
+        return EXIT_USAGE
+    except (RunnerError, OSError) as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    for warning in getattr(build, "warnings", []) or []:
+        err.write(f"warning: {warning}\n")
+    stages = list(build.stages)
+    wanted = set(options.get("stage_names") or ())
+    if wanted:
+        unknown = wanted - {s.name for s in stages}
+        if unknown:
+            names = ", ".join(s.name for s in stages) or "none"
+            err.write(f"error: no stage named {', '.join(sorted(unknown))} (stages: {names})\n")
+            return EXIT_USAGE
+        stages = [s for s in stages if s.name in wanted]
+        for stage in stages:
+            stage.depends_on = [d for d in stage.depends_on if d in wanted]
+    if not stages:
+        err.write("nothing to run: no stage matches this event, branch or ref\n")
+        return EXIT_OK
+    for stage in stages:
+        if timeout:
+            stage.timeout = timeout
+    return _run(stages, options, secrets, environ, privileged, ctx, out, cancel)
+
+
+def _run(stages, options, secrets, environ, privileged, ctx, out, cancel) -> int:
+    from runner.engine.docker import DockerEngine
+
+    clone_url = options.get("clone_url")
+    workspace = None if clone_url else str(ectx.current_dir())
+    agent = f"exec-{os.getpid()}"
+    try:
+        engine = DockerEngine(
+            agent_name=agent,
+            trusted=bool(options.get("trusted")),
+            privileged_images=privileged,
+            workspace_host_path=workspace,
+            extra_labels=_labels_from_env(),
+        )
+    except RunnerError as exc:
+        out.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    source = None
+    if clone_url:
+        cache = os.path.join(
+            os.path.expanduser(os.environ.get("RUNNER_DATA_DIR", "") or "~/.pipeline-runner"),
+            "mirrors",
+        )
+        source = CloneSource(
+            clone_url,
+            commit=ctx.commit,
+            ref=ctx.ref,
+            branch=ctx.branch,
+            cache_dir=cache or DEFAULT_CACHE_DIR,
+        )
+    log = TerminalLog(out)
+    with _Interrupts(cancel) as interrupts:
+        results = run_stages(
+            stages,
+            engine_factory=lambda _stage: engine,
+            log=log,
+            secrets=secrets,
+            environ=environ,
+            clone_source=source,
+            cancel=cancel,
+        )
+    log.say("")
+    log.say(summary(results))
+    if interrupts.signal or cancel.is_set():
+        return EXIT_INTERRUPTED
+    ok = all(r.status in ("success", "skipped") for _, r in results)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _labels_from_env() -> dict[str, str]:
+    """Extra labels for every resource, from ``RUNNER_EXEC_LABELS=k=v,k2=v2`` (tests use it
+    to mark what they create)."""
+    from runner.settings import parse_labels
+
+    return parse_labels(os.environ.get("RUNNER_EXEC_LABELS", ""))
