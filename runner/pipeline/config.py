@@ -15,7 +15,7 @@ from runner.pipeline.compile import compile_stage
 from runner.pipeline.environ import build_environment
 from runner.pipeline.issues import Issue, blocking
 from runner.pipeline.lint import lint_stages, read_files, sort_issues, unrunnable_reason
-from runner.pipeline.model import Stage
+from runner.pipeline.model import WOODPECKER, Stage
 from runner.pipeline.spec import BuildContext, StageSpec
 
 
@@ -91,6 +91,7 @@ def load_pipeline(
             line=first.line,
             issues=[i for i in result.warnings if "not runnable" in i.message],
         )
+    selected = _drop_woodpecker_orphans(selected, result.skipped)
     names = [s.name for s in selected]
     for number, stage in enumerate(selected, start=1):
         spec = compile_stage(stage, ctx, number=number, environ=environ, trusted=trusted)
@@ -109,3 +110,19 @@ def resolve_stage_dependencies(deps: list[str], names: list[str], own: str) -> l
             if name != own and (name == dep or name.startswith(dep + " (")) and name not in out:
                 out.append(name)
     return out
+
+
+def _drop_woodpecker_orphans(selected: list[Stage], skipped: list[str]) -> list[Stage]:
+    """Woodpecker leaves out a workflow whose dependency does not run (repeatedly)."""
+    while True:
+        names = [s.name for s in selected]
+        orphans = [
+            s
+            for s in selected
+            if s.dialect == WOODPECKER
+            and any(not resolve_stage_dependencies([d], names, s.name) for d in s.depends_on)
+        ]
+        if not orphans:
+            return selected
+        skipped.extend(s.name for s in orphans)
+        selected = [s for s in selected if s not in orphans]

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from runner.errors import PipelineError
 from runner.pipeline.compile import default_image, trust_reasons
 from runner.pipeline.environ import build_environment
-from runner.pipeline.issues import ERROR, Issue, IssueList
-from runner.pipeline.model import DRONE, Stage
+from runner.pipeline.issues import ERROR, WARNING, Issue, IssueList
+from runner.pipeline.model import DRONE, WOODPECKER, Stage
 from runner.pipeline.parser import parse_file
 from runner.pipeline.spec import BuildContext
 
@@ -240,6 +240,7 @@ def _lint_stage_dependencies(stages: list[Stage]) -> list[Issue]:
     graph: dict[str, list[str]] = {}
     for stage in stages:
         graph[stage.name] = list(stage.depends_on)
+        woodpecker = stage.dialect == WOODPECKER
         for dep in stage.depends_on:
             if dep not in names and dep not in bases:
                 out.append(
@@ -248,8 +249,9 @@ def _lint_stage_dependencies(stages: list[Stage]) -> list[Issue]:
                         stage.lines.get("depends_on", stage.line),
                         f"{stage.path}.depends_on" if stage.path else "depends_on",
                         f'pipeline "{stage.name}" depends on "{dep}", which is not a pipeline of '
-                        "this build: fix the name or remove it",
-                        ERROR,
+                        "this build: fix the name or remove it"
+                        + (" (Woodpecker leaves this workflow out)" if woodpecker else ""),
+                        WARNING if woodpecker else ERROR,
                     )
                 )
     cycle = find_cycle(graph)

@@ -1,0 +1,93 @@
+"""Conditions: branch, event, ref, status, target, cron, instance, repo, action, paths, evaluate,
+in scalar, list and include/exclude forms with doublestar globs; Woodpecker's OR-ed list."""
+
+import dataclasses
+
+import pytest
+
+from runner.pipeline.conditions import parse_when
+from runner.pipeline.environ import build_environment
+from runner.pipeline.issues import IssueList
+from runner.pipeline.spec import BuildContext
+
+PUSH = BuildContext(repo="acme/app", event="push", branch="main", commit="a" * 40)
+TAG = BuildContext(repo="acme/app", event="tag", branch="main", tag="v1.2.3")
+
+
+def matches(raw, ctx, dialect="drone", matrix=None):
+    issues = IssueList("f")
+    when = parse_when(raw, "when", 1, issues, dialect)
+    assert not [i for i in issues if i.blocking], issues
+    return when.matches(ctx, {**build_environment(ctx), **(matrix or {})}, matrix)
+
+
+@pytest.mark.parametrize(
+    "raw, ctx, expected",
+    [
+        ({"branch": "main"}, PUSH, True),
+        ({"branch": ["develop", "release/*"]}, PUSH, False),
+        ({"branch": "release/*"}, dataclasses.replace(PUSH, branch="release/1.0"), True),
+        ({"branch": "*"}, dataclasses.replace(PUSH, branch="feature/x"), False),
+        ({"branch": {"exclude": ["main"]}}, PUSH, False),
+        ({"event": ["push", "tag"]}, PUSH, True),
+        ({"event": {"exclude": ["pull_request"]}}, PUSH, True),
+        ({"event": "tag"}, PUSH, False),
+        ({"ref": "refs/tags/v*"}, TAG, True),
+        ({"ref": {"include": ["refs/heads/**"]}}, PUSH, True),
+        (
+            {"target": "production"},
+            dataclasses.replace(PUSH, event="promote", target="production"),
+            True,
+        ),
+        ({"environment": "staging"}, dataclasses.replace(PUSH, target="production"), False),
+        ({"cron": "nightly"}, dataclasses.replace(PUSH, event="cron", cron="nightly"), True),
+        ({"instance": "ci.example.com"}, PUSH, False),
+        ({"repo": "acme/*"}, PUSH, True),
+        ({"action": "opened"}, dataclasses.replace(PUSH, action="opened"), True),
+        ({"event": "deployment"}, dataclasses.replace(PUSH, event="promote"), True),
+        ({"event": "manual"}, dataclasses.replace(PUSH, event="custom"), True),
+        ({"status": "failure"}, PUSH, True),  # status decides the run policy, not the match
+    ],
+)
+def test_drone_fields(raw, ctx, expected):
+    assert matches(raw, ctx) is expected
+
+
+def test_paths_with_doublestar_include_and_exclude():
+    ctx = dataclasses.replace(PUSH, changed_files=["docs/guide/intro.md"])
+    assert matches({"paths": "docs/**"}, ctx)
+    assert not matches({"paths": {"include": ["src/**"]}}, ctx)
+    assert not matches({"paths": {"exclude": ["**/*.md"]}}, ctx)
+    assert matches({"path": "src/**"}, PUSH)  # unknown changed files: the condition matches
+
+
+def test_woodpecker_list_is_or_ed_and_branch_is_ignored_for_tags():
+    raw = [{"event": "push", "branch": "develop"}, {"event": "tag", "branch": "develop"}]
+    assert not matches(raw, PUSH, "woodpecker")
+    assert matches(raw, TAG, "woodpecker")
+
+
+def test_evaluate_expression_and_matrix():
+    raw = [
+        {"evaluate": 'CI_PIPELINE_EVENT == "push" && (GO == "1.22" || CI_COMMIT_BRANCH != "main")'}
+    ]
+    assert matches(raw, PUSH, "woodpecker", {"GO": "1.22"})
+    assert not matches(raw, PUSH, "woodpecker", {"GO": "1.21"})
+    assert matches({"matrix": {"GO": "1.22"}}, PUSH, "drone08", {"GO": "1.22"})
+
+
+def test_statuses_give_the_run_policy():
+    issues = IssueList("f")
+    when = parse_when({"status": ["success", "failure"]}, "when", 1, issues, "drone")
+    assert when.statuses(PUSH, {}) == {"success", "failure"}
+
+
+def test_wrong_types_are_errors_with_path():
+    issues = IssueList("f")
+    parse_when(
+        {"branch": {"main": 1}, "event": [["push"]], "status": "broken"}, "when", 3, issues, "drone"
+    )
+    errors = {i.path for i in issues if i.blocking}
+    assert {"when.event", "when.status"} <= errors
+    assert any(i.path == "when.branch.main" and not i.blocking for i in issues)
+    assert any("unknown status" in i.message for i in issues)

@@ -1,0 +1,120 @@
+"""Lint: each kind of bad input gives one clear issue with file, line and field path, never a
+traceback; warnings do not block; the trust rule and its allow-list."""
+
+import pytest
+
+from runner.pipeline.lint import lint_files
+
+STEP = "kind: pipeline\nname: ci\nsteps:\n- name: build\n  image: alpine\n  commands: [make]\n"
+
+
+def errors(text, name=".drone.yml", **kw):
+    return [i for i in lint_files({name: text}, **kw) if i.blocking]
+
+
+def only_error(text, **kw):
+    found = errors(text, **kw)
+    assert len(found) == 1, [i.format() for i in found]
+    return found[0]
+
+
+def test_valid_file_has_no_issue():
+    assert lint_files({".drone.yml": STEP}) == []
+
+
+def test_malformed_yaml():
+    issue = only_error("kind: pipeline\nsteps:\n- name: a\n  image: [b\n")
+    assert issue.file == ".drone.yml" and issue.line >= 4
+    assert "invalid YAML" in issue.message
+
+
+def test_wrong_type():
+    issue = only_error(STEP + "  privileged: sometimes\n")
+    assert (issue.line, issue.path) == (7, "steps[0].privileged")
+    assert "true or false" in issue.message
+
+
+def test_steps_not_a_list():
+    issue = only_error("kind: pipeline\nname: x\nsteps:\n  build:\n    image: a\n")
+    assert issue.path == "steps" and "list of steps" in issue.message
+
+
+def test_unknown_step_key_is_a_warning_with_did_you_mean():
+    issues = lint_files({".drone.yml": STEP + "  comands: [make]\n"})
+    assert [(i.level, i.line, i.path) for i in issues] == [("warning", 7, "steps[0].comands")]
+    assert 'did you mean "commands"' in issues[0].message
+    assert issues[0].format().startswith(".drone.yml:7: warning: steps[0].comands: ")
+
+
+def test_depends_misspelled_gets_a_hint():
+    issues = lint_files({".drone.yml": STEP + "  depends: [x]\n"})
+    assert 'did you mean "depends_on"' in issues[0].message
+
+
+def test_undefined_depends_on_target():
+    issue = only_error(
+        STEP + "  depends_on: [biuld]\n- name: test\n  image: a\n  depends_on: [build]\n"
+    )
+    assert issue.line == 7 and issue.path == "steps[0].depends_on"
+    assert '"biuld"' in issue.message
+
+
+def test_dependency_cycle():
+    text = STEP + "  depends_on: [test]\n- name: test\n  image: a\n  depends_on: [build]\n"
+    issue = only_error(text)
+    assert "cycle" in issue.message and "build -> test -> build" in issue.message
+
+
+def test_invalid_substitution():
+    issue = only_error(STEP + "  environment:\n    V: ${DRONE_TAG!x}\n")
+    assert issue.line == 8 and "unsupported operator" in issue.message
+
+
+def test_reserved_and_duplicate_step_names():
+    text = STEP + "- name: build\n  image: b\n- name: clone\n  image: c\n"
+    messages = [i.message for i in errors(text)]
+    assert any("duplicate step name" in m for m in messages)
+    assert any("reserved" in m for m in messages)
+
+
+def test_every_issue_at_once():
+    text = STEP + "  privileged: maybe\n  depends_on: [nope]\n- name: two\n  commands: [x]\n"
+    assert len(errors(text)) == 3
+
+
+def test_trust_rule_docker_socket():
+    text = (
+        "kind: pipeline\nname: ci\nsteps:\n- name: x\n  image: docker:24\n  volumes:\n"
+        "  - name: sock\n    path: /var/run/docker.sock\nvolumes:\n- name: sock\n  host:\n"
+        "    path: /var/run/docker.sock\n"
+    )
+    issue = only_error(text)
+    assert issue.message == (
+        'step "x": mounting /var/run/docker.sock needs a trusted repository; ask an admin to '
+        "mark the repository trusted or use an allow-listed plugin image"
+    )
+    assert errors(text, trusted=True) == []
+    assert errors(text, privileged_images=["docker"]) == []
+    assert errors(text, privileged_images=["docker:24"]) == []
+
+
+@pytest.mark.parametrize("extra", ["  privileged: true\n", "  network_mode: host\n"])
+def test_trust_rule_privileged_and_network_mode(extra):
+    assert "trusted repository" in only_error(STEP + extra).message
+
+
+def test_type_the_docker_engine_cannot_run_is_a_warning():
+    issues = lint_files({".drone.yml": STEP.replace("name: ci", "name: ci\ntype: kubernetes")})
+    assert len(issues) == 1 and issues[0].level == "warning"
+    assert "not runnable by the Docker engine" in issues[0].message
+
+
+def test_privileged_under_environment_is_pointed_out():
+    issues = lint_files({".drone.yml": STEP + "  environment:\n    privileged: true\n"})
+    assert any("move it one level up" in i.message for i in issues)
+
+
+def test_woodpecker_unknown_key_and_duplicate_warning():
+    text = "steps:\n  build:\n    image: a\n    commands: [x]\n    imgae: b\n"
+    issues = lint_files({".woodpecker.yml": text})
+    assert [i.path for i in issues] == ["steps.build.imgae"]
