@@ -1,4 +1,4 @@
-"""Substitution on raw pipeline text: every operator, the $$ escape, quoting, and errors with lines."""
+"""Substitution on raw text: every operator, the $$ escape, quoting, errors with lines."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""YAML reading: lines of keys and items, anchors, << merges, sequence merges, duplicates, odd files."""
+"""YAML reading: lines, anchors, << merges, sequence merges, duplicate keys, odd files."""
 
 import pytest
 
@@ -27,7 +27,10 @@ def test_anchor_and_merge_keys_explicit_wins():
 
 
 def test_woodpecker_sequence_merge_splices_the_list():
-    text = "vars:\n  - &setup\n    - apk add git\n    - git config x\ncmds:\n  - first\n  - <<: *setup\n  - last\n"
+    text = (
+        "vars:\n  - &setup\n    - apk add git\n    - git config x\n"
+        "cmds:\n  - first\n  - <<: *setup\n  - last\n"
+    )
     docs, _ = load(text)
     assert docs[0][0]["cmds"] == ["first", "apk add git", "git config x", "last"]
 
