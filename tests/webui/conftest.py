@@ -6,9 +6,9 @@ import re
 import threading
 
 import pytest
+from webui_seed import PASSWORD, seed
 
 from runner.settings import load_settings
-from webui_seed import PASSWORD, seed
 
 ADMIN_PASSWORD = "admin-pass-1"
 CHROMIUM = "/usr/bin/chromium"

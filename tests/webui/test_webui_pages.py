@@ -89,7 +89,8 @@ def test_approve_from_the_page_releases_the_build(client_as, seeded, stores):
 
 
 def test_waiting_stage_says_which_agent_it_needs(client_as, seeded):
-    html = client_as("reader").get(f"/repos/acme/web/{seeded.waiting.number}").get_data(as_text=True)
+    client = client_as("reader")
+    html = client.get(f"/repos/acme/web/{seeded.waiting.number}").get_data(as_text=True)
     assert "no agent with env=production" in html
 
 
@@ -150,8 +151,12 @@ def test_settings_forms_reject_bad_values_next_to_the_field(client_as, seeded, s
     page = client.get("/repos/acme/web/settings").get_data(as_text=True)
     res = client.post(
         "/repos/acme/web/settings",
-        data={"csrf_token": csrf_of(page), "timeout": "abc", "pipeline_path": "../etc/passwd",
-              "default_branch": "main"},
+        data={
+            "csrf_token": csrf_of(page),
+            "timeout": "abc",
+            "pipeline_path": "../etc/passwd",
+            "default_branch": "main",
+        },
     )
     html = res.get_data(as_text=True)
     assert res.status_code == 400
@@ -170,8 +175,12 @@ def test_secret_values_are_write_only(client_as, seeded, stores):
     page = client.get("/repos/acme/web/settings/secrets").get_data(as_text=True)
     res = client.post(
         "/repos/acme/web/settings/secrets",
-        data={"csrf_token": csrf_of(page), "name": "DEPLOY_KEY", "value": "hunter2-value",
-              "events": ["push"]},
+        data={
+            "csrf_token": csrf_of(page),
+            "name": "DEPLOY_KEY",
+            "value": "hunter2-value",
+            "events": ["push"],
+        },
     )
     assert res.status_code == 302
     html = client.get("/repos/acme/web/settings/secrets").get_data(as_text=True)

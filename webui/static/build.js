@@ -62,12 +62,18 @@
     const note = document.getElementById("log-note");
     const state = document.getElementById("log-state");
     box.dataset.ready = "0";
+    let capNote = "";
     view.onchange = () => {
       followBox.checked = view.follow;
+      const parts = [];
       if (view.dropped > 0) {
-        note.hidden = false;
-        note.textContent = view.dropped.toLocaleString() + " earlier lines are not shown here; download the raw log for all of them.";
+        const last = view.next - 1 + view.pending.length;
+        parts.push("Showing lines " + (view.dropped + 1).toLocaleString() + "–" + last.toLocaleString() +
+          " of " + last.toLocaleString() + "; download the raw log for the earlier ones.");
       }
+      if (capNote) parts.push(capNote);
+      note.hidden = parts.length === 0;
+      note.textContent = parts.join(" ");
     };
     followBox.addEventListener("change", () => view.setFollow(followBox.checked));
     const runSearch = () => {
@@ -90,18 +96,17 @@
       () => (DONE.indexOf(stepStatus) >= 0 ? "done" : stepStatus));
     follower.onstate = (s) => { state.textContent = s === "ended" ? "" : s; box.dataset.stream_state = s; };
     follower.loadTail().then((tail) => {
-      if (tail.cut_lines > 0 || tail.cut_bytes > 0) {
-        view.dropped = Math.max(view.dropped, tail.first_line - 1);
-        note.hidden = false;
-        note.textContent = "Showing the last " + tail.lines.length.toLocaleString() + " of " +
-          tail.total_lines.toLocaleString() + " lines; download the raw log for the rest.";
+      if (tail.cut_bytes > 0) {
+        capNote = "The log passed the size cap: its first " + tail.cut_bytes.toLocaleString() +
+          " bytes were dropped, and line numbers count from the first line kept.";
       }
+      view.onchange();
       box.dataset.ready = "1";
       const target = location.hash.match(/^#L(\d+)$/);
       if (target) {
         requestAnimationFrame(() => {
           const row = document.getElementById("L" + target[1]);
-          if (row) { view.setFollow(false); row.classList.add("target"); row.scrollIntoView({ block: "center" }); }
+          if (row) { view.setFollow(false); row.classList.add("target"); view.reveal(row); }
         });
       }
       if (!tail.done && DONE.indexOf(stepStatus) < 0) return follower.follow();

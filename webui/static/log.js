@@ -159,6 +159,11 @@ class LogView {
     this.box.scrollTop = this.box.scrollHeight;
   }
 
+  /* Scroll the log box (not the page) so that ``row`` is in its middle. */
+  reveal(row) {
+    this.box.scrollTop = row.offsetTop - this.box.clientHeight / 2;
+  }
+
   setFollow(on) {
     this.follow = on;
     if (on) this.toBottom();
@@ -186,7 +191,7 @@ class LogView {
     const row = this.hits[this.cur];
     row.classList.add("cur");
     this.setFollow(false);
-    row.scrollIntoView({ block: "center" });
+    this.reveal(row);
   }
 }
 
