@@ -1,0 +1,62 @@
+"""Every real pipeline file of the corpus goes through parse, lint, conditions (push to the
+default branch, tag v1.2.3) and compile with no error its own system would not raise; the
+exceptions are listed here, each with its reason."""
+
+import os
+
+import pytest
+
+from runner.pipeline.corpus_report import check_corpus, corpus_files, default_corpus_dir
+
+NOT_RUNNABLE = "says clearly that the Docker engine cannot run it"
+# file -> (text the error must contain, why this is right)
+EXCEPTIONS = {
+    "drone/Deeplerg__nvideo__.drone.yaml": ("type: kubernetes", NOT_RUNNABLE),
+    "drone/HYY-yu__seckill.shop__.drone.yml": ("type: kubernetes", NOT_RUNNABLE),
+    "drone/UKHomeOffice__UKVI-Complaints__.drone.yml": ("type: kubernetes", NOT_RUNNABLE),
+    "drone/UKHomeOffice__acp-tf-s3__.drone.yml": ("type: kubernetes", NOT_RUNNABLE),
+    "drone/UKHomeOffice__application-container-platform__.drone.yml": (
+        "type: kubernetes",
+        NOT_RUNNABLE,
+    ),
+    "drone/photoprism__photoprism__.drone.yml": ("type: exec", NOT_RUNNABLE),
+    "woodpecker/CatalaLang__catala__.woodpecker_windows.yaml": ("windows platform", NOT_RUNNABLE),
+    "woodpecker/MayNiklas__nixos__.woodpecker_x86-linux.yaml": ("backend local", NOT_RUNNABLE),
+    "drone/SohoHouse__vue-renderer__.drone.yml": (
+        "commands[3]: expected a plain value, not a map",
+        "${TAG} is not a build variable, so Drone 0.8 substituted it with nothing too: the "
+        "command then ends in ':' and YAML reads it as a map, which Drone rejected as well",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def results():
+    directory = default_corpus_dir()
+    if not directory.is_dir():
+        message = f"corpus missing at {directory} (expected shared/corpus beside the repository)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    found = check_corpus(directory)
+    assert len(found) == len(corpus_files(directory)) >= 70
+    return {r.name: r for r in found}
+
+
+def test_every_file_passes_or_is_a_listed_exception(results):
+    unexpected = {
+        name: r.error for name, r in results.items() if not r.passed and name not in EXCEPTIONS
+    }
+    assert unexpected == {}
+
+
+@pytest.mark.parametrize("name", sorted(EXCEPTIONS))
+def test_exception_fails_for_its_reason(results, name):
+    expected, _reason = EXCEPTIONS[name]
+    assert not results[name].passed, f"{name} passes now: remove it from EXCEPTIONS"
+    assert expected in results[name].error
+
+
+def test_files_with_runnable_and_unrunnable_stages_run_the_docker_ones(results):
+    runner_docker = results["drone/drone-runners__drone-runner-docker__.drone.yml"]
+    assert runner_docker.passed and runner_docker.unsupported
