@@ -30,8 +30,9 @@ class HookDeliveryStore:
                 self._insert(HookDeliveryRow)
                 .values(repo_id=repo_id, delivery_id=delivery_id, created=now())
                 .on_conflict_do_nothing(index_elements=["repo_id", "delivery_id"])
-            ).rowcount
-            return inserted == 1
+                .returning(HookDeliveryRow.id)
+            ).scalar()
+            return inserted is not None
 
     def set_build(self, repo_id: int, delivery_id: str, build_id: int) -> None:
         """Note the build a delivery made (answered to replays)."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from runner.core import DONE_STATUSES
 from runner.errors import BadRequest, NotFound
@@ -54,46 +55,58 @@ class LogStore:
         if len(blob) > self.cap_bytes:
             keep = blob[-self.cap_bytes :]
             newline = keep.find(b"\n")
-            if 0 <= newline < len(keep) - 1:
+            starts_line = blob[-self.cap_bytes - 1 : -self.cap_bytes] == b"\n"
+            if not starts_line and 0 <= newline < len(keep) - 1:
                 keep = keep[newline + 1 :]
             cut = len(blob) - len(keep)
             blob = keep
-        with self.db.write() as s:
-            inserted = s.execute(
-                self._insert(LogChunkRow)
-                .values(step_id=step_id, seq=seq, data=blob, size=len(blob))
-                .on_conflict_do_nothing(index_elements=["step_id", "seq"])
-            ).rowcount
-            if not inserted:
-                if s.get(StepRow, step_id) is None:
-                    raise NotFound(f"no step with id {step_id}")
-                return False
-            total = s.execute(
-                update(StepRow)
-                .where(StepRow.id == step_id)
-                .values(
-                    log_bytes=StepRow.log_bytes + len(blob),
-                    log_cut_bytes=StepRow.log_cut_bytes + cut,
-                )
-                .returning(StepRow.log_bytes)
-            ).scalar()
-            if total is not None and total > self.cap_bytes:
-                self._trim(s, step_id, total - self.cap_bytes)
-            return True
+        try:
+            with self.db.write() as s:
+                inserted = s.execute(
+                    self._insert(LogChunkRow)
+                    .values(step_id=step_id, seq=seq, data=blob, size=len(blob))
+                    .on_conflict_do_nothing(index_elements=["step_id", "seq"])
+                    .returning(LogChunkRow.id)
+                ).scalar()
+                if inserted is None:
+                    if s.get(StepRow, step_id) is None:
+                        raise NotFound(f"no step with id {step_id}")
+                    return False
+                total = s.execute(
+                    update(StepRow)
+                    .where(StepRow.id == step_id)
+                    .values(
+                        log_bytes=StepRow.log_bytes + len(blob),
+                        log_cut_bytes=StepRow.log_cut_bytes + cut,
+                    )
+                    .returning(StepRow.log_bytes)
+                ).scalar()
+                if total is not None and total > self.cap_bytes:
+                    self._trim(s, step_id, total - self.cap_bytes)
+                return True
+        except IntegrityError:
+            raise NotFound(f"no step with id {step_id}") from None
 
     def _trim(self, s, step_id: int, excess: int) -> None:
-        dropped, ids = 0, []
-        chunks = s.execute(
-            select(LogChunkRow.id, LogChunkRow.size)
-            .where(LogChunkRow.step_id == step_id)
-            .order_by(LogChunkRow.seq)
-        )
-        for chunk_id, size in chunks:
-            if dropped >= excess:
+        dropped, after = 0, -1
+        # Usually the oldest chunk or two cover the excess: fetch a few at a time, not the log.
+        while dropped < excess:
+            oldest = s.execute(
+                select(LogChunkRow.id, LogChunkRow.seq, LogChunkRow.size)
+                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
+                .order_by(LogChunkRow.seq)
+                .limit(64)
+            ).all()
+            if not oldest:
                 break
-            ids.append(chunk_id)
-            dropped += size
-        s.execute(delete(LogChunkRow).where(LogChunkRow.id.in_(ids)))
+            ids = []
+            for chunk_id, seq, size in oldest:
+                if dropped >= excess:
+                    break
+                ids.append(chunk_id)
+                dropped += size
+                after = seq
+            s.execute(delete(LogChunkRow).where(LogChunkRow.id.in_(ids)))
         s.execute(
             update(StepRow)
             .where(StepRow.id == step_id)

@@ -1,0 +1,152 @@
+"""Builds: created with stages and steps in one go, numbered per repository, paged, restarted."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from runner.core import ERROR, PENDING, SUCCESS, Build
+from runner.errors import BadRequest, Conflict, NotFound
+from runner.pipeline.spec import StageSpec, StepSpec
+from runner.store import stage_from_spec
+
+from .helpers import make_build, make_stage
+
+
+def test_create_returns_build_with_stages_and_steps(stores, repo):
+    build = stores.builds.create(
+        make_build(repo.id, make_stage("test", number=1), make_stage("deploy", number=2))
+    )
+    assert build.id > 0 and build.number == 1
+    assert build.status == PENDING
+    assert [s.name for s in build.stages] == ["test", "deploy"]
+    assert [st.name for st in build.stages[0].steps] == ["clone", "test"]
+    assert all(st.stage_id == build.stages[0].id for st in build.stages[0].steps)
+    assert build.context == {"repo": "acme/app", "branch": "main"}
+    assert stores.builds.get(build.id) == build
+    assert stores.builds.get_by_number(repo.id, 1) == build
+
+
+def test_numbers_count_per_repository(stores, repo):
+    other = stores.repos.create("acme/other")
+    numbers = [stores.builds.create(make_build(repo.id)).number for _ in range(3)]
+    assert numbers == [1, 2, 3]
+    assert stores.builds.create(make_build(other.id)).number == 1
+
+
+def test_concurrent_creates_get_distinct_numbers(stores, repo):
+    numbers: list[int] = []
+    lock = threading.Lock()
+
+    def create():
+        for _ in range(5):
+            number = stores.builds.create(make_build(repo.id)).number
+            with lock:
+                numbers.append(number)
+
+    pool = [threading.Thread(target=create) for _ in range(6)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(60)
+    assert sorted(numbers) == list(range(1, 31))
+
+
+def test_error_build_without_stages(stores, repo):
+    build = make_build(repo.id)
+    build.stages = []
+    build.status = ERROR
+    build.error = ".drone.yml:3: unknown key"
+    saved = stores.builds.create(build)
+    assert saved.status == ERROR and saved.stages == []
+    assert stores.builds.get(saved.id).error == ".drone.yml:3: unknown key"
+
+
+def test_stage_from_spec_makes_a_step_per_spec_step():
+    spec = StageSpec(
+        name="backend",
+        number=2,
+        labels={"os": "linux"},
+        depends_on=["lint"],
+        steps=[StepSpec(name="clone", image="git", kind="clone"), StepSpec(name="t", image="b")],
+    )
+    stage = stage_from_spec(spec)
+    assert (stage.name, stage.number, stage.labels, stage.depends_on) == (
+        "backend",
+        2,
+        {"os": "linux"},
+        ["lint"],
+    )
+    assert [s.name for s in stage.steps] == ["clone", "t"]
+    assert StageSpec.from_dict(stage.spec) == spec
+
+
+def test_list_pages_and_filters(stores, repo):
+    for i in range(7):
+        build = make_build(repo.id, branch="main" if i % 2 == 0 else "dev")
+        build.event = "push" if i < 5 else "tag"
+        stores.builds.create(build)
+    page1 = stores.builds.list(repo.id, page=1, per_page=3)
+    page2 = stores.builds.list(repo.id, page=2, per_page=3)
+    page3 = stores.builds.list(repo.id, page=3, per_page=3)
+    assert [b.number for b in page1 + page2 + page3] == [7, 6, 5, 4, 3, 2, 1]
+    assert [b.number for b in stores.builds.list(repo.id, branch="dev")] == [6, 4, 2]
+    assert [b.number for b in stores.builds.list(repo.id, event="tag")] == [7, 6]
+    assert stores.builds.count(repo.id) == 7
+    assert stores.builds.count(repo.id, branch="main", event="push") == 3
+    assert stores.builds.list(repo.id, status=SUCCESS) == []
+    assert page1[0].stages == []
+    assert stores.builds.list(repo.id, per_page=1, with_stages=True)[0].stages
+    with pytest.raises(BadRequest):
+        stores.builds.list(repo.id, page=0)
+
+
+def test_restart_copy_is_a_new_pending_build(stores, repo):
+    agent = stores.agents.create("a")
+    old = stores.builds.create(make_build(repo.id, make_stage("x", number=1)))
+    stage = stores.stages.claim(agent)
+    stores.steps.update(stage.steps[0].id, status=SUCCESS, exit_code=0)
+    stores.stages.done(stage.id, SUCCESS, agent_id=agent.id)
+    copy = stores.builds.restart_copy(old.id, sender="alice")
+    assert copy.number == 2 and copy.parent == 1 and copy.sender == "alice"
+    assert copy.status == PENDING
+    assert (copy.commit, copy.branch, copy.context) == (old.commit, old.branch, old.context)
+    assert [s.status for s in copy.stages] == [PENDING]
+    assert [st.status for st in copy.stages[0].steps] == [PENDING, PENDING]
+    assert copy.stages[0].spec == old.stages[0].spec
+
+
+def test_restart_of_a_build_without_stages_is_refused(stores, repo):
+    build = make_build(repo.id)
+    build.stages = []
+    saved = stores.builds.create(build)
+    with pytest.raises(Conflict):
+        stores.builds.restart_copy(saved.id)
+
+
+def test_missing_builds_raise_not_found(stores, repo):
+    with pytest.raises(NotFound):
+        stores.builds.get(12345)
+    with pytest.raises(NotFound):
+        stores.builds.get_by_number(repo.id, 9)
+    with pytest.raises(NotFound):
+        stores.builds.create(Build(id=0, repo_id=999, number=0, event="push"))
+
+
+def test_active_lists_unfinished_builds(stores, repo):
+    first = stores.builds.create(make_build(repo.id))
+    second = stores.builds.create(make_build(repo.id))
+    stores.builds.cancel(first.id)
+    assert [b.id for b in stores.builds.active()] == [second.id]
+
+
+def test_delete_removes_build_with_logs(stores, repo):
+    build = stores.builds.create(make_build(repo.id))
+    step_id = build.stages[0].steps[0].id
+    stores.logs.append(step_id, 0, b"x\n")
+    stores.builds.delete(build.id)
+    with pytest.raises(NotFound):
+        stores.builds.get(build.id)
+    with pytest.raises(NotFound):
+        stores.steps.get(step_id)
