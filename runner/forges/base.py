@@ -66,7 +66,9 @@ class HookEvent:
     repo: str = ""  # owner/name as the forge spells it
     clone_url: str = ""
     delivery_id: str = ""
-    target: str = ""  # deploy environment asked for (generic webhook only)
+    target: str = ""  # deploy environment asked for (generic webhook, promote, rollback)
+    cron: str = ""  # the cron job's name, for event=cron
+    parent: int = 0  # the build number restarted, promoted or rolled back
     changed_files: list[str] | None = None
     params: dict[str, str] = field(default_factory=dict)  # extra variables (generic webhook)
 
@@ -89,6 +91,8 @@ class HookEvent:
             "source_branch": self.source_branch,
             "target_branch": self.target_branch,
             "target": self.target,
+            "cron": self.cron,
+            "parent": self.parent,
             "fork": self.fork,
             "changed_files": self.changed_files,
         }

@@ -1,0 +1,202 @@
+"""The server's timed work, run by APScheduler in background threads.
+
+- cron: every ``CRON_TICK`` seconds, each enabled cron job whose schedule (five fields, UTC) has
+  come due since it last ran makes a ``cron`` build through the triggerer (its ``when: {cron:
+  name}`` conditions see the job's name). A job missed while the server was down runs once on
+  start. Firing is claimed in the database, so two server processes never both run a job.
+- lease reaper: stages whose agent stopped renewing its lease are requeued (at most
+  ``MAX_ATTEMPTS`` times) or failed, as ``settings.lost_stage_policy`` says, with the reason.
+- commit statuses: ``StatusReporter.poll`` catches builds that started or ended.
+- retention: logs of builds finished more than ``log_retention_days`` ago (0 keeps them) and
+  webhook delivery ids older than a week are dropped.
+
+Each job is also a plain method of ``Scheduler`` so tests and the CLI can run it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import update
+
+from runner.core import Build, Cron
+from runner.errors import RunnerError
+from runner.server.status import status_reporter
+from runner.server.trigger import BuildSkipped
+from runner.store.models import CronRow
+
+log = logging.getLogger(__name__)
+
+CRON_TICK = 20  # seconds; schedules have minute resolution
+STATUS_TICK = 5
+RETENTION_TICK = 3600
+MAX_ATTEMPTS = 3  # claims of a stage before a lost agent fails it instead of requeueing
+DELIVERY_DAYS = 7
+
+
+def parse_schedule(schedule: str) -> CronTrigger:
+    """The trigger of a five-field cron expression in UTC; ``ValueError`` when malformed."""
+    return CronTrigger.from_crontab(schedule.strip(), timezone=UTC)
+
+
+def next_run(schedule: str, after: float) -> float:
+    """The first time strictly after ``after`` (unix seconds) the schedule fires."""
+    start = datetime.fromtimestamp(after + 1, UTC)
+    fire = parse_schedule(schedule).get_next_fire_time(None, start)
+    return fire.timestamp() if fire else float("inf")
+
+
+class Scheduler:
+    """The timed jobs of one server. ``start()`` runs them in the background; ``shutdown()``.
+
+    ``services`` provides ``settings``, ``stores``, ``triggerer``, ``extras`` and
+    ``wake_agents()``. Methods are thread-safe and may be called directly.
+    """
+
+    def __init__(self, services):
+        self.services = services
+        self.stores = services.stores
+        self.settings = services.settings
+        # When this process first saw a cron job that never ran: its schedule counts from then.
+        self._first_seen: dict[int, float] = {}
+        self._background: BackgroundScheduler | None = None
+
+    def start(self) -> Scheduler:
+        lease_tick = max(2, self.settings.lease_seconds // 3)
+        background = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
+        )
+        background.add_job(
+            self._guard(self.run_due_crons),
+            "interval",
+            seconds=CRON_TICK,
+            id="cron",
+            next_run_time=datetime.now(UTC),
+        )
+        background.add_job(
+            self._guard(self.reap_leases),
+            "interval",
+            seconds=lease_tick,
+            id="lease-reaper",
+            next_run_time=datetime.now(UTC),
+        )
+        background.add_job(
+            self._guard(self.sync_statuses), "interval", seconds=STATUS_TICK, id="commit-status"
+        )
+        background.add_job(
+            self._guard(self.purge),
+            "interval",
+            seconds=RETENTION_TICK,
+            id="retention",
+            next_run_time=datetime.now(UTC),
+        )
+        background.start()
+        self._background = background
+        return self
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop the background jobs (idempotent)."""
+        if self._background is not None and self._background.running:
+            self._background.shutdown(wait=wait)
+        status_reporter(self.services).stop()
+
+    # Jobs ---------------------------------------------------------------------------------
+
+    def run_due_crons(self, now: float | None = None) -> list[Build]:
+        """Trigger every enabled cron job due at ``now``; the builds made (skips left out)."""
+        now = time.time() if now is None else now
+        builds: list[Build] = []
+        for cron in self.stores.crons.list(enabled_only=True):
+            since = cron.last_run or self._first_seen.setdefault(cron.id, now)
+            try:
+                due = next_run(cron.schedule, since) <= now
+            except ValueError as exc:
+                log.warning("cron job %s has a bad schedule %r: %s", cron.name, cron.schedule, exc)
+                continue
+            if not due or not self._claim(cron, now):
+                continue
+            build = self._fire(cron)
+            if build is not None:
+                builds.append(build)
+        return builds
+
+    def reap_leases(self, now: float | None = None) -> int:
+        """Requeue or fail stages whose lease expired before ``now``; how many were handled."""
+        stages = self.stores.stages
+        policy = self.settings.lost_stage_policy
+        handled = 0
+        for stage in stages.expired(now):
+            reason = (
+                f"agent {stage.agent_id} stopped renewing its lease "
+                f"(no heartbeat for {self.settings.lease_seconds}s)"
+            )
+            if policy == "requeue" and stage.attempts < MAX_ATTEMPTS:
+                handled += bool(stages.requeue(stage.id, reason, actor="lease-reaper"))
+            else:
+                if policy == "requeue":
+                    reason += f"; gave up after {stage.attempts} attempts"
+                handled += stages.fail(stage.id, reason, actor="lease-reaper") is not None
+        if handled:
+            self.services.wake_agents()
+        return handled
+
+    def sync_statuses(self) -> None:
+        """Report commit statuses of builds that changed without telling anyone."""
+        status_reporter(self.services).poll()
+
+    def purge(self, now: float | None = None) -> tuple[int, int]:
+        """Drop old logs (per ``log_retention_days``) and old delivery ids; the counts."""
+        now = time.time() if now is None else now
+        days = getattr(self.settings, "log_retention_days", 0) or 0
+        logs = self.stores.logs.purge_before(now - days * 86400) if days > 0 else 0
+        deliveries = self.stores.hook_deliveries.purge_before(now - DELIVERY_DAYS * 86400)
+        return logs, deliveries
+
+    # Helpers ------------------------------------------------------------------------------
+
+    def _claim(self, cron: Cron, now: float) -> bool:
+        """Move ``last_run`` from what this process read to ``now``; False if another did."""
+        with self.stores.db.write() as s:
+            result = s.execute(
+                update(CronRow)
+                .where(CronRow.id == cron.id, CronRow.last_run == cron.last_run)
+                .values(last_run=now)
+            )
+            return result.rowcount == 1
+
+    def _fire(self, cron: Cron) -> Build | None:
+        try:
+            repo = self.stores.repos.get(cron.repo_id)
+            if not repo.active:
+                return None
+            build = self.services.triggerer.cron(repo, cron)
+        except BuildSkipped as skipped:
+            log.info("cron job %s made no build: %s", cron.name, skipped)
+            return None
+        except RunnerError as exc:
+            log.warning("cron job %s failed to trigger: %s", cron.name, exc)
+            return None
+        log.info("cron job %s made build #%s of %s", cron.name, build.number, repo.slug)
+        return build
+
+    @staticmethod
+    def _guard(job):
+        """Run ``job`` logging any error, so one failure never stops the schedule."""
+
+        def run():
+            try:
+                job()
+            except Exception:
+                log.exception("scheduled job %s failed", getattr(job, "__name__", job))
+
+        run.__name__ = getattr(job, "__name__", "job")
+        return run
+
+
+def start_scheduler(app, services) -> Scheduler:
+    """Start the server's timed jobs for ``services``; returns the running ``Scheduler``."""
+    return Scheduler(services).start()

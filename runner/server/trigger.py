@@ -1,0 +1,374 @@
+"""The Triggerer: the only way builds are created (webhook, API, cron, restart, promote).
+
+For one event it applies the skip rules, fetches the commit into the repository's bare mirror,
+reads the pipeline file(s) at that commit (lookup order of ``runner.pipeline.lookup``), decides
+the deploy environment, compiles the pipeline (``runner.pipeline.config.load_pipeline``) and saves
+the build with its stages and steps in one transaction, then wakes the agents. A file that does
+not substitute, parse or lint gives a build with status ``error`` whose ``error`` lists every
+problem with its file and line; a commit that cannot be fetched gives an ``error`` build too
+(webhooks) or raises (API calls), so mistakes are visible where the user looks.
+
+Thread-safe: builds of one repository are created one at a time in this process, so the build
+number compiled into ``DRONE_BUILD_NUMBER`` is the one the store assigns.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import git
+from sqlalchemy import select, update
+
+from runner.core import BLOCKED, ERROR, Build, Repo
+from runner.errors import EngineError, NotFound, PipelineError, RunnerError
+from runner.forges.base import EVENT_CUSTOM, EVENT_PULL_REQUEST, EVENT_PUSH, HookEvent
+from runner.gitmirror import Mirror
+from runner.pipeline.spec import BuildContext, StageSpec
+from runner.server.status import status_reporter
+from runner.store.builds import stage_from_spec
+from runner.store.models import RepoRow, StageRow
+
+log = logging.getLogger(__name__)
+
+SKIP_MARKERS = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
+# Events whose commit message may skip the build; tags, crons and manual builds always run.
+SKIPPABLE_EVENTS = (EVENT_PUSH, EVENT_PULL_REQUEST)
+
+
+class BuildSkipped(RunnerError):
+    """The event asks for no build: ``[skip ci]``, or no pipeline's conditions match it.
+
+    Webhooks answer it with 200 and the reason; the API answers 422 with the reason.
+    """
+
+    http_status = 422
+
+
+@dataclass
+class _Source:
+    """Where a trigger came from: decides whether fetch problems raise or become error builds."""
+
+    origin: str  # hook, api, cron, restart, promote
+    sender: str = ""
+
+
+class Triggerer:
+    """Creates builds for a repository from events. Build one per ``Services``.
+
+    ``services`` provides ``settings``, ``stores``, ``extras`` and ``wake_agents()``. ``status``
+    is told about every new build (``build_changed(build)``); by default it is the commit
+    status reporter of ``runner.server.status``.
+    """
+
+    def __init__(self, services, *, status=None):
+        self.services = services
+        self.settings = services.settings
+        self.stores = services.stores
+        self.status = status if status is not None else status_reporter(services)
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # Entry points -------------------------------------------------------------------------
+
+    def trigger(self, repo: Repo, event: HookEvent, *, origin: str = "hook") -> Build:
+        """Create the build for ``event`` (a parsed webhook, or one made by the methods below).
+
+        Raises ``BuildSkipped`` when nothing should run. Returns the saved build with its
+        stages and steps (status ``pending``, ``blocked`` awaiting approval, or ``error``).
+        """
+        reason = skip_reason(event)
+        if reason:
+            raise BuildSkipped(reason)
+        with self._repo_lock(repo.id):
+            build = self._create(repo, event, _Source(origin, event.sender))
+        self.status.build_changed(build)
+        if build.status != ERROR:
+            self.services.wake_agents()
+        return build
+
+    def manual(
+        self,
+        repo: Repo,
+        *,
+        branch: str = "",
+        commit: str = "",
+        sender: str = "",
+        params: dict[str, str] | None = None,
+        target: str = "",
+    ) -> Build:
+        """A ``custom`` build of ``branch`` (default: the repository's) at ``commit`` or its tip.
+
+        Raises ``NotFound`` when the branch or commit is not in the repository.
+        """
+        branch = branch or repo.default_branch
+        event = HookEvent(
+            event=EVENT_CUSTOM,
+            ref=f"refs/heads/{branch}",
+            branch=branch,
+            commit=commit,
+            sender=sender,
+            params=dict(params or {}),
+            target=target,
+        )
+        return self.trigger(repo, event, origin="api")
+
+    def cron(self, repo: Repo, cron) -> Build:
+        """A ``cron`` build for the cron job ``cron`` (``runner.core.Cron``) at its branch tip."""
+        branch = cron.branch or repo.default_branch
+        event = HookEvent(
+            event="cron",
+            ref=f"refs/heads/{branch}",
+            branch=branch,
+            cron=cron.name,
+            sender="cron",
+        )
+        return self.trigger(repo, event, origin="cron")
+
+    def restart(self, repo: Repo, build: Build, *, sender: str = "") -> Build:
+        """A new build of the same event and commit, reading the pipeline file again."""
+        return self.trigger(repo, _event_of(build, sender=sender), origin="restart")
+
+    def promote(
+        self, repo: Repo, build: Build, *, target: str, event: str = "promote", sender: str = ""
+    ) -> Build:
+        """A ``promote`` (or ``rollback``) build of ``build``'s commit to environment ``target``."""
+        if event not in ("promote", "rollback"):
+            raise BuildSkipped(f"event {event!r} is neither promote nor rollback")
+        source = _event_of(build, sender=sender)
+        source.event = event
+        source.target = target
+        return self.trigger(repo, source, origin="promote")
+
+    # The work -----------------------------------------------------------------------------
+
+    def _create(self, repo: Repo, event: HookEvent, source: _Source) -> Build:
+        number = self._next_number(repo.id)
+        try:
+            mirror = self.mirror(repo, event)
+            commit = mirror.update(commit=event.commit or None, ref=event.ref or None)
+            files = self._pipeline_files(repo, mirror, commit)
+        except RunnerError as exc:
+            if source.origin in ("api", "promote") and isinstance(exc, NotFound):
+                raise
+            return self._save_error(repo, event, self._context(repo, event, number), exc)
+        _fill_from_commit(event, mirror, commit)
+        environment = self._environment(repo, event)
+        if environment is not None:
+            event.target = environment.name
+        ctx = self._context(repo, event, number)
+        try:
+            compiled = self._compile(repo, files, ctx, event)
+        except PipelineError as exc:
+            return self._save_error(repo, event, ctx, exc)
+        if not compiled.stages:
+            names = ", ".join(compiled.skipped) or "none"
+            raise BuildSkipped(
+                f"no pipeline of {', '.join(files)} runs for this {event.event} "
+                f"(stages skipped by their conditions: {names})"
+            )
+        build = self._build(repo, event, ctx)
+        blocked = bool(environment and environment.approval_required)
+        for spec in compiled.stages:
+            if environment is not None and environment.labels:
+                spec.labels = {**spec.labels, **environment.labels}
+            build.stages.append(stage_from_spec(spec, status=BLOCKED if blocked else "pending"))
+        if blocked:
+            build.status = BLOCKED
+        saved = self.stores.builds.create(build)
+        if saved.number != number:
+            # Another process numbered a build in between: compile again with the real number.
+            self._renumber(repo, saved, files, event)
+        return saved
+
+    def mirror(self, repo: Repo, event: HookEvent | None = None) -> Mirror:
+        """The bare mirror of the repository, under ``<data_dir>/mirrors``."""
+        url = repo.clone_url or (event.clone_url if event else "")
+        if not url:
+            raise EngineError(
+                f"repository {repo.slug} has no clone URL; set it with "
+                f"`runner repo add {repo.slug} --clone-url URL` or the API"
+            )
+        return Mirror(self.settings.data_path / "mirrors", url)
+
+    def _pipeline_files(self, repo: Repo, mirror: Mirror, commit: str) -> dict[str, str]:
+        from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
+
+        names = select_pipeline_files(mirror.list_files(commit), repo.pipeline_path)
+        if not names:
+            looked = repo.pipeline_path or ", ".join(PIPELINE_FILE_ORDER)
+            raise PipelineError(
+                f"no pipeline file at commit {commit[:10]}: looked for {looked}; add one or set "
+                "the repository's pipeline path"
+            )
+        return {name: mirror.read_file(commit, name) for name in names}
+
+    def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: HookEvent):
+        from runner.pipeline.config import load_pipeline
+
+        return load_pipeline(
+            files,
+            ctx,
+            environ=dict(event.params),
+            trusted=repo.trusted,
+            privileged_images=tuple(self.settings.agent_privileged_images),
+        )
+
+    def _environment(self, repo: Repo, event: HookEvent):
+        environments = self.stores.environments
+        if event.target:
+            found = environments.find(repo.id, event.target)
+            if found is None and event.event in ("promote", "rollback"):
+                raise NotFound(
+                    f"repository {repo.slug} has no environment {event.target!r}; create it first"
+                )
+            return found
+        return environments.match(repo.id, event=event.event, branch=event.branch, tag=event.tag)
+
+    def _context(self, repo: Repo, event: HookEvent, number: int) -> BuildContext:
+        server_url = self.settings.effective_server_url()
+        return event.to_context(
+            repo=repo.slug,
+            build_number=number,
+            remote_url=repo.clone_url or event.clone_url,
+            default_branch=repo.default_branch,
+            server_url=server_url,
+            instance=urlsplit(server_url).netloc or "localhost",
+            link=event.link,
+            trusted=repo.trusted,
+            private=repo.private,
+            created=int(time.time()),
+        )
+
+    def _build(self, repo: Repo, event: HookEvent, ctx: BuildContext) -> Build:
+        return Build(
+            id=0,
+            repo_id=repo.id,
+            number=0,
+            event=event.event,
+            ref=event.ref,
+            branch=event.branch,
+            tag=event.tag,
+            commit=ctx.commit,
+            message=event.message,
+            author=event.author,
+            target=event.target,
+            parent=event.parent,
+            sender=event.sender,
+            context=ctx.to_dict(),
+        )
+
+    def _save_error(
+        self, repo: Repo, event: HookEvent, ctx: BuildContext, exc: RunnerError
+    ) -> Build:
+        build = self._build(repo, event, ctx)
+        build.status = ERROR
+        build.error = describe_error(exc)
+        build.finished = time.time()
+        log.info("build of %s at %s is in error: %s", repo.slug, event.ref, build.error)
+        return self.stores.builds.create(build)
+
+    def _next_number(self, repo_id: int) -> int:
+        with self.stores.db.session() as s:
+            counter = s.scalar(select(RepoRow.build_counter).where(RepoRow.id == repo_id))
+        if counter is None:
+            raise NotFound(f"no repository with id {repo_id}")
+        return counter + 1
+
+    def _renumber(self, repo: Repo, build: Build, files: dict[str, str], event: HookEvent):
+        ctx = self._context(repo, event, build.number)
+        ctx.commit = build.commit
+        try:
+            compiled = self._compile(repo, files, ctx, event)
+        except PipelineError:
+            return
+        specs = {spec.name: spec for spec in compiled.stages}
+        with self.stores.db.write() as s:
+            for stage in build.stages:
+                spec: StageSpec | None = specs.get(stage.name)
+                if spec is not None:
+                    spec.labels = dict(stage.labels)
+                    s.execute(
+                        update(StageRow).where(StageRow.id == stage.id).values(spec=spec.to_dict())
+                    )
+        for stage in build.stages:
+            if stage.name in specs:
+                stage.spec = specs[stage.name].to_dict()
+        build.context = ctx.to_dict()
+
+    def _repo_lock(self, repo_id: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(repo_id, threading.Lock())
+
+
+def skip_reason(event: HookEvent) -> str:
+    """Why ``event`` should not build (``[skip ci]``/``[ci skip]`` in a push or pull request
+    message or title), or ``""``."""
+    if event.event not in SKIPPABLE_EVENTS:
+        return ""
+    for text in (event.message, event.title):
+        match = SKIP_MARKERS.search(text or "")
+        if match:
+            return f"{match.group(0)} in the commit message"
+    return ""
+
+
+def describe_error(exc: RunnerError) -> str:
+    """The text shown on an error build: every lint issue on its own line, else the message."""
+    issues = getattr(exc, "issues", None) or []
+    lines = []
+    for issue in issues:
+        fmt = getattr(issue, "format", None)
+        lines.append(fmt() if callable(fmt) else str(issue))
+    return "\n".join(lines) if lines else str(exc)
+
+
+def _event_of(build: Build, *, sender: str = "") -> HookEvent:
+    """The event that made ``build``, to build it again (restart, promote)."""
+    ctx = BuildContext.from_dict(build.context or {})
+    return HookEvent(
+        event=build.event,
+        ref=build.ref,
+        commit=build.commit,
+        before=ctx.before,
+        branch=build.branch,
+        tag=build.tag,
+        message=build.message,
+        title=(build.message or "").strip().split("\n", 1)[0],
+        author=build.author,
+        author_email=ctx.author_email,
+        author_avatar=ctx.author_avatar,
+        sender=sender or build.sender,
+        link=ctx.link,
+        action=ctx.action,
+        pull_request=ctx.pull_request,
+        source_branch=ctx.source_branch,
+        target_branch=ctx.target_branch,
+        fork=ctx.fork,
+        target=build.target,
+        cron=ctx.cron,
+        parent=build.number,
+        changed_files=ctx.changed_files,
+    )
+
+
+def _fill_from_commit(event: HookEvent, mirror: Mirror, commit: str) -> None:
+    """Complete the event from the commit itself (manual, cron and generic builds lack it)."""
+    event.commit = commit
+    if event.message and event.author:
+        return
+    try:
+        info = git.Repo(mirror.path).commit(commit)
+    except (ValueError, git.GitError) as exc:
+        log.warning("cannot read commit %s in %s: %s", commit, mirror.path, exc)
+        return
+    if not event.message:
+        event.message = str(info.message)
+        event.title = event.message.strip().split("\n", 1)[0]
+    if not event.author:
+        event.author = info.author.name or ""
+        event.author_email = event.author_email or info.author.email or ""
