@@ -10,6 +10,7 @@ import click
 
 from runner.pipeline.lint import lint_files
 from runner.pipeline.lookup import select_pipeline_files
+from runner.settings import load_settings
 
 
 def _files_of_directory(root: str) -> list[str]:
@@ -75,7 +76,8 @@ def register(group: click.Group) -> None:
         "--privileged-image",
         "privileged_images",
         multiple=True,
-        help="an image allowed the Docker socket and privileged mode (repeatable)",
+        help="an image allowed the Docker socket and privileged mode (repeatable; "
+        "default: the agent's agent_privileged_images setting)",
     )
     def lint(files, fmt, trusted, privileged_images):
         """Check pipeline files; with no FILE, the pipeline files of this directory.
@@ -83,7 +85,6 @@ def register(group: click.Group) -> None:
         Prints file:line: level: field: message for every problem; exits 1 on errors,
         0 with warnings only.
         """
-        code = run_lint(
-            list(files), trusted=trusted, privileged_images=list(privileged_images), fmt=fmt
-        )
+        images = list(privileged_images) or load_settings().agent_privileged_images
+        code = run_lint(list(files), trusted=trusted, privileged_images=images, fmt=fmt)
         sys.exit(code)

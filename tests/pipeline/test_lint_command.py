@@ -13,7 +13,7 @@ SOCKET = """kind: pipeline
 name: ci
 steps:
 - name: build
-  image: plugins/docker:20
+  image: acme/builder:20
   volumes:
   - name: sock
     path: /var/run/docker.sock
@@ -47,9 +47,11 @@ def test_errors_exit_one_with_file_line_and_path(invoke, tmp_path):
     (tmp_path / "ci.yml").write_text(SOCKET)
     result = invoke("ci.yml")
     assert result.exit_code == 1
-    assert "ci.yml:4: error: steps[0]: step \"build\": mounting /var/run/docker.sock" in result.output
+    assert 'ci.yml:4: error: steps[0]: step "build": mounting /var/run/docker.sock' in result.output
     assert invoke("ci.yml", "--trusted").exit_code == 0
-    assert invoke("ci.yml", "--privileged-image", "plugins/docker").exit_code == 0
+    assert invoke("ci.yml", "--privileged-image", "acme/builder").exit_code == 0
+    (tmp_path / "plugin.yml").write_text(SOCKET.replace("acme/builder:20", "plugins/docker:20"))
+    assert invoke("plugin.yml").exit_code == 0  # on the agents' default allow-list
 
 
 def test_warnings_only_exit_zero_and_json(invoke, tmp_path):
