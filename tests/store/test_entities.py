@@ -1,0 +1,134 @@
+"""Repositories, cron jobs, agents, environments, webhook deliveries and build history."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from runner.core import SUCCESS
+from runner.errors import BadRequest, Conflict, NotFound
+
+from .helpers import make_build
+
+
+def test_repositories(stores):
+    repo = stores.repos.create("acme/api", forge="gitea", clone_url="https://git/acme/api.git")
+    assert len(repo.webhook_secret) >= 32
+    assert (repo.owner, repo.name) == ("acme", "api")
+    assert stores.repos.get_by_slug("acme/api") == repo
+    assert stores.repos.find("acme/none") is None
+    updated = stores.repos.update(repo.id, trusted=True, timeout=600, pipeline_path=".ci.yml")
+    assert (updated.trusted, updated.timeout, updated.pipeline_path) == (True, 600, ".ci.yml")
+    with pytest.raises(Conflict):
+        stores.repos.create("acme/api")
+    with pytest.raises(BadRequest):
+        stores.repos.create("no-slash")
+    with pytest.raises(BadRequest):
+        stores.repos.create("acme/x", forge="svn")
+    with pytest.raises(BadRequest):
+        stores.repos.update(repo.id, slug="other/name")
+    assert [r.slug for r in stores.repos.list()] == ["acme/api"]
+    assert stores.repos.list(ids=[]) == []
+    stores.repos.delete(repo.id)
+    with pytest.raises(NotFound):
+        stores.repos.get(repo.id)
+
+
+def test_cron_jobs(stores, repo):
+    cron = stores.crons.create(repo.id, "nightly", "0 3 * * *", branch="main")
+    assert stores.crons.find(repo.id, "nightly") == cron
+    with pytest.raises(Conflict):
+        stores.crons.create(repo.id, "nightly", "0 4 * * *")
+    stores.crons.update(cron.id, enabled=False)
+    assert stores.crons.list(enabled_only=True) == []
+    assert stores.crons.mark_run(cron.id, 1234.0).last_run == 1234.0
+    stores.crons.delete(cron.id)
+    assert stores.crons.list(repo.id) == []
+
+
+def test_agents(stores):
+    agent = stores.agents.create("edge-1", labels={"os": "linux"}, capacity=4)
+    assert stores.agents.find("edge-1") == agent
+    touched = stores.agents.touch(agent.id, running=2, version="1.0")
+    assert touched.last_contact > 0 and touched.running == 2 and touched.version == "1.0"
+    with pytest.raises(Conflict):
+        stores.agents.create("edge-1")
+    stores.agents.delete(agent.id)
+    assert stores.agents.list() == []
+
+
+def test_environments_match_by_position_and_patterns(stores, repo):
+    envs = stores.environments
+    prod = envs.create(
+        repo.id,
+        "production",
+        tags=["v*"],
+        labels={"env": "production"},
+        approval_required=True,
+        lock=True,
+        position=1,
+    )
+    envs.create(repo.id, "staging", branches=["main", "release/*"], position=2)
+    envs.create(repo.id, "review", events=["pull_request"], position=0)
+    assert envs.match(repo.id, event="tag", tag="v1.2.0").name == "production"
+    assert envs.match(repo.id, event="push", branch="release/2").name == "staging"
+    assert envs.match(repo.id, event="pull_request", branch="feature").name == "review"
+    assert envs.match(repo.id, event="push", branch="feature") is None
+    assert [e.name for e in envs.list(repo.id)] == ["review", "production", "staging"]
+    assert envs.find(repo.id, "production") == prod
+    with pytest.raises(Conflict):
+        envs.create(repo.id, "production")
+
+
+def test_deploy_lock_is_held_by_one_build_until_it_ends(stores, repo):
+    env = stores.environments.create(repo.id, "production", lock=True)
+    agent = stores.agents.create("a")
+    first = stores.builds.create(make_build(repo.id))
+    second = stores.builds.create(make_build(repo.id))
+    assert stores.environments.acquire_lock(env.id, first.id)
+    assert stores.environments.acquire_lock(env.id, first.id)
+    assert not stores.environments.acquire_lock(env.id, second.id)
+    stage = stores.stages.claim(agent)
+    assert stage.build_id == first.id
+    stores.stages.done(stage.id, SUCCESS, agent_id=agent.id)
+    assert stores.environments.get(env.id).locked_by is None
+    assert stores.environments.acquire_lock(env.id, second.id)
+    stores.environments.release_lock(env.id, first.id)  # not the holder: no effect
+    assert stores.environments.get(env.id).locked_by == second.id
+    stores.environments.release_lock(env.id)
+    assert stores.environments.get(env.id).locked_by is None
+
+
+def test_hook_deliveries_drop_replays_even_when_concurrent(stores, repo):
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def deliver():
+        first = stores.hook_deliveries.record(repo.id, "delivery-1")
+        with lock:
+            results.append(first)
+
+    pool = [threading.Thread(target=deliver) for _ in range(6)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(60)
+    assert sorted(results) == [False] * 5 + [True]
+    build = stores.builds.create(make_build(repo.id))
+    stores.hook_deliveries.set_build(repo.id, "delivery-1", build.id)
+    assert stores.hook_deliveries.get(repo.id, "delivery-1").build_id == build.id
+    other = stores.repos.create("acme/other")
+    assert stores.hook_deliveries.record(other.id, "delivery-1")  # ids are per repository
+    stores.hook_deliveries.forget(repo.id, "delivery-1")
+    assert stores.hook_deliveries.record(repo.id, "delivery-1")
+    assert stores.hook_deliveries.purge_before(10**12) == 2
+
+
+def test_build_history(stores, repo):
+    build = stores.builds.create(make_build(repo.id))
+    stores.events.add(build.id, "promoted", "promoted to production", actor="alice")
+    history = stores.events.list(build.id)
+    assert [(e.kind, e.message, e.actor) for e in history] == [
+        ("promoted", "promoted to production", "alice")
+    ]

@@ -1,0 +1,114 @@
+"""Secrets: encrypted at rest, never listed with values, handed out by event, image, environment."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from sqlalchemy import select
+
+from runner.errors import NotFound, RunnerError
+from runner.settings import Settings
+from runner.store import Cipher, SecretStore, Stores
+from runner.store.crypto import load_key
+from runner.store.models import SecretRow
+from runner.store.secrets import image_allowed
+
+VALUE = "s3cr3t-value-1234"
+
+
+def test_values_are_encrypted_at_rest(db, stores, repo):
+    stores.secrets.set(repo.id, "token", VALUE)
+    with db.session() as s:
+        stored = s.scalar(select(SecretRow.value))
+    assert VALUE.encode() not in bytes(stored)
+    assert stores.secrets.values_for(repo.id, event="push") == {"token": VALUE}
+
+
+def test_list_and_get_never_carry_values(stores, repo):
+    secret = stores.secrets.set(repo.id, "token", VALUE, images=["plugins/docker"])
+    listed = stores.secrets.list(repo.id)
+    assert [s.name for s in listed] == ["token"]
+    assert VALUE not in repr(listed) and VALUE not in repr(stores.secrets.get(secret.id))
+    assert not hasattr(listed[0], "value")
+
+
+def test_set_replaces_a_secret_of_the_same_name(stores, repo):
+    stores.secrets.set(repo.id, "token", "old")
+    stores.secrets.set(repo.id, "token", "new")
+    assert len(stores.secrets.list(repo.id)) == 1
+    assert stores.secrets.values_for(repo.id, event="push") == {"token": "new"}
+    stores.secrets.delete(repo.id, "token")
+    assert stores.secrets.list(repo.id) == []
+    with pytest.raises(NotFound):
+        stores.secrets.delete(repo.id, "token")
+
+
+def test_filters_by_event_pull_request_image_and_environment(stores, repo):
+    secrets = stores.secrets
+    secrets.set(repo.id, "plain", "p")
+    secrets.set(repo.id, "pr_ok", "q", allow_pull_request=True)
+    secrets.set(repo.id, "tags_only", "t", events=["tag"])
+    secrets.set(repo.id, "docker", "d", images=["plugins/docker"])
+    secrets.set(repo.id, "deploy_key", "repo-wide")
+    secrets.set(repo.id, "deploy_key", "prod-only", environment="production")
+    secrets.set(repo.id, "prod_db", "db", environment="production")
+
+    push = secrets.values_for(repo.id, event="push")
+    assert push == {"plain": "p", "pr_ok": "q", "docker": "d", "deploy_key": "repo-wide"}
+    assert set(secrets.values_for(repo.id, event="tag")) >= {"tags_only"}
+    assert secrets.values_for(repo.id, event="pull_request") == {"pr_ok": "q"}
+    assert secrets.values_for(repo.id, event="push", pull_request=True) == {"pr_ok": "q"}
+    alpine = secrets.values_for(repo.id, event="push", image="alpine:3")
+    assert "docker" not in alpine and "plain" in alpine
+    docker = secrets.values_for(repo.id, event="push", image="plugins/docker:20")
+    assert docker["docker"] == "d"
+    prod = secrets.values_for(repo.id, event="promote", environment="production")
+    assert prod["deploy_key"] == "prod-only" and prod["prod_db"] == "db"
+
+
+def test_secrets_of_other_repositories_stay_apart(stores, repo):
+    other = stores.repos.create("acme/other")
+    stores.secrets.set(other.id, "token", "theirs")
+    assert stores.secrets.values_for(repo.id, event="push") == {}
+
+
+@pytest.mark.parametrize(
+    ("patterns", "image", "allowed"),
+    [
+        ([], "anything", True),
+        (["plugins/docker"], "plugins/docker", True),
+        (["plugins/docker"], "plugins/docker:latest", True),
+        (["plugins/docker"], "plugins/docker-evil", False),
+        (["plugins/*"], "plugins/s3:1", True),
+        (["registry:5000/app:1"], "registry:5000/app:1", True),
+        (["registry:5000/app"], "registry:5000/app:2", True),
+    ],
+)
+def test_image_allowed(patterns, image, allowed):
+    assert image_allowed(patterns, image) is allowed
+
+
+def test_key_file_is_generated_once_with_mode_0600(tmp_path):
+    first = load_key("", tmp_path)
+    path = tmp_path / "secret.key"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert load_key("", tmp_path) == first
+    assert load_key("a passphrase", tmp_path) != first
+
+
+def test_stores_from_settings_read_back_secrets_after_restart(db, repo, tmp_path):
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    Stores(db, settings).secrets.set(repo.id, "token", VALUE)
+    assert Stores(db, settings).secrets.values_for(repo.id, event="push") == {"token": VALUE}
+    with_key = Settings(data_dir=str(tmp_path / "other"), secret_key="given key")
+    Stores(db, with_key).secrets.set(repo.id, "token", "keyed")
+    assert Stores(db, with_key).secrets.values_for(repo.id, event="push") == {"token": "keyed"}
+    assert not (tmp_path / "other" / "secret.key").exists()
+
+
+def test_wrong_key_says_how_to_recover(db, repo):
+    SecretStore(db, Cipher.generate()).set(repo.id, "token", VALUE)
+    with pytest.raises(RunnerError, match="secret.key"):
+        SecretStore(db, Cipher.generate()).values_for(repo.id, event="push")
