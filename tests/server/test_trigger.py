@@ -52,6 +52,7 @@ class Origin:
     """A bare repository (the "forge") and a work tree that commits and pushes to it."""
 
     def __init__(self, root: Path):
+        root.mkdir(parents=True, exist_ok=True)
         self.bare = root / "origin.git"
         self.work = root / "work"
         git(root, "init", "--quiet", "--bare", "-b", "main", str(self.bare))
