@@ -115,8 +115,10 @@ class Constraints:
 
 def _field_match(name: str, constraint: Constraint, ctx: BuildContext, dialect: str) -> bool:
     if name in ("branch", "branches"):
-        if ctx.event == "tag" and dialect != "drone":
-            return True  # Woodpecker and Drone 0.8 leave the branch filter out for tags
+        if ctx.event == "tag":
+            if dialect != "drone":
+                return True  # Woodpecker and Drone 0.8 leave the branch filter out for tags
+            return constraint.match(ctx.tag)  # Drone 1.x matches the tag name (its "target")
         branch = ctx.target_branch if ctx.event == "pull_request" and ctx.target_branch else ""
         return constraint.match(branch or ctx.branch)
     if name == "event":

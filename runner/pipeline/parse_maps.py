@@ -69,6 +69,8 @@ def parse_map_document(
         issues.error(line, "steps", "no steps: add a steps: section")
     stage.steps = _step_collection(doc, key, issues, dialect, legacy)
     stage.services = _step_collection(doc, "services", issues, dialect, legacy)
+    if key in doc and not stage.steps and not stage.services and not _reported(issues, key):
+        issues.error(fields.key_line(doc, key, line), key, f"{key} is empty: add at least one step")
     stage.trigger = parse_when(
         doc.get("when"), "when", fields.key_line(doc, "when"), issues, dialect
     )
@@ -101,6 +103,11 @@ def parse_map_document(
         _clone_options(clone_step.settings, stage, issues, clone_step.path)
         stage.steps.remove(clone_step)
     return stage
+
+
+def _reported(issues: IssueList, path: str) -> bool:
+    """True when an issue was already reported at ``path`` or below it."""
+    return any(i.path == path or i.path.startswith((path + ".", path + "[")) for i in issues)
 
 
 def _step_collection(

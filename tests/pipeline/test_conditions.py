@@ -61,6 +61,11 @@ def test_paths_with_doublestar_include_and_exclude():
     assert matches({"path": "src/**"}, PUSH)  # unknown changed files: the condition matches
 
 
+def test_drone_matches_branch_against_the_tag_name_on_tag_events():
+    assert not matches({"branch": "main", "event": "tag"}, TAG)
+    assert matches({"branch": "v*", "event": "tag"}, TAG)
+
+
 def test_woodpecker_list_is_or_ed_and_branch_is_ignored_for_tags():
     raw = [{"event": "push", "branch": "develop"}, {"event": "tag", "branch": "develop"}]
     assert not matches(raw, PUSH, "woodpecker")

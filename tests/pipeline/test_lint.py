@@ -118,3 +118,34 @@ def test_woodpecker_unknown_key_and_duplicate_warning():
     text = "steps:\n  build:\n    image: a\n    commands: [x]\n    imgae: b\n"
     issues = lint_files({".woodpecker.yml": text})
     assert [i.path for i in issues] == ["steps.build.imgae"]
+
+
+def test_mutated_files_never_crash():
+    import random
+    from pathlib import Path
+
+    from runner.errors import PipelineError
+    from runner.pipeline.config import load_pipeline
+    from runner.pipeline.spec import BuildContext
+
+    rng = random.Random(7)
+    sources = [p.read_text() for p in sorted((Path(__file__).parent / "golden").glob("*.yml"))]
+    for _ in range(300):
+        lines = rng.choice(sources).split("\n")
+        index = rng.randrange(len(lines))
+        mutation = rng.randrange(4)
+        if mutation == 0:
+            lines = lines[:index]
+        elif mutation == 1:
+            lines[index] = lines[index].lstrip()
+        elif mutation == 2:
+            lines[index] = lines[index].replace(":", ": [x]", 1)
+        else:
+            lines[index] += " {a: 1}"
+        text = "\n".join(lines)
+        for name in (".drone.yml", ".woodpecker.yml"):
+            assert all(i.message for i in lint_files({name: text}))
+            try:
+                load_pipeline({name: text}, BuildContext(), trusted=True)
+            except PipelineError as exc:
+                assert exc.issues or exc.line or str(exc)
