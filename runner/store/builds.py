@@ -38,7 +38,7 @@ MAX_PER_PAGE = 100
 def stage_from_spec(spec: StageSpec, *, status: str = PENDING) -> Stage:
     """A new (unsaved) stage for ``BuildStore.create``: one step per spec step, clone included."""
     steps = [
-        Step(id=0, stage_id=0, number=i, name=step.name, status=status)
+        Step(id=0, stage_id=0, number=i, name=step.name)
         for i, step in enumerate(spec.steps, start=1)
     ]
     return Stage(

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from runner.errors import RunnerError
@@ -65,6 +65,12 @@ class Database:
         """A session in a transaction that writes; committed at the end of the block."""
         with self._write_sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction, for hot paths that skip the ORM."""
+        with self._writer.begin() as connection:
+            yield connection
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (creates it on an empty database)."""

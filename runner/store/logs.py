@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +39,31 @@ class LogStore:
     def __init__(self, db: Database, *, cap_bytes: int = DEFAULT_CAP):
         self.db = db
         self.cap_bytes = cap_bytes
-        self._insert = pg_insert if db.is_postgres else sqlite_insert
+        # The append path is the hottest of the server (a log flood is thousands of chunks a
+        # second): statements are built once and run on a Core connection, without the ORM.
+        insert = pg_insert if db.is_postgres else sqlite_insert
+        chunks, steps = LogChunkRow.__table__, StepRow.__table__
+        self._insert_chunk = (
+            insert(chunks)
+            .values(
+                step_id=bindparam("step_id"),
+                seq=bindparam("seq"),
+                data=bindparam("data"),
+                size=bindparam("size"),
+            )
+            .on_conflict_do_nothing(index_elements=["step_id", "seq"])
+            .returning(chunks.c.id)
+        )
+        self._count_bytes = (
+            update(steps)
+            .where(steps.c.id == bindparam("step_id"))
+            .values(
+                log_bytes=steps.c.log_bytes + bindparam("added"),
+                log_cut_bytes=steps.c.log_cut_bytes + bindparam("cut"),
+            )
+            .returning(steps.c.log_bytes)
+        )
+        self._step_exists = select(steps.c.id).where(steps.c.id == bindparam("step_id"))
 
     def append(self, step_id: int, seq: int, data: bytes | str | Iterable[str]) -> bool:
         """Store chunk ``seq`` of the step; False (and nothing stored) if it was there already.
@@ -61,28 +85,20 @@ class LogStore:
             cut = len(blob) - len(keep)
             blob = keep
         try:
-            with self.db.write() as s:
-                inserted = s.execute(
-                    self._insert(LogChunkRow)
-                    .values(step_id=step_id, seq=seq, data=blob, size=len(blob))
-                    .on_conflict_do_nothing(index_elements=["step_id", "seq"])
-                    .returning(LogChunkRow.id)
+            with self.db.write_connection() as conn:
+                inserted = conn.execute(
+                    self._insert_chunk,
+                    {"step_id": step_id, "seq": seq, "data": blob, "size": len(blob)},
                 ).scalar()
                 if inserted is None:
-                    if s.get(StepRow, step_id) is None:
+                    if conn.execute(self._step_exists, {"step_id": step_id}).first() is None:
                         raise NotFound(f"no step with id {step_id}")
                     return False
-                total = s.execute(
-                    update(StepRow)
-                    .where(StepRow.id == step_id)
-                    .values(
-                        log_bytes=StepRow.log_bytes + len(blob),
-                        log_cut_bytes=StepRow.log_cut_bytes + cut,
-                    )
-                    .returning(StepRow.log_bytes)
+                total = conn.execute(
+                    self._count_bytes, {"step_id": step_id, "added": len(blob), "cut": cut}
                 ).scalar()
                 if total is not None and total > self.cap_bytes:
-                    self._trim(s, step_id, total - self.cap_bytes)
+                    self._trim(conn, step_id, total - self.cap_bytes)
                 return True
         except IntegrityError:
             raise NotFound(f"no step with id {step_id}") from None
