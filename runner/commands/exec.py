@@ -22,7 +22,7 @@ from typing import TextIO
 
 import click
 
-from runner.agent.clone import DEFAULT_CACHE_DIR, CloneSource
+from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor, StageResult
 from runner.commands import exec_context as ectx
 from runner.errors import PipelineError, RunnerError
@@ -359,16 +359,11 @@ def _run(stages, options, secrets, environ, privileged, ctx, out, cancel) -> int
         return EXIT_USAGE
     source = None
     if clone_url:
-        cache = os.path.join(
-            os.path.expanduser(os.environ.get("RUNNER_DATA_DIR", "") or "~/.pipeline-runner"),
-            "mirrors",
-        )
+        from runner.settings import load_settings
+
+        cache = str(load_settings().data_path / "mirrors")
         source = CloneSource(
-            clone_url,
-            commit=ctx.commit,
-            ref=ctx.ref,
-            branch=ctx.branch,
-            cache_dir=cache or DEFAULT_CACHE_DIR,
+            clone_url, commit=ctx.commit, ref=ctx.ref, branch=ctx.branch, cache_dir=cache
         )
     log = TerminalLog(out)
     with _Interrupts(cancel) as interrupts:

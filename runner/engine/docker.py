@@ -379,7 +379,9 @@ class DockerEngine:
         TTY: ours never do) and keep the client's read timeout, which would cut a step that
         is silent for a minute; this is the same request without both.
         """
-        params = {"logs": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        # No ``logs``: the daemon attaches the streams before it answers, so nothing printed
+        # after ``start`` is missed, and a replay of the log would repeat early lines.
+        params = {"stdout": 1, "stderr": 1, "stream": 1}
         headers = {"Connection": "Upgrade", "Upgrade": "tcp"}
         url = self.api._url("/containers/{0}/attach", cid)
         response = self.api._post(url, headers=headers, params=params, stream=True)
