@@ -3,7 +3,8 @@
 Times the logic of `runner lint` (``lint_files``) over every corpus file, and the full chain
 (``load_pipeline`` for a push and a tag) for the pass count. The floor is composing the YAML
 of the same texts with libyaml (no Python objects built), measured in the same run, so
-``ratio`` says what the chain costs on top of reading YAML. Target: under 20 ms per file on average and a ratio under 15.
+``ratio`` says what the chain costs on top of reading YAML. Target: under 20 ms per file on
+average and a ratio under 15.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import time
 
 import yaml
 
-from runner.pipeline.corpus_report import check_text, corpus_files, default_corpus_dir
+from runner.pipeline.corpus_report import (
+    check_text,
+    corpus_files,
+    default_corpus_dir,
+    original_paths,
+)
 from runner.pipeline.lint import lint_files
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -34,8 +40,10 @@ def run() -> dict:
     directory = default_corpus_dir()
     if not directory.is_dir():
         raise SystemExit(f"corpus not found at {directory}")
+    paths = original_paths(directory)
     texts = {
-        f"{p.parent.name}/{p.name}": p.read_text(encoding="utf-8") for p in corpus_files(directory)
+        paths.get(p.name, f"{p.parent.name}/{p.name}"): p.read_text(encoding="utf-8")
+        for p in corpus_files(directory)
     }
 
     def lint_all() -> None:

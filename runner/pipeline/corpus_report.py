@@ -76,13 +76,29 @@ def corpus_files(directory: Path) -> list[Path]:
     )
 
 
-def check_text(name: str, text: str) -> FileResult:
-    """Run one file through the chain for a push and a tag build."""
+def original_paths(directory: Path) -> dict[str, str]:
+    """Corpus file name → its path in its repository, from ``sources.tsv``."""
+    sources = directory / "sources.tsv"
+    if not sources.is_file():
+        return {}
+    out = {}
+    for row in sources.read_text(encoding="utf-8").splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) < 3:
+            continue
+        owner, _, repo = cols[1].partition("/")
+        out[f"{owner}__{repo}__{cols[2].replace('/', '_')}"] = cols[2]
+    return out
+
+
+def check_text(name: str, text: str, path: str = "") -> FileResult:
+    """Run one file through the chain for a push and a tag build; ``path`` is the name the
+    file had in its repository (it decides the dialect and the Woodpecker stage name)."""
     result = FileResult(name)
     started = time.perf_counter()
     for ctx in (PUSH, TAG):
         try:
-            build = load_pipeline({name: text}, ctx, trusted=True)
+            build = load_pipeline({path or name: text}, ctx, trusted=True)
         except PipelineError as exc:
             result.error = f"{ctx.event}: {exc}"
             break
@@ -95,11 +111,12 @@ def check_text(name: str, text: str) -> FileResult:
 
 def check_corpus(directory: Path) -> list[FileResult]:
     """Check every corpus file; the flavour folder (drone/, woodpecker/) names the dialect."""
+    paths = original_paths(directory)
     results = []
     for path in corpus_files(directory):
         name = f"{path.parent.name}/{path.name}"
         text = path.read_text(encoding="utf-8")
-        results.append(check_text(name, text))
+        results.append(check_text(name, text, paths.get(path.name, "")))
     return results
 
 

@@ -23,17 +23,22 @@ VariablesFor = Callable[[dict[str, str]], dict[str, str]]
 
 
 def file_dialect(file: str) -> str:
-    """The dialect a file name suggests: Woodpecker for ``.woodpecker*``, else Drone."""
-    return WOODPECKER if "woodpecker" in file.lower() else DRONE
+    """The dialect a file name suggests: Woodpecker for ``.woodpecker.yml`` and files in a
+    ``.woodpecker/`` (or ``woodpecker/``) folder, else Drone."""
+    parts = file.replace("\\", "/").lower().rsplit("/", 2)
+    base = parts[-1]
+    folder = parts[-2] if len(parts) > 1 else ""
+    if ".woodpecker" in base or folder.lstrip(".") == "woodpecker":
+        return WOODPECKER
+    return DRONE
 
 
 def stage_name_for(file: str) -> str:
-    """Woodpecker's workflow name: the file name without extension (``.woodpecker/test.yml``
-    is ``test``; ``.woodpecker.yml`` is ``woodpecker``)."""
-    base = posixpath.basename(file.replace("\\", "/"))
-    stem = base.rsplit(".", 1)[0] if "." in base[1:] else base
-    if "/" not in file.replace("\\", "/").strip("/") and stem.startswith("."):
-        stem = stem[1:]
+    """Woodpecker's workflow name: the file name without extension and leading dots
+    (``.woodpecker/test.yml`` and ``.woodpecker/.test.yml`` are ``test``; ``.woodpecker.yml``
+    is ``woodpecker``)."""
+    base = posixpath.basename(file.replace("\\", "/")).lstrip(".")
+    stem = base.rsplit(".", 1)[0] if "." in base else base
     return stem or "default"
 
 
