@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "runner.commands.agent",
     "runner.commands.user",
     "runner.commands.plugin",
+    "runner.commands.repo",
+    "runner.commands.cron",
 ]
 
 
