@@ -39,6 +39,9 @@ FIELDS = {
 }
 ALIASES = {"branch": "branches", "tag": "tags", "event": "events", "approval_required": "approval"}
 
+# Declared environments sort after stored ones: what an admin set through the API comes first.
+DECLARED_POSITION = 1000
+
 _KEY_LINE = re.compile(r"^environments\s*:")
 _TOP_LEVEL = re.compile(r"^[^\s#-]")
 
@@ -146,7 +149,7 @@ def extract_declarations(files: dict[str, str]) -> tuple[dict[str, str], list[En
                     )
                     continue
                 seen[decl.name] = name
-                decl.position = len(declared)
+                decl.position = DECLARED_POSITION + len(declared)
                 declared.append(decl)
     if issues:
         first = issues[0]
