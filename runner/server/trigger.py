@@ -25,7 +25,8 @@ import git
 from sqlalchemy import select, update
 
 from runner.core import BLOCKED, ERROR, Build, Repo
-from runner.errors import EngineError, NotFound, PipelineError, RunnerError
+from runner.environments import decide_target, extract_declarations
+from runner.errors import Conflict, EngineError, NotFound, PipelineError, RunnerError
 from runner.forges.base import EVENT_CUSTOM, EVENT_PULL_REQUEST, EVENT_PUSH, HookEvent
 from runner.gitmirror import Mirror
 from runner.pipeline.spec import BuildContext, StageSpec
@@ -157,7 +158,11 @@ class Triggerer:
                 raise
             return self._save_error(repo, event, self._context(repo, event, number), exc)
         _fill_from_commit(event, mirror, commit)
-        environment = self._environment(repo, event)
+        try:
+            files, declared = extract_declarations(files)
+        except PipelineError as exc:
+            return self._save_error(repo, event, self._context(repo, event, number), exc)
+        environment = self._environment(repo, event, declared)
         if environment is not None:
             event.target = environment.name
         ctx = self._context(repo, event, number)
@@ -218,16 +223,33 @@ class Triggerer:
             privileged_images=tuple(self.settings.agent_privileged_images),
         )
 
-    def _environment(self, repo: Repo, event: HookEvent):
+    def _environment(self, repo: Repo, event: HookEvent, declared=()):
+        """The build's environment (``runner.environments.decide_target``), or None.
+
+        Environments the pipeline file declares are stored when missing, never from a pull
+        request (its file is untrusted); a stored environment is never changed by a file.
+        """
         environments = self.stores.environments
-        if event.target:
-            found = environments.find(repo.id, event.target)
-            if found is None and event.event in ("promote", "rollback"):
-                raise NotFound(
-                    f"repository {repo.slug} has no environment {event.target!r}; create it first"
-                )
-            return found
-        return environments.match(repo.id, event=event.event, branch=event.branch, tag=event.tag)
+        if declared and event.event != EVENT_PULL_REQUEST:
+            known = {e.name for e in environments.list(repo.id)}
+            for decl in declared:
+                if decl.name not in known:
+                    try:
+                        environments.create(repo.id, decl.name, **decl.store_fields())
+                    except Conflict:
+                        pass  # stored meanwhile by another build
+        found = decide_target(
+            environments.list(repo.id),
+            event=event.event,
+            branch=event.branch,
+            tag=event.tag,
+            requested=event.target,
+        )
+        if found is None and event.target and event.event in ("promote", "rollback"):
+            raise NotFound(
+                f"repository {repo.slug} has no environment {event.target!r}; create it first"
+            )
+        return found
 
     def _context(self, repo: Repo, event: HookEvent, number: int) -> BuildContext:
         server_url = self.settings.effective_server_url()
