@@ -16,7 +16,7 @@ from runner.pipeline.environ import build_environment
 from runner.pipeline.issues import Issue, blocking
 from runner.pipeline.lint import lint_stages, read_files, sort_issues, unrunnable_reason
 from runner.pipeline.model import WOODPECKER, Stage
-from runner.pipeline.spec import BuildContext, StageSpec
+from runner.pipeline.spec import KIND_CLONE, BuildContext, StageSpec
 
 
 @dataclass
@@ -91,13 +91,25 @@ def load_pipeline(
             line=first.line,
             issues=[i for i in result.warnings if "not runnable" in i.message],
         )
+    compiled = {
+        id(stage): compile_stage(stage, ctx, environ=environ, trusted=trusted) for stage in selected
+    }
+    empty = [s for s in selected if s.dialect == WOODPECKER and _steps_left(compiled[id(s)]) == 0]
+    result.skipped.extend(s.name for s in empty)  # Woodpecker drops a workflow with no step left
+    selected = [s for s in selected if s not in empty]
     selected = _drop_woodpecker_orphans(selected, result.skipped)
     names = [s.name for s in selected]
     for number, stage in enumerate(selected, start=1):
-        spec = compile_stage(stage, ctx, number=number, environ=environ, trusted=trusted)
+        spec = compiled[id(stage)]
+        if number != spec.number:  # numbers are known once stages are left out: compile again
+            spec = compile_stage(stage, ctx, number=number, environ=environ, trusted=trusted)
         spec.depends_on = resolve_stage_dependencies(stage.depends_on, names, spec.name)
         result.stages.append(spec)
     return result
+
+
+def _steps_left(spec: StageSpec) -> int:
+    return sum(1 for s in spec.steps if s.kind != KIND_CLONE)
 
 
 def resolve_stage_dependencies(deps: list[str], names: list[str], own: str) -> list[str]:
