@@ -62,14 +62,22 @@ class Constraint:
 
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    # Woodpecker's `path` options: match anyway when the commit message contains this text,
+    # and the answer for a commit that changes no file.
+    ignore_message: str = ""
+    on_empty: bool = True
 
     def match(self, value: str) -> bool:
         if any(glob_match(value, p) for p in self.exclude):
             return False
         return not self.include or any(glob_match(value, p) for p in self.include)
 
-    def match_any(self, values: list[str]) -> bool:
+    def match_any(self, values: list[str], message: str = "") -> bool:
         """For ``paths``: true when one changed file is included and not excluded."""
+        if self.ignore_message and self.ignore_message.lower() in message.lower():
+            return True
+        if not values:
+            return self.on_empty
         if not self.include and not self.exclude:
             return True
         return any(self.match(v) for v in values)
@@ -135,7 +143,7 @@ def _field_match(name: str, constraint: Constraint, ctx: BuildContext, dialect: 
     if name in ("paths", "path"):
         if ctx.changed_files is None:
             return True
-        return constraint.match_any(ctx.changed_files)
+        return constraint.match_any(ctx.changed_files, ctx.message)
     if name == "platform":
         return True  # the stage platform decides the agent, not whether a step runs
     value = {
@@ -270,6 +278,12 @@ def parse_constraint(raw: Any, path: str, line: int, issues: IssueList) -> Const
     if isinstance(raw, dict):
         out = Constraint()
         for key, value in raw.items():
+            if key == "ignore_message":
+                out.ignore_message = to_text(value)
+                continue
+            if key == "on_empty":
+                out.on_empty = value not in (False, "false")
+                continue
             if key not in ("include", "exclude"):
                 issues.warning(
                     raw.line_of(key) if isinstance(raw, YMap) else line,

@@ -59,6 +59,11 @@ def load_pipeline(
     engine cannot run are left out with a warning; if no stage is left at all, and some were
     left out for that reason, that is an error too.
     """
+    if not files:
+        raise PipelineError(
+            "no pipeline file: add .drone.yml, .woodpecker.yml or .woodpecker/*.yml, "
+            "or set the repository's pipeline path"
+        )
     stages, issues = read_files(files, ctx)
     issues.extend(lint_stages(stages, trusted=trusted, privileged_images=privileged_images))
     issues = sort_issues(issues)

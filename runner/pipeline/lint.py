@@ -22,6 +22,7 @@ from runner.pipeline.spec import BuildContext
 __all__ = ["Issue", "lint_files", "lint_stages", "read_files", "unrunnable_reason"]
 
 RESERVED_STEP_NAMES = ("clone",)
+RESERVED_VOLUME_NAMES = ("workspace", "_workspace", "_docker_socket")
 
 # The build the linter substitutes against when no build is given: a tag on the default
 # branch, so that ${DRONE_TAG} and friends are not empty.
@@ -159,6 +160,12 @@ def _lint_stage(
                 "write image: to make it explicit",
             )
         for volume in step.volumes:
+            if volume.source in RESERVED_VOLUME_NAMES:
+                issues.error(
+                    volume.line,
+                    f"{step.path}.volumes",
+                    f'step "{step.name}": volume name "{volume.source}" is reserved: rename it',
+                )
             if stage.dialect == DRONE and not volume.source.startswith("/"):
                 if volume.source not in stage.volumes:
                     issues.warning(

@@ -59,6 +59,11 @@ def test_paths_with_doublestar_include_and_exclude():
     assert not matches({"paths": {"include": ["src/**"]}}, ctx)
     assert not matches({"paths": {"exclude": ["**/*.md"]}}, ctx)
     assert matches({"path": "src/**"}, PUSH)  # unknown changed files: the condition matches
+    empty = dataclasses.replace(PUSH, changed_files=[], message="docs [force ci]")
+    assert matches({"path": {"include": ["src/**"]}}, empty)
+    assert not matches({"path": {"include": ["src/**"], "on_empty": False}}, empty)
+    raw = {"path": {"include": ["src/**"], "ignore_message": "[force ci]"}}
+    assert matches(raw, dataclasses.replace(ctx, message="docs [FORCE CI]"))
 
 
 def test_drone_matches_branch_against_the_tag_name_on_tag_events():

@@ -149,3 +149,20 @@ def test_mutated_files_never_crash():
                 load_pipeline({name: text}, BuildContext(), trusted=True)
             except PipelineError as exc:
                 assert exc.issues or exc.line or str(exc)
+
+
+def test_reserved_volume_name():
+    text = (
+        STEP
+        + "  volumes:\n  - name: workspace\n    path: /w\nvolumes:\n- name: workspace\n  temp: {}\n"
+    )
+    assert "reserved" in only_error(text).message
+
+
+def test_no_file_at_all_is_an_error():
+    from runner.errors import PipelineError
+    from runner.pipeline.config import load_pipeline
+    from runner.pipeline.spec import BuildContext
+
+    with pytest.raises(PipelineError, match="no pipeline file"):
+        load_pipeline({}, BuildContext())
