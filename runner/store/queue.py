@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy import delete, select, update
 
 from runner.core import (
@@ -89,33 +91,44 @@ class StageStore:
         """
         offered, required = split_agent_labels(agent.labels)
         stamp = time_now() if now is None else now
+        # A read first: an idle long-poll must not queue for SQLite's write lock behind log
+        # uploads just to learn there is nothing to do.
+        with self.db.session() as s:
+            if next(self._runnable(s, offered, required), None) is None:
+                return None
         with self.db.write() as s:
-            after = 0
-            while True:
-                rows = s.scalars(
-                    select(StageRow)
-                    .where(StageRow.status == PENDING, StageRow.id > after)
-                    .order_by(StageRow.id)
-                    .limit(_SCAN)
-                ).all()
-                if not rows:
-                    return None
-                after = rows[-1].id
-                fitting = [r for r in rows if matches(r.labels or {}, offered, required)]
-                siblings = self._siblings(s, [r for r in fitting if r.depends_on])
-                for row in fitting:
-                    if row.depends_on:
-                        by_name = siblings.get(row.build_id, {})
-                        if progress.readiness(row, by_name) != progress.RUN:
-                            continue
-                    if self._take(s, row.id, agent.id, stamp, lease_seconds):
-                        s.execute(
-                            update(BuildRow)
-                            .where(BuildRow.id == row.build_id, BuildRow.status == PENDING)
-                            .values(status=RUNNING, started=stamp)
-                        )
-                        s.refresh(row)
-                        return _one(s, row)
+            for row in self._runnable(s, offered, required):
+                if self._take(s, row.id, agent.id, stamp, lease_seconds):
+                    s.execute(
+                        update(BuildRow)
+                        .where(BuildRow.id == row.build_id, BuildRow.status == PENDING)
+                        .values(status=RUNNING, started=stamp)
+                    )
+                    s.refresh(row)
+                    return _one(s, row)
+            return None
+
+    def _runnable(self, s, offered: dict, required: dict) -> Iterator[StageRow]:
+        """Pending stages, oldest first, that fit the labels and whose dependencies allow."""
+        after = 0
+        while True:
+            rows = s.scalars(
+                select(StageRow)
+                .where(StageRow.status == PENDING, StageRow.id > after)
+                .order_by(StageRow.id)
+                .limit(_SCAN)
+            ).all()
+            if not rows:
+                return
+            after = rows[-1].id
+            fitting = [r for r in rows if matches(r.labels or {}, offered, required)]
+            siblings = self._siblings(s, [r for r in fitting if r.depends_on])
+            for row in fitting:
+                if row.depends_on:
+                    by_name = siblings.get(row.build_id, {})
+                    if progress.readiness(row, by_name) != progress.RUN:
+                        continue
+                yield row
 
     def _take(self, s, stage_id: int, agent_id: int, stamp: float, lease: float) -> bool:
         target = StageRow.id == stage_id

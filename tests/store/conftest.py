@@ -3,16 +3,40 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from runner.store import Cipher, Database, Stores
+from runner.store.models import Base
+
+
+@pytest.fixture(scope="session")
+def postgres_shared(postgres_server):
+    """One migrated PostgreSQL database for the store tests, emptied after each test."""
+    name = postgres_server.create()
+    url = postgres_server.url(name)
+    database = Database(url)
+    database.migrate()
+    database.dispose()
+    return url
+
+
+def _empty(url: str) -> None:
+    database = Database(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with database.write() as s:
+        s.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    database.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
-    """The URL of a new, empty database of each kind."""
+    """The URL of an empty database of each kind (the PostgreSQL one is migrated already)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runner.db'}"
-    return request.getfixturevalue("postgres_url")
+        yield f"sqlite:///{tmp_path / 'runner.db'}"
+        return
+    url = request.getfixturevalue("postgres_shared")
+    yield url
+    _empty(url)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -31,6 +32,17 @@ def test_migrate_creates_every_table(db):
     ):
         assert name in tables
     assert db.revision() is not None
+
+
+@pytest.mark.postgres
+def test_migrate_builds_an_empty_postgres_database(postgres_url):
+    fresh = Database(postgres_url)
+    assert fresh.revision() is None
+    fresh.migrate()
+    assert "log_chunks" in inspect(fresh.engine).get_table_names()
+    with fresh.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    fresh.dispose()
 
 
 def test_migrated_schema_matches_models(db):
