@@ -74,8 +74,12 @@ def _default_step(build: Build) -> Step | None:
 
 
 def stream_url(repo: Repo, build: Build, step: Step) -> str:
-    """The API's SSE stream of a step's log."""
-    return f"/api/v1/repos/{repo.owner}/{repo.name}/builds/{build.number}/logs/{step.id}/stream"
+    """The API's SSE stream of a step's log (steps are addressed by stage and step number)."""
+    stage = _stage_of(build, step)
+    return (
+        f"/api/v1/repos/{repo.owner}/{repo.name}/builds/{build.number}"
+        f"/logs/{stage.number}/{step.number}/stream"
+    )
 
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>")

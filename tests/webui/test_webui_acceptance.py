@@ -1,0 +1,278 @@
+"""Acceptance in Chromium against a real `runner server` with an agent and Docker: a webhook's
+build streams its lines live (in order, once) and ends right; cancel, restart and approve from
+the page; a reader gets no cancel button and the API refuses them; the stream resumes after a
+server restart with nothing lost or doubled."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS
+from test_webui_browser import SHOTS
+from webui_server import ADMIN_PASSWORD, TEST_LABEL, LocalRepo, ServerProcess, github_push
+
+pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
+
+SLUG = "acme/app"
+READER_PASSWORD = "reader-pass-1"
+XSS_LOG = "<script>window.__xss=4</script><img src=x onerror=window.__xss=5>"
+
+
+def pipeline(commands: list[str], *, name: str = "build") -> str:
+    lines = "\n".join(f"  - {c}" for c in commands)
+    return (
+        f"kind: pipeline\nname: {name}\nsteps:\n- name: work\n  image: runner-test/busybox\n"
+        f"  commands:\n{lines}\n"
+    )
+
+
+def counting(n: int, pause: str) -> list[str]:
+    return [f"echo '{XSS_LOG}'", f'for i in $(seq 1 {n}); do echo "line $i"; sleep {pause}; done']
+
+
+class World:
+    """A server, its repository, API tokens and a counter of builds made by webhooks."""
+
+    def __init__(self, server: ServerProcess, repo: LocalRepo, secret: str):
+        self.server = server
+        self.repo = repo
+        self.secret = secret
+        self.admin = server.token("admin")
+        self.reader = server.token("reader")
+
+    def push(self, commands: list[str], *, branch: str, message: str) -> int:
+        """Commit a pipeline on ``branch``, send the webhook, return the build number."""
+        sha = self.repo.commit({".drone.yml": pipeline(commands)}, message, branch=branch)
+        headers, body = github_push(
+            SLUG, self.repo, sha, self.secret, branch=branch, message=message
+        )
+        resp = self.server.http.post(f"{self.server.url}/hook/{SLUG}", data=body, headers=headers)
+        assert resp.status_code in (200, 201), resp.text
+        builds = self.server.api("GET", f"/repos/{SLUG}/builds?branch={branch}", self.admin)
+        return builds.json()[0]["number"]
+
+    def work_step(self, number: int, status: str = "running", timeout: float = 90) -> dict:
+        """Wait until the build's `work` step has ``status``; return the step."""
+        build = self.server.wait(
+            SLUG,
+            number,
+            self.admin,
+            lambda b: any(
+                st["name"] == "work" and st["status"] == status
+                for s in b["stages"]
+                for st in s["steps"]
+            ),
+            timeout,
+        )
+        return next(st for s in build["stages"] for st in s["steps"] if st["name"] == "work")
+
+
+def start_world(tmp_path_factory, *, embedded_agent: bool = True) -> World:
+    root = tmp_path_factory.mktemp("webui-e2e")
+    server = ServerProcess(root / "data")
+    if not embedded_agent:
+        server.env["RUNNER_EMBEDDED_AGENT"] = "false"
+    server.start()
+    server.cli("user", "add", "reader", "--password", READER_PASSWORD)
+    repo = LocalRepo(root)
+    world = World(server, repo, "")
+    resp = server.api(
+        "POST",
+        "/repos",
+        world.admin,
+        json={"slug": SLUG, "forge": "github", "clone_url": repo.clone_url},
+    )
+    assert resp.status_code == 201, resp.text
+    world.secret = resp.json()["webhook_secret"]
+    return world
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, docker_client):
+    w = start_world(tmp_path_factory)
+    yield w
+    w.server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page_as(chromium, world):
+    contexts = []
+
+    def make(login: str, password: str):
+        context = chromium.new_context(viewport={"width": 1280, "height": 800})
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(world.server.url + "/login")
+        page.fill("#f-login", login)
+        page.fill("#f-password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/$"))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def wait_line(page, text: str) -> None:
+    """Wait until the log shows a line reading exactly ``text``."""
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('#log .ln > span')].some(e => e.textContent === t)",
+        arg=text,
+        timeout=90000,
+    )
+
+
+def log_texts(page) -> list[str]:
+    return page.eval_on_selector_all("#log .ln > span", "els => els.map(e => e.textContent)")
+
+
+def test_webhook_build_streams_lines_live_in_order_once(world, page_as):
+    number = world.push(
+        counting(40, "0.15"), branch="stream", message="Stream <script>window.__xss=1</script>"
+    )
+    step = world.work_step(number)
+    page = page_as("admin", ADMIN_PASSWORD)
+    page.goto(f"{world.server.url}/repos/{SLUG}/{number}?step={step['id']}")
+    wait_line(page, "line 3")
+    live = world.server.build(SLUG, number, world.admin)
+    assert live["status"] == "running"  # the lines arrived while the step still ran
+    page.screenshot(path=str(SHOTS / "build-live.png"))
+    page.wait_for_selector("#build-status [data-status=success]", timeout=90000)
+    wait_line(page, "line 40")
+    texts = log_texts(page)
+    assert [t for t in texts if t.startswith("line ")] == [f"line {i}" for i in range(1, 41)]
+    assert texts.count(XSS_LOG) == 1
+    assert page.evaluate("window.__xss") is None
+    assert "Stream <script>" in page.inner_text("h1")
+
+
+def test_cancel_from_the_page_stops_the_container(world, page_as, docker_client):
+    number = world.push(["echo started", "sleep 300"], branch="cancel", message="Long sleep")
+    step = world.work_step(number)
+    page = page_as("admin", ADMIN_PASSWORD)
+    page.goto(f"{world.server.url}/repos/{SLUG}/{number}?step={step['id']}")
+    page.wait_for_selector("#btn-cancel")
+
+    def running_work():
+        return [
+            c
+            for c in docker_client.containers.list(filters={"label": TEST_LABEL})
+            if c.labels.get("pipeline-runner.step") == "work"
+        ]
+
+    assert running_work(), "the step's container should be running before the cancel"
+    page.click("#btn-cancel")
+    page.wait_for_selector("#build-status [data-status=killed]", timeout=60000)
+    deadline = time.monotonic() + 30
+    while running_work() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert not running_work()
+
+
+def test_restart_from_the_page_creates_a_new_build(world, page_as):
+    number = world.push(["echo once"], branch="restart", message="Restart me")
+    world.work_step(number, "success")
+    page = page_as("admin", ADMIN_PASSWORD)
+    page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
+    page.click("#btn-restart")
+    page.wait_for_url(re.compile(rf".*/repos/{SLUG}/{number + 1}$"))
+    page.wait_for_selector("#build-status [data-status=success]", timeout=90000)
+    assert world.server.build(SLUG, number + 1, world.admin)["parent"] == number
+
+
+def test_approving_a_waiting_deployment_lets_it_run(world, page_as):
+    page = page_as("admin", ADMIN_PASSWORD)
+    page.goto(f"{world.server.url}/repos/{SLUG}/settings/environments")
+    page.fill("#f-name", "production")
+    page.fill("#f-branches", "deploy")
+    page.check("#f-approval_required")
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector("text=Environment production saved.")
+    page.screenshot(path=str(SHOTS / "settings-environments-saved.png"))
+    number = world.push(["echo deploying"], branch="deploy", message="Deploy")
+    world.server.wait(SLUG, number, world.admin, lambda b: b["status"] == "blocked", 60)
+    page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
+    assert "waiting for approval" in page.inner_text("#stages")
+    page.click("#btn-approve")
+    page.wait_for_selector("#build-status [data-status=success]", timeout=90000)
+
+
+def test_reader_sees_no_cancel_button_and_the_api_refuses(world, page_as):
+    number = world.push(["sleep 60"], branch="reader", message="Readers watch")
+    world.work_step(number)
+    page = page_as("reader", READER_PASSWORD)
+    page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
+    page.wait_for_selector("#build-status")
+    assert page.query_selector("#btn-cancel") is None
+    resp = world.server.api("POST", f"/repos/{SLUG}/builds/{number}/cancel", world.reader)
+    assert resp.status_code == 403
+    assert world.server.build(SLUG, number, world.admin)["status"] == "running"
+    world.server.api("POST", f"/repos/{SLUG}/builds/{number}/cancel", world.admin)
+
+
+def test_stream_resumes_after_a_server_restart(tmp_path_factory, docker_client, chromium):
+    w = start_world(tmp_path_factory, embedded_agent=False)
+    agent = None
+    try:
+        token = w.server.cli("user", "agent-token", "outside").strip().splitlines()[-1]
+        agent = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "agent",
+                "--server",
+                w.server.url,
+                "--token",
+                token,
+                "--name",
+                "outside",
+            ],
+            env={**w.server.env, "RUNNER_DATA_DIR": str(w.server.data_dir / "agent")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        number = w.push(counting(60, "0.2"), branch="resume", message="Resume")
+        step = w.work_step(number)
+        context = chromium.new_context()
+        page = context.new_page()
+        page.goto(w.server.url + "/login")
+        page.fill("#f-login", "admin")
+        page.fill("#f-password", ADMIN_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/$"))
+        page.goto(f"{w.server.url}/repos/{SLUG}/{number}?step={step['id']}")
+        wait_line(page, "line 5")
+        w.server.stop()
+        page.wait_for_function(
+            "document.getElementById('log-state').textContent === 'reconnecting'"
+        )
+        w.server.start()
+        wait_line(page, "line 60")
+        texts = log_texts(page)
+        assert [t for t in texts if t.startswith("line ")] == [f"line {i}" for i in range(1, 61)]
+        context.close()
+    finally:
+        if agent is not None:
+            agent.terminate()
+            try:
+                agent.wait(30)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+        w.server.stop()
