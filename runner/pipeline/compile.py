@@ -350,7 +350,7 @@ def _order(
         return
     known = {step.name for step, _ in kept} | set(root)
     for step, out in kept:
-        deps = step.depends_on if step.depends_on is not None else root
+        deps = step.depends_on or root  # an empty list still waits for the clone
         out.depends_on = _resolve(deps, dropped, known)
 
 
