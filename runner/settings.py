@@ -27,6 +27,7 @@ class Settings:
     workers_threads: int = 32
     max_body_bytes: int = 5 * 1024 * 1024
     log_cap_bytes: int = 64 * 1024 * 1024  # per step; the tail is kept
+    log_retention_days: int = 0  # logs of builds finished longer ago are dropped; 0 keeps all
     lease_seconds: int = 30
     lost_stage_policy: str = "requeue"  # requeue or fail
     # agent

@@ -151,7 +151,7 @@ class Scheduler:
     def purge(self, now: float | None = None) -> tuple[int, int]:
         """Drop old logs (per ``log_retention_days``) and old delivery ids; the counts."""
         now = time.time() if now is None else now
-        days = getattr(self.settings, "log_retention_days", 0) or 0
+        days = self.settings.log_retention_days
         logs = self.stores.logs.purge_before(now - days * 86400) if days > 0 else 0
         deliveries = self.stores.hook_deliveries.purge_before(now - DELIVERY_DAYS * 86400)
         return logs, deliveries

@@ -139,6 +139,20 @@ def test_lease_reaper_fails_a_lost_stage_when_told_to(hub, repo):
     assert hub.stores.builds.get(build.id).status == ERROR
 
 
+def test_retention_drops_logs_of_old_builds_only(hub, repo):
+    build, stage = _running_stage(hub, repo)
+    step = stage.steps[1]
+    hub.stores.logs.append(step.id, 0, ["hello from an old build"])
+    hub.stores.stages.done(stage.id, "success", now=1000.0)
+    scheduler = Scheduler(hub)
+    assert scheduler.purge(now=1000.0 + 86400 * 30) == (0, 0)  # retention off by default
+    hub.settings.log_retention_days = 7
+    assert scheduler.purge(now=1000.0 + 86400 * 3)[0] == 0  # not old enough yet
+    logs, _ = scheduler.purge(now=1000.0 + 86400 * 8)
+    assert logs == 1
+    assert b"".join(hub.stores.logs.iter_raw(step.id)) == b""
+
+
 def test_purge_drops_old_delivery_ids(hub, repo):
     hub.stores.hook_deliveries.record(repo.id, "old-delivery")
     logs, deliveries = Scheduler(hub).purge(now=datetime.now(UTC).timestamp() + 30 * 86400)

@@ -78,6 +78,18 @@ class Origin:
         git(self.work, "push", "--quiet", "origin", branch)
         return git(self.work, "rev-parse", "HEAD")
 
+    def pull_request(self, number: int, files: dict[str, str], message: str) -> str:
+        """A commit reachable only from ``refs/pull/<number>/head``, like a fork's PR."""
+        git(self.work, "checkout", "--quiet", "-b", f"pr-{number}")
+        for name, text in files.items():
+            (self.work / name).write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "--quiet", "-m", message)
+        git(self.work, "push", "--quiet", "origin", f"HEAD:refs/pull/{number}/head")
+        sha = git(self.work, "rev-parse", "HEAD")
+        git(self.work, "checkout", "--quiet", "main")
+        return sha
+
     def tag(self, name: str) -> str:
         git(self.work, "tag", name)
         git(self.work, "push", "--quiet", "origin", name)
@@ -307,3 +319,28 @@ def test_promote_builds_the_same_commit_for_the_target(sqlite_hub, origin):
     assert promoted.parent == first.number and promoted.commit == sha
     with pytest.raises(NotFound, match="no environment"):
         sqlite_hub.triggerer.promote(repo, first, target="nowhere")
+
+
+@pytest.mark.parametrize("with_sha", [True, False], ids=["github-style", "gogs-style"])
+def test_pull_request_from_a_fork_builds_the_pull_ref(sqlite_hub, origin, with_sha):
+    origin.commit({".drone.yml": SIMPLE}, "base")
+    text = SIMPLE + "  - name: pr-only\n    image: runner-test/busybox\n    commands: [true]\n"
+    text += "    when:\n      event: [pull_request]\n"
+    sha = origin.pull_request(7, {".drone.yml": text}, "Add a PR step")
+    event = HookEvent(
+        event="pull_request",
+        ref="refs/pull/7/head",
+        commit=sha if with_sha else "",
+        branch="main",
+        source_branch="feature",
+        target_branch="main",
+        pull_request=7,
+        action="opened",
+        fork=True,
+        title="Add a PR step",
+        message="Add a PR step",
+    )
+    build = sqlite_hub.triggerer.trigger(add_repo(sqlite_hub, origin), event)
+    assert build.commit == sha and build.event == "pull_request"
+    assert [step.name for step in build.stages[0].steps] == ["clone", "test", "pr-only"]
+    assert build.context["pull_request"] == 7 and build.context["fork"] is True
