@@ -13,7 +13,7 @@ import posixpath
 from typing import Any
 
 from runner.pipeline.environ import build_environment
-from runner.pipeline.model import DRONE, Stage, Step
+from runner.pipeline.model import Stage, Step
 from runner.pipeline.spec import (
     ALWAYS,
     KIND_CLONE,
@@ -56,8 +56,9 @@ def run_policy(statuses: set[str] | list[str]) -> str:
 
 
 def default_image(step: Step, stage: Stage) -> str:
-    """Drone 0.8 ran a step without image as the plugin ``plugins/<name>``."""
-    if step.image or stage.dialect == DRONE:
+    """Drone 0.8 (and Woodpecker's legacy form) ran a step without image as the plugin
+    ``plugins/<name>``; the newer dialects need an image."""
+    if step.image or not stage.legacy:
         return step.image
     return f"plugins/{step.name}"
 

@@ -69,6 +69,7 @@ class Stage:
     line: int = 0
     path: str = ""  # field path prefix of the document ("" or "[2]" for the 3rd document)
     kind: str = "pipeline"
+    legacy: bool = False  # 0.8 or Woodpecker's `pipeline:` form: implicit plugin images
     type: str = "docker"
     platform: str = ""
     labels: dict[str, str] = field(default_factory=dict)

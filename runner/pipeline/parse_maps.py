@@ -64,6 +64,7 @@ def parse_map_document(
                 fields.key_line(doc, key, line), key, unknown_message(key, known, "top-level")
             )
     legacy = dialect == DRONE08 or ("pipeline" in doc and "steps" not in doc)
+    stage.legacy = legacy
     key = "steps" if "steps" in doc else "pipeline"
     if key not in doc:
         issues.error(line, "steps", "no steps: add a steps: section")

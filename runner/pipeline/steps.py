@@ -91,7 +91,7 @@ def parse_step(
     if not isinstance(raw, dict):
         issues.error(line, path, f"a step must be a map of keys, not {fields.kind_of(raw)}")
         return None
-    line = getattr(raw, "line", line) or line
+    line = line or getattr(raw, "line", 0)
     step = Step(name=name, path=path, line=line)
     step.lines = dict(raw.key_lines) if isinstance(raw, YMap) else {}
     settings: dict[str, Any] = {}
