@@ -1,7 +1,9 @@
 """The Docker engine: runs a stage's services and steps as containers through the docker SDK.
 
-Per stage, ``setup`` creates a bridge network (every container joins it with its step name as
-alias, so services are reachable by name), a workspace volume (or binds ``workspace_host_path``,
+Per stage, ``setup`` creates a bridge network when the stage has services or detached steps
+(every container joins it with its step name as alias, so those are reachable by name; a
+stage of plain steps stays on Docker's default bridge, which saves a network attach per
+step), a workspace volume (or binds ``workspace_host_path``,
 for ``runner exec``) and the temp volumes; cache volumes are created on first use and kept.
 Everything carries the labels ``pipeline-runner.build``, ``.stage``, ``.agent`` and ``.run``
 (one id per ``setup``) plus ``extra_labels``, so ``cleanup_leftovers`` finds what an
@@ -178,9 +180,10 @@ class DockerEngine:
             self._stages[id(stage)] = state
         prefix = f"pr-{run_id}"
         try:
-            state.network = self.api.create_network(
-                prefix, driver="bridge", labels=labels, check_duplicate=True
-            )["Id"]
+            if stage.services or any(s.detach for s in stage.steps):
+                state.network = self.api.create_network(
+                    prefix, driver="bridge", labels=labels, check_duplicate=True
+                )["Id"]
             names = [] if self.workspace_host_path else ["workspace"]
             for name in [*names, *stage.temp_volumes]:
                 volume = f"{prefix}-{_NAME_CHARS.sub('-', name)}"
@@ -262,7 +265,7 @@ class DockerEngine:
         if step.commands:
             env[SCRIPT_ENV] = shell_script(step.commands)
             entrypoint, command = SCRIPT_ENTRYPOINT, None
-        network_mode = step.network_mode or state.network
+        network_mode = step.network_mode or state.network or None
         host_config = self.api.create_host_config(
             mounts=self._mounts(stage, state, step),
             network_mode=network_mode,
@@ -272,7 +275,7 @@ class DockerEngine:
             extra_hosts=step.extra_hosts or None,
         )
         networking = None
-        if not step.network_mode:
+        if state.network and not step.network_mode:
             endpoint = self.api.create_endpoint_config(aliases=[step.name])
             networking = self.api.create_networking_config({state.network: endpoint})
         return dict(

@@ -268,9 +268,9 @@ def test_cleanup_leftovers_removes_an_interrupted_run(docker_client, agent_name,
     crashed = DockerEngine(
         docker_client, agent_name=agent_name, extra_labels={"pipeline-runner.test": run_id}
     )
-    stage = StageSpec(name="test", temp_volumes=["scratch"])
-    crashed.setup(stage)
     service = StepSpec("svc", BUSYBOX, kind=KIND_SERVICE, commands=["sleep 300"])
+    stage = StageSpec(name="test", temp_volumes=["scratch"], services=[service])
+    crashed.setup(stage)
     assert crashed.run_step(stage, service, {}, lambda line: None).status == "running"
     assert len(leftovers()) == 4  # container, network, workspace and temp volumes
     restarted = DockerEngine(docker_client, agent_name=agent_name)

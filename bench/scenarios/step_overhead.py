@@ -1,0 +1,146 @@
+"""Per-step overhead of runner exec (10 busybox steps, in-process) vs bare docker SDK calls.
+
+``runner exec`` runs in this process (``runner.commands.exec.exec_main``, the same code as the
+command, minus the interpreter start) on a pipeline file of 10 steps that each ``echo`` a
+line. The floor, measured in the same run, creates, starts, waits for and removes the same 10
+containers (same image, same shell command) with the low-level docker SDK and nothing else.
+Runs alternate, ``REPEAT`` of each; medians are reported. ``ratio`` = exec / floor (target
+<= 1.10).
+
+First-log-line latency: a step prints its own clock (``time.time()`` in the container, same
+kernel clock as here) and the sink notes when the line arrives; median of ``LATENCY_RUNS``
+(target <= 50 ms).
+
+Needs the Docker engine and the local images ``runner-test/busybox`` and
+``runner-test/python`` (``scripts/base-images.sh``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import tempfile
+import time
+import uuid
+
+STEPS = 10
+REPEAT = 5
+LATENCY_RUNS = 5
+BUSYBOX = "runner-test/busybox"
+PYTHON = "runner-test/python"
+LABEL = "pipeline-runner.bench"
+
+
+def _pipeline() -> str:
+    steps = "".join(
+        f"- name: step{i}\n  image: {BUSYBOX}\n  commands:\n  - echo step {i}\n"
+        for i in range(STEPS)
+    )
+    return f"kind: pipeline\ntype: docker\nname: bench\nclone:\n  disable: true\nsteps:\n{steps}"
+
+
+def _floor(api) -> float:
+    started = time.perf_counter()
+    for i in range(STEPS):
+        cid = api.create_container(
+            BUSYBOX, command=["/bin/sh", "-c", f"echo step {i}"], labels={LABEL: "1"}
+        )["Id"]
+        api.start(cid)
+        api.wait(cid)
+        api.remove_container(cid, force=True)
+    return time.perf_counter() - started
+
+
+def _exec(directory: str) -> float:
+    from runner.commands.exec import exec_main
+
+    out = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        started = time.perf_counter()
+        code = exec_main(out=out, repo="bench/step-overhead")
+        took = time.perf_counter() - started
+    finally:
+        os.chdir(cwd)
+    if code != 0 or out.getvalue().count("] step ") != STEPS:
+        raise RuntimeError(f"runner exec failed ({code}):\n{out.getvalue()}")
+    return took
+
+
+def _latency(client) -> list[float]:
+    from runner.agent.executor import Executor
+    from runner.engine.docker import DockerEngine
+    from runner.pipeline.spec import StageSpec, StepSpec
+
+    engine = DockerEngine(
+        client, agent_name=f"bench-{uuid.uuid4().hex[:8]}", extra_labels={LABEL: "1"}
+    )
+    delays: list[float] = []
+    for _ in range(LATENCY_RUNS):
+        arrivals: list[tuple[float, str]] = []
+        step = StepSpec(
+            "clock",
+            PYTHON,
+            entrypoint=["python3", "-c"],
+            command=["import time; print(repr(time.time()), flush=True); time.sleep(0.3)"],
+        )
+        stage = StageSpec(name="latency", steps=[step])
+
+        def factory(_name, arrivals=arrivals):
+            return lambda line: arrivals.append((time.time(), line))
+
+        Executor(engine, stage, log_sink_factory=factory).run()
+        received, printed = arrivals[0]
+        delays.append((received - float(printed)) * 1000)
+    return delays
+
+
+def _clean(client) -> None:
+    for c in client.containers.list(all=True, filters={"label": LABEL}):
+        c.remove(force=True)
+
+
+def run() -> dict:
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        for image in (BUSYBOX, PYTHON):
+            client.images.get(image)
+    except Exception as exc:
+        return {
+            "scenario": "step-overhead",
+            "error": f"needs Docker and the local images (scripts/test-deps.sh): {exc}",
+        }
+    floors, execs = [], []
+    with tempfile.TemporaryDirectory() as directory:
+        with open(os.path.join(directory, ".pipeline.yml"), "w") as fh:
+            fh.write(_pipeline())
+        try:
+            _floor(client.api)  # warm-up: image layers and daemon caches
+            _exec(directory)
+            for _ in range(REPEAT):
+                floors.append(_floor(client.api))
+                execs.append(_exec(directory))
+            delays = _latency(client)
+        finally:
+            _clean(client)
+    floor, ours = statistics.median(floors), statistics.median(execs)
+    return {
+        "scenario": "step-overhead",
+        "mode": "runner exec in-process (exec_main), 10 steps, clone disabled",
+        "steps": STEPS,
+        "repeat": REPEAT,
+        "floor_seconds": round(floor, 3),
+        "exec_seconds": round(ours, 3),
+        "floor_per_step_ms": round(floor / STEPS * 1000, 1),
+        "exec_per_step_ms": round(ours / STEPS * 1000, 1),
+        "ratio": round(ours / floor, 3),
+        "target": 1.10,
+        "first_line_latency_ms": round(statistics.median(delays), 1),
+        "first_line_latency_max_ms": round(max(delays), 1),
+        "latency_target_ms": 50,
+    }
