@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover - libyaml is part of the usual PyYAML wh
     from yaml import SafeLoader as _Loader
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# Aliases are expanded into copies; this bounds what a hostile file of nested aliases costs.
+MAX_VALUES = 500_000
 
 
 class YMap(dict):
@@ -83,8 +85,17 @@ class _Converter:
     def __init__(self, loader, issues: IssueList):
         self.loader = loader
         self.issues = issues
+        self.count = 0
 
     def convert(self, node, path: str = "") -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise PipelineError(
+                f"the file expands to more than {MAX_VALUES} values (anchors used too often?): "
+                "simplify it",
+                file=self.issues.file,
+                line=node.start_mark.line + 1,
+            )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):

@@ -59,3 +59,12 @@ def test_malformed_yaml_is_one_error_with_the_line():
         load("kind: pipeline\nsteps:\n  - name: a\n   image: b\n")
     assert info.value.line == 4
     assert "invalid YAML" in str(info.value)
+
+
+def test_alias_bomb_is_refused_quickly():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    with pytest.raises(PipelineError, match="more than"):
+        load("\n".join(lines) + "\n")
