@@ -200,10 +200,6 @@ class When:
                     out.add(s)
         return out
 
-    @property
-    def has_status(self) -> bool:
-        return any("status" in c.fields for c in self.items)
-
 
 def parse_when(value: Any, path: str, line: int, issues: IssueList, dialect: str) -> When:
     """Read a ``when``/``trigger`` value, appending every problem to ``issues``."""

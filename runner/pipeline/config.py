@@ -35,6 +35,7 @@ class CompiledBuild:
     unsupported: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable data (stages as ``StageSpec.to_dict``)."""
         return {
             "stages": [s.to_dict() for s in self.stages],
             "skipped": list(self.skipped),

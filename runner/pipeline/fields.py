@@ -20,6 +20,7 @@ def kind_of(value: Any) -> str:
 
 
 def key_line(raw: Any, key: str, default: int = 0) -> int:
+    """The line of ``key`` in a mapping read by ``yamlload``, or ``default``."""
     return raw.line_of(key) if isinstance(raw, YMap) else default
 
 
@@ -50,6 +51,7 @@ def boolean(raw: dict, key: str, path: str, issues: IssueList) -> bool:
 
 
 def integer(raw: dict, key: str, path: str, issues: IssueList) -> int:
+    """A whole-number field (0 when absent); other values are an error."""
     value = raw.get(key)
     if value is None:
         return 0
@@ -92,6 +94,7 @@ def text_list(
 
 
 def mapping(raw: dict, key: str, path: str, issues: IssueList) -> dict | None:
+    """A map field; None when absent, or (with an error) when it is not a map."""
     value = raw.get(key)
     if value is None:
         return None

@@ -72,6 +72,7 @@ def lint_files(
 
 
 def sort_issues(issues: list[Issue]) -> list[Issue]:
+    """Issues by file (in the order files were given) and line; stable otherwise."""
     order = {}
     for issue in issues:
         order.setdefault(issue.file, len(order))
