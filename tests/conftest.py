@@ -49,7 +49,10 @@ def run_id():
 def _remove_labelled(client, label: str) -> None:
     flt = {"label": label}
     for c in client.containers.list(all=True, filters=flt):
-        c.remove(force=True)
+        try:
+            c.remove(force=True)
+        except Exception:  # already being removed by its owner
+            pass
     for n in client.networks.list(filters=flt):
         try:
             n.remove()
