@@ -3,16 +3,19 @@
 Per stage, ``setup`` creates a bridge network when the stage has services or detached steps
 (every container joins it with its step name as alias, so those are reachable by name; a
 stage of plain steps stays on Docker's default bridge, which saves a network attach per
-step), a workspace volume (or binds ``workspace_host_path``,
-for ``runner exec``) and the temp volumes; cache volumes are created on first use and kept.
+step), a workspace volume (or binds ``workspace_host_path``, for ``runner exec``) and the
+temp volumes; cache volumes are created on first use and kept.
 Everything carries the labels ``pipeline-runner.build``, ``.stage``, ``.agent`` and ``.run``
 (one id per ``setup``) plus ``extra_labels``, so ``cleanup_leftovers`` finds what an
 interrupted agent left behind.
 
-A step costs the same round trips as a bare ``docker run``: create, attach, start, wait and
-remove. Its output is read from the attach stream, which the daemon pushes as it is written,
-so lines reach the sink without polling. The trust policy (docker socket, privileged, host
-volumes, ``network_mode``) is checked for the whole stage in ``setup``, before anything exists.
+A step costs the round trips of a bare ``docker run``: create, attach, start, wait and
+remove (no inspect). Its output is read from the attach stream (``docker_logs``), which the
+daemon pushes as it is written, so lines reach the sink without polling. The trust policy
+(``policy``: docker socket, privileged, host volumes, ``network_mode``) is checked for the
+whole stage in ``setup``, before anything exists. A missing image is pulled by the step's
+pull policy; one that cannot be pulled, or an image without the shell that ``commands``
+need, ends the step with status ``error`` and the reason.
 
 Thread-safety: one ``DockerEngine`` serves any number of stages and of parallel steps.
 """
@@ -30,7 +33,6 @@ from dataclasses import dataclass, field
 import docker
 import docker.errors
 from docker.types import Mount as DockerMount
-from docker.utils.socket import frames_iter
 
 from runner import core
 from runner.agent.cleanup import (
@@ -42,7 +44,9 @@ from runner.agent.cleanup import (
     cleanup_leftovers,
 )
 from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, shell_script
-from runner.errors import EngineError, PolicyError
+from runner.engine.docker_logs import attach, close_stream, pump_lines
+from runner.engine.policy import check_policy, image_repository
+from runner.errors import EngineError
 from runner.pipeline.spec import (
     EXIT_SKIP,
     KIND_SERVICE,
@@ -57,7 +61,6 @@ LABEL_STAGE = "pipeline-runner.stage"
 LABEL_AGENT = "pipeline-runner.agent"
 LABEL_RUN = "pipeline-runner.run"
 
-DOCKER_SOCKET = "/var/run/docker.sock"
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]+")
 
 
@@ -73,27 +76,6 @@ class _StageState:
     killed: set[str] = field(default_factory=set)
     log_threads: list[threading.Thread] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def image_repository(image: str) -> str:
-    """``image`` without its tag or digest: ``plugins/docker:20`` -> ``plugins/docker``."""
-    name = image.split("@", 1)[0]
-    head, _, tail = name.rpartition(":")
-    return head if head and "/" not in tail else name
-
-
-def trust_reasons(step: StepSpec) -> list[str]:
-    """What in ``step`` needs a trusted stage or an allow-listed image (empty: nothing)."""
-    reasons = list(step.needs_trust)
-    if step.privileged:
-        reasons.append("privileged mode")
-    for mount in step.mounts:
-        if mount.kind == "host":
-            what = "the Docker socket" if mount.source == DOCKER_SOCKET else "host volume"
-            reasons.append(f"{what} {mount.source}")
-    if step.network_mode:
-        reasons.append(f"network_mode {step.network_mode}")
-    return list(dict.fromkeys(reasons))
 
 
 class DockerEngine:
@@ -131,26 +113,9 @@ class DockerEngine:
 
     # -- policy ---------------------------------------------------------------------------
 
-    def _image_allowed(self, image: str) -> bool:
-        repo = image_repository(image)
-        return any(image == p or repo == image_repository(p) for p in self.privileged_images)
-
     def check_policy(self, stage: StageSpec) -> None:
         """Raise ``PolicyError`` naming every step that asks for more than it may have."""
-        if stage.trusted or self.trusted:
-            return
-        problems = []
-        for step in [*stage.services, *stage.steps]:
-            reasons = trust_reasons(step)
-            if reasons and not self._image_allowed(step.image):
-                problems.append(f'step "{step.name}" ({step.image}) asks for {", ".join(reasons)}')
-        if problems:
-            raise PolicyError(
-                "refused by the trust policy: "
-                + "; ".join(problems)
-                + ". Mark the repository trusted (runner exec --trusted) or add the image to "
-                "the agent's privileged images."
-            )
+        check_policy(stage, trusted=self.trusted, privileged_images=self.privileged_images)
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -346,21 +311,25 @@ class DockerEngine:
         if killed_early:
             self._remove(cid)
             return StepResult(step.name, core.KILLED, 137, started, time.time(), "killed")
-        stream = self._attach(cid)
+        stream = attach(self.api, cid)
         try:
             self.api.start(cid)
         except docker.errors.APIError as exc:
-            _close(stream)
+            close_stream(stream)
             self._remove(cid)
             return self._error(step, started, _start_error(step, exc))
+        with state.lock:
+            killed_while_starting = step.name in state.killed
+        if killed_while_starting:  # kill_step came between create and start: kill it now
+            _quiet(self.api.kill, cid)
         if step.detach or step.kind == KIND_SERVICE:
             thread = threading.Thread(
-                target=_pump, args=(stream, log), name=f"logs-{step.name}", daemon=True
+                target=pump_lines, args=(stream, log), name=f"logs-{step.name}", daemon=True
             )
             thread.start()
             state.log_threads.append(thread)
             return StepResult(step.name, core.RUNNING, 0, started, time.time())
-        _pump(stream, log)
+        pump_lines(stream, log)
         try:
             code = self.api.wait(cid).get("StatusCode", -1)
         except docker.errors.APIError as exc:
@@ -374,23 +343,6 @@ class DockerEngine:
             return StepResult(step.name, core.KILLED, code, started, finished, "killed")
         status = core.SUCCESS if code in (0, EXIT_SKIP) else core.FAILURE
         return StepResult(step.name, status, code, started, finished)
-
-    def _attach(self, cid: str) -> _Frames:
-        """Attach to the container's output before it starts, so no line is missed.
-
-        ``APIClient.attach`` would inspect the container first (to learn whether it has a
-        TTY: ours never do) and keep the client's read timeout, which would cut a step that
-        is silent for a minute; this is the same request without both.
-        """
-        # No ``logs``: the daemon attaches the streams before it answers, so nothing printed
-        # after ``start`` is missed, and a replay of the log would repeat early lines.
-        params = {"stdout": 1, "stderr": 1, "stream": 1}
-        headers = {"Connection": "Upgrade", "Upgrade": "tcp"}
-        url = self.api._url("/containers/{0}/attach", cid)
-        response = self.api._post(url, headers=headers, params=params, stream=True)
-        sock = self.api._get_raw_response_socket(response)
-        self.api._disable_socket_timeout(sock)
-        return _Frames(frames_iter(sock, tty=False), response)
 
     def _error(self, step: StepSpec, started: float, message: str) -> StepResult:
         return StepResult(step.name, core.ERROR, 0, started, time.time(), message)
@@ -444,47 +396,8 @@ class DockerEngine:
         return cleanup_leftovers(self.client, agent_name or self.agent_name)
 
 
-class _Frames:
-    """The chunks of an attach stream; ``close`` ends it from any thread."""
-
-    def __init__(self, frames, response):
-        self._frames = frames
-        self._response = response
-
-    def __iter__(self):
-        for _stream_id, data in self._frames:
-            yield data
-
-    def close(self) -> None:
-        self._response.close()
-
-
 def _cache_repo(stage: StageSpec) -> str:
     return stage.repo or stage.environment.get("DRONE_REPO", "") or "local"
-
-
-def _pump(stream, log: LogSink) -> None:
-    """Hand every line of an attach stream to ``log``; returns when the container stops."""
-    pending = b""
-    try:
-        for chunk in stream:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                log(line.rstrip(b"\r").decode("utf-8", "replace"))
-    except Exception:  # the connection drops when the container is removed: end of log
-        pass
-    finally:
-        _close(stream)
-    if pending:
-        log(pending.rstrip(b"\r").decode("utf-8", "replace"))
-
-
-def _close(stream) -> None:
-    try:
-        stream.close()
-    except Exception:
-        pass
 
 
 def _quiet(func, *args, **kwargs) -> None:
