@@ -52,7 +52,7 @@ def parse_file(
     every other problem is returned as an issue.
     """
     issues = IssueList(file)
-    combos = _matrix_of(file, text, issues)
+    combos = _matrix_of(file, text, issues, variables_for)
     stages: list[Stage] = []
     seen: set[tuple[int, str, str]] = {(i.line, i.path, i.message) for i in issues}
     for number, combo in enumerate(combos):
@@ -79,13 +79,20 @@ def parse_file(
     return stages, list(issues)
 
 
-def _matrix_of(file: str, text: str, issues: IssueList) -> list[dict[str, str]]:
+def _matrix_of(
+    file: str, text: str, issues: IssueList, variables_for: VariablesFor
+) -> list[dict[str, str]]:
+    """The matrix combinations, read from the raw text; when ``${...}`` makes the raw text
+    invalid YAML (``[echo ${V}]``), from the text substituted without matrix variables."""
     if "matrix" not in text:
         return [{}]
     try:
         docs = load_documents(text, file, IssueList(file))
     except PipelineError:
-        return [{}]  # the substituted text will report the problem with its line
+        try:
+            docs = load_documents(substitute(text, variables_for({})), file, IssueList(file))
+        except PipelineError:
+            return [{}]  # the substituted text will report the problem with its line
     if len(docs) != 1 or not isinstance(docs[0][0], dict) or "kind" in docs[0][0]:
         return [{}]
     doc = docs[0][0]

@@ -302,3 +302,9 @@ def test_only_unrunnable_stages_is_a_clear_error():
     build = load_pipeline({".drone.yml": both}, CTX)
     assert [s.name for s in build.stages] == ["d"] and build.unsupported == ["k"]
     assert any("not runnable" in w.message for w in build.warnings)
+
+
+def test_matrix_is_found_when_the_raw_text_is_not_yaml_before_substitution():
+    text = "matrix:\n  V: [one, two]\nsteps:\n  a:\n    image: alpine\n    commands: [echo ${V}]\n"
+    build = load_pipeline({".woodpecker/m.yml": text}, CTX)
+    assert [s.steps[1].commands for s in build.stages] == [["echo one"], ["echo two"]]
