@@ -66,34 +66,25 @@ class Scheduler:
         self._background: BackgroundScheduler | None = None
 
     def start(self) -> Scheduler:
+        """Run the jobs in APScheduler's background threads; returns ``self``."""
+        # APScheduler logs every run at INFO: keep its warnings and errors only.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         lease_tick = max(2, self.settings.lease_seconds // 3)
+        now = datetime.now(UTC)
         background = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
         )
-        background.add_job(
-            self._guard(self.run_due_crons),
-            "interval",
-            seconds=CRON_TICK,
-            id="cron",
-            next_run_time=datetime.now(UTC),
+        jobs = (
+            ("cron", self.run_due_crons, CRON_TICK, now),
+            ("lease-reaper", self.reap_leases, lease_tick, now),
+            ("commit-status", self.sync_statuses, STATUS_TICK, None),
+            ("retention", self.purge, RETENTION_TICK, now),
         )
-        background.add_job(
-            self._guard(self.reap_leases),
-            "interval",
-            seconds=lease_tick,
-            id="lease-reaper",
-            next_run_time=datetime.now(UTC),
-        )
-        background.add_job(
-            self._guard(self.sync_statuses), "interval", seconds=STATUS_TICK, id="commit-status"
-        )
-        background.add_job(
-            self._guard(self.purge),
-            "interval",
-            seconds=RETENTION_TICK,
-            id="retention",
-            next_run_time=datetime.now(UTC),
-        )
+        for name, job, seconds, first in jobs:
+            options = {"next_run_time": first} if first else {}
+            background.add_job(
+                self._guard(job), "interval", seconds=seconds, id=name, name=name, **options
+            )
         background.start()
         self._background = background
         return self

@@ -32,7 +32,7 @@ from runner.gitmirror import Mirror
 from runner.pipeline.spec import BuildContext, StageSpec
 from runner.server.status import status_reporter
 from runner.store.builds import stage_from_spec
-from runner.store.models import RepoRow, StageRow
+from runner.store.models import BuildRow, RepoRow, StageRow
 
 log = logging.getLogger(__name__)
 
@@ -310,6 +310,7 @@ class Triggerer:
             return
         specs = {spec.name: spec for spec in compiled.stages}
         with self.stores.db.write() as s:
+            s.execute(update(BuildRow).where(BuildRow.id == build.id).values(context=ctx.to_dict()))
             for stage in build.stages:
                 spec: StageSpec | None = specs.get(stage.name)
                 if spec is not None:

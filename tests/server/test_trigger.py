@@ -344,3 +344,17 @@ def test_pull_request_from_a_fork_builds_the_pull_ref(sqlite_hub, origin, with_s
     assert build.commit == sha and build.event == "pull_request"
     assert [step.name for step in build.stages[0].steps] == ["clone", "test", "pr-only"]
     assert build.context["pull_request"] == 7 and build.context["fork"] is True
+
+
+def test_a_number_taken_by_another_process_is_compiled_again(sqlite_hub, origin, monkeypatch):
+    sha = origin.commit({".drone.yml": SIMPLE}, "one")
+    repo = add_repo(sqlite_hub, origin)
+    sqlite_hub.triggerer.trigger(repo, push_event(sha))
+    # This process predicts number 1, but the store hands out 2 (another server made #1).
+    monkeypatch.setattr(sqlite_hub.triggerer, "_next_number", lambda _repo_id: 1)
+    build = sqlite_hub.triggerer.trigger(repo, push_event(sha))
+    assert build.number == 2 and build.context["build_number"] == 2
+    stored = sqlite_hub.stores.builds.get(build.id)
+    assert stored.context["build_number"] == 2
+    step = StageSpec.from_dict(stored.stages[0].spec).steps[-1]
+    assert step.environment["DRONE_BUILD_NUMBER"] == "2"
