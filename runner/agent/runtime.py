@@ -245,7 +245,8 @@ class AgentRuntime:
                 if answer.get("cancel"):
                     cancel.set()
             except RpcRefused as exc:
-                log.warning("heartbeat of stage %s refused, cancelling: %s", stage_id, exc)
+                log.warning("stage %s is no longer ours, stopping it: %s", stage_id, exc)
+                lost.set()
                 cancel.set()
             except RpcUnavailable as exc:
                 log.warning("heartbeat of stage %s failed: %s", stage_id, exc)

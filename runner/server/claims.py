@@ -12,6 +12,7 @@ from typing import Any
 from runner.core import DONE_STATUSES, Agent, Stage
 from runner.errors import Forbidden, NotFound
 from runner.server.services import Services
+from runner.server.status import status_reporter
 
 STEP_FIELDS = ("status", "exit_code", "started", "finished", "error")
 
@@ -99,13 +100,19 @@ def update_step(services: Services, stage: Stage, step_id: int, data: dict[str, 
     if not any(s.id == step_id for s in stage.steps):
         raise NotFound(f"stage {stage.id} has no step {step_id}")
     fields = {k: data[k] for k in STEP_FIELDS if k in data}
-    services.stores.steps.update(step_id, **fields)
+    step = services.stores.steps.update(step_id, **fields)
+    if step.status in DONE_STATUSES:
+        # Its last lines were uploaded before this report: live readers can finish.
+        services.livelog.end(step_id)
 
 
 def finish_stage(services: Services, stage: Stage, status: str, error: str) -> None:
     """Record the stage's end; dependents become claimable, so waiting agents are woken."""
     build = services.stores.stages.done(stage.id, status, error=error, agent_id=stage.agent_id)
     services.wake_agents()
-    on_finished = services.extras.get("on_build_status")
-    if on_finished is not None and build.status in DONE_STATUSES:
-        on_finished(build)
+    status_reporter(services).build_changed(build.id)
+
+
+def stage_claimed(services: Services, stage: Stage) -> None:
+    """A stage started: its build may have become running, which the forge should hear."""
+    status_reporter(services).build_changed(stage.build_id)

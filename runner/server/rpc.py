@@ -6,7 +6,8 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
   claimable, or as soon as one becomes claimable (``QueueSignal`` wake-up, no fixed sleep);
   204 when the timeout passes.
 - ``POST /stages/<id>/heartbeat``: renews the lease; answers ``{"cancel": bool, "lost": bool}``
-  (``lost``: the stage was requeued or failed meanwhile; stop it and report nothing).
+  (``lost``: the stage ended or was requeued meanwhile; stop it and report nothing). A stage
+  now held by another agent answers 403, which the agent treats as lost too.
 - ``POST /stages/<id>/steps/<step_id>``: a step's status (running, success, failure...).
 - ``POST /steps/<step_id>/logs?seq=N``: a batch of log lines as a UTF-8 text body; idempotent
   on (step, seq), so a resend after a lost answer never duplicates lines.
@@ -60,6 +61,7 @@ def claim():
         generation = services.queue.generation
         stage = services.stores.stages.claim(agent, lease_seconds=services.settings.lease_seconds)
         if stage is not None:
+            claims.stage_claimed(services, stage)
             return jsonify(claims.payload(services, stage))
         left = deadline - time.monotonic()
         if left <= 0:
@@ -70,6 +72,7 @@ def claim():
 @rpc_bp.post("/stages/<int:stage_id>/heartbeat")
 def heartbeat(stage_id: int):
     agent = require_agent()
+    _owned_stage(stage_id)
     services = current_services()
     answer = services.stores.stages.renew_lease(
         stage_id, agent.id, lease_seconds=services.settings.lease_seconds
@@ -99,7 +102,7 @@ def logs(step_id: int):
     claims.check_step_owner(services, agent, step_id)
     data = request.get_data()
     if services.stores.logs.append(step_id, seq, data):
-        services.livelog.publish(step_id, seq, data.decode("utf-8", "replace").splitlines())
+        services.livelog.publish(step_id, seq, data)
     return jsonify({"ok": True})
 
 

@@ -17,7 +17,7 @@ from runner.server.api import api_bp
 from runner.server.api.common import get_build, repo_for
 from runner.server.services import current_services
 
-KEEPALIVE_SECONDS = 15.0
+KEEPALIVE_SECONDS = 10.0
 
 
 def _step(owner: str, name: str, number: int, stage_number: int, step_number: int) -> Step:
@@ -45,6 +45,24 @@ def _event(seq: int, lines: list[str]) -> str:
     return f"id: {seq}\n{data}\n"
 
 
+def _stored(services, step_id: int, after: int):
+    """Stored chunks of the step after ``after``, page by page, as SSE events with their seq."""
+    while True:
+        page = services.stores.logs.read(step_id, after=after, limit=200)
+        for seq, data in page:
+            yield seq, _event(seq, data.decode("utf-8", "replace").splitlines())
+            after = seq
+        if len(page) < 200:
+            return
+
+
+def _finished(services, step_id: int) -> bool:
+    try:
+        return services.stores.steps.get(step_id).status in DONE_STATUSES
+    except NotFound:
+        return True
+
+
 @api_bp.get("/repos/<owner>/<name>/builds/<int:number>/logs/<int:stage>/<int:step>/stream")
 def stream_log(owner: str, name: str, number: int, stage: int, step: int):
     found = _step(owner, name, number, stage, step)
@@ -54,45 +72,44 @@ def stream_log(owner: str, name: str, number: int, stage: int, step: int):
     except ValueError:
         raise BadRequest(f"Last-Event-ID must be a chunk number, not {raw_after!r}") from None
     services = current_services()
+    # Subscribe before reading the store, so no chunk published in between is missed.
+    subscription = services.livelog.subscribe(found.id, after, timeout=KEEPALIVE_SECONDS)
 
     def generate():
         last = after
-        subscription = services.livelog.subscribe(found.id, last, timeout=KEEPALIVE_SECONDS)
-        try:
+        with subscription:
             yield "retry: 2000\n\n"
-            for seq, data in services.stores.logs.read(found.id, after=last):
-                yield _event(seq, data.decode("utf-8", "replace").splitlines())
+            for seq, event in _stored(services, found.id, last):
+                yield event
                 last = seq
-            for item in subscription:
-                if item is None:
-                    step_now = services.stores.steps.get(found.id)
-                    if step_now is None or step_now.status in DONE_STATUSES:
-                        for seq, data in services.stores.logs.read(found.id, after=last):
-                            yield _event(seq, data.decode("utf-8", "replace").splitlines())
-                            last = seq
-                        yield "event: end\ndata: \n\n"
-                        return
-                    yield ": keep-alive\n\n"
-                    continue
-                seq, lines = item
-                if seq <= last:
-                    continue
-                if seq > last + 1:
-                    # Chunks the live fan-out dropped for a slow reader come from the store.
-                    for old_seq, data in services.stores.logs.read(found.id, after=last):
-                        if old_seq >= seq:
+            if not _finished(services, found.id):
+                for item in subscription:
+                    if item is None:
+                        if _finished(services, found.id):
                             break
-                        yield _event(old_seq, data.decode("utf-8", "replace").splitlines())
-                yield _event(seq, lines)
+                        yield ": keep-alive\n\n"
+                        continue
+                    seq, lines = item
+                    if seq <= last:
+                        continue
+                    if seq > last + 1:
+                        # Chunks the live fan-out dropped for this slow reader: from the store.
+                        for old_seq, event in _stored(services, found.id, last):
+                            if old_seq >= seq:
+                                break
+                            yield event
+                    yield _event(seq, lines)
+                    last = seq
+            # The step ended: whatever was stored after the last chunk sent, then the end.
+            for seq, event in _stored(services, found.id, last):
+                yield event
                 last = seq
-        finally:
-            close = getattr(subscription, "close", None)
-            if close is not None:
-                close()
+            yield "event: end\ndata: \n\n"
 
     headers = {
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
-        "Connection": "keep-alive",
     }
-    return Response(stream_with_context(generate()), mimetype="text/event-stream", headers=headers)
+    return Response(
+        stream_with_context(generate()), mimetype="text/event-stream", headers=headers
+    )

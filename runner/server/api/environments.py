@@ -1,0 +1,210 @@
+"""Environments of a repository, promote and rollback, and why stages are waiting.
+
+- ``GET /repos/<o>/<n>/environments`` (read), ``POST`` (admin), ``PATCH|DELETE
+  /repos/<o>/<n>/environments/<env>`` (admin). Bodies use the names of the pipeline file's
+  ``environments:`` declaration (``branches``, ``tags``, ``events``, ``labels``, ``approval``,
+  ``lock``) plus ``position``; they are validated by ``runner.environments.parse_declaration``.
+- ``POST /repos/<o>/<n>/builds/<number>/promote`` and ``.../rollback`` ``{"target": env}``
+  (write): a new build of that build's commit with event ``promote`` / ``rollback``.
+- ``GET /repos/<o>/<n>/builds/<number>/waiting`` (read) and ``GET /queue`` (admin): for each
+  stage not yet running, the reason in words ("no agent with env=production is connected").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from flask import jsonify
+
+from runner.core import (
+    BLOCKED,
+    DONE_STATUSES,
+    PENDING,
+    ROLE_ADMIN,
+    ROLE_READ,
+    ROLE_WRITE,
+    WAITING,
+    Build,
+    Stage,
+)
+from runner.environments import ALIASES, parse_declaration
+from runner.errors import BadRequest, NotFound, PipelineError
+from runner.labels import describe, matches
+from runner.server.api import api_bp
+from runner.server.api.common import body, build_json, get_build, repo_for
+from runner.server.auth import require_admin, require_user
+from runner.server.services import Services, current_services
+
+# Body keys (as in the pipeline file's declaration) → store fields.
+FIELD_OF = {"approval": "approval_required"}
+
+# An agent counts as connected while its last claim or heartbeat is this recent. Idle agents
+# long-poll for 30 s at most, so two polls' worth is a safe margin.
+CONNECTED_SECONDS = 75.0
+
+
+def _env_json(env) -> dict[str, Any]:
+    data = dataclasses.asdict(env)
+    data["approval"] = data.get("approval_required", False)
+    return data
+
+
+def _decl_fields(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Validated store fields for ``name`` from the keys an API body names (none else)."""
+    fields = {k: v for k, v in data.items() if k not in ("name", "position")}
+    try:
+        decl = parse_declaration({name: fields})[0]
+    except PipelineError as exc:
+        raise BadRequest(str(exc)) from None
+    named = {FIELD_OF.get(ALIASES.get(k, k), k) for k in fields}
+    out = {k: v for k, v in decl.store_fields().items() if k in named}
+    if "position" in data:
+        try:
+            out["position"] = int(data["position"])
+        except (TypeError, ValueError):
+            raise BadRequest("position must be a whole number") from None
+    return out
+
+
+def _find_env(repo_id: int, env_name: str):
+    env = current_services().stores.environments.find(repo_id, env_name)
+    if env is None:
+        raise NotFound(f"no environment {env_name!r}; list them with `runner env ls`")
+    return env
+
+
+@api_bp.get("/repos/<owner>/<name>/environments")
+def list_environments(owner: str, name: str):
+    repo = repo_for(owner, name, ROLE_READ)
+    envs = current_services().stores.environments.list(repo.id)
+    return jsonify([_env_json(e) for e in envs])
+
+
+@api_bp.post("/repos/<owner>/<name>/environments")
+def add_environment(owner: str, name: str):
+    repo = repo_for(owner, name, ROLE_ADMIN)
+    data = body()
+    env_name = str(data.get("name", "")).strip()
+    if not env_name:
+        raise BadRequest('an environment needs a name, e.g. {"name": "production"}')
+    fields = _decl_fields(env_name, data)
+    env = current_services().stores.environments.create(repo.id, env_name, **fields)
+    return jsonify(_env_json(env)), 201
+
+
+@api_bp.patch("/repos/<owner>/<name>/environments/<env_name>")
+def update_environment(owner: str, name: str, env_name: str):
+    repo = repo_for(owner, name, ROLE_ADMIN)
+    env = _find_env(repo.id, env_name)
+    data = body()
+    fields = _decl_fields(env_name, data)
+    return jsonify(_env_json(current_services().stores.environments.update(env.id, **fields)))
+
+
+@api_bp.delete("/repos/<owner>/<name>/environments/<env_name>")
+def delete_environment(owner: str, name: str, env_name: str):
+    repo = repo_for(owner, name, ROLE_ADMIN)
+    current_services().stores.environments.delete(_find_env(repo.id, env_name).id)
+    return jsonify({"ok": True})
+
+
+def _promote(owner: str, name: str, number: int, event: str):
+    repo = repo_for(owner, name, ROLE_WRITE)
+    user = require_user()
+    target = str(body().get("target", "")).strip()
+    if not target:
+        raise BadRequest(f'a {event} needs a target environment: {{"target": "production"}}')
+    _find_env(repo.id, target)
+    services = current_services()
+    source = get_build(repo, number)
+    build = services.triggerer.promote(repo, source, target=target, event=event, sender=user.login)
+    services.wake_agents()
+    return jsonify(build_json(build)), 201
+
+
+@api_bp.post("/repos/<owner>/<name>/builds/<int:number>/promote")
+def promote_build(owner: str, name: str, number: int):
+    return _promote(owner, name, number, "promote")
+
+
+@api_bp.post("/repos/<owner>/<name>/builds/<int:number>/rollback")
+def rollback_build(owner: str, name: str, number: int):
+    return _promote(owner, name, number, "rollback")
+
+
+@api_bp.get("/repos/<owner>/<name>/builds/<int:number>/waiting")
+def build_waiting(owner: str, name: str, number: int):
+    repo = repo_for(owner, name, ROLE_READ)
+    services = current_services()
+    build = get_build(repo, number)
+    return jsonify(waiting_reasons(services, build))
+
+
+@api_bp.get("/queue")
+def queue_view():
+    require_admin()
+    services = current_services()
+    out = []
+    for build in services.stores.builds.active():
+        repo = services.stores.repos.get(build.repo_id)
+        for item in waiting_reasons(services, build):
+            out.append({"repo": repo.slug, "build": build.number, **item})
+    return jsonify(out)
+
+
+def waiting_reasons(services: Services, build: Build, now: float | None = None) -> list[dict]:
+    """For each stage of ``build`` not yet running: ``{"stage", "status", "reason"}``.
+
+    The reason says what the stage waits for, in the order a person would check: approval,
+    unfinished dependencies, the environment's deploy lock, a connected agent with the right
+    labels, a free slot on one.
+    """
+    now = time.time() if now is None else now
+    stores = services.stores
+    env = stores.environments.find(build.repo_id, build.target) if build.target else None
+    agents = [a for a in stores.agents.list() if now - a.last_contact <= CONNECTED_SECONDS]
+    by_name = {s.name: s for s in build.stages}
+    out = []
+    for stage in build.stages:
+        if stage.status not in (PENDING, WAITING, BLOCKED):
+            continue
+        out.append(
+            {
+                "stage": stage.name,
+                "status": stage.status,
+                "reason": _reason(stores, build, stage, by_name, env, agents),
+            }
+        )
+    return out
+
+
+def _reason(stores, build: Build, stage: Stage, by_name, env, agents) -> str:
+    if stage.status == BLOCKED:
+        where = f" to deploy to {build.target}" if build.target else ""
+        return f"waiting for a person with write access to approve{where}"
+    unfinished = [
+        d for d in stage.depends_on if d in by_name and by_name[d].status not in DONE_STATUSES
+    ]
+    if unfinished:
+        return "waiting for " + ", ".join(unfinished) + " to finish"
+    if env is not None and env.lock and env.locked_by not in (None, build.id):
+        holder = _build_number(stores, env.locked_by)
+        return f"waiting for the deploy lock of {env.name} (held by build #{holder})"
+    fitting = [a for a in agents if matches(stage.labels, a.labels)]
+    if not fitting:
+        if not stage.labels:
+            return "no agent is connected"
+        return f"no {describe(stage.labels).removeprefix('an ')} is connected"
+    busy = [a for a in fitting if len(stores.stages.running_for(a.id)) >= a.capacity]
+    if len(busy) == len(fitting):
+        return f"all {len(fitting)} fitting agents are busy"
+    return "waiting for an agent to claim it"
+
+
+def _build_number(stores, build_id: int) -> str:
+    try:
+        return str(stores.builds.get(build_id).number)
+    except NotFound:
+        return str(build_id)

@@ -1,0 +1,178 @@
+"""Every API and RPC endpoint answered for each kind of caller: none, read, write, repository
+admin, server admin, a user without a role, and an agent."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.server.conftest import auth, seed_build
+
+# Weakest first; "admin" is the server admin, who holds every role.
+LEVELS = ("read", "write", "owner", "admin")
+COUNTER = itertools.count()
+
+
+def _endpoints(build_number: int, token_id: int):
+    """(method, path, body factory, level needed) for every user-facing endpoint."""
+    repo = "/api/v1/repos/acme/app"
+    build = f"{repo}/builds/{build_number}"
+    return [
+        ("GET", "/api/v1/user", None, "user"),
+        ("GET", "/api/v1/user/tokens", None, "user"),
+        ("POST", "/api/v1/user/tokens", lambda: {"name": f"t{next(COUNTER)}"}, "user"),
+        ("DELETE", f"/api/v1/user/tokens/{token_id}", None, "self"),
+        ("GET", "/api/v1/users", None, "admin"),
+        (
+            "POST",
+            "/api/v1/users",
+            lambda: {"login": f"u{next(COUNTER)}", "password": "longenough1"},
+            "admin",
+        ),
+        ("PATCH", "/api/v1/users/reader", lambda: {"password": "another-pass"}, "admin"),
+        ("DELETE", "/api/v1/users/nobody", None, "admin"),
+        ("GET", "/api/v1/agents", None, "admin"),
+        ("POST", "/api/v1/agents", lambda: {"name": f"a{next(COUNTER)}"}, "admin"),
+        ("DELETE", "/api/v1/agents/999", None, "admin"),
+        ("GET", "/api/v1/repos", None, "user"),
+        (
+            "POST",
+            "/api/v1/repos",
+            lambda: {"slug": f"acme/r{next(COUNTER)}", "clone_url": "file:///x"},
+            "admin",
+        ),
+        ("GET", repo, None, "read"),
+        ("PATCH", repo, lambda: {"timeout": 600}, "owner"),
+        ("GET", f"{repo}/perms", None, "owner"),
+        ("PUT", f"{repo}/perms/reader", lambda: {"role": "read"}, "owner"),
+        ("DELETE", f"{repo}/perms/nobody", None, "owner"),
+        ("GET", f"{repo}/builds", None, "read"),
+        ("GET", build, None, "read"),
+        ("GET", f"{build}/logs/1/1", None, "read"),
+        ("GET", f"{build}/logs/1/1/stream", None, "read"),
+        ("POST", f"{build}/approve", None, "write"),
+        ("POST", f"{build}/decline", None, "write"),
+        ("GET", f"{repo}/secrets", None, "owner"),
+        ("POST", f"{repo}/secrets", lambda: {"name": f"s{next(COUNTER)}", "value": "v"}, "owner"),
+        ("PUT", f"{repo}/secrets/fixed", lambda: {"value": "v2"}, "owner"),
+        ("DELETE", f"{repo}/secrets/nothing", None, "owner"),
+        ("GET", f"{repo}/crons", None, "read"),
+        (
+            "POST",
+            f"{repo}/crons",
+            lambda: {"name": f"c{next(COUNTER)}", "schedule": "0 3 * * *"},
+            "write",
+        ),
+        ("DELETE", f"{repo}/crons/nothing", None, "write"),
+        ("POST", f"{build}/cancel", None, "write"),
+        ("DELETE", repo, None, "owner"),
+    ]
+
+
+def _expected(caller: str, level: str) -> set[int] | None:
+    """The refusal a caller gets, or None when the call is allowed."""
+    if caller == "none":
+        return {401}
+    if caller == "agent":
+        return {403}
+    if level == "user":
+        return None
+    if level == "self":  # a token of the server admin: nobody else learns it exists
+        return None if caller == "admin" else {404}
+    if caller == "outsider":
+        # A private repository is not revealed to a user without a role on it.
+        return {403} if level == "admin" else {404}
+    if level == "admin":
+        return None if caller == "admin" else {403}
+    return None if LEVELS.index(caller) >= LEVELS.index(level) else {403}
+
+
+@pytest.mark.parametrize("caller", ["none", "outsider", "read", "write", "owner", "admin", "agent"])
+def test_every_endpoint_checks_the_caller(client, stores, repo, tokens, caller):
+    stores.repos.update(repo.id, private=True)
+    build = seed_build(stores, repo)
+    stores.secrets.set(repo.id, "fixed", "v1")
+    # A finished step, so its live stream ends after the stored lines.
+    stores.steps.update(build.stages[0].steps[0].id, status="success")
+    admin = stores.users.find("admin")
+    spare_token, _plain = stores.tokens.create("spare", kind="user", user_id=admin.id)
+    token = tokens[caller]
+    for method, path, make_body, level in _endpoints(build.number, spare_token.id):
+        resp = client.open(
+            path, method=method, headers=auth(token), json=make_body() if make_body else None
+        )
+        refused = _expected(caller, level)
+        where = f"{caller} {method} {path}: {resp.status_code} {resp.get_data(as_text=True)[:200]}"
+        if refused is None:
+            assert resp.status_code not in (401, 403) and resp.status_code < 500, where
+        else:
+            assert resp.status_code in refused, where
+        assert resp.is_json or resp.status_code < 400, where
+        assert "Traceback" not in resp.get_data(as_text=True), where
+
+
+@pytest.mark.parametrize("caller", ["none", "read", "owner", "admin"])
+def test_rpc_refuses_everyone_but_agents(client, stores, repo, tokens, caller):
+    build = seed_build(stores, repo)
+    stage_id = build.stages[0].id
+    step_id = build.stages[0].steps[0].id
+    calls = [
+        ("/rpc/v1/claim", {"timeout": 0}),
+        (f"/rpc/v1/stages/{stage_id}/heartbeat", {}),
+        (f"/rpc/v1/stages/{stage_id}/steps/{step_id}", {"status": "running"}),
+        (f"/rpc/v1/steps/{step_id}/logs?seq=0", None),
+        (f"/rpc/v1/stages/{stage_id}/done", {"status": "success"}),
+    ]
+    for path, body in calls:
+        resp = client.post(path, headers=auth(tokens[caller]), json=body)
+        assert resp.status_code == (401 if caller == "none" else 403), path
+        assert "error" in resp.get_json()
+
+
+def test_agent_token_opens_the_rpc_for_its_own_stages_only(client, stores, repo, tokens):
+    from runner.server.agents import issue_agent_token, register_agent
+
+    build = seed_build(stores, repo)
+    stage_id = build.stages[0].id
+    step_id = build.stages[0].steps[0].id
+    headers = auth(tokens["agent"])
+    claimed = client.post("/rpc/v1/claim", headers=headers, json={"timeout": 0})
+    assert claimed.status_code == 200
+    assert claimed.get_json()["stage"]["id"] == stage_id
+
+    other = issue_agent_token(stores, register_agent(stores, "other", labels={}, capacity=1))
+    stranger = auth(other)
+    assert client.post(f"/rpc/v1/stages/{stage_id}/heartbeat", headers=stranger).status_code == 403
+    assert (
+        client.post(
+            f"/rpc/v1/steps/{step_id}/logs?seq=0", headers=stranger, data=b"x\n"
+        ).status_code
+        == 403
+    )
+
+    assert client.post(f"/rpc/v1/stages/{stage_id}/heartbeat", headers=headers).get_json() == {
+        "cancel": False,
+        "lost": False,
+    }
+    assert (
+        client.post(
+            f"/rpc/v1/stages/{stage_id}/steps/{step_id}",
+            headers=headers,
+            json={"status": "running"},
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            f"/rpc/v1/steps/{step_id}/logs?seq=0", headers=headers, data=b"hello\n"
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            f"/rpc/v1/stages/{stage_id}/done", headers=headers, json={"status": "success"}
+        ).status_code
+        == 200
+    )
+    assert stores.builds.get(build.id).status == "success"
