@@ -35,7 +35,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         kind = match.lastgroup or ""
         value = match.group(kind)
         if kind == "str":
-            value = bytes(value[1:-1], "utf-8").decode("unicode_escape")
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
         out.append((kind, value))
     return out
 
@@ -155,7 +155,10 @@ def _eval(node: Any, env: dict[str, str]) -> Any:
     if op == "endsWith":
         return str(left).endswith(str(right))
     if op == "matches":
-        return re.search(str(right), str(left)) is not None
+        try:
+            return re.search(str(right), str(left)) is not None
+        except re.error as exc:
+            raise ExpressionError(f"invalid regular expression {right!r}: {exc}") from None
     if op == "in":
         return left in right if isinstance(right, (list, dict)) else str(left) in str(right)
     raise ExpressionError(f"unknown operator {op!r}")

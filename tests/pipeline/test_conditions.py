@@ -101,3 +101,33 @@ def test_wrong_types_are_errors_with_path():
     assert {"when.event", "when.status"} <= errors
     assert any(i.path == "when.branch.main" and not i.blocking for i in issues)
     assert any("unknown status" in i.message for i in issues)
+
+
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        ('CI_COMMIT_MESSAGE contains "[deploy]"', True),
+        ('CI_COMMIT_BRANCH startsWith "ma" and not (CI_REPO endsWith "/lib")', True),
+        ('CI_COMMIT_BRANCH in ["main", "develop"]', True),
+        ('CI_COMMIT_BRANCH not in ["main"]', False),
+        ('CI_COMMIT_MESSAGE matches "^ré.*\\\\]$"', True),
+        ('"REBUILD" in $env', False),
+        ("CI_COMMIT_AUTHOR == 'o\\'brien'", True),
+    ],
+)
+def test_evaluate_forms(expression, expected):
+    from runner.pipeline.evaluate import evaluate
+
+    ctx = dataclasses.replace(PUSH, message="ré [deploy]", author="o'brien")
+    assert evaluate(expression, build_environment(ctx)) is expected
+
+
+def test_evaluate_syntax_error_is_a_warning_and_true():
+    issues = IssueList("f")
+    when = parse_when({"evaluate": "CI_COMMIT_BRANCH === 'x'"}, "when", 4, issues, "woodpecker")
+    assert [(i.level, i.line) for i in issues] == [("warning", 4)]
+    assert when.matches(PUSH, build_environment(PUSH))
+
+
+def test_evaluate_bad_regex_does_not_crash():
+    assert matches([{"evaluate": 'CI_COMMIT_BRANCH matches "(("'}], PUSH, "woodpecker")
