@@ -18,7 +18,7 @@ import re
 from runner.errors import SubstitutionError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SUBSTRING = re.compile(r"^:(-?\s*\d+)(?::(\d+))?$")
+_SUBSTRING = re.compile(r"^:\s*(-?\d+)(?::(\d+))?$")
 
 
 def substitute(text: str, variables: dict[str, str], *, file: str = "") -> str:
@@ -138,7 +138,7 @@ def _evaluate(expr: str, variables: dict[str, str], text: str, pos: int, file: s
         return _replace(value, nested(pattern), nested(replacement), replace_all)
     sub = _SUBSTRING.match(op)
     if sub:
-        offset = int(sub.group(1).replace(" ", ""))
+        offset = int(sub.group(1))
         if offset < 0:
             offset = max(len(value) + offset, 0)
         if sub.group(2) is None:

@@ -18,6 +18,7 @@ VARS = {"DRONE_TAG": "v1.4.0", "SHA": "abcdef1234567890", "EMPTY": "", "NAME": "
         ("${DRONE_TAG%%.*}", "v1"),
         ("${SHA:0:7}", "abcdef1"),
         ("${SHA:10}", "567890"),
+        ("${SHA: -4}", "7890"),
         ("${NAME^}", "Hello world"),
         ("${NAME^^}", "HELLO WORLD"),
         ("${NAME,}", "hello world"),
