@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,9 @@ EVENT_CUSTOM = "custom"
 PULL_REQUEST_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 
 ZERO_SHA = "0" * 40
+
+SKIP_MARKERS = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
+SKIPPABLE_EVENTS = (EVENT_PUSH, EVENT_PULL_REQUEST)
 
 
 @dataclass
@@ -98,6 +102,48 @@ class HookEvent:
         }
         values.update(extra)
         return BuildContext(**values)
+
+
+def skip_reason(event: HookEvent) -> str:
+    """Why ``event`` should not build, or ``""``: ``[skip ci]``/``[ci skip]`` (any case) in the
+    message or title of a push or pull request; tags, crons and manual builds always build."""
+    if event.event not in SKIPPABLE_EVENTS:
+        return ""
+    for text in (event.message, event.title):
+        match = SKIP_MARKERS.search(text or "")
+        if match:
+            return f"{match.group(0)} in the commit message"
+    return ""
+
+
+def event_from_build(build, *, sender: str = "") -> HookEvent:
+    """The event that made ``build`` (a ``runner.core.Build``), to build it again (restart,
+    promote); ``parent`` is the build's number."""
+    ctx = BuildContext.from_dict(build.context or {})
+    return HookEvent(
+        event=build.event,
+        ref=build.ref,
+        commit=build.commit,
+        before=ctx.before,
+        branch=build.branch,
+        tag=build.tag,
+        message=build.message,
+        title=(build.message or "").strip().split("\n", 1)[0],
+        author=build.author,
+        author_email=ctx.author_email,
+        author_avatar=ctx.author_avatar,
+        sender=sender or build.sender,
+        link=ctx.link,
+        action=ctx.action,
+        pull_request=ctx.pull_request,
+        source_branch=ctx.source_branch,
+        target_branch=ctx.target_branch,
+        fork=ctx.fork,
+        target=build.target,
+        cron=ctx.cron,
+        parent=build.number,
+        changed_files=ctx.changed_files,
+    )
 
 
 class Ignored(Exception):

@@ -15,7 +15,6 @@ number compiled into ``DRONE_BUILD_NUMBER`` is the one the store assigns.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -26,8 +25,21 @@ from sqlalchemy import select, update
 
 from runner.core import BLOCKED, ERROR, Build, Repo
 from runner.environments import decide_target, extract_declarations
-from runner.errors import Conflict, EngineError, NotFound, PipelineError, RunnerError
-from runner.forges.base import EVENT_CUSTOM, EVENT_PULL_REQUEST, EVENT_PUSH, HookEvent
+from runner.errors import (
+    BadRequest,
+    Conflict,
+    EngineError,
+    NotFound,
+    PipelineError,
+    RunnerError,
+)
+from runner.forges.base import (
+    EVENT_CUSTOM,
+    EVENT_PULL_REQUEST,
+    HookEvent,
+    event_from_build,
+    skip_reason,
+)
 from runner.gitmirror import Mirror
 from runner.pipeline.spec import BuildContext, StageSpec
 from runner.server.status import status_reporter
@@ -35,10 +47,6 @@ from runner.store.builds import stage_from_spec
 from runner.store.models import BuildRow, RepoRow, StageRow
 
 log = logging.getLogger(__name__)
-
-SKIP_MARKERS = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
-# Events whose commit message may skip the build; tags, crons and manual builds always run.
-SKIPPABLE_EVENTS = (EVENT_PUSH, EVENT_PULL_REQUEST)
 
 
 class BuildSkipped(RunnerError):
@@ -132,15 +140,15 @@ class Triggerer:
 
     def restart(self, repo: Repo, build: Build, *, sender: str = "") -> Build:
         """A new build of the same event and commit, reading the pipeline file again."""
-        return self.trigger(repo, _event_of(build, sender=sender), origin="restart")
+        return self.trigger(repo, event_from_build(build, sender=sender), origin="restart")
 
     def promote(
         self, repo: Repo, build: Build, *, target: str, event: str = "promote", sender: str = ""
     ) -> Build:
         """A ``promote`` (or ``rollback``) build of ``build``'s commit to environment ``target``."""
         if event not in ("promote", "rollback"):
-            raise BuildSkipped(f"event {event!r} is neither promote nor rollback")
-        source = _event_of(build, sender=sender)
+            raise BadRequest(f"event {event!r} is neither promote nor rollback")
+        source = event_from_build(build, sender=sender)
         source.event = event
         source.target = target
         return self.trigger(repo, source, origin="promote")
@@ -328,18 +336,6 @@ class Triggerer:
             return self._locks.setdefault(repo_id, threading.Lock())
 
 
-def skip_reason(event: HookEvent) -> str:
-    """Why ``event`` should not build (``[skip ci]``/``[ci skip]`` in a push or pull request
-    message or title), or ``""``."""
-    if event.event not in SKIPPABLE_EVENTS:
-        return ""
-    for text in (event.message, event.title):
-        match = SKIP_MARKERS.search(text or "")
-        if match:
-            return f"{match.group(0)} in the commit message"
-    return ""
-
-
 def describe_error(exc: RunnerError) -> str:
     """The text shown on an error build: every lint issue on its own line, else the message."""
     issues = getattr(exc, "issues", None) or []
@@ -348,35 +344,6 @@ def describe_error(exc: RunnerError) -> str:
         fmt = getattr(issue, "format", None)
         lines.append(fmt() if callable(fmt) else str(issue))
     return "\n".join(lines) if lines else str(exc)
-
-
-def _event_of(build: Build, *, sender: str = "") -> HookEvent:
-    """The event that made ``build``, to build it again (restart, promote)."""
-    ctx = BuildContext.from_dict(build.context or {})
-    return HookEvent(
-        event=build.event,
-        ref=build.ref,
-        commit=build.commit,
-        before=ctx.before,
-        branch=build.branch,
-        tag=build.tag,
-        message=build.message,
-        title=(build.message or "").strip().split("\n", 1)[0],
-        author=build.author,
-        author_email=ctx.author_email,
-        author_avatar=ctx.author_avatar,
-        sender=sender or build.sender,
-        link=ctx.link,
-        action=ctx.action,
-        pull_request=ctx.pull_request,
-        source_branch=ctx.source_branch,
-        target_branch=ctx.target_branch,
-        fork=ctx.fork,
-        target=build.target,
-        cron=ctx.cron,
-        parent=build.number,
-        changed_files=ctx.changed_files,
-    )
 
 
 def _fill_from_commit(event: HookEvent, mirror: Mirror, commit: str) -> None:
