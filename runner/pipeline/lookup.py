@@ -24,9 +24,9 @@ def select_pipeline_files(paths: Iterable[str], configured: str = "") -> list[st
     ``PIPELINE_FILE_ORDER`` present is used; ``.woodpecker/`` gives all its YAML files, sorted.
     Returns ``[]`` when nothing matches.
     """
-    present = sorted({p.lstrip("./") if p.startswith("./") else p for p in paths})
+    present = sorted({_clean(p) for p in paths})
     if configured:
-        configured = configured.strip("/") if not configured.startswith("./") else configured[2:]
+        configured = _clean(configured).rstrip("/")
         if configured in present:
             return [configured]
         if any(c in configured for c in "*?["):
@@ -40,6 +40,14 @@ def select_pipeline_files(paths: Iterable[str], configured: str = "") -> list[st
         elif entry in present:
             return [entry]
     return []
+
+
+def _clean(path: str) -> str:
+    """``./a/b`` and ``/a/b`` as ``a/b`` (paths are relative to the repository root)."""
+    path = path.replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path.lstrip("/")
 
 
 def _yaml_in(present: list[str], folder: str) -> list[str]:

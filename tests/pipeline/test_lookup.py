@@ -26,3 +26,9 @@ def test_configured_path_file_folder_or_glob():
     assert select_pipeline_files(paths, "ci") == ["ci/a.yml", "ci/b.yaml"]
     assert select_pipeline_files(paths, "ci/*.yml") == ["ci/a.yml"]
     assert select_pipeline_files(paths, "missing.yml") == []
+
+
+def test_paths_with_leading_dot_slash():
+    assert select_pipeline_files(["./.drone.yml", "./README.md"]) == [".drone.yml"]
+    assert select_pipeline_files(["./.woodpecker/a.yml"]) == [".woodpecker/a.yml"]
+    assert select_pipeline_files([".drone/x.yml"], "./.drone/x.yml") == [".drone/x.yml"]
