@@ -134,7 +134,7 @@ def compile_stage(
     for step in stage.steps:
         statuses = step.when.statuses(ctx, condition_env, stage.matrix)
         if not statuses:
-            dropped[step.name] = list(step.depends_on or [])
+            dropped[step.name] = list(step.depends_on or ([] if stage.clone_disable else ["clone"]))
             continue
         step_spec, step_env = _compile_step(step, stage, spec, environ, KIND_STEP)
         step_spec.run_policy = run_policy(statuses)

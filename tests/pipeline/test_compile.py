@@ -139,6 +139,8 @@ steps:
     assert steps["a"].depends_on == ["clone"]
     assert "b" not in steps
     assert steps["c"].depends_on == ["a"]
+    root_left_out = text.replace("depends_on: [a], ", "")
+    assert steps_by_name(compile_one(root_left_out))["c"].depends_on == ["clone"]
 
 
 def test_drone08_groups_secrets_implicit_plugin_and_environment_list():
