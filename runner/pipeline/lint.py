@@ -111,7 +111,7 @@ def lint_stages(
         issues = IssueList(stage.file)
         if names.get(stage.name, stage).file == stage.file and stage.name in names:
             issues.error(
-                stage.line,
+                stage.lines.get("name", stage.line),
                 f"{stage.path}.name" if stage.path else "name",
                 f'duplicate pipeline name "{stage.name}": give each pipeline its own name',
             )

@@ -65,7 +65,7 @@ def parse_drone_document(
         return None
     dot = f"{prefix}." if prefix else ""
     for key in doc:
-        if key not in PIPELINE_KEYS:
+        if key not in PIPELINE_KEYS and not key.startswith(("x-", ".")):  # anchor holders
             issues.warning(
                 fields.key_line(doc, key, line),
                 f"{dot}{key}",
