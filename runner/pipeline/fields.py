@@ -8,6 +8,11 @@ from runner.pipeline.issues import IssueList
 from runner.pipeline.yamlload import YMap, to_text
 
 
+def join(path: str, key: str) -> str:
+    """The field path of ``key`` under ``path`` (``steps[0]`` + ``image``)."""
+    return f"{path}.{key}" if path else key
+
+
 def kind_of(value: Any) -> str:
     """How a value reads in an error message."""
     if isinstance(value, dict):
@@ -30,7 +35,7 @@ def text(raw: dict, key: str, path: str, issues: IssueList, default: str = "") -
     if value is None:
         return default
     if isinstance(value, (dict, list)):
-        issues.error(key_line(raw, key), f"{path}.{key}", f"expected a value, not {kind_of(value)}")
+        issues.error(key_line(raw, key), join(path, key), f"expected a value, not {kind_of(value)}")
         return default
     return to_text(value)
 
@@ -45,7 +50,7 @@ def boolean(raw: dict, key: str, path: str, issues: IssueList) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
         return value.lower() in ("true", "yes")
     issues.error(
-        key_line(raw, key), f"{path}.{key}", f"expected true or false, not {kind_of(value)}"
+        key_line(raw, key), join(path, key), f"expected true or false, not {kind_of(value)}"
     )
     return False
 
@@ -60,7 +65,7 @@ def integer(raw: dict, key: str, path: str, issues: IssueList) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     issues.error(
-        key_line(raw, key), f"{path}.{key}", f"expected a whole number, not {kind_of(value)}"
+        key_line(raw, key), join(path, key), f"expected a whole number, not {kind_of(value)}"
     )
     return 0
 
@@ -76,7 +81,7 @@ def text_list(
     if isinstance(value, (str, int, float, bool)):
         return to_text(value).split() if split else [to_text(value)]
     if not isinstance(value, list):
-        issues.error(line, f"{path}.{key}", f"expected a list, not {kind_of(value)}")
+        issues.error(line, join(path, key), f"expected a list, not {kind_of(value)}")
         return None
     out = []
     for index, item in enumerate(value):
@@ -84,7 +89,7 @@ def text_list(
             item_line = value.line_of(index) if hasattr(value, "line_of") else line
             issues.error(
                 item_line,
-                f"{path}.{key}[{index}]",
+                f"{join(path, key)}[{index}]",
                 f"expected a plain value, not {kind_of(item)}; quote the whole line "
                 "if it contains ': '",
             )
@@ -99,7 +104,7 @@ def mapping(raw: dict, key: str, path: str, issues: IssueList) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        issues.error(key_line(raw, key), f"{path}.{key}", f"expected a map, not {kind_of(value)}")
+        issues.error(key_line(raw, key), join(path, key), f"expected a map, not {kind_of(value)}")
         return None
     return value
 
@@ -118,14 +123,14 @@ def environment(raw: dict, key: str, path: str, issues: IssueList) -> dict[str, 
             if not sep or not name:
                 issues.error(
                     value.line_of(index) if hasattr(value, "line_of") else line,
-                    f"{path}.{key}[{index}]",
+                    f"{join(path, key)}[{index}]",
                     "a list environment entry must be NAME=value",
                 )
                 continue
             out[name] = val
         return out
     if not isinstance(value, dict):
-        issues.error(line, f"{path}.{key}", f"expected a map of NAME: value, not {kind_of(value)}")
+        issues.error(line, join(path, key), f"expected a map of NAME: value, not {kind_of(value)}")
         return out
     for name, item in value.items():
         item_line = key_line(value, name, line)
@@ -135,14 +140,14 @@ def environment(raw: dict, key: str, path: str, issues: IssueList) -> dict[str, 
                 continue
             issues.error(
                 item_line,
-                f"{path}.{key}.{name}",
+                f"{join(path, key)}.{name}",
                 "an environment value must be text or {from_secret: name}",
             )
             continue
         if isinstance(item, list):
             issues.warning(
                 item_line,
-                f"{path}.{key}.{name}",
+                f"{join(path, key)}.{name}",
                 "a list is not a value: it is passed comma-joined; write it as text",
             )
             out[name] = ",".join(to_text(v) for v in item)

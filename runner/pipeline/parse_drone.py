@@ -55,7 +55,7 @@ def parse_drone_document(
     prefix = f"[{index}]" if index else ""
     if kind in OTHER_KINDS:
         return None
-    name = fields.text(doc, "name", prefix or "pipeline", issues) or "default"
+    name = fields.text(doc, "name", prefix, issues) or "default"
     stage = Stage(name=name, file=file, dialect=DRONE, line=line, path=prefix, kind=kind)
     stage.lines = dict(getattr(doc, "key_lines", {}))
     if kind != "pipeline":
@@ -83,7 +83,7 @@ def parse_drone_document(
     )
     status = [c.fields["status"] for c in stage.trigger.items if "status" in c.fields]
     stage.run_policy_statuses = [s for c in status for s in c.include]
-    stage.depends_on = fields.text_list(doc, "depends_on", f"{dot}".rstrip("."), issues) or []
+    stage.depends_on = fields.text_list(doc, "depends_on", prefix, issues) or []
     clone = fields.mapping(doc, "clone", prefix, issues) or {}
     stage.clone_disable = fields.boolean(clone, "disable", f"{dot}clone", issues)
     stage.clone_depth = fields.integer(clone, "depth", f"{dot}clone", issues)
