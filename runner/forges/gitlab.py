@@ -122,8 +122,16 @@ def _push(data: dict[str, Any]) -> HookEvent:
         link=head.get("url") or project.get("web_url", ""),
         repo=project.get("path_with_namespace", ""),
         clone_url=project.get("git_http_url", ""),
-        changed_files=changed_files(commits) if not tag else None,
+        changed_files=_changed_files(data, commits) if not tag else None,
     )
+
+
+def _changed_files(data: dict[str, Any], commits: list) -> list[str] | None:
+    """The paths the push changed; None when GitLab cut the commit list (over 20 commits)."""
+    total = data.get("total_commits_count")
+    if isinstance(total, int) and total > len(commits):
+        return None
+    return changed_files(commits)
 
 
 def _merge_request(data: dict[str, Any]) -> HookEvent:

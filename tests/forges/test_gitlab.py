@@ -42,6 +42,13 @@ def test_push():
     assert event.changed_files == ["CHANGELOG", "app/controller/application.rb", "README.md"]
 
 
+def test_a_cut_commit_list_leaves_changed_files_unknown():
+    data = load("gitlab_push")
+    data["total_commits_count"] = 42
+    raw = body(data)
+    assert gitlab.parse(gitlab_headers("Push Hook", SECRET), raw).changed_files is None
+
+
 def test_tag_push():
     raw = body(load("gitlab_tag"))
     event = gitlab.parse(gitlab_headers("Tag Push Hook", SECRET), raw)
