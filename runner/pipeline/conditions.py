@@ -143,7 +143,11 @@ def _field_match(name: str, constraint: Constraint, ctx: BuildContext, dialect: 
     if name in ("paths", "path"):
         if ctx.changed_files is None:
             return True
+        if dialect == "woodpecker" and ctx.event not in ("push", "pull_request"):
+            return True  # Woodpecker applies path filters to pushes and pull requests only
         return constraint.match_any(ctx.changed_files, ctx.message)
+    if name == "cron" and dialect == "woodpecker" and ctx.event != "cron":
+        return True  # Woodpecker applies the cron filter to cron events only
     if name == "platform":
         return True  # the stage platform decides the agent, not whether a step runs
     value = {

@@ -131,3 +131,11 @@ def test_evaluate_syntax_error_is_a_warning_and_true():
 
 def test_evaluate_bad_regex_does_not_crash():
     assert matches([{"evaluate": 'CI_COMMIT_BRANCH matches "(("'}], PUSH, "woodpecker")
+
+
+def test_woodpecker_applies_path_and_cron_filters_to_their_events_only():
+    tag = dataclasses.replace(TAG, changed_files=["docs/a.md"])
+    assert matches({"path": "src/**"}, tag, "woodpecker")
+    assert not matches({"paths": "src/**"}, tag, "drone")
+    assert matches({"cron": "nightly"}, PUSH, "woodpecker")
+    assert not matches({"cron": "nightly"}, PUSH, "drone")
