@@ -8,14 +8,15 @@ import pytest
 from tests.e2e.harness import LocalRepo, ServerProcess
 
 
-@pytest.fixture
-def server(tmp_path, docker_client):
-    proc = ServerProcess(tmp_path / "data").start()
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, docker_client):
+    """One server per test module; tests use their own repositories."""
+    proc = ServerProcess(tmp_path_factory.mktemp("server") / "data").start()
     yield proc
     proc.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def admin_token(server):
     return server.token("admin")
 
