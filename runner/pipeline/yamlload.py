@@ -173,15 +173,18 @@ class _Converter:
         return out
 
     def _sequence_merge(self, item, path: str) -> YList | None:
-        """Woodpecker's ``- <<: *list``: a one-key merge whose value is a sequence."""
+        """Woodpecker's ``- <<: *list``: a one-key merge whose value is an anchored sequence
+        (an alias points back to an earlier node), or an inline list of plain values."""
         if not isinstance(item, yaml.MappingNode) or len(item.value) != 1:
             return None
         key_node, value_node = item.value[0]
         is_merge = key_node.tag == MERGE_TAG or getattr(key_node, "value", None) == "<<"
         if not is_merge or not isinstance(value_node, yaml.SequenceNode):
             return None
-        if value_node.value and all(isinstance(v, yaml.MappingNode) for v in value_node.value):
-            return None  # a list of maps to merge into this map
+        is_alias = value_node.start_mark.index < key_node.start_mark.index
+        maps_only = all(isinstance(v, yaml.MappingNode) for v in value_node.value)
+        if value_node.value and maps_only and not is_alias:
+            return None  # `- <<: [*a, *b]`: maps merged into this one map, as YAML says
         return self._sequence(value_node, path)
 
     def _key(self, node) -> str:

@@ -68,3 +68,15 @@ def test_alias_bomb_is_refused_quickly():
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
     with pytest.raises(PipelineError, match="more than"):
         load("\n".join(lines) + "\n")
+
+
+def test_sequence_merge_of_an_anchored_list_of_steps_and_map_merge_of_inline_aliases():
+    text = (
+        "common: &common\n  - name: a\n    image: x\n  - name: b\n    image: y\n"
+        "base: &base {image: z}\nextra: &extra {pull: always}\n"
+        "steps:\n  - <<: *common\n  - name: c\n    image: w\n"
+        "one:\n  - <<: [*base, *extra]\n"
+    )
+    doc = load(text)[0][0][0]
+    assert [s["name"] for s in doc["steps"]] == ["a", "b", "c"]
+    assert doc["one"] == [{"image": "z", "pull": "always"}]
