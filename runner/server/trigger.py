@@ -347,8 +347,12 @@ def describe_error(exc: RunnerError) -> str:
 
 
 def _fill_from_commit(event: HookEvent, mirror: Mirror, commit: str) -> None:
-    """Complete the event from the commit itself (manual, cron and generic builds lack it)."""
+    """Complete the event from the repository: the message and author when the event lacks
+    them (manual, cron, generic builds), and the changed files when the forge did not list
+    them but the previous commit is known (for ``paths`` conditions)."""
     event.commit = commit
+    if event.changed_files is None and event.before and event.before != commit:
+        event.changed_files = _changed_files(mirror, event.before, commit)
     if event.message and event.author:
         return
     try:
@@ -362,3 +366,12 @@ def _fill_from_commit(event: HookEvent, mirror: Mirror, commit: str) -> None:
     if not event.author:
         event.author = info.author.name or ""
         event.author_email = event.author_email or info.author.email or ""
+
+
+def _changed_files(mirror: Mirror, before: str, commit: str) -> list[str] | None:
+    """Paths changed from the merge base of ``before`` and ``commit``; None when unknown."""
+    try:
+        out = git.Repo(mirror.path).git.diff("--name-only", "--no-renames", f"{before}...{commit}")
+    except git.GitError:
+        return None  # ``before`` is not in the mirror (force push, shallow forge history)
+    return [line for line in out.splitlines() if line]

@@ -358,3 +358,28 @@ def test_a_number_taken_by_another_process_is_compiled_again(sqlite_hub, origin,
     assert stored.context["build_number"] == 2
     step = StageSpec.from_dict(stored.stages[0].spec).steps[-1]
     assert step.environment["DRONE_BUILD_NUMBER"] == "2"
+
+
+def test_paths_conditions_use_the_files_changed_since_before(sqlite_hub, origin):
+    text = SIMPLE + (
+        "  - name: docs\n    image: runner-test/busybox\n    commands: [make docs]\n"
+        "    when:\n      paths: [docs/**]\n"
+    )
+    before = origin.commit({".drone.yml": text}, "pipeline")
+    code_only = origin.commit({"src/main.go": "package main\n"}, "code")
+    repo = add_repo(sqlite_hub, origin)
+    event = push_event(code_only)
+    event.before = before
+    build = sqlite_hub.triggerer.trigger(repo, event)
+    assert build.context["changed_files"] == ["src/main.go"]
+    assert [s.name for s in build.stages[0].steps] == ["clone", "test"]
+    with_docs = origin.commit({"docs/index.md": "# Docs\n"}, "docs")
+    event = push_event(with_docs)
+    event.before = code_only
+    build = sqlite_hub.triggerer.trigger(repo, event)
+    assert [s.name for s in build.stages[0].steps] == ["clone", "test", "docs"]
+    # A "before" the mirror does not have leaves the files unknown: paths then match.
+    event = push_event(with_docs)
+    event.before = "e" * 40
+    build = sqlite_hub.triggerer.trigger(repo, event)
+    assert build.context["changed_files"] is None
