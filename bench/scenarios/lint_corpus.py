@@ -41,28 +41,29 @@ def run() -> dict:
     if not directory.is_dir():
         raise SystemExit(f"corpus not found at {directory}")
     paths = original_paths(directory)
-    texts = {
-        paths.get(p.name, f"{p.parent.name}/{p.name}"): p.read_text(encoding="utf-8")
+    # (corpus name, name in its repository, text): the repository name decides the dialect
+    files = [
+        (f"{p.parent.name}/{p.name}", paths.get(p.name, p.name), p.read_text(encoding="utf-8"))
         for p in corpus_files(directory)
-    }
+    ]
 
     def lint_all() -> None:
-        for name, text in texts.items():
-            lint_files({name: text}, trusted=True)
+        for _, path, text in files:
+            lint_files({path: text}, trusted=True)
 
     def yaml_floor() -> None:
-        for text in texts.values():
+        for _, _, text in files:
             list(yaml.compose_all(text, Loader=_LOADER))
 
     lint_seconds = _best(lint_all)
     floor_seconds = _best(yaml_floor)
-    results = [check_text(name, text) for name, text in texts.items()]
+    results = [check_text(name, text, path) for name, path, text in files]
     passed = sum(r.passed for r in results)
-    per_file_ms = lint_seconds * 1000 / max(len(texts), 1)
+    per_file_ms = lint_seconds * 1000 / max(len(files), 1)
     ratio = lint_seconds / floor_seconds if floor_seconds else 0.0
     return {
         "scenario": "lint-corpus",
-        "files": len(texts),
+        "files": len(files),
         "passed": passed,
         "seconds": round(lint_seconds, 4),
         "per_file_ms": round(per_file_ms, 3),

@@ -60,3 +60,13 @@ def test_exception_fails_for_its_reason(results, name):
 def test_files_with_runnable_and_unrunnable_stages_run_the_docker_ones(results):
     runner_docker = results["drone/drone-runners__drone-runner-docker__.drone.yml"]
     assert runner_docker.passed and runner_docker.unsupported
+
+
+def test_lint_corpus_bench_covers_every_file(results):
+    from bench.scenarios import lint_corpus
+
+    figures = lint_corpus.run()
+    assert figures["scenario"] == "lint-corpus"
+    assert figures["files"] == len(results)
+    assert figures["passed"] == sum(r.passed for r in results.values())
+    assert {"seconds", "per_file_ms", "target"} <= set(figures)
