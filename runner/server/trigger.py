@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import git
@@ -41,6 +40,8 @@ from runner.forges.base import (
     skip_reason,
 )
 from runner.gitmirror import Mirror
+from runner.pipeline.config import load_pipeline
+from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext, StageSpec
 from runner.server.status import status_reporter
 from runner.store.builds import stage_from_spec
@@ -56,14 +57,6 @@ class BuildSkipped(RunnerError):
     """
 
     http_status = 422
-
-
-@dataclass
-class _Source:
-    """Where a trigger came from: decides whether fetch problems raise or become error builds."""
-
-    origin: str  # hook, api, cron, restart, promote
-    sender: str = ""
 
 
 class Triggerer:
@@ -87,14 +80,17 @@ class Triggerer:
     def trigger(self, repo: Repo, event: HookEvent, *, origin: str = "hook") -> Build:
         """Create the build for ``event`` (a parsed webhook, or one made by the methods below).
 
-        Raises ``BuildSkipped`` when nothing should run. Returns the saved build with its
-        stages and steps (status ``pending``, ``blocked`` awaiting approval, or ``error``).
+        ``origin`` is ``hook``, ``api``, ``cron``, ``restart`` or ``promote``: for ``api`` and
+        ``promote`` an unknown branch or commit raises ``NotFound``, for the others it gives a
+        build in ``error`` saying so. Raises ``BuildSkipped`` when nothing should run. Returns
+        the saved build with its stages and steps (status ``pending``, ``blocked`` awaiting
+        approval, or ``error``).
         """
         reason = skip_reason(event)
         if reason:
             raise BuildSkipped(reason)
         with self._repo_lock(repo.id):
-            build = self._create(repo, event, _Source(origin, event.sender))
+            build = self._create(repo, event, origin)
         self.status.build_changed(build)
         if build.status != ERROR:
             self.services.wake_agents()
@@ -155,14 +151,15 @@ class Triggerer:
 
     # The work -----------------------------------------------------------------------------
 
-    def _create(self, repo: Repo, event: HookEvent, source: _Source) -> Build:
+    def _create(self, repo: Repo, event: HookEvent, origin: str) -> Build:
         number = self._next_number(repo.id)
         try:
             mirror = self.mirror(repo, event)
             commit = mirror.update(commit=event.commit or None, ref=event.ref or None)
             files = self._pipeline_files(repo, mirror, commit)
         except RunnerError as exc:
-            if source.origin in ("api", "promote") and isinstance(exc, NotFound):
+            # Someone asked for a branch or commit that is not there: tell them, build nothing.
+            if origin in ("api", "promote") and isinstance(exc, NotFound):
                 raise
             return self._save_error(repo, event, self._context(repo, event, number), exc)
         _fill_from_commit(event, mirror, commit)
@@ -209,8 +206,6 @@ class Triggerer:
         return Mirror(self.settings.data_path / "mirrors", url)
 
     def _pipeline_files(self, repo: Repo, mirror: Mirror, commit: str) -> dict[str, str]:
-        from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
-
         names = select_pipeline_files(mirror.list_files(commit), repo.pipeline_path)
         if not names:
             looked = repo.pipeline_path or ", ".join(PIPELINE_FILE_ORDER)
@@ -221,8 +216,6 @@ class Triggerer:
         return {name: mirror.read_file(commit, name) for name in names}
 
     def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: HookEvent):
-        from runner.pipeline.config import load_pipeline
-
         return load_pipeline(
             files,
             ctx,
