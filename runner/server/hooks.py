@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from runner.core import Build
 from runner.errors import NotFound, RunnerError
 from runner.forges import generic, get_forge
 from runner.forges.base import header
+from runner.server.services import current_services
 from runner.server.trigger import BuildSkipped
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class BodyTooLarge(RunnerError):
 @hooks_bp.post("/hook/<owner>/<name>")
 def receive(owner: str, name: str):
     """Verify, parse and turn one webhook delivery into a build (see the module docstring)."""
-    services = current_app.extensions["runner"]
+    services = current_services()
     body = _read_body(services.settings.max_body_bytes)
     slug = f"{owner}/{name}"
     repo = services.stores.repos.find(slug)
