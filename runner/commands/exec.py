@@ -311,15 +311,14 @@ def exec_main(*, file=None, out: TextIO | None = None, cancel=None, **options) -
             paths, ctx, environ=environ, trusted=ctx.trusted, privileged_images=privileged
         )
     except PipelineError as exc:
-        err.write(f"error: {exc}\n")
-        for issue in exc.issues:
-            err.write(f"  {issue}\n")
+        for line in [_issue_text(i) for i in exc.issues] or [f"error: {exc}"]:
+            err.write(line + "\n")
         return EXIT_USAGE
     except (RunnerError, OSError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
-    for warning in getattr(build, "warnings", []) or []:
-        err.write(f"warning: {warning}\n")
+    for warning in build.warnings:
+        err.write(_issue_text(warning) + "\n")
     stages = list(build.stages)
     wanted = set(options.get("stage_names") or ())
     if wanted:
@@ -382,6 +381,12 @@ def _run(stages, options, secrets, environ, privileged, ctx, out, cancel) -> int
         return EXIT_INTERRUPTED
     ok = all(r.status in ("success", "skipped") for _, r in results)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _issue_text(issue) -> str:
+    """A lint issue as ``file:line: level: path: message`` (its own ``format``)."""
+    fmt = getattr(issue, "format", None)
+    return fmt() if callable(fmt) else str(issue)
 
 
 def _labels_from_env() -> dict[str, str]:
