@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
 import pytest
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
@@ -80,9 +81,19 @@ def run_plugin(docker_client, tmp_path):
             container.start()
             result = container.wait(timeout=timeout)
             output = container.logs().decode("utf-8", "replace")
-            return PluginRun(result["StatusCode"], output)
-        finally:
             container.remove(force=True)
+            return PluginRun(result["StatusCode"], output)
+        except docker.errors.NotFound:
+            pytest.fail("the plugin container vanished: another process removed it while it ran")
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                pytest.fail(f"the plugin container was removed while it ran: {exc.explanation}")
+            raise
+        finally:
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError:
+                pass
 
     return run
 
