@@ -1,4 +1,4 @@
-"""The webhook endpoint: ``POST /hook/<owner>/<name>``.
+"""The webhook endpoint: ``POST /hook/<owner>/<name>`` (GitLab subgroups: more path parts).
 
 Order of checks, each answered as JSON with a reason: body larger than
 ``settings.max_body_bytes`` → 413; unknown or inactive repository → 404; signature or token
@@ -33,12 +33,15 @@ class BodyTooLarge(RunnerError):
     http_status = 413
 
 
-@hooks_bp.post("/hook/<owner>/<name>")
-def receive(owner: str, name: str):
-    """Verify, parse and turn one webhook delivery into a build (see the module docstring)."""
+@hooks_bp.post("/hook/<path:slug>")
+def receive(slug: str):
+    """Verify, parse and turn one webhook delivery into a build (see the module docstring).
+
+    ``slug`` is ``owner/name``, or ``group/subgroup/name`` for GitLab's nested groups.
+    """
     services = current_services()
     body = _read_body(services.settings.max_body_bytes)
-    slug = f"{owner}/{name}"
+    slug = slug.strip("/")
     repo = services.stores.repos.find(slug)
     if repo is None or not repo.active:
         raise NotFound(

@@ -207,6 +207,20 @@ def test_gitlab_push_with_its_token(client, hooked, origin):
     assert client.post("/hook/acme/gitlab", data=raw, headers=headers).status_code == 401
 
 
+def test_gitlab_subgroup_repository(client, services, origin):
+    sha = origin.commit({".drone.yml": SIMPLE}, "Nested")
+    services.stores.repos.create(
+        "acme/platform/api", forge="gitlab", clone_url=origin.url, webhook_secret=SECRET
+    )
+    data = payload("gitlab_push")
+    data.update(ref="refs/heads/main", after=sha, checkout_sha=sha, commits=[])
+    headers = {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": SECRET}
+    resp = client.post("/hook/acme/platform/api", data=json.dumps(data), headers=headers)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["build"]["url"].endswith("/repos/acme/platform/api/1")
+    status_reporter(services).stop()
+
+
 @pytest.mark.parametrize("forge", ["gitea", "gogs"])
 def test_gitea_and_gogs_pushes(client, hooked, origin, forge):
     sha = origin.commit({".drone.yml": SIMPLE}, f"{forge} change")
