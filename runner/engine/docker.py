@@ -22,9 +22,9 @@ Thread-safety: one ``DockerEngine`` serves any number of stages and of parallel 
 
 from __future__ import annotations
 
-import io
 import re
 import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -188,13 +188,15 @@ class DockerEngine:
         image = next((s.image for s in [*stage.steps, *stage.services] if s.image), "")
         if not image:
             raise EngineError(f'stage "{stage.name}" has no step image to copy the clone with')
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            tar.add(src_dir, arcname=".")
         helper = StepSpec(name="clone-copy", image=image, command=["true"], entrypoint=[])
         cid = self._create(stage, state, helper, {}, lambda _line: None)
         try:
-            self.api.put_archive(cid, stage.workspace, buffer.getvalue())
+            # A file, not memory: a large repository is streamed to the daemon.
+            with tempfile.TemporaryFile() as archive:
+                with tarfile.open(fileobj=archive, mode="w") as tar:
+                    tar.add(src_dir, arcname=".")
+                archive.seek(0)
+                self.api.put_archive(cid, stage.workspace, archive)
         except docker.errors.APIError as exc:
             raise EngineError(f"cannot copy the clone into the workspace: {exc}") from exc
         finally:

@@ -278,3 +278,25 @@ def test_cleanup_leftovers_removes_an_interrupted_run(docker_client, agent_name,
     assert leftovers() == []
     crashed.destroy(stage)  # safe after everything is gone, and twice
     crashed.destroy(stage)
+
+
+def test_detached_step_is_reachable_and_pull_always_falls_back_to_local(engine, leftovers):
+    logs = Collect()
+    server = sh(
+        "server",
+        "mkdir -p /www && echo detached-ok > /www/index.html",
+        "python3 -m http.server 8000 --directory /www",
+        image=PYTHON,
+        detach=True,
+    )
+    client = sh(
+        "client",
+        "for i in $(seq 1 100); do wget -q -O - http://server:8000/ && exit 0; sleep 0.1; done;"
+        " exit 1",
+        pull="always",
+    )
+    result, statuses = run(engine, server, client, logs=logs)
+    assert statuses == {"server": "success", "client": "success"}, result
+    assert "detached-ok" in logs.by_step["client"]
+    assert any("using the local image" in line for line in logs.by_step["client"])
+    assert leftovers() == []
