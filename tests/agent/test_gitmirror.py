@@ -11,6 +11,11 @@ from runner.errors import EngineError, NotFound
 from runner.gitmirror import Mirror
 
 
+def git(cwd, *args: str) -> str:
+    cmd = ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", *args]
+    return subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
 def test_update_then_read_files_at_a_commit(bare_repo, tmp_path):
     url, shas = bare_repo
     mirror = Mirror(tmp_path / "cache", url)
@@ -77,3 +82,27 @@ def test_concurrent_updates_share_one_mirror(bare_repo, tmp_path):
     for t in threads:
         t.join()
     assert errors == [] and results == [shas[2]] * 4
+
+
+def test_export_initialises_submodules(bare_repo, tmp_path, monkeypatch):
+    # Local file:// submodules are refused by git's default protocol policy; real remotes
+    # (https, ssh) are not, so the test allows the file protocol for its own processes.
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.file.allow")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "always")
+    lib_url, _ = bare_repo
+    app = tmp_path / "app"
+    app.mkdir()
+    git(app, "init", "-q", "-b", "main")
+    git(app, "submodule", "add", "-q", lib_url, "lib")
+    git(app, "commit", "-q", "-m", "add lib")
+    bare = tmp_path / "app.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(app), str(bare)], check=True)
+    mirror = Mirror(tmp_path / "cache", bare.as_uri())
+    sha = mirror.update()
+    dest = tmp_path / "ws"
+    mirror.export(sha, dest, submodules=True)
+    assert (dest / "lib" / "file3.txt").read_text() == "content 3\n"
+    plain = tmp_path / "plain"
+    mirror.export(sha, plain)
+    assert not (plain / "lib" / "file3.txt").exists()
