@@ -33,6 +33,7 @@ from runner.forges.base import (
     check_hmac,
     first_line,
     header,
+    hmac_hex,
     load_json,
     split_ref,
 )
@@ -55,6 +56,11 @@ _STRING_FIELDS = (
     "action",
     "target",
 )
+
+
+def signature(body: bytes, secret: str) -> str:
+    """The ``X-Runner-Signature`` value for ``body``: ``sha256=`` + hex HMAC-SHA256."""
+    return "sha256=" + hmac_hex(secret, body)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:

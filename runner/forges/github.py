@@ -27,6 +27,7 @@ from runner.forges.base import (
     dig,
     first_line,
     header,
+    hmac_hex,
     load_json,
     require,
     split_ref,
@@ -38,6 +39,11 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"
 DELIVERY_HEADER = "X-GitHub-Delivery"
 DEFAULT_API = "https://api.github.com"
+
+
+def signature(body: bytes, secret: str) -> str:
+    """The ``X-Hub-Signature-256`` value GitHub sends for ``body`` (for tests and tools)."""
+    return "sha256=" + hmac_hex(secret, body)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:

@@ -21,6 +21,7 @@ def _raw(**fields) -> bytes:
 def test_signature_is_checked():
     raw = _raw(ref="refs/heads/main", commit=SHA)
     generic.verify(generic_headers(raw, SECRET), raw, SECRET)
+    generic.verify({"X-Runner-Signature": generic.signature(raw, SECRET)}, raw, SECRET)
     with pytest.raises(Unauthorized, match="X-Runner-Signature"):
         generic.verify(generic_headers(raw, "other"), raw, SECRET)
     with pytest.raises(Unauthorized, match="missing"):

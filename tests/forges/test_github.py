@@ -17,6 +17,9 @@ SECRET = "s3cr3t-webhook"
 def test_valid_signature_passes_and_wrong_one_is_refused():
     raw = body(load("github_push"))
     github.verify(github_headers("push", raw, SECRET), raw, SECRET)
+    assert (
+        github.signature(raw, SECRET) == github_headers("push", raw, SECRET)["X-Hub-Signature-256"]
+    )
     with pytest.raises(Unauthorized, match="does not match"):
         github.verify(github_headers("push", raw, "another-secret"), raw, SECRET)
     tampered = raw.replace(b"Update README", b"Update READYOU")
