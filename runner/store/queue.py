@@ -27,6 +27,7 @@ from runner.store.builds import load_stages
 from runner.store.convert import now as time_now
 from runner.store.convert import to_record
 from runner.store.db import Database
+from runner.store.gates import ClaimGates
 from runner.store.models import BuildRow, LogChunkRow, StageRow, StepRow
 
 # Answers of ``renew_lease``.
@@ -98,6 +99,8 @@ class StageStore:
                 return None
         with self.db.write() as s:
             for row in self._runnable(s, offered, required):
+                if not ClaimGates(s, [row], offered, required).take_lock(s, row):
+                    continue
                 if self._take(s, row.id, agent.id, stamp, lease_seconds):
                     s.execute(
                         update(BuildRow)
@@ -122,6 +125,8 @@ class StageStore:
                 return
             after = rows[-1].id
             fitting = [r for r in rows if matches(r.labels or {}, offered, required)]
+            gates = ClaimGates(s, fitting, offered, required)
+            fitting = [r for r in fitting if gates.allows(r)]
             siblings = self._siblings(s, [r for r in fitting if r.depends_on])
             for row in fitting:
                 if row.depends_on:
