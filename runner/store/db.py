@@ -56,7 +56,7 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in a transaction for reading (and small writes that may be retried)."""
+        """A session in a transaction for reading; use ``write()`` for anything that writes."""
         with self._read_sessions.begin() as session:
             yield session
 

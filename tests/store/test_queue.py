@@ -252,3 +252,53 @@ def test_concurrent_claims_never_hand_a_stage_out_twice(stores, repo, threads):
     # Every claim is recorded for the agent that got it.
     for agent, ids in zip(agents, claimed, strict=True):
         assert sorted(s.id for s in stores.stages.running_for(agent.id)) == sorted(ids)
+
+
+def test_agents_claiming_logging_and_finishing_at_once(stores, repo):
+    """The server's real mix: claims, log uploads, step updates and stage ends in parallel."""
+    builds = [
+        stores.builds.create(
+            make_build(
+                repo.id,
+                make_stage("test", number=1),
+                make_stage("deploy", number=2, depends_on=["test"]),
+            )
+        )
+        for _ in range(6)
+    ]
+    agents = [stores.agents.create(f"worker-{i}") for i in range(4)]
+    errors: list[BaseException] = []
+
+    def work(agent):
+        try:
+            idle = 0
+            while idle < 3:
+                stage = stores.stages.claim(agent)
+                if stage is None:
+                    idle += 1
+                    stores.stages.expired()
+                    continue
+                idle = 0
+                for step in stage.steps:
+                    stores.steps.update(step.id, status=RUNNING)
+                    for seq in range(5):
+                        stores.logs.append(step.id, seq, [f"{step.name} line {seq}"] * 50)
+                    stores.steps.update(step.id, status=SUCCESS, exit_code=0)
+                    stores.stages.renew_lease(stage.id, agent.id)
+                stores.stages.done(stage.id, SUCCESS, agent_id=agent.id)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    pool = [threading.Thread(target=work, args=(a,)) for a in agents]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(120)
+    assert errors == []
+    for build in builds:
+        final = stores.builds.get(build.id)
+        assert final.status == SUCCESS
+        for stage in final.stages:
+            for step in stage.steps:
+                raw = b"".join(stores.logs.iter_raw(step.id)).decode()
+                assert raw.count("\n") == 250
