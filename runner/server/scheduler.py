@@ -6,6 +6,8 @@
   start. Firing is claimed in the database, so two server processes never both run a job.
 - lease reaper: stages whose agent stopped renewing its lease are requeued (at most
   ``MAX_ATTEMPTS`` times) or failed, as ``settings.lost_stage_policy`` says, with the reason.
+  It first runs one lease period after start, so agents that kept working while the server
+  restarted renew their leases before anything is taken back.
 - commit statuses: ``StatusReporter.poll`` catches builds that started or ended.
 - retention: logs of builds finished more than ``log_retention_days`` ago (0 keeps them) and
   webhook delivery ids older than a week are dropped.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -74,9 +76,12 @@ class Scheduler:
         background = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
         )
+        # After a restart, agents that kept running get one lease period to renew before the
+        # reaper takes back stages whose lease ran out while the server was down.
+        grace = now + timedelta(seconds=self.settings.lease_seconds)
         jobs = (
             ("cron", self.run_due_crons, CRON_TICK, now),
-            ("lease-reaper", self.reap_leases, lease_tick, now),
+            ("lease-reaper", self.reap_leases, lease_tick, grace),
             ("commit-status", self.sync_statuses, STATUS_TICK, None),
             ("retention", self.purge, RETENTION_TICK, now),
         )
