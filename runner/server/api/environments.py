@@ -6,6 +6,7 @@
   ``lock``) plus ``position``; they are validated by ``runner.environments.parse_declaration``.
 - ``POST /repos/<o>/<n>/builds/<number>/promote`` and ``.../rollback`` ``{"target": env}``
   (write): a new build of that build's commit with event ``promote`` / ``rollback``.
+- ``GET /repos/<o>/<n>/builds/<number>/history`` (read): requeues with reasons, approvals.
 - ``GET /repos/<o>/<n>/builds/<number>/waiting`` (read) and ``GET /queue`` (admin): for each
   stage not yet running, the reason in words ("no agent with env=production is connected").
 """
@@ -208,3 +209,18 @@ def _build_number(stores, build_id: int) -> str:
         return str(stores.builds.get(build_id).number)
     except NotFound:
         return str(build_id)
+
+
+@api_bp.get("/repos/<owner>/<name>/builds/<int:number>/history")
+def build_history(owner: str, name: str, number: int):
+    """What happened to the build besides its statuses: requeues and their reasons, lost
+    agents, approvals and declines, oldest first."""
+    repo = repo_for(owner, name, ROLE_READ)
+    stores = current_services().stores
+    build = get_build(repo, number)
+    return jsonify(
+        {
+            "events": [dataclasses.asdict(e) for e in stores.events.list(build.id)],
+            "approvals": [dataclasses.asdict(a) for a in stores.approvals.list(build.id)],
+        }
+    )
