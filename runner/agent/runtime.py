@@ -76,7 +76,7 @@ class AgentRuntime:
         labels: dict[str, str] | None = None,
         environ: dict[str, str] | None = None,
         poll_wait: float = 30.0,
-        heartbeat_every: float = 5.0,
+        heartbeat_every: float = 1.0,  # a cancel rides on the heartbeat: it must land within 2 s
         cache_dir: str = "~/.pipeline-runner/mirrors",
     ):
         self.client = client
@@ -90,6 +90,8 @@ class AgentRuntime:
         self.cache_dir = cache_dir
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._busy = 0
+        self._idle = threading.Condition()
         self._engine = None
 
     def start(self) -> None:
@@ -107,11 +109,14 @@ class AgentRuntime:
             self._threads.append(t)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; wait up to ``timeout`` for running stages to finish."""
+        """Stop claiming; wait up to ``timeout`` for running stages to finish.
+
+        Workers idle in a long-poll are not waited for (they are daemon threads): a stage
+        they might still receive stays leased and is requeued by the server when the lease ends.
+        """
         self._stop.set()
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     def request_stop(self) -> None:
         """Stop claiming new stages (safe from a signal handler); running stages go on."""
