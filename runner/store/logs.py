@@ -20,8 +20,11 @@ from runner.store.db import Database
 from runner.store.models import LogChunkRow, StageRow, StepRow
 
 DEFAULT_CAP = 64 * 1024 * 1024
-# Chunks fetched per query while streaming a raw log.
-_PAGE = 64
+# Chunks fetched per query while streaming a log: the first page, the most, and the bytes a
+# page should stay near (pages double while they hold less than half of it).
+_FIRST_PAGE = 8
+_MAX_PAGE = 1024
+_PAGE_BYTES = 4 * 1024 * 1024
 
 
 def as_bytes(data: bytes | str | Iterable[str]) -> bytes:
@@ -133,7 +136,10 @@ class LogStore:
         )
 
     def read(self, step_id: int, after: int = -1, *, limit: int = 1000) -> list[tuple[int, bytes]]:
-        """Chunks with ``seq > after``, in order, as ``(seq, data)`` (at most ``limit``)."""
+        """Chunks with ``seq > after``, in order, as ``(seq, data)``: at most ``limit`` of them.
+
+        Use ``iter_chunks`` to read to the end whatever the number of chunks.
+        """
         with self.db.session() as s:
             rows = s.execute(
                 select(LogChunkRow.seq, LogChunkRow.data)
@@ -151,22 +157,27 @@ class LogStore:
             )
             return -1 if found is None else found
 
-    def iter_raw(self, step_id: int) -> Iterator[bytes]:
-        """The whole stored log as a stream of blobs, a page of chunks per query.
+    def iter_chunks(self, step_id: int, after: int = -1) -> Iterator[tuple[int, bytes]]:
+        """Every chunk with ``seq > after`` as ``(seq, data)``, in order, however many there are.
 
-        Each page is read in its own short transaction, so a slow download holds no lock and
-        a log still being written is followed to where it is now.
+        Chunks are fetched a page per query, each in its own short transaction (so a slow
+        reader holds no lock, and a log still being written is followed to where it is now).
+        Pages start small and grow while chunks are small, keeping memory near ``_PAGE_BYTES``.
         """
-        after = -1
+        page_size = _FIRST_PAGE
         while True:
-            page = self.read(step_id, after, limit=_PAGE)
-            if not page:
+            page = self.read(step_id, after, limit=page_size)
+            yield from page
+            if len(page) < page_size:
                 return
-            for _seq, data in page:
-                yield data
             after = page[-1][0]
-            if len(page) < _PAGE:
-                return
+            if sum(len(data) for _seq, data in page) < _PAGE_BYTES // 2:
+                page_size = min(page_size * 2, _MAX_PAGE)
+
+    def iter_raw(self, step_id: int) -> Iterator[bytes]:
+        """The whole stored log as a stream of blobs (for the raw download)."""
+        for _seq, data in self.iter_chunks(step_id):
+            yield data
 
     def size(self, step_id: int) -> tuple[int, int]:
         """``(bytes stored, bytes cut by the cap)`` of the step's log."""

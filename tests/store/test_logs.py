@@ -101,3 +101,11 @@ def test_purge_drops_logs_of_old_finished_stages(stores, repo):
     assert stores.steps.get(step).log_cut_bytes == len(b"old log\n")
     assert stores.logs.read(fresh) == [(0, b"new log\n")]
     assert build.id
+
+
+def test_iter_chunks_reads_past_any_page_size(stores, step_id):
+    for seq in range(1500):
+        stores.logs.append(step_id, seq, f"{seq}\n")
+    chunks = list(stores.logs.iter_chunks(step_id, after=99))
+    assert [seq for seq, _data in chunks] == list(range(100, 1500))
+    assert len(stores.logs.read(step_id)) == 1000  # read() stops at its limit

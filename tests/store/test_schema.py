@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from runner.errors import RunnerError
 from runner.store import Database
 from runner.store.models import Base
 
@@ -65,3 +66,10 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     database.dispose()
+
+
+def test_unusable_urls_are_refused_with_advice():
+    with pytest.raises(RunnerError, match="file path"):
+        Database("sqlite://")
+    with pytest.raises(RunnerError, match="postgresql"):
+        Database("mysql://u@localhost/runner")
