@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from test_trigger import SIMPLE, Origin
 
+from runner.server.app import create_app
 from runner.server.status import status_reporter
 
 PAYLOADS = Path(__file__).parents[1] / "forges" / "payloads"
@@ -110,6 +111,34 @@ def test_concurrent_replays_make_one_build(app, hooked, origin):
         thread.join()
     assert sorted(answers) == [200, 200, 200, 201]
     assert len(builds_of(hooked, "acme/web")) == 1
+
+
+@pytest.mark.postgres
+def test_concurrent_replays_make_one_build_on_postgres(settings, postgres_url, origin):
+    settings.database_url = postgres_url
+    app = create_app(settings, start_background=False)
+    services = app.extensions["runner"]
+    try:
+        services.stores.repos.create(
+            "acme/web", forge="github", clone_url=origin.url, webhook_secret=SECRET
+        )
+        sha = origin.commit({".drone.yml": SIMPLE}, "Add CI")
+        answers: list[int] = []
+
+        def post():
+            resp = github_post(app.test_client(), github_push(sha), delivery="pg-race")
+            answers.append(resp.status_code)
+
+        threads = [threading.Thread(target=post) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers) == [200, 200, 200, 201]
+        assert len(builds_of(services, "acme/web")) == 1
+    finally:
+        status_reporter(services).stop()
+        services.db.dispose()
 
 
 def test_wrong_signature_is_401_and_builds_nothing(client, hooked, origin):
