@@ -119,7 +119,6 @@ class SecretStore:
     def values_for(
         self,
         repo_id: int,
-        *,
         event: str,
         image: str = "",
         environment: str = "",
