@@ -12,6 +12,9 @@ from plugin_kit.engine_api import EngineAPIError, EngineClient
 from plugin_kit.output import PluginError, run, say
 from plugin_kit.settings import SettingError, Settings
 
+# plugins/webhook's ``urls``, and ``webhook`` as the ready pipelines/ files write it.
+WEBHOOK_URL_SETTINGS = ("urls", "url", "webhook", "webhook_url")
+
 
 def read_swarm_deploy(s: Settings) -> SwarmDeploy:
     service = s.require("service", hint="the swarm service name (blue-green: its base name)")
@@ -62,9 +65,15 @@ def mode_of(s: Settings) -> str:
 
 def main(environ: dict[str, str] | None = None) -> int:
     s = Settings(environ)
-    target = s.build("DRONE_DEPLOY_TO", "CI_PIPELINE_DEPLOY_TARGET", "CI_BUILD_TARGET")
+    target = s.get("environment", "deploy_to") or s.build(
+        "DRONE_DEPLOY_TO", "CI_PIPELINE_DEPLOY_TARGET", "CI_BUILD_TARGET"
+    )
     if mode_of(s) == "webhook":
-        hook = webhook.read_webhook(s)
+        body = webhook.default_body(s.environ)
+        body["build"]["deploy_to"] = target
+        if s.get("image"):
+            body["image"] = s.get("image")
+        hook = webhook.read_webhook(s, body=body, url_names=WEBHOOK_URL_SETTINGS)
         say(f"deploy{' to ' + target if target else ''}: calling {len(hook.urls)} webhook(s)")
         webhook.send(hook, debug=s.bool("debug"))
         return 0

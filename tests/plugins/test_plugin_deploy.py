@@ -62,6 +62,21 @@ def test_webhook_unexpected_status_fails_in_one_line(plugin_env, receiver, in_pr
     assert last.startswith("error: POST http://127.0.0.1:") and "expected 201, 202" in last
 
 
+def test_default_body_names_the_image_and_environment(plugin_env, receiver, in_process):
+    env = dict(
+        plugin_env,
+        PLUGIN_WEBHOOK=f"{receiver.url}/hooks/deploy?token=abc123secret",
+        PLUGIN_IMAGE="registry.example.com/acme/app:abc12345",
+        PLUGIN_ENVIRONMENT="staging",
+    )
+    code, out = in_process(deploy_plugin.main, env)
+    assert code == 0, out
+    assert "abc123secret" not in out
+    body = receiver.requests[0].json()
+    assert body["image"] == "registry.example.com/acme/app:abc12345"
+    assert body["build"]["deploy_to"] == "staging" and body["repo"]["full_name"] == "team/app"
+
+
 @pytest.mark.parametrize(
     "settings, missing",
     [({}, "urls"), ({"PLUGIN_SERVICE": "web"}, "image"), ({"PLUGIN_MODE": "swarm"}, "service")],

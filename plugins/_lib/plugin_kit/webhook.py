@@ -67,15 +67,22 @@ def default_body(environ: dict[str, str]) -> dict:
 
 
 def read_webhook(
-    s: Settings, body: dict | None = None, template_names: tuple[str, ...] = ("template", "body")
+    s: Settings,
+    body: dict | None = None,
+    template_names: tuple[str, ...] = ("template", "body"),
+    url_names: tuple[str, ...] = ("urls", "url", "webhook_url"),
 ) -> Webhook:
     """Build the call from the settings; ``body`` is the JSON to send when no template is set.
 
     Raises ``SettingError`` for a missing URL or a template that does not give valid JSON.
     """
-    urls = s.list("urls", "url", "webhook_url")
+    urls = s.list(*url_names)
     if not urls:
-        s.require("urls", "url", hint="the address(es) to call, comma-separated")
+        s.require(*url_names, hint="the address(es) to call, comma-separated")
+    for url in urls:
+        if "?" in url:  # tokens often travel in the query string
+            s.secret(*url_names)
+            break
     for url in urls:
         if not url.startswith(("http://", "https://")):
             raise SettingError(f"setting 'urls': {url!r} must start with http:// or https://")
