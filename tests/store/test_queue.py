@@ -302,3 +302,26 @@ def test_agents_claiming_logging_and_finishing_at_once(stores, repo):
             for step in stage.steps:
                 raw = b"".join(stores.logs.iter_raw(step.id)).decode()
                 assert raw.count("\n") == 250
+
+
+def test_deploy_lock_lets_one_build_deploy_at_a_time(stores, repo, agent):
+    stores.environments.create(repo.id, "production", lock=True)
+    first, second = (make_build(repo.id) for _ in range(2))
+    first.target = second.target = "production"
+    first = stores.builds.create(first)
+    second = stores.builds.create(second)
+    taken = stores.stages.claim(agent)
+    assert taken.build_id == first.id
+    assert stores.environments.find(repo.id, "production").locked_by == first.id
+    assert stores.stages.claim(agent) is None  # the second build waits for the lock
+    stores.stages.done(taken.id, SUCCESS, agent_id=agent.id)
+    assert stores.stages.claim(agent).build_id == second.id
+
+
+def test_agent_scoped_to_a_repository_takes_only_its_stages(stores, repo):
+    other = stores.repos.create("acme/other")
+    stores.builds.create(make_build(other.id))
+    mine = stores.builds.create(make_build(repo.id))
+    scoped = stores.agents.create("scoped", labels={"repo": "acme/app"})
+    assert stores.stages.claim(scoped).build_id == mine.id
+    assert stores.stages.claim(scoped) is None
