@@ -64,7 +64,7 @@ def claim():
             claims.stage_claimed(services, stage)
             return jsonify(claims.payload(services, stage))
         left = deadline - time.monotonic()
-        if left <= 0:
+        if left <= 0 or services.stopping.is_set():
             return Response(status=204)
         services.queue.wait(generation, left)
 

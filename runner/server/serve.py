@@ -9,6 +9,7 @@ and the queue wake-up in one process; threads serve long-polls and SSE streams.
 from __future__ import annotations
 
 import logging
+import signal
 
 from gunicorn.app.base import BaseApplication
 
@@ -93,8 +94,22 @@ class RunnerApplication(BaseApplication):
         return create_app(self.settings, start_background=True)
 
     def _post_worker_init(self, worker) -> None:
+        services = worker.wsgi.extensions["runner"]
+        runtime = None
         if self.settings.embedded_agent:
-            start_embedded_agent(worker.wsgi, self.settings)
+            runtime = start_embedded_agent(worker.wsgi, self.settings)
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum, frame):
+            # Release long-polls and stop claiming at once, so the graceful period is spent
+            # only on real work; then let gunicorn stop the worker as usual.
+            services.begin_shutdown()
+            if runtime is not None:
+                runtime.request_stop()
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_term)
 
     def _worker_exit(self, server, worker) -> None:
         app = getattr(worker, "wsgi", None)

@@ -63,9 +63,15 @@ class Services:
     scheduler: Any = None
     agent_token: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def wake_agents(self) -> None:
         """Tell waiting agents that a stage may be claimable now."""
+        self.queue.notify()
+
+    def begin_shutdown(self) -> None:
+        """The process is stopping: long-polls answer now instead of holding the shutdown."""
+        self.stopping.set()
         self.queue.notify()
 
 

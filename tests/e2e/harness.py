@@ -319,3 +319,39 @@ def sse_events(resp: requests.Response):
             ident = value
         elif field == "data":
             data.append(value)
+
+
+class AgentProcess:
+    """A `runner agent` subprocess working for ``server`` with a token of its own."""
+
+    def __init__(self, server: ServerProcess, data_dir: Path, name: str = "remote-agent"):
+        token = server.cli("user", "agent-token", name, "--capacity", "1").strip()
+        self.env = {
+            **os.environ,
+            "RUNNER_DATA_DIR": str(data_dir),
+            "RUNNER_AGENT_ENGINE_LABELS": f"{TEST_LABEL}=1",
+        }
+        self.args = [sys.executable, "-m", "runner", "agent", "--server", server.url,
+                     "--token", token, "--name", f"{name}-{uuid.uuid4().hex[:6]}"]
+        self.log_path = data_dir / "agent.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> AgentProcess:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-8000:]
