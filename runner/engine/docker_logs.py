@@ -44,6 +44,11 @@ class _Frames:
         self._response.close()
 
 
+# A line longer than this (binary output, a progress bar without newlines) is handed over in
+# pieces, so one step cannot hold unbounded memory.
+MAX_LINE = 64 * 1024
+
+
 def pump_lines(stream, log: LogSink) -> None:
     """Hand every line of an attach stream to ``log``; returns when the container stops."""
     pending = b""
@@ -51,6 +56,9 @@ def pump_lines(stream, log: LogSink) -> None:
         for chunk in stream:
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            while len(pending) > MAX_LINE:
+                lines.append(pending[:MAX_LINE])
+                pending = pending[MAX_LINE:]
             for line in lines:
                 log(line.rstrip(b"\r").decode("utf-8", "replace"))
     except Exception:  # the connection drops when the container is removed: end of log
