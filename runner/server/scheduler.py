@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 CRON_TICK = 20  # seconds; schedules have minute resolution
 STATUS_TICK = 5
 RETENTION_TICK = 3600
-MAX_ATTEMPTS = 3  # claims of a stage before a lost agent fails it instead of requeueing
+# Claims of a stage before a lost agent fails it instead of requeueing: a lost stage is
+# requeued once, so a step that kills its agent every time cannot take the fleet down in turn.
+MAX_ATTEMPTS = 2
 DELIVERY_DAYS = 7
 
 
