@@ -22,7 +22,8 @@ def admin_agents():
     agents = stores.agents.list()
     tokens = [t for t in stores.tokens.list(kind=TOKEN_AGENT) if not t.revoked]
     live = {t.agent_id for t in tokens}
-    return render_template("admin_agents.html", agents=agents, has_token=live)
+    running = {a.id: stores.stages.running_for(a.id) for a in agents}
+    return render_template("admin_agents.html", agents=agents, has_token=live, running=running)
 
 
 @webui_bp.route("/admin/agents/<int:agent_id>/revoke", methods=["POST"])
@@ -76,6 +77,21 @@ def admin_users():
         ),
         status,
     )
+
+
+@webui_bp.route("/admin/users/<int:user_id>/tokens", methods=["POST"])
+@admin_required
+def admin_token_create(user_id: int):
+    """Create an API token for a user and show it once (it is stored hashed)."""
+    stores = data.stores()
+    user = stores.users.get(user_id)
+    form = Form()
+    name = form.text("name", required=True, max_len=100, message="Name the token, e.g. deploy-bot.")
+    if not form.ok:
+        flash(f"Token not created: {form.errors['name']}", "error")
+        return redirect(url_for("webui.admin_users"))
+    _token, plain = stores.tokens.create(name, user_id=user.id)
+    return render_template("admin_token.html", owner=user, name=name, plain=plain)
 
 
 @webui_bp.route("/admin/tokens/<int:token_id>/revoke", methods=["POST"])

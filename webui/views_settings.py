@@ -11,6 +11,7 @@ import re
 from flask import flash, redirect, render_template, request, url_for
 
 from runner.core import ROLE_ADMIN
+from runner.errors import Conflict
 from runner.server.services import current_services
 from webui import data, webui_bp
 from webui.forms import NAME_RE, SLUG_NAME_RE, Form
@@ -147,7 +148,11 @@ def settings_envs(owner: str, name: str):
             form.errors["events"] = "Events are among: " + ", ".join(EVENTS) + "."
         if not form.ok:
             return _render("settings_envs.html", repo, form, 400, environments=envs.list(repo.id))
-        envs.create(repo.id, env_name, **fields)
+        try:
+            envs.create(repo.id, env_name, **fields)
+        except Conflict:
+            form.errors["name"] = f"There is already an environment {env_name}."
+            return _render("settings_envs.html", repo, form, 400, environments=envs.list(repo.id))
         flash(f"Environment {env_name} saved.")
         return _to("webui.settings_envs", repo)
     return _render("settings_envs.html", repo, environments=envs.list(repo.id))
@@ -184,7 +189,11 @@ def settings_cron(owner: str, name: str):
         branch = form.text("branch", max_len=200) or repo.default_branch
         if not form.ok:
             return _render("settings_cron.html", repo, form, 400, crons=crons.list(repo.id))
-        crons.create(repo.id, cron_name, schedule, branch=branch)
+        try:
+            crons.create(repo.id, cron_name, schedule, branch=branch)
+        except Conflict:
+            form.errors["name"] = f"There is already a cron job {cron_name}."
+            return _render("settings_cron.html", repo, form, 400, crons=crons.list(repo.id))
         flash(f"Cron job {cron_name} saved.")
         return _to("webui.settings_cron", repo)
     return _render("settings_cron.html", repo, crons=crons.list(repo.id))

@@ -112,7 +112,7 @@ def test_six_million_line_log_shows_its_tail_and_stays_responsive(browser, serve
         page.wait_for_selector(f"#L{total}")
         shown = time.monotonic() - started
         assert page.inner_text(f"#L{total} > span") == str(total)
-        assert page.locator("#log .ln").count() <= 20000
+        assert page.locator("#log .ln").count() <= 5000
         note = page.inner_text("#log-note")
         assert "download the raw log" in note and "6,000,000" in note
         # Responsiveness: round trips through the page's event loop while it scrolls and searches.
@@ -134,11 +134,6 @@ def test_six_million_line_log_shows_its_tail_and_stays_responsive(browser, serve
         print(
             f"\n6,000,000-line log: tail shown after {shown:.2f}s; "
             f"worst scroll frame {worst:.1f} ms"
-        )
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        (SHOTS.parent / "ui-measurements.txt").write_text(
-            f"6,000,000-line log (seeded, 5000 lines per chunk): page showed the tail "
-            f"{shown:.2f}s after navigation; worst frame while scrolling {worst:.1f} ms\n"
         )
         _shot(page, "huge-log")
     finally:

@@ -191,3 +191,32 @@ def test_settings_need_the_admin_role(client_as, seeded):
     assert client_as("writer").get("/repos/acme/web/settings").status_code == 403
     assert client_as("writer").get("/admin/agents").status_code == 403
     assert client_as("reader").get("/repos/acme/secret").status_code == 404
+
+
+def test_duplicate_environment_is_refused_next_to_the_name(client_as, seeded):
+    client = client_as("admin")
+    page = client.get("/repos/acme/web/settings/environments").get_data(as_text=True)
+    res = client.post(
+        "/repos/acme/web/settings/environments",
+        data={"csrf_token": csrf_of(page), "name": "production", "labels": "env=prod"},
+    )
+    html = res.get_data(as_text=True)
+    assert res.status_code == 400 and "There is already an environment production." in html
+    res = client.post(
+        "/repos/acme/web/settings/environments",
+        data={"csrf_token": csrf_of(page), "name": "staging", "labels": "nolabel"},
+    )
+    assert res.status_code == 400 and 'id="e-labels"' in res.get_data(as_text=True)
+
+
+def test_admin_creates_a_token_shown_once(client_as, seeded, stores):
+    client = client_as("admin")
+    page = client.get("/admin/users").get_data(as_text=True)
+    reader = stores.users.find("reader")
+    res = client.post(
+        f"/admin/users/{reader.id}/tokens", data={"csrf_token": csrf_of(page), "name": "ci-bot"}
+    )
+    plain = re.search(r'id="new-token" readonly value="([^"]+)"', res.get_data(as_text=True))
+    assert plain and stores.tokens.verify(plain.group(1)).user_id == reader.id
+    listing = client.get("/admin/users").get_data(as_text=True)
+    assert "ci-bot" in listing and plain.group(1) not in listing

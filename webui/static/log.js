@@ -6,8 +6,10 @@
  */
 "use strict";
 
-const MAX_DOM = 20000;
-const FRAME_BUDGET = 4000; // lines rendered per animation frame at most
+const MAX_DOM = 5000;
+const FRAME_BUDGET = 500; // lines rendered per animation frame at most
+const BIG_BLOCK = 256 * 1024; // characters of one event beyond which only its tail is kept
+const SLICE_MS = 8; // parsing time after which the stream reader lets the page render
 
 /* Split one line into [text, state] pieces following SGR escape codes; drops other escapes. */
 function ansiPieces(line, state) {
@@ -107,7 +109,18 @@ class LogView {
 
   start(firstLine) { this.next = firstLine; }
 
-  append(lines) {
+  /* Queue ``lines`` for the next frame; ``skipped`` lines came before them and were only
+   * counted (a flood), so what is shown restarts at the first of ``lines``. */
+  append(lines, skipped) {
+    if (skipped > 0) {
+      this.next += this.pending.length + skipped;
+      this.dropped = this.next - 1;
+      this.pending = [];
+      this.box.textContent = "";
+      this.ansi = {};
+      this.hits = [];
+      this.cur = -1;
+    }
     for (const l of lines) this.pending.push(l);
     if (this.pending.length > MAX_DOM) {
       const cut = this.pending.length - MAX_DOM;
@@ -143,7 +156,10 @@ class LogView {
     this.box.appendChild(frag);
     const extra = this.box.childElementCount - MAX_DOM;
     if (extra > 0) {
-      for (let i = 0; i < extra; i++) this.box.firstElementChild.remove();
+      const range = document.createRange();
+      range.setStartBefore(this.box.firstElementChild);
+      range.setEndAfter(this.box.children[extra - 1]);
+      range.deleteContents();
       this.dropped += extra;
     }
     if (this.follow) this.toBottom();
@@ -195,41 +211,72 @@ class LogView {
   }
 }
 
-/* Parse a text/event-stream body read through fetch, so the resume point stays ours. */
+/* Parse a text/event-stream body read through fetch, so the resume point stays ours.
+ *
+ * Works a whole event (a block ending in a blank line) at a time with native string calls,
+ * and lets the page render every few milliseconds, so a log pouring in keeps the page usable.
+ */
 async function readEvents(response, onEvent, signal) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buf = "";
-  let ev = { id: null, event: "message", data: [] };
+  let sliceStart = performance.now();
   while (!signal.aborted) {
+    if (performance.now() - sliceStart > SLICE_MS) {
+      // Buffered data resolves reads without yielding; give the page a turn to render.
+      await new Promise((r) => setTimeout(r, 0));
+      sliceStart = performance.now();
+    }
     const { value, done } = await reader.read();
     if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      let line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.endsWith("\r")) line = line.slice(0, -1);
-      if (line === "") {
-        if (ev.data.length || ev.id !== null) onEvent(ev);
-        ev = { id: null, event: "message", data: [] };
-        continue;
-      }
-      if (line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let val = colon < 0 ? "" : line.slice(colon + 1);
-      if (val.startsWith(" ")) val = val.slice(1);
-      if (field === "data") ev.data.push(val);
-      else if (field === "id") ev.id = val;
-      else if (field === "event") ev.event = val;
+    buf += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+    let pos = 0;
+    let end;
+    while ((end = buf.indexOf("\n\n", pos)) >= 0) {
+      const block = buf.slice(pos, end);
+      pos = end + 2;
+      const ev = parseBlock(block);
+      if (ev.data.length || ev.id !== null) onEvent(ev);
     }
+    buf = buf.slice(pos);
   }
 }
 
-/* Lines carried by one event of the API's stream: each data line is one log line. */
-function eventLines(ev) {
-  return ev.data;
+/* One event: its id, type and data lines. A very large event (a flood of output) keeps only
+ * its last MAX_DOM lines as strings and counts the ones before them in ``skipped``. */
+function parseBlock(block) {
+  const ev = { id: null, event: "message", data: [], skipped: 0 };
+  let start = 0;
+  if (block.length > BIG_BLOCK) {
+    let cut = block.length;
+    for (let i = 0; i < MAX_DOM && cut > 0; i++) cut = block.lastIndexOf("\n", cut - 1);
+    if (cut > 0) {
+      let p = 0;
+      while (p < cut) {
+        let nl = block.indexOf("\n", p);
+        if (nl < 0 || nl > cut) nl = cut;
+        if (block.startsWith("data:", p)) ev.skipped++;
+        else fieldLine(ev, block.slice(p, nl));
+        p = nl + 1;
+      }
+      start = cut + 1;
+    }
+  }
+  for (const line of block.slice(start).split("\n")) {
+    if (line.startsWith("data:")) ev.data.push(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
+    else fieldLine(ev, line);
+  }
+  return ev;
+}
+
+function fieldLine(ev, line) {
+  if (line === "" || line.charCodeAt(0) === 58) return; // ":" comment (keep-alive)
+  const colon = line.indexOf(":");
+  const field = colon < 0 ? line : line.slice(0, colon);
+  let val = colon < 0 ? "" : line.slice(colon + 1);
+  if (val.charCodeAt(0) === 32) val = val.slice(1);
+  if (field === "id") ev.id = val;
+  else if (field === "event") ev.event = val;
 }
 
 /* Loads the tail of a step's log, then follows its live stream, resuming after cuts. */
@@ -289,7 +336,7 @@ class LogFollower {
       if (this.lastSeq !== null && seq <= this.lastSeq) return; // already shown
       this.lastSeq = seq;
     }
-    this.view.append(eventLines(ev));
+    this.view.append(ev.data, ev.skipped);
   }
 
   setState(s) { if (this.onstate) this.onstate(s); }
