@@ -186,9 +186,17 @@ class Executor:
                     )
                     thread.start()
                     threads.append(thread)
+                if pending and not self._running and not self._any_ready(pending, deps):
+                    for unit in pending:  # a dependency cycle: nothing can ever start
+                        self._finish(StepResult(unit.name, core.SKIPPED, error="dependency cycle"))
+                        self._failed = True
+                    pending.clear()
                 self._lock.wait(_POLL)
         for thread in threads:
             thread.join()
+
+    def _any_ready(self, pending: list[StepSpec], deps: dict[str, list[str]]) -> bool:
+        return any(all(d in self.results for d in deps[u.name]) for u in pending)
 
     def _check_stop(self, deadline: float | None) -> None:
         """Kill the running steps once on cancel or when the stage deadline has passed."""

@@ -354,7 +354,7 @@ def _run(stages, options, secrets, environ, privileged, ctx, out, cancel) -> int
             extra_labels=_labels_from_env(),
         )
     except RunnerError as exc:
-        out.write(f"error: {exc}\n")
+        (sys.stderr if out is sys.stdout else out).write(f"error: {exc}\n")
         return EXIT_USAGE
     source = None
     if clone_url:

@@ -237,3 +237,15 @@ def test_clone_without_a_source_is_skipped_and_a_bad_source_fails(tmp_path):
     result = Executor(FakeEngine(), stage, clone_source=bad).run()
     assert result.status == "failure"
     assert statuses(result) == {"clone": "failure", "build": "skipped"}
+
+
+def test_a_dependency_cycle_fails_instead_of_hanging():
+    engine = FakeEngine()
+    stage = stage_of(
+        StepSpec("a", "img", depends_on=["b"]),
+        StepSpec("b", "img", depends_on=["a"]),
+        StepSpec("c", "img", depends_on=[]),
+    )
+    result = Executor(engine, stage).run()
+    assert result.status == "failure"
+    assert statuses(result) == {"a": "skipped", "b": "skipped", "c": "success"}
