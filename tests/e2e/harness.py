@@ -331,16 +331,32 @@ class AgentProcess:
             "RUNNER_DATA_DIR": str(data_dir),
             "RUNNER_AGENT_ENGINE_LABELS": f"{TEST_LABEL}=1",
         }
-        self.args = [sys.executable, "-m", "runner", "agent", "--server", server.url,
-                     "--token", token, "--name", f"{name}-{uuid.uuid4().hex[:6]}"]
+        self.args = [
+            sys.executable,
+            "-m",
+            "runner",
+            "agent",
+            "--server",
+            server.url,
+            "--token",
+            token,
+            "--name",
+            f"{name}-{uuid.uuid4().hex[:6]}",
+        ]
         self.log_path = data_dir / "agent.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> AgentProcess:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.args,
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def stop(self) -> None:

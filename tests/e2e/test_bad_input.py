@@ -68,8 +68,12 @@ def test_api_errors_are_json_without_traces(server, admin_token):
         ("GET", "/repos/nobody/nothing", {}, 404),
         ("GET", "/no/such/endpoint", {}, 404),
         ("DELETE", "/repos", {}, 405),
-        ("POST", "/repos", {"data": b"{broken", "headers": {"Content-Type": "application/json"}},
-         400),
+        (
+            "POST",
+            "/repos",
+            {"data": b"{broken", "headers": {"Content-Type": "application/json"}},
+            400,
+        ),
         ("GET", "/repos/acme/x/builds?page=abc", {}, 404),
     ]:
         resp = server.api(method, path, admin_token, **kwargs)

@@ -25,22 +25,24 @@ steps:
   commands:
   - echo "token is $TOKEN"
   - echo "length $${#TOKEN}"
-  - test "$TOKEN" = "%s" && echo matches
-""" % VALUE.replace("$", "$$")
+  - test "$TOKEN" = "VALUE" && echo matches
+""".replace("VALUE", VALUE)
 
 
 def test_secret_is_used_but_never_shown(server, admin_token, local_repo):
     slug = "acme/secretive"
     repo = add_repo(server, admin_token, slug, local_repo)
     answers = []
-    resp = server.api("POST", f"/repos/{slug}/secrets", admin_token,
-                      json={"name": "deploy_token", "value": VALUE})
+    resp = server.api(
+        "POST", f"/repos/{slug}/secrets", admin_token, json={"name": "deploy_token", "value": VALUE}
+    )
     assert resp.status_code == 201, resp.text
     answers.append(resp)
     sha = local_repo.commit({".drone.yml": PIPELINE})
     headers, body = github_push(slug, local_repo, sha, repo["webhook_secret"])
-    answers.append(requests.post(f"{server.url}/hook/{slug}", data=body, headers=headers,
-                                 timeout=30))
+    answers.append(
+        requests.post(f"{server.url}/hook/{slug}", data=body, headers=headers, timeout=30)
+    )
     number = server.api("GET", f"/repos/{slug}/builds", admin_token).json()[0]["number"]
     build = server.wait_build(slug, number, admin_token)
     assert build["status"] == "success", build
@@ -51,8 +53,13 @@ def test_secret_is_used_but_never_shown(server, admin_token, local_repo):
     assert f"length {len(VALUE)}" in log.text
     assert "matches" in log.text
 
-    for path in (f"/repos/{slug}", f"/repos/{slug}/secrets", f"/repos/{slug}/builds",
-                 f"/repos/{slug}/builds/{number}", "/repos"):
+    for path in (
+        f"/repos/{slug}",
+        f"/repos/{slug}/secrets",
+        f"/repos/{slug}/builds",
+        f"/repos/{slug}/builds/{number}",
+        "/repos",
+    ):
         answers.append(server.api("GET", path, admin_token))
     for answer in answers:
         assert VALUE not in answer.text, answer.url

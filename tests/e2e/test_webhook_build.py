@@ -43,8 +43,9 @@ def _step(build: dict, name: str) -> dict:
 
 
 def _log(server, token, slug, number, step) -> str:
-    resp = server.api("GET", f"/repos/{slug}/builds/{number}/logs/{step['stage']}/{step['number']}",
-                      token)
+    resp = server.api(
+        "GET", f"/repos/{slug}/builds/{number}/logs/{step['stage']}/{step['number']}", token
+    )
     assert resp.status_code == 200
     return resp.text
 
@@ -71,10 +72,13 @@ def test_push_webhook_runs_the_build_and_streams_its_log(server, admin_token, lo
     def follow():
         build = server.api("GET", f"/repos/{slug}/builds/{number}", admin_token).json()
         slow = _step(build, "slow")
-        url = (f"{server.url}/api/v1/repos/{slug}/builds/{number}/logs/"
-               f"{slow['stage']}/{slow['number']}/stream")
-        with requests.get(url, headers={"Authorization": f"Bearer {admin_token}"},
-                          stream=True, timeout=60) as stream:
+        url = (
+            f"{server.url}/api/v1/repos/{slug}/builds/{number}/logs/"
+            f"{slow['stage']}/{slow['number']}/stream"
+        )
+        with requests.get(
+            url, headers={"Authorization": f"Bearer {admin_token}"}, stream=True, timeout=60
+        ) as stream:
             assert stream.headers["Content-Type"].startswith("text/event-stream")
             assert stream.headers["X-Accel-Buffering"] == "no"
             for event, _ident, data in sse_events(stream):
@@ -93,8 +97,13 @@ def test_push_webhook_runs_the_build_and_streams_its_log(server, admin_token, lo
 
     assert build["status"] == "success", build
     assert seen_running.is_set(), f"no line arrived while the step ran: {live_lines}"
-    assert live_lines == ["+ echo first line", "first line", "+ sleep 3", "+ echo last line",
-                          "last line"]
+    assert live_lines == [
+        "+ echo first line",
+        "first line",
+        "+ sleep 3",
+        "+ echo last line",
+        "last line",
+    ]
     for name in ("greet", "slow"):
         assert _step(build, name)["status"] == "success"
     greet_log = _log(server, admin_token, slug, number, _step(build, "greet"))
