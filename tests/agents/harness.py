@@ -280,7 +280,6 @@ def agent_ids(server: Server) -> dict[str, int]:
 
 
 def agent_containers(docker_client, agent_name: str) -> list:
-    """Containers of ``agent_name`` still on the engine."""
-    return docker_client.containers.list(
-        all=True, filters={"label": f"pipeline-runner.agent={agent_name}"}
-    )
+    """Ids of the containers of ``agent_name`` still on the engine (no inspect: no race)."""
+    flt = {"label": f"pipeline-runner.agent={agent_name}"}
+    return docker_client.api.containers(all=True, filters=flt, quiet=True)

@@ -1,0 +1,82 @@
+"""kill -9 of a real agent in the middle of a step: the stage is requeued when its lease runs
+out, runs to success on another agent, the build's history shows the requeue and its reason,
+and the lost agent's containers are removed when it comes back."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.agents.harness import AgentProcess, Forge, Server, add_repo, agent_containers, agent_ids
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+SLUG = "acme/app"
+PIPELINE = """\
+kind: pipeline
+name: count
+clone:
+  disable: true
+steps:
+- name: count
+  image: runner-test/busybox
+  commands:
+  - for i in $(seq 1 30); do echo "tick $i"; sleep 0.2; done
+"""
+
+
+def test_stage_of_a_killed_agent_is_requeued_and_finishes_elsewhere(docker_client, tmp_path):
+    server = Server(tmp_path / "server", lease_seconds=4).start()
+    first = second = None
+    try:
+        forge = Forge(tmp_path / "forge")
+        repo = add_repo(server, forge)
+        first = AgentProcess(server, tmp_path, "agent-first").start()
+        sha = forge.push({".drone.yml": PIPELINE})
+        made = server.hook(SLUG, repo["webhook_secret"], {"ref": "refs/heads/main", "commit": sha})
+        number = made["build"]["number"]
+
+        def ticking(build):
+            stage = build["stages"][0] if build["stages"] else {}
+            if stage.get("status") != "running":
+                return False
+            log = server.step_log(SLUG, number, stage["number"], 1)
+            return "tick 3" in log
+
+        server.wait(SLUG, number, ticking, what="started ticking")
+        ids = agent_ids(server)
+        assert server.build(SLUG, number)["stages"][0]["agent_id"] == ids["agent-first"]
+        first.kill()
+        assert agent_containers(docker_client, "agent-first"), "the step container stays behind"
+        second = AgentProcess(server, tmp_path, "agent-second").start()
+
+        build = server.wait_done(SLUG, number)
+        assert build["status"] == "success", build
+        stage = build["stages"][0]
+        assert stage["agent_id"] == agent_ids(server)["agent-second"]
+        assert stage["attempts"] == 2
+        log = server.step_log(SLUG, number, stage["number"], 1).splitlines()
+        ticks = [line for line in log if line.startswith("tick ")]
+        assert ticks == [f"tick {i}" for i in range(1, 31)]  # the second run's log, once
+        events = server.ok("GET", f"/repos/{SLUG}/builds/{number}/history")["events"]
+        requeues = [e for e in events if e["kind"] == "requeued"]
+        assert len(requeues) == 1
+        assert "stopped renewing its lease" in requeues[0]["message"]
+        assert requeues[0]["stage_id"] == stage["id"]
+        assert all(
+            b["status"] not in ("running", "pending")
+            for b in server.ok("GET", f"/repos/{SLUG}/builds")
+        )
+
+        # The lost agent comes back: it removes what it left behind before taking work.
+        first.start()
+        deadline = time.monotonic() + 60
+        while agent_containers(docker_client, "agent-first") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert agent_containers(docker_client, "agent-first") == [], first.log()
+    finally:
+        for agent in (first, second):
+            if agent is not None:
+                agent.stop()
+        server.stop()
