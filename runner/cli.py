@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "runner.commands.server",
     "runner.commands.agent",
     "runner.commands.user",
+    "runner.commands.secret",
+    "runner.commands.build",
     "runner.commands.plugin",
     "runner.commands.repo",
     "runner.commands.cron",
