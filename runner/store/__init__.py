@@ -42,7 +42,7 @@ class Stores:
         cap = settings.log_cap_bytes if settings is not None else DEFAULT_CAP
         self.users = UserStore(db)
         self.tokens = TokenStore(db)
-        self.repos = RepoStore(db)
+        self.repos = RepoStore(db, cipher)
         self.builds = BuildStore(db)
         self.stages = StageStore(db)
         self.steps = StepStore(db)

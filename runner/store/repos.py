@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from runner.core import Repo
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.store.convert import now, row_values, to_record
+from runner.store.crypto import Cipher
 from runner.store.db import Database
 from runner.store.models import RepoRow
 
@@ -32,11 +33,32 @@ UPDATABLE = frozenset(
 )
 
 
-class RepoStore:
-    """Repositories by id or ``owner/name`` slug. Thread-safe."""
+# Marks a forge token stored encrypted (older rows may hold it plain).
+SEALED = "enc:"
 
-    def __init__(self, db: Database):
+
+class RepoStore:
+    """Repositories by id or ``owner/name`` slug. Thread-safe.
+
+    With a cipher, the forge token (a credential for commit statuses) is encrypted at rest;
+    repositories are handed out with it in plain text, for the status reporter.
+    """
+
+    def __init__(self, db: Database, cipher: Cipher | None = None):
         self.db = db
+        self.cipher = cipher
+
+    def _seal(self, fields: dict) -> dict:
+        token = fields.get("forge_token")
+        if self.cipher is not None and token:
+            fields = {**fields, "forge_token": SEALED + self.cipher.encrypt(token).decode()}
+        return fields
+
+    def _record(self, row: RepoRow) -> Repo:
+        token = row.forge_token or ""
+        if token.startswith(SEALED) and self.cipher is not None:
+            token = self.cipher.decrypt(token[len(SEALED) :].encode())
+        return to_record(Repo, row, forge_token=token)
 
     def create(self, slug: str, **fields) -> Repo:
         """Activate a repository; a webhook secret is generated when none is given.
@@ -55,12 +77,12 @@ class RepoStore:
         repo = Repo(id=0, slug=slug, created=now(), **fields)
         if not repo.webhook_secret:
             repo.webhook_secret = secrets.token_hex(20)
-        row = RepoRow(**row_values(repo, RepoRow))
+        row = RepoRow(**self._seal(row_values(repo, RepoRow)))
         try:
             with self.db.write() as s:
                 s.add(row)
                 s.flush()
-                return to_record(Repo, row)
+                return self._record(row)
         except IntegrityError:
             raise Conflict(f"repository {slug} is already active") from None
 
@@ -69,13 +91,13 @@ class RepoStore:
             row = s.get(RepoRow, repo_id)
             if row is None:
                 raise NotFound(f"no repository with id {repo_id}")
-            return to_record(Repo, row)
+            return self._record(row)
 
     def find(self, slug: str) -> Repo | None:
         """The repository ``owner/name``, or None."""
         with self.db.session() as s:
             row = s.scalar(select(RepoRow).where(RepoRow.slug == slug.strip("/")))
-            return to_record(Repo, row) if row else None
+            return self._record(row) if row else None
 
     def get_by_slug(self, slug: str) -> Repo:
         repo = self.find(slug)
@@ -91,7 +113,7 @@ class RepoStore:
                 query = query.where(RepoRow.id.in_(ids))
             if active_only:
                 query = query.where(RepoRow.active.is_(True))
-            return [to_record(Repo, r) for r in s.scalars(query)]
+            return [self._record(r) for r in s.scalars(query)]
 
     def update(self, repo_id: int, **fields) -> Repo:
         """Change the given fields; raises ``BadRequest`` for a field that cannot change."""
@@ -105,11 +127,11 @@ class RepoStore:
             raise BadRequest(f"unknown forge {fields['forge']!r}: use one of {', '.join(FORGES)}")
         with self.db.write() as s:
             if fields:
-                s.execute(update(RepoRow).where(RepoRow.id == repo_id).values(**fields))
+                s.execute(update(RepoRow).where(RepoRow.id == repo_id).values(**self._seal(fields)))
             row = s.get(RepoRow, repo_id)
             if row is None:
                 raise NotFound(f"no repository with id {repo_id}")
-            return to_record(Repo, row)
+            return self._record(row)
 
     def delete(self, repo_id: int) -> None:
         """Remove the repository with its builds, logs, secrets and crons."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sqlalchemy import select
 
 from runner.core import SUCCESS
 from runner.errors import BadRequest, Conflict, NotFound
+from runner.store.models import RepoRow
 
 from .helpers import make_build
 
@@ -132,3 +134,15 @@ def test_build_history(stores, repo):
     assert [(e.kind, e.message, e.actor) for e in history] == [
         ("promoted", "promoted to production", "alice")
     ]
+
+
+def test_forge_token_is_encrypted_at_rest(db, stores):
+    repo = stores.repos.create("acme/status", forge="gitea", forge_token="gitea-token-123")
+    with db.session() as s:
+        stored = s.scalar(select(RepoRow.forge_token).where(RepoRow.id == repo.id))
+    assert "gitea-token-123" not in stored
+    assert repo.forge_token == "gitea-token-123"
+    assert stores.repos.get(repo.id).forge_token == "gitea-token-123"
+    updated = stores.repos.update(repo.id, forge_token="rotated-456")
+    assert updated.forge_token == "rotated-456"
+    assert stores.repos.find("acme/status").forge_token == "rotated-456"
