@@ -385,9 +385,9 @@ class DockerEngine:
             for thread in state.log_threads:
                 thread.join(timeout=5)
             for n in self.api.networks(filters=flt):
-                _quiet(self.api.remove_network, n["Id"])
+                _persist(self.api.remove_network, n["Id"])
             for v in (self.api.volumes(filters=flt) or {}).get("Volumes") or []:
-                _quiet(self.api.remove_volume, v["Name"], force=True)
+                _persist(self.api.remove_volume, v["Name"], force=True)
         except Exception:  # teardown must never raise: cleanup_leftovers catches the rest
             pass
 
@@ -400,6 +400,20 @@ class DockerEngine:
 
 def _cache_repo(stage: StageSpec) -> str:
     return stage.repo or stage.environment.get("DRONE_REPO", "") or "local"
+
+
+def _persist(func, *args, attempts: int = 5, **kwargs) -> None:
+    """Call a removal until it succeeds or the resource is gone: the daemon may still be
+    releasing a just-removed container's endpoint or mount for a moment."""
+    for attempt in range(attempts):
+        try:
+            func(*args, **kwargs)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if attempt + 1 < attempts:
+                time.sleep(0.2)
 
 
 def _quiet(func, *args, **kwargs) -> None:

@@ -274,7 +274,7 @@ def test_cleanup_leftovers_removes_an_interrupted_run(docker_client, agent_name,
     assert crashed.run_step(stage, service, {}, lambda line: None).status == "running"
     assert len(leftovers()) == 4  # container, network, workspace and temp volumes
     restarted = DockerEngine(docker_client, agent_name=agent_name)
-    assert restarted.cleanup_leftovers() == 4
+    restarted.cleanup_leftovers()
     assert leftovers() == []
     crashed.destroy(stage)  # safe after everything is gone, and twice
     crashed.destroy(stage)
