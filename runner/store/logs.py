@@ -14,8 +14,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from runner.core import DONE_STATUSES
-from runner.errors import BadRequest, NotFound
+from runner.core import DONE_STATUSES, RUNNING
+from runner.errors import BadRequest, Forbidden, NotFound
 from runner.store.db import Database
 from runner.store.models import LogChunkRow, StageRow, StepRow
 
@@ -67,9 +67,29 @@ class LogStore:
             .returning(steps.c.log_bytes)
         )
         self._step_exists = select(steps.c.id).where(steps.c.id == bindparam("step_id"))
+        stages = StageRow.__table__
+        holder = (
+            select(stages.c.agent_id, stages.c.status)
+            .select_from(steps.join(stages, stages.c.id == steps.c.stage_id))
+            .where(steps.c.id == bindparam("step_id"))
+        )
+        # On PostgreSQL a share lock on the stage row orders the append against a concurrent
+        # requeue (which deletes the stage's logs); SQLite's write lock does that already.
+        self._holder = holder.with_for_update(read=True, of=stages) if db.is_postgres else holder
 
-    def append(self, step_id: int, seq: int, data: bytes | str | Iterable[str]) -> bool:
+    def append(
+        self,
+        step_id: int,
+        seq: int,
+        data: bytes | str | Iterable[str],
+        *,
+        agent_id: int | None = None,
+    ) -> bool:
         """Store chunk ``seq`` of the step; False (and nothing stored) if it was there already.
+
+        With ``agent_id``, the chunk is stored only while that agent holds the step's stage
+        (running): an agent that lost its stage to a requeue gets ``Forbidden`` instead of
+        mixing its lines into the next attempt's log.
 
         When the step's log passes the cap, the oldest chunks are dropped (a single chunk larger
         than the cap keeps its last ``cap`` bytes, from a line start) and the step's
@@ -89,6 +109,8 @@ class LogStore:
             blob = keep
         try:
             with self.db.write_connection() as conn:
+                if agent_id is not None:
+                    self._check_holder(conn, step_id, agent_id)
                 inserted = conn.execute(
                     self._insert_chunk,
                     {"step_id": step_id, "seq": seq, "data": blob, "size": len(blob)},
@@ -105,6 +127,17 @@ class LogStore:
                 return True
         except IntegrityError:
             raise NotFound(f"no step with id {step_id}") from None
+
+    def _check_holder(self, conn, step_id: int, agent_id: int) -> None:
+        found = conn.execute(self._holder, {"step_id": step_id}).first()
+        if found is None:
+            raise NotFound(f"no step with id {step_id}")
+        holder, status = found
+        if holder != agent_id or status != RUNNING:
+            raise Forbidden(
+                f"step {step_id} is not in a stage this agent runs now (it was requeued, "
+                "cancelled or finished): drop its log and claim again"
+            )
 
     def _trim(self, s, step_id: int, excess: int) -> None:
         dropped, after = 0, -1

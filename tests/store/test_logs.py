@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from runner.errors import NotFound
+from runner.errors import Forbidden, NotFound
 from runner.store import LogStore
 
 from .helpers import make_build
@@ -109,3 +109,22 @@ def test_iter_chunks_reads_past_any_page_size(stores, step_id):
     chunks = list(stores.logs.iter_chunks(step_id, after=99))
     assert [seq for seq, _data in chunks] == list(range(100, 1500))
     assert len(stores.logs.read(step_id)) == 1000  # read() stops at its limit
+
+
+def test_append_for_an_agent_only_while_it_holds_the_stage(stores, repo):
+    first = stores.agents.create("first")
+    second = stores.agents.create("second")
+    stores.builds.create(make_build(repo.id))
+    stage = stores.stages.claim(first)
+    step = stage.steps[0].id
+    assert stores.logs.append(step, 0, b"attempt 1\n", agent_id=first.id)
+    with pytest.raises(Forbidden):
+        stores.logs.append(step, 1, b"not mine\n", agent_id=second.id)
+    stores.stages.requeue(stage.id, "agent lost")
+    with pytest.raises(Forbidden):  # the lost agent's late batch
+        stores.logs.append(step, 1, b"late line\n", agent_id=first.id)
+    assert stores.stages.claim(second).id == stage.id
+    assert stores.logs.append(step, 0, b"attempt 2\n", agent_id=second.id)
+    assert b"".join(stores.logs.iter_raw(step)) == b"attempt 2\n"
+    with pytest.raises(NotFound):
+        stores.logs.append(99999, 0, b"x", agent_id=second.id)
