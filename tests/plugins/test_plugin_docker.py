@@ -104,6 +104,8 @@ def test_builds_and_pushes_to_a_real_registry(
         PLUGIN_TAG_COMMIT="true",
         PLUGIN_BUILD_ARGS="GREETING=hello from the build",
         PLUGIN_LABELS=f"{TEST_LABEL}=1",
+        # a rerun after a swept container must not reuse layers the engine is still removing
+        PLUGIN_NO_CACHE="true",
     )
     if with_auth:
         env.update(PLUGIN_USERNAME="ci", PLUGIN_PASSWORD=PASSWORD)
