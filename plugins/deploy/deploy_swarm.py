@@ -119,7 +119,8 @@ class SwarmDeployer:
             return
         if state not in ROLLED_BACK and self.plan.rollback:
             say(f"update of {name} did not finish ({state}: {message}); rolling back")
-            self.update(self.inspect(name), self.inspect(name)["Spec"], rollback=True)
+            current = self.inspect(name)
+            self.update(current, current["Spec"], rollback=True)
             state, _ = self.wait(name)
         reason = self.failure_reason(name) or message or state
         if state in ROLLED_BACK or self.plan.rollback:
