@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.core import Repo
-from runner.errors import BadRequest, Conflict, NotFound
+from runner.errors import BadRequest, Conflict, NotFound, RunnerError
 from runner.store.convert import now, row_values, to_record
 from runner.store.crypto import Cipher
 from runner.store.db import Database
 from runner.store.models import RepoRow
+
+log = logging.getLogger(__name__)
 
 FORGES = ("github", "gitlab", "gitea", "gogs", "generic")
 # Fields a repository update may change (slug and id are fixed).
@@ -57,7 +60,12 @@ class RepoStore:
     def _record(self, row: RepoRow) -> Repo:
         token = row.forge_token or ""
         if token.startswith(SEALED) and self.cipher is not None:
-            token = self.cipher.decrypt(token[len(SEALED) :].encode())
+            try:
+                token = self.cipher.decrypt(token[len(SEALED) :].encode())
+            except RunnerError as exc:
+                # A lost key must not make the repository unreadable: statuses stop, builds go on.
+                log.warning("forge token of %s unreadable: %s", row.slug, exc)
+                token = ""
         return to_record(Repo, row, forge_token=token)
 
     def create(self, slug: str, **fields) -> Repo:

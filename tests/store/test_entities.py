@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from runner.core import SUCCESS
 from runner.errors import BadRequest, Conflict, NotFound
+from runner.store import Cipher, Stores
 from runner.store.models import RepoRow
 
 from .helpers import make_build
@@ -146,3 +147,9 @@ def test_forge_token_is_encrypted_at_rest(db, stores):
     updated = stores.repos.update(repo.id, forge_token="rotated-456")
     assert updated.forge_token == "rotated-456"
     assert stores.repos.find("acme/status").forge_token == "rotated-456"
+
+
+def test_forge_token_under_a_lost_key_reads_as_empty(db, stores):
+    stores.repos.create("acme/status", forge_token="gitea-token-123")
+    other = Stores(db, cipher=Cipher.generate())
+    assert other.repos.get_by_slug("acme/status").forge_token == ""
