@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +21,8 @@ from runner.errors import RunnerError
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Seconds a SQLite writer waits for the write lock before giving up.
 SQLITE_BUSY_SECONDS = 30
+# PostgreSQL advisory lock key held while migrating (any constant unique to this program).
+_MIGRATE_LOCK = 0x52554E4E4552
 
 
 class Database:
@@ -80,6 +82,12 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self._writer.begin() as connection:
+            if self.is_postgres:
+                # Two processes starting at once (server and a CLI command) migrate in turn;
+                # SQLite's BEGIN IMMEDIATE does the same there.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK}
+                )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -73,3 +75,30 @@ def test_unusable_urls_are_refused_with_advice():
         Database("sqlite://")
     with pytest.raises(RunnerError, match="postgresql"):
         Database("mysql://u@localhost/runner")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_processes_starting_together_migrate_in_turn(kind, request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    if kind == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    errors: list[BaseException] = []
+
+    def start():
+        database = Database(url)
+        try:
+            database.migrate()
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            database.dispose()
+
+    pool = [threading.Thread(target=start) for _ in range(4)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(60)
+    assert errors == []
+    migrated = Database(url)
+    assert migrated.revision() is not None
+    migrated.dispose()
