@@ -2,10 +2,13 @@
 
 One ``LogShipper`` per running stage owns one background thread. ``sink(step_id)`` returns the
 ``LogSink`` the executor calls per line; lines are gathered per step and uploaded as one chunk
-every ``interval`` seconds, or sooner when ``max_bytes`` are waiting. Chunks of a step are numbered
-(``seq``) and uploaded in order; a failed upload is retried with the same number, which the server
-treats as idempotent. When more than ``backlog_bytes`` wait (the server is slow or away), the
-writing thread blocks: memory stays bounded and no line is dropped.
+every ``interval`` seconds, or sooner when ``max_lines`` are waiting. Chunks of a step are
+numbered (``seq``) and uploaded in order; a failed upload is retried with the same number, which
+the server treats as idempotent. When more than ``backlog_lines`` wait (the server is slow or
+away), the writing thread blocks: memory stays bounded and no line is dropped.
+
+The per-line path is an append to a ``deque`` (atomic, no lock) and a length check: a step
+printing millions of lines must not pay for a lock per line.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from runner.agent.rpc_client import RpcRefused, RpcUnavailable
@@ -23,33 +27,37 @@ Upload = Callable[[int, int, bytes], None]
 
 
 class _StepBuffer:
-    __slots__ = ("lines", "size", "seq", "closed", "inflight")
+    __slots__ = ("lines", "seq", "closed", "inflight", "kicked")
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.size = 0
+        self.lines: deque[str] = deque()
         self.seq = 0
         self.closed = False
         self.inflight = 0
+        self.kicked = False
 
 
 class LogShipper:
-    """Uploads the log lines of one stage's steps in batches. Thread-safe sinks."""
+    """Uploads the log lines of one stage's steps in batches.
+
+    ``sink(step_id)`` may be called from any thread; each returned sink must be fed by one
+    thread at a time (the executor runs one step per thread). ``close_step`` and ``close`` wait
+    for the uploads.
+    """
 
     def __init__(
         self,
         upload: Upload,
         *,
         interval: float = 0.05,
-        max_bytes: int = 1 << 20,
-        backlog_bytes: int = 8 << 20,
+        max_lines: int = 20_000,
+        backlog_lines: int = 500_000,
     ):
         self._upload = upload
         self._interval = interval
-        self._max_bytes = max_bytes
-        self._backlog_bytes = backlog_bytes
+        self._max_lines = max_lines
+        self._backlog_lines = backlog_lines
         self._buffers: dict[int, _StepBuffer] = {}
-        self._pending = 0
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="log-shipper", daemon=True)
@@ -59,19 +67,25 @@ class LogShipper:
         """The per-line sink of one step. Lines arrive without their newline."""
         with self._cond:
             buf = self._buffers.setdefault(step_id, _StepBuffer())
+        lines = buf.lines
+        append = lines.append
+        max_lines, backlog = self._max_lines, self._backlog_lines
 
         def write(line: str) -> None:
-            size = len(line) + 1
-            with self._cond:
-                while self._pending > self._backlog_bytes and not self._stopping:
-                    self._cond.wait(0.5)
-                buf.lines.append(line)
-                buf.size += size
-                self._pending += size
-                if buf.size >= self._max_bytes:
-                    self._cond.notify_all()
+            append(line)
+            waiting = len(lines)
+            if waiting >= max_lines and (not buf.kicked or waiting > backlog):
+                self._overflow(buf)
 
         return write
+
+    def _overflow(self, buf: _StepBuffer) -> None:
+        """Wake the shipper for a full batch; block while too much is waiting."""
+        with self._cond:
+            buf.kicked = True
+            self._cond.notify_all()
+            while len(buf.lines) > self._backlog_lines and not self._stopping:
+                self._cond.wait(0.5)
 
     def close_step(self, step_id: int, timeout: float = 60.0) -> None:
         """Ship what remains of the step now and wait until it is uploaded.
@@ -94,18 +108,24 @@ class LogShipper:
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def _take(self) -> list[tuple[int, int, bytes, int]]:
+    def _take(self) -> list[tuple[_StepBuffer, int, int, bytes]]:
         batches = []
         for step_id, buf in self._buffers.items():
-            if not buf.lines:
+            count = len(buf.lines)
+            if not count:
                 continue
-            data = ("\n".join(buf.lines) + "\n").encode("utf-8", "replace")
-            batches.append((step_id, buf.seq, data, buf.size))
+            pop = buf.lines.popleft
+            data = ("\n".join([pop() for _ in range(count)]) + "\n").encode("utf-8", "replace")
+            batches.append((buf, step_id, buf.seq, data))
             buf.seq += 1
             buf.inflight += 1
-            buf.lines = []
-            buf.size = 0
+            buf.kicked = False
         return batches
+
+    def _urgent(self) -> bool:
+        if self._stopping:
+            return True
+        return any(b.kicked or (b.closed and b.lines) for b in self._buffers.values())
 
     def _run(self) -> None:
         while True:
@@ -114,23 +134,15 @@ class LogShipper:
                     self._cond.wait_for(self._urgent, self._interval)
                 batches = self._take()
                 stopping = self._stopping
-            for step_id, seq, data, size in batches:
+            for buf, step_id, seq, data in batches:
                 self._send(step_id, seq, data)
                 with self._cond:
-                    self._pending -= size
-                    self._buffers[step_id].inflight -= 1
+                    buf.inflight -= 1
                     self._cond.notify_all()
             if stopping and not batches:
                 with self._cond:
                     if not any(b.lines for b in self._buffers.values()):
                         return
-
-    def _urgent(self) -> bool:
-        if self._stopping:
-            return True
-        return any(
-            b.size >= self._max_bytes or (b.closed and b.lines) for b in self._buffers.values()
-        )
 
     def _send(self, step_id: int, seq: int, data: bytes) -> None:
         delay = 0.2

@@ -1,0 +1,162 @@
+"""The agent side without Docker: log lines batched in order with idempotent resends, bounded
+memory, and a claimed stage run through the executor with step updates, logs, cancel and the
+final report sent to the server."""
+
+from __future__ import annotations
+
+import threading
+
+from runner.agent.logship import LogShipper
+from runner.agent.rpc_client import RpcUnavailable
+from runner.agent.runtime import AgentRuntime
+from runner.engine.fake import FakeBehaviour, FakeEngine
+from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
+
+
+class Recorder:
+    """An upload target that fails the first ``failures`` calls like an unreachable server."""
+
+    def __init__(self, failures: int = 0):
+        self.failures = failures
+        self.calls: list[tuple[int, int, bytes]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, step_id: int, seq: int, data: bytes) -> None:
+        with self.lock:
+            self.calls.append((step_id, seq, data))
+            if self.failures:
+                self.failures -= 1
+                raise RpcUnavailable("server away")
+
+    def stored(self, step_id: int) -> str:
+        chunks = {}
+        for sid, seq, data in self.calls:
+            if sid == step_id:
+                chunks[seq] = data  # a resend replaces, as the server's (step, seq) key does
+        assert sorted(chunks) == list(range(len(chunks)))
+        return b"".join(chunks[s] for s in sorted(chunks)).decode()
+
+
+def test_lines_arrive_in_order_in_numbered_batches():
+    upload = Recorder()
+    shipper = LogShipper(upload, max_lines=100)
+    first, second = shipper.sink(1), shipper.sink(2)
+    for i in range(1000):
+        first(f"a{i}")
+        if i % 3 == 0:
+            second(f"b{i}")
+    shipper.close_step(1)
+    assert upload.stored(1) == "".join(f"a{i}\n" for i in range(1000))
+    shipper.close()
+    assert upload.stored(2) == "".join(f"b{i}\n" for i in range(0, 1000, 3))
+
+
+def test_failed_upload_is_resent_with_the_same_number():
+    upload = Recorder(failures=2)
+    shipper = LogShipper(upload)
+    sink = shipper.sink(7)
+    sink("only line")
+    shipper.close()
+    assert [seq for _sid, seq, _data in upload.calls] == [0, 0, 0]
+    assert upload.stored(7) == "only line\n"
+
+
+def test_writer_waits_when_the_backlog_is_full():
+    release = threading.Event()
+    delivered = []
+
+    def slow_upload(step_id, seq, data):
+        release.wait(30)
+        delivered.append(data)
+
+    shipper = LogShipper(slow_upload, max_lines=10, backlog_lines=50)
+    sink = shipper.sink(1)
+    writer = threading.Thread(target=lambda: [sink(str(i)) for i in range(500)])
+    writer.start()
+    writer.join(1.0)
+    assert writer.is_alive(), "the writer should wait while 50 lines are pending"
+    release.set()
+    writer.join(30)
+    shipper.close()
+    assert b"".join(delivered).decode().split() == [str(i) for i in range(500)]
+
+
+class FakeClient:
+    """Stands in for RpcClient: one stage to hand out, and a record of every report."""
+
+    def __init__(self, payload, cancel_after_beats: int | None = None):
+        self.payload = payload
+        self.cancel_after_beats = cancel_after_beats
+        self.beats = 0
+        self.updates: list[tuple[int, dict]] = []
+        self.logs = Recorder()
+        self.done: list[tuple[int, str, str]] = []
+        self.finished = threading.Event()
+
+    def claim(self, wait, **announce):
+        payload, self.payload = self.payload, None
+        if payload is None:
+            self.finished.wait(wait)
+        return payload
+
+    def heartbeat(self, stage_id):
+        self.beats += 1
+        cancel = self.cancel_after_beats is not None and self.beats >= self.cancel_after_beats
+        return {"cancel": cancel, "lost": False}
+
+    def update_step(self, stage_id, step_id, fields):
+        self.updates.append((step_id, dict(fields)))
+
+    def upload_logs(self, step_id, seq, data):
+        self.logs(step_id, seq, data)
+
+    def stage_done(self, stage_id, status, error=""):
+        self.done.append((stage_id, status, error))
+        self.finished.set()
+
+
+def _payload(*steps: str) -> dict:
+    spec = StageSpec(
+        name="default",
+        clone=CloneSpec(disable=True),
+        steps=[StepSpec(name=s, image="img", commands=["true"]) for s in steps],
+    )
+    return {
+        "stage": {"id": 5, "steps": [{"id": 10 + i, "name": s} for i, s in enumerate(steps)]},
+        "spec": spec.to_dict(),
+        "context": {},
+        "repo": {"slug": "acme/app", "clone_url": ""},
+        "secrets": {"0/token": "s3cret"},
+        "environ": {},
+    }
+
+
+def test_a_claimed_stage_is_run_and_reported():
+    engine = FakeEngine(
+        {
+            "build": FakeBehaviour(lines=["compiling", "leaking s3cret"]),
+            "test": FakeBehaviour(exit_code=1, lines=["1 failed"]),
+        }
+    )
+    client = FakeClient(_payload("build", "test"))
+    runtime = AgentRuntime(client, lambda: engine, name="unit", heartbeat_every=0.05)
+    runtime.start()
+    assert client.finished.wait(30)
+    runtime.stop(timeout=5)
+    assert client.done == [(5, "failure", "")]
+    assert client.logs.stored(10) == "compiling\nleaking ******\n"
+    assert client.logs.stored(11) == "1 failed\n"
+    statuses = [(step_id, fields["status"]) for step_id, fields in client.updates]
+    assert statuses == [(10, "running"), (10, "success"), (11, "running"), (11, "failure")]
+    assert client.updates[-1][1]["exit_code"] == 1
+
+
+def test_cancel_from_the_heartbeat_kills_the_stage():
+    engine = FakeEngine({"forever": FakeBehaviour(block=True, lines=["working"])})
+    client = FakeClient(_payload("forever"), cancel_after_beats=2)
+    runtime = AgentRuntime(client, lambda: engine, name="unit", heartbeat_every=0.05)
+    runtime.start()
+    assert client.finished.wait(30)
+    runtime.stop(timeout=5)
+    assert client.done[0][1] == "killed"
+    assert client.updates[-1][1]["status"] == "killed"
