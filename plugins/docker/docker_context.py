@@ -3,8 +3,8 @@ plus the Dockerfile when it lives outside the context."""
 
 from __future__ import annotations
 
-import fnmatch
 import os
+import re
 import tarfile
 import tempfile
 from typing import IO
@@ -27,17 +27,44 @@ def read_dockerignore(context: str) -> list[tuple[bool, str]]:
     return rules
 
 
+def pattern_regex(pattern: str) -> re.Pattern:
+    """A ``.dockerignore`` pattern as Docker reads it: ``*`` and ``?`` stay within one path
+    segment, ``**`` spans any number of segments, and a match also covers what a folder holds."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**", i):
+            i += 2
+            if pattern.startswith("/", i):
+                i += 1
+                out.append("(?:.*/)?")
+            else:
+                out.append(".*")
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = pattern.find("]", i)
+            if end == -1:
+                out.append(re.escape(char))
+            else:
+                out.append(pattern[i : end + 1].replace("[!", "[^"))
+                i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return re.compile("".join(out) + "(?:/.*)?$")
+
+
 def ignored(relpath: str, rules: list[tuple[bool, str]]) -> bool:
-    """Whether a context-relative path is excluded (a folder's match covers what it holds)."""
+    """Whether a context-relative path is excluded; the last matching rule decides."""
     result = False
-    parts = relpath.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
     for negated, pattern in rules:
-        pattern_variants = {pattern, pattern.replace("**/", ""), pattern.replace("/**", "")}
-        for prefix in prefixes:
-            if any(fnmatch.fnmatchcase(prefix, p) for p in pattern_variants):
-                result = not negated
-                break
+        if pattern_regex(pattern).match(relpath):
+            result = not negated
     return result
 
 

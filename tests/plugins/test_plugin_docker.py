@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 
+import docker_context
 import docker_plugin
 import docker_tags
 import pytest
@@ -157,3 +158,20 @@ def test_failing_dockerfile_fails_the_step(
     result = run_plugin(plugin_images["docker"], env, workspace=ws, socket_mount=True)
     assert result.exit_code == 1
     assert "error: image build failed" in result.output
+
+
+@pytest.mark.parametrize(
+    "patterns, path, excluded",
+    [
+        (["*.log"], "app.log", True),
+        (["*.log"], "app/x.log", False),  # * stays in the top folder, as in Docker
+        (["**/*.log"], "app/deep/x.log", True),
+        (["node_modules"], "node_modules/a/b.js", True),
+        (["docs", "!docs/keep.md"], "docs/keep.md", False),
+        (["docs", "!docs/keep.md"], "docs/other.md", True),
+        (["build/?.txt"], "build/a.txt", True),
+    ],
+)
+def test_dockerignore_patterns_match_like_docker(patterns, path, excluded):
+    rules = [(p.startswith("!"), p.lstrip("!")) for p in patterns]
+    assert docker_context.ignored(path, rules) is excluded
