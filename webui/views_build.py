@@ -42,6 +42,13 @@ def permissions(repo: Repo, build: Build) -> dict[str, bool]:
     }
 
 
+def actions_key(repo: Repo, build: Build) -> str:
+    """Changes exactly when the set of buttons (or deploy targets) changes."""
+    perms = permissions(repo, build)
+    envs = [e.name for e in _environments(repo)] if perms["promote"] else []
+    return ",".join(sorted(k for k, v in perms.items() if v)) + "|" + ",".join(envs)
+
+
 def _actions_html(repo: Repo, build: Build) -> str:
     perms = permissions(repo, build)
     envs = _environments(repo) if perms["promote"] else []
@@ -107,6 +114,7 @@ def build(owner: str, name: str, number: int):
         perms=permissions(repo, found),
         environments=_environments(repo),
         state_url=url_for("webui.build_state", **base),
+        actions_key=actions_key(repo, found),
         step_url=lambda step: url_for("webui.build", step=step.id, **base),
         **ctx,
     )
@@ -122,6 +130,7 @@ def build_state(owner: str, name: str, number: int):
     return jsonify(
         status=found.status,
         duration=duration(found.started, found.finished),
+        actions_key=actions_key(repo, found),
         actions_html=_actions_html(repo, found),
         stages=[
             {

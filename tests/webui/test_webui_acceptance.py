@@ -55,6 +55,17 @@ class World:
         builds = self.server.api("GET", f"/repos/{SLUG}/builds?branch={branch}", self.admin)
         return builds.json()[0]["number"]
 
+    def finished(self, number: int) -> dict:
+        """Wait for the build to end; it must have succeeded (the build tells why if not)."""
+        build = self.server.wait(
+            SLUG,
+            number,
+            self.admin,
+            lambda b: b["status"] not in ("pending", "running", "blocked", "waiting"),
+        )
+        assert build["status"] == "success", build
+        return build
+
     def work_step(self, number: int, status: str = "running", timeout: float = 90) -> dict:
         """Wait until the build's `work` step has ``status``; return the step."""
         build = self.server.wait(
@@ -152,7 +163,8 @@ def test_webhook_build_streams_lines_live_in_order_once(world, page_as):
     live = world.server.build(SLUG, number, world.admin)
     assert live["status"] == "running"  # the lines arrived while the step still ran
     page.screenshot(path=str(SHOTS / "build-live.png"))
-    page.wait_for_selector("#build-status [data-status=success]", timeout=90000)
+    world.finished(number)
+    page.wait_for_selector("#build-status [data-status=success]")
     wait_line(page, "line 40")
     texts = log_texts(page)
     assert [t for t in texts if t.startswith("line ")] == [f"line {i}" for i in range(1, 41)]
@@ -191,8 +203,8 @@ def test_restart_from_the_page_creates_a_new_build(world, page_as):
     page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
     page.click("#btn-restart")
     page.wait_for_url(re.compile(rf".*/repos/{SLUG}/{number + 1}$"))
-    page.wait_for_selector("#build-status [data-status=success]", timeout=90000)
-    assert world.server.build(SLUG, number + 1, world.admin)["parent"] == number
+    assert world.finished(number + 1)["parent"] == number
+    page.wait_for_selector("#build-status [data-status=success]")
 
 
 def test_approving_a_waiting_deployment_lets_it_run(world, page_as):
@@ -209,7 +221,46 @@ def test_approving_a_waiting_deployment_lets_it_run(world, page_as):
     page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
     assert "waiting for approval" in page.inner_text("#stages")
     page.click("#btn-approve")
-    page.wait_for_selector("#build-status [data-status=success]", timeout=90000)
+    world.finished(number)
+    page.wait_for_selector("#build-status [data-status=success]")
+
+
+def test_promote_from_the_page_creates_a_deploy_build(world, page_as):
+    number = world.push(["echo built"], branch="promote", message="Promote me")
+    world.work_step(number, "success")
+    page = page_as("admin", ADMIN_PASSWORD)
+    if world.server.api("GET", f"/repos/{SLUG}/builds?event=promote", world.admin).json():
+        pytest.fail("no promote build should exist yet")
+    page.goto(f"{world.server.url}/repos/{SLUG}/settings/environments")
+    page.fill("#f-name", "staging")
+    page.fill("#f-branches", "release/*")
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector("text=Environment staging saved.")
+    page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
+    page.select_option("#promote-target", "staging")
+    page.click("#btn-promote")
+    page.wait_for_url(re.compile(rf".*/repos/{SLUG}/{number + 1}$"))
+    promoted = world.server.build(SLUG, number + 1, world.admin)
+    assert promoted["event"] == "promote" and promoted["target"] == "staging"
+
+
+def test_build_list_shows_new_builds_and_waiting_reasons_live(world, page_as):
+    page = page_as("admin", ADMIN_PASSWORD)
+    page.goto(f"{world.server.url}/repos/{SLUG}/settings/environments")
+    page.fill("#f-name", "production-net")
+    page.fill("#f-branches", "labelled")
+    page.fill("#f-labels", "env=production")
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector("text=Environment production-net saved.")
+    page.goto(f"{world.server.url}/repos/{SLUG}?branch=labelled")
+    number = world.push(["echo never"], branch="labelled", message="Needs production")
+    page.wait_for_selector(f"#build-rows tr[data-number='{number}']")  # no reload
+    page.click(f"#build-rows tr[data-number='{number}'] a")
+    page.wait_for_function(
+        "document.getElementById('stages').innerText.includes('no agent with env=production')"
+    )
+    page.screenshot(path=str(SHOTS / "build-waiting-agent.png"))
+    world.server.api("POST", f"/repos/{SLUG}/builds/{number}/cancel", world.admin)
 
 
 def test_reader_sees_no_cancel_button_and_the_api_refuses(world, page_as):

@@ -40,10 +40,11 @@
             if (box && String(step.id) === box.dataset.stepId) stepStatus = step.status;
           }
         }
-        if (head.dataset.actions !== st.actions_html) {
+        if (head.dataset.actions !== st.actions_key) {
           // Rendered and escaped by the server's template; only the allowed buttons are in it.
+          // Replaced only when the buttons change, so a half-filled form is left alone.
           document.getElementById("actions").innerHTML = st.actions_html;
-          head.dataset.actions = st.actions_html;
+          head.dataset.actions = st.actions_key;
         }
         head.dataset.status = st.status;
         done = DONE.indexOf(st.status) >= 0;
