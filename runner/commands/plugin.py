@@ -53,6 +53,11 @@ def build_plugin_images(
     """
     root = root or plugins_dir()
     known = available_plugins(root)
+    if not known:
+        raise RunnerError(
+            f"no plugin folders (with a Dockerfile) in {root}: run from a checkout of "
+            "pipeline-runner or pass --plugins-dir (RUNNER_PLUGINS_DIR)"
+        )
     names = list(names or known)
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -99,7 +104,13 @@ def register(group: click.Group) -> None:
     @click.option("--tag-prefix", default=DEFAULT_TAG_PREFIX, show_default=True)
     @click.option("--tag", default="latest", show_default=True)
     @click.option("--build-arg", "build_arg", multiple=True, help="KEY=VALUE, repeatable.")
-    def build(names, base_image, tag_prefix, tag, build_arg) -> None:
+    @click.option(
+        "--plugins-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Folder holding the plugin folders (default: plugins/ of this checkout).",
+    )
+    def build(names, base_image, tag_prefix, tag, build_arg, plugins_dir) -> None:
         """Build plugin images locally (all of them when no NAME is given)."""
         import docker
 
@@ -119,6 +130,7 @@ def register(group: click.Group) -> None:
                 tag=tag,
                 build_args=args,
                 log=click.echo,
+                root=plugins_dir,
             )
         except RunnerError as exc:
             raise click.ClickException(str(exc)) from None

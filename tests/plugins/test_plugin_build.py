@@ -35,6 +35,14 @@ def test_unknown_plugin_is_refused_before_building():
         plugin_command.build_plugin_images(object(), ["nope"])
 
 
+def test_a_folder_without_plugins_says_what_to_do(tmp_path):
+    group = click.Group()
+    plugin_command.register(group)
+    result = CliRunner().invoke(group, ["plugin", "build", "--plugins-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"no plugin folders (with a Dockerfile) in {tmp_path}" in result.output
+
+
 @pytest.mark.docker
 def test_failing_build_is_an_error_naming_the_plugin(docker_client, tmp_path):
     (tmp_path / "broken").mkdir()
