@@ -210,17 +210,7 @@ class AgentProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> AgentProcess:
-        self.proc = (
-            _spawn(self.args, self.env, self.log_path)
-            if not os.environ.get("AGENT_DBG")
-            else subprocess.Popen(
-                [sys.executable, "/tmp/d4/agentdbg.py", *self.args],
-                env=self.env,
-                stdout=open(self.log_path, "ab"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
+        self.proc = _spawn(self.args, self.env, self.log_path)
         return self
 
     def kill(self) -> None:
