@@ -111,6 +111,7 @@ def build(owner: str, name: str, number: int):
         build=found,
         selected=selected,
         waits=data.wait_reasons(found),
+        history=data.stores().events.list(found.id),
         perms=permissions(repo, found),
         environments=_environments(repo),
         state_url=url_for("webui.build_state", **base),

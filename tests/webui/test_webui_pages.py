@@ -220,3 +220,10 @@ def test_admin_creates_a_token_shown_once(client_as, seeded, stores):
     assert plain and stores.tokens.verify(plain.group(1)).user_id == reader.id
     listing = client.get("/admin/users").get_data(as_text=True)
     assert "ci-bot" in listing and plain.group(1) not in listing
+
+
+def test_pages_forbid_inline_scripts_and_framing(client_as, seeded):
+    res = client_as("reader").get(f"/repos/acme/web/{seeded.xss.number}")
+    csp = res.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "<script>" not in res.get_data(as_text=True).split("<script src=")[0]
