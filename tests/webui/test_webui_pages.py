@@ -227,3 +227,20 @@ def test_pages_forbid_inline_scripts_and_framing(client_as, seeded):
     csp = res.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "<script>" not in res.get_data(as_text=True).split("<script src=")[0]
+
+
+def test_login_returns_only_to_local_pages(app, seeded):
+    client = app.test_client()
+    page = client.get("/login?next=//evil.example/x").get_data(as_text=True)
+    res = client.post(
+        "/login",
+        data={
+            "login": "reader",
+            "password": "correct-horse-1",
+            "csrf_token": csrf_of(page),
+            "next": "https://evil.example/",
+        },
+    )
+    assert res.status_code == 302 and res.headers["Location"] == "/"
+    res = client.get("/login?next=/repos/acme/web")
+    assert res.status_code == 302 and res.headers["Location"] == "/repos/acme/web"
