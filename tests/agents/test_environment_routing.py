@@ -131,6 +131,26 @@ def test_environments_route_builds_to_their_agents_with_approval_and_secrets(sys
     history = server.ok("GET", f"/repos/{SLUG}/builds/{number}/history", reader)
     assert [(a["login"], a["decision"]) for a in history["approvals"]] == [("writer", "approved")]
 
+    # `runner build promote` of the develop build to production waits for approval too;
+    # declining it ends it without running anything.
+    out = server.cli(
+        "build",
+        "--server",
+        server.url,
+        "--token",
+        writer,
+        "promote",
+        SLUG,
+        str(develop["number"]),
+        "production",
+    )
+    promoted = int(out.split("#", 1)[1].split(":", 1)[0])
+    assert out.endswith("to production, blocked")
+    server.ok("POST", f"/repos/{SLUG}/builds/{promoted}/decline", writer)
+    declined = server.build(SLUG, promoted)
+    assert declined["status"] == "declined" and declined["event"] == "promote"
+    assert all(s["agent_id"] is None for s in declined["stages"])
+
     # Bad input on the agent RPC.
     rpc = f"{server.url}/rpc/v1"
 
