@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "runner.commands.plugin",
     "runner.commands.repo",
     "runner.commands.cron",
+    "runner.commands.env",
 ]
 
 
