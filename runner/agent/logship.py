@@ -87,6 +87,14 @@ class LogShipper:
             while len(buf.lines) > self._backlog_lines and not self._stopping:
                 self._cond.wait(0.5)
 
+    def end_step(self, step_id: int) -> None:
+        """The step printed its last line: ship the rest now, without waiting for it."""
+        with self._cond:
+            buf = self._buffers.get(step_id)
+            if buf is not None:
+                buf.closed = True
+                self._cond.notify_all()
+
     def close_step(self, step_id: int, timeout: float = 60.0) -> None:
         """Ship what remains of the step now and wait until it is uploaded.
 

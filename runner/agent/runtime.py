@@ -12,7 +12,9 @@ The embedded agent of ``runner server`` is this same class talking HTTP to its o
 
 from __future__ import annotations
 
+import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from typing import Any
 from runner import __version__
 from runner.agent.logship import LogShipper
 from runner.agent.rpc_client import RpcClient, RpcRefused, RpcUnavailable
-from runner.core import ERROR, FAILURE, KILLED
+from runner.core import ERROR, FAILURE, KILLED, RUNNING
 from runner.pipeline.spec import StageSpec
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,46 @@ class _StepSink:
         self.write(line)
 
     def close(self) -> None:
-        self._shipper.close_step(self._step_id)
+        self._shipper.end_step(self._step_id)
+
+
+class _Reporter:
+    """Sends a stage's step updates in order from its own thread, so the executor never waits
+    on the network; a final status goes out only once the step's last log lines are stored."""
+
+    def __init__(self, client: RpcClient, stage_id: int, shipper: LogShipper, stop):
+        self._client = client
+        self._stage_id = stage_id
+        self._shipper = shipper
+        self._stop = stop
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="step-reporter", daemon=True)
+        self._thread.start()
+
+    def put(self, step_id: int, fields: dict[str, Any]) -> None:
+        self._queue.put((step_id, fields))
+
+    def close(self, timeout: float = 300.0) -> None:
+        """Send what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            step_id, fields = item
+            if fields["status"] != RUNNING:
+                self._shipper.close_step(step_id)
+            try:
+                _retry(
+                    functools.partial(self._client.update_step, self._stage_id, step_id, fields),
+                    self._stop,
+                    f"update of step {step_id}",
+                )
+            except (RpcRefused, RpcUnavailable) as exc:
+                log.error("step %s update not delivered: %s", step_id, exc)
 
 
 def _retry(call: Callable[[], Any], stop: threading.Event, what: str) -> Any:
@@ -166,22 +207,21 @@ class AgentRuntime:
             target=self._heartbeat, args=(stage_id, cancel, lost, beat_stop), daemon=True
         )
         beat.start()
+        reporter = _Reporter(self.client, stage_id, shipper, self._stop)
 
         def on_step_update(result) -> None:
             step_id = step_ids.get(result.name)
             if step_id is None:
                 return
-            fields = {
-                "status": result.status,
-                "exit_code": result.exit_code,
-                "started": result.started,
-                "finished": result.finished,
-                "error": result.error,
-            }
-            _retry(
-                lambda: self.client.update_step(stage_id, step_id, fields),
-                self._stop,
-                f"step update {result.name}",
+            reporter.put(
+                step_id,
+                {
+                    "status": result.status,
+                    "exit_code": result.exit_code,
+                    "started": result.started,
+                    "finished": result.finished,
+                    "error": result.error,
+                },
             )
 
         def sink_for(step_name: str):
@@ -209,6 +249,7 @@ class AgentRuntime:
             log.exception("stage %s failed to run", stage_id)
             status, error = ERROR, f"the agent could not run the stage: {exc}"
         finally:
+            reporter.close()
             shipper.close()
             beat_stop.set()
         if cancel.is_set() and status in (FAILURE, ERROR):
