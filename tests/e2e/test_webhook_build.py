@@ -51,7 +51,9 @@ def _log(server, token, slug, number, step) -> str:
 
 
 @pytest.mark.parametrize("forge", ["github", "gitlab"])
-def test_push_webhook_runs_the_build_and_streams_its_log(server, admin_token, local_repo, forge):
+def test_push_webhook_runs_the_build_and_streams_its_log(
+    server, admin_token, local_repo, forge, docker_client
+):
     slug = f"acme/{forge}-app"
     repo = add_repo(server, admin_token, slug, local_repo, forge=forge)
     sha = local_repo.commit({".drone.yml": PIPELINE}, message="add pipeline")
@@ -111,3 +113,9 @@ def test_push_webhook_runs_the_build_and_streams_its_log(server, admin_token, lo
     assert greet_log.endswith("1\n2\n3\n")
     slow_log = _log(server, admin_token, slug, number, _step(build, "slow"))
     assert slow_log == "\n".join(live_lines) + "\n"
+
+    # The finished build left no container, volume or network of this agent behind.
+    mine = {"label": f"pipeline-runner.agent={server.env['RUNNER_AGENT_NAME']}"}
+    assert docker_client.containers.list(all=True, filters=mine) == []
+    assert docker_client.networks.list(filters=mine) == []
+    assert docker_client.volumes.list(filters=mine) == []
