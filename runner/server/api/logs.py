@@ -110,6 +110,4 @@ def stream_log(owner: str, name: str, number: int, stage: int, step: int):
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
     }
-    return Response(
-        stream_with_context(generate()), mimetype="text/event-stream", headers=headers
-    )
+    return Response(stream_with_context(generate()), mimetype="text/event-stream", headers=headers)
