@@ -315,7 +315,14 @@ def test_stream_resumes_after_a_server_restart(tmp_path_factory, docker_client, 
             "document.getElementById('log-state').textContent === 'reconnecting'"
         )
         w.server.start()
-        wait_line(page, "line 60")
+        try:
+            wait_line(page, "line 60")
+        except Exception:
+            build = w.server.build(SLUG, number, w.admin)
+            state = page.inner_text("#log-state")
+            raise AssertionError(
+                f"log state {state!r}, {log_texts(page)[-3:]}, build {build}\n{w.server.log()}"
+            ) from None
         texts = log_texts(page)
         assert [t for t in texts if t.startswith("line ")] == [f"line {i}" for i in range(1, 61)]
         context.close()
