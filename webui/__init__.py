@@ -23,8 +23,6 @@ csrf.init_blueprint(webui_bp)
 session_auth.init_blueprint(webui_bp)
 
 from webui import (  # noqa: E402,F401  (modules register their routes on webui_bp)
-    actions,
-    data,
     formatting,
     views_admin,
     views_badge,

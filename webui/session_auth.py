@@ -139,16 +139,3 @@ def init_blueprint(bp: Blueprint) -> None:
     @bp.app_context_processor
     def _globals():
         return {"user": page_user() if request.blueprint == "webui" else None}
-
-
-__all__ = [
-    "admin_required",
-    "can",
-    "login_required",
-    "login_user",
-    "logout_user",
-    "page_user",
-    "require",
-    "role",
-    "NotFound",
-]

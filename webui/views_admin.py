@@ -91,7 +91,8 @@ def admin_token_create(user_id: int):
         flash(f"Token not created: {form.errors['name']}", "error")
         return redirect(url_for("webui.admin_users"))
     _token, plain = stores.tokens.create(name, user_id=user.id)
-    return render_template("admin_token.html", owner=user, name=name, plain=plain)
+    page = render_template("admin_token.html", owner=user, name=name, plain=plain)
+    return page, 200, {"Cache-Control": "no-store"}
 
 
 @webui_bp.route("/admin/tokens/<int:token_id>/revoke", methods=["POST"])
