@@ -56,6 +56,7 @@
 
   function startLog() {
     started = true;
+    document.getElementById("log-state").textContent = "";
     const view = new RunnerLog.LogView(box);
     const followBox = document.getElementById("follow");
     const search = document.getElementById("log-search");
@@ -115,5 +116,8 @@
     }).catch((e) => { state.textContent = String(e.message || e); });
   }
 
+  if (box && stepStatus === "pending") {
+    document.getElementById("log-state").textContent = "waiting for the step to start";
+  }
   if (head) pollState();
 })();
