@@ -188,3 +188,22 @@ def test_screenshots_of_the_main_pages(browser, served, seeded):
         _shot(page, "phone-build")
     finally:
         context.close()
+
+
+def test_ansi_codes_become_styles_and_other_escapes_vanish(browser, served, seeded):
+    context, page = _page(browser)
+    try:
+        browser_login(page, served.url, "reader")
+        page.goto(f"{served.url}/repos/acme/web/{seeded.done.number}")
+        pieces = page.evaluate(
+            r"""() => RunnerLog.ansiPieces(
+                "\x1b[1;31mred\x1b[0m \x1b[38;5;208mamber\x1b[39m \x1b[48;2;1;2;3mbg\x1b[0m"
+                + "\x1b]0;title\x07\x1b[2Kend", {})"""
+        )
+        texts = [p[0] for p in pieces]
+        assert "".join(texts) == "red amber bgend"
+        assert pieces[0][1] == {"b": True, "fg": 1}
+        assert pieces[2][1]["fg"] == "rgb(255,135,0)"
+        assert pieces[4][1]["bg"] == "rgb(1,2,3)"
+    finally:
+        context.close()
