@@ -29,22 +29,16 @@ from runner.pipeline.spec import StageSpec
 log = logging.getLogger(__name__)
 
 
-class _StepSink:
-    """The executor's per-step sink: lines go to the shipper; ``close`` waits for the upload,
-    so the step's final status never reaches the server before its last lines."""
+def _step_sink(shipper: LogShipper, step_id: int):
+    """The executor's per-step sink: the shipper's own per-line function (no extra call per
+    line), with the ``close`` the executor calls after the step's last line."""
+    write = shipper.sink(step_id)
 
-    __slots__ = ("write", "_shipper", "_step_id")
+    def close() -> None:
+        shipper.end_step(step_id)
 
-    def __init__(self, shipper: LogShipper, step_id: int):
-        self.write = shipper.sink(step_id)
-        self._shipper = shipper
-        self._step_id = step_id
-
-    def __call__(self, line: str) -> None:
-        self.write(line)
-
-    def close(self) -> None:
-        self._shipper.end_step(self._step_id)
+    write.close = close
+    return write
 
 
 class _Reporter:
@@ -228,7 +222,7 @@ class AgentRuntime:
             step_id = step_ids.get(step_name)
             if step_id is None:
                 return lambda line: None
-            return _StepSink(shipper, step_id)
+            return _step_sink(shipper, step_id)
 
         status, error = ERROR, ""
         try:
