@@ -1,0 +1,206 @@
+"""Time from a stage being queued to a waiting remote agent receiving it (target ≤ 100 ms).
+
+A `runner server` subprocess (no embedded agent) and one simulated agent: a thread that holds a
+long-poll ``POST /rpc/v1/claim`` open, as `runner agent` does. Each round creates a manual build
+through the API; the latency runs from the stage's ``created`` stamp (written by the server in
+the same transaction that queues it) to the moment the claim answer reaches the agent, both on
+this machine's clock. The floor is one trivial HTTP round trip to the same server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+ROUNDS = 30
+TARGET_MS = 100.0
+PIPELINE = (
+    "kind: pipeline\nname: quick\nclone:\n  disable: true\nsteps:\n"
+    "- name: s\n  image: runner-test/busybox\n  commands: [true]\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class FleetServer:
+    """A `runner server` subprocess without embedded agent, a repository, tokens; a context
+    manager that stops the server and removes its data directory."""
+
+    def __init__(self, *, threads: int = 64, lease_seconds: int = 60):
+        self.root = Path(tempfile.mkdtemp(prefix="runner-bench-agents-"))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "RUNNER_DATA_DIR": str(self.root / "data"),
+            "RUNNER_HOST": "127.0.0.1",
+            "RUNNER_PORT": str(self.port),
+            "RUNNER_ADMIN_PASSWORD": "bench-admin-password",
+            "RUNNER_EMBEDDED_AGENT": "false",
+            "RUNNER_WORKERS_THREADS": str(threads),
+            "RUNNER_LEASE_SECONDS": str(lease_seconds),
+        }
+        self.proc: subprocess.Popen | None = None
+        self.admin = ""
+
+    def __enter__(self) -> FleetServer:
+        log = open(self.root / "server.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", "server"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(self.url + "/api/v1/user", timeout=2)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.__exit__(None, None, None)
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.1)
+        self.admin = self.cli("user", "token", "admin", "--name", "bench")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        subprocess.run(["rm", "-rf", str(self.root)], check=False)
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "runner", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    def agent_token(self, name: str) -> str:
+        return self.cli("user", "agent-token", name)
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        resp = requests.request(
+            method,
+            self.url + "/api/v1" + path,
+            headers={"Authorization": f"Bearer {self.admin}"},
+            timeout=60,
+            **kwargs,
+        )
+        resp.raise_for_status()
+        return resp
+
+    def add_repo(self, slug: str = "bench/app") -> str:
+        """A repository whose forge is a local git repository holding ``PIPELINE``."""
+        src = self.root / "src"
+        src.mkdir()
+        (src / ".drone.yml").write_text(PIPELINE)
+        env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com"}
+        env |= {"GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.com"}
+        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "x"]):
+            subprocess.run(["git", *args], cwd=src, env=env, check=True, capture_output=True)
+        self.api("POST", "/repos", json={"slug": slug, "clone_url": f"file://{src}"})
+        return slug
+
+    def rss_kib(self) -> int:
+        """Resident memory of the server's process tree (gunicorn arbiter and worker)."""
+        pids = [self.proc.pid]
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        pids += [int(p) for p in children]
+        total = 0
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        return total
+
+
+def claim(url: str, token: str, wait: float) -> requests.Response:
+    return requests.post(
+        url + "/rpc/v1/claim",
+        json={"timeout": wait},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=wait + 30,
+    )
+
+
+def _wait_for_stage(url: str, token: str, got: dict, ready: threading.Event) -> None:
+    """One simulated agent's long-poll; records when the answer arrived and what it held."""
+    ready.set()
+    resp = claim(url, token, 30)
+    got["at"] = time.time()
+    got["payload"] = resp.json()
+
+
+def run() -> dict:
+    with FleetServer() as server:
+        slug = server.add_repo()
+        token = server.agent_token("bench-agent")
+        session = requests.Session()
+        floor = []
+        for _ in range(ROUNDS):
+            begun = time.perf_counter()
+            session.get(server.url + "/api/v1/user", timeout=10)
+            floor.append((time.perf_counter() - begun) * 1000)
+        latencies = []
+        for _ in range(ROUNDS):
+            got: dict = {}
+            ready = threading.Event()
+
+            thread = threading.Thread(target=_wait_for_stage, args=(server.url, token, got, ready))
+            thread.start()
+            ready.wait()
+            time.sleep(0.2)  # the long-poll is open and waiting on the server
+            build = server.api("POST", f"/repos/{slug}/builds", json={}).json()
+            thread.join(60)
+            stage = build["stages"][0]
+            assert got["payload"]["stage"]["id"] == stage["id"]
+            latencies.append((got["at"] - stage["created"]) * 1000)
+            requests.post(
+                f"{server.url}/rpc/v1/stages/{stage['id']}/done",
+                json={"status": "success"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+        latencies.sort()
+        median = statistics.median(latencies)
+        return {
+            "scenario": "dispatch-latency",
+            "rounds": ROUNDS,
+            "median_ms": round(median, 1),
+            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 1),
+            "max_ms": round(latencies[-1], 1),
+            "floor_http_round_trip_ms": round(statistics.median(floor), 1),
+            "ratio": round(median / max(statistics.median(floor), 0.001), 1),
+            "target": f"median <= {TARGET_MS:.0f} ms",
+            "met": median <= TARGET_MS,
+        }
