@@ -96,6 +96,8 @@ def build(owner: str, name: str, number: int):
     repo = repo_or_404(owner, name)
     found = data.get_build(repo, number)
     step_arg = request.args.get("step", "")
+    # Without a chosen step (or when following), the page moves on to the next running step.
+    auto = not step_arg.isdigit() or request.args.get("follow") == "1"
     selected = _find_step(found, int(step_arg)) if step_arg.isdigit() else _default_step(found)
     base = {"owner": owner, "name": name, "number": number}
     ctx = {}
@@ -110,6 +112,7 @@ def build(owner: str, name: str, number: int):
         repo=repo,
         build=found,
         selected=selected,
+        auto=auto,
         waits=data.wait_reasons(found),
         history=data.stores().events.list(found.id),
         perms=permissions(repo, found),

@@ -392,3 +392,24 @@ def test_six_million_line_log_streams_then_shows_its_tail(world, page_as):
         f"shown in {tail_shown:.2f}s\n"
     )
     print("\n" + report)  # the figures quoted in docs/ui.md (run with -s to see them)
+
+
+def test_build_page_moves_on_to_the_next_running_step(world, page_as):
+    page = page_as("admin", ADMIN_PASSWORD)
+    # Opened without a chosen step, the page follows clone, then `work`, then `later`.
+    later = "- name: later\n  image: runner-test/busybox\n  commands:\n  - echo second step\n"
+    sha = world.repo.commit(
+        {".drone.yml": pipeline(["sleep 2", "echo first"]) + later},
+        "Two steps",
+        branch="twosteps",
+    )
+    headers, body = github_push(
+        SLUG, world.repo, sha, world.secret, branch="twosteps", message="Two steps"
+    )
+    world.server.http.post(f"{world.server.url}/hook/{SLUG}", data=body, headers=headers)
+    builds = world.server.api("GET", f"/repos/{SLUG}/builds?branch=twosteps", world.admin)
+    number = builds.json()[0]["number"]
+    page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
+    wait_line(page, "second step")
+    assert "follow=1" in page.url and "later" in page.inner_text(".log-tools")
+    world.finished(number)

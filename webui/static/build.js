@@ -47,11 +47,28 @@
           head.dataset.actions = st.actions_key;
         }
         head.dataset.status = st.status;
+        if (box && box.dataset.auto === "1" && DONE.indexOf(stepStatus) >= 0) followNext(st);
         done = DONE.indexOf(st.status) >= 0;
         if (box && !started && stepStatus !== "pending") startLog();
       }
     } catch (e) { /* server away: try again next tick */ }
     setTimeout(pollState, done ? 15000 : 1500);
+  }
+
+  /* Open the log of the step running now, if the one shown has ended and another runs. */
+  function followNext(st) {
+    for (const stage of st.stages) {
+      for (const step of stage.steps) {
+        if (step.status === "running" && String(step.id) !== box.dataset.stepId) {
+          const url = new URL(location.href);
+          url.searchParams.set("step", step.id);
+          url.searchParams.set("follow", "1");
+          url.hash = "";
+          location.replace(url.toString());
+          return;
+        }
+      }
+    }
   }
 
   function startLog() {
