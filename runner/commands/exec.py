@@ -257,26 +257,28 @@ def exec_command(
     repo,
 ):
     """Run a pipeline file on the local Docker engine."""
-    sys.exit(
-        exec_main(
-            file=file,
-            event=event,
-            branch=branch,
-            tag=tag,
-            ref=ref,
-            commit=commit,
-            target=target,
-            secret_pairs=secret_pairs,
-            secrets_file=secrets_file,
-            env_pairs=env_pairs,
-            trusted=trusted,
-            stage_names=stage_names,
-            timeout=timeout,
-            privileged_images=privileged_images,
-            clone_url=clone_url,
-            repo=repo,
-        )
+    options = dict(
+        event=event,
+        branch=branch,
+        tag=tag,
+        ref=ref,
+        commit=commit,
+        target=target,
+        secret_pairs=secret_pairs,
+        secrets_file=secrets_file,
+        env_pairs=env_pairs,
+        trusted=trusted,
+        stage_names=stage_names,
+        timeout=timeout,
+        privileged_images=privileged_images,
+        clone_url=clone_url,
+        repo=repo,
     )
+    try:
+        code = exec_main(file=file, **options)
+    except KeyboardInterrupt:  # Ctrl-C before any container existed: nothing to clean up
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
 
 
 def exec_main(*, file=None, out: TextIO | None = None, cancel=None, **options) -> int:
@@ -319,6 +321,8 @@ def exec_main(*, file=None, out: TextIO | None = None, cancel=None, **options) -
         return EXIT_USAGE
     for warning in build.warnings:
         err.write(_issue_text(warning) + "\n")
+    for name in build.skipped:
+        err.write(f"stage {name}: skipped, its trigger does not match this build\n")
     stages = list(build.stages)
     wanted = set(options.get("stage_names") or ())
     if wanted:
