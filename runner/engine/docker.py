@@ -45,7 +45,7 @@ from runner.agent.cleanup import (
 )
 from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, shell_script
 from runner.engine.docker_logs import attach, close_stream, pump_lines
-from runner.engine.policy import check_policy, image_repository
+from runner.engine.policy import check_policy
 from runner.errors import EngineError
 from runner.pipeline.spec import (
     EXIT_SKIP,
@@ -279,12 +279,11 @@ class DockerEngine:
         return self.api.create_container(**config)["Id"]
 
     def _pull(self, image: str, log: LogSink, *, required: bool) -> None:
-        repo = image_repository(image)
-        tag = image[len(repo) + 1 :] if image.startswith(repo + ":") else None
         log(f"pulling image {image}")
         error = ""
         try:
-            for chunk in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+            # The SDK splits name, tag (default latest) and digest itself.
+            for chunk in self.api.pull(image, stream=True, decode=True):
                 if chunk.get("error"):
                     error = chunk["error"]
         except docker.errors.APIError as exc:
