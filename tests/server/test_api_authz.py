@@ -65,9 +65,33 @@ def _endpoints(build_number: int, token_id: int):
             "write",
         ),
         ("DELETE", f"{repo}/crons/nothing", None, "write"),
+        ("GET", f"{repo}/environments", None, "read"),
+        ("POST", f"{repo}/environments", lambda: {"name": f"env{next(COUNTER)}"}, "owner"),
+        ("PATCH", f"{repo}/environments/nothing", lambda: {"lock": True}, "owner"),
+        ("DELETE", f"{repo}/environments/nothing", None, "owner"),
+        ("GET", f"{build}/waiting", None, "read"),
+        ("GET", f"{build}/history", None, "read"),
+        ("GET", "/api/v1/queue", None, "admin"),
+        ("POST", f"{build}/promote", lambda: {"target": "nowhere"}, "write"),
+        ("POST", f"{build}/rollback", lambda: {"target": "nowhere"}, "write"),
+        ("POST", f"{repo}/builds", lambda: {"branch": "main"}, "write"),
+        ("POST", f"{build}/restart", None, "write"),
         ("POST", f"{build}/cancel", None, "write"),
         ("DELETE", repo, None, "owner"),
     ]
+
+
+def test_the_walk_covers_every_api_endpoint(app):
+    """A new endpoint must be added to the walk below, with the role it needs."""
+    adapter = app.url_map.bind("localhost")
+    walked = {
+        adapter.match(path.split("?")[0], method)[0]
+        for method, path, _body, _level in _endpoints(1, 1)
+    }
+    served = {
+        rule.endpoint for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")
+    }
+    assert served - walked == set()
 
 
 def _expected(caller: str, level: str) -> set[int] | None:
