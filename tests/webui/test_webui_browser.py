@@ -109,7 +109,7 @@ def test_six_million_line_log_shows_its_tail_and_stays_responsive(browser, serve
         browser_login(page, served.url, "reader")
         started = time.monotonic()
         page.goto(f"{served.url}/repos/acme/web/{seeded.done.number}?step={step.id}")
-        page.wait_for_selector(f"#L{total}")
+        page.wait_for_selector(f"#L{total}", timeout=120000)
         shown = time.monotonic() - started
         assert page.inner_text(f"#L{total} > span") == str(total)
         assert page.locator("#log .ln").count() <= 5000
