@@ -12,6 +12,8 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
 - ``POST /steps/<step_id>/logs?seq=N``: a batch of log lines as a UTF-8 text body; idempotent
   on (step, seq), so a resend after a lost answer never duplicates lines.
 - ``POST /stages/<id>/done`` ``{"status", "error"}``: the stage ended.
+- ``POST /stages/<id>/handback`` ``{"reason"}``: the agent stops without finishing it; the
+  stage is requeued for another agent, with the reason in the build's history.
 """
 
 from __future__ import annotations
@@ -114,4 +116,15 @@ def done(stage_id: int):
     if status not in DONE_STATUSES:
         raise BadRequest(f"a finished stage needs a final status, not {status!r}")
     claims.finish_stage(current_services(), stage, status, str(data.get("error", "")))
+    return jsonify({"ok": True})
+
+
+@rpc_bp.post("/stages/<int:stage_id>/handback")
+def handback(stage_id: int):
+    """The agent stops without finishing the stage: it goes back to the queue at once."""
+    stage = _owned_stage(stage_id)
+    services = current_services()
+    reason = str(_json().get("reason", "")) or "its agent stopped"
+    services.stores.stages.requeue(stage.id, reason, actor=require_agent().name)
+    services.wake_agents()
     return jsonify({"ok": True})
