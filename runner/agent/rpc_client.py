@@ -83,6 +83,10 @@ class RpcClient:
             timeout=max(self.timeout, 30),
         )
 
+    def handback(self, stage_id: int, reason: str) -> None:
+        """Give a stage this agent will not finish back to the queue, with the reason."""
+        self._post(f"/stages/{stage_id}/handback", json={"reason": reason})
+
     def stage_done(self, stage_id: int, status: str, error: str = "") -> None:
         """Report the stage's final status."""
         self._post(f"/stages/{stage_id}/done", json={"status": status, "error": error})
