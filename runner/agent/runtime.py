@@ -113,7 +113,11 @@ class AgentRuntime:
         poll_wait: float = 30.0,
         heartbeat_every: float = 1.0,  # a cancel rides on the heartbeat: it must land within 2 s
         cache_dir: str = "~/.pipeline-runner/mirrors",
+        shutdown: str = "finish",
     ):
+        self.shutdown = shutdown  # finish or handback: what a stop does to running stages
+        self._handing_back = threading.Event()
+        self._cancels: set[threading.Event] = set()
         self.client = client
         self.engine_factory = engine_factory
         self.name = name
@@ -154,7 +158,15 @@ class AgentRuntime:
             self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     def request_stop(self) -> None:
-        """Stop claiming new stages (safe from a signal handler); running stages go on."""
+        """Stop claiming new stages (safe from a signal handler).
+
+        With ``shutdown="finish"`` running stages go on to their end; with ``"handback"`` they
+        are stopped and handed back to the server, which queues them for another agent.
+        """
+        if self.shutdown == "handback":
+            self._handing_back.set()
+            for cancel in list(self._cancels):
+                cancel.set()
         self._stop.set()
 
     def run_forever(self, finish_timeout: float = 3600.0) -> None:
@@ -179,12 +191,18 @@ class AgentRuntime:
                 continue
             if payload is None:
                 continue
+            with self._idle:
+                self._busy += 1
             try:
                 self.run_stage(payload)
             except Exception:
                 log.exception(
                     "stage %s crashed the agent worker", payload.get("stage", {}).get("id")
                 )
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
 
     def run_stage(self, payload: dict[str, Any]) -> str:
         """Run one claimed stage to its end and report it; returns the final status."""
@@ -194,6 +212,9 @@ class AgentRuntime:
         step_ids = {s["name"]: s["id"] for s in payload["stage"]["steps"]}
         spec = StageSpec.from_dict(payload["spec"])
         cancel = threading.Event()
+        self._cancels.add(cancel)
+        if self._handing_back.is_set():
+            cancel.set()
         lost = threading.Event()
         shipper = LogShipper(self.client.upload_logs)
         beat_stop = threading.Event()
@@ -246,6 +267,14 @@ class AgentRuntime:
             reporter.close()
             shipper.close()
             beat_stop.set()
+            self._cancels.discard(cancel)
+        if self._handing_back.is_set() and not lost.is_set():
+            reason = f"agent {self.name} stopped and handed it back"
+            try:
+                _retry(lambda: self.client.handback(stage_id, reason), self._stop, "hand back")
+            except (RpcRefused, RpcUnavailable) as exc:
+                log.error("could not hand back stage %s: %s", stage_id, exc)
+            return "handed back"
         if cancel.is_set() and status in (FAILURE, ERROR):
             status = KILLED
         if lost.is_set():
