@@ -57,6 +57,7 @@ def agent(server_url, token, name, labels, capacity) -> None:
         labels=settings.agent_labels,
         environ=settings.agent_environment,
         cache_dir=str(settings.data_path / "mirrors"),
+        shutdown=settings.agent_shutdown,  # RUNNER_AGENT_SHUTDOWN: finish or handback
     )
 
     def _stop(signum, frame):
