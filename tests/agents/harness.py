@@ -181,7 +181,14 @@ class AgentProcess:
     """A `runner agent` process with its own data directory (mirrors) and log."""
 
     def __init__(
-        self, server: Server, root: Path, name: str, *, labels: str = "", capacity: int = 1
+        self,
+        server: Server,
+        root: Path,
+        name: str,
+        *,
+        labels: str = "",
+        capacity: int = 1,
+        extra_env: dict[str, str] | None = None,
     ):
         self.server = server
         self.name = name
@@ -205,6 +212,7 @@ class AgentProcess:
             **os.environ,
             "RUNNER_DATA_DIR": str(self.dir),
             "RUNNER_AGENT_ENGINE_LABELS": f"{TEST_LABEL}=1",
+            **(extra_env or {}),
         }
         self.log_path = self.dir / "agent.log"
         self.proc: subprocess.Popen | None = None
