@@ -181,12 +181,17 @@ def test_cancel_from_the_page_stops_the_container(world, page_as, docker_client)
     page.wait_for_selector("#btn-cancel")
 
     def running_work():
-        return [
-            c
-            for c in docker_client.containers.list(filters={"label": TEST_LABEL})
-            if c.labels.get("pipeline-runner.step") == "work"
+        # Sparse listing: no per-container inspect racing with the agent's removal.
+        labels = [
+            TEST_LABEL,
+            "pipeline-runner.step=work",
+            f"pipeline-runner.agent={world.server.env['RUNNER_AGENT_NAME']}",
         ]
+        return docker_client.containers.list(filters={"label": labels}, sparse=True)
 
+    deadline = time.monotonic() + 30  # the step is marked running just before its container
+    while not running_work() and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert running_work(), "the step's container should be running before the cancel"
     page.click("#btn-cancel")
     page.wait_for_selector("#build-status [data-status=killed]", timeout=60000)
