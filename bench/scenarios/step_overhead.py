@@ -34,6 +34,7 @@ LATENCY_RUNS = 5
 BUSYBOX = "runner-test/busybox"
 PYTHON = "runner-test/python"
 LABEL = "pipeline-runner.bench"
+RUN = uuid.uuid4().hex[:10]  # this run's label value: only our own leftovers are removed
 
 
 def _pipeline() -> str:
@@ -53,7 +54,7 @@ def _floor(api, directory: str) -> float:
         cid = api.create_container(
             BUSYBOX,
             command=["/bin/sh", "-c", f"echo step {i}"],
-            labels={LABEL: "1"},
+            labels={LABEL: RUN},
             working_dir="/drone/src",
             host_config=host_config,
         )["Id"]
@@ -86,7 +87,7 @@ def _latency(client) -> list[float]:
     from runner.pipeline.spec import StageSpec, StepSpec
 
     engine = DockerEngine(
-        client, agent_name=f"bench-{uuid.uuid4().hex[:8]}", extra_labels={LABEL: "1"}
+        client, agent_name=f"bench-{uuid.uuid4().hex[:8]}", extra_labels={LABEL: RUN}
     )
     delays: list[float] = []
     for _ in range(LATENCY_RUNS):
@@ -109,8 +110,13 @@ def _latency(client) -> list[float]:
 
 
 def _clean(client) -> None:
-    for c in client.containers.list(all=True, filters={"label": LABEL}):
-        c.remove(force=True)
+    import docker.errors
+
+    for c in client.api.containers(all=True, filters={"label": f"{LABEL}={RUN}"}, quiet=True):
+        try:
+            client.api.remove_container(c["Id"], force=True)
+        except docker.errors.NotFound:
+            pass
 
 
 def run() -> dict:

@@ -10,12 +10,13 @@ Everything carries the labels ``pipeline-runner.build``, ``.stage``, ``.agent`` 
 interrupted agent left behind.
 
 A step costs the round trips of a bare ``docker run``: create, attach, start, wait and
-remove (no inspect). Its output is read from the attach stream (``docker_logs``), which the
-daemon pushes as it is written, so lines reach the sink without polling. The trust policy
-(``policy``: docker socket, privileged, host volumes, ``network_mode``) is checked for the
-whole stage in ``setup``, before anything exists. A missing image is pulled by the step's
-pull policy; one that cannot be pulled, or an image without the shell that ``commands``
-need, ends the step with status ``error`` and the reason.
+remove (no inspect); the removal runs in a background thread beside the next step's create
+and start, and ``destroy`` waits for it. Output is read from the attach stream
+(``docker_logs``), which the daemon pushes as it is written, so lines reach the sink without
+polling. The trust policy (``policy``: docker socket, privileged, host volumes,
+``network_mode``) is checked for the whole stage in ``setup``, before anything exists. A
+missing image is pulled by the step's pull policy; one that cannot be pulled, or an image
+without the shell that ``commands`` need, ends the step with status ``error`` and the reason.
 
 Thread-safety: one ``DockerEngine`` serves any number of stages and of parallel steps.
 """
@@ -28,6 +29,8 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
 import docker
@@ -75,6 +78,7 @@ class _StageState:
     containers: dict[str, str] = field(default_factory=dict)  # step name -> container id
     killed: set[str] = field(default_factory=set)
     log_threads: list[threading.Thread] = field(default_factory=list)
+    removals: list[Future] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -110,6 +114,7 @@ class DockerEngine:
         self.workspace_host_path = workspace_host_path
         self._stages: dict[int, _StageState] = {}
         self._guard = threading.Lock()
+        self._remover = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docker-remove")
 
     # -- policy ---------------------------------------------------------------------------
 
@@ -339,7 +344,8 @@ class DockerEngine:
         except docker.errors.APIError as exc:
             return self._error(step, started, f"waiting for the container failed: {exc}")
         finally:
-            self._remove(cid)
+            # Removal runs beside the next step's create and start; destroy waits for it.
+            state.removals.append(self._remover.submit(self._remove, cid))
         finished = time.time()
         with state.lock:
             state.containers.pop(step.name, None)
@@ -380,6 +386,7 @@ class DockerEngine:
             state = self._stages.pop(id(stage), None)
         if state is None:
             return
+        wait_futures(state.removals, timeout=30)
         try:
             flt = {"label": f"{LABEL_RUN}={state.run_id}"}
             for c in self.api.containers(all=True, filters=flt, quiet=True):
