@@ -7,6 +7,7 @@ what a finished stage unblocks) read in one place.
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 from runner.core import DONE_STATUSES, Agent, Stage
@@ -15,6 +16,7 @@ from runner.server.services import Services
 from runner.server.status import status_reporter
 
 STEP_FIELDS = ("status", "exit_code", "started", "finished", "error")
+CONTACT_EVERY = 5.0  # seconds between recorded contacts of an agent that changed nothing
 
 
 def payload(services: Services, stage: Stage) -> dict[str, Any]:
@@ -74,6 +76,11 @@ def refresh_agent(services: Services, agent: Agent, data: dict[str, Any]) -> Age
         fields["capacity"] = int(data["capacity"])
     if "version" in data:
         fields["version"] = str(data["version"])
+    # Every claim announces the same values: a write per claim would queue busy agents behind
+    # SQLite's write lock just to say nothing changed. Contact is recorded every few seconds.
+    fields = {k: v for k, v in fields.items() if getattr(agent, k) != v}
+    if not fields and time.time() - agent.last_contact < CONTACT_EVERY:
+        return agent
     return services.stores.agents.touch(agent.id, **fields)
 
 
