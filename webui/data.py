@@ -34,7 +34,7 @@ def find_repo(owner: str, name: str) -> Repo | None:
 
 def visible_repos(user: User) -> list[Repo]:
     """The repositories ``user`` may read, by slug."""
-    repos = [r for r in stores().repos.list() if auth.role_of(user, r)]
+    repos = [r for r in stores().repos.list(active_only=True) if auth.role_of(user, r)]
     return sorted(repos, key=lambda r: r.slug)
 
 

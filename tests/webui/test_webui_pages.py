@@ -244,3 +244,8 @@ def test_login_returns_only_to_local_pages(app, seeded):
     assert res.status_code == 302 and res.headers["Location"] == "/"
     res = client.get("/login?next=/repos/acme/web")
     assert res.status_code == 302 and res.headers["Location"] == "/repos/acme/web"
+
+
+def test_deactivated_repositories_leave_the_list(client_as, seeded, stores):
+    stores.repos.update(seeded.repo.id, active=False)
+    assert "acme/web" not in client_as("admin").get("/").get_data(as_text=True)
