@@ -23,37 +23,16 @@ CHROMIUM_ARGS = [
 ]
 
 
-def page_app(settings):
-    """The web UI and the REST API over a fresh store, without scheduler, hooks or agent RPC."""
-    from flask import Flask
-
-    from runner.server.api import api_bp
-    from runner.server.errors import register_error_handlers
-    from runner.server.services import Services
-    from runner.store import Database, Stores
-    from webui import webui_bp
-
-    db = Database(settings.effective_database_url())
-    db.migrate()
-    stores = Stores(db, settings)
-    stores.users.create("admin", password=ADMIN_PASSWORD, is_admin=True)
-    services = Services(settings=settings, db=db, stores=stores, livelog=None)
-    app = Flask("webui-tests")
-    app.secret_key = b"webui-tests"
-    app.extensions["runner"] = services
-    register_error_handlers(app)
-    app.register_blueprint(api_bp, url_prefix="/api/v1")
-    app.register_blueprint(webui_bp)
-    return app
-
-
 @pytest.fixture
 def app(tmp_path):
+    """The real application over a fresh store, without scheduler or agent (pages are seeded)."""
+    from runner.server.app import create_app
+
     settings = load_settings(
         {"data_dir": str(tmp_path), "embedded_agent": False, "admin_password": ADMIN_PASSWORD},
         environ={},
     )
-    app = page_app(settings)
+    app = create_app(settings, start_background=False)
     app.config["TESTING"] = True
     return app
 
