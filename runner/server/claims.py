@@ -10,7 +10,7 @@ import copy
 import time
 from typing import Any
 
-from runner.core import DONE_STATUSES, Agent, Stage
+from runner.core import DONE_STATUSES, Agent, Build, Stage
 from runner.errors import Forbidden, NotFound
 from runner.server.services import Services
 from runner.server.status import status_reporter
@@ -27,7 +27,7 @@ def payload(services: Services, stage: Stage) -> dict[str, Any]:
     ``<step index>/<name>`` in the spec sent, with its value under that key in ``secrets``.
     """
     stores = services.stores
-    build = stores.builds.get(stage.build_id)
+    build = _build_alone(stores, stage.build_id)
     repo = stores.repos.get(build.repo_id)
     spec = copy.deepcopy(stage.spec)
     context = dict(build.context or {})
@@ -65,6 +65,18 @@ def payload(services: Services, stage: Stage) -> dict[str, Any]:
         "secrets": resolved,
         "environ": {},
     }
+
+
+def _build_alone(stores, build_id: int) -> Build:
+    """The build without its stages: loading every sibling's spec cost a claim ~8 ms."""
+    from runner.store.convert import to_record
+    from runner.store.models import BuildRow
+
+    with stores.db.session() as s:
+        row = s.get(BuildRow, build_id)
+        if row is None:
+            raise NotFound(f"no build with id {build_id}")
+        return to_record(Build, row)
 
 
 def refresh_agent(services: Services, agent: Agent, data: dict[str, Any]) -> Agent:
