@@ -3,11 +3,11 @@
 ``runner exec`` runs in this process (``runner.commands.exec.exec_main``, the same code as the
 command, minus the interpreter start) on a pipeline file of 10 steps that each ``echo`` a
 line. The floor, measured in the same run, creates, starts, waits for and removes the same 10
-containers (same image, shell command and workspace bind mount) with the low-level docker
-SDK and nothing else.
+containers (same image, shell command, workspace bind mount and no log driver) with the
+low-level docker SDK and nothing else.
 Runs alternate in pairs, ``REPEAT`` pairs (the order flips each pair); ``ratio`` is the
 median of the pairs' exec / floor ratios (target <= 1.10), ``ratio_of_medians`` the ratio of
-the median times.
+the median times, ``ratio_of_minimums`` that of the fastest runs (least disturbed by load).
 
 First-log-line latency: a step prints its own clock (``time.time()`` in the container, same
 kernel clock as here) and the sink notes when the line arrives; median of ``LATENCY_RUNS``
@@ -29,7 +29,7 @@ import uuid
 from docker.types import Mount
 
 STEPS = 10
-REPEAT = 5
+REPEAT = 7
 LATENCY_RUNS = 5
 BUSYBOX = "runner-test/busybox"
 PYTHON = "runner-test/python"
@@ -47,8 +47,11 @@ def _pipeline() -> str:
 
 def _floor(api, directory: str) -> float:
     """The same containers as the pipeline's (image, shell, working tree bound as the
-    workspace), with nothing else around them."""
-    host_config = api.create_host_config(mounts=[Mount("/drone/src", directory, type="bind")])
+    workspace, no log driver), with nothing else around them."""
+    host_config = api.create_host_config(
+        mounts=[Mount("/drone/src", directory, type="bind")],
+        log_config={"Type": "none", "Config": {}},  # as the engine's step containers
+    )
     started = time.perf_counter()
     for i in range(STEPS):
         cid = api.create_container(
@@ -162,6 +165,9 @@ def run() -> dict:
         "exec_per_step_ms": round(ours / STEPS * 1000, 1),
         "ratio": round(statistics.median(e / f for e, f in zip(execs, floors, strict=True)), 3),
         "ratio_of_medians": round(ours / floor, 3),
+        # Load from other processes only ever adds time: the fastest runs show the engine's
+        # own cost best on a busy machine.
+        "ratio_of_minimums": round(min(execs) / min(floors), 3),
         "target": 1.10,
         "first_line_latency_ms": round(statistics.median(delays), 1),
         "first_line_latency_max_ms": round(max(delays), 1),
