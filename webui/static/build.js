@@ -7,6 +7,9 @@
   let stepStatus = box ? box.dataset.stepStatus : "";
   let follower = null;
   let started = false;
+  // Move on to the next step only after watching this one end (never away from a failure
+  // someone opened to read).
+  const watching = !!box && box.dataset.auto === "1" && DONE.indexOf(stepStatus) < 0;
 
   function setStatus(el, status) {
     if (!el) return;
@@ -47,7 +50,7 @@
           head.dataset.actions = st.actions_key;
         }
         head.dataset.status = st.status;
-        if (box && box.dataset.auto === "1" && DONE.indexOf(stepStatus) >= 0) followNext(st);
+        if (watching && DONE.indexOf(stepStatus) >= 0) followNext(st);
         done = DONE.indexOf(st.status) >= 0;
         if (box && !started && stepStatus !== "pending") startLog();
       }
@@ -55,20 +58,23 @@
     setTimeout(pollState, done ? 15000 : 1500);
   }
 
-  /* Open the log of the step running now, if the one shown has ended and another runs. */
+  /* When the step shown has ended, open the one running now or, if a quick step already
+   * ended too, the last one that started after it. */
   function followNext(st) {
-    for (const stage of st.stages) {
-      for (const step of stage.steps) {
-        if (step.status === "running" && String(step.id) !== box.dataset.stepId) {
-          const url = new URL(location.href);
-          url.searchParams.set("step", step.id);
-          url.searchParams.set("follow", "1");
-          url.hash = "";
-          location.replace(url.toString());
-          return;
-        }
-      }
+    const steps = [];
+    for (const stage of st.stages) for (const step of stage.steps) steps.push(step);
+    const here = steps.findIndex((step) => String(step.id) === box.dataset.stepId);
+    let next = steps.find((step) => step.status === "running");
+    if (!next) {
+      const later = steps.slice(here + 1).filter((s) => s.status !== "pending" && s.status !== "skipped");
+      next = later[later.length - 1];
     }
+    if (!next || String(next.id) === box.dataset.stepId) return;
+    const url = new URL(location.href);
+    url.searchParams.set("step", next.id);
+    url.searchParams.set("follow", "1");
+    url.hash = "";
+    location.replace(url.toString());
   }
 
   function startLog() {
