@@ -164,3 +164,20 @@ def test_a_bad_declaration_gives_an_error_build_with_file_and_line(client, tmp_p
     build = client.post(f"{BASE}/builds", json={}, headers=auth(tokens["writer"])).json
     assert build["status"] == "error"
     assert '.drone.yml:1: error: environments.test.lokc: unknown key "lokc"' in build["error"]
+
+
+def test_agent_status_lists_labels_contact_and_running_stages(client, stores, tokens):
+    from runner.server.agents import register_agent
+
+    client.post(f"{BASE}/builds", json={}, headers=auth(tokens["writer"]))
+    busy = register_agent(stores, "busy", labels={"env": "test"}, capacity=2)
+    register_agent(stores, "idle", labels={}, capacity=1)
+    stores.stages.claim(stores.agents.touch(busy.id))
+    assert client.get("/api/v1/agents/status", headers=auth(tokens["writer"])).status_code == 403
+    listed = {
+        a["name"]: a
+        for a in client.get("/api/v1/agents/status", headers=auth(tokens["admin"])).json
+    }
+    assert listed["busy"]["running"] == [{"repo": "acme/app", "build": 1, "stage": "deploy"}]
+    assert listed["busy"]["connected"] and listed["busy"]["labels"] == {"env": "test"}
+    assert listed["idle"]["running"] == [] and not listed["idle"]["connected"]

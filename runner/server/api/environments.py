@@ -7,6 +7,7 @@
 - ``POST /repos/<o>/<n>/builds/<number>/promote`` and ``.../rollback`` ``{"target": env}``
   (write): a new build of that build's commit with event ``promote`` / ``rollback``.
 - ``GET /repos/<o>/<n>/builds/<number>/history`` (read): requeues with reasons, approvals.
+- ``GET /agents/status`` (admin): agents with labels, version, last contact, running stages.
 - ``GET /repos/<o>/<n>/builds/<number>/waiting`` (read) and ``GET /queue`` (admin): for each
   stage not yet running, the reason in words ("no agent with env=production is connected").
 """
@@ -224,3 +225,24 @@ def build_history(owner: str, name: str, number: int):
             "approvals": [dataclasses.asdict(a) for a in stores.approvals.list(build.id)],
         }
     )
+
+
+@api_bp.get("/agents/status")
+def agents_status():
+    """Every agent with its labels, version, capacity, last contact, whether it counts as
+    connected, and the stages it runs now (repository, build number, stage name)."""
+    require_admin()
+    stores = current_services().stores
+    now = time.time()
+    out = []
+    for agent in stores.agents.list():
+        running = []
+        for stage in stores.stages.running_for(agent.id):
+            build = stores.builds.get(stage.build_id)
+            repo = stores.repos.get(build.repo_id)
+            running.append({"repo": repo.slug, "build": build.number, "stage": stage.name})
+        data = dataclasses.asdict(agent)
+        data["connected"] = now - agent.last_contact <= CONNECTED_SECONDS
+        data["running"] = running
+        out.append(data)
+    return jsonify(out)
