@@ -92,7 +92,7 @@ def test_service_is_reachable_by_name(engine, leftovers):
     )
     probe = sh(
         "probe",
-        "for i in $(seq 1 100); do wget -q -O - http://web:8080/index.html && exit 0; "
+        "for i in $(seq 1 300); do wget -q -O - http://web:8080/index.html && exit 0; "
         "sleep 0.1; done; exit 1",
     )
     logs = Collect()
@@ -291,7 +291,7 @@ def test_detached_step_is_reachable_and_pull_always_falls_back_to_local(engine, 
     )
     client = sh(
         "client",
-        "for i in $(seq 1 100); do wget -q -O - http://server:8000/ && exit 0; sleep 0.1; done;"
+        "for i in $(seq 1 300); do wget -q -O - http://server:8000/ && exit 0; sleep 0.1; done;"
         " exit 1",
         pull="always",
     )

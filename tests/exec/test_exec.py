@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.docker
 
 TEST_LABEL = "pipeline-runner.test"
-PROBE = "for i in $(seq 1 100); do wget -q -O - http://web:8080/ && exit 0; sleep 0.1; done; exit 1"
+PROBE = "for i in $(seq 1 300); do wget -q -O - http://web:8080/ && exit 0; sleep 0.1; done; exit 1"
 WAIT_FOR = "i=0; while [ ! -f {0} ]; do i=$((i+1)); [ $i -lt 300 ] || exit 9; sleep 0.1; done"
 
 
