@@ -95,7 +95,7 @@ def test_twenty_stages_on_three_agents_then_a_cancel(docker_client, tmp_path):
         holder = next(a for a in agents if agent_containers(docker_client, a.name))
         server.ok("POST", f"/repos/{SLUG}/builds/{long_number}/cancel")
         cancelled = server.wait_done(SLUG, long_number, timeout=60)
-        assert cancelled["status"] == "killed"
+        assert cancelled["status"] == "killed", cancelled
         assert cancelled["stages"][0]["steps"][0]["status"] == "killed"
         assert running["stages"][0]["agent_id"] == cancelled["stages"][0]["agent_id"]
         deadline = time.monotonic() + 30
