@@ -38,9 +38,9 @@ def server(data_dir, host, port, database_url, no_agent) -> None:
     if no_agent:
         overrides["embedded_agent"] = False
     settings = load_settings(overrides)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # Alembic announces each of its plugins at INFO on every start; only migrations matter.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from runner.server.serve import serve
 
     click.echo(f"pipeline-runner server on {settings.effective_server_url()}", err=True)
