@@ -106,3 +106,15 @@ def test_export_initialises_submodules(bare_repo, tmp_path, monkeypatch):
     plain = tmp_path / "plain"
     mirror.export(sha, plain)
     assert not (plain / "lib" / "file3.txt").exists()
+
+
+def test_a_commit_already_mirrored_needs_no_remote(bare_repo, tmp_path):
+    url, shas = bare_repo
+    mirror = Mirror(tmp_path / "cache", url)
+    assert mirror.update(commit=shas[2]) == shas[2]
+    # The remote goes away: what the mirror holds is still served, without a fetch.
+    subprocess.run(["rm", "-rf", url.removeprefix("file://")], check=True)
+    again = Mirror(tmp_path / "cache", url)
+    assert again.update(commit=shas[1]) == shas[1]
+    assert again.read_file(shas[1], "file2.txt") == "content 2\n"
+    assert again.resolve("HEAD") == shas[2]  # set from the remote when the mirror was new
