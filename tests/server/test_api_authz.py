@@ -33,6 +33,7 @@ def _endpoints(build_number: int, token_id: int):
         ("PATCH", "/api/v1/users/reader", lambda: {"password": "another-pass"}, "admin"),
         ("DELETE", "/api/v1/users/nobody", None, "admin"),
         ("GET", "/api/v1/agents", None, "admin"),
+        ("GET", "/api/v1/agents/status", None, "admin"),
         ("POST", "/api/v1/agents", lambda: {"name": f"a{next(COUNTER)}"}, "admin"),
         ("DELETE", "/api/v1/agents/999", None, "admin"),
         ("GET", "/api/v1/repos", None, "user"),
