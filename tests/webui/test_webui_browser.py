@@ -78,7 +78,9 @@ def test_keyboard_reaches_login_and_build_links(browser, served, seeded):
     context, page = _page(browser)
     try:
         page.goto(served.url + "/login")
-        page.keyboard.type("reader")  # the login field has focus on load
+        # The login field takes focus on load (autofocus); wait for it before typing.
+        page.wait_for_function("document.activeElement && document.activeElement.name === 'login'")
+        page.keyboard.type("reader")
         page.keyboard.press("Tab")
         page.keyboard.type("correct-horse-1")
         page.keyboard.press("Enter")
