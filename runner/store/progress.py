@@ -47,9 +47,15 @@ def readiness(stage: StageRow, by_name: dict[str, StageRow]) -> str:
     return SKIP if failed else RUN
 
 
-def build_status(statuses: list[str]) -> str:
-    """The status of a build whose stages all ended with ``statuses``."""
-    if KILLED in statuses:
+def build_status(statuses: list[str], *, cancelled: bool = False) -> str:
+    """The status of a build whose stages all ended with ``statuses``.
+
+    ``cancelled``: someone cancelled the build while a stage ran. The build is ``killed`` then
+    even when that stage reports a failure: its agent learns of a cancel only at its next
+    heartbeat, and a step that failed (or whose container was stopped) in between makes it
+    report ``failure`` for a build the user already cancelled.
+    """
+    if cancelled or KILLED in statuses:
         return KILLED
     if FAILURE in statuses:
         return FAILURE
@@ -89,7 +95,9 @@ def settle(session: Session, build_id: int, now: float) -> str:
     if build is None or build.status in DONE_STATUSES:
         return build.status if build else ""
     if stages and all(s.status in DONE_STATUSES for s in stages):
-        build.status = build_status([s.status for s in stages])
+        build.status = build_status(
+            [s.status for s in stages], cancelled=any(s.cancel_requested for s in stages)
+        )
         build.finished = now
         session.execute(
             update(EnvironmentRow)
