@@ -1,13 +1,16 @@
-"""``runner agent``: take stages from a server and run them on the local Docker engine."""
+"""``runner agent``: take stages from a server and run them on the local Docker engine; list the
+server's agents and create or revoke agent tokens through its API (``ls``, ``token``)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import socket
+import time
 
 import click
 
+from runner.commands.build import _Api
 from runner.settings import load_settings, parse_labels
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -17,7 +20,7 @@ def register(group: click.Group) -> None:
     group.add_command(agent)
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option(
     "--server", "server_url", help="Server address, e.g. http://ci:8080 (RUNNER_AGENT_SERVER)."
 )
@@ -25,8 +28,20 @@ def register(group: click.Group) -> None:
 @click.option("--name", help="Agent name (RUNNER_AGENT_NAME, default the host name).")
 @click.option("--labels", help="Labels k=v,k2=v2; a leading ! requires it (RUNNER_AGENT_LABELS).")
 @click.option("--capacity", type=int, help="Stages run at a time (RUNNER_AGENT_CAPACITY).")
-def agent(server_url, token, name, labels, capacity) -> None:
-    """Run stages for a server until stopped (SIGTERM/SIGINT finish the running stages first)."""
+@click.pass_context
+def agent(ctx: click.Context, server_url, token, name, labels, capacity) -> None:
+    """Run stages for a server until stopped (SIGTERM/SIGINT finish the running stages first).
+
+    With a subcommand (`ls`, `token`), talk to the server's API as an admin instead.
+    """
+    if ctx.invoked_subcommand is not None:
+        # `runner agent --server URL --token T ls` reads the same as `runner agent ls --server ..`.
+        ctx.obj = {"server": server_url, "token": token}
+        return
+    _run_agent(server_url, token, name, labels, capacity)
+
+
+def _run_agent(server_url, token, name, labels, capacity) -> None:
     overrides = {}
     if server_url:
         overrides["agent_server"] = server_url
@@ -67,3 +82,109 @@ def agent(server_url, token, name, labels, capacity) -> None:
     signal.signal(signal.SIGINT, _stop)
     click.echo(f"agent {agent_name} working for {settings.agent_server}", err=True)
     runtime.run_forever()
+
+
+_API_OPTIONS = (
+    click.option("--server", envvar="RUNNER_SERVER", help="Server address (RUNNER_SERVER)."),
+    click.option(
+        "--token",
+        envvar="RUNNER_TOKEN",
+        help="An admin's API token from `runner user token` (RUNNER_TOKEN).",
+    ),
+)
+
+
+def _api_options(func):
+    for option in reversed(_API_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _admin_api(ctx: click.Context, server: str | None, token: str | None) -> _Api:
+    """The server's API as the admin named by the options (or the group's options)."""
+    given = ctx.obj or {}
+    server = server or given.get("server")
+    token = token or given.get("token")
+    if not server or not token:
+        raise click.UsageError(
+            "this needs --server and an admin's --token (or RUNNER_SERVER/TOKEN)"
+        )
+    return _Api(server, token)
+
+
+def _ago(timestamp: float, now: float) -> str:
+    if not timestamp:
+        return "never"
+    seconds = max(0, int(now - timestamp))
+    if seconds < 120:
+        return f"{seconds}s ago"
+    if seconds < 7200:
+        return f"{seconds // 60}m ago"
+    if seconds < 172800:
+        return f"{seconds // 3600}h ago"
+    return f"{seconds // 86400}d ago"
+
+
+@agent.command("ls")
+@_api_options
+@click.pass_context
+def list_agents(ctx: click.Context, server, token) -> None:
+    """List the server's agents: labels, capacity, running stages, version, last contact, and
+    whether each counts as connected."""
+    items = _admin_api(ctx, server, token).call("GET", "/agents/status").json()
+    now = time.time()
+    rows = [("NAME", "LABELS", "CAPACITY", "RUNNING", "VERSION", "LAST CONTACT", "CONNECTED")]
+    for item in items:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(item.get("labels", {}).items()))
+        running = ",".join(f"{r['repo']}#{r['build']}/{r['stage']}" for r in item["running"])
+        rows.append(
+            (
+                item["name"],
+                labels or "-",
+                str(item["capacity"]),
+                running or "-",
+                item.get("version") or "-",
+                _ago(item.get("last_contact") or 0, now),
+                "yes" if item["connected"] else "no",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@agent.group("token")
+def token_group() -> None:
+    """Create or revoke agent tokens through the server's API (as an admin).
+
+    On the server's machine, `runner user agent-token NAME` does the same without the API.
+    """
+
+
+@token_group.command("create")
+@click.argument("name")
+@click.option("--labels", default="", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
+@click.option("--capacity", type=int, default=1, show_default=True)
+@_api_options
+@click.pass_context
+def create_token(ctx: click.Context, name: str, labels: str, capacity: int, server, token) -> None:
+    """Register agent NAME (or update it) and print a new token for it (shown once)."""
+    api = _admin_api(ctx, server, token)
+    answer = api.call(
+        "POST", "/agents", json={"name": name, "labels": labels, "capacity": capacity}
+    ).json()
+    click.echo(answer["token"])
+
+
+@token_group.command("revoke")
+@click.argument("name")
+@_api_options
+@click.pass_context
+def revoke_token(ctx: click.Context, name: str, server, token) -> None:
+    """Revoke every token of agent NAME and remove its registration; its next call gets 401."""
+    api = _admin_api(ctx, server, token)
+    found = [a for a in api.call("GET", "/agents").json() if a["name"] == name]
+    if not found:
+        raise click.ClickException(f"no agent {name}; see `runner agent ls`")
+    api.call("DELETE", f"/agents/{found[0]['id']}")
+    click.echo(f"agent {name}: tokens revoked")
