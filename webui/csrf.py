@@ -3,20 +3,22 @@
 One random token per session (``session["csrf"]``), put in each form as a hidden field
 ``csrf_token`` by the ``csrf_field()`` template global, and checked on every state-changing
 request that reaches the blueprint. A missing or wrong token answers 400 with a page that says
-to reload the form; the comparison is constant-time.
+to reload the form; the comparison is constant-time. The same token, sent as the
+``X-CSRF-Token`` header, lets the pages' scripts make unsafe ``/api/v1`` calls with the session
+cookie (``runner.server.auth``).
 """
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 from flask import Blueprint, abort, request, session
 from markupsafe import Markup, escape
 
+from runner.server.auth import CSRF_HEADER as HEADER
+from runner.server.auth import SAFE_METHODS, csrf_matches
+
 FIELD = "csrf_token"
-HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def csrf_token() -> str:
@@ -38,8 +40,7 @@ def check_csrf() -> None:
     if request.method in SAFE_METHODS:
         return
     sent = request.form.get(FIELD) or request.headers.get(HEADER) or ""
-    expected = session.get("csrf") or ""
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+    if not csrf_matches(sent):
         abort(
             400,
             description="the form's security token is missing or stale; reload the page and retry",

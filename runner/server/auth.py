@@ -4,12 +4,19 @@ A request carries a user token (``Authorization: Bearer <token>``), an agent tok
 it opens only ``/rpc``), or the web UI's session cookie (``session["user_id"]``). The identity is
 resolved once per request and kept on ``flask.g``.
 
+A browser sends the session cookie with any request, including one another site makes it send,
+so a state-changing call (POST, PUT, PATCH, DELETE) authenticated by the cookie must also carry
+the session's CSRF token (``session["csrf"]``) in the ``X-CSRF-Token`` header; the web UI's
+pages hold it in ``<meta name="csrf-token">``. Bearer tokens are never sent by a browser on its
+own, so calls with one need no CSRF token.
+
 Roles per repository are read < write < admin. A server admin has every role everywhere. A
 logged-in user has ``read`` on a repository that is not private; anything more needs a grant.
 """
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 from flask import g, request, session
@@ -17,6 +24,9 @@ from flask import g, request, session
 from runner.core import ROLE_ADMIN, ROLES, TOKEN_AGENT, Agent, Repo, User
 from runner.errors import Forbidden, NotFound, Unauthorized
 from runner.server.services import current_services
+
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass
@@ -60,9 +70,31 @@ def identify() -> Identity:
             if ident.user is None:
                 raise Unauthorized("the token's user was removed")
     elif session.get("user_id"):
+        _check_session_csrf()
         ident.user = _lookup(stores.users.get, session["user_id"])
     g.identity = ident
     return ident
+
+
+def csrf_matches(sent: str) -> bool:
+    """True when ``sent`` is the session's CSRF token (compared in constant time)."""
+    expected = session.get("csrf") or ""
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def _check_session_csrf() -> None:
+    """Refuse (403) an unsafe call authenticated by the session cookie without the CSRF header.
+
+    The web UI's own form posts are left to its blueprint, which checks the form's hidden field
+    before any of its views runs.
+    """
+    if request.method in SAFE_METHODS or request.blueprint == "webui":
+        return
+    if not csrf_matches(request.headers.get(CSRF_HEADER, "")):
+        raise Forbidden(
+            f"a {request.method} with the session cookie needs the {CSRF_HEADER} header of the "
+            'page (<meta name="csrf-token">); reload the page, or send a Bearer token instead'
+        )
 
 
 def _lookup(getter, ident):
