@@ -3,20 +3,25 @@
 Per stage, ``setup`` creates a bridge network when the stage has services or detached steps
 (every container joins it with its step name as alias, so those are reachable by name; a
 stage of plain steps stays on Docker's default bridge, which saves a network attach per
-step), a workspace volume (or binds ``workspace_host_path``, for ``runner exec``) and the
-temp volumes; cache volumes are created on first use and kept.
+step) and the temp volumes; the workspace volume (unless ``workspace_host_path`` is bound
+instead, for ``runner exec``) is made by the daemon, labelled, at the stage's first container
+create, which mounts it. Cache volumes are created on first use and kept.
 Everything carries the labels ``pipeline-runner.build``, ``.stage``, ``.agent`` and ``.run``
 (one id per ``setup``) plus ``extra_labels``, so ``cleanup_leftovers`` finds what an
 interrupted agent left behind.
 
 A step costs the round trips of a bare ``docker run``: create, attach, start, wait and
 remove (no inspect); the removal runs in a background thread beside the next step's create
-and start, and ``destroy`` waits for it. Output is read from the attach stream
-(``docker_logs``), which the daemon pushes as it is written, so lines reach the sink without
-polling. The trust policy (``policy``: docker socket, privileged, host volumes,
-``network_mode``) is checked for the whole stage in ``setup``, before anything exists. A
-missing image is pulled by the step's pull policy; one that cannot be pulled, or an image
-without the shell that ``commands`` need, ends the step with status ``error`` and the reason.
+and start, and ``destroy`` waits for it. The clone reaches the workspace by ``put_archive``
+into the stage's first container between its create and start, so no helper container is
+made. ``destroy`` removes what the stage's state names (its containers, network and volumes)
+without listing; it sweeps by the run label only when a call failed midway and may have
+left something unknown. Output is read from the attach stream (``docker_logs``), which the
+daemon pushes as it is written, so lines reach the sink without polling. The trust policy
+(``policy``: docker socket, privileged, host volumes, ``network_mode``) is checked for the
+whole stage in ``setup``, before anything exists. A missing image is pulled by the step's
+pull policy; one that cannot be pulled, or an image without the shell that ``commands``
+need, ends the step with status ``error`` and the reason.
 
 Thread-safety: one ``DockerEngine`` serves any number of stages and of parallel steps.
 """
@@ -32,6 +37,7 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
+from typing import IO
 
 import docker
 import docker.errors
@@ -75,10 +81,15 @@ class _StageState:
     labels: dict[str, str]
     network: str = ""
     volumes: dict[str, str] = field(default_factory=dict)  # workspace/temp name -> volume
+    # Set when a call may have left a resource this state does not know of (a create or a
+    # removal that failed midway): destroy then sweeps by the run label as well.
+    unsure: bool = False
     containers: dict[str, str] = field(default_factory=dict)  # step name -> container id
     killed: set[str] = field(default_factory=set)
     log_threads: list[threading.Thread] = field(default_factory=list)
     removals: list[Future] = field(default_factory=list)
+    archive: IO[bytes] | None = None  # the clone, until the first container takes it
+    archive_lock: threading.Lock = field(default_factory=threading.Lock)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -154,8 +165,11 @@ class DockerEngine:
                 state.network = self.api.create_network(
                     prefix, driver="bridge", labels=labels, check_duplicate=True
                 )["Id"]
-            names = [] if self.workspace_host_path else ["workspace"]
-            for name in [*names, *stage.temp_volumes]:
+            if not self.workspace_host_path:
+                # Every container mounts the workspace, so the daemon creates it (with these
+                # labels) at the first container create: one round trip less per stage.
+                state.volumes["workspace"] = f"{prefix}-workspace"
+            for name in stage.temp_volumes:
                 volume = f"{prefix}-{_NAME_CHARS.sub('-', name)}"
                 self.api.create_volume(volume, labels=labels)
                 state.volumes[name] = volume
@@ -163,10 +177,13 @@ class DockerEngine:
                 for mount in step.mounts:
                     if mount.kind == "cache":
                         self._ensure_cache(stage, mount)
-        except docker.errors.APIError as exc:
-            raise EngineError(f'cannot set up stage "{stage.name}": {exc.explanation}') from exc
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"cannot reach the Docker engine: {exc}") from exc
+        except Exception as exc:
+            state.unsure = True  # a create that failed midway may have made its resource
+            if isinstance(exc, docker.errors.APIError):
+                raise EngineError(f'cannot set up stage "{stage.name}": {exc.explanation}') from exc
+            if isinstance(exc, docker.errors.DockerException):
+                raise EngineError(f"cannot reach the Docker engine: {exc}") from exc
+            raise
 
     def _ensure_cache(self, stage: StageSpec, mount: Mount) -> str:
         repo = _cache_repo(stage)
@@ -187,25 +204,43 @@ class DockerEngine:
         return name
 
     def copy_to_workspace(self, stage: StageSpec, src_dir: str) -> None:
-        """Copy ``src_dir`` into the workspace through a created, never started, container of
-        the stage's first image (so no helper image is needed)."""
+        """Pack ``src_dir`` now; its files reach the workspace before any container starts.
+
+        The archive goes into the stage's first container while it is created but not yet
+        started (it mounts the workspace), so no helper container is made. Should that copy
+        fail, that first step ends with status ``error`` and the reason.
+        """
         state = self._state(stage)
-        image = next((s.image for s in [*stage.steps, *stage.services] if s.image), "")
-        if not image:
-            raise EngineError(f'stage "{stage.name}" has no step image to copy the clone with')
-        helper = StepSpec(name="clone-copy", image=image, command=["true"], entrypoint=[])
-        cid = self._create(stage, state, helper, {}, lambda _line: None)
+        # A file, not memory: a large repository is streamed to the daemon.
+        archive = tempfile.TemporaryFile()
         try:
-            # A file, not memory: a large repository is streamed to the daemon.
-            with tempfile.TemporaryFile() as archive:
-                with tarfile.open(fileobj=archive, mode="w") as tar:
-                    tar.add(src_dir, arcname=".")
-                archive.seek(0)
+            with tarfile.open(fileobj=archive, mode="w") as tar:
+                tar.add(src_dir, arcname=".")
+            archive.seek(0)
+        except BaseException:
+            archive.close()
+            raise
+        with state.archive_lock:
+            if state.archive is not None:
+                state.archive.close()
+            state.archive = archive
+
+    def _fill_workspace(self, stage: StageSpec, state: _StageState, cid: str) -> str:
+        """Put a pending clone archive into the created container ``cid``; the error, or "".
+
+        Every container passes here before it starts, so none starts before the files are in.
+        """
+        with state.archive_lock:
+            archive, state.archive = state.archive, None
+            if archive is None:
+                return ""
+            try:
                 self.api.put_archive(cid, stage.workspace, archive)
-        except docker.errors.APIError as exc:
-            raise EngineError(f"cannot copy the clone into the workspace: {exc}") from exc
-        finally:
-            self._remove(cid)
+            except docker.errors.APIError as exc:
+                return f"cannot copy the clone into the workspace: {exc.explanation or exc}"
+            finally:
+                archive.close()
+        return ""
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -213,7 +248,9 @@ class DockerEngine:
         if self.workspace_host_path:
             mounts = [DockerMount(stage.workspace, self.workspace_host_path, type="bind")]
         else:
-            mounts = [DockerMount(stage.workspace, state.volumes["workspace"], type="volume")]
+            # The labels apply when this create makes the volume (the stage's first container).
+            workspace = state.volumes["workspace"]
+            mounts = [DockerMount(stage.workspace, workspace, type="volume", labels=state.labels)]
         for m in step.mounts:
             if m.kind == "workspace":
                 continue  # the workspace is always mounted, at stage.workspace
@@ -274,14 +311,22 @@ class DockerEngine:
         if step.pull == "always":
             self._pull(step.image, log, required=False)
         try:
-            return self.api.create_container(**config)["Id"]
+            return self._create_container(state, config)
         except docker.errors.ImageNotFound as exc:
             if step.pull == "never":
                 raise EngineError(
                     f"image {step.image} is not on this agent and the step says pull: never"
                 ) from exc
         self._pull(step.image, log, required=True)
-        return self.api.create_container(**config)["Id"]
+        return self._create_container(state, config)
+
+    def _create_container(self, state: _StageState, config: dict) -> str:
+        try:
+            return self.api.create_container(**config)["Id"]
+        except Exception:
+            # A create that failed midway (a timeout, say) may still have made the container.
+            state.unsure = True
+            raise
 
     def _pull(self, image: str, log: LogSink, *, required: bool) -> None:
         log(f"pulling image {image}")
@@ -318,14 +363,18 @@ class DockerEngine:
             state.containers[step.name] = cid
             killed_early = step.name in state.killed
         if killed_early:
-            self._remove(cid)
+            self._remove(cid, state)
             return StepResult(step.name, core.KILLED, 137, started, time.time(), "killed")
+        copy_error = self._fill_workspace(stage, state, cid)
+        if copy_error:
+            self._remove(cid, state)
+            return self._error(step, started, copy_error)
         stream = attach(self.api, cid)
         try:
             self.api.start(cid)
         except docker.errors.APIError as exc:
             close_stream(stream)
-            self._remove(cid)
+            self._remove(cid, state)
             return self._error(step, started, _start_error(step, exc))
         with state.lock:
             killed_while_starting = step.name in state.killed
@@ -345,7 +394,7 @@ class DockerEngine:
             return self._error(step, started, f"waiting for the container failed: {exc}")
         finally:
             # Removal runs beside the next step's create and start; destroy waits for it.
-            state.removals.append(self._remover.submit(self._remove, cid))
+            state.removals.append(self._remover.submit(self._remove, cid, state))
         finished = time.time()
         with state.lock:
             state.containers.pop(step.name, None)
@@ -372,11 +421,14 @@ class DockerEngine:
             except docker.errors.APIError:
                 pass  # already stopped or removed: nothing left to kill
 
-    def _remove(self, cid: str) -> None:
+    def _remove(self, cid: str, state: _StageState | None = None) -> None:
         try:
             self.api.remove_container(cid, force=True, v=False)
-        except docker.errors.APIError:
-            pass  # already gone; destroy sweeps by label anyway
+        except docker.errors.NotFound:
+            pass  # already gone
+        except Exception:
+            if state is not None:
+                state.unsure = True  # destroy sweeps by label
 
     # -- teardown -------------------------------------------------------------------------
 
@@ -386,17 +438,32 @@ class DockerEngine:
             state = self._stages.pop(id(stage), None)
         if state is None:
             return
-        wait_futures(state.removals, timeout=30)
+        with state.archive_lock:
+            if state.archive is not None:  # no container ever took the clone
+                state.archive.close()
+                state.archive = None
         try:
+            # What this state knows of is removed directly; the sweep by label (three list
+            # calls) runs only when a call may have left something unknown behind.
+            with state.lock:
+                running = list(state.containers.values())
+            state.removals += [self._remover.submit(self._remove, c, state) for c in running]
+            _, late = wait_futures(state.removals, timeout=30)
             flt = {"label": f"{LABEL_RUN}={state.run_id}"}
-            for c in self.api.containers(all=True, filters=flt, quiet=True):
-                self._remove(c["Id"])
+            if state.unsure or late:
+                for c in self.api.containers(all=True, filters=flt, quiet=True):
+                    self._remove(c["Id"])
             for thread in state.log_threads:
                 thread.join(timeout=5)
-            for n in self.api.networks(filters=flt):
-                _persist(self.api.remove_network, n["Id"])
-            for v in (self.api.volumes(filters=flt) or {}).get("Volumes") or []:
-                _persist(self.api.remove_volume, v["Name"], force=True)
+            if state.network:
+                _persist(self.api.remove_network, state.network)
+            for volume in state.volumes.values():
+                _persist(self.api.remove_volume, volume, force=True)
+            if state.unsure or late:
+                for n in self.api.networks(filters=flt):
+                    _persist(self.api.remove_network, n["Id"])
+                for v in (self.api.volumes(filters=flt) or {}).get("Volumes") or []:
+                    _persist(self.api.remove_volume, v["Name"], force=True)
         except Exception:  # teardown must never raise: cleanup_leftovers catches the rest
             pass
 

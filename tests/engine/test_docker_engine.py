@@ -1,15 +1,17 @@
 """The Docker engine under the executor on a real daemon: workspace, services, DAG overlap,
-caches, secrets, trust policy, missing images, cancel/timeout cleanup and leftovers."""
+caches, secrets, trust policy, missing images, cancel/timeout cleanup, leftovers and the clone."""
 
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
 import threading
 
 import pytest
 
 from runner.agent.cleanup import list_caches, prune_caches
+from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor
 from runner.agent.masking import MASK
 from runner.engine.docker import DockerEngine
@@ -299,4 +301,43 @@ def test_detached_step_is_reachable_and_pull_always_falls_back_to_local(engine, 
     assert statuses == {"server": "success", "client": "success"}, result
     assert "detached-ok" in logs.by_step["client"]
     assert any("using the local image" in line for line in logs.by_step["client"])
+    assert leftovers() == []
+
+
+def test_clone_files_are_in_the_workspace_of_parallel_first_steps(engine, leftovers, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "hello.txt").write_text("from the repository\n")
+    git = ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=work, check=True)
+    subprocess.run([*git, "add", "."], cwd=work, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], cwd=work, check=True)
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    source = CloneSource(work.as_uri(), commit=sha, cache_dir=str(tmp_path / "mirrors"))
+    logs = Collect()
+    # Two steps start at once after the clone: each must find the files already there.
+    result, statuses = run(
+        engine,
+        sh("left", "cat hello.txt", depends_on=["clone"]),
+        sh("right", "cat hello.txt", depends_on=["clone"]),
+        logs=logs,
+        clone_source=source,
+    )
+    assert statuses == {"clone": "success", "left": "success", "right": "success"}, result
+    assert "from the repository" in logs.by_step["left"]
+    assert "from the repository" in logs.by_step["right"]
+    assert leftovers() == []
+
+
+def test_clone_without_any_container_leaves_nothing(engine, leftovers, tmp_path):
+    source_dir = tmp_path / "src"
+    source_dir.mkdir()
+    (source_dir / "a.txt").write_text("a\n")
+    stage = StageSpec(name="test", steps=[sh("never", "true", run_policy=ON_FAILURE)])
+    engine.setup(stage)
+    engine.copy_to_workspace(stage, str(source_dir))
+    engine.destroy(stage)
+    engine.destroy(stage)
     assert leftovers() == []
