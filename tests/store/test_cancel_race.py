@@ -32,4 +32,3 @@ def test_cancel_after_the_last_stage_ended_changes_nothing(stores, repo, agent):
     stage = stores.stages.claim(agent)
     assert stores.stages.done(stage.id, FAILURE, agent_id=agent.id).status == FAILURE
     assert stores.builds.cancel(build.id, actor="alice").status == FAILURE
-
