@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from runner.core import DONE_STATUSES, Agent, Build, Stage
-from runner.errors import Forbidden, NotFound
+from runner.errors import NotFound
 from runner.server.services import Services
 from runner.server.status import status_reporter
 
@@ -19,15 +19,28 @@ STEP_FIELDS = ("status", "exit_code", "started", "finished", "error")
 CONTACT_EVERY = 5.0  # seconds between recorded contacts of an agent that changed nothing
 
 
-def payload(services: Services, stage: Stage) -> dict[str, Any]:
+def claimed(services: Services, stage: Stage) -> dict[str, Any]:
+    """What follows a claim: the forge hears of a build that became running, and the agent
+    gets the stage's ``payload``."""
+    build = _build_alone(services.stores, stage.build_id)
+    # The claim that started the build stamped both with the same time. Later stages leave
+    # the build's status as it was: queueing a report for each would have the reporter load
+    # the whole build (every stage's spec) once per claim, for nothing to send.
+    if build.started == stage.started:
+        status_reporter(services).build_changed(build.id)
+    return payload(services, stage, build)
+
+
+def payload(services: Services, stage: Stage, build: Build | None = None) -> dict[str, Any]:
     """The claim answer: the stage, its steps, its spec, build context and resolved secrets.
 
     Secrets are resolved per step, for that step's image and the build's event: a secret
     restricted to one image never reaches a step of another image. Each reference is renamed
     ``<step index>/<name>`` in the spec sent, with its value under that key in ``secrets``.
+    ``build`` is the stage's build when the caller has it already.
     """
     stores = services.stores
-    build = _build_alone(stores, stage.build_id)
+    build = build or _build_alone(stores, stage.build_id)
     repo = stores.repos.get(build.repo_id)
     spec = copy.deepcopy(stage.spec)
     context = dict(build.context or {})
@@ -96,24 +109,6 @@ def refresh_agent(services: Services, agent: Agent, data: dict[str, Any]) -> Age
     return services.stores.agents.touch(agent.id, **fields)
 
 
-def check_step_owner(services: Services, agent: Agent, step_id: int) -> None:
-    """Refuse (403/404) a step that is not in a stage claimed by ``agent``.
-
-    The answer is cached per process for the stage's lifetime on this agent; a requeued stage
-    drops its logs anyway, and the old agent's next heartbeat tells it the stage is lost.
-    """
-    owners = services.extras.setdefault("step_owner", {})
-    key = (agent.id, step_id)
-    if owners.get(key):
-        return
-    _repo_id, _build_id, _stage_id, agent_id = services.stores.steps.locate(step_id)
-    if agent_id != agent.id:
-        raise Forbidden(f"step {step_id} is not in a stage claimed by agent {agent.name}")
-    if len(owners) > 100_000:
-        owners.clear()
-    owners[key] = True
-
-
 def update_step(services: Services, stage: Stage, step_id: int, data: dict[str, Any]) -> None:
     """Record a step's new status (and exit code, times, error) reported by the agent."""
     if not any(s.id == step_id for s in stage.steps):
@@ -130,8 +125,3 @@ def finish_stage(services: Services, stage: Stage, status: str, error: str) -> N
     build = services.stores.stages.done(stage.id, status, error=error, agent_id=stage.agent_id)
     services.wake_agents()
     status_reporter(services).build_changed(build.id)
-
-
-def stage_claimed(services: Services, stage: Stage) -> None:
-    """A stage started: its build may have become running, which the forge should hear."""
-    status_reporter(services).build_changed(stage.build_id)

@@ -63,8 +63,7 @@ def claim():
         generation = services.queue.generation
         stage = services.stores.stages.claim(agent, lease_seconds=services.settings.lease_seconds)
         if stage is not None:
-            claims.stage_claimed(services, stage)
-            return jsonify(claims.payload(services, stage))
+            return jsonify(claims.claimed(services, stage))
         left = deadline - time.monotonic()
         if left <= 0 or services.stopping.is_set():
             return Response(status=204)
@@ -101,9 +100,10 @@ def logs(step_id: int):
         seq = int(request.args["seq"])
     except (KeyError, ValueError):
         raise BadRequest("a log upload needs ?seq=<number>") from None
-    claims.check_step_owner(services, agent, step_id)
     data = request.get_data()
-    if services.stores.logs.append(step_id, seq, data):
+    # The store checks, in the transaction that appends, that this agent holds the stage now:
+    # an agent whose stage was requeued must not write into the next attempt's log.
+    if services.stores.logs.append(step_id, seq, data, agent_id=agent.id):
         services.livelog.publish(step_id, seq, data)
     return jsonify({"ok": True})
 

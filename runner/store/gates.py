@@ -7,78 +7,64 @@
   holds that environment; the first claimed stage takes the lock for its build, and
   ``runner.store.progress.settle`` releases it when the build ends.
 
-Called by ``StageStore.claim`` inside its session; never commits on its own.
+Used by ``StageStore.claim`` inside its session; never commits on its own.
 """
 
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 
-from runner.store.models import BuildRow, EnvironmentRow, RepoRow, StageRow
+from runner.store.models import BuildRow, EnvironmentRow, StageRow
 
 SCOPE_KEYS = ("repo", "event")
 
 
-class ClaimGates:
-    """The scope and deploy-lock checks for one agent over a batch of pending stages."""
+def agent_scope(offered: dict, required: dict) -> dict[str, str]:
+    """The ``repo``/``event`` patterns an agent's labels restrict it to (none: any)."""
+    scope = {k: offered.get(k, required.get(k)) for k in SCOPE_KEYS}
+    return {k: v for k, v in scope.items() if v not in (None, "", "*")}
 
-    def __init__(self, s, rows: list[StageRow], offered: dict, required: dict):
-        self.scope = {k: offered.get(k, required.get(k)) for k in SCOPE_KEYS}
-        self.scope = {k: v for k, v in self.scope.items() if v not in (None, "", "*")}
-        build_ids = {r.build_id for r in rows}
-        self.builds: dict[int, tuple[str, str, int, str]] = {}
-        self.locked: dict[tuple[int, str], tuple[int, int | None]] = {}
-        if not build_ids:
-            return
-        for build_id, slug, event, repo_id, target in s.execute(
-            select(BuildRow.id, RepoRow.slug, BuildRow.event, BuildRow.repo_id, BuildRow.target)
-            .join(RepoRow, RepoRow.id == BuildRow.repo_id)
-            .where(BuildRow.id.in_(build_ids))
-        ):
-            self.builds[build_id] = (slug, event, repo_id, target or "")
-        targets = {(b[2], b[3]) for b in self.builds.values() if b[3]}
-        if targets:
-            for env_id, repo_id, name, holder in s.execute(
-                select(
-                    EnvironmentRow.id,
-                    EnvironmentRow.repo_id,
-                    EnvironmentRow.name,
-                    EnvironmentRow.locked_by,
-                ).where(
-                    EnvironmentRow.lock.is_(True),
-                    EnvironmentRow.repo_id.in_({t[0] for t in targets}),
-                )
-            ):
-                self.locked[(repo_id, name)] = (env_id, holder)
 
-    def allows(self, row: StageRow) -> bool:
-        """Whether the agent's scope takes the stage and its environment's lock is free."""
-        slug, event, repo_id, target = self.builds.get(row.build_id, ("", "", 0, ""))
-        values = {"repo": slug, "event": event}
-        for key, pattern in self.scope.items():
-            if not fnmatchcase(values[key], pattern):
-                return False
-        lock = self.locked.get((repo_id, target))
-        return lock is None or lock[1] in (None, row.build_id)
+def in_scope(scope: dict[str, str], slug: str, event: str) -> bool:
+    """Whether a build of repository ``slug`` for ``event`` fits the agent's scope."""
+    values = {"repo": slug, "event": event}
+    return all(fnmatchcase(values[key], pattern) for key, pattern in scope.items())
 
-    def take_lock(self, s, row: StageRow) -> bool:
-        """Take the deploy lock for the stage's build when its environment has one."""
-        _slug, _event, repo_id, target = self.builds.get(row.build_id, ("", "", 0, ""))
-        lock = self.locked.get((repo_id, target))
-        if lock is None:
-            return True
-        taken = s.execute(
-            update(EnvironmentRow)
-            .where(
-                EnvironmentRow.id == lock[0],
-                or_(EnvironmentRow.locked_by.is_(None), EnvironmentRow.locked_by == row.build_id),
-            )
-            .values(locked_by=row.build_id)
-            .execution_options(synchronize_session=False)
+
+def lock_free():
+    """A SQL condition on a query joining ``StageRow`` and ``BuildRow``: the build's
+    environment has no deploy lock, or the lock is free or held by this build."""
+    return ~exists().where(
+        EnvironmentRow.repo_id == BuildRow.repo_id,
+        EnvironmentRow.name == BuildRow.target,
+        EnvironmentRow.lock.is_(True),
+        EnvironmentRow.locked_by.is_not(None),
+        EnvironmentRow.locked_by != StageRow.build_id,
+    )
+
+
+def take_lock(s, build_id: int, repo_id: int, target: str) -> bool:
+    """Take the deploy lock of the build's environment when it has one; False while another
+    build holds it. Conditional, so a lock taken since the stage was picked is respected."""
+    if not target:
+        return True
+    of_env = and_(
+        EnvironmentRow.repo_id == repo_id,
+        EnvironmentRow.name == target,
+        EnvironmentRow.lock.is_(True),
+    )
+    taken = s.execute(
+        update(EnvironmentRow)
+        .where(
+            of_env,
+            or_(EnvironmentRow.locked_by.is_(None), EnvironmentRow.locked_by == build_id),
         )
-        if taken.rowcount == 1:
-            self.locked[(repo_id, target)] = (lock[0], row.build_id)
-            return True
-        return False
+        .values(locked_by=build_id)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount:
+        return True
+    # Nothing updated: either the environment has no lock (free to go) or another build has it.
+    return s.scalar(select(EnvironmentRow.id).where(of_env).limit(1)) is None

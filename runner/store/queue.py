@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import nullcontext
+from itertools import chain, islice
+from typing import NamedTuple
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import defer
 
 from runner.core import (
     BLOCKED,
@@ -28,16 +31,42 @@ from runner.store.builds import load_stages
 from runner.store.convert import now as time_now
 from runner.store.convert import to_record
 from runner.store.db import Database
-from runner.store.gates import ClaimGates
-from runner.store.models import BuildRow, LogChunkRow, StageRow, StepRow
+from runner.store.gates import agent_scope, in_scope, lock_free, take_lock
+from runner.store.models import BuildRow, LogChunkRow, RepoRow, StageRow, StepRow
 
 # Answers of ``renew_lease``.
 LEASE_OK = "ok"
 LEASE_CANCEL = "cancel"  # the build was cancelled: stop the stage and report it killed
 LEASE_LOST = "lost"  # the stage is no longer this agent's (requeued, failed, done)
 
-# Pending stages examined per round trip while looking for one an agent may take.
-_SCAN = 200
+# Pending stages read per round trip while looking for one an agent may take: a first page
+# small enough that a busy queue costs little, doubling up to the most per query.
+_FIRST_PAGE = 32
+_MAX_PAGE = 512
+# Candidates a claim picks in its read; the write takes the first one no other claimer took.
+_PICK = 32
+
+
+class _Candidate(NamedTuple):
+    """A pending stage an agent may take, with what taking its deploy lock needs."""
+
+    id: int
+    build_id: int
+    repo_id: int
+    target: str
+
+
+class _Waiting(NamedTuple):
+    """A stage with dependencies, as ``progress.readiness`` reads it (no whole spec)."""
+
+    depends_on: list
+    spec: dict
+
+
+class _Ended(NamedTuple):
+    """A sibling stage, as ``progress.readiness`` reads it."""
+
+    status: str
 
 
 class StageStore:
@@ -50,6 +79,11 @@ class StageStore:
 
     def __init__(self, db: Database):
         self.db = db
+        # SQLite lets one writer in at a time and makes the others poll for the lock with
+        # growing sleeps; claimers of this process queue on a lock of their own instead and
+        # are let in the moment the previous claim commits. (Other processes still meet at
+        # SQLite's lock; PostgreSQL claimers skip each other's rows and need no queue.)
+        self._claiming = nullcontext() if db.is_postgres else threading.Lock()
 
     def get(self, stage_id: int) -> Stage:
         """The stage with its steps; raises ``NotFound``."""
@@ -93,56 +127,111 @@ class StageStore:
         """
         offered, required = split_agent_labels(agent.labels)
         stamp = time_now() if now is None else now
-        # A read first: an idle long-poll must not queue for SQLite's write lock behind log
-        # uploads just to learn there is nothing to do.
+        # Candidates are picked in a read first: an idle long-poll must not queue for SQLite's
+        # write lock behind log uploads just to learn there is nothing to do, and the write
+        # transaction (which serialises claimers on SQLite) then only has to take one.
         with self.db.session() as s:
-            if next(self._runnable(s, offered, required), None) is None:
-                return None
-        with self.db.write() as s:
-            for row in self._runnable(s, offered, required):
-                if not ClaimGates(s, [row], offered, required).take_lock(s, row):
-                    continue
-                if self._take(s, row.id, agent.id, stamp, lease_seconds):
-                    s.execute(
-                        update(BuildRow)
-                        .where(BuildRow.id == row.build_id, BuildRow.status == PENDING)
-                        .values(status=RUNNING, started=stamp)
-                    )
-                    s.refresh(row)
-                    return _one(s, row)
+            picked = list(islice(self._runnable(s, offered, required), _PICK))
+        if not picked:
             return None
+        with self._claiming, self.db.write() as s:
+            taken = self._take_first(s, picked, offered, required, agent.id, stamp, lease_seconds)
+        if taken is None:
+            return None
+        # Read after the commit: the write lock is held no longer than the claim needs.
+        with self.db.session() as s:
+            return _one(s, s.get(StageRow, taken))
 
-    def _runnable(self, s, offered: dict, required: dict) -> Iterator[StageRow]:
-        """Pending stages, oldest first, that fit the labels and whose dependencies allow."""
-        after = 0
+    def _take_first(
+        self,
+        s,
+        picked: list[_Candidate],
+        offered: dict,
+        required: dict,
+        agent_id: int,
+        stamp: float,
+        lease: float,
+    ) -> int | None:
+        """Inside the write transaction: take the first picked stage still pending, else the
+        first runnable one now; its id, or None."""
+        # Whatever was runnable in the read still is while pending (dependencies only end,
+        # scope and labels do not change); only another claimer may have been faster.
+        pending = set(
+            s.scalars(
+                select(StageRow.id).where(
+                    StageRow.id.in_([c.id for c in picked]), StageRow.status == PENDING
+                )
+            )
+        )
+        # Every candidate may have gone to faster claimers: then look again inside the write
+        # transaction, where the view of the queue is current.
+        fresh = (c for c in picked if c.id in pending)
+        for found in chain(fresh, self._runnable(s, offered, required)):
+            if self._take(s, found, agent_id, stamp, lease):
+                s.execute(
+                    update(BuildRow)
+                    .where(BuildRow.id == found.build_id, BuildRow.status == PENDING)
+                    .values(status=RUNNING, started=stamp)
+                    .execution_options(synchronize_session=False)
+                )
+                return found.id
+        return None
+
+    def _runnable(self, s, offered: dict, required: dict) -> Iterator[_Candidate]:
+        """Pending stages, oldest first, that fit the labels, the agent's scope and the deploy
+        locks, and whose dependencies allow them to run.
+
+        SQL does the ordering and the lock check and reads only the columns needed (never a
+        spec: only its run policy); labels, scope globs and dependencies are checked here.
+        """
+        scope = agent_scope(offered, required)
+        after, page = 0, _FIRST_PAGE
         while True:
-            rows = s.scalars(
-                select(StageRow)
-                .options(defer(StageRow.spec))  # decoding every spec made a claim cost ~30 ms
-                .where(StageRow.status == PENDING, StageRow.id > after)
+            rows = s.execute(
+                select(
+                    StageRow.id,
+                    StageRow.build_id,
+                    StageRow.labels,
+                    StageRow.depends_on,
+                    BuildRow.repo_id,
+                    BuildRow.target,
+                    BuildRow.event,
+                    RepoRow.slug,
+                )
+                .join(BuildRow, BuildRow.id == StageRow.build_id)
+                .join(RepoRow, RepoRow.id == BuildRow.repo_id)
+                .where(StageRow.status == PENDING, StageRow.id > after, lock_free())
                 .order_by(StageRow.id)
-                .limit(_SCAN)
+                .limit(page)
             ).all()
             if not rows:
                 return
-            after = rows[-1].id
-            fitting = [r for r in rows if matches(r.labels or {}, offered, required)]
-            gates = ClaimGates(s, fitting, offered, required)
-            fitting = [r for r in fitting if gates.allows(r)]
-            siblings = self._siblings(s, [r for r in fitting if r.depends_on])
-            for row in fitting:
-                if row.depends_on:
-                    by_name = siblings.get(row.build_id, {})
-                    if progress.readiness(row, by_name) != progress.RUN:
+            after, page = rows[-1].id, min(page * 2, _MAX_PAGE)
+            fitting = [
+                r
+                for r in rows
+                if matches(r.labels or {}, offered, required) and in_scope(scope, r.slug, r.event)
+            ]
+            waiting = [r for r in fitting if r.depends_on]
+            statuses = self._sibling_statuses(s, {r.build_id for r in waiting})
+            policies = self._run_policies(s, [r.id for r in waiting])
+            for r in fitting:
+                if r.depends_on:
+                    stage = _Waiting(r.depends_on, {"run_policy": policies.get(r.id) or ""})
+                    if progress.readiness(stage, statuses.get(r.build_id, {})) != progress.RUN:
                         continue
-                yield row
+                yield _Candidate(r.id, r.build_id, r.repo_id, r.target or "")
 
-    def _take(self, s, stage_id: int, agent_id: int, stamp: float, lease: float) -> bool:
-        target = StageRow.id == stage_id
+    def _take(self, s, found: _Candidate, agent_id: int, stamp: float, lease: float) -> bool:
+        """Make the stage running for the agent if it is still pending and its deploy lock
+        (if any) can be taken for its build; False otherwise."""
+        if not take_lock(s, found.build_id, found.repo_id, found.target):
+            return False
+        target = StageRow.id == found.id
         if self.db.is_postgres:
             locked = (
                 select(StageRow.id)
-                .where(StageRow.id == stage_id, StageRow.status == PENDING)
+                .where(StageRow.id == found.id, StageRow.status == PENDING)
                 .with_for_update(skip_locked=True)
                 .scalar_subquery()
             )
@@ -163,14 +252,31 @@ class StageStore:
         return result.rowcount == 1
 
     @staticmethod
-    def _siblings(s, rows: list[StageRow]) -> dict[int, dict[str, StageRow]]:
-        build_ids = {r.build_id for r in rows}
+    def _run_policies(s, stage_ids: list[int]) -> dict[int, str]:
+        """The run policy of each stage, read out of its spec by the database: decoding whole
+        specs (or having SQLite parse them for every pending row) is what made claims slow."""
+        if not stage_ids:
+            return {}
+        return dict(
+            s.execute(
+                select(StageRow.id, StageRow.spec["run_policy"].as_string()).where(
+                    StageRow.id.in_(stage_ids)
+                )
+            ).all()
+        )
+
+    @staticmethod
+    def _sibling_statuses(s, build_ids: set[int]) -> dict[int, dict[str, _Ended]]:
+        """Per build, the status of each stage by name (what dependencies are judged by)."""
         if not build_ids:
             return {}
-        out: dict[int, dict[str, StageRow]] = {}
-        siblings = select(StageRow).options(defer(StageRow.spec))
-        for row in s.scalars(siblings.where(StageRow.build_id.in_(build_ids))):
-            out.setdefault(row.build_id, {})[row.name] = row
+        out: dict[int, dict[str, _Ended]] = {}
+        for build_id, name, status in s.execute(
+            select(StageRow.build_id, StageRow.name, StageRow.status).where(
+                StageRow.build_id.in_(build_ids)
+            )
+        ):
+            out.setdefault(build_id, {})[name] = _Ended(status)
         return out
 
     def renew_lease(
