@@ -64,34 +64,20 @@ class _Reporter:
 
     def _run(self) -> None:
         while True:
-            items = [self._queue.get()]
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            # A "running" update queued behind its step's final one is not sent: the final
-            # update carries the start time too, and the server has one round trip less.
-            done = {i[0] for i in items if i is not None and i[1]["status"] != RUNNING}
-            for item in items:
-                if item is None:
-                    return
-                step_id, fields = item
-                if fields["status"] == RUNNING and step_id in done:
-                    continue
-                self._send(step_id, fields)
-
-    def _send(self, step_id: int, fields: dict[str, Any]) -> None:
-        if fields["status"] != RUNNING:
-            self._shipper.close_step(step_id)
-        try:
-            _retry(
-                functools.partial(self._client.update_step, self._stage_id, step_id, fields),
-                self._stop,
-                f"update of step {step_id}",
-            )
-        except (RpcRefused, RpcUnavailable) as exc:
-            log.error("step %s update not delivered: %s", step_id, exc)
+            item = self._queue.get()
+            if item is None:
+                return
+            step_id, fields = item
+            if fields["status"] != RUNNING:
+                self._shipper.close_step(step_id)
+            try:
+                _retry(
+                    functools.partial(self._client.update_step, self._stage_id, step_id, fields),
+                    self._stop,
+                    f"update of step {step_id}",
+                )
+            except (RpcRefused, RpcUnavailable) as exc:
+                log.error("step %s update not delivered: %s", step_id, exc)
 
 
 def _retry(call: Callable[[], Any], stop: threading.Event, what: str) -> Any:
