@@ -1,5 +1,6 @@
-"""Shared by the server benchmarks: a `runner server` subprocess on 127.0.0.1, a local bare git
-repository as the forge, signed GitHub webhooks, and direct Docker runs for the floors.
+"""Shared by the server benchmarks: a `runner server` subprocess on 127.0.0.1 with a local bare
+git repository as the forge and signed GitHub webhooks (from :mod:`runner.testing`), and direct
+Docker runs for the floors.
 
 Everything the benchmarks create carries the label ``pipeline-runner.bench=<run id>`` and is
 removed at the end, whatever happens.
@@ -7,15 +8,7 @@ removed at the end, whatever happens.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,60 +18,47 @@ from pathlib import Path
 import docker
 import requests
 
+from runner.testing import LocalRepo, ServerProcess, finished, github_push
+
 BUSYBOX = "runner-test/busybox"
 LABEL = "pipeline-runner.bench"
-ROOT = Path(__file__).resolve().parents[2]
 SLUG = "bench/app"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "Bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-class BenchServer:
-    """A server with its embedded agent, one repository and helpers; use as a context manager."""
+class BenchServer(ServerProcess):
+    """A server with its embedded agent, one repository and helpers; use as a context manager,
+    which also removes the run's containers and the temporary directory."""
 
     def __init__(self, *, capacity: int = 2, extra_env: dict[str, str] | None = None):
         self.run_id = uuid.uuid4().hex[:8]
         self.root = Path(tempfile.mkdtemp(prefix="runner-bench-"))
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "RUNNER_DATA_DIR": str(self.root / "data"),
-            "RUNNER_HOST": "127.0.0.1",
-            "RUNNER_PORT": str(self.port),
-            "RUNNER_ADMIN_PASSWORD": "bench-admin-password",
-            "RUNNER_AGENT_CAPACITY": str(capacity),
-            "RUNNER_AGENT_ENGINE_LABELS": f"{LABEL}={self.run_id}",
-            "RUNNER_AGENT_NAME": f"bench-{self.run_id}",
-            **(extra_env or {}),
-        }
-        self.proc: subprocess.Popen | None = None
+        super().__init__(
+            self.root / "data",
+            admin_password="bench-admin-password",
+            capacity=capacity,
+            agent_name=f"bench-{self.run_id}",
+            engine_labels=f"{LABEL}={self.run_id}",
+            extra_env=extra_env,
+        )
         self.docker = docker.from_env()
+        # API calls carry an admin token; webhooks go out through ``http``, without one.
         self.session = requests.Session()
-        self.token = ""
         self.secret = ""
         self.sha = ""
+        self.repo: LocalRepo | None = None
 
     def __enter__(self) -> BenchServer:
         try:
-            self._start()
+            self.start()
+            self.session.headers["Authorization"] = f"Bearer {self.token('admin')}"
+            self.repo = LocalRepo(self.root)
+            resp = self.session.post(
+                self.url + "/api/v1/repos",
+                json={"slug": SLUG, "forge": "github", "clone_url": self.repo.clone_url},
+                timeout=30,
+            )
+            resp.raise_for_status()
+            self.secret = resp.json()["webhook_secret"]
         except BaseException:
             self.close()
             raise
@@ -87,98 +67,22 @@ class BenchServer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _start(self) -> None:
-        (self.root / "data").mkdir(parents=True)
-        self.log_file = open(self.root / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runner", "server"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.session.get(self.url + "/api/v1/user", timeout=5)
-                break
-            except requests.RequestException as exc:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"the server did not start; see {self.root}") from exc
-                time.sleep(0.05)
-        self.token = subprocess.run(
-            [sys.executable, "-m", "runner", "user", "token", "admin", "--name", "bench"],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        self.session.headers["Authorization"] = f"Bearer {self.token}"
-        self.bare = self.root / "origin.git"
-        self.work = self.root / "work"
-        _git(self.root, "init", "-q", "--bare", "-b", "main", str(self.bare))
-        _git(self.root, "init", "-q", "-b", "main", str(self.work))
-        repo = self.session.post(
-            self.url + "/api/v1/repos",
-            json={"slug": SLUG, "forge": "github", "clone_url": f"file://{self.bare}"},
-            timeout=30,
-        )
-        repo.raise_for_status()
-        self.secret = repo.json()["webhook_secret"]
-
     def commit(self, pipeline: str) -> str:
-        (self.work / ".drone.yml").write_text(pipeline)
-        _git(self.work, "add", "-A")
-        _git(self.work, "commit", "-q", "-m", "bench")
-        _git(self.work, "push", "-q", str(self.bare), "HEAD:refs/heads/main")
-        self.sha = _git(self.work, "rev-parse", "HEAD")
+        """Commit ``pipeline`` as ``.drone.yml`` and push it to main; the sha."""
+        self.sha = self.repo.commit({".drone.yml": pipeline}, "bench")
         return self.sha
 
     def webhook(self) -> float:
         """Send a signed push webhook for the last commit; returns when it was accepted."""
-        body = json.dumps(
-            {
-                "ref": "refs/heads/main",
-                "before": "0" * 40,
-                "after": self.sha,
-                "deleted": False,
-                "repository": {
-                    "full_name": SLUG,
-                    "name": "app",
-                    "owner": {"login": "bench"},
-                    "clone_url": f"file://{self.bare}",
-                    "default_branch": "main",
-                    "private": False,
-                },
-                "head_commit": {
-                    "id": self.sha,
-                    "message": "bench",
-                    "author": {"name": "Bench", "email": "bench@example.com", "username": "bench"},
-                },
-                "sender": {"login": "bench"},
-                "pusher": {"name": "bench"},
-            }
-        ).encode()
-        signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-        resp = requests.post(
-            self.url + f"/hook/{SLUG}",
-            data=body,
-            timeout=60,
-            headers={
-                "Content-Type": "application/json",
-                "X-GitHub-Event": "push",
-                "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": f"sha256={signature}",
-            },
-        )
+        headers, body = github_push(SLUG, self.repo, self.sha, self.secret, message="bench")
+        resp = self.post_hook(SLUG, headers, body)
         accepted = time.time()
         if resp.status_code not in (200, 201):
             raise RuntimeError(f"webhook refused: {resp.status_code} {resp.text}")
         return accepted
 
     def builds(self) -> list[dict]:
+        """The repository's builds, newest first (without stages)."""
         return self.session.get(
             self.url + f"/api/v1/repos/{SLUG}/builds", params={"per_page": 100}, timeout=30
         ).json()
@@ -188,14 +92,13 @@ class BenchServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             listed = self.builds()
-            if len(listed) >= count and all(
-                b["status"] not in ("pending", "running", "blocked", "waiting") for b in listed
-            ):
-                return [self.build(b["number"]) for b in listed]
+            if len(listed) >= count and all(finished(b) for b in listed):
+                return [self.full_build(b["number"]) for b in listed]
             time.sleep(0.02)
         raise RuntimeError(f"builds not finished within {timeout}s")
 
-    def build(self, number: int) -> dict:
+    def full_build(self, number: int) -> dict:
+        """Build ``number`` with its stages and steps."""
         return self.session.get(
             self.url + f"/api/v1/repos/{SLUG}/builds/{number}", timeout=30
         ).json()
@@ -206,13 +109,8 @@ class BenchServer:
         return int(children.split()[0])
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        """Stop the server, remove the run's Docker objects and the temporary directory."""
+        self.stop()
         remove_labelled(self.docker, self.run_id)
         shutil.rmtree(self.root, ignore_errors=True)
 

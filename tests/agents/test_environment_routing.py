@@ -8,11 +8,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.agents.harness import AgentProcess, Forge, Server, add_repo, agent_ids
+from tests.agents.harness import SLUG, AgentProcess, Fleet, agent_ids
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-SLUG = "acme/app"
 PIPELINE = """\
 kind: pipeline
 name: deploy
@@ -38,16 +37,9 @@ steps:
 
 @pytest.fixture
 def system(docker_client, tmp_path):
-    server = Server(tmp_path / "server").start()
-    agents: list[AgentProcess] = []
-    try:
-        forge = Forge(tmp_path / "forge")
-        repo = add_repo(server, forge)
-        yield server, forge, repo, agents
-    finally:
-        for agent in agents:
-            agent.stop()
-        server.stop()
+    """The server, forge, repository, and the list of agents stopped at the end."""
+    with Fleet(tmp_path) as fleet:
+        yield fleet.server, fleet.forge, fleet.repo, fleet.agents
 
 
 def lines(text: str) -> list[str]:

@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from tests.agents.harness import AgentProcess, Forge, Server, add_repo, agent_containers
+from tests.agents.harness import SLUG, Fleet, agent_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-SLUG = "acme/app"
 WORKERS = [f"s{i:02d}" for i in range(1, 19)]
 
 
@@ -46,17 +45,12 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 
 def test_twenty_stages_on_three_agents_then_a_cancel(docker_client, tmp_path):
-    server = Server(tmp_path / "server").start()
-    agents: list[AgentProcess] = []
-    try:
-        forge = Forge(tmp_path / "forge")
-        repo = add_repo(server, forge)
-        sha = forge.push({".drone.yml": FLEET})
-        made = server.hook(SLUG, repo["webhook_secret"], {"ref": "refs/heads/main", "commit": sha})
-        number = made["build"]["number"]
+    with Fleet(tmp_path) as fleet:
+        server = fleet.server
+        number = fleet.trigger(fleet.forge.push({".drone.yml": FLEET}))
         # Queued before any agent is there: the agents find 20 claimable stages at once.
         for i in range(3):
-            agents.append(AgentProcess(server, tmp_path, f"fleet-{i}", capacity=2).start())
+            fleet.agent(f"fleet-{i}", capacity=2)
         build = server.wait_done(SLUG, number, timeout=240)
         stages = {s["name"]: s for s in build["stages"]}
         assert len(stages) == 21
@@ -81,18 +75,9 @@ def test_twenty_stages_on_three_agents_then_a_cancel(docker_client, tmp_path):
         assert stages["final"]["started"] >= max(stages[n]["finished"] for n in WORKERS)
 
         # A cancel reaches the agent running the stage and stops its container.
-        sha = forge.push({".drone.yml": LONG})
-        made = server.hook(SLUG, repo["webhook_secret"], {"ref": "refs/heads/main", "commit": sha})
-        long_number = made["build"]["number"]
-
-        def sleeping(b):
-            s = b["stages"][0] if b["stages"] else {}
-            if s.get("status") != "running":
-                return False
-            return "started" in server.step_log(SLUG, long_number, s["number"], 1)
-
-        running = server.wait(SLUG, long_number, sleeping, what="started sleeping")
-        holder = next(a for a in agents if agent_containers(docker_client, a.name))
+        long_number = fleet.trigger(fleet.forge.push({".drone.yml": LONG}))
+        running = fleet.wait_for_output(long_number, "started", "started sleeping")
+        holder = next(a for a in fleet.agents if agent_containers(docker_client, a.name))
         server.ok("POST", f"/repos/{SLUG}/builds/{long_number}/cancel")
         cancelled = server.wait_done(SLUG, long_number, timeout=60)
         assert cancelled["status"] == "killed", cancelled
@@ -102,7 +87,3 @@ def test_twenty_stages_on_three_agents_then_a_cancel(docker_client, tmp_path):
         while agent_containers(docker_client, holder.name) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert agent_containers(docker_client, holder.name) == []
-    finally:
-        for agent in agents:
-            agent.stop()
-        server.stop()

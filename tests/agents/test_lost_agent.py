@@ -8,48 +8,25 @@ import time
 
 import pytest
 
-from tests.agents.harness import AgentProcess, Forge, Server, add_repo, agent_containers, agent_ids
+from tests.agents.harness import SLUG, Fleet, agent_containers, agent_ids, pipeline
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-SLUG = "acme/app"
-PIPELINE = """\
-kind: pipeline
-name: count
-clone:
-  disable: true
-steps:
-- name: count
-  image: runner-test/busybox
-  commands:
-  - for i in $(seq 1 30); do echo "tick $i"; sleep 0.2; done
-"""
+PIPELINE = pipeline("count", 'for i in $(seq 1 30); do echo "tick $i"; sleep 0.2; done')
 
 
 def test_stage_of_a_killed_agent_is_requeued_and_finishes_elsewhere(docker_client, tmp_path):
-    server = Server(tmp_path / "server", lease_seconds=4).start()
-    first = second = None
-    try:
-        forge = Forge(tmp_path / "forge")
-        repo = add_repo(server, forge)
-        first = AgentProcess(server, tmp_path, "agent-first").start()
-        sha = forge.push({".drone.yml": PIPELINE})
-        made = server.hook(SLUG, repo["webhook_secret"], {"ref": "refs/heads/main", "commit": sha})
-        number = made["build"]["number"]
+    with Fleet(tmp_path, lease_seconds=4) as fleet:
+        server = fleet.server
+        first = fleet.agent("agent-first")
+        number = fleet.trigger(fleet.forge.push({".drone.yml": PIPELINE}))
 
-        def ticking(build):
-            stage = build["stages"][0] if build["stages"] else {}
-            if stage.get("status") != "running":
-                return False
-            log = server.step_log(SLUG, number, stage["number"], 1)
-            return "tick 3" in log
-
-        server.wait(SLUG, number, ticking, what="started ticking")
+        fleet.wait_for_output(number, "tick 3", "started ticking")
         ids = agent_ids(server)
         assert server.build(SLUG, number)["stages"][0]["agent_id"] == ids["agent-first"]
         first.kill()
         assert agent_containers(docker_client, "agent-first"), "the step container stays behind"
-        second = AgentProcess(server, tmp_path, "agent-second").start()
+        fleet.agent("agent-second")
 
         build = server.wait_done(SLUG, number)
         assert build["status"] == "success", build
@@ -75,8 +52,3 @@ def test_stage_of_a_killed_agent_is_requeued_and_finishes_elsewhere(docker_clien
         while agent_containers(docker_client, "agent-first") and time.monotonic() < deadline:
             time.sleep(0.2)
         assert agent_containers(docker_client, "agent-first") == [], first.log()
-    finally:
-        for agent in (first, second):
-            if agent is not None:
-                agent.stop()
-        server.stop()

@@ -7,43 +7,25 @@ import time
 
 import pytest
 
-from tests.agents.harness import AgentProcess, Forge, Server, add_repo
+from tests.agents.harness import SLUG, Fleet, pipeline
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-SLUG = "acme/app"
 LINES = 300
-PIPELINE = f"""\
-kind: pipeline
-name: chatty
-clone:
-  disable: true
-steps:
-- name: print
-  image: runner-test/busybox
-  commands:
-  - i=0; while [ $i -lt {LINES} ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done
-"""
+PIPELINE = pipeline(
+    "chatty",
+    f'i=0; while [ $i -lt {LINES} ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done',
+    step="print",
+)
 
 
 def test_agent_rides_out_a_server_outage_without_losing_or_repeating_lines(docker_client, tmp_path):
-    server = Server(tmp_path / "server", lease_seconds=60).start()
-    agent = None
-    try:
-        forge = Forge(tmp_path / "forge")
-        repo = add_repo(server, forge)
-        agent = AgentProcess(server, tmp_path, "agent-steady").start()
-        sha = forge.push({".drone.yml": PIPELINE})
-        made = server.hook(SLUG, repo["webhook_secret"], {"ref": "refs/heads/main", "commit": sha})
-        number = made["build"]["number"]
+    with Fleet(tmp_path, lease_seconds=60) as fleet:
+        server = fleet.server
+        agent = fleet.agent("agent-steady")
+        number = fleet.trigger(fleet.forge.push({".drone.yml": PIPELINE}))
 
-        def printing(build):
-            stage = build["stages"][0] if build["stages"] else {}
-            if stage.get("status") != "running":
-                return False
-            return "line 20\n" in server.step_log(SLUG, number, stage["number"], 1)
-
-        server.wait(SLUG, number, printing, what="started printing")
+        fleet.wait_for_output(number, "line 20\n", "started printing")
         server.stop()
         time.sleep(20)
         assert agent.proc.poll() is None, "the agent must keep running while the server is away"
@@ -56,7 +38,3 @@ def test_agent_rides_out_a_server_outage_without_losing_or_repeating_lines(docke
         printed = [line for line in log if line.startswith("line ")]
         assert printed == [f"line {i}" for i in range(LINES)]
         assert stage["attempts"] == 1
-    finally:
-        if agent is not None:
-            agent.stop()
-        server.stop()

@@ -13,7 +13,9 @@ import time
 import pytest
 from conftest import CHROMIUM, CHROMIUM_ARGS
 from test_webui_browser import SHOTS
-from webui_server import ADMIN_PASSWORD, TEST_LABEL, LocalRepo, ServerProcess, github_push
+from webui_server import ADMIN_PASSWORD, ServerProcess
+
+from runner.testing import TEST_LABEL, LocalRepo, github_push
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
 

@@ -1,0 +1,387 @@
+"""Helpers for tests and benchmarks that run the real thing, like ``flask.testing`` for Flask.
+
+- :class:`ServerProcess`: `runner server` as a subprocess on a free port of 127.0.0.1 with its
+  own data directory, with calls for the CLI, API tokens, the API and waiting for a build.
+- :class:`AgentProcess`: a `runner agent` subprocess working for such a server.
+- :class:`LocalRepo`: a bare git repository standing in for the forge, and a working copy that
+  commits and pushes to it (cloned over ``file://``).
+- :func:`github_push`: the headers and body of a signed GitHub push webhook.
+
+Everything listens on or talks to 127.0.0.1 only. Processes run in their own session so that
+:meth:`ServerProcess.stop` can kill the whole group (gunicorn and its worker) if SIGTERM is not
+enough. Failures raise ``AssertionError`` carrying the tail of the server's log, so pytest
+reports them as test failures with the evidence. Nothing in the server or agent imports this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+TEST_LABEL = "pipeline-runner.test"
+"""The label the test suite puts on every container, volume and network, and removes at the end."""
+
+ADMIN_PASSWORD = "admin-password-test"
+ACTIVE = ("pending", "running", "blocked", "waiting")
+"""Build statuses of a build that is not over yet."""
+
+LOG_TAIL = 8000
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def finished(build: dict) -> bool:
+    """Whether ``build`` (as the API returns it) is over, whatever its outcome."""
+    return build["status"] not in ACTIVE
+
+
+def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """``runner ARGS`` in a new session, its output appended to ``log_path``."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "runner", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    """SIGTERM (the graceful path under test), then SIGKILL of the group if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[-LOG_TAIL:]
+    except OSError:
+        return ""
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> str:
+    """Run ``runner ARGS`` with ``env``; its standard output. Fails unless it exits with 0."""
+    out = subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert out.returncode == 0, f"runner {' '.join(args)} failed: {out.stderr}"
+    return out.stdout
+
+
+class ServerProcess:
+    """`runner server` on its own port and data directory; restartable on the same ones.
+
+    Construct, then :meth:`start` (or use it as a context manager); :meth:`stop` may be called
+    at any time and more than once. ``env`` is the environment the server and :meth:`cli` run
+    with; change it before :meth:`start` to set what the options do not cover. Containers of the
+    embedded agent carry ``engine_labels`` (by default the test label).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        admin_password: str = ADMIN_PASSWORD,
+        embedded_agent: bool = True,
+        capacity: int = 2,
+        agent_name: str = "",
+        engine_labels: str = f"{TEST_LABEL}=1",
+        lease_seconds: int | None = None,
+        database_url: str = "",
+        extra_env: dict[str, str] | None = None,
+    ):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "RUNNER_DATA_DIR": str(data_dir),
+            "RUNNER_HOST": "127.0.0.1",
+            "RUNNER_PORT": str(self.port),
+            "RUNNER_ADMIN_PASSWORD": admin_password,
+            "RUNNER_EMBEDDED_AGENT": "true" if embedded_agent else "false",
+            "RUNNER_AGENT_CAPACITY": str(capacity),
+            "RUNNER_AGENT_ENGINE_LABELS": engine_labels,
+            "RUNNER_AGENT_NAME": agent_name or f"agent-{uuid.uuid4().hex[:8]}",
+        }
+        if lease_seconds is not None:
+            self.env["RUNNER_LEASE_SECONDS"] = str(lease_seconds)
+        if database_url:
+            self.env["RUNNER_DATABASE_URL"] = database_url
+        self.env.update(extra_env or {})
+        self.log_path = data_dir / "server.log"
+        self.proc: subprocess.Popen | None = None
+        self.http = requests.Session()
+
+    def start(self, timeout: float = 60) -> ServerProcess:
+        """Start the server and return once its API answers (the database is migrated then)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = _spawn(["server"], self.env, self.log_path)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited at start:\n{self.log()}")
+            try:
+                requests.get(self.url + "/api/v1/user", timeout=5)
+                return self
+            except requests.RequestException:
+                time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"server did not answer within {timeout:.0f}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """SIGTERM and wait (the server finishes what it was doing), SIGKILL after 30 s."""
+        _stop(self.proc)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def log(self) -> str:
+        """The end of the server's output, for failure messages."""
+        return _tail(self.log_path)
+
+    def cli(self, *args: str) -> str:
+        """Run ``runner ARGS`` against this server's data directory; its standard output."""
+        return run_cli(list(args), self.env)
+
+    def token(self, login: str = "admin") -> str:
+        """A fresh API token of ``login``, made with `runner user token`."""
+        return self.cli("user", "token", login, "--name", f"t-{uuid.uuid4().hex[:6]}").strip()
+
+    def api(self, method: str, path: str, token: str = "", **kwargs) -> requests.Response:
+        """``METHOD /api/v1PATH`` with ``token`` as Bearer (none if empty); ``kwargs`` go to
+        requests."""
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(
+            method, self.url + "/api/v1" + path, headers=headers, timeout=30, **kwargs
+        )
+
+    def build(self, slug: str, number: int, token: str) -> dict:
+        """Build ``number`` of ``slug`` with its stages and steps."""
+        resp = self.api("GET", f"/repos/{slug}/builds/{number}", token)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def wait_build(
+        self,
+        slug: str,
+        number: int,
+        token: str,
+        until: Callable[[dict], bool] = finished,
+        timeout: float = 120,
+        what: str = "reached the state",
+    ) -> dict:
+        """Poll build ``number`` until ``until(build)`` holds (by default: it is over); the
+        build then. Fails after ``timeout`` seconds, saying the build never ``what``."""
+        deadline = time.monotonic() + timeout
+        build: dict = {}
+        while time.monotonic() < deadline:
+            resp = self.api("GET", f"/repos/{slug}/builds/{number}", token)
+            if resp.status_code == 200:
+                build = resp.json()
+                if until(build):
+                    return build
+            time.sleep(0.2)
+        raise AssertionError(f"build {number} never {what}: {build}\n{self.log()}")
+
+    def post_hook(self, slug: str, headers: dict, body: bytes) -> requests.Response:
+        """Deliver a webhook (see :func:`github_push`) to ``/hook/SLUG``."""
+        return self.http.post(f"{self.url}/hook/{slug}", data=body, headers=headers, timeout=60)
+
+
+class AgentProcess:
+    """A `runner agent` subprocess working for ``server``, with its own data directory.
+
+    ``token`` defaults to a new agent token named ``name``. ``labels`` and ``capacity`` are
+    passed as options when given. Call :meth:`start` (again after :meth:`stop` or :meth:`kill`
+    to bring the same agent back).
+    """
+
+    def __init__(
+        self,
+        server: ServerProcess,
+        data_dir: Path,
+        name: str,
+        *,
+        token: str = "",
+        labels: str | None = None,
+        capacity: int | None = None,
+        engine_labels: str = f"{TEST_LABEL}=1",
+        extra_env: dict[str, str] | None = None,
+    ):
+        self.server = server
+        self.name = name
+        self.token = token or server.cli("user", "agent-token", name).strip()
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.args = ["agent", "--server", server.url, "--token", self.token, "--name", name]
+        if labels is not None:
+            self.args += ["--labels", labels]
+        if capacity is not None:
+            self.args += ["--capacity", str(capacity)]
+        self.env = {
+            **os.environ,
+            "RUNNER_DATA_DIR": str(data_dir),
+            "RUNNER_AGENT_ENGINE_LABELS": engine_labels,
+            **(extra_env or {}),
+        }
+        self.log_path = data_dir / "agent.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> AgentProcess:
+        """Start the agent; it connects to the server on its own."""
+        self.proc = _spawn(self.args, self.env, self.log_path)
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM (the agent finishes or hands back its stages), SIGKILL after 30 s."""
+        _stop(self.proc)
+
+    def kill(self) -> None:
+        """kill -9 of the agent's group: no cleanup, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        """The end of the agent's output, for failure messages."""
+        return _tail(self.log_path)
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run ``git ARGS`` in ``cwd`` as a fixed author; its output. Fails with git's message."""
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+    }
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, f"git {' '.join(args)}: {out.stderr}"
+    return out.stdout.strip()
+
+
+class LocalRepo:
+    """A bare repository under ``root`` (the forge) and a working copy that pushes to it."""
+
+    def __init__(self, root: Path):
+        self.bare = root / "origin.git"
+        self.work = root / "work"
+        root.mkdir(parents=True, exist_ok=True)
+        git(root, "init", "-q", "--bare", "-b", "main", str(self.bare))
+        git(root, "init", "-q", "-b", "main", str(self.work))
+        git(self.work, "remote", "add", "origin", str(self.bare))
+
+    @property
+    def clone_url(self) -> str:
+        """The ``file://`` URL the server and agents clone from."""
+        return f"file://{self.bare}"
+
+    def commit(
+        self, files: dict[str, str], message: str = "change", branch: str = "main", tag: str = ""
+    ) -> str:
+        """Write ``files``, commit (even with no change) and push the working copy's HEAD to
+        ``branch`` (forced: one working copy serves every branch), and ``tag`` if given; the
+        new commit's sha."""
+        for name, text in files.items():
+            path = self.work / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "--allow-empty", "-m", message)
+        git(self.work, "push", "-q", "-f", "origin", f"HEAD:refs/heads/{branch}")
+        if tag:
+            git(self.work, "tag", tag)
+            git(self.work, "push", "-q", "origin", f"refs/tags/{tag}")
+        return git(self.work, "rev-parse", "HEAD")
+
+
+def github_push(
+    slug: str,
+    repo: LocalRepo,
+    sha: str,
+    secret: str,
+    *,
+    branch: str = "main",
+    message: str = "change",
+) -> tuple[dict, bytes]:
+    """Headers and body of a GitHub push webhook of ``sha`` on ``branch``, signed with
+    ``secret``; the repository clones from ``repo``."""
+    owner, name = slug.split("/")
+    payload = {
+        "ref": f"refs/heads/{branch}",
+        "before": "0" * 40,
+        "after": sha,
+        "created": False,
+        "deleted": False,
+        "forced": False,
+        "compare": f"https://github.com/{slug}/compare/{sha}",
+        "repository": {
+            "id": 1,
+            "name": name,
+            "full_name": slug,
+            "private": False,
+            "owner": {"login": owner, "name": owner},
+            "html_url": f"https://github.com/{slug}",
+            "clone_url": repo.clone_url,
+            "default_branch": "main",
+        },
+        "pusher": {"name": "dev", "email": "dev@example.com"},
+        "sender": {"login": "dev", "avatar_url": ""},
+        "head_commit": {
+            "id": sha,
+            "message": message,
+            "timestamp": "2026-11-22T04:40:00Z",
+            "url": f"https://github.com/{slug}/commit/{sha}",
+            "author": {"name": "Dev", "email": "dev@example.com", "username": "dev"},
+            "added": [],
+            "removed": [],
+            "modified": [".drone.yml"],
+        },
+        "commits": [],
+    }
+    body = json.dumps(payload).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": f"sha256={signature}",
+        "User-Agent": "GitHub-Hookshot/test",
+    }
+    return headers, body
