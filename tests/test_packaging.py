@@ -1,4 +1,4 @@
-"""The installable package carries what `runner server` needs at run time: migrations, templates, static files."""
+"""The installed package carries the migrations, templates and static files the server needs."""
 
 from __future__ import annotations
 
