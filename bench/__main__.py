@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:20} {doc[0] if doc else ''}")
         return 0
     if args.scenario not in known:
-        print(f"unknown scenario {args.scenario!r}; known: {', '.join(sorted(known))}",
-              file=sys.stderr)
+        print(
+            f"unknown scenario {args.scenario!r}; known: {', '.join(sorted(known))}",
+            file=sys.stderr,
+        )
         return 2
     result = importlib.import_module(known[args.scenario]).run()
     if args.json:
