@@ -103,6 +103,8 @@ def swarm(docker_client, tmp_path_factory):
     state = docker_client.info().get("Swarm", {}).get("LocalNodeState")
     if state != "inactive":
         pytest.fail(f"the engine is already in swarm state {state!r}: leave it before the tests")
+    # `swarm init` creates the docker_gwbridge network and `swarm leave` keeps it.
+    had_gwbridge = bool(docker_client.networks.list(names=["docker_gwbridge"]))
     subprocess.run(
         ["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"],
         check=True,
@@ -125,6 +127,8 @@ def swarm(docker_client, tmp_path_factory):
         for service in docker_client.services.list(filters={"label": TEST_LABEL}):
             service.remove()
         subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)
+        if not had_gwbridge:
+            subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
         for ref in images.values():
             try:
                 docker_client.images.remove(ref, force=True)
