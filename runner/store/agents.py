@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from runner.core import Agent
 from runner.errors import BadRequest, Conflict, NotFound
-from runner.store.convert import now, to_record
+from runner.store.convert import now, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import AgentRow
 
@@ -38,11 +38,10 @@ class AgentStore:
             raise Conflict(f"agent {name!r} exists already: pick another name") from None
 
     def get(self, agent_id: int) -> Agent:
-        with self.db.session() as s:
-            row = s.get(AgentRow, agent_id)
-            if row is None:
-                raise NotFound(f"no agent with id {agent_id}")
-            return to_record(Agent, row)
+        row = self.db.first(select_by_id(AgentRow.__table__), {"p_id": agent_id})
+        if row is None:
+            raise NotFound(f"no agent with id {agent_id}")
+        return to_record(Agent, row)
 
     def find(self, name: str) -> Agent | None:
         with self.db.session() as s:

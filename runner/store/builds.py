@@ -19,7 +19,7 @@ from runner.core import (
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.pipeline.spec import StageSpec
 from runner.store import progress
-from runner.store.convert import now, row_values, to_record
+from runner.store.convert import now, row_values, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import (
     ApprovalRow,
@@ -128,6 +128,13 @@ class BuildStore:
                 raise NotFound(f"no build with id {build_id}")
             return self._load(s, row)
 
+    def header(self, build_id: int) -> Build:
+        """The build without its stages (no specs to decode); raises ``NotFound``."""
+        row = self.db.first(select_by_id(BuildRow.__table__), {"p_id": build_id})
+        if row is None:
+            raise NotFound(f"no build with id {build_id}")
+        return to_record(Build, row)
+
     def get_by_number(self, repo_id: int, number: int) -> Build:
         """Build ``number`` of the repository, with stages and steps; raises ``NotFound``."""
         with self.db.session() as s:
@@ -183,6 +190,17 @@ class BuildStore:
             ).all()
             stages = load_stages(s, [r.id for r in rows])
             return [to_record(Build, r, stages=stages.get(r.id, [])) for r in rows]
+
+    def active_ids(self) -> list[int]:
+        """Ids of the builds not done yet, oldest first."""
+        with self.db.read_connection() as c:
+            return list(
+                c.scalars(
+                    select(BuildRow.id)
+                    .where(BuildRow.status.not_in(list(DONE_STATUSES)))
+                    .order_by(BuildRow.id)
+                )
+            )
 
     def update(self, build_id: int, **fields) -> Build:
         """Set build columns (status, error, started, finished, message...) as given."""

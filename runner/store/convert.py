@@ -6,6 +6,8 @@ import dataclasses
 import time
 from typing import Any, TypeVar
 
+from sqlalchemy import bindparam, select
+
 T = TypeVar("T")
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -30,6 +32,18 @@ def row_values(record: Any, row_cls: type, *, skip: tuple[str, ...] = ("id",)) -
         for f in dataclasses.fields(record)
         if f.name in columns and f.name not in skip
     }
+
+
+_BY_ID: dict[Any, Any] = {}
+
+
+def select_by_id(table) -> Any:
+    """``SELECT * FROM <table> WHERE id = :p_id``, built once per table: lookups by key are
+    the hottest reads, and building the statement cost more than running it."""
+    statement = _BY_ID.get(table)
+    if statement is None:
+        statement = _BY_ID[table] = select(table).where(table.c.id == bindparam("p_id"))
+    return statement
 
 
 def now() -> float:

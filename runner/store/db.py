@@ -49,6 +49,14 @@ class Database:
                 "or postgresql+psycopg://USER:PASSWORD@HOST/NAME"
             )
         self._writer = self.engine.execution_options(runner_write=True)
+        # One statement needs no transaction around it: on SQLite it is consistent by itself,
+        # and BEGIN and COMMIT are two more trips into the library (each lets go of the GIL,
+        # which busy threads then fight over). PostgreSQL reads keep their transaction.
+        self._single = (
+            self.engine.execution_options(runner_single=True)
+            if self.dialect == "sqlite"
+            else self.engine
+        )
         self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=self._writer, expire_on_commit=False)
 
@@ -67,6 +75,18 @@ class Database:
         """A session in a transaction that writes; committed at the end of the block."""
         with self._write_sessions.begin() as session:
             yield session
+
+    def first(self, statement, params: dict | None = None):
+        """The first row of one read statement (None when there is none)."""
+        with self._single.connect() as connection:
+            return connection.execute(statement, params or {}).first()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection in a read transaction, for hot paths that skip the ORM (a
+        session's bookkeeping costs more than the query behind a lookup by key)."""
+        with self.engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
@@ -133,9 +153,10 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        if connection.get_execution_options().get("runner_write"):
+        options = connection.get_execution_options()
+        if options.get("runner_write"):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        elif not options.get("runner_single"):
             connection.exec_driver_sql("BEGIN")
 
     return engine

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from runner.core import Repo
 from runner.errors import BadRequest, Conflict, NotFound, RunnerError
-from runner.store.convert import now, row_values, to_record
+from runner.store.convert import now, row_values, select_by_id, to_record
 from runner.store.crypto import Cipher
 from runner.store.db import Database
 from runner.store.models import RepoRow
@@ -95,11 +95,10 @@ class RepoStore:
             raise Conflict(f"repository {slug} is already active") from None
 
     def get(self, repo_id: int) -> Repo:
-        with self.db.session() as s:
-            row = s.get(RepoRow, repo_id)
-            if row is None:
-                raise NotFound(f"no repository with id {repo_id}")
-            return self._record(row)
+        row = self.db.first(select_by_id(RepoRow.__table__), {"p_id": repo_id})
+        if row is None:
+            raise NotFound(f"no repository with id {repo_id}")
+        return self._record(row)
 
     def find(self, slug: str) -> Repo | None:
         """The repository ``owner/name``, or None."""

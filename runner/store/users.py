@@ -6,18 +6,22 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.core import ROLES, TOKEN_AGENT, TOKEN_USER, Token, User
 from runner.errors import BadRequest, Conflict, NotFound
-from runner.store.convert import now, to_record
+from runner.store.convert import now, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import PermissionRow, TokenRow, UserRow
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 # A token's last_used is written at most this often, so each API call does not write.
 _LAST_USED_EVERY = 60.0
+# Every authenticated request runs it: built once.
+_TOKEN_BY_HASH = select(TokenRow.__table__).where(
+    TokenRow.__table__.c.token_hash == bindparam("p_hash")
+)
 
 
 def hash_password(password: str) -> str:
@@ -69,11 +73,10 @@ class UserStore:
             raise Conflict(f"user {login!r} exists already: pick another login") from None
 
     def get(self, user_id: int) -> User:
-        with self.db.session() as s:
-            row = s.get(UserRow, user_id)
-            if row is None:
-                raise NotFound(f"no user with id {user_id}")
-            return to_record(User, row)
+        row = self.db.first(select_by_id(UserRow.__table__), {"p_id": user_id})
+        if row is None:
+            raise NotFound(f"no user with id {user_id}")
+        return to_record(User, row)
 
     def find(self, login: str) -> User | None:
         with self.db.session() as s:
@@ -208,11 +211,10 @@ class TokenStore:
         """The live (not revoked) token with this plain text, or None."""
         if not plain:
             return None
-        with self.db.session() as s:
-            row = s.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(plain)))
-            if row is None or row.revoked:
-                return None
-            token = to_record(Token, row)
+        row = self.db.first(_TOKEN_BY_HASH, {"p_hash": hash_token(plain)})
+        if row is None or row.revoked:
+            return None
+        token = to_record(Token, row)
         stamp = now()
         if stamp - token.last_used > _LAST_USED_EVERY:
             with self.db.write() as s:
