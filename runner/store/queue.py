@@ -8,7 +8,7 @@ from contextlib import nullcontext
 from itertools import chain, islice
 from typing import NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from runner.core import (
     BLOCKED,
@@ -41,10 +41,82 @@ LEASE_LOST = "lost"  # the stage is no longer this agent's (requeued, failed, do
 
 # Pending stages read per round trip while looking for one an agent may take: a first page
 # small enough that a busy queue costs little, doubling up to the most per query.
-_FIRST_PAGE = 32
+_FIRST_PAGE = 8
 _MAX_PAGE = 512
-# Candidates a claim picks in its read; the write takes the first one no other claimer took.
-_PICK = 32
+# Candidates a claim picks in its read; the write takes the first one no other claimer took
+# (claimers of this process take turns, so the first is nearly always still there).
+_PICK = 8
+
+# The claim path runs once per claim and per agent RPC: its statements are built once, with
+# bound parameters, and run on Core connections (building a statement and an ORM session's
+# bookkeeping cost more than the SQL itself).
+_stages, _steps = StageRow.__table__, StepRow.__table__
+_builds, _repos = BuildRow.__table__, RepoRow.__table__
+
+_PENDING_PAGE = (
+    select(
+        _stages.c.id,
+        _stages.c.build_id,
+        _stages.c.labels,
+        _stages.c.depends_on,
+        _builds.c.repo_id,
+        _builds.c.target,
+        _builds.c.event,
+        _builds.c.status.label("build_status"),
+        _repos.c.slug,
+    )
+    .join(_builds, _builds.c.id == _stages.c.build_id)
+    .join(_repos, _repos.c.id == _builds.c.repo_id)
+    .where(_stages.c.status == PENDING, _stages.c.id > bindparam("p_after"), lock_free())
+    .order_by(_stages.c.id)
+    .limit(bindparam("p_page"))
+)
+_STILL_PENDING = select(_stages.c.id).where(
+    _stages.c.id.in_(bindparam("p_ids", expanding=True)), _stages.c.status == PENDING
+)
+_RUN_POLICIES = select(_stages.c.id, _stages.c.spec["run_policy"].as_string()).where(
+    _stages.c.id.in_(bindparam("p_ids", expanding=True))
+)
+_SIBLING_STATUSES = select(_stages.c.build_id, _stages.c.name, _stages.c.status).where(
+    _stages.c.build_id.in_(bindparam("p_ids", expanding=True))
+)
+_TAKEN = dict(
+    status=RUNNING,
+    agent_id=bindparam("p_agent"),
+    lease_until=bindparam("p_lease_until"),
+    attempts=_stages.c.attempts + 1,
+    started=bindparam("p_stamp"),
+    cancel_requested=False,
+)
+_TAKE = (
+    update(_stages)
+    .where(_stages.c.id == bindparam("p_stage"), _stages.c.status == PENDING)
+    .values(**_TAKEN)
+)
+# PostgreSQL: a row another claimer's transaction holds is skipped, not waited for.
+_TAKE_SKIP_LOCKED = (
+    update(_stages)
+    .where(
+        _stages.c.id
+        == select(_stages.c.id)
+        .where(_stages.c.id == bindparam("p_stage"), _stages.c.status == PENDING)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery(),
+        _stages.c.status == PENDING,
+    )
+    .values(**_TAKEN)
+)
+_START_BUILD = (
+    update(_builds)
+    .where(_builds.c.id == bindparam("p_build"), _builds.c.status == PENDING)
+    .values(status=RUNNING, started=bindparam("p_stamp"))
+)
+_STAGE = select(_stages).where(_stages.c.id == bindparam("p_stage"))
+_STAGE_STEPS = (
+    select(_steps)
+    .where(_steps.c.stage_id == bindparam("p_stage"))
+    .order_by(_steps.c.number, _steps.c.id)
+)
 
 
 class _Candidate(NamedTuple):
@@ -54,6 +126,7 @@ class _Candidate(NamedTuple):
     build_id: int
     repo_id: int
     target: str
+    build_pending: bool  # when read: the first stage taken also starts the build
 
 
 class _Waiting(NamedTuple):
@@ -87,11 +160,11 @@ class StageStore:
 
     def get(self, stage_id: int) -> Stage:
         """The stage with its steps; raises ``NotFound``."""
-        with self.db.session() as s:
-            row = s.get(StageRow, stage_id)
-            if row is None:
-                raise NotFound(f"no stage with id {stage_id}")
-            return _one(s, row)
+        with self.db.read_connection() as c:
+            stage = _stage_with_steps(c, stage_id)
+        if stage is None:
+            raise NotFound(f"no stage with id {stage_id}")
+        return stage
 
     def list(self, build_id: int) -> list[Stage]:
         with self.db.session() as s:
@@ -129,18 +202,23 @@ class StageStore:
         stamp = time_now() if now is None else now
         # Candidates are picked in a read first: an idle long-poll must not queue for SQLite's
         # write lock behind log uploads just to learn there is nothing to do, and the write
-        # transaction (which serialises claimers on SQLite) then only has to take one.
-        with self.db.session() as s:
-            picked = list(islice(self._runnable(s, offered, required), _PICK))
-        if not picked:
-            return None
-        with self._claiming, self.db.write() as s:
-            taken = self._take_first(s, picked, offered, required, agent.id, stamp, lease_seconds)
-        if taken is None:
-            return None
-        # Read after the commit: the write lock is held no longer than the claim needs.
-        with self.db.session() as s:
-            return _one(s, s.get(StageRow, taken))
+        # transaction then only has to take one. Claimers of this process take turns through
+        # the whole claim on SQLite (whose writes are one at a time anyway): twenty claimers
+        # interleaving there only fought over the GIL and each other's candidates.
+        with self._claiming:
+            with self.db.read_connection() as c:
+                picked = list(islice(self._runnable(c, offered, required), _PICK))
+            if not picked:
+                return None
+            with self.db.write_connection() as c:
+                taken = self._take_first(
+                    c, picked, offered, required, agent.id, stamp, lease_seconds
+                )
+            if taken is None:
+                return None
+            # Read after the commit: the write lock is held no longer than the claim needs.
+            with self.db.read_connection() as c:
+                return _stage_with_steps(c, taken)
 
     def _take_first(
         self,
@@ -156,24 +234,15 @@ class StageStore:
         first runnable one now; its id, or None."""
         # Whatever was runnable in the read still is while pending (dependencies only end,
         # scope and labels do not change); only another claimer may have been faster.
-        pending = set(
-            s.scalars(
-                select(StageRow.id).where(
-                    StageRow.id.in_([c.id for c in picked]), StageRow.status == PENDING
-                )
-            )
-        )
+        pending = set(s.scalars(_STILL_PENDING, {"p_ids": [c.id for c in picked]}))
         # Every candidate may have gone to faster claimers: then look again inside the write
         # transaction, where the view of the queue is current.
         fresh = (c for c in picked if c.id in pending)
         for found in chain(fresh, self._runnable(s, offered, required)):
             if self._take(s, found, agent_id, stamp, lease):
-                s.execute(
-                    update(BuildRow)
-                    .where(BuildRow.id == found.build_id, BuildRow.status == PENDING)
-                    .values(status=RUNNING, started=stamp)
-                    .execution_options(synchronize_session=False)
-                )
+                # A build seen running stays so while one of its stages runs (this one).
+                if found.build_pending:
+                    s.execute(_START_BUILD, {"p_build": found.build_id, "p_stamp": stamp})
                 return found.id
         return None
 
@@ -187,23 +256,7 @@ class StageStore:
         scope = agent_scope(offered, required)
         after, page = 0, _FIRST_PAGE
         while True:
-            rows = s.execute(
-                select(
-                    StageRow.id,
-                    StageRow.build_id,
-                    StageRow.labels,
-                    StageRow.depends_on,
-                    BuildRow.repo_id,
-                    BuildRow.target,
-                    BuildRow.event,
-                    RepoRow.slug,
-                )
-                .join(BuildRow, BuildRow.id == StageRow.build_id)
-                .join(RepoRow, RepoRow.id == BuildRow.repo_id)
-                .where(StageRow.status == PENDING, StageRow.id > after, lock_free())
-                .order_by(StageRow.id)
-                .limit(page)
-            ).all()
+            rows = s.execute(_PENDING_PAGE, {"p_after": after, "p_page": page}).all()
             if not rows:
                 return
             after, page = rows[-1].id, min(page * 2, _MAX_PAGE)
@@ -220,36 +273,23 @@ class StageStore:
                     stage = _Waiting(r.depends_on, {"run_policy": policies.get(r.id) or ""})
                     if progress.readiness(stage, statuses.get(r.build_id, {})) != progress.RUN:
                         continue
-                yield _Candidate(r.id, r.build_id, r.repo_id, r.target or "")
+                yield _Candidate(
+                    r.id, r.build_id, r.repo_id, r.target or "", r.build_status == PENDING
+                )
 
     def _take(self, s, found: _Candidate, agent_id: int, stamp: float, lease: float) -> bool:
         """Make the stage running for the agent if it is still pending and its deploy lock
         (if any) can be taken for its build; False otherwise."""
         if not take_lock(s, found.build_id, found.repo_id, found.target):
             return False
-        target = StageRow.id == found.id
-        if self.db.is_postgres:
-            locked = (
-                select(StageRow.id)
-                .where(StageRow.id == found.id, StageRow.status == PENDING)
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
-            )
-            target = StageRow.id == locked
-        result = s.execute(
-            update(StageRow)
-            .where(target, StageRow.status == PENDING)
-            .values(
-                status=RUNNING,
-                agent_id=agent_id,
-                lease_until=stamp + lease,
-                attempts=StageRow.attempts + 1,
-                started=stamp,
-                cancel_requested=False,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1
+        statement = _TAKE_SKIP_LOCKED if self.db.is_postgres else _TAKE
+        params = {
+            "p_stage": found.id,
+            "p_agent": agent_id,
+            "p_lease_until": stamp + lease,
+            "p_stamp": stamp,
+        }
+        return s.execute(statement, params).rowcount == 1
 
     @staticmethod
     def _run_policies(s, stage_ids: list[int]) -> dict[int, str]:
@@ -257,13 +297,7 @@ class StageStore:
         specs (or having SQLite parse them for every pending row) is what made claims slow."""
         if not stage_ids:
             return {}
-        return dict(
-            s.execute(
-                select(StageRow.id, StageRow.spec["run_policy"].as_string()).where(
-                    StageRow.id.in_(stage_ids)
-                )
-            ).all()
-        )
+        return dict(s.execute(_RUN_POLICIES, {"p_ids": stage_ids}).all())
 
     @staticmethod
     def _sibling_statuses(s, build_ids: set[int]) -> dict[int, dict[str, _Ended]]:
@@ -271,11 +305,7 @@ class StageStore:
         if not build_ids:
             return {}
         out: dict[int, dict[str, _Ended]] = {}
-        for build_id, name, status in s.execute(
-            select(StageRow.build_id, StageRow.name, StageRow.status).where(
-                StageRow.build_id.in_(build_ids)
-            )
-        ):
+        for build_id, name, status in s.execute(_SIBLING_STATUSES, {"p_ids": list(build_ids)}):
             out.setdefault(build_id, {})[name] = _Ended(status)
         return out
 
@@ -440,6 +470,15 @@ class StageStore:
             .where(StepRow.stage_id == stage_id, StepRow.status == PENDING)
             .values(status=SKIPPED)
         )
+
+
+def _stage_with_steps(c, stage_id: int) -> Stage | None:
+    """The stage with its steps, read on the Core connection ``c``; None if there is none."""
+    row = c.execute(_STAGE, {"p_stage": stage_id}).first()
+    if row is None:
+        return None
+    steps = [to_record(Step, r) for r in c.execute(_STAGE_STEPS, {"p_stage": stage_id})]
+    return to_record(Stage, row, steps=steps)
 
 
 def _one(s, row: StageRow) -> Stage:
