@@ -58,7 +58,7 @@ def receive(slug: str):
     if delivery and not deliveries.record(repo.id, delivery):
         seen = deliveries.get(repo.id, delivery)
         build_id = seen.build_id if seen else None
-        number = services.stores.builds.get(build_id).number if build_id else None
+        number = services.stores.builds.header(build_id).number if build_id else None
         return _answer("duplicate", f"delivery {delivery} was received before", build=number)
     try:
         build = services.triggerer.trigger(repo, event)

@@ -78,7 +78,7 @@ class StatusReporter:
 
     def poll(self) -> None:
         """Queue every unfinished build, and those that finished since the last poll."""
-        active = {build.id for build in self.stores.builds.active()}
+        active = set(self.stores.builds.active_ids())
         with self._lock:
             ended = self._watching - active
             self._watching = active
@@ -100,7 +100,8 @@ class StatusReporter:
     def report_now(self, build_id: int) -> bool:
         """Report the build's status in this thread; True when a status was sent."""
         try:
-            build = self.stores.builds.get(build_id)
+            # The header is enough to report; the stages (every spec) are not read at all.
+            build = self.stores.builds.header(build_id)
             repo = self.stores.repos.get(build.repo_id)
         except NotFound:
             return False

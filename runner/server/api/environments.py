@@ -207,7 +207,7 @@ def _reason(stores, build: Build, stage: Stage, by_name, env, agents) -> str:
 
 def _build_number(stores, build_id: int) -> str:
     try:
-        return str(stores.builds.get(build_id).number)
+        return str(stores.builds.header(build_id).number)
     except NotFound:
         return str(build_id)
 
@@ -238,7 +238,7 @@ def agents_status():
     for agent in stores.agents.list():
         running = []
         for stage in stores.stages.running_for(agent.id):
-            build = stores.builds.get(stage.build_id)
+            build = stores.builds.header(stage.build_id)
             repo = stores.repos.get(build.repo_id)
             running.append({"repo": repo.slug, "build": build.number, "stage": stage.name})
         data = dataclasses.asdict(agent)
