@@ -15,7 +15,7 @@ import time
 
 from bench.scenarios._server import BUSYBOX, BenchServer, run_direct
 
-REPEAT = 5
+REPEAT = 7
 COMMANDS = ["echo one", "echo two", "echo three"]
 PIPELINE = "kind: pipeline\nname: trivial\nclone:\n  disable: true\nsteps:\n" + "".join(
     f"- name: s{i}\n  image: {BUSYBOX}\n  commands:\n  - {cmd}\n" for i, cmd in enumerate(COMMANDS)
