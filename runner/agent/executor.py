@@ -108,6 +108,7 @@ class Executor:
         self._skip_rest = False
         self._stop_reason = ""
         self._deferred_close: list[Callable[[], None]] = []
+        self._torn_down = False
 
     def _units(self) -> list[StepSpec]:
         """Clone, services and steps, in start order, with the clone always first."""
@@ -140,25 +141,43 @@ class Executor:
         return deps
 
     def run(self) -> StageResult:
-        """Run the stage to its end and return its result. Never raises."""
+        """Run the stage to its end, remove what it made and return its result. Never raises."""
+        try:
+            return self.execute()
+        finally:
+            self.teardown()
+
+    @property
+    def logs_after_steps(self) -> bool:
+        """Whether output may still come after the last step (services, detached steps log
+        until ``teardown``), so the stage's logs are complete only after it."""
+        return any(u.kind == KIND_SERVICE or u.detach for u in self.units)
+
+    def execute(self) -> StageResult:
+        """Run the stage to its end and return its result, leaving its containers, network and
+        volumes to ``teardown`` (which the caller must call, also after an exception)."""
         started = time.time()
         try:
             self.engine.setup(self.stage)
         except Exception as exc:  # policy refusal, engine down: the stage is an error
-            self.engine.destroy(self.stage)
             message = str(exc) if isinstance(exc, RunnerError) else f"engine setup failed: {exc}"
             for unit in self.units:
                 self._finish(StepResult(unit.name, core.SKIPPED))
             return self._result(core.ERROR, message, started)
-        try:
-            self._schedule()
-        finally:
-            self.engine.destroy(self.stage)
-            for close in self._deferred_close:  # services log until destroy
-                close()
+        self._schedule()
         if self._stop_reason:
             return self._result(core.KILLED, self._stop_reason, started)
         return self._result(core.FAILURE if self._failed else core.SUCCESS, "", started)
+
+    def teardown(self) -> None:
+        """Remove the stage's containers, network and volumes and end the services' logs.
+        Never raises; a second call does nothing."""
+        if self._torn_down:
+            return
+        self._torn_down = True
+        self.engine.destroy(self.stage)
+        for close in self._deferred_close:  # services log until destroy
+            close()
 
     def _result(self, status: str, error: str, started: float) -> StageResult:
         steps = [self.results[u.name] for u in self.units if u.name in self.results]

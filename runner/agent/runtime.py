@@ -246,6 +246,7 @@ class AgentRuntime:
             return _step_sink(shipper, step_id)
 
         status, error = ERROR, ""
+        executor = None
         try:
             executor = Executor(
                 self._engine,
@@ -257,17 +258,37 @@ class AgentRuntime:
                 cancel=cancel,
                 clone_source=self._clone_source(payload),
             )
-            result = executor.run()
+            result = executor.execute()
             status = result.status
             error = result.error or ""
         except Exception as exc:
             log.exception("stage %s failed to run", stage_id)
             status, error = ERROR, f"the agent could not run the stage: {exc}"
         finally:
+            # Services and detached steps log until they are removed, so such a stage is
+            # reported after its teardown; any other has said everything by its last step's
+            # end, and is reported first: the build does not wait for container removal.
+            if executor is not None and executor.logs_after_steps:
+                executor.teardown()
             reporter.close()
             shipper.close()
             beat_stop.set()
             self._cancels.discard(cancel)
+        try:
+            return self._report_end(stage_id, status, error, cancel, lost)
+        finally:
+            if executor is not None:
+                executor.teardown()
+
+    def _report_end(
+        self,
+        stage_id: int,
+        status: str,
+        error: str,
+        cancel: threading.Event,
+        lost: threading.Event,
+    ) -> str:
+        """Tell the server how the stage ended (or hand it back); the status reported."""
         if self._handing_back.is_set() and not lost.is_set():
             reason = f"agent {self.name} stopped and handed it back"
             try:

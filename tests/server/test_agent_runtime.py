@@ -5,6 +5,7 @@ final report sent to the server."""
 from __future__ import annotations
 
 import threading
+import time
 
 from runner.agent.logship import LogShipper
 from runner.agent.rpc_client import RpcUnavailable
@@ -160,3 +161,52 @@ def test_cancel_from_the_heartbeat_kills_the_stage():
     runtime.stop(timeout=5)
     assert client.done[0][1] == "killed"
     assert client.updates[-1][1]["status"] == "killed"
+
+
+class OrderingClient(FakeClient):
+    """Notes whether the engine had removed the stage when its end was reported."""
+
+    def __init__(self, payload, engine):
+        super().__init__(payload)
+        self.engine = engine
+        self.destroyed_at_report: bool | None = None
+
+    def stage_done(self, stage_id, status, error=""):
+        self.destroyed_at_report = ("destroy", "default") in self.engine.events
+        super().stage_done(stage_id, status, error)
+
+
+def _wait_for_destroy(engine, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while ("destroy", "default") not in engine.events:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_stage_of_plain_steps_is_reported_before_its_containers_are_removed():
+    engine = FakeEngine()
+    client = OrderingClient(_payload("build"), engine)
+    runtime = AgentRuntime(client, lambda: engine, name="unit", heartbeat_every=0.05)
+    runtime.start()
+    assert client.finished.wait(30)
+    assert _wait_for_destroy(engine), "the stage is removed after the report"
+    runtime.stop(timeout=5)
+    assert client.done == [(5, "success", "")]
+    assert client.destroyed_at_report is False
+
+
+def test_a_stage_with_services_is_reported_after_its_services_stopped_logging():
+    payload = _payload("test")
+    spec = StageSpec.from_dict(payload["spec"])
+    spec.services = [StepSpec(name="db", image="img", kind="service")]
+    payload["spec"] = spec.to_dict()
+    engine = FakeEngine()
+    client = OrderingClient(payload, engine)
+    runtime = AgentRuntime(client, lambda: engine, name="unit", heartbeat_every=0.05)
+    runtime.start()
+    assert client.finished.wait(30)
+    runtime.stop(timeout=5)
+    assert client.done == [(5, "success", "")]
+    assert client.destroyed_at_report is True
