@@ -87,6 +87,12 @@ class RpcClient:
         """Give a stage this agent will not finish back to the queue, with the reason."""
         self._post(f"/stages/{stage_id}/handback", json={"reason": reason})
 
-    def stage_done(self, stage_id: int, status: str, error: str = "") -> None:
-        """Report the stage's final status."""
-        self._post(f"/stages/{stage_id}/done", json={"status": status, "error": error})
+    def stage_done(
+        self, stage_id: int, status: str, error: str = "", *, steps: list | None = None
+    ) -> None:
+        """Report the stage's final status, after the step updates in ``steps`` (each
+        ``{"id": step_id, "status": ..., ...}``) that were not sent on their own."""
+        body = {"status": status, "error": error}
+        if steps:
+            body["steps"] = steps
+        self._post(f"/stages/{stage_id}/done", json=body)

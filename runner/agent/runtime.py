@@ -43,7 +43,11 @@ def _step_sink(shipper: LogShipper, step_id: int):
 
 class _Reporter:
     """Sends a stage's step updates in order from its own thread, so the executor never waits
-    on the network; a final status goes out only once the step's last log lines are stored."""
+    on the network; a final status goes out only once the step's last log lines are stored.
+
+    ``finish()`` stops it and hands back the updates not sent yet, which the agent sends with
+    the stage's end (one request less at the end of every stage).
+    """
 
     def __init__(self, client: RpcClient, stage_id: int, shipper: LogShipper, stop):
         self._client = client
@@ -51,16 +55,21 @@ class _Reporter:
         self._shipper = shipper
         self._stop = stop
         self._queue: queue.Queue = queue.Queue()
+        self._finishing = False
+        self._rest: list[dict[str, Any]] = []
         self._thread = threading.Thread(target=self._run, name="step-reporter", daemon=True)
         self._thread.start()
 
     def put(self, step_id: int, fields: dict[str, Any]) -> None:
         self._queue.put((step_id, fields))
 
-    def close(self, timeout: float = 300.0) -> None:
-        """Send what is queued, then stop."""
+    def finish(self, timeout: float = 300.0) -> list[dict[str, Any]]:
+        """Stop; the updates not sent by then (``{"id": step_id, **fields}``, in order), each
+        final one only once its step's log lines are stored."""
+        self._finishing = True
         self._queue.put(None)
         self._thread.join(timeout)
+        return self._rest
 
     def _run(self) -> None:
         while True:
@@ -70,6 +79,9 @@ class _Reporter:
             step_id, fields = item
             if fields["status"] != RUNNING:
                 self._shipper.close_step(step_id)
+            if self._finishing:
+                self._rest.append({"id": step_id, **fields})
+                continue
             try:
                 _retry(
                     functools.partial(self._client.update_step, self._stage_id, step_id, fields),
@@ -270,12 +282,12 @@ class AgentRuntime:
             # end, and is reported first: the build does not wait for container removal.
             if executor is not None and executor.logs_after_steps:
                 executor.teardown()
-            reporter.close()
+            last_updates = reporter.finish()
             shipper.close()
             beat_stop.set()
             self._cancels.discard(cancel)
         try:
-            return self._report_end(stage_id, status, error, cancel, lost)
+            return self._report_end(stage_id, status, error, last_updates, cancel, lost)
         finally:
             if executor is not None:
                 executor.teardown()
@@ -285,10 +297,12 @@ class AgentRuntime:
         stage_id: int,
         status: str,
         error: str,
+        last_updates: list[dict[str, Any]],
         cancel: threading.Event,
         lost: threading.Event,
     ) -> str:
-        """Tell the server how the stage ended (or hand it back); the status reported."""
+        """Tell the server how the stage ended, with the step updates not sent yet (or hand
+        it back); the status reported."""
         if self._handing_back.is_set() and not lost.is_set():
             reason = f"agent {self.name} stopped and handed it back"
             try:
@@ -303,7 +317,9 @@ class AgentRuntime:
             return status
         try:
             _retry(
-                lambda: self.client.stage_done(stage_id, status, error), self._stop, "stage done"
+                lambda: self.client.stage_done(stage_id, status, error, steps=last_updates),
+                self._stop,
+                "stage done",
             )
         except (RpcRefused, RpcUnavailable) as exc:
             log.error("could not report the end of stage %s: %s", stage_id, exc)

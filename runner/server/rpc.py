@@ -11,7 +11,9 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
 - ``POST /stages/<id>/steps/<step_id>``: a step's status (running, success, failure...).
 - ``POST /steps/<step_id>/logs?seq=N``: a batch of log lines as a UTF-8 text body; idempotent
   on (step, seq), so a resend after a lost answer never duplicates lines.
-- ``POST /stages/<id>/done`` ``{"status", "error"}``: the stage ended.
+- ``POST /stages/<id>/done`` ``{"status", "error", "steps"}``: the stage ended; ``steps``
+  (optional) carries step updates not sent on their own (``[{"id": step_id, "status", ...}]``),
+  recorded first, in order.
 - ``POST /stages/<id>/handback`` ``{"reason"}``: the agent stops without finishing it; the
   stage is requeued for another agent, with the reason in the build's history.
 """
@@ -115,7 +117,15 @@ def done(stage_id: int):
     status = str(data.get("status", ""))
     if status not in DONE_STATUSES:
         raise BadRequest(f"a finished stage needs a final status, not {status!r}")
-    claims.finish_stage(current_services(), stage, status, str(data.get("error", "")))
+    updates = data.get("steps") or []
+    if not isinstance(updates, list) or not all(
+        isinstance(u, dict) and isinstance(u.get("id"), int) and u.get("status") for u in updates
+    ):
+        raise BadRequest('"steps" must be a list of {"id": step id, "status": ...} objects')
+    services = current_services()
+    for update in updates:
+        claims.update_step(services, stage, update["id"], update)
+    claims.finish_stage(services, stage, status, str(data.get("error", "")))
     return jsonify({"ok": True})
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 
 from runner.core import Step
 from runner.errors import BadRequest, NotFound
-from runner.store.convert import to_record
+from runner.store.convert import select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import BuildRow, StageRow, StepRow
 
@@ -59,11 +59,11 @@ class StepStore:
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise BadRequest(f"cannot set {', '.join(sorted(unknown))} on a step")
-        with self.db.write() as s:
+        # Agents report every step twice: a Core write, no ORM session.
+        with self.db.write_connection() as c:
             if fields:
-                s.execute(update(StepRow).where(StepRow.id == step_id).values(**fields))
-            row = s.get(StepRow, step_id)
-            if row is None:
-                raise NotFound(f"no step with id {step_id}")
-            s.refresh(row)
-            return to_record(Step, row)
+                c.execute(update(StepRow).where(StepRow.id == step_id).values(**fields))
+            row = c.execute(select_by_id(StepRow.__table__), {"p_id": step_id}).first()
+        if row is None:
+            raise NotFound(f"no step with id {step_id}")
+        return to_record(Step, row)

@@ -111,7 +111,9 @@ class FakeClient:
     def upload_logs(self, step_id, seq, data):
         self.logs(step_id, seq, data)
 
-    def stage_done(self, stage_id, status, error=""):
+    def stage_done(self, stage_id, status, error="", *, steps=None):
+        for update in steps or []:
+            self.updates.append((update["id"], {k: v for k, v in update.items() if k != "id"}))
         self.done.append((stage_id, status, error))
         self.finished.set()
 
@@ -171,9 +173,9 @@ class OrderingClient(FakeClient):
         self.engine = engine
         self.destroyed_at_report: bool | None = None
 
-    def stage_done(self, stage_id, status, error=""):
+    def stage_done(self, stage_id, status, error="", *, steps=None):
         self.destroyed_at_report = ("destroy", "default") in self.engine.events
-        super().stage_done(stage_id, status, error)
+        super().stage_done(stage_id, status, error, steps=steps)
 
 
 def _wait_for_destroy(engine, timeout: float = 10.0) -> bool:
