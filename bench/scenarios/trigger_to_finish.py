@@ -5,7 +5,9 @@ A `runner server` subprocess with its embedded agent receives a signed GitHub pu
 pipeline of three busybox steps (clone disabled); the time runs from just before the webhook is
 sent to the build's ``finished`` stamp. The floor, measured in the same run, creates, starts,
 waits for and removes the same three containers one after the other with the docker SDK.
-``REPEAT`` alternating pairs; ``ratio`` = median build time / median floor.
+``REPEAT`` alternating pairs; ``ratio`` is the median of the pairs' build / floor ratios (each
+pair runs back to back, so a slower or faster spell of the engine touches both), with
+``ratio_of_medians`` and the median absolute ``overhead_ms`` beside it.
 """
 
 from __future__ import annotations
@@ -38,12 +40,15 @@ def run() -> dict:
             floors.append(time.perf_counter() - begun)
     build_s = statistics.median(builds)
     floor_s = statistics.median(floors)
+    ratio = statistics.median(b / f for b, f in zip(builds, floors))
     return {
         "scenario": "trigger-to-finish",
         "runs": REPEAT,
         "build_s": round(build_s, 3),
         "floor_s": round(floor_s, 3),
-        "ratio": round(build_s / floor_s, 3),
+        "overhead_ms": round(statistics.median(b - f for b, f in zip(builds, floors)) * 1000),
+        "ratio": round(ratio, 3),
+        "ratio_of_medians": round(build_s / floor_s, 3),
         "target": "ratio <= 1.10",
-        "ok": build_s / floor_s <= 1.10,
+        "ok": ratio <= 1.10,
     }
