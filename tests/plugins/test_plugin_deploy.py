@@ -120,7 +120,9 @@ def swarm(docker_client, tmp_path_factory):
                 'CMD ["sleep", "3600"]\n'
             )
             ref = f"{APP}:test-{version}"
-            docker_client.images.build(path=str(folder), tag=ref, labels={TEST_LABEL: "1"})
+            docker_client.images.build(
+                path=str(folder), tag=ref, labels={TEST_LABEL: "1"}, rm=True, forcerm=True
+            )
             images[version] = ref
         yield images
     finally:
