@@ -9,12 +9,9 @@ this machine's clock. The floor is one trivial HTTP round trip to the same serve
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
+import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,7 +19,8 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from runner.testing import LocalRepo, ServerProcess
+
 ROUNDS = 30
 TARGET_MS = 100.0
 PIPELINE = (
@@ -31,102 +29,51 @@ PIPELINE = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class FleetServer:
-    """A `runner server` subprocess without embedded agent, a repository, tokens; a context
-    manager that stops the server and removes its data directory."""
+class FleetServer(ServerProcess):
+    """A `runner server` without embedded agent in a temporary directory, with an admin token
+    (``admin``); a context manager that stops the server and removes the directory."""
 
     def __init__(self, *, threads: int = 64, lease_seconds: int = 60):
         self.root = Path(tempfile.mkdtemp(prefix="runner-bench-agents-"))
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "RUNNER_DATA_DIR": str(self.root / "data"),
-            "RUNNER_HOST": "127.0.0.1",
-            "RUNNER_PORT": str(self.port),
-            "RUNNER_ADMIN_PASSWORD": "bench-admin-password",
-            "RUNNER_EMBEDDED_AGENT": "false",
-            "RUNNER_WORKERS_THREADS": str(threads),
-            "RUNNER_LEASE_SECONDS": str(lease_seconds),
-        }
-        self.proc: subprocess.Popen | None = None
+        super().__init__(
+            self.root / "data",
+            admin_password="bench-admin-password",
+            embedded_agent=False,
+            lease_seconds=lease_seconds,
+            extra_env={"RUNNER_WORKERS_THREADS": str(threads)},
+        )
         self.admin = ""
 
     def __enter__(self) -> FleetServer:
-        log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runner", "server"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(self.url + "/api/v1/user", timeout=2)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.__exit__(None, None, None)
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.1)
-        self.admin = self.cli("user", "token", "admin", "--name", "bench")
+        try:
+            self.start()
+            self.admin = self.token("admin")
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        subprocess.run(["rm", "-rf", str(self.root)], check=False)
+        self.close()
 
-    def cli(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "runner", *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip()
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def agent_token(self, name: str) -> str:
-        return self.cli("user", "agent-token", name)
+        return self.cli("user", "agent-token", name).strip()
 
-    def api(self, method: str, path: str, **kwargs) -> requests.Response:
-        resp = requests.request(
-            method,
-            self.url + "/api/v1" + path,
-            headers={"Authorization": f"Bearer {self.admin}"},
-            timeout=60,
-            **kwargs,
-        )
+    def admin_api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """``METHOD /api/v1PATH`` as the admin; raises on an error answer."""
+        resp = self.api(method, path, self.admin, **kwargs)
         resp.raise_for_status()
         return resp
 
     def add_repo(self, slug: str = "bench/app") -> str:
         """A repository whose forge is a local git repository holding ``PIPELINE``."""
-        src = self.root / "src"
-        src.mkdir()
-        (src / ".drone.yml").write_text(PIPELINE)
-        env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com"}
-        env |= {"GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.com"}
-        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "x"]):
-            subprocess.run(["git", *args], cwd=src, env=env, check=True, capture_output=True)
-        self.api("POST", "/repos", json={"slug": slug, "clone_url": f"file://{src}"})
+        repo = LocalRepo(self.root / "forge")
+        repo.commit({".drone.yml": PIPELINE})
+        self.admin_api("POST", "/repos", json={"slug": slug, "clone_url": repo.clone_url})
         return slug
 
     def rss_kib(self) -> int:
@@ -180,7 +127,7 @@ def run() -> dict:
             thread.start()
             ready.wait()
             time.sleep(0.2)  # the long-poll is open and waiting on the server
-            build = server.api("POST", f"/repos/{slug}/builds", json={}).json()
+            build = server.admin_api("POST", f"/repos/{slug}/builds", json={}).json()
             thread.join(60)
             stage = build["stages"][0]
             assert got["payload"]["stage"]["id"] == stage["id"]

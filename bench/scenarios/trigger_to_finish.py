@@ -40,13 +40,15 @@ def run() -> dict:
             floors.append(time.perf_counter() - begun)
     build_s = statistics.median(builds)
     floor_s = statistics.median(floors)
-    ratio = statistics.median(b / f for b, f in zip(builds, floors))
+    ratio = statistics.median(b / f for b, f in zip(builds, floors, strict=True))
     return {
         "scenario": "trigger-to-finish",
         "runs": REPEAT,
         "build_s": round(build_s, 3),
         "floor_s": round(floor_s, 3),
-        "overhead_ms": round(statistics.median(b - f for b, f in zip(builds, floors)) * 1000),
+        "overhead_ms": round(
+            statistics.median(b - f for b, f in zip(builds, floors, strict=True)) * 1000
+        ),
         "ratio": round(ratio, 3),
         "ratio_of_medians": round(build_s / floor_s, 3),
         "target": "ratio <= 1.10",

@@ -38,7 +38,9 @@ def test_done_records_the_step_updates_it_carries_first(client, stores, repo):
 def test_done_without_the_last_update_marks_the_running_step_killed(client, stores, repo):
     token, stage_id, step_id = _claimed(client, stores, repo)
     client.post(
-        f"/rpc/v1/stages/{stage_id}/steps/{step_id}", headers=auth(token), json={"status": "running"}
+        f"/rpc/v1/stages/{stage_id}/steps/{step_id}",
+        headers=auth(token),
+        json={"status": "running"},
     )
     client.post(f"/rpc/v1/stages/{stage_id}/done", headers=auth(token), json={"status": "success"})
     assert stores.steps.get(step_id).status == "killed"
