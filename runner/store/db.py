@@ -77,7 +77,8 @@ class Database:
             yield session
 
     def first(self, statement, params: dict | None = None):
-        """The first row of one read statement (None when there is none)."""
+        """The first row of one read statement (None when there is none); on SQLite it runs
+        without BEGIN/COMMIT around it."""
         with self._single.connect() as connection:
             return connection.execute(statement, params or {}).first()
 

@@ -62,7 +62,6 @@ _PENDING_PAGE = (
         _builds.c.repo_id,
         _builds.c.target,
         _builds.c.event,
-        _builds.c.status.label("build_status"),
         _repos.c.slug,
     )
     .join(_builds, _builds.c.id == _stages.c.build_id)
@@ -126,7 +125,6 @@ class _Candidate(NamedTuple):
     build_id: int
     repo_id: int
     target: str
-    build_pending: bool  # when read: the first stage taken also starts the build
 
 
 class _Waiting(NamedTuple):
@@ -180,13 +178,13 @@ class StageStore:
 
     def running_for(self, agent_id: int) -> list[Stage]:
         """Stages the agent holds now."""
-        with self.db.session() as s:
-            rows = s.scalars(
-                select(StageRow)
+        with self.db.read_connection() as c:
+            ids = c.scalars(
+                select(StageRow.id)
                 .where(StageRow.agent_id == agent_id, StageRow.status == RUNNING)
                 .order_by(StageRow.id)
             ).all()
-            return [_one(s, r) for r in rows]
+            return [_stage_with_steps(c, stage_id) for stage_id in ids]
 
     def claim(
         self, agent: Agent, *, lease_seconds: float = 30, now: float | None = None
@@ -240,9 +238,7 @@ class StageStore:
         fresh = (c for c in picked if c.id in pending)
         for found in chain(fresh, self._runnable(s, offered, required)):
             if self._take(s, found, agent_id, stamp, lease):
-                # A build seen running stays so while one of its stages runs (this one).
-                if found.build_pending:
-                    s.execute(_START_BUILD, {"p_build": found.build_id, "p_stamp": stamp})
+                s.execute(_START_BUILD, {"p_build": found.build_id, "p_stamp": stamp})
                 return found.id
         return None
 
@@ -273,9 +269,7 @@ class StageStore:
                     stage = _Waiting(r.depends_on, {"run_policy": policies.get(r.id) or ""})
                     if progress.readiness(stage, statuses.get(r.build_id, {})) != progress.RUN:
                         continue
-                yield _Candidate(
-                    r.id, r.build_id, r.repo_id, r.target or "", r.build_status == PENDING
-                )
+                yield _Candidate(r.id, r.build_id, r.repo_id, r.target or "")
 
     def _take(self, s, found: _Candidate, agent_id: int, stamp: float, lease: float) -> bool:
         """Make the stage running for the agent if it is still pending and its deploy lock
@@ -479,13 +473,6 @@ def _stage_with_steps(c, stage_id: int) -> Stage | None:
         return None
     steps = [to_record(Step, r) for r in c.execute(_STAGE_STEPS, {"p_stage": stage_id})]
     return to_record(Stage, row, steps=steps)
-
-
-def _one(s, row: StageRow) -> Stage:
-    steps = s.scalars(
-        select(StepRow).where(StepRow.stage_id == row.id).order_by(StepRow.number, StepRow.id)
-    )
-    return to_record(Stage, row, steps=[to_record(Step, r) for r in steps])
 
 
 def _build(s, build_id: int) -> Build:
