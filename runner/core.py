@@ -68,6 +68,8 @@ class Repo:
     active: bool = True
     forge_token: str = ""  # for commit statuses; never returned by the API
     forge_url: str = ""  # API base of the forge, for commit statuses
+    generic_hook: bool = False  # the generic JSON webhook may start builds
+    fork_privileged: bool = False  # fork pull requests may run allow-listed privileged plugins
     created: float = 0.0
 
     @property
@@ -164,9 +166,13 @@ class Cron:
 class Agent:
     id: int
     name: str
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # registered: what it may take
     capacity: int = 1
     version: str = ""
     platform: str = "linux/amd64"
     last_contact: float = 0.0
     running: int = 0
+    declared_labels: dict[str, str] = field(default_factory=dict)  # announced, never trusted
+    allowed_repos: list[str] = field(default_factory=list)  # slug patterns; empty: any
+    allowed_environments: list[str] = field(default_factory=list)  # names; empty: any
+    unhealthy: str = ""  # why it cannot run stages now; empty when it can

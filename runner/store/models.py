@@ -48,6 +48,9 @@ class UserRow(Base):
     login: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(300), default="")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Raised on logout and password change: a session cookie carries the epoch it was
+    # issued in and is refused once the user's epoch has moved on.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[float] = mapped_column(Float, default=0.0)
 
 
@@ -80,6 +83,10 @@ class RepoRow(Base):
     forge_token: Mapped[str] = mapped_column(Text, default="")
     forge_url: Mapped[str] = mapped_column(Text, default="")
     build_counter: Mapped[int] = mapped_column(Integer, default=0)
+    # The generic JSON webhook starts builds only where it is switched on.
+    generic_hook: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Fork pull requests may run allow-listed privileged plugins only where this is on.
+    fork_privileged: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[float] = mapped_column(Float, default=0.0)
 
 
@@ -202,12 +209,20 @@ class AgentRow(Base):
     __tablename__ = "agents"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # The labels registered by an admin: what the agent may take. A claim can only narrow them.
     labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    # What the agent announced on its last contact (shown; never trusted for routing).
+    declared_labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Repository slug patterns and environment names the agent may serve; empty: any.
+    allowed_repos: Mapped[list] = mapped_column(JSON, default=list)
+    allowed_environments: Mapped[list] = mapped_column(JSON, default=list)
     capacity: Mapped[int] = mapped_column(Integer, default=1)
     version: Mapped[str] = mapped_column(String(100), default="")
     platform: Mapped[str] = mapped_column(String(100), default="linux/amd64")
     last_contact: Mapped[float] = mapped_column(Float, default=0.0)
     running: Mapped[int] = mapped_column(Integer, default=0)
+    # Empty while the agent can run stages; else why not (its Docker engine is down, say).
+    unhealthy: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[float] = mapped_column(Float, default=0.0)
 
 
@@ -232,10 +247,15 @@ class EnvironmentRow(Base):
 
 class HookDeliveryRow(Base):
     __tablename__ = "hook_deliveries"
-    __table_args__ = (UniqueConstraint("repo_id", "delivery_id"),)
+    __table_args__ = (
+        UniqueConstraint("repo_id", "delivery_id"),
+        Index("ix_hook_deliveries_body", "repo_id", "body_hash"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repo_id: Mapped[int] = _fk("repos.id")
     delivery_id: Mapped[str] = mapped_column(String(200))
+    # SHA-256 of the signed body: a replay with a new delivery header is still the same body.
+    body_hash: Mapped[str] = mapped_column(String(64), default="")
     build_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("builds.id", ondelete="SET NULL"), nullable=True
     )
@@ -264,3 +284,15 @@ class ApprovalRow(Base):
     decision: Mapped[str] = mapped_column(String(20))  # approved or declined
     comment: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AuditEventRow(Base):
+    """Who changed what outside a build: agents' labels and scopes, settings, users."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    created: Mapped[float] = mapped_column(Float, default=0.0, index=True)
