@@ -37,7 +37,10 @@ def docker_client():
         except Exception:
             pytest.fail(f"local image {image} missing: run scripts/base-images.sh")
     yield client
-    _remove_labelled(client, TEST_LABEL)
+    # The sweep removes every test resource on the engine; RUNNER_TEST_SWEEP=0 leaves those of
+    # other suites running on the same engine at the same time alone.
+    if os.environ.get("RUNNER_TEST_SWEEP", "1") != "0":
+        _remove_labelled(client, TEST_LABEL)
 
 
 @pytest.fixture
