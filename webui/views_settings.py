@@ -12,6 +12,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from runner.core import ROLE_ADMIN
 from runner.errors import Conflict
+from runner.server.repo_actions import update_repo
 from runner.server.services import current_services
 from webui import data, webui_bp
 from webui.forms import NAME_RE, SLUG_NAME_RE, Form
@@ -65,7 +66,7 @@ def settings_repo(owner: str, name: str):
             fields["trusted"] = form.flag("trusted")
         if not form.ok:
             return _render("settings_repo.html", repo, form, 400, webhook_url=webhook_url)
-        data.stores().repos.update(repo.id, **fields)
+        update_repo(data.stores(), page_user(), repo, fields)
         flash("Settings saved.")
         return _to("webui.settings_repo", repo)
     return _render("settings_repo.html", repo, webhook_url=webhook_url)

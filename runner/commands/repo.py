@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from runner.errors import RunnerError
+from runner.git_urls import redact_url
 from runner.settings import load_settings
 
 FORGES = ("github", "gitlab", "gitea", "gogs", "generic")
@@ -77,9 +78,13 @@ def add(
     slug, forge, clone_url, default_branch, secret, trusted, pipeline_path, forge_url, forge_token
 ) -> None:
     """Activate OWNER/NAME and print the webhook URL and secret to paste into the forge."""
+    from runner.server.repo_actions import create_repo
+
     settings, stores = _settings_and_stores()
     try:
-        found = stores.repos.create(
+        found = create_repo(
+            stores,
+            None,
             slug,
             forge=forge,
             clone_url=clone_url,
@@ -104,7 +109,7 @@ def list_repos() -> None:
         flags = [found.forge, "active" if found.active else "inactive"]
         if found.trusted:
             flags.append("trusted")
-        click.echo(f"{found.slug}  {' '.join(flags)}  {found.clone_url}")
+        click.echo(f"{found.slug}  {' '.join(flags)}  {redact_url(found.clone_url)}")
 
 
 @repo.command("show")
@@ -114,7 +119,7 @@ def show(slug: str) -> None:
     settings, stores = _settings_and_stores()
     found = _find(stores, slug)
     click.echo(f"repository:     {found.slug} ({found.forge})")
-    click.echo(f"clone URL:      {found.clone_url}")
+    click.echo(f"clone URL:      {redact_url(found.clone_url)}")
     click.echo(f"default branch: {found.default_branch}")
     click.echo(f"pipeline path:  {found.pipeline_path or '(lookup order)'}")
     click.echo(f"trusted:        {'yes' if found.trusted else 'no'}")
@@ -140,6 +145,8 @@ def update(slug, rotate_secret, **options) -> None:
     """Change a repository's settings."""
     import secrets as _secrets
 
+    from runner.server.repo_actions import update_repo
+
     settings, stores = _settings_and_stores()
     found = _find(stores, slug)
     fields = {k: v for k, v in options.items() if v is not None}
@@ -148,7 +155,7 @@ def update(slug, rotate_secret, **options) -> None:
     if not fields:
         raise click.ClickException("nothing to change; see `runner repo update --help`")
     try:
-        found = stores.repos.update(found.id, **fields)
+        found = update_repo(stores, None, found, fields)
     except RunnerError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"repository {found.slug} updated")

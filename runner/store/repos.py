@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from runner.core import Repo
 from runner.errors import BadRequest, Conflict, NotFound, RunnerError
+from runner.repo_rules import check_slug
 from runner.store.convert import now, row_values, select_by_id, to_record
 from runner.store.crypto import Cipher
 from runner.store.db import Database
@@ -36,15 +37,21 @@ UPDATABLE = frozenset(
 )
 
 
-# Marks a forge token stored encrypted (older rows may hold it plain).
+# Marks a credential stored encrypted (older rows may hold it plain).
 SEALED = "enc:"
+# Credentials kept encrypted at rest: the forge token (commit statuses) and the webhook secret
+# (anyone holding it can start builds with a forged delivery).
+SEALED_FIELDS = ("forge_token", "webhook_secret")
+# Sealed, this many bytes fill the webhook_secret column (200 characters) to 188.
+WEBHOOK_SECRET_MAX_BYTES = 72
 
 
 class RepoStore:
     """Repositories by id or ``owner/name`` slug. Thread-safe.
 
-    With a cipher, the forge token (a credential for commit statuses) is encrypted at rest;
-    repositories are handed out with it in plain text, for the status reporter.
+    With a cipher, the forge token (a credential for commit statuses) and the webhook secret
+    are encrypted at rest; repositories are handed out with them in plain text, for the status
+    reporter and the signature check.
     """
 
     def __init__(self, db: Database, cipher: Cipher | None = None):
@@ -52,30 +59,63 @@ class RepoStore:
         self.cipher = cipher
 
     def _seal(self, fields: dict) -> dict:
-        token = fields.get("forge_token")
-        if self.cipher is not None and token:
-            fields = {**fields, "forge_token": SEALED + self.cipher.encrypt(token).decode()}
-        return fields
+        if self.cipher is None:
+            return fields
+        sealed = dict(fields)
+        for name in SEALED_FIELDS:
+            value = fields.get(name)
+            if value and not value.startswith(SEALED):
+                if name == "webhook_secret" and len(value.encode()) > WEBHOOK_SECRET_MAX_BYTES:
+                    raise BadRequest(
+                        f"a webhook secret has at most {WEBHOOK_SECRET_MAX_BYTES} bytes"
+                    )
+                sealed[name] = SEALED + self.cipher.encrypt(value).decode()
+        return sealed
+
+    def _open(self, slug: str, name: str, stored: str) -> str:
+        if not stored.startswith(SEALED) or self.cipher is None:
+            return stored
+        try:
+            return self.cipher.decrypt(stored[len(SEALED) :].encode())
+        except RunnerError as exc:
+            # A lost key must not make the repository unreadable: statuses stop, and webhooks
+            # are refused until the secret is rotated; the API and the UI keep working.
+            log.warning("%s of %s unreadable: %s", name, slug, exc)
+            return ""
 
     def _record(self, row: RepoRow) -> Repo:
-        token = row.forge_token or ""
-        if token.startswith(SEALED) and self.cipher is not None:
-            try:
-                token = self.cipher.decrypt(token[len(SEALED) :].encode())
-            except RunnerError as exc:
-                # A lost key must not make the repository unreadable: statuses stop, builds go on.
-                log.warning("forge token of %s unreadable: %s", row.slug, exc)
-                token = ""
-        return to_record(Repo, row, forge_token=token)
+        opened = {
+            name: self._open(row.slug, name, getattr(row, name) or "") for name in SEALED_FIELDS
+        }
+        return to_record(Repo, row, **opened)
+
+    def seal_stored(self) -> int:
+        """Encrypt credentials that older versions stored in plain text; how many rows changed.
+
+        Called once at server start; a no-op without a cipher.
+        """
+        if self.cipher is None:
+            return 0
+        changed = 0
+        with self.db.write() as s:
+            for row in s.scalars(select(RepoRow)):
+                plain = {
+                    name: getattr(row, name)
+                    for name in SEALED_FIELDS
+                    if getattr(row, name) and not getattr(row, name).startswith(SEALED)
+                }
+                if plain:
+                    for name, value in self._seal(plain).items():
+                        setattr(row, name, value)
+                    changed += 1
+        return changed
 
     def create(self, slug: str, **fields) -> Repo:
         """Activate a repository; a webhook secret is generated when none is given.
 
         Raises ``Conflict`` when the slug exists, ``BadRequest`` for a malformed slug or forge.
         """
-        slug = slug.strip().strip("/")
-        if slug.count("/") < 1 or not all(slug.split("/")):
-            raise BadRequest(f"repository {slug!r} is not of the form OWNER/NAME")
+        slug = check_slug(slug)
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise BadRequest(f"unknown repository fields: {', '.join(sorted(unknown))}")

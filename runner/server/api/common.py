@@ -9,6 +9,7 @@ from flask import request
 
 from runner.core import Build, Repo
 from runner.errors import BadRequest, NotFound
+from runner.git_urls import redact_url
 from runner.server.auth import require_role
 from runner.server.services import current_services
 
@@ -66,6 +67,8 @@ def repo_json(repo: Repo, *, with_secret: bool = False) -> dict[str, Any]:
         data.pop(key, None)
     if not with_secret:
         data.pop("webhook_secret", None)
+    # Credentials in the clone URL are for the agents; nobody reads them back.
+    data["clone_url"] = redact_url(repo.clone_url)
     data["owner"], data["name"] = repo.owner, repo.name
     return data
 

@@ -6,13 +6,16 @@ from flask import jsonify
 
 from runner.core import ROLE_ADMIN, ROLE_READ, ROLES
 from runner.errors import BadRequest, Conflict, NotFound
+from runner.repo_rules import check_slug
+from runner.server import repo_actions
 from runner.server.api import api_bp
 from runner.server.api.common import body, repo_for, repo_json
 from runner.server.auth import has_role, require_admin, require_user, role_of
 from runner.server.services import current_services
 
 FORGES = ("github", "gitlab", "gitea", "gogs", "generic")
-# Fields a repository admin may change; `trusted` needs a server admin (it opens the host).
+# Fields a repository admin may change; `trusted` and a new `clone_url` need a server admin
+# (runner.server.repo_actions).
 EDITABLE = {
     "timeout": int,
     "pipeline_path": str,
@@ -40,24 +43,23 @@ def list_repos():
 
 @api_bp.post("/repos")
 def add_repo():
-    require_admin()
+    admin = require_admin()
     data = body()
-    slug = str(data.get("slug", "")).strip().strip("/")
-    if slug.count("/") != 1 or not all(slug.split("/")):
-        raise BadRequest("a repository needs a slug OWNER/NAME")
+    slug = check_slug(data.get("slug", ""))
+    if slug.count("/") != 1:
+        raise BadRequest("the API serves repositories OWNER/NAME (one slash)")
     forge = str(data.get("forge", "generic"))
     if forge not in FORGES:
         raise BadRequest(f"unknown forge {forge!r}; use one of {', '.join(FORGES)}")
-    clone_url = str(data.get("clone_url", "")).strip()
-    if not clone_url:
-        raise BadRequest("a repository needs a clone_url the agents can fetch from")
     stores = current_services().stores
     if stores.repos.find(slug) is not None:
         raise Conflict(f"repository {slug} is already active")
     fields = {k: conv(data[k]) for k, conv in EDITABLE.items() if k in data and k != "clone_url"}
     if "trusted" in data:
         fields["trusted"] = bool(data["trusted"])
-    repo = stores.repos.create(slug, forge=forge, clone_url=clone_url, **fields)
+    repo = repo_actions.create_repo(
+        stores, admin, slug, forge=forge, clone_url=data.get("clone_url", ""), **fields
+    )
     out = repo_json(repo, with_secret=True)
     out["webhook_url"] = webhook_url(slug)
     return jsonify(out), 201
@@ -85,12 +87,10 @@ def update_repo(owner: str, name: str):
             f"cannot change {', '.join(sorted(unknown))}; editable: "
             f"{', '.join(sorted([*EDITABLE, 'trusted']))}"
         )
-    if "trusted" in data:
-        require_admin()
     fields = {k: EDITABLE.get(k, bool)(v) for k, v in data.items()}
     if "timeout" in fields and fields["timeout"] <= 0:
         raise BadRequest("timeout must be a positive number of seconds")
-    repo = current_services().stores.repos.update(repo.id, **fields)
+    repo = repo_actions.update_repo(current_services().stores, require_user(), repo, fields)
     return jsonify(repo_json(repo, with_secret=True))
 
 
