@@ -6,7 +6,7 @@ thread lock and a file lock (``fcntl``), so several threads and processes may sh
 directory. Reads need no lock: objects in a git repository are never rewritten.
 
 Errors: ``runner.errors.EngineError`` when the remote cannot be fetched, ``NotFound`` for an
-unknown commit or path.
+unknown commit or path. Credentials in the URL never appear in an error or a log line.
 """
 
 from __future__ import annotations
@@ -23,6 +23,12 @@ from pathlib import Path
 import git
 
 from runner.errors import EngineError, NotFound
+from runner.git_urls import (
+    UNTRUSTED_GIT_PROTOCOLS,
+    redact_url,
+    resolve_submodule_url,
+    submodule_refusal,
+)
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -30,6 +36,8 @@ _locks_guard = threading.Lock()
 # Mirror every branch and tag; pull request heads arrive through an explicit ``ref``.
 _REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+# Submodules of submodules are followed this deep, no deeper.
+SUBMODULE_DEPTH = 5
 
 
 def mirror_dir_name(url: str) -> str:
@@ -45,8 +53,31 @@ def _thread_lock(path: str) -> threading.Lock:
 
 def _git_error(action: str, url: str, exc: Exception) -> EngineError:
     detail = getattr(exc, "stderr", "") or str(exc)
-    detail = " ".join(str(detail).split())
-    return EngineError(f"git {action} of {url} failed: {detail}; check the URL and credentials")
+    detail = redact_url(" ".join(str(detail).split()))
+    return EngineError(
+        f"git {action} of {redact_url(url)} failed: {detail}; check the URL and credentials"
+    )
+
+
+def _run_git(cwd: Path, args: list[str], say, env: dict[str, str] | None = None) -> None:
+    """Run ``git ARGS`` in ``cwd``, echoing it and its output to ``say`` (credentials hidden);
+    ``EngineError`` when it fails."""
+    say(redact_url("+ git " + " ".join(args)))
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **env} if env else None,
+    )
+    for line in (proc.stdout + proc.stderr).splitlines():
+        say(redact_url(line))
+    if proc.returncode:
+        raise EngineError(
+            f"git {args[0]} failed in the workspace ({proc.returncode}): "
+            f"{redact_url(proc.stderr.strip()[:300])}"
+        )
 
 
 class Mirror:
@@ -140,7 +171,9 @@ class Mirror:
             try:
                 return repo.git.rev_parse("--verify", f"{target}^{{commit}}")
             except git.GitCommandError as exc:
-                raise NotFound(f"commit {target} not found in {self.url}; was it pushed?") from exc
+                raise NotFound(
+                    f"commit {target} not found in {redact_url(self.url)}; was it pushed?"
+                ) from exc
 
     def _set_head(self, repo: git.Repo) -> None:
         """Point the mirror's HEAD at the remote's default branch so ``HEAD`` resolves."""
@@ -156,7 +189,7 @@ class Mirror:
         """The full sha of ``commit`` (sha, branch or tag); ``NotFound`` when unknown."""
         sha = self._present(commit)
         if sha is None:
-            raise NotFound(f"commit {commit} not found in the mirror of {self.url}")
+            raise NotFound(f"commit {commit} not found in the mirror of {redact_url(self.url)}")
         return sha
 
     def list_files(self, commit: str) -> list[str]:
@@ -171,7 +204,9 @@ class Mirror:
         try:
             return git.Repo(self.path).git.show(f"{sha}:{path}", strip_newline_in_stdout=False)
         except git.GitCommandError as exc:
-            raise NotFound(f"{path} not found at commit {sha[:10]} of {self.url}") from exc
+            raise NotFound(
+                f"{path} not found at commit {sha[:10]} of {redact_url(self.url)}"
+            ) from exc
 
     def export(
         self,
@@ -182,13 +217,17 @@ class Mirror:
         tags: bool = False,
         submodules: bool = False,
         branch: str = "",
+        trusted: bool = False,
         log=None,
     ) -> str:
         """Make ``dest_dir`` a git working copy of ``commit`` fetched from this mirror.
 
         ``depth`` > 0 gives a shallow history of that many commits; ``tags`` fetches tags;
-        ``submodules`` initialises them (from their own remotes). ``origin`` points at the
-        repository's real URL. ``log`` receives progress lines. Returns the checked-out sha.
+        ``submodules`` initialises them (from their own remotes, relative URLs resolved against
+        the repository's). Unless ``trusted``, a submodule must be on the repository's own host
+        and reached over the network (``runner.git_urls.submodule_refusal``): a refused one
+        is said in ``log`` and raises ``EngineError``. ``origin`` points at the repository's
+        real URL. ``log`` receives progress lines. Returns the checked-out sha.
         """
         sha = self.resolve(commit)
         dest = Path(dest_dir)
@@ -196,17 +235,7 @@ class Mirror:
         say = log or (lambda _line: None)
 
         def run(*args: str) -> None:
-            say("+ git " + " ".join(args))
-            proc = subprocess.run(
-                ["git", *args], cwd=dest, capture_output=True, text=True, check=False
-            )
-            for line in (proc.stdout + proc.stderr).splitlines():
-                say(line)
-            if proc.returncode:
-                raise EngineError(
-                    f"git {args[0]} failed in the workspace ({proc.returncode}): "
-                    f"{proc.stderr.strip()[:300]}"
-                )
+            _run_git(dest, list(args), say)
 
         run("init", "--quiet")
         run("remote", "add", "origin", self.url)
@@ -219,5 +248,60 @@ class Mirror:
         else:
             run("checkout", "--quiet", "--detach", sha)
         if submodules:
-            run("submodule", "update", "--init", "--recursive")
+            _update_submodules(dest, self.url, self.url, trusted, say, SUBMODULE_DEPTH)
         return sha
+
+
+def _submodule_urls(work: Path) -> list[tuple[str, str]]:
+    """``(name, url)`` of each submodule declared in ``work/.gitmodules``."""
+    if not (work / ".gitmodules").is_file():
+        return []
+    proc = subprocess.run(
+        ["git", "config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.url$"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = []
+    for line in proc.stdout.splitlines():
+        key, _, url = line.partition(" ")
+        found.append((key[len("submodule.") : -len(".url")], url))
+    return found
+
+
+def _update_submodules(
+    work: Path, base_url: str, repo_url: str, trusted: bool, say, depth_left: int
+) -> None:
+    """Check, then fetch, the submodules of the working copy ``work`` (URL ``base_url``), and
+    theirs, ``depth_left`` levels deep. Each URL is checked before git sees it."""
+    declared = _submodule_urls(work)
+    if not declared:
+        return
+    if depth_left <= 0:
+        raise EngineError(f"submodules nested deeper than {SUBMODULE_DEPTH} levels")
+    resolved = {}
+    for name, url in declared:
+        absolute = resolve_submodule_url(url, base_url)
+        why = submodule_refusal(absolute, repo_url, trusted)
+        if why:
+            say(f"clone refused: {why}")
+            raise EngineError(why)
+        resolved[name] = absolute
+    _run_git(work, ["submodule", "init"], say)
+    for name, url in resolved.items():
+        # The URL checked above, not what ``submodule init`` worked out on its own.
+        _run_git(work, ["config", f"submodule.{name}.url", url], lambda _line: None)
+    env = None if trusted else {"GIT_ALLOW_PROTOCOL": UNTRUSTED_GIT_PROTOCOLS}
+    _run_git(work, ["submodule", "update"], say, env)
+    for name, url in resolved.items():
+        proc = subprocess.run(
+            ["git", "config", "-f", ".gitmodules", f"submodule.{name}.path"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        path = proc.stdout.strip()
+        if path and (work / path).is_dir():
+            _update_submodules(work / path, url, repo_url, trusted, say, depth_left - 1)

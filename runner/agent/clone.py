@@ -4,7 +4,8 @@ The mirror (``runner.gitmirror.Mirror``) keeps one bare repository per URL under
 ``cache_dir``; the commit is exported into a temporary working copy honouring the stage's
 ``clone`` settings (depth, tags, submodules) and copied into the workspace with
 ``engine.copy_to_workspace``. Raises ``EngineError``/``NotFound`` (both ``RunnerError``) with a
-message fit for the step log.
+message fit for the step log. Submodules of an untrusted stage come only from the repository's
+own host (``runner.git_urls.submodule_refusal``); credentials in URLs are never logged.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 
 from runner.engine.base import Engine, LogSink
+from runner.git_urls import redact_url
 from runner.gitmirror import Mirror
 from runner.pipeline.spec import StageSpec
 
@@ -38,7 +40,7 @@ def clone_workspace(engine: Engine, stage: StageSpec, source: CloneSource, log: 
     Must be called between ``engine.setup`` and the first step. Returns the commit sha.
     """
     mirror = Mirror(os.path.expanduser(source.cache_dir), source.url)
-    log(f"+ fetch {source.url} {source.commit or source.ref or 'HEAD'}")
+    log(f"+ fetch {redact_url(source.url)} {source.commit or source.ref or 'HEAD'}")
     sha = mirror.update(commit=source.commit or None, ref=source.ref or None)
     with tempfile.TemporaryDirectory(prefix="pipeline-runner-clone-") as tmp:
         mirror.export(
@@ -48,6 +50,7 @@ def clone_workspace(engine: Engine, stage: StageSpec, source: CloneSource, log: 
             tags=stage.clone.tags,
             submodules=stage.clone.submodules,
             branch=source.branch,
+            trusted=stage.trusted,
             log=log,
         )
         engine.copy_to_workspace(stage, tmp)

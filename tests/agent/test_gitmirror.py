@@ -101,7 +101,7 @@ def test_export_initialises_submodules(bare_repo, tmp_path, monkeypatch):
     mirror = Mirror(tmp_path / "cache", bare.as_uri())
     sha = mirror.update()
     dest = tmp_path / "ws"
-    mirror.export(sha, dest, submodules=True)
+    mirror.export(sha, dest, submodules=True, trusted=True)
     assert (dest / "lib" / "file3.txt").read_text() == "content 3\n"
     plain = tmp_path / "plain"
     mirror.export(sha, plain)
