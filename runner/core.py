@@ -39,6 +39,7 @@ class User:
     login: str
     is_admin: bool = False
     created: float = 0.0
+    session_epoch: int = 0  # a session cookie of an older epoch is refused
 
 
 @dataclass

@@ -15,24 +15,36 @@ from werkzeug.exceptions import HTTPException
 
 from runner.core import ROLES, Repo, User
 from runner.errors import Forbidden, NotFound, RunnerError, Unauthorized
-from runner.server import auth
+from runner.server import accounts, auth
 from runner.server.services import current_services
 
 
 def login_user(login: str, password: str) -> User | None:
-    """Check a local account's password; on success start a fresh session for it."""
-    users = current_services().stores.users
-    user = users.authenticate(login, password)
+    """Check a local account's password; on success start a fresh session for it.
+
+    Raises ``LoginThrottled`` after too many wrong passwords (``runner.server.accounts``).
+    """
+    services = current_services()
+    user = accounts.log_in(
+        services.stores, services.login_throttle, login, password, request.remote_addr or ""
+    )
     if user is None:
         return None
     session.clear()
     session["user_id"] = user.id
+    session["epoch"] = user.session_epoch
     session.permanent = True
     return user
 
 
 def logout_user() -> None:
-    """Forget the session (the CSRF token goes with it)."""
+    """End the session: the cookie, and any copy of it, is refused from now on.
+
+    The user's session epoch moves on, so this logs the user out of every browser.
+    """
+    user = page_user()
+    if user is not None:
+        current_services().stores.users.end_sessions(user.id)
     session.clear()
 
 

@@ -7,6 +7,8 @@ import re
 from flask import flash, redirect, render_template, request, url_for
 
 from runner.core import TOKEN_AGENT
+from runner.errors import BadRequest
+from runner.server.accounts import check_password_rule
 from webui import data, webui_bp
 from webui.forms import Form
 from webui.session_auth import admin_required, page_user
@@ -53,8 +55,10 @@ def admin_users():
             message="Use letters, digits, ., _ and - (up to 100).",
         )
         password = request.form.get("password", "")
-        if len(password) < 8:
-            form.errors["password"] = "Use at least 8 characters."
+        try:
+            check_password_rule(password, is_admin=form.flag("is_admin"))
+        except BadRequest as exc:
+            form.errors["password"] = str(exc).capitalize() + "."
         if form.ok and stores.users.find(login) is not None:
             form.errors["login"] = f"There is already a user {login}."
         if form.ok:

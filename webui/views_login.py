@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
 
+from runner.server.login_throttle import LoginThrottled
 from webui import webui_bp
 from webui.session_auth import login_user, logout_user, page_user, safe_next
 
@@ -23,8 +24,14 @@ def login():
         errors["login"] = "Enter your login."
     if not password:
         errors["password"] = "Enter your password."
-    if not errors and login_user(login_name, password) is None:
-        errors["password"] = "Unknown login or wrong password."
+    if not errors:
+        try:
+            if login_user(login_name, password) is None:
+                errors["password"] = "Unknown login or wrong password."
+        except LoginThrottled as exc:
+            errors["password"] = f"Too many wrong passwords. Try again in {exc.retry_after} s."
+            page = render_template("login.html", next=next_url, errors=errors, login=login_name)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
     if errors:
         return render_template("login.html", next=next_url, errors=errors, login=login_name), 401
     return redirect(next_url)

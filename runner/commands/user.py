@@ -42,10 +42,12 @@ def list_users() -> None:
 @click.option("--password", help="The password; generated and printed when omitted.")
 def add_user(login: str, admin: bool, password: str | None) -> None:
     """Add a local user."""
+    from runner.server.accounts import create_user
+
     shown = password is None
     password = password or _secrets.token_urlsafe(12)
     try:
-        _stores().users.create(login, password, is_admin=admin)
+        create_user(_stores(), login, password, is_admin=admin)
     except RunnerError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"user {login} added" + (f"; password {password}" if shown else ""))
@@ -55,13 +57,18 @@ def add_user(login: str, admin: bool, password: str | None) -> None:
 @click.argument("login")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def set_password(login: str, password: str) -> None:
-    """Set a user's password."""
+    """Set a user's password; the user's open sessions end (API tokens stay valid)."""
+    from runner.server.accounts import change_password
+
     stores = _stores()
     found = stores.users.find(login)
     if found is None:
         raise click.ClickException(f"no user {login}; see `runner user ls`")
-    stores.users.set_password(found.id, password)
-    click.echo(f"password of {login} changed")
+    try:
+        change_password(stores, found, password)
+    except RunnerError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {login} changed; the user's sessions are ended")
 
 
 @user.command("token")

@@ -3,7 +3,9 @@
 ``create_app(settings)`` opens and migrates the database, creates the admin on first start,
 builds the ``Services`` (stores, live log, triggerer, queue wake-up, scheduler) and registers
 the blueprints: hooks (``/hook``), the REST API (``/api/v1``), the agent RPC (``/rpc/v1``) and the
-web UI (``/``). Errors become JSON in one place (``runner.server.errors``).
+web UI (``/``). Errors become JSON in one place (``runner.server.errors``). Every response carries
+the security headers of ``_security_headers``; the session cookie is ``Secure`` when the server's
+public URL is https.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import os
 import secrets as _secrets
 import sys
 
-from flask import Flask
+from flask import Flask, request
 
+from runner.errors import BadRequest, RunnerError
+from runner.server.accounts import check_password_rule
 from runner.server.agents import issue_agent_token, register_agent
 from runner.server.errors import register_error_handlers
 from runner.server.services import Services, open_stores
 from runner.settings import Settings
+from runner.store.db import private_file
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,9 @@ def create_app(settings: Settings, *, start_background: bool = True) -> Flask:
     stores = open_stores(settings)
     services = Services(settings=settings, db=stores.db, stores=stores, livelog=LiveLog())
     _ensure_admin(services)
+    sealed = stores.repos.seal_stored()
+    if sealed:
+        log.info("encrypted the webhook secrets and forge tokens of %d repositories", sealed)
     if settings.embedded_agent:
         services.agent_token = _embedded_agent_token(services)
     services.triggerer = _make_triggerer(services)
@@ -46,7 +54,10 @@ def create_app(settings: Settings, *, start_background: bool = True) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 8 * 1024 * 1024)
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # Over https a browser must never send the session cookie in clear text.
+    app.config["SESSION_COOKIE_SECURE"] = settings.effective_server_url().startswith("https://")
     app.extensions["runner"] = services
+    app.after_request(_security_headers)
     register_error_handlers(app)
     _register_blueprints(app)
     if start_background:
@@ -64,6 +75,22 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(rpc_bp, url_prefix="/rpc/v1")
     app.register_blueprint(webui_bp)
+
+
+# Paths whose JSON may hold tokens, webhook secrets or logs: no cache keeps a copy.
+_NO_STORE_PREFIXES = ("/api/", "/rpc/")
+
+
+def _security_headers(response):
+    """Headers on every answer: no MIME sniffing, no framing, no referrer to other sites; API
+    and RPC answers are never cached. The web UI adds its Content-Security-Policy."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path.startswith(_NO_STORE_PREFIXES):
+        headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def _make_triggerer(services: Services):
@@ -84,6 +111,10 @@ def _ensure_admin(services: Services) -> None:
     if users.count():
         return
     password = services.settings.admin_password or _secrets.token_urlsafe(12)
+    try:
+        check_password_rule(password, is_admin=True)
+    except BadRequest as exc:
+        raise RunnerError(f"RUNNER_ADMIN_PASSWORD is too short: {exc}") from None
     users.create("admin", password, is_admin=True)
     if not services.settings.admin_password:
         print(
@@ -113,4 +144,5 @@ def _session_key(settings: Settings) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(_secrets.token_bytes(32))
+    private_file(path)
     return path.read_bytes()

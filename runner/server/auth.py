@@ -4,6 +4,9 @@ A request carries a user token (``Authorization: Bearer <token>``), an agent tok
 it opens only ``/rpc``), or the web UI's session cookie (``session["user_id"]``). The identity is
 resolved once per request and kept on ``flask.g``.
 
+A session cookie also carries the user's session epoch (``session["epoch"]``); once the epoch
+has moved on (logout, password change) the cookie is ignored, as if there were none.
+
 A browser sends the session cookie with any request, including one another site makes it send,
 so a state-changing call (POST, PUT, PATCH, DELETE) authenticated by the cookie must also carry
 the session's CSRF token (``session["csrf"]``) in the ``X-CSRF-Token`` header; the web UI's
@@ -71,7 +74,9 @@ def identify() -> Identity:
                 raise Unauthorized("the token's user was removed")
     elif session.get("user_id"):
         _check_session_csrf()
-        ident.user = _lookup(stores.users.get, session["user_id"])
+        user = _lookup(stores.users.get, session["user_id"])
+        if user is not None and session.get("epoch") == user.session_epoch:
+            ident.user = user
     g.identity = ident
     return ident
 

@@ -46,6 +46,12 @@ class QueueSignal:
             return self._generation
 
 
+def _new_login_throttle():
+    from runner.server.login_throttle import LoginThrottle
+
+    return LoginThrottle()
+
+
 @dataclass
 class Services:
     """Everything a request handler may need: settings, database, stores and live parts.
@@ -63,6 +69,7 @@ class Services:
     scheduler: Any = None
     agent_token: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    login_throttle: Any = field(default_factory=_new_login_throttle)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def wake_agents(self) -> None:
@@ -78,8 +85,9 @@ class Services:
 def open_stores(settings: Settings, *, migrate: bool = True):
     """Open the settings' database (migrated) and its stores, for commands run beside a server."""
     from runner.store import Database, Stores
+    from runner.store.db import private_dir
 
-    settings.data_path.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_path)
     db = Database(settings.effective_database_url())
     if migrate:
         db.migrate()

@@ -3,11 +3,16 @@
 ``Database(url)`` is shared by every thread of the process. SQLite runs in WAL mode with a busy
 timeout, so readers never wait for the writer and writers queue instead of failing; PostgreSQL is
 reached through ``postgresql+psycopg://``.
+
+A SQLite database file is created readable by its owner only (0600), and made so on every start
+if it was not: it holds password hashes, token hashes and encrypted secrets. SQLite gives its
+``-wal`` and ``-shm`` files the database file's mode.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,6 +129,33 @@ class Database:
         self.engine.dispose()
 
 
+def private_dir(path: str | os.PathLike) -> Path:
+    """Create the directory ``path`` (and parents) as 0700, or take group and other access
+    away from an existing one; the path."""
+    path = Path(path).expanduser()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _restrict(path, 0o700)
+    return path
+
+
+def private_file(path: str | os.PathLike) -> Path:
+    """Create the file ``path`` empty as 0600 unless it exists, and take group and other access
+    away from it either way; the path."""
+    path = Path(path)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    _restrict(path, 0o600)
+    return path
+
+
+def _restrict(path: Path, mode: int) -> None:
+    current = stat.S_IMODE(path.stat().st_mode)
+    if current & 0o077:
+        os.chmod(path, current & mode)
+
+
 def _sqlite_engine(url: str, echo: bool) -> Engine:
     database = make_url(url).database or ""
     if database in ("", ":memory:"):
@@ -132,6 +164,9 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
             "give a file path, e.g. sqlite:////var/lib/runner/runner.db"
         )
     os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        if not suffix or os.path.exists(database + suffix):
+            private_file(database + suffix)
     engine = create_engine(
         url,
         echo=echo,

@@ -24,6 +24,11 @@ _TOKEN_BY_HASH = select(TokenRow.__table__).where(
 )
 
 
+# Verified when a login is unknown, so a wrong login costs the same time as a wrong password
+# (the scrypt runs in full; no password has this digest).
+_DUMMY_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 64
+
+
 def hash_password(password: str) -> str:
     """A salted scrypt hash of ``password`` (``scrypt$<salt hex>$<hash hex>``)."""
     salt = secrets.token_bytes(16)
@@ -99,17 +104,31 @@ class UserStore:
             return len(s.scalars(select(UserRow.id)).all())
 
     def authenticate(self, login: str, password: str) -> User | None:
-        """The user when ``password`` is theirs, else None (also for unknown logins)."""
+        """The user when ``password`` is theirs, else None (also for unknown logins).
+
+        A hash is verified whether or not the login exists (a throwaway one for an unknown
+        login or an account without a password), so the time taken does not tell which logins
+        exist.
+        """
         with self.db.session() as s:
             row = s.scalar(select(UserRow).where(UserRow.login == login))
-            if row is None or not row.password_hash:
-                return None
-            if not check_password(password, row.password_hash):
+            stored = row.password_hash if row is not None and row.password_hash else ""
+            matches = check_password(password, stored or _DUMMY_HASH)
+            if not stored or not matches:
                 return None
             return to_record(User, row)
 
     def set_password(self, user_id: int, password: str) -> None:
-        self._update(user_id, password_hash=hash_password(password))
+        """Change the password; every session of the user ends (its epoch moves on)."""
+        self._update(
+            user_id,
+            password_hash=hash_password(password),
+            session_epoch=UserRow.session_epoch + 1,
+        )
+
+    def end_sessions(self, user_id: int) -> None:
+        """Make every session cookie issued to the user so far invalid (logout)."""
+        self._update(user_id, session_epoch=UserRow.session_epoch + 1)
 
     def set_admin(self, user_id: int, is_admin: bool) -> None:
         self._update(user_id, is_admin=is_admin)

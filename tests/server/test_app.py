@@ -30,7 +30,7 @@ def test_generated_admin_password_is_printed_once(tmp_path, capsys):
 
 
 def test_embedded_agent_token_is_replaced_on_each_start(tmp_path):
-    settings = load_settings({"data_dir": str(tmp_path), "admin_password": "x" * 10}, environ={})
+    settings = load_settings({"data_dir": str(tmp_path), "admin_password": "x" * 12}, environ={})
     first = create_app(settings, start_background=False)
     old = first.extensions["runner"].agent_token
     first.extensions["runner"].db.dispose()

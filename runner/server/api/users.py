@@ -7,7 +7,8 @@ import dataclasses
 from flask import jsonify
 
 from runner.core import TOKEN_USER
-from runner.errors import BadRequest, Conflict, NotFound
+from runner.errors import BadRequest, NotFound
+from runner.server.accounts import change_password, create_user
 from runner.server.api import api_bp
 from runner.server.api.common import body
 from runner.server.auth import require_admin, require_user
@@ -15,7 +16,9 @@ from runner.server.services import current_services
 
 
 def _user_json(user) -> dict:
-    return dataclasses.asdict(user)
+    data = dataclasses.asdict(user)
+    data.pop("session_epoch", None)
+    return data
 
 
 def _token_json(token) -> dict:
@@ -41,12 +44,9 @@ def add_user():
     password = data.get("password") or ""
     if not login or not login.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise BadRequest("a user needs a login of letters, digits, '-', '_' or '.'")
-    if not isinstance(password, str) or len(password) < 8:
-        raise BadRequest("a password needs at least 8 characters")
-    users = current_services().stores.users
-    if users.find(login) is not None:
-        raise Conflict(f"user {login} exists")
-    user = users.create(login, password, is_admin=bool(data.get("is_admin")))
+    user = create_user(
+        current_services().stores, login, password, is_admin=bool(data.get("is_admin"))
+    )
     return jsonify(_user_json(user)), 201
 
 
@@ -58,12 +58,11 @@ def update_user(login: str):
     user = users.find(login)
     if user is None:
         raise NotFound(f"no user {login}")
-    if "password" in data:
-        if not isinstance(data["password"], str) or len(data["password"]) < 8:
-            raise BadRequest("a password needs at least 8 characters")
-        users.set_password(user.id, data["password"])
     if "is_admin" in data:
         users.set_admin(user.id, bool(data["is_admin"]))
+        user = users.get(user.id)
+    if "password" in data:
+        change_password(current_services().stores, user, data["password"])
     return jsonify(_user_json(users.get(user.id)))
 
 
