@@ -2,12 +2,17 @@
 
 A secret's value is replaced by ``******`` wherever it appears in a line. A multi-line secret
 (a private key, a certificate) is masked line by line, since logs travel one line at a time.
+A line too long to travel whole arrives in pieces (``runner.engine.docker_logs.LinePiece``); a
+secret cut in two by such a split is still masked, because the wrapped sink holds back the end
+of a piece that could be the start of a secret until the next piece arrives.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+
+from runner.engine.docker_logs import LinePiece
 
 MASK = "******"
 
@@ -25,6 +30,8 @@ class Masker:
         # Longest first, so a secret containing another one is masked whole.
         ordered = sorted(parts, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(p) for p in ordered)) if ordered else None
+        # A secret's start can hide in this many characters at the end of a piece.
+        self._overlap = len(ordered[0]) - 1 if ordered else 0
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -36,11 +43,35 @@ class Masker:
         return self._pattern.sub(MASK, line)
 
     def wrap(self, sink: Callable[[str], None]) -> Callable[[str], None]:
-        """A sink that masks each line, then hands it to ``sink``."""
+        """A sink that masks each line, then hands it to ``sink``.
+
+        The returned sink keeps state across the pieces of one long line, so it must be fed
+        by one thread at a time (one per step, as the executor does).
+        """
         if self._pattern is None:
             return sink
+        held = [""]  # the end of the last piece, not passed on yet
 
         def masked(line: str) -> None:
-            sink(self.mask(line))
+            text = held[0] + line if held[0] else line
+            held[0] = ""
+            if isinstance(line, LinePiece):
+                cut = self._safe_cut(text)
+                held[0] = text[cut:]
+                if cut:
+                    sink(self.mask(text[:cut]))
+                return
+            sink(self.mask(text))
 
         return masked
+
+    def _safe_cut(self, text: str) -> int:
+        """Where ``text`` may be cut so that no secret is split: the last ``overlap`` characters
+        stay behind, unless a whole secret found there ends the part passed on."""
+        cut = max(0, len(text) - self._overlap)
+        for match in self._pattern.finditer(text):
+            if match.start() < cut < match.end():
+                return match.end()
+            if match.start() >= cut:
+                break
+        return cut
