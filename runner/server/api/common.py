@@ -75,6 +75,9 @@ def repo_json(repo: Repo, *, with_secret: bool = False) -> dict[str, Any]:
 
 def build_json(build: Build, *, with_stages: bool = True) -> dict[str, Any]:
     data = dataclasses.asdict(build)
+    context = data.get("context")
+    if isinstance(context, dict) and context.get("remote_url"):
+        context["remote_url"] = redact_url(context["remote_url"])
     if not with_stages:
         data.pop("stages", None)
     else:
