@@ -39,6 +39,7 @@ from runner.forges.base import (
     event_from_build,
     skip_reason,
 )
+from runner.git_urls import is_local_url
 from runner.gitmirror import Mirror
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
@@ -197,7 +198,10 @@ class Triggerer:
 
     def mirror(self, repo: Repo, event: HookEvent | None = None) -> Mirror:
         """The bare mirror of the repository, under ``<data_dir>/mirrors``."""
-        url = repo.clone_url or (event.clone_url if event else "")
+        url = repo.clone_url
+        if not url and event and not is_local_url(event.clone_url):
+            # Only a server admin names a local clone URL (runner.repo_rules), a webhook never.
+            url = event.clone_url
         if not url:
             raise EngineError(
                 f"repository {repo.slug} has no clone URL; set it with "

@@ -183,3 +183,20 @@ def test_web_pages_carry_a_content_security_policy_and_no_framing(server):
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_webhook_cannot_name_a_local_clone_url_for_a_repository_without_one(tmp_path):
+    data = tmp_path / "bare"
+    data.mkdir()
+    db = Database(f"sqlite:///{data / 'runner.db'}")
+    db.migrate()
+    RepoStore(db).create("acme/nourl", forge="github", webhook_secret="s3")
+    db.dispose()
+    source = LocalRepo(tmp_path / "forge")
+    sha = source.commit({".drone.yml": "kind: pipeline\nsteps: []\n"})
+    with ServerProcess(data, embedded_agent=False) as srv:
+        headers, body = github_push("acme/nourl", source, sha, "s3")  # clone_url: file://…
+        srv.post_hook("acme/nourl", headers, body)
+        admin = srv.token()
+        build = srv.api("GET", "/repos/acme/nourl/builds", admin).json()[0]
+        assert build["status"] == "error" and "has no clone URL" in build["error"]
