@@ -99,6 +99,13 @@ def submodule_refusal(url: str, repo_url: str, trusted: bool) -> str:
     return ""
 
 
+def without_credentials(url: str) -> str:
+    """``url`` with its user name and password removed (``https://host/owner/name.git``), for
+    places where the URL must still work, e.g. ``DRONE_REMOTE_URL`` (Drone hands credentials to
+    steps through ``netrc``, never in the URL)."""
+    return _USERINFO.sub(lambda m: m.group("scheme"), url)
+
+
 def redact_url(text: str) -> str:
     """``text`` (a URL, an error message, a log line) with the user name and password of every
     URL in it replaced by ``***`` (``https://***@host/owner/name.git``)."""

@@ -12,6 +12,7 @@ from runner.git_urls import (
     redact_url,
     resolve_submodule_url,
     submodule_refusal,
+    without_credentials,
 )
 
 
@@ -75,3 +76,9 @@ def test_credentials_are_hidden_in_urls_and_messages():
     assert redact_url("https://h.example/a.git") == "https://h.example/a.git"
     message = "fatal: could not read from http://bot:tok@h/a and ssh://git@h/b"
     assert redact_url(message) == "fatal: could not read from http://***@h/a and ssh://***@h/b"
+
+
+def test_the_remote_url_given_to_steps_carries_no_credentials():
+    # Drone sets DRONE_REMOTE_URL to the repository's plain URL; credentials go through netrc.
+    assert without_credentials("https://bot:tok@h.example/a.git") == "https://h.example/a.git"
+    assert without_credentials("git@h.example:a/b.git") == "git@h.example:a/b.git"

@@ -39,7 +39,7 @@ from runner.forges.base import (
     event_from_build,
     skip_reason,
 )
-from runner.git_urls import is_local_url
+from runner.git_urls import is_local_url, without_credentials
 from runner.gitmirror import Mirror
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
@@ -261,7 +261,7 @@ class Triggerer:
         return event.to_context(
             repo=repo.slug,
             build_number=number,
-            remote_url=repo.clone_url or event.clone_url,
+            remote_url=without_credentials(repo.clone_url or event.clone_url),
             default_branch=repo.default_branch,
             server_url=server_url,
             instance=urlsplit(server_url).netloc or "localhost",
