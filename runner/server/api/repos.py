@@ -12,8 +12,8 @@ from runner.server.api import api_bp
 from runner.server.api.common import body, repo_for, repo_json
 from runner.server.auth import has_role, require_admin, require_user, role_of
 from runner.server.services import current_services
+from runner.store.repos import FORGES
 
-FORGES = ("github", "gitlab", "gitea", "gogs", "generic")
 # Fields a repository admin may change; `trusted` and a new `clone_url` need a server admin
 # (runner.server.repo_actions).
 EDITABLE = {
