@@ -64,7 +64,7 @@ class RepoStore:
         sealed = dict(fields)
         for name in SEALED_FIELDS:
             value = fields.get(name)
-            if value and not value.startswith(SEALED):
+            if value:
                 if name == "webhook_secret" and len(value.encode()) > WEBHOOK_SECRET_MAX_BYTES:
                     raise BadRequest(
                         f"a webhook secret has at most {WEBHOOK_SECRET_MAX_BYTES} bytes"
