@@ -201,3 +201,17 @@ def test_a_server_refuses_to_start_with_a_short_admin_password(tmp_path):
         srv.start()
     srv.stop()
     assert "at least 12 characters" in srv.log()
+
+
+def test_the_admin_page_refuses_a_short_admin_password(server):
+    answer, browser = login_form(server, "admin", server.env["RUNNER_ADMIN_PASSWORD"])
+    assert answer.status_code == 302
+    page = browser.get(server.url + "/admin/users", timeout=30).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = {"login": "boss9", "password": "x" * 11, "is_admin": "1", "csrf_token": csrf}
+    refused = browser.post(server.url + "/admin/users", data=form, timeout=30)
+    assert refused.status_code == 400
+    assert "A server admin&#39;s password needs at least 12 characters" in refused.text
+    form["password"] = "x" * 12
+    made = browser.post(server.url + "/admin/users", data=form, timeout=30)
+    assert made.status_code == 200 and "User boss9 created" in made.text
