@@ -65,7 +65,7 @@ class Server(testing.ServerProcess):
 
     def user(self, login: str) -> str:
         """A token of a new user ``login``."""
-        self.cli("user", "add", login, "--password", "pw-" + login)
+        self.cli("user", "add", login, "--password", "password-of-" + login)
         return self.token(login)
 
     def api(self, method: str, path: str, token: str | None = None, **kwargs):
