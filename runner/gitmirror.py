@@ -97,7 +97,8 @@ class Mirror:
     @contextmanager
     def _locked(self):
         with _thread_lock(str(self.path)):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Mirrors hold private code: the cache directory is the owner's alone.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(str(self.path) + ".lock", "w") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:

@@ -28,6 +28,12 @@ def test_update_then_read_files_at_a_commit(bare_repo, tmp_path):
     assert mirror.resolve("v1.0.0") == shas[1]
 
 
+def test_a_new_cache_directory_is_readable_by_its_owner_only(bare_repo, tmp_path):
+    url, shas = bare_repo
+    Mirror(tmp_path / "cache", url).update(commit=shas[0])
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+
+
 def test_unknown_path_commit_and_remote_are_clear_errors(bare_repo, tmp_path):
     url, shas = bare_repo
     mirror = Mirror(tmp_path / "cache", url)
