@@ -85,11 +85,11 @@ def compile_stage(
     """Compile ``stage`` for the build ``ctx``; ``depends_on`` is left for the caller to
     resolve (it needs the other stages).
 
-    ``trusted`` is the repository's mark; with the event (``ctx.event``, ``ctx.fork``) it
-    decides the stage's trust class (``runner.pipeline.trust.trust_class``).
+    ``trusted`` is the repository's mark; with ``ctx.fork`` it decides the stage's trust
+    class (``runner.pipeline.trust.trust_class``).
     ``fork_privileged`` is the repository's setting for forks' allow-listed plugins.
     """
-    trust = trust_class(repo_trusted=trusted, event=ctx.event, fork=ctx.fork)
+    trust = trust_class(repo_trusted=trusted, fork=ctx.fork)
     spec = StageSpec(
         name=stage.name,
         number=number,

@@ -67,7 +67,7 @@ def load_pipeline(
     ``PipelineError`` (message with file and line, ``.issues`` = every blocking issue) when
     a file cannot be substituted or parsed or has lint errors, or when a step that runs for
     this event breaks the trust rule (``runner.pipeline.trust``) of the build's class, which
-    ``trusted`` (the repository's mark), ``ctx.event`` and ``ctx.fork`` decide. For a fork,
+    ``trusted`` (the repository's mark) and ``ctx.fork`` decide. For a fork,
     ``fork_route(labels)`` says why a stage's agent labels are refused ("" when they are not).
     Stages of a type the Docker engine cannot run are left out with a warning; if no stage is
     left at all, and some were left out for that reason, that is an error too.

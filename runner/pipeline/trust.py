@@ -36,15 +36,16 @@ FORK = "fork"
 TRUST_CLASSES = (TRUSTED, OWN, FORK)
 
 DOCKER_SOCKET = "/var/run/docker.sock"
-PULL_REQUEST = "pull_request"
 
 _DEFAULT_REGISTRIES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
 
 
-def trust_class(*, repo_trusted: bool, event: str, fork: bool) -> str:
-    """The class of a build: a pull request from a fork is ``fork`` even in a trusted
-    repository (its author is not the repository's); otherwise ``trusted`` or ``own``."""
-    if fork and event == PULL_REQUEST:
+def trust_class(*, repo_trusted: bool, fork: bool) -> str:
+    """The class of a build: the code of a pull request from a fork (the forge's signed
+    ``fork`` flag, never the file) is ``fork`` even in a trusted repository, since its author
+    is not the repository's, and stays so when that build is restarted, promoted or rolled
+    back; otherwise ``trusted`` or ``own``."""
+    if fork:
         return FORK
     return TRUSTED if repo_trusted else OWN
 

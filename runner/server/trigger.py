@@ -349,7 +349,7 @@ def describe_error(exc: RunnerError) -> str:
 
 
 def _is_fork(repo: Repo, event: HookEvent) -> bool:
-    return trust_class(repo_trusted=repo.trusted, event=event.event, fork=event.fork) == FORK
+    return trust_class(repo_trusted=repo.trusted, fork=event.fork) == FORK
 
 
 def _fill_from_commit(event: HookEvent, mirror: Mirror, commit: str) -> None:

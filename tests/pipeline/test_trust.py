@@ -35,17 +35,16 @@ def plugin(**kw) -> StepSpec:
 
 
 @pytest.mark.parametrize(
-    ("event", "fork", "repo_trusted", "expected"),
+    ("fork", "repo_trusted", "expected"),
     [
-        ("push", False, False, OWN),
-        ("pull_request", False, False, OWN),
-        ("pull_request", True, False, FORK),
-        ("pull_request", True, True, FORK),  # a stranger's change, even in a trusted repository
-        ("tag", False, True, TRUSTED),
+        (False, False, OWN),  # push, tag, cron, pull request from a branch of the repository
+        (True, False, FORK),  # a pull request from another repository, restarted or promoted
+        (True, True, FORK),  # a stranger's change, even in a trusted repository
+        (False, True, TRUSTED),
     ],
 )
-def test_trust_class_comes_from_repository_and_event(event, fork, repo_trusted, expected):
-    assert trust_class(repo_trusted=repo_trusted, event=event, fork=fork) == expected
+def test_trust_class_comes_from_repository_and_forge_never_the_file(fork, repo_trusted, expected):
+    assert trust_class(repo_trusted=repo_trusted, fork=fork) == expected
 
 
 @pytest.mark.parametrize(
