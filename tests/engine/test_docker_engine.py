@@ -15,6 +15,7 @@ from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor
 from runner.agent.masking import MASK
 from runner.engine.docker import DockerEngine
+from runner.errors import PolicyError
 from runner.pipeline.spec import (
     KIND_SERVICE,
     ON_FAILURE,
@@ -200,7 +201,14 @@ def test_allow_listed_image_gets_host_paths_only_as_shipped(docker_client, agent
         extra_labels={"pipeline-runner.test": run_id},
     )
     socket = [Mount(kind="host", source=DOCKER_SOCKET, target=DOCKER_SOCKET)]
-    engine.check_policy(StageSpec(name="s", steps=[StepSpec("plugin", BUSYBOX, mounts=socket)]))
+    shipped = StageSpec(name="s", steps=[StepSpec("plugin", BUSYBOX, mounts=socket)])
+    engine.check_policy(shipped)
+    # The agent holds a fork's stage to the same rule as the server did.
+    shipped.trust = "fork"
+    with pytest.raises(PolicyError, match="from a fork"):
+        engine.check_policy(shipped)
+    shipped.fork_privileged = True
+    engine.check_policy(shipped)
     root = [Mount(kind="host", source="/", target="/host")]
     for step in (
         sh("script", "touch /host/tmp/escaped", mounts=socket),

@@ -365,11 +365,17 @@ steps:
     assert staging["status"] == "success", staging
 
 
-def test_fork_privileged_needs_a_repository_admin(server, project):
+def test_fork_privileged_is_off_by_default_and_only_a_repository_admin_turns_it_on(server, project):
+    assert project.ok("GET", "")["fork_privileged"] is False
     server.cli("user", "add", "writer", "--password", "password-of-writer")
     project.ok("PUT", "/perms/writer", json={"role": "write"})
     resp = server.api(
         "PATCH", f"/repos/{project.slug}", server.token("writer"), json={"fork_privileged": True}
     )
     assert resp.status_code == 403, resp.text
+    assert project.ok("GET", "")["fork_privileged"] is False
+    server.cli("repo", "update", project.slug, "--fork-privileged")
+    assert project.ok("GET", "")["fork_privileged"] is True
+    assert "fork plugins:   privileged" in server.cli("repo", "show", project.slug)
+    server.cli("repo", "update", project.slug, "--no-fork-privileged")
     assert project.ok("GET", "")["fork_privileged"] is False
