@@ -125,8 +125,7 @@ def load_pipeline(
         spec.depends_on = resolve_stage_dependencies(stage.depends_on, names, spec.name)
         result.stages.append(spec)
     refused: list[Issue] = []
-    for stage in selected:
-        spec = compiled[id(stage)]
+    for stage, spec in zip(selected, result.stages, strict=True):
         steps = [*spec.services, *spec.steps]
         refused += trust_issues(
             stage,
