@@ -28,7 +28,7 @@ from runner.pipeline.spec import (
     StageSpec,
     StepSpec,
 )
-from runner.pipeline.trust import privileges, trust_class
+from runner.pipeline.trust import TRUSTED, privileges, trust_class
 from runner.pipeline.yamlload import to_text
 
 DEFAULT_WORKSPACE = "/drone/src"
@@ -107,7 +107,7 @@ def compile_stage(
             skip_verify=stage.clone_skip_verify,
         ),
         environment={k: v for k, v in stage.environment.items() if isinstance(v, str)},
-        trusted=trust == "trusted",
+        trusted=trust == TRUSTED,
         trust=trust,
         fork_privileged=fork_privileged,
         repo=ctx.repo,
