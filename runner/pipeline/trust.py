@@ -161,7 +161,21 @@ def refusal(
             "an image of the privileged list gets them only as shipped; remove "
             f"{', '.join(changes)}, or ask a server admin to mark the repository trusted"
         )
+    target = _publishes(step)
+    if target and image_matches(target, privileged_images):
+        # With the agent's Docker socket, an image built under that name would replace the
+        # plugin the next builds trust with the socket.
+        return (
+            f'step "{step.name}" ({step.image}) would build the image {target}, a name of the '
+            "agents' privileged list: publish under another name"
+        )
     return ""
+
+
+def _publishes(step: StepSpec) -> str:
+    """The image an image-building plugin step is set to tag (``repo:``/``image:``), or ""."""
+    env = step.environment
+    return env.get("PLUGIN_REPO") or env.get("PLUGIN_IMAGE") or ""
 
 
 def stage_refusals(

@@ -91,6 +91,15 @@ def test_allow_listed_plugin_loses_privileges_when_changed(change, named):
     assert refusal(plugin(**change), trust=TRUSTED, privileged_images=PLUGINS) == ""
 
 
+def test_allow_listed_plugin_cannot_build_an_image_under_an_allow_listed_name():
+    # The socket plugin tags what it builds on the agent's engine: tagged plugins/docker, a
+    # user's image would run as the trusted plugin in every later build.
+    poisoned = plugin(environment={"PLUGIN_REPO": "plugins/docker"})
+    assert "privileged list" in refusal(poisoned, trust=OWN, privileged_images=PLUGINS)
+    honest = plugin(environment={"PLUGIN_REPO": "registry.example.com/acme/app"})
+    assert refusal(honest, trust=OWN, privileged_images=PLUGINS) == ""
+
+
 def test_other_images_need_a_trusted_repository():
     step = StepSpec(name="x", image="alpine", privileged=True)
     assert "needs a trusted repository" in refusal(step, trust=OWN, privileged_images=PLUGINS)

@@ -277,6 +277,17 @@ def test_plugin_as_shipped_gets_socket_and_bound_secret_commands_on_its_image_do
     assert output(project.log(build, "script")) == ["secret-absent"]
 
 
+def test_plugin_with_the_socket_cannot_build_an_image_under_an_allow_listed_name(
+    server, project, plugin_image
+):
+    pipeline = shipped_pipeline(plugin_image).replace(
+        "  settings:\n", "  settings:\n    repo: plugins/docker\n    dry_run: true\n"
+    )
+    build = project.push(pipeline)
+    assert build["status"] == "error" and ".drone.yml:5" in build["error"], build
+    assert "would build the image plugins/docker" in build["error"]
+
+
 CACHE_PIPELINE = """\
 kind: pipeline
 name: cached
