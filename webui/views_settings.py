@@ -44,7 +44,8 @@ def _to(endpoint: str, repo):
 @webui_bp.route("/repos/<owner>/<name>/settings", methods=["GET", "POST"])
 @login_required
 def settings_repo(owner: str, name: str):
-    """Timeout, pipeline path, trusted flag (server admins), webhook URL and secret."""
+    """Timeout, pipeline path, forks' plugins, trusted flag (server admins), webhook URL and
+    secret."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     server_url = current_services().settings.effective_server_url()
     webhook_url = f"{server_url}/hook/{repo.owner}/{repo.name}"
@@ -59,6 +60,7 @@ def settings_repo(owner: str, name: str):
             ),
             "default_branch": form.text("default_branch", required=True, max_len=200)
             or repo.default_branch,
+            "fork_privileged": form.flag("fork_privileged"),
         }
         if ".." in fields["pipeline_path"].split("/"):
             form.errors["pipeline_path"] = "The path must stay inside the repository (no ..)."

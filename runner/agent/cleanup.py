@@ -18,16 +18,21 @@ LABEL_CACHE = "pipeline-runner.cache"
 LABEL_CACHE_REPO = "pipeline-runner.cache.repo"
 LABEL_CACHE_KEY = "pipeline-runner.cache.key"
 LABEL_CACHE_PATH = "pipeline-runner.cache.path"
+LABEL_CACHE_TRUST = "pipeline-runner.cache.trust"
 
 
-def cache_volume_name(repo: str, key: str, path: str = "") -> str:
+def cache_volume_name(repo: str, key: str, path: str = "", scope: str = "") -> str:
     """The volume name of cache ``key`` of repository ``repo`` mounted at ``path``.
 
     Stable across runs. The path is part of the identity so that two cached directories of
-    one step (``node_modules`` and ``.m2``) never share a volume.
+    one step (``node_modules`` and ``.m2``) never share a volume. ``scope`` keeps the caches
+    of fork pull requests (``fork``) apart from those of the repository's own builds (``""``),
+    so nothing a fork writes is read by a build with secrets.
     """
-    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", f"{repo}-{key}").strip("-.")[:60]
-    digest = hashlib.sha256(f"{repo}\0{key}\0{path}".encode()).hexdigest()[:10]
+    name = f"{repo}-{key}-{scope}" if scope else f"{repo}-{key}"
+    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", name).strip("-.")[:60]
+    identity = f"{repo}\0{key}\0{path}" + (f"\0{scope}" if scope else "")
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
     return f"pr-cache-{slug}-{digest}"
 
 
@@ -40,6 +45,7 @@ class CacheVolume:
     key: str
     path: str
     created: str
+    scope: str = ""  # "fork" for the caches of fork pull requests
 
 
 def cleanup_leftovers(client: docker.DockerClient, agent_name: str) -> int:
@@ -76,6 +82,7 @@ def list_caches(client: docker.DockerClient, repo: str = "") -> list[CacheVolume
                     labels.get(LABEL_CACHE_KEY, ""),
                     labels.get(LABEL_CACHE_PATH, ""),
                     v.get("CreatedAt", ""),
+                    labels.get(LABEL_CACHE_TRUST, ""),
                 )
             )
     return sorted(out, key=lambda c: (c.repo, c.key, c.path))

@@ -1,4 +1,8 @@
-"""``runner cache ls|prune``: the shared cache volumes of this machine's Docker engine."""
+"""``runner cache ls|prune``: the shared cache volumes of this machine's Docker engine.
+
+Fork pull requests have caches of their own (``BUILDS`` column ``fork``), apart from those of
+the repository's own builds (``own``).
+"""
 
 from __future__ import annotations
 
@@ -32,12 +36,14 @@ def cache() -> None:
 @cache.command("ls")
 @click.option("--repo", default="", help="only the caches of this owner/name")
 def list_command(repo: str) -> None:
-    """List cache volumes: repository, key, cached path, volume name."""
+    """List cache volumes: repository, key, cached path, whose builds use it, volume name."""
     from runner.agent.cleanup import list_caches
 
-    rows = [("REPO", "KEY", "PATH", "VOLUME")]
-    rows += [(c.repo, c.key, c.path, c.name) for c in list_caches(_client(), repo)]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    rows = [("REPO", "KEY", "PATH", "BUILDS", "VOLUME")]
+    rows += [
+        (c.repo, c.key, c.path, c.scope or "own", c.name) for c in list_caches(_client(), repo)
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 

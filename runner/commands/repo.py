@@ -123,6 +123,7 @@ def show(slug: str) -> None:
     click.echo(f"default branch: {found.default_branch}")
     click.echo(f"pipeline path:  {found.pipeline_path or '(lookup order)'}")
     click.echo(f"trusted:        {'yes' if found.trusted else 'no'}")
+    click.echo(f"fork plugins:   {'privileged' if found.fork_privileged else 'unprivileged'}")
     click.echo(f"active:         {'yes' if found.active else 'no'}")
     click.echo(
         f"commit status:  {found.forge_url or '(forge default)'}"
@@ -139,6 +140,11 @@ def show(slug: str) -> None:
 @click.option("--forge-url")
 @click.option("--forge-token")
 @click.option("--trusted/--untrusted", default=None)
+@click.option(
+    "--fork-privileged/--no-fork-privileged",
+    default=None,
+    help="Let pull requests from forks run the agents' allow-listed plugins as shipped.",
+)
 @click.option("--active/--inactive", default=None, help="Inactive repositories refuse webhooks.")
 @click.option("--rotate-secret", is_flag=True, help="Generate a new webhook secret.")
 def update(slug, rotate_secret, **options) -> None:

@@ -19,7 +19,8 @@ without listing; it sweeps by the run label only when a call failed midway and m
 left something unknown. Output is read from the attach stream (``docker_logs``), which the
 daemon pushes as it is written, so lines reach the sink without polling. The trust policy
 (``policy``: docker socket, privileged, host volumes, ``network_mode``) is checked for the
-whole stage in ``setup``, before anything exists. A missing image is pulled by the step's
+whole stage in ``setup``, before anything exists. Cache volumes are keyed by repository, key,
+path and, for fork pull requests, the ``fork`` scope. A missing image is pulled by the step's
 pull policy; one that cannot be pulled, or an image without the shell that ``commands``
 need, ends the step with status ``error`` and the reason.
 
@@ -49,6 +50,7 @@ from runner.agent.cleanup import (
     LABEL_CACHE_KEY,
     LABEL_CACHE_PATH,
     LABEL_CACHE_REPO,
+    LABEL_CACHE_TRUST,
     cache_volume_name,
     cleanup_leftovers,
 )
@@ -64,6 +66,7 @@ from runner.pipeline.spec import (
     StepResult,
     StepSpec,
 )
+from runner.pipeline.trust import FORK, stage_trust
 
 LABEL_BUILD = "pipeline-runner.build"
 LABEL_STAGE = "pipeline-runner.stage"
@@ -187,12 +190,13 @@ class DockerEngine:
 
     def _ensure_cache(self, stage: StageSpec, mount: Mount) -> str:
         repo = _cache_repo(stage)
-        name = cache_volume_name(repo, mount.source, mount.target)
+        name = cache_volume_name(repo, mount.source, mount.target, _cache_scope(stage))
         labels = {
             LABEL_CACHE: "1",
             LABEL_CACHE_REPO: repo,
             LABEL_CACHE_KEY: mount.source,
             LABEL_CACHE_PATH: mount.target,
+            LABEL_CACHE_TRUST: _cache_scope(stage),
             LABEL_AGENT: self.agent_name,
             **self.extra_labels,
         }
@@ -257,7 +261,9 @@ class DockerEngine:
             if m.kind == "host":
                 mounts.append(DockerMount(m.target, m.source, type="bind", read_only=m.read_only))
             elif m.kind == "cache":
-                source = cache_volume_name(_cache_repo(stage), m.source, m.target)
+                source = cache_volume_name(
+                    _cache_repo(stage), m.source, m.target, _cache_scope(stage)
+                )
                 mounts.append(DockerMount(m.target, source, read_only=m.read_only))
             else:
                 source = state.volumes.get(m.source)
@@ -476,6 +482,11 @@ class DockerEngine:
 
 def _cache_repo(stage: StageSpec) -> str:
     return stage.repo or stage.environment.get("DRONE_REPO", "") or "local"
+
+
+def _cache_scope(stage: StageSpec) -> str:
+    """Forks get caches of their own: a fork's write must never reach an own build."""
+    return FORK if stage_trust(stage) == FORK else ""
 
 
 def _persist(func, *args, attempts: int = 5, **kwargs) -> None:

@@ -28,9 +28,9 @@ from runner.pipeline.spec import (
     StageSpec,
     StepSpec,
 )
+from runner.pipeline.trust import TRUSTED, privileges, trust_class
 from runner.pipeline.yamlload import to_text
 
-DOCKER_SOCKET = "/var/run/docker.sock"
 DEFAULT_WORKSPACE = "/drone/src"
 DEFAULT_CACHE_KEY = "default"
 
@@ -63,24 +63,6 @@ def default_image(step: Step, stage: Stage) -> str:
     return f"plugins/{step.name}"
 
 
-def trust_reasons(step: Step, stage: Stage) -> list[str]:
-    """Why ``step`` may only run in a trusted repository (empty: it may run anywhere)."""
-    reasons = []
-    for volume in step.volumes:
-        host = host_path(volume.source, stage)
-        if host is None:
-            continue
-        if host == DOCKER_SOCKET or volume.target == DOCKER_SOCKET:
-            reasons.append(f"mounting {DOCKER_SOCKET}")
-        else:
-            reasons.append(f"mounting the host path {host}")
-    if step.privileged:
-        reasons.append("privileged: true")
-    if step.network_mode:
-        reasons.append(f"network_mode: {step.network_mode}")
-    return reasons
-
-
 def host_path(source: str, stage: Stage) -> str | None:
     """The host path a volume source names, or None for a stage-local volume."""
     if source.startswith("/"):
@@ -98,9 +80,16 @@ def compile_stage(
     number: int = 1,
     environ: dict[str, str] | None = None,
     trusted: bool = False,
+    fork_privileged: bool = False,
 ) -> StageSpec:
     """Compile ``stage`` for the build ``ctx``; ``depends_on`` is left for the caller to
-    resolve (it needs the other stages)."""
+    resolve (it needs the other stages).
+
+    ``trusted`` is the repository's mark; with ``ctx.fork`` it decides the stage's trust
+    class (``runner.pipeline.trust.trust_class``).
+    ``fork_privileged`` is the repository's setting for forks' allow-listed plugins.
+    """
+    trust = trust_class(repo_trusted=trusted, fork=ctx.fork)
     spec = StageSpec(
         name=stage.name,
         number=number,
@@ -118,7 +107,9 @@ def compile_stage(
             skip_verify=stage.clone_skip_verify,
         ),
         environment={k: v for k, v in stage.environment.items() if isinstance(v, str)},
-        trusted=trusted,
+        trusted=trust == TRUSTED,
+        trust=trust,
+        fork_privileged=fork_privileged,
         repo=ctx.repo,
         matrix=dict(stage.matrix),
     )
@@ -184,7 +175,6 @@ def _compile_step(
         dns=list(step.dns),
         extra_hosts=list(step.extra_hosts),
         ports=list(step.ports),
-        needs_trust=trust_reasons(step, stage),
     )
     wd = step.working_dir
     out.working_dir = (
@@ -210,7 +200,23 @@ def _compile_step(
     out.environment = env
     out.secrets = _unique_secrets(secrets)
     out.mounts = _mounts(step, stage, kind)
+    out.needs_trust = privileges(out)
     return out, {**step_env, **plugin_env}
+
+
+def trust_view(step: Step, stage: Stage) -> StepSpec:
+    """What the trust rules look at in a step as written (image, program, mounts, flags),
+    for checks that have no build to compile it for (``runner lint``)."""
+    return StepSpec(
+        name=step.name,
+        image=default_image(step, stage),
+        commands=list(step.commands),
+        entrypoint=step.entrypoint,
+        command=step.command,
+        privileged=step.privileged,
+        network_mode=step.network_mode,
+        mounts=_mounts(step, stage, KIND_STEP),
+    )
 
 
 def _add_step_variables(

@@ -6,7 +6,7 @@ compiled stages out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +14,16 @@ from runner.errors import PipelineError
 from runner.pipeline.compile import compile_stage
 from runner.pipeline.environ import build_environment
 from runner.pipeline.issues import Issue, blocking
-from runner.pipeline.lint import lint_stages, read_files, sort_issues, unrunnable_reason
+from runner.pipeline.lint import (
+    lint_stages,
+    read_files,
+    sort_issues,
+    trust_issues,
+    unrunnable_reason,
+)
 from runner.pipeline.model import WOODPECKER, Stage
 from runner.pipeline.spec import KIND_CLONE, BuildContext, StageSpec
+from runner.pipeline.trust import FORK
 
 
 @dataclass
@@ -51,14 +58,19 @@ def load_pipeline(
     environ: dict[str, str] | None = None,
     trusted: bool = False,
     privileged_images: Sequence[str] = (),
+    fork_privileged: bool = False,
+    fork_route: Callable[[dict[str, str]], str] | None = None,
 ) -> CompiledBuild:
     """Compile ``files`` (name → text; several for ``.woodpecker/*.yml``) for the build ``ctx``.
 
     ``environ`` holds the agent globals (first in every step's environment). Raises
     ``PipelineError`` (message with file and line, ``.issues`` = every blocking issue) when
-    a file cannot be substituted or parsed or has lint errors. Stages of a type the Docker
-    engine cannot run are left out with a warning; if no stage is left at all, and some were
-    left out for that reason, that is an error too.
+    a file cannot be substituted or parsed or has lint errors, or when a step that runs for
+    this event breaks the trust rule (``runner.pipeline.trust``) of the build's class, which
+    ``trusted`` (the repository's mark) and ``ctx.fork`` decide. For a fork,
+    ``fork_route(labels)`` says why a stage's agent labels are refused ("" when they are not).
+    Stages of a type the Docker engine cannot run are left out with a warning; if no stage is
+    left at all, and some were left out for that reason, that is an error too.
     """
     if not files:
         raise PipelineError(
@@ -66,18 +78,9 @@ def load_pipeline(
             "or set the repository's pipeline path"
         )
     stages, issues = read_files(files, ctx)
-    issues.extend(lint_stages(stages, trusted=trusted, privileged_images=privileged_images))
+    issues.extend(lint_stages(stages))
     issues = sort_issues(issues)
-    errors = blocking(issues)
-    if errors:
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise PipelineError(
-            f"{first.path + ': ' if first.path else ''}{first.message}{more}",
-            file=first.file,
-            line=first.line,
-            issues=errors,
-        )
+    _raise_errors(issues)
     result = CompiledBuild(warnings=[i for i in issues if not i.blocking])
     selected: list[Stage] = []
     build_env = build_environment(ctx)
@@ -98,7 +101,10 @@ def load_pipeline(
             issues=[i for i in result.warnings if "not runnable" in i.message],
         )
     compiled = {
-        id(stage): compile_stage(stage, ctx, environ=environ, trusted=trusted) for stage in selected
+        id(stage): compile_stage(
+            stage, ctx, environ=environ, trusted=trusted, fork_privileged=fork_privileged
+        )
+        for stage in selected
     }
     empty = [s for s in selected if s.dialect == WOODPECKER and _steps_left(compiled[id(s)]) == 0]
     result.skipped.extend(s.name for s in empty)  # Woodpecker drops a workflow with no step left
@@ -108,10 +114,54 @@ def load_pipeline(
     for number, stage in enumerate(selected, start=1):
         spec = compiled[id(stage)]
         if number != spec.number:  # numbers are known once stages are left out: compile again
-            spec = compile_stage(stage, ctx, number=number, environ=environ, trusted=trusted)
+            spec = compile_stage(
+                stage,
+                ctx,
+                number=number,
+                environ=environ,
+                trusted=trusted,
+                fork_privileged=fork_privileged,
+            )
         spec.depends_on = resolve_stage_dependencies(stage.depends_on, names, spec.name)
         result.stages.append(spec)
+    refused: list[Issue] = []
+    for stage, spec in zip(selected, result.stages, strict=True):
+        steps = [*spec.services, *spec.steps]
+        refused += trust_issues(
+            stage,
+            steps,
+            trust=spec.trust,
+            privileged_images=privileged_images,
+            fork_privileged=fork_privileged,
+        )
+        if spec.trust == FORK and fork_route is not None:
+            refused += _route_issues(stage, fork_route)
+    _raise_errors(sort_issues(refused))
     return result
+
+
+def _raise_errors(issues: list[Issue]) -> None:
+    """Raise ``PipelineError`` for the blocking ``issues``, the first in the message."""
+    errors = blocking(issues)
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise PipelineError(
+            f"{first.path + ': ' if first.path else ''}{first.message}{more}",
+            file=first.file,
+            line=first.line,
+            issues=errors,
+        )
+
+
+def _route_issues(stage: Stage, fork_route: Callable[[dict[str, str]], str]) -> list[Issue]:
+    reason = fork_route(dict(stage.labels))
+    if not reason:
+        return []
+    key = "node" if "node" in stage.lines else "labels"
+    path = f"{stage.path}.{key}" if stage.path else key
+    line = stage.lines.get(key, stage.line)
+    return [Issue(stage.file, line, path, f'pipeline "{stage.name}": {reason}')]
 
 
 def _steps_left(spec: StageSpec) -> int:

@@ -3,7 +3,9 @@
 ``lint_files`` is what `runner lint` and the server call. Reading problems (wrong types,
 unknown keys, duplicate keys, malformed YAML or substitution) come from the readers; this
 module adds the checks that need the whole model: names, dependencies and cycles, images,
-volumes, stage types the Docker engine cannot run, and the trust rule.
+volumes, stage types the Docker engine cannot run. The trust rule (``runner.pipeline.trust``)
+is checked by ``trust_issues``: on every step as written by `runner lint`, on the steps that
+run for the event when a build is compiled (``runner.pipeline.config``).
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ import difflib
 from collections.abc import Sequence
 
 from runner.errors import PipelineError
-from runner.pipeline.compile import default_image, trust_reasons
+from runner.pipeline.compile import default_image, trust_view
 from runner.pipeline.environ import build_environment
 from runner.pipeline.issues import ERROR, WARNING, Issue, IssueList
 from runner.pipeline.model import DRONE, WOODPECKER, Stage
 from runner.pipeline.parser import parse_file
-from runner.pipeline.spec import BuildContext
+from runner.pipeline.spec import BuildContext, StepSpec
+from runner.pipeline.trust import OWN, TRUSTED, refusal
 
-__all__ = ["Issue", "lint_files", "lint_stages", "read_files", "unrunnable_reason"]
+__all__ = [
+    "Issue",
+    "lint_files",
+    "lint_stages",
+    "read_files",
+    "trust_issues",
+    "unrunnable_reason",
+]
 
 RESERVED_STEP_NAMES = ("clone",)
 RESERVED_VOLUME_NAMES = ("workspace", "_workspace", "_docker_socket")
@@ -64,11 +74,46 @@ def lint_files(
 ) -> list[Issue]:
     """Every issue of ``files`` (name → text), errors and warnings, in file and line order.
 
-    Never raises for bad input: unreadable files are reported as error issues.
+    The trust rule is checked on every step, whatever its ``when``, for a build of the
+    repository itself (``trusted``: of a trusted repository). Never raises for bad input:
+    unreadable files are reported as error issues.
     """
     stages, issues = read_files(files, ctx or LINT_CONTEXT)
-    issues.extend(lint_stages(stages, trusted=trusted, privileged_images=privileged_images))
+    issues.extend(lint_stages(stages))
+    trust = TRUSTED if trusted else OWN
+    for stage in stages:
+        if not unrunnable_reason(stage):
+            steps = [trust_view(step, stage) for step in stage.all_steps()]
+            issues.extend(
+                trust_issues(stage, steps, trust=trust, privileged_images=privileged_images)
+            )
     return sort_issues(issues)
+
+
+def trust_issues(
+    stage: Stage,
+    steps: list[StepSpec],
+    *,
+    trust: str,
+    privileged_images: Sequence[str] = (),
+    fork_privileged: bool = False,
+) -> list[Issue]:
+    """An error issue, at the step's line, for each of ``steps`` (compiled or ``trust_view``s
+    of ``stage``'s steps) that the trust rule refuses in a build of class ``trust``."""
+    written = {step.name: step for step in stage.all_steps()}
+    issues = IssueList(stage.file)
+    for step in steps:
+        reason = refusal(
+            step,
+            trust=trust,
+            privileged_images=privileged_images,
+            fork_privileged=fork_privileged,
+        )
+        if reason:
+            source = written.get(step.name)
+            line = source.line if source else stage.line
+            issues.error(line, source.path if source else stage.path, reason)
+    return issues
 
 
 def sort_issues(issues: list[Issue]) -> list[Issue]:
@@ -101,10 +146,8 @@ def unrunnable_reason(stage: Stage) -> str:
     return ""
 
 
-def lint_stages(
-    stages: list[Stage], *, trusted: bool = False, privileged_images: Sequence[str] = ()
-) -> list[Issue]:
-    """The checks that need the whole model."""
+def lint_stages(stages: list[Stage]) -> list[Issue]:
+    """The checks that need the whole model (the trust rule aside: see ``trust_issues``)."""
     out: list[Issue] = []
     names: dict[str, Stage] = {}
     for stage in stages:
@@ -120,15 +163,13 @@ def lint_stages(
         if reason:
             issues.warning(stage.line, stage.path or "type", reason)
         else:
-            _lint_stage(stage, issues, trusted, privileged_images)
+            _lint_stage(stage, issues)
         out.extend(issues)
     out.extend(_lint_stage_dependencies(stages))
     return out
 
 
-def _lint_stage(
-    stage: Stage, issues: IssueList, trusted: bool, privileged_images: Sequence[str]
-) -> None:
+def _lint_stage(stage: Stage, issues: IssueList) -> None:
     seen: dict[str, int] = {}
     for step in stage.all_steps():
         if step.name in seen:
@@ -175,42 +216,7 @@ def _lint_stage(
                         f'step "{step.name}": volume "{volume.source}" is not declared in the '
                         "pipeline volumes: it is a temporary volume; declare it with temp: {}",
                     )
-        _lint_trust(step, stage, issues, trusted, privileged_images)
     _lint_dependencies(stage, issues)
-
-
-def _lint_trust(step, stage, issues, trusted, privileged_images) -> None:
-    if trusted:
-        return
-    reasons = trust_reasons(step, stage)
-    if not reasons or image_allowed(default_image(step, stage), privileged_images):
-        return
-    issues.error(
-        step.line,
-        step.path,
-        f'step "{step.name}": {reasons[0]} needs a trusted repository; ask an admin to mark '
-        "the repository trusted or use an allow-listed plugin image",
-    )
-
-
-def image_allowed(image: str, privileged_images: Sequence[str]) -> bool:
-    """True when ``image`` is in the list, with or without its tag (``plugins/docker`` allows
-    ``plugins/docker:20`` and ``docker.io/plugins/docker``)."""
-    bare = image_name(image)
-    return any(bare == image_name(p) for p in privileged_images)
-
-
-def image_name(image: str) -> str:
-    """The image without registry default, tag or digest: ``plugins/docker:20`` →
-    ``plugins/docker``; ``docker.io/library/alpine`` → ``alpine``."""
-    image = image.split("@", 1)[0]
-    head, _, last = image.rpartition("/")
-    last = last.split(":", 1)[0]
-    name = f"{head}/{last}" if head else last
-    for prefix in ("docker.io/", "index.docker.io/", "library/"):
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-    return name
 
 
 def _lint_dependencies(stage: Stage, issues: IssueList) -> None:

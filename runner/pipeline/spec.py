@@ -158,6 +158,10 @@ class StageSpec:
     environment: dict[str, str] = field(default_factory=dict)
     timeout: int = 3600  # seconds
     trusted: bool = False
+    # The build's trust class (runner.pipeline.trust): trusted, own or fork; caches are kept
+    # apart by it. ``fork_privileged``: a fork may run allow-listed plugins as shipped.
+    trust: str = "own"
+    fork_privileged: bool = False
     repo: str = ""  # for cache keys and resource labels
     matrix: dict[str, str] = field(default_factory=dict)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from runner.core import DONE_STATUSES, Agent, Build, Stage
 from runner.errors import NotFound
+from runner.pipeline.trust import is_plugin
 from runner.server.services import Services
 from runner.server.status import status_reporter
 
@@ -34,7 +35,8 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> dic
     """The claim answer: the stage, its steps, its spec, build context and resolved secrets.
 
     Secrets are resolved per step, for that step's image and the build's event: a secret
-    restricted to one image never reaches a step of another image. Each reference is renamed
+    restricted to images never reaches a step of another image, nor one that sets commands
+    or an entrypoint. Each reference is renamed
     ``<step index>/<name>`` in the spec sent, with its value under that key in ``secrets``.
     ``build`` is the stage's build when the caller has it already.
     """
@@ -58,6 +60,7 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> dic
             image=step.get("image", ""),
             environment=build.target,
             pull_request=build.event == "pull_request",
+            plugin=is_plugin(step),
         )
         kept = []
         for ref in refs:

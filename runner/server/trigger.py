@@ -44,6 +44,7 @@ from runner.gitmirror import Mirror
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext, StageSpec
+from runner.pipeline.trust import FORK, guarded, route_refusal, trust_class
 from runner.server.status import status_reporter
 from runner.store.builds import stage_from_spec
 from runner.store.models import BuildRow, RepoRow, StageRow
@@ -172,6 +173,12 @@ class Triggerer:
         if environment is not None:
             event.target = environment.name
         ctx = self._context(repo, event, number)
+        if environment is not None and guarded(environment) and _is_fork(repo, event):
+            refused = PipelineError(
+                f"a pull request from a fork cannot deploy to environment {environment.name}, "
+                "which has an approval or a lock; run it from a branch of the repository"
+            )
+            return self._save_error(repo, event, ctx, refused)
         try:
             compiled = self._compile(repo, files, ctx, event)
         except PipelineError as exc:
@@ -226,6 +233,8 @@ class Triggerer:
             environ=dict(event.params),
             trusted=repo.trusted,
             privileged_images=tuple(self.settings.agent_privileged_images),
+            fork_privileged=repo.fork_privileged,
+            fork_route=lambda labels: route_refusal(labels, self.stores.environments.list(repo.id)),
         )
 
     def _environment(self, repo: Repo, event: HookEvent, declared=()):
@@ -341,6 +350,10 @@ def describe_error(exc: RunnerError) -> str:
         fmt = getattr(issue, "format", None)
         lines.append(fmt() if callable(fmt) else str(issue))
     return "\n".join(lines) if lines else str(exc)
+
+
+def _is_fork(repo: Repo, event: HookEvent) -> bool:
+    return trust_class(repo_trusted=repo.trusted, fork=event.fork) == FORK
 
 
 def _fill_from_commit(event: HookEvent, mirror: Mirror, commit: str) -> None:

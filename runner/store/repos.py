@@ -27,6 +27,7 @@ UPDATABLE = frozenset(
         "default_branch",
         "webhook_secret",
         "trusted",
+        "fork_privileged",
         "timeout",
         "pipeline_path",
         "private",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from runner.core import Secret
 from runner.errors import BadRequest, Conflict, NotFound
+from runner.pipeline.trust import secret_fits
 from runner.store.convert import now, to_record
 from runner.store.crypto import Cipher
 from runner.store.db import Database
@@ -16,15 +15,6 @@ from runner.store.models import SecretRow
 
 DEFAULT_EVENTS = ("push", "tag", "cron", "custom", "promote", "rollback")
 PULL_REQUEST = "pull_request"
-
-
-def image_allowed(patterns: list[str], image: str) -> bool:
-    """Whether ``image`` is one of ``patterns`` (globs; a pattern without tag takes any tag)."""
-    if not patterns:
-        return True
-    name = image.split("@", 1)[0]
-    bare = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
-    return any(fnmatchcase(name, p) or fnmatchcase(bare, p) for p in patterns)
 
 
 class SecretStore:
@@ -123,14 +113,16 @@ class SecretStore:
         image: str = "",
         environment: str = "",
         pull_request: bool = False,
+        plugin: bool = True,
     ) -> dict[str, str]:
         """Plain values of the secrets a step may see, by name.
 
-        A secret is handed out when the build's event is one of its events, the step's image
-        fits its images (none: any), its environment is empty or the build's, and, for a pull
-        request build, the secret allows pull requests. An environment's secret wins over a
-        repository-wide one of the same name. With ``image=""`` the image filter is skipped
-        (the caller filters per step with ``image_allowed``).
+        A secret is handed out when the build's event is one of its events, its environment
+        is empty or the build's, for a pull request build the secret allows pull requests, and
+        a secret restricted to images goes only to a plugin step (``plugin``: no commands, no
+        entrypoint) of one of them (``runner.pipeline.trust.secret_fits``). An environment's
+        secret wins over a repository-wide one of the same name. With ``image=""`` the image
+        filter is skipped (the caller filters per step).
         """
         pull_request = pull_request or event == PULL_REQUEST
         with self.db.session() as s:
@@ -147,7 +139,7 @@ class SecretStore:
                     continue
                 if not pull_request and event not in (row.events or []):
                     continue
-                if image and not image_allowed(row.images or [], image):
+                if image and not secret_fits(row.images or [], image, plugin=plugin):
                     continue
                 picked[row.name] = row.value
         return {name: self.cipher.decrypt(value) for name, value in picked.items()}

@@ -15,6 +15,7 @@ from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor
 from runner.agent.masking import MASK
 from runner.engine.docker import DockerEngine
+from runner.errors import PolicyError
 from runner.pipeline.spec import (
     KIND_SERVICE,
     ON_FAILURE,
@@ -23,6 +24,7 @@ from runner.pipeline.spec import (
     StageSpec,
     StepSpec,
 )
+from runner.pipeline.trust import DOCKER_SOCKET
 
 pytestmark = pytest.mark.docker
 
@@ -188,16 +190,34 @@ def test_docker_socket_is_refused_untrusted_and_works_trusted(
     assert logs.by_step["engine"][-1] == server
 
 
-def test_allow_listed_image_may_use_a_host_volume_others_may_not(docker_client, agent_name, run_id):
+def test_allow_listed_image_gets_host_paths_only_as_shipped(docker_client, agent_name, run_id):
+    # drone-runner-docker does the same: its compiler's isPrivileged (engine/compiler/
+    # compiler.go) drops the privilege of an allow-listed image whose step sets commands,
+    # command, entrypoint or volumes.
     engine = DockerEngine(
         docker_client,
         agent_name=agent_name,
         privileged_images=[BUSYBOX],
         extra_labels={"pipeline-runner.test": run_id},
     )
-    mounts = [Mount(kind="host", source="/usr/local/bin/docker", target="/d", read_only=True)]
-    result, _ = run(engine, sh("listed", "test -x /d", mounts=mounts))
-    assert result.status == "success", result
+    socket = [Mount(kind="host", source=DOCKER_SOCKET, target=DOCKER_SOCKET)]
+    shipped = StageSpec(name="s", steps=[StepSpec("plugin", BUSYBOX, mounts=socket)])
+    engine.check_policy(shipped)
+    # The agent holds a fork's stage to the same rule as the server did.
+    shipped.trust = "fork"
+    with pytest.raises(PolicyError, match="from a fork"):
+        engine.check_policy(shipped)
+    shipped.fork_privileged = True
+    engine.check_policy(shipped)
+    root = [Mount(kind="host", source="/", target="/host")]
+    for step in (
+        sh("script", "touch /host/tmp/escaped", mounts=socket),
+        StepSpec("plugin", BUSYBOX, mounts=[*socket, *root]),
+        StepSpec("plugin", BUSYBOX, entrypoint=["sh", "-c"], command=["id"], mounts=socket),
+    ):
+        result, statuses = run(engine, step)
+        assert result.status == "error" and "only as shipped" in result.error, result
+        assert statuses[step.name] != "success"
     result, _ = run(engine, sh("other", "true", image=PYTHON, privileged=True))
     assert result.status == "error"
     assert 'step "other" (runner-test/python) asks for privileged mode' in result.error

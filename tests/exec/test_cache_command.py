@@ -26,7 +26,7 @@ def test_ls_then_prune(docker_client, run_id):
     )
     listed = CliRunner().invoke(cli, ["cache", "ls", "--repo", repo])
     assert listed.exit_code == 0, listed.output
-    assert listed.output.splitlines()[1].split() == [repo, "default", "/root/.m2", name]
+    assert listed.output.splitlines()[1].split() == [repo, "default", "/root/.m2", "own", name]
     pruned = CliRunner().invoke(cli, ["cache", "prune", "--repo", repo])
     assert pruned.exit_code == 0 and f"removed {name}" in pruned.output
     assert CliRunner().invoke(cli, ["cache", "ls", "--repo", repo]).output.count("\n") == 1

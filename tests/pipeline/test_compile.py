@@ -206,9 +206,9 @@ steps:
         ("cache", "default", "/root/.cache/pip"),
     }
     assert build.needs_trust == [
-        "mounting /var/run/docker.sock",
-        "privileged: true",
-        "network_mode: host",
+        "privileged mode",
+        "the Docker socket /var/run/docker.sock",
+        "network_mode host",
     ]
     (db,) = stage.services
     assert db.kind == KIND_SERVICE and db.detach and db.environment["POSTGRES_PASSWORD"] == "x"

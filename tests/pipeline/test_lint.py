@@ -89,13 +89,16 @@ def test_trust_rule_docker_socket():
         "    path: /var/run/docker.sock\n"
     )
     issue = only_error(text)
-    assert issue.message == (
-        'step "x": mounting /var/run/docker.sock needs a trusted repository; ask an admin to '
-        "mark the repository trusted or use an allow-listed plugin image"
+    assert issue.line == 4 and issue.message == (
+        'step "x" (docker:24) asks for the Docker socket /var/run/docker.sock, which needs a '
+        "trusted repository: ask a server admin to mark it trusted, or use a plugin image of "
+        "the agents' privileged list"
     )
     assert errors(text, trusted=True) == []
     assert errors(text, privileged_images=["docker"]) == []
     assert errors(text, privileged_images=["docker:24"]) == []
+    as_script = text.replace("  volumes:\n", "  commands: [id]\n  volumes:\n", 1)
+    assert "only as shipped" in only_error(as_script, privileged_images=["docker"]).message
 
 
 @pytest.mark.parametrize("extra", ["  privileged: true\n", "  network_mode: host\n"])

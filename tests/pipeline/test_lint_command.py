@@ -47,7 +47,10 @@ def test_errors_exit_one_with_file_line_and_path(invoke, tmp_path):
     (tmp_path / "ci.yml").write_text(SOCKET)
     result = invoke("ci.yml")
     assert result.exit_code == 1
-    assert 'ci.yml:4: error: steps[0]: step "build": mounting /var/run/docker.sock' in result.output
+    assert (
+        'ci.yml:4: error: steps[0]: step "build" (acme/builder:20) asks for the Docker socket '
+        "/var/run/docker.sock, which needs a trusted repository"
+    ) in result.output
     assert invoke("ci.yml", "--trusted").exit_code == 0
     assert invoke("ci.yml", "--privileged-image", "acme/builder").exit_code == 0
     (tmp_path / "plugin.yml").write_text(SOCKET.replace("acme/builder:20", "plugins/docker:20"))

@@ -191,15 +191,21 @@ def test_syntax_error_gives_an_error_build_with_file_line_and_reason(hub, origin
 
 
 def test_lint_errors_are_all_listed_and_privileges_need_trust(hub, origin):
-    text = SIMPLE.replace("    image: runner-test/busybox\n", "") + (
-        "  - name: docker\n    image: docker:cli\n    privileged: true\n"
-    )
-    sha = origin.commit({".drone.yml": text}, "two mistakes")
-    build = hub.triggerer.trigger(add_repo(hub, origin), push_event(sha))
+    privileged = "  - name: docker\n    image: docker:cli\n    privileged: true\n"
+    text = SIMPLE.replace("    image: runner-test/busybox\n", "") + privileged + privileged
+    sha = origin.commit({".drone.yml": text}, "three mistakes")
+    repo = add_repo(hub, origin)
+    build = hub.triggerer.trigger(repo, push_event(sha))
     assert build.status == ERROR
     lines = build.error.splitlines()
     assert any(".drone.yml:5" in line and "has no image" in line for line in lines)
-    assert any("privileged" in line and "trusted" in line for line in lines)
+    assert any("duplicate step name" in line for line in lines)
+    # The trust rule judges the steps that run for the event: once the file compiles.
+    sha = origin.commit({".drone.yml": SIMPLE + privileged}, "one mistake left")
+    build = hub.triggerer.trigger(repo, push_event(sha))
+    assert build.status == ERROR
+    assert ".drone.yml:" in build.error
+    assert "privileged mode" in build.error and "trusted" in build.error
 
 
 def test_missing_pipeline_file_gives_an_error_build(hub, origin):

@@ -170,6 +170,17 @@ def test_settings_forms_reject_bad_values_next_to_the_field(client_as, seeded, s
     assert stores.crons.list(seeded.repo.id) == []
 
 
+def test_repository_admin_turns_fork_privileged_on_and_off(client_as, seeded, stores):
+    client = client_as("admin")
+    page = client.get("/repos/acme/web/settings").get_data(as_text=True)
+    assert 'name="fork_privileged"' in page
+    form = {"csrf_token": csrf_of(page), "timeout": "3600", "default_branch": "main"}
+    res = client.post("/repos/acme/web/settings", data={**form, "fork_privileged": "on"})
+    assert res.status_code == 302 and stores.repos.get(seeded.repo.id).fork_privileged
+    client.post("/repos/acme/web/settings", data=form)
+    assert not stores.repos.get(seeded.repo.id).fork_privileged
+
+
 def test_secret_values_are_write_only(client_as, seeded, stores):
     client = client_as("admin")
     page = client.get("/repos/acme/web/settings/secrets").get_data(as_text=True)

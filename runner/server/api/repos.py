@@ -25,6 +25,8 @@ EDITABLE = {
     "clone_url": str,
     "forge_token": str,
     "forge_url": str,
+    # Lets pull requests from forks run the agents' allow-listed plugins as shipped.
+    "fork_privileged": bool,
 }
 
 

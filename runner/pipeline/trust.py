@@ -1,0 +1,240 @@
+"""The trust rules: what a step may ask for outside its container, by the build's trust class.
+
+Every build has one trust class, decided by the server from the repository and the event, never
+from the pipeline file (``trust_class``): ``trusted`` (a repository a server admin marked
+trusted), ``own`` (pushes, tags, crons, promotions, pull requests from the same repository) and
+``fork`` (pull requests from another repository). The rules, each written once here:
+
+- ``refusal``: the Docker socket, privileged mode, host paths and ``network_mode`` need a
+  trusted build, or an image of the agent's privileged list run *as shipped*: no ``commands``,
+  ``entrypoint`` or ``command``, no host path but the Docker socket. A fork gets that only when
+  the repository's ``fork_privileged`` setting is on. This is Drone's rule: drone-runner-docker
+  (engine/compiler/compiler.go, ``isPrivileged``) drops the privilege of an allow-listed image
+  whose step sets commands, command, entrypoint or volumes.
+- ``secret_fits``: a secret restricted to images reaches only plugin steps of those images,
+  never a step that sets ``commands`` or ``entrypoint`` (Woodpecker's ``Secret.Available`` in
+  pipeline/frontend/yaml/compiler/compiler.go: "secret is only allowed to be used by plugins").
+- ``route_refusal``: a fork cannot ask for the agent labels of an environment guarded by an
+  approval or a lock.
+- ``image_matches``: how an image is compared with a list of image names or globs.
+
+Pure: no I/O. The server applies them when it compiles a build, the agent's engine again before
+it creates anything, the store when it hands out secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
+
+from runner.labels import matches
+from runner.pipeline.spec import StageSpec, StepSpec
+
+TRUSTED = "trusted"
+OWN = "own"
+FORK = "fork"
+TRUST_CLASSES = (TRUSTED, OWN, FORK)
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+_DEFAULT_REGISTRIES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
+
+
+def trust_class(*, repo_trusted: bool, fork: bool) -> str:
+    """The class of a build: the code of a pull request from a fork (the forge's signed
+    ``fork`` flag, never the file) is ``fork`` even in a trusted repository, since its author
+    is not the repository's, and stays so when that build is restarted, promoted or rolled
+    back; otherwise ``trusted`` or ``own``."""
+    if fork:
+        return FORK
+    return TRUSTED if repo_trusted else OWN
+
+
+def stage_trust(stage: StageSpec) -> str:
+    """The trust class a compiled stage runs with (older specs carry only ``trusted``)."""
+    if stage.trusted:
+        return TRUSTED
+    return stage.trust if stage.trust in TRUST_CLASSES else OWN
+
+
+# Images --------------------------------------------------------------------------------------
+
+
+def image_name(image: str) -> tuple[str, str]:
+    """``(name, tag)`` of an image reference, the registry default spelled out nowhere:
+    ``docker.io/library/alpine:3`` -> ``("alpine", "3")``; a digest counts as the tag."""
+    image = image.strip()
+    name, _, digest = image.partition("@")
+    head, _, last = name.rpartition("/")
+    last, _, tag = last.partition(":")
+    name = f"{head}/{last}" if head else last
+    for prefix in _DEFAULT_REGISTRIES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    name = name.removeprefix("library/")
+    return name, digest or tag
+
+
+def image_matches(image: str, patterns: Iterable[str]) -> bool:
+    """Whether ``image`` is one of ``patterns``: names or globs, compared without the default
+    registry; a pattern without a tag takes every tag (``plugins/docker`` takes
+    ``docker.io/plugins/docker:20``), one with a tag only that tag. No patterns: False."""
+    name, tag = image_name(image)
+    for pattern in patterns:
+        want, want_tag = image_name(pattern)
+        if not want or not fnmatchcase(name, want):
+            continue
+        if not want_tag or fnmatchcase(tag or "latest", want_tag):
+            return True
+    return False
+
+
+# Steps ---------------------------------------------------------------------------------------
+
+
+def privileges(step: StepSpec) -> list[str]:
+    """What ``step`` asks for outside its container (empty: nothing)."""
+    asks = []
+    if step.privileged:
+        asks.append("privileged mode")
+    for mount in step.mounts:
+        if mount.kind == "host":
+            what = "the Docker socket" if mount.source == DOCKER_SOCKET else "the host path"
+            asks.append(f"{what} {mount.source}")
+    if step.network_mode:
+        asks.append(f"network_mode {step.network_mode}")
+    return list(dict.fromkeys(asks))
+
+
+def changes_to_plugin(step: StepSpec) -> list[str]:
+    """How ``step`` changes the image it runs from what its author shipped (empty: not at
+    all): its own commands, entrypoint or command, or a host path beyond the Docker socket."""
+    changes = []
+    if step.commands:
+        changes.append("commands")
+    if step.entrypoint:
+        changes.append("entrypoint")
+    if step.command:
+        changes.append("command")
+    for mount in step.mounts:
+        socket = mount.source == DOCKER_SOCKET and mount.target == DOCKER_SOCKET
+        if mount.kind == "host" and not socket:
+            changes.append(f"the host path {mount.source}")
+    return changes
+
+
+def is_plugin(step: StepSpec | dict) -> bool:
+    """Whether ``step`` (a spec or its dict form) runs its image's own program: no commands,
+    no entrypoint."""
+    if isinstance(step, dict):
+        return not step.get("commands") and not step.get("entrypoint")
+    return not step.commands and not step.entrypoint
+
+
+def refusal(
+    step: StepSpec,
+    *,
+    trust: str,
+    privileged_images: Sequence[str] = (),
+    fork_privileged: bool = False,
+) -> str:
+    """Why ``step`` may not run in a build of class ``trust`` ("" when it may), with what to do."""
+    asks = privileges(step)
+    if not asks or trust == TRUSTED:
+        return ""
+    what = ", ".join(asks)
+    if not image_matches(step.image, privileged_images):
+        return (
+            f'step "{step.name}" ({step.image}) asks for {what}, which needs a trusted '
+            "repository: ask a server admin to mark it trusted, or use a plugin image of the "
+            "agents' privileged list"
+        )
+    if trust == FORK and not fork_privileged:
+        return (
+            f'step "{step.name}" ({step.image}) asks for {what}: a pull request from a fork '
+            "gets no privileged step unless a repository admin turns on fork_privileged"
+        )
+    changes = changes_to_plugin(step)
+    if changes:
+        return (
+            f'step "{step.name}" ({step.image}) asks for {what} and sets {", ".join(changes)}: '
+            "an image of the privileged list gets them only as shipped; remove "
+            f"{', '.join(changes)}, or ask a server admin to mark the repository trusted"
+        )
+    target = _publishes(step)
+    if target and image_matches(target, privileged_images):
+        # With the agent's Docker socket, an image built under that name would replace the
+        # plugin the next builds trust with the socket.
+        return (
+            f'step "{step.name}" ({step.image}) would build the image {target}, a name of the '
+            "agents' privileged list: publish under another name"
+        )
+    return ""
+
+
+def _publishes(step: StepSpec) -> str:
+    """The image an image-building plugin step is set to tag (``repo:``/``image:``), or ""."""
+    env = step.environment
+    return env.get("PLUGIN_REPO") or env.get("PLUGIN_IMAGE") or ""
+
+
+def stage_refusals(
+    stage: StageSpec,
+    *,
+    trusted: bool = False,
+    privileged_images: Sequence[str] = (),
+) -> list[tuple[str, str]]:
+    """``(step name, reason)`` for every service and step of ``stage`` the rule refuses.
+
+    ``trusted`` trusts every stage (``runner exec --trusted``); otherwise the stage's own
+    class (``stage.trust``) and ``stage.fork_privileged`` decide.
+    """
+    trust = TRUSTED if trusted else stage_trust(stage)
+    out = []
+    for step in [*stage.services, *stage.steps]:
+        reason = refusal(
+            step,
+            trust=trust,
+            privileged_images=privileged_images,
+            fork_privileged=stage.fork_privileged,
+        )
+        if reason:
+            out.append((step.name, reason))
+    return out
+
+
+# Secrets -------------------------------------------------------------------------------------
+
+
+def secret_fits(images: Sequence[str], image: str, *, plugin: bool) -> bool:
+    """Whether a secret restricted to ``images`` (none: no restriction) may reach a step of
+    ``image``: only a plugin step (``plugin``: see ``is_plugin``) of one of those images."""
+    if not images:
+        return True
+    return plugin and image_matches(image, images)
+
+
+# Routing -------------------------------------------------------------------------------------
+
+
+def guarded(environment) -> bool:
+    """Whether an environment holds its deployments behind an approval or a lock."""
+    return bool(environment.approval_required or environment.lock)
+
+
+def route_refusal(labels: dict[str, str], environments: Iterable) -> str:
+    """Why a fork's stage asking for agent ``labels`` would reach the agents of a guarded
+    environment ("" when it would not): any label that an approval or lock environment's
+    agents carry (values compared as agents compare them, ``*`` included) is refused."""
+    for env in environments:
+        if not guarded(env) or not env.labels:
+            continue
+        for key, value in labels.items():
+            if matches({key: value}, dict(env.labels)):
+                gate = "an approval" if env.approval_required else "a lock"
+                return (
+                    f"agent label {key}={value} belongs to environment {env.name}, which has "
+                    f"{gate}: a pull request from a fork cannot run on its agents; remove the "
+                    "label from the pipeline's node/labels"
+                )
+    return ""

@@ -1,0 +1,177 @@
+"""The trust rules as logic: trust classes, image matching, plugins as shipped, image-bound
+secrets, forks' agent labels, and that a build is judged by the steps that run for its event.
+
+The same rules against a real server, agent and Docker engine: tests/security/test_trust.py.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from runner.errors import PipelineError
+from runner.pipeline.config import load_pipeline
+from runner.pipeline.spec import BuildContext, Mount, StepSpec
+from runner.pipeline.trust import (
+    DOCKER_SOCKET,
+    FORK,
+    OWN,
+    TRUSTED,
+    image_matches,
+    refusal,
+    route_refusal,
+    secret_fits,
+    trust_class,
+)
+
+SOCKET = Mount("host", DOCKER_SOCKET, DOCKER_SOCKET)
+ROOT = Mount("host", "/", "/host")
+PLUGINS = ["plugins/docker"]
+
+
+def plugin(**kw) -> StepSpec:
+    return StepSpec(**{"name": "publish", "image": "plugins/docker:20", "mounts": [SOCKET], **kw})
+
+
+@pytest.mark.parametrize(
+    ("fork", "repo_trusted", "expected"),
+    [
+        (False, False, OWN),  # push, tag, cron, pull request from a branch of the repository
+        (True, False, FORK),  # a pull request from another repository, restarted or promoted
+        (True, True, FORK),  # a stranger's change, even in a trusted repository
+        (False, True, TRUSTED),
+    ],
+)
+def test_trust_class_comes_from_repository_and_forge_never_the_file(fork, repo_trusted, expected):
+    assert trust_class(repo_trusted=repo_trusted, fork=fork) == expected
+
+
+@pytest.mark.parametrize(
+    ("patterns", "image", "matched"),
+    [
+        ([], "anything", False),
+        (["plugins/docker"], "plugins/docker", True),
+        (["plugins/docker"], "plugins/docker:latest", True),
+        (["plugins/docker"], "docker.io/plugins/docker:20", True),
+        (["plugins/docker"], "plugins/docker@sha256:abc", True),
+        (["plugins/docker"], "plugins/docker-evil", False),
+        (["plugins/docker"], "evil/plugins/docker", False),
+        (["plugins/docker:20"], "plugins/docker:21", False),
+        (["plugins/docker:latest"], "plugins/docker", True),
+        (["plugins/*"], "plugins/s3:1", True),
+        (["alpine"], "docker.io/library/alpine:3", True),
+        (["registry:5000/app:1"], "registry:5000/app:1", True),
+        (["registry:5000/app"], "registry:5000/app:2", True),
+    ],
+)
+def test_one_image_rule_for_privileged_lists_and_secrets(patterns, image, matched):
+    assert image_matches(image, patterns) is matched
+
+
+def test_allow_listed_plugin_as_shipped_gets_the_socket():
+    assert refusal(plugin(), trust=OWN, privileged_images=PLUGINS) == ""
+    assert refusal(plugin(privileged=True), trust=OWN, privileged_images=PLUGINS) == ""
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"commands": ["cat /host/etc/shadow"]}, "commands"),
+        ({"entrypoint": ["/bin/sh", "-c"]}, "entrypoint"),
+        ({"command": ["sh", "-c", "id"]}, "command"),
+        ({"mounts": [SOCKET, ROOT]}, "the host path /"),
+    ],
+)
+def test_allow_listed_plugin_loses_privileges_when_changed(change, named):
+    # drone-runner-docker, engine/compiler/compiler.go isPrivileged: an allow-listed image
+    # is privileged only in a step without commands, command, entrypoint or volumes.
+    reason = refusal(plugin(**change), trust=OWN, privileged_images=PLUGINS)
+    assert "only as shipped" in reason and named in reason
+    assert refusal(plugin(**change), trust=TRUSTED, privileged_images=PLUGINS) == ""
+
+
+def test_allow_listed_plugin_cannot_build_an_image_under_an_allow_listed_name():
+    # The socket plugin tags what it builds on the agent's engine: tagged plugins/docker, a
+    # user's image would run as the trusted plugin in every later build.
+    poisoned = plugin(environment={"PLUGIN_REPO": "plugins/docker"})
+    assert "privileged list" in refusal(poisoned, trust=OWN, privileged_images=PLUGINS)
+    honest = plugin(environment={"PLUGIN_REPO": "registry.example.com/acme/app"})
+    assert refusal(honest, trust=OWN, privileged_images=PLUGINS) == ""
+
+
+def test_other_images_need_a_trusted_repository():
+    step = StepSpec(name="x", image="alpine", privileged=True)
+    assert "needs a trusted repository" in refusal(step, trust=OWN, privileged_images=PLUGINS)
+    assert refusal(StepSpec(name="x", image="alpine"), trust=FORK) == ""
+
+
+def test_forks_get_no_privileged_plugin_unless_the_repository_allows_it():
+    reason = refusal(plugin(), trust=FORK, privileged_images=PLUGINS)
+    assert "fork" in reason and "fork_privileged" in reason
+    assert refusal(plugin(), trust=FORK, privileged_images=PLUGINS, fork_privileged=True) == ""
+    changed = plugin(commands=["id"])
+    assert "only as shipped" in refusal(
+        changed, trust=FORK, privileged_images=PLUGINS, fork_privileged=True
+    )
+
+
+def test_image_bound_secret_reaches_only_the_plugin_as_shipped():
+    # Woodpecker, pipeline/frontend/yaml/compiler/compiler.go Secret.Available: a secret with
+    # an image filter "is only allowed to be used by plugins" (no commands, no entrypoint).
+    assert secret_fits(["plugins/docker"], "plugins/docker:20", plugin=True)
+    assert not secret_fits(["plugins/docker"], "plugins/docker:20", plugin=False)
+    assert not secret_fits(["plugins/docker"], "alpine", plugin=True)
+    assert secret_fits([], "alpine", plugin=False)
+
+
+def env(name, labels, approval=False, lock=False):
+    return SimpleNamespace(name=name, labels=labels, approval_required=approval, lock=lock)
+
+
+def test_fork_labels_of_a_guarded_environment_are_refused():
+    environments = [
+        env("staging", {"env": "staging"}),
+        env("production", {"env": "production"}, approval=True),
+        env("db", {"pool": "db"}, lock=True),
+    ]
+    assert route_refusal({"env": "staging"}, environments) == ""
+    assert route_refusal({"arch": "arm64"}, environments) == ""
+    assert "production" in route_refusal({"env": "production"}, environments)
+    assert "production" in route_refusal({"env": "*"}, environments)
+    assert "lock" in route_refusal({"pool": "db"}, environments)
+
+
+SOCKET_ON_TAGS = """\
+kind: pipeline
+name: ci
+steps:
+- name: test
+  image: alpine
+  commands: [true]
+- name: publish
+  image: alpine
+  volumes: [{name: sock, path: /var/run/docker.sock}]
+  when: {event: tag}
+volumes:
+- {name: sock, host: {path: /var/run/docker.sock}}
+"""
+
+
+def test_only_steps_that_run_for_the_event_are_judged():
+    files = {".drone.yml": SOCKET_ON_TAGS}
+    push = load_pipeline(files, BuildContext(event="push"))
+    assert [s.name for s in push.stages[0].steps] == ["clone", "test"]
+    with pytest.raises(PipelineError) as refused:
+        load_pipeline(files, BuildContext(event="tag", tag="v1"))
+    assert refused.value.line == 7 and "needs a trusted repository" in str(refused.value)
+
+
+def test_fork_stage_labels_refused_at_the_node_line():
+    text = "kind: pipeline\nname: ci\nnode:\n  env: production\nsteps:\n- {name: a, image: x}\n"
+    fork = BuildContext(event="pull_request", fork=True)
+    with pytest.raises(PipelineError) as refused:
+        load_pipeline({".drone.yml": text}, fork, fork_route=lambda labels: "no production")
+    assert refused.value.line == 3 and "no production" in str(refused.value)
+    own = BuildContext(event="pull_request", fork=False)
+    assert load_pipeline({".drone.yml": text}, own, fork_route=lambda labels: "no production")
