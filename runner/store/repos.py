@@ -32,6 +32,7 @@ UPDATABLE = frozenset(
         "active",
         "forge_token",
         "forge_url",
+        "generic_hook",
     }
 )
 

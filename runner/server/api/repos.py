@@ -7,14 +7,14 @@ from flask import jsonify
 from runner.core import ROLE_ADMIN, ROLE_READ, ROLES
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.server.api import api_bp
-from runner.server.api.common import body, repo_for, repo_json
+from runner.server.api.common import body, repo_for, repo_json, whole_number
 from runner.server.auth import has_role, require_admin, require_user, role_of
 from runner.server.services import current_services
 
 FORGES = ("github", "gitlab", "gitea", "gogs", "generic")
 # Fields a repository admin may change; `trusted` needs a server admin (it opens the host).
 EDITABLE = {
-    "timeout": int,
+    "timeout": lambda value: whole_number(value, "timeout", low=1),
     "pipeline_path": str,
     "default_branch": str,
     "private": bool,
@@ -22,6 +22,7 @@ EDITABLE = {
     "clone_url": str,
     "forge_token": str,
     "forge_url": str,
+    "generic_hook": bool,
 }
 
 
