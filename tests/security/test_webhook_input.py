@@ -14,48 +14,9 @@ import logging
 import pytest
 import requests
 
-from runner.server.app import create_app
-from runner.server.status import status_reporter
-from runner.settings import load_settings
 from runner.testing import LocalRepo, ServerProcess
 from runner.testing import github_push as signed_github_push
-
-SECRET = "input-secret-0123"
-PIPELINE = """\
-kind: pipeline
-name: default
-steps:
-- name: test
-  image: runner-test/busybox
-  commands: [echo hi]
-"""
-SHA = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
-SLUGS = {"github": "acme/gh", "gitlab": "acme/gl", "gitea": "acme/gt", "gogs": "acme/gg"}
-SLUGS["generic"] = "acme/generic"
-
-
-def hexmac(raw: bytes, secret: str = SECRET) -> str:
-    return hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-
-
-def signed(forge: str, event: str, raw: bytes, delivery: str = "d-1") -> dict[str, str]:
-    """The headers ``forge`` sends with ``raw``, signed with SECRET."""
-    if forge == "github":
-        return {
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery,
-            "X-Hub-Signature-256": "sha256=" + hexmac(raw),
-        }
-    if forge == "gitlab":
-        return {"X-Gitlab-Event": event, "X-Gitlab-Token": SECRET, "X-Gitlab-Event-UUID": delivery}
-    if forge == "generic":
-        return {"X-Runner-Signature": "sha256=" + hexmac(raw), "X-Runner-Delivery": delivery}
-    name = forge.capitalize()
-    return {
-        f"X-{name}-Event": event,
-        f"X-{name}-Delivery": delivery,
-        f"X-{name}-Signature": hexmac(raw),
-    }
+from tests.security.webhook_kit import PIPELINE, SHA, SLUGS, post, signed, webhook_hub
 
 
 @pytest.fixture
@@ -68,32 +29,8 @@ def origin(tmp_path):
 @pytest.fixture
 def hub(tmp_path, origin):
     """An application with one repository per forge (the generic one with its hook on)."""
-    settings = load_settings(
-        {"data_dir": str(tmp_path / "data"), "admin_password": "x" * 20, "embedded_agent": False},
-        environ={},
-    )
-    app = create_app(settings, start_background=False)
-    services = app.extensions["runner"]
-    for forge, slug in SLUGS.items():
-        services.stores.repos.create(
-            slug,
-            forge=forge,
-            clone_url=origin.clone_url,
-            webhook_secret=SECRET,
-            generic_hook=forge == "generic",
-        )
-    services.client = app.test_client()
-    yield services
-    status_reporter(services).stop()
-    services.db.dispose()
-
-
-def post(hub, forge: str, headers: dict, raw: bytes, slug: str = ""):
-    return hub.client.post(
-        f"/hook/{slug or SLUGS[forge]}",
-        data=raw,
-        headers={"Content-Type": "application/json", **headers},
-    )
+    with webhook_hub(tmp_path / "data", origin.clone_url) as services:
+        yield services
 
 
 def builds(hub, forge: str) -> list:
