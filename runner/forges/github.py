@@ -152,7 +152,10 @@ def parse_with_reason(headers: Mapping[str, str], body: bytes) -> tuple[HookEven
 
 def _load(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
     if header(headers, "Content-Type").startswith("application/x-www-form-urlencoded"):
-        payload = parse_qs(body.decode("utf-8", "replace")).get("payload")
+        try:
+            payload = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20).get("payload")
+        except ValueError:
+            raise BadRequest("form-encoded GitHub webhook with more than 20 fields") from None
         if not payload:
             raise BadRequest("form-encoded GitHub webhook without a payload field")
         body = payload[0].encode("utf-8")

@@ -14,6 +14,7 @@ import os
 import random
 import time
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
@@ -28,6 +29,8 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "500"))
 SEED = int(os.environ.get("FUZZ_SEED") or random.randrange(2**32))
 # What a hostile but signed delivery may be answered; anything else (5xx above all) fails.
 ANSWERS = {200, 201, 400, 403}
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 
 GENERIC = {
     "event": "push",
@@ -171,7 +174,8 @@ FRAGMENTS = st.sampled_from(RAW_FRAGMENTS)
 
 @st.composite
 def hostile_bodies(draw, forge: str):
-    """``(event header, body bytes)``: a payload of ``forge`` with a few fields made hostile."""
+    """``(event header, body bytes, content type)``: a payload of ``forge`` with a few fields
+    made hostile."""
     event, template, paths = draw(TEMPLATE_CHOICES[forge])
     data = copy.deepcopy(template)
     fragments: dict[str, str] = {}
@@ -189,7 +193,10 @@ def hostile_bodies(draw, forge: str):
     for marker, fragment in fragments.items():
         text = text.replace(json.dumps(marker), fragment)
     # Lone surrogates written raw make bytes that are not UTF-8: a body a forge could mangle.
-    return event, text.encode("utf-8", "surrogatepass")
+    raw = text.encode("utf-8", "surrogatepass")
+    if forge == "github" and draw(st.booleans()):  # GitHub's form content type
+        return event, b"payload=" + quote_from_bytes(raw).encode(), FORM
+    return event, raw, JSON
 
 
 delivery_ids = st.one_of(
@@ -228,9 +235,10 @@ class Tally:
         self.slowest = 0.0
         self.answers: dict[int, int] = {}
 
-    def deliver(self, hub, forge: str, event: str, raw: bytes, delivery: str) -> None:
+    def deliver(self, hub, forge, event, raw, delivery, content_type=JSON) -> None:
         started = time.monotonic()
-        resp = post(hub, forge, signed(forge, event, raw, delivery=delivery), raw)
+        headers = {**signed(forge, event, raw, delivery=delivery), "Content-Type": content_type}
+        resp = post(hub, forge, headers, raw)
         self.slowest = max(self.slowest, time.monotonic() - started)
         self.examples += 1
         self.answers[resp.status_code] = self.answers.get(resp.status_code, 0) + 1
@@ -273,8 +281,8 @@ def test_hostile_signed_payloads_never_give_5xx_or_a_traceback(hub, forge, capsy
     @FUZZ
     @given(body=hostile_bodies(forge), delivery=delivery_ids)
     def run(body, delivery):
-        event, raw = body
-        tally.deliver(hub, forge, event, raw, delivery)
+        event, raw, content_type = body
+        tally.deliver(hub, forge, event, raw, delivery, content_type)
 
     run()
     report(capsys, f"fuzz {forge} payloads", tally)
