@@ -38,6 +38,9 @@ hooks_bp = Blueprint("hooks", __name__)
 READ_CHUNK = 64 * 1024
 # What a delivery id may be: forges send UUIDs or hex; the column holds 200 characters.
 DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,200}")
+# A path that could name a repository at all (no control characters, a sane length): anything
+# else is not looked up, as no database needs to see it.
+SLUG = re.compile(r"[^\x00-\x1f\x7f]{3,255}")
 
 
 class BodyTooLarge(RunnerError):
@@ -58,7 +61,7 @@ def receive(slug: str):
         return _too_many(f"more than {settings.hook_rate_global} webhooks a minute", wait)
     body = _read_body(settings.max_body_bytes)
     slug = slug.strip("/")
-    repo = services.stores.repos.find(slug)
+    repo = services.stores.repos.find(slug) if SLUG.fullmatch(slug) else None
     if repo is None or not repo.active:
         raise NotFound(
             f"repository {slug} is not active on this server; activate it with "

@@ -328,3 +328,10 @@ def test_real_server_refuses_hostile_webhooks_without_a_traceback(tmp_path, orig
         assert "Traceback" not in log and "unhandled error" not in log, log
     finally:
         server.stop()
+
+
+def test_hook_paths_that_name_no_repository_are_404(hub):
+    raw = json.dumps({"branch": "main"}).encode()
+    for slug in ["acme/gen%00eric", "acme/%0a", "a" * 300 + "/x", "acme/%ff%fe"]:
+        resp = post(hub, "generic", signed("generic", "", raw), raw, slug=slug)
+        assert_refused(resp, 404)
