@@ -160,7 +160,7 @@ def validate(model: type[M], data: Any, what: str) -> M:
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         first = errors[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
+        where = ".".join(str(part) for part in first["loc"])[:120] or "body"
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         message = first["msg"].removeprefix("Value error, ")
         raise BadRequest(f"{what} webhook: field {where!r}: {message}{more}") from None

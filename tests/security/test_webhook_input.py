@@ -190,6 +190,8 @@ def test_generic_hook_switch_is_a_repository_admin_setting_of_the_api(hub):
     assert hub.client.get(path, headers=owner).get_json()["generic_hook"] is False
     denied = hub.client.patch(path, json={"generic_hook": True}, headers=writer)
     assert denied.status_code == 403
+    wrong = hub.client.patch(path, json={"generic_hook": "false"}, headers=owner)
+    assert wrong.status_code == 400 and "true or false" in wrong.get_json()["error"]
     done = hub.client.patch(path, json={"generic_hook": True}, headers=owner)
     assert done.status_code == 200 and done.get_json()["generic_hook"] is True
 

@@ -61,6 +61,14 @@ def whole_number(value: Any, name: str, *, low: int = 0, high: int = MAX_NUMBER)
     return value
 
 
+def flag(value: Any, name: str) -> bool:
+    """``value`` when it is JSON ``true`` or ``false``; ``BadRequest`` naming ``name`` otherwise
+    (``bool("false")`` would be true)."""
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false, not {type(value).__name__}")
+    return value
+
+
 def int_arg(name: str, default: int, *, low: int = 1, high: int = MAX_NUMBER) -> int:
     """An integer query argument from ``low`` to ``high`` (``whole_number``); ``default`` when
     absent or empty."""

@@ -7,7 +7,7 @@ from flask import jsonify
 from runner.core import ROLE_ADMIN, ROLE_READ, ROLES
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.server.api import api_bp
-from runner.server.api.common import body, repo_for, repo_json, whole_number
+from runner.server.api.common import body, flag, repo_for, repo_json, whole_number
 from runner.server.auth import has_role, require_admin, require_user, role_of
 from runner.server.services import current_services
 
@@ -22,7 +22,7 @@ EDITABLE = {
     "clone_url": str,
     "forge_token": str,
     "forge_url": str,
-    "generic_hook": bool,
+    "generic_hook": lambda value: flag(value, "generic_hook"),
 }
 
 
