@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 
 import pytest
 import requests
@@ -159,6 +160,45 @@ def test_a_signed_tag_push_resent_with_a_new_delivery_id_is_a_duplicate(hub, ori
     assert len(builds(hub, "gitea")) == 1
     stored = hub.stores.hook_deliveries.get(1, "first")
     assert stored.body_hash == hashlib.sha256(raw).hexdigest()
+
+
+def replay_race(hub, origin) -> list[int]:
+    """Six threads send one signed push body at once, each under its own delivery id."""
+    sha = origin.commit({}, "Raced")
+    raw = json.dumps({"ref": "refs/heads/main", "after": sha}).encode()
+    answers: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def deliver(n: int) -> None:
+        client = hub.app.test_client()
+        barrier.wait()
+        resp = post_with(client, "gitea", signed("gitea", "push", raw, delivery=f"race-{n}"), raw)
+        answers.append(resp.status_code)
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return sorted(answers)
+
+
+def post_with(client, forge: str, headers: dict, raw: bytes):
+    return client.post(f"/hook/{SLUGS[forge]}", data=raw, headers=headers)
+
+
+def test_one_body_sent_at_once_under_many_delivery_ids_makes_one_build(hub, origin):
+    assert replay_race(hub, origin) == [200] * 5 + [201]
+    assert len(builds(hub, "gitea")) == 1
+
+
+@pytest.mark.postgres
+def test_one_body_sent_at_once_under_many_delivery_ids_makes_one_build_on_postgres(
+    tmp_path, origin, postgres_url
+):
+    with webhook_hub(tmp_path / "pg", origin.clone_url, database_url=postgres_url) as pg:
+        assert replay_race(pg, origin) == [200] * 5 + [201]
+        assert len(builds(pg, "gitea")) == 1
 
 
 def test_generic_webhook_is_refused_until_the_repository_turns_it_on(hub):

@@ -58,8 +58,8 @@ def signed(forge: str, event: str, raw: bytes, delivery: str = "d-1") -> dict[st
 
 @contextmanager
 def webhook_hub(data_dir: Path, clone_url: str, **settings):
-    """The services of an application (``.client`` its test client) with one repository per
-    forge of SLUGS cloning from ``clone_url``; the generic one has its hook on."""
+    """The services of an application (``.app``, and ``.client`` its test client) with one
+    repository per forge of SLUGS cloning from ``clone_url``; the generic one has its hook on."""
     values = {"data_dir": str(data_dir), "admin_password": "x" * 20, "embedded_agent": False}
     app = create_app(load_settings({**values, **settings}, environ={}), start_background=False)
     services = app.extensions["runner"]
@@ -71,6 +71,7 @@ def webhook_hub(data_dir: Path, clone_url: str, **settings):
             webhook_secret=SECRET,
             generic_hook=forge == "generic",
         )
+    services.app = app
     services.client = app.test_client()
     try:
         yield services
