@@ -32,6 +32,9 @@ MAX_NUMBER = 2**31 - 1
 MAX_ID = 2**63 - 1
 
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# Objects count as arrays: depth is all that matters, and mismatched kinds the parser refuses.
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
+_TOO_MANY_OPEN = re.compile(rb"\[{%d}" % (MAX_DEPTH + 1))
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 # git check-ref-format's rules, in short; a leading "-" would read as an option.
@@ -64,18 +67,19 @@ def load_json(body: bytes, forge: str) -> dict[str, Any]:
 
 
 def json_depth(raw: bytes) -> int:
-    """How deep the arrays and objects of ``raw`` nest (exact for valid JSON), counted in C
-    loops: strings are cut out, then innermost bracket pairs removed one level per pass."""
-    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    """How deep the arrays and objects of ``raw`` nest (exact for valid JSON up to
+    ``MAX_DEPTH``, then ``MAX_DEPTH + 1``), in C loops: strings are cut out, the brackets kept
+    as one kind, then each pass removes the innermost pairs, one level per pass."""
+    brackets = _STRING.sub(b"", raw).translate(_ONE_KIND, _NOT_BRACKETS)
+    if _TOO_MANY_OPEN.search(brackets):
+        return MAX_DEPTH + 1
     depth = 0
-    while brackets:
-        shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
+    while brackets and depth <= MAX_DEPTH:
+        shorter = brackets.replace(b"[]", b"")
         if len(shorter) == len(brackets):
             break  # unbalanced: the parser will say where
         brackets = shorter
         depth += 1
-        if depth > MAX_DEPTH:
-            break
     return depth
 
 
