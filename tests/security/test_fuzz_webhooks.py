@@ -284,8 +284,10 @@ def test_hostile_signed_payloads_never_give_5xx_or_a_traceback(hub, forge, capsy
         event, raw, content_type = body
         tally.deliver(hub, forge, event, raw, delivery, content_type)
 
-    run()
-    report(capsys, f"fuzz {forge} payloads", tally)
+    try:
+        run()
+    finally:  # the seed and count also when an example fails
+        report(capsys, f"fuzz {forge} payloads", tally)
     assert tally.examples >= EXAMPLES
     no_tracebacks(caplog)
 
@@ -311,7 +313,9 @@ def test_signed_random_bytes_never_give_5xx_or_a_traceback(hub, capsys, caplog):
         event = events[forge][pick % len(events[forge])]
         tally.deliver(hub, forge, event, raw, "")
 
-    run()
-    report(capsys, "fuzz raw bodies", tally)
+    try:
+        run()
+    finally:  # the seed and count also when an example fails
+        report(capsys, "fuzz raw bodies", tally)
     assert tally.examples >= EXAMPLES
     no_tracebacks(caplog)
