@@ -6,7 +6,9 @@ A forge module (``github``, ``gitlab``, ``gitea``, ``gogs``, ``generic``) expose
   the request was not signed with the repository's webhook secret; returns None otherwise.
 - ``parse(headers, body) -> HookEvent | None``: the event to build, or None when the request is
   valid but nothing should be built (a deleted branch, a closed pull request, a ping). Raises
-  ``runner.errors.BadRequest`` for a body that is not the JSON the forge documents.
+  ``runner.errors.BadRequest`` for a body that is not the JSON the forge documents: each
+  module reads the body through its schema (pydantic models on ``runner.forges.payload``),
+  which names every field it uses.
   ``parse_with_reason`` returns ``(event, reason)`` so the hook endpoint can say why it ignored one.
 - ``StatusClient``: reports a build's state as a commit status through the forge's API.
 
