@@ -26,6 +26,10 @@ class Settings:
     admin_password: str = ""  # first-start admin password; empty: generated and printed once
     workers_threads: int = 32
     max_body_bytes: int = 5 * 1024 * 1024
+    # Webhook requests per minute, per repository (signed ones) and in all; beyond: 429.
+    hook_rate_per_repo: int = 120
+    hook_rate_global: int = 1200
+    hook_replay_days: int = 90  # a signed body is refused again for this long
     log_cap_bytes: int = 64 * 1024 * 1024  # per step; the tail is kept
     log_retention_days: int = 0  # logs of builds finished longer ago are dropped; 0 keeps all
     lease_seconds: int = 30

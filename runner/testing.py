@@ -341,7 +341,8 @@ def github_push(
     message: str = "change",
 ) -> tuple[dict, bytes]:
     """Headers and body of a GitHub push webhook of ``sha`` on ``branch``, signed with
-    ``secret``; the repository clones from ``repo``."""
+    ``secret``; the repository clones from ``repo``. Each call makes a new body (a new
+    ``pushed_at``): a body sent again is a replay the server answers as a duplicate."""
     owner, name = slug.split("/")
     payload = {
         "ref": f"refs/heads/{branch}",
@@ -360,6 +361,8 @@ def github_push(
             "html_url": f"https://github.com/{slug}",
             "clone_url": repo.clone_url,
             "default_branch": "main",
+            # Differs per push, as GitHub's own does: the server refuses a body it has seen.
+            "pushed_at": time.time_ns(),
         },
         "pusher": {"name": "dev", "email": "dev@example.com"},
         "sender": {"login": "dev", "avatar_url": ""},

@@ -26,8 +26,10 @@ HINTS = {
     "gogs": "Settings → Webhooks → Add webhook → Gogs: payload URL above, content type "
     "application/json, Secret above; events: push, pull request.",
     "generic": "POST a JSON body to the URL above with the header X-Runner-Signature: "
-    "sha256=<hex HMAC-SHA256 of the body keyed with the secret> (see docs/webhooks.md).",
+    "sha256=<hex HMAC-SHA256 of the body keyed with the secret> (see docs/webhooks.md); "
+    "the repository needs --generic-hook.",
 }
+GENERIC_HOOK_HELP = "Accept the generic JSON webhook (X-Runner-Signature); off by default."
 
 
 def register(group: click.Group) -> None:
@@ -74,8 +76,18 @@ def repo() -> None:
 @click.option("--pipeline-path", default="", help="Pipeline file or folder (default: lookup).")
 @click.option("--forge-url", default="", help="API root for commit statuses.")
 @click.option("--forge-token", default="", help="API token for commit statuses.")
+@click.option("--generic-hook", is_flag=True, help=GENERIC_HOOK_HELP)
 def add(
-    slug, forge, clone_url, default_branch, secret, trusted, pipeline_path, forge_url, forge_token
+    slug,
+    forge,
+    clone_url,
+    default_branch,
+    secret,
+    trusted,
+    pipeline_path,
+    forge_url,
+    forge_token,
+    generic_hook,
 ) -> None:
     """Activate OWNER/NAME and print the webhook URL and secret to paste into the forge."""
     from runner.server.repo_actions import create_repo
@@ -94,6 +106,7 @@ def add(
             pipeline_path=pipeline_path,
             forge_url=forge_url,
             forge_token=forge_token,
+            generic_hook=generic_hook,
         )
     except RunnerError as exc:
         raise click.ClickException(str(exc)) from None
@@ -109,6 +122,8 @@ def list_repos() -> None:
         flags = [found.forge, "active" if found.active else "inactive"]
         if found.trusted:
             flags.append("trusted")
+        if found.generic_hook:
+            flags.append("generic-hook")
         click.echo(f"{found.slug}  {' '.join(flags)}  {redact_url(found.clone_url)}")
 
 
@@ -125,6 +140,7 @@ def show(slug: str) -> None:
     click.echo(f"trusted:        {'yes' if found.trusted else 'no'}")
     click.echo(f"fork plugins:   {'privileged' if found.fork_privileged else 'unprivileged'}")
     click.echo(f"active:         {'yes' if found.active else 'no'}")
+    click.echo(f"generic hook:   {'on' if found.generic_hook else 'off'}")
     click.echo(
         f"commit status:  {found.forge_url or '(forge default)'}"
         f"{'' if found.forge_token else ' (no token: not reported)'}"
@@ -146,6 +162,7 @@ def show(slug: str) -> None:
     help="Let pull requests from forks run the agents' allow-listed plugins as shipped.",
 )
 @click.option("--active/--inactive", default=None, help="Inactive repositories refuse webhooks.")
+@click.option("--generic-hook/--no-generic-hook", default=None, help=GENERIC_HOOK_HELP)
 @click.option("--rotate-secret", is_flag=True, help="Generate a new webhook secret.")
 def update(slug, rotate_secret, **options) -> None:
     """Change a repository's settings."""

@@ -6,7 +6,9 @@ A forge module (``github``, ``gitlab``, ``gitea``, ``gogs``, ``generic``) expose
   the request was not signed with the repository's webhook secret; returns None otherwise.
 - ``parse(headers, body) -> HookEvent | None``: the event to build, or None when the request is
   valid but nothing should be built (a deleted branch, a closed pull request, a ping). Raises
-  ``runner.errors.BadRequest`` for a body that is not the JSON the forge documents.
+  ``runner.errors.BadRequest`` for a body that is not the JSON the forge documents: each
+  module reads the body through its schema (pydantic models on ``runner.forges.payload``),
+  which names every field it uses.
   ``parse_with_reason`` returns ``(event, reason)`` so the hook endpoint can say why it ignored one.
 - ``StatusClient``: reports a build's state as a commit status through the forge's API.
 
@@ -17,13 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import BadRequest, Unauthorized
+from runner.errors import Unauthorized
 from runner.pipeline.spec import BuildContext
 
 EVENT_PUSH = "push"
@@ -167,23 +168,20 @@ def header(headers: Mapping[str, str], name: str) -> str:
     return str(value)
 
 
-def load_json(body: bytes, forge: str) -> dict[str, Any]:
-    """The JSON object of a webhook body; ``BadRequest`` when it is not one."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(
-            f"the {forge} webhook body is not valid JSON ({exc}); "
-            "set the webhook's content type to application/json"
-        ) from exc
-    if not isinstance(data, dict):
-        raise BadRequest(f"the {forge} webhook body must be a JSON object")
-    return data
-
-
 def hmac_hex(secret: str, body: bytes, algorithm=hashlib.sha256) -> str:
     """The hex HMAC of ``body`` keyed with ``secret``."""
     return hmac.new(secret.encode("utf-8"), body, algorithm).hexdigest()
+
+
+def compare_secret(given: str, expected: str) -> bool:
+    """Whether ``given`` (a header, any characters) equals ``expected``, in constant time.
+
+    Compared as UTF-8 bytes: ``hmac.compare_digest`` refuses non-ASCII ``str`` with a
+    ``TypeError``, and a header is whatever bytes the sender chose.
+    """
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def check_hmac(
@@ -206,31 +204,11 @@ def check_hmac(
             raise Unauthorized(f"{header_name} must start with {prefix!r}")
         signature = signature[len(prefix) :]
     expected = hmac_hex(secret, body)
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    if not compare_secret(signature.strip().lower(), expected):
         raise Unauthorized(
             f"{header_name} does not match the body: the webhook secret in the forge differs "
             "from the repository's (see `runner repo ls`)"
         )
-
-
-def require(data: Mapping[str, Any], *path: str) -> Any:
-    """``data[path[0]][path[1]]...``; ``BadRequest`` naming the missing field."""
-    current: Any = data
-    for i, key in enumerate(path):
-        if not isinstance(current, Mapping) or current.get(key) is None:
-            raise BadRequest(f"webhook body has no {'.'.join(path[: i + 1])!r}")
-        current = current[key]
-    return current
-
-
-def dig(data: Any, *path: str, default: Any = "") -> Any:
-    """``data[path[0]][path[1]]...`` or ``default`` when any part is missing or null."""
-    current = data
-    for key in path:
-        if not isinstance(current, Mapping) or current.get(key) is None:
-            return default
-        current = current[key]
-    return current
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -244,23 +222,6 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 def first_line(message: str) -> str:
     return (message or "").strip().splitlines()[0] if (message or "").strip() else ""
-
-
-def changed_files(commits: Any) -> list[str] | None:
-    """The union of added/modified/removed paths of a push's commits, None when unknown."""
-    if not isinstance(commits, list) or not commits:
-        return None
-    paths: list[str] = []
-    seen: set[str] = set()
-    for commit in commits:
-        if not isinstance(commit, Mapping):
-            continue
-        for kind in ("added", "modified", "removed"):
-            for path in commit.get(kind) or []:
-                if isinstance(path, str) and path not in seen:
-                    seen.add(path)
-                    paths.append(path)
-    return paths
 
 
 # Build statuses → what the status clients send; shared by the forges that use GitHub's words.

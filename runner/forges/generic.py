@@ -17,9 +17,10 @@ Commit statuses: when the repository has a ``forge_url``, each status is POSTed 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
 
 from runner.errors import BadRequest
 from runner.forges.base import (
@@ -34,8 +35,17 @@ from runner.forges.base import (
     first_line,
     header,
     hmac_hex,
-    load_json,
     split_ref,
+)
+from runner.forges.payload import (
+    Flag,
+    Number,
+    Payload,
+    Ref,
+    Sha,
+    Text,
+    load_json,
+    validate,
 )
 from runner.forges.status_http import DEFAULT_TIMEOUT, post_json
 
@@ -43,19 +53,44 @@ NAME = "generic"
 SIGNATURE_HEADER = "X-Runner-Signature"
 DELIVERY_HEADER = "X-Runner-Delivery"
 EVENTS = (EVENT_PUSH, EVENT_TAG, EVENT_PULL_REQUEST, EVENT_CUSTOM)
-_SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
-_STRING_FIELDS = (
-    "before",
-    "message",
-    "author",
-    "author_email",
-    "link",
-    "sender",
-    "source_branch",
-    "target_branch",
-    "action",
-    "target",
-)
+
+
+def _scalar_text(value):
+    """Numbers are accepted where text is expected (scripts write ``"tag": 2``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+# A text field of the generic body: a string or a number.
+Scalar = Annotated[Text, BeforeValidator(_scalar_text)]
+
+
+class GenericPayload(Payload):
+    """The generic webhook's body (docs/webhooks.md): every field it reads."""
+
+    event: Scalar = ""
+    ref: Ref = ""
+    branch: Annotated[Ref, BeforeValidator(_scalar_text)] = ""
+    tag: Annotated[Ref, BeforeValidator(_scalar_text)] = ""
+    commit: Sha = ""
+    before: Sha = ""
+    message: Scalar = ""
+    author: Scalar = ""
+    author_email: Scalar = ""
+    link: Scalar = ""
+    sender: Scalar = ""
+    pull_request: Number = 0
+    source_branch: Scalar = ""
+    target_branch: Scalar = ""
+    action: Scalar = ""
+    target: Scalar = ""
+    changed_files: list[Text] | None = None
+    params: Annotated[dict[Text, Scalar], BeforeValidator(lambda v: {} if v is None else v)] = (
+        Field(default_factory=dict)
+    )
+    deleted: Flag = False
+    delivery: Scalar = ""
 
 
 def signature(body: bytes, secret: str) -> str:
@@ -84,61 +119,48 @@ def parse_with_reason(headers: Mapping[str, str], body: bytes) -> tuple[HookEven
 
     Raises ``BadRequest`` naming the field that is missing or of the wrong type.
     """
-    data = load_json(body, NAME)
-    kind = _text(data, "event") or EVENT_PUSH
+    data = validate(GenericPayload, load_json(body, NAME), "generic")
+    kind = data.event or EVENT_PUSH
     if kind not in EVENTS:
-        raise BadRequest(f"generic webhook: event {kind!r} is not one of {', '.join(EVENTS)}")
-    ref = _text(data, "ref")
-    branch, tag = split_ref(ref) if ref else (_text(data, "branch"), _text(data, "tag"))
+        raise BadRequest(f"generic webhook: event {kind[:40]!r} is not one of {', '.join(EVENTS)}")
+    ref = data.ref
+    branch, tag = split_ref(ref) if ref else (data.branch, data.tag)
     if not ref:
         ref = f"refs/tags/{tag}" if tag else (f"refs/heads/{branch}" if branch else "")
-    commit = _text(data, "commit")
-    if data.get("deleted") or commit == ZERO_SHA:
+    commit = data.commit
+    if data.deleted or commit == ZERO_SHA:
         return None, f"{ref or 'the ref'} was deleted"
     if not (commit or ref):
         raise BadRequest("generic webhook: give 'commit' or 'ref' (or 'branch'/'tag')")
-    if commit and not _SHA.match(commit):
-        raise BadRequest(f"generic webhook: commit {commit!r} is not a hex sha")
     if tag and kind == EVENT_PUSH:
         kind = EVENT_TAG
-    number = data.get("pull_request") or 0
-    if not isinstance(number, int):
-        raise BadRequest("generic webhook: 'pull_request' must be a number")
-    if kind == EVENT_PULL_REQUEST and not number:
+    if kind == EVENT_PULL_REQUEST and not data.pull_request:
         raise BadRequest("generic webhook: a pull_request event needs 'pull_request' (its number)")
-    files = data.get("changed_files")
-    if files is not None and not (
-        isinstance(files, list) and all(isinstance(f, str) for f in files)
-    ):
-        raise BadRequest("generic webhook: 'changed_files' must be a list of paths")
-    params = data.get("params") or {}
-    if not isinstance(params, dict):
-        raise BadRequest("generic webhook: 'params' must be an object of strings")
     event = HookEvent(
         event=kind,
         ref=ref,
         commit=commit.lower(),
+        before=data.before,
         branch=branch,
         tag=tag,
-        pull_request=number,
-        changed_files=files,
-        params={str(k): str(v) for k, v in params.items()},
-        delivery_id=header(headers, DELIVERY_HEADER) or _text(data, "delivery"),
-        **{name: _text(data, name) for name in _STRING_FIELDS},
+        message=data.message,
+        title=first_line(data.message),
+        author=data.author,
+        author_email=data.author_email,
+        link=data.link,
+        sender=data.sender,
+        action=data.action,
+        pull_request=data.pull_request,
+        source_branch=data.source_branch,
+        target_branch=data.target_branch,
+        target=data.target,
+        changed_files=data.changed_files,
+        params=dict(data.params),
+        delivery_id=header(headers, DELIVERY_HEADER) or data.delivery,
     )
-    event.title = first_line(event.message)
     if kind == EVENT_PULL_REQUEST and not event.branch:
         event.branch = event.target_branch
     return event, ""
-
-
-def _text(data: dict[str, Any], name: str) -> str:
-    value = data.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        raise BadRequest(f"generic webhook: {name!r} must be a string")
-    return str(value)
 
 
 class StatusClient:

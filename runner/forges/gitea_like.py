@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from runner.errors import BadRequest
@@ -23,18 +22,89 @@ from runner.forges.base import (
     HookEvent,
     Ignored,
     StatusReport,
-    changed_files,
     check_hmac,
-    dig,
     first_line,
     header,
-    load_json,
-    require,
     split_ref,
+)
+from runner.forges.payload import (
+    Commit,
+    Number,
+    Payload,
+    Ref,
+    Sha,
+    Text,
+    changed_files,
+    load_json,
+    validate,
 )
 from runner.forges.status_http import DEFAULT_TIMEOUT, post_json
 
 _PR_ACTIONS = {"opened": "opened", "reopened": "reopened", "synchronized": "synchronize"}
+
+
+# The fields read from Gitea's and Gogs's payloads (both follow GitHub's shapes loosely).
+
+
+class Repository(Payload):
+    full_name: Text = ""
+    clone_url: Text = ""
+
+
+class User(Payload):
+    login: Text = ""
+    username: Text = ""
+    email: Text = ""
+    avatar_url: Text = ""
+
+
+class PushPayload(Payload):
+    """``push`` (branches and tags); Gogs may leave out ``head_commit``."""
+
+    ref: Ref
+    before: Sha = ""
+    after: Sha = ""
+    compare_url: Text = ""
+    head_commit: Commit | None = None
+    commits: list[Commit] | None = None
+    repository: Repository | None = None
+    pusher: User | None = None
+    sender: User | None = None
+
+
+class PullRequestSide(Payload):
+    """Gitea's ``pull_request.head`` / ``.base``."""
+
+    ref: Text = ""
+    sha: Sha = ""
+    repo: Repository | None = None
+
+
+class PullRequest(Payload):
+    """Gitea sends ``head``/``base``; Gogs ``head_branch``/``head_repo``/``base_branch``/
+    ``base_repo`` and no head sha, which the triggerer resolves from the pull request's ref."""
+
+    number: Number = 0
+    title: Text = ""
+    body: Text = ""
+    html_url: Text = ""
+    user: User | None = None
+    head: PullRequestSide | None = None
+    base: PullRequestSide | None = None
+    head_branch: Text = ""
+    head_repo: Repository | None = None
+    base_branch: Text = ""
+    base_repo: Repository | None = None
+
+
+class PullRequestPayload(Payload):
+    """``pull_request``."""
+
+    action: Text = ""
+    number: Number = 0
+    pull_request: PullRequest
+    repository: Repository | None = None
+    sender: User | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +130,10 @@ def verify(dialect: Dialect, headers: Mapping[str, str], body: bytes, secret: st
 def parse_with_reason(
     dialect: Dialect, headers: Mapping[str, str], body: bytes
 ) -> tuple[HookEvent | None, str]:
-    """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery."""
+    """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery.
+
+    Raises ``BadRequest`` naming the field that is missing or of the wrong type.
+    """
     kind = header(headers, dialect.event_header)
     if not kind:
         raise BadRequest(
@@ -70,87 +143,91 @@ def parse_with_reason(
     data = load_json(body, dialect.name)
     try:
         if kind == "push":
-            event = _push(data)
+            event = _push(validate(PushPayload, data, f"{dialect.name} push"))
         elif kind == "pull_request":
-            event = _pull_request(data)
+            payload = validate(PullRequestPayload, data, f"{dialect.name} pull_request")
+            event = _pull_request(payload)
         elif kind in ("create", "delete"):
             raise Ignored(f"{dialect.name} {kind} events do not build; pushes of tags do")
         else:
-            raise Ignored(f"{dialect.name} event {kind!r} does not start builds")
+            raise Ignored(f"{dialect.name} event {kind[:40]!r} does not start builds")
     except Ignored as ignored:
         return None, ignored.reason
     event.delivery_id = header(headers, dialect.delivery_header)
     return event, ""
 
 
-def _push(data: dict[str, Any]) -> HookEvent:
-    ref = require(data, "ref")
-    after = data.get("after") or ""
-    if not after or after == ZERO_SHA:
-        raise Ignored(f"{ref} was deleted")
-    commits = [c for c in data.get("commits") or [] if isinstance(c, dict)]
-    head = data.get("head_commit") or next(
-        (c for c in commits if c.get("id") == after), commits[0] if commits else {}
+def _push(data: PushPayload) -> HookEvent:
+    if not data.after or data.after == ZERO_SHA:
+        raise Ignored(f"{data.ref} was deleted")
+    commits = data.commits or []
+    head = data.head_commit or next(
+        (c for c in commits if c.id == data.after), commits[0] if commits else Commit()
     )
-    branch, tag = split_ref(ref)
-    repo = data.get("repository") or {}
-    message = head.get("message", "")
+    branch, tag = split_ref(data.ref)
+    repo = data.repository or Repository()
+    pusher = data.pusher or User()
+    sender = data.sender or User()
+    author = head.author
     return HookEvent(
         event=EVENT_TAG if tag else EVENT_PUSH,
-        ref=ref,
-        commit=after,
-        before="" if data.get("before") == ZERO_SHA else data.get("before", ""),
+        ref=data.ref,
+        commit=data.after,
+        before="" if data.before == ZERO_SHA else data.before,
         branch=branch,
         tag=tag,
-        message=message,
-        title=first_line(message),
-        author=dig(head, "author", "username")
-        or dig(head, "author", "name")
-        or dig(data, "pusher", "login"),
-        author_email=dig(head, "author", "email") or dig(data, "pusher", "email"),
-        author_avatar=dig(data, "sender", "avatar_url") or dig(data, "pusher", "avatar_url"),
-        sender=dig(data, "sender", "login") or dig(data, "pusher", "login"),
-        link=data.get("compare_url") or head.get("url", ""),
-        repo=repo.get("full_name", ""),
-        clone_url=repo.get("clone_url", ""),
+        message=head.message,
+        title=first_line(head.message),
+        author=(author.username or author.name if author else "") or pusher.login,
+        author_email=(author.email if author else "") or pusher.email,
+        author_avatar=sender.avatar_url or pusher.avatar_url,
+        sender=sender.login or pusher.login,
+        link=data.compare_url or head.url,
+        repo=repo.full_name,
+        clone_url=repo.clone_url,
         changed_files=changed_files(commits) if not tag else None,
     )
 
 
-def _pull_request(data: dict[str, Any]) -> HookEvent:
-    pr = require(data, "pull_request")
-    number = int(data.get("number") or pr.get("number") or 0)
-    action = data.get("action", "")
-    if action not in _PR_ACTIONS:
+def _pull_request(data: PullRequestPayload) -> HookEvent:
+    pr = data.pull_request
+    number = data.number or pr.number
+    if data.action not in _PR_ACTIONS:
         raise Ignored(
-            f"pull request #{number} {action}: only opened, synchronized and reopened build"
+            f"pull request #{number} {data.action[:40]}: only opened, synchronized and "
+            "reopened build"
         )
-    # Gitea sends head/base objects; Gogs sends head_branch/head_repo/base_branch/base_repo and
-    # no head sha, which the triggerer then resolves from the pull request's ref.
-    head_repo = dig(pr, "head", "repo", "full_name") or dig(pr, "head_repo", "full_name")
-    base_repo = dig(pr, "base", "repo", "full_name") or dig(pr, "base_repo", "full_name")
-    base_ref = dig(pr, "base", "ref") or pr.get("base_branch") or ""
-    title = pr.get("title", "")
+    if not number:
+        raise BadRequest("pull_request webhook: no pull request 'number'")
+    head = pr.head or PullRequestSide()
+    base = pr.base or PullRequestSide()
+    head_repo = (head.repo or pr.head_repo or Repository()).full_name
+    base_repo = (base.repo or pr.base_repo or data.repository or Repository()).full_name
+    base_ref = base.ref or pr.base_branch
+    user = pr.user or User()
+    sender = data.sender or User()
+    repo = data.repository or Repository()
     return HookEvent(
         event=EVENT_PULL_REQUEST,
         ref=f"refs/pull/{number}/head",
-        commit=dig(pr, "head", "sha"),
-        before=dig(pr, "base", "sha"),
+        commit=head.sha,
+        before=base.sha,
         branch=base_ref,
-        message=title + ("\n\n" + pr["body"] if pr.get("body") else ""),
-        title=title,
-        author=dig(pr, "user", "login") or dig(pr, "user", "username"),
-        author_email=dig(pr, "user", "email"),
-        author_avatar=dig(pr, "user", "avatar_url"),
-        sender=dig(data, "sender", "login") or dig(data, "sender", "username"),
-        link=pr.get("html_url", ""),
-        action=_PR_ACTIONS[action],
+        message=pr.title + ("\n\n" + pr.body if pr.body else ""),
+        title=pr.title,
+        author=user.login or user.username,
+        author_email=user.email,
+        author_avatar=user.avatar_url,
+        sender=sender.login or sender.username,
+        link=pr.html_url,
+        action=_PR_ACTIONS[data.action],
         pull_request=number,
-        source_branch=dig(pr, "head", "ref") or pr.get("head_branch") or "",
+        source_branch=head.ref or pr.head_branch,
         target_branch=base_ref,
-        fork=bool(head_repo and base_repo and head_repo != base_repo),
-        repo=dig(data, "repository", "full_name"),
-        clone_url=dig(data, "repository", "clone_url"),
+        # A head repository that is gone or unnamed is not known to be this one: a fork.
+        fork=not head_repo or head_repo != base_repo,
+        repo=repo.full_name,
+        clone_url=repo.clone_url,
     )
 
 

@@ -22,15 +22,23 @@ from runner.forges.base import (
     HookEvent,
     Ignored,
     StatusReport,
-    changed_files,
     check_hmac,
-    dig,
     first_line,
     header,
     hmac_hex,
-    load_json,
-    require,
     split_ref,
+)
+from runner.forges.payload import (
+    Commit,
+    Flag,
+    Number,
+    Payload,
+    Ref,
+    Sha,
+    Text,
+    changed_files,
+    load_json,
+    validate,
 )
 from runner.forges.status_http import DEFAULT_TIMEOUT, post_json
 
@@ -39,6 +47,62 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"
 DELIVERY_HEADER = "X-GitHub-Delivery"
 DEFAULT_API = "https://api.github.com"
+
+
+# The fields read from GitHub's payloads (docs.github.com, "Webhook events and payloads").
+
+
+class Repository(Payload):
+    full_name: Text = ""
+    clone_url: Text = ""
+
+
+class User(Payload):
+    login: Text = ""
+    avatar_url: Text = ""
+
+
+class PushPayload(Payload):
+    """``push`` (branches and tags)."""
+
+    ref: Ref
+    before: Sha = ""
+    after: Sha = ""
+    deleted: Flag = False
+    base_ref: Text = ""
+    compare: Text = ""
+    head_commit: Commit | None = None
+    commits: list[Commit] | None = None
+    repository: Repository | None = None
+    sender: User | None = None
+
+
+class PullRequestSide(Payload):
+    """``pull_request.head`` or ``.base``; ``repo`` is null when a fork was deleted."""
+
+    ref: Text = ""
+    sha: Sha = ""
+    repo: Repository | None = None
+
+
+class PullRequest(Payload):
+    number: Number = 0
+    title: Text = ""
+    body: Text = ""
+    html_url: Text = ""
+    user: User | None = None
+    head: PullRequestSide
+    base: PullRequestSide | None = None
+
+
+class PullRequestPayload(Payload):
+    """``pull_request``."""
+
+    action: Text = ""
+    number: Number = 0
+    pull_request: PullRequest
+    repository: Repository | None = None
+    sender: User | None = None
 
 
 def signature(body: bytes, secret: str) -> str:
@@ -63,20 +127,23 @@ def parse(headers: Mapping[str, str], body: bytes) -> HookEvent | None:
 
 
 def parse_with_reason(headers: Mapping[str, str], body: bytes) -> tuple[HookEvent | None, str]:
-    """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery."""
+    """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery.
+
+    Raises ``BadRequest`` naming the field that is missing or of the wrong type.
+    """
     kind = header(headers, EVENT_HEADER)
     if not kind:
         raise BadRequest(f"missing {EVENT_HEADER} header: this does not look like a GitHub webhook")
     data = _load(headers, body)
     try:
         if kind == "push":
-            event = _push(data)
+            event = _push(validate(PushPayload, data, "GitHub push"))
         elif kind == "pull_request":
-            event = _pull_request(data)
+            event = _pull_request(validate(PullRequestPayload, data, "GitHub pull_request"))
         elif kind == "ping":
             raise Ignored("ping received; the webhook works")
         else:
-            raise Ignored(f"GitHub event {kind!r} does not start builds")
+            raise Ignored(f"GitHub event {kind[:40]!r} does not start builds")
     except Ignored as ignored:
         return None, ignored.reason
     event.delivery_id = header(headers, DELIVERY_HEADER)
@@ -85,74 +152,84 @@ def parse_with_reason(headers: Mapping[str, str], body: bytes) -> tuple[HookEven
 
 def _load(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
     if header(headers, "Content-Type").startswith("application/x-www-form-urlencoded"):
-        payload = parse_qs(body.decode("utf-8", "replace")).get("payload")
+        try:
+            payload = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20).get("payload")
+        except ValueError:
+            raise BadRequest("form-encoded GitHub webhook with more than 20 fields") from None
         if not payload:
             raise BadRequest("form-encoded GitHub webhook without a payload field")
         body = payload[0].encode("utf-8")
     return load_json(body, NAME)
 
 
-def _push(data: dict[str, Any]) -> HookEvent:
-    ref = require(data, "ref")
-    after = data.get("after") or ""
-    if data.get("deleted") or after == ZERO_SHA:
-        raise Ignored(f"{ref} was deleted")
-    head = data.get("head_commit") or {}
-    commit = head.get("id") or after
+def _push(data: PushPayload) -> HookEvent:
+    if data.deleted or data.after == ZERO_SHA:
+        raise Ignored(f"{data.ref} was deleted")
+    head = data.head_commit or Commit()
+    commit = head.id or data.after
     if not commit:
         raise BadRequest("GitHub push without 'after' or 'head_commit.id'")
-    branch, tag = split_ref(ref)
-    repo = data.get("repository") or {}
+    branch, tag = split_ref(data.ref)
+    author = head.author
+    repo = data.repository or Repository()
+    sender = data.sender or User()
     return HookEvent(
         event=EVENT_TAG if tag else EVENT_PUSH,
-        ref=ref,
+        ref=data.ref,
         commit=commit,
-        before="" if data.get("before") == ZERO_SHA else data.get("before", ""),
-        branch=branch or (data.get("base_ref") or "").removeprefix("refs/heads/"),
+        before="" if data.before == ZERO_SHA else data.before,
+        branch=branch or data.base_ref.removeprefix("refs/heads/"),
         tag=tag,
-        message=head.get("message", ""),
-        title=first_line(head.get("message", "")),
-        author=dig(head, "author", "username") or dig(head, "author", "name"),
-        author_email=dig(head, "author", "email"),
-        author_avatar=dig(data, "sender", "avatar_url"),
-        sender=dig(data, "sender", "login"),
-        link=data.get("compare") or head.get("url", ""),
-        repo=repo.get("full_name", ""),
-        clone_url=repo.get("clone_url", ""),
-        changed_files=changed_files(data.get("commits")) if not tag else None,
+        message=head.message,
+        title=first_line(head.message),
+        author=(author.username or author.name) if author else "",
+        author_email=author.email if author else "",
+        author_avatar=sender.avatar_url,
+        sender=sender.login,
+        link=data.compare or head.url,
+        repo=repo.full_name,
+        clone_url=repo.clone_url,
+        changed_files=changed_files(data.commits) if not tag else None,
     )
 
 
-def _pull_request(data: dict[str, Any]) -> HookEvent:
-    action = data.get("action", "")
-    pr = require(data, "pull_request")
-    number = int(data.get("number") or pr.get("number") or 0)
-    if action not in PULL_REQUEST_ACTIONS:
+def _pull_request(data: PullRequestPayload) -> HookEvent:
+    pr = data.pull_request
+    number = data.number or pr.number
+    if data.action not in PULL_REQUEST_ACTIONS:
         raise Ignored(
-            f"pull request #{number} {action}: only opened, synchronize and reopened build"
+            f"pull request #{number} {data.action[:40]}: only opened, synchronize and "
+            "reopened build"
         )
-    head_repo = dig(pr, "head", "repo", "full_name")
-    base_repo = dig(pr, "base", "repo", "full_name")
-    title = pr.get("title", "")
+    if not pr.head.sha:
+        raise BadRequest("GitHub pull_request webhook: no 'pull_request.head.sha'")
+    if not number:
+        raise BadRequest("GitHub pull_request webhook: no pull request 'number'")
+    base = pr.base or PullRequestSide()
+    head_repo = pr.head.repo.full_name if pr.head.repo else ""
+    base_repo = base.repo.full_name if base.repo else ""
+    user = pr.user or User()
+    repo = data.repository or Repository()
     return HookEvent(
         event=EVENT_PULL_REQUEST,
         ref=f"refs/pull/{number}/head",
-        commit=require(pr, "head", "sha"),
-        before=dig(pr, "base", "sha"),
-        branch=dig(pr, "base", "ref"),
-        message=title + ("\n\n" + pr["body"] if pr.get("body") else ""),
-        title=title,
-        author=dig(pr, "user", "login"),
-        author_avatar=dig(pr, "user", "avatar_url"),
-        sender=dig(data, "sender", "login"),
-        link=pr.get("html_url", ""),
-        action=action,
+        commit=pr.head.sha,
+        before=base.sha,
+        branch=base.ref,
+        message=pr.title + ("\n\n" + pr.body if pr.body else ""),
+        title=pr.title,
+        author=user.login,
+        author_avatar=user.avatar_url,
+        sender=(data.sender or User()).login,
+        link=pr.html_url,
+        action=data.action,
         pull_request=number,
-        source_branch=dig(pr, "head", "ref"),
-        target_branch=dig(pr, "base", "ref"),
-        fork=bool(head_repo and base_repo and head_repo != base_repo),
-        repo=dig(data, "repository", "full_name"),
-        clone_url=dig(data, "repository", "clone_url"),
+        source_branch=pr.head.ref,
+        target_branch=base.ref,
+        # A head repository that is gone or unnamed is not known to be this one: a fork.
+        fork=not head_repo or head_repo != (base_repo or repo.full_name),
+        repo=repo.full_name,
+        clone_url=repo.clone_url,
     )
 
 

@@ -7,9 +7,7 @@ zeros), other merge request actions (close, merge, approve, label changes), ever
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from runner.errors import BadRequest, Unauthorized
@@ -21,13 +19,22 @@ from runner.forges.base import (
     HookEvent,
     Ignored,
     StatusReport,
-    changed_files,
-    dig,
+    compare_secret,
     first_line,
     header,
-    load_json,
-    require,
     split_ref,
+)
+from runner.forges.payload import (
+    Commit,
+    Id,
+    Number,
+    Payload,
+    Ref,
+    Sha,
+    Text,
+    changed_files,
+    load_json,
+    validate,
 )
 from runner.forges.status_http import DEFAULT_TIMEOUT, post_json
 
@@ -54,6 +61,62 @@ STATES = {
 }
 
 
+# The fields read from GitLab's payloads (docs.gitlab.com, "Webhook events").
+
+
+class Project(Payload):
+    path_with_namespace: Text = ""
+    git_http_url: Text = ""
+    web_url: Text = ""
+
+
+class PushPayload(Payload):
+    """``Push Hook`` and ``Tag Push Hook``; ``commits`` holds at most 20 of them."""
+
+    ref: Ref
+    before: Sha = ""
+    after: Sha = ""
+    checkout_sha: Sha = ""
+    message: Text = ""  # an annotated tag's message
+    user_username: Text = ""
+    user_email: Text = ""
+    user_avatar: Text = ""
+    total_commits_count: Number = 0
+    commits: list[Commit] | None = None
+    project: Project | None = None
+
+
+class User(Payload):
+    username: Text = ""
+    avatar_url: Text = ""
+
+
+class MergeRequest(Payload):
+    iid: Number = 0
+    action: Text = ""
+    oldrev: Sha = ""
+    title: Text = ""
+    description: Text = ""
+    url: Text = ""
+    source_branch: Text = ""
+    target_branch: Text = ""
+    source_project_id: Id = 0
+    target_project_id: Id = 0
+    source: Project | None = None
+    target: Project | None = None
+    last_commit: Commit | None = None
+
+
+class MergeRequestPayload(Payload):
+    """``Merge Request Hook``."""
+
+    object_attributes: MergeRequest
+    user: User | None = None
+    project: Project | None = None
+    source: Project | None = None
+    target: Project | None = None
+
+
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
     """Check ``X-Gitlab-Token`` equals the secret; raise ``Unauthorized`` when it does not."""
     token = header(headers, TOKEN_HEADER)
@@ -65,7 +128,7 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
         raise Unauthorized(
             f"missing {TOKEN_HEADER} header: set the secret token in GitLab's webhook settings"
         )
-    if not hmac.compare_digest(token.encode("utf-8"), secret.encode("utf-8")):
+    if not compare_secret(token, secret):
         raise Unauthorized(
             f"{TOKEN_HEADER} does not match the repository's webhook secret (see `runner repo ls`)"
         )
@@ -77,101 +140,105 @@ def parse(headers: Mapping[str, str], body: bytes) -> HookEvent | None:
 
 
 def parse_with_reason(headers: Mapping[str, str], body: bytes) -> tuple[HookEvent | None, str]:
-    """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery."""
+    """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery.
+
+    Raises ``BadRequest`` naming the field that is missing or of the wrong type.
+    """
     kind = header(headers, EVENT_HEADER)
     if not kind:
         raise BadRequest(f"missing {EVENT_HEADER} header: this does not look like a GitLab webhook")
     data = load_json(body, NAME)
     try:
         if kind in ("Push Hook", "Tag Push Hook"):
-            event = _push(data)
+            event = _push(validate(PushPayload, data, f"GitLab {kind}"))
         elif kind == "Merge Request Hook":
-            event = _merge_request(data)
+            event = _merge_request(validate(MergeRequestPayload, data, "GitLab Merge Request Hook"))
         else:
-            raise Ignored(f"GitLab event {kind!r} does not start builds")
+            raise Ignored(f"GitLab event {kind[:40]!r} does not start builds")
     except Ignored as ignored:
         return None, ignored.reason
     event.delivery_id = header(headers, DELIVERY_HEADER)
     return event, ""
 
 
-def _push(data: dict[str, Any]) -> HookEvent:
-    ref = require(data, "ref")
-    after = data.get("after") or ""
-    commit = data.get("checkout_sha") or after
-    if after == ZERO_SHA or not commit:
-        raise Ignored(f"{ref} was deleted")
-    branch, tag = split_ref(ref)
-    commits = data.get("commits") or []
-    head = next((c for c in commits if c.get("id") == commit), commits[-1] if commits else {})
-    project = data.get("project") or {}
-    message = head.get("message", "") or data.get("message") or ""
+def _push(data: PushPayload) -> HookEvent:
+    commit = data.checkout_sha or data.after
+    if data.after == ZERO_SHA or not commit:
+        raise Ignored(f"{data.ref} was deleted")
+    branch, tag = split_ref(data.ref)
+    commits = data.commits or []
+    head = next((c for c in commits if c.id == commit), commits[-1] if commits else Commit())
+    project = data.project or Project()
+    message = head.message or data.message
+    author = head.author
     return HookEvent(
         event=EVENT_TAG if tag else EVENT_PUSH,
-        ref=ref,
+        ref=data.ref,
         commit=commit,
-        before="" if data.get("before") == ZERO_SHA else data.get("before", ""),
+        before="" if data.before == ZERO_SHA else data.before,
         branch=branch,
         tag=tag,
         message=message,
-        title=head.get("title") or first_line(message),
-        author=data.get("user_username") or dig(head, "author", "name"),
-        author_email=dig(head, "author", "email") or data.get("user_email", ""),
-        author_avatar=data.get("user_avatar", ""),
-        sender=data.get("user_username", ""),
-        link=head.get("url") or project.get("web_url", ""),
-        repo=project.get("path_with_namespace", ""),
-        clone_url=project.get("git_http_url", ""),
+        title=head.title or first_line(message),
+        author=data.user_username or (author.name if author else ""),
+        author_email=(author.email if author else "") or data.user_email,
+        author_avatar=data.user_avatar,
+        sender=data.user_username,
+        link=head.url or project.web_url,
+        repo=project.path_with_namespace,
+        clone_url=project.git_http_url,
         changed_files=_changed_files(data, commits) if not tag else None,
     )
 
 
-def _changed_files(data: dict[str, Any], commits: list) -> list[str] | None:
+def _changed_files(data: PushPayload, commits: list[Commit]) -> list[str] | None:
     """The paths the push changed; None when GitLab cut the commit list (over 20 commits)."""
-    total = data.get("total_commits_count")
-    if isinstance(total, int) and total > len(commits):
+    if data.total_commits_count > len(commits):
         return None
     return changed_files(commits)
 
 
-def _merge_request(data: dict[str, Any]) -> HookEvent:
-    attrs = require(data, "object_attributes")
-    number = int(attrs.get("iid") or 0)
-    action = attrs.get("action", "")
-    if action == "update" and not attrs.get("oldrev"):
+def _merge_request(data: MergeRequestPayload) -> HookEvent:
+    attrs = data.object_attributes
+    number = attrs.iid
+    if attrs.action == "update" and not attrs.oldrev:
         raise Ignored(f"merge request !{number} updated without new commits")
-    if action not in _MR_ACTIONS:
-        raise Ignored(f"merge request !{number} {action}: only open, reopen and update build")
-    last = attrs.get("last_commit") or {}
-    title = attrs.get("title", "")
-    source = dig(attrs, "source", "path_with_namespace") or dig(
-        data, "source", "path_with_namespace"
-    )
-    target = dig(attrs, "target", "path_with_namespace") or dig(
-        data, "target", "path_with_namespace"
-    )
-    project = data.get("project") or {}
+    if attrs.action not in _MR_ACTIONS:
+        raise Ignored(
+            f"merge request !{number} {attrs.action[:40]}: only open, reopen and update build"
+        )
+    last = attrs.last_commit or Commit()
+    if not last.id:
+        raise BadRequest("GitLab Merge Request Hook webhook: no 'object_attributes.last_commit.id'")
+    if not number:
+        raise BadRequest("GitLab Merge Request Hook webhook: no 'object_attributes.iid'")
+    source = (attrs.source or data.source or Project()).path_with_namespace
+    target = (attrs.target or data.target or Project()).path_with_namespace
+    user = data.user or User()
+    project = data.project or Project()
     return HookEvent(
         event=EVENT_PULL_REQUEST,
         ref=f"refs/merge-requests/{number}/head",
-        commit=last.get("id") or require(attrs, "last_commit", "id"),
-        before=attrs.get("oldrev", ""),
-        branch=attrs.get("target_branch", ""),
-        message=title + ("\n\n" + attrs["description"] if attrs.get("description") else ""),
-        title=title,
-        author=dig(data, "user", "username"),
-        author_email=dig(last, "author", "email"),
-        author_avatar=dig(data, "user", "avatar_url"),
-        sender=dig(data, "user", "username"),
-        link=attrs.get("url", ""),
-        action=_MR_ACTIONS[action],
+        commit=last.id,
+        before=attrs.oldrev,
+        branch=attrs.target_branch,
+        message=attrs.title + ("\n\n" + attrs.description if attrs.description else ""),
+        title=attrs.title,
+        author=user.username,
+        author_email=last.author.email if last.author else "",
+        author_avatar=user.avatar_url,
+        sender=user.username,
+        link=attrs.url,
+        action=_MR_ACTIONS[attrs.action],
         pull_request=number,
-        source_branch=attrs.get("source_branch", ""),
-        target_branch=attrs.get("target_branch", ""),
-        fork=attrs.get("source_project_id") != attrs.get("target_project_id")
+        source_branch=attrs.source_branch,
+        target_branch=attrs.target_branch,
+        # Same project by id (and by name when both are given), else a fork; unknown is a fork.
+        fork=not attrs.source_project_id
+        or attrs.source_project_id != attrs.target_project_id
         or bool(source and target and source != target),
-        repo=project.get("path_with_namespace", ""),
-        clone_url=project.get("git_http_url", ""),
+        repo=project.path_with_namespace,
+        clone_url=project.git_http_url,
     )
 
 

@@ -39,7 +39,6 @@ RETENTION_TICK = 3600
 # Claims of a stage before a lost agent fails it instead of requeueing: a lost stage is
 # requeued once, so a step that kills its agent every time cannot take the fleet down in turn.
 MAX_ATTEMPTS = 2
-DELIVERY_DAYS = 7
 
 
 def parse_schedule(schedule: str) -> CronTrigger:
@@ -151,7 +150,9 @@ class Scheduler:
         now = time.time() if now is None else now
         days = self.settings.log_retention_days
         logs = self.stores.logs.purge_before(now - days * 86400) if days > 0 else 0
-        deliveries = self.stores.hook_deliveries.purge_before(now - DELIVERY_DAYS * 86400)
+        deliveries = self.stores.hook_deliveries.purge_before(
+            now - self.settings.hook_replay_days * 86400
+        )
         return logs, deliveries
 
     # Helpers ------------------------------------------------------------------------------

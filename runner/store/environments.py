@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from runner.environments import decide_target
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.store.convert import now, to_record
 from runner.store.db import Database
@@ -16,21 +15,6 @@ from runner.store.records import Environment
 UPDATABLE = frozenset(
     {"branches", "tags", "events", "labels", "approval_required", "lock", "position"}
 )
-
-
-def environment_matches(env: Environment, *, event: str, branch: str = "", tag: str = "") -> bool:
-    """Whether a build (event, branch, tag) falls into the environment's patterns.
-
-    Empty pattern lists match anything; a tag build is judged by ``tags``, others by
-    ``branches``.
-    """
-    if env.events and event not in env.events:
-        return False
-    if tag:
-        return not env.tags or any(fnmatchcase(tag, p) for p in env.tags)
-    if env.tags and not env.branches:
-        return False  # an environment for tags only
-    return not env.branches or any(fnmatchcase(branch, p) for p in env.branches)
 
 
 class EnvironmentStore:
@@ -83,11 +67,9 @@ class EnvironmentStore:
     def match(
         self, repo_id: int, *, event: str, branch: str = "", tag: str = ""
     ) -> Environment | None:
-        """The first environment (by position) whose patterns the build falls into, or None."""
-        for env in self.list(repo_id):
-            if environment_matches(env, event=event, branch=branch, tag=tag):
-                return env
-        return None
+        """The first environment (by position) whose patterns the build falls into, or None
+        (the rule of ``runner.environments.decide_target``)."""
+        return decide_target(self.list(repo_id), event=event, branch=branch, tag=tag)
 
     def update(self, env_id: int, **fields) -> Environment:
         unknown = set(fields) - UPDATABLE

@@ -58,5 +58,6 @@ class HookDelivery:
     id: int
     repo_id: int
     delivery_id: str
+    body_hash: str = ""  # SHA-256 of the signed body
     build_id: int | None = None
     created: float = 0.0

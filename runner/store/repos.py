@@ -34,6 +34,7 @@ UPDATABLE = frozenset(
         "active",
         "forge_token",
         "forge_url",
+        "generic_hook",
     }
 )
 

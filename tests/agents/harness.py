@@ -79,8 +79,11 @@ class Server(testing.ServerProcess):
         return resp.json()
 
     def hook(self, slug: str, secret: str, payload: dict) -> dict:
-        """Deliver a signed generic-forge webhook; the server's answer (with the build)."""
-        body = json.dumps(payload).encode()
+        """Deliver a signed generic-forge webhook; the server's answer (with the build).
+
+        The body gets a fresh ``delivery`` unless it has one: the server refuses a signed body
+        it has seen before."""
+        body = json.dumps({"delivery": uuid.uuid4().hex, **payload}).encode()
         headers = {
             "Content-Type": "application/json",
             "X-Runner-Signature": signature(body, secret),
@@ -152,7 +155,9 @@ class Forge(LocalRepo):
 def add_repo(server: Server, forge: Forge, slug: str = SLUG) -> dict:
     """Activate ``slug`` as a generic-forge repository; returns it with its webhook secret."""
     return server.ok(
-        "POST", "/repos", json={"slug": slug, "forge": "generic", "clone_url": forge.url}
+        "POST",
+        "/repos",
+        json={"slug": slug, "forge": "generic", "clone_url": forge.url, "generic_hook": True},
     )
 
 

@@ -75,7 +75,7 @@ def test_deleted_is_ignored():
         ({"branch": "main", "commit": "not-a-sha"}, "hex sha"),
         ({"event": "pull_request", "branch": "main"}, "needs 'pull_request'"),
         ({"branch": "main", "changed_files": "a.py"}, "changed_files"),
-        ({"branch": ["main"]}, "'branch' must be a string"),
+        ({"branch": ["main"]}, "field 'branch': Input should be a valid string"),
     ],
 )
 def test_malformed_fields_name_the_problem(fields, message):

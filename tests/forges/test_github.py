@@ -144,3 +144,13 @@ def test_missing_event_header_is_a_bad_request():
     del headers["X-GitHub-Event"]
     with pytest.raises(BadRequest, match="X-GitHub-Event"):
         github.parse(headers, raw)
+
+
+def test_pull_request_whose_head_repository_is_gone_counts_as_a_fork():
+    data = load("github_pull_request")
+    data["pull_request"]["head"]["repo"] = None  # GitHub sends null once a fork is deleted
+    raw = body(data)
+    assert github.parse(github_headers("pull_request", raw, SECRET), raw).fork is True
+    data["pull_request"]["head"]["repo"] = {"full_name": "octocat/hello-world"}
+    raw = body(data)
+    assert github.parse(github_headers("pull_request", raw, SECRET), raw).fork is False

@@ -155,7 +155,8 @@ def test_retention_drops_logs_of_old_builds_only(hub, repo):
 
 def test_purge_drops_old_delivery_ids(hub, repo):
     hub.stores.hook_deliveries.record(repo.id, "old-delivery")
-    logs, deliveries = Scheduler(hub).purge(now=datetime.now(UTC).timestamp() + 30 * 86400)
+    days = hub.settings.hook_replay_days + 1
+    logs, deliveries = Scheduler(hub).purge(now=datetime.now(UTC).timestamp() + days * 86400)
     assert deliveries == 1 and logs == 0
     assert hub.stores.hook_deliveries.get(repo.id, "old-delivery") is None
 

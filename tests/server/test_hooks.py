@@ -56,7 +56,13 @@ def hooked(services, origin):
     """The server's services with repositories of every forge on the same origin."""
     for forge in ("github", "gitlab", "gitea", "gogs", "generic"):
         slug = "acme/web" if forge == "github" else f"acme/{forge}"
-        services.stores.repos.create(slug, forge=forge, clone_url=origin.url, webhook_secret=SECRET)
+        services.stores.repos.create(
+            slug,
+            forge=forge,
+            clone_url=origin.url,
+            webhook_secret=SECRET,
+            generic_hook=forge == "generic",
+        )
     yield services
     status_reporter(services).stop()
 
@@ -92,7 +98,11 @@ def test_replayed_delivery_creates_no_second_build(client, hooked, origin):
         "build": 1,
     }
     assert len(builds_of(hooked, "acme/web")) == 1
-    assert github_post(client, github_push(sha), delivery="other-id").status_code == 201
+    # The same signed body under a new delivery id is a replay too; another push is not.
+    replay = github_post(client, github_push(sha), delivery="other-id")
+    assert replay.status_code == 200 and replay.get_json()["status"] == "duplicate"
+    again = github_post(client, github_push(sha, message="Another"), delivery="other-id")
+    assert again.status_code == 201
 
 
 def test_concurrent_replays_make_one_build(app, hooked, origin):
@@ -280,6 +290,10 @@ def test_generic_webhook_builds_a_branch_tip(client, hooked, origin):
     (build,) = builds_of(hooked, "acme/generic")
     assert build.commit == tip and build.event == "custom" and build.sender == "deploy-bot"
     assert build.message.startswith("Tip of main")
-    # The generic signature also works for a repository of another forge.
+    # The generic signature also works for a repository of another forge that enables it.
+    resp = client.post("/hook/acme/web", data=raw, headers={**headers, "X-Runner-Delivery": "2"})
+    assert resp.status_code == 403 and "generic webhook is off" in resp.get_json()["error"]
+    web = hooked.stores.repos.get_by_slug("acme/web")
+    hooked.stores.repos.update(web.id, generic_hook=True)
     resp = client.post("/hook/acme/web", data=raw, headers={**headers, "X-Runner-Delivery": "2"})
     assert resp.status_code == 201

@@ -60,3 +60,16 @@ def test_given_secret_ls_show_update_and_rm(run):
     assert run("repo", "show", "acme/api")[0] == 1
     code, out = run("repo", "rm", "acme/web", input="n\n")
     assert code == 1 and "acme/web" in run("repo", "ls")[1]
+
+
+def test_generic_hook_is_off_until_turned_on_and_can_be_turned_off(run):
+    code, out = run("repo", "add", "acme/ops", "--forge", "generic", "--clone-url", "file:///x")
+    assert code == 0 and "--generic-hook" in out  # the hint says the switch is needed
+    assert "generic hook:   off" in run("repo", "show", "acme/ops")[1]
+    assert run("repo", "update", "acme/ops", "--generic-hook")[0] == 0
+    assert "generic hook:   on" in run("repo", "show", "acme/ops")[1]
+    assert run("repo", "ls")[1].splitlines() == ["acme/ops  generic active generic-hook  file:///x"]
+    assert run("repo", "update", "acme/ops", "--no-generic-hook")[0] == 0
+    assert "generic hook:   off" in run("repo", "show", "acme/ops")[1]
+    code, _out = run("repo", "add", "acme/b", "--clone-url", "file:///y", "--generic-hook")
+    assert code == 0 and "generic hook:   on" in run("repo", "show", "acme/b")[1]

@@ -9,7 +9,7 @@ from flask import jsonify
 from runner.errors import BadRequest
 from runner.server.agents import issue_agent_token, register_agent, revoke_agent_tokens
 from runner.server.api import api_bp
-from runner.server.api.common import body
+from runner.server.api.common import body, number_field
 from runner.server.auth import require_admin
 from runner.server.services import current_services
 from runner.settings import parse_labels
@@ -38,7 +38,7 @@ def add_agent():
         stores,
         name,
         labels={str(k): str(v) for k, v in labels.items()},
-        capacity=int(data.get("capacity", 1)),
+        capacity=number_field(data, "capacity", 1, low=1),
     )
     out = dataclasses.asdict(agent)
     out["token"] = issue_agent_token(stores, agent)

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from flask import request
+from werkzeug.exceptions import BadRequest as HTTPBadRequest
+from werkzeug.routing import BaseConverter
 
 from runner.core import Build, Repo
 from runner.errors import BadRequest, NotFound
 from runner.git_urls import redact_url
+from runner.server.api import api_bp
 from runner.server.auth import require_role
 from runner.server.services import current_services
 
 # Repository fields never sent by the API.
 REPO_HIDDEN = ("forge_token",)
 MAX_PER_PAGE = 100
+# The largest number the API takes anywhere: PostgreSQL's `integer`.
+MAX_NUMBER = 2**31 - 1
+# ASCII digits only: int() would also take "1_000", " 7 " and other scripts' digits.
+_DIGITS = re.compile(r"-?[0-9]+")
 
 
 def body() -> dict[str, Any]:
@@ -30,22 +38,84 @@ def body() -> dict[str, Any]:
     return data
 
 
-def int_arg(name: str, default: int, *, low: int = 1, high: int | None = None) -> int:
-    """An integer query argument within bounds; 400 when it is not a number."""
+def whole_number(value: Any, name: str, *, low: int = 0, high: int = MAX_NUMBER) -> int:
+    """``value`` (a JSON number, or the text of a query or path part) as a whole number from
+    ``low`` to ``high``; ``BadRequest`` naming ``name`` otherwise.
+
+    Booleans, fractions, exponents and digits of other scripts are refused: every caller sees
+    the same rule, and nothing out of range reaches the database (``MAX_NUMBER`` is
+    PostgreSQL's ``integer``).
+    """
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise BadRequest(f"{name} must be a whole number, not {value[:40]!r}")
+        if len(value.lstrip("-")) > 19:
+            raise BadRequest(f"{name} must be {low} to {high}, not a {len(value)}-digit number")
+        value = int(value)
+    elif isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{name} must be a whole number, not {type(value).__name__}")
+    if value < low:
+        raise BadRequest(f"{name} must be at least {low}, not {value}")
+    if value > high:
+        shown = value if value < 10**20 else "a larger number"
+        raise BadRequest(f"{name} must be at most {high}, not {shown}")
+    return value
+
+
+def flag(value: Any, name: str) -> bool:
+    """``value`` when it is JSON ``true`` or ``false``; ``BadRequest`` naming ``name`` otherwise
+    (``bool("false")`` would be true)."""
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false, not {type(value).__name__}")
+    return value
+
+
+def int_arg(name: str, default: int, *, low: int = 1, high: int = MAX_NUMBER) -> int:
+    """An integer query argument from ``low`` to ``high`` (``whole_number``); ``default`` when
+    absent or empty."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"query argument {name} must be a number, not {raw!r}") from None
-    value = max(low, value)
-    return min(high, value) if high is not None else value
+    return whole_number(raw, f"query argument {name}", low=low, high=high)
+
+
+def number_field(
+    data: dict[str, Any], name: str, default: int, *, low: int = 0, high: int = MAX_NUMBER
+) -> int:
+    """``data[name]`` of a JSON body as a whole number (``whole_number``); ``default`` when
+    absent."""
+    if name not in data:
+        return default
+    return whole_number(data[name], name, low=low, high=high)
 
 
 def paging() -> tuple[int, int]:
     """``(page, per_page)`` from ``?page=&per_page=``, pages counted from 1."""
     return int_arg("page", 1), int_arg("per_page", 25, high=MAX_PER_PAGE)
+
+
+class NumberConverter(BaseConverter):
+    """``<int:...>`` in routes: a whole number within ``whole_number``'s bounds. A negative or huge
+    one is answered 400 with the reason, where Werkzeug's own converter lets a huge number
+    through to the database."""
+
+    regex = r"-?\d+"
+    part_isolating = True
+
+    def to_python(self, value: str) -> int:
+        try:
+            return whole_number(value, "the number in the path")
+        except BadRequest as exc:
+            raise HTTPBadRequest(str(exc)) from None
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
+
+
+@api_bp.record_once
+def _install_number_converter(state) -> None:
+    # Before any route of the app is bound: blueprints register after the API's first record.
+    state.app.url_map.converters["int"] = NumberConverter
 
 
 def repo_for(owner: str, name: str, role: str) -> Repo:
@@ -87,7 +157,7 @@ def build_json(build: Build, *, with_stages: bool = True) -> dict[str, Any]:
 
 
 def get_build(repo: Repo, number: int) -> Build:
-    """Build ``number`` of ``repo`` with its stages and steps; 404 when there is none."""
+    """Build ``whole_number`` of ``repo`` with its stages and steps; 404 when there is none."""
     try:
         return current_services().stores.builds.get_by_number(repo.id, number)
     except NotFound:

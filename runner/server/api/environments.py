@@ -35,7 +35,14 @@ from runner.environments import ALIASES, parse_declaration
 from runner.errors import BadRequest, NotFound, PipelineError
 from runner.labels import describe, matches
 from runner.server.api import api_bp
-from runner.server.api.common import body, build_json, get_build, repo_for
+from runner.server.api.common import (
+    MAX_NUMBER,
+    body,
+    build_json,
+    get_build,
+    number_field,
+    repo_for,
+)
 from runner.server.auth import require_admin, require_user
 from runner.server.services import Services, current_services
 
@@ -63,10 +70,7 @@ def _decl_fields(name: str, data: dict[str, Any]) -> dict[str, Any]:
     named = {FIELD_OF.get(ALIASES.get(k, k), k) for k in fields}
     out = {k: v for k, v in decl.store_fields().items() if k in named}
     if "position" in data:
-        try:
-            out["position"] = int(data["position"])
-        except (TypeError, ValueError):
-            raise BadRequest("position must be a whole number") from None
+        out["position"] = number_field(data, "position", 0, low=-MAX_NUMBER)
     return out
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from flask import Response, request, stream_with_context
 
 from runner.core import DONE_STATUSES, ROLE_READ, Step
-from runner.errors import BadRequest, NotFound
+from runner.errors import NotFound
 from runner.server.api import api_bp
-from runner.server.api.common import get_build, repo_for
+from runner.server.api.common import get_build, repo_for, whole_number
 from runner.server.services import current_services
 
 KEEPALIVE_SECONDS = 10.0
@@ -67,10 +67,7 @@ def _finished(services, step_id: int) -> bool:
 def stream_log(owner: str, name: str, number: int, stage: int, step: int):
     found = _step(owner, name, number, stage, step)
     raw_after = request.headers.get("Last-Event-ID") or request.args.get("after") or "-1"
-    try:
-        after = int(raw_after)
-    except ValueError:
-        raise BadRequest(f"Last-Event-ID must be a chunk number, not {raw_after!r}") from None
+    after = whole_number(raw_after, "Last-Event-ID (a chunk number)", low=-1)
     services = current_services()
     # Subscribe before reading the store, so no chunk published in between is missed.
     subscription = services.livelog.subscribe(found.id, after, timeout=KEEPALIVE_SECONDS)

@@ -9,7 +9,7 @@ from runner.errors import BadRequest, Conflict, NotFound
 from runner.repo_rules import check_slug
 from runner.server import repo_actions
 from runner.server.api import api_bp
-from runner.server.api.common import body, repo_for, repo_json
+from runner.server.api.common import body, flag, repo_for, repo_json, whole_number
 from runner.server.auth import has_role, require_admin, require_user, role_of
 from runner.server.services import current_services
 from runner.store.repos import FORGES
@@ -17,16 +17,17 @@ from runner.store.repos import FORGES
 # Fields a repository admin may change; `trusted` and a new `clone_url` need a server admin
 # (runner.server.repo_actions).
 EDITABLE = {
-    "timeout": int,
+    "timeout": lambda value: whole_number(value, "timeout", low=1),
     "pipeline_path": str,
     "default_branch": str,
-    "private": bool,
-    "active": bool,
+    "private": lambda value: flag(value, "private"),
+    "active": lambda value: flag(value, "active"),
     "clone_url": str,
     "forge_token": str,
     "forge_url": str,
     # Lets pull requests from forks run the agents' allow-listed plugins as shipped.
-    "fork_privileged": bool,
+    "fork_privileged": lambda value: flag(value, "fork_privileged"),
+    "generic_hook": lambda value: flag(value, "generic_hook"),
 }
 
 
@@ -58,7 +59,7 @@ def add_repo():
         raise Conflict(f"repository {slug} is already active")
     fields = {k: conv(data[k]) for k, conv in EDITABLE.items() if k in data and k != "clone_url"}
     if "trusted" in data:
-        fields["trusted"] = bool(data["trusted"])
+        fields["trusted"] = flag(data["trusted"], "trusted")
     repo = repo_actions.create_repo(
         stores, admin, slug, forge=forge, clone_url=data.get("clone_url", ""), **fields
     )
@@ -89,7 +90,7 @@ def update_repo(owner: str, name: str):
             f"cannot change {', '.join(sorted(unknown))}; editable: "
             f"{', '.join(sorted([*EDITABLE, 'trusted']))}"
         )
-    fields = {k: EDITABLE.get(k, bool)(v) for k, v in data.items()}
+    fields = {k: EDITABLE.get(k, lambda value: flag(value, "trusted"))(v) for k, v in data.items()}
     if "timeout" in fields and fields["timeout"] <= 0:
         raise BadRequest("timeout must be a positive number of seconds")
     repo = repo_actions.update_repo(current_services().stores, require_user(), repo, fields)
