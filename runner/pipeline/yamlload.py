@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from runner.errors import PipelineError
+from runner.pipeline import limits
 from runner.pipeline.issues import IssueList
 
 try:  # the C composer is several times faster; the pure one gives the same nodes
@@ -22,8 +23,6 @@ except ImportError:  # pragma: no cover - libyaml is part of the usual PyYAML wh
     from yaml import SafeLoader as _Loader
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
-# Aliases are expanded into copies; this bounds what a hostile file of nested aliases costs.
-MAX_VALUES = 500_000
 
 
 class YMap(dict):
@@ -88,14 +87,11 @@ class _Converter:
         self.count = 0
 
     def convert(self, node, path: str = "") -> Any:
+        # check_budget has counted the expanded values already; this guards the same limit
+        # should the two ever disagree, as the composed nodes are what is expanded here.
         self.count += 1
-        if self.count > MAX_VALUES:
-            raise PipelineError(
-                f"the file expands to more than {MAX_VALUES} values (anchors used too often?): "
-                "simplify it",
-                file=self.issues.file,
-                line=node.start_mark.line + 1,
-            )
+        if self.count > limits.MAX_YAML_VALUES:
+            raise _too_many_values(self.issues.file, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -197,15 +193,117 @@ class _Converter:
         )
 
 
+def _too_many_values(file: str, line: int) -> PipelineError:
+    return limits.over_budget(
+        "the file expands to too many values (anchors used too often?)",
+        limits.MAX_YAML_VALUES,
+        "YAML values after alias expansion",
+        file=file,
+        line=line,
+    )
+
+
+def check_budget(text: str, file: str, *, strict: bool = True) -> None:
+    """Refuse ``text`` before it is composed when it is over a YAML budget of
+    ``runner.pipeline.limits``: size, documents, nesting depth, alias references, values
+    after alias expansion (counted, not expanded) or a recursive alias (``a: &a [*a]``).
+
+    Reads only the parser's events (libyaml keeps its own stack, so any depth is safe here,
+    while composing a deeply nested file can exhaust the C stack). Raises ``BudgetExceeded``
+    with the line. With ``strict=False`` malformed YAML stops the check silently (the caller
+    reports it later, e.g. raw text that is valid YAML only after substitution); otherwise
+    it raises ``PipelineError`` as ``load_documents`` does.
+    """
+    if len(text) > limits.MAX_FILE_BYTES and len(text.encode()) > limits.MAX_FILE_BYTES:
+        raise limits.over_budget(
+            f"the file has {len(text.encode())} bytes",
+            limits.MAX_FILE_BYTES,
+            "bytes per pipeline file",
+            file=file,
+            fix="keep large data out of the pipeline file",
+        )
+    loader = _Loader(text)
+    try:
+        _scan_events(loader, file)
+    except yaml.YAMLError:
+        if strict:
+            raise
+    finally:
+        loader.dispose()
+
+
+def _scan_events(loader, file: str) -> None:
+    # One pass over the events. ``expanded`` counts the values the file would have with every
+    # alias expanded; ``open_`` holds (anchor, ``expanded`` at its start) of each map or list
+    # being read, ``sizes`` the expanded size of every anchor, so an alias costs what its
+    # expansion would cost without anything being expanded.
+    open_: list[tuple[str | None, int]] = []
+    sizes: dict[str, int] = {}
+    documents = aliases = expanded = 0
+    while loader.check_event():
+        event = loader.get_event()
+        line = event.start_mark.line + 1 if event.start_mark else 0
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > limits.MAX_DOCUMENTS:
+                raise limits.over_budget(
+                    "too many YAML documents",
+                    limits.MAX_DOCUMENTS,
+                    "documents",
+                    file=file,
+                    line=line,
+                )
+        elif isinstance(event, yaml.ScalarEvent):
+            expanded += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > limits.MAX_ALIASES:
+                raise limits.over_budget(
+                    "too many aliases", limits.MAX_ALIASES, "alias references", file=file, line=line
+                )
+            if any(anchor == event.anchor for anchor, _ in open_):
+                raise limits.over_budget(
+                    f"the alias *{event.anchor} is inside the map or list it refers to "
+                    "(a recursive alias)",
+                    0,
+                    "recursive aliases",
+                    file=file,
+                    line=line,
+                    fix="refer to a complete anchor instead",
+                )
+            expanded += sizes.get(event.anchor, 1)
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            expanded += 1
+            open_.append((event.anchor, expanded))
+            if len(open_) > limits.MAX_NESTING:
+                raise limits.over_budget(
+                    "the YAML is nested too deeply",
+                    limits.MAX_NESTING,
+                    "levels of nested maps and lists",
+                    file=file,
+                    line=line,
+                )
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, started = open_.pop()
+            if anchor:
+                sizes[anchor] = expanded - started + 1
+        if expanded > limits.MAX_YAML_VALUES:
+            raise _too_many_values(file, line)
+
+
 def load_documents(text: str, file: str, issues: IssueList) -> list[tuple[Any, int]]:
     """Parse every YAML document of ``text``; return ``(value, first line)`` pairs.
 
-    Empty documents are dropped. Raises ``PipelineError`` with the line for malformed YAML;
-    duplicate keys are appended to ``issues`` as warnings.
+    Empty documents are dropped. Raises ``PipelineError`` with the line for malformed YAML,
+    ``BudgetExceeded`` for a file over a budget (``check_budget``); duplicate keys are appended
+    to ``issues`` as warnings.
     """
     loader = _Loader(text)
     docs: list[tuple[Any, int]] = []
     try:
+        check_budget(text, file)
         converter = _Converter(loader, issues)
         while loader.check_node():
             node = loader.get_node()
