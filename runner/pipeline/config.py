@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import PipelineError
+from runner.pipeline import limits
 from runner.pipeline.compile import compile_stage
 from runner.pipeline.environ import build_environment
 from runner.pipeline.issues import Issue, blocking
 from runner.pipeline.lint import lint_stages, read_files, sort_issues, unrunnable_reason
 from runner.pipeline.model import WOODPECKER, Stage
 from runner.pipeline.spec import KIND_CLONE, BuildContext, StageSpec
+from runner.pipeline.yamlload import check_budget
 
 
 @dataclass
@@ -44,6 +46,22 @@ class CompiledBuild:
         }
 
 
+def check_files(files: dict[str, str]) -> None:
+    """Refuse pipeline files over a budget of ``runner.pipeline.limits`` before any other
+    work is done for them: their count, each one's size, and the YAML budgets of their raw
+    text (nesting, aliases, documents; see ``yamlload.check_budget``). Raises
+    ``BudgetExceeded`` with the file and line."""
+    if len(files) > limits.MAX_FILES:
+        raise limits.over_budget(
+            f"{len(files)} pipeline files",
+            limits.MAX_FILES,
+            "pipeline files per build",
+            fix="merge some of them",
+        )
+    for name, text in files.items():
+        check_budget(text, name, strict=False)
+
+
 def load_pipeline(
     files: dict[str, str],
     ctx: BuildContext,
@@ -65,6 +83,7 @@ def load_pipeline(
             "no pipeline file: add .drone.yml, .woodpecker.yml or .woodpecker/*.yml, "
             "or set the repository's pipeline path"
         )
+    check_files(files)
     stages, issues = read_files(files, ctx)
     issues.extend(lint_stages(stages, trusted=trusted, privileged_images=privileged_images))
     issues = sort_issues(issues)

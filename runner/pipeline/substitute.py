@@ -16,18 +16,24 @@ import json
 import re
 
 from runner.errors import SubstitutionError
+from runner.pipeline import limits
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBSTRING = re.compile(r"^:\s*(-?\d+)(?::(\d+))?$")
 
 
-def substitute(text: str, variables: dict[str, str], *, file: str = "") -> str:
+def substitute(
+    text: str, variables: dict[str, str], *, file: str = "", _depth: int = 0, _line: int = 1
+) -> str:
     """Return ``text`` with every ``${...}`` expression replaced.
 
-    Raises ``SubstitutionError`` (with the line) for an unterminated or malformed expression.
+    Raises ``SubstitutionError`` (with the line) for an unterminated or malformed expression,
+    ``BudgetExceeded`` when ``${...}`` are nested deeper than ``limits.MAX_SUBSTITUTION_DEPTH``
+    or the result is larger than ``limits.MAX_SUBSTITUTED_BYTES``.
     Pure: no environment is read besides ``variables``.
     """
     out: list[str] = []
+    size = 0
     i = 0
     n = len(text)
     while i < n:
@@ -46,12 +52,24 @@ def substitute(text: str, variables: dict[str, str], *, file: str = "") -> str:
             i += 2
         elif nxt == "{":
             end = _closing_brace(text, i + 2)
+            line = _line + text.count("\n", 0, i)
             if end < 0:
-                raise _error("unterminated ${ expression: add the closing }", text, i, file)
-            value = _evaluate(text[i + 2 : end], variables, text, i, file)
+                snippet = text[i : text.find("}", i) + 1 or i + 20]
+                raise _error("unterminated ${ expression: add the closing }", snippet, line, file)
+            value = _evaluate(text[i + 2 : end], variables, line, file, _depth)
             if "\n" in value:
                 value = json.dumps(value, ensure_ascii=False)
             out.append(value)
+            size += len(value)
+            if size > limits.MAX_SUBSTITUTED_BYTES:
+                raise limits.over_budget(
+                    "the file grows too large by substitution",
+                    limits.MAX_SUBSTITUTED_BYTES,
+                    "bytes after substitution",
+                    file=file,
+                    line=line,
+                    fix="use fewer or shorter ${...} values",
+                )
             i = end + 1
         else:
             out.append("$")
@@ -76,25 +94,23 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def _error(message: str, text: str, pos: int, file: str) -> SubstitutionError:
-    line = text.count("\n", 0, pos) + 1
-    snippet = text[pos : text.find("}", pos) + 1 or pos + 20]
+def _error(message: str, snippet: str, line: int, file: str) -> SubstitutionError:
     return SubstitutionError(f"{message} (in {snippet!r})", file=file, line=line)
 
 
-def _evaluate(expr: str, variables: dict[str, str], text: str, pos: int, file: str) -> str:
+def _evaluate(expr: str, variables: dict[str, str], line: int, file: str, depth: int) -> str:
     if expr.startswith("#"):
         match = _NAME.fullmatch(expr[1:])
         if not match:
-            raise _error("invalid ${#VAR} length expression", text, pos, file)
+            raise _error("invalid ${#VAR} length expression", "${" + expr + "}", line, file)
         return str(len(variables.get(expr[1:], "")))
     match = _NAME.match(expr)
     if not match:
         raise _error(
             "invalid substitution: ${...} must start with a variable name "
             "(write $${...} to pass it to the shell unchanged)",
-            text,
-            pos,
+            "${" + expr + "}",
+            line,
             file,
         )
     name = match.group(0)
@@ -105,7 +121,17 @@ def _evaluate(expr: str, variables: dict[str, str], text: str, pos: int, file: s
         return value
 
     def nested(arg: str) -> str:
-        return substitute(arg, variables, file=file) if "${" in arg else arg
+        if "${" not in arg:
+            return arg
+        if depth + 1 >= limits.MAX_SUBSTITUTION_DEPTH:
+            raise limits.over_budget(
+                "${...} nested too deeply",
+                limits.MAX_SUBSTITUTION_DEPTH,
+                "levels of nested ${...}",
+                file=file,
+                line=line,
+            )
+        return substitute(arg, variables, file=file, _depth=depth + 1, _line=line)
 
     for prefix, needs_value in ((":-", True), (":=", True), ("-", False), ("=", False)):
         if op.startswith(prefix):
@@ -147,8 +173,8 @@ def _evaluate(expr: str, variables: dict[str, str], text: str, pos: int, file: s
     raise _error(
         f"unsupported operator {op!r} in ${{{expr}}}: use one of # ## % %% ^ ^^ , ,, "
         ":n :n:len = := :- /p/r //p/r, or write $${...} to leave it to the shell",
-        text,
-        pos,
+        "${" + expr + "}",
+        line,
         file,
     )
 
