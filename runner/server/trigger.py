@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import git
@@ -40,7 +41,8 @@ from runner.forges.base import (
     skip_reason,
 )
 from runner.gitmirror import Mirror
-from runner.pipeline.config import load_pipeline
+from runner.pipeline import limits
+from runner.pipeline.config import check_files, load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext, StageSpec
 from runner.server.status import status_reporter
@@ -164,7 +166,9 @@ class Triggerer:
             return self._save_error(repo, event, self._context(repo, event, number), exc)
         _fill_from_commit(event, mirror, commit)
         try:
-            files, declared = extract_declarations(files)
+            with _reading_untrusted(files):
+                check_files(files)
+                files, declared = extract_declarations(files)
         except PipelineError as exc:
             return self._save_error(repo, event, self._context(repo, event, number), exc)
         environment = self._environment(repo, event, declared)
@@ -172,7 +176,8 @@ class Triggerer:
             event.target = environment.name
         ctx = self._context(repo, event, number)
         try:
-            compiled = self._compile(repo, files, ctx, event)
+            with _reading_untrusted(files):
+                compiled = self._compile(repo, files, ctx, event)
         except PipelineError as exc:
             return self._save_error(repo, event, ctx, exc)
         if not compiled.stages:
@@ -213,6 +218,20 @@ class Triggerer:
                 f"no pipeline file at commit {commit[:10]}: looked for {looked}; add one or set "
                 "the repository's pipeline path"
             )
+        if len(names) > limits.MAX_FILES:
+            raise limits.over_budget(
+                f"{len(names)} pipeline files", limits.MAX_FILES, "pipeline files per build"
+            )
+        for name in names:  # a huge file is refused before it is read into memory
+            size = mirror.file_size(commit, name)
+            if size > limits.MAX_FILE_BYTES:
+                raise limits.over_budget(
+                    f"the file has {size} bytes",
+                    limits.MAX_FILE_BYTES,
+                    "bytes per pipeline file",
+                    file=name,
+                    fix="keep large data out of the pipeline file",
+                )
         return {name: mirror.read_file(commit, name) for name in names}
 
     def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: HookEvent):
@@ -306,7 +325,8 @@ class Triggerer:
         ctx = self._context(repo, event, build.number)
         ctx.commit = build.commit
         try:
-            compiled = self._compile(repo, files, ctx, event)
+            with _reading_untrusted(files):
+                compiled = self._compile(repo, files, ctx, event)
         except PipelineError:
             return
         specs = {spec.name: spec for spec in compiled.stages}
@@ -327,6 +347,31 @@ class Triggerer:
     def _repo_lock(self, repo_id: int) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(repo_id, threading.Lock())
+
+
+@contextmanager
+def _reading_untrusted(files: dict[str, str]):
+    """Turn any failure of the pipeline chain into a ``PipelineError``, so the event still
+    gets its ``error`` build (a 500 would make the forge deliver it again and again):
+    exhausted stack or memory (the budgets of ``runner.pipeline.limits`` should prevent
+    both), or a bug met by an input nobody foresaw (logged with its traceback)."""
+    first = next(iter(files), "")
+    try:
+        yield
+    except RunnerError:
+        raise
+    except (RecursionError, MemoryError) as exc:
+        raise PipelineError(
+            f"the pipeline file is too complex to read ({type(exc).__name__}): simplify it",
+            file=first,
+        ) from None
+    except Exception:
+        log.exception("reading the pipeline files %s failed", ", ".join(files))
+        raise PipelineError(
+            "the server failed to read this pipeline file (its log has the details); "
+            "please report it",
+            file=first,
+        ) from None
 
 
 def describe_error(exc: RunnerError) -> str:
