@@ -59,7 +59,7 @@ def check_files(files: dict[str, str]) -> None:
             fix="merge some of them",
         )
     for name, text in files.items():
-        check_budget(text, name, strict=False)
+        check_budget(text, name)
 
 
 def load_pipeline(

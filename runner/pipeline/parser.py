@@ -54,7 +54,7 @@ def parse_file(
     ``BudgetExceeded`` when it is over a limit of ``runner.pipeline.limits`` (checked before
     the work it bounds); every other problem is returned as an issue.
     """
-    check_budget(text, file, strict=False)
+    check_budget(text, file)
     issues = IssueList(file)
     combos = _matrix_of(file, text, issues, variables_for)
     stages: list[Stage] = []

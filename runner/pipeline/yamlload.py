@@ -203,16 +203,15 @@ def _too_many_values(file: str, line: int) -> PipelineError:
     )
 
 
-def check_budget(text: str, file: str, *, strict: bool = True) -> None:
+def check_budget(text: str, file: str) -> None:
     """Refuse ``text`` before it is composed when it is over a YAML budget of
     ``runner.pipeline.limits``: size, documents, nesting depth, alias references, values
     after alias expansion (counted, not expanded) or a recursive alias (``a: &a [*a]``).
 
     Reads only the parser's events (libyaml keeps its own stack, so any depth is safe here,
     while composing a deeply nested file can exhaust the C stack). Raises ``BudgetExceeded``
-    with the line. With ``strict=False`` malformed YAML stops the check silently (the caller
-    reports it later, e.g. raw text that is valid YAML only after substitution); otherwise
-    it raises ``PipelineError`` as ``load_documents`` does.
+    with the line. Malformed YAML ends the check quietly: whoever composes the text reports
+    it with its line (and raw text may be valid YAML only once substituted).
     """
     if len(text) > limits.MAX_FILE_BYTES and len(text.encode()) > limits.MAX_FILE_BYTES:
         raise limits.over_budget(
@@ -226,8 +225,7 @@ def check_budget(text: str, file: str, *, strict: bool = True) -> None:
     try:
         _scan_events(loader, file)
     except yaml.YAMLError:
-        if strict:
-            raise
+        pass
     finally:
         loader.dispose()
 
