@@ -251,7 +251,7 @@ def _parse_constraints(item: dict, path: str, line: int, issues: IssueList) -> C
             try:
                 parse_expression(out.evaluate)
             except ExpressionTooComplex as exc:
-                issues.error(key_line, key_path, f"{exc}: simplify it")
+                issues.error(key_line, key_path, f"{exc}; simplify it")
             except ExpressionError as exc:
                 issues.warning(key_line, key_path, f"{exc}; the condition is treated as true")
             continue

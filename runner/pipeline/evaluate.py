@@ -36,9 +36,9 @@ class ExpressionError(ValueError):
 class ExpressionTooComplex(ExpressionError):
     """An expression over a budget of ``runner.pipeline.limits``; ``limit`` names it."""
 
-    def __init__(self, message: str, limit: str):
+    def __init__(self, what: str, limit: str):
         self.limit = limit
-        super().__init__(message)
+        super().__init__(f"{what}: over the limit of {limit}")
 
 
 def _regex_options() -> re2.Options:
@@ -72,8 +72,7 @@ class _Parser:
     def __init__(self, text: str):
         if len(text) > limits.MAX_EXPRESSION_BYTES:
             raise ExpressionTooComplex(
-                f"the evaluate expression has {len(text)} characters, over the limit of "
-                f"{limits.MAX_EXPRESSION_BYTES}",
+                f"the evaluate expression has {len(text)} characters",
                 f"{limits.MAX_EXPRESSION_BYTES} characters per evaluate expression",
             )
         self.tokens = _tokens(text)
@@ -85,8 +84,7 @@ class _Parser:
         self.depth += 1
         if self.depth > limits.MAX_EXPRESSION_DEPTH:
             raise ExpressionTooComplex(
-                "the evaluate expression is nested too deeply, over the limit of "
-                f"{limits.MAX_EXPRESSION_DEPTH} levels",
+                "the evaluate expression is nested too deeply",
                 f"{limits.MAX_EXPRESSION_DEPTH} levels of nesting per evaluate expression",
             )
 
@@ -198,8 +196,7 @@ def _regex(pattern: Any):
             reason = reason.decode(errors="replace")
         if "too large" in str(reason):
             raise ExpressionTooComplex(
-                f"the regular expression {pattern!r} needs more memory than the limit of "
-                f"{limits.MAX_REGEX_MEMORY} bytes",
+                f"the regular expression {pattern!r} needs too much memory",
                 f"{limits.MAX_REGEX_MEMORY} bytes of regular expression memory",
             ) from None
         raise ExpressionError(f"invalid regular expression {pattern!r}: {reason}") from None
