@@ -230,14 +230,34 @@ def check_budget(text: str, file: str) -> None:
         loader.dispose()
 
 
+# Top-level keys whose items are steps in one of the dialects (a list or a map of steps).
+_STEP_KEYS = ("steps", "pipeline", "services")
+
+
+class _Open:
+    """A map or list being read by ``_scan_events``."""
+
+    __slots__ = ("anchor", "started", "is_map", "key_next", "key", "key_line", "holds_steps")
+
+    def __init__(self, anchor, started: int, is_map: bool, holds_steps: bool):
+        self.anchor = anchor
+        self.started = started  # ``expanded`` when it started
+        self.is_map = is_map
+        self.key_next = True  # in a map: the next node is a key
+        self.key = ""  # in a map: the last key read
+        self.key_line = 0
+        self.holds_steps = holds_steps
+
+
 def _scan_events(loader, file: str) -> None:
     # One pass over the events. ``expanded`` counts the values the file would have with every
-    # alias expanded; ``open_`` holds (anchor, ``expanded`` at its start) of each map or list
-    # being read, ``sizes`` the expanded size of every anchor, so an alias costs what its
-    # expansion would cost without anything being expanded.
-    open_: list[tuple[str | None, int]] = []
+    # alias expanded; ``sizes`` holds the expanded size of every anchor, so an alias costs
+    # what its expansion would cost without anything being expanded. Steps are counted too
+    # (items of a top-level steps/pipeline/services), so 5,000 steps are refused before they
+    # are composed; parse_file counts them exactly later.
+    open_: list[_Open] = []
     sizes: dict[str, int] = {}
-    documents = aliases = expanded = 0
+    documents = aliases = expanded = steps = 0
     while loader.check_event():
         event = loader.get_event()
         line = event.start_mark.line + 1 if event.start_mark else 0
@@ -251,7 +271,35 @@ def _scan_events(loader, file: str) -> None:
                     file=file,
                     line=line,
                 )
-        elif isinstance(event, yaml.ScalarEvent):
+            continue
+        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            done = open_.pop()
+            if done.anchor:
+                sizes[done.anchor] = expanded - done.started + 1
+            continue
+        if not isinstance(event, (yaml.NodeEvent, yaml.CollectionStartEvent)):
+            continue
+        # A node: a key or value of the enclosing map, or an item of the enclosing list.
+        parent = open_[-1] if open_ else None
+        is_key = False
+        if parent is not None and parent.is_map:
+            is_key = parent.key_next
+            parent.key_next = not parent.key_next
+            if is_key:
+                parent.key = getattr(event, "value", None) or ""
+                parent.key_line = line
+        if parent is not None and parent.holds_steps and not is_key:
+            steps += 1
+            if steps > limits.MAX_STEPS:
+                raise limits.over_budget(
+                    f"the file has more than {limits.MAX_STEPS} steps",
+                    limits.MAX_STEPS,
+                    "steps per build",
+                    file=file,
+                    line=parent.key_line if parent.is_map else line,
+                    fix="split the work over fewer, larger steps",
+                )
+        if isinstance(event, yaml.ScalarEvent):
             expanded += 1
             if event.anchor:
                 sizes[event.anchor] = 1
@@ -261,7 +309,7 @@ def _scan_events(loader, file: str) -> None:
                 raise limits.over_budget(
                     "too many aliases", limits.MAX_ALIASES, "alias references", file=file, line=line
                 )
-            if any(anchor == event.anchor for anchor, _ in open_):
+            if any(o.anchor == event.anchor for o in open_):
                 raise limits.over_budget(
                     f"the alias *{event.anchor} is inside the map or list it refers to "
                     "(a recursive alias)",
@@ -272,9 +320,13 @@ def _scan_events(loader, file: str) -> None:
                     fix="refer to a complete anchor instead",
                 )
             expanded += sizes.get(event.anchor, 1)
-        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+        else:  # the start of a map or list
             expanded += 1
-            open_.append((event.anchor, expanded))
+            holds_steps = (
+                len(open_) == 1 and parent.is_map and not is_key and parent.key in _STEP_KEYS
+            )
+            is_map = isinstance(event, yaml.MappingStartEvent)
+            open_.append(_Open(event.anchor, expanded, is_map, holds_steps))
             if len(open_) > limits.MAX_NESTING:
                 raise limits.over_budget(
                     "the YAML is nested too deeply",
@@ -283,10 +335,6 @@ def _scan_events(loader, file: str) -> None:
                     file=file,
                     line=line,
                 )
-        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-            anchor, started = open_.pop()
-            if anchor:
-                sizes[anchor] = expanded - started + 1
         if expanded > limits.MAX_YAML_VALUES:
             raise _too_many_values(file, line)
 

@@ -210,9 +210,27 @@ def test_text_read_over_all_combinations_is_bounded():
 # Steps and files -----------------------------------------------------------------------------
 
 
-def test_too_many_steps_in_one_file_are_refused():
-    err = refused(parse_file, ".drone.yml", drone(limits.MAX_STEPS + 1), lambda m: {})
+@pytest.mark.parametrize(
+    "text",
+    [
+        drone(limits.MAX_STEPS + 1),
+        "pipeline:\n" + "".join(f"  s{i}:\n    image: a\n" for i in range(limits.MAX_STEPS + 1)),
+        "steps:\n" + "".join(f"  s{i}: {{image: a}}\n" for i in range(limits.MAX_STEPS + 1)),
+    ],
+    ids=["drone-list", "drone08-map", "woodpecker-map"],
+)
+def test_too_many_steps_in_one_file_are_refused_before_they_are_composed(text):
+    err = refused(check_budget, text, ".drone.yml")
     assert err.limit == f"{limits.MAX_STEPS} steps per build" and err.file == ".drone.yml"
+    first_over = [i for i, line in enumerate(text.splitlines(), 1) if "1000" in line][0]
+    assert err.line == first_over
+
+
+def test_steps_over_documents_and_matrix_combinations_are_counted_when_read():
+    body = "steps:\n" + "".join(f"  s{i}: {{image: a}}\n" for i in range(limits.MAX_STEPS // 2))
+    text = "matrix:\n  A: [1, 2, 3]\n" + body
+    err = refused(parse_file, ".woodpecker.yml", text, lambda m: dict(m))
+    assert err.limit == f"{limits.MAX_STEPS} steps per build"
 
 
 def test_steps_are_counted_over_every_file_of_the_build():

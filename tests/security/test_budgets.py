@@ -71,7 +71,7 @@ HOSTILE = {
         f"{limits.MAX_FILE_BYTES} bytes per pipeline file",
         0,
     ),
-    "steps-5000": (".drone.yml", drone(5000), f"{limits.MAX_STEPS} steps per build", 0),
+    "steps-5000": (".drone.yml", drone(5000), f"{limits.MAX_STEPS} steps per build", 3004),
     "regex-over-re2-memory": (
         ".woodpecker.yml",
         woodpecker(when="    when:\n      evaluate: 'CI_COMMIT_BRANCH matches \"\\\\pL{1000}\"'\n"),
