@@ -18,7 +18,7 @@ from runner.pipeline.issues import Issue, blocking
 from runner.pipeline.lint import lint_stages, read_files, sort_issues, unrunnable_reason
 from runner.pipeline.model import WOODPECKER, Stage
 from runner.pipeline.spec import KIND_CLONE, BuildContext, StageSpec
-from runner.pipeline.yamlload import check_budget
+from runner.pipeline.yamlload import check_budget, check_size
 
 
 @dataclass
@@ -46,11 +46,12 @@ class CompiledBuild:
         }
 
 
-def check_files(files: dict[str, str]) -> None:
+def check_files(files: dict[str, str], *, scan: bool = True) -> None:
     """Refuse pipeline files over a budget of ``runner.pipeline.limits`` before any other
-    work is done for them: their count, each one's size, and the YAML budgets of their raw
-    text (nesting, aliases, documents; see ``yamlload.check_budget``). Raises
-    ``BudgetExceeded`` with the file and line."""
+    work is done for them: their count, each one's size and, with ``scan``, the YAML budgets
+    of their raw text (nesting, aliases, documents, steps; ``yamlload.check_budget``), which
+    every load checks anyway: the scan is for readers of the raw text before the pipeline
+    chain (the environment declarations). Raises ``BudgetExceeded`` with the file and line."""
     if len(files) > limits.MAX_FILES:
         raise limits.over_budget(
             f"{len(files)} pipeline files",
@@ -59,7 +60,10 @@ def check_files(files: dict[str, str]) -> None:
             fix="merge some of them",
         )
     for name, text in files.items():
-        check_budget(text, name)
+        if scan:
+            check_budget(text, name)
+        else:
+            check_size(text, name)
 
 
 def load_pipeline(
@@ -83,7 +87,7 @@ def load_pipeline(
             "no pipeline file: add .drone.yml, .woodpecker.yml or .woodpecker/*.yml, "
             "or set the repository's pipeline path"
         )
-    check_files(files)
+    check_files(files, scan=False)
     stages, issues = read_files(files, ctx)
     issues.extend(lint_stages(stages, trusted=trusted, privileged_images=privileged_images))
     issues = sort_issues(issues)

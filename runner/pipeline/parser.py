@@ -18,7 +18,7 @@ from runner.pipeline.model import DRONE, DRONE08, WOODPECKER, Stage
 from runner.pipeline.parse_drone import parse_drone_document
 from runner.pipeline.parse_maps import parse_map_document
 from runner.pipeline.substitute import substitute
-from runner.pipeline.yamlload import check_budget, load_documents
+from runner.pipeline.yamlload import check_size, load_documents
 
 VariablesFor = Callable[[dict[str, str]], dict[str, str]]
 
@@ -54,7 +54,7 @@ def parse_file(
     ``BudgetExceeded`` when it is over a limit of ``runner.pipeline.limits`` (checked before
     the work it bounds); every other problem is returned as an issue.
     """
-    check_budget(text, file)
+    check_size(text, file)  # the rest of the YAML budgets: each time the text is loaded
     issues = IssueList(file)
     combos = _matrix_of(file, text, issues, variables_for)
     stages: list[Stage] = []

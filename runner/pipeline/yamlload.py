@@ -203,6 +203,18 @@ def _too_many_values(file: str, line: int) -> PipelineError:
     )
 
 
+def check_size(text: str, file: str) -> None:
+    """Raise ``BudgetExceeded`` when ``text`` is larger than ``limits.MAX_FILE_BYTES``."""
+    if len(text) > limits.MAX_FILE_BYTES and len(text.encode()) > limits.MAX_FILE_BYTES:
+        raise limits.over_budget(
+            f"the file has {len(text.encode())} bytes",
+            limits.MAX_FILE_BYTES,
+            "bytes per pipeline file",
+            file=file,
+            fix="keep large data out of the pipeline file",
+        )
+
+
 def check_budget(text: str, file: str) -> None:
     """Refuse ``text`` before it is composed when it is over a YAML budget of
     ``runner.pipeline.limits``: size, documents, nesting depth, alias references, values
@@ -213,14 +225,7 @@ def check_budget(text: str, file: str) -> None:
     with the line. Malformed YAML ends the check quietly: whoever composes the text reports
     it with its line (and raw text may be valid YAML only once substituted).
     """
-    if len(text) > limits.MAX_FILE_BYTES and len(text.encode()) > limits.MAX_FILE_BYTES:
-        raise limits.over_budget(
-            f"the file has {len(text.encode())} bytes",
-            limits.MAX_FILE_BYTES,
-            "bytes per pipeline file",
-            file=file,
-            fix="keep large data out of the pipeline file",
-        )
+    check_size(text, file)
     loader = _Loader(text)
     try:
         _scan_events(loader, file)
@@ -229,6 +234,12 @@ def check_budget(text: str, file: str) -> None:
     finally:
         loader.dispose()
 
+
+_SCALAR, _ALIAS = yaml.ScalarEvent, yaml.AliasEvent
+_START_MAPPING = yaml.MappingStartEvent
+_STARTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_END_SEQUENCE, _END_MAPPING = yaml.SequenceEndEvent, yaml.MappingEndEvent
+_DOCUMENT_START, _STREAM_END = yaml.DocumentStartEvent, yaml.StreamEndEvent
 
 # Top-level keys whose items are steps in one of the dialects (a list or a map of steps).
 _STEP_KEYS = ("steps", "pipeline", "services")
@@ -254,89 +265,100 @@ def _scan_events(loader, file: str) -> None:
     # alias expanded; ``sizes`` holds the expanded size of every anchor, so an alias costs
     # what its expansion would cost without anything being expanded. Steps are counted too
     # (items of a top-level steps/pipeline/services), so 5,000 steps are refused before they
-    # are composed; parse_file counts them exactly later.
+    # are composed; parse_file counts them exactly later. Every event of every load passes
+    # here, hence the plain type tests.
     open_: list[_Open] = []
     sizes: dict[str, int] = {}
     documents = aliases = expanded = steps = 0
-    while loader.check_event():
-        event = loader.get_event()
-        line = event.start_mark.line + 1 if event.start_mark else 0
-        if isinstance(event, yaml.DocumentStartEvent):
-            documents += 1
-            if documents > limits.MAX_DOCUMENTS:
-                raise limits.over_budget(
-                    "too many YAML documents",
-                    limits.MAX_DOCUMENTS,
-                    "documents",
-                    file=file,
-                    line=line,
-                )
-            continue
-        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+    get_event = loader.get_event
+    while True:
+        event = get_event()
+        kind = type(event)
+        if kind is _END_SEQUENCE or kind is _END_MAPPING:
             done = open_.pop()
             if done.anchor:
                 sizes[done.anchor] = expanded - done.started + 1
             continue
-        if not isinstance(event, (yaml.NodeEvent, yaml.CollectionStartEvent)):
+        if kind is not _SCALAR and kind is not _ALIAS and kind not in _STARTS:
+            if kind is _DOCUMENT_START:
+                documents += 1
+                if documents > limits.MAX_DOCUMENTS:
+                    raise limits.over_budget(
+                        "too many YAML documents",
+                        limits.MAX_DOCUMENTS,
+                        "documents",
+                        file=file,
+                        line=event.start_mark.line + 1,
+                    )
+            elif kind is _STREAM_END:
+                return
             continue
         # A node: a key or value of the enclosing map, or an item of the enclosing list.
         parent = open_[-1] if open_ else None
         is_key = False
-        if parent is not None and parent.is_map:
-            is_key = parent.key_next
-            parent.key_next = not parent.key_next
-            if is_key:
-                parent.key = getattr(event, "value", None) or ""
-                parent.key_line = line
-        if parent is not None and parent.holds_steps and not is_key:
-            steps += 1
-            if steps > limits.MAX_STEPS:
-                raise limits.over_budget(
-                    f"the file has more than {limits.MAX_STEPS} steps",
-                    limits.MAX_STEPS,
-                    "steps per build",
-                    file=file,
-                    line=parent.key_line if parent.is_map else line,
-                    fix="split the work over fewer, larger steps",
-                )
-        if isinstance(event, yaml.ScalarEvent):
+        if parent is not None:
+            if parent.is_map:
+                is_key = parent.key_next
+                parent.key_next = not is_key
+                if is_key:
+                    parent.key = event.value if kind is _SCALAR else ""
+                    parent.key_line = event.start_mark.line + 1
+            if parent.holds_steps and not is_key:
+                steps += 1
+                if steps > limits.MAX_STEPS:
+                    raise limits.over_budget(
+                        f"the file has more than {limits.MAX_STEPS} steps",
+                        limits.MAX_STEPS,
+                        "steps per build",
+                        file=file,
+                        line=parent.key_line if parent.is_map else event.start_mark.line + 1,
+                        fix="split the work over fewer, larger steps",
+                    )
+        if kind is _SCALAR:
             expanded += 1
             if event.anchor:
                 sizes[event.anchor] = 1
-        elif isinstance(event, yaml.AliasEvent):
+        elif kind is _ALIAS:
+            expanded += _alias_size(event, open_, sizes, file)
             aliases += 1
             if aliases > limits.MAX_ALIASES:
                 raise limits.over_budget(
-                    "too many aliases", limits.MAX_ALIASES, "alias references", file=file, line=line
-                )
-            if any(o.anchor == event.anchor for o in open_):
-                raise limits.over_budget(
-                    f"the alias *{event.anchor} is inside the map or list it refers to "
-                    "(a recursive alias)",
-                    0,
-                    "recursive aliases",
+                    "too many aliases",
+                    limits.MAX_ALIASES,
+                    "alias references",
                     file=file,
-                    line=line,
-                    fix="refer to a complete anchor instead",
+                    line=event.start_mark.line + 1,
                 )
-            expanded += sizes.get(event.anchor, 1)
         else:  # the start of a map or list
             expanded += 1
             holds_steps = (
                 len(open_) == 1 and parent.is_map and not is_key and parent.key in _STEP_KEYS
             )
-            is_map = isinstance(event, yaml.MappingStartEvent)
-            open_.append(_Open(event.anchor, expanded, is_map, holds_steps))
+            open_.append(_Open(event.anchor, expanded, kind is _START_MAPPING, holds_steps))
             if len(open_) > limits.MAX_NESTING:
                 raise limits.over_budget(
                     "the YAML is nested too deeply",
                     limits.MAX_NESTING,
                     "levels of nested maps and lists",
                     file=file,
-                    line=line,
+                    line=event.start_mark.line + 1,
                 )
         if expanded > limits.MAX_YAML_VALUES:
-            raise _too_many_values(file, line)
+            raise _too_many_values(file, event.start_mark.line + 1)
+
+
+def _alias_size(event, open_: list[_Open], sizes: dict[str, int], file: str) -> int:
+    """What expanding the alias ``event`` would add; refuses a recursive alias."""
+    if any(o.anchor == event.anchor for o in open_):
+        raise limits.over_budget(
+            f"the alias *{event.anchor} is inside the map or list it refers to (a recursive alias)",
+            0,
+            "recursive aliases",
+            file=file,
+            line=event.start_mark.line + 1,
+            fix="refer to a complete anchor instead",
+        )
+    return sizes.get(event.anchor, 1)
 
 
 def load_documents(text: str, file: str, issues: IssueList) -> list[tuple[Any, int]]:
