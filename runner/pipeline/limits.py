@@ -5,9 +5,10 @@ work done for an untrusted party: every reading step below stops at its limit an
 ``BudgetExceeded`` (a ``PipelineError``: the build ends in ``error`` naming the file, the line
 where known and the limit hit) instead of using unbounded time, memory or stack.
 
-The limits are far above what real files need (the largest file of the corpus of real
-Drone and Woodpecker files is 78 KB, 1 document of 130 steps; the deepest is 9 levels) and far
-below what would stall a server. docs/pipeline.md ("Limits") lists them for users.
+The limits are far above what real files need (in the corpus of real Drone and Woodpecker
+files: 78 KB at most, 32 documents, 7 levels of nesting, 24 aliases, 5,431 values, 295 steps,
+12 matrix stages) and far below what would stall a server. docs/pipeline.md ("Limits") lists
+them for users.
 """
 
 from __future__ import annotations
