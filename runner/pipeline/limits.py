@@ -61,6 +61,19 @@ MAX_REGEX_MEMORY = 8 * 1024 * 1024
 """Memory RE2 may use to compile one ``matches`` pattern (RE2 runs in linear time)."""
 
 
+COMPILE_PROCESSES = 2
+"""Worker processes the server reads pipeline files in (``runner.server.compile_worker``)."""
+
+COMPILE_CPU_SECONDS = 5
+"""CPU time one reading of a build's pipeline files may use in a worker."""
+
+COMPILE_MEMORY_BYTES = 1024 * 1024 * 1024
+"""Address space of a worker (the interpreter, libyaml and RE2 included)."""
+
+COMPILE_WALL_SECONDS = 20.0
+"""Time the server waits for a worker (CPU time can be scarce on a loaded machine)."""
+
+
 def over_budget(what: str, limit: int, unit: str, *, file: str = "", line: int = 0, fix: str = ""):
     """The error for a budget hit: ``<what>: over the limit of <limit> <unit>; <fix>``."""
     fix = fix or "simplify the file or split it"

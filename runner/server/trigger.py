@@ -24,7 +24,7 @@ import git
 from sqlalchemy import select, update
 
 from runner.core import BLOCKED, ERROR, Build, Repo
-from runner.environments import decide_target, extract_declarations
+from runner.environments import decide_target
 from runner.errors import (
     BadRequest,
     Conflict,
@@ -42,9 +42,10 @@ from runner.forges.base import (
 )
 from runner.gitmirror import Mirror
 from runner.pipeline import limits
-from runner.pipeline.config import check_files, load_pipeline
+from runner.pipeline.config import load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext, StageSpec
+from runner.server.compile_worker import compile_worker, read_declarations
 from runner.server.status import status_reporter
 from runner.store.builds import stage_from_spec
 from runner.store.models import BuildRow, RepoRow, StageRow
@@ -74,6 +75,10 @@ class Triggerer:
         self.settings = services.settings
         self.stores = services.stores
         self.status = status if status is not None else status_reporter(services)
+        # Pipeline files are untrusted: they are read in worker processes with CPU-time and
+        # memory limits, so no file can stall or exhaust the server.
+        self.compiler = compile_worker()
+        self.compiler.start()
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -167,8 +172,7 @@ class Triggerer:
         _fill_from_commit(event, mirror, commit)
         try:
             with _reading_untrusted(files):
-                check_files(files)
-                files, declared = extract_declarations(files)
+                files, declared = self.compiler.call(read_declarations, files)
         except PipelineError as exc:
             return self._save_error(repo, event, self._context(repo, event, number), exc)
         environment = self._environment(repo, event, declared)
@@ -235,7 +239,8 @@ class Triggerer:
         return {name: mirror.read_file(commit, name) for name in names}
 
     def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: HookEvent):
-        return load_pipeline(
+        return self.compiler.call(
+            load_pipeline,
             files,
             ctx,
             environ=dict(event.params),
