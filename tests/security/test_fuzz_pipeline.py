@@ -83,9 +83,20 @@ SCALARS = st.one_of(
 NESTED_KEYS = list(KNOWN_FIELDS) + list(COMMON_KEYS) + ["include", "exclude", "from_secret"]
 
 
-def values(max_leaves: int = 12):
+# Most values are plain, so that files get past substitution and YAML into lint and compile;
+# each file then gets one hostile value (or none) somewhere.
+PLAIN_SCALARS = st.one_of(
+    st.sampled_from([t for t in HOSTILE_TEXT if "${" not in t and t not in ("\x00", "\ud800")]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.booleans(),
+    st.none(),
+)
+
+
+def values(max_leaves: int = 12, scalars=PLAIN_SCALARS):
     return st.recursive(
-        SCALARS,
+        scalars,
         lambda inner: st.one_of(
             st.lists(inner, max_size=4),
             st.dictionaries(st.sampled_from(NESTED_KEYS), inner, max_size=4),
@@ -97,6 +108,7 @@ def values(max_leaves: int = 12):
 # Strategies are built once: Hypothesis validates each new one, which costs more than a draw.
 VALUES = values()
 SMALL_VALUES = values(4)
+HOSTILE_VALUES = values(4, SCALARS)
 STEP = st.dictionaries(st.sampled_from(COMMON_KEYS), values(6), max_size=6).map(
     lambda step: {"image": "alpine", **step}
 )
@@ -120,13 +132,26 @@ DRONE08_KEY_LIST = st.lists(st.sampled_from(DRONE08_KEYS), max_size=4, unique=Tr
 WOODPECKER_KEY_LIST = st.lists(st.sampled_from(WOODPECKER_KEYS), max_size=4, unique=True)
 
 
+def with_hostile_value(draw, doc: dict, keys) -> dict:
+    """``doc`` with one hostile value at one of ``keys`` or in one of its steps, or as is."""
+    where = draw(st.sampled_from(["none", "top", "step"]))
+    if where == "top":
+        doc[draw(st.sampled_from(list(keys)))] = draw(HOSTILE_VALUES)
+    elif where == "step":
+        steps = doc.get("steps") or doc.get("pipeline")
+        items = list(steps.values()) if isinstance(steps, dict) else steps
+        if items:
+            draw(st.sampled_from(items))[draw(st.sampled_from(COMMON_KEYS))] = draw(HOSTILE_VALUES)
+    return doc
+
+
 @st.composite
 def drone_files(draw):
     doc = {"kind": "pipeline", "name": draw(st.sampled_from(["default", "a", ""]))}
     for key in draw(DRONE_KEYS):
         doc[key] = draw(VALUES)
     doc["steps"] = draw(NAMED_STEPS)
-    docs = [doc]
+    docs = [with_hostile_value(draw, doc, PIPELINE_KEYS)]
     if draw(st.booleans()):
         docs.insert(0, {"environments": draw(ENVIRONMENTS)})
     return ".drone.yml", docs
@@ -138,7 +163,7 @@ def drone08_files(draw):
     doc["pipeline"] = draw(STEP_MAP)
     if draw(st.booleans()):
         doc["matrix"] = draw(MATRIX)
-    return ".drone.yml", [doc]
+    return ".drone.yml", [with_hostile_value(draw, doc, DRONE08_KEYS)]
 
 
 @st.composite
@@ -150,7 +175,7 @@ def woodpecker_files(draw):
     if draw(st.booleans()):
         doc["when"] = {"evaluate": draw(st.sampled_from(HOSTILE_TEXT))}
     name = draw(st.sampled_from([".woodpecker.yml", ".woodpecker/build.yml"]))
-    return name, [doc]
+    return name, [with_hostile_value(draw, doc, WOODPECKER_KEYS)]
 
 
 def dump(docs) -> str:
