@@ -52,13 +52,7 @@ def check_files(files: dict[str, str], *, scan: bool = True) -> None:
     of their raw text (nesting, aliases, documents, steps; ``yamlload.check_budget``), which
     every load checks anyway: the scan is for readers of the raw text before the pipeline
     chain (the environment declarations). Raises ``BudgetExceeded`` with the file and line."""
-    if len(files) > limits.MAX_FILES:
-        raise limits.over_budget(
-            f"{len(files)} pipeline files",
-            limits.MAX_FILES,
-            "pipeline files per build",
-            fix="merge some of them",
-        )
+    limits.check_file_count(len(files))
     for name, text in files.items():
         if scan:
             check_budget(text, name)

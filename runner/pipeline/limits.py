@@ -83,3 +83,23 @@ def over_budget(what: str, limit: int, unit: str, *, file: str = "", line: int =
         line=line,
         limit=f"{limit} {unit}",
     )
+
+
+def check_file_count(count: int) -> None:
+    """Raise ``BudgetExceeded`` when a build has more than ``MAX_FILES`` pipeline files."""
+    if count > MAX_FILES:
+        raise over_budget(
+            f"{count} pipeline files", MAX_FILES, "pipeline files per build", fix="merge some"
+        )
+
+
+def check_file_size(size: int, file: str) -> None:
+    """Raise ``BudgetExceeded`` when pipeline file ``file`` has more than ``MAX_FILE_BYTES``."""
+    if size > MAX_FILE_BYTES:
+        raise over_budget(
+            f"the file has {size} bytes",
+            MAX_FILE_BYTES,
+            "bytes per pipeline file",
+            file=file,
+            fix="keep large data out of the pipeline file",
+        )

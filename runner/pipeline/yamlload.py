@@ -205,14 +205,8 @@ def _too_many_values(file: str, line: int) -> PipelineError:
 
 def check_size(text: str, file: str) -> None:
     """Raise ``BudgetExceeded`` when ``text`` is larger than ``limits.MAX_FILE_BYTES``."""
-    if len(text) > limits.MAX_FILE_BYTES and len(text.encode()) > limits.MAX_FILE_BYTES:
-        raise limits.over_budget(
-            f"the file has {len(text.encode())} bytes",
-            limits.MAX_FILE_BYTES,
-            "bytes per pipeline file",
-            file=file,
-            fix="keep large data out of the pipeline file",
-        )
+    if len(text) > limits.MAX_FILE_BYTES:
+        limits.check_file_size(len(text.encode(errors="surrogatepass")), file)
 
 
 def check_budget(text: str, file: str) -> None:

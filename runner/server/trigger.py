@@ -222,20 +222,9 @@ class Triggerer:
                 f"no pipeline file at commit {commit[:10]}: looked for {looked}; add one or set "
                 "the repository's pipeline path"
             )
-        if len(names) > limits.MAX_FILES:
-            raise limits.over_budget(
-                f"{len(names)} pipeline files", limits.MAX_FILES, "pipeline files per build"
-            )
+        limits.check_file_count(len(names))
         for name in names:  # a huge file is refused before it is read into memory
-            size = mirror.file_size(commit, name)
-            if size > limits.MAX_FILE_BYTES:
-                raise limits.over_budget(
-                    f"the file has {size} bytes",
-                    limits.MAX_FILE_BYTES,
-                    "bytes per pipeline file",
-                    file=name,
-                    fix="keep large data out of the pipeline file",
-                )
+            limits.check_file_size(mirror.file_size(commit, name), name)
         return {name: mirror.read_file(commit, name) for name in names}
 
     def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: HookEvent):
