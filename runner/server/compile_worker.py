@@ -22,7 +22,9 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 
+from runner.errors import PipelineError, RunnerError
 from runner.pipeline import limits
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,31 @@ class CompileWorker:
                 process.kill()
             log.warning("a pipeline compile worker ran out of time and was killed")
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
+def reading_untrusted(files: dict[str, str]):
+    """Turn any failure of the pipeline chain into a ``PipelineError``, so the event still
+    gets its ``error`` build (a 500 would make the forge deliver it again and again):
+    exhausted stack or memory (the budgets of ``runner.pipeline.limits`` should prevent
+    both), or a bug met by an input nobody foresaw (logged with its traceback)."""
+    first = next(iter(files), "")
+    try:
+        yield
+    except RunnerError:
+        raise
+    except (RecursionError, MemoryError) as exc:
+        raise PipelineError(
+            f"the pipeline file is too complex to read ({type(exc).__name__}): simplify it",
+            file=first,
+        ) from None
+    except Exception:
+        log.exception("reading the pipeline files %s failed", ", ".join(files))
+        raise PipelineError(
+            "the server failed to read this pipeline file (its log has the details); "
+            "please report it",
+            file=first,
+        ) from None
 
 
 def read_declarations(files: dict[str, str]):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import git
@@ -45,7 +44,7 @@ from runner.pipeline import limits
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext, StageSpec
-from runner.server.compile_worker import compile_worker, read_declarations
+from runner.server.compile_worker import compile_worker, read_declarations, reading_untrusted
 from runner.server.status import status_reporter
 from runner.store.builds import stage_from_spec
 from runner.store.models import BuildRow, RepoRow, StageRow
@@ -171,7 +170,7 @@ class Triggerer:
             return self._save_error(repo, event, self._context(repo, event, number), exc)
         _fill_from_commit(event, mirror, commit)
         try:
-            with _reading_untrusted(files):
+            with reading_untrusted(files):
                 files, declared = self.compiler.call(read_declarations, files)
         except PipelineError as exc:
             return self._save_error(repo, event, self._context(repo, event, number), exc)
@@ -180,7 +179,7 @@ class Triggerer:
             event.target = environment.name
         ctx = self._context(repo, event, number)
         try:
-            with _reading_untrusted(files):
+            with reading_untrusted(files):
                 compiled = self._compile(repo, files, ctx, event)
         except PipelineError as exc:
             return self._save_error(repo, event, ctx, exc)
@@ -319,7 +318,7 @@ class Triggerer:
         ctx = self._context(repo, event, build.number)
         ctx.commit = build.commit
         try:
-            with _reading_untrusted(files):
+            with reading_untrusted(files):
                 compiled = self._compile(repo, files, ctx, event)
         except PipelineError:
             return
@@ -341,31 +340,6 @@ class Triggerer:
     def _repo_lock(self, repo_id: int) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(repo_id, threading.Lock())
-
-
-@contextmanager
-def _reading_untrusted(files: dict[str, str]):
-    """Turn any failure of the pipeline chain into a ``PipelineError``, so the event still
-    gets its ``error`` build (a 500 would make the forge deliver it again and again):
-    exhausted stack or memory (the budgets of ``runner.pipeline.limits`` should prevent
-    both), or a bug met by an input nobody foresaw (logged with its traceback)."""
-    first = next(iter(files), "")
-    try:
-        yield
-    except RunnerError:
-        raise
-    except (RecursionError, MemoryError) as exc:
-        raise PipelineError(
-            f"the pipeline file is too complex to read ({type(exc).__name__}): simplify it",
-            file=first,
-        ) from None
-    except Exception:
-        log.exception("reading the pipeline files %s failed", ", ".join(files))
-        raise PipelineError(
-            "the server failed to read this pipeline file (its log has the details); "
-            "please report it",
-            file=first,
-        ) from None
 
 
 def describe_error(exc: RunnerError) -> str:

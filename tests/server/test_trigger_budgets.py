@@ -61,7 +61,7 @@ def test_any_failure_of_the_chain_is_an_error_build(hub, origin, caplog, error, 
     sha = origin.commit({".drone.yml": "kind: pipeline\nsteps: []\n"}, "change")
     repo = add_repo(hub, origin)
     hub.triggerer.compiler = FailingCompiler(error)
-    with caplog.at_level(logging.ERROR, logger="runner.server.trigger"):
+    with caplog.at_level(logging.ERROR, logger="runner.server.compile_worker"):
         build = hub.triggerer.trigger(repo, push_event(sha))
     assert build.status == ERROR and build.stages == []
     assert build.error.startswith(".drone.yml: ") and expected in build.error
