@@ -138,8 +138,9 @@ def with_hostile_value(draw, doc: dict, keys) -> dict:
     if where == "top":
         doc[draw(st.sampled_from(list(keys)))] = draw(HOSTILE_VALUES)
     elif where == "step":
-        steps = doc.get("steps") or doc.get("pipeline")
+        steps = doc["steps"] if "steps" in doc else doc["pipeline"]
         items = list(steps.values()) if isinstance(steps, dict) else steps
+        items = [item for item in items if isinstance(item, dict)]
         if items:
             draw(st.sampled_from(items))[draw(st.sampled_from(COMMON_KEYS))] = draw(HOSTILE_VALUES)
     return doc
