@@ -39,6 +39,15 @@ class SubstitutionError(PipelineError):
     """A ``${...}`` expression that cannot be evaluated."""
 
 
+class BudgetExceeded(PipelineError):
+    """A pipeline file over one of the limits of ``runner.pipeline.limits`` (size, nesting,
+    aliases, matrix, steps...). ``limit`` names the limit that was hit."""
+
+    def __init__(self, message: str, *, file: str = "", line: int = 0, limit: str = ""):
+        self.limit = limit
+        super().__init__(message, file=file, line=line)
+
+
 class EngineError(RunnerError):
     """The container engine failed (missing image, daemon unreachable, refused mount)."""
 

@@ -199,6 +199,14 @@ class Mirror:
         out = git.Repo(self.path).git.ls_tree("-r", "--name-only", "-z", sha)
         return [p for p in out.split("\0") if p]
 
+    def file_size(self, commit: str, path: str) -> int:
+        """The size in bytes of ``path`` at ``commit``, without reading it; ``NotFound``."""
+        sha = self.resolve(commit)
+        try:
+            return int(git.Repo(self.path).git.cat_file("-s", f"{sha}:{path}"))
+        except git.GitCommandError as exc:
+            raise NotFound(f"{path} not found at commit {sha[:10]} of {self.url}") from exc
+
     def read_file(self, commit: str, path: str) -> str:
         """The text (UTF-8) of ``path`` at ``commit``; ``NotFound`` when it is not there."""
         sha = self.resolve(commit)

@@ -14,7 +14,12 @@ from typing import Any
 
 from wcmatch import glob
 
-from runner.pipeline.evaluate import ExpressionError, evaluate, parse_expression
+from runner.pipeline.evaluate import (
+    ExpressionError,
+    ExpressionTooComplex,
+    evaluate,
+    parse_expression,
+)
 from runner.pipeline.issues import IssueList
 from runner.pipeline.spec import BuildContext
 from runner.pipeline.yamlload import YMap, to_text
@@ -245,6 +250,8 @@ def _parse_constraints(item: dict, path: str, line: int, issues: IssueList) -> C
             out.evaluate = to_text(raw)
             try:
                 parse_expression(out.evaluate)
+            except ExpressionTooComplex as exc:
+                issues.error(key_line, key_path, f"{exc}; simplify it")
             except ExpressionError as exc:
                 issues.warning(key_line, key_path, f"{exc}; the condition is treated as true")
             continue

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import PipelineError
+from runner.pipeline import limits
 from runner.pipeline.compile import compile_stage
 from runner.pipeline.environ import build_environment
 from runner.pipeline.issues import Issue, blocking
@@ -24,6 +25,7 @@ from runner.pipeline.lint import (
 from runner.pipeline.model import WOODPECKER, Stage
 from runner.pipeline.spec import KIND_CLONE, BuildContext, StageSpec
 from runner.pipeline.trust import FORK
+from runner.pipeline.yamlload import check_budget, check_size
 
 
 @dataclass
@@ -49,6 +51,20 @@ class CompiledBuild:
             "unsupported": list(self.unsupported),
             "warnings": [w.to_dict() for w in self.warnings],
         }
+
+
+def check_files(files: dict[str, str], *, scan: bool = True) -> None:
+    """Refuse pipeline files over a budget of ``runner.pipeline.limits`` before any other
+    work is done for them: their count, each one's size and, with ``scan``, the YAML budgets
+    of their raw text (nesting, aliases, documents, steps; ``yamlload.check_budget``), which
+    every load checks anyway: the scan is for readers of the raw text before the pipeline
+    chain (the environment declarations). Raises ``BudgetExceeded`` with the file and line."""
+    limits.check_file_count(len(files))
+    for name, text in files.items():
+        if scan:
+            check_budget(text, name)
+        else:
+            check_size(text, name)
 
 
 def load_pipeline(
@@ -77,6 +93,7 @@ def load_pipeline(
             "no pipeline file: add .drone.yml, .woodpecker.yml or .woodpecker/*.yml, "
             "or set the repository's pipeline path"
         )
+    check_files(files, scan=False)
     stages, issues = read_files(files, ctx)
     issues.extend(lint_stages(stages))
     issues = sort_issues(issues)

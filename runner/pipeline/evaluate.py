@@ -4,12 +4,22 @@ Supported: ``==``, ``!=``, ``contains``, ``startsWith``, ``endsWith``, ``matches
 ``in [..]``, ``not in``, ``&&``/``and``, ``||``/``or``, ``!``/``not``, parentheses, string
 literals, ``true``/``false`` and variable names (looked up in the build environment; unknown
 names are empty; ``$env`` is the whole environment). Anything else raises ``ExpressionError``.
+
+``matches`` uses RE2 (google-re2), as Woodpecker does: its expressions are expr-lang's, whose
+``matches`` calls Go's ``regexp.MatchString``, and Go's regexp is RE2 (linear time, no
+backreferences or lookaround). So a pattern behaves as in Woodpecker, and no pattern can take
+more than linear time: ``"aaaa…!" matches "^(a+)+$"`` is as quick as any other. Expressions
+are bounded too (``limits.MAX_EXPRESSION_BYTES``, ``limits.MAX_EXPRESSION_DEPTH``).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+import re2
+
+from runner.pipeline import limits
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')"
@@ -21,6 +31,24 @@ _BINARY = ("==", "!=", "contains", "startsWith", "endsWith", "matches", "in")
 
 class ExpressionError(ValueError):
     """An expression this evaluator does not understand."""
+
+
+class ExpressionTooComplex(ExpressionError):
+    """An expression over a budget of ``runner.pipeline.limits``; ``limit`` names it."""
+
+    def __init__(self, what: str, limit: str):
+        self.limit = limit
+        super().__init__(f"{what}: over the limit of {limit}")
+
+
+def _regex_options() -> re2.Options:
+    options = re2.Options()
+    options.max_mem = limits.MAX_REGEX_MEMORY
+    options.log_errors = False  # an invalid pattern is reported to the user, not logged
+    return options
+
+
+_RE2_OPTIONS = _regex_options()
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -42,8 +70,23 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 class _Parser:
     def __init__(self, text: str):
+        if len(text) > limits.MAX_EXPRESSION_BYTES:
+            raise ExpressionTooComplex(
+                f"the evaluate expression has {len(text)} characters",
+                f"{limits.MAX_EXPRESSION_BYTES} characters per evaluate expression",
+            )
         self.tokens = _tokens(text)
         self.pos = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        """Enter one more level of parentheses, ``!`` or list; refuse past the limit."""
+        self.depth += 1
+        if self.depth > limits.MAX_EXPRESSION_DEPTH:
+            raise ExpressionTooComplex(
+                "the evaluate expression is nested too deeply",
+                f"{limits.MAX_EXPRESSION_DEPTH} levels of nesting per evaluate expression",
+            )
 
     def peek(self) -> tuple[str, str]:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else ("", "")
@@ -63,24 +106,28 @@ class _Parser:
             raise ExpressionError(f"unexpected {self.peek()[1]!r} in evaluate expression")
         return tree
 
+    # A chain ``a && b && c`` is one flat node, so its length adds no depth to evaluate.
     def or_(self) -> Any:
-        left = self.and_()
+        items = [self.and_()]
         while self.peek()[1] in ("||", "or"):
             self.take()
-            left = ("or", left, self.and_())
-        return left
+            items.append(self.and_())
+        return items[0] if len(items) == 1 else ("or", items)
 
     def and_(self) -> Any:
-        left = self.not_()
+        items = [self.not_()]
         while self.peek()[1] in ("&&", "and"):
             self.take()
-            left = ("and", left, self.not_())
-        return left
+            items.append(self.not_())
+        return items[0] if len(items) == 1 else ("and", items)
 
     def not_(self) -> Any:
         if self.peek()[1] in ("!", "not"):
             self.take()
-            return ("not", self.not_())
+            self.nest()
+            inner = self.not_()
+            self.depth -= 1
+            return ("not", inner)
         return self.compare()
 
     def compare(self) -> Any:
@@ -99,10 +146,13 @@ class _Parser:
         if kind == "str":
             return ("lit", value)
         if value == "(":
+            self.nest()
             inner = self.or_()
             self.expect(")")
+            self.depth -= 1
             return inner
         if value == "[":
+            self.nest()
             items = []
             while self.peek()[1] != "]":
                 items.append(self.primary())
@@ -111,6 +161,7 @@ class _Parser:
                 elif self.peek()[1] != "]":
                     raise ExpressionError("expected , or ] in a list of the evaluate expression")
             self.take()
+            self.depth -= 1
             return ("list", items)
         if kind == "word":
             if value in ("true", "false"):
@@ -120,8 +171,35 @@ class _Parser:
 
 
 def parse_expression(text: str) -> Any:
-    """Parse ``text``; raise ``ExpressionError`` when it is not understood."""
-    return _Parser(text).parse()
+    """Parse ``text``; raise ``ExpressionError`` when it is not understood (a literal
+    ``matches`` pattern RE2 refuses included), ``ExpressionTooComplex`` when it is over a
+    budget (a literal pattern that needs more than ``limits.MAX_REGEX_MEMORY`` included)."""
+    tree = _Parser(text).parse()
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if node[0] == "matches" and node[2][0] == "lit":
+            _regex(node[2][1])
+        elif node[0] in ("and", "or", "list"):
+            pending.extend(node[1])
+        elif node[0] == "not":
+            pending.append(node[1])
+    return tree
+
+
+def _regex(pattern: Any):
+    try:
+        return re2.compile(str(pattern), _RE2_OPTIONS)
+    except (re2.error, UnicodeError) as exc:
+        reason = exc.args[0] if exc.args else "invalid"
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        if "too large" in str(reason):
+            raise ExpressionTooComplex(
+                f"the regular expression {pattern!r} needs too much memory",
+                f"{limits.MAX_REGEX_MEMORY} bytes of regular expression memory",
+            ) from None
+        raise ExpressionError(f"invalid regular expression {pattern!r}: {reason}") from None
 
 
 def evaluate(text: str, env: dict[str, str]) -> bool:
@@ -140,9 +218,9 @@ def _eval(node: Any, env: dict[str, str]) -> Any:
     if op == "not":
         return not _eval(node[1], env)
     if op == "and":
-        return bool(_eval(node[1], env)) and bool(_eval(node[2], env))
+        return all(_eval(item, env) for item in node[1])
     if op == "or":
-        return bool(_eval(node[1], env)) or bool(_eval(node[2], env))
+        return any(_eval(item, env) for item in node[1])
     left, right = _eval(node[1], env), _eval(node[2], env)
     if op == "==":
         return left == right
@@ -156,9 +234,9 @@ def _eval(node: Any, env: dict[str, str]) -> Any:
         return str(left).endswith(str(right))
     if op == "matches":
         try:
-            return re.search(str(right), str(left)) is not None
-        except re.error as exc:
-            raise ExpressionError(f"invalid regular expression {right!r}: {exc}") from None
+            return _regex(right).search(str(left)) is not None
+        except UnicodeError:
+            return False  # a value RE2 cannot read (a lone surrogate) matches no pattern
     if op == "in":
         return left in right if isinstance(right, (list, dict)) else str(left) in str(right)
     raise ExpressionError(f"unknown operator {op!r}")

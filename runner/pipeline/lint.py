@@ -54,7 +54,12 @@ def read_files(files: dict[str, str], ctx: BuildContext) -> tuple[list[Stage], l
     base = build_environment(ctx)
     for file, text in files.items():
         try:
-            file_stages, file_issues = parse_file(file, text, lambda m: {**base, **m})
+            file_stages, file_issues = parse_file(
+                file,
+                text,
+                lambda m: {**base, **m},
+                steps_before=sum(len(s.steps) + len(s.services) for s in stages),
+            )
         except PipelineError as exc:
             issues.append(
                 Issue(exc.file or file, exc.line, "", super(PipelineError, exc).__str__())

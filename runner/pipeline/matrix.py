@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
+from runner.pipeline import limits
 from runner.pipeline.issues import IssueList
 from runner.pipeline.yamlload import YMap, to_text
-
-MAX_COMBINATIONS = 64
 
 
 def expand_matrix(value: Any, line: int, issues: IssueList) -> list[dict[str, str]]:
     """The combinations of a ``matrix:`` value, in file order; ``[{}]`` when there is none.
 
     ``{AXIS: [v1, v2], ...}`` gives the cartesian product; ``{include: [{...}, ...]}`` gives
-    the listed maps. More than ``MAX_COMBINATIONS`` is an error (the first ones are kept).
+    the listed maps. Raises ``BudgetExceeded`` when there would be more combinations than
+    ``limits.MAX_MATRIX_COMBINATIONS`` (counted from the axes, before any is built) or the
+    include list is longer than ``limits.MAX_MATRIX_INCLUDE``.
+
+    Woodpecker stops silently after 27 combinations of axes and does not limit ``include``
+    (``limitAxis = 25`` in pipeline/frontend/yaml/matrix/matrix.go); here a larger matrix is
+    an error that names the limit, so no combination is dropped unseen.
     """
     if value is None:
         return [{}]
@@ -27,6 +33,16 @@ def expand_matrix(value: Any, line: int, issues: IssueList) -> list[dict[str, st
         if not isinstance(include, list) or not all(isinstance(i, dict) for i in include):
             issues.error(line, "matrix.include", "matrix.include must be a list of maps")
             return [{}]
+        if len(include) > limits.MAX_MATRIX_INCLUDE:
+            raise limits.over_budget(
+                f"matrix.include has {len(include)} entries",
+                limits.MAX_MATRIX_INCLUDE,
+                "matrix include entries",
+                file=issues.file,
+                line=line,
+                fix="split the pipeline",
+            )
+        _check_count(len(include), line, issues)
         combos = [{str(k): to_text(v) for k, v in item.items()} for item in include]
     else:
         axes = []
@@ -38,16 +54,21 @@ def expand_matrix(value: Any, line: int, issues: IssueList) -> list[dict[str, st
                 issues.error(axis_line, f"matrix.{axis}", "matrix values must be plain values")
                 return [{}]
             axes.append([(str(axis), to_text(v)) for v in values])
+        _check_count(math.prod(len(a) for a in axes), line, issues)
         combos = [dict(c) for c in itertools.product(*axes)] if axes else [{}]
-    if len(combos) > MAX_COMBINATIONS:
-        issues.error(
-            line,
-            "matrix",
-            f"the matrix has {len(combos)} combinations; at most {MAX_COMBINATIONS} are run: "
-            "split it or use include:",
-        )
-        combos = combos[:MAX_COMBINATIONS]
     return combos or [{}]
+
+
+def _check_count(count: int, line: int, issues: IssueList) -> None:
+    if count > limits.MAX_MATRIX_COMBINATIONS:
+        raise limits.over_budget(
+            f"the matrix has {count} combinations",
+            limits.MAX_MATRIX_COMBINATIONS,
+            "matrix combinations",
+            file=issues.file,
+            line=line,
+            fix="split it or list the combinations you need with include:",
+        )
 
 
 def matrix_name(name: str, combo: dict[str, str]) -> str:

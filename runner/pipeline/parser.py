@@ -11,13 +11,14 @@ import posixpath
 from collections.abc import Callable
 
 from runner.errors import PipelineError
+from runner.pipeline import limits
 from runner.pipeline.issues import Issue, IssueList
 from runner.pipeline.matrix import expand_matrix, matrix_name
 from runner.pipeline.model import DRONE, DRONE08, WOODPECKER, Stage
 from runner.pipeline.parse_drone import parse_drone_document
 from runner.pipeline.parse_maps import parse_map_document
 from runner.pipeline.substitute import substitute
-from runner.pipeline.yamlload import load_documents
+from runner.pipeline.yamlload import check_size, load_documents
 
 VariablesFor = Callable[[dict[str, str]], dict[str, str]]
 
@@ -43,26 +44,51 @@ def stage_name_for(file: str) -> str:
 
 
 def parse_file(
-    file: str, text: str, variables_for: VariablesFor
+    file: str, text: str, variables_for: VariablesFor, *, steps_before: int = 0
 ) -> tuple[list[Stage], list[Issue]]:
     """Read one file into stages (one per document and matrix combination).
 
-    ``variables_for(matrix)`` gives the substitution variables for one combination.
-    Raises ``PipelineError`` when the text cannot be substituted or is not valid YAML;
-    every other problem is returned as an issue.
+    ``variables_for(matrix)`` gives the substitution variables for one combination;
+    ``steps_before`` is the count of steps read from the build's earlier files.
+    Raises ``PipelineError`` when the text cannot be substituted or is not valid YAML,
+    ``BudgetExceeded`` when it is over a limit of ``runner.pipeline.limits`` (checked before
+    the work it bounds); every other problem is returned as an issue.
     """
+    check_size(text, file)  # the rest of the YAML budgets: each time the text is loaded
     issues = IssueList(file)
     combos = _matrix_of(file, text, issues, variables_for)
     stages: list[Stage] = []
     seen: set[tuple[int, str, str]] = {(i.line, i.path, i.message) for i in issues}
+    read = 0
+    steps = steps_before
     for number, combo in enumerate(combos):
         local = IssueList(file)
         substituted = substitute(text, variables_for(combo), file=file)
+        read += len(substituted)
+        if read > limits.MAX_TEXT_BYTES:
+            raise limits.over_budget(
+                f"the matrix makes {len(combos)} copies of the file to read",
+                limits.MAX_TEXT_BYTES,
+                "bytes of pipeline text over all matrix combinations",
+                file=file,
+                line=1,
+                fix="use fewer combinations or a shorter file",
+            )
         docs = load_documents(substituted, file, local)
         for index, (doc, line) in enumerate(docs):
             stage = _parse_document(file, doc, index, line, local)
             if stage is None:
                 continue
+            steps += len(stage.steps) + len(stage.services)
+            if steps > limits.MAX_STEPS:
+                raise limits.over_budget(
+                    f"the build has more than {limits.MAX_STEPS} steps",
+                    limits.MAX_STEPS,
+                    "steps per build",
+                    file=file,
+                    line=stage.line or line,
+                    fix="split the work over fewer, larger steps",
+                )
             stage.matrix = dict(combo)
             if len(combos) > 1:
                 stage.name = matrix_name(stage.name, combo)

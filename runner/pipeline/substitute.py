@@ -11,23 +11,31 @@ as Drone does, so it cannot break the YAML around it.
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import json
 import re
 
+import re2
+
 from runner.errors import SubstitutionError
+from runner.pipeline import limits
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBSTRING = re.compile(r"^:\s*(-?\d+)(?::(\d+))?$")
 
 
-def substitute(text: str, variables: dict[str, str], *, file: str = "") -> str:
+def substitute(
+    text: str, variables: dict[str, str], *, file: str = "", _depth: int = 0, _line: int = 1
+) -> str:
     """Return ``text`` with every ``${...}`` expression replaced.
 
-    Raises ``SubstitutionError`` (with the line) for an unterminated or malformed expression.
+    Raises ``SubstitutionError`` (with the line) for an unterminated or malformed expression,
+    ``BudgetExceeded`` when ``${...}`` are nested deeper than ``limits.MAX_SUBSTITUTION_DEPTH``
+    or the result is larger than ``limits.MAX_SUBSTITUTED_BYTES``.
     Pure: no environment is read besides ``variables``.
     """
     out: list[str] = []
+    size = 0
     i = 0
     n = len(text)
     while i < n:
@@ -46,12 +54,24 @@ def substitute(text: str, variables: dict[str, str], *, file: str = "") -> str:
             i += 2
         elif nxt == "{":
             end = _closing_brace(text, i + 2)
+            line = _line + text.count("\n", 0, i)
             if end < 0:
-                raise _error("unterminated ${ expression: add the closing }", text, i, file)
-            value = _evaluate(text[i + 2 : end], variables, text, i, file)
+                snippet = text[i : text.find("}", i) + 1 or i + 20]
+                raise _error("unterminated ${ expression: add the closing }", snippet, line, file)
+            value = _evaluate(text[i + 2 : end], variables, line, file, _depth)
             if "\n" in value:
                 value = json.dumps(value, ensure_ascii=False)
             out.append(value)
+            size += len(value)
+            if size > limits.MAX_SUBSTITUTED_BYTES:
+                raise limits.over_budget(
+                    "the file grows too large by substitution",
+                    limits.MAX_SUBSTITUTED_BYTES,
+                    "bytes after substitution",
+                    file=file,
+                    line=line,
+                    fix="use fewer or shorter ${...} values",
+                )
             i = end + 1
         else:
             out.append("$")
@@ -76,25 +96,23 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def _error(message: str, text: str, pos: int, file: str) -> SubstitutionError:
-    line = text.count("\n", 0, pos) + 1
-    snippet = text[pos : text.find("}", pos) + 1 or pos + 20]
+def _error(message: str, snippet: str, line: int, file: str) -> SubstitutionError:
     return SubstitutionError(f"{message} (in {snippet!r})", file=file, line=line)
 
 
-def _evaluate(expr: str, variables: dict[str, str], text: str, pos: int, file: str) -> str:
+def _evaluate(expr: str, variables: dict[str, str], line: int, file: str, depth: int) -> str:
     if expr.startswith("#"):
         match = _NAME.fullmatch(expr[1:])
         if not match:
-            raise _error("invalid ${#VAR} length expression", text, pos, file)
+            raise _error("invalid ${#VAR} length expression", "${" + expr + "}", line, file)
         return str(len(variables.get(expr[1:], "")))
     match = _NAME.match(expr)
     if not match:
         raise _error(
             "invalid substitution: ${...} must start with a variable name "
             "(write $${...} to pass it to the shell unchanged)",
-            text,
-            pos,
+            "${" + expr + "}",
+            line,
             file,
         )
     name = match.group(0)
@@ -105,7 +123,17 @@ def _evaluate(expr: str, variables: dict[str, str], text: str, pos: int, file: s
         return value
 
     def nested(arg: str) -> str:
-        return substitute(arg, variables, file=file) if "${" in arg else arg
+        if "${" not in arg:
+            return arg
+        if depth + 1 >= limits.MAX_SUBSTITUTION_DEPTH:
+            raise limits.over_budget(
+                "${...} nested too deeply",
+                limits.MAX_SUBSTITUTION_DEPTH,
+                "levels of nested ${...}",
+                file=file,
+                line=line,
+            )
+        return substitute(arg, variables, file=file, _depth=depth + 1, _line=line)
 
     for prefix, needs_value in ((":-", True), (":=", True), ("-", False), ("=", False)):
         if op.startswith(prefix):
@@ -147,32 +175,93 @@ def _evaluate(expr: str, variables: dict[str, str], text: str, pos: int, file: s
     raise _error(
         f"unsupported operator {op!r} in ${{{expr}}}: use one of # ## % %% ^ ^^ , ,, "
         ":n :n:len = := :- /p/r //p/r, or write $${...} to leave it to the shell",
-        text,
-        pos,
+        "${" + expr + "}",
+        line,
         file,
     )
 
 
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(pattern), re.DOTALL)
+# Shell patterns run on RE2, in time linear in the value: the obvious way (try every prefix
+# length with a regular expression) is quadratic, and a 64 KB commit message made one
+# `${DRONE_COMMIT_MESSAGE#*y}` cost seconds. A star is lazy for the shortest match (RE2's
+# leftmost-first order then gives the shortest prefix a glob can match) and greedy under
+# leftmost-longest for the longest; suffixes are prefixes of the reversed value.
+_STAR = object()
+
+
+def _options(longest: bool) -> re2.Options:
+    options = re2.Options()
+    options.longest_match = longest
+    options.max_mem = limits.MAX_REGEX_MEMORY
+    options.log_errors = False
+    return options
+
+
+_FIRST, _LONGEST = _options(False), _options(True)
+
+
+def _glob_pieces(pattern: str) -> list:
+    """``pattern`` (``*``, ``?``, ``[...]``, ``[!...]``) as RE2 pieces; ``_STAR`` for ``*``."""
+    pieces: list = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            pieces.append(_STAR)
+        elif ch == "?":
+            pieces.append(".")
+        elif ch == "[":
+            end = i + 1 if i < n and pattern[i] in "!^" else i
+            end = end + 1 if end < n and pattern[end] == "]" else end
+            end = pattern.find("]", end)
+            if end < 0:
+                pieces.append(re2.escape("["))
+                continue
+            body = pattern[i:end]
+            negate = body[:1] in ("!", "^")
+            body = body[1:] if negate else body
+            escaped = "".join("\\" + c if c in "\\[]^" else c for c in body)
+            pieces.append(f"[{'^' if negate else ''}{escaped}]")
+            i = end + 1
+        else:
+            pieces.append(re2.escape(ch))
+    return pieces
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str, longest: bool, reverse: bool = False):
+    pieces = _glob_pieces(pattern)
+    if reverse:
+        pieces.reverse()
+    star = ".*" if longest else ".*?"
+    body = "".join(star if p is _STAR else p for p in pieces)
+    try:
+        return re2.compile(f"(?s:{body})", _LONGEST if longest else _FIRST)
+    except re2.error:
+        return None
+
+
+def _prefix_end(value: str, pattern: str, *, longest: bool, reverse: bool = False) -> int:
+    """Length of the shortest (longest) prefix of ``value`` that ``pattern`` matches, or -1."""
+    regex = _glob(pattern, longest, reverse)
+    if regex is None:
+        return -1  # a pattern RE2 refuses (``[z-a]``) matches nothing, as in the shell
+    try:
+        match = regex.match(value)
+    except UnicodeError:
+        return -1  # a lone surrogate cannot be matched; the value stays as it is
+    return match.end() if match else -1
 
 
 def _strip_prefix(value: str, pattern: str, *, longest: bool) -> str:
-    regex = _pattern(pattern)
-    lengths = range(len(value), -1, -1) if longest else range(len(value) + 1)
-    for length in lengths:
-        if regex.match(value[:length]):
-            return value[length:]
-    return value
+    end = _prefix_end(value, pattern, longest=longest)
+    return value if end < 0 else value[end:]
 
 
 def _strip_suffix(value: str, pattern: str, *, longest: bool) -> str:
-    regex = _pattern(pattern)
-    starts = range(len(value) + 1) if longest else range(len(value), -1, -1)
-    for start in starts:
-        if regex.match(value[start:]):
-            return value[:start]
-    return value
+    end = _prefix_end(value[::-1], pattern, longest=longest, reverse=True)
+    return value if end < 0 else value[: len(value) - end]
 
 
 def _replace(value: str, pattern: str, replacement: str, replace_all: bool) -> str:
@@ -180,5 +269,10 @@ def _replace(value: str, pattern: str, replacement: str, replace_all: bool) -> s
         return value
     if not any(c in pattern for c in "*?["):
         return value.replace(pattern, replacement, -1 if replace_all else 1)
-    regex = re.compile(fnmatch.translate(pattern)[4:-3], re.DOTALL)
-    return regex.sub(replacement.replace("\\", "\\\\"), value, count=0 if replace_all else 1)
+    regex = _glob(pattern, True)
+    if regex is None:
+        return value
+    try:
+        return regex.sub(lambda _match: replacement, value, count=0 if replace_all else 1)
+    except UnicodeError:
+        return value

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from runner.errors import PipelineError
+from runner.pipeline import limits
 from runner.pipeline.issues import IssueList
 
 try:  # the C composer is several times faster; the pure one gives the same nodes
@@ -22,8 +23,6 @@ except ImportError:  # pragma: no cover - libyaml is part of the usual PyYAML wh
     from yaml import SafeLoader as _Loader
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
-# Aliases are expanded into copies; this bounds what a hostile file of nested aliases costs.
-MAX_VALUES = 500_000
 
 
 class YMap(dict):
@@ -88,14 +87,11 @@ class _Converter:
         self.count = 0
 
     def convert(self, node, path: str = "") -> Any:
+        # check_budget has counted the expanded values already; this guards the same limit
+        # should the two ever disagree, as the composed nodes are what is expanded here.
         self.count += 1
-        if self.count > MAX_VALUES:
-            raise PipelineError(
-                f"the file expands to more than {MAX_VALUES} values (anchors used too often?): "
-                "simplify it",
-                file=self.issues.file,
-                line=node.start_mark.line + 1,
-            )
+        if self.count > limits.MAX_YAML_VALUES:
+            raise _too_many_values(self.issues.file, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -197,15 +193,179 @@ class _Converter:
         )
 
 
+def _too_many_values(file: str, line: int) -> PipelineError:
+    return limits.over_budget(
+        "the file expands to too many values (anchors used too often?)",
+        limits.MAX_YAML_VALUES,
+        "YAML values after alias expansion",
+        file=file,
+        line=line,
+    )
+
+
+def check_size(text: str, file: str) -> None:
+    """Raise ``BudgetExceeded`` when ``text`` is larger than ``limits.MAX_FILE_BYTES``."""
+    if len(text) > limits.MAX_FILE_BYTES:
+        limits.check_file_size(len(text.encode(errors="surrogatepass")), file)
+
+
+def check_budget(text: str, file: str) -> None:
+    """Refuse ``text`` before it is composed when it is over a YAML budget of
+    ``runner.pipeline.limits``: size, documents, nesting depth, alias references, values
+    after alias expansion (counted, not expanded) or a recursive alias (``a: &a [*a]``).
+
+    Reads only the parser's events (libyaml keeps its own stack, so any depth is safe here,
+    while composing a deeply nested file can exhaust the C stack). Raises ``BudgetExceeded``
+    with the line. Malformed YAML ends the check quietly: whoever composes the text reports
+    it with its line (and raw text may be valid YAML only once substituted).
+    """
+    check_size(text, file)
+    loader = _Loader(text)
+    try:
+        _scan_events(loader, file)
+    except yaml.YAMLError:
+        pass
+    finally:
+        loader.dispose()
+
+
+_SCALAR, _ALIAS = yaml.ScalarEvent, yaml.AliasEvent
+_START_MAPPING = yaml.MappingStartEvent
+_STARTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_END_SEQUENCE, _END_MAPPING = yaml.SequenceEndEvent, yaml.MappingEndEvent
+_DOCUMENT_START, _STREAM_END = yaml.DocumentStartEvent, yaml.StreamEndEvent
+
+# Top-level keys whose items are steps in one of the dialects (a list or a map of steps).
+_STEP_KEYS = ("steps", "pipeline", "services")
+
+
+class _Open:
+    """A map or list being read by ``_scan_events``."""
+
+    __slots__ = ("anchor", "started", "is_map", "key_next", "key", "key_line", "holds_steps")
+
+    def __init__(self, anchor, started: int, is_map: bool, holds_steps: bool):
+        self.anchor = anchor
+        self.started = started  # ``expanded`` when it started
+        self.is_map = is_map
+        self.key_next = True  # in a map: the next node is a key
+        self.key = ""  # in a map: the last key read
+        self.key_line = 0
+        self.holds_steps = holds_steps
+
+
+def _scan_events(loader, file: str) -> None:
+    # One pass over the events. ``expanded`` counts the values the file would have with every
+    # alias expanded; ``sizes`` holds the expanded size of every anchor, so an alias costs
+    # what its expansion would cost without anything being expanded. Steps are counted too
+    # (items of a top-level steps/pipeline/services), so 5,000 steps are refused before they
+    # are composed; parse_file counts them exactly later. Every event of every load passes
+    # here, hence the plain type tests.
+    open_: list[_Open] = []
+    sizes: dict[str, int] = {}
+    documents = aliases = expanded = steps = 0
+    get_event = loader.get_event
+    while True:
+        event = get_event()
+        kind = type(event)
+        if kind is _END_SEQUENCE or kind is _END_MAPPING:
+            done = open_.pop()
+            if done.anchor:
+                sizes[done.anchor] = expanded - done.started + 1
+            continue
+        if kind is not _SCALAR and kind is not _ALIAS and kind not in _STARTS:
+            if kind is _DOCUMENT_START:
+                documents += 1
+                if documents > limits.MAX_DOCUMENTS:
+                    raise limits.over_budget(
+                        "too many YAML documents",
+                        limits.MAX_DOCUMENTS,
+                        "documents",
+                        file=file,
+                        line=event.start_mark.line + 1,
+                    )
+            elif kind is _STREAM_END:
+                return
+            continue
+        # A node: a key or value of the enclosing map, or an item of the enclosing list.
+        parent = open_[-1] if open_ else None
+        is_key = False
+        if parent is not None:
+            if parent.is_map:
+                is_key = parent.key_next
+                parent.key_next = not is_key
+                if is_key:
+                    parent.key = event.value if kind is _SCALAR else ""
+                    parent.key_line = event.start_mark.line + 1
+            if parent.holds_steps and not is_key:
+                steps += 1
+                if steps > limits.MAX_STEPS:
+                    raise limits.over_budget(
+                        f"the file has more than {limits.MAX_STEPS} steps",
+                        limits.MAX_STEPS,
+                        "steps per build",
+                        file=file,
+                        line=parent.key_line if parent.is_map else event.start_mark.line + 1,
+                        fix="split the work over fewer, larger steps",
+                    )
+        if kind is _SCALAR:
+            expanded += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif kind is _ALIAS:
+            expanded += _alias_size(event, open_, sizes, file)
+            aliases += 1
+            if aliases > limits.MAX_ALIASES:
+                raise limits.over_budget(
+                    "too many aliases",
+                    limits.MAX_ALIASES,
+                    "alias references",
+                    file=file,
+                    line=event.start_mark.line + 1,
+                )
+        else:  # the start of a map or list
+            expanded += 1
+            holds_steps = (
+                len(open_) == 1 and parent.is_map and not is_key and parent.key in _STEP_KEYS
+            )
+            open_.append(_Open(event.anchor, expanded, kind is _START_MAPPING, holds_steps))
+            if len(open_) > limits.MAX_NESTING:
+                raise limits.over_budget(
+                    "the YAML is nested too deeply",
+                    limits.MAX_NESTING,
+                    "levels of nested maps and lists",
+                    file=file,
+                    line=event.start_mark.line + 1,
+                )
+        if expanded > limits.MAX_YAML_VALUES:
+            raise _too_many_values(file, event.start_mark.line + 1)
+
+
+def _alias_size(event, open_: list[_Open], sizes: dict[str, int], file: str) -> int:
+    """What expanding the alias ``event`` would add; refuses a recursive alias."""
+    if any(o.anchor == event.anchor for o in open_):
+        raise limits.over_budget(
+            f"the alias *{event.anchor} is inside the map or list it refers to (a recursive alias)",
+            0,
+            "recursive aliases",
+            file=file,
+            line=event.start_mark.line + 1,
+            fix="refer to a complete anchor instead",
+        )
+    return sizes.get(event.anchor, 1)
+
+
 def load_documents(text: str, file: str, issues: IssueList) -> list[tuple[Any, int]]:
     """Parse every YAML document of ``text``; return ``(value, first line)`` pairs.
 
-    Empty documents are dropped. Raises ``PipelineError`` with the line for malformed YAML;
-    duplicate keys are appended to ``issues`` as warnings.
+    Empty documents are dropped. Raises ``PipelineError`` with the line for malformed YAML,
+    ``BudgetExceeded`` for a file over a budget (``check_budget``); duplicate keys are appended
+    to ``issues`` as warnings.
     """
     loader = _Loader(text)
     docs: list[tuple[Any, int]] = []
     try:
+        check_budget(text, file)
         converter = _Converter(loader, issues)
         while loader.check_node():
             node = loader.get_node()

@@ -14,6 +14,7 @@ number compiled into ``DRONE_BUILD_NUMBER`` is the one the store assigns.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ import git
 from sqlalchemy import select, update
 
 from runner.core import BLOCKED, ERROR, Build, Repo
-from runner.environments import decide_target, extract_declarations
+from runner.environments import decide_target
 from runner.errors import (
     BadRequest,
     Conflict,
@@ -41,10 +42,12 @@ from runner.forges.base import (
 )
 from runner.git_urls import is_local_url, without_credentials
 from runner.gitmirror import Mirror
+from runner.pipeline import limits
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext, StageSpec
 from runner.pipeline.trust import FORK, guarded, route_refusal, trust_class
+from runner.server.compile_worker import compile_worker, read_declarations, reading_untrusted
 from runner.server.status import status_reporter
 from runner.store.builds import stage_from_spec
 from runner.store.models import BuildRow, RepoRow, StageRow
@@ -74,6 +77,10 @@ class Triggerer:
         self.settings = services.settings
         self.stores = services.stores
         self.status = status if status is not None else status_reporter(services)
+        # Pipeline files are untrusted: they are read in worker processes with CPU-time and
+        # memory limits, so no file can stall or exhaust the server.
+        self.compiler = compile_worker()
+        self.compiler.start()
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -166,7 +173,8 @@ class Triggerer:
             return self._save_error(repo, event, self._context(repo, event, number), exc)
         _fill_from_commit(event, mirror, commit)
         try:
-            files, declared = extract_declarations(files)
+            with reading_untrusted(files):
+                files, declared = self.compiler.call(read_declarations, files)
         except PipelineError as exc:
             return self._save_error(repo, event, self._context(repo, event, number), exc)
         environment = self._environment(repo, event, declared)
@@ -180,7 +188,8 @@ class Triggerer:
             )
             return self._save_error(repo, event, ctx, refused)
         try:
-            compiled = self._compile(repo, files, ctx, event)
+            with reading_untrusted(files):
+                compiled = self._compile(repo, files, ctx, event)
         except PipelineError as exc:
             return self._save_error(repo, event, ctx, exc)
         if not compiled.stages:
@@ -224,17 +233,24 @@ class Triggerer:
                 f"no pipeline file at commit {commit[:10]}: looked for {looked}; add one or set "
                 "the repository's pipeline path"
             )
+        limits.check_file_count(len(names))
+        for name in names:  # a huge file is refused before it is read into memory
+            limits.check_file_size(mirror.file_size(commit, name), name)
         return {name: mirror.read_file(commit, name) for name in names}
 
     def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: HookEvent):
-        return load_pipeline(
+        return self.compiler.call(
+            load_pipeline,
             files,
             ctx,
             environ=dict(event.params),
             trusted=repo.trusted,
             privileged_images=tuple(self.settings.agent_privileged_images),
             fork_privileged=repo.fork_privileged,
-            fork_route=lambda labels: route_refusal(labels, self.stores.environments.list(repo.id)),
+            # A partial of plain data, not a closure: the call runs in a compile worker.
+            fork_route=functools.partial(
+                route_refusal, environments=self.stores.environments.list(repo.id)
+            ),
         )
 
     def _environment(self, repo: Repo, event: HookEvent, declared=()):
@@ -319,7 +335,8 @@ class Triggerer:
         ctx = self._context(repo, event, build.number)
         ctx.commit = build.commit
         try:
-            compiled = self._compile(repo, files, ctx, event)
+            with reading_untrusted(files):
+                compiled = self._compile(repo, files, ctx, event)
         except PipelineError:
             return
         specs = {spec.name: spec for spec in compiled.stages}

@@ -66,7 +66,7 @@ def test_alias_bomb_is_refused_quickly():
     for i in range(1, 9):
         prev = f"*a{i - 1}"
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
-    with pytest.raises(PipelineError, match="more than"):
+    with pytest.raises(PipelineError, match="over the limit of"):
         load("\n".join(lines) + "\n")
 
 

@@ -1,0 +1,105 @@
+"""The budgets of the work done for a pipeline file, in one place.
+
+A pipeline file comes from whoever can push a commit or open a pull request, so reading it is
+work done for an untrusted party: every reading step below stops at its limit and raises
+``BudgetExceeded`` (a ``PipelineError``: the build ends in ``error`` naming the file, the line
+where known and the limit hit) instead of using unbounded time, memory or stack.
+
+The limits are far above what real files need (in the corpus of real Drone and Woodpecker
+files: 78 KB at most, 32 documents, 7 levels of nesting, 24 aliases, 5,431 values, 295 steps,
+12 matrix stages) and far below what would stall a server. docs/pipeline.md ("Limits") lists
+them for users.
+"""
+
+from __future__ import annotations
+
+from runner.errors import BudgetExceeded
+
+MAX_FILES = 100
+"""Pipeline files of one build (Woodpecker reads every ``.woodpecker/*.yml``)."""
+
+MAX_FILE_BYTES = 512 * 1024
+"""Size of one pipeline file as committed."""
+
+MAX_SUBSTITUTED_BYTES = 1024 * 1024
+"""Size of one file after ``${...}`` substitution (a variable can be long)."""
+
+MAX_TEXT_BYTES = 4 * 1024 * 1024
+"""Text read for one file over all its matrix combinations (each is substituted and read)."""
+
+MAX_DOCUMENTS = 100
+"""YAML documents (``---``) in one file."""
+
+MAX_NESTING = 64
+"""Depth of nested maps and lists in the YAML of one file."""
+
+MAX_YAML_VALUES = 200_000
+"""Values of one file after every alias is expanded (counted before any is expanded)."""
+
+MAX_ALIASES = 10_000
+"""Alias references (``*name``) in one file."""
+
+MAX_SUBSTITUTION_DEPTH = 16
+"""Nesting of ``${...}`` inside the argument of another (``${A:-${B:-x}}`` is 2)."""
+
+MAX_STEPS = 1_000
+"""Steps and services of one build, over every file, document and matrix combination."""
+
+MAX_MATRIX_COMBINATIONS = 64
+"""Stages one ``matrix:`` may make; counted from the axes before any combination is built."""
+
+MAX_MATRIX_INCLUDE = 256
+"""Entries of a ``matrix: include:`` list (their combinations count against the limit above)."""
+
+MAX_EXPRESSION_BYTES = 4096
+"""Length of one Woodpecker ``evaluate`` expression."""
+
+MAX_EXPRESSION_DEPTH = 32
+"""Nesting of parentheses and ``!``/``not`` in one ``evaluate`` expression."""
+
+MAX_REGEX_MEMORY = 8 * 1024 * 1024
+"""Memory RE2 may use to compile one ``matches`` pattern (RE2 runs in linear time)."""
+
+
+COMPILE_PROCESSES = 2
+"""Worker processes the server reads pipeline files in (``runner.server.compile_worker``)."""
+
+COMPILE_CPU_SECONDS = 5
+"""CPU time one reading of a build's pipeline files may use in a worker."""
+
+COMPILE_MEMORY_BYTES = 1024 * 1024 * 1024
+"""Address space of a worker (the interpreter, libyaml and RE2 included)."""
+
+COMPILE_WALL_SECONDS = 20.0
+"""Time the server waits for a worker (CPU time can be scarce on a loaded machine)."""
+
+
+def over_budget(what: str, limit: int, unit: str, *, file: str = "", line: int = 0, fix: str = ""):
+    """The error for a budget hit: ``<what>: over the limit of <limit> <unit>; <fix>``."""
+    fix = fix or "simplify the file or split it"
+    return BudgetExceeded(
+        f"{what}: over the limit of {limit} {unit}; {fix}",
+        file=file,
+        line=line,
+        limit=f"{limit} {unit}",
+    )
+
+
+def check_file_count(count: int) -> None:
+    """Raise ``BudgetExceeded`` when a build has more than ``MAX_FILES`` pipeline files."""
+    if count > MAX_FILES:
+        raise over_budget(
+            f"{count} pipeline files", MAX_FILES, "pipeline files per build", fix="merge some"
+        )
+
+
+def check_file_size(size: int, file: str) -> None:
+    """Raise ``BudgetExceeded`` when pipeline file ``file`` has more than ``MAX_FILE_BYTES``."""
+    if size > MAX_FILE_BYTES:
+        raise over_budget(
+            f"the file has {size} bytes",
+            MAX_FILE_BYTES,
+            "bytes per pipeline file",
+            file=file,
+            fix="keep large data out of the pipeline file",
+        )
