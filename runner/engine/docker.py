@@ -127,6 +127,15 @@ class DockerEngine:
         self._guard = threading.Lock()
         self._remover = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docker-remove")
 
+    def ping(self) -> None:
+        """Return when the Docker engine answers; raise ``EngineError`` with the reason if not."""
+        try:
+            self.api.ping()
+        except Exception as exc:  # refused, socket gone, 5xx: the engine cannot run stages
+            raise EngineError(
+                f"cannot reach the Docker engine: {exc}; start dockerd or check DOCKER_HOST"
+            ) from exc
+
     # -- policy ---------------------------------------------------------------------------
 
     def check_policy(self, stage: StageSpec) -> None:
