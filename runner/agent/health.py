@@ -2,7 +2,8 @@
 
 An agent whose Docker engine is down must not take stages it can only fail: ``EngineHealth``
 makes the engine on first need (removing what an interrupted run left behind once it answers),
-pings it before each claim, and while it cannot be reached, probes it again with a capped
+pings it before a claim and after one (at most every ``RECHECK`` seconds, so a busy agent does
+not pay a round trip per stage), and while it cannot be reached, probes it again with a capped
 backoff. Each change is reported to the server (``report(reason)``; ``""`` when healthy), which
 shows the reason in its agent list; while unhealthy the report is repeated, so the agent still
 counts as connected. When the engine answers again the agent recovers on its own.
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 FIRST_RETRY = 1.0  # seconds before the engine is probed again after a failure; doubles
 MAX_RETRY = 30.0
 REPORT_EVERY = 10.0  # seconds between repeated reports of an unhealthy engine
+RECHECK = 2.0  # seconds a successful ping counts as current
 
 
 class EngineHealth:
@@ -47,16 +49,20 @@ class EngineHealth:
         self.engine: Any = None
         self.reason = "not checked yet"
         self._next_probe = 0.0
+        self._ok_at: float | None = None  # when the engine last answered
         self._delay = FIRST_RETRY
         self._reported: str | None = None
         self._reported_at = 0.0
 
-    def check(self, *, force: bool = False) -> str:
-        """``""`` when the engine answers now, else why not. While backing off after a failure,
-        the last reason is returned without a probe unless ``force``."""
+    def check(self) -> str:
+        """``""`` when the engine answers (it did within ``RECHECK`` seconds, or does now),
+        else why not. While backing off after a failure, the last reason is returned without
+        a probe."""
         with self._lock:
             now = self._clock()
-            if self.reason and now < self._next_probe and not force:
+            if not self.reason and self._ok_at is not None and now - self._ok_at < RECHECK:
+                return ""
+            if self.reason and now < self._next_probe:
                 self._tell_server(now)
                 return self.reason
             reason = self._probe()
@@ -69,6 +75,7 @@ class EngineHealth:
                 if self.reason:
                     log.info("engine available, taking stages")
                 self._delay = FIRST_RETRY
+                self._ok_at = now
             self.reason = reason
             self._tell_server(now)
             return reason

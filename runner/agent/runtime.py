@@ -241,7 +241,7 @@ class AgentRuntime:
     def _hand_back_if_unhealthy(self, payload: dict[str, Any]) -> bool:
         """The engine may have gone away during the long-poll: a stage it cannot run goes back
         to the queue at once rather than ending in error. True if it was handed back."""
-        reason = self.health.check(force=True)
+        reason = self.health.check()
         if not reason:
             return False
         stage_id = payload["stage"]["id"]

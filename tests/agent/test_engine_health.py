@@ -84,6 +84,8 @@ def test_an_engine_that_stops_answering_is_noticed_and_leftovers_are_removed_onc
     world = World(reachable=True)
     assert world.health.check() == ""
     world.engine.up = False
+    assert world.health.check() == ""  # a ping a moment ago still counts
+    world.clock.now += health.RECHECK
     assert "connection refused" in world.health.check()
     world.engine.up = True
     world.clock.now += health.MAX_RETRY
