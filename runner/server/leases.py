@@ -58,16 +58,19 @@ class StageAges:
     """
 
     def __init__(self) -> None:
-        self._seen: dict[int, tuple[float, float]] = {}  # stage id -> (monotonic, age then)
+        # (stage id, its start) -> (monotonic, age then): a requeued stage's next run, with
+        # its new start, is a new run whose age starts again.
+        self._seen: dict[tuple[int, float], tuple[float, float]] = {}
 
     def age(self, stage_id: int, started: float, wall: float, mono: float) -> float:
         """Seconds stage ``stage_id`` (started at wall time ``started``) has been running."""
-        first = self._seen.get(stage_id)
+        key = (stage_id, started)
+        first = self._seen.get(key)
         if first is None:
-            first = self._seen[stage_id] = (mono, max(0.0, wall - started))
+            first = self._seen[key] = (mono, max(0.0, wall - started))
         return first[1] + (mono - first[0])
 
-    def keep_only(self, stage_ids: set[int]) -> None:
-        """Forget stages that are no longer running."""
-        for stage_id in set(self._seen) - stage_ids:
-            del self._seen[stage_id]
+    def keep_only(self, runs: set[tuple[int, float]]) -> None:
+        """Forget every run but ``runs`` (``(stage id, started)`` of the running stages)."""
+        for key in set(self._seen) - runs:
+            del self._seen[key]

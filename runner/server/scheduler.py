@@ -192,7 +192,7 @@ class Scheduler:
         their agent should have stopped them itself, and did not (or is gone)."""
         stages = self.stores.stages
         running = stages.running_clocks()
-        self._ages.keep_only({r.id for r in running})
+        self._ages.keep_only({(r.id, r.started) for r in running})
         handled = 0
         for stage in running:
             if stage.timeout <= 0:
