@@ -6,12 +6,12 @@ clock, whatever the wall clock does."""
 from __future__ import annotations
 
 import pytest
-from conftest import seed_build
 
 from runner.core import KILLED, PENDING, RUNNING
 from runner.server.leases import SteadyClock
 from runner.server.scheduler import Scheduler
 from runner.store.queue import LEASE_OK
+from tests.server.conftest import seed_build
 
 LEASE = 30
 
