@@ -4,7 +4,8 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
 
 - ``POST /claim`` ``{"timeout": s}``: long-poll; answers at once with a stage when one is
   claimable, or as soon as one becomes claimable (``QueueSignal`` wake-up, no fixed sleep);
-  204 when the timeout passes.
+  204 when the timeout passes. A poll whose agent closed its connection meanwhile takes
+  nothing.
 - ``POST /health`` ``{"unhealthy": reason}``: the agent cannot run stages now (its engine is
   down), or can again (``""``); the admin's agent list shows the reason.
 - ``POST /stages/<id>/heartbeat``: renews the lease; answers ``{"cancel": bool, "lost": bool}``
@@ -22,6 +23,8 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
 
 from __future__ import annotations
 
+import select
+import socket
 import time
 
 from flask import Blueprint, Response, jsonify, request
@@ -73,6 +76,28 @@ def claim():
         if left <= 0 or services.stopping.is_set():
             return Response(status=204)
         services.queue.wait(generation, left)
+        if _caller_gone():
+            # Its agent died or gave up while it waited: a stage taken for it now would sit
+            # until its lease ran out, one of its attempts burnt.
+            return Response(status=204)
+
+
+def _caller_gone() -> bool:
+    """Whether the agent closed the connection of this request (its end was read as EOF)."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None:
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        ready = poller.poll(0)
+        if not ready:
+            return False
+        if ready[0][1] & (select.POLLHUP | select.POLLERR):
+            return True
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # a socket already closed or reset: nobody is waiting
+        return True
 
 
 @rpc_bp.post("/health")
