@@ -155,11 +155,8 @@ class DockerEngine:
         """Check the policy, then create the network and volumes of ``stage``."""
         self.check_policy(stage)
         run_id = uuid.uuid4().hex[:12]
-        build = stage.environment.get("DRONE_BUILD_NUMBER") or stage.environment.get(
-            "CI_BUILD_NUMBER", "0"
-        )
         labels = {
-            LABEL_BUILD: str(build),
+            LABEL_BUILD: _build_number(stage),
             LABEL_STAGE: stage.name,
             LABEL_AGENT: self.agent_name,
             LABEL_RUN: run_id,
@@ -481,6 +478,16 @@ class DockerEngine:
         engine's) left behind, caches excepted. Call it at agent start only. Returns how many
         resources were removed."""
         return cleanup_leftovers(self.client, agent_name or self.agent_name)
+
+
+def _build_number(stage: StageSpec) -> str:
+    """The build number the stage belongs to, for its resources' labels: the compiler puts it
+    into every step's environment (the stage's own environment only when a pipeline sets it)."""
+    for env in (stage.environment, *(u.environment for u in (*stage.steps, *stage.services))):
+        number = env.get("DRONE_BUILD_NUMBER") or env.get("CI_BUILD_NUMBER")
+        if number:
+            return str(number)
+    return "0"
 
 
 def _cache_repo(stage: StageSpec) -> str:
