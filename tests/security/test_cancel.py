@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents.harness import SLUG, Fleet, agent_containers
+from tests.agents.harness import SLUG, Fleet
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -99,7 +99,7 @@ def test_cancel_of_a_build_whose_agent_was_killed_ends_killed_and_nothing_runs_a
     with Fleet(tmp_path, lease_seconds=LEASE) as fleet:
         number, first = start_and_cancel(fleet, marks, "cancel-killed")
         first.kill()  # kill -9 mid-step: its container keeps running on the engine
-        assert agent_containers(docker_client, "cancel-killed")
+        assert left_behind(docker_client, "cancel-killed", number)["containers"]
         fleet.server.ok("POST", f"/repos/{SLUG}/builds/{number}/cancel")
         fleet.agent("cancel-standby")
 
@@ -125,7 +125,7 @@ def test_a_cut_off_agent_learns_its_cancelled_stage_is_gone_and_removes_it(docke
             fleet.server.ok("POST", f"/repos/{SLUG}/builds/{number}/cancel")
             fleet.agent("cancel-standby")
             assert_killed_once(fleet, number, marks)
-            assert agent_containers(docker_client, "cancel-frozen"), "still running, unknowing"
+            assert left_behind(docker_client, "cancel-frozen", number)["containers"], "unknowing"
         finally:
             os.killpg(agent.proc.pid, signal.SIGCONT)
         # Its next heartbeat says the stage is no longer its own: it stops and removes it,
