@@ -65,6 +65,10 @@ class RpcClient:
             return None
         return resp.json()
 
+    def report_health(self, unhealthy: str) -> None:
+        """Tell the server why this agent cannot run stages now (``""``: it can again)."""
+        self._post("/health", json={"unhealthy": unhealthy})
+
     def heartbeat(self, stage_id: int) -> dict[str, bool]:
         """Renew the stage's lease; ``{"cancel": ..., "lost": ...}`` from the server."""
         return self._post(f"/stages/{stage_id}/heartbeat").json()

@@ -1,7 +1,10 @@
 """The agent loop: claim stages from the server and run them on the local engine.
 
-``AgentRuntime.start()`` removes the leftovers of an earlier interrupted run, then starts
-``capacity`` worker threads. Each worker long-polls ``claim``; a claimed stage runs through
+``AgentRuntime.start()`` starts ``capacity`` worker threads. Before each claim a worker asks
+``runner.agent.health.EngineHealth`` whether the engine answers (the first time it does, the
+leftovers of an earlier interrupted run are removed): an agent whose engine is down takes no
+stage, shows the reason on the server, retries with a backoff and recovers on its own. Each
+worker long-polls ``claim``; a claimed stage runs through
 ``runner.agent.executor.Executor`` with a ``LogShipper`` for its logs, a heartbeat thread that
 renews the lease and turns the server's "cancel" into the executor's cancel event, and step
 updates sent as they happen. A server that cannot be reached is retried with a capped backoff;
@@ -21,12 +24,15 @@ from collections.abc import Callable
 from typing import Any
 
 from runner import __version__
+from runner.agent.health import EngineHealth
 from runner.agent.logship import LogShipper
 from runner.agent.rpc_client import RpcClient, RpcRefused, RpcUnavailable
 from runner.core import ERROR, FAILURE, KILLED, RUNNING
 from runner.pipeline.spec import StageSpec
 
 log = logging.getLogger(__name__)
+
+HEALTH_POLL = 1.0  # seconds between asking an unhealthy engine's state (it backs off itself)
 
 
 def _step_sink(shipper: LogShipper, step_id: int):
@@ -143,17 +149,28 @@ class AgentRuntime:
         self._threads: list[threading.Thread] = []
         self._busy = 0
         self._idle = threading.Condition()
-        self._engine = None
+        self.health = EngineHealth(
+            engine_factory, self._report_health, on_first=self._remove_leftovers
+        )
 
-    def start(self) -> None:
-        """Clean up leftovers, then start the worker threads (returns at once)."""
-        self._engine = self.engine_factory()
-        cleanup = getattr(self._engine, "cleanup_leftovers", None)
+    @property
+    def _engine(self):
+        return self.health.engine
+
+    def _report_health(self, reason: str) -> None:
+        self.client.report_health(reason)
+
+    def _remove_leftovers(self, engine) -> None:
+        """What an earlier, interrupted run of this agent left on the engine goes first."""
+        cleanup = getattr(engine, "cleanup_leftovers", None)
         if cleanup is not None:
             try:
                 cleanup(self.name)
             except Exception:
                 log.exception("cleanup of earlier leftovers failed")
+
+    def start(self) -> None:
+        """Start the worker threads (returns at once; never fails for an engine that is down)."""
         for i in range(self.capacity):
             t = threading.Thread(target=self._work, name=f"agent-{self.name}-{i}", daemon=True)
             t.start()
@@ -191,6 +208,9 @@ class AgentRuntime:
     def _work(self) -> None:
         delay = 0.2
         while not self._stop.is_set():
+            if self.health.check():
+                self._stop.wait(HEALTH_POLL)
+                continue
             try:
                 payload = self.client.claim(
                     self.poll_wait, labels=self.labels, capacity=self.capacity, version=__version__
@@ -202,6 +222,8 @@ class AgentRuntime:
                 delay = min(delay * 2, 10.0)
                 continue
             if payload is None:
+                continue
+            if self._hand_back_if_unhealthy(payload):
                 continue
             with self._idle:
                 self._busy += 1
@@ -215,6 +237,19 @@ class AgentRuntime:
                 with self._idle:
                     self._busy -= 1
                     self._idle.notify_all()
+
+    def _hand_back_if_unhealthy(self, payload: dict[str, Any]) -> bool:
+        """The engine may have gone away during the long-poll: a stage it cannot run goes back
+        to the queue at once rather than ending in error. True if it was handed back."""
+        reason = self.health.check()
+        if not reason:
+            return False
+        stage_id = payload["stage"]["id"]
+        try:
+            self.client.handback(stage_id, f"agent {self.name} cannot run it: {reason}")
+        except (RpcRefused, RpcUnavailable) as exc:
+            log.error("could not hand back stage %s: %s", stage_id, exc)
+        return True
 
     def run_stage(self, payload: dict[str, Any]) -> str:
         """Run one claimed stage to its end and report it; returns the final status."""

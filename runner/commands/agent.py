@@ -129,11 +129,13 @@ def _ago(timestamp: float, now: float) -> str:
 @_api_options
 @click.pass_context
 def list_agents(ctx: click.Context, server, token) -> None:
-    """List the server's agents: labels, capacity, running stages, version, last contact, and
-    whether each counts as connected."""
+    """List the server's agents: labels, capacity, running stages, version, last contact,
+    whether each counts as connected, and why it cannot run stages when it cannot."""
     items = _admin_api(ctx, server, token).call("GET", "/agents/status").json()
     now = time.time()
-    rows = [("NAME", "LABELS", "CAPACITY", "RUNNING", "VERSION", "LAST CONTACT", "CONNECTED")]
+    rows = [
+        ("NAME", "LABELS", "CAPACITY", "RUNNING", "VERSION", "LAST CONTACT", "CONNECTED", "HEALTH")
+    ]
     for item in items:
         labels = ",".join(f"{k}={v}" for k, v in sorted(item.get("labels", {}).items()))
         running = ",".join(f"{r['repo']}#{r['build']}/{r['stage']}" for r in item["running"])
@@ -146,6 +148,7 @@ def list_agents(ctx: click.Context, server, token) -> None:
                 item.get("version") or "-",
                 _ago(item.get("last_contact") or 0, now),
                 "yes" if item["connected"] else "no",
+                f"unhealthy: {item['unhealthy']}" if item.get("unhealthy") else "ok",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -130,6 +130,15 @@ class DockerEngine:
         self._guard = threading.Lock()
         self._remover = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docker-remove")
 
+    def ping(self) -> None:
+        """Return when the Docker engine answers; raise ``EngineError`` with the reason if not."""
+        try:
+            self.api.ping()
+        except Exception as exc:  # refused, socket gone, 5xx: the engine cannot run stages
+            raise EngineError(
+                f"cannot reach the Docker engine: {exc}; start dockerd or check DOCKER_HOST"
+            ) from exc
+
     # -- policy ---------------------------------------------------------------------------
 
     def check_policy(self, stage: StageSpec) -> None:
@@ -149,11 +158,8 @@ class DockerEngine:
         """Check the policy, then create the network and volumes of ``stage``."""
         self.check_policy(stage)
         run_id = uuid.uuid4().hex[:12]
-        build = stage.environment.get("DRONE_BUILD_NUMBER") or stage.environment.get(
-            "CI_BUILD_NUMBER", "0"
-        )
         labels = {
-            LABEL_BUILD: str(build),
+            LABEL_BUILD: _build_number(stage),
             LABEL_STAGE: stage.name,
             LABEL_AGENT: self.agent_name,
             LABEL_RUN: run_id,
@@ -478,6 +484,16 @@ class DockerEngine:
         engine's) left behind, caches excepted. Call it at agent start only. Returns how many
         resources were removed."""
         return cleanup_leftovers(self.client, agent_name or self.agent_name)
+
+
+def _build_number(stage: StageSpec) -> str:
+    """The build number the stage belongs to, for its resources' labels: the compiler puts it
+    into every step's environment (the stage's own environment only when a pipeline sets it)."""
+    for env in (stage.environment, *(u.environment for u in (*stage.steps, *stage.services))):
+        number = env.get("DRONE_BUILD_NUMBER") or env.get("CI_BUILD_NUMBER")
+        if number:
+            return str(number)
+    return "0"
 
 
 def _cache_repo(stage: StageSpec) -> str:

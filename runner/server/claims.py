@@ -45,6 +45,9 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> dic
     repo = stores.repos.get(build.repo_id)
     # Only the steps' secret references are rewritten: a copy of each step is enough.
     spec = dict(stage.spec)
+    # The repository's timeout is every stage's timeout, as Drone's is: the agent stops the
+    # stage when it passes (and the server's reaper ends it, should the agent not).
+    spec["timeout"] = repo.timeout
     for key in ("services", "steps"):
         if key in spec:
             spec[key] = [dict(step) for step in spec[key]]

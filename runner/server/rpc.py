@@ -4,7 +4,10 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
 
 - ``POST /claim`` ``{"timeout": s}``: long-poll; answers at once with a stage when one is
   claimable, or as soon as one becomes claimable (``QueueSignal`` wake-up, no fixed sleep);
-  204 when the timeout passes.
+  204 when the timeout passes. A poll whose agent closed its connection meanwhile takes
+  nothing.
+- ``POST /health`` ``{"unhealthy": reason}``: the agent cannot run stages now (its engine is
+  down), or can again (``""``); the admin's agent list shows the reason.
 - ``POST /stages/<id>/heartbeat``: renews the lease; answers ``{"cancel": bool, "lost": bool}``
   (``lost``: the stage ended or was requeued meanwhile; stop it and report nothing). A stage
   now held by another agent answers 403, which the agent treats as lost too.
@@ -20,6 +23,8 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
 
 from __future__ import annotations
 
+import select
+import socket
 import time
 
 from flask import Blueprint, Response, jsonify, request
@@ -34,6 +39,7 @@ from runner.store.queue import LEASE_LOST, LEASE_OK
 rpc_bp = Blueprint("rpc", __name__)
 
 MAX_CLAIM_WAIT = 60.0
+MAX_HEALTH_REASON = 500  # characters of an agent's "why I cannot run stages" kept
 
 
 def _owned_stage(stage_id: int) -> Stage:
@@ -70,6 +76,39 @@ def claim():
         if left <= 0 or services.stopping.is_set():
             return Response(status=204)
         services.queue.wait(generation, left)
+        if _caller_gone():
+            # Its agent died or gave up while it waited: a stage taken for it now would sit
+            # until its lease ran out, one of its attempts burnt.
+            return Response(status=204)
+
+
+def _caller_gone() -> bool:
+    """Whether the agent closed the connection of this request (its end was read as EOF)."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None:
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        ready = poller.poll(0)
+        if not ready:
+            return False
+        if ready[0][1] & (select.POLLHUP | select.POLLERR):
+            return True
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # a socket already closed or reset: nobody is waiting
+        return True
+
+
+@rpc_bp.post("/health")
+def health():
+    agent = require_agent()
+    reason = _json().get("unhealthy", "")
+    if not isinstance(reason, str):
+        raise BadRequest('"unhealthy" must be a string: the reason, or "" when healthy')
+    stores = current_services().stores
+    stores.agents.touch(agent.id, unhealthy=reason[:MAX_HEALTH_REASON])
+    return jsonify({"ok": True})
 
 
 @rpc_bp.post("/stages/<int:stage_id>/heartbeat")

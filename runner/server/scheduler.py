@@ -5,9 +5,13 @@
   name}`` conditions see the job's name). A job missed while the server was down runs once on
   start. Firing is claimed in the database, so two server processes never both run a job.
 - lease reaper: stages whose agent stopped renewing its lease are requeued (at most
-  ``MAX_ATTEMPTS`` times) or failed, as ``settings.lost_stage_policy`` says, with the reason.
-  It first runs one lease period after start, so agents that kept working while the server
-  restarted renew their leases before anything is taken back.
+  ``MAX_ATTEMPTS`` times) or failed, as ``settings.lost_stage_policy`` says, with the reason; a
+  stage of a cancelled build ends ``killed`` instead (cancel always wins). A stage running
+  longer than its repository's timeout plus one lease period (its agent did not stop it) ends
+  ``killed`` with "timed out after N s". The reaper runs in a thread of its own on the
+  monotonic clock, not on APScheduler's wall-clock timer; it holds off for one lease period
+  after start and after a jump of the wall clock (``runner.server.leases``), so agents that kept
+  working renew their leases before anything is taken back.
 - commit statuses: ``StatusReporter.poll`` catches builds that started or ended.
 - retention: logs of builds finished more than ``log_retention_days`` ago (0 keeps them) and
   webhook delivery ids older than a week are dropped.
@@ -18,8 +22,9 @@ Each job is also a plain method of ``Scheduler`` so tests and the CLI can run it
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -27,6 +32,7 @@ from sqlalchemy import update
 
 from runner.core import Build, Cron
 from runner.errors import RunnerError
+from runner.server.leases import StageAges, SteadyClock
 from runner.server.status import status_reporter
 from runner.server.trigger import BuildSkipped
 from runner.store.models import CronRow
@@ -67,22 +73,21 @@ class Scheduler:
         # When this process first saw a cron job that never ran: its schedule counts from then.
         self._first_seen: dict[int, float] = {}
         self._background: BackgroundScheduler | None = None
+        self.clock = SteadyClock()
+        self._ages = StageAges()
+        self._hold_until = 0.0  # monotonic: no reaping before (after a start or a clock jump)
+        self._reaper_stop = threading.Event()
 
     def start(self) -> Scheduler:
         """Run the jobs in APScheduler's background threads; returns ``self``."""
         # APScheduler logs every run at INFO: keep its warnings and errors only.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-        lease_tick = max(2, self.settings.lease_seconds // 3)
         now = datetime.now(UTC)
         background = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
         )
-        # After a restart, agents that kept running get one lease period to renew before the
-        # reaper takes back stages whose lease ran out while the server was down.
-        grace = now + timedelta(seconds=self.settings.lease_seconds)
         jobs = (
             ("cron", self.run_due_crons, CRON_TICK, now),
-            ("lease-reaper", self.reap_leases, lease_tick, grace),
             ("commit-status", self.sync_statuses, STATUS_TICK, None),
             ("retention", self.purge, RETENTION_TICK, now),
         )
@@ -93,10 +98,22 @@ class Scheduler:
             )
         background.start()
         self._background = background
+        # After a restart, agents that kept running get one lease period to renew before the
+        # reaper takes back stages whose lease ran out while the server was down.
+        self._hold_until = self.clock.monotonic() + self.settings.lease_seconds
+        threading.Thread(target=self._reap_forever, name="lease-reaper", daemon=True).start()
         return self
+
+    def _reap_forever(self) -> None:
+        """Reap every third of a lease (at least 2 s), timed on the monotonic clock."""
+        tick = max(2, self.settings.lease_seconds // 3)
+        reap = self._guard(self.reap_leases)
+        while not self._reaper_stop.wait(tick):
+            reap()
 
     def shutdown(self, wait: bool = False) -> None:
         """Stop the background jobs (idempotent)."""
+        self._reaper_stop.set()
         if self._background is not None and self._background.running:
             self._background.shutdown(wait=wait)
         status_reporter(self.services).stop()
@@ -122,7 +139,37 @@ class Scheduler:
         return builds
 
     def reap_leases(self, now: float | None = None) -> int:
-        """Requeue or fail stages whose lease expired before ``now``; how many were handled."""
+        """Settle stages whose lease expired before ``now`` or that ran past their timeout;
+        how many were handled.
+
+        Without ``now`` the scheduler's ``clock`` is read, and a jump of the wall clock since
+        the last call holds reaping of leases for one lease period (timeouts, measured on the
+        monotonic clock, still apply). ``now`` (a wall-clock instant) is for tests.
+        """
+        lease = self.settings.lease_seconds
+        if now is None:
+            now, mono, jump = self.clock.tick()
+        else:
+            mono, jump = self.clock.monotonic(), 0.0
+        if jump:
+            log.warning(
+                "the wall clock jumped by %+.0fs: no stage is taken back for %ss, while agents "
+                "renew their leases",
+                jump,
+                lease,
+            )
+            self._hold_until = mono + lease
+            if jump < 0:
+                self.stores.stages.cap_leases(now + lease)
+        handled = self._time_out(now, mono)
+        if mono >= self._hold_until:
+            handled += self._take_back_expired(now)
+        if handled:
+            self.services.wake_agents()
+        return handled
+
+    def _take_back_expired(self, now: float) -> int:
+        """Requeue or fail (by policy) the stages whose agent stopped renewing its lease."""
         stages = self.stores.stages
         policy = self.settings.lost_stage_policy
         handled = 0
@@ -137,8 +184,25 @@ class Scheduler:
                 if policy == "requeue":
                     reason += f"; gave up after {stage.attempts} attempts"
                 handled += stages.fail(stage.id, reason, actor="lease-reaper") is not None
-        if handled:
-            self.services.wake_agents()
+        return handled
+
+    def _time_out(self, now: float, mono: float) -> int:
+        """End stages that ran past their repository's timeout by more than a lease period:
+        their agent should have stopped them itself, and did not (or is gone)."""
+        stages = self.stores.stages
+        running = stages.running_clocks()
+        self._ages.keep_only({(r.id, r.started) for r in running})
+        handled = 0
+        for stage in running:
+            if stage.timeout <= 0:
+                continue
+            age = self._ages.age(stage.id, stage.started, now, mono)
+            if age <= stage.timeout + self.settings.lease_seconds:
+                continue
+            reason = (
+                f"timed out after {stage.timeout}s (ended by the server: its agent did not stop it)"
+            )
+            handled += stages.time_out(stage.id, reason, actor="timeout") is not None
         return handled
 
     def sync_statuses(self) -> None:

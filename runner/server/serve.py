@@ -97,7 +97,12 @@ class RunnerApplication(BaseApplication):
         services = worker.wsgi.extensions["runner"]
         runtime = None
         if self.settings.embedded_agent:
-            runtime = start_embedded_agent(worker.wsgi, self.settings)
+            # The API and the webhooks must not fall with the agent: an engine that is down
+            # only makes it unhealthy (``runner.agent.health``); anything else is logged.
+            try:
+                runtime = start_embedded_agent(worker.wsgi, self.settings)
+            except Exception:
+                log.exception("the embedded agent did not start; serving without it")
         previous = signal.getsignal(signal.SIGTERM)
 
         def on_term(signum, frame):

@@ -11,7 +11,9 @@ from runner.store.convert import now, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import AgentRow
 
-UPDATABLE = frozenset({"labels", "capacity", "version", "platform", "last_contact", "running"})
+UPDATABLE = frozenset(
+    {"labels", "capacity", "version", "platform", "last_contact", "running", "unhealthy"}
+)
 
 
 class AgentStore:
@@ -55,7 +57,7 @@ class AgentStore:
             ]
 
     def update(self, agent_id: int, **fields) -> Agent:
-        """Set labels, capacity, version, platform, last_contact or running."""
+        """Set labels, capacity, version, platform, last_contact, running or unhealthy."""
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise BadRequest(f"cannot change {', '.join(sorted(unknown))} of an agent")

@@ -225,7 +225,10 @@ class BuildStore:
                 raise NotFound(f"no build with id {build_id}")
             if row.status in DONE_STATUSES:
                 return self._load(s, row)
-            stages = s.scalars(select(StageRow).where(StageRow.build_id == build_id)).all()
+            # Locked (PostgreSQL) so a requeue of a lost agent's stage cannot slip in between.
+            stages = s.scalars(
+                select(StageRow).where(StageRow.build_id == build_id).with_for_update()
+            ).all()
             for stage in stages:
                 if stage.status == RUNNING:
                     stage.cancel_requested = True

@@ -118,6 +118,23 @@ _STAGE_STEPS = (
 )
 
 
+class RunningStage(NamedTuple):
+    """A running stage as the server's timeout watch reads it."""
+
+    id: int
+    started: float
+    timeout: int  # seconds: its repository's timeout, 0 for none
+
+
+_RUNNING_CLOCKS = (
+    select(_stages.c.id, _stages.c.started, _repos.c.timeout)
+    .join(_builds, _builds.c.id == _stages.c.build_id)
+    .join(_repos, _repos.c.id == _builds.c.repo_id)
+    .where(_stages.c.status == RUNNING)
+    .order_by(_stages.c.id)
+)
+
+
 class _Candidate(NamedTuple):
     """A pending stage an agent may take, with what taking its deploy lock needs."""
 
@@ -339,22 +356,42 @@ class StageStore:
             ).all()
             return [to_record(Stage, r) for r in rows]
 
+    def running_clocks(self) -> list[RunningStage]:
+        """Every running stage with its start and its repository's timeout (what the server's
+        timeout watch needs, without specs)."""
+        with self.db.read_connection() as c:
+            rows = c.execute(_RUNNING_CLOCKS).all()
+        return [RunningStage(*row) for row in rows]
+
+    def cap_leases(self, latest: float) -> int:
+        """Cut leases that end after ``latest`` back to it (a backward jump of the wall clock
+        made them longer than any agent asked for); how many were cut."""
+        with self.db.write_connection() as c:
+            return c.execute(
+                update(_stages)
+                .where(_stages.c.status == RUNNING, _stages.c.lease_until > latest)
+                .values(lease_until=latest)
+            ).rowcount
+
     def requeue(self, stage_id: int, reason: str, *, actor: str = "") -> bool:
         """Put a running stage back in the queue, as if never started; False if not running.
 
         Its steps return to pending and their logs are dropped (the next agent sends them again
-        from sequence 0). The reason goes into the build's history.
+        from sequence 0). The reason goes into the build's history. A stage whose build was
+        cancelled is never requeued: cancel wins, and the stage ends ``killed`` instead.
         """
         stamp = time_now()
         with self.db.write() as s:
-            row = s.get(StageRow, stage_id)
+            row = _locked_stage(s, stage_id)
             if row is None or row.status != RUNNING:
                 return False
+            if row.cancel_requested:
+                _end_cancelled(s, row, reason, actor, stamp)
+                return True
             row.status = PENDING
             row.agent_id = None
             row.lease_until = 0.0
             row.started = 0.0
-            row.cancel_requested = False
             step_ids = select(StepRow.id).where(StepRow.stage_id == stage_id)
             s.execute(delete(LogChunkRow).where(LogChunkRow.step_id.in_(step_ids)))
             s.execute(
@@ -385,27 +422,29 @@ class StageStore:
         """End a stage in error with ``reason`` (e.g. its agent was lost); None if already done.
 
         Running steps become killed and pending ones skipped; dependents and the build follow.
+        A stage whose build was cancelled ends ``killed`` rather than in error.
         """
         stamp = time_now()
         with self.db.write() as s:
-            row = s.get(StageRow, stage_id)
+            row = _locked_stage(s, stage_id)
             if row is None or row.status in DONE_STATUSES:
                 return None
-            row.status = ERROR
-            row.error = reason
-            row.finished = stamp
-            self._close_steps(s, stage_id, stamp)
-            progress.record(
-                s,
-                row.build_id,
-                "failed",
-                f"failed: {reason}",
-                actor=actor,
-                stage_id=stage_id,
-                now=stamp,
-            )
-            s.flush()
-            progress.settle(s, row.build_id, stamp)
+            if row.cancel_requested:
+                _end_cancelled(s, row, reason, actor, stamp)
+            else:
+                _end(s, row, ERROR, reason, "failed", f"failed: {reason}", actor, stamp)
+            return _build(s, row.build_id)
+
+    def time_out(self, stage_id: int, reason: str, *, actor: str = "") -> Build | None:
+        """End a running stage ``killed`` because it ran past its timeout (its agent did not stop
+        it); None unless it was running. The agent learns at its next heartbeat that the stage
+        is no longer its own, and stops and removes it."""
+        stamp = time_now()
+        with self.db.write() as s:
+            row = _locked_stage(s, stage_id)
+            if row is None or row.status != RUNNING:
+                return None
+            _end(s, row, KILLED, reason, "timed-out", reason, actor, stamp)
             return _build(s, row.build_id)
 
     def done(
@@ -464,6 +503,30 @@ class StageStore:
             .where(StepRow.stage_id == stage_id, StepRow.status == PENDING)
             .values(status=SKIPPED)
         )
+
+
+def _locked_stage(s, stage_id: int) -> StageRow | None:
+    """The stage's row, locked until the transaction ends where the database can (PostgreSQL):
+    a cancel and a requeue of the same stage then run one after the other, never interleaved."""
+    return s.get(StageRow, stage_id, with_for_update=True)
+
+
+def _end(s, row: StageRow, status: str, error: str, kind: str, message: str, actor, stamp):
+    """End a stage the server takes from its agent: steps closed, the history entry written,
+    dependents and the build settled, all in the caller's transaction."""
+    row.status = status
+    row.error = error
+    row.finished = stamp
+    StageStore._close_steps(s, row.id, stamp)
+    progress.record(s, row.build_id, kind, message, actor=actor, stage_id=row.id, now=stamp)
+    s.flush()
+    progress.settle(s, row.build_id, stamp)
+
+
+def _end_cancelled(s, row: StageRow, reason: str, actor: str, stamp: float) -> None:
+    """A cancelled build's stage whose agent is gone: it ends ``killed``, never runs again."""
+    message = f"killed: the build was cancelled and {reason}"
+    _end(s, row, KILLED, message, "killed", message, actor, stamp)
 
 
 def _stage_with_steps(c, stage_id: int) -> Stage | None:

@@ -35,7 +35,8 @@ def table(output: str) -> dict[str, list[str]]:
     """The rows of `runner agent ls` by agent name (columns split on runs of two spaces)."""
     lines = output.strip().splitlines()
     assert lines[0].split() == [
-        "NAME", "LABELS", "CAPACITY", "RUNNING", "VERSION", "LAST", "CONTACT", "CONNECTED"
+        "NAME", "LABELS", "CAPACITY", "RUNNING", "VERSION", "LAST", "CONTACT", "CONNECTED",
+        "HEALTH",
     ]  # fmt: skip
     rows = {}
     for line in lines[1:]:
@@ -72,7 +73,7 @@ def test_ls_shows_a_connected_agent_and_its_running_stage(docker_client, tmp_pat
         assert before.returncode == 0, before.stderr
         row = table(before.stdout)["edge-1"]
         assert row[1:4] == ["region=cn", "2", "-"]
-        assert row[-2:] == ["never", "no"]
+        assert row[-3:] == ["never", "no", "ok"]
 
         # `runner agent --server ... --token ...` still starts an agent.
         edge = testing.AgentProcess(
@@ -87,8 +88,8 @@ def test_ls_shows_a_connected_agent_and_its_running_stage(docker_client, tmp_pat
         row = table(listed.stdout)["edge-1"]
         assert row[1:4] == ["region=cn", "2", f"{SLUG}#{number}/long"]
         assert row[4] != "-"  # the version the agent reported
-        assert row[-2].endswith("s ago")
-        assert row[-1] == "yes"
+        assert row[-3].endswith("s ago")
+        assert row[-2:] == ["yes", "ok"]
 
         server.ok("POST", f"/repos/{SLUG}/builds/{number}/cancel")
         assert server.wait_done(SLUG, number)["status"] == "killed"

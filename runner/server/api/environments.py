@@ -203,6 +203,11 @@ def _reason(stores, build: Build, stage: Stage, by_name, env, agents) -> str:
         if not stage.labels:
             return "no agent is connected"
         return f"no {describe(stage.labels).removeprefix('an ')} is connected"
+    healthy = [a for a in fitting if not a.unhealthy]
+    if not healthy:
+        sick = "; ".join(f"agent {a.name} is unhealthy: {a.unhealthy}" for a in fitting)
+        return f"no healthy agent can take it ({sick})"
+    fitting = healthy
     busy = [a for a in fitting if len(stores.stages.running_for(a.id)) >= a.capacity]
     if len(busy) == len(fitting):
         return f"all {len(fitting)} fitting agents are busy"
