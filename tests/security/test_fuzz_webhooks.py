@@ -3,7 +3,7 @@ traceback or hang. Hypothesis takes each forge's recorded payloads (push, tag, p
 request; the generic body) and puts hostile values at any field — wrong types, NUL, lone
 surrogates, huge integers, NaN/Infinity, deep nesting, bytes that are not UTF-8 — and sends
 raw random bytes too, thousands of bodies per run; the seed and example count are printed
-(rerun one with FUZZ_SEED=<seed>)."""
+(rerun one with RUNNER_FUZZ_SEED=<seed>)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tests.security.webhook_kit import SLUGS, post, signed, webhook_hub
 
 PAYLOADS = Path(__file__).parents[1] / "forges" / "payloads"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "500"))
-SEED = int(os.environ.get("FUZZ_SEED") or random.randrange(2**32))
+SEED = int(os.environ.get("RUNNER_FUZZ_SEED") or random.randrange(2**32))
 # What a hostile but signed delivery may be answered; anything else (5xx above all) fails.
 ANSWERS = {200, 201, 400, 403}
 JSON = "application/json"
@@ -254,7 +254,7 @@ def report(capsys, what: str, tally: Tally) -> None:
         print(
             f"\n{what}: seed={SEED} examples={tally.examples} "
             f"answers={dict(sorted(tally.answers.items()))} slowest={tally.slowest:.2f}s "
-            f"(rerun: FUZZ_SEED={SEED})"
+            f"(rerun: RUNNER_FUZZ_SEED={SEED})"
         )
 
 
