@@ -6,12 +6,13 @@ an admin can get a first token, or recover access, without the HTTP API.
 
 from __future__ import annotations
 
+import getpass
 import secrets as _secrets
 
 import click
 
 from runner.errors import RunnerError
-from runner.settings import load_settings, parse_labels
+from runner.settings import load_settings
 
 
 def register(group: click.Group) -> None:
@@ -81,10 +82,24 @@ def create_token(login: str, name: str) -> None:
 @click.argument("name")
 @click.option("--labels", default="", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
 @click.option("--capacity", type=int, default=1, show_default=True)
-def create_agent_token(name: str, labels: str, capacity: int) -> None:
-    """Register agent NAME and print its token (shown once) for `runner agent --token`."""
-    from runner.server.agents import issue_agent_token, register_agent
+@click.option("--repos", default="", help="Repository slug patterns it may serve (default: any).")
+@click.option("--environments", default="", help="Environments it may deploy (default: any).")
+def create_agent_token(name: str, labels: str, capacity: int, repos: str, environments: str):
+    """Register agent NAME with its labels, capacity and scope (or change them) and print a new
+    token (shown once) for `runner agent --token`. The agent can never claim beyond them."""
+    from runner.server.agents import issue_agent_token, parse_registration, register_agent
 
+    fields = {
+        "labels": labels,
+        "capacity": capacity,
+        "allowed_repos": repos,
+        "allowed_environments": environments,
+    }
+    try:
+        registration = parse_registration(fields)
+    except RunnerError as exc:
+        raise click.BadParameter(str(exc)) from None
     stores = _stores()
-    agent = register_agent(stores, name, labels=parse_labels(labels), capacity=capacity)
-    click.echo(issue_agent_token(stores, agent))
+    actor = f"{getpass.getuser()} (runner user agent-token)"
+    agent = register_agent(stores, name, actor=actor, **registration)
+    click.echo(issue_agent_token(stores, agent, actor=actor))
