@@ -139,13 +139,14 @@ def as_dict(agent: Agent) -> dict[str, Any]:
 
 def claim_identity(agent: Agent, declared: dict[str, str] | None, capacity: int | None):
     """The agent as it may claim now and the stages it may hold at once: its registration,
-    narrowed by the ``declared`` labels and ``capacity`` it announces (None: not announced).
+    narrowed by the ``declared`` labels and ``capacity`` it announces (None or no labels: not
+    announced).
 
     Raises ``Forbidden`` naming the labels when ``declared`` reaches beyond the registration:
     such a claim gets no stage at all.
     """
     limit = agent.capacity if capacity is None else min(capacity, agent.capacity)
-    if declared is None:
+    if not declared:  # an agent started without --labels announces none: no narrowing
         return agent, limit
     labels = narrow(agent.labels, declared)
     if labels is None:

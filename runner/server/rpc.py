@@ -60,6 +60,8 @@ def _json() -> dict:
     except RecursionError:
         raise BadRequest("the JSON body is nested too deeply") from None
     if data is None:
+        if request.get_data():
+            raise BadRequest("the body is not valid JSON")
         return {}
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")

@@ -38,7 +38,8 @@ def _is_int(value: Any) -> bool:
 def number(data: dict, key: str, *, low: float, high: float, default: float) -> float:
     """``data[key]`` as a finite number within [low, high] (``default`` when absent)."""
     value = data.get(key, default)
-    if not (_is_int(value) or isinstance(value, float)) or not math.isfinite(value):
+    finite = _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+    if not finite:
         raise BadRequest(f"{key} must be a number, not {type(value).__name__} {value!r:.40}")
     if not low <= value <= high:
         raise BadRequest(f"{key} must be between {low:g} and {high:g}")
@@ -101,9 +102,9 @@ def _labels(raw: Any) -> dict[str, str] | None:
         raise BadRequest(f"labels must be an object of at most {MAX_LABELS} text values")
     for key, value in raw.items():
         if not isinstance(value, str) or not key or "\x00" in key + value:
-            raise BadRequest(f"label {key!r:.40} must have a name and a text value without NUL")
+            raise BadRequest(f"labels: {key!r:.40} needs a name and a text value without NUL")
         if len(key) > MAX_LABEL_TEXT or len(value) > MAX_LABEL_TEXT:
-            raise BadRequest(f"label {key:.40} is longer than {MAX_LABEL_TEXT} characters")
+            raise BadRequest(f"labels: {key:.40} is longer than {MAX_LABEL_TEXT} characters")
     return dict(raw)
 
 
