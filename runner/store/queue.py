@@ -111,6 +111,10 @@ _START_BUILD = (
     .where(_builds.c.id == bindparam("p_build"), _builds.c.status == PENDING)
     .values(status=RUNNING, started=bindparam("p_stamp"))
 )
+# All running stages are counted from the status index alone; one agent's need each row read
+# (there is no index on agent_id), so they are counted only when the first count says the agent
+# could be at its capacity.
+_RUNNING_TOTAL = select(func.count()).select_from(_stages).where(_stages.c.status == RUNNING)
 _RUNNING_COUNT = (
     select(func.count())
     .select_from(_stages)
@@ -256,7 +260,7 @@ class StageStore:
             if not picked:
                 return None
             with self.db.write_connection() as c:
-                if capacity is not None and self._running_count(c, agent.id) >= capacity:
+                if capacity is not None and self._at_capacity(c, agent.id, capacity):
                     return None
                 taken = self._take_first(c, picked, fit, agent.id, stamp, lease_seconds)
             if taken is None:
@@ -321,8 +325,11 @@ class StageStore:
                 yield _Candidate(r.id, r.build_id, r.repo_id, r.target or "")
 
     @staticmethod
-    def _running_count(s, agent_id: int) -> int:
-        return s.execute(_RUNNING_COUNT, {"p_agent": agent_id}).scalar_one()
+    def _at_capacity(s, agent_id: int, capacity: int) -> bool:
+        """Whether the agent runs ``capacity`` stages or more now."""
+        if s.execute(_RUNNING_TOTAL).scalar_one() < capacity:
+            return False
+        return s.execute(_RUNNING_COUNT, {"p_agent": agent_id}).scalar_one() >= capacity
 
     def release(self, stage_id: int, agent_id: int) -> bool:
         """Undo a claim whose answer never reached the agent (its connection closed first):
