@@ -45,20 +45,40 @@ def _agents_page(errors: dict | None = None, status: int = 200):
     return page, status
 
 
+@webui_bp.route("/admin/agents", methods=["POST"])
+@admin_required
+def admin_agent_register():
+    """Register an agent with its labels, capacity and scope; show its token once."""
+    stores = data.stores()
+    name = request.form.get("name", "").strip()
+    try:
+        if not LOGIN_RE.match(name):
+            raise BadRequest("Name the agent with letters, digits, ., _ and - (up to 100).")
+        registration = agent_rules.parse_registration(_registration_form())
+    except BadRequest as exc:
+        return _agents_page({"new": str(exc)}, 400)
+    actor = page_user().login
+    agent = agent_rules.register_agent(stores, name, actor=actor, **registration)
+    plain = agent_rules.issue_agent_token(stores, agent, actor=actor)
+    page = render_template("admin_agent_token.html", agent=agent, plain=plain)
+    return page, 200, {"Cache-Control": "no-store"}
+
+
+def _registration_form() -> dict[str, str]:
+    return {
+        key: request.form.get(key, "")
+        for key in ("labels", "capacity", "allowed_repos", "allowed_environments")
+    }
+
+
 @webui_bp.route("/admin/agents/<int:agent_id>", methods=["POST"])
 @admin_required
 def admin_agent_change(agent_id: int):
     """Change an agent's registered labels, capacity and scope (recorded with who did it)."""
     stores = data.stores()
     agent = stores.agents.get(agent_id)
-    fields = {
-        "labels": request.form.get("labels", ""),
-        "capacity": request.form.get("capacity", ""),
-        "allowed_repos": request.form.get("allowed_repos", ""),
-        "allowed_environments": request.form.get("allowed_environments", ""),
-    }
     try:
-        registration = agent_rules.parse_registration(fields)
+        registration = agent_rules.parse_registration(_registration_form())
     except BadRequest as exc:
         return _agents_page({agent.id: str(exc)}, 400)
     agent_rules.change_agent(stores, agent, actor=page_user().login, **registration)
