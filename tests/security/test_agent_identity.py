@@ -360,3 +360,18 @@ def test_an_announcement_narrows_the_registration_never_widens_it(
     # configuration") and send them with every `Next` poll of its RPC; here the server's
     # registration is the truth and an announcement can only narrow it.
     assert narrow(registered, declared) == claims_with
+
+
+@pytest.mark.docker
+def test_the_embedded_agent_is_registered_from_the_server_settings(docker_client, tmp_path):
+    server = testing.ServerProcess(
+        tmp_path / "server", agent_name="inside", extra_env={"RUNNER_AGENT_LABELS": "env=ci"}
+    )
+    with server:
+        admin = server.token("admin")
+        agents = server.api("GET", "/agents", admin).json()
+        inside = next(a for a in agents if a["name"] == "inside")
+        assert (inside["labels"], inside["capacity"]) == ({"env": "ci"}, 2)
+        history = server.api("GET", f"/agents/{inside['id']}/history", admin).json()
+        assert history[-1]["kind"] == "agent.registered"
+        assert history[-1]["actor"] == "server settings"
