@@ -253,17 +253,24 @@ def token_group() -> None:
 
 @token_group.command("create")
 @click.argument("name")
-@click.option("--labels", default="", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
-@click.option("--capacity", type=int, default=1, show_default=True)
+@click.option("--labels", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
+@click.option("--capacity", type=int, help="Stages at a time (default 1).")
 @_scope_options
 @_api_options
 @click.pass_context
 def create_token(ctx: click.Context, name, labels, capacity, repos, environments, server, token):
-    """Register agent NAME with these labels, capacity and scope (or change them) and print a
-    new token for it (shown once). The agent can never claim beyond its registration."""
+    """Register agent NAME with these labels, capacity and scope and print a new token for it
+    (shown once); for an agent that exists, the options given change its registration. The
+    agent can never claim beyond its registration."""
     api = _admin_api(ctx, server, token)
-    fields = {"name": name, "labels": labels, "capacity": capacity}
-    fields.update(allowed_repos=repos or "", allowed_environments=environments or "")
+    fields = {
+        "name": name,
+        "labels": labels,
+        "capacity": capacity,
+        "allowed_repos": repos,
+        "allowed_environments": environments,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
     click.echo(api.call("POST", "/agents", json=fields).json()["token"])
 
 

@@ -80,13 +80,14 @@ def create_token(login: str, name: str) -> None:
 
 @user.command("agent-token")
 @click.argument("name")
-@click.option("--labels", default="", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
-@click.option("--capacity", type=int, default=1, show_default=True)
-@click.option("--repos", default="", help="Repository slug patterns it may serve (default: any).")
-@click.option("--environments", default="", help="Environments it may deploy (default: any).")
-def create_agent_token(name: str, labels: str, capacity: int, repos: str, environments: str):
-    """Register agent NAME with its labels, capacity and scope (or change them) and print a new
-    token (shown once) for `runner agent --token`. The agent can never claim beyond them."""
+@click.option("--labels", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
+@click.option("--capacity", type=int, help="Stages at a time (default 1).")
+@click.option("--repos", help="Repository slug patterns it may serve (default: any).")
+@click.option("--environments", help="Environments it may deploy (default: any).")
+def create_agent_token(name: str, labels, capacity, repos, environments):
+    """Register agent NAME with its labels, capacity and scope and print a new token (shown
+    once) for `runner agent --token`. For an agent that exists, the options given change its
+    registration and the others stay. The agent can never claim beyond its registration."""
     from runner.server.agents import issue_agent_token, parse_registration, register_agent
 
     fields = {
@@ -96,7 +97,9 @@ def create_agent_token(name: str, labels: str, capacity: int, repos: str, enviro
         "allowed_environments": environments,
     }
     try:
-        registration = parse_registration(fields)
+        registration = parse_registration(
+            {k: v for k, v in fields.items() if v is not None}, partial=True
+        )
     except RunnerError as exc:
         raise click.BadParameter(str(exc)) from None
     stores = _stores()

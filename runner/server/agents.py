@@ -70,28 +70,31 @@ def register_agent(
     stores,
     name: str,
     *,
-    labels: dict[str, str],
-    capacity: int,
+    labels: dict[str, str] | None = None,
+    capacity: int | None = None,
     allowed_repos: list[str] | None = None,
     allowed_environments: list[str] | None = None,
     actor: str = "",
 ) -> Agent:
-    """The agent ``name``, created or updated with this registration; recorded in the audit
-    log as done by ``actor`` when it is new or changed."""
-    fields = {
-        "labels": dict(labels),
+    """The agent ``name``, created with this registration (what is None gets its default: no
+    labels, capacity 1, any repository and environment) or, when it exists, changed in what is
+    not None, so that a new token for an agent keeps its registration. Recorded in the audit
+    log as done by ``actor`` when new or changed."""
+    given = {
+        "labels": labels,
         "capacity": capacity,
-        "allowed_repos": list(allowed_repos or []),
-        "allowed_environments": list(allowed_environments or []),
+        "allowed_repos": allowed_repos,
+        "allowed_environments": allowed_environments,
     }
+    given = {key: value for key, value in given.items() if value is not None}
     agent = stores.agents.find(name)
-    if agent is None:
-        agent = stores.agents.create(name, **fields)
-        stores.audit.record(
-            "agent.registered", subject(agent.name), "registered: " + describe(agent), actor
-        )
-        return agent
-    return change_agent(stores, agent, actor=actor, **fields)
+    if agent is not None:
+        return change_agent(stores, agent, actor=actor, **given)
+    agent = stores.agents.create(name, **given)
+    stores.audit.record(
+        "agent.registered", subject(agent.name), "registered: " + describe(agent), actor
+    )
+    return agent
 
 
 def change_agent(stores, agent: Agent, *, actor: str, **fields) -> Agent:

@@ -240,6 +240,11 @@ def test_admin_changes_labels_by_cli_and_api_with_history_and_a_non_admin_cannot
     assert agent_named(server, "edge")["labels"] == {"env": "production"}
     assert len(server.ok("GET", f"/agents/{agent_id}/history")) == 4
 
+    # A new token for the agent keeps its registration.
+    registered_agent(server, "edge")
+    assert agent_named(server, "edge")["labels"] == {"env": "production"}
+    assert server.ok("GET", f"/agents/{agent_id}/history")[0]["kind"] == "agent.token"
+
 
 @pytest.mark.docker
 @pytest.mark.slow

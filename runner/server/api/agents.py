@@ -5,7 +5,8 @@ registration, read its history, remove.
   ``allowed_environments``; what it last announced (``declared_labels``) and the announced
   labels its registration does not allow (``declared_beyond``).
 - ``POST /agents`` ``{"name", "labels", "capacity", "allowed_repos", "allowed_environments"}``:
-  register (or re-register) and answer a new token.
+  register and answer a new token; for an agent that exists, the fields sent change its
+  registration and the others stay.
 - ``PATCH /agents/<id>`` with any of those fields: change the registration.
 - ``GET /agents/<id>/history``: the audit log of the agent, newest first, with who did what.
 - ``DELETE /agents/<id>``: revoke its tokens and remove it.
@@ -48,7 +49,8 @@ def add_agent():
     if not isinstance(name, str) or not name.strip() or len(name) > 200 or "\x00" in name:
         raise BadRequest("an agent needs a name (text up to 200 characters)")
     stores = current_services().stores
-    agent = register_agent(stores, name.strip(), actor=admin.login, **parse_registration(data))
+    fields = parse_registration(data, partial=True)
+    agent = register_agent(stores, name.strip(), actor=admin.login, **fields)
     out = as_dict(agent)
     out["token"] = issue_agent_token(stores, agent, actor=admin.login)
     return jsonify(out), 201
