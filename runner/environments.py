@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from runner.errors import PipelineError
+from runner.labels import parse_labels
 from runner.pipeline.issues import ERROR, Issue
 
 # Events an environment with no ``events:`` list accepts. Pull requests run untrusted changes,
@@ -278,33 +279,3 @@ def _flag(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
     raise ValueError(f"not true or false: {raw!r}")
-
-
-def parse_labels(raw: Any) -> dict[str, str]:
-    """Labels from a mapping, a ``k=v`` list, or ``"k=v,k2=v2"``; ``ValueError`` otherwise."""
-    if isinstance(raw, dict):
-        items = list(raw.items())
-    elif isinstance(raw, str | list):
-        parts = raw.split(",") if isinstance(raw, str) else raw
-        items = []
-        for part in parts:
-            if not isinstance(part, str) or "=" not in part:
-                raise ValueError(f"label {part!r} is not key=value")
-            key, _, val = part.partition("=")
-            items.append((key.strip(), val.strip()))
-    else:
-        raise ValueError("not a mapping of labels")
-    out = {}
-    for key, val in items:
-        if not str(key).strip() or isinstance(val, dict | list):
-            raise ValueError(f"label {key!r} needs a plain value")
-        out[str(key).strip()] = _label_value(val)
-    return out
-
-
-def _label_value(val: Any) -> str:
-    if val is None:
-        return ""
-    if isinstance(val, bool):
-        return "true" if val else "false"  # YAML reads `on: yes` as a boolean
-    return str(val)

@@ -9,6 +9,7 @@ started with ``--labels env=production,!env=production`` runs production work an
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from typing import Any
 
 REQUIRED_PREFIX = "!"
 
@@ -63,3 +64,69 @@ def describe(stage_labels: dict[str, str]) -> str:
         return "any agent"
     wanted = ", ".join(f"{k}={v}" for k, v in sorted(stage_labels.items()))
     return f"an agent with {wanted}"
+
+
+def narrow(registered: dict[str, str], declared: dict[str, str]) -> dict[str, str] | None:
+    """The labels an agent claims with when it announces ``declared``: those labels plus the
+    labels its registration requires, or None when ``declared`` reaches beyond ``registered``.
+
+    An announcement may drop labels or narrow a value (registered ``arch=linux/*``, announced
+    ``arch=linux/arm64``); it may not add a key, change a value (``env=production`` against a
+    registered ``env=staging``) or widen one (``*``). Labels the registration requires stay
+    required whatever is announced: dropping one would let the agent take other work.
+    """
+    reg_offered, reg_required = split_agent_labels(registered)
+    for key, value in split_agent_labels(declared)[0].items():
+        if key not in reg_offered or not fnmatchcase(value, reg_offered[key]):
+            return None
+    out = dict(declared)
+    for key, value in reg_required.items():
+        out.pop(key, None)
+        out[REQUIRED_PREFIX + key] = value
+    return out
+
+
+def beyond(registered: dict[str, str], declared: dict[str, str]) -> list[str]:
+    """The announced labels (``k=v``) that the registration does not allow, for messages."""
+    reg_offered = split_agent_labels(registered)[0]
+    return [
+        f"{key}={value}"
+        for key, value in sorted(split_agent_labels(declared)[0].items())
+        if key not in reg_offered or not fnmatchcase(value, reg_offered[key])
+    ]
+
+
+def format_labels(labels: dict[str, str]) -> str:
+    """``k=v,k2=v2`` (sorted), or ``(none)``."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "(none)"
+
+
+def parse_labels(raw: Any) -> dict[str, str]:
+    """Labels from a mapping, a ``k=v`` list, or ``"k=v,k2=v2"`` (empty parts skipped);
+    ``ValueError`` otherwise. The one reader of labels from people: environments, agents."""
+    if isinstance(raw, dict):
+        items = list(raw.items())
+    elif isinstance(raw, str | list):
+        parts = [p for p in raw.split(",") if p.strip()] if isinstance(raw, str) else raw
+        items = []
+        for part in parts:
+            if not isinstance(part, str) or "=" not in part:
+                raise ValueError(f"label {part!r} is not key=value")
+            key, _, val = part.partition("=")
+            items.append((key.strip(), val.strip()))
+    else:
+        raise ValueError("not a mapping of labels")
+    out = {}
+    for key, val in items:
+        if not str(key).strip() or isinstance(val, dict | list):
+            raise ValueError(f"label {key!r} needs a plain value")
+        out[str(key).strip()] = _label_value(val)
+    return out
+
+
+def _label_value(val: Any) -> str:
+    if val is None:
+        return ""
+    if isinstance(val, bool):
+        return "true" if val else "false"  # YAML reads `on: yes` as a boolean
+    return str(val)

@@ -226,9 +226,9 @@ class ServerProcess:
 class AgentProcess:
     """A `runner agent` subprocess working for ``server``, with its own data directory.
 
-    ``token`` defaults to a new agent token named ``name``. ``labels`` and ``capacity`` are
-    passed as options when given. Call :meth:`start` (again after :meth:`stop` or :meth:`kill`
-    to bring the same agent back).
+    ``token`` defaults to a new agent token named ``name``, registered with ``labels`` and
+    ``capacity``; both are also passed as options when given. Call :meth:`start` (again after
+    :meth:`stop` or :meth:`kill` to bring the same agent back).
     """
 
     def __init__(
@@ -245,7 +245,16 @@ class AgentProcess:
     ):
         self.server = server
         self.name = name
-        self.token = token or server.cli("user", "agent-token", name).strip()
+        if not token:
+            # The agent's labels and capacity are registered with its token: announcing them
+            # is not enough. Unset, the capacity is the agent's own default.
+            from runner.settings import Settings
+
+            registration = ["--capacity", str(capacity or Settings.agent_capacity)]
+            if labels:
+                registration += ["--labels", labels]
+            token = server.cli("user", "agent-token", name, *registration).strip()
+        self.token = token
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.args = ["agent", "--server", server.url, "--token", self.token, "--name", name]

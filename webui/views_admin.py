@@ -1,4 +1,5 @@
-"""Admin pages: agents (labels, capacity, running stages, last contact, revoke) and users/tokens."""
+"""Admin pages: agents (registration, announced labels, running stages, last contact, changes
+and their history, revoke) and users/tokens."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import re
 
 from flask import flash, redirect, render_template, request, url_for
 
+from runner import labels as label_rules
 from runner.core import TOKEN_AGENT
 from runner.errors import BadRequest
+from runner.server import agents as agent_rules
 from runner.server.accounts import check_password_rule
 from webui import data, webui_bp
 from webui.forms import Form
@@ -19,13 +22,69 @@ LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 @webui_bp.route("/admin/agents")
 @admin_required
 def admin_agents():
-    """Every registered agent with its labels, capacity, load and last contact."""
+    """Every registered agent with its registration (labels, capacity, scope), what it last
+    announced, its load and last contact; a form to change each registration; the history."""
+    return _agents_page()
+
+
+def _agents_page(errors: dict | None = None, status: int = 200):
     stores = data.stores()
     agents = stores.agents.list()
     tokens = [t for t in stores.tokens.list(kind=TOKEN_AGENT) if not t.revoked]
     live = {t.agent_id for t in tokens}
     running = {a.id: stores.stages.running_for(a.id) for a in agents}
-    return render_template("admin_agents.html", agents=agents, has_token=live, running=running)
+    beyond = {a.id: label_rules.beyond(a.labels, a.declared_labels) for a in agents}
+    page = render_template(
+        "admin_agents.html",
+        agents=agents,
+        has_token=live,
+        running=running,
+        beyond=beyond,
+        history=[e for e in stores.audit.list(limit=50) if e.subject.startswith("agent:")],
+        errors=errors or {},
+    )
+    return page, status
+
+
+@webui_bp.route("/admin/agents", methods=["POST"])
+@admin_required
+def admin_agent_register():
+    """Register an agent with its labels, capacity and scope; show its token once."""
+    stores = data.stores()
+    name = request.form.get("name", "").strip()
+    try:
+        if not LOGIN_RE.match(name):
+            raise BadRequest("Name the agent with letters, digits, ., _ and - (up to 100).")
+        registration = agent_rules.parse_registration(_registration_form())
+    except BadRequest as exc:
+        return _agents_page({"new": str(exc)}, 400)
+    actor = page_user().login
+    agent = agent_rules.register_agent(stores, name, actor=actor, **registration)
+    plain = agent_rules.issue_agent_token(stores, agent, actor=actor)
+    page = render_template("admin_agent_token.html", agent=agent, plain=plain)
+    return page, 200, {"Cache-Control": "no-store"}
+
+
+def _registration_form() -> dict[str, str]:
+    return {
+        key: request.form.get(key, "")
+        for key in ("labels", "capacity", "allowed_repos", "allowed_environments")
+    }
+
+
+@webui_bp.route("/admin/agents/<int:agent_id>", methods=["POST"])
+@admin_required
+def admin_agent_change(agent_id: int):
+    """Change an agent's registered labels, capacity and scope (recorded with who did it)."""
+    stores = data.stores()
+    agent = stores.agents.get(agent_id)
+    try:
+        registration = agent_rules.parse_registration(_registration_form())
+    except BadRequest as exc:
+        return _agents_page({agent.id: str(exc)}, 400)
+    agent_rules.change_agent(stores, agent, actor=page_user().login, **registration)
+    flash(f"Agent {agent.name} changed.")
+    return redirect(url_for("webui.admin_agents"))
 
 
 @webui_bp.route("/admin/agents/<int:agent_id>/revoke", methods=["POST"])
@@ -33,9 +92,11 @@ def admin_agents():
 def admin_agent_revoke(agent_id: int):
     """Revoke every token of an agent: its next call is refused."""
     stores = data.stores()
-    for token in stores.tokens.list(kind=TOKEN_AGENT):
-        if token.agent_id == agent_id and not token.revoked:
-            stores.tokens.revoke(token.id)
+    agent = stores.agents.get(agent_id)
+    agent_rules.revoke_agent_tokens(stores, agent.id)
+    stores.audit.record(
+        "agent.revoked", agent_rules.subject(agent.name), "tokens revoked", page_user().login
+    )
     flash("The agent's tokens are revoked.")
     return redirect(url_for("webui.admin_agents"))
 

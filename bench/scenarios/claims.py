@@ -84,7 +84,10 @@ def run() -> dict:
     with FleetServer(threads=IDLE_AGENTS + 16) as server:
         slug = server.add_repo()
         queued = _queue(server, slug)
-        tokens = [server.agent_token(f"sim-{i}") for i in range(max(AGENTS, IDLE_AGENTS))]
+        # A simulated agent claims without finishing: it is registered to hold what it takes.
+        tokens = [
+            server.agent_token(f"sim-{i}", capacity=queued) for i in range(max(AGENTS, IDLE_AGENTS))
+        ]
         claimed: list[int] = []
         lock = threading.Lock()
         threads = [

@@ -60,8 +60,9 @@ class FleetServer(ServerProcess):
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def agent_token(self, name: str) -> str:
-        return self.cli("user", "agent-token", name).strip()
+    def agent_token(self, name: str, capacity: int = 1) -> str:
+        """A new token of agent ``name``, registered to hold ``capacity`` stages at once."""
+        return self.cli("user", "agent-token", name, "--capacity", str(capacity)).strip()
 
     def admin_api(self, method: str, path: str, **kwargs) -> requests.Response:
         """``METHOD /api/v1PATH`` as the admin; raises on an error answer."""

@@ -67,7 +67,8 @@ class RpcClient:
 
     def report_health(self, unhealthy: str) -> None:
         """Tell the server why this agent cannot run stages now (``""``: it can again)."""
-        self._post("/health", json={"unhealthy": unhealthy})
+        # The server keeps 500 characters of a reason and refuses a longer one.
+        self._post("/health", json={"unhealthy": unhealthy[:500]})
 
     def heartbeat(self, stage_id: int) -> dict[str, bool]:
         """Renew the stage's lease; ``{"cancel": ..., "lost": ...}`` from the server."""

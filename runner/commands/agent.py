@@ -1,5 +1,6 @@
 """``runner agent``: take stages from a server and run them on the local Docker engine; list the
-server's agents and create or revoke agent tokens through its API (``ls``, ``token``)."""
+server's agents, create or revoke agent tokens, change an agent's registration and read its
+history through the API (``ls``, ``token``, ``set``, ``history``)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,22 @@ def register(group: click.Group) -> None:
 )
 @click.option("--token", help="Agent token from `runner user agent-token` (RUNNER_AGENT_TOKEN).")
 @click.option("--name", help="Agent name (RUNNER_AGENT_NAME, default the host name).")
-@click.option("--labels", help="Labels k=v,k2=v2; a leading ! requires it (RUNNER_AGENT_LABELS).")
-@click.option("--capacity", type=int, help="Stages run at a time (RUNNER_AGENT_CAPACITY).")
+@click.option(
+    "--labels",
+    help="Labels k=v,k2=v2 announced (RUNNER_AGENT_LABELS); they can only narrow the labels "
+    "registered for the token.",
+)
+@click.option(
+    "--capacity",
+    type=int,
+    help="Stages run at a time (RUNNER_AGENT_CAPACITY); the registered capacity caps it.",
+)
 @click.pass_context
 def agent(ctx: click.Context, server_url, token, name, labels, capacity) -> None:
     """Run stages for a server until stopped (SIGTERM/SIGINT finish the running stages first).
 
-    With a subcommand (`ls`, `token`), talk to the server's API as an admin instead.
+    With a subcommand (`ls`, `token`, `set`, `history`), talk to the server's API as an admin
+    instead.
     """
     if ctx.invoked_subcommand is not None:
         # `runner agent --server URL --token T ls` reads the same as `runner agent ls --server ..`.
@@ -129,21 +139,36 @@ def _ago(timestamp: float, now: float) -> str:
 @_api_options
 @click.pass_context
 def list_agents(ctx: click.Context, server, token) -> None:
-    """List the server's agents: labels, capacity, running stages, version, last contact,
-    whether each counts as connected, and why it cannot run stages when it cannot."""
+    """List the server's agents: registered labels, capacity and scope, the labels each
+    announced when they differ, running stages, version, last contact, whether each counts as
+    connected, and why it cannot run stages when it cannot."""
     items = _admin_api(ctx, server, token).call("GET", "/agents/status").json()
     now = time.time()
     rows = [
-        ("NAME", "LABELS", "CAPACITY", "RUNNING", "VERSION", "LAST CONTACT", "CONNECTED", "HEALTH")
+        (
+            "NAME",
+            "LABELS",
+            "CAPACITY",
+            "SCOPE",
+            "RUNNING",
+            "VERSION",
+            "LAST CONTACT",
+            "CONNECTED",
+            "HEALTH",
+        )
     ]
     for item in items:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(item.get("labels", {}).items()))
+        labels = _labels(item.get("labels", {}))
+        declared = item.get("declared_labels") or {}
+        if declared and declared != item.get("labels"):
+            labels += f" (announces {_labels(declared)})"
         running = ",".join(f"{r['repo']}#{r['build']}/{r['stage']}" for r in item["running"])
         rows.append(
             (
                 item["name"],
                 labels or "-",
                 str(item["capacity"]),
+                _scope(item),
                 running or "-",
                 item.get("version") or "-",
                 _ago(item.get("last_contact") or 0, now),
@@ -156,6 +181,79 @@ def list_agents(ctx: click.Context, server, token) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
+def _labels(labels: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _scope(item: dict) -> str:
+    parts = []
+    if item.get("allowed_repos"):
+        parts.append("repos=" + "|".join(item["allowed_repos"]))
+    if item.get("allowed_environments"):
+        parts.append("environments=" + "|".join(item["allowed_environments"]))
+    return " ".join(parts) or "any"
+
+
+def _find(api: _Api, name: str) -> dict:
+    found = [a for a in api.call("GET", "/agents").json() if a["name"] == name]
+    if not found:
+        raise click.ClickException(f"no agent {name}; see `runner agent ls`")
+    return found[0]
+
+
+_SCOPE_OPTIONS = (
+    click.option("--repos", help='Repository slug patterns it may serve, a,b ("": any).'),
+    click.option("--environments", help='Environments it may deploy to, a,b ("": any).'),
+)
+
+
+def _scope_options(func):
+    for option in reversed(_SCOPE_OPTIONS):
+        func = option(func)
+    return func
+
+
+@agent.command("set")
+@click.argument("name")
+@click.option("--labels", help="Registered labels k=v,k2=v2 (a leading ! requires it).")
+@click.option("--capacity", type=int, help="Registered capacity: stages at a time.")
+@_scope_options
+@_api_options
+@click.pass_context
+def set_agent(ctx: click.Context, name, labels, capacity, repos, environments, server, token):
+    """Change what agent NAME is registered for (only the options given); the change goes into
+    its history with your name. Its token stays valid."""
+    fields = {
+        "labels": labels,
+        "capacity": capacity,
+        "allowed_repos": repos,
+        "allowed_environments": environments,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if not fields:
+        raise click.UsageError("give --labels, --capacity, --repos or --environments")
+    api = _admin_api(ctx, server, token)
+    found = _find(api, name)
+    item = api.call("PATCH", f"/agents/{found['id']}", json=fields).json()
+    click.echo(
+        f"agent {name}: labels {_labels(item['labels']) or '(none)'}, capacity "
+        f"{item['capacity']}, scope {_scope(item)}"
+    )
+
+
+@agent.command("history")
+@click.argument("name")
+@_api_options
+@click.pass_context
+def agent_history(ctx: click.Context, name, server, token) -> None:
+    """Who registered and changed agent NAME, and when, newest first."""
+    api = _admin_api(ctx, server, token)
+    found = _find(api, name)
+    for entry in api.call("GET", f"/agents/{found['id']}/history").json():
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["created"]))
+        click.echo(f"{stamp}Z  {entry['actor'] or '-'}  {entry['kind']}: {entry['message']}")
+
+
 @agent.group("token")
 def token_group() -> None:
     """Create or revoke agent tokens through the server's API (as an admin).
@@ -166,17 +264,25 @@ def token_group() -> None:
 
 @token_group.command("create")
 @click.argument("name")
-@click.option("--labels", default="", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
-@click.option("--capacity", type=int, default=1, show_default=True)
+@click.option("--labels", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
+@click.option("--capacity", type=int, help="Stages at a time (default 1).")
+@_scope_options
 @_api_options
 @click.pass_context
-def create_token(ctx: click.Context, name: str, labels: str, capacity: int, server, token) -> None:
-    """Register agent NAME (or update it) and print a new token for it (shown once)."""
+def create_token(ctx: click.Context, name, labels, capacity, repos, environments, server, token):
+    """Register agent NAME with these labels, capacity and scope and print a new token for it
+    (shown once); for an agent that exists, the options given change its registration. The
+    agent can never claim beyond its registration."""
     api = _admin_api(ctx, server, token)
-    answer = api.call(
-        "POST", "/agents", json={"name": name, "labels": labels, "capacity": capacity}
-    ).json()
-    click.echo(answer["token"])
+    fields = {
+        "name": name,
+        "labels": labels,
+        "capacity": capacity,
+        "allowed_repos": repos,
+        "allowed_environments": environments,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    click.echo(api.call("POST", "/agents", json=fields).json()["token"])
 
 
 @token_group.command("revoke")
@@ -186,8 +292,5 @@ def create_token(ctx: click.Context, name: str, labels: str, capacity: int, serv
 def revoke_token(ctx: click.Context, name: str, server, token) -> None:
     """Revoke every token of agent NAME and remove its registration; its next call gets 401."""
     api = _admin_api(ctx, server, token)
-    found = [a for a in api.call("GET", "/agents").json() if a["name"] == name]
-    if not found:
-        raise click.ClickException(f"no agent {name}; see `runner agent ls`")
-    api.call("DELETE", f"/agents/{found[0]['id']}")
+    api.call("DELETE", f"/agents/{_find(api, name)['id']}")
     click.echo(f"agent {name}: tokens revoked")

@@ -6,12 +6,13 @@ an admin can get a first token, or recover access, without the HTTP API.
 
 from __future__ import annotations
 
+import getpass
 import secrets as _secrets
 
 import click
 
 from runner.errors import RunnerError
-from runner.settings import load_settings, parse_labels
+from runner.settings import load_settings
 
 
 def register(group: click.Group) -> None:
@@ -86,12 +87,29 @@ def create_token(login: str, name: str) -> None:
 
 @user.command("agent-token")
 @click.argument("name")
-@click.option("--labels", default="", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
-@click.option("--capacity", type=int, default=1, show_default=True)
-def create_agent_token(name: str, labels: str, capacity: int) -> None:
-    """Register agent NAME and print its token (shown once) for `runner agent --token`."""
-    from runner.server.agents import issue_agent_token, register_agent
+@click.option("--labels", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
+@click.option("--capacity", type=int, help="Stages at a time (default 1).")
+@click.option("--repos", help="Repository slug patterns it may serve (default: any).")
+@click.option("--environments", help="Environments it may deploy (default: any).")
+def create_agent_token(name: str, labels, capacity, repos, environments):
+    """Register agent NAME with its labels, capacity and scope and print a new token (shown
+    once) for `runner agent --token`. For an agent that exists, the options given change its
+    registration and the others stay. The agent can never claim beyond its registration."""
+    from runner.server.agents import issue_agent_token, parse_registration, register_agent
 
+    fields = {
+        "labels": labels,
+        "capacity": capacity,
+        "allowed_repos": repos,
+        "allowed_environments": environments,
+    }
+    try:
+        registration = parse_registration(
+            {k: v for k, v in fields.items() if v is not None}, partial=True
+        )
+    except RunnerError as exc:
+        raise click.BadParameter(str(exc)) from None
     stores = _stores()
-    agent = register_agent(stores, name, labels=parse_labels(labels), capacity=capacity)
-    click.echo(issue_agent_token(stores, agent))
+    actor = f"{getpass.getuser()} (runner user agent-token)"
+    agent = register_agent(stores, name, actor=actor, **registration)
+    click.echo(issue_agent_token(stores, agent, actor=actor))

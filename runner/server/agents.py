@@ -1,23 +1,174 @@
-"""Registration of agents and their tokens, shared by the app factory, the API and the CLI."""
+"""Agents' identity: registration, changes with history, tokens, and what a claim may ask.
+
+An agent's labels, capacity and scope (``allowed_repos``, ``allowed_environments``) are what
+an admin registered for it, through the CLI, the API, the admin page or the server's own
+settings for the embedded agent. Every registration and change is recorded in the audit log
+(subject ``agent:<name>``) with who made it. What the agent announces on a claim only narrows
+its registration (``claim_identity``); an announcement beyond it gets no stage.
+
+Shared by the app factory, the API, the web UI and the CLI, which only adapt their input.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from runner.core import TOKEN_AGENT, Agent
+from runner.errors import BadRequest, Forbidden
+from runner.labels import beyond, format_labels, narrow, parse_labels
+
+MAX_CAPACITY = 1000
+REGISTERED = ("labels", "capacity", "allowed_repos", "allowed_environments")
 
 
-def register_agent(stores, name: str, *, labels: dict[str, str], capacity: int) -> Agent:
-    """The agent ``name``, created or updated with these labels and capacity."""
+def subject(name: str) -> str:
+    """The audit log subject of agent ``name``."""
+    return f"agent:{name}"
+
+
+def parse_registration(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """The registered fields in ``data`` (labels as a mapping or ``k=v,k2=v2``, capacity,
+    ``allowed_repos`` / ``allowed_environments`` as lists or comma-separated text), checked;
+    raises ``BadRequest`` saying which field is wrong. Without ``partial``, missing fields get
+    their defaults (no labels, capacity 1, any repository and environment)."""
+    out: dict[str, Any] = {}
+    if "labels" in data or not partial:
+        try:
+            out["labels"] = parse_labels(data.get("labels") or {})
+        except ValueError as exc:
+            raise BadRequest(f"labels: {exc} (use k=v,k2=v2; a leading ! requires it)") from None
+    if "capacity" in data or not partial:
+        capacity = data.get("capacity", 1)
+        if isinstance(capacity, str) and capacity.strip().isdigit():
+            capacity = int(capacity)
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise BadRequest("capacity must be a whole number of stages")
+        if not 1 <= capacity <= MAX_CAPACITY:
+            raise BadRequest(f"capacity must be between 1 and {MAX_CAPACITY}")
+        out["capacity"] = capacity
+    for key in ("allowed_repos", "allowed_environments"):
+        if key in data or not partial:
+            out[key] = _names(key, data.get(key))
+    return out
+
+
+def _names(key: str, raw: Any) -> list[str]:
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+        raise BadRequest(f"{key} must be a list of names or patterns (or text a,b)")
+    names = [v.strip() for v in raw if v.strip()]
+    if any(len(v) > 200 or "\x00" in v for v in names):
+        raise BadRequest(f"{key}: each entry must be at most 200 characters, without NUL")
+    return names
+
+
+def register_agent(
+    stores,
+    name: str,
+    *,
+    labels: dict[str, str] | None = None,
+    capacity: int | None = None,
+    allowed_repos: list[str] | None = None,
+    allowed_environments: list[str] | None = None,
+    actor: str = "",
+) -> Agent:
+    """The agent ``name``, created with this registration (what is None gets its default: no
+    labels, capacity 1, any repository and environment) or, when it exists, changed in what is
+    not None, so that a new token for an agent keeps its registration. Recorded in the audit
+    log as done by ``actor`` when new or changed."""
+    given = {
+        "labels": labels,
+        "capacity": capacity,
+        "allowed_repos": allowed_repos,
+        "allowed_environments": allowed_environments,
+    }
+    given = {key: value for key, value in given.items() if value is not None}
     agent = stores.agents.find(name)
-    if agent is None:
-        return stores.agents.create(name, labels=labels, capacity=capacity)
-    return stores.agents.update(agent.id, labels=labels, capacity=capacity)
+    if agent is not None:
+        return change_agent(stores, agent, actor=actor, **given)
+    agent = stores.agents.create(name, **given)
+    stores.audit.record(
+        "agent.registered", subject(agent.name), "registered: " + describe(agent), actor
+    )
+    return agent
 
 
-def issue_agent_token(stores, agent: Agent, *, replace: bool = False) -> str:
+def change_agent(stores, agent: Agent, *, actor: str, **fields) -> Agent:
+    """Change the registered ``fields`` (of ``REGISTERED``) of ``agent``; the change is
+    recorded in the audit log with ``actor``. Nothing changed: nothing recorded."""
+    unknown = set(fields) - set(REGISTERED)
+    if unknown:
+        raise BadRequest(f"cannot change {', '.join(sorted(unknown))} of an agent")
+    changed = {k: v for k, v in fields.items() if getattr(agent, k) != v}
+    if not changed:
+        return agent
+    updated = stores.agents.update(agent.id, **changed)
+    words = "; ".join(
+        f"{key} {_show(key, getattr(agent, key))} → {_show(key, value)}"
+        for key, value in changed.items()
+    )
+    stores.audit.record("agent.changed", subject(agent.name), words, actor)
+    return updated
+
+
+def describe(agent: Agent) -> str:
+    """The registration in words: ``labels env=staging; capacity 2; repos any; ...``."""
+    return "; ".join(f"{key} {_show(key, getattr(agent, key))}" for key in REGISTERED)
+
+
+def _show(key: str, value: Any) -> str:
+    if key == "labels":
+        return format_labels(value)
+    if isinstance(value, list):
+        return ",".join(value) or "any"
+    return str(value)
+
+
+def history(stores, agent: Agent, limit: int = 200):
+    """The audit log entries of ``agent``, newest first."""
+    return stores.audit.list(subject=subject(agent.name), limit=limit)
+
+
+def as_dict(agent: Agent) -> dict[str, Any]:
+    """The agent for the API: its registration, what it announced and whether that fits."""
+    out = dataclasses.asdict(agent)
+    out["declared_beyond"] = beyond(agent.labels, agent.declared_labels)
+    return out
+
+
+def claim_identity(agent: Agent, declared: dict[str, str] | None, capacity: int | None):
+    """The agent as it may claim now and the stages it may hold at once: its registration,
+    narrowed by the ``declared`` labels and ``capacity`` it announces (None or no labels: not
+    announced).
+
+    Raises ``Forbidden`` naming the labels when ``declared`` reaches beyond the registration:
+    such a claim gets no stage at all.
+    """
+    limit = agent.capacity if capacity is None else min(capacity, agent.capacity)
+    if not declared:  # an agent started without --labels announces none: no narrowing
+        return agent, limit
+    labels = narrow(agent.labels, declared)
+    if labels is None:
+        extra = ", ".join(beyond(agent.labels, declared))
+        raise Forbidden(
+            f"agent {agent.name} announces labels {extra} beyond its registration "
+            f"({format_labels(agent.labels)}): it gets no stage until an admin changes the "
+            f"registration (runner agent set {agent.name} --labels ...) or it announces less"
+        )
+    return dataclasses.replace(agent, labels=labels), limit
+
+
+def issue_agent_token(stores, agent: Agent, *, replace: bool = False, actor: str = "") -> str:
     """A new token for ``agent`` (plain text, shown once); ``replace`` revokes its older ones."""
     if replace:
         revoke_agent_tokens(stores, agent.id)
     _token, plain = stores.tokens.create(agent.name, kind=TOKEN_AGENT, agent_id=agent.id)
+    if actor:
+        stores.audit.record("agent.token", subject(agent.name), "new token", actor)
     return plain
 
 
@@ -26,3 +177,10 @@ def revoke_agent_tokens(stores, agent_id: int) -> None:
     for token in stores.tokens.list(kind=TOKEN_AGENT):
         if token.agent_id == agent_id and not token.revoked:
             stores.tokens.revoke(token.id)
+
+
+def remove_agent(stores, agent: Agent, *, actor: str) -> None:
+    """Revoke the agent's tokens and delete its registration (recorded)."""
+    revoke_agent_tokens(stores, agent.id)
+    stores.agents.delete(agent.id)
+    stores.audit.record("agent.removed", subject(agent.name), "tokens revoked, removed", actor)

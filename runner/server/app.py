@@ -129,8 +129,13 @@ def _embedded_agent_token(services: Services) -> str:
     """Register the embedded agent and give it a fresh token, revoking its older ones."""
     settings = services.settings
     name = settings.agent_name or EMBEDDED_AGENT_NAME
+    # The server's settings are the admin's configuration: they are the agent's registration.
     agent = register_agent(
-        services.stores, name, labels=settings.agent_labels, capacity=settings.agent_capacity
+        services.stores,
+        name,
+        labels=settings.agent_labels,
+        capacity=settings.agent_capacity,
+        actor="server settings",
     )
     return issue_agent_token(services.stores, agent, replace=True)
 

@@ -6,14 +6,19 @@ what a finished stage unblocks) read in one place.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from runner.core import DONE_STATUSES, Agent, Build, Stage
 from runner.errors import NotFound
+from runner.labels import beyond, format_labels, matches
 from runner.pipeline.trust import is_plugin
+from runner.server.agents import subject
 from runner.server.services import Services
 from runner.server.status import status_reporter
+
+log = logging.getLogger(__name__)
 
 STEP_FIELDS = ("status", "exit_code", "started", "finished", "error")
 CONTACT_EVERY = 5.0  # seconds between recorded contacts of an agent that changed nothing
@@ -36,7 +41,8 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> dic
 
     Secrets are resolved per step, for that step's image and the build's event: a secret
     restricted to images never reaches a step of another image, nor one that sets commands
-    or an entrypoint. Each reference is renamed
+    or an entrypoint. Secrets of the build's environment go only to an agent whose
+    *registered* labels fit the environment's labels. Each reference is renamed
     ``<step index>/<name>`` in the spec sent, with its value under that key in ``secrets``.
     ``build`` is the stage's build when the caller has it already.
     """
@@ -52,6 +58,7 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> dic
         if key in spec:
             spec[key] = [dict(step) for step in spec[key]]
     context = dict(build.context or {})
+    environment = build.target if _may_see_environment(services, stage, repo.id, build) else ""
     resolved: dict[str, str] = {}
     for index, step in enumerate(spec.get("services", []) + spec.get("steps", [])):
         refs = step.get("secrets") or []
@@ -61,7 +68,7 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> dic
             repo.id,
             event=build.event,
             image=step.get("image", ""),
-            environment=build.target,
+            environment=environment,
             pull_request=build.event == "pull_request",
             plugin=is_plugin(step),
         )
@@ -89,18 +96,40 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> dic
     }
 
 
-def refresh_agent(services: Services, agent: Agent, data: dict[str, Any]) -> Agent:
-    """Record the agent's contact, and the labels/capacity/version it announces in ``data``."""
-    fields = {}
-    if isinstance(data.get("labels"), dict):
-        fields["labels"] = {str(k): str(v) for k, v in data["labels"].items()}
-    if "capacity" in data:
-        fields["capacity"] = int(data["capacity"])
-    if "version" in data:
-        fields["version"] = str(data["version"])
+def _may_see_environment(services: Services, stage: Stage, repo_id: int, build: Build) -> bool:
+    """Whether the agent holding ``stage`` may get the secrets of the build's environment:
+    its registered labels (never what it announced) must fit the environment's labels."""
+    if not build.target:
+        return False
+    env = services.stores.environments.find(repo_id, build.target)
+    if env is None or not env.labels:
+        return True
+    if stage.agent_id is None:
+        return False
+    return matches(env.labels, services.stores.agents.get(stage.agent_id).labels)
+
+
+def refresh_agent(
+    services: Services, agent: Agent, declared: dict[str, str] | None, version: str | None
+) -> Agent:
+    """Record the agent's contact, the labels it announces (shown, never routed on) and its
+    version. An announcement beyond the registration is logged and goes into the audit log
+    once, when it first differs from the last one."""
+    fields: dict[str, Any] = {}
+    if declared is not None and declared != agent.declared_labels:
+        fields["declared_labels"] = declared
+        extra = beyond(agent.labels, declared)
+        if extra:
+            message = (
+                f"announced {', '.join(extra)} beyond its registration "
+                f"({format_labels(agent.labels)}): no stage handed out"
+            )
+            log.warning("agent %s %s", agent.name, message)
+            services.stores.audit.record("agent.refused", subject(agent.name), message, agent.name)
+    if version is not None and version != agent.version:
+        fields["version"] = version
     # Every claim announces the same values: a write per claim would queue busy agents behind
     # SQLite's write lock just to say nothing changed. Contact is recorded every few seconds.
-    fields = {k: v for k, v in fields.items() if getattr(agent, k) != v}
     if not fields and time.time() - agent.last_contact < CONTACT_EVERY:
         return agent
     return services.stores.agents.touch(agent.id, **fields)

@@ -1,11 +1,15 @@
 """The agent RPC (``/rpc/v1``): how agents take stages, report steps and upload logs.
 
 Every call needs an agent token. An agent may only touch the stages it claimed (403 otherwise).
+Every field is checked for its type and range: a wrong one gets 400 with the reason.
 
-- ``POST /claim`` ``{"timeout": s}``: long-poll; answers at once with a stage when one is
-  claimable, or as soon as one becomes claimable (``QueueSignal`` wake-up, no fixed sleep);
-  204 when the timeout passes. A poll whose agent closed its connection meanwhile takes
-  nothing.
+- ``POST /claim`` ``{"timeout": s, "labels": {...}, "capacity": n, "version": v}``: long-poll;
+  answers at once with a stage when one is claimable, or as soon as one becomes claimable
+  (``QueueSignal`` wake-up, no fixed sleep); 204 when the timeout passes. The agent gets only
+  what its *registration* allows: announced labels and capacity narrow it, and labels beyond
+  it get 403 with the reason (``runner.server.agents.claim_identity``). A long-poll whose
+  agent has closed its connection takes no stage; a stage claimed just as it closed is
+  released at once, its attempt not counted.
 - ``POST /health`` ``{"unhealthy": reason}``: the agent cannot run stages now (its engine is
   down), or can again (``""``); the admin's agent list shows the reason.
 - ``POST /stages/<id>/heartbeat``: renews the lease; answers ``{"cancel": bool, "lost": bool}``
@@ -23,7 +27,6 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
 
 from __future__ import annotations
 
-import select
 import socket
 import time
 
@@ -32,82 +35,92 @@ from flask import Blueprint, Response, jsonify, request
 from runner.core import DONE_STATUSES, Stage
 from runner.errors import BadRequest, Forbidden
 from runner.server import claims
+from runner.server.agents import claim_identity
 from runner.server.auth import require_agent
+from runner.server.rpc_fields import claim_request, record_id, seq_number, step_fields, text
 from runner.server.services import current_services
 from runner.store.queue import LEASE_LOST, LEASE_OK
 
 rpc_bp = Blueprint("rpc", __name__)
 
-MAX_CLAIM_WAIT = 60.0
 MAX_HEALTH_REASON = 500  # characters of an agent's "why I cannot run stages" kept
+# How often a parked long-poll looks whether its agent is still connected, so that a dead
+# agent's request thread is freed without waiting for work to arrive.
+CONNECTION_CHECK_EVERY = 5.0
 
 
 def _owned_stage(stage_id: int) -> Stage:
     agent = require_agent()
-    stage = current_services().stores.stages.get(stage_id)
+    stage = current_services().stores.stages.get(record_id(stage_id, "stage"))
     if stage.agent_id != agent.id:
         raise Forbidden(f"stage {stage_id} is not claimed by agent {agent.name}")
     return stage
 
 
 def _json() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise BadRequest("the JSON body is nested too deeply") from None
     if data is None:
+        if request.get_data():
+            raise BadRequest("the body is not valid JSON")
         return {}
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     return data
 
 
+def _agent_gone() -> bool:
+    """Whether the agent has closed the connection of this request (a killed agent's kernel
+    closes it): its socket reads as ended. Unknown servers' sockets count as connected."""
+    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+    if sock is None:
+        return False
+    try:
+        # An agent waiting for its answer sends nothing more: readable means closed.
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+
+
 @rpc_bp.post("/claim")
 def claim():
     agent = require_agent()
     services = current_services()
-    data = _json()
-    timeout = min(float(data.get("timeout", 30)), MAX_CLAIM_WAIT)
-    deadline = time.monotonic() + timeout
-    agent = claims.refresh_agent(services, agent, data)
+    ask = claim_request(_json())
+    agent = claims.refresh_agent(services, agent, ask.labels, ask.version)
+    identity, capacity = claim_identity(agent, ask.labels, ask.capacity)
+    stages = services.stores.stages
+    deadline = time.monotonic() + ask.timeout
+    tried = None
     while True:
+        if _agent_gone():
+            return Response(status=204)
         generation = services.queue.generation
-        stage = services.stores.stages.claim(agent, lease_seconds=services.settings.lease_seconds)
-        if stage is not None:
-            return jsonify(claims.claimed(services, stage))
+        if generation != tried:
+            tried = generation
+            lease = services.settings.lease_seconds
+            stage = stages.claim(identity, lease_seconds=lease, capacity=capacity)
+            if stage is not None:
+                if _agent_gone() and stages.release(stage.id, agent.id):
+                    services.wake_agents()  # another agent may take it now
+                    return Response(status=204)
+                return jsonify(claims.claimed(services, stage))
         left = deadline - time.monotonic()
         if left <= 0 or services.stopping.is_set():
             return Response(status=204)
-        services.queue.wait(generation, left)
-        if _caller_gone():
-            # Its agent died or gave up while it waited: a stage taken for it now would sit
-            # until its lease ran out, one of its attempts burnt.
-            return Response(status=204)
-
-
-def _caller_gone() -> bool:
-    """Whether the agent closed the connection of this request (its end was read as EOF)."""
-    sock = request.environ.get("gunicorn.socket")
-    if sock is None:
-        return False
-    try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        ready = poller.poll(0)
-        if not ready:
-            return False
-        if ready[0][1] & (select.POLLHUP | select.POLLERR):
-            return True
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):  # a socket already closed or reset: nobody is waiting
-        return True
+        services.queue.wait(generation, min(left, CONNECTION_CHECK_EVERY))
 
 
 @rpc_bp.post("/health")
 def health():
     agent = require_agent()
-    reason = _json().get("unhealthy", "")
-    if not isinstance(reason, str):
-        raise BadRequest('"unhealthy" must be a string: the reason, or "" when healthy')
-    stores = current_services().stores
-    stores.agents.touch(agent.id, unhealthy=reason[:MAX_HEALTH_REASON])
+    # The reason, or "" when the agent can run stages again.
+    reason = text(_json(), "unhealthy", limit=MAX_HEALTH_REASON)
+    current_services().stores.agents.touch(agent.id, unhealthy=reason)
     return jsonify({"ok": True})
 
 
@@ -125,11 +138,8 @@ def heartbeat(stage_id: int):
 @rpc_bp.post("/stages/<int:stage_id>/steps/<int:step_id>")
 def step_update(stage_id: int, step_id: int):
     stage = _owned_stage(stage_id)
-    data = _json()
-    status = str(data.get("status", ""))
-    if not status:
-        raise BadRequest("a step update needs a status")
-    claims.update_step(current_services(), stage, step_id, data)
+    fields = step_fields(_json())
+    claims.update_step(current_services(), stage, record_id(step_id, "step"), fields)
     return jsonify({"ok": True})
 
 
@@ -137,10 +147,8 @@ def step_update(stage_id: int, step_id: int):
 def logs(step_id: int):
     agent = require_agent()
     services = current_services()
-    try:
-        seq = int(request.args["seq"])
-    except (KeyError, ValueError):
-        raise BadRequest("a log upload needs ?seq=<number>") from None
+    step_id = record_id(step_id, "step")
+    seq = seq_number(request.args.get("seq"))
     data = request.get_data()
     # The store checks, in the transaction that appends, that this agent holds the stage now:
     # an agent whose stage was requeued must not write into the next attempt's log.
@@ -153,19 +161,26 @@ def logs(step_id: int):
 def done(stage_id: int):
     stage = _owned_stage(stage_id)
     data = _json()
-    status = str(data.get("status", ""))
-    if status not in DONE_STATUSES:
+    status = data.get("status", "")
+    if not isinstance(status, str) or status not in DONE_STATUSES:
         raise BadRequest(f"a finished stage needs a final status, not {status!r}")
     updates = data.get("steps") or []
-    if not isinstance(updates, list) or not all(
-        isinstance(u, dict) and isinstance(u.get("id"), int) and u.get("status") for u in updates
-    ):
+    if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
         raise BadRequest('"steps" must be a list of {"id": step id, "status": ...} objects')
+    checked = [_step_update(index, u) for index, u in enumerate(updates)]
+    error = text(data, "error", limit=64 * 1024)
     services = current_services()
-    for update in updates:
-        claims.update_step(services, stage, update["id"], update)
-    claims.finish_stage(services, stage, status, str(data.get("error", "")))
+    for step_id, fields in checked:
+        claims.update_step(services, stage, step_id, fields)
+    claims.finish_stage(services, stage, status, error)
     return jsonify({"ok": True})
+
+
+def _step_update(index: int, update: dict) -> tuple[int, dict]:
+    try:
+        return record_id(update.get("id"), "step"), step_fields(update)
+    except BadRequest as exc:
+        raise BadRequest(f"steps[{index}]: {exc}") from None
 
 
 @rpc_bp.post("/stages/<int:stage_id>/handback")
@@ -173,7 +188,7 @@ def handback(stage_id: int):
     """The agent stops without finishing the stage: it goes back to the queue at once."""
     stage = _owned_stage(stage_id)
     services = current_services()
-    reason = str(_json().get("reason", "")) or "its agent stopped"
+    reason = text(_json(), "reason", limit=1000) or "its agent stopped"
     services.stores.stages.requeue(stage.id, reason, actor=require_agent().name)
     services.wake_agents()
     return jsonify({"ok": True})

@@ -12,6 +12,7 @@ rows. Typical use::
 from __future__ import annotations
 
 from runner.store.agents import AgentStore
+from runner.store.audit import AuditEvent, AuditStore
 from runner.store.builds import BuildStore, stage_from_spec
 from runner.store.crons import CronStore
 from runner.store.crypto import Cipher, cipher_from_settings
@@ -54,6 +55,7 @@ class Stores:
         self.hook_deliveries = HookDeliveryStore(db)
         self.events = BuildEventStore(db)
         self.approvals = ApprovalStore(db)
+        self.audit = AuditStore(db)
 
 
 __all__ = [
@@ -62,6 +64,8 @@ __all__ = [
     "LEASE_OK",
     "AgentStore",
     "ApprovalStore",
+    "AuditEvent",
+    "AuditStore",
     "BuildEventStore",
     "BuildStore",
     "Cipher",

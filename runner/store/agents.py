@@ -1,4 +1,5 @@
-"""Agents known to the server: their labels, capacity and last contact."""
+"""Agents known to the server: their registered labels, capacity and scope, what they last
+announced, and their last contact."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ from runner.store.db import Database
 from runner.store.models import AgentRow
 
 UPDATABLE = frozenset(
-    {"labels", "capacity", "version", "platform", "last_contact", "running", "unhealthy"}
+    {
+        "labels",
+        "capacity",
+        "allowed_repos",
+        "allowed_environments",
+        "declared_labels",
+        "version",
+        "platform",
+        "last_contact",
+        "running",
+        "unhealthy",
+    }
 )
 
 
@@ -23,13 +35,24 @@ class AgentStore:
         self.db = db
 
     def create(
-        self, name: str, *, labels: dict[str, str] | None = None, capacity: int = 1
+        self,
+        name: str,
+        *,
+        labels: dict[str, str] | None = None,
+        capacity: int = 1,
+        allowed_repos: list[str] | None = None,
+        allowed_environments: list[str] | None = None,
     ) -> Agent:
         """Register an agent; raises ``Conflict`` when the name is taken."""
         if not name.strip():
             raise BadRequest("an agent needs a name")
         row = AgentRow(
-            name=name.strip(), labels=dict(labels or {}), capacity=capacity, created=now()
+            name=name.strip(),
+            labels=dict(labels or {}),
+            capacity=capacity,
+            allowed_repos=list(allowed_repos or []),
+            allowed_environments=list(allowed_environments or []),
+            created=now(),
         )
         try:
             with self.db.write() as s:
@@ -57,7 +80,8 @@ class AgentStore:
             ]
 
     def update(self, agent_id: int, **fields) -> Agent:
-        """Set labels, capacity, version, platform, last_contact, running or unhealthy."""
+        """Set any of ``UPDATABLE``: the registration (labels, capacity, allowed_repos,
+        allowed_environments) is changed through ``runner.server.agents``, which records it."""
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise BadRequest(f"cannot change {', '.join(sorted(unknown))} of an agent")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import nullcontext
+from fnmatch import fnmatchcase
 from itertools import chain, islice
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from runner.core import (
     BLOCKED,
@@ -110,6 +111,30 @@ _START_BUILD = (
     .where(_builds.c.id == bindparam("p_build"), _builds.c.status == PENDING)
     .values(status=RUNNING, started=bindparam("p_stamp"))
 )
+# All running stages are counted from the status index alone; one agent's need each row read
+# (there is no index on agent_id), so they are counted only when the first count says the agent
+# could be at its capacity.
+_RUNNING_TOTAL = select(func.count()).select_from(_stages).where(_stages.c.status == RUNNING)
+_RUNNING_COUNT = (
+    select(func.count())
+    .select_from(_stages)
+    .where(_stages.c.agent_id == bindparam("p_agent"), _stages.c.status == RUNNING)
+)
+_RELEASE = (
+    update(_stages)
+    .where(
+        _stages.c.id == bindparam("p_stage"),
+        _stages.c.agent_id == bindparam("p_agent"),
+        _stages.c.status == RUNNING,
+    )
+    .values(
+        status=PENDING,
+        agent_id=None,
+        lease_until=0.0,
+        started=0.0,
+        attempts=_stages.c.attempts - 1,
+    )
+)
 _STAGE = select(_stages).where(_stages.c.id == bindparam("p_stage"))
 _STAGE_STEPS = (
     select(_steps)
@@ -142,6 +167,23 @@ class _Candidate(NamedTuple):
     build_id: int
     repo_id: int
     target: str
+
+
+class _Fit(NamedTuple):
+    """What an agent may take: its labels (offered, required) and the repositories (slug
+    globs) and environments it is restricted to (empty: any)."""
+
+    offered: dict
+    required: dict
+    repos: list
+    environments: list
+
+    def allows(self, slug: str, target: str) -> bool:
+        """Whether a build of ``slug`` deploying to ``target`` ("" for none) fits the
+        restrictions; an agent restricted to environments takes only deploys to them."""
+        if self.repos and not any(fnmatchcase(slug, p) for p in self.repos):
+            return False
+        return not self.environments or target in self.environments
 
 
 class _Waiting(NamedTuple):
@@ -204,16 +246,25 @@ class StageStore:
             return [_stage_with_steps(c, stage_id) for stage_id in ids]
 
     def claim(
-        self, agent: Agent, *, lease_seconds: float = 30, now: float | None = None
+        self,
+        agent: Agent,
+        *,
+        lease_seconds: float = 30,
+        now: float | None = None,
+        capacity: int | None = None,
     ) -> Stage | None:
         """Hand the oldest stage this agent may run to it, or None when there is none.
 
         A stage may run when it is pending, every stage it depends on has ended in a way its
-        run policy accepts, and its labels fit the agent's (``runner.labels.matches``). The
-        stage becomes running with a lease until ``now + lease_seconds``; its build becomes
-        running too.
+        run policy accepts, its labels fit the agent's (``runner.labels.matches``) and its
+        build fits the agent's ``allowed_repos`` and ``allowed_environments``. With
+        ``capacity``, an agent already running that many stages gets none (checked in the
+        write, so concurrent claims of one agent cannot pass it). The stage becomes running
+        with a lease until ``now + lease_seconds``; its build becomes running too.
         """
-        offered, required = split_agent_labels(agent.labels)
+        fit = _Fit(
+            *split_agent_labels(agent.labels), agent.allowed_repos, agent.allowed_environments
+        )
         stamp = time_now() if now is None else now
         # Candidates are picked in a read first: an idle long-poll must not queue for SQLite's
         # write lock behind log uploads just to learn there is nothing to do, and the write
@@ -222,13 +273,13 @@ class StageStore:
         # interleaving there only fought over the GIL and each other's candidates.
         with self._claiming:
             with self.db.read_connection() as c:
-                picked = list(islice(self._runnable(c, offered, required), _PICK))
+                picked = list(islice(self._runnable(c, fit), _PICK))
             if not picked:
                 return None
             with self.db.write_connection() as c:
-                taken = self._take_first(
-                    c, picked, offered, required, agent.id, stamp, lease_seconds
-                )
+                if capacity is not None and self._at_capacity(c, agent.id, capacity):
+                    return None
+                taken = self._take_first(c, picked, fit, agent.id, stamp, lease_seconds)
             if taken is None:
                 return None
             # Read after the commit: the write lock is held no longer than the claim needs.
@@ -239,8 +290,7 @@ class StageStore:
         self,
         s,
         picked: list[_Candidate],
-        offered: dict,
-        required: dict,
+        fit: _Fit,
         agent_id: int,
         stamp: float,
         lease: float,
@@ -253,19 +303,20 @@ class StageStore:
         # Every candidate may have gone to faster claimers: then look again inside the write
         # transaction, where the view of the queue is current.
         fresh = (c for c in picked if c.id in pending)
-        for found in chain(fresh, self._runnable(s, offered, required)):
+        for found in chain(fresh, self._runnable(s, fit)):
             if self._take(s, found, agent_id, stamp, lease):
                 s.execute(_START_BUILD, {"p_build": found.build_id, "p_stamp": stamp})
                 return found.id
         return None
 
-    def _runnable(self, s, offered: dict, required: dict) -> Iterator[_Candidate]:
+    def _runnable(self, s, fit: _Fit) -> Iterator[_Candidate]:
         """Pending stages, oldest first, that fit the labels, the agent's scope and the deploy
         locks, and whose dependencies allow them to run.
 
         SQL does the ordering and the lock check and reads only the columns needed (never a
         spec: only its run policy); labels, scope globs and dependencies are checked here.
         """
+        offered, required = fit.offered, fit.required
         scope = agent_scope(offered, required)
         after, page = 0, _FIRST_PAGE
         while True:
@@ -276,7 +327,9 @@ class StageStore:
             fitting = [
                 r
                 for r in rows
-                if matches(r.labels or {}, offered, required) and in_scope(scope, r.slug, r.event)
+                if matches(r.labels or {}, offered, required)
+                and in_scope(scope, r.slug, r.event)
+                and fit.allows(r.slug, r.target or "")
             ]
             waiting = [r for r in fitting if r.depends_on]
             statuses = self._sibling_statuses(s, {r.build_id for r in waiting})
@@ -287,6 +340,20 @@ class StageStore:
                     if progress.readiness(stage, statuses.get(r.build_id, {})) != progress.RUN:
                         continue
                 yield _Candidate(r.id, r.build_id, r.repo_id, r.target or "")
+
+    @staticmethod
+    def _at_capacity(s, agent_id: int, capacity: int) -> bool:
+        """Whether the agent runs ``capacity`` stages or more now."""
+        if s.execute(_RUNNING_TOTAL).scalar_one() < capacity:
+            return False
+        return s.execute(_RUNNING_COUNT, {"p_agent": agent_id}).scalar_one() >= capacity
+
+    def release(self, stage_id: int, agent_id: int) -> bool:
+        """Undo a claim whose answer never reached the agent (its connection closed first):
+        the stage is pending again as if never claimed, its attempt not counted. False when
+        the stage is not this agent's running stage any more."""
+        with self.db.write_connection() as c:
+            return c.execute(_RELEASE, {"p_stage": stage_id, "p_agent": agent_id}).rowcount == 1
 
     def _take(self, s, found: _Candidate, agent_id: int, stamp: float, lease: float) -> bool:
         """Make the stage running for the agent if it is still pending and its deploy lock

@@ -1,6 +1,6 @@
-"""`runner agent ls` shows each agent with its labels, capacity, running stages, version, last
-contact and whether it is connected; `runner agent token create/revoke` give and take an agent's
-access through the API; `runner agent --server ...` still starts an agent."""
+"""`runner agent ls` shows each agent with its labels, capacity, scope, running stages, version,
+last contact and whether it is connected; `runner agent token create/revoke` give and take an
+agent's access through the API; `runner agent --server ...` still starts an agent."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def table(output: str) -> dict[str, list[str]]:
     """The rows of `runner agent ls` by agent name (columns split on runs of two spaces)."""
     lines = output.strip().splitlines()
     assert lines[0].split() == [
-        "NAME", "LABELS", "CAPACITY", "RUNNING", "VERSION", "LAST", "CONTACT", "CONNECTED",
-        "HEALTH",
+        "NAME", "LABELS", "CAPACITY", "SCOPE", "RUNNING", "VERSION", "LAST", "CONTACT",
+        "CONNECTED", "HEALTH",
     ]  # fmt: skip
     rows = {}
     for line in lines[1:]:
@@ -72,7 +72,7 @@ def test_ls_shows_a_connected_agent_and_its_running_stage(docker_client, tmp_pat
         before = runner(env, "agent", "ls")
         assert before.returncode == 0, before.stderr
         row = table(before.stdout)["edge-1"]
-        assert row[1:4] == ["region=cn", "2", "-"]
+        assert row[1:5] == ["region=cn", "2", "any", "-"]
         assert row[-3:] == ["never", "no", "ok"]
 
         # `runner agent --server ... --token ...` still starts an agent.
@@ -86,8 +86,8 @@ def test_ls_shows_a_connected_agent_and_its_running_stage(docker_client, tmp_pat
         listed = runner(env, "agent", "ls")
         assert listed.returncode == 0, listed.stderr
         row = table(listed.stdout)["edge-1"]
-        assert row[1:4] == ["region=cn", "2", f"{SLUG}#{number}/long"]
-        assert row[4] != "-"  # the version the agent reported
+        assert row[1:5] == ["region=cn", "2", "any", f"{SLUG}#{number}/long"]
+        assert row[5] != "-"  # the version the agent reported
         assert row[-3].endswith("s ago")
         assert row[-2:] == ["yes", "ok"]
 

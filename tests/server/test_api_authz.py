@@ -35,6 +35,8 @@ def _endpoints(build_number: int, token_id: int):
         ("GET", "/api/v1/agents", None, "admin"),
         ("GET", "/api/v1/agents/status", None, "admin"),
         ("POST", "/api/v1/agents", lambda: {"name": f"a{next(COUNTER)}"}, "admin"),
+        ("PATCH", "/api/v1/agents/999", lambda: {"capacity": 2}, "admin"),
+        ("GET", "/api/v1/agents/999/history", None, "admin"),
         ("DELETE", "/api/v1/agents/999", None, "admin"),
         ("GET", "/api/v1/repos", None, "user"),
         (

@@ -1,4 +1,16 @@
-"""Agents: list, register (answering the agent token once), remove."""
+"""Agents (admins only): list, register (answering the agent token once), change the
+registration, read its history, remove.
+
+- ``GET /agents``: every agent: registered ``labels``, ``capacity``, ``allowed_repos``,
+  ``allowed_environments``; what it last announced (``declared_labels``) and the announced
+  labels its registration does not allow (``declared_beyond``).
+- ``POST /agents`` ``{"name", "labels", "capacity", "allowed_repos", "allowed_environments"}``:
+  register and answer a new token; for an agent that exists, the fields sent change its
+  registration and the others stay.
+- ``PATCH /agents/<id>`` with any of those fields: change the registration.
+- ``GET /agents/<id>/history``: the audit log of the agent, newest first, with who did what.
+- ``DELETE /agents/<id>``: revoke its tokens and remove it.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +19,67 @@ import dataclasses
 from flask import jsonify
 
 from runner.errors import BadRequest
-from runner.server.agents import issue_agent_token, register_agent, revoke_agent_tokens
+from runner.server.agents import (
+    as_dict,
+    change_agent,
+    history,
+    issue_agent_token,
+    parse_registration,
+    register_agent,
+    remove_agent,
+)
 from runner.server.api import api_bp
-from runner.server.api.common import body, number_field
+from runner.server.api.common import body
 from runner.server.auth import require_admin
+from runner.server.rpc_fields import record_id
 from runner.server.services import current_services
-from runner.settings import parse_labels
 
 
 @api_bp.get("/agents")
 def list_agents():
     require_admin()
-    return jsonify([dataclasses.asdict(a) for a in current_services().stores.agents.list()])
+    return jsonify([as_dict(a) for a in current_services().stores.agents.list()])
 
 
 @api_bp.post("/agents")
 def add_agent():
-    require_admin()
+    admin = require_admin()
     data = body()
-    name = str(data.get("name", "")).strip()
-    if not name:
-        raise BadRequest("an agent needs a name")
-    labels = data.get("labels") or {}
-    if isinstance(labels, str):
-        labels = parse_labels(labels)
-    if not isinstance(labels, dict):
-        raise BadRequest("labels must be an object or 'k=v,k2=v2'")
+    name = data.get("name", "")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or "\x00" in name:
+        raise BadRequest("an agent needs a name (text up to 200 characters)")
     stores = current_services().stores
-    agent = register_agent(
-        stores,
-        name,
-        labels={str(k): str(v) for k, v in labels.items()},
-        capacity=number_field(data, "capacity", 1, low=1),
-    )
-    out = dataclasses.asdict(agent)
-    out["token"] = issue_agent_token(stores, agent)
+    fields = parse_registration(data, partial=True)
+    agent = register_agent(stores, name.strip(), actor=admin.login, **fields)
+    out = as_dict(agent)
+    out["token"] = issue_agent_token(stores, agent, actor=admin.login)
     return jsonify(out), 201
 
 
-@api_bp.delete("/agents/<int:agent_id>")
-def remove_agent(agent_id: int):
+@api_bp.patch("/agents/<int:agent_id>")
+def change_agent_registration(agent_id: int):
+    admin = require_admin()
+    stores = current_services().stores
+    agent = stores.agents.get(record_id(agent_id, "agent"))
+    fields = parse_registration(body(), partial=True)
+    if not fields:
+        raise BadRequest(
+            "nothing to change: send labels, capacity, allowed_repos or allowed_environments"
+        )
+    return jsonify(as_dict(change_agent(stores, agent, actor=admin.login, **fields)))
+
+
+@api_bp.get("/agents/<int:agent_id>/history")
+def agent_history(agent_id: int):
     require_admin()
     stores = current_services().stores
-    stores.agents.get(agent_id)
-    revoke_agent_tokens(stores, agent_id)
-    stores.agents.delete(agent_id)
+    agent = stores.agents.get(record_id(agent_id, "agent"))
+    return jsonify([dataclasses.asdict(e) for e in history(stores, agent)])
+
+
+@api_bp.delete("/agents/<int:agent_id>")
+def remove_agent_registration(agent_id: int):
+    admin = require_admin()
+    stores = current_services().stores
+    remove_agent(stores, stores.agents.get(record_id(agent_id, "agent")), actor=admin.login)
     return jsonify({"ok": True})
