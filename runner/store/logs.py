@@ -17,14 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from runner.core import DONE_STATUSES, RUNNING
 from runner.errors import BadRequest, Forbidden, NotFound
 from runner.store.db import Database
+from runner.store.logtail import LogTail, read_tail
 from runner.store.models import LogChunkRow, StageRow, StepRow
 
 DEFAULT_CAP = 64 * 1024 * 1024
-# Chunks fetched per query while streaming a log: the first page, the most, and the bytes a
-# page should stay near (pages double while they hold less than half of it).
-_FIRST_PAGE = 8
+# Reading a log: the most bytes of chunks one page loads (plus at most one chunk), and the most
+# chunks one query of sizes considers.
+PAGE_BYTES = 1024 * 1024
 _MAX_PAGE = 1024
-_PAGE_BYTES = 4 * 1024 * 1024
 
 
 def as_bytes(data: bytes | str | Iterable[str]) -> bytes:
@@ -190,27 +190,72 @@ class LogStore:
             )
             return -1 if found is None else found
 
-    def iter_chunks(self, step_id: int, after: int = -1) -> Iterator[tuple[int, bytes]]:
+    def page(
+        self, step_id: int, after: int = -1, *, max_bytes: int = PAGE_BYTES
+    ) -> list[tuple[int, bytes]]:
+        """The next chunks with ``seq > after``, in order, holding at most ``max_bytes`` in all,
+        but always at least one chunk when there is one (a chunk is never split here).
+
+        Sizes are read first and data only for the chunks that fit, so a page never loads more
+        than ``max_bytes`` plus one chunk (at most the RPC body limit).
+        """
+        with self.db.session() as s:
+            sizes = s.execute(
+                select(LogChunkRow.seq, LogChunkRow.size)
+                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
+                .order_by(LogChunkRow.seq)
+                .limit(_MAX_PAGE)
+            ).all()
+            if not sizes:
+                return []
+            last, total = sizes[0][0], 0
+            for seq, size in sizes:
+                if total and total + size > max_bytes:
+                    break
+                last, total = seq, total + size
+            rows = s.execute(
+                select(LogChunkRow.seq, LogChunkRow.data)
+                .where(
+                    LogChunkRow.step_id == step_id,
+                    LogChunkRow.seq > after,
+                    LogChunkRow.seq <= last,
+                )
+                .order_by(LogChunkRow.seq)
+            )
+            return [(seq, bytes(data)) for seq, data in rows]
+
+    def iter_chunks(
+        self, step_id: int, after: int = -1, *, page_bytes: int = PAGE_BYTES
+    ) -> Iterator[tuple[int, bytes]]:
         """Every chunk with ``seq > after`` as ``(seq, data)``, in order, however many there are.
 
-        Chunks are fetched a page per query, each in its own short transaction (so a slow
-        reader holds no lock, and a log still being written is followed to where it is now).
-        Pages start small and grow while chunks are small, keeping memory near ``_PAGE_BYTES``.
+        Chunks are fetched a ``page`` per query, each in its own short transaction (so a slow
+        reader holds no lock, and a log still being written is followed to where it is now);
+        a page holds at most ``page_bytes`` (or one chunk), whatever the size of the log.
         """
-        page_size = _FIRST_PAGE
         while True:
-            page = self.read(step_id, after, limit=page_size)
-            yield from page
-            if len(page) < page_size:
+            page = self.page(step_id, after, max_bytes=page_bytes)
+            if not page:
                 return
+            yield from page
             after = page[-1][0]
-            if sum(len(data) for _seq, data in page) < _PAGE_BYTES // 2:
-                page_size = min(page_size * 2, _MAX_PAGE)
 
     def iter_raw(self, step_id: int) -> Iterator[bytes]:
-        """The whole stored log as a stream of blobs (for the raw download)."""
+        """The whole stored log as a stream of blobs (for the raw download), each ending a line."""
         for _seq, data in self.iter_chunks(step_id):
-            yield data
+            yield data if not data or data.endswith(b"\n") else data + b"\n"
+
+    def tail(self, step_id: int, *, max_bytes: int, max_lines: int, after: int = -1) -> LogTail:
+        """The last lines of the step's stored log (of its chunks with ``seq > after``), reading
+        at most ``max_bytes`` of log text and keeping at most ``max_lines`` lines.
+
+        Chunks are read newest first; the oldest one read may be read only in part (its end),
+        and when that part starts inside a line the line is dropped, or kept as the
+        ``truncated`` end of a line longer than ``max_bytes``. The lines before the tail are
+        counted by the database, never loaded, so line numbers are exact for any log size.
+        """
+        with self.db.session() as s:
+            return read_tail(s, self.db.is_postgres, step_id, max_bytes, max_lines, after)
 
     def size(self, step_id: int) -> tuple[int, int]:
         """``(bytes stored, bytes cut by the cap)`` of the step's log."""
