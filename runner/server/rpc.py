@@ -69,7 +69,7 @@ def claim():
         left = deadline - time.monotonic()
         if left <= 0 or services.stopping.is_set():
             return Response(status=204)
-        services.queue.wait(generation, left)
+        services.admission.wait_for_work(services.queue, generation, left)
 
 
 @rpc_bp.post("/stages/<int:stage_id>/heartbeat")
