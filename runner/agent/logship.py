@@ -25,6 +25,25 @@ log = logging.getLogger(__name__)
 
 Upload = Callable[[int, int, bytes], None]
 
+# Characters of one chunk at most: at most 4 bytes each in UTF-8, so a chunk of long lines
+# stays under the server's smallest request body limit (a refused chunk would be lost).
+MAX_CHUNK_CHARS = 1024 * 1024
+
+
+def _parts(lines: list[str]) -> list[list[str]]:
+    """``lines`` in consecutive parts of at most ``MAX_CHUNK_CHARS`` (or one line) each."""
+    if sum(map(len, lines)) + len(lines) <= MAX_CHUNK_CHARS:
+        return [lines]
+    parts: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if parts[-1] and size + len(line) + 1 > MAX_CHUNK_CHARS:
+            parts.append([])
+            size = 0
+        parts[-1].append(line)
+        size += len(line) + 1
+    return parts
+
 
 class _StepBuffer:
     __slots__ = ("lines", "seq", "closed", "inflight", "kicked")
@@ -123,10 +142,12 @@ class LogShipper:
             if not count:
                 continue
             pop = buf.lines.popleft
-            data = ("\n".join([pop() for _ in range(count)]) + "\n").encode("utf-8", "replace")
-            batches.append((buf, step_id, buf.seq, data))
-            buf.seq += 1
-            buf.inflight += 1
+            lines = [pop() for _ in range(count)]
+            for part in _parts(lines):
+                data = ("\n".join(part) + "\n").encode("utf-8", "replace")
+                batches.append((buf, step_id, buf.seq, data))
+                buf.seq += 1
+                buf.inflight += 1
             buf.kicked = False
         return batches
 

@@ -62,6 +62,18 @@ def test_failed_upload_is_resent_with_the_same_number():
     assert upload.stored(7) == "only line\n"
 
 
+def test_chunks_of_long_lines_stay_under_the_servers_body_limit():
+    upload = Recorder()
+    shipper = LogShipper(upload, interval=5.0)  # every line waits for one batch
+    sink = shipper.sink(1)
+    lines = [chr(97 + i % 26) * 65536 for i in range(200)]  # 12.8 MiB of 64 KiB lines
+    for line in lines:
+        sink(line)
+    shipper.close()
+    assert all(len(data) <= 1024 * 1024 + 65537 for _sid, _seq, data in upload.calls)
+    assert upload.stored(1) == "".join(line + "\n" for line in lines)
+
+
 def test_writer_waits_when_the_backlog_is_full():
     release = threading.Event()
     delivered = []
