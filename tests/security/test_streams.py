@@ -358,3 +358,57 @@ def test_raw_download_of_a_step_with_any_name_has_a_safe_file_name(world, step_n
     assert re.fullmatch(r"[A-Za-z0-9._+-]+", fallback), header
     encoded = re.search(r"filename\*=UTF-8''(\S+)$", header).group(1)
     assert requests.utils.unquote(encoded).startswith(f"streams-{number}-")
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.mark.browser
+def test_build_page_follows_the_log_by_polling_when_its_stream_is_refused(world):
+    from playwright.sync_api import sync_playwright
+
+    number = world.push(
+        _pipeline("tick", ["for i in $(seq 1 1500); do echo tick $i; sleep 0.2; done"]), "page"
+    )
+    world.running_step(number)
+    path = world.stream_path(number)
+    reader = world.readers[2]
+    wait_admitted(world, path, reader)
+    socks = open_many(world, path, reader, PER_USER)  # the reader's every stream is taken
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(world.server.url + "/login")
+            page.fill("#f-login", "reader2")
+            page.fill("#f-password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(r".*/$"))
+            page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
+            page.wait_for_function(
+                "() => document.getElementById('log-state').textContent.includes('view busy')",
+                timeout=60000,
+            )
+            shown = page.locator("#log .ln").count()
+            # Lines printed after the page opened keep arriving, through tail.json?after=.
+            page.wait_for_function(
+                f"() => document.querySelectorAll('#log .ln').length > {shown + 10}", timeout=60000
+            )
+            numbers = page.eval_on_selector_all(
+                "#log .ln > span", "rows => rows.map(r => r.textContent)"
+            )
+            ticks = [int(t.split()[1]) for t in numbers if t.startswith("tick ")]
+            assert ticks == list(range(ticks[0], ticks[0] + len(ticks))), "no line lost or doubled"
+            browser.close()
+    finally:
+        close_all(socks)
+        world.server.api("POST", f"/repos/{SLUG}/builds/{number}/cancel", world.admin)
+    world.server.wait_build(SLUG, number, world.admin)
