@@ -412,3 +412,42 @@ def test_build_page_follows_the_log_by_polling_when_its_stream_is_refused(world)
         close_all(socks)
         world.server.api("POST", f"/repos/{SLUG}/builds/{number}/cancel", world.admin)
     world.server.wait_build(SLUG, number, world.admin)
+
+
+def test_agents_long_polls_beyond_their_places_answer_503_at_once(tmp_path):
+    # One place for a waiting long-poll: a second agent cannot park a thread as well.
+    server = ServerProcess(
+        tmp_path / "data", embedded_agent=False, extra_env={"RUNNER_CLAIM_WAITS_MAX": "1"}
+    )
+    with server:
+        first = server.cli("user", "agent-token", "first").strip()
+        second = server.cli("user", "agent-token", "second").strip()
+
+        def claim(token: str, wait: float) -> requests.Response:
+            return requests.post(
+                server.url + "/rpc/v1/claim",
+                json={"timeout": wait},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=wait + DEADLINE,
+            )
+
+        answers: dict[str, tuple[int, float, str]] = {}
+
+        def long_poll(token: str) -> None:
+            took, resp = timed(lambda: claim(token, 15))
+            answers[token] = (resp.status_code, took, resp.headers.get("Retry-After", ""))
+
+        polls = [threading.Thread(target=long_poll, args=(t,)) for t in (first, second)]
+        for poll in polls:
+            poll.start()
+        time.sleep(1)
+        # The API keeps its own threads meanwhile.
+        assert server.api("GET", "/user", server.token()).status_code == 200
+        for poll in polls:
+            poll.join(60)
+        refused = [a for a in answers.values() if a[0] == 503]
+        assert sorted(a[0] for a in answers.values()) == [204, 503], answers
+        status, took, retry_after = refused[0]
+        assert took < DEADLINE and int(retry_after) >= 1, answers
+        # The place is free again once the waiting long-poll has answered.
+        assert claim(second, 1).status_code == 204
