@@ -13,7 +13,7 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 
 from runner.core import DONE_STATUSES, ROLE_READ, ROLE_WRITE, SUCCESS, Build, Repo, Stage, Step
 from runner.errors import BadRequest
-from runner.server.api.logs import raw_log_response
+from runner.server.api.logs import chunk_number, raw_log_response
 from webui import actions, data, webui_bp
 from webui.formatting import duration
 from webui.session_auth import can, login_required, page_user
@@ -164,10 +164,8 @@ def log_tail(owner: str, name: str, number: int, step_id: int):
     when it may not open a live stream)."""
     repo = repo_or_404(owner, name, ROLE_READ)
     step = _find_step(data.get_build(repo, number), step_id)
-    after = request.args.get("after", "-1")
-    if not after.lstrip("-").isdigit() or len(after) > 12:
-        raise BadRequest(f"after must be a chunk number, not {after[:40]!r}")
-    tail = data.log_tail(step.id, TAIL_LINES, after=int(after))
+    after = chunk_number(request.args.get("after", "-1"), "after")
+    tail = data.log_tail(step.id, TAIL_LINES, after=after)
     return jsonify(
         lines=tail.lines,
         first_line=tail.first_line,

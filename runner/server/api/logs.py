@@ -31,6 +31,7 @@ KEEPALIVE_SECONDS = 10.0
 # Characters kept in the plain-ASCII ``filename`` of a download; others become "_".
 _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9._+-]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
+_CHUNK_NUMBER = re.compile(r"-1|\d{1,15}")
 
 
 def content_disposition(filename: str) -> str:
@@ -43,6 +44,14 @@ def content_disposition(filename: str) -> str:
     readable = _CONTROL.sub("_", filename).strip() or "log"
     fallback = _UNSAFE_ASCII.sub("_", readable)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(readable, safe='')}"
+
+
+def chunk_number(raw: str, what: str) -> int:
+    """A log chunk's sequence number sent by a client (``-1``: before the first); 400 unless it
+    is a whole number the database can hold."""
+    if not _CHUNK_NUMBER.fullmatch(raw):
+        raise BadRequest(f"{what} must be a chunk number, not {raw[:40]!r}")
+    return int(raw)
 
 
 def raw_log_response(step: Step, download_name: str = "") -> Response:
@@ -99,10 +108,7 @@ def _viewer() -> str:
 def stream_log(owner: str, name: str, number: int, stage: int, step: int):
     found = _step(owner, name, number, stage, step)
     raw_after = request.headers.get("Last-Event-ID") or request.args.get("after") or "-1"
-    try:
-        after = int(raw_after)
-    except ValueError:
-        raise BadRequest(f"Last-Event-ID must be a chunk number, not {raw_after!r}") from None
+    after = chunk_number(raw_after.strip(), "Last-Event-ID")
     services = current_services()
     ticket = services.admission.streams.enter(_viewer())
     try:
