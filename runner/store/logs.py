@@ -21,10 +21,10 @@ from runner.store.logtail import LogTail, read_tail
 from runner.store.models import LogChunkRow, StageRow, StepRow
 
 DEFAULT_CAP = 64 * 1024 * 1024
-# Reading a log: the most bytes of chunks one page loads (plus at most one chunk), and the most
-# chunks one query of sizes considers.
+# Reading a log: the bytes of chunks after which a page ends, and the most chunks it holds.
 PAGE_BYTES = 1024 * 1024
 _MAX_PAGE = 1024
+_FETCH_ROWS = 8  # rows the database driver hands over at a time
 
 
 def as_bytes(data: bytes | str | Iterable[str]) -> bytes:
@@ -191,38 +191,37 @@ class LogStore:
             return -1 if found is None else found
 
     def page(
-        self, step_id: int, after: int = -1, *, max_bytes: int = PAGE_BYTES
+        self,
+        step_id: int,
+        after: int = -1,
+        *,
+        max_bytes: int = PAGE_BYTES,
+        max_chunks: int = _MAX_PAGE,
     ) -> list[tuple[int, bytes]]:
-        """The next chunks with ``seq > after``, in order, holding at most ``max_bytes`` in all,
-        but always at least one chunk when there is one (a chunk is never split here).
+        """The next chunks with ``seq > after``, in order: at most ``max_chunks``, and no more
+        once ``max_bytes`` are reached (the chunk that reaches it is the last; a chunk is never
+        split here).
 
-        Sizes are read first and data only for the chunks that fit, so a page never loads more
-        than ``max_bytes`` plus one chunk (at most the RPC body limit).
+        Rows are fetched a few at a time (a server-side cursor on PostgreSQL), so a page holds
+        at most ``max_bytes`` plus a few chunks (each at most the RPC body limit) in memory.
         """
+        page: list[tuple[int, bytes]] = []
+        total = 0
         with self.db.session() as s:
-            sizes = s.execute(
-                select(LogChunkRow.seq, LogChunkRow.size)
-                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
-                .order_by(LogChunkRow.seq)
-                .limit(_MAX_PAGE)
-            ).all()
-            if not sizes:
-                return []
-            last, total = sizes[0][0], 0
-            for seq, size in sizes:
-                if total and total + size > max_bytes:
-                    break
-                last, total = seq, total + size
             rows = s.execute(
                 select(LogChunkRow.seq, LogChunkRow.data)
-                .where(
-                    LogChunkRow.step_id == step_id,
-                    LogChunkRow.seq > after,
-                    LogChunkRow.seq <= last,
-                )
+                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
                 .order_by(LogChunkRow.seq)
+                .limit(max_chunks)
+                .execution_options(yield_per=_FETCH_ROWS)
             )
-            return [(seq, bytes(data)) for seq, data in rows]
+            for seq, data in rows:
+                page.append((seq, bytes(data)))
+                total += len(data)
+                if total >= max_bytes:
+                    break
+            rows.close()
+        return page
 
     def iter_chunks(
         self, step_id: int, after: int = -1, *, page_bytes: int = PAGE_BYTES
@@ -231,7 +230,7 @@ class LogStore:
 
         Chunks are fetched a ``page`` per query, each in its own short transaction (so a slow
         reader holds no lock, and a log still being written is followed to where it is now);
-        a page holds at most ``page_bytes`` (or one chunk), whatever the size of the log.
+        a page holds about ``page_bytes``, whatever the size of the log.
         """
         while True:
             page = self.page(step_id, after, max_bytes=page_bytes)

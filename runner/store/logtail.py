@@ -31,6 +31,16 @@ class LogTail:
     truncated: bool = False  # lines[0] is only the end of a line longer than the byte budget
 
 
+def stored_size():
+    """SQL: a chunk's size in bytes, read without reading the chunk.
+
+    The ``size`` column is stored after the data: SQLite reaches it only by walking the data's
+    overflow pages, while ``length`` of a blob comes from the row's header (and PostgreSQL's
+    from the TOAST pointer).
+    """
+    return func.length(LogChunkRow.data)
+
+
 def _newlines(db_postgres: bool, blob):
     """SQL: how many ``\\n`` bytes the binary expression ``blob`` holds."""
     if db_postgres:
@@ -74,7 +84,9 @@ def read_tail(
     truncated = False
     below: int | None = None
     while budget > 0 and count < max_lines:
-        query = select(chunks.seq, chunks.size).where(chunks.step_id == step_id, chunks.seq > after)
+        query = select(chunks.seq, stored_size()).where(
+            chunks.step_id == step_id, chunks.seq > after
+        )
         if below is not None:
             query = query.where(chunks.seq < below)
         sizes = s.execute(query.order_by(chunks.seq.desc()).limit(_SIZES_PAGE)).all()
