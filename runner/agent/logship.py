@@ -25,24 +25,24 @@ log = logging.getLogger(__name__)
 
 Upload = Callable[[int, int, bytes], None]
 
-# Characters of one chunk at most: at most 4 bytes each in UTF-8, so a chunk of long lines
-# stays under the server's smallest request body limit (a refused chunk would be lost).
-MAX_CHUNK_CHARS = 1024 * 1024
+# Bytes of one chunk at most: under the server's smallest request body limit (8 MiB), since a
+# refused chunk would be lost. A batch of long lines beyond it goes as several chunks.
+MAX_CHUNK_BYTES = 4 * 1024 * 1024
 
 
-def _parts(lines: list[str]) -> list[list[str]]:
-    """``lines`` in consecutive parts of at most ``MAX_CHUNK_CHARS`` (or one line) each."""
-    if sum(map(len, lines)) + len(lines) <= MAX_CHUNK_CHARS:
-        return [lines]
+def _split(lines: list[str]) -> list[bytes]:
+    """``lines`` as consecutive chunks of at most ``MAX_CHUNK_BYTES`` (a character is at most
+    4 bytes in UTF-8), or of one line each when a line is longer."""
+    budget = MAX_CHUNK_BYTES // 4
     parts: list[list[str]] = [[]]
     size = 0
     for line in lines:
-        if parts[-1] and size + len(line) + 1 > MAX_CHUNK_CHARS:
+        if parts[-1] and size + len(line) + 1 > budget:
             parts.append([])
             size = 0
         parts[-1].append(line)
         size += len(line) + 1
-    return parts
+    return [("\n".join(part) + "\n").encode("utf-8", "replace") for part in parts]
 
 
 class _StepBuffer:
@@ -143,9 +143,10 @@ class LogShipper:
                 continue
             pop = buf.lines.popleft
             lines = [pop() for _ in range(count)]
-            for part in _parts(lines):
-                data = ("\n".join(part) + "\n").encode("utf-8", "replace")
-                batches.append((buf, step_id, buf.seq, data))
+            data = ("\n".join(lines) + "\n").encode("utf-8", "replace")
+            chunks = [data] if len(data) <= MAX_CHUNK_BYTES else _split(lines)
+            for chunk in chunks:
+                batches.append((buf, step_id, buf.seq, chunk))
                 buf.seq += 1
                 buf.inflight += 1
             buf.kicked = False

@@ -24,7 +24,7 @@ DEFAULT_CAP = 64 * 1024 * 1024
 # Reading a log: the bytes of chunks after which a page ends, and the most chunks it holds.
 PAGE_BYTES = 1024 * 1024
 _MAX_PAGE = 1024
-_FETCH_ROWS = 8  # rows the database driver hands over at a time
+_FETCH_ROWS = 4  # rows the database driver hands over at a time
 
 
 def as_bytes(data: bytes | str | Iterable[str]) -> bytes:
