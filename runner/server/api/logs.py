@@ -43,7 +43,8 @@ def content_disposition(filename: str) -> str:
     """
     readable = _CONTROL.sub("_", filename).strip() or "log"
     fallback = _UNSAFE_ASCII.sub("_", readable)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(readable, safe='')}"
+    encoded = quote(readable, safe="", errors="replace")  # a lone surrogate becomes "?"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
 def chunk_number(raw: str, what: str) -> int:
