@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from runner.core import DONE_STATUSES, RUNNING
 from runner.errors import BadRequest, Forbidden, NotFound
 from runner.store.db import Database
-from runner.store.logtail import LogTail, read_tail
+from runner.store.logtail import LineCounts, LogTail, read_tail
 from runner.store.models import LogChunkRow, StageRow, StepRow
 
 DEFAULT_CAP = 64 * 1024 * 1024
@@ -42,6 +42,7 @@ class LogStore:
     def __init__(self, db: Database, *, cap_bytes: int = DEFAULT_CAP):
         self.db = db
         self.cap_bytes = cap_bytes
+        self._line_counts = LineCounts()
         # The append path is the hottest of the server (a log flood is thousands of chunks a
         # second): statements are built once and run on a Core connection, without the ORM.
         insert = pg_insert if db.is_postgres else sqlite_insert
@@ -254,7 +255,9 @@ class LogStore:
         counted by the database, never loaded, so line numbers are exact for any log size.
         """
         with self.db.session() as s:
-            return read_tail(s, self.db.is_postgres, step_id, max_bytes, max_lines, after)
+            return read_tail(
+                s, self.db.is_postgres, self._line_counts, step_id, max_bytes, max_lines, after
+            )
 
     def size(self, step_id: int) -> tuple[int, int]:
         """``(bytes stored, bytes cut by the cap)`` of the step's log."""

@@ -9,12 +9,14 @@ Lines are counted as the rest of the server counts them: a chunk ends its last l
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import LargeBinary, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from runner.store.models import LogChunkRow
+from runner.store.models import LogChunkRow, StepRow
 
 # Chunk sizes read per query while walking back from the newest chunk.
 _SIZES_PAGE = 256
@@ -52,17 +54,63 @@ def _newlines(db_postgres: bool, blob):
     return func.length(blob) - func.length(stripped)
 
 
-def _lines_before(s: Session, postgres: bool, step_id: int, seq: int) -> int:
+class LineCounts:
+    """Remembers how many lines lie before a chunk, so viewers of one big log do not each make
+    the database count it again. Thread-safe; holds at most ``size`` answers.
+
+    An answer is keyed by the chunks it counted (their number, lowest and highest row ids and
+    bytes) and the start of the step's attempt: chunks never change once stored, a cut removes
+    the oldest rows, and a requeued stage's next attempt starts again, so a changed log does
+    not find an old answer.
+    """
+
+    def __init__(self, size: int = 512):
+        self._size = size
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[tuple, int] = OrderedDict()
+
+    def get(self, key: tuple) -> int | None:
+        with self._lock:
+            found = self._answers.get(key)
+            if found is not None:
+                self._answers.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, lines: int) -> None:
+        with self._lock:
+            self._answers[key] = lines
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
+
+
+def _lines_before(s: Session, postgres: bool, step_id: int, seq: int, counts: LineCounts) -> int:
     """Lines of the chunks stored before chunk ``seq``: their newlines, plus one for each
     chunk that does not end with one."""
     data, size = LogChunkRow.data, LogChunkRow.size
+    before = (LogChunkRow.step_id == step_id, LogChunkRow.seq < seq)
+    started = select(StepRow.started).where(StepRow.id == step_id).scalar_subquery()
+    rows = s.execute(
+        select(
+            func.count(),
+            func.min(LogChunkRow.id),
+            func.max(LogChunkRow.id),
+            func.sum(stored_size()),
+            started,
+        ).where(*before)
+    ).one()
+    if not rows[0]:
+        return 0
+    key = (step_id, seq, *rows)
+    found = counts.get(key)
+    if found is not None:
+        return found
     unterminated = case((and_(size > 0, func.substr(data, size, 1) != literal(b"\n")), 1), else_=0)
-    found = s.scalar(
-        select(func.sum(_newlines(postgres, data) + unterminated)).where(
-            LogChunkRow.step_id == step_id, LogChunkRow.seq < seq
-        )
+    lines = int(
+        s.scalar(select(func.sum(_newlines(postgres, data) + unterminated)).where(*before)) or 0
     )
-    return int(found or 0)
+    counts.put(key, lines)
+    return lines
 
 
 def _chunk_lines(data: bytes) -> list[str]:
@@ -71,7 +119,13 @@ def _chunk_lines(data: bytes) -> list[str]:
 
 
 def read_tail(
-    s: Session, postgres: bool, step_id: int, max_bytes: int, max_lines: int, after: int = -1
+    s: Session,
+    postgres: bool,
+    counts: LineCounts,
+    step_id: int,
+    max_bytes: int,
+    max_lines: int,
+    after: int = -1,
 ) -> LogTail:
     """See ``LogStore.tail``."""
     chunks = LogChunkRow
@@ -127,7 +181,7 @@ def read_tail(
             break
     if oldest_seq is None:
         return LogTail(lines=[], first_line=1, total_lines=0, last_seq=last_seq)
-    before = _lines_before(s, postgres, step_id, oldest_seq) + prefix_lines
+    before = _lines_before(s, postgres, step_id, oldest_seq, counts) + prefix_lines
     lines = [line for chunk in reversed(picked) for line in chunk]
     skipped = max(0, len(lines) - max_lines)
     if skipped:

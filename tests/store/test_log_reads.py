@@ -96,3 +96,15 @@ def test_raw_log_ends_every_chunk_with_a_newline(stores, step_id):
     stores.logs.append(step_id, 0, b"no newline")
     stores.logs.append(step_id, 1, b"next\n")
     assert b"".join(stores.logs.iter_raw(step_id)) == b"no newline\nnext\n"
+
+
+def test_tail_line_numbers_follow_a_log_written_again(stores, step_id):
+    for seq in range(3):
+        stores.logs.append(step_id, seq, b"a\nb\n")
+    assert stores.logs.tail(step_id, max_bytes=KIB, max_lines=1).first_line == 6
+    assert stores.logs.tail(step_id, max_bytes=KIB, max_lines=1).first_line == 6  # remembered
+    stores.logs.delete(step_id)  # a requeued stage's next attempt writes the same chunk numbers
+    for seq in range(3):
+        stores.logs.append(step_id, seq, b"c\n")
+    tail = stores.logs.tail(step_id, max_bytes=KIB, max_lines=1)
+    assert (tail.lines, tail.first_line, tail.total_lines) == (["c"], 3, 3)
