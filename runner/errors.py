@@ -76,3 +76,20 @@ class BadRequest(RunnerError):
 
 class Conflict(RunnerError):
     http_status = 409
+
+
+class Busy(RunnerError):
+    """The server takes no more of this kind of work now (503); ``retry_after`` seconds later
+    it may."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class TooManyRequests(Busy):
+    """One caller holds as much of this kind of work as it may (429); others are unaffected."""
+
+    http_status = 429

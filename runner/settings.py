@@ -24,7 +24,13 @@ class Settings:
     server_url: str = ""  # public address, for links and webhooks; empty: http://host:port
     secret_key: str = ""  # encryption key for secrets at rest; empty: generated into data_dir
     admin_password: str = ""  # first-start admin password; empty: generated and printed once
-    workers_threads: int = 32
+    workers_threads: int = 32  # request threads for short requests (API, UI, webhooks, RPC)
+    # Long-lived requests get threads of their own on top of ``workers_threads``, admitted up to
+    # these limits (see runner/server/admission.py), so they can never take the short requests'.
+    live_streams_max: int = 64  # open live-log streams, all users together (beyond: 503)
+    live_streams_per_user: int = 8  # open live-log streams of one user (beyond: 429)
+    claim_waits_max: int = 64  # agents' long-polls waiting for work at once (beyond: 503)
+    log_view_bytes: int = 1024 * 1024  # most log bytes one log view (tail, page) reads
     max_body_bytes: int = 5 * 1024 * 1024
     # Webhook requests per minute, per repository (signed ones) and in all; beyond: 429.
     hook_rate_per_repo: int = 120

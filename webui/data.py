@@ -1,14 +1,13 @@
 """What the pages read, through the stores of ``current_services()``.
 
-Most reads are store calls. Three reads no store offers are written here on top of the store's
+Most reads are store calls. Two reads no store offers are written here on top of the store's
 session (``stores.db.session()``) and return plain values, never rows: the last build of each
-branch, a step log's tail (for huge logs), and why a pending stage waits.
+branch, and why a pending stage waits.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
@@ -16,7 +15,8 @@ from runner import labels as label_rules
 from runner.core import PENDING, Agent, Build, Repo, Stage, User
 from runner.server import auth
 from runner.server.services import current_services
-from runner.store.models import BuildRow, LogChunkRow
+from runner.store.logtail import LogTail
+from runner.store.models import BuildRow
 
 # An agent not heard from for this long is not counted as able to take work.
 AGENT_STALE_SECONDS = 120
@@ -96,71 +96,15 @@ def get_build(repo: Repo, number: int) -> Build:
     return api_get_build(repo, number)
 
 
-@dataclass
-class LogTail:
-    """The end of a step's log: its lines, where they start, and where the stream resumes."""
-
-    lines: list[str]
-    first_line: int  # number of lines[0], counted from 1 over the stored log
-    total_lines: int
-    last_seq: int | None  # resume the live stream after this chunk
-
-
-def _chunk_lines(data: bytes) -> list[str]:
-    # Split as the API's stream does, so line numbers agree between the tail and the stream.
-    return data.decode("utf-8", errors="replace").splitlines()
-
-
-def log_tail(step_id: int, max_lines: int) -> LogTail:
-    """The last ``max_lines`` lines of a step's stored log, reading chunks newest first.
-
-    Only the chunks holding the tail are decoded; the lines before them are counted, not
-    split, so a log of millions of lines answers quickly and small.
-    """
-    with stores().db.session() as session:
-        last_seq = session.scalar(
-            select(func.max(LogChunkRow.seq)).where(LogChunkRow.step_id == step_id)
-        )
-        picked: list[list[str]] = []
-        count = 0
-        lowest_seq = None
-        rows = session.execute(
-            select(LogChunkRow.seq, LogChunkRow.data)
-            .where(LogChunkRow.step_id == step_id)
-            .order_by(LogChunkRow.seq.desc())
-            .execution_options(yield_per=64)
-        )
-        for seq, blob in rows:
-            lines = _chunk_lines(blob)
-            picked.append(lines)
-            count += len(lines)
-            lowest_seq = seq
-            if count >= max_lines:
-                break
-        rows.close()
-        before = 0
-        if lowest_seq is not None and count >= max_lines:
-            for (blob,) in session.execute(
-                select(LogChunkRow.data)
-                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq < lowest_seq)
-                .execution_options(yield_per=256)
-            ):
-                before += _count_lines(blob)
-    lines = [line for chunk in reversed(picked) for line in chunk]
-    skipped = max(0, len(lines) - max_lines)
-    lines = lines[skipped:]
-    return LogTail(
-        lines=lines,
-        first_line=before + skipped + 1,
-        total_lines=before + skipped + len(lines),
-        last_seq=last_seq,
+def log_tail(step_id: int, max_lines: int, *, after: int = -1) -> LogTail:
+    """The end of a step's stored log (of its chunks after ``after``): at most ``max_lines``
+    lines and the server's ``log_view_bytes`` of text, with exact line numbers."""
+    return stores().logs.tail(
+        step_id,
+        max_bytes=current_services().settings.log_view_bytes,
+        max_lines=max_lines,
+        after=after,
     )
-
-
-def _count_lines(blob: bytes) -> int:
-    if not blob:
-        return 0
-    return blob.count(b"\n") + (0 if blob.endswith(b"\n") else 1)
 
 
 def wait_reasons(build: Build, agents: list[Agent] | None = None) -> dict[int, str]:

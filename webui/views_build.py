@@ -1,26 +1,26 @@
 """A build's page: stages and steps with live statuses, the selected step's log, and actions.
 
 Live parts: ``state.json`` (statuses, durations, wait reasons and the allowed buttons, polled
-by build.js), the log tail (``tail.json``, bounded, so a huge log loads fast) and then the API's
-SSE stream resumed after the tail's last chunk. Buttons appear only to users allowed to use
-them, and every action checks the role again on the server.
+by build.js), the log tail (``tail.json``, bounded in lines and bytes, so a huge log loads fast
+and small) and then the API's SSE stream resumed after the tail's last chunk, or ``tail.json``
+polled after that chunk when the server admits no more streams. Buttons appear only to users
+allowed to use them, and every action checks the role again on the server.
 """
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import select
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
 from runner.core import DONE_STATUSES, ROLE_READ, ROLE_WRITE, SUCCESS, Build, Repo, Stage, Step
 from runner.errors import BadRequest
-from runner.server.services import current_services
-from runner.store.models import LogChunkRow
+from runner.server.api.logs import chunk_number, raw_log_response
 from webui import actions, data, webui_bp
 from webui.formatting import duration
 from webui.session_auth import can, login_required, page_user
 from webui.views_builds import repo_or_404
 
-# Lines of a log sent to the page at first; the rest is in the raw download.
+# Lines of a log sent to the page at first (within the server's ``log_view_bytes``); the rest is
+# in the raw download.
 TAIL_LINES = 5000
 
 
@@ -159,14 +159,18 @@ def build_state(owner: str, name: str, number: int):
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/logs/<int:step_id>/tail.json")
 @login_required
 def log_tail(owner: str, name: str, number: int, step_id: int):
-    """The last lines of a step's log (at most ``TAIL_LINES``) and the chunk to resume after."""
+    """The last lines of a step's log (at most ``TAIL_LINES`` and the server's byte budget) and
+    the chunk to resume after; ``?after=SEQ`` only from chunks after SEQ (the page's polling
+    when it may not open a live stream)."""
     repo = repo_or_404(owner, name, ROLE_READ)
     step = _find_step(data.get_build(repo, number), step_id)
-    tail = data.log_tail(step.id, TAIL_LINES)
+    after = chunk_number(request.args.get("after", "-1"), "after")
+    tail = data.log_tail(step.id, TAIL_LINES, after=after)
     return jsonify(
         lines=tail.lines,
         first_line=tail.first_line,
         total_lines=tail.total_lines,
+        truncated=tail.truncated,
         cut_lines=tail.first_line - 1,
         cut_bytes=step.log_cut_bytes,
         last_seq=tail.last_seq,
@@ -177,33 +181,10 @@ def log_tail(owner: str, name: str, number: int, step_id: int):
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/logs/<int:step_id>/raw")
 @login_required
 def log_raw(owner: str, name: str, number: int, step_id: int):
-    """The whole stored log as a text download, streamed chunk by chunk."""
+    """The whole stored log as a text download, streamed page by page."""
     repo = repo_or_404(owner, name, ROLE_READ)
     step = _find_step(data.get_build(repo, number), step_id)
-    db = current_services().stores.db
-
-    def chunks():
-        last = -1
-        while True:
-            with db.session() as session:
-                rows = session.execute(
-                    select(LogChunkRow.seq, LogChunkRow.data)
-                    .where(LogChunkRow.step_id == step.id, LogChunkRow.seq > last)
-                    .order_by(LogChunkRow.seq)
-                    .limit(200)
-                ).all()
-            if not rows:
-                return
-            for seq, blob in rows:
-                last = seq
-                yield blob if blob.endswith(b"\n") else blob + b"\n"
-
-    filename = f"{repo.name}-{number}-{step.name}.log".replace('"', "")
-    return Response(
-        chunks(),
-        mimetype="text/plain",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return raw_log_response(step, f"{repo.name}-{number}-{step.name}.log")
 
 
 def _back(owner: str, name: str, number: int):

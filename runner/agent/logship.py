@@ -25,6 +25,25 @@ log = logging.getLogger(__name__)
 
 Upload = Callable[[int, int, bytes], None]
 
+# Bytes of one chunk at most: under the server's smallest request body limit (8 MiB), since a
+# refused chunk would be lost. A batch of long lines beyond it goes as several chunks.
+MAX_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def _split(lines: list[str]) -> list[bytes]:
+    """``lines`` as consecutive chunks of at most ``MAX_CHUNK_BYTES`` (a character is at most
+    4 bytes in UTF-8), or of one line each when a line is longer."""
+    budget = MAX_CHUNK_BYTES // 4
+    parts: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if parts[-1] and size + len(line) + 1 > budget:
+            parts.append([])
+            size = 0
+        parts[-1].append(line)
+        size += len(line) + 1
+    return [("\n".join(part) + "\n").encode("utf-8", "replace") for part in parts]
+
 
 class _StepBuffer:
     __slots__ = ("lines", "seq", "closed", "inflight", "kicked")
@@ -123,10 +142,13 @@ class LogShipper:
             if not count:
                 continue
             pop = buf.lines.popleft
-            data = ("\n".join([pop() for _ in range(count)]) + "\n").encode("utf-8", "replace")
-            batches.append((buf, step_id, buf.seq, data))
-            buf.seq += 1
-            buf.inflight += 1
+            lines = [pop() for _ in range(count)]
+            data = ("\n".join(lines) + "\n").encode("utf-8", "replace")
+            chunks = [data] if len(data) <= MAX_CHUNK_BYTES else _split(lines)
+            for chunk in chunks:
+                batches.append((buf, step_id, buf.seq, chunk))
+                buf.seq += 1
+                buf.inflight += 1
             buf.kicked = False
         return batches
 

@@ -34,7 +34,9 @@ def register_error_handlers(app: Flask) -> None:
         issues = getattr(exc, "issues", None)
         if issues:
             body["issues"] = [str(i) for i in issues]
-        return jsonify(body), exc.http_status
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        return jsonify(body), exc.http_status, headers
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -112,7 +112,9 @@ def claim():
         left = deadline - time.monotonic()
         if left <= 0 or services.stopping.is_set():
             return Response(status=204)
-        services.queue.wait(generation, min(left, CONNECTION_CHECK_EVERY))
+        services.admission.wait_for_work(
+            services.queue, generation, min(left, CONNECTION_CHECK_EVERY)
+        )
 
 
 @rpc_bp.post("/health")

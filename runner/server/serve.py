@@ -3,7 +3,8 @@
 ``serve(settings)`` runs in the foreground until SIGTERM/SIGINT. The application is built inside
 the worker (no preload), where the scheduler and the embedded agent also start, so every
 thread lives in the process that serves the requests. One worker keeps the live-log fan-out
-and the queue wake-up in one process; threads serve long-polls and SSE streams.
+and the queue wake-up in one process; threads serve long-polls and SSE streams, each kind
+admitted up to threads of its own on top of ``workers_threads`` (``runner.server.admission``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 
 from gunicorn.app.base import BaseApplication
 
+from runner.server.admission import request_threads
 from runner.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,7 @@ class RunnerApplication(BaseApplication):
             "bind": f"{settings.host}:{settings.port}",
             "workers": 1,
             "worker_class": "gthread",
-            "threads": settings.workers_threads,
+            "threads": request_threads(settings),
             "graceful_timeout": GRACEFUL_SECONDS,
             "timeout": 0,
             "keepalive": 5,

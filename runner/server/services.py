@@ -71,6 +71,13 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
     login_throttle: Any = field(default_factory=_new_login_throttle)
     stopping: threading.Event = field(default_factory=threading.Event)
+    admission: Any = None  # runner.server.admission.Admission; made from the settings if None
+
+    def __post_init__(self) -> None:
+        if self.admission is None:
+            from runner.server.admission import Admission
+
+            self.admission = Admission(self.settings)
 
     def wake_agents(self) -> None:
         """Tell waiting agents that a stage may be claimable now."""

@@ -17,14 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from runner.core import DONE_STATUSES, RUNNING
 from runner.errors import BadRequest, Forbidden, NotFound
 from runner.store.db import Database
+from runner.store.logtail import LineCounts, LogTail, read_tail
 from runner.store.models import LogChunkRow, StageRow, StepRow
 
 DEFAULT_CAP = 64 * 1024 * 1024
-# Chunks fetched per query while streaming a log: the first page, the most, and the bytes a
-# page should stay near (pages double while they hold less than half of it).
-_FIRST_PAGE = 8
+# Reading a log: the bytes of chunks after which a page ends, and the most chunks it holds.
+PAGE_BYTES = 1024 * 1024
 _MAX_PAGE = 1024
-_PAGE_BYTES = 4 * 1024 * 1024
+_FETCH_ROWS = 4  # rows the database driver hands over at a time
 
 
 def as_bytes(data: bytes | str | Iterable[str]) -> bytes:
@@ -42,6 +42,7 @@ class LogStore:
     def __init__(self, db: Database, *, cap_bytes: int = DEFAULT_CAP):
         self.db = db
         self.cap_bytes = cap_bytes
+        self._line_counts = LineCounts()
         # The append path is the hottest of the server (a log flood is thousands of chunks a
         # second): statements are built once and run on a Core connection, without the ORM.
         insert = pg_insert if db.is_postgres else sqlite_insert
@@ -190,27 +191,73 @@ class LogStore:
             )
             return -1 if found is None else found
 
-    def iter_chunks(self, step_id: int, after: int = -1) -> Iterator[tuple[int, bytes]]:
+    def page(
+        self,
+        step_id: int,
+        after: int = -1,
+        *,
+        max_bytes: int = PAGE_BYTES,
+        max_chunks: int = _MAX_PAGE,
+    ) -> list[tuple[int, bytes]]:
+        """The next chunks with ``seq > after``, in order: at most ``max_chunks``, and no more
+        once ``max_bytes`` are reached (the chunk that reaches it is the last; a chunk is never
+        split here).
+
+        Rows are fetched a few at a time (a server-side cursor on PostgreSQL), so a page holds
+        at most ``max_bytes`` plus a few chunks (each at most the RPC body limit) in memory.
+        """
+        page: list[tuple[int, bytes]] = []
+        total = 0
+        with self.db.session() as s:
+            rows = s.execute(
+                select(LogChunkRow.seq, LogChunkRow.data)
+                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
+                .order_by(LogChunkRow.seq)
+                .limit(max_chunks)
+                .execution_options(yield_per=_FETCH_ROWS)
+            )
+            for seq, data in rows:
+                page.append((seq, bytes(data)))
+                total += len(data)
+                if total >= max_bytes:
+                    break
+            rows.close()
+        return page
+
+    def iter_chunks(
+        self, step_id: int, after: int = -1, *, page_bytes: int = PAGE_BYTES
+    ) -> Iterator[tuple[int, bytes]]:
         """Every chunk with ``seq > after`` as ``(seq, data)``, in order, however many there are.
 
-        Chunks are fetched a page per query, each in its own short transaction (so a slow
-        reader holds no lock, and a log still being written is followed to where it is now).
-        Pages start small and grow while chunks are small, keeping memory near ``_PAGE_BYTES``.
+        Chunks are fetched a ``page`` per query, each in its own short transaction (so a slow
+        reader holds no lock, and a log still being written is followed to where it is now);
+        a page holds about ``page_bytes``, whatever the size of the log.
         """
-        page_size = _FIRST_PAGE
         while True:
-            page = self.read(step_id, after, limit=page_size)
-            yield from page
-            if len(page) < page_size:
+            page = self.page(step_id, after, max_bytes=page_bytes)
+            if not page:
                 return
+            yield from page
             after = page[-1][0]
-            if sum(len(data) for _seq, data in page) < _PAGE_BYTES // 2:
-                page_size = min(page_size * 2, _MAX_PAGE)
 
     def iter_raw(self, step_id: int) -> Iterator[bytes]:
-        """The whole stored log as a stream of blobs (for the raw download)."""
+        """The whole stored log as a stream of blobs (for the raw download), each ending a line."""
         for _seq, data in self.iter_chunks(step_id):
-            yield data
+            yield data if not data or data.endswith(b"\n") else data + b"\n"
+
+    def tail(self, step_id: int, *, max_bytes: int, max_lines: int, after: int = -1) -> LogTail:
+        """The last lines of the step's stored log (of its chunks with ``seq > after``), reading
+        at most ``max_bytes`` of log text and keeping at most ``max_lines`` lines.
+
+        Chunks are read newest first; the oldest one read may be read only in part (its end),
+        and when that part starts inside a line the line is dropped, or kept as the
+        ``truncated`` end of a line longer than ``max_bytes``. The lines before the tail are
+        counted by the database, never loaded, so line numbers are exact for any log size.
+        """
+        with self.db.session() as s:
+            return read_tail(
+                s, self.db.is_postgres, self._line_counts, step_id, max_bytes, max_lines, after
+            )
 
     def size(self, step_id: int) -> tuple[int, int]:
         """``(bytes stored, bytes cut by the cap)`` of the step's log."""

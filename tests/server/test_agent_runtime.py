@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from runner.agent.logship import LogShipper
+from runner.agent.logship import MAX_CHUNK_BYTES, LogShipper
 from runner.agent.rpc_client import RpcUnavailable
 from runner.agent.runtime import AgentRuntime
 from runner.engine.fake import FakeBehaviour, FakeEngine
@@ -60,6 +60,19 @@ def test_failed_upload_is_resent_with_the_same_number():
     shipper.close()
     assert [seq for _sid, seq, _data in upload.calls] == [0, 0, 0]
     assert upload.stored(7) == "only line\n"
+
+
+def test_chunks_of_long_lines_stay_under_the_servers_body_limit():
+    upload = Recorder()
+    shipper = LogShipper(upload, interval=5.0)  # every line waits for one batch
+    sink = shipper.sink(1)
+    lines = [chr(0x4E00 + i) * 65536 for i in range(100)]  # 19 MiB of 64 Ki-character lines
+    for line in lines:
+        sink(line)
+    shipper.close()
+    assert len(upload.calls) > 1
+    assert all(len(data) <= MAX_CHUNK_BYTES for _sid, _seq, data in upload.calls)
+    assert upload.stored(1) == "".join(line + "\n" for line in lines)
 
 
 def test_writer_waits_when_the_backlog_is_full():

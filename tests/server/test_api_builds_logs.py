@@ -112,3 +112,21 @@ def test_a_waiting_claim_is_answered_when_work_arrives(client, stores, services,
     poller.join(30)
     assert answers[0].status_code == 200
     assert answers[0].get_json()["stage"]["id"] == build.stages[0].id
+
+
+def test_a_stream_closed_by_its_reader_frees_its_place(client, stores, services, repo, tokens):
+    build = seed_build(stores, repo)
+    url = f"/api/v1/repos/acme/app/builds/{build.number}/logs/1/1/stream"
+    stream = client.get(url, headers=auth(tokens["read"]), buffered=False)
+    assert services.admission.streams.open() == 1
+    stream.close()
+    assert services.admission.streams.open() == 0
+
+
+def test_chunk_numbers_that_are_not_numbers_get_400(client, stores, repo, tokens):
+    build = seed_build(stores, repo)
+    url = f"/api/v1/repos/acme/app/builds/{build.number}/logs/1/1/stream"
+    for bad in ("x", "--5", "1" * 40, "9" * 5000, "1.5"):
+        resp = client.get(url, headers={**auth(tokens["read"]), "Last-Event-ID": bad})
+        assert resp.status_code == 400, (bad, resp.status_code)
+        assert "chunk number" in resp.get_json()["error"]

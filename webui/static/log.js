@@ -279,7 +279,15 @@ function fieldLine(ev, line) {
   else if (field === "event") ev.event = val;
 }
 
-/* Loads the tail of a step's log, then follows its live stream, resuming after cuts. */
+/* The lines of a tail.json answer, the first marked when it is only the end of a line. */
+function shownLines(data) {
+  const lines = data.lines;
+  if (data.truncated && lines.length) lines[0] = "\u2026" + lines[0];
+  return lines;
+}
+
+/* Loads the tail of a step's log, then follows its live stream, resuming after cuts; polls
+ * instead while the server admits no more live streams. */
 class LogFollower {
   constructor(view, urls, status) {
     this.view = view;
@@ -297,9 +305,28 @@ class LogFollower {
     const data = await res.json();
     this.view.start(data.first_line || 1);
     if (data.first_line > 1) this.view.dropped = data.first_line - 1;
-    this.view.append(data.lines);
+    this.view.append(shownLines(data));
     this.lastSeq = data.last_seq;
     return data;
+  }
+
+  /* One look at the lines stored after the last chunk shown (tail.json?after=SEQ): how the
+   * page follows a log while the server admits no more live streams. */
+  async poll() {
+    let url = this.urls.tail;
+    if (this.lastSeq !== null && this.lastSeq !== undefined) {
+      url += (url.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(this.lastSeq);
+    }
+    const res = await fetch(url, { credentials: "same-origin", signal: this.abort.signal });
+    if (!res.ok) return;
+    const data = await res.json();
+    if (data.lines.length) {
+      // Lines stored beyond the byte budget of one look are skipped and counted.
+      const next = this.view.next + this.view.pending.length;
+      this.view.append(shownLines(data), Math.max(0, data.first_line - next));
+    }
+    if (data.last_seq !== null && data.last_seq !== undefined) this.lastSeq = data.last_seq;
+    if (data.done) this.ended = true;
   }
 
   async follow() {
@@ -313,6 +340,14 @@ class LogFollower {
           delay = 500;
           this.setState("live");
           await readEvents(res, (ev) => this.onEvent(ev), this.abort.signal);
+        } else if (res.status === 429 || res.status === 503) {
+          // The server holds as many live streams as it serves (or this user has many open):
+          // follow by polling, and ask for a live stream again after the time it names.
+          const wait = Math.min(60, Math.max(2, parseInt(res.headers.get("Retry-After"), 10) || 5));
+          this.setState("live view busy: refreshing every " + wait + " s");
+          await this.poll();
+          if (!this.ended) await new Promise((r) => setTimeout(r, wait * 1000));
+          continue;
         }
       } catch (e) {
         if (this.abort.signal.aborted) return;

@@ -5,9 +5,17 @@ number and whose ``data`` lines are the log lines, so a client reconnecting with
 ``Last-Event-ID`` resumes right after the last chunk it saw. Comment lines keep idle
 connections open; an ``end`` event closes the stream once the step is finished and every chunk
 was sent.
+
+An open stream holds a request thread for as long as it lasts, so streams are admitted by
+``services.admission.streams`` (per user and in all, see ``runner.server.admission``): beyond a
+limit the stream answers 429 or 503 with ``Retry-After`` before holding anything. Every read of
+stored chunks goes page by page within a byte budget (``LogStore.page``), never a whole log.
 """
 
 from __future__ import annotations
+
+import re
+from urllib.parse import quote
 
 from flask import Response, request, stream_with_context
 
@@ -15,9 +23,43 @@ from runner.core import DONE_STATUSES, ROLE_READ, Step
 from runner.errors import NotFound
 from runner.server.api import api_bp
 from runner.server.api.common import get_build, repo_for, whole_number
+from runner.server.auth import identify
 from runner.server.services import current_services
 
 KEEPALIVE_SECONDS = 10.0
+
+# Characters kept in the plain-ASCII ``filename`` of a download; others become "_".
+_UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9._+-]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
+
+
+def content_disposition(filename: str) -> str:
+    """A ``Content-Disposition: attachment`` value safe for any ``filename`` (RFC 6266).
+
+    ``filename`` is a plain-ASCII fallback (letters, digits, ``._+-``; others become ``_``);
+    ``filename*`` (RFC 5987) carries the name in UTF-8, percent-encoded, with control
+    characters and path separators replaced. Newlines and quotes cannot reach the header.
+    """
+    readable = _CONTROL.sub("_", filename).strip() or "log"
+    fallback = _UNSAFE_ASCII.sub("_", readable)
+    encoded = quote(readable, safe="", errors="replace")  # a lone surrogate becomes "?"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+def chunk_number(raw: str, what: str) -> int:
+    """A log chunk's sequence number sent by a client (``-1``: before the first); 400 unless it
+    is a whole number the database can hold."""
+    return whole_number(raw, what, low=-1)
+
+
+def raw_log_response(step: Step, download_name: str = "") -> Response:
+    """The step's stored log as ``text/plain``, streamed page by page (memory stays within a
+    page whatever the log's size); an attachment named ``download_name`` if one is given."""
+    headers = {"X-Log-Cut-Bytes": str(step.log_cut_bytes)}
+    if download_name:
+        headers["Content-Disposition"] = content_disposition(download_name)
+    chunks = current_services().stores.logs.iter_raw(step.id)
+    return Response(stream_with_context(chunks), mimetype="text/plain", headers=headers)
 
 
 def _step(owner: str, name: str, number: int, stage_number: int, step_number: int) -> Step:
@@ -33,11 +75,7 @@ def _step(owner: str, name: str, number: int, stage_number: int, step_number: in
 
 @api_bp.get("/repos/<owner>/<name>/builds/<int:number>/logs/<int:stage>/<int:step>")
 def raw_log(owner: str, name: str, number: int, stage: int, step: int):
-    found = _step(owner, name, number, stage, step)
-    stores = current_services().stores
-    headers = {"X-Log-Cut-Bytes": str(found.log_cut_bytes)}
-    chunks = stores.logs.iter_raw(found.id)
-    return Response(stream_with_context(chunks), mimetype="text/plain", headers=headers)
+    return raw_log_response(_step(owner, name, number, stage, step))
 
 
 def _event(seq: int, lines: list[str]) -> str:
@@ -47,13 +85,8 @@ def _event(seq: int, lines: list[str]) -> str:
 
 def _stored(services, step_id: int, after: int):
     """Stored chunks of the step after ``after``, page by page, as SSE events with their seq."""
-    while True:
-        page = services.stores.logs.read(step_id, after=after, limit=200)
-        for seq, data in page:
-            yield seq, _event(seq, data.decode("utf-8", "replace").splitlines())
-            after = seq
-        if len(page) < 200:
-            return
+    for seq, data in services.stores.logs.iter_chunks(step_id, after):
+        yield seq, _event(seq, data.decode("utf-8", "replace").splitlines())
 
 
 def _finished(services, step_id: int) -> bool:
@@ -63,18 +96,29 @@ def _finished(services, step_id: int) -> bool:
         return True
 
 
+def _viewer() -> str:
+    """Who holds the stream, for the per-user limit: the user, else the client's address."""
+    user = identify().user
+    return f"user:{user.id}" if user is not None else f"addr:{request.remote_addr}"
+
+
 @api_bp.get("/repos/<owner>/<name>/builds/<int:number>/logs/<int:stage>/<int:step>/stream")
 def stream_log(owner: str, name: str, number: int, stage: int, step: int):
     found = _step(owner, name, number, stage, step)
     raw_after = request.headers.get("Last-Event-ID") or request.args.get("after") or "-1"
-    after = whole_number(raw_after, "Last-Event-ID (a chunk number)", low=-1)
+    after = chunk_number(raw_after.strip(), "Last-Event-ID")
     services = current_services()
-    # Subscribe before reading the store, so no chunk published in between is missed.
-    subscription = services.livelog.subscribe(found.id, after, timeout=KEEPALIVE_SECONDS)
+    ticket = services.admission.streams.enter(_viewer())
+    try:
+        # Subscribe before reading the store, so no chunk published in between is missed.
+        subscription = services.livelog.subscribe(found.id, after, timeout=KEEPALIVE_SECONDS)
+    except BaseException:
+        ticket.release()
+        raise
 
     def generate():
         last = after
-        with subscription:
+        with ticket, subscription:
             yield "retry: 2000\n\n"
             for seq, event in _stored(services, found.id, last):
                 yield event
@@ -107,4 +151,10 @@ def stream_log(owner: str, name: str, number: int, stage: int, step: int):
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
     }
-    return Response(stream_with_context(generate()), mimetype="text/event-stream", headers=headers)
+    response = Response(
+        stream_with_context(generate()), mimetype="text/event-stream", headers=headers
+    )
+    # A stream closed before its first chunk never runs the generator's cleanup.
+    response.call_on_close(ticket.release)
+    response.call_on_close(subscription.close)
+    return response

@@ -1,0 +1,221 @@
+"""The end of a step's log with exact line numbers, read within a byte budget.
+
+A log can be 64 MiB of lines of any length. The tail reads chunk sizes newest first, then the
+data of only the chunks (and the end of the one chunk) that fit the budget; the lines before
+them are counted by the database, so the numbers are exact and no byte of them reaches Python.
+Lines are counted as the rest of the server counts them: a chunk ends its last line, and
+``\\n`` ends a line inside a chunk.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from sqlalchemy import LargeBinary, and_, case, cast, func, literal, select
+from sqlalchemy.orm import Session
+
+from runner.store.models import LogChunkRow, StepRow
+
+# Chunk sizes read per query while walking back from the newest chunk.
+_SIZES_PAGE = 256
+
+
+@dataclass
+class LogTail:
+    """The end of a step's log: its lines, where they start, and where the stream resumes."""
+
+    lines: list[str]
+    first_line: int  # number of lines[0], counted from 1 over the stored log
+    total_lines: int
+    last_seq: int | None  # resume the live stream after this chunk; None: no chunk stored
+    truncated: bool = False  # lines[0] is only the end of a line longer than the byte budget
+
+
+def stored_size():
+    """SQL: a chunk's size in bytes, read without reading the chunk.
+
+    The ``size`` column is stored after the data: SQLite reaches it only by walking the data's
+    overflow pages, while ``length`` of a blob comes from the row's header (and PostgreSQL's
+    from the TOAST pointer).
+    """
+    return func.length(LogChunkRow.data)
+
+
+def _newlines(db_postgres: bool, blob):
+    """SQL: how many ``\\n`` bytes the binary expression ``blob`` holds."""
+    if db_postgres:
+        # The escape encoding leaves a newline byte as itself and escapes NUL and high bytes,
+        # so its text counts newlines exactly.
+        text = func.encode(blob, "escape")
+        return func.length(text) - func.length(func.replace(text, "\n", ""))
+    stripped = cast(func.replace(blob, literal(b"\n"), literal(b"")), LargeBinary)
+    return func.length(blob) - func.length(stripped)
+
+
+class LineCounts:
+    """Remembers how many lines lie before a chunk, so viewers of one big log do not each make
+    the database count it again. Thread-safe; holds at most ``size`` answers.
+
+    An answer is keyed by the chunks it counted (their number, lowest and highest row ids and
+    bytes) and the start of the step's attempt: chunks never change once stored, a cut removes
+    the oldest rows, and a requeued stage's next attempt starts again, so a changed log does
+    not find an old answer.
+    """
+
+    def __init__(self, size: int = 512):
+        self._size = size
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[tuple, int] = OrderedDict()
+
+    def get(self, key: tuple) -> int | None:
+        with self._lock:
+            found = self._answers.get(key)
+            if found is not None:
+                self._answers.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, lines: int) -> None:
+        with self._lock:
+            self._answers[key] = lines
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
+
+
+def _lines_before(s: Session, postgres: bool, step_id: int, seq: int, counts: LineCounts) -> int:
+    """Lines of the chunks stored before chunk ``seq``: their newlines, plus one for each
+    chunk that does not end with one."""
+    data, size = LogChunkRow.data, LogChunkRow.size
+    before = (LogChunkRow.step_id == step_id, LogChunkRow.seq < seq)
+    started = select(StepRow.started).where(StepRow.id == step_id).scalar_subquery()
+    rows = s.execute(
+        select(
+            func.count(),
+            func.min(LogChunkRow.id),
+            func.max(LogChunkRow.id),
+            func.sum(stored_size()),
+            started,
+        ).where(*before)
+    ).one()
+    if not rows[0]:
+        return 0
+    key = (step_id, seq, *rows)
+    found = counts.get(key)
+    if found is not None:
+        return found
+    unterminated = case((and_(size > 0, func.substr(data, size, 1) != literal(b"\n")), 1), else_=0)
+    lines = int(
+        s.scalar(select(func.sum(_newlines(postgres, data) + unterminated)).where(*before)) or 0
+    )
+    counts.put(key, lines)
+    return lines
+
+
+def _chunk_lines(data: bytes) -> list[str]:
+    # Split as the API's stream does, so line numbers agree between the tail and the stream.
+    return data.decode("utf-8", errors="replace").splitlines()
+
+
+def read_tail(
+    s: Session,
+    postgres: bool,
+    counts: LineCounts,
+    step_id: int,
+    max_bytes: int,
+    max_lines: int,
+    after: int = -1,
+) -> LogTail:
+    """See ``LogStore.tail``."""
+    chunks = LogChunkRow
+    last_seq = s.scalar(select(func.max(chunks.seq)).where(chunks.step_id == step_id))
+    budget = max(1, max_bytes)
+    picked: list[list[str]] = []  # newest first
+    count = 0
+    oldest_seq: int | None = None
+    prefix_lines = 0  # lines of the oldest chunk read that lie before the part read
+    truncated = False
+    below: int | None = None
+    while budget > 0 and count < max_lines:
+        query = select(chunks.seq, stored_size()).where(
+            chunks.step_id == step_id, chunks.seq > after
+        )
+        if below is not None:
+            query = query.where(chunks.seq < below)
+        sizes = s.execute(query.order_by(chunks.seq.desc()).limit(_SIZES_PAGE)).all()
+        if not sizes:
+            break
+        fits: list[int] = []  # chunks read whole, newest first
+        part = None
+        for seq, size in sizes:
+            if budget <= 0:
+                break
+            if size > budget:
+                part = (seq, size - budget)
+                budget = 0
+                break
+            fits.append(seq)
+            budget -= size
+        if fits:
+            rows = s.execute(
+                select(chunks.seq, chunks.data)
+                .where(chunks.step_id == step_id, chunks.seq >= fits[-1], chunks.seq <= fits[0])
+                .order_by(chunks.seq.desc())
+            )
+            for seq, data in rows:
+                lines = _chunk_lines(bytes(data or b""))
+                picked.append(lines)
+                count += len(lines)
+                oldest_seq = seq
+                if count >= max_lines:
+                    break
+            rows.close()
+        if part is not None and count < max_lines:
+            lines, prefix_lines, truncated = _part(s, postgres, step_id, *part)
+            picked.append(lines)
+            count += len(lines)
+            oldest_seq = part[0]
+        below = sizes[-1][0]
+        if len(sizes) < _SIZES_PAGE:
+            break
+    if oldest_seq is None:
+        return LogTail(lines=[], first_line=1, total_lines=0, last_seq=last_seq)
+    before = _lines_before(s, postgres, step_id, oldest_seq, counts) + prefix_lines
+    lines = [line for chunk in reversed(picked) for line in chunk]
+    skipped = max(0, len(lines) - max_lines)
+    if skipped:
+        lines = lines[skipped:]
+        truncated = False
+    return LogTail(
+        lines=lines,
+        first_line=before + skipped + 1,
+        total_lines=before + skipped + len(lines),
+        last_seq=last_seq,
+        truncated=truncated,
+    )
+
+
+def _part(
+    s: Session, postgres: bool, step_id: int, seq: int, skip: int
+) -> tuple[list[str], int, bool]:
+    """The end of chunk ``seq`` after its first ``skip`` bytes: its whole lines, the number of
+    lines before them within the chunk, and whether the lines start with the end of a line
+    (only when no line of the part starts inside it)."""
+    where = (LogChunkRow.step_id == step_id, LogChunkRow.seq == seq)
+    data = LogChunkRow.data
+    # One byte before the part says whether the part starts a line.
+    piece, newlines = s.execute(
+        select(func.substr(data, skip), _newlines(postgres, func.substr(data, 1, skip))).where(
+            *where
+        )
+    ).one()
+    piece = bytes(piece or b"")
+    starts_line, rest = piece[:1] == b"\n", piece[1:]
+    if starts_line:
+        return _chunk_lines(rest), int(newlines), False
+    end = rest.find(b"\n")
+    if 0 <= end < len(rest) - 1:
+        # The part starts inside a line: drop that line's end, the next line is whole.
+        return _chunk_lines(rest[end + 1 :]), int(newlines) + 1, False
+    return _chunk_lines(rest), int(newlines), True
