@@ -49,7 +49,7 @@ def content_disposition(filename: str) -> str:
 def chunk_number(raw: str, what: str) -> int:
     """A log chunk's sequence number sent by a client (``-1``: before the first); 400 unless it
     is a whole number the database can hold."""
-    return whole_number(raw, what, low=-1)
+    return whole_number(raw, f"{what} (a chunk number)", low=-1)
 
 
 def raw_log_response(step: Step, download_name: str = "") -> Response:
