@@ -12,8 +12,9 @@ trusted), ``own`` (pushes, tags, crons, promotions, pull requests from the same 
   (engine/compiler/compiler.go, ``isPrivileged``) drops the privilege of an allow-listed image
   whose step sets commands, command, entrypoint or volumes.
 - ``secret_fits``: a secret restricted to images reaches only plugin steps of those images,
-  never a step that sets ``commands`` or ``entrypoint`` (Woodpecker's ``Secret.Available`` in
-  pipeline/frontend/yaml/compiler/compiler.go: "secret is only allowed to be used by plugins").
+  never a step that sets ``commands``, ``entrypoint`` or ``command`` (``is_plugin``; Woodpecker's
+  ``Secret.Available`` in pipeline/frontend/yaml/compiler/compiler.go: "secret is only allowed
+  to be used by plugins").
 - ``route_refusal``: a fork cannot ask for the agent labels of an environment guarded by an
   approval or a lock.
 - ``image_matches``: how an image is compared with a list of image names or globs.
@@ -106,16 +107,21 @@ def privileges(step: StepSpec) -> list[str]:
     return list(dict.fromkeys(asks))
 
 
+_PROGRAM_FIELDS = ("commands", "entrypoint", "command")
+
+
+def program_changes(step: StepSpec | dict) -> list[str]:
+    """Which of ``commands``, ``entrypoint`` and ``command`` ``step`` (a spec or its dict form)
+    sets: each replaces the program its image's author shipped."""
+    if isinstance(step, dict):
+        return [name for name in _PROGRAM_FIELDS if step.get(name)]
+    return [name for name in _PROGRAM_FIELDS if getattr(step, name)]
+
+
 def changes_to_plugin(step: StepSpec) -> list[str]:
     """How ``step`` changes the image it runs from what its author shipped (empty: not at
     all): its own commands, entrypoint or command, or a host path beyond the Docker socket."""
-    changes = []
-    if step.commands:
-        changes.append("commands")
-    if step.entrypoint:
-        changes.append("entrypoint")
-    if step.command:
-        changes.append("command")
+    changes = program_changes(step)
     for mount in step.mounts:
         socket = mount.source == DOCKER_SOCKET and mount.target == DOCKER_SOCKET
         if mount.kind == "host" and not socket:
@@ -125,10 +131,8 @@ def changes_to_plugin(step: StepSpec) -> list[str]:
 
 def is_plugin(step: StepSpec | dict) -> bool:
     """Whether ``step`` (a spec or its dict form) runs its image's own program: no commands,
-    no entrypoint."""
-    if isinstance(step, dict):
-        return not step.get("commands") and not step.get("entrypoint")
-    return not step.commands and not step.entrypoint
+    no entrypoint, no command (``program_changes``)."""
+    return not program_changes(step)
 
 
 def refusal(

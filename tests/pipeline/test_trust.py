@@ -19,6 +19,7 @@ from runner.pipeline.trust import (
     OWN,
     TRUSTED,
     image_matches,
+    is_plugin,
     refusal,
     route_refusal,
     secret_fits,
@@ -123,6 +124,17 @@ def test_image_bound_secret_reaches_only_the_plugin_as_shipped():
     assert not secret_fits(["plugins/docker"], "plugins/docker:20", plugin=False)
     assert not secret_fits(["plugins/docker"], "alpine", plugin=True)
     assert secret_fits([], "alpine", plugin=False)
+
+
+@pytest.mark.parametrize("field", ["commands", "entrypoint", "command"])
+def test_a_step_that_replaces_the_shipped_program_is_no_plugin_in_either_form(field):
+    # Woodpecker and Drone both take `command:`; it replaces the image's CMD like `commands:`
+    # replaces its program, so an image-bound secret must not reach it.
+    program = ["sh", "-c", "env"]
+    assert not is_plugin(StepSpec(name="s", image="plugins/docker", **{field: program}))
+    assert not is_plugin({"name": "s", "image": "plugins/docker", field: program})
+    assert is_plugin(StepSpec(name="s", image="plugins/docker"))
+    assert is_plugin({"name": "s", "image": "plugins/docker", field: None})
 
 
 def env(name, labels, approval=False, lock=False):

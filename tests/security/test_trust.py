@@ -262,19 +262,27 @@ def test_plugin_as_shipped_gets_socket_and_bound_secret_commands_on_its_image_do
         "/secrets",
         json={"name": "registry_password", "value": "hunter2-registry", "images": [plugin_image]},
     )
+    check = 'if test -n "$PASSWORD"; then echo secret-present; else echo secret-absent; fi'
     script = f"""\
 - name: script
   image: {plugin_image}
   environment:
     PASSWORD: {{from_secret: registry_password}}
   commands:
-  - if test -n "$PASSWORD"; then echo secret-present; else echo secret-absent; fi
+  - {check}
+- name: command
+  image: {plugin_image}
+  environment:
+    PASSWORD: {{from_secret: registry_password}}
+  command: [sh, -c, '{check}']
 """
     pipeline = shipped_pipeline(plugin_image, script)
     build = project.push(pipeline)
     assert build["status"] == "success", build
     assert output(project.log(build, "publish")) == ["socket-ok", "secret-present"]
     assert output(project.log(build, "script")) == ["secret-absent"]
+    # `command:` (Drone's and Woodpecker's) replaces the shipped program as `commands:` does.
+    assert output(project.log(build, "command")) == ["secret-absent"]
 
 
 def test_plugin_with_the_socket_cannot_build_an_image_under_an_allow_listed_name(
