@@ -285,15 +285,27 @@ def test_plugin_as_shipped_gets_socket_and_bound_secret_commands_on_its_image_do
     assert output(project.log(build, "command")) == ["secret-absent"]
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        "repo: plugins/docker",
+        # The plugin puts the registry before the repository: it would tag plugins/docker.
+        "registry: plugins\n    repo: docker\n    purge: false",
+        "repo: [myorg/app, plugins/docker]",
+        "repo: index.docker.io/library/../plugins/docker",
+    ],
+    ids=["repo", "registry+repo", "repo-list", "hub-path"],
+)
 def test_plugin_with_the_socket_cannot_build_an_image_under_an_allow_listed_name(
-    server, project, plugin_image
+    server, project, plugin_image, settings
 ):
     pipeline = shipped_pipeline(plugin_image).replace(
-        "  settings:\n", "  settings:\n    repo: plugins/docker\n    dry_run: true\n"
+        "  settings:\n", f"  settings:\n    {settings}\n    dry_run: true\n"
     )
     build = project.push(pipeline)
     assert build["status"] == "error" and ".drone.yml:5" in build["error"], build
     assert "would build the image plugins/docker" in build["error"]
+    assert build["stages"] == []
 
 
 CACHE_PIPELINE = """\
