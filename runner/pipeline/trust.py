@@ -10,10 +10,13 @@ trusted), ``own`` (pushes, tags, crons, promotions, pull requests from the same 
   ``entrypoint`` or ``command``, no host path but the Docker socket. A fork gets that only when
   the repository's ``fork_privileged`` setting is on. This is Drone's rule: drone-runner-docker
   (engine/compiler/compiler.go, ``isPrivileged``) drops the privilege of an allow-listed image
-  whose step sets commands, command, entrypoint or volumes.
+  whose step sets commands, command, entrypoint or volumes. Nor may such a step build an
+  image under any name of the list (``published_names``: every name the docker plugins would
+  tag, compared loosely, refused when unknown until the step runs).
 - ``secret_fits``: a secret restricted to images reaches only plugin steps of those images,
-  never a step that sets ``commands`` or ``entrypoint`` (Woodpecker's ``Secret.Available`` in
-  pipeline/frontend/yaml/compiler/compiler.go: "secret is only allowed to be used by plugins").
+  never a step that sets ``commands``, ``entrypoint`` or ``command`` (``is_plugin``; Woodpecker's
+  ``Secret.Available`` in pipeline/frontend/yaml/compiler/compiler.go: "secret is only allowed
+  to be used by plugins").
 - ``route_refusal``: a fork cannot ask for the agent labels of an environment guarded by an
   approval or a lock.
 - ``image_matches``: how an image is compared with a list of image names or globs.
@@ -24,6 +27,8 @@ it creates anything, the store when it hands out secrets.
 
 from __future__ import annotations
 
+import posixpath
+import re
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 
@@ -106,16 +111,21 @@ def privileges(step: StepSpec) -> list[str]:
     return list(dict.fromkeys(asks))
 
 
+_PROGRAM_FIELDS = ("commands", "entrypoint", "command")
+
+
+def program_changes(step: StepSpec | dict) -> list[str]:
+    """Which of ``commands``, ``entrypoint`` and ``command`` ``step`` (a spec or its dict form)
+    sets: each replaces the program its image's author shipped."""
+    if isinstance(step, dict):
+        return [name for name in _PROGRAM_FIELDS if step.get(name)]
+    return [name for name in _PROGRAM_FIELDS if getattr(step, name)]
+
+
 def changes_to_plugin(step: StepSpec) -> list[str]:
     """How ``step`` changes the image it runs from what its author shipped (empty: not at
     all): its own commands, entrypoint or command, or a host path beyond the Docker socket."""
-    changes = []
-    if step.commands:
-        changes.append("commands")
-    if step.entrypoint:
-        changes.append("entrypoint")
-    if step.command:
-        changes.append("command")
+    changes = program_changes(step)
     for mount in step.mounts:
         socket = mount.source == DOCKER_SOCKET and mount.target == DOCKER_SOCKET
         if mount.kind == "host" and not socket:
@@ -125,10 +135,8 @@ def changes_to_plugin(step: StepSpec) -> list[str]:
 
 def is_plugin(step: StepSpec | dict) -> bool:
     """Whether ``step`` (a spec or its dict form) runs its image's own program: no commands,
-    no entrypoint."""
-    if isinstance(step, dict):
-        return not step.get("commands") and not step.get("entrypoint")
-    return not step.commands and not step.entrypoint
+    no entrypoint, no command (``program_changes``)."""
+    return not program_changes(step)
 
 
 def refusal(
@@ -161,21 +169,95 @@ def refusal(
             "an image of the privileged list gets them only as shipped; remove "
             f"{', '.join(changes)}, or ask a server admin to mark the repository trusted"
         )
-    target = _publishes(step)
-    if target and image_matches(target, privileged_images):
-        # With the agent's Docker socket, an image built under that name would replace the
-        # plugin the next builds trust with the socket.
+    try:
+        targets = published_names(step)
+    except ValueError as exc:
         return (
-            f'step "{step.name}" ({step.image}) would build the image {target}, a name of the '
-            "agents' privileged list: publish under another name"
+            f'step "{step.name}" ({step.image}) gets {what}, and which image it would build '
+            f"cannot be told before it runs: {exc}; write the image name in the pipeline file"
         )
+    for target in targets:
+        if _name_listed(target, privileged_images):
+            # With the agent's Docker socket, an image built under that name would replace the
+            # plugin the next builds trust with the socket.
+            return (
+                f'step "{step.name}" ({step.image}) would build the image {target}, a name of '
+                "the agents' privileged list: publish under another name"
+            )
     return ""
 
 
-def _publishes(step: StepSpec) -> str:
-    """The image an image-building plugin step is set to tag (``repo:``/``image:``), or ""."""
+# What an image-building plugin tags ----------------------------------------------------------
+
+# The settings that make the name an image-building plugin tags on the agent's engine: this
+# project's plugins/docker/docker_plugin.py (``make_plan``: ``repo`` or ``image``, prefixed
+# with ``registry``; ``read_tags``: ``tags``/``tag``, ``auto_tag_suffix``) and Drone's
+# plugins/docker (drone-docker's README: "repo - repository name for the image", "tag, tags -
+# repository tags for the image", "registry - authenticates to this registry").
+_REPO_SETTINGS = ("PLUGIN_REPO", "PLUGIN_IMAGE")
+_TAG_SETTINGS = ("PLUGIN_TAGS", "PLUGIN_TAG", "PLUGIN_AUTO_TAG_SUFFIX", "PLUGIN_DEFAULT_SUFFIX")
+_NAME_SETTINGS = (*_REPO_SETTINGS, "PLUGIN_REGISTRY", *_TAG_SETTINGS)
+# Between the entries of a list setting: commas (the runner's form) or a JSON array's syntax.
+_LIST_SEPARATORS = re.compile(r"[\s,\[\]\"']+")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
+# Docker Hub under every spelling the engine resolves to it (a port kept: refused, not missed).
+_DOCKER_HUB = re.compile(r"^(?:(?:index|registry-1)\.)?docker\.io(?::\d+)?/")
+
+
+def published_names(step: StepSpec) -> list[str]:
+    """Every image name (``publish_name`` form) an image-building plugin step could tag, for
+    each entry of ``repo``/``image``, alone and after ``registry``, and with each ``tags``
+    entry appended as the plugin appends it; [] when the step names no image. Raises
+    ``ValueError`` with the reason when a naming setting comes from a secret, whose value is
+    known only when the step runs."""
+    for ref in step.secrets:
+        if ref.env in _NAME_SETTINGS:
+            setting = ref.env.removeprefix("PLUGIN_").lower()
+            raise ValueError(f"its setting {setting} comes from the secret {ref.name}")
     env = step.environment
-    return env.get("PLUGIN_REPO") or env.get("PLUGIN_IMAGE") or ""
+    repos = [entry for name in _REPO_SETTINGS for entry in _entries(env.get(name))]
+    hosts = [_registry_host(entry) for entry in _entries(env.get("PLUGIN_REGISTRY"))]
+    tags = [entry for name in _TAG_SETTINGS for entry in _entries(env.get(name))]
+    refs = []
+    for repo in repos:
+        for image in [repo, *(f"{host}/{repo}" for host in hosts if host)]:
+            refs.append(image)
+            refs.extend(f"{image}:{tag}" for tag in tags)
+    return list(dict.fromkeys(publish_name(ref) for ref in refs))
+
+
+def publish_name(ref: str) -> str:
+    """The repository an image reference names, spelled so that every spelling the engine
+    resolves to one image compares equal, and more (when unsure, two names are one): lower
+    case, no scheme, tag or digest, ``..`` and ``.`` resolved, no Docker Hub host or
+    ``library/``. ``HTTPS://Index.Docker.IO/library/../Plugins/Docker:1`` -> ``plugins/docker``."""
+    name = _SCHEME.sub("", ref.strip().lower()).partition("@")[0]
+    head, _, last = name.rpartition("/")
+    last = last.partition(":")[0]
+    name = posixpath.normpath(f"{head}/{last}" if head else last).lstrip("/")
+    while name.startswith("../"):
+        name = name[3:]
+    while True:
+        shorter = _DOCKER_HUB.sub("", name).removeprefix("library/")
+        if shorter == name:
+            return name
+        name = shorter
+
+
+def _name_listed(name: str, patterns: Iterable[str]) -> bool:
+    """Whether the repository ``name`` (``publish_name`` form) is one of ``patterns`` under any
+    tag: building any tag of a listed name counts."""
+    return any(fnmatchcase(name, publish_name(pattern)) for pattern in patterns)
+
+
+def _entries(value: str | None) -> list[str]:
+    """The entries of a setting that may be a list (comma-joined or JSON), each one kept."""
+    return [entry for entry in _LIST_SEPARATORS.split(value or "") if entry]
+
+
+def _registry_host(registry: str) -> str:
+    """A ``registry`` setting as the docker plugin puts it before ``repo`` (``make_plan``)."""
+    return _SCHEME.sub("", registry.lower()).rstrip("/")
 
 
 def stage_refusals(

@@ -6,19 +6,24 @@ The same rules against a real server, agent and Docker engine: tests/security/te
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from runner.errors import PipelineError
 from runner.pipeline.config import load_pipeline
-from runner.pipeline.spec import BuildContext, Mount, StepSpec
+from runner.pipeline.spec import BuildContext, Mount, SecretRef, StepSpec
 from runner.pipeline.trust import (
     DOCKER_SOCKET,
     FORK,
     OWN,
     TRUSTED,
     image_matches,
+    is_plugin,
+    publish_name,
+    published_names,
     refusal,
     route_refusal,
     secret_fits,
@@ -100,6 +105,84 @@ def test_allow_listed_plugin_cannot_build_an_image_under_an_allow_listed_name():
     assert refusal(honest, trust=OWN, privileged_images=PLUGINS) == ""
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        # The project's plugin puts registry before repo (docker_plugin.make_plan).
+        {"PLUGIN_REGISTRY": "plugins", "PLUGIN_REPO": "docker", "PLUGIN_DRY_RUN": "true"},
+        {"PLUGIN_REGISTRY": "https://plugins/", "PLUGIN_REPO": "docker"},
+        # Every entry of a list, comma-joined (the runner's form of a YAML list) or JSON.
+        {"PLUGIN_REPO": "myorg/app,plugins/docker"},
+        {"PLUGIN_REPO": '["myorg/app", "plugins/docker"]'},
+        {"PLUGIN_REPO": "myorg/app", "PLUGIN_IMAGE": "plugins/docker"},
+        # Spellings of one name: case, Docker Hub's hosts, library/, path segments, a tag.
+        {"PLUGIN_REPO": "PLUGINS/DOCKER"},
+        {"PLUGIN_REPO": "index.docker.io/library/../plugins/docker"},
+        {"PLUGIN_REPO": "docker.io/plugins/docker:20"},
+        {"PLUGIN_REPO": "registry-1.docker.io/plugins/./docker"},
+        # A tag that turns the name into another: docker.io:443/plugins/docker.
+        {"PLUGIN_REPO": "docker.io", "PLUGIN_TAGS": "443/plugins/docker"},
+    ],
+    ids=lambda settings: ",".join(f"{k[7:].lower()}={v}" for k, v in settings.items()),
+)
+def test_no_spelling_of_an_allow_listed_name_can_be_built_with_the_socket(settings):
+    reason = refusal(plugin(environment=settings), trust=OWN, privileged_images=PLUGINS)
+    assert "would build the image plugins/docker" in reason and "privileged list" in reason
+
+
+def test_image_names_that_only_the_running_step_knows_are_refused():
+    for setting in ("PLUGIN_REPO", "PLUGIN_REGISTRY", "PLUGIN_TAGS"):
+        from_secret = plugin(secrets=[SecretRef(env=setting, name="where")])
+        reason = refusal(from_secret, trust=OWN, privileged_images=PLUGINS)
+        assert "cannot be told before it runs" in reason and "secret where" in reason, setting
+
+
+def test_honest_publish_settings_still_get_the_socket():
+    settings = {
+        "PLUGIN_REGISTRY": "https://registry.example.com",
+        "PLUGIN_REPO": "acme/app,acme/app-docs",
+        "PLUGIN_TAGS": "latest,1.2.3,feature/x",
+    }
+    assert refusal(plugin(environment=settings), trust=OWN, privileged_images=PLUGINS) == ""
+    assert "registry.example.com/acme/app" in published_names(plugin(environment=settings))
+
+
+@pytest.mark.parametrize(
+    ("ref", "name"),
+    [
+        ("plugins/docker", "plugins/docker"),
+        ("HTTPS://Index.Docker.IO/library/../Plugins/Docker:1", "plugins/docker"),
+        ("docker.io/library/alpine@sha256:abc", "alpine"),
+        ("registry:5000/team/app:2", "registry:5000/team/app"),
+        ("../../plugins/docker", "plugins/docker"),
+    ],
+)
+def test_published_names_are_compared_in_one_spelling(ref, name):
+    assert publish_name(ref) == name
+
+
+def test_names_mirror_what_the_docker_plugin_tags():
+    # The rule reads the settings as plugins/docker/docker_plugin.py does: every image the
+    # plugin's own plan would tag is among the names the rule judges.
+    plugins = Path(__file__).resolve().parents[2] / "plugins"
+    for folder in ("_lib", "docker"):
+        if str(plugins / folder) not in sys.path:
+            sys.path.insert(0, str(plugins / folder))
+    import docker_plugin
+    from plugin_kit.settings import Settings
+
+    cases = [
+        {"PLUGIN_REGISTRY": "plugins", "PLUGIN_REPO": "docker"},
+        {"PLUGIN_REGISTRY": "http://registry.local:5000/", "PLUGIN_REPO": "team/app"},
+        {"PLUGIN_REGISTRY": "docker.io", "PLUGIN_REPO": "team/app", "PLUGIN_TAGS": "1,2"},
+        {"PLUGIN_IMAGE": "ghcr.io/team/app", "PLUGIN_TAG": "v1"},
+    ]
+    for settings in cases:
+        plan = docker_plugin.make_plan(Settings(settings))
+        judged = published_names(plugin(environment=settings))
+        assert {publish_name(ref) for ref in plan.refs()} <= set(judged), settings
+
+
 def test_other_images_need_a_trusted_repository():
     step = StepSpec(name="x", image="alpine", privileged=True)
     assert "needs a trusted repository" in refusal(step, trust=OWN, privileged_images=PLUGINS)
@@ -123,6 +206,17 @@ def test_image_bound_secret_reaches_only_the_plugin_as_shipped():
     assert not secret_fits(["plugins/docker"], "plugins/docker:20", plugin=False)
     assert not secret_fits(["plugins/docker"], "alpine", plugin=True)
     assert secret_fits([], "alpine", plugin=False)
+
+
+@pytest.mark.parametrize("field", ["commands", "entrypoint", "command"])
+def test_a_step_that_replaces_the_shipped_program_is_no_plugin_in_either_form(field):
+    # Woodpecker and Drone both take `command:`; it replaces the image's CMD like `commands:`
+    # replaces its program, so an image-bound secret must not reach it.
+    program = ["sh", "-c", "env"]
+    assert not is_plugin(StepSpec(name="s", image="plugins/docker", **{field: program}))
+    assert not is_plugin({"name": "s", "image": "plugins/docker", field: program})
+    assert is_plugin(StepSpec(name="s", image="plugins/docker"))
+    assert is_plugin({"name": "s", "image": "plugins/docker", field: None})
 
 
 def env(name, labels, approval=False, lock=False):

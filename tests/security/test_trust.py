@@ -262,30 +262,50 @@ def test_plugin_as_shipped_gets_socket_and_bound_secret_commands_on_its_image_do
         "/secrets",
         json={"name": "registry_password", "value": "hunter2-registry", "images": [plugin_image]},
     )
+    check = 'if test -n "$PASSWORD"; then echo secret-present; else echo secret-absent; fi'
     script = f"""\
 - name: script
   image: {plugin_image}
   environment:
     PASSWORD: {{from_secret: registry_password}}
   commands:
-  - if test -n "$PASSWORD"; then echo secret-present; else echo secret-absent; fi
+  - {check}
+- name: command
+  image: {plugin_image}
+  environment:
+    PASSWORD: {{from_secret: registry_password}}
+  command: [sh, -c, '{check}']
 """
     pipeline = shipped_pipeline(plugin_image, script)
     build = project.push(pipeline)
     assert build["status"] == "success", build
     assert output(project.log(build, "publish")) == ["socket-ok", "secret-present"]
     assert output(project.log(build, "script")) == ["secret-absent"]
+    # `command:` (Drone's and Woodpecker's) replaces the shipped program as `commands:` does.
+    assert output(project.log(build, "command")) == ["secret-absent"]
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        "repo: plugins/docker",
+        # The plugin puts the registry before the repository: it would tag plugins/docker.
+        "registry: plugins\n    repo: docker\n    purge: false",
+        "repo: [myorg/app, plugins/docker]",
+        "repo: index.docker.io/library/../plugins/docker",
+    ],
+    ids=["repo", "registry+repo", "repo-list", "hub-path"],
+)
 def test_plugin_with_the_socket_cannot_build_an_image_under_an_allow_listed_name(
-    server, project, plugin_image
+    server, project, plugin_image, settings
 ):
     pipeline = shipped_pipeline(plugin_image).replace(
-        "  settings:\n", "  settings:\n    repo: plugins/docker\n    dry_run: true\n"
+        "  settings:\n", f"  settings:\n    {settings}\n    dry_run: true\n"
     )
     build = project.push(pipeline)
     assert build["status"] == "error" and ".drone.yml:5" in build["error"], build
     assert "would build the image plugins/docker" in build["error"]
+    assert build["stages"] == []
 
 
 CACHE_PIPELINE = """\
