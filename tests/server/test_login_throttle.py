@@ -1,6 +1,7 @@
 """Login throttling as logic, on a clock the test moves: five wrong passwords in a row lock a
-login from that address (never for the real user elsewhere), twenty lock an address, a right password clears the login's count, the lock lifts when
-the window has passed, and memory stays bounded."""
+login from that address (never for the real user elsewhere), twenty lock an address, a right
+password clears the login's count, the lock lifts when the window has passed, and memory stays
+bounded."""
 
 from __future__ import annotations
 
