@@ -1,5 +1,10 @@
-"""Login throttling: too many wrong passwords for one login, or from one client address, and
-further attempts are refused (429 with ``Retry-After``) for a while, without checking them.
+"""Login throttling: too many wrong passwords for one login from one client address, or from
+one client address for any logins, and further attempts from there are refused (429 with
+``Retry-After``) for a while, without checking them.
+
+The login's count is kept per address on purpose: counted per login alone, five wrong passwords
+from anywhere would lock the real user (an admin) out of their account for as long as a stranger
+keeps trying.
 
 Counts live in memory, per server process: a restart forgets them, which only gives an attacker
 one more round at the price of a restart they cannot cause.
@@ -14,7 +19,7 @@ from collections import OrderedDict, deque
 
 from runner.errors import RunnerError
 
-# Wrong passwords in a row for one login before attempts are refused.
+# Wrong passwords in a row for one login from one address before its attempts are refused.
 LOGIN_FAILURES = 5
 # Wrong passwords from one client address (any logins) before its attempts are refused.
 ADDRESS_FAILURES = 20
@@ -35,7 +40,7 @@ class LoginThrottled(RunnerError):
 
 
 class LoginThrottle:
-    """Failure counts per login and per client address. Thread-safe.
+    """Failure counts per login and client address, and per client address. Thread-safe.
 
     Call ``check`` before verifying a password, then ``failed`` or ``succeeded``. A success
     clears the login's count (the limit is on wrong passwords in a row), not the address's.
@@ -57,7 +62,8 @@ class LoginThrottle:
 
     @staticmethod
     def _keys(login: str, address: str) -> list[tuple[str, str]]:
-        return [("login", login.strip().lower()), ("address", address or "?")]
+        address = address or "?"
+        return [("login", f"{login.strip().lower()}\n{address}"), ("address", address)]
 
     def check(self, login: str, address: str) -> None:
         """Raise ``LoginThrottled`` when the login or the address has used up its attempts."""
