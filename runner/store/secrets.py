@@ -119,10 +119,10 @@ class SecretStore:
 
         A secret is handed out when the build's event is one of its events, its environment
         is empty or the build's, for a pull request build the secret allows pull requests, and
-        a secret restricted to images goes only to a plugin step (``plugin``: no commands, no
-        entrypoint) of one of them (``runner.pipeline.trust.secret_fits``). An environment's
-        secret wins over a repository-wide one of the same name. With ``image=""`` the image
-        filter is skipped (the caller filters per step).
+        a secret restricted to images goes only to a plugin step run as shipped (``plugin``: no
+        commands, entrypoint or command) of one of them (``runner.pipeline.trust.secret_fits``).
+        An environment's secret wins over a repository-wide one of the same name. With
+        ``image=""`` the image filter is skipped (the caller filters per step).
         """
         pull_request = pull_request or event == PULL_REQUEST
         with self.db.session() as s:
