@@ -57,7 +57,6 @@ class Settings:
     # extra labels on every container, volume and network the agent creates (tests, accounting)
     agent_engine_labels: dict[str, str] = field(default_factory=dict)
     agent_shutdown: str = "finish"  # finish or handback
-    pipeline_timeout: int = 3600
 
     @property
     def data_path(self) -> Path:
