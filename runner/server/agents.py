@@ -32,15 +32,20 @@ def parse_registration(data: dict[str, Any]) -> dict[str, Any]:
     capacity, ``allowed_repos`` / ``allowed_environments`` as lists or comma-separated text),
     checked; raises ``BadRequest`` saying which field is wrong. A field that is absent is not
     in the answer, so it keeps its value (or gets its default for a new agent)."""
-    # Imported here: the API's modules import this one.
+    # Imported here: the API's and the RPC's modules import this one.
     from runner.server.api.common import whole_number
+    from runner.server.rpc_fields import MAX_LABEL_TEXT, storable
 
     out: dict[str, Any] = {}
     if "labels" in data:
         try:
-            out["labels"] = parse_labels(data["labels"] or {})
+            labels = parse_labels(data["labels"] or {})
         except ValueError as exc:
             raise BadRequest(f"labels: {exc} (use k=v,k2=v2; a leading ! requires it)") from None
+        for key, value in labels.items():
+            storable(key, f"labels: the name {key!r:.40}", limit=MAX_LABEL_TEXT)
+            storable(value, f"labels: the value of {key!r:.40}", limit=MAX_LABEL_TEXT)
+        out["labels"] = labels
     if "capacity" in data:
         out["capacity"] = whole_number(data["capacity"], "capacity", low=1, high=MAX_CAPACITY)
     for key in ("allowed_repos", "allowed_environments"):

@@ -135,3 +135,33 @@ def test_a_capacity_that_is_no_whole_number_is_refused_on_the_page_and_the_api(c
         )
         assert api.status_code == 400 and "capacity must be" in api.get_json()["error"]
     assert stores.agents.find("edge-4") is None
+
+
+def test_registration_text_the_database_cannot_store_gets_400_on_the_page_and_the_api(
+    client_as, stores
+):
+    """NUL and lone surrogates in labels, names and scopes: the same rule as the agent RPC's
+    labels, never a 500 from the database."""
+    client = client_as("admin")
+    admin = stores.users.find("admin")
+    _token, plain = stores.tokens.create("admin-api", kind="user", user_id=admin.id)
+    page = client.get("/admin/agents").get_data(as_text=True)
+    bad = [
+        ({"labels": {"env": "staging\ud800"}}, "labels"),
+        ({"labels": {"\udc00": "production"}}, "labels"),
+        ({"labels": "env=a\x00b"}, "labels"),
+        ({"allowed_repos": ["acme/\ud800"]}, "allowed_repos"),
+        ({"name": "edge\ud800"}, "name"),
+    ]
+    for fields, word in bad:
+        answer = client.post(
+            "/api/v1/agents",
+            headers={"Authorization": f"Bearer {plain}"},
+            json={"name": "edge-5", **fields},
+        )
+        assert answer.status_code == 400, (fields, answer.get_data(as_text=True))
+        assert word in answer.get_json()["error"]
+    form = {"csrf_token": csrf_of(page), "name": "edge-5", "labels": "env=a\x00b"}
+    res = client.post("/admin/agents", data=form)
+    assert res.status_code == 400 and "labels" in res.get_data(as_text=True)
+    assert stores.agents.find("edge-5") is None
