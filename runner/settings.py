@@ -32,9 +32,12 @@ class Settings:
     claim_waits_max: int = 64  # agents' long-polls waiting for work at once (beyond: 503)
     log_view_bytes: int = 1024 * 1024  # most log bytes one log view (tail, page) reads
     max_body_bytes: int = 5 * 1024 * 1024
-    # Webhook requests per minute, per repository (signed ones) and in all; beyond: 429.
+    # Signed webhook deliveries per minute, per repository and in all; beyond: 429.
     hook_rate_per_repo: int = 120
     hook_rate_global: int = 1200
+    # Refused webhook requests (unknown repository, bad signature) per minute from one client
+    # address; beyond: 429 before the body is read.
+    hook_rate_rejected: int = 60
     hook_replay_days: int = 90  # a signed body is refused again for this long
     log_cap_bytes: int = 64 * 1024 * 1024  # per step; the tail is kept
     log_retention_days: int = 0  # logs of builds finished longer ago are dropped; 0 keeps all
@@ -54,7 +57,6 @@ class Settings:
     # extra labels on every container, volume and network the agent creates (tests, accounting)
     agent_engine_labels: dict[str, str] = field(default_factory=dict)
     agent_shutdown: str = "finish"  # finish or handback
-    pipeline_timeout: int = 3600
 
     @property
     def data_path(self) -> Path:

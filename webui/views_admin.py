@@ -49,27 +49,19 @@ def _agents_page(errors: dict | None = None, status: int = 200):
 @webui_bp.route("/admin/agents", methods=["POST"])
 @admin_required
 def admin_agent_register():
-    """Register an agent with its labels, capacity and scope; show its token once."""
-    stores = data.stores()
-    name = request.form.get("name", "").strip()
+    """Register an agent with its labels, capacity and scope; show its token once. For an
+    agent that exists, the fields filled in change its registration, the empty ones keep it."""
+    form = {"name": request.form.get("name", ""), **_registration_form()}
     try:
-        if not LOGIN_RE.match(name):
-            raise BadRequest("Name the agent with letters, digits, ., _ and - (up to 100).")
-        registration = agent_rules.parse_registration(_registration_form())
+        agent, plain = agent_rules.register_with_token(data.stores(), form, actor=page_user().login)
     except BadRequest as exc:
         return _agents_page({"new": str(exc)}, 400)
-    actor = page_user().login
-    agent = agent_rules.register_agent(stores, name, actor=actor, **registration)
-    plain = agent_rules.issue_agent_token(stores, agent, actor=actor)
     page = render_template("admin_agent_token.html", agent=agent, plain=plain)
     return page, 200, {"Cache-Control": "no-store"}
 
 
 def _registration_form() -> dict[str, str]:
-    return {
-        key: request.form.get(key, "")
-        for key in ("labels", "capacity", "allowed_repos", "allowed_environments")
-    }
+    return {key: request.form[key] for key in agent_rules.REGISTERED if key in request.form}
 
 
 @webui_bp.route("/admin/agents/<int:agent_id>", methods=["POST"])
@@ -79,10 +71,11 @@ def admin_agent_change(agent_id: int):
     stores = data.stores()
     agent = stores.agents.get(agent_id)
     try:
-        registration = agent_rules.parse_registration(_registration_form())
+        agent_rules.change_registration(
+            stores, agent, _registration_form(), actor=page_user().login
+        )
     except BadRequest as exc:
         return _agents_page({agent.id: str(exc)}, 400)
-    agent_rules.change_agent(stores, agent, actor=page_user().login, **registration)
     flash(f"Agent {agent.name} changed.")
     return redirect(url_for("webui.admin_agents"))
 

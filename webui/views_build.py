@@ -13,6 +13,7 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 
 from runner.core import DONE_STATUSES, ROLE_READ, ROLE_WRITE, SUCCESS, Build, Repo, Stage, Step
 from runner.errors import BadRequest
+from runner.server.api.common import whole_number
 from runner.server.api.logs import chunk_number, raw_log_response
 from webui import actions, data, webui_bp
 from webui.formatting import duration
@@ -96,9 +97,10 @@ def build(owner: str, name: str, number: int):
     repo = repo_or_404(owner, name)
     found = data.get_build(repo, number)
     step_arg = request.args.get("step", "")
+    step_id = whole_number(step_arg, "step", low=1) if step_arg else None
     # Without a chosen step (or when following), the page moves on to the next running step.
-    auto = not step_arg.isdigit() or request.args.get("follow") == "1"
-    selected = _find_step(found, int(step_arg)) if step_arg.isdigit() else _default_step(found)
+    auto = step_id is None or request.args.get("follow") == "1"
+    selected = _default_step(found) if step_id is None else _find_step(found, step_id)
     base = {"owner": owner, "name": name, "number": number}
     ctx = {}
     if selected is not None:

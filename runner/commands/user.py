@@ -95,21 +95,18 @@ def create_agent_token(name: str, labels, capacity, repos, environments):
     """Register agent NAME with its labels, capacity and scope and print a new token (shown
     once) for `runner agent --token`. For an agent that exists, the options given change its
     registration and the others stay. The agent can never claim beyond its registration."""
-    from runner.server.agents import issue_agent_token, parse_registration, register_agent
+    from runner.server.agents import register_with_token
 
     fields = {
+        "name": name,
         "labels": labels,
         "capacity": capacity,
         "allowed_repos": repos,
         "allowed_environments": environments,
     }
+    actor = f"{getpass.getuser()} (runner user agent-token)"
     try:
-        registration = parse_registration(
-            {k: v for k, v in fields.items() if v is not None}, partial=True
-        )
+        _agent, token = register_with_token(_stores(), fields, actor=actor)
     except RunnerError as exc:
         raise click.BadParameter(str(exc)) from None
-    stores = _stores()
-    actor = f"{getpass.getuser()} (runner user agent-token)"
-    agent = register_agent(stores, name, actor=actor, **registration)
-    click.echo(issue_agent_token(stores, agent, actor=actor))
+    click.echo(token)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from runner.pipeline.issues import IssueList
 from runner.pipeline.yamlload import YMap, to_text
+
+# The largest whole number a field takes: what the databases' `integer` holds.
+MAX_WHOLE = 2**31 - 1
+# ASCII digits only: int() would also take "1_000", "²" and other scripts' digits (and fail on
+# some), and more than ten digits is out of range anyway.
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
 
 def join(path: str, key: str) -> str:
@@ -55,17 +62,30 @@ def boolean(raw: dict, key: str, path: str, issues: IssueList) -> bool:
     return False
 
 
-def integer(raw: dict, key: str, path: str, issues: IssueList) -> int:
-    """A whole-number field (0 when absent); other values are an error."""
+def integer(raw: dict, key: str, path: str, issues: IssueList, *, high: int = MAX_WHOLE) -> int:
+    """A whole-number field from 0 to ``high`` (0 when absent), written as a YAML integer or
+    as text of ASCII digits; anything else is an error issue at the key's line, and 0."""
     value = raw.get(key)
     if value is None:
         return 0
+    number = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+        number = int(value)
+    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        number = int(value.strip())
+    if number is not None and 0 <= number <= high:
+        return number
+    written = "" if isinstance(value, (dict, list)) else to_text(value)
+    if not written:
+        shown = kind_of(value)
+    elif len(written) > 24:
+        shown = f"{written[:12]!r}… ({len(written)} characters)"
+    else:
+        shown = repr(written)
     issues.error(
-        key_line(raw, key), join(path, key), f"expected a whole number, not {kind_of(value)}"
+        key_line(raw, key),
+        join(path, key),
+        f"expected a whole number from 0 to {high}, not {shown}",
     )
     return 0
 

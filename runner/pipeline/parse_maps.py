@@ -8,14 +8,12 @@ step keys that are not step keys are plugin settings.
 
 from __future__ import annotations
 
-from typing import Any
-
 from runner.pipeline import fields
 from runner.pipeline.conditions import Constraints, parse_constraint, parse_when, unknown_message
 from runner.pipeline.issues import IssueList
 from runner.pipeline.model import DRONE08, WOODPECKER, Stage, Step
 from runner.pipeline.steps import parse_step
-from runner.pipeline.yamlload import to_text
+from runner.pipeline.yamlload import YMap, to_text
 
 DRONE08_KEYS = (
     "pipeline",
@@ -172,10 +170,14 @@ def _clone_section(doc: dict, stage: Stage, issues: IssueList) -> None:
     for name, raw in clone.items():
         if not isinstance(raw, dict):
             continue
-        options: dict[str, Any] = {k: v for k, v in raw.items() if k != "settings"}
+        # One map of the options and their settings that keeps each key's line for issues.
+        options = YMap(fields.key_line(clone, name))
         settings = raw.get("settings")
-        if isinstance(settings, dict):
-            options.update(settings)
+        for source in (raw, settings if isinstance(settings, dict) else {}):
+            for key, value in source.items():
+                if key != "settings":
+                    options[key] = value
+                    options.key_lines[key] = fields.key_line(source, key, options.line)
         _clone_options(options, stage, issues, f"clone.{name}")
 
 

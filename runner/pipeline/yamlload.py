@@ -99,7 +99,12 @@ class _Converter:
         return self._scalar(node)
 
     def _scalar(self, node) -> Any:
-        value = self.loader.construct_object(node, deep=True)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except ValueError:
+            # An integer of more digits than Python converts: kept as the text it is, which
+            # is what a shell variable holds, and what a number field refuses with its line.
+            return node.value
         if isinstance(value, bool) or value is None or isinstance(value, str):
             return value
         if isinstance(value, int):

@@ -27,30 +27,69 @@ def subject(name: str) -> str:
     return f"agent:{name}"
 
 
-def parse_registration(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
-    """The registered fields in ``data`` (labels as a mapping or ``k=v,k2=v2``, capacity,
-    ``allowed_repos`` / ``allowed_environments`` as lists or comma-separated text), checked;
-    raises ``BadRequest`` saying which field is wrong. Without ``partial``, missing fields get
-    their defaults (no labels, capacity 1, any repository and environment)."""
+def parse_registration(data: dict[str, Any]) -> dict[str, Any]:
+    """The registered fields present in ``data`` (labels as a mapping or ``k=v,k2=v2``,
+    capacity, ``allowed_repos`` / ``allowed_environments`` as lists or comma-separated text),
+    checked; raises ``BadRequest`` saying which field is wrong. A field that is absent is not
+    in the answer, so it keeps its value (or gets its default for a new agent)."""
+    # Imported here: the API's and the RPC's modules import this one.
+    from runner.server.api.common import whole_number
+    from runner.server.rpc_fields import MAX_LABEL_TEXT, storable
+
     out: dict[str, Any] = {}
-    if "labels" in data or not partial:
+    if "labels" in data:
         try:
-            out["labels"] = parse_labels(data.get("labels") or {})
+            labels = parse_labels(data["labels"] or {})
         except ValueError as exc:
             raise BadRequest(f"labels: {exc} (use k=v,k2=v2; a leading ! requires it)") from None
-    if "capacity" in data or not partial:
-        capacity = data.get("capacity", 1)
-        if isinstance(capacity, str) and capacity.strip().isdigit():
-            capacity = int(capacity)
-        if isinstance(capacity, bool) or not isinstance(capacity, int):
-            raise BadRequest("capacity must be a whole number of stages")
-        if not 1 <= capacity <= MAX_CAPACITY:
-            raise BadRequest(f"capacity must be between 1 and {MAX_CAPACITY}")
-        out["capacity"] = capacity
+        for key, value in labels.items():
+            storable(key, f"labels: the name {key!r:.40}", limit=MAX_LABEL_TEXT)
+            storable(value, f"labels: the value of {key!r:.40}", limit=MAX_LABEL_TEXT)
+        out["labels"] = labels
+    if "capacity" in data:
+        out["capacity"] = whole_number(data["capacity"], "capacity", low=1, high=MAX_CAPACITY)
     for key in ("allowed_repos", "allowed_environments"):
-        if key in data or not partial:
-            out[key] = _names(key, data.get(key))
+        if key in data:
+            out[key] = _names(key, data[key])
     return out
+
+
+def register_with_token(stores, data: dict[str, Any], *, actor: str) -> tuple[Agent, str]:
+    """Register agent ``data["name"]`` and answer it with a new token (plain text, shown
+    once): the one registration of the API, the admin page and the CLI.
+
+    The registered fields given in ``data`` (see ``parse_registration``) make the
+    registration; a field that is absent, None or empty text is not given: a new agent gets
+    its default, an agent that exists keeps its value, so a new token never loses what an
+    admin registered (clearing a field is a change: ``change_registration``). Raises
+    ``BadRequest`` naming what is wrong; nothing is written then.
+    """
+    name = agent_name(data.get("name"))
+    given = {key: data[key] for key in REGISTERED if data.get(key) not in (None, "")}
+    agent = register_agent(stores, name, actor=actor, **parse_registration(given))
+    return agent, issue_agent_token(stores, agent, actor=actor)
+
+
+def change_registration(stores, agent: Agent, data: dict[str, Any], *, actor: str) -> Agent:
+    """Change the registered fields given in ``data`` (an empty one clears it: no labels, any
+    repository or environment); the others stay. ``BadRequest`` when a field is wrong or none
+    is given. Recorded in the audit log with ``actor``."""
+    fields = parse_registration(data)
+    if not fields:
+        raise BadRequest(
+            "nothing to change: send labels, capacity, allowed_repos or allowed_environments"
+        )
+    return change_agent(stores, agent, actor=actor, **fields)
+
+
+def agent_name(raw: Any) -> str:
+    """``raw`` as an agent's name: text of 1 to 200 printable characters once trimmed (no NUL,
+    control or lone surrogate: it names the agent's containers too); ``BadRequest``
+    otherwise."""
+    name = raw.strip() if isinstance(raw, str) else ""
+    if not name or len(name) > 200 or not name.isprintable():
+        raise BadRequest("an agent needs a name: text of up to 200 printable characters")
+    return name
 
 
 def _names(key: str, raw: Any) -> list[str]:
@@ -61,8 +100,8 @@ def _names(key: str, raw: Any) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
         raise BadRequest(f"{key} must be a list of names or patterns (or text a,b)")
     names = [v.strip() for v in raw if v.strip()]
-    if any(len(v) > 200 or "\x00" in v for v in names):
-        raise BadRequest(f"{key}: each entry must be at most 200 characters, without NUL")
+    if any(len(v) > 200 or not v.isprintable() for v in names):
+        raise BadRequest(f"{key}: each entry must be at most 200 printable characters")
     return names
 
 

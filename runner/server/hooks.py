@@ -1,11 +1,13 @@
 """The webhook endpoint: ``POST /hook/<owner>/<name>`` (GitLab subgroups: more path parts).
 
-Order of checks, each answered as JSON with a reason: more than ``hook_rate_global`` requests
-a minute on this server → 429 with ``Retry-After``; body larger than
-``settings.max_body_bytes`` → 413; unknown or inactive repository → 404; ``X-Runner-Signature``
-(the generic webhook, for any repository) on a repository that has not enabled it → 403;
-signature or token wrong → 401 (otherwise the repository's forge decides); more than
-``hook_rate_per_repo`` signed deliveries a minute for this repository → 429; body not what
+Order of checks, each answered as JSON with a reason: more than ``hook_rate_rejected`` refused
+requests a minute from this client address → 429 with ``Retry-After``, before the body is read;
+body larger than ``settings.max_body_bytes`` → 413; unknown or inactive repository → 404;
+``X-Runner-Signature`` (the generic webhook, for any repository) on a repository that has not
+enabled it → 403; signature or token wrong → 401 (otherwise the repository's forge decides).
+Each of these refusals spends a token of its address's bucket; a signed delivery spends none.
+Then more than ``hook_rate_global`` signed deliveries a minute on this server, or more than
+``hook_rate_per_repo`` for this repository → 429; body not what
 the forge documents (the schemas of ``runner.forges``) → 400; an event that asks for no build
 (deleted ref, closed pull request, ``[skip ci]``, no matching pipeline) → 200 with
 ``"status": "ignored"``; a ``target`` environment that does not exist → 400, or whose
@@ -56,25 +58,24 @@ def receive(slug: str):
     services = current_services()
     settings = services.settings
     limiter = _limiter(services)
+    # Strangers' junk is bounded per address, and only refusals count, so that no amount of
+    # it can spend the budgets of signed deliveries below.
+    address = f"rejected:{request.remote_addr or '?'}"
+    wait = limiter.wait(address, settings.hook_rate_rejected)
+    if wait:
+        return _too_many(
+            f"more than {settings.hook_rate_rejected} refused webhooks a minute from your address",
+            wait,
+        )
+    slug = slug.strip("/")
+    try:
+        body, repo, forge = _authenticate(services, slug)
+    except RunnerError:
+        limiter.take(address, settings.hook_rate_rejected)
+        raise
     wait = limiter.take("all", settings.hook_rate_global)
     if wait:
         return _too_many(f"more than {settings.hook_rate_global} webhooks a minute", wait)
-    body = _read_body(settings.max_body_bytes)
-    slug = slug.strip("/")
-    repo = services.stores.repos.find(slug) if SLUG.fullmatch(slug) else None
-    if repo is None or not repo.active:
-        raise NotFound(
-            f"repository {slug} is not active on this server; activate it with "
-            f"`runner repo add {slug}`"
-        )
-    is_generic = bool(header(request.headers, generic.SIGNATURE_HEADER))
-    if is_generic and not repo.generic_hook:
-        raise Forbidden(
-            f"the generic webhook is off for {slug}; a repository admin turns it on with "
-            f"`runner repo update {slug} --generic-hook` or PATCH generic_hook=true"
-        )
-    forge = generic if is_generic else get_forge(repo.forge)
-    forge.verify(request.headers, body, repo.webhook_secret)
     wait = limiter.take(f"repo:{repo.id}", settings.hook_rate_per_repo)
     if wait:
         return _too_many(
@@ -101,6 +102,27 @@ def receive(slug: str):
     deliveries.set_build(repo.id, delivery, build.id)
     log.info("webhook for %s (%s %s) made build #%s", slug, event.event, event.ref, build.number)
     return _created(services, slug, build)
+
+
+def _authenticate(services, slug: str):
+    """The body, repository and forge of a delivery whose signature is right; raises the
+    refusal (413, 404, 403, 401) otherwise."""
+    body = _read_body(services.settings.max_body_bytes)
+    repo = services.stores.repos.find(slug) if SLUG.fullmatch(slug) else None
+    if repo is None or not repo.active:
+        raise NotFound(
+            f"repository {slug} is not active on this server; activate it with "
+            f"`runner repo add {slug}`"
+        )
+    is_generic = bool(header(request.headers, generic.SIGNATURE_HEADER))
+    if is_generic and not repo.generic_hook:
+        raise Forbidden(
+            f"the generic webhook is off for {slug}; a repository admin turns it on with "
+            f"`runner repo update {slug} --generic-hook` or PATCH generic_hook=true"
+        )
+    forge = generic if is_generic else get_forge(repo.forge)
+    forge.verify(request.headers, body, repo.webhook_secret)
+    return body, repo, forge
 
 
 def _limiter(services) -> RateLimiter:

@@ -69,11 +69,17 @@ def text(data: dict, key: str, *, limit: int) -> str:
         return ""
     if not isinstance(value, str):
         raise BadRequest(f"{key} must be text, not {type(value).__name__}")
+    return storable(value, key, limit=limit)
+
+
+def storable(value: str, what: str, *, limit: int) -> str:
+    """``value`` when the databases can store it: at most ``limit`` characters, no NUL, no
+    lone surrogate; ``BadRequest`` naming ``what`` otherwise. The rule of every RPC text."""
     if len(value) > limit:
-        raise BadRequest(f"{key} is longer than {limit} characters")
+        raise BadRequest(f"{what} is longer than {limit} characters")
     if "\x00" in value or _SURROGATE.search(value):
         # Neither can be stored: PostgreSQL refuses NUL in text, UTF-8 has no lone surrogates.
-        raise BadRequest(f"{key} must not contain NUL or lone surrogate characters")
+        raise BadRequest(f"{what} must not contain NUL or lone surrogate characters")
     return value
 
 
@@ -108,10 +114,10 @@ def _labels(raw: Any) -> dict[str, str] | None:
     if not isinstance(raw, dict) or len(raw) > MAX_LABELS:
         raise BadRequest(f"labels must be an object of at most {MAX_LABELS} text values")
     for key, value in raw.items():
-        if not isinstance(value, str) or not key or "\x00" in key + value:
-            raise BadRequest(f"labels: {key!r:.40} needs a name and a text value without NUL")
-        if len(key) > MAX_LABEL_TEXT or len(value) > MAX_LABEL_TEXT:
-            raise BadRequest(f"labels: {key:.40} is longer than {MAX_LABEL_TEXT} characters")
+        if not isinstance(value, str) or not key:
+            raise BadRequest(f"labels: {key!r:.40} needs a name and a text value")
+        storable(key, f"labels: the name {key!r:.40}", limit=MAX_LABEL_TEXT)
+        storable(value, f"labels: the value of {key!r:.40}", limit=MAX_LABEL_TEXT)
     return dict(raw)
 
 

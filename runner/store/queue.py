@@ -350,10 +350,18 @@ class StageStore:
 
     def release(self, stage_id: int, agent_id: int) -> bool:
         """Undo a claim whose answer never reached the agent (its connection closed first):
-        the stage is pending again as if never claimed, its attempt not counted. False when
-        the stage is not this agent's running stage any more."""
-        with self.db.write_connection() as c:
-            return c.execute(_RELEASE, {"p_stage": stage_id, "p_agent": agent_id}).rowcount == 1
+        the stage is pending again as if never claimed, its attempt not counted. A stage whose
+        build was cancelled meanwhile ends ``killed`` instead, as in ``requeue``: cancel wins.
+        False when the stage is not this agent's running stage any more."""
+        stamp = time_now()
+        with self.db.write() as s:
+            row = _locked_stage(s, stage_id)
+            if row is None or row.status != RUNNING or row.agent_id != agent_id:
+                return False
+            if row.cancel_requested:
+                _end_cancelled(s, row, "its claim never reached the agent", "", stamp)
+                return True
+            return s.execute(_RELEASE, {"p_stage": stage_id, "p_agent": agent_id}).rowcount == 1
 
     def _take(self, s, found: _Candidate, agent_id: int, stamp: float, lease: float) -> bool:
         """Make the stage running for the agent if it is still pending and its deploy lock

@@ -169,3 +169,48 @@ def test_no_file_at_all_is_an_error():
 
     with pytest.raises(PipelineError, match="no pipeline file"):
         load_pipeline({}, BuildContext())
+
+
+CLONE = "kind: pipeline\nname: ci\nclone:\n  depth: {}\n" + STEP.split("name: ci\n", 1)[1]
+WOODPECKER_CLONE = (
+    "clone:\n  git:\n    image: woodpeckerci/plugin-git\n    settings:\n      depth: {}\n"
+    "steps:\n  build:\n    image: alpine\n    commands: [make]\n"
+)
+
+
+@pytest.mark.parametrize(
+    "written",
+    ['"²"', '"٣"', '"' + "9" * 5000 + '"', "9" * 5000, "9" * 26, "-3", '"1_000"', "1.5", "[1]"],
+    ids=[
+        "superscript",
+        "arabic-digit",
+        "5000-digits-quoted",
+        "5000-digits",
+        "huge",
+        "negative",
+        "underscore-text",
+        "fraction",
+        "list",
+    ],
+)
+def test_a_clone_depth_that_is_no_whole_number_in_range_is_an_error_at_its_line(written):
+    issue = only_error(CLONE.format(written))
+    assert (issue.line, issue.path) == (4, "clone.depth"), issue.format()
+    assert "expected a whole number from 0 to 2147483647" in issue.message
+    assert len(issue.message) < 120  # 5000 digits are not echoed back
+
+
+def test_a_woodpecker_clone_depth_of_other_digits_is_an_error_too():
+    issues = [
+        i for i in lint_files({".woodpecker.yml": WOODPECKER_CLONE.format('"²"')}) if i.blocking
+    ]
+    assert [(i.line, "whole number" in i.message) for i in issues] == [(5, True)], issues
+
+
+def test_clone_depths_of_ascii_digits_still_work():
+    from runner.pipeline.config import load_pipeline
+    from runner.pipeline.spec import BuildContext
+
+    for written in ("12", '"12"', '" 12 "'):
+        build = load_pipeline({".drone.yml": CLONE.format(written)}, BuildContext())
+        assert build.stages[0].clone.depth == 12, written

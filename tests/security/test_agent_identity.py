@@ -284,6 +284,8 @@ BAD_CLAIMS = [
     {"labels": ["env=production"]},
     {"labels": {"env": 5}},
     {"labels": {"env": "a\x00b"}},
+    {"labels": {"env": "staging\ud800"}},
+    {"labels": {"\udc00": "production"}},
     {"version": 7},
 ]
 

@@ -74,6 +74,8 @@ BAD = [
     ("POST", "/api/v1/agents", {"json": {"name": "a", "capacity": 10**30}}, "capacity"),
     ("POST", "/api/v1/agents", {"json": {"name": "a", "capacity": True}}, "capacity"),
     ("POST", "/api/v1/agents", {"json": {"name": "a", "capacity": 1.5}}, "capacity"),
+    ("POST", "/api/v1/agents", {"json": {"name": "a", "capacity": "²"}}, "capacity must be"),
+    ("POST", "/api/v1/agents", {"json": {"name": "a", "capacity": "9" * 5000}}, "capacity"),
     ("DELETE", "/api/v1/agents/-1", {}, "at least 0"),
     ("DELETE", f"/api/v1/agents/{HUGE}", {}, "number in the path"),
     ("DELETE", f"/api/v1/user/tokens/{HUGE}", {}, "number in the path"),

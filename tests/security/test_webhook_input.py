@@ -285,12 +285,62 @@ def test_webhook_floods_get_429_with_retry_after(hub, origin):
     raw = json.dumps({"ref": "refs/heads/main", "after": origin.commit({}, "x")}).encode()
     ok = post(hub, "gitea", signed("gitea", "push", raw), raw)
     assert ok.status_code == 201, ok.get_json()
-    # The bound of the whole server comes first, before the body is read.
+    # The bound of the whole server counts signed deliveries of every repository.
     hub.settings.hook_rate_global = 1
-    answers = [post(hub, "gitea", {}, b"{}").status_code for _ in range(2)]
-    resp = post(hub, "gitea", signed("gitea", "push", raw, delivery="g2"), raw)
+    raw = json.dumps({"ref": "refs/heads/main", "after": origin.commit({}, "y")}).encode()
+    first = post(hub, "gitea", signed("gitea", "push", raw, delivery="g2"), raw)
+    assert first.status_code == 201, first.get_json()
+    raw = json.dumps({"ref": "refs/heads/main", "after": origin.commit({}, "z")}).encode()
+    resp = post(hub, "github", signed("github", "push", raw, delivery="g3"), raw)
     assert_refused(resp, 429, "more than 1 webhooks a minute")
-    assert int(resp.headers["Retry-After"]) >= 1 and 429 in answers
+    assert int(resp.headers["Retry-After"]) >= 1
+
+
+def test_unsigned_junk_does_not_spend_the_servers_budget_for_signed_deliveries(hub):
+    """The review's case: with a global rate of 10, ten unsigned POSTs to a repository that does
+    not exist (404 each) must not make the next correctly signed delivery a 429."""
+    hub.settings.hook_rate_global = 10
+    for _ in range(10):
+        assert_refused(hub.client.post("/hook/nobody/nothing", data=b"{}"), 404)
+    for n in range(10):
+        headers = {"X-Runner-Signature": "sha256=" + "0" * 64, "X-Runner-Delivery": f"j{n}"}
+        assert post(hub, "generic", headers, b"{}").status_code == 401
+    raw = json.dumps({"branch": "main"}).encode()
+    resp = post(hub, "generic", signed("generic", "", raw), raw)
+    assert resp.status_code == 201, resp.get_json()
+
+
+def test_refused_webhooks_are_bounded_per_client_address(hub):
+    """Junk (unknown repository, bad signature) beyond ``hook_rate_rejected`` a minute from one
+    address gets 429 before its body is read; another address, and its signed deliveries,
+    are unaffected."""
+    hub.settings.hook_rate_rejected = 3
+
+    def from_address(address: str, slug: str, headers: dict | None = None, raw: bytes = b"{}"):
+        return hub.client.post(
+            f"/hook/{slug}", data=raw, headers=headers, environ_base={"REMOTE_ADDR": address}
+        )
+
+    def junk(address: str):
+        return from_address(address, "nobody/nothing")
+
+    bad = {"X-Runner-Signature": "sha256=" + "0" * 64}
+    assert junk("192.0.2.1").status_code == 404
+    statuses = [from_address("192.0.2.1", SLUGS["generic"], bad).status_code for _ in range(2)]
+    assert statuses == [401, 401]
+    flood = junk("192.0.2.1")
+    assert_refused(flood, 429, "more than 3 refused webhooks a minute from your address")
+    assert int(flood.headers["Retry-After"]) >= 1
+    # Refused before the body is read: a body too large to read is not even looked at (413).
+    huge = b"x" * (hub.settings.max_body_bytes + 1)
+    assert_refused(from_address("192.0.2.1", "nobody/nothing", raw=huge), 429, "refused webhooks")
+    assert junk("192.0.2.2").status_code == 404
+    raw = json.dumps({"branch": "main"}).encode()
+    resp = from_address("192.0.2.2", SLUGS["generic"], signed("generic", "", raw), raw)
+    assert resp.status_code == 201, resp.get_json()
+    # An address over its limit is refused whatever it sends until its bucket refills.
+    again = from_address("192.0.2.1", SLUGS["generic"], signed("generic", "", raw), raw)
+    assert again.status_code == 429
 
 
 def test_unsigned_requests_do_not_spend_the_repository_budget(hub):

@@ -45,3 +45,15 @@ def test_idle_buckets_are_dropped_full():
     limiter.take("other", 3)  # sweeps
     assert "a" not in limiter._buckets
     assert [limiter.take("a", 3) for _ in range(3)] == [0, 0, 0]
+
+
+def test_wait_answers_like_take_without_spending():
+    clock = Clock()
+    limiter = RateLimiter(clock=clock)
+    assert [limiter.wait("a", 2) for _ in range(5)] == [0] * 5
+    assert [limiter.take("a", 2) for _ in range(2)] == [0, 0]
+    assert limiter.wait("a", 2) == 30
+    assert limiter.wait("a", 2) == 30  # asking again spends nothing either
+    clock.now += 30
+    assert limiter.wait("a", 2) == 0
+    assert limiter.take("a", 2) == 0

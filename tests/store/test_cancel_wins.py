@@ -1,7 +1,8 @@
 """Cancel wins over every way the server takes a stage back from its agent: a requeue (lease
-reaper, hand-back) or a failure by policy of a cancelled build's stage ends it ``killed`` with
-the reason in the history; a stage past its timeout is ended ``killed`` by the server; running
-stages are read with their repository's timeout, and leases can be cut back."""
+reaper, hand-back), the release of a claim whose answer never reached its agent, or a failure
+by policy of a cancelled build's stage ends it ``killed`` with the reason in the history; a
+stage past its timeout is ended ``killed`` by the server; running stages are read with their
+repository's timeout, and leases can be cut back."""
 
 from __future__ import annotations
 
@@ -39,6 +40,32 @@ def test_a_cancelled_stage_is_killed_instead_of_requeued(stores, repo, agent):
     assert "requeued" not in _kinds(stores, build.id)
     assert "killed" in _kinds(stores, build.id)
     assert stores.stages.claim(agent) is None  # nothing to take again
+
+
+def test_a_claim_released_after_its_build_was_cancelled_ends_killed_and_never_runs(
+    stores, repo, agent
+):
+    """Claim, cancel, then the agent's connection closes before the answer reached it: the
+    release must not put the cancelled stage back in the queue for another agent."""
+    build, stage = _cancelled_running(stores, repo, agent)
+    other = stores.agents.create("agent-2", labels={}, capacity=2)
+    assert not stores.stages.release(stage.id, other.id)  # not the other agent's claim
+    assert stores.stages.release(stage.id, agent.id)
+    after = stores.stages.get(stage.id)
+    assert after.status == KILLED
+    assert "cancelled" in after.error and "claim never reached the agent" in after.error
+    assert stores.builds.get(build.id).status == KILLED
+    assert "killed" in _kinds(stores, build.id)
+    assert stores.stages.claim(other) is None and stores.stages.claim(agent) is None
+    assert not stores.stages.release(stage.id, agent.id)  # settled once only
+
+
+def test_a_released_claim_of_a_build_not_cancelled_is_pending_again(stores, repo, agent):
+    stores.builds.create(make_build(repo.id, make_stage("a", number=1)))
+    stage = stores.stages.claim(agent)
+    assert stores.stages.release(stage.id, agent.id)
+    assert stores.stages.get(stage.id).status == PENDING
+    assert stores.stages.claim(agent).id == stage.id
 
 
 def test_a_cancelled_stage_failed_by_policy_ends_killed(stores, repo, agent):

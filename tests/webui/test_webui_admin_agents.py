@@ -34,9 +34,16 @@ def test_admin_registers_and_changes_an_agent_and_the_page_shows_the_history(cli
     assert "capacity must be a whole number" in bad.get_data(as_text=True)
     assert stores.agents.get(edge.id).labels == {"env": "staging"}
 
+    # As the browser sends the form: every field, an emptied one clears its value.
     changed = client.post(
         f"/admin/agents/{edge.id}",
-        data={"csrf_token": csrf_of(page), "labels": "env=production", "capacity": "2"},
+        data={
+            "csrf_token": csrf_of(page),
+            "labels": "env=production",
+            "capacity": "2",
+            "allowed_repos": "",
+            "allowed_environments": "",
+        },
     )
     assert changed.status_code == 302
     agent = stores.agents.get(edge.id)
@@ -58,3 +65,103 @@ def test_only_admins_change_agents(client_as, stores):
     assert answer.status_code == 403
     assert stores.agents.get(agent.id).labels == {"env": "staging"}
     assert stores.agents.find("mine") is None
+
+
+def test_registering_an_agent_again_keeps_what_the_page_leaves_empty_as_the_api_does(
+    client_as, stores
+):
+    """One registration for the page, the API and the CLI: for an agent that exists, the
+    fields given change it and the others stay, so a new token never resets its scope."""
+    client = client_as("admin")
+    admin = stores.users.find("admin")
+    _token, plain = stores.tokens.create("admin-api", kind="user", user_id=admin.id)
+    api = {"Authorization": f"Bearer {plain}"}
+    made = client.post(
+        "/api/v1/agents",
+        headers=api,
+        json={
+            "name": "edge-3",
+            "labels": "env=staging",
+            "capacity": 3,
+            "allowed_repos": ["acme/*"],
+            "allowed_environments": "staging",
+        },
+    )
+    assert made.status_code == 201, made.get_json()
+    first_token = made.get_json()["token"]
+    registered = ({"env": "staging"}, 3, ["acme/*"], ["staging"])
+
+    def registration():
+        a = stores.agents.find("edge-3")
+        return (a.labels, a.capacity, a.allowed_repos, a.allowed_environments)
+
+    page = client.get("/admin/agents").get_data(as_text=True)
+    empty = {"labels": "", "capacity": "", "allowed_repos": "", "allowed_environments": ""}
+    again = client.post(
+        "/admin/agents", data={"csrf_token": csrf_of(page), "name": "edge-3", **empty}
+    )
+    assert again.status_code == 200, again.get_data(as_text=True)
+    assert registration() == registered
+    assert stores.tokens.verify(first_token) is not None  # a new token revokes no other
+
+    more = client.post(
+        "/admin/agents",
+        data={"csrf_token": csrf_of(page), "name": "edge-3", **empty, "capacity": "4"},
+    )
+    assert more.status_code == 200
+    assert registration() == ({"env": "staging"}, 4, ["acme/*"], ["staging"])
+    # The API takes an empty field the same way, and records the changes alike.
+    same = client.post("/api/v1/agents", headers=api, json={"name": "edge-3", **empty})
+    assert same.status_code == 201, same.get_json()
+    assert registration() == ({"env": "staging"}, 4, ["acme/*"], ["staging"])
+    html = client.get("/admin/agents").get_data(as_text=True)
+    assert "capacity 3 → 4" in html
+
+
+def test_a_capacity_that_is_no_whole_number_is_refused_on_the_page_and_the_api(client_as, stores):
+    client = client_as("admin")
+    admin = stores.users.find("admin")
+    _token, plain = stores.tokens.create("admin-api", kind="user", user_id=admin.id)
+    page = client.get("/admin/agents").get_data(as_text=True)
+    for capacity in ("²", "9" * 5000, "0", "1.5"):
+        form = {"csrf_token": csrf_of(page), "name": "edge-4", "capacity": capacity}
+        res = client.post("/admin/agents", data=form)
+        text = res.get_data(as_text=True)
+        assert res.status_code == 400 and "capacity must be" in text, capacity[:20]
+        api = client.post(
+            "/api/v1/agents",
+            headers={"Authorization": f"Bearer {plain}"},
+            json={"name": "edge-4", "capacity": capacity},
+        )
+        assert api.status_code == 400 and "capacity must be" in api.get_json()["error"]
+    assert stores.agents.find("edge-4") is None
+
+
+def test_registration_text_the_database_cannot_store_gets_400_on_the_page_and_the_api(
+    client_as, stores
+):
+    """NUL and lone surrogates in labels, names and scopes: the same rule as the agent RPC's
+    labels, never a 500 from the database."""
+    client = client_as("admin")
+    admin = stores.users.find("admin")
+    _token, plain = stores.tokens.create("admin-api", kind="user", user_id=admin.id)
+    page = client.get("/admin/agents").get_data(as_text=True)
+    bad = [
+        ({"labels": {"env": "staging\ud800"}}, "labels"),
+        ({"labels": {"\udc00": "production"}}, "labels"),
+        ({"labels": "env=a\x00b"}, "labels"),
+        ({"allowed_repos": ["acme/\ud800"]}, "allowed_repos"),
+        ({"name": "edge\ud800"}, "name"),
+    ]
+    for fields, word in bad:
+        answer = client.post(
+            "/api/v1/agents",
+            headers={"Authorization": f"Bearer {plain}"},
+            json={"name": "edge-5", **fields},
+        )
+        assert answer.status_code == 400, (fields, answer.get_data(as_text=True))
+        assert word in answer.get_json()["error"]
+    form = {"csrf_token": csrf_of(page), "name": "edge-5", "labels": "env=a\x00b"}
+    res = client.post("/admin/agents", data=form)
+    assert res.status_code == 400 and "labels" in res.get_data(as_text=True)
+    assert stores.agents.find("edge-5") is None

@@ -260,3 +260,17 @@ def test_login_returns_only_to_local_pages(app, seeded):
 def test_deactivated_repositories_leave_the_list(client_as, seeded, stores):
     stores.repos.update(seeded.repo.id, active=False)
     assert "acme/web" not in client_as("admin").get("/").get_data(as_text=True)
+
+
+def test_a_step_that_is_no_whole_number_gets_400_not_a_server_error(client_as, seeded):
+    client = client_as("reader")
+    base = f"/repos/acme/web/{seeded.done.number}"
+    for step in ("²", "9" * 5000, "-1", "1.5", "abc"):
+        res = client.get(base, query_string={"step": step})
+        text = res.get_data(as_text=True)
+        assert res.status_code == 400, (step[:20], res.status_code)
+        assert "step must be" in text and "Traceback" not in text
+    chosen = seeded.done.stages[0].steps[1]
+    assert client.get(base, query_string={"step": str(chosen.id)}).status_code == 200
+    assert client.get(base, query_string={"step": str(2**31 - 1)}).status_code == 404
+    assert client.get(base).status_code == 200

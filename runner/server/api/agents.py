@@ -6,7 +6,7 @@ registration, read its history, remove.
   labels its registration does not allow (``declared_beyond``).
 - ``POST /agents`` ``{"name", "labels", "capacity", "allowed_repos", "allowed_environments"}``:
   register and answer a new token; for an agent that exists, the fields sent change its
-  registration and the others stay.
+  registration and the others (absent, null or "") stay, as on the admin page and the CLI.
 - ``PATCH /agents/<id>`` with any of those fields: change the registration.
 - ``GET /agents/<id>/history``: the audit log of the agent, newest first, with who did what.
 - ``DELETE /agents/<id>``: revoke its tokens and remove it.
@@ -18,14 +18,11 @@ import dataclasses
 
 from flask import jsonify
 
-from runner.errors import BadRequest
 from runner.server.agents import (
     as_dict,
-    change_agent,
+    change_registration,
     history,
-    issue_agent_token,
-    parse_registration,
-    register_agent,
+    register_with_token,
     remove_agent,
 )
 from runner.server.api import api_bp
@@ -44,15 +41,10 @@ def list_agents():
 @api_bp.post("/agents")
 def add_agent():
     admin = require_admin()
-    data = body()
-    name = data.get("name", "")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200 or "\x00" in name:
-        raise BadRequest("an agent needs a name (text up to 200 characters)")
     stores = current_services().stores
-    fields = parse_registration(data, partial=True)
-    agent = register_agent(stores, name.strip(), actor=admin.login, **fields)
+    agent, token = register_with_token(stores, body(), actor=admin.login)
     out = as_dict(agent)
-    out["token"] = issue_agent_token(stores, agent, actor=admin.login)
+    out["token"] = token
     return jsonify(out), 201
 
 
@@ -61,12 +53,7 @@ def change_agent_registration(agent_id: int):
     admin = require_admin()
     stores = current_services().stores
     agent = stores.agents.get(record_id(agent_id, "agent"))
-    fields = parse_registration(body(), partial=True)
-    if not fields:
-        raise BadRequest(
-            "nothing to change: send labels, capacity, allowed_repos or allowed_environments"
-        )
-    return jsonify(as_dict(change_agent(stores, agent, actor=admin.login, **fields)))
+    return jsonify(as_dict(change_registration(stores, agent, body(), actor=admin.login)))
 
 
 @api_bp.get("/agents/<int:agent_id>/history")
