@@ -178,7 +178,7 @@ class CompileWorker:
         """Start a worker now, without waiting, so the first build does not wait for it."""
         try:
             worker = _Worker(self.memory_bytes)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001  (see _take)
             log.warning("no pipeline compile worker could be started (%s)", exc)
             return
         self._give_back(worker)
@@ -232,8 +232,10 @@ class CompileWorker:
             if worker is None:
                 try:
                     worker = _Worker(self.memory_bytes)
-                except OSError as exc:
-                    raise _no_worker(str(exc)) from None
+                except Exception as exc:  # noqa: BLE001
+                    # OSError (no process or file descriptor left), or AssertionError inside a
+                    # daemonic process, which may not start children.
+                    raise _no_worker(f"{type(exc).__name__}: {exc}") from None
                 if not worker.wait_ready():
                     worker.stop(kill=True)
                     raise _no_worker(f"its new worker did not start in {STARTUP_SECONDS:.0f} s")
