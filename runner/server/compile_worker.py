@@ -176,6 +176,9 @@ class CompileWorker:
 
     def start(self) -> None:
         """Start a worker now, without waiting, so the first build does not wait for it."""
+        with self._lock:
+            if self._idle:
+                return
         try:
             worker = _Worker(self.memory_bytes)
         except Exception as exc:  # noqa: BLE001  (see _take)
@@ -246,7 +249,11 @@ class CompileWorker:
 
     def _give_back(self, worker: _Worker) -> None:
         with self._lock:
-            self._idle.append(worker)
+            spare = len(self._idle) >= self.processes
+            if not spare:
+                self._idle.append(worker)
+        if spare:  # start() raced with calls: keep no more workers than calls can use
+            worker.stop()
 
 
 def _no_worker(reason: str) -> PipelineError:

@@ -263,3 +263,10 @@ def test_only_the_worker_over_its_wall_time_is_killed(tmp_path):
         assert pool.call(pid) == served_by  # and its worker serves on
     finally:
         pool.close()
+
+
+def test_starting_early_again_and_again_keeps_no_more_workers_than_calls_can_use(worker):
+    for _ in range(5):
+        worker.start()
+    calls = [InThread(worker, sleep_then_pid, 0.5) for _ in range(4)]
+    assert len({call.result() for call in calls}) == 1  # one process, the worker's limit
