@@ -163,7 +163,11 @@ class CompileWorker:
             )
         try:
             worker = self._send(job)
-            outcome = self._receive(worker)
+            try:
+                outcome = self._receive(worker)
+            except BaseException:
+                worker.stop(kill=True)  # (done already unless this thread was interrupted)
+                raise
             self._give_back(worker)
         finally:
             self._slots.release()
