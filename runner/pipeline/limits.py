@@ -73,6 +73,9 @@ COMPILE_MEMORY_BYTES = 1024 * 1024 * 1024
 COMPILE_WALL_SECONDS = 20.0
 """Time the server waits for a worker (CPU time can be scarce on a loaded machine)."""
 
+COMPILE_QUEUE_SECONDS = 60.0
+"""Time a reading waits for a free worker before its build ends in ``error``."""
+
 
 def over_budget(what: str, limit: int, unit: str, *, file: str = "", line: int = 0, fix: str = ""):
     """The error for a budget hit: ``<what>: over the limit of <limit> <unit>; <fix>``."""

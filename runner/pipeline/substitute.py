@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+from typing import NamedTuple
 
 import re2
 
-from runner.errors import SubstitutionError
+from runner.errors import BudgetExceeded, SubstitutionError
 from runner.pipeline import limits
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -25,7 +26,13 @@ _SUBSTRING = re.compile(r"^:\s*(-?\d+)(?::(\d+))?$")
 
 
 def substitute(
-    text: str, variables: dict[str, str], *, file: str = "", _depth: int = 0, _line: int = 1
+    text: str,
+    variables: dict[str, str],
+    *,
+    file: str = "",
+    _depth: int = 0,
+    _line: int = 1,
+    _budget: int = limits.MAX_SUBSTITUTED_BYTES,
 ) -> str:
     """Return ``text`` with every ``${...}`` expression replaced.
 
@@ -58,25 +65,40 @@ def substitute(
             if end < 0:
                 snippet = text[i : text.find("}", i) + 1 or i + 20]
                 raise _error("unterminated ${ expression: add the closing }", snippet, line, file)
-            value = _evaluate(text[i + 2 : end], variables, line, file, _depth)
+            where = _Where(file, line, _depth, _budget - size)
+            value = _evaluate(text[i + 2 : end], variables, where)
             if "\n" in value:
                 value = json.dumps(value, ensure_ascii=False)
             out.append(value)
             size += len(value)
-            if size > limits.MAX_SUBSTITUTED_BYTES:
-                raise limits.over_budget(
-                    "the file grows too large by substitution",
-                    limits.MAX_SUBSTITUTED_BYTES,
-                    "bytes after substitution",
-                    file=file,
-                    line=line,
-                    fix="use fewer or shorter ${...} values",
-                )
+            if size > _budget:
+                raise _too_large(where)
             i = end + 1
         else:
             out.append("$")
             i += 1
     return "".join(out)
+
+
+class _Where(NamedTuple):
+    """Where an expression is evaluated: its file and line, how deep inside other ``${...}``,
+    and how many bytes of output the file may still grow by."""
+
+    file: str
+    line: int
+    depth: int
+    budget: int
+
+
+def _too_large(where: _Where) -> BudgetExceeded:
+    return limits.over_budget(
+        "the file grows too large by substitution",
+        limits.MAX_SUBSTITUTED_BYTES,
+        "bytes after substitution",
+        file=where.file,
+        line=where.line,
+        fix="use fewer or shorter ${...} values",
+    )
 
 
 def _closing_brace(text: str, start: int) -> int:
@@ -100,7 +122,8 @@ def _error(message: str, snippet: str, line: int, file: str) -> SubstitutionErro
     return SubstitutionError(f"{message} (in {snippet!r})", file=file, line=line)
 
 
-def _evaluate(expr: str, variables: dict[str, str], line: int, file: str, depth: int) -> str:
+def _evaluate(expr: str, variables: dict[str, str], where: _Where) -> str:
+    file, line, depth = where.file, where.line, where.depth
     if expr.startswith("#"):
         match = _NAME.fullmatch(expr[1:])
         if not match:
@@ -133,7 +156,9 @@ def _evaluate(expr: str, variables: dict[str, str], line: int, file: str, depth:
                 file=file,
                 line=line,
             )
-        return substitute(arg, variables, file=file, _depth=depth + 1, _line=line)
+        return substitute(
+            arg, variables, file=file, _depth=depth + 1, _line=line, _budget=where.budget
+        )
 
     for prefix, needs_value in ((":-", True), (":=", True), ("-", False), ("=", False)):
         if op.startswith(prefix):
@@ -163,7 +188,7 @@ def _evaluate(expr: str, variables: dict[str, str], line: int, file: str, depth:
         replace_all = op.startswith("//")
         body = op[2:] if replace_all else op[1:]
         pattern, _, replacement = body.partition("/")
-        return _replace(value, nested(pattern), nested(replacement), replace_all)
+        return _replace(value, nested(pattern), nested(replacement), replace_all, where)
     sub = _SUBSTRING.match(op)
     if sub:
         offset = int(sub.group(1))
@@ -264,15 +289,33 @@ def _strip_suffix(value: str, pattern: str, *, longest: bool) -> str:
     return value if end < 0 else value[: len(value) - end]
 
 
-def _replace(value: str, pattern: str, replacement: str, replace_all: bool) -> str:
+def _replace(value: str, pattern: str, replacement: str, replace_all: bool, where: _Where) -> str:
+    """``value`` with the first (every) match of shell pattern ``pattern`` replaced. The size
+    of the result is counted before it is built: ``${X//?/${X}}`` squares the length of X."""
     if not pattern:
         return value
     if not any(c in pattern for c in "*?["):
+        count = value.count(pattern) if replace_all else int(pattern in value)
+        if len(value) + count * (len(replacement) - len(pattern)) > where.budget:
+            raise _too_large(where)
         return value.replace(pattern, replacement, -1 if replace_all else 1)
     regex = _glob(pattern, True)
     if regex is None:
         return value
+    # What re2's sub does, with the size counted at each match before anything is joined.
+    pieces: list[str] = []
+    size = end = 0
     try:
-        return regex.sub(lambda _match: replacement, value, count=0 if replace_all else 1)
+        for match in regex.finditer(value):
+            kept = value[end : match.start()]
+            size += len(kept) + len(replacement)
+            if size + len(value) - match.end() > where.budget:
+                raise _too_large(where)
+            pieces += (kept, replacement)
+            end = match.end()
+            if not replace_all:
+                break
     except UnicodeError:
         return value
+    pieces.append(value[end:])
+    return "".join(pieces)

@@ -3,6 +3,7 @@ refused with a BudgetExceeded naming the file, the line and the limit, before th
 bounds is done; a file within it reads as before."""
 
 import threading
+import tracemalloc
 
 import pytest
 
@@ -141,6 +142,39 @@ def test_substitution_that_grows_the_file_past_the_limit_is_refused():
     text = "x: ${BIG}\n" * 200
     err = refused(substitute, text, {"BIG": "y" * 10_000})
     assert err.limit == f"{limits.MAX_SUBSTITUTED_BYTES} bytes after substitution"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["${X//a/${X}}", "${X//[a]/${X}}", "${X//?/${X}}", "${X//a*/${X}}${X//a/${X}}"],
+    ids=["literal", "bracket", "question-mark", "after-a-long-value"],
+)
+def test_a_replacement_that_would_grow_past_the_limit_is_refused_before_it_is_built(expression):
+    # 20 KB of commit message replacing each of its characters by itself: 400 MB if built.
+    variables = {"X": "a" * 20_000}
+    tracemalloc.start()
+    try:
+        err = refused(substitute, f"a: 1\nb: {expression}\n", variables, file=".drone.yml")
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert err.limit == f"{limits.MAX_SUBSTITUTED_BYTES} bytes after substitution"
+    assert (err.file, err.line) == (".drone.yml", 2)
+    assert peak < 8 * 1024 * 1024, f"{peak} bytes allocated before the refusal"
+
+
+def test_replacements_count_against_what_the_file_may_still_grow_by():
+    # Each of the two is under the limit; together they are over it.
+    half = "a" * (limits.MAX_SUBSTITUTED_BYTES // 2 + 1)
+    assert len(substitute("${X//a/a}", {"X": half})) == len(half)
+    refused(substitute, "${X//a/a} ${X//[a]/a}", {"X": half})
+
+
+def test_replacements_within_the_limit_work_as_in_the_shell():
+    value = "ab-ab-ab"
+    assert substitute("${X/a/yz}|${X//a/yz}|${X//[ab]/.}|${X/-*/}|${X//?/}", {"X": value}) == (
+        "yzb-ab-ab|yzb-yzb-yzb|..-..-..|ab|"
+    )
 
 
 def test_shell_patterns_on_a_long_value_finish_within_a_deadline():
