@@ -9,6 +9,7 @@ Numbers keep their source text (``3.10`` stays ``"3.10"`` when used as text).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -225,6 +226,8 @@ def check_budget(text: str, file: str) -> None:
     it with its line (and raw text may be valid YAML only once substituted).
     """
     check_size(text, file)
+    if _plainly_within_budget(text):
+        return
     loader = _Loader(text)
     try:
         _scan_events(loader, file)
@@ -232,6 +235,29 @@ def check_budget(text: str, file: str) -> None:
         pass
     finally:
         loader.dispose()
+
+
+# Text that can only be an anchor: a ``&`` starting a node, not a shell's ``&&`` or ``a&b``.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,])&(?!&)\S", re.MULTILINE)
+# A line's indentation with the block indicators on it ("- - - x" nests three lists).
+_INDENT = re.compile(r"^[ ?-]*", re.MULTILINE)
+
+
+def _plainly_within_budget(text: str) -> bool:
+    """Whether ``text`` is within every budget of the event scan on its face, so the scan
+    can be skipped (most real files): no anchor, so no alias expands; fewer lines than the
+    steps limit and few flow brackets, so no more steps than allowed; shallow indentation and
+    few brackets, so no deep nesting (a level of block nesting takes at least half a column
+    more indentation or block indicators); fewer document markers than the documents limit."""
+    if len(text) > limits.MAX_STEPS * 64 or text.count("\n") >= limits.MAX_STEPS:
+        return False
+    brackets = text.count("[") + text.count("{")
+    if brackets >= limits.MAX_NESTING // 2 or text.count("---") >= limits.MAX_DOCUMENTS:
+        return False
+    if _ANCHOR.search(text):
+        return False
+    deepest = max(map(len, _INDENT.findall(text)), default=0)
+    return 2 * deepest + brackets + 2 < limits.MAX_NESTING
 
 
 _SCALAR, _ALIAS = yaml.ScalarEvent, yaml.AliasEvent
