@@ -327,3 +327,28 @@ def test_an_over_budget_expression_is_a_blocking_issue_not_a_silent_true():
     parse_when({"evaluate": "!" * 100 + "a"}, "when", 7, issues, "woodpecker")
     [issue] = issues
     assert issue.blocking and issue.line == 7 and "over the limit of" in issue.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- " * (limits.MAX_NESTING + 1) + "x\n",  # block lists nested on one line
+        "a: &x [1]\nb: [*x, *x]\n" + "c: 1\n" * 3,  # an anchor, however small the file
+        "steps:\n" + "  - {image: a}\n" * (limits.MAX_STEPS + 1),
+    ],
+    ids=["dash-chain", "anchor", "many-lines"],
+)
+def test_only_files_plainly_within_every_budget_skip_the_event_scan(text, monkeypatch):
+    from runner.pipeline import yamlload
+
+    scanned = []
+    real = yamlload._scan_events
+    monkeypatch.setattr(yamlload, "_scan_events", lambda *a: scanned.append(1) or real(*a))
+    try:
+        check_budget(text, ".drone.yml")
+    except BudgetExceeded:
+        pass
+    assert scanned, "a file that could be over a budget must be scanned"
+    scanned.clear()
+    check_budget("kind: pipeline\nsteps:\n  - name: a\n    commands: [a && b]\n", ".drone.yml")
+    assert not scanned
