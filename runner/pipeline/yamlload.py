@@ -231,8 +231,18 @@ def check_budget(text: str, file: str) -> None:
     loader = _Loader(text)
     try:
         _scan_events(loader, file)
-    except yaml.YAMLError:
-        pass
+    except yaml.YAMLError as exc:
+        # Newer libyaml refuses deep flow nesting itself, while scanning ahead of the events
+        # counted here: the same budget, reported as such.
+        if "nesting depth" in str(exc):
+            mark = getattr(exc, "problem_mark", None)
+            raise limits.over_budget(
+                "the YAML is nested too deeply",
+                limits.MAX_NESTING,
+                "levels of nested maps and lists",
+                file=file,
+                line=mark.line + 1 if mark is not None else 0,
+            ) from None
     finally:
         loader.dispose()
 
