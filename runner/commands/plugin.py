@@ -1,21 +1,35 @@
 """``runner plugin build``: build the plugin images of ``plugins/`` on the local engine.
 
-Every plugin is built with the ``plugins/`` folder as its context (so the shared ``_lib/`` is
-copied in) and tagged ``<tag-prefix><name>:<tag>`` — ``pipeline-runner/docker:latest`` by
-default, the name on the agent's privileged-plugin list.
+Every plugin is built from one context: the ``plugins/`` folder (so the shared ``_lib/`` and
+``requirements.txt`` are copied in) plus, under ``wheels/``, the wheelhouse of the pinned
+libraries for the base image's Python (see ``plugin_wheelhouse``), which the Dockerfiles
+install from without any network. Images are tagged ``<tag-prefix><name>:<tag>`` —
+``pipeline-runner/docker:latest`` by default, the name on the agent's privileged-plugin list.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tarfile
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
+from runner.commands.plugin_wheelhouse import (
+    REQUIREMENTS,
+    ensure_wheelhouse,
+    probe_target,
+    wheel_files,
+)
 from runner.errors import EngineError, RunnerError
 
 DEFAULT_TAG_PREFIX = "pipeline-runner/"
+_BASE_IMAGE_ARG = re.compile(r"^\s*ARG\s+BASE_IMAGE=(\S+)", re.MULTILINE)
+_COPIES_WHEELS = re.compile(r"^\s*COPY\s+(?:--\S+\s+)*wheels/", re.MULTILINE)
 
 
 def plugins_dir() -> Path:
@@ -34,8 +48,75 @@ def available_plugins(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "Dockerfile").is_file())
 
 
+def default_base_image(dockerfile: Path) -> str:
+    """The ``ARG BASE_IMAGE=...`` default of a Dockerfile, or "" when it has none."""
+    match = _BASE_IMAGE_ARG.search(dockerfile.read_text())
+    return match.group(1) if match else ""
+
+
+def build_context(root: Path, wheelhouse: Path | None) -> IO[bytes]:
+    """The build context as a tar file positioned at 0: ``root`` minus its ``.dockerignore``
+    matches, plus the wheels of ``wheelhouse`` under ``wheels/``. The caller closes it."""
+    from docker.utils.build import exclude_paths
+
+    patterns: list[str] = []
+    ignore_file = root / ".dockerignore"
+    if ignore_file.is_file():
+        lines = (line.strip() for line in ignore_file.read_text().splitlines())
+        patterns = [line for line in lines if line and not line.startswith("#")]
+    archive = tempfile.TemporaryFile()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for rel in sorted(exclude_paths(str(root), patterns)):
+            tar.add(root / rel, arcname=rel, recursive=False)
+        if wheelhouse is not None:
+            for wheel in wheel_files(wheelhouse):
+                tar.add(wheel, arcname=f"wheels/{wheel.name}")
+    archive.seek(0)
+    return archive
+
+
+class _Contexts:
+    """One wheelhouse per base image's Python, one context archive per wheelhouse."""
+
+    def __init__(
+        self,
+        client: Any,
+        root: Path,
+        wheelhouse_root: Path | None,
+        labels: dict[str, str],
+        log: Callable[[str], None],
+    ) -> None:
+        self.client = client
+        self.root = root
+        self.wheelhouse_root = wheelhouse_root
+        self.labels = labels
+        self.log = log
+        self.wheelhouses: dict[str, Path] = {}
+        self.archives: dict[Path | None, IO[bytes]] = {}
+
+    def for_base(self, base_image: str, needs_wheels: bool) -> IO[bytes]:
+        """The context for a plugin built on ``base_image``, at position 0."""
+        wheelhouse: Path | None = None
+        if needs_wheels:
+            if base_image not in self.wheelhouses:
+                target = probe_target(self.client, base_image, self.labels)
+                self.wheelhouses[base_image] = ensure_wheelhouse(
+                    target, self.root / REQUIREMENTS, root=self.wheelhouse_root, log=self.log
+                )
+            wheelhouse = self.wheelhouses[base_image]
+        if wheelhouse not in self.archives:
+            self.archives[wheelhouse] = build_context(self.root, wheelhouse)
+        archive = self.archives[wheelhouse]
+        archive.seek(0)
+        return archive
+
+    def close(self) -> None:
+        for archive in self.archives.values():
+            archive.close()
+
+
 def build_plugin_images(
-    client,
+    client: Any,
     names: list[str] | None = None,
     base_image: str = "",
     tag_prefix: str = DEFAULT_TAG_PREFIX,
@@ -44,12 +125,18 @@ def build_plugin_images(
     build_args: dict[str, str] | None = None,
     log: Callable[[str], None] = print,
     root: Path | None = None,
+    wheelhouse_root: Path | None = None,
+    network_mode: str | None = None,
 ) -> list[str]:
     """Build the named plugins (all when empty) and return the image references built.
 
     ``client`` is a ``docker.DockerClient``; its low-level API streams the build output line by
-    line to ``log``. A failing build (the engine's ``{"error": ...}`` chunk) raises
-    ``EngineError`` naming the plugin; an unknown name raises ``RunnerError`` before any build.
+    line to ``log``. A plugin whose Dockerfile copies ``wheels/`` gets the wheelhouse for its
+    base image's Python (downloaded first when missing, see ``ensure_wheelhouse``; kept under
+    ``wheelhouse_root``). ``network_mode="none"`` builds without any network, which the
+    plugins' own Dockerfiles allow. A failing build (the engine's ``{"error": ...}`` chunk)
+    raises ``EngineError`` naming the plugin; an unknown name raises ``RunnerError`` before
+    any build.
     """
     root = root or plugins_dir()
     known = available_plugins(root)
@@ -68,35 +155,59 @@ def build_plugin_images(
     args = dict(build_args or {})
     if base_image:
         args["BASE_IMAGE"] = base_image
+    contexts = _Contexts(client, root, wheelhouse_root, labels or {}, log)
     built = []
-    for name in names:
-        ref = f"{tag_prefix}{name}:{tag}"
-        log(f"==> building {ref}")
-        stream = client.api.build(
-            path=str(root),
-            dockerfile=f"{name}/Dockerfile",
-            tag=ref,
-            buildargs=args,
-            labels=labels or None,
-            rm=True,
-            forcerm=True,
-            decode=True,
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                raise EngineError(f"building plugin {name} ({ref}) failed: {detail.strip()}")
-            text = chunk.get("stream") or chunk.get("status") or ""
-            for line in text.rstrip("\n").splitlines():
-                log(line)
-        built.append(ref)
+    try:
+        for name in names:
+            dockerfile = root / name / "Dockerfile"
+            needs_wheels = bool(_COPIES_WHEELS.search(dockerfile.read_text()))
+            base = base_image or default_base_image(dockerfile)
+            context = contexts.for_base(base, needs_wheels)
+            ref = f"{tag_prefix}{name}:{tag}"
+            log(f"==> building {ref}")
+            stream = client.api.build(
+                fileobj=context,
+                custom_context=True,
+                dockerfile=f"{name}/Dockerfile",
+                tag=ref,
+                buildargs=args,
+                labels=labels or None,
+                network_mode=network_mode,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            for chunk in stream:
+                if "error" in chunk:
+                    detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                    raise EngineError(f"building plugin {name} ({ref}) failed: {detail.strip()}")
+                text = chunk.get("stream") or chunk.get("status") or ""
+                for line in text.rstrip("\n").splitlines():
+                    log(line)
+            built.append(ref)
+    finally:
+        contexts.close()
     return built
+
+
+def _docker_client() -> Any:
+    import docker
+
+    return docker.from_env()
 
 
 def register(group: click.Group) -> None:
     @group.group("plugin")
     def plugin() -> None:
         """Plugin images (plugins/)."""
+
+    plugins_dir_option = click.option(
+        "--plugins-dir",
+        "plugins_root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Folder holding the plugin folders (default: plugins/ of this checkout).",
+    )
 
     @plugin.command("build")
     @click.argument("names", nargs=-1)
@@ -105,13 +216,26 @@ def register(group: click.Group) -> None:
     @click.option("--tag", default="latest", show_default=True)
     @click.option("--build-arg", "build_arg", multiple=True, help="KEY=VALUE, repeatable.")
     @click.option(
-        "--plugins-dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        "--network",
         default=None,
-        help="Folder holding the plugin folders (default: plugins/ of this checkout).",
+        help="Network of the build's RUN steps (`none` proves an offline build).",
     )
-    def build(names, base_image, tag_prefix, tag, build_arg, plugins_dir) -> None:
-        """Build plugin images locally (all of them when no NAME is given)."""
+    @plugins_dir_option
+    def build(
+        names: tuple[str, ...],
+        base_image: str,
+        tag_prefix: str,
+        tag: str,
+        build_arg: tuple[str, ...],
+        network: str | None,
+        plugins_root: Path | None,
+    ) -> None:
+        """Build plugin images locally (all of them when no NAME is given).
+
+        The pinned libraries (plugins/requirements.txt) are downloaded by pip into the
+        wheelhouse first when it is missing (RUNNER_WHEELHOUSE, else ~/.cache/pipeline-runner/
+        wheels), then installed from it inside the image build.
+        """
         import docker
 
         args = {}
@@ -121,19 +245,45 @@ def register(group: click.Group) -> None:
                 raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--build-arg")
             args[key] = value
         try:
-            client = docker.from_env()
             refs = build_plugin_images(
-                client,
+                _docker_client(),
                 list(names),
                 base_image=base_image,
                 tag_prefix=tag_prefix,
                 tag=tag,
                 build_args=args,
                 log=click.echo,
-                root=plugins_dir,
+                root=plugins_root,
+                network_mode=network,
             )
         except RunnerError as exc:
             raise click.ClickException(str(exc)) from None
         except docker.errors.DockerException as exc:
             raise click.ClickException(f"Docker engine: {exc}") from None
         click.echo(f"built: {', '.join(refs)}")
+
+    @plugin.command("wheelhouse")
+    @click.option(
+        "--base-image",
+        default="python:3.12-slim",
+        show_default=True,
+        help="The image whose Python the wheels are for.",
+    )
+    @plugins_dir_option
+    def wheelhouse(base_image: str, plugins_root: Path | None) -> None:
+        """Download the plugins' pinned wheels (when missing) and print the folder.
+
+        Run it on a machine that reaches pip's index, then copy the folder to an offline one
+        and point RUNNER_WHEELHOUSE at its parent.
+        """
+        import docker
+
+        root = plugins_root or plugins_dir()
+        try:
+            target = probe_target(_docker_client(), base_image)
+            folder = ensure_wheelhouse(target, root / REQUIREMENTS, log=click.echo)
+        except RunnerError as exc:
+            raise click.ClickException(str(exc)) from None
+        except docker.errors.DockerException as exc:
+            raise click.ClickException(f"Docker engine: {exc}") from None
+        click.echo(str(folder))
