@@ -6,9 +6,10 @@ Docker Swarm service to the new image with health-checked rollout and automatic 
 
 from __future__ import annotations
 
+import docker
 from deploy_swarm import SwarmDeploy, SwarmDeployer
 from plugin_kit import webhook
-from plugin_kit.engine_api import EngineAPIError, EngineClient
+from plugin_kit.engine import engine_client
 from plugin_kit.output import PluginError, run, say
 from plugin_kit.settings import SettingError, Settings
 
@@ -80,9 +81,9 @@ def main(environ: dict[str, str] | None = None) -> int:
     plan = read_swarm_deploy(s)
     say(f"deploy{' to ' + target if target else ''}: swarm {plan.strategy} of {plan.image}")
     try:
-        SwarmDeployer(EngineClient(), plan).run()
-    except EngineAPIError as exc:
-        raise PluginError(f"swarm deploy failed: {exc}") from None
+        SwarmDeployer(engine_client(), plan).run()
+    except docker.errors.APIError as exc:
+        raise PluginError(f"swarm deploy failed: {exc.explanation or exc}") from None
     return 0
 
 

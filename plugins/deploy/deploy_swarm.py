@@ -1,13 +1,15 @@
-"""Docker Swarm deploys through the Engine API: a rolling service update to a new image with
+"""Docker Swarm deploys through the Docker SDK: a rolling service update to a new image with
 health-checked rollout and automatic rollback, or a blue/green switch between two services."""
 
 from __future__ import annotations
 
-import json
+import copy
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from plugin_kit.engine_api import EngineAPIError, EngineClient, registry_auth_header
+import docker
+import requests
 from plugin_kit.output import PluginError, say
 
 NS = 1_000_000_000
@@ -40,44 +42,78 @@ class SwarmDeployer:
     """Drives one deploy on the engine; ``run`` returns when it is done or raises ``PluginError``
     (after a rollback, the message says so and names the image that runs again)."""
 
-    def __init__(self, engine: EngineClient, plan: SwarmDeploy):
-        self.engine = engine
+    def __init__(self, engine: docker.DockerClient, plan: SwarmDeploy):
+        self.api = engine.api
         self.plan = plan
 
     def run(self) -> None:
+        if self.plan.registry_auth:
+            self.login()
         if self.plan.strategy == "blue-green":
             self.blue_green()
         else:
             self.rolling(self.plan.service)
 
-    def inspect(self, name: str) -> dict:
+    def login(self) -> None:
+        """Give the engine the registry login, which it passes to the nodes with the update."""
+        auth = self.plan.registry_auth
+        # The login is for the registry the image comes from, unless 'registry' says otherwise.
+        server = auth.get("server") or docker.auth.resolve_repository_name(self.plan.image)[0]
         try:
-            return self.engine.call("GET", f"/services/{name}")
-        except EngineAPIError as exc:
-            if exc.status == 404:
-                raise PluginError(
-                    f"service {name!r} not found in the swarm: create it first or fix 'service'"
-                ) from None
-            if exc.status == 503:
-                raise PluginError(f"the engine is not a swarm manager: {exc}") from None
-            raise
+            self.api.login(auth["username"], auth["password"], registry=server, reauth=True)
+        except docker.errors.APIError as exc:
+            raise PluginError(
+                f"login to registry {server} as '{auth['username']}' failed: "
+                f"{exc.explanation or exc} (check the 'username' and 'password' settings)"
+            ) from None
 
-    def update(self, service: dict, spec: dict, rollback: bool = False) -> None:
-        headers = {}
-        if self.plan.registry_auth:
-            headers["X-Registry-Auth"] = registry_auth_header(**self.plan.registry_auth)
-        query = {"version": str(service["Version"]["Index"])}
-        if rollback:
-            query["rollback"] = "previous"
-        answer = self.engine.call(
-            "POST", f"/services/{service['ID']}/update", query=query, body=spec, headers=headers
+    def inspect(self, name: str) -> dict[str, Any]:
+        try:
+            service: dict[str, Any] = self.api.inspect_service(name)
+        except docker.errors.NotFound:
+            raise PluginError(
+                f"service {name!r} not found in the swarm: create it first or fix 'service'"
+            ) from None
+        except docker.errors.APIError as exc:
+            if exc.status_code == 503:
+                raise PluginError(f"the engine is not a swarm manager: {exc.explanation or exc}") from None
+            raise
+        return service
+
+    def update(self, service: dict[str, Any], spec: dict[str, Any]) -> None:
+        """Send ``spec`` whole as the service's new spec (the SDK adds the registry login)."""
+        answer = self.api.update_service(
+            service["ID"],
+            service["Version"]["Index"],
+            task_template=spec.get("TaskTemplate"),
+            name=spec.get("Name"),
+            labels=spec.get("Labels"),
+            mode=spec.get("Mode"),
+            update_config=spec.get("UpdateConfig"),
+            rollback_config=spec.get("RollbackConfig"),
+            networks=spec.get("Networks"),
+            endpoint_spec=spec.get("EndpointSpec"),
         )
         for warning in (answer or {}).get("Warnings") or []:
             say(f"warning: {warning}")
 
-    def new_spec(self, service: dict, replicas: int | None = None) -> dict:
+    def roll_back(self, service: dict[str, Any]) -> None:
+        """Ask swarm to return to the previous spec, as ``docker service rollback`` does.
+
+        The SDK has no call for it: this is its own session posting the engine's
+        ``rollback=previous`` update, so swarm reports the ``rollback_*`` states.
+        """
+        url = f"{self.api.base_url}/v{self.api.api_version}/services/{service['ID']}/update"
+        params = {"version": str(service["Version"]["Index"]), "rollback": "previous"}
+        resp = self.api.post(url, params=params, json=service["Spec"], timeout=self.api.timeout)
+        try:
+            resp.raise_for_status()
+        except requests.HTTPError as exc:
+            raise docker.errors.create_api_error_from_http_exception(exc) from None
+
+    def new_spec(self, service: dict[str, Any], replicas: int | None = None) -> dict[str, Any]:
         p = self.plan
-        spec = json.loads(json.dumps(service["Spec"]))
+        spec: dict[str, Any] = copy.deepcopy(service["Spec"])
         task = spec.setdefault("TaskTemplate", {})
         container = task.setdefault("ContainerSpec", {})
         container["Image"] = p.image
@@ -119,8 +155,7 @@ class SwarmDeployer:
             return
         if state not in ROLLED_BACK and self.plan.rollback:
             say(f"update of {name} did not finish ({state}: {message}); rolling back")
-            current = self.inspect(name)
-            self.update(current, current["Spec"], rollback=True)
+            self.roll_back(self.inspect(name))
             state, _ = self.wait(name)
         reason = self.failure_reason(name) or message or state
         if state in ROLLED_BACK or self.plan.rollback:
@@ -135,8 +170,7 @@ class SwarmDeployer:
 
     def failure_reason(self, name: str) -> str:
         """The error of a failed task of the new image (``unhealthy container``...), if any."""
-        filters = json.dumps({"service": [name]})
-        for task in self.engine.call("GET", "/tasks", query={"filters": filters}) or []:
+        for task in self.api.tasks(filters={"service": name}) or []:
             image = task["Spec"]["ContainerSpec"]["Image"].split("@")[0]
             status = task.get("Status", {})
             if image == self.plan.image and status.get("State") in ("failed", "rejected"):
@@ -163,8 +197,7 @@ class SwarmDeployer:
 
     def converged(self, name: str) -> bool:
         """Whether every task meant to run, runs (and is healthy) on the new image."""
-        filters = json.dumps({"service": [name], "desired-state": ["running"]})
-        tasks = self.engine.call("GET", "/tasks", query={"filters": filters}) or []
+        tasks = self.api.tasks(filters={"service": name, "desired-state": "running"}) or []
         if not tasks:
             return False
         for task in tasks:

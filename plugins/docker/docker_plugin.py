@@ -8,17 +8,20 @@ Settings are those of plugins/docker (``repo``, ``registry``, ``tags``, ``auto_t
 from __future__ import annotations
 
 import datetime
-import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import IO, Any
 
+import docker
 import docker_tags
-from docker_context import context_tar
-from plugin_kit.engine_api import EngineAPIError, EngineClient, registry_auth_header
+from plugin_kit.engine import engine_client
 from plugin_kit.output import PluginError, run, say
 from plugin_kit.settings import Settings
 
 DOCKER_HUB = "https://index.docker.io/v1/"
+# The archive name of a Dockerfile that lives outside the build context.
+OUTSIDE_DOCKERFILE = ".pipeline-runner.Dockerfile"
 
 
 @dataclass
@@ -138,87 +141,118 @@ def oci_labels(s: Settings, tags: list[str]) -> dict[str, str]:
     return {k: v for k, v in labels.items() if v}
 
 
-def login(engine: EngineClient, plan: Plan) -> None:
+def context_archive(context: str, dockerfile: str) -> tuple[IO[bytes], str, int]:
+    """The build context as a tar file, as ``docker build`` sends it.
+
+    Returns ``(file positioned at 0, Dockerfile path inside the archive, size in bytes)``.
+    Files matching ``.dockerignore`` stay out, except the Dockerfile; a Dockerfile outside the
+    context is added under a name of its own. The caller closes the file. Raises
+    ``FileNotFoundError`` for a missing context or Dockerfile.
+    """
+    if not os.path.isdir(context):
+        raise FileNotFoundError(f"build context {context!r} is not a folder of the workspace")
+    if not os.path.isfile(dockerfile):
+        raise FileNotFoundError(
+            f"Dockerfile {dockerfile!r} not found: set 'dockerfile' relative to the workspace"
+        )
+    patterns: list[str] = []
+    ignore_file = os.path.join(context, ".dockerignore")
+    if os.path.isfile(ignore_file):
+        with open(ignore_file, encoding="utf-8") as fh:
+            lines = (line.strip() for line in fh)
+            patterns = [line for line in lines if line and not line.startswith("#")]
+    inner = os.path.relpath(dockerfile, context)
+    extra: tuple[str, str | None] = (inner, None)
+    if inner.startswith(".."):
+        inner = OUTSIDE_DOCKERFILE
+        with open(dockerfile, encoding="utf-8") as fh:
+            extra = (inner, fh.read())
+    archive = docker.utils.tar(context, exclude=patterns, dockerfile=extra)
+    size = archive.seek(0, os.SEEK_END)
+    archive.seek(0)
+    return archive, inner, size
+
+
+def login(engine: docker.DockerClient, plan: Plan) -> None:
     server = plan.registry or DOCKER_HUB
     try:
-        engine.call(
-            "POST",
-            "/auth",
-            body={"username": plan.username, "password": plan.password, "serveraddress": server},
-        )
-    except EngineAPIError as exc:
+        engine.login(plan.username, plan.password, registry=server, reauth=True)
+    except docker.errors.APIError as exc:
         raise PluginError(
             f"login to registry {plan.registry or 'docker.io'} as '{plan.username}' failed: "
-            f"{exc} (check the 'username' and 'password' settings)"
+            f"{exc.explanation or exc} (check the 'username' and 'password' settings)"
         ) from None
     say(f"logged in to {plan.registry or 'docker.io'} as {plan.username}")
 
 
-def build(engine: EngineClient, plan: Plan) -> None:
-    archive, inner_dockerfile, size = context_tar(plan.context, plan.dockerfile)
-    query = {
-        "t": plan.refs()[0],
-        "dockerfile": inner_dockerfile,
-        "buildargs": json.dumps(plan.build_args) if plan.build_args else None,
-        "labels": json.dumps(plan.labels) if plan.labels else None,
-        "target": plan.target,
-        "cachefrom": json.dumps(plan.cache_from) if plan.cache_from else None,
-        "nocache": "1" if plan.no_cache else None,
-        "pull": "1" if plan.pull else None,
-        "rm": "1",
-        "forcerm": "1",
-    }
+def stream(messages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The decoded messages of a build or push; an ``{"error": ...}`` one raises ``APIError``
+    (the engine reports a failed build or push there, after answering 200)."""
+    for message in messages:
+        if message.get("error"):
+            detail = (message.get("errorDetail") or {}).get("message") or message["error"]
+            raise docker.errors.APIError(str(detail).strip(), explanation=str(detail).strip())
+        yield message
+
+
+def build(engine: docker.DockerClient, plan: Plan) -> None:
+    archive, inner_dockerfile, size = context_archive(plan.context, plan.dockerfile)
     say(f"building {plan.refs()[0]} from {plan.context} ({plan.dockerfile}, {size} bytes)")
     try:
         with archive:
-            messages = engine.stream(
-                "POST",
-                "/build",
-                query=query,
-                body=archive,
-                headers={"Content-Type": "application/x-tar", "Content-Length": str(size)},
+            messages = engine.api.build(
+                fileobj=archive,
+                custom_context=True,
+                tag=plan.refs()[0],
+                dockerfile=inner_dockerfile,
+                buildargs=plan.build_args or None,
+                labels=plan.labels or None,
+                target=plan.target or None,
+                cache_from=plan.cache_from or None,
+                nocache=plan.no_cache,
+                pull=plan.pull,
+                rm=True,
+                forcerm=True,
+                decode=True,
             )
-            for message in messages:
+            for message in stream(messages):
                 text = message.get("stream") or message.get("status") or ""
                 for line in text.rstrip("\n").splitlines():
                     say(line)
-    except EngineAPIError as exc:
-        raise PluginError(f"image build failed: {exc}") from None
+    except docker.errors.APIError as exc:
+        raise PluginError(f"image build failed: {exc.explanation or exc}") from None
     for ref in plan.refs()[1:]:
         name, _, tag = ref.rpartition(":")
-        engine.call("POST", f"/images/{plan.refs()[0]}/tag", query={"repo": name, "tag": tag})
+        engine.api.tag(plan.refs()[0], name, tag)
         say(f"tagged {ref}")
 
 
-def push(engine: EngineClient, plan: Plan) -> None:
-    headers = {
-        "X-Registry-Auth": registry_auth_header(
-            plan.username, plan.password, plan.registry or DOCKER_HUB
-        )
-    }
+def push(engine: docker.DockerClient, plan: Plan) -> None:
+    auth = {"username": plan.username, "password": plan.password}
     for tag in plan.tags:
         say(f"pushing {plan.image}:{tag}")
         try:
-            for message in engine.stream(
-                "POST", f"/images/{plan.image}/push", query={"tag": tag}, headers=headers
-            ):
+            messages = engine.api.push(
+                plan.image, tag=tag, auth_config=auth, stream=True, decode=True
+            )
+            for message in stream(messages):
                 status = message.get("status", "")
                 if status and status not in ("Pushing", "Preparing", "Waiting"):
                     layer = message.get("id", "")
                     say(f"{layer}: {status}" if layer else status)
-        except EngineAPIError as exc:
+        except docker.errors.APIError as exc:
             raise PluginError(
-                f"push of {plan.image}:{tag} failed: {exc} "
+                f"push of {plan.image}:{tag} failed: {exc.explanation or exc} "
                 "(check the registry address, 'username' and 'password')"
             ) from None
 
 
-def purge(engine: EngineClient, plan: Plan) -> None:
+def purge(engine: docker.DockerClient, plan: Plan) -> None:
     for ref in plan.refs():
         try:
-            engine.call("DELETE", f"/images/{ref}", query={"force": "1"})
-        except EngineAPIError as exc:
-            say(f"could not remove {ref}: {exc}")
+            engine.api.remove_image(ref, force=True)
+        except docker.errors.APIError as exc:
+            say(f"could not remove {ref}: {exc.explanation or exc}")
     say(f"removed the local tags of {plan.image}")
 
 
@@ -229,7 +263,7 @@ def main(environ: dict[str, str] | None = None) -> int:
         say("nothing to publish for this event/branch (auto_tag): skipping the image build")
         return 0
     say(f"image {plan.image}, tags: {', '.join(plan.tags)}")
-    engine = EngineClient()
+    engine = engine_client()
     if plan.username and not plan.dry_run:
         login(engine, plan)
     built = False

@@ -14,10 +14,10 @@ import hmac
 import json
 import time
 import urllib.parse
+from typing import Any
 
 from plugin_kit import webhook
 from plugin_kit.build import build_vars, render
-from plugin_kit.httpc import call_with_retries
 from plugin_kit.output import PluginError, run, say
 from plugin_kit.settings import SettingError, Settings
 
@@ -73,7 +73,7 @@ def chosen_targets(s: Settings) -> list[str]:
     return found
 
 
-def dingtalk_payload(s: Settings, text: str, variables: dict[str, str]) -> dict:
+def dingtalk_payload(s: Settings, text: str, variables: dict[str, str]) -> dict[str, Any]:
     kind = (s.get("msg_type", "type", default="markdown") or "markdown").lower()
     title = render(
         s.get("title", default="{{ repo.full_name }} #{{ build.number }} {{ build.status }}"),
@@ -113,10 +113,10 @@ def dingtalk_url(s: Settings) -> str:
     return f"{base}?{urllib.parse.urlencode(query)}"
 
 
-def slack_payload(s: Settings, text: str, variables: dict[str, str]) -> dict:
+def slack_payload(s: Settings, text: str, variables: dict[str, str]) -> dict[str, Any]:
     status = variables["build.status"]
     color = s.get("color", default="good" if status in GOOD else "danger")
-    payload: dict = {
+    payload: dict[str, Any] = {
         "text": text.splitlines()[0] if text else "",
         "attachments": [{"fallback": text, "text": text, "color": color, "mrkdwn_in": ["text"]}],
     }
@@ -135,8 +135,8 @@ def slack_payload(s: Settings, text: str, variables: dict[str, str]) -> dict:
     return payload
 
 
-def post_json(s: Settings, url: str, payload: dict, label: str) -> None:
-    resp = call_with_retries(
+def post_json(s: Settings, url: str, payload: dict[str, Any], label: str) -> None:
+    resp = webhook.call_with_retries(
         "POST",
         url,
         json.dumps(payload).encode(),
@@ -147,7 +147,7 @@ def post_json(s: Settings, url: str, payload: dict, label: str) -> None:
     )
     if label == "DingTalk":
         try:
-            answer = json.loads(resp.body or b"{}")
+            answer = json.loads(resp.content or b"{}")
         except ValueError:
             answer = {}
         if answer.get("errcode", 0) != 0:

@@ -4,7 +4,7 @@ Works with AWS S3, MinIO and Aliyun OSS (its S3-compatible endpoint). Accepts th
 plugins/s3 (``access_key``, ``secret_key``, ``path_style``, ``region``) and of
 drone_aliyun_oss-style plugins (``access_key_id``, ``access_key_secret``, ``endpoint``,
 ``bucket``, ``target``/``dest``). ``delete`` removes stale objects under the target prefix,
-for static sites. See README.md.
+for static sites. The S3 calls are boto3's. See README.md.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ import mimetypes
 import os
 import urllib.parse
 from dataclasses import dataclass, field
+from typing import Any
 
+import boto3
+import botocore.config
+import botocore.exceptions
 from plugin_kit.output import PluginError, run, say
-from plugin_kit.s3 import S3Client, S3Error, region_for
 from plugin_kit.settings import SettingError, Settings
 
 # Types the Python table misses or gets wrong for the web.
@@ -46,11 +49,32 @@ ACLS = {
 }
 
 
+# What each S3 error code asks the user to check.
+HINTS = {
+    "NoSuchBucket": "create the bucket or fix the 'bucket' setting",
+    "AccessDenied": "check the key's permissions on the bucket",
+    "InvalidAccessKeyId": "check 'access_key'",
+    "SignatureDoesNotMatch": "check 'secret_key', 'region' and 'path_style'",
+}
+
+
 @dataclass
 class Upload:
     path: str  # file in the workspace
     key: str  # object key
-    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)  # ContentType, ACL... of put_object
+
+
+def region_for(endpoint: str, region: str = "") -> str:
+    """The signing region: the setting, else ``oss-cn-x`` from an Aliyun host, else us-east-1."""
+    if region:
+        return region
+    host = urllib.parse.urlsplit(endpoint if "://" in endpoint else "//" + endpoint).hostname or ""
+    if host.endswith(".aliyuncs.com"):
+        return host.split(".")[0].replace("-internal", "")
+    if host.startswith("s3.") and host.endswith(".amazonaws.com") and host.count(".") == 3:
+        return host.split(".")[1]
+    return "us-east-1"
 
 
 def default_path_style(endpoint: str) -> bool:
@@ -131,18 +155,19 @@ def plan_uploads(s: Settings) -> tuple[list[Upload], str]:
     encodings = table_or_string(s, "content_encoding")
     uploads = []
     for path in files:
-        headers = {"Content-Type": content_type(path, types)}
+        params = {"ContentType": content_type(path, types)}
         if acl and acl != "default":
-            headers["x-amz-acl"] = acl
-        for header, table in (("Cache-Control", cache_control), ("Content-Encoding", encodings)):
+            params["ACL"] = acl
+        for param, table in (("CacheControl", cache_control), ("ContentEncoding", encodings)):
             value = pick(table, path) if table else ""
             if value:
-                headers[header] = value
-        uploads.append(Upload(path, object_key(path, target, strip_prefix), headers))
+                params[param] = value
+        uploads.append(Upload(path, object_key(path, target, strip_prefix), params))
     return uploads, target.strip("/")
 
 
-def make_client(s: Settings) -> tuple[S3Client, str]:
+def make_client(s: Settings) -> tuple[Any, str]:
+    """A boto3 S3 client for the endpoint of the settings, and the bucket."""
     bucket = s.require("bucket")
     access_key = s.require_secret("access_key", "access_key_id", "aws_access_key_id")
     secret_key = s.require_secret(
@@ -155,15 +180,46 @@ def make_client(s: Settings) -> tuple[S3Client, str]:
     if "://" not in endpoint:
         endpoint = "https://" + endpoint
     path_style = s.bool("path_style", "force_path_style", default=default_path_style(endpoint))
-    client = S3Client(
-        endpoint=endpoint,
-        access_key=access_key,
-        secret_key=secret_key,
-        region=region_for(endpoint, region),
-        path_style=path_style,
-        insecure=s.bool("skip_verify", "insecure"),
+    config = botocore.config.Config(
+        region_name=region_for(endpoint, region),
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if path_style else "virtual"},
+        connect_timeout=60,
+        read_timeout=60,
+        retries={"mode": "standard", "max_attempts": 3},
+        # Checksums only where S3 requires them: S3-compatible stores (Aliyun OSS, older
+        # MinIO) refuse the newer default trailing checksums.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        verify=not s.bool("skip_verify", "insecure"),
+        config=config,
     )
     return client, bucket
+
+
+def list_keys(client: Any, bucket: str, prefix: str) -> list[str]:
+    """Every key under ``prefix`` (ListObjectsV2, all pages)."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+def error_text(exc: botocore.exceptions.ClientError, bucket: str, key: str = "") -> str:
+    """One line: the call, the storage's status, code and message, and what to check."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+    method = {"PutObject": "PUT", "DeleteObject": "DELETE"}.get(exc.operation_name, "GET")
+    what = f"s3://{bucket}/{key}" if key else f"bucket {bucket!r}"
+    hint = HINTS.get(code, "check 'endpoint', 'bucket' and the credentials")
+    return f"{method} {what} failed: {status} {code} {error.get('Message', '')}".rstrip() + (
+        f" ({hint})"
+    )
 
 
 def main(environ: dict[str, str] | None = None) -> int:
@@ -171,24 +227,30 @@ def main(environ: dict[str, str] | None = None) -> int:
     client, bucket = make_client(s)
     uploads, prefix = plan_uploads(s)
     dry_run = s.bool("dry_run")
-    say(f"uploading {len(uploads)} file(s) to {client.endpoint} bucket {bucket} prefix /{prefix}")
+    endpoint = client.meta.endpoint_url
+    say(f"uploading {len(uploads)} file(s) to {endpoint} bucket {bucket} prefix /{prefix}")
+    key = ""
     try:
         for up in uploads:
-            say(f"{up.path} -> {up.key} ({up.headers['Content-Type']})")
+            key = up.key
+            say(f"{up.path} -> {up.key} ({up.params['ContentType']})")
             if not dry_run:
                 with open(up.path, "rb") as fh:
-                    client.put_object(bucket, up.key, fh.read(), up.headers)
+                    client.put_object(Bucket=bucket, Key=up.key, Body=fh, **up.params)
         if s.bool("delete", "delete_stale", "sync"):
             keep = {up.key for up in uploads}
+            key = ""
             listing_prefix = f"{prefix}/" if prefix else ""
-            stale = [k for k in client.list_keys(bucket, listing_prefix) if k not in keep]
+            stale = [k for k in list_keys(client, bucket, listing_prefix) if k not in keep]
             for key in stale:
                 say(f"deleting stale {key}")
                 if not dry_run:
-                    client.delete_object(bucket, key)
+                    client.delete_object(Bucket=bucket, Key=key)
             say(f"deleted {len(stale)} stale object(s)")
-    except S3Error as exc:
-        raise PluginError(str(exc)) from None
+    except botocore.exceptions.ClientError as exc:
+        raise PluginError(error_text(exc, bucket, key)) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise PluginError(f"{exc} (check 'endpoint')") from None
     say("dry run: nothing written" if dry_run else f"uploaded {len(uploads)} file(s)")
     return 0
 

@@ -9,16 +9,15 @@ reads the quality gate (``api/ce/task``, ``api/qualitygates/project_status``). S
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import subprocess
 import time
-import urllib.parse
+from typing import Any
 
-from plugin_kit.httpc import request
+import requests
 from plugin_kit.output import PluginError, run, say
 from plugin_kit.settings import Settings
+from plugin_kit.webhook import USER_AGENT, failure_reason
 
 # setting names (first is documented) -> scanner property
 PROPERTIES = [
@@ -108,17 +107,21 @@ class SonarClient:
 
     def __init__(self, host: str, token: str, timeout: float = 30.0):
         self.host = host.rstrip("/")
-        self.auth = "Basic " + base64.b64encode(f"{token}:".encode()).decode()
+        self.session = requests.Session()
+        self.session.auth = (token, "")
+        self.session.headers["User-Agent"] = USER_AGENT
         self.timeout = timeout
 
-    def get(self, path: str, **query: str) -> dict:
-        url = f"{self.host}{path}?{urllib.parse.urlencode(query)}"
-        resp = request("GET", url, headers={"Authorization": self.auth}, timeout=self.timeout)
-        if resp.status == 401:
+    def get(self, path: str, **query: str) -> Any:
+        try:
+            resp = self.session.get(f"{self.host}{path}", params=query, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise PluginError(f"SonarQube {path} failed: {failure_reason(exc)}") from None
+        if resp.status_code == 401:
             raise PluginError("SonarQube refused the token (401): check the 'token' setting")
-        if resp.status != 200:
-            raise PluginError(f"SonarQube {path} answered {resp.status}: {resp.text()[:200]}")
-        return json.loads(resp.body)
+        if resp.status_code != 200:
+            raise PluginError(f"SonarQube {path} answered {resp.status_code}: {resp.text[:200]}")
+        return resp.json()
 
 
 def wait_for_analysis(client: SonarClient, task_id: str, timeout: float, poll: float) -> str:
@@ -141,7 +144,7 @@ def wait_for_analysis(client: SonarClient, task_id: str, timeout: float, poll: f
         time.sleep(poll)
 
 
-def gate_verdict(project_status: dict) -> tuple[bool, list[str]]:
+def gate_verdict(project_status: dict[str, Any]) -> tuple[bool, list[str]]:
     """``(passed, lines)`` from an ``api/qualitygates/project_status`` answer.
 
     ``OK``, ``WARN`` and ``NONE`` (no gate) pass; ``ERROR`` fails. Each failed condition

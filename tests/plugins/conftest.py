@@ -36,7 +36,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def plugin_images(docker_client):
-    """Every plugin image built from runner-test/python, tagged pipeline-runner/<name>:test."""
+    """Every plugin image built from runner-test/python, tagged pipeline-runner/<name>:test.
+
+    The build runs without network (as on a machine that reaches no registry): the libraries
+    come from the wheelhouse, which is downloaded through pip first when the cache lacks it.
+    """
     from runner.commands.plugin import build_plugin_images
 
     refs = build_plugin_images(
@@ -46,6 +50,7 @@ def plugin_images(docker_client):
         labels={TEST_LABEL: "1"},
         build_args={"SONAR_SCANNER_VERSION": ""},  # no download: the tests fake the scanner
         log=lambda line: None,
+        network_mode="none",
     )
     yield {ref.split("/")[1].split(":")[0]: ref for ref in refs}
     for ref in refs:

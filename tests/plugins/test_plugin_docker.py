@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
+import tarfile
 import uuid
 
-import docker_context
 import docker_plugin
 import docker_tags
 import pytest
@@ -172,6 +172,27 @@ def test_failing_dockerfile_fails_the_step(
         (["build/?.txt"], "build/a.txt", True),
     ],
 )
-def test_dockerignore_patterns_match_like_docker(patterns, path, excluded):
-    rules = [(p.startswith("!"), p.lstrip("!")) for p in patterns]
-    assert docker_context.ignored(path, rules) is excluded
+def test_dockerignore_patterns_match_like_docker(patterns, path, excluded, tmp_path):
+    ctx = tmp_path / "ctx"
+    (ctx / path).parent.mkdir(parents=True, exist_ok=True)
+    (ctx / path).write_text("x")
+    (ctx / "Dockerfile").write_text("FROM scratch\n")
+    (ctx / ".dockerignore").write_text("\n".join(["# a comment", *patterns]) + "\n")
+    archive, inner, size = docker_plugin.context_archive(str(ctx), str(ctx / "Dockerfile"))
+    with archive, tarfile.open(fileobj=archive) as tar:
+        names = tar.getnames()
+    assert (inner, "Dockerfile" in names) == ("Dockerfile", True)
+    assert (path not in names) is excluded
+
+
+def test_a_dockerfile_outside_the_context_is_sent_with_it(tmp_path):
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "app.txt").write_text("x")
+    (tmp_path / "build.Dockerfile").write_text("FROM scratch\nCOPY app.txt /\n")
+    archive, inner, size = docker_plugin.context_archive(
+        str(tmp_path / "ctx"), str(tmp_path / "build.Dockerfile")
+    )
+    with archive, tarfile.open(fileobj=archive) as tar:
+        assert tar.extractfile(inner).read() == b"FROM scratch\nCOPY app.txt /\n"
+        assert "app.txt" in tar.getnames()
+    assert size > 0

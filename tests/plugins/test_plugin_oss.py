@@ -1,19 +1,13 @@
 """The oss plugin uploads a workspace folder to a real S3-compatible server (moto), with
-content types, prefixes, headers and deletion of stale objects; SigV4 matches botocore's."""
+content types, prefixes, headers and deletion of stale objects; the addresses and signing
+region it gives boto3 for AWS, Aliyun OSS and self-hosted endpoints."""
 
 from __future__ import annotations
 
-import datetime
-
 import boto3
-import botocore.auth
 import oss_plugin
 import pytest
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from moto.server import ThreadedMotoServer
-from plugin_kit import s3
 
 ACCESS_KEY = "AKIDTESTPLUGIN"
 SECRET_KEY = "wJalrXUtnFEMI-secret-key-for-tests"
@@ -49,43 +43,24 @@ def _site(tmp_path):
     return ws
 
 
-def test_signature_matches_botocore(monkeypatch):
-    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
-    body = b"hello world"
-    payload = s3.hashlib.sha256(body).hexdigest()
-    ours = s3.sign_v4(
-        "PUT",
-        "127.0.0.1:9000",
-        "/site/dir/a%20b.txt",
-        {"x-id": "PutObject"},
-        {"Content-Type": "text/plain", "x-amz-acl": "public-read"},
-        payload,
-        ACCESS_KEY,
-        SECRET_KEY,
-        "us-east-1",
-        now=when,
-    )
-    request = AWSRequest(
-        method="PUT",
-        url="http://127.0.0.1:9000/site/dir/a%20b.txt?x-id=PutObject",
-        data=body,
-        headers={"Content-Type": "text/plain", "x-amz-acl": "public-read"},
-    )
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: when)
-    signer = S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1")
-    request.headers["X-Amz-Content-SHA256"] = payload
-    signer.add_auth(request)
-    assert ours["Authorization"] == request.headers["Authorization"]
+def _object_url(env: dict[str, str], key: str) -> str:
+    client, bucket = oss_plugin.make_client(oss_plugin.Settings(env))
+    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+    return url.split("?")[0]
 
 
 def test_addressing_and_regions():
-    aws = s3.S3Client("https://oss-cn-hangzhou.aliyuncs.com", "a", "b", path_style=False)
-    assert aws.address("site", "a b/c.html") == (
-        "site.oss-cn-hangzhou.aliyuncs.com",
-        "/a%20b/c.html",
+    keys = {"PLUGIN_ACCESS_KEY": ACCESS_KEY, "PLUGIN_SECRET_KEY": SECRET_KEY}
+    aliyun = dict(keys, PLUGIN_ENDPOINT="https://oss-cn-hangzhou.aliyuncs.com")
+    aliyun["PLUGIN_BUCKET"] = "site"
+    assert _object_url(aliyun, "a b/c.html") == (
+        "https://site.oss-cn-hangzhou.aliyuncs.com/a%20b/c.html"
     )
-    assert s3.region_for("https://oss-cn-hangzhou.aliyuncs.com") == "oss-cn-hangzhou"
-    assert s3.region_for("s3.eu-west-1.amazonaws.com") == "eu-west-1"
+    minio = dict(keys, PLUGIN_ENDPOINT="http://127.0.0.1:9000", PLUGIN_BUCKET="site")
+    assert _object_url(minio, "a b/c.html") == "http://127.0.0.1:9000/site/a%20b/c.html"
+    assert oss_plugin.region_for("https://oss-cn-hangzhou.aliyuncs.com") == "oss-cn-hangzhou"
+    assert oss_plugin.region_for("s3.eu-west-1.amazonaws.com") == "eu-west-1"
+    assert oss_plugin.region_for("http://127.0.0.1:9000") == "us-east-1"
     assert oss_plugin.default_path_style("http://127.0.0.1:9000")
     assert not oss_plugin.default_path_style("https://oss-cn-beijing.aliyuncs.com")
 
@@ -103,9 +78,9 @@ def test_aliyun_style_settings_are_accepted(tmp_path, monkeypatch):
     s = oss_plugin.Settings(env)
     client, bucket = oss_plugin.make_client(s)
     uploads, prefix = oss_plugin.plan_uploads(s)
-    assert (client.region, client.path_style, bucket, prefix) == (
+    assert (client.meta.region_name, client.meta.config.s3, bucket, prefix) == (
         "oss-cn-shanghai",
-        False,
+        {"addressing_style": "virtual"},
         "site",
         "www",
     )

@@ -1,6 +1,7 @@
 """A webhook call read from the settings of plugins/webhook, signed with HMAC, with retries.
 
-Shared by the deploy and notify plugins. Settings: ``urls`` (or ``url``), ``method``,
+Shared by the deploy and notify plugins (and ``call_with_retries`` by their chat targets); the
+HTTP itself is ``requests``. Settings: ``urls`` (or ``url``), ``method``,
 ``content_type``, ``template`` (body; ``{{ build.number }}`` and ``${DRONE_TAG}`` filled in),
 ``headers``, ``username``/``password``, ``signature_secret`` and ``signature_header``,
 ``retries``, ``retry_delay``, ``expected_status`` (``valid_response_codes``), ``skip_verify``,
@@ -13,11 +14,15 @@ import base64
 import hashlib
 import hmac
 import json
+import time
+import urllib.parse
 from dataclasses import dataclass, field
+from typing import Any
+
+import requests
 
 from plugin_kit.build import build_vars, json_escape, render
-from plugin_kit.httpc import Response, call_with_retries
-from plugin_kit.output import say
+from plugin_kit.output import PluginError, say
 from plugin_kit.settings import SettingError, Settings
 
 DEFAULT_SIGNATURE_HEADER = "X-Pipeline-Signature"
@@ -42,7 +47,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def default_body(environ: dict[str, str]) -> dict:
+def default_body(environ: dict[str, str]) -> dict[str, Any]:
     """The JSON sent when no template is set: repository, build and commit, like plugins/webhook."""
     v = build_vars(environ)
     return {
@@ -68,7 +73,7 @@ def default_body(environ: dict[str, str]) -> dict:
 
 def read_webhook(
     s: Settings,
-    body: dict | None = None,
+    body: dict[str, Any] | None = None,
     template_names: tuple[str, ...] = ("template", "body"),
     url_names: tuple[str, ...] = ("urls", "url", "webhook_url"),
 ) -> Webhook:
@@ -129,7 +134,7 @@ def read_webhook(
     )
 
 
-def send(hook: Webhook, debug: bool = False) -> list[Response]:
+def send(hook: Webhook, debug: bool = False) -> list[requests.Response]:
     """Call every URL in order; the first that never gives an expected status raises."""
     answers = []
     for url in hook.urls:
@@ -146,6 +151,88 @@ def send(hook: Webhook, debug: bool = False) -> list[Response]:
             insecure=hook.insecure,
         )
         if debug:
-            say(f"answer: {resp.text()[:500]}")
+            say(f"answer: {resp.text[:500]}")
         answers.append(resp)
     return answers
+
+
+USER_AGENT = "pipeline-runner-plugin"
+
+
+def call_with_retries(
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    expected: set[int] | None = None,
+    retries: int = 0,
+    retry_delay: float = 1.0,
+    timeout: float = 30.0,
+    insecure: bool = False,
+    label: str = "",
+) -> requests.Response:
+    """Call until an expected status comes back, at most ``1 + retries`` times.
+
+    ``expected`` empty or None accepts any 2xx. Network errors and other statuses are retried,
+    waiting ``retry_delay`` doubled each time; the last failure raises ``PluginError``. Log
+    lines name the URL without its credentials and query string (tokens often live there).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PluginError(f"invalid URL {url!r}: it must start with http:// or https://")
+    label = label or _safe_url(url)
+    attempts = max(0, retries) + 1
+    last = ""
+    with requests.Session() as session:
+        session.headers["User-Agent"] = USER_AGENT
+        for attempt in range(1, attempts + 1):
+            try:
+                resp = session.request(
+                    method, url, data=body, headers=headers, timeout=timeout, verify=not insecure
+                )
+                ok = resp.status_code in expected if expected else 200 <= resp.status_code < 300
+                if ok:
+                    say(f"{method} {label}: {resp.status_code}")
+                    return resp
+                last = f"answered {resp.status_code}: {resp.text[:200].strip()}"
+            except requests.RequestException as exc:
+                last = f"failed: {failure_reason(exc)}"
+            if attempt < attempts:
+                delay = retry_delay * (2 ** (attempt - 1))
+                say(f"{method} {label} {last}; retry {attempt}/{retries} in {delay:g}s")
+                time.sleep(delay)
+    want = ", ".join(str(s) for s in sorted(expected)) if expected else "2xx"
+    raise PluginError(f"{method} {label} {last} (expected {want}, {attempts} attempt(s))")
+
+
+def failure_reason(exc: requests.RequestException) -> str:
+    """A network failure in the socket's own words (``[Errno 111] Connection refused``).
+
+    The message of a ``requests`` error quotes the URL with its query string, where a token
+    may travel; the cause it wraps does not.
+    """
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None:
+            break
+        if isinstance(cause, OSError) and cause.strerror:
+            return str(cause)
+        reason = getattr(cause, "reason", None)
+        nested = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        cause = (
+            (reason if isinstance(reason, BaseException) else nested)
+            or cause.__cause__
+            or cause.__context__
+        )
+    return type(exc).__name__
+
+
+def _safe_url(url: str) -> str:
+    """The URL without credentials and query string (tokens often live there)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
