@@ -76,7 +76,8 @@ class SwarmDeployer:
             ) from None
         except docker.errors.APIError as exc:
             if exc.status_code == 503:
-                raise PluginError(f"the engine is not a swarm manager: {exc.explanation or exc}") from None
+                reason = exc.explanation or exc
+                raise PluginError(f"the engine is not a swarm manager: {reason}") from None
             raise
         return service
 

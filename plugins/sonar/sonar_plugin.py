@@ -83,7 +83,7 @@ def run_scanner(command: str, args: list[str], env: dict[str, str]) -> None:
             "SONAR_SCANNER_VERSION, or set 'scanner' to its path"
         ) from None
     with proc:
-        for line in proc.stdout:
+        for line in proc.stdout or ():
             say(line.rstrip("\n"))
     if proc.returncode != 0:
         raise PluginError(f"sonar-scanner failed (exit {proc.returncode}); see its log above")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any, overload
 
 from plugin_kit.output import MASKER
 
@@ -32,7 +33,14 @@ class Settings:
     def __init__(self, environ: dict[str, str] | None = None):
         self.environ = dict(os.environ if environ is None else environ)
 
+    @overload
+    def get(self, *names: str, default: str) -> str: ...
+
+    @overload
+    def get(self, *names: str, default: None = None) -> str | None: ...
+
     def get(self, *names: str, default: str | None = None) -> str | None:
+        """The value of the first name that is set and not empty, else ``default``."""
         for name in names:
             value = self.environ.get(env_name(name))
             if value is not None and value != "":
@@ -122,7 +130,7 @@ class Settings:
             out[key.strip()] = val.strip()
         return out
 
-    def json(self, *names: str, default=None):
+    def json(self, *names: str, default: Any = None) -> Any:
         value = self.get(*names)
         if value is None:
             return default
@@ -140,7 +148,7 @@ class Settings:
         return default
 
 
-def _scalar(value) -> str:
+def _scalar(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value)
