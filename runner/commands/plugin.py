@@ -233,8 +233,8 @@ def register(group: click.Group) -> None:
         """Build plugin images locally (all of them when no NAME is given).
 
         The pinned libraries (plugins/requirements.txt) are downloaded by pip into the
-        wheelhouse first when it is missing (RUNNER_WHEELHOUSE, else ~/.cache/pipeline-runner/
-        wheels), then installed from it inside the image build.
+        wheelhouse first when it is missing (under RUNNER_WHEELHOUSE, else
+        ~/.cache/pipeline-runner/wheels), then installed from it inside the image build.
         """
         import docker
 
