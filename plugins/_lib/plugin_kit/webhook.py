@@ -187,8 +187,15 @@ def call_with_retries(
         session.headers["User-Agent"] = USER_AGENT
         for attempt in range(1, attempts + 1):
             try:
+                # A redirect is an answer like any other: the expected status decides.
                 resp = session.request(
-                    method, url, data=body, headers=headers, timeout=timeout, verify=not insecure
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=timeout,
+                    verify=not insecure,
+                    allow_redirects=False,
                 )
                 ok = resp.status_code in expected if expected else 200 <= resp.status_code < 300
                 if ok:
