@@ -81,7 +81,7 @@ def main(environ: dict[str, str] | None = None) -> int:
     plan = read_swarm_deploy(s)
     say(f"deploy{' to ' + target if target else ''}: swarm {plan.strategy} of {plan.image}")
     try:
-        SwarmDeployer(engine_client(), plan).run()
+        SwarmDeployer(engine_client(s.environ), plan).run()
     except docker.errors.APIError as exc:
         raise PluginError(f"swarm deploy failed: {exc.explanation or exc}") from None
     return 0

@@ -263,7 +263,7 @@ def main(environ: dict[str, str] | None = None) -> int:
         say("nothing to publish for this event/branch (auto_tag): skipping the image build")
         return 0
     say(f"image {plan.image}, tags: {', '.join(plan.tags)}")
-    engine = engine_client()
+    engine = engine_client(s.environ)
     if plan.username and not plan.dry_run:
         login(engine, plan)
     built = False

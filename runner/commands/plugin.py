@@ -54,6 +54,12 @@ def default_base_image(dockerfile: Path) -> str:
     return match.group(1) if match else ""
 
 
+def default_base_images(root: Path) -> list[str]:
+    """The distinct ``BASE_IMAGE`` defaults of the plugin Dockerfiles under ``root``."""
+    found = (default_base_image(root / name / "Dockerfile") for name in available_plugins(root))
+    return sorted({base for base in found if base})
+
+
 def build_context(root: Path, wheelhouse: Path | None) -> IO[bytes]:
     """The build context as a tar file positioned at 0: ``root`` minus its ``.dockerignore``
     matches, plus the wheels of ``wheelhouse`` under ``wheels/``. The caller closes it."""
@@ -265,13 +271,12 @@ def register(group: click.Group) -> None:
     @plugin.command("wheelhouse")
     @click.option(
         "--base-image",
-        default="python:3.12-slim",
-        show_default=True,
-        help="The image whose Python the wheels are for.",
+        default="",
+        help="The image whose Python the wheels are for (default: each Dockerfile's).",
     )
     @plugins_dir_option
     def wheelhouse(base_image: str, plugins_root: Path | None) -> None:
-        """Download the plugins' pinned wheels (when missing) and print the folder.
+        """Download the plugins' pinned wheels (when missing) and print the folder(s).
 
         Run it on a machine that reaches pip's index, then copy the folder to an offline one
         and point RUNNER_WHEELHOUSE at its parent.
@@ -279,11 +284,13 @@ def register(group: click.Group) -> None:
         import docker
 
         root = plugins_root or plugins_dir()
+        bases = [base_image] if base_image else default_base_images(root)
         try:
-            target = probe_target(_docker_client(), base_image)
-            folder = ensure_wheelhouse(target, root / REQUIREMENTS, log=click.echo)
+            client = _docker_client()
+            for base in bases:
+                target = probe_target(client, base)
+                click.echo(str(ensure_wheelhouse(target, root / REQUIREMENTS, log=click.echo)))
         except RunnerError as exc:
             raise click.ClickException(str(exc)) from None
         except docker.errors.DockerException as exc:
             raise click.ClickException(f"Docker engine: {exc}") from None
-        click.echo(str(folder))

@@ -28,6 +28,7 @@ def test_every_plugin_folder_is_buildable_and_documented():
         dockerfile = (root / name / "Dockerfile").read_text()
         assert "ARG BASE_IMAGE=python:3.12-slim" in dockerfile
         assert (root / name / "README.md").is_file()
+    assert plugin_command.default_base_images(root) == ["python:3.12-slim"]
 
 
 def test_docker_plugin_image_is_on_the_default_privileged_list():

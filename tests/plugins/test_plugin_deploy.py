@@ -213,3 +213,16 @@ def test_swarm_blue_green_switches_only_after_a_healthy_deploy(
     assert blue["Labels"]["traefik.enable"] == "false"
     assert _running_images(docker_client, f"{base}-green") == {swarm["good2"]}
     assert _running_images(docker_client, f"{base}-blue") == {swarm["good1"]}
+
+
+def test_unreachable_webhook_fails_without_quoting_its_token(plugin_env, in_process):
+    from conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/deploy?token=tok-0123456789"
+    env = dict(plugin_env, PLUGIN_URLS=url, PLUGIN_RETRIES="1", PLUGIN_RETRY_DELAY="0.01")
+    code, out = in_process(deploy_plugin.main, env)
+    assert code == 1
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("error: POST http://127.0.0.1:") and "Connection refused" in last
+    assert "(expected 2xx, 2 attempt(s))" in last
+    assert "tok-0123456789" not in out

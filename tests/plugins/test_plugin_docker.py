@@ -196,3 +196,16 @@ def test_a_dockerfile_outside_the_context_is_sent_with_it(tmp_path):
         assert tar.extractfile(inner).read() == b"FROM scratch\nCOPY app.txt /\n"
         assert "app.txt" in tar.getnames()
     assert size > 0
+
+
+def test_missing_socket_is_one_line_that_says_how_to_get_it(plugin_env, in_process, tmp_path):
+    env = dict(plugin_env, PLUGIN_REPO="team/app", PLUGIN_TAGS="1.0")
+    env["DOCKER_HOST"] = f"unix://{tmp_path}/docker.sock"
+    code, out = in_process(docker_plugin.main, env)
+    assert code == 1
+    last = out.strip().splitlines()[-1]
+    assert last == (
+        f"error: Docker socket {tmp_path}/docker.sock not found: the step needs the host "
+        "engine's socket mounted (an image on the agent's privileged-plugin list, or a "
+        "trusted repository)"
+    )
