@@ -131,7 +131,7 @@ def wait_for_analysis(client: SonarClient, task_id: str, timeout: float, poll: f
         task = client.get("/api/ce/task", id=task_id)["task"]
         status = task.get("status")
         if status == "SUCCESS":
-            return task["analysisId"]
+            return str(task["analysisId"])
         if status in ("FAILED", "CANCELED"):
             raise PluginError(
                 f"SonarQube analysis {task_id} {status.lower()}: {task.get('errorMessage', '')}"

@@ -75,7 +75,7 @@ def render(
     environ = environ or {}
     escape = escape or (lambda v: v)
 
-    def fill(match: re.Match) -> str:
+    def fill(match: re.Match[str]) -> str:
         if match.group(1):
             return escape(str(variables.get(match.group(1), "")))
         return escape(str(environ.get(match.group(2), "")))
