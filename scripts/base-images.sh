@@ -22,9 +22,16 @@ fi
 
 if ! docker image inspect runner-test/python >/dev/null 2>&1; then
   if [ ! -f "$cache/bookworm-python.tar" ]; then
+    # The Debian mirror this machine's apt uses, so the script works wherever apt works.
+    mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' |
+      awk '$2 == "bookworm" { print $1; exit }')
+    if [ -z "$mirror" ]; then
+      echo "base-images.sh: apt's sources name no bookworm mirror for debootstrap" >&2
+      exit 1
+    fi
     rootfs=$(mktemp -d)
     debootstrap --variant=minbase --include=python3,git,ca-certificates,python3-yaml \
-      bookworm "$rootfs" http://deb.debian.org/debian >/tmp/debootstrap.log 2>&1
+      bookworm "$rootfs" "$mirror" >/tmp/debootstrap.log 2>&1
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb
     tar -C "$rootfs" -c . > "$cache/bookworm-python.tar.tmp"
     mv "$cache/bookworm-python.tar.tmp" "$cache/bookworm-python.tar"
