@@ -168,6 +168,11 @@ def build_plugin_images(
             dockerfile = root / name / "Dockerfile"
             needs_wheels = bool(_COPIES_WHEELS.search(dockerfile.read_text()))
             base = base_image or default_base_image(dockerfile)
+            if needs_wheels and not base:
+                raise RunnerError(
+                    f"plugin {name}: its Dockerfile has no ARG BASE_IMAGE default: pass "
+                    "--base-image, the image whose Python the wheelhouse is for"
+                )
             context = contexts.for_base(base, needs_wheels)
             ref = f"{tag_prefix}{name}:{tag}"
             log(f"==> building {ref}")
