@@ -157,7 +157,18 @@ class TokenSignature:
             )
 
 
-Signature = HmacSignature | TokenSignature
+class Signing(Protocol):
+    """How a forge signs its deliveries (``HmacSignature``, ``TokenSignature``)."""
+
+    @property
+    def header(self) -> str:
+        """The name of the header that carries the signature."""
+
+    def sign(self, body: bytes, secret: str) -> str:
+        """The header's value the forge sends for ``body``."""
+
+    def check(self, headers: Headers, body: bytes, secret: str) -> None:
+        """Raise ``Unauthorized`` naming the header unless it is right for ``body``."""
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -239,7 +250,7 @@ class Forge(ABC):
 
     name: str  # the repository's ``forge`` value
     title: str  # the forge's name in messages
-    signing: Signature
+    signing: Signing
     # Whether a commit status needs the repository's forge token (a generic receiver may be open).
     status_needs_token: bool = True
 

@@ -24,6 +24,7 @@ from runner.forges.base import (
     HeaderEventForge,
     HmacSignature,
     Ignored,
+    Signing,
     StatusReport,
     api_base_of_host,
     split_ref,
@@ -214,10 +215,11 @@ class StatusClient:
 
 
 class GiteaLike(HeaderEventForge):
-    """A forge speaking Gitea's webhook format, known by its header names (Gitea, Gogs).
+    """A forge speaking Gitea's webhook format, configured by its signature and header names.
 
-    Both send the same JSON shapes (the schemas above read either), sign the body with a plain
-    hex HMAC-SHA256 and take statuses at ``/api/v1``; only the names of their headers differ.
+    Gitea and Gogs send the same JSON shapes (the schemas above read either: where they differ,
+    as in a pull request's head, a model names both fields), sign the body with a plain hex
+    HMAC-SHA256 and take statuses at ``/api/v1``; only the names of their headers differ.
     """
 
     def __init__(
@@ -225,13 +227,13 @@ class GiteaLike(HeaderEventForge):
         *,
         name: str,
         title: str,
-        signature_header: str,
+        signing: Signing,
         event_header: str,
         delivery_header: str,
     ):
         self.name = name
         self.title = title
-        self.signing = HmacSignature(signature_header)
+        self.signing = signing
         self.event_header = event_header
         self.delivery_header = delivery_header
 
@@ -259,14 +261,14 @@ class GiteaLike(HeaderEventForge):
 GITEA = GiteaLike(
     name="gitea",
     title="Gitea",
-    signature_header="X-Gitea-Signature",
+    signing=HmacSignature("X-Gitea-Signature"),
     event_header="X-Gitea-Event",
     delivery_header="X-Gitea-Delivery",
 )
 GOGS = GiteaLike(
     name="gogs",
     title="Gogs",
-    signature_header="X-Gogs-Signature",
+    signing=HmacSignature("X-Gogs-Signature"),
     event_header="X-Gogs-Event",
     delivery_header="X-Gogs-Delivery",
 )
