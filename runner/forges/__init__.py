@@ -1,31 +1,42 @@
-"""Forges: webhook verification and parsing, and commit status clients, one module per forge.
+"""Forges: webhook verification and parsing, and commit status clients, one object per forge.
 
-``get_forge(name)`` returns the module of ``github``, ``gitlab``, ``gitea``, ``gogs`` or
-``generic``; each has ``verify``, ``parse``, ``parse_with_reason`` and ``StatusClient`` (see
-``runner.forges.base``). ``status_client(repo)`` builds the client for a repository.
+``FORGES`` maps a repository's ``forge`` (``github``, ``gitlab``, ``gitea``, ``gogs``,
+``generic``) to its ``Forge`` (``runner.forges.base``); ``get_forge(name)`` looks one up and
+``status_client(repo)`` builds the commit status client of a repository. A new forge is a
+``Forge`` subclass in a module of its own, registered here.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 from runner.errors import BadRequest
-from runner.forges import generic, gitea, github, gitlab, gogs
-from runner.forges.base import HookEvent, StatusReport
+from runner.forges.base import Forge, StatusClient, StatusReport
+from runner.forges.generic import GENERIC
+from runner.forges.gitea import GITEA, GOGS
+from runner.forges.github import GITHUB
+from runner.forges.gitlab import GITLAB
 
-FORGES: dict[str, ModuleType] = {
-    "github": github,
-    "gitlab": gitlab,
-    "gitea": gitea,
-    "gogs": gogs,
-    "generic": generic,
-}
+if TYPE_CHECKING:
+    import requests
 
-__all__ = ["FORGES", "HookEvent", "StatusReport", "get_forge", "status_client"]
+    from runner.core import Repo
+
+FORGES: dict[str, Forge] = {forge.name: forge for forge in (GITHUB, GITLAB, GITEA, GOGS, GENERIC)}
+
+__all__ = [
+    "FORGES",
+    "GENERIC",
+    "Forge",
+    "StatusClient",
+    "StatusReport",
+    "get_forge",
+    "status_client",
+]
 
 
-def get_forge(name: str) -> ModuleType:
-    """The forge module called ``name``; ``BadRequest`` listing the known ones otherwise."""
+def get_forge(name: str) -> Forge:
+    """The forge called ``name``; ``BadRequest`` listing the known ones otherwise."""
     try:
         return FORGES[name]
     except KeyError:
@@ -34,20 +45,15 @@ def get_forge(name: str) -> ModuleType:
         ) from None
 
 
-def status_client(repo, *, session=None):
-    """The commit status client of ``repo`` (a ``runner.core.Repo``), or None when it has none.
+def status_client(repo: Repo, *, session: requests.Session | None = None) -> StatusClient | None:
+    """The commit status client of ``repo``, or None when it has none.
 
-    The API root is ``repo.forge_url``; when empty it is derived from the clone URL (GitLab,
-    Gitea, Gogs) or is GitHub's public API. A repository without a forge token gets none,
-    except the generic forge, which may post to an open receiver.
+    The API root is ``repo.forge_url``; when empty it is the forge's default for the clone URL
+    (``Forge.api_base``). A repository without a forge token gets none, unless its forge
+    sends statuses without one (the generic forge may post to an open receiver).
     """
-    module = get_forge(repo.forge)
-    base = repo.forge_url
-    if not base:
-        if module is github:
-            base = github.DEFAULT_API
-        elif module in (gitlab, gitea, gogs):
-            base = module.api_base_from_clone_url(repo.clone_url)
-    if not base or (not repo.forge_token and module is not generic):
+    forge = get_forge(repo.forge)
+    base = repo.forge_url or forge.api_base(repo.clone_url)
+    if not base or (not repo.forge_token and forge.status_needs_token):
         return None
-    return module.StatusClient(base, repo.forge_token, session=session)
+    return forge.status_client(base, repo.forge_token, session=session)

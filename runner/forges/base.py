@@ -1,31 +1,40 @@
-"""What every forge module shares: the parsed ``HookEvent``, signature checks, status states.
+"""The forge interface: one ``Forge`` object per forge, and what every forge shares.
 
-A forge module (``github``, ``gitlab``, ``gitea``, ``gogs``, ``generic``) exposes three names:
+A forge (GitHub, GitLab, Gitea, Gogs, the generic webhook) is an instance of a ``Forge``
+subclass, registered by name in ``runner.forges.FORGES``; callers look it up by the
+repository's ``forge`` and never ask which one it is. A forge offers:
 
 - ``verify(headers, body, secret)``: raises ``runner.errors.Unauthorized`` with the reason when
-  the request was not signed with the repository's webhook secret; returns None otherwise.
-- ``parse(headers, body) -> HookEvent | None``: the event to build, or None when the request is
-  valid but nothing should be built (a deleted branch, a closed pull request, a ping). Raises
-  ``runner.errors.BadRequest`` for a body that is not the JSON the forge documents: each
-  module reads the body through its schema (pydantic models on ``runner.forges.payload``),
-  which names every field it uses.
-  ``parse_with_reason`` returns ``(event, reason)`` so the hook endpoint can say why it ignored one.
-- ``StatusClient``: reports a build's state as a commit status through the forge's API.
+  the request was not signed with the repository's webhook secret (its ``signing`` scheme);
+- ``parse(headers, body) -> BuildContext | None``: the event to build, or None when the request
+  is valid but nothing should be built (a deleted branch, a closed pull request, a ping).
+  Raises ``runner.errors.BadRequest`` for a body that is not the JSON the forge documents: each
+  forge reads the body through its schema (pydantic models on ``runner.forges.payload``), which
+  names every field it uses. ``parse_with_reason`` returns ``(event, reason)`` so the hook
+  endpoint can say why it ignored one;
+- ``status_client(base_url, token)``: reports a build's state as a commit status through the
+  forge's API; ``api_base(clone_url)`` is that API's root when the repository names none.
 
-Everything here is pure (no I/O) except the status clients, which speak HTTP to ``forge_url``.
+The event is the pipeline's ``BuildContext``, filled with what the delivery says. Everything
+here is pure (no I/O) except the status clients, which speak HTTP to ``forge_url``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
-from runner.errors import Unauthorized
+from runner.errors import BadRequest, Unauthorized
+from runner.forges.payload import load_json
 from runner.pipeline.spec import BuildContext
+
+if TYPE_CHECKING:
+    import requests
 
 EVENT_PUSH = "push"
 EVENT_TAG = "tag"
@@ -37,114 +46,13 @@ PULL_REQUEST_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 
 ZERO_SHA = "0" * 40
 
-SKIP_MARKERS = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
-SKIPPABLE_EVENTS = (EVENT_PUSH, EVENT_PULL_REQUEST)
 
+class Headers(Protocol):
+    """Request headers: a ``dict`` or Werkzeug's ``Headers`` (case-insensitive ``get``)."""
 
-@dataclass
-class HookEvent:
-    """One buildable event received from a forge, independent of the forge's payload format.
+    def get(self, key: str, /) -> str | None: ...
 
-    ``commit`` may be empty (the generic webhook with only a ref, Gogs pull requests); the
-    triggerer then resolves ``ref`` through the repository mirror. ``changed_files`` is None
-    when the forge did not say (``paths`` conditions then match, as documented in DESIGN.md).
-    """
-
-    event: str  # push, tag, pull_request, custom
-    ref: str = ""
-    commit: str = ""
-    before: str = ""
-    branch: str = ""
-    tag: str = ""
-    message: str = ""
-    title: str = ""
-    author: str = ""
-    author_email: str = ""
-    author_avatar: str = ""
-    sender: str = ""
-    link: str = ""
-    action: str = ""
-    pull_request: int = 0
-    source_branch: str = ""
-    target_branch: str = ""
-    fork: bool = False
-    repo: str = ""  # owner/name as the forge spells it
-    clone_url: str = ""
-    delivery_id: str = ""
-    target: str = ""  # deploy environment asked for (generic webhook, promote, rollback)
-    cron: str = ""  # the cron job's name, for event=cron
-    parent: int = 0  # the build number restarted, promoted or rolled back
-    changed_files: list[str] | None = None
-    params: dict[str, str] = field(default_factory=dict)  # extra variables (generic webhook)
-
-    def to_context(self, **extra: Any) -> BuildContext:
-        """The ``BuildContext`` of this event; ``extra`` sets or overrides fields."""
-        values = {
-            "event": self.event,
-            "ref": self.ref,
-            "commit": self.commit,
-            "before": self.before,
-            "branch": self.branch,
-            "tag": self.tag,
-            "message": self.message,
-            "author": self.author,
-            "author_email": self.author_email,
-            "author_avatar": self.author_avatar,
-            "link": self.link,
-            "action": self.action,
-            "pull_request": self.pull_request,
-            "source_branch": self.source_branch,
-            "target_branch": self.target_branch,
-            "target": self.target,
-            "cron": self.cron,
-            "parent": self.parent,
-            "fork": self.fork,
-            "changed_files": self.changed_files,
-        }
-        values.update(extra)
-        return BuildContext(**values)
-
-
-def skip_reason(event: HookEvent) -> str:
-    """Why ``event`` should not build, or ``""``: ``[skip ci]``/``[ci skip]`` (any case) in the
-    message or title of a push or pull request; tags, crons and manual builds always build."""
-    if event.event not in SKIPPABLE_EVENTS:
-        return ""
-    for text in (event.message, event.title):
-        match = SKIP_MARKERS.search(text or "")
-        if match:
-            return f"{match.group(0)} in the commit message"
-    return ""
-
-
-def event_from_build(build, *, sender: str = "") -> HookEvent:
-    """The event that made ``build`` (a ``runner.core.Build``), to build it again (restart,
-    promote); ``parent`` is the build's number."""
-    ctx = BuildContext.from_dict(build.context or {})
-    return HookEvent(
-        event=build.event,
-        ref=build.ref,
-        commit=build.commit,
-        before=ctx.before,
-        branch=build.branch,
-        tag=build.tag,
-        message=build.message,
-        title=(build.message or "").strip().split("\n", 1)[0],
-        author=build.author,
-        author_email=ctx.author_email,
-        author_avatar=ctx.author_avatar,
-        sender=sender or build.sender,
-        link=ctx.link,
-        action=ctx.action,
-        pull_request=ctx.pull_request,
-        source_branch=ctx.source_branch,
-        target_branch=ctx.target_branch,
-        fork=ctx.fork,
-        target=build.target,
-        cron=ctx.cron,
-        parent=build.number,
-        changed_files=ctx.changed_files,
-    )
+    def items(self) -> Iterable[tuple[str, str]]: ...
 
 
 class Ignored(Exception):
@@ -155,10 +63,9 @@ class Ignored(Exception):
         self.reason = reason
 
 
-def header(headers: Mapping[str, str], name: str) -> str:
+def header(headers: Headers, name: str) -> str:
     """The value of header ``name`` (case-insensitive), or ``""``."""
-    getter = getattr(headers, "get", None)
-    value = getter(name) if getter else None
+    value = headers.get(name)
     if value is None:
         lowered = name.lower()
         for key, candidate in headers.items():
@@ -168,7 +75,7 @@ def header(headers: Mapping[str, str], name: str) -> str:
     return str(value)
 
 
-def hmac_hex(secret: str, body: bytes, algorithm=hashlib.sha256) -> str:
+def hmac_hex(secret: str, body: bytes, algorithm: Callable[..., Any] = hashlib.sha256) -> str:
     """The hex HMAC of ``body`` keyed with ``secret``."""
     return hmac.new(secret.encode("utf-8"), body, algorithm).hexdigest()
 
@@ -184,31 +91,84 @@ def compare_secret(given: str, expected: str) -> bool:
     )
 
 
-def check_hmac(
-    signature: str, secret: str, body: bytes, *, header_name: str, prefix: str = ""
-) -> None:
-    """Compare ``signature`` (``prefix`` + hex HMAC-SHA256 of ``body``) in constant time.
-
-    Raises ``Unauthorized`` naming ``header_name`` when it is missing or wrong.
-    """
+def _require_secret(secret: str) -> None:
     if not secret:
         raise Unauthorized(
             "the repository has no webhook secret; set one and configure it in the forge"
         )
-    if not signature:
-        raise Unauthorized(
-            f"missing {header_name} header: set the webhook secret in the forge's webhook settings"
-        )
-    if prefix:
-        if not signature.startswith(prefix):
-            raise Unauthorized(f"{header_name} must start with {prefix!r}")
-        signature = signature[len(prefix) :]
-    expected = hmac_hex(secret, body)
-    if not compare_secret(signature.strip().lower(), expected):
-        raise Unauthorized(
-            f"{header_name} does not match the body: the webhook secret in the forge differs "
-            "from the repository's (see `runner repo ls`)"
-        )
+
+
+@dataclass(frozen=True)
+class HmacSignature:
+    """A header holding ``prefix`` + the hex HMAC-SHA256 of the body, keyed with the secret
+    (GitHub, Gitea, Gogs, the generic webhook)."""
+
+    header: str
+    prefix: str = ""
+
+    def sign(self, body: bytes, secret: str) -> str:
+        """The header's value for ``body`` (for tests and tools)."""
+        return self.prefix + hmac_hex(secret, body)
+
+    def check(self, headers: Headers, body: bytes, secret: str) -> None:
+        """Compare the header in constant time; ``Unauthorized`` naming it when missing or wrong."""
+        _require_secret(secret)
+        signature = header(headers, self.header)
+        if not signature:
+            raise Unauthorized(
+                f"missing {self.header} header: set the webhook secret in the forge's "
+                "webhook settings"
+            )
+        if self.prefix:
+            if not signature.startswith(self.prefix):
+                raise Unauthorized(f"{self.header} must start with {self.prefix!r}")
+            signature = signature[len(self.prefix) :]
+        if not compare_secret(signature.strip().lower(), hmac_hex(secret, body)):
+            raise Unauthorized(
+                f"{self.header} does not match the body: the webhook secret in the forge differs "
+                "from the repository's (see `runner repo ls`)"
+            )
+
+
+@dataclass(frozen=True)
+class TokenSignature:
+    """A header holding the secret itself (GitLab), compared in constant time."""
+
+    header: str
+    forge: str  # the forge's name in the message
+
+    def sign(self, body: bytes, secret: str) -> str:
+        """The header's value: the secret, whatever the body."""
+        return secret
+
+    def check(self, headers: Headers, body: bytes, secret: str) -> None:
+        """Compare the header with the secret; ``Unauthorized`` naming it when missing or wrong."""
+        token = header(headers, self.header)
+        _require_secret(secret)
+        if not token:
+            raise Unauthorized(
+                f"missing {self.header} header: set the secret token in {self.forge}'s "
+                "webhook settings"
+            )
+        if not compare_secret(token, secret):
+            raise Unauthorized(
+                f"{self.header} does not match the repository's webhook secret "
+                "(see `runner repo ls`)"
+            )
+
+
+class Signing(Protocol):
+    """How a forge signs its deliveries (``HmacSignature``, ``TokenSignature``)."""
+
+    @property
+    def header(self) -> str:
+        """The name of the header that carries the signature."""
+
+    def sign(self, body: bytes, secret: str) -> str:
+        """The header's value the forge sends for ``body``."""
+
+    def check(self, headers: Headers, body: bytes, secret: str) -> None:
+        """Raise ``Unauthorized`` naming the header unless it is right for ``body``."""
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -220,8 +180,13 @@ def split_ref(ref: str) -> tuple[str, str]:
     return ref, ""
 
 
-def first_line(message: str) -> str:
-    return (message or "").strip().splitlines()[0] if (message or "").strip() else ""
+def api_base_of_host(clone_url: str, path: str) -> str:
+    """``scheme://host[:port]`` + ``path`` for an http(s) clone URL; ``""`` when it has no host."""
+    parts = urlsplit(clone_url)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        return f"{parts.scheme}://{host}{path}"
+    return ""
 
 
 # Build statuses → what the status clients send; shared by the forges that use GitHub's words.
@@ -265,4 +230,97 @@ class StatusReport:
     description: str = ""
 
     def describe(self) -> str:
+        """The description to show: the report's own, else the one of its status."""
         return self.description or DESCRIPTIONS.get(self.status, self.status)
+
+
+class StatusClient(Protocol):
+    """Sends commit statuses to one forge's API."""
+
+    def send(self, report: StatusReport) -> None:
+        """Send ``report``; raises ``runner.forges.status_http.StatusError`` when refused."""
+
+
+class Forge(ABC):
+    """One forge: how its webhooks are signed and read, and how commit statuses reach it.
+
+    One instance per forge, registered in ``runner.forges.FORGES`` under ``name``. Instances
+    are immutable and shared by every thread.
+    """
+
+    name: str  # the repository's ``forge`` value
+    title: str  # the forge's name in messages
+    signing: Signing
+    # Whether a commit status needs the repository's forge token (a generic receiver may be open).
+    status_needs_token: bool = True
+
+    def verify(self, headers: Headers, body: bytes, secret: str) -> None:
+        """Raise ``Unauthorized`` with the reason unless ``body`` is signed with ``secret``."""
+        self.signing.check(headers, body, secret)
+
+    def signed(self, headers: Headers) -> bool:
+        """Whether the request carries this forge's signature header at all."""
+        return bool(header(headers, self.signing.header))
+
+    def signature(self, body: bytes, secret: str) -> str:
+        """The signature header's value the forge sends for ``body`` (for tests and tools)."""
+        return self.signing.sign(body, secret)
+
+    def parse(self, headers: Headers, body: bytes) -> BuildContext | None:
+        """The event to build, or None when this delivery asks for no build."""
+        return self.parse_with_reason(headers, body)[0]
+
+    @abstractmethod
+    def parse_with_reason(self, headers: Headers, body: bytes) -> tuple[BuildContext | None, str]:
+        """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery.
+
+        Raises ``BadRequest`` naming the field that is missing or of the wrong type.
+        """
+
+    def api_base(self, clone_url: str) -> str:
+        """The status API's root for a repository cloned from ``clone_url``; ``""``: unknown."""
+        return ""
+
+    @abstractmethod
+    def status_client(
+        self, base_url: str, token: str, *, session: requests.Session | None = None
+    ) -> StatusClient:
+        """The client sending commit statuses to the API at ``base_url`` with ``token``."""
+
+
+class HeaderEventForge(Forge):
+    """A forge naming the event in one header and the delivery in another (all but generic).
+
+    Subclasses read the body (``load``) and turn it into an event (``read``), raising
+    ``Ignored`` for a delivery that asks for no build.
+    """
+
+    event_header: str
+    delivery_header: str
+
+    def parse_with_reason(self, headers: Headers, body: bytes) -> tuple[BuildContext | None, str]:
+        """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery.
+
+        Raises ``BadRequest`` naming the field that is missing or of the wrong type.
+        """
+        kind = header(headers, self.event_header)
+        if not kind:
+            raise BadRequest(
+                f"missing {self.event_header} header: this does not look like a "
+                f"{self.title} webhook"
+            )
+        data = self.load(headers, body)
+        try:
+            event = self.read(kind, data)
+        except Ignored as ignored:
+            return None, ignored.reason
+        event.delivery_id = header(headers, self.delivery_header)
+        return event, ""
+
+    def load(self, headers: Headers, body: bytes) -> dict[str, Any]:
+        """The JSON object of the body (``runner.forges.payload.load_json``)."""
+        return load_json(body, self.title)
+
+    @abstractmethod
+    def read(self, kind: str, data: dict[str, Any]) -> BuildContext:
+        """The event of a delivery of event ``kind``; raises ``Ignored`` or ``BadRequest``."""

@@ -17,9 +17,9 @@ Commit statuses: when the repository has a ``forge_url``, each status is POSTed 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
+import requests
 from pydantic import BeforeValidator, Field
 
 from runner.errors import BadRequest
@@ -29,12 +29,11 @@ from runner.forges.base import (
     EVENT_PUSH,
     EVENT_TAG,
     ZERO_SHA,
-    HookEvent,
+    Forge,
+    Headers,
+    HmacSignature,
     StatusReport,
-    check_hmac,
-    first_line,
     header,
-    hmac_hex,
     split_ref,
 )
 from runner.forges.payload import (
@@ -48,14 +47,13 @@ from runner.forges.payload import (
     validate,
 )
 from runner.forges.status_http import DEFAULT_TIMEOUT, post_json
+from runner.pipeline.spec import BuildContext
 
-NAME = "generic"
-SIGNATURE_HEADER = "X-Runner-Signature"
 DELIVERY_HEADER = "X-Runner-Delivery"
 EVENTS = (EVENT_PUSH, EVENT_TAG, EVENT_PULL_REQUEST, EVENT_CUSTOM)
 
 
-def _scalar_text(value):
+def _scalar_text(value: Any) -> Any:
     """Numbers are accepted where text is expected (scripts write ``"tag": 2``)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
@@ -93,76 +91,6 @@ class GenericPayload(Payload):
     delivery: Scalar = ""
 
 
-def signature(body: bytes, secret: str) -> str:
-    """The ``X-Runner-Signature`` value for ``body``: ``sha256=`` + hex HMAC-SHA256."""
-    return "sha256=" + hmac_hex(secret, body)
-
-
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    """Check ``X-Runner-Signature: sha256=<hmac>``; raise ``Unauthorized`` when it is wrong."""
-    check_hmac(
-        header(headers, SIGNATURE_HEADER),
-        secret,
-        body,
-        header_name=SIGNATURE_HEADER,
-        prefix="sha256=",
-    )
-
-
-def parse(headers: Mapping[str, str], body: bytes) -> HookEvent | None:
-    """The event to build, or None when this delivery asks for no build."""
-    return parse_with_reason(headers, body)[0]
-
-
-def parse_with_reason(headers: Mapping[str, str], body: bytes) -> tuple[HookEvent | None, str]:
-    """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery.
-
-    Raises ``BadRequest`` naming the field that is missing or of the wrong type.
-    """
-    data = validate(GenericPayload, load_json(body, NAME), "generic")
-    kind = data.event or EVENT_PUSH
-    if kind not in EVENTS:
-        raise BadRequest(f"generic webhook: event {kind[:40]!r} is not one of {', '.join(EVENTS)}")
-    ref = data.ref
-    branch, tag = split_ref(ref) if ref else (data.branch, data.tag)
-    if not ref:
-        ref = f"refs/tags/{tag}" if tag else (f"refs/heads/{branch}" if branch else "")
-    commit = data.commit
-    if data.deleted or commit == ZERO_SHA:
-        return None, f"{ref or 'the ref'} was deleted"
-    if not (commit or ref):
-        raise BadRequest("generic webhook: give 'commit' or 'ref' (or 'branch'/'tag')")
-    if tag and kind == EVENT_PUSH:
-        kind = EVENT_TAG
-    if kind == EVENT_PULL_REQUEST and not data.pull_request:
-        raise BadRequest("generic webhook: a pull_request event needs 'pull_request' (its number)")
-    event = HookEvent(
-        event=kind,
-        ref=ref,
-        commit=commit.lower(),
-        before=data.before,
-        branch=branch,
-        tag=tag,
-        message=data.message,
-        title=first_line(data.message),
-        author=data.author,
-        author_email=data.author_email,
-        link=data.link,
-        sender=data.sender,
-        action=data.action,
-        pull_request=data.pull_request,
-        source_branch=data.source_branch,
-        target_branch=data.target_branch,
-        target=data.target,
-        changed_files=data.changed_files,
-        params=dict(data.params),
-        delivery_id=header(headers, DELIVERY_HEADER) or data.delivery,
-    )
-    if kind == EVENT_PULL_REQUEST and not event.branch:
-        event.branch = event.target_branch
-    return event, ""
-
-
 class StatusClient:
     """POSTs each status as JSON to ``base_url`` (the repository's ``forge_url``).
 
@@ -170,7 +98,14 @@ class StatusClient:
     ``Authorization: Bearer <forge_token>`` when a token is set. ``send`` raises ``StatusError``.
     """
 
-    def __init__(self, base_url: str, token: str, *, session=None, timeout=DEFAULT_TIMEOUT):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ):
         self.base_url = base_url
         self.token = token
         self.session = session
@@ -188,3 +123,78 @@ class StatusClient:
         }
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         post_json(self.base_url, payload, headers, session=self.session, timeout=self.timeout)
+
+
+class Generic(Forge):
+    """The generic webhook: ``X-Runner-Signature``, the event and the rest in the body;
+    statuses POSTed as JSON to the repository's forge URL, with a token when it has one."""
+
+    name = "generic"
+    title = "generic"
+    signing = HmacSignature("X-Runner-Signature", prefix="sha256=")
+    status_needs_token = False
+
+    def parse_with_reason(self, headers: Headers, body: bytes) -> tuple[BuildContext | None, str]:
+        """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery.
+
+        Raises ``BadRequest`` naming the field that is missing or of the wrong type.
+        """
+        data = validate(GenericPayload, load_json(body, self.title), "generic")
+        kind = data.event or EVENT_PUSH
+        if kind not in EVENTS:
+            raise BadRequest(
+                f"generic webhook: event {kind[:40]!r} is not one of {', '.join(EVENTS)}"
+            )
+        ref = data.ref
+        branch, tag = split_ref(ref) if ref else (data.branch, data.tag)
+        if not ref:
+            ref = f"refs/tags/{tag}" if tag else (f"refs/heads/{branch}" if branch else "")
+        commit = data.commit
+        if data.deleted or commit == ZERO_SHA:
+            return None, f"{ref or 'the ref'} was deleted"
+        if not (commit or ref):
+            raise BadRequest("generic webhook: give 'commit' or 'ref' (or 'branch'/'tag')")
+        if tag and kind == EVENT_PUSH:
+            kind = EVENT_TAG
+        if kind == EVENT_PULL_REQUEST and not data.pull_request:
+            raise BadRequest(
+                "generic webhook: a pull_request event needs 'pull_request' (its number)"
+            )
+        if kind == EVENT_PULL_REQUEST and not branch:
+            branch = data.target_branch
+        event = BuildContext(
+            repo="",
+            event=kind,
+            ref=ref,
+            commit=commit.lower(),
+            before=data.before,
+            branch=branch,
+            tag=tag,
+            message=data.message,
+            author=data.author,
+            author_email=data.author_email,
+            link=data.link,
+            sender=data.sender,
+            action=data.action,
+            pull_request=data.pull_request,
+            source_branch=data.source_branch,
+            target_branch=data.target_branch,
+            target=data.target,
+            changed_files=data.changed_files,
+            params=dict(data.params),
+            delivery_id=header(headers, DELIVERY_HEADER) or data.delivery,
+        )
+        return event, ""
+
+    def status_client(
+        self, base_url: str, token: str, *, session: requests.Session | None = None
+    ) -> StatusClient:
+        """A client POSTing each status as JSON to ``base_url``."""
+        return StatusClient(base_url, token, session=session)
+
+
+GENERIC = Generic()
+
+
+# The signature header's value for a body, for tests and scripts.
+signature = GENERIC.signature

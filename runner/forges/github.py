@@ -7,9 +7,10 @@ a tag builds from its ``push``). The body may be JSON or the ``payload=`` form e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote
+
+import requests
 
 from runner.errors import BadRequest
 from runner.forges.base import (
@@ -19,13 +20,12 @@ from runner.forges.base import (
     GITHUB_STATES,
     PULL_REQUEST_ACTIONS,
     ZERO_SHA,
-    HookEvent,
+    HeaderEventForge,
+    Headers,
+    HmacSignature,
     Ignored,
     StatusReport,
-    check_hmac,
-    first_line,
     header,
-    hmac_hex,
     split_ref,
 )
 from runner.forges.payload import (
@@ -41,11 +41,8 @@ from runner.forges.payload import (
     validate,
 )
 from runner.forges.status_http import DEFAULT_TIMEOUT, post_json
+from runner.pipeline.spec import BuildContext
 
-NAME = "github"
-SIGNATURE_HEADER = "X-Hub-Signature-256"
-EVENT_HEADER = "X-GitHub-Event"
-DELIVERY_HEADER = "X-GitHub-Delivery"
 DEFAULT_API = "https://api.github.com"
 
 
@@ -105,64 +102,7 @@ class PullRequestPayload(Payload):
     sender: User | None = None
 
 
-def signature(body: bytes, secret: str) -> str:
-    """The ``X-Hub-Signature-256`` value GitHub sends for ``body`` (for tests and tools)."""
-    return "sha256=" + hmac_hex(secret, body)
-
-
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    """Check ``X-Hub-Signature-256: sha256=<hmac>``; raise ``Unauthorized`` when it is wrong."""
-    check_hmac(
-        header(headers, SIGNATURE_HEADER),
-        secret,
-        body,
-        header_name=SIGNATURE_HEADER,
-        prefix="sha256=",
-    )
-
-
-def parse(headers: Mapping[str, str], body: bytes) -> HookEvent | None:
-    """The event to build, or None when this delivery asks for no build."""
-    return parse_with_reason(headers, body)[0]
-
-
-def parse_with_reason(headers: Mapping[str, str], body: bytes) -> tuple[HookEvent | None, str]:
-    """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery.
-
-    Raises ``BadRequest`` naming the field that is missing or of the wrong type.
-    """
-    kind = header(headers, EVENT_HEADER)
-    if not kind:
-        raise BadRequest(f"missing {EVENT_HEADER} header: this does not look like a GitHub webhook")
-    data = _load(headers, body)
-    try:
-        if kind == "push":
-            event = _push(validate(PushPayload, data, "GitHub push"))
-        elif kind == "pull_request":
-            event = _pull_request(validate(PullRequestPayload, data, "GitHub pull_request"))
-        elif kind == "ping":
-            raise Ignored("ping received; the webhook works")
-        else:
-            raise Ignored(f"GitHub event {kind[:40]!r} does not start builds")
-    except Ignored as ignored:
-        return None, ignored.reason
-    event.delivery_id = header(headers, DELIVERY_HEADER)
-    return event, ""
-
-
-def _load(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    if header(headers, "Content-Type").startswith("application/x-www-form-urlencoded"):
-        try:
-            payload = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20).get("payload")
-        except ValueError:
-            raise BadRequest("form-encoded GitHub webhook with more than 20 fields") from None
-        if not payload:
-            raise BadRequest("form-encoded GitHub webhook without a payload field")
-        body = payload[0].encode("utf-8")
-    return load_json(body, NAME)
-
-
-def _push(data: PushPayload) -> HookEvent:
+def _push(data: PushPayload) -> BuildContext:
     if data.deleted or data.after == ZERO_SHA:
         raise Ignored(f"{data.ref} was deleted")
     head = data.head_commit or Commit()
@@ -173,7 +113,7 @@ def _push(data: PushPayload) -> HookEvent:
     author = head.author
     repo = data.repository or Repository()
     sender = data.sender or User()
-    return HookEvent(
+    return BuildContext(
         event=EVENT_TAG if tag else EVENT_PUSH,
         ref=data.ref,
         commit=commit,
@@ -181,19 +121,18 @@ def _push(data: PushPayload) -> HookEvent:
         branch=branch or data.base_ref.removeprefix("refs/heads/"),
         tag=tag,
         message=head.message,
-        title=first_line(head.message),
         author=(author.username or author.name) if author else "",
         author_email=author.email if author else "",
         author_avatar=sender.avatar_url,
         sender=sender.login,
         link=data.compare or head.url,
         repo=repo.full_name,
-        clone_url=repo.clone_url,
+        remote_url=repo.clone_url,
         changed_files=changed_files(data.commits) if not tag else None,
     )
 
 
-def _pull_request(data: PullRequestPayload) -> HookEvent:
+def _pull_request(data: PullRequestPayload) -> BuildContext:
     pr = data.pull_request
     number = data.number or pr.number
     if data.action not in PULL_REQUEST_ACTIONS:
@@ -210,14 +149,13 @@ def _pull_request(data: PullRequestPayload) -> HookEvent:
     base_repo = base.repo.full_name if base.repo else ""
     user = pr.user or User()
     repo = data.repository or Repository()
-    return HookEvent(
+    return BuildContext(
         event=EVENT_PULL_REQUEST,
         ref=f"refs/pull/{number}/head",
         commit=pr.head.sha,
         before=base.sha,
         branch=base.ref,
         message=pr.title + ("\n\n" + pr.body if pr.body else ""),
-        title=pr.title,
         author=user.login,
         author_avatar=user.avatar_url,
         sender=(data.sender or User()).login,
@@ -229,7 +167,7 @@ def _pull_request(data: PullRequestPayload) -> HookEvent:
         # A head repository that is gone or unnamed is not known to be this one: a fork.
         fork=not head_repo or head_repo != (base_repo or repo.full_name),
         repo=repo.full_name,
-        clone_url=repo.clone_url,
+        remote_url=repo.clone_url,
     )
 
 
@@ -240,7 +178,14 @@ class StatusClient:
     GitHub Enterprise). ``send`` raises ``StatusError``; callers log it.
     """
 
-    def __init__(self, base_url: str, token: str, *, session=None, timeout=DEFAULT_TIMEOUT):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ):
         self.base_url = (base_url or DEFAULT_API).rstrip("/")
         self.token = token
         self.session = session
@@ -259,3 +204,54 @@ class StatusClient:
             "Authorization": f"Bearer {self.token}",
         }
         post_json(url, payload, headers, session=self.session, timeout=self.timeout)
+
+
+class GitHub(HeaderEventForge):
+    """GitHub and GitHub Enterprise: ``X-Hub-Signature-256``, events ``push`` and
+    ``pull_request``, statuses through the REST API (``https://api.github.com`` by default)."""
+
+    name = "github"
+    title = "GitHub"
+    signing = HmacSignature("X-Hub-Signature-256", prefix="sha256=")
+    event_header = "X-GitHub-Event"
+    delivery_header = "X-GitHub-Delivery"
+
+    def load(self, headers: Headers, body: bytes) -> dict[str, Any]:
+        """The JSON body, or the ``payload`` field of a form-encoded one."""
+        if header(headers, "Content-Type").startswith("application/x-www-form-urlencoded"):
+            try:
+                fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+            except ValueError:
+                raise BadRequest("form-encoded GitHub webhook with more than 20 fields") from None
+            payload = fields.get("payload")
+            if not payload:
+                raise BadRequest("form-encoded GitHub webhook without a payload field")
+            body = payload[0].encode("utf-8")
+        return load_json(body, self.title)
+
+    def read(self, kind: str, data: dict[str, Any]) -> BuildContext:
+        """The event of a ``push`` or ``pull_request``; a ``ping`` and the rest are ignored."""
+        if kind == "push":
+            return _push(validate(PushPayload, data, "GitHub push"))
+        if kind == "pull_request":
+            return _pull_request(validate(PullRequestPayload, data, "GitHub pull_request"))
+        if kind == "ping":
+            raise Ignored("ping received; the webhook works")
+        raise Ignored(f"GitHub event {kind[:40]!r} does not start builds")
+
+    def api_base(self, clone_url: str) -> str:
+        """GitHub's public API; GitHub Enterprise is named by the repository's forge URL."""
+        return DEFAULT_API
+
+    def status_client(
+        self, base_url: str, token: str, *, session: requests.Session | None = None
+    ) -> StatusClient:
+        """A client of ``POST /repos/{owner}/{repo}/statuses/{sha}`` at ``base_url``."""
+        return StatusClient(base_url, token, session=session)
+
+
+GITHUB = GitHub()
+
+
+# The signature header's value for a body, for tests and scripts.
+signature = GITHUB.signature

@@ -7,21 +7,22 @@ zeros), other merge request actions (close, merge, approve, label changes), ever
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
-from runner.errors import BadRequest, Unauthorized
+import requests
+
+from runner.errors import BadRequest
 from runner.forges.base import (
     EVENT_PULL_REQUEST,
     EVENT_PUSH,
     EVENT_TAG,
     ZERO_SHA,
-    HookEvent,
+    HeaderEventForge,
     Ignored,
     StatusReport,
-    compare_secret,
-    first_line,
-    header,
+    TokenSignature,
+    api_base_of_host,
     split_ref,
 )
 from runner.forges.payload import (
@@ -33,15 +34,10 @@ from runner.forges.payload import (
     Sha,
     Text,
     changed_files,
-    load_json,
     validate,
 )
 from runner.forges.status_http import DEFAULT_TIMEOUT, post_json
-
-NAME = "gitlab"
-TOKEN_HEADER = "X-Gitlab-Token"
-EVENT_HEADER = "X-Gitlab-Event"
-DELIVERY_HEADER = "X-Gitlab-Event-UUID"
+from runner.pipeline.spec import BuildContext
 
 # GitLab merge request actions → the pull request actions of the rest of the project.
 _MR_ACTIONS = {"open": "opened", "reopen": "reopened", "update": "synchronize"}
@@ -117,51 +113,7 @@ class MergeRequestPayload(Payload):
     target: Project | None = None
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    """Check ``X-Gitlab-Token`` equals the secret; raise ``Unauthorized`` when it does not."""
-    token = header(headers, TOKEN_HEADER)
-    if not secret:
-        raise Unauthorized(
-            "the repository has no webhook secret; set one and configure it in the forge"
-        )
-    if not token:
-        raise Unauthorized(
-            f"missing {TOKEN_HEADER} header: set the secret token in GitLab's webhook settings"
-        )
-    if not compare_secret(token, secret):
-        raise Unauthorized(
-            f"{TOKEN_HEADER} does not match the repository's webhook secret (see `runner repo ls`)"
-        )
-
-
-def parse(headers: Mapping[str, str], body: bytes) -> HookEvent | None:
-    """The event to build, or None when this delivery asks for no build."""
-    return parse_with_reason(headers, body)[0]
-
-
-def parse_with_reason(headers: Mapping[str, str], body: bytes) -> tuple[HookEvent | None, str]:
-    """``(event, "")`` for a build, ``(None, reason)`` for an ignored delivery.
-
-    Raises ``BadRequest`` naming the field that is missing or of the wrong type.
-    """
-    kind = header(headers, EVENT_HEADER)
-    if not kind:
-        raise BadRequest(f"missing {EVENT_HEADER} header: this does not look like a GitLab webhook")
-    data = load_json(body, NAME)
-    try:
-        if kind in ("Push Hook", "Tag Push Hook"):
-            event = _push(validate(PushPayload, data, f"GitLab {kind}"))
-        elif kind == "Merge Request Hook":
-            event = _merge_request(validate(MergeRequestPayload, data, "GitLab Merge Request Hook"))
-        else:
-            raise Ignored(f"GitLab event {kind[:40]!r} does not start builds")
-    except Ignored as ignored:
-        return None, ignored.reason
-    event.delivery_id = header(headers, DELIVERY_HEADER)
-    return event, ""
-
-
-def _push(data: PushPayload) -> HookEvent:
+def _push(data: PushPayload) -> BuildContext:
     commit = data.checkout_sha or data.after
     if data.after == ZERO_SHA or not commit:
         raise Ignored(f"{data.ref} was deleted")
@@ -171,7 +123,7 @@ def _push(data: PushPayload) -> HookEvent:
     project = data.project or Project()
     message = head.message or data.message
     author = head.author
-    return HookEvent(
+    return BuildContext(
         event=EVENT_TAG if tag else EVENT_PUSH,
         ref=data.ref,
         commit=commit,
@@ -179,14 +131,13 @@ def _push(data: PushPayload) -> HookEvent:
         branch=branch,
         tag=tag,
         message=message,
-        title=head.title or first_line(message),
         author=data.user_username or (author.name if author else ""),
         author_email=(author.email if author else "") or data.user_email,
         author_avatar=data.user_avatar,
         sender=data.user_username,
         link=head.url or project.web_url,
         repo=project.path_with_namespace,
-        clone_url=project.git_http_url,
+        remote_url=project.git_http_url,
         changed_files=_changed_files(data, commits) if not tag else None,
     )
 
@@ -198,7 +149,7 @@ def _changed_files(data: PushPayload, commits: list[Commit]) -> list[str] | None
     return changed_files(commits)
 
 
-def _merge_request(data: MergeRequestPayload) -> HookEvent:
+def _merge_request(data: MergeRequestPayload) -> BuildContext:
     attrs = data.object_attributes
     number = attrs.iid
     if attrs.action == "update" and not attrs.oldrev:
@@ -216,14 +167,13 @@ def _merge_request(data: MergeRequestPayload) -> HookEvent:
     target = (attrs.target or data.target or Project()).path_with_namespace
     user = data.user or User()
     project = data.project or Project()
-    return HookEvent(
+    return BuildContext(
         event=EVENT_PULL_REQUEST,
         ref=f"refs/merge-requests/{number}/head",
         commit=last.id,
         before=attrs.oldrev,
         branch=attrs.target_branch,
         message=attrs.title + ("\n\n" + attrs.description if attrs.description else ""),
-        title=attrs.title,
         author=user.username,
         author_email=last.author.email if last.author else "",
         author_avatar=user.avatar_url,
@@ -238,17 +188,8 @@ def _merge_request(data: MergeRequestPayload) -> HookEvent:
         or attrs.source_project_id != attrs.target_project_id
         or bool(source and target and source != target),
         repo=project.path_with_namespace,
-        clone_url=project.git_http_url,
+        remote_url=project.git_http_url,
     )
-
-
-def api_base_from_clone_url(clone_url: str) -> str:
-    """``https://host/api/v4`` for a clone URL on ``host``; ``""`` when it has no host."""
-    parts = urlsplit(clone_url)
-    if parts.scheme in ("http", "https") and parts.hostname:
-        host = parts.hostname + (f":{parts.port}" if parts.port else "")
-        return f"{parts.scheme}://{host}/api/v4"
-    return ""
 
 
 class StatusClient:
@@ -258,7 +199,14 @@ class StatusClient:
     ``StatusError``; callers log it.
     """
 
-    def __init__(self, base_url: str, token: str, *, session=None, timeout=DEFAULT_TIMEOUT):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.session = session
@@ -277,3 +225,35 @@ class StatusClient:
             payload["ref"] = report.ref
         headers = {"PRIVATE-TOKEN": self.token}
         post_json(url, payload, headers, session=self.session, timeout=self.timeout)
+
+
+class GitLab(HeaderEventForge):
+    """GitLab: ``X-Gitlab-Token``, ``Push Hook``, ``Tag Push Hook`` and ``Merge Request Hook``,
+    statuses through API v4 at the clone URL's host unless the repository names another."""
+
+    name = "gitlab"
+    title = "GitLab"
+    signing = TokenSignature("X-Gitlab-Token", forge="GitLab")
+    event_header = "X-Gitlab-Event"
+    delivery_header = "X-Gitlab-Event-UUID"
+
+    def read(self, kind: str, data: dict[str, Any]) -> BuildContext:
+        """The event of a push, tag push or merge request hook; the rest are ignored."""
+        if kind in ("Push Hook", "Tag Push Hook"):
+            return _push(validate(PushPayload, data, f"GitLab {kind}"))
+        if kind == "Merge Request Hook":
+            return _merge_request(validate(MergeRequestPayload, data, "GitLab Merge Request Hook"))
+        raise Ignored(f"GitLab event {kind[:40]!r} does not start builds")
+
+    def api_base(self, clone_url: str) -> str:
+        """``https://host/api/v4`` for a clone URL on ``host``."""
+        return api_base_of_host(clone_url, "/api/v4")
+
+    def status_client(
+        self, base_url: str, token: str, *, session: requests.Session | None = None
+    ) -> StatusClient:
+        """A client of ``POST /projects/{id}/statuses/{sha}`` at ``base_url``."""
+        return StatusClient(base_url, token, session=session)
+
+
+GITLAB = GitLab()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -128,7 +129,7 @@ def _clean_ref(value: Any) -> Any:
     return value
 
 
-def _null_as(default: Any):
+def _null_as(default: Any) -> Callable[[Any], Any]:
     return lambda value: default if value is None else value
 
 

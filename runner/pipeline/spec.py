@@ -8,6 +8,7 @@ server can store it in the database and hand it to a remote agent unchanged.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +29,17 @@ EXIT_SKIP = 78
 
 @dataclass
 class BuildContext:
-    """What a build is about: the event, the commit and the repository.
+    """What a build is about: the event, the commit and the repository. The one event model.
 
-    It is the input of condition evaluation and of the step environment (``DRONE_*``/``CI_*``).
+    A forge's webhook parser fills what the delivery says (``repo`` and ``remote_url`` as the
+    forge spells them); the triggerer completes it with what the server knows (the
+    repository's slug and clone URL, the build number, the server's address, trust) before
+    compiling. It is the input of condition evaluation and of the step environment
+    (``DRONE_*``/``CI_*``), and its ``to_dict`` is the build's stored context.
+
+    ``commit`` may be empty (the generic webhook with only a ref, Gogs pull requests): the
+    triggerer then resolves ``ref`` through the repository mirror. ``changed_files`` is None
+    when unknown (``paths`` conditions then match).
     """
 
     repo: str = "local/repo"  # owner/name
@@ -44,6 +53,7 @@ class BuildContext:
     author: str = ""
     author_email: str = ""
     author_avatar: str = ""
+    sender: str = ""  # who made the event happen (forge user, ``cron``, the API's user)
     remote_url: str = ""
     link: str = ""
     default_branch: str = "main"
@@ -54,7 +64,7 @@ class BuildContext:
     source_branch: str = ""
     target_branch: str = ""
     build_number: int = 1
-    parent: int = 0  # build promoted or rolled back from
+    parent: int = 0  # build restarted, promoted or rolled back from
     instance: str = "localhost"
     server_url: str = "http://localhost"
     changed_files: list[str] | None = None  # None: unknown, `paths` conditions then match
@@ -62,14 +72,43 @@ class BuildContext:
     fork: bool = False
     private: bool = False
     created: int = 0  # unix time
+    # Of the delivery, not of the build, so never in ``to_dict``: the forge's delivery id
+    # (replays are recognised by it) and extra variables (generic webhook, API), which reach
+    # the steps through the compiled environment.
+    delivery_id: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        """The first line of the message (a commit's subject, a pull request's title)."""
+        stripped = self.message.strip()
+        return stripped.splitlines()[0] if stripped else ""
+
+    def skip_reason(self) -> str:
+        """Why this event should not build, or ``""``: ``[skip ci]``/``[ci skip]`` (any case)
+        in the message of a push or pull request; tags, crons and manual builds always build."""
+        if self.event not in _SKIPPABLE_EVENTS:
+            return ""
+        match = _SKIP_MARKERS.search(self.message)
+        return f"{match.group(0)} in the commit message" if match else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The build's stored context: every field but those of the delivery."""
+        data = dataclasses.asdict(self)
+        for name in _NOT_STORED:
+            del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BuildContext:
-        names = {f.name for f in dataclasses.fields(cls)}
+        """The context of ``to_dict``'s output; unknown keys are ignored, missing ones default."""
+        names = {f.name for f in dataclasses.fields(cls)} - _NOT_STORED
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_NOT_STORED = frozenset({"delivery_id", "params"})
+_SKIP_MARKERS = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
+_SKIPPABLE_EVENTS = ("push", "pull_request")
 
 
 @dataclass

@@ -21,16 +21,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from typing import Any
 
 from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from runner.core import Build, Repo
 from runner.environments import environment_applies
 from runner.errors import BadRequest, Forbidden, NotFound, RunnerError
-from runner.forges import generic, get_forge
-from runner.forges.base import HookEvent, header
+from runner.forges import GENERIC, Forge, get_forge
+from runner.pipeline.spec import BuildContext
 from runner.server.ratelimit import RateLimiter
-from runner.server.services import current_services
+from runner.server.services import Services, current_services
 from runner.server.trigger import BuildSkipped
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class BodyTooLarge(RunnerError):
 
 
 @hooks_bp.post("/hook/<path:slug>")
-def receive(slug: str):
+def receive(slug: str) -> ResponseReturnValue:
     """Verify, parse and turn one webhook delivery into a build (see the module docstring).
 
     ``slug`` is ``owner/name``, or ``group/subgroup/name`` for GitLab's nested groups.
@@ -104,7 +106,7 @@ def receive(slug: str):
     return _created(services, slug, build)
 
 
-def _authenticate(services, slug: str):
+def _authenticate(services: Services, slug: str) -> tuple[bytes, Repo, Forge]:
     """The body, repository and forge of a delivery whose signature is right; raises the
     refusal (413, 404, 403, 401) otherwise."""
     body = _read_body(services.settings.max_body_bytes)
@@ -114,30 +116,34 @@ def _authenticate(services, slug: str):
             f"repository {slug} is not active on this server; activate it with "
             f"`runner repo add {slug}`"
         )
-    is_generic = bool(header(request.headers, generic.SIGNATURE_HEADER))
-    if is_generic and not repo.generic_hook:
-        raise Forbidden(
-            f"the generic webhook is off for {slug}; a repository admin turns it on with "
-            f"`runner repo update {slug} --generic-hook` or PATCH generic_hook=true"
-        )
-    forge = generic if is_generic else get_forge(repo.forge)
+    # The generic webhook is a switch of the repository, whatever its forge: known by its header.
+    forge: Forge
+    if GENERIC.signed(request.headers):
+        if not repo.generic_hook:
+            raise Forbidden(
+                f"the generic webhook is off for {slug}; a repository admin turns it on with "
+                f"`runner repo update {slug} --generic-hook` or PATCH generic_hook=true"
+            )
+        forge = GENERIC
+    else:
+        forge = get_forge(repo.forge)
     forge.verify(request.headers, body, repo.webhook_secret)
     return body, repo, forge
 
 
-def _limiter(services) -> RateLimiter:
-    limiter = services.extras.get("hook_limiter")
+def _limiter(services: Services) -> RateLimiter:
+    limiter: RateLimiter | None = services.extras.get("hook_limiter")
     if limiter is None:
         limiter = services.extras.setdefault("hook_limiter", RateLimiter())
     return limiter
 
 
-def _too_many(reason: str, wait: int):
+def _too_many(reason: str, wait: int) -> ResponseReturnValue:
     body = {"error": f"{reason}; try again in {wait} s (see hook_rate_* in the settings)"}
     return jsonify(body), 429, {"Retry-After": str(wait)}
 
 
-def _delivery_id(event: HookEvent) -> str:
+def _delivery_id(event: BuildContext) -> str:
     delivery = event.delivery_id
     if delivery and not DELIVERY_ID.fullmatch(delivery):
         raise BadRequest(
@@ -146,7 +152,7 @@ def _delivery_id(event: HookEvent) -> str:
     return delivery
 
 
-def _check_target(services, repo: Repo, event: HookEvent) -> None:
+def _check_target(services: Services, repo: Repo, event: BuildContext) -> None:
     """A webhook may name its deploy environment only within that environment's rules: the
     same branch/tag/event patterns that choose it for a build that names none."""
     env = services.stores.environments.find(repo.id, event.target)
@@ -164,7 +170,9 @@ def _check_target(services, repo: Repo, event: HookEvent) -> None:
         )
 
 
-def _duplicate(services, repo: Repo, delivery: str, body_hash: str):
+def _duplicate(
+    services: Services, repo: Repo, delivery: str, body_hash: str
+) -> ResponseReturnValue:
     seen = services.stores.hook_deliveries.earlier(repo.id, delivery, body_hash)
     build_id = seen.build_id if seen else None
     number = services.stores.builds.header(build_id).number if build_id else None
@@ -204,23 +212,20 @@ def _too_large(limit: int) -> str:
     )
 
 
-def _answer(status: str, reason: str, **extra):
+def _answer(status: str, reason: str, **extra: Any) -> ResponseReturnValue:
     return jsonify({"status": status, "reason": reason, **extra}), 200
 
 
-def _created(services, slug: str, build: Build):
+def _created(services: Services, slug: str, build: Build) -> ResponseReturnValue:
     url = f"{services.settings.effective_server_url()}/repos/{slug}/{build.number}"
-    body = {
-        "status": "created",
-        "build": {
-            "id": build.id,
-            "number": build.number,
-            "status": build.status,
-            "event": build.event,
-            "commit": build.commit,
-            "url": url,
-        },
+    made: dict[str, Any] = {
+        "id": build.id,
+        "number": build.number,
+        "status": build.status,
+        "event": build.event,
+        "commit": build.commit,
+        "url": url,
     }
     if build.error:
-        body["build"]["error"] = build.error
-    return jsonify(body), 201
+        made["error"] = build.error
+    return jsonify({"status": "created", "build": made}), 201

@@ -14,10 +14,18 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from runner.core import Build, Repo
 from runner.errors import NotFound, RunnerError
 from runner.forges import StatusReport, status_client
+
+if TYPE_CHECKING:
+    import requests
+
+    from runner.server.services import Services
+    from runner.settings import Settings
+    from runner.store import Stores
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +34,10 @@ REMEMBERED = 10_000
 CONTEXT_PREFIX = "continuous-integration/pipeline-runner"
 
 
-def status_reporter(services) -> StatusReporter:
+def status_reporter(services: Services) -> StatusReporter:
     """The reporter of ``services`` (one per application), created on first use."""
     extras = services.extras
-    reporter = extras.get("status_reporter")
+    reporter: StatusReporter | None = extras.get("status_reporter")
     if reporter is None:
         reporter = extras.setdefault(
             "status_reporter", StatusReporter(services.stores, services.settings)
@@ -37,7 +45,7 @@ def status_reporter(services) -> StatusReporter:
     return reporter
 
 
-def build_url(settings, repo: Repo, build: Build) -> str:
+def build_url(settings: Settings, repo: Repo, build: Build) -> str:
     """The address of the build's page, the link a commit status carries."""
     return f"{settings.effective_server_url()}/repos/{repo.slug}/{build.number}"
 
@@ -56,7 +64,9 @@ class StatusReporter:
     empty and nothing is being sent (tests, shutdown).
     """
 
-    def __init__(self, stores, settings, *, session=None):
+    def __init__(
+        self, stores: Stores, settings: Settings, *, session: requests.Session | None = None
+    ) -> None:
         self.stores = stores
         self.settings = settings
         self.session = session
@@ -78,7 +88,7 @@ class StatusReporter:
 
     def poll(self) -> None:
         """Queue every unfinished build, and those that finished since the last poll."""
-        active = set(self.stores.builds.active_ids())
+        active: set[int] = set(self.stores.builds.active_ids())
         with self._lock:
             ended = self._watching - active
             self._watching = active

@@ -14,6 +14,7 @@ number compiled into ``DRONE_BUILD_NUMBER`` is the one the store assigns.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -33,13 +34,7 @@ from runner.errors import (
     PipelineError,
     RunnerError,
 )
-from runner.forges.base import (
-    EVENT_CUSTOM,
-    EVENT_PULL_REQUEST,
-    HookEvent,
-    event_from_build,
-    skip_reason,
-)
+from runner.forges.base import EVENT_CUSTOM, EVENT_PULL_REQUEST
 from runner.git_urls import is_local_url, without_credentials
 from runner.gitmirror import Mirror
 from runner.pipeline import limits
@@ -86,7 +81,7 @@ class Triggerer:
 
     # Entry points -------------------------------------------------------------------------
 
-    def trigger(self, repo: Repo, event: HookEvent, *, origin: str = "hook") -> Build:
+    def trigger(self, repo: Repo, event: BuildContext, *, origin: str = "hook") -> Build:
         """Create the build for ``event`` (a parsed webhook, or one made by the methods below).
 
         ``origin`` is ``hook``, ``api``, ``cron``, ``restart`` or ``promote``: for ``api`` and
@@ -95,7 +90,7 @@ class Triggerer:
         the saved build with its stages and steps (status ``pending``, ``blocked`` awaiting
         approval, or ``error``).
         """
-        reason = skip_reason(event)
+        reason = event.skip_reason()
         if reason:
             raise BuildSkipped(reason)
         with self._repo_lock(repo.id):
@@ -120,7 +115,7 @@ class Triggerer:
         Raises ``NotFound`` when the branch or commit is not in the repository.
         """
         branch = branch or repo.default_branch
-        event = HookEvent(
+        event = BuildContext(
             event=EVENT_CUSTOM,
             ref=f"refs/heads/{branch}",
             branch=branch,
@@ -134,7 +129,7 @@ class Triggerer:
     def cron(self, repo: Repo, cron) -> Build:
         """A ``cron`` build for the cron job ``cron`` (``runner.core.Cron``) at its branch tip."""
         branch = cron.branch or repo.default_branch
-        event = HookEvent(
+        event = BuildContext(
             event="cron",
             ref=f"refs/heads/{branch}",
             branch=branch,
@@ -145,7 +140,7 @@ class Triggerer:
 
     def restart(self, repo: Repo, build: Build, *, sender: str = "") -> Build:
         """A new build of the same event and commit, reading the pipeline file again."""
-        return self.trigger(repo, event_from_build(build, sender=sender), origin="restart")
+        return self.trigger(repo, rebuild_context(build, sender=sender), origin="restart")
 
     def promote(
         self, repo: Repo, build: Build, *, target: str, event: str = "promote", sender: str = ""
@@ -153,14 +148,14 @@ class Triggerer:
         """A ``promote`` (or ``rollback``) build of ``build``'s commit to environment ``target``."""
         if event not in ("promote", "rollback"):
             raise BadRequest(f"event {event!r} is neither promote nor rollback")
-        source = event_from_build(build, sender=sender)
+        source = rebuild_context(build, sender=sender)
         source.event = event
         source.target = target
         return self.trigger(repo, source, origin="promote")
 
     # The work -----------------------------------------------------------------------------
 
-    def _create(self, repo: Repo, event: HookEvent, origin: str) -> Build:
+    def _create(self, repo: Repo, event: BuildContext, origin: str) -> Build:
         number = self._next_number(repo.id)
         try:
             mirror = self.mirror(repo, event)
@@ -212,12 +207,12 @@ class Triggerer:
             self._renumber(repo, saved, files, event)
         return saved
 
-    def mirror(self, repo: Repo, event: HookEvent | None = None) -> Mirror:
+    def mirror(self, repo: Repo, event: BuildContext | None = None) -> Mirror:
         """The bare mirror of the repository, under ``<data_dir>/mirrors``."""
         url = repo.clone_url
-        if not url and event and not is_local_url(event.clone_url):
+        if not url and event and not is_local_url(event.remote_url):
             # Only a server admin names a local clone URL (runner.repo_rules), a webhook never.
-            url = event.clone_url
+            url = event.remote_url
         if not url:
             raise EngineError(
                 f"repository {repo.slug} has no clone URL; set it with "
@@ -238,7 +233,7 @@ class Triggerer:
             limits.check_file_size(mirror.file_size(commit, name), name)
         return {name: mirror.read_file(commit, name) for name in names}
 
-    def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: HookEvent):
+    def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: BuildContext):
         return self.compiler.call(
             load_pipeline,
             files,
@@ -253,7 +248,7 @@ class Triggerer:
             ),
         )
 
-    def _environment(self, repo: Repo, event: HookEvent, declared=()):
+    def _environment(self, repo: Repo, event: BuildContext, declared=()):
         """The build's environment (``runner.environments.decide_target``), or None.
 
         Environments the pipeline file declares are stored when missing, never from a pull
@@ -281,22 +276,23 @@ class Triggerer:
             )
         return found
 
-    def _context(self, repo: Repo, event: HookEvent, number: int) -> BuildContext:
+    def _context(self, repo: Repo, event: BuildContext, number: int) -> BuildContext:
         server_url = self.settings.effective_server_url()
-        return event.to_context(
+        # The event as the delivery told it, completed with what the server knows.
+        return dataclasses.replace(
+            event,
             repo=repo.slug,
             build_number=number,
-            remote_url=without_credentials(repo.clone_url or event.clone_url),
+            remote_url=without_credentials(repo.clone_url or event.remote_url),
             default_branch=repo.default_branch,
             server_url=server_url,
             instance=urlsplit(server_url).netloc or "localhost",
-            link=event.link,
             trusted=repo.trusted,
             private=repo.private,
             created=int(time.time()),
         )
 
-    def _build(self, repo: Repo, event: HookEvent, ctx: BuildContext) -> Build:
+    def _build(self, repo: Repo, event: BuildContext, ctx: BuildContext) -> Build:
         return Build(
             id=0,
             repo_id=repo.id,
@@ -315,7 +311,7 @@ class Triggerer:
         )
 
     def _save_error(
-        self, repo: Repo, event: HookEvent, ctx: BuildContext, exc: RunnerError
+        self, repo: Repo, event: BuildContext, ctx: BuildContext, exc: RunnerError
     ) -> Build:
         build = self._build(repo, event, ctx)
         build.status = ERROR
@@ -331,7 +327,7 @@ class Triggerer:
             raise NotFound(f"no repository with id {repo_id}")
         return counter + 1
 
-    def _renumber(self, repo: Repo, build: Build, files: dict[str, str], event: HookEvent):
+    def _renumber(self, repo: Repo, build: Build, files: dict[str, str], event: BuildContext):
         ctx = self._context(repo, event, build.number)
         ctx.commit = build.commit
         try:
@@ -369,11 +365,31 @@ def describe_error(exc: RunnerError) -> str:
     return "\n".join(lines) if lines else str(exc)
 
 
-def _is_fork(repo: Repo, event: HookEvent) -> bool:
+def rebuild_context(build: Build, *, sender: str = "") -> BuildContext:
+    """The event that made ``build``, to build it again (restart, promote): its stored context
+    under the build's own columns; ``parent`` is the build's number."""
+    return dataclasses.replace(
+        BuildContext.from_dict(build.context or {}),
+        event=build.event,
+        ref=build.ref,
+        commit=build.commit,
+        branch=build.branch,
+        tag=build.tag,
+        message=build.message,
+        author=build.author,
+        target=build.target,
+        sender=sender or build.sender,
+        parent=build.number,
+        # The forge's clone URL came with the delivery: a rebuild clones the repository's own.
+        remote_url="",
+    )
+
+
+def _is_fork(repo: Repo, event: BuildContext) -> bool:
     return trust_class(repo_trusted=repo.trusted, fork=event.fork) == FORK
 
 
-def _fill_from_commit(event: HookEvent, mirror: Mirror, commit: str) -> None:
+def _fill_from_commit(event: BuildContext, mirror: Mirror, commit: str) -> None:
     """Complete the event from the repository: the message and author when the event lacks
     them (manual, cron, generic builds), and the changed files when the forge did not list
     them but the previous commit is known (for ``paths`` conditions)."""
@@ -389,7 +405,6 @@ def _fill_from_commit(event: HookEvent, mirror: Mirror, commit: str) -> None:
         return
     if not event.message:
         event.message = str(info.message)
-        event.title = event.message.strip().split("\n", 1)[0]
     if not event.author:
         event.author = info.author.name or ""
         event.author_email = event.author_email or info.author.email or ""

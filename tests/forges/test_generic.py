@@ -8,7 +8,7 @@ import pytest
 from forge_payloads import generic_headers
 
 from runner.errors import BadRequest, Unauthorized
-from runner.forges import generic
+from runner.forges.generic import GENERIC as generic
 
 SECRET = "generic-secret"
 SHA = "a" * 40

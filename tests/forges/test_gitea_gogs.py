@@ -6,7 +6,8 @@ import pytest
 from forge_payloads import body, gitea_headers, gogs_headers, load
 
 from runner.errors import BadRequest, Unauthorized
-from runner.forges import gitea, gogs
+from runner.forges.gitea import GITEA as gitea
+from runner.forges.gitea import GOGS as gogs
 
 SECRET = "gitea-gogs-secret"
 

@@ -6,7 +6,7 @@ import pytest
 from forge_payloads import body, gitlab_headers, load
 
 from runner.errors import BadRequest, Unauthorized
-from runner.forges import gitlab
+from runner.forges.gitlab import GITLAB as gitlab
 
 SECRET = "gl-token-123"
 

@@ -11,8 +11,7 @@ import pytest
 
 from runner.core import BLOCKED, ERROR, PENDING
 from runner.errors import NotFound
-from runner.forges.base import HookEvent
-from runner.pipeline.spec import StageSpec
+from runner.pipeline.spec import BuildContext, StageSpec
 from runner.server.services import Services
 from runner.server.status import status_reporter
 from runner.server.trigger import BuildSkipped, Triggerer
@@ -96,14 +95,13 @@ class Origin:
         return git(self.work, "rev-parse", "HEAD")
 
 
-def push_event(sha: str, branch: str = "main", message: str = "change") -> HookEvent:
-    return HookEvent(
+def push_event(sha: str, branch: str = "main", message: str = "change") -> BuildContext:
+    return BuildContext(
         event="push",
         ref=f"refs/heads/{branch}",
         branch=branch,
         commit=sha,
         message=message,
-        title=message.splitlines()[0],
         author="ada",
         sender="ada",
         delivery_id="",
@@ -227,8 +225,13 @@ def test_skip_ci_in_the_message_creates_no_build(sqlite_hub, origin, marker):
 def test_skip_ci_does_not_apply_to_tags(sqlite_hub, origin):
     sha = origin.commit({".drone.yml": SIMPLE}, "Release [skip ci]")
     origin.tag("v1.0.0")
-    event = HookEvent(
-        event="tag", ref="refs/tags/v1.0.0", tag="v1.0.0", commit=sha, message="Release [skip ci]"
+    event = BuildContext(
+        event="tag",
+        ref="refs/tags/v1.0.0",
+        branch="",
+        tag="v1.0.0",
+        commit=sha,
+        message="Release [skip ci]",
     )
     build = sqlite_hub.triggerer.trigger(add_repo(sqlite_hub, origin), event)
     assert build.event == "tag" and build.tag == "v1.0.0"
@@ -302,7 +305,7 @@ def test_environment_decides_target_labels_and_approval(sqlite_hub, origin):
         labels={"env": "production"},
         approval_required=True,
     )
-    event = HookEvent(event="tag", ref="refs/tags/v2.0.0", tag="v2.0.0", commit=sha)
+    event = BuildContext(event="tag", ref="refs/tags/v2.0.0", branch="", tag="v2.0.0", commit=sha)
     build = sqlite_hub.triggerer.trigger(repo, event)
     assert build.target == "production"
     assert build.status == BLOCKED
@@ -333,7 +336,7 @@ def test_pull_request_from_a_fork_builds_the_pull_ref(sqlite_hub, origin, with_s
     text = SIMPLE + "  - name: pr-only\n    image: runner-test/busybox\n    commands: [true]\n"
     text += "    when:\n      event: [pull_request]\n"
     sha = origin.pull_request(7, {".drone.yml": text}, "Add a PR step")
-    event = HookEvent(
+    event = BuildContext(
         event="pull_request",
         ref="refs/pull/7/head",
         commit=sha if with_sha else "",
@@ -343,7 +346,6 @@ def test_pull_request_from_a_fork_builds_the_pull_ref(sqlite_hub, origin, with_s
         pull_request=7,
         action="opened",
         fork=True,
-        title="Add a PR step",
         message="Add a PR step",
     )
     build = sqlite_hub.triggerer.trigger(add_repo(sqlite_hub, origin), event)
