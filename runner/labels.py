@@ -110,8 +110,10 @@ def format_labels(labels: dict[str, str]) -> str:
 
 
 def parse_labels(raw: Any) -> dict[str, str]:
-    """Labels from a mapping, a ``k=v`` list, or ``"k=v,k2=v2"`` (empty parts skipped);
-    ``ValueError`` otherwise. The one reader of labels from people: environments, agents."""
+    """Labels from a mapping, a ``k=v`` list, or ``"k=v,k2=v2"`` (empty parts skipped, keys
+    and values stripped); ``ValueError`` saying which label is wrong otherwise. The one reader
+    of ``k=v`` lists from people: environments (file, API, web form), agent registration and
+    ``--labels``, and the settings' mapping values (``RUNNER_AGENT_LABELS``, ...)."""
     if isinstance(raw, dict):
         items = list(raw.items())
     elif isinstance(raw, str | list):
@@ -119,14 +121,16 @@ def parse_labels(raw: Any) -> dict[str, str]:
         items = []
         for part in parts:
             if not isinstance(part, str) or "=" not in part:
-                raise ValueError(f"label {part!r} is not key=value")
+                raise ValueError(f"label {part.strip()!r} is not key=value")
             key, _, val = part.partition("=")
             items.append((key.strip(), val.strip()))
     else:
         raise ValueError("not a mapping of labels")
     out = {}
     for key, val in items:
-        if not str(key).strip() or isinstance(val, dict | list):
+        if not str(key).strip():
+            raise ValueError(f"label {key}={val} has no key")
+        if isinstance(val, dict | list):
             raise ValueError(f"label {key!r} needs a plain value")
         out[str(key).strip()] = _label_value(val)
     return out

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from runner.labels import parse_labels
+
 
 @dataclass
 class Settings:
@@ -70,7 +72,8 @@ class Settings:
 
 
 def _coerce(kind: Any, raw: str) -> Any:
-    """Turn an environment variable's text into the field's type."""
+    """Turn an environment variable's text into the field's type (``ValueError`` when it is
+    not one: a mapping is ``k=v,k2=v2``, read by ``runner.labels.parse_labels``)."""
     text = str(kind)
     if "bool" in text:
         return raw.strip().lower() in ("1", "true", "yes", "on")
@@ -81,18 +84,6 @@ def _coerce(kind: Any, raw: str) -> Any:
     if "list" in text:
         return [p.strip() for p in raw.split(",") if p.strip()]
     return raw
-
-
-def parse_labels(raw: str) -> dict[str, str]:
-    """Parse ``k=v,k2=v2`` into a dict (labels, environment)."""
-    out: dict[str, str] = {}
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, _, value = part.partition("=")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def load_settings(overrides: dict[str, Any] | None = None, environ=None) -> Settings:
