@@ -224,7 +224,9 @@ def parse_when(value: Any, path: str, line: int, issues: IssueList, dialect: str
     return when
 
 
-def _parse_constraints(item: dict, path: str, line: int, issues: IssueList) -> Constraints:
+def _parse_constraints(
+    item: dict[str, Any], path: str, line: int, issues: IssueList
+) -> Constraints:
     out = Constraints(line=getattr(item, "line", line))
     for key, raw in item.items():
         key_line = item.line_of(key) if isinstance(item, YMap) else line
