@@ -38,6 +38,9 @@ _REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 # Submodules of submodules are followed this deep, no deeper.
 SUBMODULE_DEPTH = 5
+# What ``clone: skip_verify`` sets for the git processes that reach the remote, as Drone's
+# clone step does (drone-runner-docker, engine/compiler/clone.go, ``cloneParams``).
+NO_TLS_VERIFY = {"GIT_SSL_NO_VERIFY": "true"}
 
 
 def mirror_dir_name(url: str) -> str:
@@ -137,19 +140,23 @@ class Mirror:
             self._known.add(sha)
         return sha
 
-    def update(self, commit: str | None = None, ref: str | None = None) -> str:
+    def update(
+        self, commit: str | None = None, ref: str | None = None, *, skip_verify: bool = False
+    ) -> str:
         """Fetch branches and tags (and ``ref``, e.g. ``refs/pull/7/head``) from the remote.
 
         When ``commit`` is already present nothing is fetched, and no lock is taken: one git
         process answers. The remote's default branch (``ls-remote``) is only asked for when
         the mirror is new or ``HEAD`` itself is wanted. Returns the resolved commit sha
-        (``commit``, else ``ref``'s tip, else HEAD). Raises ``EngineError`` when the fetch
+        (``commit``, else ``ref``'s tip, else HEAD). ``skip_verify`` fetches without checking
+        the remote's TLS certificate (``clone: skip_verify``). Raises ``EngineError`` when the fetch
         fails and ``NotFound`` when the commit is not in the remote.
         """
         if commit:
             sha = self._present(commit)
             if sha is not None:
                 return sha
+        env = NO_TLS_VERIFY if skip_verify else {}
         with self._locked():
             new = not (self.path / "HEAD").exists()
             repo = self._repo()
@@ -158,16 +165,16 @@ class Mirror:
                 if ref and not ref.startswith(("refs/heads/", "refs/tags/")):
                     specs.append(f"+{ref}:{ref}")
                 try:
-                    repo.git.fetch("--prune", "--quiet", self.url, *specs)
+                    repo.git.fetch("--prune", "--quiet", self.url, *specs, env=env)
                 except git.GitCommandError as exc:
                     raise _git_error("fetch", self.url, exc) from exc
                 if commit and _SHA.match(commit) and not self.has_commit(commit):
                     try:  # a commit no branch points at any more (force push): ask for it
-                        repo.git.fetch("--quiet", self.url, commit)
+                        repo.git.fetch("--quiet", self.url, commit, env=env)
                     except git.GitCommandError:
                         pass
                 if new or not (commit or ref):
-                    self._set_head(repo)
+                    self._set_head(repo, env)
             target = commit or ref or "HEAD"
             try:
                 return repo.git.rev_parse("--verify", f"{target}^{{commit}}")
@@ -176,10 +183,10 @@ class Mirror:
                     f"commit {target} not found in {redact_url(self.url)}; was it pushed?"
                 ) from exc
 
-    def _set_head(self, repo: git.Repo) -> None:
+    def _set_head(self, repo: git.Repo, env: dict[str, str]) -> None:
         """Point the mirror's HEAD at the remote's default branch so ``HEAD`` resolves."""
         try:
-            out = repo.git.ls_remote("--symref", self.url, "HEAD")
+            out = repo.git.ls_remote("--symref", self.url, "HEAD", env=env)
         except git.GitCommandError:
             return
         match = re.search(r"^ref: (refs/heads/\S+)\s+HEAD", out, re.M)
@@ -227,6 +234,7 @@ class Mirror:
         submodules: bool = False,
         branch: str = "",
         trusted: bool = False,
+        skip_verify: bool = False,
         log=None,
     ) -> str:
         """Make ``dest_dir`` a git working copy of ``commit`` fetched from this mirror.
@@ -235,7 +243,8 @@ class Mirror:
         ``submodules`` initialises them (from their own remotes, relative URLs resolved against
         the repository's). Unless ``trusted``, a submodule must be on the repository's own host
         and reached over the network (``runner.git_urls.submodule_refusal``): a refused one
-        is said in ``log`` and raises ``EngineError``. ``origin`` points at the repository's
+        is said in ``log`` and raises ``EngineError``; ``skip_verify`` fetches them without
+        checking TLS certificates. ``origin`` points at the repository's
         real URL. ``log`` receives progress lines. Returns the checked-out sha.
         """
         sha = self.resolve(commit)
@@ -257,7 +266,8 @@ class Mirror:
         else:
             run("checkout", "--quiet", "--detach", sha)
         if submodules:
-            _update_submodules(dest, self.url, self.url, trusted, say, SUBMODULE_DEPTH)
+            verify = NO_TLS_VERIFY if skip_verify else {}
+            _update_submodules(dest, self.url, self.url, trusted, say, SUBMODULE_DEPTH, verify)
         return sha
 
 
@@ -280,7 +290,13 @@ def _submodule_urls(work: Path) -> list[tuple[str, str]]:
 
 
 def _update_submodules(
-    work: Path, base_url: str, repo_url: str, trusted: bool, say, depth_left: int
+    work: Path,
+    base_url: str,
+    repo_url: str,
+    trusted: bool,
+    say,
+    depth_left: int,
+    verify: dict[str, str],
 ) -> None:
     """Check, then fetch, the submodules of the working copy ``work`` (URL ``base_url``), and
     theirs, ``depth_left`` levels deep. Each URL is checked before git sees it."""
@@ -301,8 +317,8 @@ def _update_submodules(
     for name, url in resolved.items():
         # The URL checked above, not what ``submodule init`` worked out on its own.
         _run_git(work, ["config", f"submodule.{name}.url", url], lambda _line: None)
-    env = None if trusted else {"GIT_ALLOW_PROTOCOL": UNTRUSTED_GIT_PROTOCOLS}
-    _run_git(work, ["submodule", "update"], say, env)
+    env = dict(verify) if trusted else {**verify, "GIT_ALLOW_PROTOCOL": UNTRUSTED_GIT_PROTOCOLS}
+    _run_git(work, ["submodule", "update"], say, env or None)
     for name, url in resolved.items():
         proc = subprocess.run(
             ["git", "config", "-f", ".gitmodules", f"submodule.{name}.path"],
@@ -313,4 +329,4 @@ def _update_submodules(
         )
         path = proc.stdout.strip()
         if path and (work / path).is_dir():
-            _update_submodules(work / path, url, repo_url, trusted, say, depth_left - 1)
+            _update_submodules(work / path, url, repo_url, trusted, say, depth_left - 1, verify)
