@@ -2,7 +2,7 @@
 
 The mirror (``runner.gitmirror.Mirror``) keeps one bare repository per URL under
 ``cache_dir``; the commit is exported into a temporary working copy honouring the stage's
-``clone`` settings (depth, tags, submodules) and copied into the workspace with
+``clone`` settings (depth, tags, submodules, skip_verify) and copied into the workspace with
 ``engine.copy_to_workspace``. Raises ``EngineError``/``NotFound`` (both ``RunnerError``) with a
 message fit for the step log. Submodules of an untrusted stage come only from the repository's
 own host (``runner.git_urls.submodule_refusal``); credentials in URLs are never logged.
