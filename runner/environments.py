@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +74,7 @@ class EnvironmentDecl:
         }
 
 
-def environment_applies(env, *, event: str, branch: str = "", tag: str = "") -> bool:
+def environment_applies(env: Any, *, event: str, branch: str = "", tag: str = "") -> bool:
     """Whether a build of ``event`` on ``branch`` / ``tag`` deploys to ``env``.
 
     ``env`` is any object with ``events``, ``branches`` and ``tags`` lists (a stored
@@ -94,8 +95,8 @@ def environment_applies(env, *, event: str, branch: str = "", tag: str = "") -> 
 
 
 def decide_target(
-    environments: list, *, event: str, branch: str = "", tag: str = "", requested: str = ""
-):
+    environments: list[Any], *, event: str, branch: str = "", tag: str = "", requested: str = ""
+) -> Any:
     """The environment a build deploys to, or None.
 
     ``requested`` (promote, rollback, a manual build with a target) names it directly and is
@@ -220,7 +221,7 @@ def parse_declaration(
     return out
 
 
-def _one(name: str, fields: Any, bad) -> EnvironmentDecl | None:
+def _one(name: str, fields: Any, bad: Callable[[str, str], None]) -> EnvironmentDecl | None:
     path = f"environments.{name}"
     if not NAME_RE.match(name):
         bad(path, "a name is letters, digits, '-', '_' or '.', at most 63 characters")

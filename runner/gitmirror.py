@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from runner.git_urls import (
     resolve_submodule_url,
     submodule_refusal,
 )
+
+Say = Callable[[str], None]  # where a git command and its output are echoed, line by line
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -62,7 +65,7 @@ def _git_error(action: str, url: str, exc: Exception) -> EngineError:
     )
 
 
-def _run_git(cwd: Path, args: list[str], say, env: dict[str, str] | None = None) -> None:
+def _run_git(cwd: Path, args: list[str], say: Say, env: dict[str, str] | None = None) -> None:
     """Run ``git ARGS`` in ``cwd``, echoing it and its output to ``say`` (credentials hidden);
     ``EngineError`` when it fails."""
     say(redact_url("+ git " + " ".join(args)))
@@ -90,7 +93,7 @@ class Mirror:
     ``export`` are asked about it.
     """
 
-    def __init__(self, cache_dir: str | os.PathLike, url: str):
+    def __init__(self, cache_dir: str | os.PathLike[str], url: str):
         self.url = url
         self.path = Path(cache_dir).expanduser() / mirror_dir_name(url)
         # Full shas already verified in this mirror: objects are never removed, so a sha once
@@ -98,7 +101,7 @@ class Mirror:
         self._known: set[str] = set()
 
     @contextmanager
-    def _locked(self):
+    def _locked(self) -> Iterator[None]:
         with _thread_lock(str(self.path)):
             # Mirrors hold private code: the cache directory is the owner's alone.
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -177,7 +180,7 @@ class Mirror:
                     self._set_head(repo, env)
             target = commit or ref or "HEAD"
             try:
-                return repo.git.rev_parse("--verify", f"{target}^{{commit}}")
+                return str(repo.git.rev_parse("--verify", f"{target}^{{commit}}"))
             except git.GitCommandError as exc:
                 raise NotFound(
                     f"commit {target} not found in {redact_url(self.url)}; was it pushed?"
@@ -186,7 +189,7 @@ class Mirror:
     def _set_head(self, repo: git.Repo, env: dict[str, str]) -> None:
         """Point the mirror's HEAD at the remote's default branch so ``HEAD`` resolves."""
         try:
-            out = repo.git.ls_remote("--symref", self.url, "HEAD", env=env)
+            out = str(repo.git.ls_remote("--symref", self.url, "HEAD", env=env))
         except git.GitCommandError:
             return
         match = re.search(r"^ref: (refs/heads/\S+)\s+HEAD", out, re.M)
@@ -218,7 +221,7 @@ class Mirror:
         """The text (UTF-8) of ``path`` at ``commit``; ``NotFound`` when it is not there."""
         sha = self.resolve(commit)
         try:
-            return git.Repo(self.path).git.show(f"{sha}:{path}", strip_newline_in_stdout=False)
+            return str(git.Repo(self.path).git.show(f"{sha}:{path}", strip_newline_in_stdout=False))
         except git.GitCommandError as exc:
             raise NotFound(
                 f"{path} not found at commit {sha[:10]} of {redact_url(self.url)}"
@@ -227,7 +230,7 @@ class Mirror:
     def export(
         self,
         commit: str,
-        dest_dir: str | os.PathLike,
+        dest_dir: str | os.PathLike[str],
         *,
         depth: int = 0,
         tags: bool = False,
@@ -235,7 +238,7 @@ class Mirror:
         branch: str = "",
         trusted: bool = False,
         skip_verify: bool = False,
-        log=None,
+        log: Say | None = None,
     ) -> str:
         """Make ``dest_dir`` a git working copy of ``commit`` fetched from this mirror.
 
@@ -294,7 +297,7 @@ def _update_submodules(
     base_url: str,
     repo_url: str,
     trusted: bool,
-    say,
+    say: Say,
     depth_left: int,
     verify: dict[str, str],
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,9 @@ def _coerce(kind: Any, raw: str) -> Any:
     return raw
 
 
-def load_settings(overrides: dict[str, Any] | None = None, environ=None) -> Settings:
+def load_settings(
+    overrides: dict[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Build the settings: defaults → file → ``RUNNER_*`` environment → ``overrides``."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
