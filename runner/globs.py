@@ -18,21 +18,37 @@ This is the dialect of drone/runner-go (manifest/cond.go: ``Condition.Includes``
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
 
 from wcmatch import glob
 
+_MAGIC = re.compile(r"[*?\[{\\]")
 _FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB | glob.CASE | glob.FORCEUNIX
+
+
+@functools.lru_cache(maxsize=4096)
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    # wcmatch translates the pattern (each brace alternative its own anchored expression);
+    # compiled once, as the claim path compares every pending stage's labels with each agent's.
+    try:
+        alternatives, _ = glob.translate(pattern, flags=_FLAGS)
+    except Exception:  # wcmatch refuses some patterns (too many braces): they match nothing
+        return None
+    if not alternatives:
+        return None
+    return re.compile("|".join(f"(?:{alternative})" for alternative in alternatives))
 
 
 def glob_match(value: str, pattern: str) -> bool:
     """Whether ``value`` matches the doublestar ``pattern`` (an identical text always does)."""
     if pattern == value:
         return True
-    try:
-        return bool(glob.globmatch(value, pattern, flags=_FLAGS))
-    except Exception:  # wcmatch refuses some patterns (too many braces): they match nothing
-        return False
+    if not _MAGIC.search(pattern):
+        return False  # a plain name matches only itself
+    regex = _regex(pattern)
+    return regex is not None and regex.match(value) is not None
 
 
 def matches_any(value: str, patterns: Iterable[str]) -> bool:
