@@ -121,7 +121,8 @@ def parse_labels(raw: Any) -> dict[str, str]:
         items = []
         for part in parts:
             if not isinstance(part, str) or "=" not in part:
-                raise ValueError(f"label {part.strip()!r} is not key=value")
+                shown = part.strip() if isinstance(part, str) else part
+                raise ValueError(f"label {shown!r} is not key=value")
             key, _, val = part.partition("=")
             items.append((key.strip(), val.strip()))
     else:

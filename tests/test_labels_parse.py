@@ -36,3 +36,8 @@ def test_every_reader_refuses_a_label_without_key_or_value_sign(tmp_path, text, 
     result = CliRunner().invoke(agent, ["--labels", text, "--server", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     assert named in result.output
+
+
+def test_a_yaml_list_item_that_is_no_text_is_refused_not_a_crash():
+    with pytest.raises(ValueError, match="label 3 is not key=value"):
+        parse_labels(["env=ci", 3])
