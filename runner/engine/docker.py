@@ -35,10 +35,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 import docker
 import docker.errors
@@ -507,7 +508,7 @@ def _cache_scope(stage: StageSpec) -> str:
     return FORK if stage_trust(stage) == FORK else ""
 
 
-def _persist(func, *args, attempts: int = 5, **kwargs) -> None:
+def _persist(func: Callable[..., Any], *args: Any, attempts: int = 5, **kwargs: Any) -> None:
     """Call a removal until it succeeds or the resource is gone: the daemon may still be
     releasing a just-removed container's endpoint or mount for a moment."""
 
