@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
 import yaml
 
 from runner.errors import PipelineError
+from runner.globs import matches_any
 from runner.labels import parse_labels
 from runner.pipeline.issues import ERROR, Issue
 
@@ -73,15 +74,13 @@ class EnvironmentDecl:
         }
 
 
-def _fits(patterns: list[str], value: str) -> bool:
-    return any(fnmatchcase(value, p) for p in patterns)
-
-
-def environment_applies(env, *, event: str, branch: str = "", tag: str = "") -> bool:
+def environment_applies(env: Any, *, event: str, branch: str = "", tag: str = "") -> bool:
     """Whether a build of ``event`` on ``branch`` / ``tag`` deploys to ``env``.
 
     ``env`` is any object with ``events``, ``branches`` and ``tags`` lists (a stored
     ``Environment`` or an ``EnvironmentDecl``). Events: the listed ones, or ``DEFAULT_EVENTS``.
+    Patterns are ``runner.globs`` doublestar globs, as in ``when: branch``: ``release/*``
+    takes ``release/2`` but not ``release/2/hotfix`` (``release/**`` takes both).
     A tag build is judged by ``tags`` (an environment without tag patterns takes no tag
     builds); any other build by ``branches`` (an environment with only tag patterns takes no
     branch builds; one with no patterns at all takes every branch).
@@ -89,15 +88,15 @@ def environment_applies(env, *, event: str, branch: str = "", tag: str = "") -> 
     if event not in (env.events or DEFAULT_EVENTS):
         return False
     if tag or event == "tag":
-        return bool(env.tags) and _fits(env.tags, tag)
+        return bool(env.tags) and matches_any(tag, env.tags)
     if env.branches:
-        return _fits(env.branches, branch)
+        return matches_any(branch, env.branches)
     return not env.tags
 
 
 def decide_target(
-    environments: list, *, event: str, branch: str = "", tag: str = "", requested: str = ""
-):
+    environments: list[Any], *, event: str, branch: str = "", tag: str = "", requested: str = ""
+) -> Any:
     """The environment a build deploys to, or None.
 
     ``requested`` (promote, rollback, a manual build with a target) names it directly and is
@@ -222,7 +221,7 @@ def parse_declaration(
     return out
 
 
-def _one(name: str, fields: Any, bad) -> EnvironmentDecl | None:
+def _one(name: str, fields: Any, bad: Callable[[str, str], None]) -> EnvironmentDecl | None:
     path = f"environments.{name}"
     if not NAME_RE.match(name):
         bad(path, "a name is letters, digits, '-', '_' or '.', at most 63 characters")

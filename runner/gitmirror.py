@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from runner.git_urls import (
     submodule_refusal,
 )
 
+Say = Callable[[str], None]  # where a git command and its output are echoed, line by line
+
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -38,6 +41,9 @@ _REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 # Submodules of submodules are followed this deep, no deeper.
 SUBMODULE_DEPTH = 5
+# What ``clone: skip_verify`` sets for the git processes that reach the remote, as Drone's
+# clone step does (drone-runner-docker, engine/compiler/clone.go, ``cloneParams``).
+NO_TLS_VERIFY = {"GIT_SSL_NO_VERIFY": "true"}
 
 
 def mirror_dir_name(url: str) -> str:
@@ -59,7 +65,7 @@ def _git_error(action: str, url: str, exc: Exception) -> EngineError:
     )
 
 
-def _run_git(cwd: Path, args: list[str], say, env: dict[str, str] | None = None) -> None:
+def _run_git(cwd: Path, args: list[str], say: Say, env: dict[str, str] | None = None) -> None:
     """Run ``git ARGS`` in ``cwd``, echoing it and its output to ``say`` (credentials hidden);
     ``EngineError`` when it fails."""
     say(redact_url("+ git " + " ".join(args)))
@@ -87,7 +93,7 @@ class Mirror:
     ``export`` are asked about it.
     """
 
-    def __init__(self, cache_dir: str | os.PathLike, url: str):
+    def __init__(self, cache_dir: str | os.PathLike[str], url: str):
         self.url = url
         self.path = Path(cache_dir).expanduser() / mirror_dir_name(url)
         # Full shas already verified in this mirror: objects are never removed, so a sha once
@@ -95,7 +101,7 @@ class Mirror:
         self._known: set[str] = set()
 
     @contextmanager
-    def _locked(self):
+    def _locked(self) -> Iterator[None]:
         with _thread_lock(str(self.path)):
             # Mirrors hold private code: the cache directory is the owner's alone.
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -137,19 +143,23 @@ class Mirror:
             self._known.add(sha)
         return sha
 
-    def update(self, commit: str | None = None, ref: str | None = None) -> str:
+    def update(
+        self, commit: str | None = None, ref: str | None = None, *, skip_verify: bool = False
+    ) -> str:
         """Fetch branches and tags (and ``ref``, e.g. ``refs/pull/7/head``) from the remote.
 
         When ``commit`` is already present nothing is fetched, and no lock is taken: one git
         process answers. The remote's default branch (``ls-remote``) is only asked for when
         the mirror is new or ``HEAD`` itself is wanted. Returns the resolved commit sha
-        (``commit``, else ``ref``'s tip, else HEAD). Raises ``EngineError`` when the fetch
+        (``commit``, else ``ref``'s tip, else HEAD). ``skip_verify`` fetches without checking
+        the remote's TLS certificate (``clone: skip_verify``). Raises ``EngineError`` when the fetch
         fails and ``NotFound`` when the commit is not in the remote.
         """
         if commit:
             sha = self._present(commit)
             if sha is not None:
                 return sha
+        env = NO_TLS_VERIFY if skip_verify else {}
         with self._locked():
             new = not (self.path / "HEAD").exists()
             repo = self._repo()
@@ -158,28 +168,28 @@ class Mirror:
                 if ref and not ref.startswith(("refs/heads/", "refs/tags/")):
                     specs.append(f"+{ref}:{ref}")
                 try:
-                    repo.git.fetch("--prune", "--quiet", self.url, *specs)
+                    repo.git.fetch("--prune", "--quiet", self.url, *specs, env=env)
                 except git.GitCommandError as exc:
                     raise _git_error("fetch", self.url, exc) from exc
                 if commit and _SHA.match(commit) and not self.has_commit(commit):
                     try:  # a commit no branch points at any more (force push): ask for it
-                        repo.git.fetch("--quiet", self.url, commit)
+                        repo.git.fetch("--quiet", self.url, commit, env=env)
                     except git.GitCommandError:
                         pass
                 if new or not (commit or ref):
-                    self._set_head(repo)
+                    self._set_head(repo, env)
             target = commit or ref or "HEAD"
             try:
-                return repo.git.rev_parse("--verify", f"{target}^{{commit}}")
+                return str(repo.git.rev_parse("--verify", f"{target}^{{commit}}"))
             except git.GitCommandError as exc:
                 raise NotFound(
                     f"commit {target} not found in {redact_url(self.url)}; was it pushed?"
                 ) from exc
 
-    def _set_head(self, repo: git.Repo) -> None:
+    def _set_head(self, repo: git.Repo, env: dict[str, str]) -> None:
         """Point the mirror's HEAD at the remote's default branch so ``HEAD`` resolves."""
         try:
-            out = repo.git.ls_remote("--symref", self.url, "HEAD")
+            out = str(repo.git.ls_remote("--symref", self.url, "HEAD", env=env))
         except git.GitCommandError:
             return
         match = re.search(r"^ref: (refs/heads/\S+)\s+HEAD", out, re.M)
@@ -211,7 +221,7 @@ class Mirror:
         """The text (UTF-8) of ``path`` at ``commit``; ``NotFound`` when it is not there."""
         sha = self.resolve(commit)
         try:
-            return git.Repo(self.path).git.show(f"{sha}:{path}", strip_newline_in_stdout=False)
+            return str(git.Repo(self.path).git.show(f"{sha}:{path}", strip_newline_in_stdout=False))
         except git.GitCommandError as exc:
             raise NotFound(
                 f"{path} not found at commit {sha[:10]} of {redact_url(self.url)}"
@@ -220,14 +230,15 @@ class Mirror:
     def export(
         self,
         commit: str,
-        dest_dir: str | os.PathLike,
+        dest_dir: str | os.PathLike[str],
         *,
         depth: int = 0,
         tags: bool = False,
         submodules: bool = False,
         branch: str = "",
         trusted: bool = False,
-        log=None,
+        skip_verify: bool = False,
+        log: Say | None = None,
     ) -> str:
         """Make ``dest_dir`` a git working copy of ``commit`` fetched from this mirror.
 
@@ -235,7 +246,8 @@ class Mirror:
         ``submodules`` initialises them (from their own remotes, relative URLs resolved against
         the repository's). Unless ``trusted``, a submodule must be on the repository's own host
         and reached over the network (``runner.git_urls.submodule_refusal``): a refused one
-        is said in ``log`` and raises ``EngineError``. ``origin`` points at the repository's
+        is said in ``log`` and raises ``EngineError``; ``skip_verify`` fetches them without
+        checking TLS certificates. ``origin`` points at the repository's
         real URL. ``log`` receives progress lines. Returns the checked-out sha.
         """
         sha = self.resolve(commit)
@@ -257,7 +269,8 @@ class Mirror:
         else:
             run("checkout", "--quiet", "--detach", sha)
         if submodules:
-            _update_submodules(dest, self.url, self.url, trusted, say, SUBMODULE_DEPTH)
+            verify = NO_TLS_VERIFY if skip_verify else {}
+            _update_submodules(dest, self.url, self.url, trusted, say, SUBMODULE_DEPTH, verify)
         return sha
 
 
@@ -280,7 +293,13 @@ def _submodule_urls(work: Path) -> list[tuple[str, str]]:
 
 
 def _update_submodules(
-    work: Path, base_url: str, repo_url: str, trusted: bool, say, depth_left: int
+    work: Path,
+    base_url: str,
+    repo_url: str,
+    trusted: bool,
+    say: Say,
+    depth_left: int,
+    verify: dict[str, str],
 ) -> None:
     """Check, then fetch, the submodules of the working copy ``work`` (URL ``base_url``), and
     theirs, ``depth_left`` levels deep. Each URL is checked before git sees it."""
@@ -301,8 +320,8 @@ def _update_submodules(
     for name, url in resolved.items():
         # The URL checked above, not what ``submodule init`` worked out on its own.
         _run_git(work, ["config", f"submodule.{name}.url", url], lambda _line: None)
-    env = None if trusted else {"GIT_ALLOW_PROTOCOL": UNTRUSTED_GIT_PROTOCOLS}
-    _run_git(work, ["submodule", "update"], say, env)
+    env = dict(verify) if trusted else {**verify, "GIT_ALLOW_PROTOCOL": UNTRUSTED_GIT_PROTOCOLS}
+    _run_git(work, ["submodule", "update"], say, env or None)
     for name, url in resolved.items():
         proc = subprocess.run(
             ["git", "config", "-f", ".gitmodules", f"submodule.{name}.path"],
@@ -313,4 +332,4 @@ def _update_submodules(
         )
         path = proc.stdout.strip()
         if path and (work / path).is_dir():
-            _update_submodules(work / path, url, repo_url, trusted, say, depth_left - 1)
+            _update_submodules(work / path, url, repo_url, trusted, say, depth_left - 1, verify)

@@ -8,8 +8,9 @@ started with ``--labels env=production,!env=production`` runs production work an
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Any
+
+from runner.globs import glob_match
 
 REQUIRED_PREFIX = "!"
 
@@ -28,10 +29,17 @@ def split_agent_labels(labels: dict[str, str]) -> tuple[dict[str, str], dict[str
     return offered, required
 
 
+def value_allowed(value: str, pattern: str) -> bool:
+    """Whether a label ``value`` fits ``pattern``: a ``runner.globs`` glob, where a bare ``*``
+    takes any value, ``/`` included (Woodpecker 2's agent filter, ``createFilterFunc``: an
+    agent label ``*`` takes any value, others are ``doublestar.Match`` patterns)."""
+    return pattern == "*" or glob_match(value, pattern)
+
+
 def _value_fits(offered: str, asked: str) -> bool:
-    # "*" or a glob on either side widens the match: an agent offering "linux/*" takes
+    # A glob on either side widens the match: an agent offering "linux/*" takes
     # "linux/arm64", a stage asking "*" takes any value of that key.
-    return fnmatchcase(asked, offered) or fnmatchcase(offered, asked)
+    return value_allowed(asked, offered) or value_allowed(offered, asked)
 
 
 def matches(
@@ -77,7 +85,7 @@ def narrow(registered: dict[str, str], declared: dict[str, str]) -> dict[str, st
     """
     reg_offered, reg_required = split_agent_labels(registered)
     for key, value in split_agent_labels(declared)[0].items():
-        if key not in reg_offered or not fnmatchcase(value, reg_offered[key]):
+        if key not in reg_offered or not value_allowed(value, reg_offered[key]):
             return None
     out = dict(declared)
     for key, value in reg_required.items():
@@ -92,7 +100,7 @@ def beyond(registered: dict[str, str], declared: dict[str, str]) -> list[str]:
     return [
         f"{key}={value}"
         for key, value in sorted(split_agent_labels(declared)[0].items())
-        if key not in reg_offered or not fnmatchcase(value, reg_offered[key])
+        if key not in reg_offered or not value_allowed(value, reg_offered[key])
     ]
 
 
@@ -102,8 +110,10 @@ def format_labels(labels: dict[str, str]) -> str:
 
 
 def parse_labels(raw: Any) -> dict[str, str]:
-    """Labels from a mapping, a ``k=v`` list, or ``"k=v,k2=v2"`` (empty parts skipped);
-    ``ValueError`` otherwise. The one reader of labels from people: environments, agents."""
+    """Labels from a mapping, a ``k=v`` list, or ``"k=v,k2=v2"`` (empty parts skipped, keys
+    and values stripped); ``ValueError`` saying which label is wrong otherwise. The one reader
+    of ``k=v`` lists from people: environments (file, API, web form), agent registration and
+    ``--labels``, and the settings' mapping values (``RUNNER_AGENT_LABELS``, ...)."""
     if isinstance(raw, dict):
         items = list(raw.items())
     elif isinstance(raw, str | list):
@@ -111,14 +121,17 @@ def parse_labels(raw: Any) -> dict[str, str]:
         items = []
         for part in parts:
             if not isinstance(part, str) or "=" not in part:
-                raise ValueError(f"label {part!r} is not key=value")
+                shown = part.strip() if isinstance(part, str) else part
+                raise ValueError(f"label {shown!r} is not key=value")
             key, _, val = part.partition("=")
             items.append((key.strip(), val.strip()))
     else:
         raise ValueError("not a mapping of labels")
     out = {}
     for key, val in items:
-        if not str(key).strip() or isinstance(val, dict | list):
+        if not str(key).strip():
+            raise ValueError(f"label {key}={val} has no key")
+        if isinstance(val, dict | list):
             raise ValueError(f"label {key!r} needs a plain value")
         out[str(key).strip()] = _label_value(val)
     return out

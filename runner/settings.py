@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from runner.labels import parse_labels
 
 
 @dataclass
@@ -70,7 +73,8 @@ class Settings:
 
 
 def _coerce(kind: Any, raw: str) -> Any:
-    """Turn an environment variable's text into the field's type."""
+    """Turn an environment variable's text into the field's type (``ValueError`` when it is
+    not one: a mapping is ``k=v,k2=v2``, read by ``runner.labels.parse_labels``)."""
     text = str(kind)
     if "bool" in text:
         return raw.strip().lower() in ("1", "true", "yes", "on")
@@ -83,19 +87,9 @@ def _coerce(kind: Any, raw: str) -> Any:
     return raw
 
 
-def parse_labels(raw: str) -> dict[str, str]:
-    """Parse ``k=v,k2=v2`` into a dict (labels, environment)."""
-    out: dict[str, str] = {}
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, _, value = part.partition("=")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def load_settings(overrides: dict[str, Any] | None = None, environ=None) -> Settings:
+def load_settings(
+    overrides: dict[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Build the settings: defaults → file → ``RUNNER_*`` environment → ``overrides``."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}

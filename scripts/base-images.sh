@@ -1,13 +1,71 @@
 #!/usr/bin/env bash
 # Builds the local base images the tests and benchmarks use, without any registry:
-#   runner-test/busybox  - busybox-static, a few links (no CMD, no ENV)
-#   runner-test/python   - Debian bookworm minbase with python3, git and ca-certificates
-# The Debian root filesystem is cached in /var/cache/pipeline-runner between runs.
+#   PREFIX/busybox  - busybox-static, a few links (no CMD, no ENV)
+#   PREFIX/python   - Debian bookworm minbase with python3, git and ca-certificates
+# Usage: base-images.sh [PREFIX]   (PREFIX defaults to runner-test)
+#        base-images.sh --mirror  (print the Debian archive it would use, and exit)
+# Debian packages come from the Debian archive this machine's apt already uses (its sources in
+# /etc/apt/sources.list and /etc/apt/sources.list.d/*.list|*.sources), so the script works
+# wherever apt works. The root filesystem is cached between runs in BASE_IMAGES_CACHE
+# (default /var/cache/pipeline-runner).
 set -euo pipefail
-cache=/var/cache/pipeline-runner
+prefix=${1:-runner-test}
+apt_etc=${APT_ETC:-/etc/apt}  # tests point it at sample sources
+suite=bookworm
+cache=${BASE_IMAGES_CACHE:-/var/cache/pipeline-runner}
 mkdir -p "$cache"
 
-if ! docker image inspect runner-test/busybox >/dev/null 2>&1; then
+# The URI of the first enabled `deb` source of this machine serving a plain Debian release
+# (a suite without `-security`, `-updates`, ...), the one serving $suite first.
+apt_mirror() {
+  local files=()
+  [ -f "$apt_etc/sources.list" ] && files+=("$apt_etc/sources.list")
+  shopt -s nullglob
+  files+=("$apt_etc"/sources.list.d/*.list "$apt_etc"/sources.list.d/*.sources)
+  shopt -u nullglob
+  [ ${#files[@]} -gt 0 ] || return 1
+  awk -v want="$suite" '
+    function keep(uri, suites,   n, i, s) {
+      n = split(suites, s, " ")
+      for (i = 1; i <= n; i++) {
+        if (s[i] == want) { if (best == "") best = uri }
+        else if (s[i] !~ /-/ && s[i] !~ /\// && plain == "") plain = uri
+      }
+    }
+    function stanza() {
+      if (types ~ /(^| )deb( |$)/ && enabled !~ /^(no|false)$/ && uris != "") {
+        split(uris, u, " "); keep(u[1], suites)
+      }
+      types = ""; uris = ""; suites = ""; enabled = ""
+    }
+    FNR == 1 { stanza() }
+    FILENAME ~ /\.sources$/ {
+      if ($0 ~ /^[ \t]*$/) { stanza(); next }
+      if ($0 ~ /^#/) next
+      key = tolower($1); sub(/:$/, "", key); $1 = ""; sub(/^ +/, "")
+      if (key == "types") types = $0
+      else if (key == "uris") uris = $0
+      else if (key == "suites") suites = $0
+      else if (key == "enabled") enabled = tolower($0)
+      next
+    }
+    $1 == "deb" {
+      i = 2
+      if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+      keep($i, $(i + 1))
+    }
+    END { stanza(); if (best != "") print best; else if (plain != "") print plain }
+  ' "${files[@]}"
+}
+
+if [ "$prefix" = "--mirror" ]; then
+  found=$(apt_mirror || true)
+  [ -n "$found" ] || { echo "no Debian archive among the apt sources of $apt_etc" >&2; exit 1; }
+  echo "$found"
+  exit
+fi
+
+if ! docker image inspect "$prefix/busybox" >/dev/null 2>&1; then
   root=$(mktemp -d)
   mkdir -p "$root/bin" "$root/tmp" "$root/etc"
   cp /bin/busybox "$root/bin/"
@@ -16,28 +74,32 @@ if ! docker image inspect runner-test/busybox >/dev/null 2>&1; then
     ln -s busybox "$root/bin/$c"
   done
   echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
-  tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' - runner-test/busybox >/dev/null
+  tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' - "$prefix/busybox" >/dev/null
   rm -rf "$root"
 fi
 
-if ! docker image inspect runner-test/python >/dev/null 2>&1; then
-  if [ ! -f "$cache/bookworm-python.tar" ]; then
-    # The Debian mirror this machine's apt uses, so the script works wherever apt works.
-    mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' |
-      awk '$2 == "bookworm" { print $1; exit }')
+if ! docker image inspect "$prefix/python" >/dev/null 2>&1; then
+  if [ ! -f "$cache/$suite-python.tar" ]; then
+    mirror=$(apt_mirror || true)
     if [ -z "$mirror" ]; then
-      echo "base-images.sh: apt's sources name no bookworm mirror for debootstrap" >&2
+      echo "no Debian archive among this machine's apt sources (/etc/apt/sources.list," \
+        "/etc/apt/sources.list.d): add one, as apt needs it too" >&2
       exit 1
     fi
     rootfs=$(mktemp -d)
-    debootstrap --variant=minbase --include=python3,git,ca-certificates,python3-yaml \
-      bookworm "$rootfs" "$mirror" >/tmp/debootstrap.log 2>&1
+    echo "debootstrap $suite from $mirror (this machine's apt source)"
+    if ! debootstrap --variant=minbase --include=python3,git,ca-certificates,python3-yaml \
+      "$suite" "$rootfs" "$mirror" >/tmp/debootstrap.log 2>&1; then
+      echo "debootstrap failed; see /tmp/debootstrap.log" >&2
+      rm -rf "$rootfs"
+      exit 1
+    fi
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb
-    tar -C "$rootfs" -c . > "$cache/bookworm-python.tar.tmp"
-    mv "$cache/bookworm-python.tar.tmp" "$cache/bookworm-python.tar"
+    tar -C "$rootfs" -c . > "$cache/$suite-python.tar.tmp"
+    mv "$cache/$suite-python.tar.tmp" "$cache/$suite-python.tar"
     rm -rf "$rootfs"
   fi
   docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    "$cache/bookworm-python.tar" runner-test/python >/dev/null
+    "$cache/$suite-python.tar" "$prefix/python" >/dev/null
 fi
-echo "base images ready: runner-test/busybox runner-test/python"
+echo "base images ready: $prefix/busybox $prefix/python"

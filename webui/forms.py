@@ -10,6 +10,8 @@ import re
 
 from flask import request
 
+from runner.labels import parse_labels
+
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SLUG_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CRON_FIELD_RE = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
@@ -66,17 +68,13 @@ class Form:
         return [p.strip() for p in (self.source.get(name) or "").split(",") if p.strip()]
 
     def labels(self, name: str) -> dict[str, str]:
-        """``key=value`` pairs separated by commas; a pair without ``=`` is an error."""
-        out: dict[str, str] = {}
-        for part in self.items(name):
-            key, sep, value = part.partition("=")
-            if not sep or not key.strip():
-                self.errors[name] = (
-                    f"Write labels as key=value, separated by commas ({part!r} is not)."
-                )
-                continue
-            out[key.strip()] = value.strip()
-        return out
+        """``key=value`` pairs separated by commas, read by ``runner.labels.parse_labels``; a
+        pair without ``=`` or without a key is an error."""
+        try:
+            return parse_labels(self.source.get(name) or "")
+        except ValueError as exc:
+            self.errors[name] = f"Write labels as key=value, separated by commas: {exc}."
+            return {}
 
     def cron(self, name: str) -> str:
         """A five-field cron expression (or an ``@hourly``-style shortcut)."""

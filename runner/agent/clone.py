@@ -2,7 +2,7 @@
 
 The mirror (``runner.gitmirror.Mirror``) keeps one bare repository per URL under
 ``cache_dir``; the commit is exported into a temporary working copy honouring the stage's
-``clone`` settings (depth, tags, submodules) and copied into the workspace with
+``clone`` settings (depth, tags, submodules, skip_verify) and copied into the workspace with
 ``engine.copy_to_workspace``. Raises ``EngineError``/``NotFound`` (both ``RunnerError``) with a
 message fit for the step log. Submodules of an untrusted stage come only from the repository's
 own host (``runner.git_urls.submodule_refusal``); credentials in URLs are never logged.
@@ -41,7 +41,12 @@ def clone_workspace(engine: Engine, stage: StageSpec, source: CloneSource, log: 
     """
     mirror = Mirror(os.path.expanduser(source.cache_dir), source.url)
     log(f"+ fetch {redact_url(source.url)} {source.commit or source.ref or 'HEAD'}")
-    sha = mirror.update(commit=source.commit or None, ref=source.ref or None)
+    skip_verify = stage.clone.skip_verify
+    if skip_verify:
+        log("TLS certificates are not verified (clone: skip_verify)")
+    sha = mirror.update(
+        commit=source.commit or None, ref=source.ref or None, skip_verify=skip_verify
+    )
     with tempfile.TemporaryDirectory(prefix="pipeline-runner-clone-") as tmp:
         mirror.export(
             sha,
@@ -51,6 +56,7 @@ def clone_workspace(engine: Engine, stage: StageSpec, source: CloneSource, log: 
             submodules=stage.clone.submodules,
             branch=source.branch,
             trusted=stage.trusted,
+            skip_verify=skip_verify,
             log=log,
         )
         engine.copy_to_workspace(stage, tmp)

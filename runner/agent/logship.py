@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 
 from runner.agent.rpc_client import RpcRefused, RpcUnavailable
+from runner.retry import retry
 
 log = logging.getLogger(__name__)
 
@@ -175,15 +175,13 @@ class LogShipper:
                         return
 
     def _send(self, step_id: int, seq: int, data: bytes) -> None:
-        delay = 0.2
-        while True:
-            try:
-                self._upload(step_id, seq, data)
-                return
-            except RpcRefused as exc:
-                log.error("log chunk %s of step %s refused, dropped: %s", seq, step_id, exc)
-                return
-            except RpcUnavailable as exc:
-                log.warning("log upload failed, retrying in %.1fs: %s", delay, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        try:
+            retry(
+                lambda: self._upload(step_id, seq, data),
+                retry_on=RpcUnavailable,
+                on_retry=lambda exc, delay: log.warning(
+                    "log upload failed, retrying in %.1fs: %s", delay, exc
+                ),
+            )
+        except RpcRefused as exc:
+            log.error("log chunk %s of step %s refused, dropped: %s", seq, step_id, exc)

@@ -19,7 +19,6 @@ import functools
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,9 +28,12 @@ from runner.agent.logship import LogShipper
 from runner.agent.rpc_client import RpcClient, RpcRefused, RpcUnavailable
 from runner.core import ERROR, FAILURE, KILLED, RUNNING
 from runner.pipeline.spec import StageSpec
+from runner.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
 
+RPC_BACKOFF = Backoff(first=0.2, cap=5.0)  # a step update the server did not take
+CLAIM_BACKOFF = Backoff(first=0.2, cap=10.0)  # a claim the server did not answer
 HEALTH_POLL = 1.0  # seconds between asking an unhealthy engine's state (it backs off itself)
 
 
@@ -100,16 +102,14 @@ class _Reporter:
 
 def _retry(call: Callable[[], Any], stop: threading.Event, what: str) -> Any:
     """Call until the server answers; RpcRefused propagates; gives up only when stopping."""
-    delay = 0.2
-    while True:
-        try:
-            return call()
-        except RpcUnavailable as exc:
-            if stop.is_set() and delay >= 5.0:
-                raise
-            log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    return retry(
+        call,
+        retry_on=RpcUnavailable,
+        give_up=lambda delay: stop.is_set() and delay >= RPC_BACKOFF.cap,
+        on_retry=lambda exc, delay: log.warning(
+            "%s failed, retrying in %.1fs: %s", what, delay, exc
+        ),
+    )
 
 
 class AgentRuntime:
@@ -206,7 +206,7 @@ class AgentRuntime:
         self.stop(timeout=finish_timeout)
 
     def _work(self) -> None:
-        delay = 0.2
+        delays = CLAIM_BACKOFF.delays()
         while not self._stop.is_set():
             if self.health.check():
                 self._stop.wait(HEALTH_POLL)
@@ -215,11 +215,11 @@ class AgentRuntime:
                 payload = self.client.claim(
                     self.poll_wait, labels=self.labels, capacity=self.capacity, version=__version__
                 )
-                delay = 0.2
+                delays = CLAIM_BACKOFF.delays()
             except (RpcUnavailable, RpcRefused) as exc:
+                delay = next(delays)
                 log.warning("claim failed, retrying in %.1fs: %s", delay, exc)
                 self._stop.wait(delay)
-                delay = min(delay * 2, 10.0)
                 continue
             if payload is None:
                 continue

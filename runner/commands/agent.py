@@ -12,7 +12,8 @@ import time
 import click
 
 from runner.commands.build import _Api
-from runner.settings import load_settings, parse_labels
+from runner.labels import parse_labels
+from runner.settings import load_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -60,7 +61,10 @@ def _run_agent(server_url, token, name, labels, capacity) -> None:
     if name:
         overrides["agent_name"] = name
     if labels is not None:
-        overrides["agent_labels"] = parse_labels(labels)
+        try:
+            overrides["agent_labels"] = parse_labels(labels)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--labels") from exc
     if capacity:
         overrides["agent_capacity"] = capacity
     settings = load_settings(overrides)

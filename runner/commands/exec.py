@@ -396,6 +396,6 @@ def _issue_text(issue) -> str:
 def _labels_from_env() -> dict[str, str]:
     """Extra labels for every resource, from ``RUNNER_EXEC_LABELS=k=v,k2=v2`` (tests use it
     to mark what they create)."""
-    from runner.settings import parse_labels
+    from runner.labels import parse_labels
 
     return parse_labels(os.environ.get("RUNNER_EXEC_LABELS", ""))

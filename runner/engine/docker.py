@@ -35,10 +35,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 import docker
 import docker.errors
@@ -67,12 +68,14 @@ from runner.pipeline.spec import (
     StepSpec,
 )
 from runner.pipeline.trust import FORK, stage_trust
+from runner.retry import Backoff, retry
 
 LABEL_BUILD = "pipeline-runner.build"
 LABEL_STAGE = "pipeline-runner.stage"
 LABEL_AGENT = "pipeline-runner.agent"
 LABEL_RUN = "pipeline-runner.run"
 
+_STEADY = Backoff(first=0.2, factor=1.0)  # between attempts to remove a resource
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]+")
 
 
@@ -505,18 +508,20 @@ def _cache_scope(stage: StageSpec) -> str:
     return FORK if stage_trust(stage) == FORK else ""
 
 
-def _persist(func, *args, attempts: int = 5, **kwargs) -> None:
+def _persist(func: Callable[..., Any], *args: Any, attempts: int = 5, **kwargs: Any) -> None:
     """Call a removal until it succeeds or the resource is gone: the daemon may still be
     releasing a just-removed container's endpoint or mount for a moment."""
-    for attempt in range(attempts):
+
+    def remove() -> None:
         try:
             func(*args, **kwargs)
-            return
         except docker.errors.NotFound:
-            return
-        except docker.errors.APIError:
-            if attempt + 1 < attempts:
-                time.sleep(0.2)
+            pass
+
+    try:
+        retry(remove, retry_on=docker.errors.APIError, attempts=attempts, backoff=_STEADY)
+    except docker.errors.APIError:
+        pass  # still there after the last attempt: the next cleanup_leftovers removes it
 
 
 def _quiet(func, *args, **kwargs) -> None:

@@ -69,7 +69,8 @@ def host_path(source: str, stage: Stage) -> str | None:
         return source
     declared = stage.volumes.get(source)
     if declared and "host" in declared:
-        return declared["host"]
+        host: str | None = declared["host"]
+        return host
     return None
 
 

@@ -2,8 +2,9 @@
 
 A condition is a list of constraint maps that are OR-ed (Woodpecker's list form; Drone's single
 map is a list of one); the fields of one map are AND-ed. Each field is a scalar, a list, or an
-``include``/``exclude`` map, matched with doublestar globs. ``status`` is not matched against
-the build here: it decides the run policy (``statuses``). An empty condition always matches.
+``include``/``exclude`` map, matched with the doublestar globs of ``runner.globs``. ``status``
+is not matched against the build here: it decides the run policy (``statuses``). An empty
+condition always matches.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from wcmatch import glob
-
+from runner.globs import glob_match
 from runner.pipeline.evaluate import (
     ExpressionError,
     ExpressionTooComplex,
@@ -24,7 +24,6 @@ from runner.pipeline.issues import IssueList
 from runner.pipeline.spec import BuildContext
 from runner.pipeline.yamlload import YMap, to_text
 
-_GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB
 LIST_FIELDS = (
     "branch",
     "event",
@@ -49,16 +48,6 @@ EVENT_ALIASES = {
     "tag": {"tag", "release"},
     "pull_request": {"pull_request", "pull-request", "pr"},
 }
-
-
-def glob_match(value: str, pattern: str) -> bool:
-    """Doublestar glob match (``*`` stops at ``/``, ``**`` crosses it, ``{a,b}`` braces)."""
-    if pattern == value:
-        return True
-    try:
-        return glob.globmatch(value, pattern, flags=_GLOB_FLAGS)
-    except Exception:  # a malformed pattern matches nothing, as in Go's filepath.Match
-        return False
 
 
 @dataclass
@@ -235,7 +224,9 @@ def parse_when(value: Any, path: str, line: int, issues: IssueList, dialect: str
     return when
 
 
-def _parse_constraints(item: dict, path: str, line: int, issues: IssueList) -> Constraints:
+def _parse_constraints(
+    item: dict[str, Any], path: str, line: int, issues: IssueList
+) -> Constraints:
     out = Constraints(line=getattr(item, "line", line))
     for key, raw in item.items():
         key_line = item.line_of(key) if isinstance(item, YMap) else line

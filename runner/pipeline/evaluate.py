@@ -187,7 +187,7 @@ def parse_expression(text: str) -> Any:
     return tree
 
 
-def _regex(pattern: Any):
+def _regex(pattern: Any) -> Any:
     try:
         return re2.compile(str(pattern), _RE2_OPTIONS)
     except (re2.error, UnicodeError) as exc:

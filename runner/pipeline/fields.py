@@ -36,7 +36,7 @@ def key_line(raw: Any, key: str, default: int = 0) -> int:
     return raw.line_of(key) if isinstance(raw, YMap) else default
 
 
-def text(raw: dict, key: str, path: str, issues: IssueList, default: str = "") -> str:
+def text(raw: dict[str, Any], key: str, path: str, issues: IssueList, default: str = "") -> str:
     """A scalar field as text; a map or list is an error."""
     value = raw.get(key)
     if value is None:
@@ -47,7 +47,7 @@ def text(raw: dict, key: str, path: str, issues: IssueList, default: str = "") -
     return to_text(value)
 
 
-def boolean(raw: dict, key: str, path: str, issues: IssueList) -> bool:
+def boolean(raw: dict[str, Any], key: str, path: str, issues: IssueList) -> bool:
     """A yes/no field; accepts true/false and their quoted forms."""
     value = raw.get(key)
     if value is None:
@@ -62,7 +62,9 @@ def boolean(raw: dict, key: str, path: str, issues: IssueList) -> bool:
     return False
 
 
-def integer(raw: dict, key: str, path: str, issues: IssueList, *, high: int = MAX_WHOLE) -> int:
+def integer(
+    raw: dict[str, Any], key: str, path: str, issues: IssueList, *, high: int = MAX_WHOLE
+) -> int:
     """A whole-number field from 0 to ``high`` (0 when absent), written as a YAML integer or
     as text of ASCII digits; anything else is an error issue at the key's line, and 0."""
     value = raw.get(key)
@@ -91,7 +93,7 @@ def integer(raw: dict, key: str, path: str, issues: IssueList, *, high: int = MA
 
 
 def text_list(
-    raw: dict, key: str, path: str, issues: IssueList, *, split: bool = False
+    raw: dict[str, Any], key: str, path: str, issues: IssueList, *, split: bool = False
 ) -> list[str] | None:
     """A list of scalars (a single scalar is a list of one); None when absent."""
     value = raw.get(key)
@@ -118,7 +120,7 @@ def text_list(
     return out
 
 
-def mapping(raw: dict, key: str, path: str, issues: IssueList) -> dict | None:
+def mapping(raw: dict[str, Any], key: str, path: str, issues: IssueList) -> dict[str, Any] | None:
     """A map field; None when absent, or (with an error) when it is not a map."""
     value = raw.get(key)
     if value is None:
@@ -129,7 +131,7 @@ def mapping(raw: dict, key: str, path: str, issues: IssueList) -> dict | None:
     return value
 
 
-def environment(raw: dict, key: str, path: str, issues: IssueList) -> dict[str, Any]:
+def environment(raw: dict[str, Any], key: str, path: str, issues: IssueList) -> dict[str, Any]:
     """``environment`` as a map (values text or ``{"from_secret": name}``) or ``K=V`` list."""
     value = raw.get(key)
     line = key_line(raw, key)

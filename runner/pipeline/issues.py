@@ -37,10 +37,10 @@ class Issue:
         return self.level == ERROR
 
 
-class IssueList(list):
+class IssueList(list[Issue]):
     """Issues collected while reading one file; every reader appends here, none raises."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str) -> None:
         super().__init__()
         self.file = file
 

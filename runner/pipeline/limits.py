@@ -77,7 +77,9 @@ COMPILE_QUEUE_SECONDS = 60.0
 """Time a reading waits for a free worker before its build ends in ``error``."""
 
 
-def over_budget(what: str, limit: int, unit: str, *, file: str = "", line: int = 0, fix: str = ""):
+def over_budget(
+    what: str, limit: int, unit: str, *, file: str = "", line: int = 0, fix: str = ""
+) -> BudgetExceeded:
     """The error for a budget hit: ``<what>: over the limit of <limit> <unit>; <fix>``."""
     fix = fix or "simplify the file or split it"
     return BudgetExceeded(

@@ -123,7 +123,7 @@ def trust_issues(
 
 def sort_issues(issues: list[Issue]) -> list[Issue]:
     """Issues by file (in the order files were given) and line; stable otherwise."""
-    order = {}
+    order: dict[str, int] = {}
     for issue in issues:
         order.setdefault(issue.file, len(order))
     return sorted(issues, key=lambda i: (order[i.file], i.line))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
+
+from runner.globs import glob_match
 
 PIPELINE_FILE_ORDER = (
     ".pipeline.yml",
@@ -30,7 +31,7 @@ def select_pipeline_files(paths: Iterable[str], configured: str = "") -> list[st
         if configured in present:
             return [configured]
         if any(c in configured for c in "*?["):
-            return [p for p in present if fnmatch.fnmatchcase(p, configured)]
+            return [p for p in present if glob_match(p, configured)]
         return _yaml_in(present, configured)
     for entry in PIPELINE_FILE_ORDER:
         if entry.startswith(".woodpecker/"):

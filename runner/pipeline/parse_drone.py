@@ -48,7 +48,7 @@ OTHER_KINDS = ("signature", "secret", "template", "cron", "secret_v2")
 
 
 def parse_drone_document(
-    doc: dict, file: str, index: int, line: int, issues: IssueList
+    doc: dict[str, Any], file: str, index: int, line: int, issues: IssueList
 ) -> Stage | None:
     """Read one document; None for a non-pipeline kind (``signature``, ``secret``)."""
     kind = to_text(doc.get("kind", "pipeline"))
@@ -105,7 +105,7 @@ def parse_drone_document(
     return stage
 
 
-def _steps(doc: dict, key: str, dot: str, issues: IssueList, pipeline: str) -> list:
+def _steps(doc: dict[str, Any], key: str, dot: str, issues: IssueList, pipeline: str) -> list[Any]:
     value = doc.get(key)
     if value is None:
         return []
@@ -132,7 +132,9 @@ def _steps(doc: dict, key: str, dot: str, issues: IssueList, pipeline: str) -> l
     return out
 
 
-def _pipeline_volumes(doc: dict, dot: str, issues: IssueList) -> dict[str, dict[str, Any]]:
+def _pipeline_volumes(
+    doc: dict[str, Any], dot: str, issues: IssueList
+) -> dict[str, dict[str, Any]]:
     value = doc.get("volumes")
     out: dict[str, dict[str, Any]] = {}
     if value is None:

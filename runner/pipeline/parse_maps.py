@@ -8,6 +8,8 @@ step keys that are not step keys are plugin settings.
 
 from __future__ import annotations
 
+from typing import Any
+
 from runner.pipeline import fields
 from runner.pipeline.conditions import Constraints, parse_constraint, parse_when, unknown_message
 from runner.pipeline.issues import IssueList
@@ -50,7 +52,7 @@ WOODPECKER_KEYS = (
 
 
 def parse_map_document(
-    doc: dict, file: str, name: str, line: int, issues: IssueList, dialect: str
+    doc: dict[str, Any], file: str, name: str, line: int, issues: IssueList, dialect: str
 ) -> Stage:
     """Read a 0.8 file or a Woodpecker workflow into one stage named ``name``."""
     stage = Stage(name=name, file=file, dialect=dialect, line=line)
@@ -110,7 +112,7 @@ def _reported(issues: IssueList, path: str) -> bool:
 
 
 def _step_collection(
-    doc: dict, key: str, issues: IssueList, dialect: str, legacy: bool
+    doc: dict[str, Any], key: str, issues: IssueList, dialect: str, legacy: bool
 ) -> list[Step]:
     value = doc.get(key)
     if value is None:
@@ -156,7 +158,7 @@ def _is_git(step: Step) -> bool:
     return not step.commands and ("git" in step.image or not step.image)
 
 
-def _clone_section(doc: dict, stage: Stage, issues: IssueList) -> None:
+def _clone_section(doc: dict[str, Any], stage: Stage, issues: IssueList) -> None:
     clone = doc.get("clone")
     if clone is None:
         return
@@ -181,7 +183,7 @@ def _clone_section(doc: dict, stage: Stage, issues: IssueList) -> None:
         _clone_options(options, stage, issues, f"clone.{name}")
 
 
-def _clone_options(options: dict, stage: Stage, issues: IssueList, path: str) -> None:
+def _clone_options(options: dict[str, Any], stage: Stage, issues: IssueList, path: str) -> None:
     depth = options.get("depth")
     if depth is not None:
         stage.clone_depth = fields.integer(options, "depth", path, issues)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
+from typing import Any
 
 from runner.errors import PipelineError
 from runner.pipeline import limits
@@ -18,7 +19,7 @@ from runner.pipeline.model import DRONE, DRONE08, WOODPECKER, Stage
 from runner.pipeline.parse_drone import parse_drone_document
 from runner.pipeline.parse_maps import parse_map_document
 from runner.pipeline.substitute import substitute
-from runner.pipeline.yamlload import check_size, load_documents
+from runner.pipeline.yamlload import YMap, check_size, load_documents
 
 VariablesFor = Callable[[dict[str, str]], dict[str, str]]
 
@@ -119,13 +120,13 @@ def _matrix_of(
             docs = load_documents(substitute(text, variables_for({})), file, IssueList(file))
         except PipelineError:
             return [{}]  # the substituted text will report the problem with its line
-    if len(docs) != 1 or not isinstance(docs[0][0], dict) or "kind" in docs[0][0]:
+    if len(docs) != 1 or not isinstance(docs[0][0], YMap) or "kind" in docs[0][0]:
         return [{}]
     doc = docs[0][0]
     return expand_matrix(doc.get("matrix"), doc.line_of("matrix") if "matrix" in doc else 0, issues)
 
 
-def _parse_document(file: str, doc, index: int, line: int, issues: IssueList) -> Stage | None:
+def _parse_document(file: str, doc: Any, index: int, line: int, issues: IssueList) -> Stage | None:
     prefix = f"[{index}]" if index else ""
     if not isinstance(doc, dict):
         issues.error(

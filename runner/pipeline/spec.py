@@ -16,7 +16,6 @@ from typing import Any
 ON_SUCCESS = "on-success"
 ON_FAILURE = "on-failure"
 ALWAYS = "always"
-NEVER = "never"
 
 # Step kinds.
 KIND_CLONE = "clone"

@@ -158,7 +158,7 @@ def parse_step(
     return step
 
 
-def _pull(raw: dict, path: str, issues: IssueList) -> str:
+def _pull(raw: dict[str, Any], path: str, issues: IssueList) -> str:
     value = raw.get("pull")
     if value is None:
         return ""
@@ -175,7 +175,7 @@ def _pull(raw: dict, path: str, issues: IssueList) -> str:
     return ""
 
 
-def _secrets(raw: dict, path: str, issues: IssueList) -> list[tuple[str, str]]:
+def _secrets(raw: dict[str, Any], path: str, issues: IssueList) -> list[tuple[str, str]]:
     value = raw.get("secrets")
     if value is None:
         return []
@@ -197,7 +197,7 @@ def _secrets(raw: dict, path: str, issues: IssueList) -> list[tuple[str, str]]:
     return out
 
 
-def _volumes(raw: dict, path: str, issues: IssueList, dialect: str) -> list[Volume]:
+def _volumes(raw: dict[str, Any], path: str, issues: IssueList, dialect: str) -> list[Volume]:
     value = raw.get("volumes")
     if value is None:
         return []
@@ -231,7 +231,7 @@ def _volumes(raw: dict, path: str, issues: IssueList, dialect: str) -> list[Volu
     return out
 
 
-def _cache(raw: dict, path: str, issues: IssueList) -> list[str]:
+def _cache(raw: dict[str, Any], path: str, issues: IssueList) -> list[str]:
     value = raw.get("cache")
     if value is None:
         return []
@@ -240,7 +240,7 @@ def _cache(raw: dict, path: str, issues: IssueList) -> list[str]:
     return fields.text_list(raw, "cache", path, issues) or []
 
 
-def _size(raw: dict, path: str, issues: IssueList) -> int:
+def _size(raw: dict[str, Any], path: str, issues: IssueList) -> int:
     value = raw.get("shm_size")
     if value is None:
         return 0
@@ -259,7 +259,7 @@ def _size(raw: dict, path: str, issues: IssueList) -> int:
         return 0
 
 
-def _ports(raw: dict, path: str, issues: IssueList) -> list[Any]:
+def _ports(raw: dict[str, Any], path: str, issues: IssueList) -> list[Any]:
     value = raw.get("ports")
     if value is None:
         return []

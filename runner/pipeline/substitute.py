@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import re2
 
@@ -225,9 +225,9 @@ def _options(longest: bool) -> re2.Options:
 _FIRST, _LONGEST = _options(False), _options(True)
 
 
-def _glob_pieces(pattern: str) -> list:
+def _glob_pieces(pattern: str) -> list[str | object]:
     """``pattern`` (``*``, ``?``, ``[...]``, ``[!...]``) as RE2 pieces; ``_STAR`` for ``*``."""
-    pieces: list = []
+    pieces: list[str | object] = []
     i, n = 0, len(pattern)
     while i < n:
         ch = pattern[i]
@@ -255,12 +255,12 @@ def _glob_pieces(pattern: str) -> list:
 
 
 @functools.lru_cache(maxsize=256)
-def _glob(pattern: str, longest: bool, reverse: bool = False):
+def _glob(pattern: str, longest: bool, reverse: bool = False) -> Any:
     pieces = _glob_pieces(pattern)
     if reverse:
         pieces.reverse()
     star = ".*" if longest else ".*?"
-    body = "".join(star if p is _STAR else p for p in pieces)
+    body = "".join(star if p is _STAR else str(p) for p in pieces)
     try:
         return re2.compile(f"(?s:{body})", _LONGEST if longest else _FIRST)
     except re2.error:

@@ -19,7 +19,8 @@ trusted), ``own`` (pushes, tags, crons, promotions, pull requests from the same 
   to be used by plugins").
 - ``route_refusal``: a fork cannot ask for the agent labels of an environment guarded by an
   approval or a lock.
-- ``image_matches``: how an image is compared with a list of image names or globs.
+- ``image_matches``: how an image is compared with a list of image names or globs
+  (``runner.globs``).
 
 Pure: no I/O. The server applies them when it compiles a build, the agent's engine again before
 it creates anything, the store when it hands out secrets.
@@ -30,8 +31,9 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
-from fnmatch import fnmatchcase
+from typing import Any
 
+from runner.globs import glob_match
 from runner.labels import matches
 from runner.pipeline.spec import StageSpec, StepSpec
 
@@ -81,15 +83,19 @@ def image_name(image: str) -> tuple[str, str]:
 
 
 def image_matches(image: str, patterns: Iterable[str]) -> bool:
-    """Whether ``image`` is one of ``patterns``: names or globs, compared without the default
-    registry; a pattern without a tag takes every tag (``plugins/docker`` takes
-    ``docker.io/plugins/docker:20``), one with a tag only that tag. No patterns: False."""
+    """Whether ``image`` is one of ``patterns``: names or ``runner.globs`` globs
+    (``plugins/*`` takes ``plugins/docker``, not ``plugins/a/b``), compared without the default
+    registry or ``library/``, as Drone compares the familiar names of its privileged list
+    (drone-runner-docker internal/docker/image/image.go, ``Match``). A pattern without a tag
+    takes every tag (``plugins/docker`` takes ``docker.io/plugins/docker:20``), as in Drone; one
+    with a tag only that tag, where Drone ignores it. No patterns: False. The one image rule:
+    the privileged list, the engine's policy and secrets' ``images`` all come here."""
     name, tag = image_name(image)
     for pattern in patterns:
         want, want_tag = image_name(pattern)
-        if not want or not fnmatchcase(name, want):
+        if not want or not glob_match(name, want):
             continue
-        if not want_tag or fnmatchcase(tag or "latest", want_tag):
+        if not want_tag or glob_match(tag or "latest", want_tag):
             return True
     return False
 
@@ -114,7 +120,7 @@ def privileges(step: StepSpec) -> list[str]:
 _PROGRAM_FIELDS = ("commands", "entrypoint", "command")
 
 
-def program_changes(step: StepSpec | dict) -> list[str]:
+def program_changes(step: StepSpec | dict[str, Any]) -> list[str]:
     """Which of ``commands``, ``entrypoint`` and ``command`` ``step`` (a spec or its dict form)
     sets: each replaces the program its image's author shipped."""
     if isinstance(step, dict):
@@ -133,7 +139,7 @@ def changes_to_plugin(step: StepSpec) -> list[str]:
     return changes
 
 
-def is_plugin(step: StepSpec | dict) -> bool:
+def is_plugin(step: StepSpec | dict[str, Any]) -> bool:
     """Whether ``step`` (a spec or its dict form) runs its image's own program: no commands,
     no entrypoint, no command (``program_changes``)."""
     return not program_changes(step)
@@ -247,7 +253,7 @@ def publish_name(ref: str) -> str:
 def _name_listed(name: str, patterns: Iterable[str]) -> bool:
     """Whether the repository ``name`` (``publish_name`` form) is one of ``patterns`` under any
     tag: building any tag of a listed name counts."""
-    return any(fnmatchcase(name, publish_name(pattern)) for pattern in patterns)
+    return any(glob_match(name, publish_name(pattern)) for pattern in patterns)
 
 
 def _entries(value: str | None) -> list[str]:
@@ -299,12 +305,12 @@ def secret_fits(images: Sequence[str], image: str, *, plugin: bool) -> bool:
 # Routing -------------------------------------------------------------------------------------
 
 
-def guarded(environment) -> bool:
+def guarded(environment: Any) -> bool:
     """Whether an environment holds its deployments behind an approval or a lock."""
     return bool(environment.approval_required or environment.lock)
 
 
-def route_refusal(labels: dict[str, str], environments: Iterable) -> str:
+def route_refusal(labels: dict[str, str], environments: Iterable[Any]) -> str:
     """Why a fork's stage asking for agent ``labels`` would reach the agents of a guarded
     environment ("" when it would not): any label that an approval or lock environment's
     agents carry (values compared as agents compare them, ``*`` included) is refused."""

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - libyaml is part of the usual PyYAML wh
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class YMap(dict):
+class YMap(dict[str, Any]):
     """A mapping that knows its line and the line of each key."""
 
     def __init__(self, line: int = 0):
@@ -38,7 +38,7 @@ class YMap(dict):
         return self.key_lines.get(key, self.line)
 
 
-class YList(list):
+class YList(list[Any]):
     """A sequence that knows its line and the line of each item."""
 
     def __init__(self, line: int = 0):
@@ -77,17 +77,17 @@ def to_text(value: Any) -> str:
         return "true" if value else "false"
     raw = getattr(value, "raw", None)
     if raw is not None:
-        return raw
+        return str(raw)
     return str(value)
 
 
 class _Converter:
-    def __init__(self, loader, issues: IssueList):
+    def __init__(self, loader: Any, issues: IssueList) -> None:
         self.loader = loader
         self.issues = issues
         self.count = 0
 
-    def convert(self, node, path: str = "") -> Any:
+    def convert(self, node: yaml.Node, path: str = "") -> Any:
         # check_budget has counted the expanded values already; this guards the same limit
         # should the two ever disagree, as the composed nodes are what is expanded here.
         self.count += 1
@@ -99,7 +99,7 @@ class _Converter:
             return self._sequence(node, path)
         return self._scalar(node)
 
-    def _scalar(self, node) -> Any:
+    def _scalar(self, node: yaml.Node) -> Any:
         try:
             value = self.loader.construct_object(node, deep=True)
         except ValueError:
@@ -113,12 +113,12 @@ class _Converter:
             out.raw = node.value
             return out
         if isinstance(value, float):
-            out = YFloat(value)
-            out.raw = node.value
-            return out
+            real = YFloat(value)
+            real.raw = node.value
+            return real
         return node.value  # dates, binary: keep the text
 
-    def _mapping(self, node, path: str) -> YMap:
+    def _mapping(self, node: yaml.MappingNode, path: str) -> YMap:
         out = YMap(node.start_mark.line + 1)
         merged: list[tuple[str, Any, int]] = []
         for key_node, value_node in node.value:
@@ -145,12 +145,12 @@ class _Converter:
                 out.key_lines[key] = line
         return out
 
-    def _merge_sources(self, value_node, line: int) -> list[tuple[str, Any, int]]:
+    def _merge_sources(self, value_node: yaml.Node, line: int) -> list[tuple[str, Any, int]]:
         sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
         items: list[tuple[str, Any, int]] = []
         for source in sources:
             value = self.convert(source)
-            if not isinstance(value, dict):
+            if not isinstance(value, YMap):
                 raise PipelineError(
                     "a << merge needs a mapping (an anchor of a map) here",
                     file=self.issues.file,
@@ -161,7 +161,7 @@ class _Converter:
                     items.append((key, item, value.line_of(key)))
         return items
 
-    def _sequence(self, node, path: str) -> YList:
+    def _sequence(self, node: yaml.SequenceNode, path: str) -> YList:
         out = YList(node.start_mark.line + 1)
         for item in node.value:
             line = item.start_mark.line + 1
@@ -174,7 +174,7 @@ class _Converter:
             out.item_lines.append(line)
         return out
 
-    def _sequence_merge(self, item, path: str) -> YList | None:
+    def _sequence_merge(self, item: yaml.Node, path: str) -> YList | None:
         """Woodpecker's ``- <<: *list``: a one-key merge whose value is an anchored sequence
         (an alias points back to an earlier node), or an inline list of plain values."""
         if not isinstance(item, yaml.MappingNode) or len(item.value) != 1:
@@ -189,9 +189,9 @@ class _Converter:
             return None  # `- <<: [*a, *b]`: maps merged into this one map, as YAML says
         return self._sequence(value_node, path)
 
-    def _key(self, node) -> str:
+    def _key(self, node: yaml.Node) -> str:
         if isinstance(node, yaml.ScalarNode):
-            return node.value
+            return str(node.value)
         raise PipelineError(
             "a mapping key must be a plain value, not a list or a map",
             file=self.issues.file,
@@ -285,7 +285,7 @@ class _Open:
 
     __slots__ = ("anchor", "started", "is_map", "key_next", "key", "key_line", "holds_steps")
 
-    def __init__(self, anchor, started: int, is_map: bool, holds_steps: bool):
+    def __init__(self, anchor: str | None, started: int, is_map: bool, holds_steps: bool) -> None:
         self.anchor = anchor
         self.started = started  # ``expanded`` when it started
         self.is_map = is_map
@@ -295,7 +295,7 @@ class _Open:
         self.holds_steps = holds_steps
 
 
-def _scan_events(loader, file: str) -> None:
+def _scan_events(loader: Any, file: str) -> None:
     # One pass over the events. ``expanded`` counts the values the file would have with every
     # alias expanded; ``sizes`` holds the expanded size of every anchor, so an alias costs
     # what its expansion would cost without anything being expanded. Steps are counted too
@@ -367,7 +367,11 @@ def _scan_events(loader, file: str) -> None:
         else:  # the start of a map or list
             expanded += 1
             holds_steps = (
-                len(open_) == 1 and parent.is_map and not is_key and parent.key in _STEP_KEYS
+                parent is not None
+                and len(open_) == 1
+                and parent.is_map
+                and not is_key
+                and parent.key in _STEP_KEYS
             )
             open_.append(_Open(event.anchor, expanded, kind is _START_MAPPING, holds_steps))
             if len(open_) > limits.MAX_NESTING:
@@ -382,7 +386,7 @@ def _scan_events(loader, file: str) -> None:
             raise _too_many_values(file, event.start_mark.line + 1)
 
 
-def _alias_size(event, open_: list[_Open], sizes: dict[str, int], file: str) -> int:
+def _alias_size(event: Any, open_: list[_Open], sizes: dict[str, int], file: str) -> int:
     """What expanding the alias ``event`` would add; refuses a recursive alias."""
     if any(o.anchor == event.anchor for o in open_):
         raise limits.over_budget(

@@ -287,50 +287,6 @@ class BuildStore:
             progress.settle(s, build_id, stamp)
             return self._load(s, row)
 
-    def restart_copy(self, build_id: int, *, sender: str = "") -> Build:
-        """A new build (next number, ``parent`` = the old one) with the same stages, all pending.
-
-        Only the ``Triggerer`` should call this, so every build is created in one place.
-        """
-        old = self.get(build_id)
-        copy = Build(
-            **{
-                k: getattr(old, k)
-                for k in (
-                    "repo_id",
-                    "event",
-                    "ref",
-                    "branch",
-                    "tag",
-                    "commit",
-                    "message",
-                    "author",
-                    "target",
-                    "context",
-                )
-            },
-            id=0,
-            number=0,
-            parent=old.number,
-            sender=sender or old.sender,
-        )
-        copy.stages = [
-            Stage(
-                id=0,
-                build_id=0,
-                number=st.number,
-                name=st.name,
-                labels=dict(st.labels),
-                depends_on=list(st.depends_on),
-                spec=dict(st.spec),
-                steps=[Step(id=0, stage_id=0, number=sp.number, name=sp.name) for sp in st.steps],
-            )
-            for st in old.stages
-        ]
-        if not copy.stages:
-            raise Conflict(f"build #{old.number} has no stages to restart: trigger a new build")
-        return self.create(copy)
-
     def delete(self, build_id: int) -> None:
         """Remove the build with its stages, steps and logs."""
         with self.db.write() as s:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.environments import decide_target
@@ -90,28 +90,3 @@ class EnvironmentStore:
         with self.db.write() as s:
             if s.execute(delete(EnvironmentRow).where(EnvironmentRow.id == env_id)).rowcount == 0:
                 raise NotFound(f"no environment with id {env_id}")
-
-    def acquire_lock(self, env_id: int, build_id: int) -> bool:
-        """Take the deploy lock for the build; True if it holds it now (also if it already did).
-
-        The lock is released when the build ends (``runner.store.progress.settle``) or by
-        ``release_lock``.
-        """
-        with self.db.write() as s:
-            result = s.execute(
-                update(EnvironmentRow)
-                .where(
-                    EnvironmentRow.id == env_id,
-                    or_(EnvironmentRow.locked_by.is_(None), EnvironmentRow.locked_by == build_id),
-                )
-                .values(locked_by=build_id)
-            )
-            return result.rowcount == 1
-
-    def release_lock(self, env_id: int, build_id: int | None = None) -> None:
-        """Release the lock (only if ``build_id`` holds it, when given)."""
-        with self.db.write() as s:
-            query = update(EnvironmentRow).where(EnvironmentRow.id == env_id)
-            if build_id is not None:
-                query = query.where(EnvironmentRow.locked_by == build_id)
-            s.execute(query.values(locked_by=None))

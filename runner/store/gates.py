@@ -12,10 +12,9 @@ Used by ``StageStore.claim`` inside its session; never commits on its own.
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-
 from sqlalchemy import and_, exists, or_, select, update
 
+from runner.globs import glob_match
 from runner.store.models import BuildRow, EnvironmentRow, StageRow
 
 SCOPE_KEYS = ("repo", "event")
@@ -30,7 +29,7 @@ def agent_scope(offered: dict, required: dict) -> dict[str, str]:
 def in_scope(scope: dict[str, str], slug: str, event: str) -> bool:
     """Whether a build of repository ``slug`` for ``event`` fits the agent's scope."""
     values = {"repo": slug, "event": event}
-    return all(fnmatchcase(values[key], pattern) for key, pattern in scope.items())
+    return all(glob_match(values[key], pattern) for key, pattern in scope.items())
 
 
 def lock_free():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import nullcontext
-from fnmatch import fnmatchcase
 from itertools import chain, islice
 from typing import NamedTuple
 
@@ -26,6 +25,7 @@ from runner.core import (
     Step,
 )
 from runner.errors import BadRequest, NotFound
+from runner.globs import matches_any
 from runner.labels import matches, split_agent_labels
 from runner.store import progress
 from runner.store.builds import load_stages
@@ -181,7 +181,7 @@ class _Fit(NamedTuple):
     def allows(self, slug: str, target: str) -> bool:
         """Whether a build of ``slug`` deploying to ``target`` ("" for none) fits the
         restrictions; an agent restricted to environments takes only deploys to them."""
-        if self.repos and not any(fnmatchcase(slug, p) for p in self.repos):
+        if self.repos and not matches_any(slug, self.repos):
             return False
         return not self.environments or target in self.environments
 

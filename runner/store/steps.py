@@ -8,7 +8,7 @@ from runner.core import Step
 from runner.errors import BadRequest, NotFound
 from runner.store.convert import select_by_id, to_record
 from runner.store.db import Database
-from runner.store.models import BuildRow, StageRow, StepRow
+from runner.store.models import StepRow
 
 UPDATABLE = frozenset({"status", "exit_code", "error", "started", "finished"})
 
@@ -40,19 +40,6 @@ class StepStore:
                 select(StepRow).where(StepRow.stage_id == stage_id, StepRow.name == name)
             )
             return to_record(Step, row) if row else None
-
-    def locate(self, step_id: int) -> tuple[int, int, int, int | None]:
-        """``(repo_id, build_id, stage_id, agent_id)`` of a step, for access checks."""
-        with self.db.session() as s:
-            found = s.execute(
-                select(BuildRow.repo_id, BuildRow.id, StageRow.id, StageRow.agent_id)
-                .join(StageRow, StageRow.build_id == BuildRow.id)
-                .join(StepRow, StepRow.stage_id == StageRow.id)
-                .where(StepRow.id == step_id)
-            ).first()
-            if found is None:
-                raise NotFound(f"no step with id {step_id}")
-            return tuple(found)
 
     def update(self, step_id: int, **fields) -> Step:
         """Set status, exit_code, error, started or finished; returns the step afterwards."""

@@ -52,10 +52,20 @@ def test_trust_class_comes_from_repository_and_forge_never_the_file(fork, repo_t
     assert trust_class(repo_trusted=repo_trusted, fork=fork) == expected
 
 
+# Drone's DRONE_RUNNER_PRIVILEGED_IMAGES ("a list of Docker images that are started as
+# privileged containers by default", docs.drone.io runner reference) is matched by
+# drone-runner-docker internal/docker/image/image.go, ``Match``: the familiar name (no
+# docker.io host, no library/), "the image tag is not used in the matching logic". The same
+# here for a pattern without a tag; a pattern with a tag is stricter; globs are runner.globs.
 @pytest.mark.parametrize(
     ("patterns", "image", "matched"),
     [
         ([], "anything", False),
+        (["plugins/docker"], "index.docker.io/plugins/docker:20", True),
+        (["docker.io/plugins/docker"], "plugins/docker", True),
+        (["plugins/*"], "plugins/a/b", False),  # `*` stops at `/`
+        (["plugins/**"], "plugins/a/b", True),
+        (["*"], "plugins/docker", False),
         (["plugins/docker"], "plugins/docker", True),
         (["plugins/docker"], "plugins/docker:latest", True),
         (["plugins/docker"], "docker.io/plugins/docker:20", True),

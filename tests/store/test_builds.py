@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from runner.core import ERROR, PENDING, SUCCESS, Build
-from runner.errors import BadRequest, Conflict, NotFound
+from runner.errors import BadRequest, NotFound
 from runner.pipeline.spec import StageSpec, StepSpec
 from runner.store import stage_from_spec
 
@@ -100,29 +100,6 @@ def test_list_pages_and_filters(stores, repo):
     assert stores.builds.list(repo.id, per_page=1, with_stages=True)[0].stages
     with pytest.raises(BadRequest):
         stores.builds.list(repo.id, page=0)
-
-
-def test_restart_copy_is_a_new_pending_build(stores, repo):
-    agent = stores.agents.create("a")
-    old = stores.builds.create(make_build(repo.id, make_stage("x", number=1)))
-    stage = stores.stages.claim(agent)
-    stores.steps.update(stage.steps[0].id, status=SUCCESS, exit_code=0)
-    stores.stages.done(stage.id, SUCCESS, agent_id=agent.id)
-    copy = stores.builds.restart_copy(old.id, sender="alice")
-    assert copy.number == 2 and copy.parent == 1 and copy.sender == "alice"
-    assert copy.status == PENDING
-    assert (copy.commit, copy.branch, copy.context) == (old.commit, old.branch, old.context)
-    assert [s.status for s in copy.stages] == [PENDING]
-    assert [st.status for st in copy.stages[0].steps] == [PENDING, PENDING]
-    assert copy.stages[0].spec == old.stages[0].spec
-
-
-def test_restart_of_a_build_without_stages_is_refused(stores, repo):
-    build = make_build(repo.id)
-    build.stages = []
-    saved = stores.builds.create(build)
-    with pytest.raises(Conflict):
-        stores.builds.restart_copy(saved.id)
 
 
 def test_missing_builds_raise_not_found(stores, repo):

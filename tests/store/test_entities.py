@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -12,7 +13,7 @@ from runner.errors import BadRequest, Conflict, NotFound
 from runner.store import Cipher, Stores
 from runner.store.models import RepoRow
 
-from .helpers import make_build
+from .helpers import make_build, make_stage
 
 
 def test_repositories(stores):
@@ -85,22 +86,31 @@ def test_environments_match_by_position_and_patterns(stores, repo):
 
 
 def test_deploy_lock_is_held_by_one_build_until_it_ends(stores, repo):
+    # The lock the claim takes (runner.store.gates.take_lock) and the build's end releases.
     env = stores.environments.create(repo.id, "production", lock=True)
-    agent = stores.agents.create("a")
-    first = stores.builds.create(make_build(repo.id))
-    second = stores.builds.create(make_build(repo.id))
-    assert stores.environments.acquire_lock(env.id, first.id)
-    assert stores.environments.acquire_lock(env.id, first.id)
-    assert not stores.environments.acquire_lock(env.id, second.id)
-    stage = stores.stages.claim(agent)
-    assert stage.build_id == first.id
-    stores.stages.done(stage.id, SUCCESS, agent_id=agent.id)
+    agent = stores.agents.create("a", capacity=8)
+
+    def deploy(*stages):
+        build = make_build(repo.id, *stages)
+        return stores.builds.create(dataclasses.replace(build, target="production"))
+
+    first = deploy(make_stage("one"), make_stage("two", number=2))
+    second = deploy()
+    other = stores.builds.create(make_build(repo.id))  # deploys nowhere
+    taken = [stores.stages.claim(agent), stores.stages.claim(agent)]
+    assert {s.build_id for s in taken} == {first.id}  # the holder takes its lock again
+    assert stores.environments.get(env.id).locked_by == first.id
+    plain = stores.stages.claim(agent)
+    assert plain.build_id == other.id  # the second deploy waits, other work goes on
+    assert stores.stages.claim(agent) is None
+    stores.stages.done(plain.id, SUCCESS, agent_id=agent.id)  # not the holder: no effect
+    assert stores.environments.get(env.id).locked_by == first.id
+    stores.stages.done(taken[0].id, SUCCESS, agent_id=agent.id)
+    assert stores.environments.get(env.id).locked_by == first.id  # the build has not ended
+    stores.stages.done(taken[1].id, SUCCESS, agent_id=agent.id)
     assert stores.environments.get(env.id).locked_by is None
-    assert stores.environments.acquire_lock(env.id, second.id)
-    stores.environments.release_lock(env.id, first.id)  # not the holder: no effect
+    assert stores.stages.claim(agent).build_id == second.id
     assert stores.environments.get(env.id).locked_by == second.id
-    stores.environments.release_lock(env.id)
-    assert stores.environments.get(env.id).locked_by is None
 
 
 def test_hook_deliveries_drop_replays_even_when_concurrent(stores, repo):

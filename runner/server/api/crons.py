@@ -48,7 +48,6 @@ def add_cron(owner: str, name: str):
     cron = services.stores.crons.create(
         repo.id, cron_name, schedule, branch=str(data.get("branch") or repo.default_branch)
     )
-    _reload_scheduler(services)
     return jsonify(dataclasses.asdict(cron)), 201
 
 
@@ -60,11 +59,4 @@ def delete_cron(owner: str, name: str, cron_name: str):
     if cron is None:
         raise NotFound(f"no cron {cron_name} in {repo.slug}")
     services.stores.crons.delete(cron.id)
-    _reload_scheduler(services)
     return jsonify({"ok": True})
-
-
-def _reload_scheduler(services) -> None:
-    reload = getattr(services.scheduler, "reload_crons", None)
-    if reload is not None:
-        reload()
