@@ -182,7 +182,7 @@ def _scope(item: dict[str, Any]) -> str:
 
 
 def _find(api: ApiClient, name: str) -> dict[str, Any]:
-    found = [a for a in api.json("GET", "/agents") if a["name"] == name]
+    found: list[dict[str, Any]] = [a for a in api.json("GET", "/agents") if a["name"] == name]
     if not found:
         raise click.ClickException(f"no agent {name}; see `runner agent ls`")
     return found[0]

@@ -94,11 +94,12 @@ def logs(repo: str, number: int, step: str, follow: bool) -> None:
             click.echo(chunk.decode("utf-8", "replace"), nl=False)
         return
     with api.call("GET", path + "/stream", stream=True) as resp:
-        for raw in resp.iter_lines(decode_unicode=True):
-            if raw.startswith("event: end"):
+        for raw in resp.iter_lines():
+            line = raw.decode("utf-8", "replace")
+            if line.startswith("event: end"):
                 return
-            if raw.startswith("data: "):
-                click.echo(raw[6:])
+            if line.startswith("data: "):
+                click.echo(line[6:])
 
 
 def _action(name: str, help_text: str) -> click.Command:
