@@ -119,10 +119,11 @@ def list_repos() -> None:
 @click.argument("slug", metavar="OWNER/NAME")
 @api_options
 def show(slug: str) -> None:
-    """Show a repository's settings and its webhook URL and secret."""
+    """Show a repository's settings and, to its admins, its webhook URL and secret."""
     api = client()
     found = api.json("GET", repo_path(slug))
-    hook = _webhook(api, slug)
+    # The webhook's secret is for the repository's admins; others see the settings only.
+    hook = _webhook(api, slug) if found.get("role") == "admin" else {}
     click.echo(f"repository:     {found['slug']} ({found['forge']})")
     click.echo(f"clone URL:      {found['clone_url']}")
     click.echo(f"default branch: {found['default_branch']}")
@@ -133,6 +134,9 @@ def show(slug: str) -> None:
     )
     click.echo(f"active:         {'yes' if found['active'] else 'no'}")
     click.echo(f"generic hook:   {'on' if found.get('generic_hook') else 'off'}")
+    if not hook:
+        click.echo(f"commit status:  {found.get('forge_url') or '(forge default)'}")
+        return
     click.echo(
         f"commit status:  {found.get('forge_url') or '(forge default)'}"
         f"{'' if hook.get('forge_token_set') else ' (no token: not reported)'}"

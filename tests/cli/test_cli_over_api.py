@@ -126,7 +126,12 @@ def test_env_and_build_commands(admin, origin):
     assert admin.ok("build", "cancel", "acme/deploy", "1").startswith("#1 ")
     assert admin.ok("build", "restart", "acme/deploy", "1").startswith("#2 ")
     promoted = admin.ok("build", "promote", "acme/deploy", "1", "production")
-    assert promoted.startswith("build #3: promote of ") and "to production" in promoted
+    assert promoted.startswith("build #3: promote of ") and "to production, blocked" in promoted
+    assert " pending " in admin.ok("build", "approve", "acme/deploy", "3")
+    rolled = admin.ok("build", "rollback", "acme/deploy", "1", "production")
+    assert rolled.startswith("build #4: rollback of ") and "blocked" in rolled
+    assert " declined " in admin.ok("build", "decline", "acme/deploy", "4")
+    assert admin.ok("build", "logs", "acme/deploy", "1", "1/1") == ""
     admin.ok("env", "rm", "acme/deploy", "production")
     gone = admin.fails("env", "rm", "acme/deploy", "production")
     assert "404" in gone and "no environment 'production'" in gone
@@ -146,6 +151,9 @@ def test_user_and_agent_commands(admin, server):
     )
     assert whoami.json()["login"] == "dana"
     assert "403" in admin.fails("user", "ls", "--token", token)
+    admin.ok("repo", "add", "acme/open", "--clone-url", "file:///srv/open.git")
+    shown = admin.ok("repo", "show", "acme/open", "--token", token)  # dana may only read it
+    assert "repository:     acme/open (github)" in shown and "webhook" not in shown
 
     agent_token = admin.ok("user", "agent-token", "edge", "--labels", "env=test").strip()
     assert agent_token
