@@ -86,8 +86,10 @@ class ApiClient:
     saying what went wrong: the server's own message for a 4xx or 5xx, a plain sentence when
     the server cannot be reached."""
 
-    def __init__(self, server: str, token: str = ""):
+    def __init__(self, server: str, token: str = "", *, login_hint: bool = True):
         self.server = server.rstrip("/")
+        # A 401 says how to log in, except to `runner login` itself.
+        self.login_hint = login_hint
         self.base = self.server + "/api/v1"
         self.session = requests.Session()
         if token:
@@ -105,7 +107,7 @@ class ApiClient:
         except requests.RequestException as exc:
             raise click.ClickException(f"cannot reach the server at {self.server}: {exc}") from None
         if resp.status_code >= 400:
-            raise click.ClickException(error_text(resp))
+            raise click.ClickException(error_text(resp, login_hint=self.login_hint))
         return resp
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -113,7 +115,7 @@ class ApiClient:
         return self.call(method, path, **kwargs).json()
 
 
-def error_text(resp: requests.Response) -> str:
+def error_text(resp: requests.Response, *, login_hint: bool = True) -> str:
     """``STATUS: the server's message`` of a refused call, with what to do for a 401."""
     try:
         data = resp.json()
@@ -121,7 +123,7 @@ def error_text(resp: requests.Response) -> str:
     except ValueError:
         reason = resp.text.strip() or resp.reason
     text = f"{resp.status_code}: {reason}"
-    if resp.status_code == 401:
+    if resp.status_code == 401 and login_hint:
         text += " (log in with `runner login`, or pass --token / RUNNER_TOKEN)"
     return text
 
@@ -175,9 +177,8 @@ def resolve_server(ctx: click.Context) -> str:
     ).rstrip("/")
 
 
-def client(ctx: click.Context | None = None, *, anonymous: bool = False) -> ApiClient:
-    """The API client of the current command; ``UsageError`` when no token is found (unless
-    ``anonymous``)."""
+def client(ctx: click.Context | None = None) -> ApiClient:
+    """The API client of the current command; ``UsageError`` when no token is found."""
     ctx = ctx or click.get_current_context()
     server = resolve_server(ctx)
     token = given_options(ctx).get("token") or os.environ.get("RUNNER_TOKEN") or ""
@@ -185,7 +186,7 @@ def client(ctx: click.Context | None = None, *, anonymous: bool = False) -> ApiC
         saved = saved_login()
         if saved.get("token") and same_server(str(saved.get("server", "")), server):
             token = str(saved["token"])
-    if not token and not anonymous:
+    if not token:
         raise click.UsageError(
             f"no API token for {server}: run `runner login --server {server}`, or pass --token "
             "or set RUNNER_TOKEN"

@@ -47,7 +47,7 @@ def login(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("password", hide_input=True)
-    answer = ApiClient(url).json(
+    answer = ApiClient(url, login_hint=False).json(
         "POST",
         "/tokens",
         json={

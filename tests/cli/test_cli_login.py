@@ -29,7 +29,7 @@ def test_wrong_login_or_password_gets_the_same_401_and_saves_nothing(server, tmp
     args = ["login", "--server", server.url, "--password-stdin"]
     wrong_password = station.fails(*args, "-u", "admin", input="not-the-password")
     unknown_login = station.fails(*args, "-u", "nobody", input="not-the-password")
-    assert "401: wrong login or password" in wrong_password
+    assert wrong_password.strip() == "Error: 401: wrong login or password"
     assert wrong_password == unknown_login
     assert station.files() == []
 
