@@ -2,7 +2,8 @@
 which part was wrong, repeated wrong passwords are throttled like the web login (429, even for
 the right password then), a login is recorded in the audit log; a server that is down is said
 so plainly; `--help` of every subcommand works with no server, token or settings; and
-`runner server init` makes or recovers the first admin before any server runs."""
+`runner server init` makes or recovers the first admin before any server runs; a saved token
+is sent only to the server that issued it."""
 
 from __future__ import annotations
 
@@ -104,3 +105,14 @@ def test_server_init_makes_the_first_admin_and_recovers_its_password(tmp_path):
         assert "logged in" in station.login(server, password=made_up)
         assert station.ok("user", "ls").split() == ["admin", "(admin)"]
     assert station.files() == [LOGIN_FILE]
+
+
+def test_a_saved_token_goes_only_to_the_server_that_issued_it(server, tmp_path):
+    station = Workstation(tmp_path / "home")
+    station.login(server)
+    assert "admin" in station.ok("user", "ls")  # the saved server is the default
+    elsewhere = f"http://127.0.0.1:{free_port()}"
+    refused = station.fails("user", "ls", "--server", elsewhere)
+    assert f"no API token for {elsewhere}" in refused  # refused before any call is made
+    station.env["RUNNER_SERVER"] = elsewhere
+    assert f"no API token for {elsewhere}" in station.fails("user", "ls")
