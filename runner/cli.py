@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "runner.commands.repo",
     "runner.commands.cron",
     "runner.commands.env",
+    "runner.commands.login",
 ]
 
 

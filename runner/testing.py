@@ -102,8 +102,10 @@ class ServerProcess:
 
     Construct, then :meth:`start` (or use it as a context manager); :meth:`stop` may be called
     at any time and more than once. ``env`` is the environment the server and :meth:`cli` run
-    with; change it before :meth:`start` to set what the options do not cover. Containers of the
-    embedded agent carry ``engine_labels`` (by default the test label).
+    with; change it before :meth:`start` to set what the options do not cover. Once started,
+    ``env`` also holds ``RUNNER_SERVER`` and an admin's ``RUNNER_TOKEN``, so a `runner` command
+    run with it talks to this server's API. Containers of the embedded agent carry
+    ``engine_labels`` (by default the test label).
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class ServerProcess:
         extra_env: dict[str, str] | None = None,
     ):
         self.data_dir = data_dir
+        self.admin_password = admin_password
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -152,11 +155,26 @@ class ServerProcess:
                 raise AssertionError(f"server exited at start:\n{self.log()}")
             try:
                 requests.get(self.url + "/api/v1/user", timeout=5)
-                return self
             except requests.RequestException:
                 time.sleep(0.05)
+                continue
+            self._log_in_the_cli()
+            return self
         self.stop()
         raise AssertionError(f"server did not answer within {timeout:.0f}s:\n{self.log()}")
+
+    def _log_in_the_cli(self) -> None:
+        """Point the CLI of ``env`` at this server as ``admin`` (``RUNNER_SERVER``,
+        ``RUNNER_TOKEN``), with a token from ``POST /api/v1/tokens``, as `runner login` gets
+        one. A password changed since the first start keeps the token of before."""
+        self.env["RUNNER_SERVER"] = self.url
+        resp = self.http.post(
+            self.url + "/api/v1/tokens",
+            json={"login": "admin", "password": self.admin_password, "name": "harness"},
+            timeout=30,
+        )
+        if resp.status_code == 201:
+            self.env["RUNNER_TOKEN"] = resp.json()["token"]
 
     def stop(self) -> None:
         """SIGTERM and wait (the server finishes what it was doing), SIGKILL after 30 s."""
@@ -173,7 +191,8 @@ class ServerProcess:
         return _tail(self.log_path)
 
     def cli(self, *args: str) -> str:
-        """Run ``runner ARGS`` against this server's data directory; its standard output."""
+        """Run ``runner ARGS`` against this server (its API, as ``admin``); its standard
+        output."""
         return run_cli(list(args), self.env)
 
     def token(self, login: str = "admin") -> str:

@@ -8,10 +8,13 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 import click
 
-from runner.commands.build import _Api
+from runner.commands.api_client import ApiClient, api_options, client, remember
 from runner.labels import parse_labels
 from runner.settings import load_settings
 
@@ -39,7 +42,14 @@ def register(group: click.Group) -> None:
     help="Stages run at a time (RUNNER_AGENT_CAPACITY); the registered capacity caps it.",
 )
 @click.pass_context
-def agent(ctx: click.Context, server_url, token, name, labels, capacity) -> None:
+def agent(
+    ctx: click.Context,
+    server_url: str | None,
+    token: str | None,
+    name: str | None,
+    labels: str | None,
+    capacity: int | None,
+) -> None:
     """Run stages for a server until stopped (SIGTERM/SIGINT finish the running stages first).
 
     With a subcommand (`ls`, `token`, `set`, `history`), talk to the server's API as an admin
@@ -47,13 +57,19 @@ def agent(ctx: click.Context, server_url, token, name, labels, capacity) -> None
     """
     if ctx.invoked_subcommand is not None:
         # `runner agent --server URL --token T ls` reads the same as `runner agent ls --server ..`.
-        ctx.obj = {"server": server_url, "token": token}
+        remember(ctx, server=server_url, token=token)
         return
     _run_agent(server_url, token, name, labels, capacity)
 
 
-def _run_agent(server_url, token, name, labels, capacity) -> None:
-    overrides = {}
+def _run_agent(
+    server_url: str | None,
+    token: str | None,
+    name: str | None,
+    labels: str | None,
+    capacity: int | None,
+) -> None:
+    overrides: dict[str, Any] = {}
     if server_url:
         overrides["agent_server"] = server_url
     if token:
@@ -89,41 +105,13 @@ def _run_agent(server_url, token, name, labels, capacity) -> None:
         shutdown=settings.agent_shutdown,  # RUNNER_AGENT_SHUTDOWN: finish or handback
     )
 
-    def _stop(signum, frame):
+    def _stop(signum: int, frame: FrameType | None) -> None:
         runtime.request_stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     click.echo(f"agent {agent_name} working for {settings.agent_server}", err=True)
     runtime.run_forever()
-
-
-_API_OPTIONS = (
-    click.option("--server", envvar="RUNNER_SERVER", help="Server address (RUNNER_SERVER)."),
-    click.option(
-        "--token",
-        envvar="RUNNER_TOKEN",
-        help="An admin's API token from `runner user token` (RUNNER_TOKEN).",
-    ),
-)
-
-
-def _api_options(func):
-    for option in reversed(_API_OPTIONS):
-        func = option(func)
-    return func
-
-
-def _admin_api(ctx: click.Context, server: str | None, token: str | None) -> _Api:
-    """The server's API as the admin named by the options (or the group's options)."""
-    given = ctx.obj or {}
-    server = server or given.get("server")
-    token = token or given.get("token")
-    if not server or not token:
-        raise click.UsageError(
-            "this needs --server and an admin's --token (or RUNNER_SERVER/TOKEN)"
-        )
-    return _Api(server, token)
 
 
 def _ago(timestamp: float, now: float) -> str:
@@ -140,13 +128,12 @@ def _ago(timestamp: float, now: float) -> str:
 
 
 @agent.command("ls")
-@_api_options
-@click.pass_context
-def list_agents(ctx: click.Context, server, token) -> None:
+@api_options
+def list_agents() -> None:
     """List the server's agents: registered labels, capacity and scope, the labels each
     announced when they differ, running stages, version, last contact, whether each counts as
     connected, and why it cannot run stages when it cannot."""
-    items = _admin_api(ctx, server, token).call("GET", "/agents/status").json()
+    items = client().json("GET", "/agents/status")
     now = time.time()
     rows = [
         (
@@ -185,11 +172,11 @@ def list_agents(ctx: click.Context, server, token) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-def _labels(labels: dict) -> str:
+def _labels(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-def _scope(item: dict) -> str:
+def _scope(item: dict[str, Any]) -> str:
     parts = []
     if item.get("allowed_repos"):
         parts.append("repos=" + "|".join(item["allowed_repos"]))
@@ -198,8 +185,8 @@ def _scope(item: dict) -> str:
     return " ".join(parts) or "any"
 
 
-def _find(api: _Api, name: str) -> dict:
-    found = [a for a in api.call("GET", "/agents").json() if a["name"] == name]
+def _find(api: ApiClient, name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [a for a in api.json("GET", "/agents") if a["name"] == name]
     if not found:
         raise click.ClickException(f"no agent {name}; see `runner agent ls`")
     return found[0]
@@ -211,7 +198,7 @@ _SCOPE_OPTIONS = (
 )
 
 
-def _scope_options(func):
+def _scope_options(func: Callable[..., None]) -> Callable[..., None]:
     for option in reversed(_SCOPE_OPTIONS):
         func = option(func)
     return func
@@ -222,9 +209,14 @@ def _scope_options(func):
 @click.option("--labels", help="Registered labels k=v,k2=v2 (a leading ! requires it).")
 @click.option("--capacity", type=int, help="Registered capacity: stages at a time.")
 @_scope_options
-@_api_options
-@click.pass_context
-def set_agent(ctx: click.Context, name, labels, capacity, repos, environments, server, token):
+@api_options
+def set_agent(
+    name: str,
+    labels: str | None,
+    capacity: int | None,
+    repos: str | None,
+    environments: str | None,
+) -> None:
     """Change what agent NAME is registered for (only the options given); the change goes into
     its history with your name. Its token stays valid."""
     fields = {
@@ -236,9 +228,9 @@ def set_agent(ctx: click.Context, name, labels, capacity, repos, environments, s
     fields = {k: v for k, v in fields.items() if v is not None}
     if not fields:
         raise click.UsageError("give --labels, --capacity, --repos or --environments")
-    api = _admin_api(ctx, server, token)
+    api = client()
     found = _find(api, name)
-    item = api.call("PATCH", f"/agents/{found['id']}", json=fields).json()
+    item = api.json("PATCH", f"/agents/{found['id']}", json=fields)
     click.echo(
         f"agent {name}: labels {_labels(item['labels']) or '(none)'}, capacity "
         f"{item['capacity']}, scope {_scope(item)}"
@@ -247,22 +239,22 @@ def set_agent(ctx: click.Context, name, labels, capacity, repos, environments, s
 
 @agent.command("history")
 @click.argument("name")
-@_api_options
-@click.pass_context
-def agent_history(ctx: click.Context, name, server, token) -> None:
+@api_options
+def agent_history(name: str) -> None:
     """Who registered and changed agent NAME, and when, newest first."""
-    api = _admin_api(ctx, server, token)
+    api = client()
     found = _find(api, name)
-    for entry in api.call("GET", f"/agents/{found['id']}/history").json():
+    for entry in api.json("GET", f"/agents/{found['id']}/history"):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["created"]))
         click.echo(f"{stamp}Z  {entry['actor'] or '-'}  {entry['kind']}: {entry['message']}")
 
 
 @agent.group("token")
+@api_options
 def token_group() -> None:
     """Create or revoke agent tokens through the server's API (as an admin).
 
-    On the server's machine, `runner user agent-token NAME` does the same without the API.
+    `runner user agent-token NAME` does the same as `runner agent token create NAME`.
     """
 
 
@@ -271,14 +263,18 @@ def token_group() -> None:
 @click.option("--labels", help="Agent labels k=v,k2=v2 (a leading ! requires it).")
 @click.option("--capacity", type=int, help="Stages at a time (default 1).")
 @_scope_options
-@_api_options
-@click.pass_context
-def create_token(ctx: click.Context, name, labels, capacity, repos, environments, server, token):
+@api_options
+def create_token(
+    name: str,
+    labels: str | None,
+    capacity: int | None,
+    repos: str | None,
+    environments: str | None,
+) -> None:
     """Register agent NAME with these labels, capacity and scope and print a new token for it
     (shown once); for an agent that exists, the options given change its registration. The
     agent can never claim beyond its registration."""
-    api = _admin_api(ctx, server, token)
-    fields = {
+    fields: dict[str, Any] = {
         "name": name,
         "labels": labels,
         "capacity": capacity,
@@ -286,15 +282,14 @@ def create_token(ctx: click.Context, name, labels, capacity, repos, environments
         "allowed_environments": environments,
     }
     fields = {k: v for k, v in fields.items() if v is not None}
-    click.echo(api.call("POST", "/agents", json=fields).json()["token"])
+    click.echo(client().json("POST", "/agents", json=fields)["token"])
 
 
 @token_group.command("revoke")
 @click.argument("name")
-@_api_options
-@click.pass_context
-def revoke_token(ctx: click.Context, name: str, server, token) -> None:
+@api_options
+def revoke_token(name: str) -> None:
     """Revoke every token of agent NAME and remove its registration; its next call gets 401."""
-    api = _admin_api(ctx, server, token)
+    api = client()
     api.call("DELETE", f"/agents/{_find(api, name)['id']}")
     click.echo(f"agent {name}: tokens revoked")

@@ -1,11 +1,14 @@
-"""``runner build``: builds through the server's REST API (``--server``/``--token``)."""
+"""``runner build``: builds through the server's REST API (``--server``/``--token``; see
+``runner.commands.api_client``)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
-import requests
+
+from runner.commands.api_client import api_options, client, repo_path
 
 DONE = {"success", "failure", "killed", "error", "skipped", "declined"}
 
@@ -14,47 +17,13 @@ def register(group: click.Group) -> None:
     group.add_command(build)
 
 
-class _Api:
-    def __init__(self, server: str, token: str):
-        self.base = server.rstrip("/") + "/api/v1"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def call(self, method: str, path: str, **kwargs):
-        try:
-            resp = self.session.request(method, self.base + path, timeout=60, **kwargs)
-        except requests.RequestException as exc:
-            raise click.ClickException(f"cannot reach the server: {exc}") from None
-        if resp.status_code >= 400:
-            try:
-                reason = resp.json().get("error", resp.text)
-            except ValueError:
-                reason = resp.text
-            raise click.ClickException(f"{resp.status_code}: {reason}")
-        return resp
-
-
 @click.group()
-@click.option(
-    "--server",
-    envvar="RUNNER_SERVER",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="Server address (RUNNER_SERVER).",
-)
-@click.option(
-    "--token",
-    envvar="RUNNER_TOKEN",
-    required=True,
-    help="API token from `runner user token` (RUNNER_TOKEN).",
-)
-@click.pass_context
-def build(ctx: click.Context, server: str, token: str) -> None:
+@api_options
+def build() -> None:
     """List, inspect, start, restart and cancel builds; print or follow logs."""
-    ctx.obj = _Api(server, token)
 
 
-def _line(item: dict) -> str:
+def _line(item: dict[str, Any]) -> str:
     ref = item.get("tag") or item.get("branch") or item.get("ref") or ""
     title = ((item.get("message") or "").splitlines() or [""])[0]
     return (
@@ -69,25 +38,27 @@ def _line(item: dict) -> str:
 @click.option("--status")
 @click.option("--event")
 @click.option("--page", type=int, default=1)
-@click.pass_obj
-def list_builds(api: _Api, repo: str, branch, status, event, page) -> None:
+@api_options
+def list_builds(
+    repo: str, branch: str | None, status: str | None, event: str | None, page: int
+) -> None:
     """List the builds of REPO, newest first."""
     params = {
         k: v
         for k, v in {"branch": branch, "status": status, "event": event, "page": page}.items()
         if v
     }
-    for item in api.call("GET", f"/repos/{repo}/builds", params=params).json():
+    for item in client().json("GET", repo_path(repo) + "/builds", params=params):
         click.echo(_line(item))
 
 
 @build.command("show")
 @click.argument("repo")
 @click.argument("number", type=int)
-@click.pass_obj
-def show_build(api: _Api, repo: str, number: int) -> None:
+@api_options
+def show_build(repo: str, number: int) -> None:
     """Show build NUMBER of REPO with its stages and steps."""
-    item = api.call("GET", f"/repos/{repo}/builds/{number}").json()
+    item = client().json("GET", f"{repo_path(repo)}/builds/{number}")
     click.echo(_line(item))
     if item.get("error"):
         click.echo(f"error: {item['error']}")
@@ -108,30 +79,36 @@ def show_build(api: _Api, repo: str, number: int) -> None:
 @click.argument("number", type=int)
 @click.argument("step", metavar="STAGE/STEP")
 @click.option("--follow", "-f", is_flag=True, help="Follow the live stream until the step ends.")
-@click.pass_obj
-def logs(api: _Api, repo: str, number: int, step: str, follow: bool) -> None:
+@api_options
+def logs(repo: str, number: int, step: str, follow: bool) -> None:
     """Print the log of STAGE/STEP (numbers, as `runner build show` lists them)."""
     stage_no, _, step_no = step.partition("/")
-    path = f"/repos/{repo}/builds/{number}/logs/{int(stage_no)}/{int(step_no or 1)}"
+    try:
+        where = f"{int(stage_no)}/{int(step_no or 1)}"
+    except ValueError:
+        raise click.BadParameter(f"{step!r} is not STAGE/STEP, e.g. 1/2") from None
+    path = f"{repo_path(repo)}/builds/{number}/logs/{where}"
+    api = client()
     if not follow:
         for chunk in api.call("GET", path, stream=True).iter_content(65536):
             click.echo(chunk.decode("utf-8", "replace"), nl=False)
         return
     with api.call("GET", path + "/stream", stream=True) as resp:
-        for raw in resp.iter_lines(decode_unicode=True):
-            if raw.startswith("event: end"):
+        for raw in resp.iter_lines():
+            line = raw.decode("utf-8", "replace")
+            if line.startswith("event: end"):
                 return
-            if raw.startswith("data: "):
-                click.echo(raw[6:])
+            if line.startswith("data: "):
+                click.echo(line[6:])
 
 
-def _action(name: str, help_text: str):
+def _action(name: str, help_text: str) -> click.Command:
     @build.command(name, help=help_text)
     @click.argument("repo")
     @click.argument("number", type=int)
-    @click.pass_obj
-    def command(api: _Api, repo: str, number: int) -> None:
-        item = api.call("POST", f"/repos/{repo}/builds/{number}/{name}").json()
+    @api_options
+    def command(repo: str, number: int) -> None:
+        item = client().json("POST", f"{repo_path(repo)}/builds/{number}/{name}")
         click.echo(_line(item))
 
     return command
@@ -149,19 +126,20 @@ _action("decline", "Decline a build waiting for approval.")
 @click.option("--commit", default="", help="Commit to build (default: the branch tip).")
 @click.option("--param", "params", multiple=True, help="KEY=VALUE passed to the pipeline.")
 @click.option("--wait", is_flag=True, help="Wait until the build ends; exit 1 unless success.")
-@click.pass_obj
-def create(api: _Api, repo: str, branch, commit, params, wait) -> None:
+@api_options
+def create(repo: str, branch: str | None, commit: str, params: tuple[str, ...], wait: bool) -> None:
     """Start a manual (custom event) build of REPO."""
     body = {
         "branch": branch,
         "commit": commit,
         "params": dict(p.split("=", 1) for p in params if "=" in p),
     }
-    item = api.call("POST", f"/repos/{repo}/builds", json=body).json()
+    api = client()
+    item = api.json("POST", repo_path(repo) + "/builds", json=body)
     click.echo(_line(item))
     while wait and item["status"] not in DONE:
         time.sleep(1)
-        item = api.call("GET", f"/repos/{repo}/builds/{item['number']}").json()
+        item = api.json("GET", f"{repo_path(repo)}/builds/{item['number']}")
     if wait:
         click.echo(_line(item))
         raise SystemExit(0 if item["status"] == "success" else 1)

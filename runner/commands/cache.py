@@ -6,16 +6,21 @@ the repository's own builds (``own``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from runner.errors import RunnerError
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 def register(group: click.Group) -> None:
     group.add_command(cache)
 
 
-def _client():
+def _client() -> DockerClient:
     import docker
 
     try:

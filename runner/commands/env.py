@@ -1,22 +1,21 @@
 """``runner env``: a repository's deploy environments; ``runner build promote|rollback``.
 
-``runner env ls|add|set|rm`` run on the server's machine, straight on its database (same
-settings and data directory as ``runner server``), like ``runner repo``. ``runner build promote``
-and ``rollback`` go through the server's API like the rest of ``runner build`` (``--server``,
-``--token`` / ``RUNNER_TOKEN``), because the new build must wake the server's waiting agents.
+All go through the server's API (``--server``, ``--token``; see ``runner.commands.api_client``),
+which validates the options like a pipeline file's ``environments:`` declaration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
-from runner.errors import PipelineError, RunnerError
-from runner.settings import load_settings
+from runner.commands.api_client import ApiClient, api_options, client, quoted, repo_path
 
 
 def register(group: click.Group) -> None:
-    """Add ``runner env``, and ``promote``/``rollback`` to ``runner build`` (which passes its
-    API client, made from ``--server``/``--token``, as the context object)."""
+    """Add ``runner env``, and ``promote``/``rollback`` to ``runner build``."""
     group.add_command(env)
     from runner.commands.build import build
 
@@ -24,44 +23,33 @@ def register(group: click.Group) -> None:
     build.add_command(rollback)
 
 
-def _stores():
-    from runner.server.services import open_stores
-
-    return open_stores(load_settings())
-
-
-def _repo(stores, slug: str):
-    found = stores.repos.find(slug)
-    if found is None:
-        raise click.ClickException(f"no repository {slug}; add it with `runner repo add {slug}`")
-    return found
-
-
 @click.group()
+@api_options
 def env() -> None:
     """Manage a repository's deploy environments (test, staging, production...)."""
 
 
 @env.command("ls")
 @click.argument("repo")
+@api_options
 def list_envs(repo: str) -> None:
     """List REPO's environments in the order builds are matched against them."""
-    stores = _stores()
-    for e in stores.environments.list(_repo(stores, repo).id):
+    for e in client().json("GET", repo_path(repo) + "/environments"):
         rules = []
-        if e.branches:
-            rules.append("branches " + ",".join(e.branches))
-        if e.tags:
-            rules.append("tags " + ",".join(e.tags))
-        if e.events:
-            rules.append("events " + ",".join(e.events))
-        if e.labels:
-            rules.append("labels " + ",".join(f"{k}={v}" for k, v in e.labels.items()))
-        if e.approval_required:
+        if e.get("branches"):
+            rules.append("branches " + ",".join(e["branches"]))
+        if e.get("tags"):
+            rules.append("tags " + ",".join(e["tags"]))
+        if e.get("events"):
+            rules.append("events " + ",".join(e["events"]))
+        if e.get("labels"):
+            rules.append("labels " + ",".join(f"{k}={v}" for k, v in e["labels"].items()))
+        if e.get("approval_required"):
             rules.append("approval")
-        if e.lock:
-            rules.append("lock" + (f" (held by build id {e.locked_by})" if e.locked_by else ""))
-        click.echo(f"{e.name}\t{'; '.join(rules) or 'any branch'}")
+        if e.get("lock"):
+            held = e.get("locked_by")
+            rules.append("lock" + (f" (held by build id {held})" if held else ""))
+        click.echo(f"{e['name']}\t{'; '.join(rules) or 'any branch'}")
 
 
 _OPTIONS = [
@@ -75,33 +63,21 @@ _OPTIONS = [
 ]
 
 
-def _with_options(func):
+def _with_options(func: Callable[..., None]) -> Callable[..., None]:
     for option in reversed(_OPTIONS):
         func = option(func)
-    return func
+    return api_options(func)
 
 
-def _fields(name: str, given: dict) -> dict:
-    """Store fields from the options given, validated like a pipeline file's declaration."""
-    from runner.environments import parse_declaration
-
-    raw = {}
+def _fields(given: dict[str, Any]) -> dict[str, Any]:
+    """The API body of the options given (the server validates them)."""
+    out: dict[str, Any] = {}
     for key in ("branches", "tags", "events"):
         if given.get(key) is not None:
-            raw[key] = [p.strip() for p in given[key].split(",") if p.strip()]
-    if given.get("labels") is not None:
-        raw["labels"] = given["labels"]
-    for key in ("approval", "lock"):
+            out[key] = [p.strip() for p in given[key].split(",") if p.strip()]
+    for key in ("labels", "approval", "lock", "position"):
         if given.get(key) is not None:
-            raw[key] = given[key]
-    try:
-        decl = parse_declaration({name: raw})[0]
-    except PipelineError as exc:
-        raise click.ClickException(str(exc)) from None
-    named = {"approval_required" if k == "approval" else k for k in raw}
-    out = {k: v for k, v in decl.store_fields().items() if k in named}
-    if given.get("position") is not None:
-        out["position"] = given["position"]
+            out[key] = given[key]
     return out
 
 
@@ -109,13 +85,9 @@ def _fields(name: str, given: dict) -> dict:
 @click.argument("repo")
 @click.argument("name")
 @_with_options
-def add_env(repo: str, name: str, **given) -> None:
+def add_env(repo: str, name: str, **given: Any) -> None:
     """Add environment NAME to REPO."""
-    stores = _stores()
-    try:
-        stores.environments.create(_repo(stores, repo).id, name, **_fields(name, given))
-    except RunnerError as exc:
-        raise click.ClickException(str(exc)) from None
+    client().call("POST", repo_path(repo) + "/environments", json={"name": name, **_fields(given)})
     click.echo(f"environment {name} added to {repo}")
 
 
@@ -123,32 +95,25 @@ def add_env(repo: str, name: str, **given) -> None:
 @click.argument("repo")
 @click.argument("name")
 @_with_options
-def set_env(repo: str, name: str, **given) -> None:
+def set_env(repo: str, name: str, **given: Any) -> None:
     """Change the options given of REPO's environment NAME."""
-    stores = _stores()
-    found = stores.environments.find(_repo(stores, repo).id, name)
-    if found is None:
-        raise click.ClickException(f"{repo} has no environment {name}; see `runner env ls {repo}`")
-    stores.environments.update(found.id, **_fields(name, given))
+    client().call("PATCH", f"{repo_path(repo)}/environments/{quoted(name)}", json=_fields(given))
     click.echo(f"environment {name} of {repo} updated")
 
 
 @env.command("rm")
 @click.argument("repo")
 @click.argument("name")
+@api_options
 def remove_env(repo: str, name: str) -> None:
     """Remove REPO's environment NAME (its scoped secrets stay until removed)."""
-    stores = _stores()
-    found = stores.environments.find(_repo(stores, repo).id, name)
-    if found is None:
-        raise click.ClickException(f"{repo} has no environment {name}; see `runner env ls {repo}`")
-    stores.environments.delete(found.id)
+    client().call("DELETE", f"{repo_path(repo)}/environments/{quoted(name)}")
     click.echo(f"environment {name} removed from {repo}")
 
 
-def _deploy(api, event: str, repo: str, build: int, target: str) -> None:
-    resp = api.call("POST", f"/repos/{repo}/builds/{build}/{event}", json={"target": target})
-    data = resp.json()
+def _deploy(event: str, repo: str, build: int, target: str) -> None:
+    api: ApiClient = client()
+    data = api.json("POST", f"{repo_path(repo)}/builds/{build}/{event}", json={"target": target})
     click.echo(
         f"build #{data['number']}: {event} of {data['commit'][:10]} to {target}, {data['status']}"
     )
@@ -158,17 +123,17 @@ def _deploy(api, event: str, repo: str, build: int, target: str) -> None:
 @click.argument("repo")
 @click.argument("build", type=int)
 @click.argument("environment")
-@click.pass_obj
-def promote(api, repo: str, build: int, environment: str) -> None:
+@api_options
+def promote(repo: str, build: int, environment: str) -> None:
     """Deploy BUILD's commit of REPO to ENVIRONMENT (a new build with event promote)."""
-    _deploy(api, "promote", repo, build, environment)
+    _deploy("promote", repo, build, environment)
 
 
 @click.command()
 @click.argument("repo")
 @click.argument("build", type=int)
 @click.argument("environment")
-@click.pass_obj
-def rollback(api, repo: str, build: int, environment: str) -> None:
+@api_options
+def rollback(repo: str, build: int, environment: str) -> None:
     """Deploy an earlier BUILD's commit of REPO to ENVIRONMENT again (event rollback)."""
-    _deploy(api, "rollback", repo, build, environment)
+    _deploy("rollback", repo, build, environment)

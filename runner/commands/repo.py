@@ -1,17 +1,17 @@
 """``runner repo``: activate repositories and show the webhook to paste into the forge.
 
-Runs on the server's machine, straight on its database (same settings and data directory as
-``runner server``). ``runner repo add`` prints the webhook URL and secret once more with
-``runner repo show``.
+Goes through the server's API (``--server``, ``--token``; see ``runner.commands.api_client``).
+The webhook URL printed is the one the server reports for itself. ``runner repo add`` prints
+the webhook URL and secret, ``runner repo show`` prints them again.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from runner.errors import RunnerError
-from runner.git_urls import redact_url
-from runner.settings import load_settings
+from runner.commands.api_client import ApiClient, api_options, client, repo_path
 
 FORGES = ("github", "gitlab", "gitea", "gogs", "generic")
 
@@ -36,32 +36,19 @@ def register(group: click.Group) -> None:
     group.add_command(repo)
 
 
-def _settings_and_stores():
-    from runner.server.services import open_stores
-
-    settings = load_settings()
-    return settings, open_stores(settings)
-
-
-def webhook_url(settings, slug: str) -> str:
-    """The address forges post to for ``slug``."""
-    return f"{settings.effective_server_url()}/hook/{slug}"
+def _show_webhook(hook: dict[str, Any]) -> None:
+    click.echo(f"webhook URL:    {hook['url']}")
+    click.echo(f"webhook secret: {hook['secret']}")
+    click.echo(HINTS.get(hook["forge"], ""))
 
 
-def _show_webhook(settings, found) -> None:
-    click.echo(f"webhook URL:    {webhook_url(settings, found.slug)}")
-    click.echo(f"webhook secret: {found.webhook_secret}")
-    click.echo(HINTS.get(found.forge, ""))
-
-
-def _find(stores, slug: str):
-    found = stores.repos.find(slug)
-    if found is None:
-        raise click.ClickException(f"no repository {slug}; see `runner repo ls`")
+def _webhook(api: ApiClient, slug: str) -> dict[str, Any]:
+    found: dict[str, Any] = api.json("GET", repo_path(slug) + "/webhook")
     return found
 
 
 @click.group()
+@api_options
 def repo() -> None:
     """Activate repositories and show their webhooks."""
 
@@ -77,75 +64,84 @@ def repo() -> None:
 @click.option("--forge-url", default="", help="API root for commit statuses.")
 @click.option("--forge-token", default="", help="API token for commit statuses.")
 @click.option("--generic-hook", is_flag=True, help=GENERIC_HOOK_HELP)
+@api_options
 def add(
-    slug,
-    forge,
-    clone_url,
-    default_branch,
-    secret,
-    trusted,
-    pipeline_path,
-    forge_url,
-    forge_token,
-    generic_hook,
+    slug: str,
+    forge: str,
+    clone_url: str,
+    default_branch: str,
+    secret: str,
+    trusted: bool,
+    pipeline_path: str,
+    forge_url: str,
+    forge_token: str,
+    generic_hook: bool,
 ) -> None:
     """Activate OWNER/NAME and print the webhook URL and secret to paste into the forge."""
-    from runner.server.repo_actions import create_repo
-
-    settings, stores = _settings_and_stores()
-    try:
-        found = create_repo(
-            stores,
-            None,
-            slug,
-            forge=forge,
-            clone_url=clone_url,
-            default_branch=default_branch,
-            webhook_secret=secret,
-            trusted=trusted,
-            pipeline_path=pipeline_path,
-            forge_url=forge_url,
-            forge_token=forge_token,
-            generic_hook=generic_hook,
-        )
-    except RunnerError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"repository {found.slug} activated ({found.forge})")
-    _show_webhook(settings, found)
+    api = client()
+    fields: dict[str, Any] = {
+        "slug": slug,
+        "forge": forge,
+        "clone_url": clone_url,
+        "default_branch": default_branch,
+        "pipeline_path": pipeline_path,
+        "forge_url": forge_url,
+        "forge_token": forge_token,
+    }
+    fields = {k: v for k, v in fields.items() if v}
+    if trusted:
+        fields["trusted"] = True
+    if generic_hook:
+        fields["generic_hook"] = True
+    found = api.json("POST", "/repos", json=fields)
+    if secret:
+        hook = api.json("PUT", repo_path(found["slug"]) + "/webhook", json={"secret": secret})
+    else:
+        hook = {"url": found["webhook_url"], "secret": found["webhook_secret"], "forge": forge}
+    click.echo(f"repository {found['slug']} activated ({found['forge']})")
+    _show_webhook(hook)
 
 
 @repo.command("ls")
+@api_options
 def list_repos() -> None:
     """List the repositories with their forge, state and clone URL."""
-    _settings, stores = _settings_and_stores()
-    for found in stores.repos.list():
-        flags = [found.forge, "active" if found.active else "inactive"]
-        if found.trusted:
+    for found in client().json("GET", "/repos"):
+        flags = [found["forge"], "active" if found["active"] else "inactive"]
+        if found.get("trusted"):
             flags.append("trusted")
-        if found.generic_hook:
+        if found.get("generic_hook"):
             flags.append("generic-hook")
-        click.echo(f"{found.slug}  {' '.join(flags)}  {redact_url(found.clone_url)}")
+        click.echo(f"{found['slug']}  {' '.join(flags)}  {found['clone_url']}")
 
 
 @repo.command("show")
 @click.argument("slug", metavar="OWNER/NAME")
+@api_options
 def show(slug: str) -> None:
-    """Show a repository's settings and its webhook URL and secret."""
-    settings, stores = _settings_and_stores()
-    found = _find(stores, slug)
-    click.echo(f"repository:     {found.slug} ({found.forge})")
-    click.echo(f"clone URL:      {redact_url(found.clone_url)}")
-    click.echo(f"default branch: {found.default_branch}")
-    click.echo(f"pipeline path:  {found.pipeline_path or '(lookup order)'}")
-    click.echo(f"trusted:        {'yes' if found.trusted else 'no'}")
-    click.echo(f"fork plugins:   {'privileged' if found.fork_privileged else 'unprivileged'}")
-    click.echo(f"active:         {'yes' if found.active else 'no'}")
-    click.echo(f"generic hook:   {'on' if found.generic_hook else 'off'}")
+    """Show a repository's settings and, to its admins, its webhook URL and secret."""
+    api = client()
+    found = api.json("GET", repo_path(slug))
+    # The webhook's secret is for the repository's admins; others see the settings only.
+    hook = _webhook(api, slug) if found.get("role") == "admin" else {}
+    click.echo(f"repository:     {found['slug']} ({found['forge']})")
+    click.echo(f"clone URL:      {found['clone_url']}")
+    click.echo(f"default branch: {found['default_branch']}")
+    click.echo(f"pipeline path:  {found.get('pipeline_path') or '(lookup order)'}")
+    click.echo(f"trusted:        {'yes' if found.get('trusted') else 'no'}")
     click.echo(
-        f"commit status:  {found.forge_url or '(forge default)'}"
-        f"{'' if found.forge_token else ' (no token: not reported)'}"
+        f"fork plugins:   {'privileged' if found.get('fork_privileged') else 'unprivileged'}"
     )
-    _show_webhook(settings, found)
+    click.echo(f"active:         {'yes' if found['active'] else 'no'}")
+    click.echo(f"generic hook:   {'on' if found.get('generic_hook') else 'off'}")
+    if not hook:
+        click.echo(f"commit status:  {found.get('forge_url') or '(forge default)'}")
+        return
+    click.echo(
+        f"commit status:  {found.get('forge_url') or '(forge default)'}"
+        f"{'' if hook.get('forge_token_set') else ' (no token: not reported)'}"
+    )
+    _show_webhook(hook)
 
 
 @repo.command("update")
@@ -164,36 +160,29 @@ def show(slug: str) -> None:
 @click.option("--active/--inactive", default=None, help="Inactive repositories refuse webhooks.")
 @click.option("--generic-hook/--no-generic-hook", default=None, help=GENERIC_HOOK_HELP)
 @click.option("--rotate-secret", is_flag=True, help="Generate a new webhook secret.")
-def update(slug, rotate_secret, **options) -> None:
+@api_options
+def update(slug: str, rotate_secret: bool, **options: Any) -> None:
     """Change a repository's settings."""
-    import secrets as _secrets
-
-    from runner.server.repo_actions import update_repo
-
-    settings, stores = _settings_and_stores()
-    found = _find(stores, slug)
     fields = {k: v for k, v in options.items() if v is not None}
-    if rotate_secret:
-        fields["webhook_secret"] = _secrets.token_hex(20)
-    if not fields:
+    if not fields and not rotate_secret:
         raise click.ClickException("nothing to change; see `runner repo update --help`")
-    try:
-        found = update_repo(stores, None, found, fields)
-    except RunnerError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"repository {found.slug} updated")
+    api = client()
+    if fields:
+        slug = api.json("PATCH", repo_path(slug), json=fields)["slug"]
+    click.echo(f"repository {slug} updated")
     if rotate_secret:
-        _show_webhook(settings, found)
+        _show_webhook(api.json("PUT", repo_path(slug) + "/webhook", json={}))
 
 
 @repo.command("rm")
 @click.argument("slug", metavar="OWNER/NAME")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@api_options
 def remove(slug: str, yes: bool) -> None:
-    """Remove a repository with its builds, logs, secrets and cron jobs."""
-    _settings, stores = _settings_and_stores()
-    found = _find(stores, slug)
+    """Remove a repository with its builds, logs, secrets and cron jobs (server admins)."""
+    api = client()
+    api.json("GET", repo_path(slug))  # a repository that does not exist is said so first
     if not yes:
         click.confirm(f"remove {slug} with all its builds and logs?", abort=True)
-    stores.repos.delete(found.id)
+    api.call("DELETE", repo_path(slug) + "/purge")
     click.echo(f"repository {slug} removed")

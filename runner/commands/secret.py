@@ -1,33 +1,22 @@
-"""``runner secret``: repository secrets on the server's database (values encrypted at rest)."""
+"""``runner secret``: repository secrets through the server's API (values encrypted at rest,
+never returned)."""
 
 from __future__ import annotations
 
 import sys
+from typing import IO, Any
 
 import click
 
-from runner.errors import RunnerError
-from runner.settings import load_settings
+from runner.commands.api_client import api_options, client, quoted, repo_path
 
 
 def register(group: click.Group) -> None:
     group.add_command(secret)
 
 
-def _repo(stores, slug: str):
-    repo = stores.repos.find(slug)
-    if repo is None:
-        raise click.ClickException(f"no repository {slug}; add it with `runner repo add {slug}`")
-    return repo
-
-
-def _stores():
-    from runner.server.services import open_stores
-
-    return open_stores(load_settings())
-
-
 @click.group()
+@api_options
 def secret() -> None:
     """Manage repository secrets (values are never shown again)."""
 
@@ -41,7 +30,17 @@ def secret() -> None:
 @click.option("--image", "images", multiple=True, help="Only steps of these images (globs).")
 @click.option("--allow-pull-request", is_flag=True, help="Hand it to pull-request builds too.")
 @click.option("--environment", default="", help="Only builds deploying to this environment.")
-def add_secret(repo, name, value, from_file, events, images, allow_pull_request, environment):
+@api_options
+def add_secret(
+    repo: str,
+    name: str,
+    value: str | None,
+    from_file: IO[str] | None,
+    events: tuple[str, ...],
+    images: tuple[str, ...],
+    allow_pull_request: bool,
+    environment: str,
+) -> None:
     """Add or replace secret NAME of REPO (OWNER/NAME)."""
     if from_file is not None:
         value = from_file.read()
@@ -52,47 +51,52 @@ def add_secret(repo, name, value, from_file, events, images, allow_pull_request,
             value = sys.stdin.read()
     if not value:
         raise click.UsageError("a secret needs a value (argument, --from-file or stdin)")
-    stores = _stores()
-    try:
-        stores.secrets.set(
-            _repo(stores, repo).id,
-            name,
-            value,
-            events=list(events) or None,
-            images=list(images),
-            allow_pull_request=allow_pull_request,
-            environment=environment,
-        )
-    except RunnerError as exc:
-        raise click.ClickException(str(exc)) from None
+    api = client()
+    fields: dict[str, Any] = {
+        "name": name,
+        "value": value,
+        "images": list(images),
+        "allow_pull_request": allow_pull_request,
+        "environment": environment,
+    }
+    if events:
+        fields["events"] = list(events)
+    path = repo_path(repo) + "/secrets"
+    listed = api.json("GET", path)
+    exists = any(s["name"] == name and s["environment"] == environment for s in listed)
+    if exists:
+        api.call("PUT", f"{path}/{quoted(name)}", json=fields)
+    else:
+        api.call("POST", path, json=fields)
     click.echo(f"secret {name} saved for {repo}")
 
 
 @secret.command("ls")
 @click.argument("repo")
+@api_options
 def list_secrets(repo: str) -> None:
     """List the secrets of REPO (names and rules, never values)."""
-    stores = _stores()
-    for item in stores.secrets.list(_repo(stores, repo).id):
-        rules = [f"events={','.join(item.events)}"]
-        if item.images:
-            rules.append(f"images={','.join(item.images)}")
-        if item.allow_pull_request:
+    for item in client().json("GET", repo_path(repo) + "/secrets"):
+        rules = [f"events={','.join(item['events'])}"]
+        if item.get("images"):
+            rules.append(f"images={','.join(item['images'])}")
+        if item.get("allow_pull_request"):
             rules.append("pull requests")
-        if item.environment:
-            rules.append(f"environment={item.environment}")
-        click.echo(f"{item.name}\t{' '.join(rules)}")
+        if item.get("environment"):
+            rules.append(f"environment={item['environment']}")
+        click.echo(f"{item['name']}\t{' '.join(rules)}")
 
 
 @secret.command("rm")
 @click.argument("repo")
 @click.argument("name")
 @click.option("--environment", default="")
+@api_options
 def remove_secret(repo: str, name: str, environment: str) -> None:
     """Delete secret NAME of REPO."""
-    stores = _stores()
-    target = _repo(stores, repo)
-    if stores.secrets.find(target.id, name, environment) is None:
-        raise click.ClickException(f"no secret {name} in {repo}")
-    stores.secrets.delete(target.id, name, environment)
+    client().call(
+        "DELETE",
+        f"{repo_path(repo)}/secrets/{quoted(name)}",
+        params={"environment": environment} if environment else {},
+    )
     click.echo(f"secret {name} deleted from {repo}")

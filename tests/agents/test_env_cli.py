@@ -1,52 +1,41 @@
-"""`runner env ls|add|set|rm` on the server's database, with the declaration's validation."""
+"""`runner env ls|add|set|rm` against a real server's API, validated there like a pipeline
+file's `environments:` declaration."""
 
 from __future__ import annotations
 
-from click.testing import CliRunner
+import subprocess
+import sys
 
-from runner.cli import cli
-from runner.server.services import open_stores
-from runner.settings import load_settings
-
-
-def run(args, env):
-    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
-    return result.exit_code, result.output
+from runner.testing import ServerProcess
 
 
 def test_env_commands_manage_a_repositorys_environments(tmp_path):
-    env = {"RUNNER_DATA_DIR": str(tmp_path)}
-    stores = open_stores(load_settings({"data_dir": str(tmp_path)}, environ={}))
-    stores.repos.create("acme/app", clone_url="file:///x")
-    code, out = run(
-        [
-            "env",
-            "add",
-            "acme/app",
-            "production",
-            "--tags",
-            "v*",
-            "--labels",
-            "env=production",
-            "--approval",
-            "--lock",
-        ],
-        env,
+    with ServerProcess(tmp_path / "data", embedded_agent=False) as server:
+        server.cli("repo", "add", "acme/app", "--clone-url", "file:///x")
+        server.cli(
+            "env", "add", "acme/app", "production", "--tags", "v*", "--labels", "env=production",
+            "--approval", "--lock",
+        )  # fmt: skip
+        server.cli("env", "add", "acme/app", "test", "--branches", "develop")
+        server.cli("env", "set", "acme/app", "production", "--no-lock")
+        assert server.cli("env", "ls", "acme/app").splitlines() == [
+            "production\ttags v*; labels env=production; approval",
+            "test\tbranches develop",
+        ]
+        refused = run(server, "env", "add", "acme/app", "staging", "--events", "deploy")
+        assert refused.returncode == 1 and "unknown event 'deploy'" in refused.stderr
+        assert "removed" in server.cli("env", "rm", "acme/app", "test")
+        gone = run(server, "env", "rm", "acme/app", "test")
+        assert gone.returncode == 1 and "no environment 'test'" in gone.stderr
+
+
+def run(server: ServerProcess, *args: str) -> subprocess.CompletedProcess:
+    """``runner ARGS`` with the server's environment; the finished process (not checked)."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    assert code == 0, out
-    code, out = run(["env", "add", "acme/app", "test", "--branches", "develop"], env)
-    assert code == 0, out
-    code, out = run(["env", "set", "acme/app", "production", "--no-lock"], env)
-    assert code == 0, out
-    code, out = run(["env", "ls", "acme/app"], env)
-    assert out.splitlines() == [
-        "production\ttags v*; labels env=production; approval",
-        "test\tbranches develop",
-    ]
-    code, out = run(["env", "add", "acme/app", "staging", "--events", "deploy"], env)
-    assert code == 1 and "unknown event 'deploy'" in out
-    code, out = run(["env", "rm", "acme/app", "test"], env)
-    assert code == 0
-    code, out = run(["env", "rm", "acme/app", "test"], env)
-    assert code == 1 and "has no environment test" in out
-    stores.db.dispose()

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from tests.server.conftest import auth, seed_build
+from tests.server.conftest import ADMIN_PASSWORD, auth, seed_build
 
 # Weakest first; "admin" is the server admin, who holds every role.
 LEVELS = ("read", "write", "owner", "admin")
@@ -81,6 +81,20 @@ def _endpoints(build_number: int, token_id: int):
         ("POST", f"{build}/restart", None, "write"),
         ("POST", f"{build}/cancel", None, "write"),
         ("DELETE", repo, None, "owner"),
+        # The CLI's calls: a token for a login and password (anyone holding them), an admin's
+        # token for a user, a repository's webhook, cron switches, removal with history.
+        (
+            "POST",
+            "/api/v1/tokens",
+            lambda: {"login": "admin", "password": ADMIN_PASSWORD},
+            "anyone",
+        ),
+        ("POST", "/api/v1/users/reader/tokens", lambda: {"name": "t"}, "admin"),
+        ("GET", f"{repo}/webhook", None, "owner"),
+        ("PUT", f"{repo}/webhook", lambda: {}, "owner"),
+        ("PATCH", f"{repo}/crons/nothing", lambda: {"enabled": False}, "write"),
+        ("POST", f"{repo}/crons/nothing/run", None, "write"),
+        ("DELETE", f"{repo}/purge", None, "admin"),
     ]
 
 
@@ -99,6 +113,8 @@ def test_the_walk_covers_every_api_endpoint(app):
 
 def _expected(caller: str, level: str) -> set[int] | None:
     """The refusal a caller gets, or None when the call is allowed."""
+    if level == "anyone":
+        return None
     if caller == "none":
         return {401}
     if caller == "agent":

@@ -1,6 +1,6 @@
 """The scheduler's jobs on a real repository and database: cron builds whose `when: {cron}`
-conditions work, one run per due time even with two schedulers, lease reaping, retention; and
-the `runner cron` command."""
+conditions work, one run per due time even with two schedulers, lease reaping, retention
+(`runner cron` is tested against a real server in tests/cli)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from click.testing import CliRunner
 from test_trigger import Origin, close_services, make_services
 
-from runner.cli import cli
 from runner.core import ERROR, PENDING
 from runner.server.scheduler import Scheduler, next_run
 
@@ -164,30 +162,3 @@ def test_purge_drops_old_delivery_ids(hub, repo):
 def test_background_scheduler_starts_and_stops(hub, repo):
     scheduler = Scheduler(hub).start()
     scheduler.shutdown(wait=True)
-
-
-def test_cron_command(tmp_path, monkeypatch):
-    origin = Origin(tmp_path / "git")
-    origin.commit({".drone.yml": CRON_PIPELINE}, "Add CI")
-    monkeypatch.setenv("RUNNER_DATA_DIR", str(tmp_path / "data"))
-    runner = CliRunner()
-
-    def run(*args: str):
-        result = runner.invoke(cli, list(args), catch_exceptions=False)
-        return result.exit_code, result.output
-
-    assert run("repo", "add", "acme/app", "--clone-url", origin.url)[0] == 0
-    code, out = run("cron", "add", "acme/app", "nightly", "0 3 * * *")
-    assert code == 0 and "next run" in out and "03:00 UTC" in out
-    code, out = run("cron", "add", "acme/app", "broken", "every night")
-    assert code == 1 and "five-field cron expression" in out
-    code, out = run("cron", "ls", "acme/app")
-    assert "nightly  '0 3 * * *'  branch=main  enabled  last=never" in out
-    code, out = run("cron", "run", "acme/app", "nightly")
-    assert code == 0 and "build #1 of acme/app created (pending)" in out
-    assert run("cron", "disable", "acme/app", "nightly")[0] == 0
-    assert "disabled" in run("cron", "ls", "acme/app")[1]
-    assert run("cron", "rm", "acme/app", "nightly")[0] == 0
-    assert run("cron", "ls", "acme/app")[1] == ""
-    code, out = run("cron", "ls", "acme/nothing")
-    assert code == 1 and "no repository acme/nothing" in out
