@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from runner.errors import RunnerError
+from runner.pipeline.payload import StagePayload
 
 
 class RpcUnavailable(RunnerError):
@@ -55,15 +56,17 @@ class RpcClient:
             raise RpcRefused(f"server refused {path}: {resp.status_code} {reason}")
         return resp
 
-    def claim(self, wait: float = 30.0, **announce: Any) -> dict[str, Any] | None:
+    def claim(self, wait: float = 30.0, **announce: Any) -> StagePayload | None:
         """Long-poll for a stage; the claimed stage's payload, or None after ``wait`` seconds.
 
         ``announce`` (labels, capacity, version) updates what the server knows of the agent.
+        A payload that does not decode raises ``PayloadError`` (its ``stage_id`` set when the
+        stage's id could be read: the stage is this agent's then, and must be reported).
         """
         resp = self._post("/claim", json={"timeout": wait, **announce}, timeout=wait + 15)
         if resp.status_code == 204:
             return None
-        return resp.json()
+        return StagePayload.from_json(resp.content)
 
     def report_health(self, unhealthy: str) -> None:
         """Tell the server why this agent cannot run stages now (``""``: it can again)."""

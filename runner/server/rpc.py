@@ -108,7 +108,8 @@ def claim():
                 if _agent_gone() and stages.release(stage.id, agent.id):
                     services.wake_agents()  # another agent may take it now
                     return Response(status=204)
-                return jsonify(claims.claimed(services, stage))
+                answer = claims.claimed(services, stage)
+                return Response(answer.to_json(), mimetype="application/json")
         left = deadline - time.monotonic()
         if left <= 0 or services.stopping.is_set():
             return Response(status=204)

@@ -49,7 +49,7 @@ def stage_from_spec(spec: StageSpec, *, status: str = PENDING) -> Stage:
         status=status,
         labels=dict(spec.labels),
         depends_on=list(spec.depends_on),
-        spec=spec.to_dict(),
+        spec=spec,
         steps=steps,
     )
 

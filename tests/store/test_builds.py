@@ -79,7 +79,7 @@ def test_stage_from_spec_makes_a_step_per_spec_step():
         ["lint"],
     )
     assert [s.name for s in stage.steps] == ["clone", "t"]
-    assert StageSpec.from_dict(stage.spec) == spec
+    assert stage.spec == spec
 
 
 def test_list_pages_and_filters(stores, repo):
