@@ -8,8 +8,10 @@ not substitute, parse or lint gives a build with status ``error`` whose ``error`
 problem with its file and line; a commit that cannot be fetched gives an ``error`` build too
 (webhooks) or raises (API calls), so mistakes are visible where the user looks.
 
-Thread-safe: builds of one repository are created one at a time in this process, so the build
-number compiled into ``DRONE_BUILD_NUMBER`` is the one the store assigns.
+The build number is reserved in the store (``BuildStore.reserve_number``) before anything is
+read, so the file is compiled once, with the number the build gets (``DRONE_BUILD_NUMBER``),
+even with several servers on one database; an event that ends with no build gives its number
+back. Thread-safe.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import time
 from urllib.parse import urlsplit
 
 import git
-from sqlalchemy import select, update
 
 from runner.core import BLOCKED, ERROR, Build, Repo
 from runner.environments import decide_target
@@ -45,12 +46,11 @@ from runner.gitmirror import Mirror
 from runner.pipeline import limits
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
-from runner.pipeline.spec import BuildContext, StageSpec
+from runner.pipeline.spec import BuildContext
 from runner.pipeline.trust import FORK, guarded, route_refusal, trust_class
 from runner.server.compile_worker import compile_worker, read_declarations, reading_untrusted
 from runner.server.status import status_reporter
 from runner.store.builds import stage_from_spec
-from runner.store.models import BuildRow, RepoRow, StageRow
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,13 @@ class Triggerer:
         if reason:
             raise BuildSkipped(reason)
         with self._repo_lock(repo.id):
-            build = self._create(repo, event, origin)
+            number = self.stores.builds.reserve_number(repo.id)
+            try:
+                build = self._create(repo, event, origin, number)
+            except BaseException:
+                # Skipped, refused or failed: no build took the number.
+                self.stores.builds.release_number(repo.id, number)
+                raise
         self.status.build_changed(build)
         if build.status != ERROR:
             self.services.wake_agents()
@@ -160,8 +166,7 @@ class Triggerer:
 
     # The work -----------------------------------------------------------------------------
 
-    def _create(self, repo: Repo, event: HookEvent, origin: str) -> Build:
-        number = self._next_number(repo.id)
+    def _create(self, repo: Repo, event: HookEvent, origin: str, number: int) -> Build:
         try:
             mirror = self.mirror(repo, event)
             commit = mirror.update(commit=event.commit or None, ref=event.ref or None)
@@ -198,7 +203,7 @@ class Triggerer:
                 f"no pipeline of {', '.join(files)} runs for this {event.event} "
                 f"(stages skipped by their conditions: {names})"
             )
-        build = self._build(repo, event, ctx)
+        build = self._build(repo, event, ctx, number)
         blocked = bool(environment and environment.approval_required)
         for spec in compiled.stages:
             if environment is not None and environment.labels:
@@ -206,11 +211,7 @@ class Triggerer:
             build.stages.append(stage_from_spec(spec, status=BLOCKED if blocked else "pending"))
         if blocked:
             build.status = BLOCKED
-        saved = self.stores.builds.create(build)
-        if saved.number != number:
-            # Another process numbered a build in between: compile again with the real number.
-            self._renumber(repo, saved, files, event)
-        return saved
+        return self.stores.builds.create(build)
 
     def mirror(self, repo: Repo, event: HookEvent | None = None) -> Mirror:
         """The bare mirror of the repository, under ``<data_dir>/mirrors``."""
@@ -296,11 +297,11 @@ class Triggerer:
             created=int(time.time()),
         )
 
-    def _build(self, repo: Repo, event: HookEvent, ctx: BuildContext) -> Build:
+    def _build(self, repo: Repo, event: HookEvent, ctx: BuildContext, number: int) -> Build:
         return Build(
             id=0,
             repo_id=repo.id,
-            number=0,
+            number=number,
             event=event.event,
             ref=event.ref,
             branch=event.branch,
@@ -317,42 +318,12 @@ class Triggerer:
     def _save_error(
         self, repo: Repo, event: HookEvent, ctx: BuildContext, exc: RunnerError
     ) -> Build:
-        build = self._build(repo, event, ctx)
+        build = self._build(repo, event, ctx, ctx.build_number)
         build.status = ERROR
         build.error = describe_error(exc)
         build.finished = time.time()
         log.info("build of %s at %s is in error: %s", repo.slug, event.ref, build.error)
         return self.stores.builds.create(build)
-
-    def _next_number(self, repo_id: int) -> int:
-        with self.stores.db.session() as s:
-            counter = s.scalar(select(RepoRow.build_counter).where(RepoRow.id == repo_id))
-        if counter is None:
-            raise NotFound(f"no repository with id {repo_id}")
-        return counter + 1
-
-    def _renumber(self, repo: Repo, build: Build, files: dict[str, str], event: HookEvent):
-        ctx = self._context(repo, event, build.number)
-        ctx.commit = build.commit
-        try:
-            with reading_untrusted(files):
-                compiled = self._compile(repo, files, ctx, event)
-        except PipelineError:
-            return
-        specs = {spec.name: spec for spec in compiled.stages}
-        with self.stores.db.write() as s:
-            s.execute(update(BuildRow).where(BuildRow.id == build.id).values(context=ctx.to_dict()))
-            for stage in build.stages:
-                spec: StageSpec | None = specs.get(stage.name)
-                if spec is not None:
-                    spec.labels = dict(stage.labels)
-                    s.execute(
-                        update(StageRow).where(StageRow.id == stage.id).values(spec=spec.to_dict())
-                    )
-        for stage in build.stages:
-            if stage.name in specs:
-                stage.spec = specs[stage.name].to_dict()
-        build.context = ctx.to_dict()
 
     def _repo_lock(self, repo_id: int) -> threading.Lock:
         with self._locks_guard:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from runner.core import (
     BLOCKED,
@@ -33,6 +34,20 @@ from runner.store.records import APPROVED
 from runner.store.records import DECLINED as DECISION_DECLINED
 
 MAX_PER_PAGE = 100
+
+_repos = RepoRow.__table__
+# The counter row is locked by this UPDATE until commit: numbers never repeat.
+_RESERVE = (
+    update(_repos)
+    .where(_repos.c.id == bindparam("p_repo"))
+    .values(build_counter=_repos.c.build_counter + 1)
+    .returning(_repos.c.build_counter)
+)
+_RELEASE = (
+    update(_repos)
+    .where(_repos.c.id == bindparam("p_repo"), _repos.c.build_counter == bindparam("p_number"))
+    .values(build_counter=bindparam("p_number") - 1)
+)
 
 
 def stage_from_spec(spec: StageSpec, *, status: str = PENDING) -> Stage:
@@ -85,40 +100,67 @@ class BuildStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def create(self, build: Build) -> Build:
-        """Save ``build`` with its stages and their steps; the number is the repo's next one.
+    def reserve_number(self, repo_id: int) -> int:
+        """Take the repository's next build number for a build about to be made.
 
-        ``build.id``, ``build.number`` and the ids inside are ignored and assigned here. Stages
-        come from ``stage_from_spec``; a build with no stages (status ``error``) is allowed.
+        One atomic ``UPDATE … RETURNING`` on the repository's counter (the row stays locked
+        until commit), so two servers on one database never hand out the same number, and the
+        number is known before the pipeline file is compiled into ``DRONE_BUILD_NUMBER``. Pass
+        it to ``create`` in ``build.number``; give a number no build will take back with
+        ``release_number``. Raises ``NotFound`` for an unknown repository.
+        """
+        with self.db.write_connection() as c:
+            number = c.scalar(_RESERVE, {"p_repo": repo_id})
+        if number is None:
+            raise NotFound(f"no repository with id {repo_id}")
+        return int(number)
+
+    def release_number(self, repo_id: int, number: int) -> bool:
+        """Give back a reserved ``number`` no build took (the event was skipped, or refused).
+
+        The counter steps back only while ``number`` is still the last one handed out: a number
+        reserved after it meanwhile keeps its place, and ``number`` stays a gap. True when the
+        number was given back.
+        """
+        with self.db.write_connection() as c:
+            result = c.execute(_RELEASE, {"p_repo": repo_id, "p_number": number})
+            return result.rowcount > 0
+
+    def create(self, build: Build) -> Build:
+        """Save ``build`` with its stages and their steps, in one transaction.
+
+        ``build.number`` is a number from ``reserve_number``; 0 reserves the next one here.
+        ``build.id`` and the ids inside are ignored and assigned here. Stages come from
+        ``stage_from_spec``; a build with no stages (status ``error``) is allowed. Raises
+        ``Conflict`` when the number is taken already.
         """
         stamp = now()
-        with self.db.write() as s:
-            # The counter row is locked by this UPDATE until commit: numbers never repeat.
-            result = s.execute(
-                update(RepoRow)
-                .where(RepoRow.id == build.repo_id)
-                .values(build_counter=RepoRow.build_counter + 1)
-            )
-            if result.rowcount == 0:
-                raise NotFound(f"no repository with id {build.repo_id}")
-            number = s.scalar(select(RepoRow.build_counter).where(RepoRow.id == build.repo_id))
-            values = row_values(build, BuildRow)
-            values.update(number=number, created=build.created or stamp)
-            row = BuildRow(**values)
-            s.add(row)
-            s.flush()
-            for stage in build.stages:
-                stage_values = row_values(stage, StageRow)
-                stage_values.update(build_id=row.id, created=stamp)
-                stage_row = StageRow(**stage_values)
-                s.add(stage_row)
+        try:
+            with self.db.write() as s:
+                number = build.number or s.scalar(_RESERVE, {"p_repo": build.repo_id})
+                if number is None:
+                    raise NotFound(f"no repository with id {build.repo_id}")
+                values = row_values(build, BuildRow)
+                values.update(number=number, created=build.created or stamp)
+                row = BuildRow(**values)
+                s.add(row)
                 s.flush()
-                for step in stage.steps:
-                    step_values = row_values(step, StepRow)
-                    step_values["stage_id"] = stage_row.id
-                    s.add(StepRow(**step_values))
-            s.flush()
-            return self._load(s, row)
+                for stage in build.stages:
+                    stage_values = row_values(stage, StageRow)
+                    stage_values.update(build_id=row.id, created=stamp)
+                    stage_row = StageRow(**stage_values)
+                    s.add(stage_row)
+                    s.flush()
+                    for step in stage.steps:
+                        step_values = row_values(step, StepRow)
+                        step_values["stage_id"] = stage_row.id
+                        s.add(StepRow(**step_values))
+                s.flush()
+                return self._load(s, row)
+        except IntegrityError:
+            raise Conflict(
+                f"repository {build.repo_id} has a build #{build.number} already"
+            ) from None
 
     def get(self, build_id: int) -> Build:
         """The build with its stages and steps; raises ``NotFound``."""
@@ -286,50 +328,6 @@ class BuildStore:
             s.flush()
             progress.settle(s, build_id, stamp)
             return self._load(s, row)
-
-    def restart_copy(self, build_id: int, *, sender: str = "") -> Build:
-        """A new build (next number, ``parent`` = the old one) with the same stages, all pending.
-
-        Only the ``Triggerer`` should call this, so every build is created in one place.
-        """
-        old = self.get(build_id)
-        copy = Build(
-            **{
-                k: getattr(old, k)
-                for k in (
-                    "repo_id",
-                    "event",
-                    "ref",
-                    "branch",
-                    "tag",
-                    "commit",
-                    "message",
-                    "author",
-                    "target",
-                    "context",
-                )
-            },
-            id=0,
-            number=0,
-            parent=old.number,
-            sender=sender or old.sender,
-        )
-        copy.stages = [
-            Stage(
-                id=0,
-                build_id=0,
-                number=st.number,
-                name=st.name,
-                labels=dict(st.labels),
-                depends_on=list(st.depends_on),
-                spec=dict(st.spec),
-                steps=[Step(id=0, stage_id=0, number=sp.number, name=sp.name) for sp in st.steps],
-            )
-            for st in old.stages
-        ]
-        if not copy.stages:
-            raise Conflict(f"build #{old.number} has no stages to restart: trigger a new build")
-        return self.create(copy)
 
     def delete(self, build_id: int) -> None:
         """Remove the build with its stages, steps and logs."""

@@ -1,4 +1,5 @@
-"""Builds: created with stages and steps in one go, numbered per repository, paged, restarted."""
+"""Builds: created with stages and steps in one go, numbered per repository (numbers reserved
+atomically, given back while last), paged; the stage spec read back as saved."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from runner.core import ERROR, PENDING, SUCCESS, Build
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.pipeline.spec import StageSpec, StepSpec
-from runner.store import stage_from_spec
+from runner.store import BuildStore, Database, stage_from_spec
 
 from .helpers import make_build, make_stage
 
@@ -102,27 +103,61 @@ def test_list_pages_and_filters(stores, repo):
         stores.builds.list(repo.id, page=0)
 
 
-def test_restart_copy_is_a_new_pending_build(stores, repo):
-    agent = stores.agents.create("a")
-    old = stores.builds.create(make_build(repo.id, make_stage("x", number=1)))
-    stage = stores.stages.claim(agent)
-    stores.steps.update(stage.steps[0].id, status=SUCCESS, exit_code=0)
-    stores.stages.done(stage.id, SUCCESS, agent_id=agent.id)
-    copy = stores.builds.restart_copy(old.id, sender="alice")
-    assert copy.number == 2 and copy.parent == 1 and copy.sender == "alice"
-    assert copy.status == PENDING
-    assert (copy.commit, copy.branch, copy.context) == (old.commit, old.branch, old.context)
-    assert [s.status for s in copy.stages] == [PENDING]
-    assert [st.status for st in copy.stages[0].steps] == [PENDING, PENDING]
-    assert copy.stages[0].spec == old.stages[0].spec
+def test_reserved_numbers_are_distinct_and_consecutive_across_connections(database_url, repo):
+    # Each thread on its own Database: as many servers reserving on one database at once.
+    databases = [Database(database_url) for _ in range(4)]
+    numbers: list[int] = []
+    lock = threading.Lock()
+
+    def reserve(db):
+        for _ in range(10):
+            number = BuildStore(db).reserve_number(repo.id)
+            with lock:
+                numbers.append(number)
+
+    pool = [threading.Thread(target=reserve, args=(db,)) for db in databases]
+    try:
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(60)
+    finally:
+        for db in databases:
+            db.dispose()
+    assert sorted(numbers) == list(range(1, 41))
 
 
-def test_restart_of_a_build_without_stages_is_refused(stores, repo):
+def test_a_build_keeps_the_number_reserved_for_it(stores, repo):
+    first, second = stores.builds.reserve_number(repo.id), stores.builds.reserve_number(repo.id)
     build = make_build(repo.id)
-    build.stages = []
-    saved = stores.builds.create(build)
+    build.number = second
+    assert stores.builds.create(build).number == 2
+    build.number = first
+    assert stores.builds.create(build).number == 1
+    assert stores.builds.create(make_build(repo.id)).number == 3  # 0: the next one
     with pytest.raises(Conflict):
-        stores.builds.restart_copy(saved.id)
+        stores.builds.create(build)
+
+
+def test_a_released_number_is_given_again_only_while_it_is_the_last(stores, repo):
+    number = stores.builds.reserve_number(repo.id)
+    assert stores.builds.release_number(repo.id, number) is True
+    assert stores.builds.reserve_number(repo.id) == number == 1
+    later = stores.builds.reserve_number(repo.id)
+    assert stores.builds.release_number(repo.id, 1) is False  # 2 was handed out meanwhile
+    assert stores.builds.reserve_number(repo.id) == later + 1
+    with pytest.raises(NotFound):
+        stores.builds.reserve_number(12345)
+
+
+def test_the_stage_spec_comes_back_as_it_was_saved(stores, repo):
+    spec = StageSpec(
+        name="backend",
+        steps=[StepSpec(name="t", image="b", commands=["make"], environment={"A": "1"})],
+    )
+    saved = stores.builds.create(make_build(repo.id, stage_from_spec(spec)))
+    assert stores.builds.get(saved.id).stages[0].spec == spec
+    assert stores.stages.get(saved.stages[0].id).spec == spec
 
 
 def test_missing_builds_raise_not_found(stores, repo):
