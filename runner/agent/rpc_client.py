@@ -100,7 +100,7 @@ class RpcClient:
     ) -> None:
         """Report the stage's final status, after the step updates in ``steps`` (each
         ``{"id": step_id, "status": ..., ...}``) that were not sent on their own."""
-        body = {"status": status, "error": error}
+        body: dict[str, Any] = {"status": status, "error": error}
         if steps:
             body["steps"] = steps
         self._post(f"/stages/{stage_id}/done", json=body)

@@ -85,11 +85,10 @@ class StagePayload:
         """Read a claim's answer; raises ``PayloadError`` (with ``stage_id`` when the stage's
         id could be read, so the agent can report the stage it cannot run)."""
         try:
-            payload: StagePayload = decode(cls, data, "the claimed stage's payload", strict=True)
+            return decode(cls, data, "the claimed stage's payload", strict=True)
         except PayloadError as exc:
             exc.stage_id = _stage_id(data)
             raise
-        return payload
 
 
 def _stage_id(data: str | bytes) -> int | None:

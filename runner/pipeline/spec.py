@@ -11,14 +11,15 @@ type: a malformed spec raises ``PayloadError`` naming the field, never a ``KeyEr
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runner.errors import PayloadError
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
+
+T = TypeVar("T")
 
 # Run policies of a step, decided at compile time from `when.status` / Drone's rules.
 ON_SUCCESS = "on-success"
@@ -186,12 +187,17 @@ class StageSpec:
         return decode(StageSpec, data, "stage spec")
 
 
-@functools.cache
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
 def _adapter(cls: type[Any]) -> TypeAdapter[Any]:
     # Built on first use: the compile workers never decode and need not import pydantic.
-    from pydantic import TypeAdapter
+    found = _ADAPTERS.get(cls)
+    if found is None:
+        from pydantic import TypeAdapter
 
-    return TypeAdapter(cls)
+        found = _ADAPTERS[cls] = TypeAdapter(cls)
+    return found
 
 
 def encode_json(value: Any) -> bytes:
@@ -200,13 +206,13 @@ def encode_json(value: Any) -> bytes:
     return data
 
 
-def decode(cls: type[Any], data: Any, what: str, *, strict: bool = False) -> Any:
+def decode(cls: type[T], data: Any, what: str, *, strict: bool = False) -> T:
     """``data`` (parsed JSON; or JSON text and bytes with ``strict``) read into the dataclass
     ``cls``, each field checked against its type (``strict``: no conversion at all, not even
     "1" to 1). Raises ``PayloadError`` naming ``what`` and every wrong field."""
     from pydantic import ValidationError
 
-    adapter = _adapter(cls)
+    adapter: TypeAdapter[T] = _adapter(cls)
     try:
         if isinstance(data, str | bytes):
             return adapter.validate_json(data, strict=strict)

@@ -20,11 +20,13 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import git
 
-from runner.core import BLOCKED, ERROR, Build, Repo
+from runner.core import BLOCKED, ERROR, Build, Cron, Repo
 from runner.environments import decide_target
 from runner.errors import (
     BadRequest,
@@ -44,13 +46,18 @@ from runner.forges.base import (
 from runner.git_urls import is_local_url, without_credentials
 from runner.gitmirror import Mirror
 from runner.pipeline import limits
-from runner.pipeline.config import load_pipeline
+from runner.pipeline.config import CompiledBuild, load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext
 from runner.pipeline.trust import FORK, guarded, route_refusal, trust_class
 from runner.server.compile_worker import compile_worker, read_declarations, reading_untrusted
-from runner.server.status import status_reporter
+from runner.server.status import StatusReporter, status_reporter
 from runner.store.builds import stage_from_spec
+from runner.store.records import Environment
+
+if TYPE_CHECKING:
+    from runner.environments import EnvironmentDecl
+    from runner.server.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +79,7 @@ class Triggerer:
     status reporter of ``runner.server.status``.
     """
 
-    def __init__(self, services, *, status=None):
+    def __init__(self, services: Services, *, status: StatusReporter | None = None) -> None:
         self.services = services
         self.settings = services.settings
         self.stores = services.stores
@@ -137,7 +144,7 @@ class Triggerer:
         )
         return self.trigger(repo, event, origin="api")
 
-    def cron(self, repo: Repo, cron) -> Build:
+    def cron(self, repo: Repo, cron: Cron) -> Build:
         """A ``cron`` build for the cron job ``cron`` (``runner.core.Cron``) at its branch tip."""
         branch = cron.branch or repo.default_branch
         event = HookEvent(
@@ -239,7 +246,9 @@ class Triggerer:
             limits.check_file_size(mirror.file_size(commit, name), name)
         return {name: mirror.read_file(commit, name) for name in names}
 
-    def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: HookEvent):
+    def _compile(
+        self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: HookEvent
+    ) -> CompiledBuild:
         return self.compiler.call(
             load_pipeline,
             files,
@@ -254,7 +263,9 @@ class Triggerer:
             ),
         )
 
-    def _environment(self, repo: Repo, event: HookEvent, declared=()):
+    def _environment(
+        self, repo: Repo, event: HookEvent, declared: Sequence[EnvironmentDecl] = ()
+    ) -> Environment | None:
         """The build's environment (``runner.environments.decide_target``), or None.
 
         Environments the pipeline file declares are stored when missing, never from a pull

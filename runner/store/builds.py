@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, func, select, update
+import builtins
+from typing import Any
+
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from runner.core import (
     BLOCKED,
@@ -20,7 +24,7 @@ from runner.core import (
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.pipeline.spec import StageSpec
 from runner.store import progress
-from runner.store.convert import now, row_values, select_by_id, to_record
+from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import (
     ApprovalRow,
@@ -29,13 +33,14 @@ from runner.store.models import (
     RepoRow,
     StageRow,
     StepRow,
+    table,
 )
 from runner.store.records import APPROVED
 from runner.store.records import DECLINED as DECISION_DECLINED
 
 MAX_PER_PAGE = 100
 
-_repos = RepoRow.__table__
+_repos = table(RepoRow)
 # The counter row is locked by this UPDATE until commit: numbers never repeat.
 _RESERVE = (
     update(_repos)
@@ -69,7 +74,7 @@ def stage_from_spec(spec: StageSpec, *, status: str = PENDING) -> Stage:
     )
 
 
-def load_stages(session, build_ids: list[int]) -> dict[int, list[Stage]]:
+def load_stages(session: Session, build_ids: list[int]) -> dict[int, list[Stage]]:
     """Stages (with steps) of the given builds, by build id, in stage and step order."""
     if not build_ids:
         return {}
@@ -85,8 +90,8 @@ def load_stages(session, build_ids: list[int]) -> dict[int, list[Stage]]:
             .where(StepRow.stage_id.in_([r.id for r in stage_rows]))
             .order_by(StepRow.stage_id, StepRow.number, StepRow.id)
         )
-        for row in step_rows:
-            steps.setdefault(row.stage_id, []).append(to_record(Step, row))
+        for step_row in step_rows:
+            steps.setdefault(step_row.stage_id, []).append(to_record(Step, step_row))
     out: dict[int, list[Stage]] = {}
     for row in stage_rows:
         stage = to_record(Stage, row, steps=steps.get(row.id, []))
@@ -124,7 +129,7 @@ class BuildStore:
         """
         with self.db.write_connection() as c:
             result = c.execute(_RELEASE, {"p_repo": repo_id, "p_number": number})
-            return result.rowcount > 0
+            return affected(result) > 0
 
     def create(self, build: Build) -> Build:
         """Save ``build`` with its stages and their steps, in one transaction.
@@ -197,7 +202,7 @@ class BuildStore:
         status: str | None = None,
         event: str | None = None,
         with_stages: bool = False,
-    ) -> list[Build]:
+    ) -> builtins.list[Build]:
         """Builds newest first, ``per_page`` (at most 100) at a time; filters are exact."""
         if page < 1 or per_page < 1:
             raise BadRequest("page and per_page start at 1")
@@ -222,7 +227,7 @@ class BuildStore:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(query.subquery())) or 0
 
-    def active(self) -> list[Build]:
+    def active(self) -> builtins.list[Build]:
         """Builds not done yet (pending, blocked, running), oldest first, with stages."""
         with self.db.session() as s:
             rows = s.scalars(
@@ -233,7 +238,7 @@ class BuildStore:
             stages = load_stages(s, [r.id for r in rows])
             return [to_record(Build, r, stages=stages.get(r.id, [])) for r in rows]
 
-    def active_ids(self) -> list[int]:
+    def active_ids(self) -> builtins.list[int]:
         """Ids of the builds not done yet, oldest first."""
         with self.db.read_connection() as c:
             return list(
@@ -244,7 +249,7 @@ class BuildStore:
                 )
             )
 
-    def update(self, build_id: int, **fields) -> Build:
+    def update(self, build_id: int, **fields: Any) -> Build:
         """Set build columns (status, error, started, finished, message...) as given."""
         with self.db.write() as s:
             if fields:
@@ -334,11 +339,13 @@ class BuildStore:
         with self.db.write() as s:
             step_ids = select(StepRow.id).join(StageRow).where(StageRow.build_id == build_id)
             s.execute(delete(LogChunkRow).where(LogChunkRow.step_id.in_(step_ids)))
-            if s.execute(delete(BuildRow).where(BuildRow.id == build_id)).rowcount == 0:
+            if affected(s.execute(delete(BuildRow).where(BuildRow.id == build_id))) == 0:
                 raise NotFound(f"no build with id {build_id}")
 
     @staticmethod
-    def _filtered(repo_id, branch, status, event):
+    def _filtered(
+        repo_id: int | None, branch: str | None, status: str | None, event: str | None
+    ) -> Select[BuildRow]:
         query = select(BuildRow)
         if repo_id is not None:
             query = query.where(BuildRow.repo_id == repo_id)
@@ -351,7 +358,7 @@ class BuildStore:
         return query
 
     @staticmethod
-    def _load(session, row: BuildRow) -> Build:
+    def _load(session: Session, row: BuildRow) -> Build:
         session.refresh(row)
         stages = load_stages(session, [row.id]).get(row.id, [])
         return to_record(Build, row, stages=stages)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, TableClause, bindparam, select
+from sqlalchemy import CursorResult, Result, Select, TableClause, bindparam, select
 
 from runner.core import Stage
 from runner.pipeline.spec import StageSpec
@@ -69,6 +69,11 @@ def select_by_id(table: Any) -> Select[Any]:
     if statement is None:
         statement = _BY_ID[table] = select(table).where(table.c.id == bindparam("p_id"))
     return statement
+
+
+def affected(result: Result[Any]) -> int:
+    """How many rows an ``UPDATE`` or ``DELETE`` changed (its result is a cursor's)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def now() -> float:
