@@ -28,7 +28,7 @@ class StepStore:
                 raise NotFound(f"no step with id {step_id}")
             return to_record(Step, row)
 
-    def list(self, stage_id: int) -> list[Step]:
+    def list_for_stage(self, stage_id: int) -> list[Step]:
         with self.db.session() as s:
             rows = s.scalars(
                 select(StepRow).where(StepRow.stage_id == stage_id).order_by(StepRow.number)
