@@ -41,7 +41,7 @@ class RpcClient:
             self._local.session = session
         return session
 
-    def _post(self, path: str, *, timeout: float | None = None, **kwargs) -> requests.Response:
+    def _post(self, path: str, *, timeout: float | None = None, **kwargs: Any) -> requests.Response:
         try:
             resp = self._session().post(self.base + path, timeout=timeout or self.timeout, **kwargs)
         except requests.RequestException as exc:
@@ -75,7 +75,8 @@ class RpcClient:
 
     def heartbeat(self, stage_id: int) -> dict[str, bool]:
         """Renew the stage's lease; ``{"cancel": ..., "lost": ...}`` from the server."""
-        return self._post(f"/stages/{stage_id}/heartbeat").json()
+        answer: dict[str, bool] = self._post(f"/stages/{stage_id}/heartbeat").json()
+        return answer
 
     def update_step(self, stage_id: int, step_id: int, fields: dict[str, Any]) -> None:
         """Report a step's status, exit code, times or error."""
@@ -96,7 +97,12 @@ class RpcClient:
         self._post(f"/stages/{stage_id}/handback", json={"reason": reason})
 
     def stage_done(
-        self, stage_id: int, status: str, error: str = "", *, steps: list | None = None
+        self,
+        stage_id: int,
+        status: str,
+        error: str = "",
+        *,
+        steps: list[dict[str, Any]] | None = None,
     ) -> None:
         """Report the stage's final status, after the step updates in ``steps`` (each
         ``{"id": step_id, "status": ..., ...}``) that were not sent on their own."""

@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import __version__
 from runner.agent.health import EngineHealth
@@ -30,6 +30,9 @@ from runner.agent.rpc_client import RpcClient, RpcRefused, RpcUnavailable
 from runner.core import ERROR, FAILURE, KILLED, RUNNING
 from runner.errors import PayloadError
 from runner.pipeline.payload import StagePayload
+
+if TYPE_CHECKING:
+    from runner.agent.clone import CloneSource
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +376,7 @@ class AgentRuntime:
             log.error("could not report the end of stage %s: %s", stage_id, exc)
         return status
 
-    def _clone_source(self, payload: StagePayload):
+    def _clone_source(self, payload: StagePayload) -> CloneSource | None:
         from runner.agent.clone import CloneSource
 
         url = payload.repo.clone_url
