@@ -60,8 +60,8 @@ class StagePayload:
     """A claimed stage with everything its agent needs to run it.
 
     ``secrets`` holds the values of the secrets the spec's steps reference, under the names of
-    those references (``<step index>/<name>``); ``environ`` holds variables every step gets
-    (below the agent's own globals' precedence rules, see ``runner.agent.runtime``).
+    those references (``<step index>/<name>``); ``environ`` holds variables for every step that
+    win over the agent's own globals (the server sends none today).
     """
 
     stage: StageRef
