@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.pipeline.spec import StageSpec
+
 # Statuses of builds, stages and steps.
 PENDING = "pending"
 RUNNING = "running"
@@ -115,7 +117,8 @@ class Stage:
     status: str = PENDING
     labels: dict[str, str] = field(default_factory=dict)
     depends_on: list[str] = field(default_factory=list)
-    spec: dict[str, Any] = field(default_factory=dict)  # StageSpec.to_dict()
+    # What the stage runs: stored as JSON, handed out as the compiled spec again.
+    spec: StageSpec = field(default_factory=lambda: StageSpec(name=""))
     agent_id: int | None = None
     lease_until: float = 0.0
     attempts: int = 0

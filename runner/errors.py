@@ -53,6 +53,16 @@ class BudgetExceeded(PipelineError):
         super().__init__(message, file=file, line=line)
 
 
+class PayloadError(RunnerError):
+    """A stage spec or an agent RPC payload whose fields do not have their types.
+
+    ``stage_id`` is the claimed stage's id when the payload still told it.
+    """
+
+    http_status = 400
+    stage_id: int | None = None
+
+
 class EngineError(RunnerError):
     """The container engine failed (missing image, daemon unreachable, refused mount)."""
 

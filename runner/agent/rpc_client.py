@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from runner.errors import RunnerError
+from runner.pipeline.payload import StagePayload
 
 
 class RpcUnavailable(RunnerError):
@@ -40,7 +41,7 @@ class RpcClient:
             self._local.session = session
         return session
 
-    def _post(self, path: str, *, timeout: float | None = None, **kwargs) -> requests.Response:
+    def _post(self, path: str, *, timeout: float | None = None, **kwargs: Any) -> requests.Response:
         try:
             resp = self._session().post(self.base + path, timeout=timeout or self.timeout, **kwargs)
         except requests.RequestException as exc:
@@ -55,15 +56,17 @@ class RpcClient:
             raise RpcRefused(f"server refused {path}: {resp.status_code} {reason}")
         return resp
 
-    def claim(self, wait: float = 30.0, **announce: Any) -> dict[str, Any] | None:
+    def claim(self, wait: float = 30.0, **announce: Any) -> StagePayload | None:
         """Long-poll for a stage; the claimed stage's payload, or None after ``wait`` seconds.
 
         ``announce`` (labels, capacity, version) updates what the server knows of the agent.
+        A payload that does not decode raises ``PayloadError`` (its ``stage_id`` set when the
+        stage's id could be read: the stage is this agent's then, and must be reported).
         """
         resp = self._post("/claim", json={"timeout": wait, **announce}, timeout=wait + 15)
         if resp.status_code == 204:
             return None
-        return resp.json()
+        return StagePayload.from_json(resp.content)
 
     def report_health(self, unhealthy: str) -> None:
         """Tell the server why this agent cannot run stages now (``""``: it can again)."""
@@ -72,7 +75,8 @@ class RpcClient:
 
     def heartbeat(self, stage_id: int) -> dict[str, bool]:
         """Renew the stage's lease; ``{"cancel": ..., "lost": ...}`` from the server."""
-        return self._post(f"/stages/{stage_id}/heartbeat").json()
+        answer: dict[str, bool] = self._post(f"/stages/{stage_id}/heartbeat").json()
+        return answer
 
     def update_step(self, stage_id: int, step_id: int, fields: dict[str, Any]) -> None:
         """Report a step's status, exit code, times or error."""
@@ -93,11 +97,16 @@ class RpcClient:
         self._post(f"/stages/{stage_id}/handback", json={"reason": reason})
 
     def stage_done(
-        self, stage_id: int, status: str, error: str = "", *, steps: list | None = None
+        self,
+        stage_id: int,
+        status: str,
+        error: str = "",
+        *,
+        steps: list[dict[str, Any]] | None = None,
     ) -> None:
         """Report the stage's final status, after the step updates in ``steps`` (each
         ``{"id": step_id, "status": ..., ...}``) that were not sent on their own."""
-        body = {"status": status, "error": error}
+        body: dict[str, Any] = {"status": status, "error": error}
         if steps:
             body["steps"] = steps
         self._post(f"/stages/{stage_id}/done", json=body)

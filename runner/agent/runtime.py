@@ -20,15 +20,19 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import __version__
 from runner.agent.health import EngineHealth
 from runner.agent.logship import LogShipper
 from runner.agent.rpc_client import RpcClient, RpcRefused, RpcUnavailable
 from runner.core import ERROR, FAILURE, KILLED, RUNNING
-from runner.pipeline.spec import StageSpec
+from runner.errors import PayloadError
+from runner.pipeline.payload import StagePayload
 from runner.retry import Backoff, retry
+
+if TYPE_CHECKING:
+    from runner.agent.clone import CloneSource
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +220,9 @@ class AgentRuntime:
                     self.poll_wait, labels=self.labels, capacity=self.capacity, version=__version__
                 )
                 delays = CLAIM_BACKOFF.delays()
+            except PayloadError as exc:
+                self._refuse_payload(exc)
+                continue
             except (RpcUnavailable, RpcRefused) as exc:
                 delay = next(delays)
                 log.warning("claim failed, retrying in %.1fs: %s", delay, exc)
@@ -230,34 +237,43 @@ class AgentRuntime:
             try:
                 self.run_stage(payload)
             except Exception:
-                log.exception(
-                    "stage %s crashed the agent worker", payload.get("stage", {}).get("id")
-                )
+                log.exception("stage %s crashed the agent worker", payload.stage.id)
             finally:
                 with self._idle:
                     self._busy -= 1
                     self._idle.notify_all()
 
-    def _hand_back_if_unhealthy(self, payload: dict[str, Any]) -> bool:
+    def _refuse_payload(self, exc: PayloadError) -> None:
+        """A claimed stage whose payload this agent cannot read ends in error with the reason
+        (another agent of the same version could not read it either)."""
+        log.error("claimed a stage it cannot read: %s", exc)
+        if exc.stage_id is None:
+            return
+        try:
+            self.client.stage_done(exc.stage_id, ERROR, f"agent {self.name}: {exc}")
+        except (RpcRefused, RpcUnavailable) as error:
+            log.error("could not report stage %s: %s", exc.stage_id, error)
+
+    def _hand_back_if_unhealthy(self, payload: StagePayload) -> bool:
         """The engine may have gone away during the long-poll: a stage it cannot run goes back
         to the queue at once rather than ending in error. True if it was handed back."""
         reason = self.health.check()
         if not reason:
             return False
-        stage_id = payload["stage"]["id"]
+        stage_id = payload.stage.id
         try:
             self.client.handback(stage_id, f"agent {self.name} cannot run it: {reason}")
         except (RpcRefused, RpcUnavailable) as exc:
             log.error("could not hand back stage %s: %s", stage_id, exc)
         return True
 
-    def run_stage(self, payload: dict[str, Any]) -> str:
+    def run_stage(self, payload: StagePayload) -> str:
         """Run one claimed stage to its end and report it; returns the final status."""
         from runner.agent.executor import Executor
 
-        stage_id = payload["stage"]["id"]
-        step_ids = {s["name"]: s["id"] for s in payload["stage"]["steps"]}
-        spec = StageSpec.from_dict(payload["spec"])
+        stage_id = payload.stage.id
+        step_ids = payload.step_ids()
+        spec = payload.spec
         cancel = threading.Event()
         self._cancels.add(cancel)
         if self._handing_back.is_set():
@@ -298,8 +314,8 @@ class AgentRuntime:
             executor = Executor(
                 self._engine,
                 spec,
-                secrets=payload.get("secrets", {}),
-                environ={**self.environ, **payload.get("environ", {})},
+                secrets=payload.secrets,
+                environ={**self.environ, **payload.environ},
                 log_sink_factory=sink_for,
                 on_step_update=on_step_update,
                 cancel=cancel,
@@ -360,19 +376,15 @@ class AgentRuntime:
             log.error("could not report the end of stage %s: %s", stage_id, exc)
         return status
 
-    def _clone_source(self, payload: dict[str, Any]):
+    def _clone_source(self, payload: StagePayload) -> CloneSource | None:
         from runner.agent.clone import CloneSource
 
-        url = payload.get("repo", {}).get("clone_url", "")
+        url = payload.repo.clone_url
         if not url:
             return None
-        ctx = payload.get("context", {})
+        ctx = payload.context
         return CloneSource(
-            url,
-            commit=ctx.get("commit", ""),
-            ref=ctx.get("ref", ""),
-            branch=ctx.get("branch", ""),
-            cache_dir=self.cache_dir,
+            url, commit=ctx.commit, ref=ctx.ref, branch=ctx.branch, cache_dir=self.cache_dir
         )
 
     def _heartbeat(

@@ -1,8 +1,11 @@
 """The compiled form of a pipeline: the only thing an engine or an executor sees.
 
 A ``StageSpec`` is produced by ``runner.pipeline.compile`` from the YAML model and a
-``BuildContext``. It is plain data, JSON-serialisable through ``to_dict``/``from_dict``, so the
-server can store it in the database and hand it to a remote agent unchanged.
+``BuildContext``. It is the one form of a stage from the compiler to the engine: the store
+keeps it as JSON (``to_dict``/``from_dict``) and hands it out as a ``StageSpec`` again, the
+claim adds its per-claim fields to it (``dataclasses.replace``), and the agent receives it in
+a ``runner.pipeline.payload.StagePayload``. ``from_dict`` validates every field against its
+type: a malformed spec raises ``PayloadError`` naming the field, never a ``KeyError``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from runner.errors import PayloadError
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+T = TypeVar("T")
 
 # Run policies of a step, decided at compile time from `when.status` / Drone's rules.
 ON_SUCCESS = "on-success"
@@ -204,22 +214,53 @@ class StageSpec:
     matrix: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The JSON form (plain dicts, lists, text and numbers) stored and sent."""
+        result: dict[str, Any] = _adapter(StageSpec).dump_python(self)
+        return result
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StageSpec:
-        data = dict(data)
-        data["clone"] = CloneSpec(**data.get("clone", {}))
-        data["steps"] = [_step_from_dict(s) for s in data.get("steps", [])]
-        data["services"] = [_step_from_dict(s) for s in data.get("services", [])]
-        return cls(**data)
+    def from_dict(cls, data: Any) -> StageSpec:
+        """The spec of ``to_dict``'s form, every field checked against its type; keys no field
+        has are ignored (specs stored by another version). Raises ``PayloadError``."""
+        return decode(StageSpec, data, "stage spec")
 
 
-def _step_from_dict(data: dict[str, Any]) -> StepSpec:
-    data = dict(data)
-    data["secrets"] = [SecretRef(**s) for s in data.get("secrets", [])]
-    data["mounts"] = [Mount(**m) for m in data.get("mounts", [])]
-    return StepSpec(**data)
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[Any]) -> TypeAdapter[Any]:
+    # Built on first use: the compile workers never decode and need not import pydantic.
+    found = _ADAPTERS.get(cls)
+    if found is None:
+        from pydantic import TypeAdapter
+
+        found = _ADAPTERS[cls] = TypeAdapter(cls)
+    return found
+
+
+def encode_json(value: Any) -> bytes:
+    """The dataclass ``value`` as JSON text, in the form ``decode`` reads back."""
+    data: bytes = _adapter(type(value)).dump_json(value)
+    return data
+
+
+def decode(cls: type[T], data: Any, what: str, *, strict: bool = False) -> T:
+    """``data`` (parsed JSON; or JSON text and bytes with ``strict``) read into the dataclass
+    ``cls``, each field checked against its type (``strict``: no conversion at all, not even
+    "1" to 1). Raises ``PayloadError`` naming ``what`` and every wrong field."""
+    from pydantic import ValidationError
+
+    adapter: TypeAdapter[T] = _adapter(cls)
+    try:
+        if isinstance(data, str | bytes):
+            return adapter.validate_json(data, strict=strict)
+        return adapter.validate_python(data, strict=strict)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}"
+            for error in exc.errors(include_url=False)[:10]
+        )
+        raise PayloadError(f"{what} is malformed: {problems}") from None
 
 
 @dataclass

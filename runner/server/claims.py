@@ -6,6 +6,7 @@ what a finished stage unblocks) read in one place.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from runner.core import DONE_STATUSES, Agent, Build, Stage
 from runner.errors import NotFound
 from runner.labels import beyond, format_labels, matches
+from runner.pipeline.payload import BuildRef, RepoRef, StagePayload, StageRef, StepRef
+from runner.pipeline.spec import BuildContext, SecretRef, StepSpec
 from runner.pipeline.trust import is_plugin
 from runner.server.agents import subject
 from runner.server.services import Services
@@ -24,7 +27,7 @@ STEP_FIELDS = ("status", "exit_code", "started", "finished", "error")
 CONTACT_EVERY = 5.0  # seconds between recorded contacts of an agent that changed nothing
 
 
-def claimed(services: Services, stage: Stage) -> dict[str, Any]:
+def claimed(services: Services, stage: Stage) -> StagePayload:
     """What follows a claim: the forge hears of a build that became running, and the agent
     gets the stage's ``payload``."""
     build = services.stores.builds.header(stage.build_id)
@@ -36,64 +39,63 @@ def claimed(services: Services, stage: Stage) -> dict[str, Any]:
     return payload(services, stage, build)
 
 
-def payload(services: Services, stage: Stage, build: Build | None = None) -> dict[str, Any]:
+def payload(services: Services, stage: Stage, build: Build | None = None) -> StagePayload:
     """The claim answer: the stage, its steps, its spec, build context and resolved secrets.
 
-    Secrets are resolved per step, for that step's image and the build's event: a secret
-    restricted to images never reaches a step of another image, nor one that sets commands
-    or an entrypoint. Secrets of the build's environment go only to an agent whose
-    *registered* labels fit the environment's labels. Each reference is renamed
-    ``<step index>/<name>`` in the spec sent, with its value under that key in ``secrets``.
-    ``build`` is the stage's build when the caller has it already.
+    The spec is the stored one with this claim's fields set: the repository's timeout, and
+    each secret reference renamed ``<step index>/<name>``, with its value under that key in
+    ``secrets``. Secrets are resolved per step, for that step's image and the build's event: a
+    secret restricted to images never reaches a step of another image, nor one that sets
+    commands or an entrypoint. Secrets of the build's environment go only to an agent whose
+    *registered* labels fit the environment's labels. ``build`` is the stage's build when the
+    caller has it already.
     """
     stores = services.stores
     build = build or stores.builds.header(stage.build_id)
     repo = stores.repos.get(build.repo_id)
-    # Only the steps' secret references are rewritten: a copy of each step is enough.
-    spec = dict(stage.spec)
-    # The repository's timeout is every stage's timeout, as Drone's is: the agent stops the
-    # stage when it passes (and the server's reaper ends it, should the agent not).
-    spec["timeout"] = repo.timeout
-    for key in ("services", "steps"):
-        if key in spec:
-            spec[key] = [dict(step) for step in spec[key]]
-    context = dict(build.context or {})
     environment = build.target if _may_see_environment(services, stage, repo.id, build) else ""
     resolved: dict[str, str] = {}
-    for index, step in enumerate(spec.get("services", []) + spec.get("steps", [])):
-        refs = step.get("secrets") or []
-        if not refs:
-            continue
+
+    def with_secrets(index: int, step: StepSpec) -> StepSpec:
+        if not step.secrets:
+            return step
         allowed = stores.secrets.values_for(
             repo.id,
             event=build.event,
-            image=step.get("image", ""),
+            image=step.image,
             environment=environment,
             pull_request=build.event == "pull_request",
             plugin=is_plugin(step),
         )
         kept = []
-        for ref in refs:
-            if ref["name"] in allowed:
-                key = f"{index}/{ref['name']}"
-                resolved[key] = allowed[ref["name"]]
-                kept.append({"env": ref["env"], "name": key})
-        step["secrets"] = kept
-    return {
-        "stage": {
-            "id": stage.id,
-            "build_id": stage.build_id,
-            "number": stage.number,
-            "name": stage.name,
-            "steps": [{"id": s.id, "name": s.name, "number": s.number} for s in stage.steps],
-        },
-        "build": {"id": build.id, "number": build.number, "event": build.event},
-        "repo": {"slug": repo.slug, "clone_url": repo.clone_url},
-        "context": context,
-        "spec": spec,
-        "secrets": resolved,
-        "environ": {},
-    }
+        for ref in step.secrets:
+            if ref.name in allowed:
+                key = f"{index}/{ref.name}"
+                resolved[key] = allowed[ref.name]
+                kept.append(SecretRef(env=ref.env, name=key))
+        return dataclasses.replace(step, secrets=kept)
+
+    spec = stage.spec
+    # Services come first in the numbering of secret references, then the steps.
+    services_first = [with_secrets(i, step) for i, step in enumerate(spec.services)]
+    offset = len(spec.services)
+    steps = [with_secrets(offset + i, step) for i, step in enumerate(spec.steps)]
+    return StagePayload(
+        stage=StageRef(
+            id=stage.id,
+            build_id=stage.build_id,
+            number=stage.number,
+            name=stage.name,
+            steps=[StepRef(id=s.id, name=s.name, number=s.number) for s in stage.steps],
+        ),
+        build=BuildRef(id=build.id, number=build.number, event=build.event),
+        repo=RepoRef(slug=repo.slug, clone_url=repo.clone_url),
+        context=BuildContext.from_dict(build.context or {}),
+        # The repository's timeout is every stage's timeout, as Drone's is: the agent stops
+        # the stage when it passes (and the server's reaper ends it, should the agent not).
+        spec=dataclasses.replace(spec, timeout=repo.timeout, services=services_first, steps=steps),
+        secrets=resolved,
+    )
 
 
 def _may_see_environment(services: Services, stage: Stage, repo_id: int, build: Build) -> bool:

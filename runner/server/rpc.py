@@ -4,7 +4,8 @@ Every call needs an agent token. An agent may only touch the stages it claimed (
 Every field is checked for its type and range: a wrong one gets 400 with the reason.
 
 - ``POST /claim`` ``{"timeout": s, "labels": {...}, "capacity": n, "version": v}``: long-poll;
-  answers at once with a stage when one is claimable, or as soon as one becomes claimable
+  answers with the stage's ``runner.pipeline.payload.StagePayload`` as JSON, at once when
+  one is claimable, or as soon as one becomes claimable
   (``QueueSignal`` wake-up, no fixed sleep); 204 when the timeout passes. The agent gets only
   what its *registration* allows: announced labels and capacity narrow it, and labels beyond
   it get 403 with the reason (``runner.server.agents.claim_identity``). A long-poll whose
@@ -108,7 +109,8 @@ def claim():
                 if _agent_gone() and stages.release(stage.id, agent.id):
                     services.wake_agents()  # another agent may take it now
                     return Response(status=204)
-                return jsonify(claims.claimed(services, stage))
+                answer = claims.claimed(services, stage)
+                return Response(answer.to_json(), mimetype="application/json")
         left = deadline - time.monotonic()
         if left <= 0 or services.stopping.is_set():
             return Response(status=204)

@@ -8,8 +8,10 @@ not substitute, parse or lint gives a build with status ``error`` whose ``error`
 problem with its file and line; a commit that cannot be fetched gives an ``error`` build too
 (webhooks) or raises (API calls), so mistakes are visible where the user looks.
 
-Thread-safe: builds of one repository are created one at a time in this process, so the build
-number compiled into ``DRONE_BUILD_NUMBER`` is the one the store assigns.
+The build number is reserved in the store (``BuildStore.reserve_number``) before anything is
+read, so the file is compiled once, with the number the build gets (``DRONE_BUILD_NUMBER``),
+even with several servers on one database; an event that ends with no build gives its number
+back. Thread-safe.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import git
-from sqlalchemy import select, update
 
-from runner.core import BLOCKED, ERROR, Build, Repo
+from runner.core import BLOCKED, ERROR, Build, Cron, Repo
 from runner.environments import decide_target
 from runner.errors import (
     BadRequest,
@@ -38,14 +41,18 @@ from runner.forges.base import EVENT_CUSTOM, EVENT_PULL_REQUEST
 from runner.git_urls import is_local_url, without_credentials
 from runner.gitmirror import Mirror
 from runner.pipeline import limits
-from runner.pipeline.config import load_pipeline
+from runner.pipeline.config import CompiledBuild, load_pipeline
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
-from runner.pipeline.spec import BuildContext, StageSpec
+from runner.pipeline.spec import BuildContext
 from runner.pipeline.trust import FORK, guarded, route_refusal, trust_class
 from runner.server.compile_worker import compile_worker, read_declarations, reading_untrusted
-from runner.server.status import status_reporter
+from runner.server.status import StatusReporter, status_reporter
 from runner.store.builds import stage_from_spec
-from runner.store.models import BuildRow, RepoRow, StageRow
+from runner.store.records import Environment
+
+if TYPE_CHECKING:
+    from runner.environments import EnvironmentDecl
+    from runner.server.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +74,7 @@ class Triggerer:
     status reporter of ``runner.server.status``.
     """
 
-    def __init__(self, services, *, status=None):
+    def __init__(self, services: Services, *, status: StatusReporter | None = None) -> None:
         self.services = services
         self.settings = services.settings
         self.stores = services.stores
@@ -94,7 +101,13 @@ class Triggerer:
         if reason:
             raise BuildSkipped(reason)
         with self._repo_lock(repo.id):
-            build = self._create(repo, event, origin)
+            number = self.stores.builds.reserve_number(repo.id)
+            try:
+                build = self._create(repo, event, origin, number)
+            except BaseException:
+                # Skipped, refused or failed: no build took the number.
+                self.stores.builds.release_number(repo.id, number)
+                raise
         self.status.build_changed(build)
         if build.status != ERROR:
             self.services.wake_agents()
@@ -126,7 +139,7 @@ class Triggerer:
         )
         return self.trigger(repo, event, origin="api")
 
-    def cron(self, repo: Repo, cron) -> Build:
+    def cron(self, repo: Repo, cron: Cron) -> Build:
         """A ``cron`` build for the cron job ``cron`` (``runner.core.Cron``) at its branch tip."""
         branch = cron.branch or repo.default_branch
         event = BuildContext(
@@ -155,8 +168,7 @@ class Triggerer:
 
     # The work -----------------------------------------------------------------------------
 
-    def _create(self, repo: Repo, event: BuildContext, origin: str) -> Build:
-        number = self._next_number(repo.id)
+    def _create(self, repo: Repo, event: BuildContext, origin: str, number: int) -> Build:
         try:
             mirror = self.mirror(repo, event)
             commit = mirror.update(commit=event.commit or None, ref=event.ref or None)
@@ -193,7 +205,7 @@ class Triggerer:
                 f"no pipeline of {', '.join(files)} runs for this {event.event} "
                 f"(stages skipped by their conditions: {names})"
             )
-        build = self._build(repo, event, ctx)
+        build = self._build(repo, event, ctx, number)
         blocked = bool(environment and environment.approval_required)
         for spec in compiled.stages:
             if environment is not None and environment.labels:
@@ -201,11 +213,7 @@ class Triggerer:
             build.stages.append(stage_from_spec(spec, status=BLOCKED if blocked else "pending"))
         if blocked:
             build.status = BLOCKED
-        saved = self.stores.builds.create(build)
-        if saved.number != number:
-            # Another process numbered a build in between: compile again with the real number.
-            self._renumber(repo, saved, files, event)
-        return saved
+        return self.stores.builds.create(build)
 
     def mirror(self, repo: Repo, event: BuildContext | None = None) -> Mirror:
         """The bare mirror of the repository, under ``<data_dir>/mirrors``."""
@@ -233,7 +241,9 @@ class Triggerer:
             limits.check_file_size(mirror.file_size(commit, name), name)
         return {name: mirror.read_file(commit, name) for name in names}
 
-    def _compile(self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: BuildContext):
+    def _compile(
+        self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: BuildContext
+    ) -> CompiledBuild:
         return self.compiler.call(
             load_pipeline,
             files,
@@ -248,7 +258,9 @@ class Triggerer:
             ),
         )
 
-    def _environment(self, repo: Repo, event: BuildContext, declared=()):
+    def _environment(
+        self, repo: Repo, event: BuildContext, declared: Sequence[EnvironmentDecl] = ()
+    ) -> Environment | None:
         """The build's environment (``runner.environments.decide_target``), or None.
 
         Environments the pipeline file declares are stored when missing, never from a pull
@@ -292,11 +304,11 @@ class Triggerer:
             created=int(time.time()),
         )
 
-    def _build(self, repo: Repo, event: BuildContext, ctx: BuildContext) -> Build:
+    def _build(self, repo: Repo, event: BuildContext, ctx: BuildContext, number: int) -> Build:
         return Build(
             id=0,
             repo_id=repo.id,
-            number=0,
+            number=number,
             event=event.event,
             ref=event.ref,
             branch=event.branch,
@@ -313,42 +325,12 @@ class Triggerer:
     def _save_error(
         self, repo: Repo, event: BuildContext, ctx: BuildContext, exc: RunnerError
     ) -> Build:
-        build = self._build(repo, event, ctx)
+        build = self._build(repo, event, ctx, ctx.build_number)
         build.status = ERROR
         build.error = describe_error(exc)
         build.finished = time.time()
         log.info("build of %s at %s is in error: %s", repo.slug, event.ref, build.error)
         return self.stores.builds.create(build)
-
-    def _next_number(self, repo_id: int) -> int:
-        with self.stores.db.session() as s:
-            counter = s.scalar(select(RepoRow.build_counter).where(RepoRow.id == repo_id))
-        if counter is None:
-            raise NotFound(f"no repository with id {repo_id}")
-        return counter + 1
-
-    def _renumber(self, repo: Repo, build: Build, files: dict[str, str], event: BuildContext):
-        ctx = self._context(repo, event, build.number)
-        ctx.commit = build.commit
-        try:
-            with reading_untrusted(files):
-                compiled = self._compile(repo, files, ctx, event)
-        except PipelineError:
-            return
-        specs = {spec.name: spec for spec in compiled.stages}
-        with self.stores.db.write() as s:
-            s.execute(update(BuildRow).where(BuildRow.id == build.id).values(context=ctx.to_dict()))
-            for stage in build.stages:
-                spec: StageSpec | None = specs.get(stage.name)
-                if spec is not None:
-                    spec.labels = dict(stage.labels)
-                    s.execute(
-                        update(StageRow).where(StageRow.id == stage.id).values(spec=spec.to_dict())
-                    )
-        for stage in build.stages:
-            if stage.name in specs:
-                stage.spec = specs[stage.name].to_dict()
-        build.context = ctx.to_dict()
 
     def _repo_lock(self, repo_id: int) -> threading.Lock:
         with self._locks_guard:

@@ -11,6 +11,8 @@ rows. Typical use::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runner.store.agents import AgentStore
 from runner.store.audit import AuditEvent, AuditStore
 from runner.store.builds import BuildStore, stage_from_spec
@@ -27,6 +29,9 @@ from runner.store.secrets import SecretStore
 from runner.store.steps import StepStore
 from runner.store.users import TokenStore, UserStore
 
+if TYPE_CHECKING:
+    from runner.settings import Settings
+
 
 class Stores:
     """Every store over one database, one attribute each.
@@ -36,7 +41,9 @@ class Stores:
     the secret key lives in memory only (tests), unless ``cipher`` is given.
     """
 
-    def __init__(self, db: Database, settings=None, *, cipher: Cipher | None = None):
+    def __init__(
+        self, db: Database, settings: Settings | None = None, *, cipher: Cipher | None = None
+    ) -> None:
         self.db = db
         if cipher is None:
             cipher = cipher_from_settings(settings) if settings is not None else Cipher.generate()

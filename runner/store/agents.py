@@ -3,12 +3,14 @@ announced, and their last contact."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.core import Agent
 from runner.errors import BadRequest, Conflict, NotFound
-from runner.store.convert import now, select_by_id, to_record
+from runner.store.convert import affected, now, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import AgentRow
 
@@ -79,7 +81,7 @@ class AgentStore:
                 to_record(Agent, r) for r in s.scalars(select(AgentRow).order_by(AgentRow.name))
             ]
 
-    def update(self, agent_id: int, **fields) -> Agent:
+    def update(self, agent_id: int, **fields: Any) -> Agent:
         """Set any of ``UPDATABLE``: the registration (labels, capacity, allowed_repos,
         allowed_environments) is changed through ``runner.server.agents``, which records it."""
         unknown = set(fields) - UPDATABLE
@@ -94,11 +96,11 @@ class AgentStore:
             s.refresh(row)
             return to_record(Agent, row)
 
-    def touch(self, agent_id: int, **fields) -> Agent:
+    def touch(self, agent_id: int, **fields: Any) -> Agent:
         """Record a contact from the agent now (heartbeat, claim), with any changed fields."""
         return self.update(agent_id, last_contact=now(), **fields)
 
     def delete(self, agent_id: int) -> None:
         with self.db.write() as s:
-            if s.execute(delete(AgentRow).where(AgentRow.id == agent_id)).rowcount == 0:
+            if affected(s.execute(delete(AgentRow).where(AgentRow.id == agent_id))) == 0:
                 raise NotFound(f"no agent with id {agent_id}")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+import builtins
+from typing import Any
+
+from sqlalchemy import Select, bindparam, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from runner.core import (
     BLOCKED,
@@ -19,7 +24,7 @@ from runner.core import (
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.pipeline.spec import StageSpec
 from runner.store import progress
-from runner.store.convert import now, row_values, select_by_id, to_record
+from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import (
     ApprovalRow,
@@ -28,11 +33,26 @@ from runner.store.models import (
     RepoRow,
     StageRow,
     StepRow,
+    table,
 )
 from runner.store.records import APPROVED
 from runner.store.records import DECLINED as DECISION_DECLINED
 
 MAX_PER_PAGE = 100
+
+_repos = table(RepoRow)
+# The counter row is locked by this UPDATE until commit: numbers never repeat.
+_RESERVE = (
+    update(_repos)
+    .where(_repos.c.id == bindparam("p_repo"))
+    .values(build_counter=_repos.c.build_counter + 1)
+    .returning(_repos.c.build_counter)
+)
+_RELEASE = (
+    update(_repos)
+    .where(_repos.c.id == bindparam("p_repo"), _repos.c.build_counter == bindparam("p_number"))
+    .values(build_counter=bindparam("p_number") - 1)
+)
 
 
 def stage_from_spec(spec: StageSpec, *, status: str = PENDING) -> Stage:
@@ -49,12 +69,12 @@ def stage_from_spec(spec: StageSpec, *, status: str = PENDING) -> Stage:
         status=status,
         labels=dict(spec.labels),
         depends_on=list(spec.depends_on),
-        spec=spec.to_dict(),
+        spec=spec,
         steps=steps,
     )
 
 
-def load_stages(session, build_ids: list[int]) -> dict[int, list[Stage]]:
+def load_stages(session: Session, build_ids: list[int]) -> dict[int, list[Stage]]:
     """Stages (with steps) of the given builds, by build id, in stage and step order."""
     if not build_ids:
         return {}
@@ -70,8 +90,8 @@ def load_stages(session, build_ids: list[int]) -> dict[int, list[Stage]]:
             .where(StepRow.stage_id.in_([r.id for r in stage_rows]))
             .order_by(StepRow.stage_id, StepRow.number, StepRow.id)
         )
-        for row in step_rows:
-            steps.setdefault(row.stage_id, []).append(to_record(Step, row))
+        for step_row in step_rows:
+            steps.setdefault(step_row.stage_id, []).append(to_record(Step, step_row))
     out: dict[int, list[Stage]] = {}
     for row in stage_rows:
         stage = to_record(Stage, row, steps=steps.get(row.id, []))
@@ -85,40 +105,67 @@ class BuildStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def create(self, build: Build) -> Build:
-        """Save ``build`` with its stages and their steps; the number is the repo's next one.
+    def reserve_number(self, repo_id: int) -> int:
+        """Take the repository's next build number for a build about to be made.
 
-        ``build.id``, ``build.number`` and the ids inside are ignored and assigned here. Stages
-        come from ``stage_from_spec``; a build with no stages (status ``error``) is allowed.
+        One atomic ``UPDATE … RETURNING`` on the repository's counter (the row stays locked
+        until commit), so two servers on one database never hand out the same number, and the
+        number is known before the pipeline file is compiled into ``DRONE_BUILD_NUMBER``. Pass
+        it to ``create`` in ``build.number``; give a number no build will take back with
+        ``release_number``. Raises ``NotFound`` for an unknown repository.
+        """
+        with self.db.write_connection() as c:
+            number = c.scalar(_RESERVE, {"p_repo": repo_id})
+        if number is None:
+            raise NotFound(f"no repository with id {repo_id}")
+        return int(number)
+
+    def release_number(self, repo_id: int, number: int) -> bool:
+        """Give back a reserved ``number`` no build took (the event was skipped, or refused).
+
+        The counter steps back only while ``number`` is still the last one handed out: a number
+        reserved after it meanwhile keeps its place, and ``number`` stays a gap. True when the
+        number was given back.
+        """
+        with self.db.write_connection() as c:
+            result = c.execute(_RELEASE, {"p_repo": repo_id, "p_number": number})
+            return affected(result) > 0
+
+    def create(self, build: Build) -> Build:
+        """Save ``build`` with its stages and their steps, in one transaction.
+
+        ``build.number`` is a number from ``reserve_number``; 0 reserves the next one here.
+        ``build.id`` and the ids inside are ignored and assigned here. Stages come from
+        ``stage_from_spec``; a build with no stages (status ``error``) is allowed. Raises
+        ``Conflict`` when the number is taken already.
         """
         stamp = now()
-        with self.db.write() as s:
-            # The counter row is locked by this UPDATE until commit: numbers never repeat.
-            result = s.execute(
-                update(RepoRow)
-                .where(RepoRow.id == build.repo_id)
-                .values(build_counter=RepoRow.build_counter + 1)
-            )
-            if result.rowcount == 0:
-                raise NotFound(f"no repository with id {build.repo_id}")
-            number = s.scalar(select(RepoRow.build_counter).where(RepoRow.id == build.repo_id))
-            values = row_values(build, BuildRow)
-            values.update(number=number, created=build.created or stamp)
-            row = BuildRow(**values)
-            s.add(row)
-            s.flush()
-            for stage in build.stages:
-                stage_values = row_values(stage, StageRow)
-                stage_values.update(build_id=row.id, created=stamp)
-                stage_row = StageRow(**stage_values)
-                s.add(stage_row)
+        try:
+            with self.db.write() as s:
+                number = build.number or s.scalar(_RESERVE, {"p_repo": build.repo_id})
+                if number is None:
+                    raise NotFound(f"no repository with id {build.repo_id}")
+                values = row_values(build, BuildRow)
+                values.update(number=number, created=build.created or stamp)
+                row = BuildRow(**values)
+                s.add(row)
                 s.flush()
-                for step in stage.steps:
-                    step_values = row_values(step, StepRow)
-                    step_values["stage_id"] = stage_row.id
-                    s.add(StepRow(**step_values))
-            s.flush()
-            return self._load(s, row)
+                for stage in build.stages:
+                    stage_values = row_values(stage, StageRow)
+                    stage_values.update(build_id=row.id, created=stamp)
+                    stage_row = StageRow(**stage_values)
+                    s.add(stage_row)
+                    s.flush()
+                    for step in stage.steps:
+                        step_values = row_values(step, StepRow)
+                        step_values["stage_id"] = stage_row.id
+                        s.add(StepRow(**step_values))
+                s.flush()
+                return self._load(s, row)
+        except IntegrityError:
+            raise Conflict(
+                f"repository {build.repo_id} has a build #{build.number} already"
+            ) from None
 
     def get(self, build_id: int) -> Build:
         """The build with its stages and steps; raises ``NotFound``."""
@@ -155,7 +202,7 @@ class BuildStore:
         status: str | None = None,
         event: str | None = None,
         with_stages: bool = False,
-    ) -> list[Build]:
+    ) -> builtins.list[Build]:
         """Builds newest first, ``per_page`` (at most 100) at a time; filters are exact."""
         if page < 1 or per_page < 1:
             raise BadRequest("page and per_page start at 1")
@@ -180,7 +227,7 @@ class BuildStore:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(query.subquery())) or 0
 
-    def active(self) -> list[Build]:
+    def active(self) -> builtins.list[Build]:
         """Builds not done yet (pending, blocked, running), oldest first, with stages."""
         with self.db.session() as s:
             rows = s.scalars(
@@ -191,7 +238,7 @@ class BuildStore:
             stages = load_stages(s, [r.id for r in rows])
             return [to_record(Build, r, stages=stages.get(r.id, [])) for r in rows]
 
-    def active_ids(self) -> list[int]:
+    def active_ids(self) -> builtins.list[int]:
         """Ids of the builds not done yet, oldest first."""
         with self.db.read_connection() as c:
             return list(
@@ -202,7 +249,7 @@ class BuildStore:
                 )
             )
 
-    def update(self, build_id: int, **fields) -> Build:
+    def update(self, build_id: int, **fields: Any) -> Build:
         """Set build columns (status, error, started, finished, message...) as given."""
         with self.db.write() as s:
             if fields:
@@ -292,11 +339,13 @@ class BuildStore:
         with self.db.write() as s:
             step_ids = select(StepRow.id).join(StageRow).where(StageRow.build_id == build_id)
             s.execute(delete(LogChunkRow).where(LogChunkRow.step_id.in_(step_ids)))
-            if s.execute(delete(BuildRow).where(BuildRow.id == build_id)).rowcount == 0:
+            if affected(s.execute(delete(BuildRow).where(BuildRow.id == build_id))) == 0:
                 raise NotFound(f"no build with id {build_id}")
 
     @staticmethod
-    def _filtered(repo_id, branch, status, event):
+    def _filtered(
+        repo_id: int | None, branch: str | None, status: str | None, event: str | None
+    ) -> Select[BuildRow]:
         query = select(BuildRow)
         if repo_id is not None:
             query = query.where(BuildRow.repo_id == repo_id)
@@ -309,7 +358,7 @@ class BuildStore:
         return query
 
     @staticmethod
-    def _load(session, row: BuildRow) -> Build:
+    def _load(session: Session, row: BuildRow) -> Build:
         session.refresh(row)
         stages = load_stages(session, [row.id]).get(row.id, [])
         return to_record(Build, row, stages=stages)

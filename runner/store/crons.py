@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.core import Cron
 from runner.errors import BadRequest, Conflict, NotFound
-from runner.store.convert import now, to_record
+from runner.store.convert import affected, now, to_record
 from runner.store.db import Database
 from runner.store.models import CronRow
 
@@ -59,7 +61,7 @@ class CronStore:
                 query = query.where(CronRow.enabled.is_(True))
             return [to_record(Cron, r) for r in s.scalars(query)]
 
-    def update(self, cron_id: int, **fields) -> Cron:
+    def update(self, cron_id: int, **fields: Any) -> Cron:
         """Change schedule, branch or enabled."""
         unknown = set(fields) - {"schedule", "branch", "enabled"}
         if unknown:
@@ -72,10 +74,10 @@ class CronStore:
 
     def delete(self, cron_id: int) -> None:
         with self.db.write() as s:
-            if s.execute(delete(CronRow).where(CronRow.id == cron_id)).rowcount == 0:
+            if affected(s.execute(delete(CronRow).where(CronRow.id == cron_id))) == 0:
                 raise NotFound(f"no cron job with id {cron_id}")
 
-    def _set(self, cron_id: int, **fields) -> Cron:
+    def _set(self, cron_id: int, **fields: Any) -> Cron:
         with self.db.write() as s:
             if fields:
                 s.execute(update(CronRow).where(CronRow.id == cron_id).values(**fields))

@@ -11,10 +11,14 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from runner.errors import RunnerError
+
+if TYPE_CHECKING:
+    from runner.settings import Settings
 
 KEY_FILE = "secret.key"
 
@@ -75,6 +79,6 @@ def load_key(secret_key: str, data_dir: str | Path) -> bytes:
     return _fernet_key(path.read_bytes())
 
 
-def cipher_from_settings(settings) -> Cipher:
+def cipher_from_settings(settings: Settings) -> Cipher:
     """The cipher for a server's settings (``secret_key`` or the key file in ``data_dir``)."""
     return Cipher(load_key(settings.secret_key, settings.data_path))

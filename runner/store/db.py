@@ -16,9 +16,10 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy import Executable, create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from runner.errors import RunnerError
@@ -81,7 +82,7 @@ class Database:
         with self._write_sessions.begin() as session:
             yield session
 
-    def first(self, statement, params: dict | None = None):
+    def first(self, statement: Executable, params: dict[str, Any] | None = None) -> Row[Any] | None:
         """The first row of one read statement (None when there is none); on SQLite it runs
         without BEGIN/COMMIT around it."""
         with self._single.connect() as connection:
@@ -129,7 +130,7 @@ class Database:
         self.engine.dispose()
 
 
-def private_dir(path: str | os.PathLike) -> Path:
+def private_dir(path: str | os.PathLike[str]) -> Path:
     """Create the directory ``path`` (and parents) as 0700, or take group and other access
     away from an existing one; the path."""
     path = Path(path).expanduser()
@@ -138,7 +139,7 @@ def private_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def private_file(path: str | os.PathLike) -> Path:
+def private_file(path: str | os.PathLike[str]) -> Path:
     """Create the file ``path`` empty as 0600 unless it exists, and take group and other access
     away from it either way; the path."""
     path = Path(path)
@@ -176,7 +177,7 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Transactions are begun by the "begin" hook below, not by the sqlite3 module, so that
         # writers can ask for BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
@@ -188,7 +189,7 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):
+    def _on_begin(connection: Connection) -> None:
         options = connection.get_execution_options()
         if options.get("runner_write"):
             connection.exec_driver_sql("BEGIN IMMEDIATE")

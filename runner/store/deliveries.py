@@ -11,7 +11,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from runner.store.convert import now, to_record
+from runner.store.convert import affected, now, to_record
 from runner.store.db import Database
 from runner.store.models import HookDeliveryRow, RepoRow
 from runner.store.records import HookDelivery
@@ -98,10 +98,12 @@ class HookDeliveryStore:
                 .order_by(HookDeliveryRow.id)
             ).all()
         same_id = [r for r in rows if r.delivery_id == delivery_id]
-        row = (same_id or rows or [None])[0]
-        return to_record(HookDelivery, row) if row else None
+        found = same_id or rows
+        return to_record(HookDelivery, found[0]) if found else None
 
     def purge_before(self, when: float) -> int:
         """Forget deliveries older than ``when``; a body older than that would build again."""
         with self.db.write() as s:
-            return s.execute(delete(HookDeliveryRow).where(HookDeliveryRow.created < when)).rowcount
+            return affected(
+                s.execute(delete(HookDeliveryRow).where(HookDeliveryRow.created < when))
+            )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.environments import decide_target
 from runner.errors import BadRequest, Conflict, NotFound
-from runner.store.convert import now, to_record
+from runner.store.convert import affected, now, to_record
 from runner.store.db import Database
 from runner.store.models import EnvironmentRow
 from runner.store.records import Environment
@@ -23,7 +25,7 @@ class EnvironmentStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def create(self, repo_id: int, name: str, **fields) -> Environment:
+    def create(self, repo_id: int, name: str, **fields: Any) -> Environment:
         """Add an environment; raises ``Conflict`` when the repository has one of that name."""
         unknown = set(fields) - UPDATABLE
         if unknown:
@@ -69,9 +71,12 @@ class EnvironmentStore:
     ) -> Environment | None:
         """The first environment (by position) whose patterns the build falls into, or None
         (the rule of ``runner.environments.decide_target``)."""
-        return decide_target(self.list(repo_id), event=event, branch=branch, tag=tag)
+        found: Environment | None = decide_target(
+            self.list(repo_id), event=event, branch=branch, tag=tag
+        )
+        return found
 
-    def update(self, env_id: int, **fields) -> Environment:
+    def update(self, env_id: int, **fields: Any) -> Environment:
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise BadRequest(f"cannot change {', '.join(sorted(unknown))} of an environment")
@@ -88,5 +93,5 @@ class EnvironmentStore:
 
     def delete(self, env_id: int) -> None:
         with self.db.write() as s:
-            if s.execute(delete(EnvironmentRow).where(EnvironmentRow.id == env_id)).rowcount == 0:
+            if affected(s.execute(delete(EnvironmentRow).where(EnvironmentRow.id == env_id))) == 0:
                 raise NotFound(f"no environment with id {env_id}")

@@ -12,15 +12,18 @@ Used by ``StageStore.claim`` inside its session; never commits on its own.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from runner.globs import glob_match
+from runner.store.convert import affected
 from runner.store.models import BuildRow, EnvironmentRow, StageRow
 
 SCOPE_KEYS = ("repo", "event")
 
 
-def agent_scope(offered: dict, required: dict) -> dict[str, str]:
+def agent_scope(offered: dict[str, str], required: dict[str, str]) -> dict[str, str]:
     """The ``repo``/``event`` patterns an agent's labels restrict it to (none: any)."""
     scope = {k: offered.get(k, required.get(k)) for k in SCOPE_KEYS}
     return {k: v for k, v in scope.items() if v not in (None, "", "*")}
@@ -32,7 +35,7 @@ def in_scope(scope: dict[str, str], slug: str, event: str) -> bool:
     return all(glob_match(values[key], pattern) for key, pattern in scope.items())
 
 
-def lock_free():
+def lock_free() -> ColumnElement[bool]:
     """A SQL condition on a query joining ``StageRow`` and ``BuildRow``: the build's
     environment has no deploy lock, or the lock is free or held by this build."""
     return ~exists().where(
@@ -44,7 +47,7 @@ def lock_free():
     )
 
 
-def take_lock(s, build_id: int, repo_id: int, target: str) -> bool:
+def take_lock(s: Connection | Session, build_id: int, repo_id: int, target: str) -> bool:
     """Take the deploy lock of the build's environment when it has one; False while another
     build holds it. Conditional, so a lock taken since the stage was picked is respected."""
     if not target:
@@ -63,7 +66,7 @@ def take_lock(s, build_id: int, repo_id: int, target: str) -> bool:
         .values(locked_by=build_id)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount:
+    if affected(taken):
         return True
     # Nothing updated: either the environment has no lock (free to go) or another build has it.
     return s.scalar(select(EnvironmentRow.id).where(of_env).limit(1)) is None

@@ -12,13 +12,15 @@ from collections.abc import Iterable, Iterator
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from runner.core import DONE_STATUSES, RUNNING
 from runner.errors import BadRequest, Forbidden, NotFound
+from runner.store.convert import affected
 from runner.store.db import Database
 from runner.store.logtail import LineCounts, LogTail, read_tail
-from runner.store.models import LogChunkRow, StageRow, StepRow
+from runner.store.models import LogChunkRow, StageRow, StepRow, table
 
 DEFAULT_CAP = 64 * 1024 * 1024
 # Reading a log: the bytes of chunks after which a page ends, and the most chunks it holds.
@@ -46,7 +48,7 @@ class LogStore:
         # The append path is the hottest of the server (a log flood is thousands of chunks a
         # second): statements are built once and run on a Core connection, without the ORM.
         insert = pg_insert if db.is_postgres else sqlite_insert
-        chunks, steps = LogChunkRow.__table__, StepRow.__table__
+        chunks, steps = table(LogChunkRow), table(StepRow)
         self._insert_chunk = (
             insert(chunks)
             .values(
@@ -68,7 +70,7 @@ class LogStore:
             .returning(steps.c.log_bytes)
         )
         self._step_exists = select(steps.c.id).where(steps.c.id == bindparam("step_id"))
-        stages = StageRow.__table__
+        stages = table(StageRow)
         holder = (
             select(stages.c.agent_id, stages.c.status)
             .select_from(steps.join(stages, stages.c.id == steps.c.stage_id))
@@ -129,7 +131,7 @@ class LogStore:
         except IntegrityError:
             raise NotFound(f"no step with id {step_id}") from None
 
-    def _check_holder(self, conn, step_id: int, agent_id: int) -> None:
+    def _check_holder(self, conn: Connection, step_id: int, agent_id: int) -> None:
         found = conn.execute(self._holder, {"step_id": step_id}).first()
         if found is None:
             raise NotFound(f"no step with id {step_id}")
@@ -140,7 +142,7 @@ class LogStore:
                 "cancelled or finished): drop its log and claim again"
             )
 
-    def _trim(self, s, step_id: int, excess: int) -> None:
+    def _trim(self, s: Connection, step_id: int, excess: int) -> None:
         dropped, after = 0, -1
         # Usually the oldest chunk or two cover the excess: fetch a few at a time, not the log.
         while dropped < excess:
@@ -296,9 +298,9 @@ class LogStore:
             step_ids = list(s.scalars(steps))
             if not step_ids:
                 return 0
-            dropped = s.execute(
-                delete(LogChunkRow).where(LogChunkRow.step_id.in_(step_ids))
-            ).rowcount
+            dropped = affected(
+                s.execute(delete(LogChunkRow).where(LogChunkRow.step_id.in_(step_ids)))
+            )
             s.execute(
                 update(StepRow)
                 .where(StepRow.id.in_(step_ids))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import LargeBinary, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, LargeBinary, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from runner.store.models import LogChunkRow, StepRow
@@ -33,7 +34,7 @@ class LogTail:
     truncated: bool = False  # lines[0] is only the end of a line longer than the byte budget
 
 
-def stored_size():
+def stored_size() -> ColumnElement[int]:
     """SQL: a chunk's size in bytes, read without reading the chunk.
 
     The ``size`` column is stored after the data: SQLite reaches it only by walking the data's
@@ -43,7 +44,7 @@ def stored_size():
     return func.length(LogChunkRow.data)
 
 
-def _newlines(db_postgres: bool, blob):
+def _newlines(db_postgres: bool, blob: Any) -> ColumnElement[Any]:
     """SQL: how many ``\\n`` bytes the binary expression ``blob`` holds."""
     if db_postgres:
         # The escape encoding leaves a newline byte as itself and escapes NUL and high bytes,
@@ -67,16 +68,16 @@ class LineCounts:
     def __init__(self, size: int = 512):
         self._size = size
         self._lock = threading.Lock()
-        self._answers: OrderedDict[tuple, int] = OrderedDict()
+        self._answers: OrderedDict[tuple[Any, ...], int] = OrderedDict()
 
-    def get(self, key: tuple) -> int | None:
+    def get(self, key: tuple[Any, ...]) -> int | None:
         with self._lock:
             found = self._answers.get(key)
             if found is not None:
                 self._answers.move_to_end(key)
             return found
 
-    def put(self, key: tuple, lines: int) -> None:
+    def put(self, key: tuple[Any, ...], lines: int) -> None:
         with self._lock:
             self._answers[key] = lines
             self._answers.move_to_end(key)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -34,6 +35,13 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table(row_class: type[Base]) -> Table:
+    """The Core table of a row class, for the hot paths that build statements on tables."""
+    found = row_class.__table__
+    assert isinstance(found, Table)
+    return found
 
 
 def _fk(target: str, *, nullable: bool = False) -> Mapped[Any]:
@@ -120,7 +128,7 @@ class BuildRow(Base):
     parent: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     sender: Mapped[str] = mapped_column(String(200), default="")
-    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created: Mapped[float] = mapped_column(Float, default=0.0)
     started: Mapped[float] = mapped_column(Float, default=0.0)
     finished: Mapped[float] = mapped_column(Float, default=0.0)
@@ -134,9 +142,9 @@ class StageRow(Base):
     number: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="pending")
-    labels: Mapped[dict] = mapped_column(JSON, default=dict)
-    depends_on: Mapped[list] = mapped_column(JSON, default=list)
-    spec: Mapped[dict] = mapped_column(JSON, default=dict)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    depends_on: Mapped[list[str]] = mapped_column(JSON, default=list)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     agent_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
     )
@@ -185,8 +193,8 @@ class SecretRow(Base):
     repo_id: Mapped[int] = _fk("repos.id")
     name: Mapped[str] = mapped_column(String(200))
     value: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet token
-    events: Mapped[list] = mapped_column(JSON, default=list)
-    images: Mapped[list] = mapped_column(JSON, default=list)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    images: Mapped[list[str]] = mapped_column(JSON, default=list)
     allow_pull_request: Mapped[bool] = mapped_column(Boolean, default=False)
     environment: Mapped[str] = mapped_column(String(200), default="")
     created: Mapped[float] = mapped_column(Float, default=0.0)
@@ -210,12 +218,12 @@ class AgentRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     # The labels registered by an admin: what the agent may take. A claim can only narrow them.
-    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # What the agent announced on its last contact (shown; never trusted for routing).
-    declared_labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    declared_labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # Repository slug patterns and environment names the agent may serve; empty: any.
-    allowed_repos: Mapped[list] = mapped_column(JSON, default=list)
-    allowed_environments: Mapped[list] = mapped_column(JSON, default=list)
+    allowed_repos: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_environments: Mapped[list[str]] = mapped_column(JSON, default=list)
     capacity: Mapped[int] = mapped_column(Integer, default=1)
     version: Mapped[str] = mapped_column(String(100), default="")
     platform: Mapped[str] = mapped_column(String(100), default="linux/amd64")
@@ -232,10 +240,10 @@ class EnvironmentRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repo_id: Mapped[int] = _fk("repos.id")
     name: Mapped[str] = mapped_column(String(200))
-    branches: Mapped[list] = mapped_column(JSON, default=list)
-    tags: Mapped[list] = mapped_column(JSON, default=list)
-    events: Mapped[list] = mapped_column(JSON, default=list)
-    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    branches: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
     lock: Mapped[bool] = mapped_column(Boolean, default=False)
     locked_by: Mapped[int | None] = mapped_column(

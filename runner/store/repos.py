@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.core import Repo
 from runner.errors import BadRequest, Conflict, NotFound, RunnerError
 from runner.repo_rules import check_slug
-from runner.store.convert import now, row_values, select_by_id, to_record
+from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.crypto import Cipher
 from runner.store.db import Database
 from runner.store.models import RepoRow
@@ -60,7 +61,7 @@ class RepoStore:
         self.db = db
         self.cipher = cipher
 
-    def _seal(self, fields: dict) -> dict:
+    def _seal(self, fields: dict[str, Any]) -> dict[str, Any]:
         if self.cipher is None:
             return fields
         sealed = dict(fields)
@@ -85,7 +86,7 @@ class RepoStore:
             log.warning("%s of %s unreadable: %s", name, slug, exc)
             return ""
 
-    def _record(self, row: RepoRow) -> Repo:
+    def _record(self, row: RepoRow | Row[Any]) -> Repo:
         opened = {
             name: self._open(row.slug, name, getattr(row, name) or "") for name in SEALED_FIELDS
         }
@@ -112,7 +113,7 @@ class RepoStore:
                     changed += 1
         return changed
 
-    def create(self, slug: str, **fields) -> Repo:
+    def create(self, slug: str, **fields: Any) -> Repo:
         """Activate a repository; a webhook secret is generated when none is given.
 
         Raises ``Conflict`` when the slug exists, ``BadRequest`` for a malformed slug or forge.
@@ -164,7 +165,7 @@ class RepoStore:
                 query = query.where(RepoRow.active.is_(True))
             return [self._record(r) for r in s.scalars(query)]
 
-    def update(self, repo_id: int, **fields) -> Repo:
+    def update(self, repo_id: int, **fields: Any) -> Repo:
         """Change the given fields; raises ``BadRequest`` for a field that cannot change."""
         unknown = set(fields) - UPDATABLE
         if unknown:
@@ -185,5 +186,5 @@ class RepoStore:
     def delete(self, repo_id: int) -> None:
         """Remove the repository with its builds, logs, secrets and crons."""
         with self.db.write() as s:
-            if s.execute(delete(RepoRow).where(RepoRow.id == repo_id)).rowcount == 0:
+            if affected(s.execute(delete(RepoRow).where(RepoRow.id == repo_id))) == 0:
                 raise NotFound(f"no repository with id {repo_id}")

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from runner.core import Secret
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.pipeline.trust import secret_fits
-from runner.store.convert import now, to_record
+from runner.store.convert import affected, now, to_record
 from runner.store.crypto import Cipher
 from runner.store.db import Database
 from runner.store.models import SecretRow
@@ -103,7 +103,7 @@ class SecretStore:
                     SecretRow.environment == environment,
                 )
             )
-            if result.rowcount == 0:
+            if affected(result) == 0:
                 raise NotFound(f"no secret {name!r} in this repository")
 
     def values_for(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 
 from runner.core import Step
 from runner.errors import BadRequest, NotFound
 from runner.store.convert import select_by_id, to_record
 from runner.store.db import Database
-from runner.store.models import StepRow
+from runner.store.models import StepRow, table
 
 UPDATABLE = frozenset({"status", "exit_code", "error", "started", "finished"})
 
@@ -26,7 +28,7 @@ class StepStore:
                 raise NotFound(f"no step with id {step_id}")
             return to_record(Step, row)
 
-    def list(self, stage_id: int) -> list[Step]:
+    def list_for_stage(self, stage_id: int) -> list[Step]:
         with self.db.session() as s:
             rows = s.scalars(
                 select(StepRow).where(StepRow.stage_id == stage_id).order_by(StepRow.number)
@@ -41,7 +43,7 @@ class StepStore:
             )
             return to_record(Step, row) if row else None
 
-    def update(self, step_id: int, **fields) -> Step:
+    def update(self, step_id: int, **fields: Any) -> Step:
         """Set status, exit_code, error, started or finished; returns the step afterwards."""
         unknown = set(fields) - UPDATABLE
         if unknown:
@@ -50,7 +52,7 @@ class StepStore:
         with self.db.write_connection() as c:
             if fields:
                 c.execute(update(StepRow).where(StepRow.id == step_id).values(**fields))
-            row = c.execute(select_by_id(StepRow.__table__), {"p_id": step_id}).first()
+            row = c.execute(select_by_id(table(StepRow)), {"p_id": step_id}).first()
         if row is None:
             raise NotFound(f"no step with id {step_id}")
         return to_record(Step, row)

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.core import ROLES, TOKEN_AGENT, TOKEN_USER, Token, User
 from runner.errors import BadRequest, Conflict, NotFound
-from runner.store.convert import now, select_by_id, to_record
+from runner.store.convert import affected, now, select_by_id, to_record
 from runner.store.db import Database
-from runner.store.models import PermissionRow, TokenRow, UserRow
+from runner.store.models import PermissionRow, TokenRow, UserRow, table
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 # A token's last_used is written at most this often, so each API call does not write.
 _LAST_USED_EVERY = 60.0
 # Every authenticated request runs it: built once.
-_TOKEN_BY_HASH = select(TokenRow.__table__).where(
-    TokenRow.__table__.c.token_hash == bindparam("p_hash")
-)
+_TOKEN_BY_HASH = select(table(TokenRow)).where(table(TokenRow).c.token_hash == bindparam("p_hash"))
 
 
 # Verified when a login is unknown, so a wrong login costs the same time as a wrong password
@@ -78,7 +78,7 @@ class UserStore:
             raise Conflict(f"user {login!r} exists already: pick another login") from None
 
     def get(self, user_id: int) -> User:
-        row = self.db.first(select_by_id(UserRow.__table__), {"p_id": user_id})
+        row = self.db.first(select_by_id(table(UserRow)), {"p_id": user_id})
         if row is None:
             raise NotFound(f"no user with id {user_id}")
         return to_record(User, row)
@@ -138,7 +138,7 @@ class UserStore:
         with self.db.write() as s:
             s.execute(delete(TokenRow).where(TokenRow.user_id == user_id))
             s.execute(delete(PermissionRow).where(PermissionRow.user_id == user_id))
-            if s.execute(delete(UserRow).where(UserRow.id == user_id)).rowcount == 0:
+            if affected(s.execute(delete(UserRow).where(UserRow.id == user_id))) == 0:
                 raise NotFound(f"no user with id {user_id}")
 
     def grant(self, user_id: int, repo_id: int, role: str) -> None:
@@ -173,7 +173,7 @@ class UserStore:
                 )
             )
 
-    def members(self, repo_id: int) -> list[tuple[User, str]]:
+    def members(self, repo_id: int) -> builtins.list[tuple[User, str]]:
         """Users with a role on the repository, with that role."""
         with self.db.session() as s:
             rows = s.execute(
@@ -184,10 +184,10 @@ class UserStore:
             )
             return [(to_record(User, u), role) for u, role in rows]
 
-    def _update(self, user_id: int, **values) -> None:
+    def _update(self, user_id: int, **values: Any) -> None:
         with self.db.write() as s:
             if (
-                s.execute(update(UserRow).where(UserRow.id == user_id).values(**values)).rowcount
+                affected(s.execute(update(UserRow).where(UserRow.id == user_id).values(**values)))
                 == 0
             ):
                 raise NotFound(f"no user with id {user_id}")
@@ -261,5 +261,5 @@ class TokenStore:
         """Make the token useless from now on (it stays listed, marked revoked)."""
         with self.db.write() as s:
             result = s.execute(update(TokenRow).where(TokenRow.id == token_id).values(revoked=True))
-            if result.rowcount == 0:
+            if affected(result) == 0:
                 raise NotFound(f"no token with id {token_id}")

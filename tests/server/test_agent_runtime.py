@@ -1,6 +1,6 @@
 """The agent side without Docker: log lines batched in order with idempotent resends, bounded
 memory, and a claimed stage run through the executor with step updates, logs, cancel and the
-final report sent to the server."""
+final report sent to the server; a payload the agent cannot read ends its stage in error."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from runner.agent.logship import MAX_CHUNK_BYTES, LogShipper
 from runner.agent.rpc_client import RpcUnavailable
 from runner.agent.runtime import AgentRuntime
 from runner.engine.fake import FakeBehaviour, FakeEngine
-from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
+from runner.errors import PayloadError
+from runner.pipeline.payload import BuildRef, RepoRef, StagePayload, StageRef, StepRef
+from runner.pipeline.spec import BuildContext, CloneSpec, StageSpec, StepSpec
 
 
 class Recorder:
@@ -131,20 +133,21 @@ class FakeClient:
         self.finished.set()
 
 
-def _payload(*steps: str) -> dict:
+def _payload(*steps: str) -> StagePayload:
     spec = StageSpec(
         name="default",
         clone=CloneSpec(disable=True),
         steps=[StepSpec(name=s, image="img", commands=["true"]) for s in steps],
     )
-    return {
-        "stage": {"id": 5, "steps": [{"id": 10 + i, "name": s} for i, s in enumerate(steps)]},
-        "spec": spec.to_dict(),
-        "context": {},
-        "repo": {"slug": "acme/app", "clone_url": ""},
-        "secrets": {"0/token": "s3cret"},
-        "environ": {},
-    }
+    refs = [StepRef(id=10 + i, name=s, number=i + 1) for i, s in enumerate(steps)]
+    return StagePayload(
+        stage=StageRef(id=5, build_id=1, number=1, name="default", steps=refs),
+        build=BuildRef(id=1, number=1, event="push"),
+        repo=RepoRef(slug="acme/app", clone_url=""),
+        context=BuildContext(),
+        spec=spec,
+        secrets={"0/token": "s3cret"},
+    )
 
 
 def test_a_claimed_stage_is_run_and_reported():
@@ -214,9 +217,7 @@ def test_a_stage_of_plain_steps_is_reported_before_its_containers_are_removed():
 
 def test_a_stage_with_services_is_reported_after_its_services_stopped_logging():
     payload = _payload("test")
-    spec = StageSpec.from_dict(payload["spec"])
-    spec.services = [StepSpec(name="db", image="img", kind="service")]
-    payload["spec"] = spec.to_dict()
+    payload.spec.services = [StepSpec(name="db", image="img", kind="service")]
     engine = FakeEngine()
     client = OrderingClient(payload, engine)
     runtime = AgentRuntime(client, lambda: engine, name="unit", heartbeat_every=0.05)
@@ -225,3 +226,34 @@ def test_a_stage_with_services_is_reported_after_its_services_stopped_logging():
     runtime.stop(timeout=5)
     assert client.done == [(5, "success", "")]
     assert client.destroyed_at_report is True
+
+
+class UnreadableClient(FakeClient):
+    """Hands out one stage whose payload does not decode."""
+
+    def claim(self, wait, **announce):
+        payload, self.payload = self.payload, None
+        if payload is None:
+            self.finished.wait(wait)
+            return None
+        raise decode_error(payload)
+
+
+def decode_error(raw: bytes) -> PayloadError:
+    try:
+        StagePayload.from_json(raw)
+    except PayloadError as exc:
+        return exc
+    raise AssertionError("the payload decoded")
+
+
+def test_a_payload_the_agent_cannot_read_ends_its_stage_in_error_with_the_reason():
+    raw = _payload("build").to_json().replace(b'"image":"img"', b'"image":7')
+    client = UnreadableClient(raw)
+    runtime = AgentRuntime(client, FakeEngine, name="unit", heartbeat_every=0.05)
+    runtime.start()
+    assert client.finished.wait(30)
+    runtime.stop(timeout=5)
+    [(stage_id, status, error)] = client.done
+    assert (stage_id, status) == (5, "error")
+    assert "spec.steps.0.image: Input should be a valid string" in error

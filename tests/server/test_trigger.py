@@ -1,17 +1,20 @@
 """The Triggerer against a real bare git repository (file://) and real SQLite and PostgreSQL:
-pipeline lookup, skip rules, error builds, environments, manual, restart, promote, numbering."""
+pipeline lookup, skip rules, error builds, environments, manual, restart, promote, numbering
+(reserved before compiling, once per build, distinct across two servers on one database)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from runner.core import BLOCKED, ERROR, PENDING
 from runner.errors import NotFound
-from runner.pipeline.spec import BuildContext, StageSpec
+from runner.pipeline.config import load_pipeline
+from runner.pipeline.spec import BuildContext
 from runner.server.services import Services
 from runner.server.status import status_reporter
 from runner.server.trigger import BuildSkipped, Triggerer
@@ -159,7 +162,7 @@ def test_push_builds_the_pipeline_at_that_commit(hub, origin):
     assert build.number == 1 and build.commit == sha and build.branch == "main"
     assert [s.name for s in build.stages] == ["default"]
     assert [step.name for step in build.stages[0].steps] == ["clone", "test"]
-    spec = StageSpec.from_dict(build.stages[0].spec)
+    spec = build.stages[0].spec
     assert spec.repo == "acme/app"
     assert build.context["build_number"] == 1 and build.context["commit"] == sha
     stored = hub.stores.builds.get(build.id)
@@ -173,7 +176,7 @@ def test_numbers_in_the_compiled_spec_follow_the_build_numbers(hub, origin):
     second = hub.triggerer.trigger(repo, push_event(sha))
     assert (first.number, second.number) == (1, 2)
     for build in (first, second):
-        test_step = StageSpec.from_dict(build.stages[0].spec).steps[-1]
+        test_step = build.stages[0].spec.steps[-1]
         assert test_step.environment["DRONE_BUILD_NUMBER"] == str(build.number)
 
 
@@ -354,18 +357,92 @@ def test_pull_request_from_a_fork_builds_the_pull_ref(sqlite_hub, origin, with_s
     assert build.context["pull_request"] == 7 and build.context["fork"] is True
 
 
-def test_a_number_taken_by_another_process_is_compiled_again(sqlite_hub, origin, monkeypatch):
+class CountingCompiler:
+    """The real compile worker, counting the pipeline files it compiles; ``meanwhile`` runs
+    before each compile (another server's work, say)."""
+
+    def __init__(self, real, meanwhile=lambda: None):
+        self.real = real
+        self.meanwhile = meanwhile
+        self.compiles = 0
+
+    def call(self, fn, *args, **kwargs):
+        if fn is load_pipeline:
+            self.compiles += 1
+            self.meanwhile()
+        return self.real.call(fn, *args, **kwargs)
+
+
+def test_two_servers_triggering_at_once_get_distinct_consecutive_numbers(hub, origin, tmp_path):
     sha = origin.commit({".drone.yml": SIMPLE}, "one")
+    repo = add_repo(hub, origin)
+    # A second server process: its own triggerer and connections, the same database.
+    other = make_services(tmp_path / "second", str(hub.db.url.render_as_string(False)))
+    builds, errors = [], []
+
+    def trigger_three(services):
+        try:
+            for _ in range(3):
+                builds.append(services.triggerer.trigger(repo, push_event(sha)))
+        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=trigger_three, args=(s,)) for s in (hub, other, hub)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+    finally:
+        close_services(other)
+    assert errors == []
+    assert sorted(b.number for b in builds) == list(range(1, 10))
+    for build in builds:
+        stored = hub.stores.builds.get(build.id)
+        assert stored.number == build.number and stored.context["build_number"] == build.number
+        test_step = stored.stages[0].spec.steps[-1]
+        assert test_step.environment["DRONE_BUILD_NUMBER"] == str(build.number)
+
+
+def test_a_file_that_fails_to_compile_still_gets_a_numbered_error_build(sqlite_hub, origin):
     repo = add_repo(sqlite_hub, origin)
-    sqlite_hub.triggerer.trigger(repo, push_event(sha))
-    # This process predicts number 1, but the store hands out 2 (another server made #1).
-    monkeypatch.setattr(sqlite_hub.triggerer, "_next_number", lambda _repo_id: 1)
-    build = sqlite_hub.triggerer.trigger(repo, push_event(sha))
-    assert build.number == 2 and build.context["build_number"] == 2
-    stored = sqlite_hub.stores.builds.get(build.id)
-    assert stored.context["build_number"] == 2
-    step = StageSpec.from_dict(stored.stages[0].spec).steps[-1]
-    assert step.environment["DRONE_BUILD_NUMBER"] == "2"
+    broken = origin.commit({".drone.yml": "kind: pipeline\nsteps: [\n"}, "broken")
+    fixed = origin.commit({".drone.yml": SIMPLE}, "fixed")
+    error = sqlite_hub.triggerer.trigger(repo, push_event(broken))
+    good = sqlite_hub.triggerer.trigger(repo, push_event(fixed))
+    assert (error.status, error.number) == (ERROR, 1)
+    assert error.context["build_number"] == 1
+    assert (good.status, good.number) == (PENDING, 2)
+
+
+def test_an_event_that_makes_no_build_gives_its_number_back(sqlite_hub, origin):
+    text = SIMPLE + "trigger:\n  event: [tag]\n"
+    sha = origin.commit({".drone.yml": text}, "tags only")
+    repo = add_repo(sqlite_hub, origin)
+    with pytest.raises(BuildSkipped):
+        sqlite_hub.triggerer.trigger(repo, push_event(sha))
+    with pytest.raises(NotFound):
+        sqlite_hub.triggerer.manual(repo, branch="no-such-branch")
+    origin.tag("v1")
+    tag = BuildContext(event="tag", ref="refs/tags/v1", tag="v1", branch="", commit=sha)
+    assert sqlite_hub.triggerer.trigger(repo, tag).number == 1
+
+
+def test_the_file_is_compiled_once_per_build_with_the_reserved_number(hub, origin):
+    sha = origin.commit({".drone.yml": SIMPLE}, "one")
+    repo = add_repo(hub, origin)
+    # Another server takes a number while this one compiles: nothing is compiled again.
+    counting = CountingCompiler(
+        hub.triggerer.compiler, lambda: Stores(hub.db).builds.reserve_number(repo.id)
+    )
+    hub.triggerer.compiler = counting
+    first = hub.triggerer.trigger(repo, push_event(sha))
+    second = hub.triggerer.trigger(repo, push_event(sha))
+    assert counting.compiles == 2
+    assert (first.number, second.number) == (1, 3)  # 2 went to the other server
+    for build in (first, second):
+        step = hub.stores.builds.get(build.id).stages[0].spec.steps[-1]
+        assert step.environment["DRONE_BUILD_NUMBER"] == str(build.number)
 
 
 def test_paths_conditions_use_the_files_changed_since_before(sqlite_hub, origin):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runner.core import PENDING, Build, Stage, Step
+from runner.pipeline.spec import StageSpec, StepSpec
 
 
 def make_stage(
@@ -23,7 +24,11 @@ def make_stage(
         status=status,
         labels=dict(labels or {}),
         depends_on=list(depends_on or []),
-        spec={"name": name, "run_policy": run_policy, "steps": [{"name": s} for s in steps]},
+        spec=StageSpec(
+            name=name,
+            run_policy=run_policy,
+            steps=[StepSpec(name=s, image="runner-test/busybox") for s in steps],
+        ),
         steps=[Step(id=0, stage_id=0, number=i, name=s) for i, s in enumerate(steps, 1)],
     )
 

@@ -1,4 +1,5 @@
-"""Builds: created with stages and steps in one go, numbered per repository, paged, restarted."""
+"""Builds: created with stages and steps in one go, numbered per repository (numbers reserved
+atomically, given back while last), paged; the stage spec read back as saved."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import threading
 import pytest
 
 from runner.core import ERROR, PENDING, SUCCESS, Build
-from runner.errors import BadRequest, NotFound
+from runner.errors import BadRequest, Conflict, NotFound
 from runner.pipeline.spec import StageSpec, StepSpec
-from runner.store import stage_from_spec
+from runner.store import BuildStore, Database, stage_from_spec
 
 from .helpers import make_build, make_stage
 
@@ -79,7 +80,7 @@ def test_stage_from_spec_makes_a_step_per_spec_step():
         ["lint"],
     )
     assert [s.name for s in stage.steps] == ["clone", "t"]
-    assert StageSpec.from_dict(stage.spec) == spec
+    assert stage.spec == spec
 
 
 def test_list_pages_and_filters(stores, repo):
@@ -100,6 +101,63 @@ def test_list_pages_and_filters(stores, repo):
     assert stores.builds.list(repo.id, per_page=1, with_stages=True)[0].stages
     with pytest.raises(BadRequest):
         stores.builds.list(repo.id, page=0)
+
+
+def test_reserved_numbers_are_distinct_and_consecutive_across_connections(database_url, repo):
+    # Each thread on its own Database: as many servers reserving on one database at once.
+    databases = [Database(database_url) for _ in range(4)]
+    numbers: list[int] = []
+    lock = threading.Lock()
+
+    def reserve(db):
+        for _ in range(10):
+            number = BuildStore(db).reserve_number(repo.id)
+            with lock:
+                numbers.append(number)
+
+    pool = [threading.Thread(target=reserve, args=(db,)) for db in databases]
+    try:
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(60)
+    finally:
+        for db in databases:
+            db.dispose()
+    assert sorted(numbers) == list(range(1, 41))
+
+
+def test_a_build_keeps_the_number_reserved_for_it(stores, repo):
+    first, second = stores.builds.reserve_number(repo.id), stores.builds.reserve_number(repo.id)
+    build = make_build(repo.id)
+    build.number = second
+    assert stores.builds.create(build).number == 2
+    build.number = first
+    assert stores.builds.create(build).number == 1
+    assert stores.builds.create(make_build(repo.id)).number == 3  # 0: the next one
+    with pytest.raises(Conflict):
+        stores.builds.create(build)
+
+
+def test_a_released_number_is_given_again_only_while_it_is_the_last(stores, repo):
+    number = stores.builds.reserve_number(repo.id)
+    assert stores.builds.release_number(repo.id, number) is True
+    assert stores.builds.reserve_number(repo.id) == number == 1
+    later = stores.builds.reserve_number(repo.id)
+    assert stores.builds.release_number(repo.id, 1) is False  # 2 was handed out meanwhile
+    assert stores.builds.reserve_number(repo.id) == later + 1
+    with pytest.raises(NotFound):
+        stores.builds.reserve_number(12345)
+
+
+def test_the_stage_spec_comes_back_as_it_was_saved(stores, repo):
+    spec = StageSpec(
+        name="backend",
+        steps=[StepSpec(name="t", image="b", commands=["make"], environment={"A": "1"})],
+    )
+    saved = stores.builds.create(make_build(repo.id, stage_from_spec(spec)))
+    assert stores.builds.get(saved.id).stages[0].spec == spec
+    assert stores.stages.get(saved.stages[0].id).spec == spec
 
 
 def test_missing_builds_raise_not_found(stores, repo):

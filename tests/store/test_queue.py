@@ -38,7 +38,7 @@ def test_claim_hands_out_oldest_pending_stage_with_steps(stores, repo, agent):
     assert stage.lease_until == 1030.0
     assert stage.attempts == 1
     assert [s.name for s in stage.steps] == ["clone", "test"]
-    assert stage.spec["name"] == "default"
+    assert stage.spec.name == "default"
     assert stores.builds.get(first.id).status == RUNNING
 
 
