@@ -14,9 +14,9 @@ from runner.core import DONE_STATUSES, Agent, Build, Stage
 from runner.errors import NotFound
 from runner.labels import beyond, format_labels, matches
 from runner.pipeline.trust import is_plugin
-from runner.server.agents import subject
 from runner.server.services import Services
 from runner.server.status import status_reporter
+from runner.services.agents import subject
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
-"""Agents' identity: registration, changes with history, tokens, and what a claim may ask.
+"""Actions on agents: registration, changes with history, tokens, removal.
 
 An agent's labels, capacity and scope (``allowed_repos``, ``allowed_environments``) are what
 an admin registered for it, through the CLI, the API, the admin page or the server's own
 settings for the embedded agent. Every registration and change is recorded in the audit log
 (subject ``agent:<name>``) with who made it. What the agent announces on a claim only narrows
-its registration (``claim_identity``); an announcement beyond it gets no stage.
+its registration (``runner.server.agents.claim_identity``).
 
 Shared by the app factory, the API, the web UI and the CLI, which only adapt their input.
 """
@@ -15,8 +15,9 @@ import dataclasses
 from typing import Any
 
 from runner.core import TOKEN_AGENT, Agent
-from runner.errors import BadRequest, Forbidden
-from runner.labels import beyond, format_labels, narrow, parse_labels
+from runner.errors import BadRequest
+from runner.labels import beyond, format_labels, parse_labels
+from runner.services.values import whole_number
 
 MAX_CAPACITY = 1000
 REGISTERED = ("labels", "capacity", "allowed_repos", "allowed_environments")
@@ -32,8 +33,7 @@ def parse_registration(data: dict[str, Any]) -> dict[str, Any]:
     capacity, ``allowed_repos`` / ``allowed_environments`` as lists or comma-separated text),
     checked; raises ``BadRequest`` saying which field is wrong. A field that is absent is not
     in the answer, so it keeps its value (or gets its default for a new agent)."""
-    # Imported here: the API's and the RPC's modules import this one.
-    from runner.server.api.common import whole_number
+    # Imported here: the RPC's field rules import this module's MAX_CAPACITY.
     from runner.server.rpc_fields import MAX_LABEL_TEXT, storable
 
     out: dict[str, Any] = {}
@@ -179,28 +179,6 @@ def as_dict(agent: Agent) -> dict[str, Any]:
     return out
 
 
-def claim_identity(agent: Agent, declared: dict[str, str] | None, capacity: int | None):
-    """The agent as it may claim now and the stages it may hold at once: its registration,
-    narrowed by the ``declared`` labels and ``capacity`` it announces (None or no labels: not
-    announced).
-
-    Raises ``Forbidden`` naming the labels when ``declared`` reaches beyond the registration:
-    such a claim gets no stage at all.
-    """
-    limit = agent.capacity if capacity is None else min(capacity, agent.capacity)
-    if not declared:  # an agent started without --labels announces none: no narrowing
-        return agent, limit
-    labels = narrow(agent.labels, declared)
-    if labels is None:
-        extra = ", ".join(beyond(agent.labels, declared))
-        raise Forbidden(
-            f"agent {agent.name} announces labels {extra} beyond its registration "
-            f"({format_labels(agent.labels)}): it gets no stage until an admin changes the "
-            f"registration (runner agent set {agent.name} --labels ...) or it announces less"
-        )
-    return dataclasses.replace(agent, labels=labels), limit
-
-
 def issue_agent_token(stores, agent: Agent, *, replace: bool = False, actor: str = "") -> str:
     """A new token for ``agent`` (plain text, shown once); ``replace`` revokes its older ones."""
     if replace:
@@ -216,6 +194,12 @@ def revoke_agent_tokens(stores, agent_id: int) -> None:
     for token in stores.tokens.list(kind=TOKEN_AGENT):
         if token.agent_id == agent_id and not token.revoked:
             stores.tokens.revoke(token.id)
+
+
+def revoke_agent(stores, agent: Agent, *, actor: str) -> None:
+    """Revoke every token of ``agent`` (recorded): its next call is refused."""
+    revoke_agent_tokens(stores, agent.id)
+    stores.audit.record("agent.revoked", subject(agent.name), "tokens revoked", actor)
 
 
 def remove_agent(stores, agent: Agent, *, actor: str) -> None:

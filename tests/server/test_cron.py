@@ -13,7 +13,9 @@ from test_trigger import Origin, close_services, make_services
 
 from runner.cli import cli
 from runner.core import ERROR, PENDING
-from runner.server.scheduler import Scheduler, next_run
+from runner.errors import BadRequest
+from runner.server.scheduler import Scheduler
+from runner.services.crons import next_run
 
 CRON_PIPELINE = """\
 kind: pipeline
@@ -65,7 +67,7 @@ def test_next_run_is_strictly_after():
     assert next_run("0 3 * * *", BEFORE) == datetime(2026, 11, 20, 3, 0, tzinfo=UTC).timestamp()
     three = datetime(2026, 11, 20, 3, 0, tzinfo=UTC).timestamp()
     assert next_run("0 3 * * *", three) == three + 86400
-    with pytest.raises(ValueError):
+    with pytest.raises(BadRequest):
         next_run("every day", BEFORE)
 
 
