@@ -1,10 +1,12 @@
 """The scheduler's jobs on a real repository and database: cron builds whose `when: {cron}`
-conditions work, one run per due time even with two schedulers, lease reaping, retention; and
-the `runner cron` command."""
+conditions work, one run per due time even with two schedulers, jobs made, changed and deleted
+through the cron actions taken up at once, the schedule descriptors, lease reaping, retention;
+and the `runner cron` command."""
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +17,7 @@ from runner.cli import cli
 from runner.core import ERROR, PENDING
 from runner.errors import BadRequest
 from runner.server.scheduler import Scheduler
+from runner.services import crons as cron_actions
 from runner.services.crons import next_run
 
 CRON_PIPELINE = """\
@@ -193,3 +196,64 @@ def test_cron_command(tmp_path, monkeypatch):
     assert run("cron", "ls", "acme/app")[1] == ""
     code, out = run("cron", "ls", "acme/nothing")
     assert code == 1 and "no repository acme/nothing" in out
+
+
+def _admin(hub):
+    return hub.stores.users.create("ops", "a-long-password-1", is_admin=True)
+
+
+def test_a_job_made_through_the_actions_counts_from_its_creation(hub, repo):
+    # Before, a job counted from the scheduler's first tick after its creation: an @hourly job
+    # added just before the hour skipped that hour.
+    hub.scheduler = scheduler = Scheduler(hub)
+    job = cron_actions.create_cron(hub, repo, _admin(hub), name="hourly", schedule="@hourly")
+    made = time.time()
+    due = cron_actions.next_run("@hourly", made - 1)
+    assert scheduler.next_runs()[job.id] in (due, cron_actions.next_run("@hourly", made))
+    (build,) = scheduler.run_due_crons(now=due + 1)
+    assert build.event == "cron" and build.context["cron"] == "hourly"
+    assert hub.stores.audit.list(subject="repo:acme/app")[0].actor == "ops"
+
+
+def test_the_scheduler_takes_up_changed_and_deleted_jobs(hub, repo):
+    hub.scheduler = scheduler = Scheduler(hub)
+    ops = _admin(hub)
+    job = cron_actions.create_cron(hub, repo, ops, name="nightly", schedule="0 3 * * *")
+    hub.stores.crons.mark_run(job.id, time.time() - 2 * 86400)  # last ran two days ago
+    scheduler.run_due_crons()  # its missed run: as after a restart, it runs once
+    hub.stores.crons.mark_run(job.id, time.time() - 2 * 86400)
+    # Moved to 04:00: the new schedule counts from the change, so its 04:00 of two days ago,
+    # never due under the old schedule, makes no build now.
+    before = time.time()
+    changed = cron_actions.update_cron(hub, repo, job, ops, schedule="0 4 * * *")
+    assert changed.schedule == "0 4 * * *"
+    planned = scheduler.next_runs()[job.id]
+    assert planned in (next_run("0 4 * * *", before), next_run("0 4 * * *", time.time()))
+    assert scheduler.run_due_crons(now=planned - 60) == []
+    (build,) = scheduler.run_due_crons(now=planned + 1)
+    assert build.context["cron"] == "nightly"
+
+    cron_actions.delete_cron(hub, repo, hub.stores.crons.get(job.id), ops)
+    assert job.id not in scheduler.next_runs()
+    assert scheduler.run_due_crons(now=planned + 2 * 86400) == []
+    kinds = [e.kind for e in hub.stores.audit.list(subject="repo:acme/app")]
+    assert kinds == ["cron.deleted", "cron.changed", "cron.created"]
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "fires"),
+    [
+        ("@hourly", datetime(2026, 11, 20, 3, 0, tzinfo=UTC)),
+        ("@daily", datetime(2026, 11, 21, 0, 0, tzinfo=UTC)),
+        ("@midnight", datetime(2026, 11, 21, 0, 0, tzinfo=UTC)),
+        ("@weekly", datetime(2026, 11, 22, 0, 0, tzinfo=UTC)),  # a Sunday
+        ("@monthly", datetime(2026, 12, 1, 0, 0, tzinfo=UTC)),
+        ("@yearly", datetime(2027, 1, 1, 0, 0, tzinfo=UTC)),
+        ("@annually", datetime(2027, 1, 1, 0, 0, tzinfo=UTC)),
+    ],
+)
+def test_descriptors_fire_as_robfig_cron_defines_them(descriptor, fires):
+    # github.com/robfig/cron doc.go, "Predefined schedules": @yearly (or @annually) is
+    # 0 0 1 1 *, @monthly 0 0 1 * *, @weekly 0 0 * * 0, @daily (or @midnight) 0 0 * * *,
+    # @hourly 0 * * * *.
+    assert cron_actions.next_run(descriptor, BEFORE) == fires.timestamp()
