@@ -44,16 +44,6 @@ def int_arg(name: str, default: int, *, low: int = 1, high: int = MAX_NUMBER) ->
     return whole_number(raw, f"query argument {name}", low=low, high=high)
 
 
-def number_field(
-    data: dict[str, Any], name: str, default: int, *, low: int = 0, high: int = MAX_NUMBER
-) -> int:
-    """``data[name]`` of a JSON body as a whole number (``whole_number``); ``default`` when
-    absent."""
-    if name not in data:
-        return default
-    return whole_number(data[name], name, low=low, high=high)
-
-
 def paging() -> tuple[int, int]:
     """``(page, per_page)`` from ``?page=&per_page=``, pages counted from 1."""
     return int_arg("page", 1), int_arg("per_page", 25, high=MAX_PER_PAGE)
