@@ -23,11 +23,15 @@ DESCRIPTORS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
     "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * sun",
+    "@weekly": "0 0 * * 0",
     "@daily": "0 0 * * *",
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
+# Day-of-week names by cron's numbers: 0 and 7 are Sunday (crontab(5), robfig/cron), where
+# APScheduler counts 0 as Monday; the field is handed to it as names.
+WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_WEEKDAY_PART = re.compile(r"^(\*|[0-7a-z]+(?:-[0-7a-z]+)?)(?:/([0-9]+))?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_SCHEDULE = 200
 CHANGEABLE = ("schedule", "branch", "enabled")
@@ -52,12 +56,51 @@ def cron_trigger(schedule: str) -> CronTrigger:
             f"schedule {text[:40]!r} is not a five-field cron expression (minute hour day "
             f"month weekday, e.g. '0 3 * * *') or a descriptor such as @hourly or @daily"
         )
+    minute, hour, day, month, weekday = fields.split()
     try:
-        return CronTrigger.from_crontab(fields, timezone=UTC)
+        days = _weekdays(weekday)
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=UTC
+        )
     except ValueError as exc:
         raise BadSchedule(
             f"schedule {text[:40]!r} is not a five-field cron expression: {exc}"
         ) from None
+
+
+def _weekdays(field: str) -> str:
+    """Cron's day-of-week ``field`` (numbers 0-7 with 0 and 7 for Sunday, or names; ``*``,
+    lists, ranges, steps) as the list of day names it means; ``ValueError`` when malformed."""
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        match = _WEEKDAY_PART.match(part)
+        if match is None:
+            raise ValueError(f"day of week {part!r} is not a day, a range or a step")
+        span, step = match.group(1), int(match.group(2) or 1)
+        if step < 1:
+            raise ValueError(f"day of week {part!r} has a step of 0")
+        if span == "*":
+            first, last = 0, 6
+        else:
+            low, _, high = span.partition("-")
+            first = _weekday(low)
+            last = _weekday(high) if high else (6 if match.group(2) else first)
+            if high and last == 0 and first > 0:
+                last = 7  # "5-7" or "fri-sun": through Sunday
+        if last < first:
+            raise ValueError(f"day of week range {span!r} runs backwards")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(WEEKDAYS[day] for day in sorted(days))
+
+
+def _weekday(token: str) -> int:
+    if token.isdigit() and int(token) <= 7:
+        return int(token)
+    if token[:3] in WEEKDAYS and len(token) == 3:
+        return WEEKDAYS.index(token)
+    raise ValueError(f"{token!r} is not a day of the week (0-7 or sun-sat)")
 
 
 def check_schedule(schedule: str) -> str:

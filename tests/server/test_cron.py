@@ -257,3 +257,27 @@ def test_descriptors_fire_as_robfig_cron_defines_them(descriptor, fires):
     # 0 0 1 1 *, @monthly 0 0 1 * *, @weekly 0 0 * * 0, @daily (or @midnight) 0 0 * * *,
     # @hourly 0 * * * *.
     assert cron_actions.next_run(descriptor, BEFORE) == fires.timestamp()
+
+
+@pytest.mark.parametrize(
+    ("weekday", "fires"),
+    [
+        ("0", datetime(2026, 11, 22, 3, 0, tzinfo=UTC)),  # Sunday, as in crontab(5)
+        ("7", datetime(2026, 11, 22, 3, 0, tzinfo=UTC)),  # Sunday too
+        ("sun", datetime(2026, 11, 22, 3, 0, tzinfo=UTC)),
+        ("1-5", datetime(2026, 11, 20, 3, 0, tzinfo=UTC)),  # 2026-11-20 is a Friday
+        ("6", datetime(2026, 11, 21, 3, 0, tzinfo=UTC)),  # Saturday
+        ("1/2", datetime(2026, 11, 20, 3, 0, tzinfo=UTC)),  # Monday, Wednesday, Friday
+        ("MON", datetime(2026, 11, 23, 3, 0, tzinfo=UTC)),
+    ],
+)
+def test_weekday_numbers_count_from_sunday(weekday, fires):
+    # APScheduler's own crontab reading counts 0 as Monday: a Drone job "0 3 * * 0" would run
+    # on Mondays. The rule hands it day names instead.
+    assert next_run(f"0 3 * * {weekday}", BEFORE) == fires.timestamp()
+
+
+@pytest.mark.parametrize("weekday", ["8", "5-1", "x", "1/0"])
+def test_a_bad_weekday_is_refused(weekday):
+    with pytest.raises(BadRequest, match="day of week|not a day"):
+        next_run(f"0 3 * * {weekday}", BEFORE)
