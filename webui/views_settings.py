@@ -92,7 +92,7 @@ def settings_secrets(owner: str, name: str):
         value = request.form.get("value", "")
         if not value:
             form.errors["value"] = "Enter the secret's value (it will not be shown again)."
-        events = request.form.getlist("events") or ["push", "tag", "cron", "custom"]
+        events = request.form.getlist("events") or list(secret_actions.DEFAULT_EVENTS)
         if any(e not in EVENTS for e in events):
             form.errors["events"] = "Pick events from the list."
         if not form.ok:
