@@ -1,22 +1,16 @@
-"""What the pages read, through the stores of ``current_services()``.
-
-Most reads are store calls. Two reads no store offers are written here on top of the store's
-session (``stores.db.session()``) and return plain values, never rows: the last build of each
-branch, and why a pending stage waits.
-"""
+"""What the pages read, through the stores of ``current_services()``: store calls, and why a
+pending stage waits."""
 
 from __future__ import annotations
 
 import time
-
-from sqlalchemy import func, select
+from typing import Any
 
 from runner import labels as label_rules
 from runner.core import PENDING, Agent, Build, Repo, Stage, User
 from runner.server import auth
 from runner.server.services import current_services
-from runner.store.logtail import LogTail
-from runner.store.models import BuildRow
+from runner.services import builds as build_actions
 
 # An agent not heard from for this long is not counted as able to take work.
 AGENT_STALE_SECONDS = 120
@@ -40,47 +34,14 @@ def visible_repos(user: User) -> list[Repo]:
 
 def last_builds_per_branch(repo_id: int, limit: int = 12) -> list[Build]:
     """The newest build of each branch (or tag) of a repository, newest first, at most ``limit``."""
-    with stores().db.session() as session:
-        newest = (
-            select(func.max(BuildRow.id))
-            .where(BuildRow.repo_id == repo_id)
-            .group_by(BuildRow.branch, BuildRow.tag)
-        )
-        rows = session.execute(
-            select(BuildRow.number, BuildRow.status, BuildRow.branch, BuildRow.tag, BuildRow.event)
-            .where(BuildRow.id.in_(newest))
-            .order_by(BuildRow.id.desc())
-            .limit(limit)
-        ).all()
-    return [
-        Build(
-            id=0,
-            repo_id=repo_id,
-            number=r.number,
-            status=r.status,
-            branch=r.branch,
-            tag=r.tag,
-            event=r.event,
-        )
-        for r in rows
-    ]
+    builds: list[Build] = stores().builds.newest_per_branch(repo_id, limit)
+    return builds
 
 
 def last_build_of_branch(repo_id: int, branch: str) -> Build | None:
     """The newest build of ``branch`` (pull requests excluded), or None."""
-    with stores().db.session() as session:
-        row = session.execute(
-            select(BuildRow.number, BuildRow.status)
-            .where(BuildRow.repo_id == repo_id, BuildRow.branch == branch)
-            .where(BuildRow.event != "pull_request")
-            .order_by(BuildRow.id.desc())
-            .limit(1)
-        ).first()
-    if row is None:
-        return None
-    return Build(
-        id=0, repo_id=repo_id, number=row.number, event="", status=row.status, branch=branch
-    )
+    build: Build | None = stores().builds.newest_of_branch(repo_id, branch)
+    return build
 
 
 def list_builds(repo_id: int, *, page: int, per_page: int, **filters) -> tuple[list[Build], bool]:
@@ -91,14 +52,13 @@ def list_builds(repo_id: int, *, page: int, per_page: int, **filters) -> tuple[l
 
 def get_build(repo: Repo, number: int) -> Build:
     """The build with its stages and steps; NotFound when there is none."""
-    from runner.server.api.common import get_build as api_get_build
-
-    return api_get_build(repo, number)
+    return build_actions.get_build(current_services(), repo, number)
 
 
-def log_tail(step_id: int, max_lines: int, *, after: int = -1) -> LogTail:
-    """The end of a step's stored log (of its chunks after ``after``): at most ``max_lines``
-    lines and the server's ``log_view_bytes`` of text, with exact line numbers."""
+def log_tail(step_id: int, max_lines: int, *, after: int = -1) -> Any:
+    """The end of a step's stored log (of its chunks after ``after``) as the store's
+    ``LogTail``: at most ``max_lines`` lines and the server's ``log_view_bytes`` of text, with
+    exact line numbers."""
     return stores().logs.tail(
         step_id,
         max_bytes=current_services().settings.log_view_bytes,

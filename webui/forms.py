@@ -6,15 +6,13 @@ invalid value is answered with the form again (status 400) and a message saying 
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from typing import Any
 
 from flask import request
 
+from runner.errors import BadRequest
 from runner.labels import parse_labels
-
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SLUG_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-CRON_FIELD_RE = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
 
 
 class Form:
@@ -76,16 +74,16 @@ class Form:
             self.errors[name] = f"Write labels as key=value, separated by commas: {exc}."
             return {}
 
-    def cron(self, name: str) -> str:
-        """A five-field cron expression (or an ``@hourly``-style shortcut)."""
-        value = self.text(name, required=True, message="Enter a schedule such as 0 3 * * *.")
-        if value and not value.startswith("@"):
-            fields = value.split()
-            if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
-                self.errors[name] = (
-                    "A schedule has five fields: minute hour day month weekday (e.g. 0 3 * * *)."
-                )
-        return value
+    def checked(self, name: str, rule: Callable[[str], Any]) -> Any:
+        """The field checked by ``rule`` (an action's own rule, raising ``BadRequest``); the
+        rule's message is the field's error."""
+        value = (self.source.get(name) or "").strip()
+        try:
+            return rule(value)
+        except BadRequest as exc:
+            text = str(exc)
+            self.errors[name] = text[:1].upper() + text[1:] + "."
+            return value
 
     @property
     def ok(self) -> bool:

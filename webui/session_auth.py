@@ -15,17 +15,18 @@ from werkzeug.exceptions import HTTPException
 
 from runner.core import ROLES, Repo, User
 from runner.errors import Forbidden, NotFound, RunnerError, Unauthorized
-from runner.server import accounts, auth
+from runner.server import auth
 from runner.server.services import current_services
+from runner.services import users as user_actions
 
 
 def login_user(login: str, password: str) -> User | None:
     """Check a local account's password; on success start a fresh session for it.
 
-    Raises ``LoginThrottled`` after too many wrong passwords (``runner.server.accounts``).
+    Raises ``LoginThrottled`` after too many wrong passwords (``runner.services.users.log_in``).
     """
     services = current_services()
-    user = accounts.log_in(
+    user = user_actions.log_in(
         services.stores, services.login_throttle, login, password, request.remote_addr or ""
     )
     if user is None:
@@ -44,7 +45,7 @@ def logout_user() -> None:
     """
     user = page_user()
     if user is not None:
-        current_services().stores.users.end_sessions(user.id)
+        user_actions.log_out(current_services().stores, user)
     session.clear()
 
 

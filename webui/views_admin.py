@@ -1,22 +1,19 @@
 """Admin pages: agents (registration, announced labels, running stages, last contact, changes
-and their history, revoke) and users/tokens."""
+and their history, revoke) and users/tokens. The changes are the actions of
+``runner.services.agents`` and ``runner.services.users``, as for the API."""
 
 from __future__ import annotations
-
-import re
 
 from flask import flash, redirect, render_template, request, url_for
 
 from runner import labels as label_rules
 from runner.core import TOKEN_AGENT
-from runner.errors import BadRequest
-from runner.server import agents as agent_rules
-from runner.server.accounts import check_password_rule
+from runner.errors import BadRequest, NotFound
+from runner.services import agents as agent_rules
+from runner.services import users as user_actions
 from webui import data, webui_bp
 from webui.forms import Form
 from webui.session_auth import admin_required, page_user
-
-LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 @webui_bp.route("/admin/agents")
@@ -85,11 +82,7 @@ def admin_agent_change(agent_id: int):
 def admin_agent_revoke(agent_id: int):
     """Revoke every token of an agent: its next call is refused."""
     stores = data.stores()
-    agent = stores.agents.get(agent_id)
-    agent_rules.revoke_agent_tokens(stores, agent.id)
-    stores.audit.record(
-        "agent.revoked", agent_rules.subject(agent.name), "tokens revoked", page_user().login
-    )
+    agent_rules.revoke_agent(stores, stores.agents.get(agent_id), actor=page_user().login)
     flash("The agent's tokens are revoked.")
     return redirect(url_for("webui.admin_agents"))
 
@@ -102,21 +95,18 @@ def admin_users():
     form = Form()
     status = 200
     if request.method == "POST":
-        login = form.text(
-            "login",
-            required=True,
-            pattern=LOGIN_RE,
-            message="Use letters, digits, ., _ and - (up to 100).",
-        )
+        login = form.checked("login", user_actions.check_login)
         password = request.form.get("password", "")
-        try:
-            check_password_rule(password, is_admin=form.flag("is_admin"))
-        except BadRequest as exc:
-            form.errors["password"] = str(exc).capitalize() + "."
+        is_admin = form.flag("is_admin")
+        form.checked(
+            "password", lambda _v: user_actions.check_password_rule(password, is_admin=is_admin)
+        )
         if form.ok and stores.users.find(login) is not None:
             form.errors["login"] = f"There is already a user {login}."
         if form.ok:
-            stores.users.create(login, password=password, is_admin=form.flag("is_admin"))
+            user_actions.create_user(
+                stores, login, password, is_admin=is_admin, actor=page_user().login
+            )
             flash(f"User {login} created.")
             return redirect(url_for("webui.admin_users"))
         status = 400
@@ -148,7 +138,7 @@ def admin_token_create(user_id: int):
     if not form.ok:
         flash(f"Token not created: {form.errors['name']}", "error")
         return redirect(url_for("webui.admin_users"))
-    _token, plain = stores.tokens.create(name, user_id=user.id)
+    _token, plain = user_actions.create_token(stores, user, name, actor=page_user().login)
     page = render_template("admin_token.html", owner=user, name=name, plain=plain)
     return page, 200, {"Cache-Control": "no-store"}
 
@@ -157,6 +147,10 @@ def admin_token_create(user_id: int):
 @admin_required
 def admin_token_revoke(token_id: int):
     """Revoke one user token."""
-    data.stores().tokens.revoke(token_id)
-    flash("Token revoked.")
+    try:
+        user_actions.revoke_token(data.stores(), token_id, owner=None, actor=page_user().login)
+    except NotFound:
+        flash(f"There is no user token {token_id}.", "error")
+    else:
+        flash("Token revoked.")
     return redirect(url_for("webui.admin_users"))

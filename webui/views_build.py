@@ -4,7 +4,8 @@ Live parts: ``state.json`` (statuses, durations, wait reasons and the allowed bu
 by build.js), the log tail (``tail.json``, bounded in lines and bytes, so a huge log loads fast
 and small) and then the API's SSE stream resumed after the tail's last chunk, or ``tail.json``
 polled after that chunk when the server admits no more streams. Buttons appear only to users
-allowed to use them, and every action checks the role again on the server.
+allowed to use them, and every action checks the role again on the server, then calls the
+same action of ``runner.services.builds`` as the API (which records who did it).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 
 from runner.core import DONE_STATUSES, ROLE_READ, ROLE_WRITE, SUCCESS, Build, Repo, Stage, Step
 from runner.errors import BadRequest
-from runner.server.api.common import whole_number
 from runner.server.api.logs import chunk_number, raw_log_response
-from webui import actions, data, webui_bp
+from runner.server.services import current_services
+from runner.services import builds as build_actions
+from runner.services.values import whole_number
+from webui import data, webui_bp
 from webui.formatting import duration
 from webui.session_auth import can, login_required, page_user
 from webui.views_builds import repo_or_404
@@ -198,7 +201,7 @@ def _back(owner: str, name: str, number: int):
 def build_cancel(owner: str, name: str, number: int):
     """Cancel the build (write role); running containers are stopped by their agent."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    actions.cancel(repo, data.get_build(repo, number))
+    build_actions.cancel(current_services(), data.get_build(repo, number), page_user())
     flash(f"Build #{number} is being cancelled.")
     return _back(owner, name, number)
 
@@ -208,7 +211,7 @@ def build_cancel(owner: str, name: str, number: int):
 def build_restart(owner: str, name: str, number: int):
     """Start a new build from this one (write role) and open it."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    new = actions.restart(repo, data.get_build(repo, number), page_user())
+    new = build_actions.restart(current_services(), repo, data.get_build(repo, number), page_user())
     flash(f"Build #{new.number} restarts #{number}.")
     return _back(owner, name, new.number)
 
@@ -218,7 +221,7 @@ def build_restart(owner: str, name: str, number: int):
 def build_approve(owner: str, name: str, number: int):
     """Let a waiting deployment run (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    actions.approve(repo, data.get_build(repo, number), page_user())
+    build_actions.approve(current_services(), data.get_build(repo, number), page_user())
     flash(f"Build #{number} approved.")
     return _back(owner, name, number)
 
@@ -228,7 +231,7 @@ def build_approve(owner: str, name: str, number: int):
 def build_decline(owner: str, name: str, number: int):
     """Refuse a waiting deployment (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    actions.decline(repo, data.get_build(repo, number), page_user())
+    build_actions.decline(current_services(), data.get_build(repo, number), page_user())
     flash(f"Build #{number} declined.")
     return _back(owner, name, number)
 
@@ -243,6 +246,13 @@ def build_promote(owner: str, name: str, number: int):
     names = [e.name for e in _environments(repo)]
     if target not in names or event not in ("promote", "rollback"):
         raise BadRequest(f"choose one of the environments {', '.join(names) or '(none defined)'}")
-    new = actions.promote(repo, data.get_build(repo, number), page_user(), target, event)
+    new = build_actions.promote(
+        current_services(),
+        repo,
+        data.get_build(repo, number),
+        page_user(),
+        target=target,
+        event=event,
+    )
     flash(f"Build #{new.number} deploys #{number} to {target}.")
     return _back(owner, name, new.number)

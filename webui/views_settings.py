@@ -1,21 +1,27 @@
 """Repository settings pages: repository, secrets (write-only values), environments, cron jobs.
 
 Every page needs the admin role on the repository; the trusted flag only a server admin may
-change. Invalid input answers 400 with the form and a message next to each bad field.
+change. Invalid input answers 400 with the form and a message next to each bad field. The
+changes are the actions of ``runner.services`` (the same as the API's), which record who made
+them.
 """
 
 from __future__ import annotations
 
 import re
+import time
 
 from flask import flash, redirect, render_template, request, url_for
 
 from runner.core import ROLE_ADMIN
-from runner.errors import Conflict
-from runner.server.repo_actions import update_repo
+from runner.errors import BadRequest, Conflict, RunnerError
 from runner.server.services import current_services
+from runner.services import crons as cron_actions
+from runner.services import environments as env_actions
+from runner.services import repos as repo_actions
+from runner.services import secrets as secret_actions
 from webui import data, webui_bp
-from webui.forms import NAME_RE, SLUG_NAME_RE, Form
+from webui.forms import Form
 from webui.session_auth import login_required, page_user
 from webui.views_builds import EVENTS, repo_or_404
 
@@ -68,7 +74,7 @@ def settings_repo(owner: str, name: str):
             fields["trusted"] = form.flag("trusted")
         if not form.ok:
             return _render("settings_repo.html", repo, form, 400, webhook_url=webhook_url)
-        update_repo(data.stores(), page_user(), repo, fields)
+        repo_actions.update_repo(data.stores(), page_user(), repo, fields)
         flash("Settings saved.")
         return _to("webui.settings_repo", repo)
     return _render("settings_repo.html", repo, webhook_url=webhook_url)
@@ -82,29 +88,23 @@ def settings_secrets(owner: str, name: str):
     secrets = data.stores().secrets
     if request.method == "POST":
         form = Form()
-        secret_name = form.text(
-            "name",
-            required=True,
-            pattern=NAME_RE,
-            max_len=200,
-            message="Use letters, digits and _ (not starting with a digit), e.g. DOCKER_PASSWORD.",
-        )
+        secret_name = form.checked("name", secret_actions.check_name)
         value = request.form.get("value", "")
         if not value:
             form.errors["value"] = "Enter the secret's value (it will not be shown again)."
-        events = request.form.getlist("events") or ["push", "tag", "cron", "custom"]
+        events = request.form.getlist("events") or list(secret_actions.DEFAULT_EVENTS)
         if any(e not in EVENTS for e in events):
             form.errors["events"] = "Pick events from the list."
         if not form.ok:
             return _render("settings_secrets.html", repo, form, 400, secrets=secrets.list(repo.id))
-        secrets.set(
-            repo.id,
-            secret_name,
-            value,
-            events=events,
-            images=form.items("images"),
-            allow_pull_request=form.flag("allow_pull_request"),
-            environment=form.text("environment"),
+        options = {
+            "events": events,
+            "images": form.items("images"),
+            "allow_pull_request": form.flag("allow_pull_request"),
+            "environment": form.text("environment"),
+        }
+        secret_actions.set_secret(
+            data.stores(), repo, page_user(), secret_name, value, options, mode="set"
         )
         flash(f"Secret {secret_name} saved.")
         return _to("webui.settings_secrets", repo)
@@ -116,11 +116,9 @@ def settings_secrets(owner: str, name: str):
 def settings_secret_delete(owner: str, name: str, secret_id: int):
     """Delete one secret of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
-    store = data.stores().secrets
-    for secret in store.list(repo.id):
-        if secret.id == secret_id:
-            store.delete(repo.id, secret.name, secret.environment)
-            flash(f"Secret {secret.name} deleted.")
+    secret = secret_actions.delete_secret_by_id(data.stores(), repo, page_user(), secret_id)
+    if secret is not None:
+        flash(f"Secret {secret.name} deleted.")
     return _to("webui.settings_secrets", repo)
 
 
@@ -133,18 +131,14 @@ def settings_envs(owner: str, name: str):
     if request.method == "POST":
         form = Form()
         env_name = form.text(
-            "name",
-            required=True,
-            pattern=SLUG_NAME_RE,
-            max_len=100,
-            message="Use letters, digits, ., _ and -, e.g. production.",
+            "name", required=True, max_len=100, message="Name the environment, e.g. production."
         )
         fields = {
             "branches": form.items("branches"),
             "tags": form.items("tags"),
             "events": form.items("events"),
             "labels": form.labels("labels"),
-            "approval_required": form.flag("approval_required"),
+            "approval": form.flag("approval_required"),
             "lock": form.flag("lock"),
         }
         if any(e not in EVENTS for e in fields["events"]):
@@ -152,9 +146,12 @@ def settings_envs(owner: str, name: str):
         if not form.ok:
             return _render("settings_envs.html", repo, form, 400, environments=envs.list(repo.id))
         try:
-            envs.create(repo.id, env_name, **fields)
+            env_actions.create_environment(data.stores(), repo, page_user(), env_name, fields)
         except Conflict:
             form.errors["name"] = f"There is already an environment {env_name}."
+        except BadRequest as exc:
+            form.errors["name"] = _sentence(exc)
+        if not form.ok:
             return _render("settings_envs.html", repo, form, 400, environments=envs.list(repo.id))
         flash(f"Environment {env_name} saved.")
         return _to("webui.settings_envs", repo)
@@ -166,40 +163,49 @@ def settings_envs(owner: str, name: str):
 def settings_env_delete(owner: str, name: str, env_id: int):
     """Delete one environment of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
-    store = data.stores().environments
-    if any(e.id == env_id for e in store.list(repo.id)):
-        store.delete(env_id)
-        flash("Environment deleted.")
+    stores = data.stores()
+    for env in stores.environments.list(repo.id):
+        if env.id == env_id:
+            env_actions.delete_environment(stores, repo, env, page_user())
+            flash("Environment deleted.")
     return _to("webui.settings_envs", repo)
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/cron", methods=["GET", "POST"])
 @login_required
 def settings_cron(owner: str, name: str):
-    """Cron jobs: name, schedule, branch, enabled."""
+    """Cron jobs: name, schedule (five fields or a descriptor such as @hourly), branch; each
+    with its next run."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
-    crons = data.stores().crons
     if request.method == "POST":
         form = Form()
-        cron_name = form.text(
-            "name",
-            required=True,
-            pattern=SLUG_NAME_RE,
-            max_len=100,
-            message="Use letters, digits, ., _ and -, e.g. nightly.",
-        )
-        schedule = form.cron("schedule")
-        branch = form.text("branch", max_len=200) or repo.default_branch
+        cron_name = form.checked("name", cron_actions.check_name)
+        schedule = form.checked("schedule", cron_actions.check_schedule)
+        branch = form.text("branch", max_len=200)
+        if form.ok:
+            try:
+                cron_actions.create_cron(
+                    current_services(),
+                    repo,
+                    page_user(),
+                    name=cron_name,
+                    schedule=schedule,
+                    branch=branch,
+                )
+            except Conflict:
+                form.errors["name"] = f"There is already a cron job {cron_name}."
         if not form.ok:
-            return _render("settings_cron.html", repo, form, 400, crons=crons.list(repo.id))
-        try:
-            crons.create(repo.id, cron_name, schedule, branch=branch)
-        except Conflict:
-            form.errors["name"] = f"There is already a cron job {cron_name}."
-            return _render("settings_cron.html", repo, form, 400, crons=crons.list(repo.id))
+            return _cron_page(repo, form, 400)
         flash(f"Cron job {cron_name} saved.")
         return _to("webui.settings_cron", repo)
-    return _render("settings_cron.html", repo, crons=crons.list(repo.id))
+    return _cron_page(repo)
+
+
+def _cron_page(repo, form: Form | None = None, status: int = 200):
+    services = current_services()
+    crons = services.stores.crons.list(repo.id)
+    upcoming = cron_actions.next_runs(services, crons, time.time())
+    return _render("settings_cron.html", repo, form, status, crons=crons, next_runs=upcoming)
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/cron/<int:cron_id>/delete", methods=["POST"])
@@ -207,8 +213,15 @@ def settings_cron(owner: str, name: str):
 def settings_cron_delete(owner: str, name: str, cron_id: int):
     """Delete one cron job of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
-    store = data.stores().crons
-    if any(c.id == cron_id for c in store.list(repo.id)):
-        store.delete(cron_id)
-        flash("Cron job deleted.")
+    services = current_services()
+    for cron in services.stores.crons.list(repo.id):
+        if cron.id == cron_id:
+            cron_actions.delete_cron(services, repo, cron, page_user())
+            flash("Cron job deleted.")
     return _to("webui.settings_cron", repo)
+
+
+def _sentence(exc: RunnerError) -> str:
+    """An action's refusal as a sentence next to a field."""
+    text = str(exc)
+    return text[:1].upper() + text[1:].rstrip(".") + "."

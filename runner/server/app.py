@@ -18,10 +18,10 @@ import sys
 from flask import Flask, request
 
 from runner.errors import BadRequest, RunnerError
-from runner.server.accounts import check_password_rule
-from runner.server.agents import issue_agent_token, register_agent
 from runner.server.errors import register_error_handlers
 from runner.server.services import Services, open_stores
+from runner.services.agents import issue_agent_token, register_agent
+from runner.services.users import check_password_rule
 from runner.settings import Settings
 from runner.store.db import private_file
 

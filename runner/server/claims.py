@@ -17,9 +17,9 @@ from runner.labels import beyond, format_labels, matches
 from runner.pipeline.payload import BuildRef, RepoRef, StagePayload, StageRef, StepRef
 from runner.pipeline.spec import BuildContext, SecretRef, StepSpec
 from runner.pipeline.trust import is_plugin
-from runner.server.agents import subject
 from runner.server.services import Services
 from runner.server.status import status_reporter
+from runner.services.agents import subject
 
 log = logging.getLogger(__name__)
 

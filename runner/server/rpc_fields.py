@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from runner.core import DONE_STATUSES, RUNNING
 from runner.errors import BadRequest
-from runner.server.agents import MAX_CAPACITY
+from runner.services.agents import MAX_CAPACITY
 
 MAX_CLAIM_WAIT = 60.0  # a longer wait asked for is cut to this
 MAX_ID = 2**63 - 1  # the databases' integer keys

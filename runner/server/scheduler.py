@@ -1,9 +1,11 @@
 """The server's timed work, run by APScheduler in background threads.
 
-- cron: every ``CRON_TICK`` seconds, each enabled cron job whose schedule (five fields, UTC) has
-  come due since it last ran makes a ``cron`` build through the triggerer (its ``when: {cron:
-  name}`` conditions see the job's name). A job missed while the server was down runs once on
-  start. Firing is claimed in the database, so two server processes never both run a job.
+- cron: every ``CRON_TICK`` seconds, each enabled cron job whose schedule (the rule of
+  ``runner.services.crons``: five fields or a descriptor such as ``@hourly``, UTC) has come due
+  since it last ran makes a ``cron`` build through the triggerer (its ``when: {cron: name}``
+  conditions see the job's name). A job missed while the server was down runs once on start.
+  A job created or changed counts from that moment (``reload_crons``, called by the cron
+  actions). Firing is claimed in the database, so two server processes never both run a job.
 - lease reaper: stages whose agent stopped renewing its lease are requeued (at most
   ``MAX_ATTEMPTS`` times) or failed, as ``settings.lost_stage_policy`` says, with the reason; a
   stage of a cancelled build ends ``killed`` instead (cancel always wins). A stage running
@@ -27,15 +29,17 @@ import time
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import update
 
 from runner.core import Build, Cron
 from runner.errors import RunnerError
 from runner.server.leases import StageAges, SteadyClock
 from runner.server.status import status_reporter
 from runner.server.trigger import BuildSkipped
-from runner.store.models import CronRow
+from runner.services.crons import BadSchedule, cron_trigger, next_run
+
+# Where ``runner.commands.cron`` still finds the schedule rule (``runner.services.crons``);
+# delete once the CLI goes through the API.
+parse_schedule = cron_trigger
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +49,6 @@ RETENTION_TICK = 3600
 # Claims of a stage before a lost agent fails it instead of requeueing: a lost stage is
 # requeued once, so a step that kills its agent every time cannot take the fleet down in turn.
 MAX_ATTEMPTS = 2
-
-
-def parse_schedule(schedule: str) -> CronTrigger:
-    """The trigger of a five-field cron expression in UTC; ``ValueError`` when malformed."""
-    return CronTrigger.from_crontab(schedule.strip(), timezone=UTC)
-
-
-def next_run(schedule: str, after: float) -> float:
-    """The first time strictly after ``after`` (unix seconds) the schedule fires."""
-    start = datetime.fromtimestamp(after + 1, UTC)
-    fire = parse_schedule(schedule).get_next_fire_time(None, start)
-    return fire.timestamp() if fire else float("inf")
 
 
 class Scheduler:
@@ -70,8 +62,12 @@ class Scheduler:
         self.services = services
         self.stores = services.stores
         self.settings = services.settings
-        # When this process first saw a cron job that never ran: its schedule counts from then.
-        self._first_seen: dict[int, float] = {}
+        # When this process first saw a cron job that never ran, or saw it changed: its
+        # schedule counts from then (a job's last run counts when it is later).
+        self._counted_from: dict[int, float] = {}
+        # (schedule, branch, enabled) of each job as last seen, to notice changes.
+        self._seen: dict[int, tuple[str, str, bool]] = {}
+        self._crons_lock = threading.Lock()
         self._background: BackgroundScheduler | None = None
         self.clock = SteadyClock()
         self._ages = StageAges()
@@ -120,23 +116,64 @@ class Scheduler:
 
     # Jobs ---------------------------------------------------------------------------------
 
+    def reload_crons(self, now: float | None = None) -> dict[int, float]:
+        """Take up created, changed and deleted cron jobs now rather than at the next tick: a
+        new or changed job counts its schedule from ``now``, a deleted one is forgotten.
+        Returns ``next_runs()``. Thread-safe; called by the cron actions."""
+        self._track(self.stores.crons.list(), time.time() if now is None else now)
+        return self.next_runs()
+
+    def next_runs(self) -> dict[int, float]:
+        """When each enabled cron job this scheduler knows fires next, by job id."""
+        out: dict[int, float] = {}
+        for cron in self.stores.crons.list(enabled_only=True):
+            with self._crons_lock:
+                since = max(cron.last_run, self._counted_from.get(cron.id, 0.0))
+            try:
+                out[cron.id] = next_run(cron.schedule, since or time.time())
+            except BadSchedule:
+                continue
+        return out
+
     def run_due_crons(self, now: float | None = None) -> list[Build]:
         """Trigger every enabled cron job due at ``now``; the builds made (skips left out)."""
         now = time.time() if now is None else now
+        crons = self.stores.crons.list(enabled_only=True)
+        self._track(crons, now, forget_missing=False)
         builds: list[Build] = []
-        for cron in self.stores.crons.list(enabled_only=True):
-            since = cron.last_run or self._first_seen.setdefault(cron.id, now)
+        for cron in crons:
+            with self._crons_lock:
+                since = max(cron.last_run, self._counted_from.get(cron.id, 0.0))
             try:
                 due = next_run(cron.schedule, since) <= now
-            except ValueError as exc:
+            except BadSchedule as exc:
                 log.warning("cron job %s has a bad schedule %r: %s", cron.name, cron.schedule, exc)
                 continue
-            if not due or not self._claim(cron, now):
+            if not due or not self.stores.crons.claim_run(cron.id, cron.last_run, now):
                 continue
             build = self._fire(cron)
             if build is not None:
                 builds.append(build)
         return builds
+
+    def _track(self, crons: list[Cron], now: float, *, forget_missing: bool = True) -> None:
+        """Note jobs first seen or changed since last seen (their schedule counts from
+        ``now``; a job first seen that ran before counts from its last run, so a run missed
+        while the server was down still happens) and forget jobs that are gone."""
+        with self._crons_lock:
+            if forget_missing:
+                present = {cron.id for cron in crons}
+                for gone in set(self._seen) - present:
+                    self._seen.pop(gone, None)
+                    self._counted_from.pop(gone, None)
+            for cron in crons:
+                shape = (cron.schedule, cron.branch, cron.enabled)
+                before = self._seen.get(cron.id)
+                if before == shape:
+                    continue
+                self._seen[cron.id] = shape
+                if before is not None or not cron.last_run:
+                    self._counted_from[cron.id] = now
 
     def reap_leases(self, now: float | None = None) -> int:
         """Settle stages whose lease expired before ``now`` or that ran past their timeout;
@@ -220,16 +257,6 @@ class Scheduler:
         return logs, deliveries
 
     # Helpers ------------------------------------------------------------------------------
-
-    def _claim(self, cron: Cron, now: float) -> bool:
-        """Move ``last_run`` from what this process read to ``now``; False if another did."""
-        with self.stores.db.write() as s:
-            result = s.execute(
-                update(CronRow)
-                .where(CronRow.id == cron.id, CronRow.last_run == cron.last_run)
-                .values(last_run=now)
-            )
-            return result.rowcount == 1
 
     def _fire(self, cron: Cron) -> Build | None:
         try:

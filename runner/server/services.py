@@ -2,7 +2,8 @@
 
 ``create_app`` builds one ``Services`` per application and stores it in
 ``app.extensions["runner"]``. Blueprints (API, RPC, hooks, web UI) never build their own stores or
-threads: they ask ``current_services()``.
+threads: they ask ``current_services()``, and hand it to the actions of ``runner.services``
+(``Services`` meets their ``runner.services.context.Hub``).
 """
 
 from __future__ import annotations

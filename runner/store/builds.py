@@ -227,6 +227,36 @@ class BuildStore:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(query.subquery())) or 0
 
+    def newest_per_branch(self, repo_id: int, limit: int = 12) -> builtins.list[Build]:
+        """The newest build of each branch (or tag) of a repository, newest first, at most
+        ``limit``, without stages."""
+        newest = (
+            select(func.max(BuildRow.id))
+            .where(BuildRow.repo_id == repo_id)
+            .group_by(BuildRow.branch, BuildRow.tag)
+        )
+        query = (
+            select(BuildRow)
+            .where(BuildRow.id.in_(newest))
+            .order_by(BuildRow.id.desc())
+            .limit(limit)
+        )
+        with self.db.session() as s:
+            return [to_record(Build, r) for r in s.scalars(query)]
+
+    def newest_of_branch(self, repo_id: int, branch: str) -> Build | None:
+        """The newest build of ``branch`` (pull requests left out), without stages, or None."""
+        query = (
+            select(BuildRow)
+            .where(BuildRow.repo_id == repo_id, BuildRow.branch == branch)
+            .where(BuildRow.event != "pull_request")
+            .order_by(BuildRow.id.desc())
+            .limit(1)
+        )
+        with self.db.session() as s:
+            row = s.scalar(query)
+            return to_record(Build, row) if row is not None else None
+
     def active(self) -> builtins.list[Build]:
         """Builds not done yet (pending, blocked, running), oldest first, with stages."""
         with self.db.session() as s:

@@ -72,6 +72,17 @@ class CronStore:
         """Record that the job fired (shown to users; the scheduler keeps its own timing)."""
         return self._set(cron_id, last_run=now() if when is None else when)
 
+    def claim_run(self, cron_id: int, seen_last_run: float, when: float) -> bool:
+        """Move ``last_run`` from ``seen_last_run`` (what the caller read) to ``when``; False
+        when another scheduler moved it first, so a due job fires once across processes."""
+        with self.db.write() as s:
+            result = s.execute(
+                update(CronRow)
+                .where(CronRow.id == cron_id, CronRow.last_run == seen_last_run)
+                .values(last_run=when)
+            )
+            return result.rowcount == 1
+
     def delete(self, cron_id: int) -> None:
         with self.db.write() as s:
             if affected(s.execute(delete(CronRow).where(CronRow.id == cron_id))) == 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runner.core import Build
 from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
-from runner.server.agents import register_agent
+from runner.services.agents import register_agent
 from runner.store import stage_from_spec
 
 

@@ -167,7 +167,7 @@ def test_a_bad_declaration_gives_an_error_build_with_file_and_line(client, tmp_p
 
 
 def test_agent_status_lists_labels_contact_and_running_stages(client, stores, tokens):
-    from runner.server.agents import register_agent
+    from runner.services.agents import register_agent
 
     client.post(f"{BASE}/builds", json={}, headers=auth(tokens["writer"]))
     busy = register_agent(stores, "busy", labels={"env": "test"}, capacity=2)

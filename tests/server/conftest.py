@@ -7,8 +7,8 @@ import pytest
 
 from runner.core import Build
 from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
-from runner.server.agents import issue_agent_token, register_agent
 from runner.server.app import create_app
+from runner.services.agents import issue_agent_token, register_agent
 from runner.settings import load_settings
 from runner.store import stage_from_spec
 

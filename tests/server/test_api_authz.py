@@ -67,6 +67,7 @@ def _endpoints(build_number: int, token_id: int):
             lambda: {"name": f"c{next(COUNTER)}", "schedule": "0 3 * * *"},
             "write",
         ),
+        ("PATCH", f"{repo}/crons/nothing", lambda: {"enabled": False}, "write"),
         ("DELETE", f"{repo}/crons/nothing", None, "write"),
         ("GET", f"{repo}/environments", None, "read"),
         ("POST", f"{repo}/environments", lambda: {"name": f"env{next(COUNTER)}"}, "owner"),
@@ -174,7 +175,7 @@ def test_rpc_refuses_everyone_but_agents(client, stores, repo, tokens, caller):
 
 
 def test_agent_token_opens_the_rpc_for_its_own_stages_only(client, stores, repo, tokens):
-    from runner.server.agents import issue_agent_token, register_agent
+    from runner.services.agents import issue_agent_token, register_agent
 
     build = seed_build(stores, repo)
     stage_id = build.stages[0].id

@@ -1,17 +1,22 @@
 """The scheduler's jobs on a real repository and database: cron builds whose `when: {cron}`
-conditions work, one run per due time even with two schedulers, lease reaping, retention
+conditions work, one run per due time even with two schedulers, jobs made, changed and deleted
+through the cron actions taken up at once, the schedule descriptors, lease reaping, retention
 (`runner cron` is tested against a real server in tests/cli)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 import pytest
 from test_trigger import Origin, close_services, make_services
 
 from runner.core import ERROR, PENDING
-from runner.server.scheduler import Scheduler, next_run
+from runner.errors import BadRequest
+from runner.server.scheduler import Scheduler
+from runner.services import crons as cron_actions
+from runner.services.crons import next_run
 
 CRON_PIPELINE = """\
 kind: pipeline
@@ -63,7 +68,7 @@ def test_next_run_is_strictly_after():
     assert next_run("0 3 * * *", BEFORE) == datetime(2026, 11, 20, 3, 0, tzinfo=UTC).timestamp()
     three = datetime(2026, 11, 20, 3, 0, tzinfo=UTC).timestamp()
     assert next_run("0 3 * * *", three) == three + 86400
-    with pytest.raises(ValueError):
+    with pytest.raises(BadRequest):
         next_run("every day", BEFORE)
 
 
@@ -162,3 +167,88 @@ def test_purge_drops_old_delivery_ids(hub, repo):
 def test_background_scheduler_starts_and_stops(hub, repo):
     scheduler = Scheduler(hub).start()
     scheduler.shutdown(wait=True)
+
+
+def _admin(hub):
+    return hub.stores.users.create("ops", "a-long-password-1", is_admin=True)
+
+
+def test_a_job_made_through_the_actions_counts_from_its_creation(hub, repo):
+    # Before, a job counted from the scheduler's first tick after its creation: an @hourly job
+    # added just before the hour skipped that hour.
+    hub.scheduler = scheduler = Scheduler(hub)
+    job = cron_actions.create_cron(hub, repo, _admin(hub), name="hourly", schedule="@hourly")
+    made = time.time()
+    due = cron_actions.next_run("@hourly", made - 1)
+    assert scheduler.next_runs()[job.id] in (due, cron_actions.next_run("@hourly", made))
+    (build,) = scheduler.run_due_crons(now=due + 1)
+    assert build.event == "cron" and build.context["cron"] == "hourly"
+    assert hub.stores.audit.list(subject="repo:acme/app")[0].actor == "ops"
+
+
+def test_the_scheduler_takes_up_changed_and_deleted_jobs(hub, repo):
+    hub.scheduler = scheduler = Scheduler(hub)
+    ops = _admin(hub)
+    job = cron_actions.create_cron(hub, repo, ops, name="nightly", schedule="0 3 * * *")
+    hub.stores.crons.mark_run(job.id, time.time() - 2 * 86400)  # last ran two days ago
+    scheduler.run_due_crons()  # its missed run: as after a restart, it runs once
+    hub.stores.crons.mark_run(job.id, time.time() - 2 * 86400)
+    # Moved to 04:00: the new schedule counts from the change, so its 04:00 of two days ago,
+    # never due under the old schedule, makes no build now.
+    before = time.time()
+    changed = cron_actions.update_cron(hub, repo, job, ops, schedule="0 4 * * *")
+    assert changed.schedule == "0 4 * * *"
+    planned = scheduler.next_runs()[job.id]
+    assert planned in (next_run("0 4 * * *", before), next_run("0 4 * * *", time.time()))
+    assert scheduler.run_due_crons(now=planned - 60) == []
+    (build,) = scheduler.run_due_crons(now=planned + 1)
+    assert build.context["cron"] == "nightly"
+
+    cron_actions.delete_cron(hub, repo, hub.stores.crons.get(job.id), ops)
+    assert job.id not in scheduler.next_runs()
+    assert scheduler.run_due_crons(now=planned + 2 * 86400) == []
+    kinds = [e.kind for e in hub.stores.audit.list(subject="repo:acme/app")]
+    assert kinds == ["cron.deleted", "cron.changed", "cron.created"]
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "fires"),
+    [
+        ("@hourly", datetime(2026, 11, 20, 3, 0, tzinfo=UTC)),
+        ("@daily", datetime(2026, 11, 21, 0, 0, tzinfo=UTC)),
+        ("@midnight", datetime(2026, 11, 21, 0, 0, tzinfo=UTC)),
+        ("@weekly", datetime(2026, 11, 22, 0, 0, tzinfo=UTC)),  # a Sunday
+        ("@monthly", datetime(2026, 12, 1, 0, 0, tzinfo=UTC)),
+        ("@yearly", datetime(2027, 1, 1, 0, 0, tzinfo=UTC)),
+        ("@annually", datetime(2027, 1, 1, 0, 0, tzinfo=UTC)),
+    ],
+)
+def test_descriptors_fire_as_robfig_cron_defines_them(descriptor, fires):
+    # github.com/robfig/cron doc.go, "Predefined schedules": @yearly (or @annually) is
+    # 0 0 1 1 *, @monthly 0 0 1 * *, @weekly 0 0 * * 0, @daily (or @midnight) 0 0 * * *,
+    # @hourly 0 * * * *.
+    assert cron_actions.next_run(descriptor, BEFORE) == fires.timestamp()
+
+
+@pytest.mark.parametrize(
+    ("weekday", "fires"),
+    [
+        ("0", datetime(2026, 11, 22, 3, 0, tzinfo=UTC)),  # Sunday, as in crontab(5)
+        ("7", datetime(2026, 11, 22, 3, 0, tzinfo=UTC)),  # Sunday too
+        ("sun", datetime(2026, 11, 22, 3, 0, tzinfo=UTC)),
+        ("1-5", datetime(2026, 11, 20, 3, 0, tzinfo=UTC)),  # 2026-11-20 is a Friday
+        ("6", datetime(2026, 11, 21, 3, 0, tzinfo=UTC)),  # Saturday
+        ("1/2", datetime(2026, 11, 20, 3, 0, tzinfo=UTC)),  # Monday, Wednesday, Friday
+        ("MON", datetime(2026, 11, 23, 3, 0, tzinfo=UTC)),
+    ],
+)
+def test_weekday_numbers_count_from_sunday(weekday, fires):
+    # APScheduler's own crontab reading counts 0 as Monday: a Drone job "0 3 * * 0" would run
+    # on Mondays. The rule hands it day names instead.
+    assert next_run(f"0 3 * * {weekday}", BEFORE) == fires.timestamp()
+
+
+@pytest.mark.parametrize("weekday", ["8", "5-1", "x", "1/0"])
+def test_a_bad_weekday_is_refused(weekday):
+    with pytest.raises(BadRequest, match="day of week|not a day"):
+        next_run(f"0 3 * * {weekday}", BEFORE)

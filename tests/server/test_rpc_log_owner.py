@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from runner.core import Build
 from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
-from runner.server.agents import issue_agent_token, register_agent
+from runner.services.agents import issue_agent_token, register_agent
 from runner.store import stage_from_spec
 from tests.server.conftest import auth
 

@@ -3,7 +3,7 @@ before the stage ends, so the last step shows how it ended rather than ``killed`
 
 from __future__ import annotations
 
-from runner.server.agents import issue_agent_token, register_agent
+from runner.services.agents import issue_agent_token, register_agent
 from tests.server.conftest import auth, seed_build
 
 

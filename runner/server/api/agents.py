@@ -18,18 +18,18 @@ import dataclasses
 
 from flask import jsonify
 
-from runner.server.agents import (
+from runner.server.api import api_bp
+from runner.server.api.common import body
+from runner.server.auth import require_admin
+from runner.server.rpc_fields import record_id
+from runner.server.services import current_services
+from runner.services.agents import (
     as_dict,
     change_registration,
     history,
     register_with_token,
     remove_agent,
 )
-from runner.server.api import api_bp
-from runner.server.api.common import body
-from runner.server.auth import require_admin
-from runner.server.rpc_fields import record_id
-from runner.server.services import current_services
 
 
 @api_bp.get("/agents")

@@ -1,15 +1,16 @@
-"""Builds: list (paged, filtered), get with stages and steps, create, restart, cancel, approve."""
+"""Builds: list (paged, filtered), get with stages and steps, create, restart, cancel, approve,
+decline. The actions are ``runner.services.builds``'s."""
 
 from __future__ import annotations
 
 from flask import jsonify, request
 
 from runner.core import ROLE_READ, ROLE_WRITE
-from runner.errors import BadRequest
 from runner.server.api import api_bp
 from runner.server.api.common import body, build_json, get_build, paging, repo_for
 from runner.server.auth import require_user
 from runner.server.services import current_services
+from runner.services import builds as build_actions
 
 FILTERS = ("branch", "status", "event")
 
@@ -34,19 +35,14 @@ def create_build(owner: str, name: str):
     repo = repo_for(owner, name, ROLE_WRITE)
     user = require_user()
     data = body()
-    branch = str(data.get("branch") or repo.default_branch)
-    params = data.get("params") or {}
-    if not isinstance(params, dict):
-        raise BadRequest("params must be an object of NAME: value")
-    services = current_services()
-    build = services.triggerer.manual(
+    build = build_actions.trigger(
+        current_services(),
         repo,
-        branch=branch,
+        user,
+        branch=str(data.get("branch") or ""),
         commit=str(data.get("commit", "")),
-        sender=user.login,
-        params={str(k): str(v) for k, v in params.items()},
+        params=data.get("params") or {},
     )
-    services.wake_agents()
     return jsonify(build_json(build)), 201
 
 
@@ -54,38 +50,26 @@ def create_build(owner: str, name: str):
 def restart_build(owner: str, name: str, number: int):
     repo = repo_for(owner, name, ROLE_WRITE)
     user = require_user()
-    services = current_services()
-    build = services.triggerer.restart(repo, get_build(repo, number), sender=user.login)
-    services.wake_agents()
+    build = build_actions.restart(current_services(), repo, get_build(repo, number), user)
     return jsonify(build_json(build)), 201
 
 
 @api_bp.post("/repos/<owner>/<name>/builds/<int:number>/cancel")
 def cancel_build(owner: str, name: str, number: int):
     repo = repo_for(owner, name, ROLE_WRITE)
-    services = current_services()
-    build = get_build(repo, number)
-    services.stores.builds.cancel(build.id, actor=require_user().login)
-    services.wake_agents()
+    build_actions.cancel(current_services(), get_build(repo, number), require_user())
     return jsonify(build_json(get_build(repo, number)))
 
 
 @api_bp.post("/repos/<owner>/<name>/builds/<int:number>/approve")
 def approve_build(owner: str, name: str, number: int):
     repo = repo_for(owner, name, ROLE_WRITE)
-    user = require_user()
-    services = current_services()
-    build = get_build(repo, number)
-    services.stores.builds.approve(build.id, user.login)
-    services.wake_agents()
+    build_actions.approve(current_services(), get_build(repo, number), require_user())
     return jsonify(build_json(get_build(repo, number)))
 
 
 @api_bp.post("/repos/<owner>/<name>/builds/<int:number>/decline")
 def decline_build(owner: str, name: str, number: int):
     repo = repo_for(owner, name, ROLE_WRITE)
-    user = require_user()
-    services = current_services()
-    build = get_build(repo, number)
-    services.stores.builds.decline(build.id, user.login)
+    build_actions.decline(current_services(), get_build(repo, number), require_user())
     return jsonify(build_json(get_build(repo, number)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 from flask import request
@@ -16,14 +15,12 @@ from runner.git_urls import redact_url
 from runner.server.api import api_bp
 from runner.server.auth import require_role
 from runner.server.services import current_services
+from runner.services import builds as build_actions
+from runner.services.values import MAX_NUMBER, whole_number
 
 # Repository fields never sent by the API.
 REPO_HIDDEN = ("forge_token",)
 MAX_PER_PAGE = 100
-# The largest number the API takes anywhere: PostgreSQL's `integer`.
-MAX_NUMBER = 2**31 - 1
-# ASCII digits only: int() would also take "1_000", " 7 " and other scripts' digits.
-_DIGITS = re.compile(r"-?[0-9]+")
 
 
 def body() -> dict[str, Any]:
@@ -38,38 +35,6 @@ def body() -> dict[str, Any]:
     return data
 
 
-def whole_number(value: Any, name: str, *, low: int = 0, high: int = MAX_NUMBER) -> int:
-    """``value`` (a JSON number, or the text of a query or path part) as a whole number from
-    ``low`` to ``high``; ``BadRequest`` naming ``name`` otherwise.
-
-    Booleans, fractions, exponents and digits of other scripts are refused: every caller sees
-    the same rule, and nothing out of range reaches the database (``MAX_NUMBER`` is
-    PostgreSQL's ``integer``).
-    """
-    if isinstance(value, str):
-        if not _DIGITS.fullmatch(value):
-            raise BadRequest(f"{name} must be a whole number, not {value[:40]!r}")
-        if len(value.lstrip("-")) > 19:
-            raise BadRequest(f"{name} must be {low} to {high}, not a {len(value)}-digit number")
-        value = int(value)
-    elif isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"{name} must be a whole number, not {type(value).__name__}")
-    if value < low:
-        raise BadRequest(f"{name} must be at least {low}, not {value}")
-    if value > high:
-        shown = value if value < 10**20 else "a larger number"
-        raise BadRequest(f"{name} must be at most {high}, not {shown}")
-    return value
-
-
-def flag(value: Any, name: str) -> bool:
-    """``value`` when it is JSON ``true`` or ``false``; ``BadRequest`` naming ``name`` otherwise
-    (``bool("false")`` would be true)."""
-    if not isinstance(value, bool):
-        raise BadRequest(f"{name} must be true or false, not {type(value).__name__}")
-    return value
-
-
 def int_arg(name: str, default: int, *, low: int = 1, high: int = MAX_NUMBER) -> int:
     """An integer query argument from ``low`` to ``high`` (``whole_number``); ``default`` when
     absent or empty."""
@@ -77,16 +42,6 @@ def int_arg(name: str, default: int, *, low: int = 1, high: int = MAX_NUMBER) ->
     if raw is None or raw == "":
         return default
     return whole_number(raw, f"query argument {name}", low=low, high=high)
-
-
-def number_field(
-    data: dict[str, Any], name: str, default: int, *, low: int = 0, high: int = MAX_NUMBER
-) -> int:
-    """``data[name]`` of a JSON body as a whole number (``whole_number``); ``default`` when
-    absent."""
-    if name not in data:
-        return default
-    return whole_number(data[name], name, low=low, high=high)
 
 
 def paging() -> tuple[int, int]:
@@ -157,8 +112,5 @@ def build_json(build: Build, *, with_stages: bool = True) -> dict[str, Any]:
 
 
 def get_build(repo: Repo, number: int) -> Build:
-    """Build ``whole_number`` of ``repo`` with its stages and steps; 404 when there is none."""
-    try:
-        return current_services().stores.builds.get_by_number(repo.id, number)
-    except NotFound:
-        raise NotFound(f"{repo.slug} has no build {number}") from None
+    """Build ``number`` of ``repo`` with its stages and steps; 404 when there is none."""
+    return build_actions.get_build(current_services(), repo, number)

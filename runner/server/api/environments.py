@@ -31,23 +31,14 @@ from runner.core import (
     Build,
     Stage,
 )
-from runner.environments import ALIASES, parse_declaration
-from runner.errors import BadRequest, NotFound, PipelineError
+from runner.errors import NotFound
 from runner.labels import describe, matches
 from runner.server.api import api_bp
-from runner.server.api.common import (
-    MAX_NUMBER,
-    body,
-    build_json,
-    get_build,
-    number_field,
-    repo_for,
-)
+from runner.server.api.common import body, build_json, get_build, repo_for
 from runner.server.auth import require_admin, require_user
 from runner.server.services import Services, current_services
-
-# Body keys (as in the pipeline file's declaration) → store fields.
-FIELD_OF = {"approval": "approval_required"}
+from runner.services import builds as build_actions
+from runner.services import environments as env_actions
 
 # An agent counts as connected while its last claim or heartbeat is this recent. Idle agents
 # long-poll for 30 s at most, so two polls' worth is a safe margin.
@@ -58,27 +49,6 @@ def _env_json(env) -> dict[str, Any]:
     data = dataclasses.asdict(env)
     data["approval"] = data.get("approval_required", False)
     return data
-
-
-def _decl_fields(name: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Validated store fields for ``name`` from the keys an API body names (none else)."""
-    fields = {k: v for k, v in data.items() if k not in ("name", "position")}
-    try:
-        decl = parse_declaration({name: fields})[0]
-    except PipelineError as exc:
-        raise BadRequest(str(exc)) from None
-    named = {FIELD_OF.get(ALIASES.get(k, k), k) for k in fields}
-    out = {k: v for k, v in decl.store_fields().items() if k in named}
-    if "position" in data:
-        out["position"] = number_field(data, "position", 0, low=-MAX_NUMBER)
-    return out
-
-
-def _find_env(repo_id: int, env_name: str):
-    env = current_services().stores.environments.find(repo_id, env_name)
-    if env is None:
-        raise NotFound(f"no environment {env_name!r}; list them with `runner env ls`")
-    return env
 
 
 @api_bp.get("/repos/<owner>/<name>/environments")
@@ -92,41 +62,38 @@ def list_environments(owner: str, name: str):
 def add_environment(owner: str, name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
     data = body()
-    env_name = str(data.get("name", "")).strip()
-    if not env_name:
-        raise BadRequest('an environment needs a name, e.g. {"name": "production"}')
-    fields = _decl_fields(env_name, data)
-    env = current_services().stores.environments.create(repo.id, env_name, **fields)
+    env = env_actions.create_environment(
+        current_services().stores, repo, require_user(), str(data.get("name", "")), data
+    )
     return jsonify(_env_json(env)), 201
 
 
 @api_bp.patch("/repos/<owner>/<name>/environments/<env_name>")
 def update_environment(owner: str, name: str, env_name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
-    env = _find_env(repo.id, env_name)
-    data = body()
-    fields = _decl_fields(env_name, data)
-    return jsonify(_env_json(current_services().stores.environments.update(env.id, **fields)))
+    stores = current_services().stores
+    env = env_actions.find_environment(stores, repo, env_name)
+    env = env_actions.update_environment(stores, repo, env, require_user(), body())
+    return jsonify(_env_json(env))
 
 
 @api_bp.delete("/repos/<owner>/<name>/environments/<env_name>")
 def delete_environment(owner: str, name: str, env_name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
-    current_services().stores.environments.delete(_find_env(repo.id, env_name).id)
+    stores = current_services().stores
+    env = env_actions.find_environment(stores, repo, env_name)
+    env_actions.delete_environment(stores, repo, env, require_user())
     return jsonify({"ok": True})
 
 
 def _promote(owner: str, name: str, number: int, event: str):
     repo = repo_for(owner, name, ROLE_WRITE)
     user = require_user()
-    target = str(body().get("target", "")).strip()
-    if not target:
-        raise BadRequest(f'a {event} needs a target environment: {{"target": "production"}}')
-    _find_env(repo.id, target)
-    services = current_services()
+    target = str(body().get("target", ""))
     source = get_build(repo, number)
-    build = services.triggerer.promote(repo, source, target=target, event=event, sender=user.login)
-    services.wake_agents()
+    build = build_actions.promote(
+        current_services(), repo, source, user, target=target, event=event
+    )
     return jsonify(build_json(build)), 201
 
 

@@ -22,9 +22,10 @@ from flask import Response, request, stream_with_context
 from runner.core import DONE_STATUSES, ROLE_READ, Step
 from runner.errors import NotFound
 from runner.server.api import api_bp
-from runner.server.api.common import get_build, repo_for, whole_number
+from runner.server.api.common import get_build, repo_for
 from runner.server.auth import identify
 from runner.server.services import current_services
+from runner.services.values import whole_number
 
 KEEPALIVE_SECONDS = 10.0
 

@@ -1,21 +1,22 @@
-"""Repositories: add, list, get, update settings, and per-user roles."""
+"""Repositories: add, list, get, update settings, and per-user roles (the actions are
+``runner.services.repos``'s)."""
 
 from __future__ import annotations
 
 from flask import jsonify
 
-from runner.core import ROLE_ADMIN, ROLE_READ, ROLES
-from runner.errors import BadRequest, Conflict, NotFound
+from runner.core import ROLE_ADMIN, ROLE_READ
+from runner.errors import BadRequest
 from runner.repo_rules import check_slug
-from runner.server import repo_actions
 from runner.server.api import api_bp
-from runner.server.api.common import body, flag, repo_for, repo_json, whole_number
+from runner.server.api.common import body, repo_for, repo_json
 from runner.server.auth import has_role, require_admin, require_user, role_of
 from runner.server.services import current_services
-from runner.store.repos import FORGES
+from runner.services import repos as repo_actions
+from runner.services.values import flag, whole_number
 
 # Fields a repository admin may change; `trusted` and a new `clone_url` need a server admin
-# (runner.server.repo_actions).
+# (runner.services.repos).
 EDITABLE = {
     "timeout": lambda value: whole_number(value, "timeout", low=1),
     "pipeline_path": str,
@@ -52,11 +53,7 @@ def add_repo():
     if slug.count("/") != 1:
         raise BadRequest("the API serves repositories OWNER/NAME (one slash)")
     forge = str(data.get("forge", "generic"))
-    if forge not in FORGES:
-        raise BadRequest(f"unknown forge {forge!r}; use one of {', '.join(FORGES)}")
     stores = current_services().stores
-    if stores.repos.find(slug) is not None:
-        raise Conflict(f"repository {slug} is already active")
     fields = {k: conv(data[k]) for k, conv in EDITABLE.items() if k in data and k != "clone_url"}
     if "trusted" in data:
         fields["trusted"] = flag(data["trusted"], "trusted")
@@ -91,8 +88,6 @@ def update_repo(owner: str, name: str):
             f"{', '.join(sorted([*EDITABLE, 'trusted']))}"
         )
     fields = {k: EDITABLE.get(k, lambda value: flag(value, "trusted"))(v) for k, v in data.items()}
-    if "timeout" in fields and fields["timeout"] <= 0:
-        raise BadRequest("timeout must be a positive number of seconds")
     repo = repo_actions.update_repo(current_services().stores, require_user(), repo, fields)
     return jsonify(repo_json(repo, with_secret=True))
 
@@ -100,7 +95,7 @@ def update_repo(owner: str, name: str):
 @api_bp.delete("/repos/<owner>/<name>")
 def deactivate_repo(owner: str, name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
-    current_services().stores.repos.update(repo.id, active=False)
+    repo_actions.deactivate_repo(current_services().stores, require_user(), repo)
     return jsonify({"ok": True})
 
 
@@ -115,22 +110,12 @@ def list_perms(owner: str, name: str):
 def set_perm(owner: str, name: str, login: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
     role = str(body().get("role", ""))
-    if role not in ROLES:
-        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
-    stores = current_services().stores
-    user = stores.users.find(login)
-    if user is None:
-        raise NotFound(f"no user {login}")
-    stores.users.grant(user.id, repo.id, role)
+    repo_actions.set_role(current_services().stores, require_user(), repo, login, role)
     return jsonify({"login": login, "role": role})
 
 
 @api_bp.delete("/repos/<owner>/<name>/perms/<login>")
 def revoke_perm(owner: str, name: str, login: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
-    stores = current_services().stores
-    user = stores.users.find(login)
-    if user is None:
-        raise NotFound(f"no user {login}")
-    stores.users.revoke_role(user.id, repo.id)
+    repo_actions.revoke_role(current_services().stores, require_user(), repo, login)
     return jsonify({"ok": True})

@@ -1,38 +1,18 @@
-"""Repository secrets: add, list, update and delete. Values go in and never come out."""
+"""Repository secrets: add, list, update and delete (``runner.services.secrets``). Values go in
+and never come out."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from flask import jsonify, request
 
 from runner.core import ROLE_ADMIN
-from runner.errors import BadRequest, Conflict, NotFound
 from runner.server.api import api_bp
 from runner.server.api.common import body, repo_for
+from runner.server.auth import require_user
 from runner.server.services import current_services
-
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-EVENTS = ("push", "tag", "pull_request", "cron", "custom", "promote", "rollback")
-
-
-def _options(data: dict) -> dict:
-    out = {}
-    if "events" in data:
-        events = data["events"]
-        if not isinstance(events, list) or not all(e in EVENTS for e in events):
-            raise BadRequest(f"events must be a list of {', '.join(EVENTS)}")
-        out["events"] = events
-    if "images" in data:
-        if not isinstance(data["images"], list):
-            raise BadRequest("images must be a list of image names (globs allowed)")
-        out["images"] = [str(i) for i in data["images"]]
-    if "allow_pull_request" in data:
-        out["allow_pull_request"] = bool(data["allow_pull_request"])
-    if "environment" in data:
-        out["environment"] = str(data["environment"])
-    return out
+from runner.services import secrets as secret_actions
 
 
 @api_bp.get("/repos/<owner>/<name>/secrets")
@@ -41,26 +21,19 @@ def list_secrets(owner: str, name: str):
     return jsonify([dataclasses.asdict(s) for s in current_services().stores.secrets.list(repo.id)])
 
 
-def _value(data: dict) -> str:
-    value = data.get("value")
-    if not isinstance(value, str) or value == "":
-        raise BadRequest("a secret needs a non-empty string value")
-    return value
-
-
 @api_bp.post("/repos/<owner>/<name>/secrets")
 def add_secret(owner: str, name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
     data = body()
-    secret_name = str(data.get("name", ""))
-    if not NAME.match(secret_name):
-        raise BadRequest("a secret needs a name of letters, digits, '_', '.' or '-'")
-    value = _value(data)
-    options = _options(data)
-    stores = current_services().stores
-    if stores.secrets.find(repo.id, secret_name, options.get("environment", "")) is not None:
-        raise Conflict(f"secret {secret_name} exists; replace it with PUT")
-    secret = stores.secrets.set(repo.id, secret_name, value, **options)
+    secret = secret_actions.set_secret(
+        current_services().stores,
+        repo,
+        require_user(),
+        str(data.get("name", "")),
+        data.get("value"),
+        data,
+        mode="add",
+    )
     return jsonify(dataclasses.asdict(secret)), 201
 
 
@@ -68,11 +41,15 @@ def add_secret(owner: str, name: str):
 def replace_secret(owner: str, name: str, secret_name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
     data = body()
-    options = _options(data)
-    stores = current_services().stores
-    if stores.secrets.find(repo.id, secret_name, options.get("environment", "")) is None:
-        raise NotFound(f"no secret {secret_name} in {repo.slug}; add it with POST")
-    secret = stores.secrets.set(repo.id, secret_name, _value(data), **options)
+    secret = secret_actions.set_secret(
+        current_services().stores,
+        repo,
+        require_user(),
+        secret_name,
+        data.get("value"),
+        data,
+        mode="replace",
+    )
     return jsonify(dataclasses.asdict(secret))
 
 
@@ -80,8 +57,7 @@ def replace_secret(owner: str, name: str, secret_name: str):
 def delete_secret(owner: str, name: str, secret_name: str):
     repo = repo_for(owner, name, ROLE_ADMIN)
     environment = request.args.get("environment", "")
-    stores = current_services().stores
-    if stores.secrets.find(repo.id, secret_name, environment) is None:
-        raise NotFound(f"no secret {secret_name} in {repo.slug}")
-    stores.secrets.delete(repo.id, secret_name, environment)
+    secret_actions.delete_secret(
+        current_services().stores, repo, require_user(), secret_name, environment
+    )
     return jsonify({"ok": True})

@@ -1,4 +1,5 @@
-"""Users and their API tokens. Token values are shown once, when created."""
+"""Users and their API tokens (``runner.services.users``). Token values are shown once, when
+created."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import dataclasses
 from flask import jsonify
 
 from runner.core import TOKEN_USER
-from runner.errors import BadRequest, NotFound
-from runner.server.accounts import change_password, create_user
 from runner.server.api import api_bp
 from runner.server.api.common import body
 from runner.server.auth import require_admin, require_user
 from runner.server.services import current_services
+from runner.services import users as user_actions
 
 
 def _user_json(user) -> dict:
@@ -38,44 +38,36 @@ def list_users():
 
 @api_bp.post("/users")
 def add_user():
-    require_admin()
+    admin = require_admin()
     data = body()
-    login = str(data.get("login", "")).strip()
-    password = data.get("password") or ""
-    if not login or not login.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise BadRequest("a user needs a login of letters, digits, '-', '_' or '.'")
-    user = create_user(
-        current_services().stores, login, password, is_admin=bool(data.get("is_admin"))
+    user = user_actions.create_user(
+        current_services().stores,
+        data.get("login", ""),
+        data.get("password") or "",
+        is_admin=bool(data.get("is_admin")),
+        actor=admin.login,
     )
     return jsonify(_user_json(user)), 201
 
 
 @api_bp.patch("/users/<login>")
 def update_user(login: str):
-    require_admin()
+    admin = require_admin()
     data = body()
-    users = current_services().stores.users
-    user = users.find(login)
-    if user is None:
-        raise NotFound(f"no user {login}")
+    stores = current_services().stores
+    user = user_actions.find_user(stores, login)
     if "is_admin" in data:
-        users.set_admin(user.id, bool(data["is_admin"]))
-        user = users.get(user.id)
+        user = user_actions.set_admin(stores, user, bool(data["is_admin"]), actor=admin.login)
     if "password" in data:
-        change_password(current_services().stores, user, data["password"])
-    return jsonify(_user_json(users.get(user.id)))
+        user_actions.change_password(stores, user, data["password"], actor=admin.login)
+    return jsonify(_user_json(stores.users.get(user.id)))
 
 
 @api_bp.delete("/users/<login>")
 def delete_user(login: str):
-    me = require_admin()
-    users = current_services().stores.users
-    user = users.find(login)
-    if user is None:
-        raise NotFound(f"no user {login}")
-    if user.id == me.id:
-        raise BadRequest("you cannot delete yourself; ask another admin")
-    users.delete(user.id)
+    admin = require_admin()
+    stores = current_services().stores
+    user_actions.delete_user(stores, user_actions.find_user(stores, login), admin)
     return jsonify({"ok": True})
 
 
@@ -89,8 +81,9 @@ def list_tokens():
 @api_bp.post("/user/tokens")
 def create_token():
     user = require_user()
-    name = str(body().get("name", "")).strip() or "api"
-    token, raw = current_services().stores.tokens.create(name, kind=TOKEN_USER, user_id=user.id)
+    token, raw = user_actions.create_token(
+        current_services().stores, user, body().get("name", ""), actor=user.login
+    )
     out = _token_json(token)
     out["token"] = raw
     return jsonify(out), 201
@@ -99,12 +92,5 @@ def create_token():
 @api_bp.delete("/user/tokens/<int:token_id>")
 def revoke_token(token_id: int):
     user = require_user()
-    tokens = current_services().stores.tokens
-    try:
-        token = tokens.get(token_id)
-    except NotFound:
-        token = None
-    if token is None or token.user_id != user.id:
-        raise NotFound(f"you have no token {token_id}")
-    tokens.revoke(token_id)
+    user_actions.revoke_token(current_services().stores, token_id, owner=user, actor=user.login)
     return jsonify({"ok": True})

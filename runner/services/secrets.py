@@ -1,0 +1,114 @@
+"""Actions on a repository's secrets: add, replace, delete. Values go in and never come out.
+
+One rule for names (``NAME``), events and image filters, used by the API, the pages and the
+CLI; every change is recorded in the audit log with who made it (never the value).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from runner.core import Repo, Secret, User
+from runner.errors import BadRequest, Conflict, NotFound
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
+EVENTS = ("push", "tag", "pull_request", "cron", "custom", "promote", "rollback")
+# What a secret is given to when no events are named.
+DEFAULT_EVENTS = ("push", "tag", "cron", "custom")
+
+Mode = Literal["add", "replace", "set"]
+
+
+def check_name(name: object) -> str:
+    """``name`` as a secret's name: letters, digits, ``_ . -``, not starting with a digit
+    (at most 200); ``BadRequest`` otherwise."""
+    text = name.strip() if isinstance(name, str) else ""
+    if not NAME.match(text):
+        raise BadRequest(
+            "a secret needs a name of letters, digits, '_', '.' or '-' not starting with a "
+            "digit, e.g. DOCKER_PASSWORD"
+        )
+    return text
+
+
+def check_value(value: object) -> str:
+    """``value`` when it is non-empty text; ``BadRequest`` otherwise."""
+    if not isinstance(value, str) or value == "":
+        raise BadRequest("a secret needs a non-empty string value")
+    return value
+
+
+def check_options(data: dict[str, Any]) -> dict[str, Any]:
+    """The filters given in ``data`` (``events``, ``images``, ``allow_pull_request``,
+    ``environment``), checked; ``BadRequest`` naming the wrong one."""
+    out: dict[str, Any] = {}
+    if "events" in data:
+        events = data["events"]
+        if not isinstance(events, list) or not all(e in EVENTS for e in events):
+            raise BadRequest(f"events must be a list of {', '.join(EVENTS)}")
+        out["events"] = list(events)
+    if "images" in data:
+        if not isinstance(data["images"], list):
+            raise BadRequest("images must be a list of image names (globs allowed)")
+        out["images"] = [str(i) for i in data["images"]]
+    if "allow_pull_request" in data:
+        out["allow_pull_request"] = bool(data["allow_pull_request"])
+    if "environment" in data:
+        out["environment"] = str(data["environment"] or "").strip()
+    return out
+
+
+def set_secret(
+    stores: Any,
+    repo: Repo,
+    actor: User,
+    name: object,
+    value: object,
+    options: dict[str, Any] | None = None,
+    *,
+    mode: Mode = "set",
+) -> Secret:
+    """Store secret ``name`` of ``repo`` with its filters (``check_options``). ``mode``
+    ``add`` refuses a name in use (``Conflict``), ``replace`` a name not in use
+    (``NotFound``), ``set`` adds or replaces."""
+    name = check_name(name)
+    value = check_value(value)
+    options = check_options(options or {})
+    environment = options.get("environment", "")
+    exists = stores.secrets.find(repo.id, name, environment) is not None
+    if mode == "add" and exists:
+        raise Conflict(f"secret {name} exists; replace it with PUT")
+    if mode == "replace" and not exists:
+        raise NotFound(f"no secret {name} in {repo.slug}; add it with POST")
+    secret: Secret = stores.secrets.set(repo.id, name, value, **options)
+    scope = f" for {environment}" if environment else ""
+    words = f"{'replaced' if exists else 'added'} {name}{scope}"
+    stores.audit.record("secret.set", subject(repo), words, actor.login)
+    return secret
+
+
+def delete_secret(stores: Any, repo: Repo, actor: User, name: str, environment: str = "") -> None:
+    """Delete secret ``name`` (of ``environment``, empty: every environment's) of ``repo``;
+    ``NotFound`` when there is none."""
+    if stores.secrets.find(repo.id, name, environment) is None:
+        raise NotFound(f"no secret {name} in {repo.slug}")
+    stores.secrets.delete(repo.id, name, environment)
+    scope = f" for {environment}" if environment else ""
+    stores.audit.record("secret.deleted", subject(repo), f"deleted {name}{scope}", actor.login)
+
+
+def delete_secret_by_id(stores: Any, repo: Repo, actor: User, secret_id: int) -> Secret | None:
+    """Delete the secret of ``repo`` with id ``secret_id``; the one deleted, or None when the
+    repository has no such secret."""
+    for secret in stores.secrets.list(repo.id):
+        if secret.id == secret_id:
+            delete_secret(stores, repo, actor, secret.name, secret.environment)
+            found: Secret = secret
+            return found
+    return None
+
+
+def subject(repo: Repo) -> str:
+    """The audit log subject of a repository's secrets."""
+    return f"repo:{repo.slug}"
