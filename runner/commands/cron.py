@@ -28,7 +28,7 @@ def _when(stamp: float) -> str:
 
 def _next_run(schedule: str) -> str:
     """When ``schedule`` fires next, by the scheduler's own reading of it."""
-    from runner.server.scheduler import next_run
+    from runner.services.crons import next_run
 
     try:
         return _when(next_run(schedule, time.time()))

@@ -84,8 +84,8 @@ def init(
     """Create the database and a server admin before the server first runs, or give an
     existing admin a new password (ending its sessions). Runs on the server's machine, on the
     same data directory or database as `runner server`; prints a made-up password once."""
-    from runner.server.accounts import change_password, create_user
     from runner.server.services import open_stores
+    from runner.services.users import change_password, create_user
 
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else ""
     shown = not password
@@ -98,11 +98,13 @@ def init(
                 f"user {login} exists; give --reset-password to set a new password"
             )
         if found is None:
-            create_user(stores, login, password, is_admin=True)
+            create_user(stores, login, password, is_admin=True, actor="runner server init")
             done = f"server admin {login} created"
         else:
             stores.users.set_admin(found.id, True)
-            change_password(stores, stores.users.get(found.id), password)
+            change_password(
+                stores, stores.users.get(found.id), password, actor="runner server init"
+            )
             done = f"new password of server admin {login} set; its sessions are ended"
         stores.audit.record("user.admin", f"user:{login}", done, "runner server init")
     except RunnerError as exc:

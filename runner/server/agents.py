@@ -12,11 +12,6 @@ from runner.core import Agent
 from runner.errors import Forbidden
 from runner.labels import beyond, format_labels, narrow
 
-# Where ``runner.commands.user`` still finds it; delete once the CLI goes through the API.
-from runner.services.agents import register_with_token
-
-__all__ = ["claim_identity", "register_with_token"]
-
 
 def claim_identity(agent: Agent, declared: dict[str, str] | None, capacity: int | None):
     """The agent as it may claim now and the stages it may hold at once: its registration,

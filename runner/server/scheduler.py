@@ -35,11 +35,7 @@ from runner.errors import RunnerError
 from runner.server.leases import StageAges, SteadyClock
 from runner.server.status import status_reporter
 from runner.server.trigger import BuildSkipped
-from runner.services.crons import BadSchedule, cron_trigger, next_run
-
-# Where ``runner.commands.cron`` still finds the schedule rule (``runner.services.crons``);
-# delete once the CLI goes through the API.
-parse_schedule = cron_trigger
+from runner.services.crons import BadSchedule, next_run
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from apscheduler.triggers.cron import CronTrigger
 
-from runner.core import Cron, Repo, User
+from runner.core import Build, Cron, Repo, User
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.services.context import Hub
 
@@ -181,6 +181,16 @@ def delete_cron(hub: Hub, repo: Repo, cron: Cron, actor: User) -> None:
     """Remove ``cron`` from ``repo``; it never fires again."""
     hub.stores.crons.delete(cron.id)
     _record(hub, repo, actor, "cron.deleted", cron.name)
+
+
+def run_cron_now(hub: Hub, repo: Repo, cron: Cron, actor: User) -> Build:
+    """The job's build now, at its branch tip, as the scheduler would make it (event ``cron``);
+    counts as the job's run."""
+    build: Build = hub.triggerer.cron(repo, cron)
+    hub.stores.crons.mark_run(cron.id)
+    _record(hub, repo, actor, "cron.run", f"{cron.name}: build #{build.number} by hand")
+    hub.wake_agents()
+    return build
 
 
 def subject(repo: Repo) -> str:

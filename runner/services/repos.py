@@ -7,6 +7,7 @@ server's operator at its console, who holds every power.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from runner.core import ROLES, Repo, User
@@ -20,13 +21,16 @@ __all__ = [
     "FORGES",
     "create_repo",
     "deactivate_repo",
+    "purge_repo",
     "revoke_role",
     "set_role",
+    "set_webhook_secret",
     "subject",
     "update_repo",
 ]
 # Fields only a server admin may set: ``trusted`` opens the agent host to the pipeline.
 ADMIN_ONLY = frozenset({"trusted"})
+MAX_WEBHOOK_SECRET = 200
 
 
 def _is_server_admin(actor: User | None) -> bool:
@@ -84,6 +88,29 @@ def deactivate_repo(stores: Any, actor: User | None, repo: Repo) -> None:
     """Stop building ``repo``: its webhooks are refused; builds and settings are kept."""
     stores.repos.update(repo.id, active=False)
     stores.audit.record("repo.deactivated", subject(repo), "deactivated", _login(actor))
+
+
+def set_webhook_secret(stores: Any, actor: User | None, repo: Repo, secret: object) -> Repo:
+    """Set the webhook secret of ``repo`` to ``secret``, or a new random one when it is empty;
+    ``BadRequest`` for anything but text of at most ``MAX_WEBHOOK_SECRET`` characters."""
+    given = secret or ""
+    if not isinstance(given, str) or len(given) > MAX_WEBHOOK_SECRET:
+        raise BadRequest(f"the webhook secret is text of at most {MAX_WEBHOOK_SECRET} characters")
+    updated: Repo = stores.repos.update(repo.id, webhook_secret=given or secrets.token_hex(20))
+    words = "webhook secret set" if given else "new webhook secret generated"
+    stores.audit.record("repo.webhook_secret", subject(repo), words, _login(actor))
+    return updated
+
+
+def purge_repo(stores: Any, actor: User | None, repo: Repo) -> None:
+    """Remove ``repo`` with its builds, logs, secrets and cron jobs (server admins only;
+    deactivating keeps them)."""
+    if not _is_server_admin(actor):
+        raise Forbidden("only a server admin removes a repository with its history")
+    stores.repos.delete(repo.id)
+    stores.audit.record(
+        "repo.removed", subject(repo), "removed with its builds and logs", _login(actor)
+    )
 
 
 def set_role(stores: Any, actor: User | None, repo: Repo, login: str, role: str) -> User:

@@ -111,14 +111,17 @@ def log_out(stores: Any, user: User) -> None:
     stores.users.end_sessions(user.id)
 
 
-def create_token(stores: Any, owner: User, name: object, *, actor: str = "") -> tuple[Token, str]:
+def create_token(
+    stores: Any, owner: User, name: object, *, actor: str = "", how: str = ""
+) -> tuple[Token, str]:
     """A new API token of ``owner`` named ``name`` (empty: ``api``) and its value, shown once;
-    ``BadRequest`` for a name over 100 characters."""
+    ``BadRequest`` for a name over 100 characters. ``how`` it was made goes into the audit log."""
     text = name.strip() if isinstance(name, str) else ""
     if len(text) > MAX_TOKEN_NAME:
         raise BadRequest(f"a token's name has at most {MAX_TOKEN_NAME} characters")
     token, plain = stores.tokens.create(text or "api", kind=TOKEN_USER, user_id=owner.id)
-    stores.audit.record("user.token", subject(owner.login), f"new token {token.name}", actor)
+    message = f"new API token {token.name!r}" + (f" {how}" if how else "")
+    stores.audit.record("token.created", subject(owner.login), message, actor)
     return token, plain
 
 
@@ -139,7 +142,7 @@ def revoke_token(stores: Any, token_id: int, *, owner: User | None, actor: str =
         except NotFound:
             holder = None
     who = holder.login if holder is not None else f"#{token.user_id}"
-    stores.audit.record("user.token", subject(who), f"token {token.name} revoked", actor)
+    stores.audit.record("token.revoked", subject(who), f"API token {token.name!r} revoked", actor)
 
 
 def subject(login: str) -> str:

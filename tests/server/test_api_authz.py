@@ -83,7 +83,7 @@ def _endpoints(build_number: int, token_id: int):
         ("POST", f"{build}/cancel", None, "write"),
         ("DELETE", repo, None, "owner"),
         # The CLI's calls: a token for a login and password (anyone holding them), an admin's
-        # token for a user, a repository's webhook, cron switches, removal with history.
+        # token for a user, a repository's webhook, running a cron job now, removal with history.
         (
             "POST",
             "/api/v1/tokens",
@@ -93,7 +93,6 @@ def _endpoints(build_number: int, token_id: int):
         ("POST", "/api/v1/users/reader/tokens", lambda: {"name": "t"}, "admin"),
         ("GET", f"{repo}/webhook", None, "owner"),
         ("PUT", f"{repo}/webhook", lambda: {}, "owner"),
-        ("PATCH", f"{repo}/crons/nothing", lambda: {"enabled": False}, "write"),
         ("POST", f"{repo}/crons/nothing/run", None, "write"),
         ("DELETE", f"{repo}/purge", None, "admin"),
     ]

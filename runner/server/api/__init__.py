@@ -13,7 +13,6 @@ api_bp = Blueprint("api", __name__)
 from runner.server.api import (  # noqa: E402,F401  (modules register their routes)
     agents,
     builds,
-    cron_admin,
     crons,
     environments,
     logs,

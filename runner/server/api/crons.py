@@ -1,5 +1,5 @@
-"""Cron entries of a repository: list, add, change, delete (``runner.services.crons``, which
-also tells the scheduler)."""
+"""Cron entries of a repository: list, add, change (on/off too), delete, run now
+(``runner.services.crons``, which also tells the scheduler)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask import jsonify
 
 from runner.core import ROLE_READ, ROLE_WRITE
 from runner.server.api import api_bp
-from runner.server.api.common import body, repo_for
+from runner.server.api.common import body, build_json, repo_for
 from runner.server.auth import require_user
 from runner.server.services import current_services
 from runner.services import crons as cron_actions
@@ -52,3 +52,12 @@ def delete_cron(owner: str, name: str, cron_name: str):
     cron = cron_actions.find_cron(services, repo, cron_name)
     cron_actions.delete_cron(services, repo, cron, require_user())
     return jsonify({"ok": True})
+
+
+@api_bp.post("/repos/<owner>/<name>/crons/<cron_name>/run")
+def run_cron_now(owner: str, name: str, cron_name: str):
+    repo = repo_for(owner, name, ROLE_WRITE)
+    services = current_services()
+    cron = cron_actions.find_cron(services, repo, cron_name)
+    build = cron_actions.run_cron_now(services, repo, cron, require_user())
+    return jsonify(build_json(build)), 201

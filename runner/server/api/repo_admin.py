@@ -14,19 +14,15 @@ Each change is recorded in the audit log under ``repo:<owner>/<name>``.
 
 from __future__ import annotations
 
-import secrets
-
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_ADMIN, Repo
-from runner.errors import BadRequest
 from runner.server.api import api_bp
 from runner.server.api.common import body, repo_for
 from runner.server.auth import require_admin, require_user
 from runner.server.services import current_services
-
-MAX_SECRET = 200
+from runner.services.repos import purge_repo, set_webhook_secret
 
 
 def _webhook_json(repo: Repo) -> ResponseReturnValue:
@@ -49,23 +45,13 @@ def show_repo_webhook(owner: str, name: str) -> ResponseReturnValue:
 @api_bp.put("/repos/<owner>/<name>/webhook")
 def set_repo_webhook_secret(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
-    given = body().get("secret") or ""
-    if not isinstance(given, str) or len(given) > MAX_SECRET:
-        raise BadRequest(f"the webhook secret is text of at most {MAX_SECRET} characters")
     stores = current_services().stores
-    repo = stores.repos.update(repo.id, webhook_secret=given or secrets.token_hex(20))
-    words = "webhook secret set" if given else "new webhook secret generated"
-    stores.audit.record("repo.webhook_secret", f"repo:{repo.slug}", words, require_user().login)
-    return _webhook_json(repo)
+    return _webhook_json(set_webhook_secret(stores, require_user(), repo, body().get("secret")))
 
 
 @api_bp.delete("/repos/<owner>/<name>/purge")
-def purge_repo(owner: str, name: str) -> ResponseReturnValue:
+def purge_repo_with_history(owner: str, name: str) -> ResponseReturnValue:
     admin = require_admin()
     repo = repo_for(owner, name, ROLE_ADMIN)
-    stores = current_services().stores
-    stores.repos.delete(repo.id)
-    stores.audit.record(
-        "repo.removed", f"repo:{repo.slug}", "removed with its builds and logs", admin.login
-    )
+    purge_repo(current_services().stores, admin, repo)
     return jsonify({"ok": True})

@@ -22,13 +22,13 @@ from typing import Any
 from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 
-from runner.core import TOKEN_USER, User
+from runner.core import User
 from runner.errors import BadRequest, NotFound, Unauthorized
-from runner.server.accounts import log_in
 from runner.server.api import api_bp
 from runner.server.api.common import body
 from runner.server.auth import require_admin
 from runner.server.services import current_services
+from runner.services.users import create_token, log_in
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,9 @@ def _token_name(data: dict[str, Any], default: str) -> str:
 
 
 def _issue(user: User, name: str, actor: str, how: str) -> ResponseReturnValue:
-    stores = current_services().stores
-    token, raw = stores.tokens.create(name, kind=TOKEN_USER, user_id=user.id)
     address = request.remote_addr or "?"
-    stores.audit.record(
-        "token.created", f"user:{user.login}", f"API token {name!r} {how} from {address}", actor
+    token, raw = create_token(
+        current_services().stores, user, name, actor=actor, how=f"{how} from {address}"
     )
     out = dataclasses.asdict(token)
     out["token"] = raw
