@@ -14,6 +14,11 @@ DONE = {"success", "failure", "killed", "error", "skipped", "declined"}
 
 
 def register(group: click.Group) -> None:
+    # Deploying a build is written next to the environments it targets.
+    from runner.commands.env import promote, rollback
+
+    build.add_command(promote)
+    build.add_command(rollback)
     group.add_command(build)
 
 

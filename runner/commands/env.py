@@ -15,12 +15,8 @@ from runner.commands.api_client import ApiClient, api_options, client, quoted, r
 
 
 def register(group: click.Group) -> None:
-    """Add ``runner env``, and ``promote``/``rollback`` to ``runner build``."""
+    """Add ``runner env`` (``promote``/``rollback`` join ``runner build`` there)."""
     group.add_command(env)
-    from runner.commands.build import build
-
-    build.add_command(promote)
-    build.add_command(rollback)
 
 
 @click.group()

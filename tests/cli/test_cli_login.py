@@ -20,7 +20,10 @@ def command_paths(command: click.Command, path: tuple[str, ...] = ()) -> list[tu
     """Every command and subcommand of ``command`` as the words that call it."""
     found = [path]
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None, (path, name)
             found += command_paths(sub, (*path, name))
     return found
 
