@@ -36,7 +36,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def number(data: dict, key: str, *, low: float, high: float, default: float) -> float:
+def number(data: dict[str, Any], key: str, *, low: float, high: float, default: float) -> float:
     """``data[key]`` as a finite number within [low, high] (``default`` when absent)."""
     value = data.get(key, default)
     finite = _is_int(value) or (isinstance(value, float) and math.isfinite(value))
@@ -47,7 +47,7 @@ def number(data: dict, key: str, *, low: float, high: float, default: float) -> 
     return float(value)
 
 
-def whole(data: dict, key: str, *, low: int, high: int) -> int | None:
+def whole(data: dict[str, Any], key: str, *, low: int, high: int) -> int | None:
     """``data[key]`` as a whole number within [low, high], or None when absent."""
     value = data.get(key)
     if value is None:
@@ -56,13 +56,13 @@ def whole(data: dict, key: str, *, low: int, high: int) -> int | None:
         raise BadRequest(f"{key} must be a whole number, not {type(value).__name__}")
     if not low <= value <= high:
         raise BadRequest(f"{key} must be between {low} and {high}")
-    return value
+    return int(value)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def text(data: dict, key: str, *, limit: int) -> str:
+def text(data: dict[str, Any], key: str, *, limit: int) -> str:
     """``data[key]`` as text of at most ``limit`` characters ("" when absent)."""
     value = data.get(key, "")
     if value is None:
@@ -87,7 +87,7 @@ def record_id(value: Any, what: str) -> int:
     """A stage or step id from a URL or a body: a whole number the database can hold."""
     if not _is_int(value) or not 1 <= value <= MAX_ID:
         raise BadRequest(f"{what} id must be a whole number between 1 and {MAX_ID}")
-    return value
+    return int(value)
 
 
 def seq_number(raw: str | None) -> int:
@@ -97,7 +97,7 @@ def seq_number(raw: str | None) -> int:
     return int(raw)
 
 
-def claim_request(data: dict) -> ClaimRequest:
+def claim_request(data: dict[str, Any]) -> ClaimRequest:
     """The checked body of ``POST /claim``."""
     timeout = number(data, "timeout", low=0, high=86400, default=30)
     return ClaimRequest(
@@ -121,7 +121,7 @@ def _labels(raw: Any) -> dict[str, str] | None:
     return dict(raw)
 
 
-def step_fields(data: dict) -> dict[str, Any]:
+def step_fields(data: dict[str, Any]) -> dict[str, Any]:
     """The checked fields of a step update: status, and exit code, times, error when sent."""
     status = data.get("status")
     if not isinstance(status, str) or status not in STEP_STATUSES:

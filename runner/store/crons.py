@@ -81,7 +81,7 @@ class CronStore:
                 .where(CronRow.id == cron_id, CronRow.last_run == seen_last_run)
                 .values(last_run=when)
             )
-            return result.rowcount == 1
+            return affected(result) == 1
 
     def delete(self, cron_id: int) -> None:
         with self.db.write() as s:
