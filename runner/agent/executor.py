@@ -7,7 +7,7 @@ Public API (used by the agent and by ``runner exec``)::
         stage,                       # runner.pipeline.spec.StageSpec
         secrets={"name": "value"},   # values for the steps' SecretRefs; all are masked
         environ={"K": "V"},          # agent-wide variables, lowest precedence
-        log_sink_factory=factory,    # factory(step_name) -> callable(line); optional .close()
+        log_sink_factory=factory,    # factory(step_name) -> StepLog(write, close)
         on_step_update=callback,     # callback(StepResult): status "running", then final
         cancel=threading.Event(),    # set from any thread to stop the stage within seconds
         clone_source=CloneSource(url, commit=..., ref=..., branch=..., cache_dir=...),
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from runner import core
 from runner.agent.clone import CloneSource, clone_workspace
 from runner.agent.masking import Masker
-from runner.engine.base import Engine, LogSink
+from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
 from runner.pipeline.spec import (
     ALWAYS,
@@ -75,6 +75,10 @@ def _discard(_line: str) -> None:
     return None
 
 
+def _no_log(_name: str) -> StepLog:
+    return StepLog(_discard)
+
+
 class Executor:
     """Runs one stage once. Not reusable; ``run`` is called from one thread."""
 
@@ -85,16 +89,16 @@ class Executor:
         *,
         secrets: dict[str, str] | None = None,
         environ: dict[str, str] | None = None,
-        log_sink_factory: Callable[[str], LogSink] | None = None,
+        log_sink_factory: Callable[[str], StepLog] | None = None,
         on_step_update: Callable[[StepResult], None] | None = None,
         cancel: threading.Event | None = None,
         clone_source: CloneSource | None = None,
-    ):
+    ) -> None:
         self.engine = engine
         self.stage = stage
         self.secrets = dict(secrets or {})
         self.environ = dict(environ or {})
-        self.log_sink_factory = log_sink_factory or (lambda _name: _discard)
+        self.log_sink_factory = log_sink_factory or _no_log
         self.on_step_update = on_step_update or (lambda _result: None)
         self.cancel = cancel or threading.Event()
         self.clone_source = clone_source
@@ -109,6 +113,7 @@ class Executor:
         self._stop_reason = ""
         self._deferred_close: list[Callable[[], None]] = []
         self._torn_down = False
+        self._run: RunId | None = None  # what engine.setup handed out
 
     def _units(self) -> list[StepSpec]:
         """Clone, services and steps, in start order, with the clone always first."""
@@ -158,7 +163,7 @@ class Executor:
         volumes to ``teardown`` (which the caller must call, also after an exception)."""
         started = time.time()
         try:
-            self.engine.setup(self.stage)
+            self._run = self.engine.setup(self.stage)
         except Exception as exc:  # policy refusal, engine down: the stage is an error
             message = str(exc) if isinstance(exc, RunnerError) else f"engine setup failed: {exc}"
             for unit in self.units:
@@ -175,7 +180,8 @@ class Executor:
         if self._torn_down:
             return
         self._torn_down = True
-        self.engine.destroy(self.stage)
+        if self._run is not None:  # a failed setup removed what it made itself
+            self.engine.destroy(self._run)
         for close in self._deferred_close:  # services log until destroy
             close()
 
@@ -232,10 +238,10 @@ class Executor:
 
     def _kill(self, unit: StepSpec, reason: str) -> None:
         self._killed.setdefault(unit.name, reason)
-        if unit.kind == KIND_CLONE:
+        if unit.kind == KIND_CLONE or self._run is None:
             return  # the clone runs in-process and ends on its own within seconds
         try:
-            self.engine.kill_step(self.stage, unit)
+            self.engine.kill_step(self._run, unit)
         except Exception:  # the container may be gone already; kill_step is best effort
             pass
 
@@ -258,8 +264,8 @@ class Executor:
     def _run_unit(self, unit: StepSpec) -> None:
         started = time.time()
         self._update(StepResult(unit.name, core.RUNNING, started=started))
-        raw_sink = self.log_sink_factory(unit.name)
-        sink = self.masker.wrap(raw_sink)
+        step_log = self.log_sink_factory(unit.name)
+        sink = self.masker.wrap(step_log.write)
         timer = None
         if unit.timeout > 0 and unit.kind != KIND_CLONE:
             reason = f"step timed out after {unit.timeout}s"
@@ -271,18 +277,16 @@ class Executor:
                 result = self._clone(unit, sink, started)
             else:
                 env = self._environment(unit, sink)
-                result = self.engine.run_step(self.stage, unit, env, sink)
+                result = self._run_container(unit, env, sink)
         except Exception as exc:  # an engine bug must not take the stage down with it
             result = StepResult(unit.name, core.ERROR, error=f"{type(exc).__name__}: {exc}")
         finally:
             if timer:
                 timer.cancel()
-            close = getattr(raw_sink, "close", None)
-            if callable(close):
-                if unit.detach or unit.kind == KIND_SERVICE:
-                    self._deferred_close.append(close)
-                else:
-                    close()
+            if unit.detach or unit.kind == KIND_SERVICE:
+                self._deferred_close.append(step_log.close)
+            else:
+                step_log.close()
         result.started = result.started or started
         result.finished = result.finished or time.time()
         if result.status == core.RUNNING:  # services and detached steps: started is success
@@ -297,9 +301,22 @@ class Executor:
             self._finish(result, unit)
             self._lock.notify_all()
 
+    def _active_run(self) -> RunId:
+        """The engine's run of this stage (units are scheduled only after its setup)."""
+        if self._run is None:
+            raise RunnerError(f'stage "{self.stage.name}" was not set up')
+        return self._run
+
+    def _run_container(self, unit: StepSpec, env: dict[str, str], sink: LogSink) -> StepResult:
+        return self.engine.run_step(self._active_run(), unit, env, sink)
+
     def _clone(self, unit: StepSpec, sink: LogSink, started: float) -> StepResult:
+        if self.clone_source is None:  # _why_not_run skips the clone then; kept for typing
+            return StepResult(unit.name, core.SKIPPED, 0, started, time.time())
         try:
-            sha = clone_workspace(self.engine, self.stage, self.clone_source, sink)
+            sha = clone_workspace(
+                self.engine, self._active_run(), self.stage, self.clone_source, sink
+            )
         except RunnerError as exc:
             sink(f"clone failed: {exc}")
             return StepResult(unit.name, core.FAILURE, 1, started, time.time(), str(exc))

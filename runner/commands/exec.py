@@ -25,6 +25,7 @@ import click
 from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor, StageResult
 from runner.commands import exec_context as ectx
+from runner.engine.base import Engine, StepLog
 from runner.errors import PipelineError, RunnerError
 from runner.pipeline.spec import ON_FAILURE, ON_SUCCESS, BuildContext, StageSpec
 
@@ -54,6 +55,10 @@ class TerminalLog:
                 self.out.flush()
 
         return sink
+
+    def step_log(self, name: str) -> StepLog:
+        """The log of step ``name`` as the executor takes it (nothing to close on a terminal)."""
+        return StepLog(self.sink_for(name))
 
     def say(self, text: str) -> None:
         with self._lock:
@@ -100,7 +105,7 @@ def order_stages(stages: list[StageSpec]) -> list[StageSpec]:
 def run_stages(
     stages: list[StageSpec],
     *,
-    engine_factory: Callable[[StageSpec], object],
+    engine_factory: Callable[[StageSpec], Engine],
     log: TerminalLog,
     secrets: dict[str, str] | None = None,
     environ: dict[str, str] | None = None,
@@ -130,7 +135,7 @@ def run_stages(
             stage,
             secrets=secrets,
             environ=environ,
-            log_sink_factory=log.sink_for,
+            log_sink_factory=log.step_log,
             on_step_update=lambda r: _report(log, r),
             cancel=cancel,
             clone_source=clone_source,

@@ -6,9 +6,9 @@ stage of plain steps stays on Docker's default bridge, which saves a network att
 step) and the temp volumes; the workspace volume (unless ``workspace_host_path`` is bound
 instead, for ``runner exec``) is made by the daemon, labelled, at the stage's first container
 create, which mounts it. Cache volumes are created on first use and kept.
-Everything carries the labels ``pipeline-runner.build``, ``.stage``, ``.agent`` and ``.run``
-(one id per ``setup``) plus ``extra_labels``, so ``cleanup_leftovers`` finds what an
-interrupted agent left behind.
+Everything carries the labels of ``labels`` (build, stage, agent and run: the run id ``setup``
+hands out, which keys the engine's state of that run) plus ``extra_labels``, so
+``cleanup_leftovers`` finds what an interrupted agent left behind.
 
 A step costs the round trips of a bare ``docker run``: create, attach, start, wait and
 remove (no inspect); the removal runs in a background thread beside the next step's create
@@ -35,27 +35,33 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 import docker
 import docker.errors
 from docker.types import Mount as DockerMount
 
 from runner import core
-from runner.agent.cleanup import (
+from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, RunId, shell_script
+from runner.engine.cleanup import cleanup_leftovers
+from runner.engine.docker_logs import attach, close_stream, pump_lines
+from runner.engine.labels import (
+    LABEL_AGENT,
+    LABEL_BUILD,
     LABEL_CACHE,
     LABEL_CACHE_KEY,
     LABEL_CACHE_PATH,
     LABEL_CACHE_REPO,
     LABEL_CACHE_TRUST,
+    LABEL_RUN,
+    LABEL_STAGE,
+    LABEL_STEP,
     cache_volume_name,
-    cleanup_leftovers,
 )
-from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, shell_script
-from runner.engine.docker_logs import attach, close_stream, pump_lines
 from runner.engine.policy import check_policy
 from runner.errors import EngineError
 from runner.pipeline.spec import (
@@ -68,19 +74,15 @@ from runner.pipeline.spec import (
 )
 from runner.pipeline.trust import FORK, stage_trust
 
-LABEL_BUILD = "pipeline-runner.build"
-LABEL_STAGE = "pipeline-runner.stage"
-LABEL_AGENT = "pipeline-runner.agent"
-LABEL_RUN = "pipeline-runner.run"
-
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]+")
 
 
 @dataclass
 class _StageState:
-    """What the engine created for one stage (keyed by the StageSpec object)."""
+    """What the engine created for one run of a stage (keyed by its run id)."""
 
-    run_id: str
+    run_id: RunId
+    stage: StageSpec
     labels: dict[str, str]
     network: str = ""
     volumes: dict[str, str] = field(default_factory=dict)  # workspace/temp name -> volume
@@ -90,7 +92,7 @@ class _StageState:
     containers: dict[str, str] = field(default_factory=dict)  # step name -> container id
     killed: set[str] = field(default_factory=set)
     log_threads: list[threading.Thread] = field(default_factory=list)
-    removals: list[Future] = field(default_factory=list)
+    removals: list[Future[None]] = field(default_factory=list)
     archive: IO[bytes] | None = None  # the clone, until the first container takes it
     archive_lock: threading.Lock = field(default_factory=threading.Lock)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -126,7 +128,7 @@ class DockerEngine:
         self.privileged_images = list(privileged_images)
         self.trusted = trusted
         self.workspace_host_path = workspace_host_path
-        self._stages: dict[int, _StageState] = {}
+        self._runs: dict[RunId, _StageState] = {}
         self._guard = threading.Lock()
         self._remover = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docker-remove")
 
@@ -147,17 +149,19 @@ class DockerEngine:
 
     # -- setup ----------------------------------------------------------------------------
 
-    def _state(self, stage: StageSpec) -> _StageState:
+    def _state(self, run: RunId) -> _StageState:
         with self._guard:
-            state = self._stages.get(id(stage))
+            state = self._runs.get(run)
         if state is None:
-            raise EngineError(f'stage "{stage.name}" was not set up; call setup() first')
+            raise EngineError(f'run "{run}" was not set up; call setup() first')
         return state
 
-    def setup(self, stage: StageSpec) -> None:
-        """Check the policy, then create the network and volumes of ``stage``."""
+    def setup(self, stage: StageSpec) -> RunId:
+        """Check the policy, then create the network and volumes of ``stage``; the run's id.
+
+        A failure removes what was made before it is raised."""
         self.check_policy(stage)
-        run_id = uuid.uuid4().hex[:12]
+        run_id = RunId(uuid.uuid4().hex[:12])
         labels = {
             LABEL_BUILD: _build_number(stage),
             LABEL_STAGE: stage.name,
@@ -165,9 +169,9 @@ class DockerEngine:
             LABEL_RUN: run_id,
             **self.extra_labels,
         }
-        state = _StageState(run_id=run_id, labels=labels)
+        state = _StageState(run_id=run_id, stage=stage, labels=labels)
         with self._guard:
-            self._stages[id(stage)] = state
+            self._runs[run_id] = state
         prefix = f"pr-{run_id}"
         try:
             if stage.services or any(s.detach for s in stage.steps):
@@ -188,11 +192,13 @@ class DockerEngine:
                         self._ensure_cache(stage, mount)
         except Exception as exc:
             state.unsure = True  # a create that failed midway may have made its resource
+            self.destroy(run_id)
             if isinstance(exc, docker.errors.APIError):
                 raise EngineError(f'cannot set up stage "{stage.name}": {exc.explanation}') from exc
             if isinstance(exc, docker.errors.DockerException):
                 raise EngineError(f"cannot reach the Docker engine: {exc}") from exc
             raise
+        return run_id
 
     def _ensure_cache(self, stage: StageSpec, mount: Mount) -> str:
         repo = _cache_repo(stage)
@@ -213,14 +219,14 @@ class DockerEngine:
                 raise
         return name
 
-    def copy_to_workspace(self, stage: StageSpec, src_dir: str) -> None:
+    def copy_to_workspace(self, run: RunId, src_dir: str) -> None:
         """Pack ``src_dir`` now; its files reach the workspace before any container starts.
 
         The archive goes into the stage's first container while it is created but not yet
         started (it mounts the workspace), so no helper container is made. Should that copy
         fail, that first step ends with status ``error`` and the reason.
         """
-        state = self._state(stage)
+        state = self._state(run)
         # A file, not memory: a large repository is streamed to the daemon.
         archive = tempfile.TemporaryFile()
         try:
@@ -235,7 +241,7 @@ class DockerEngine:
                 state.archive.close()
             state.archive = archive
 
-    def _fill_workspace(self, stage: StageSpec, state: _StageState, cid: str) -> str:
+    def _fill_workspace(self, state: _StageState, cid: str) -> str:
         """Put a pending clone archive into the created container ``cid``; the error, or "".
 
         Every container passes here before it starts, so none starts before the files are in.
@@ -245,7 +251,7 @@ class DockerEngine:
             if archive is None:
                 return ""
             try:
-                self.api.put_archive(cid, stage.workspace, archive)
+                self.api.put_archive(cid, state.stage.workspace, archive)
             except docker.errors.APIError as exc:
                 return f"cannot copy the clone into the workspace: {exc.explanation or exc}"
             finally:
@@ -254,7 +260,8 @@ class DockerEngine:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _mounts(self, stage: StageSpec, state: _StageState, step: StepSpec) -> list[DockerMount]:
+    def _mounts(self, state: _StageState, step: StepSpec) -> list[DockerMount]:
+        stage = state.stage
         if self.workspace_host_path:
             mounts = [DockerMount(stage.workspace, self.workspace_host_path, type="bind")]
         else:
@@ -272,15 +279,16 @@ class DockerEngine:
                 )
                 mounts.append(DockerMount(m.target, source, read_only=m.read_only))
             else:
-                source = state.volumes.get(m.source)
-                if source is None:
+                volume = state.volumes.get(m.source)
+                if volume is None:
                     raise EngineError(
                         f'step "{step.name}": volume "{m.source}" is not declared by the stage'
                     )
-                mounts.append(DockerMount(m.target, source, read_only=m.read_only))
+                mounts.append(DockerMount(m.target, volume, read_only=m.read_only))
         return mounts
 
-    def _config(self, stage: StageSpec, state: _StageState, step: StepSpec, env: dict) -> dict:
+    def _config(self, state: _StageState, step: StepSpec, env: dict[str, str]) -> dict[str, Any]:
+        stage = state.stage
         env = dict(env)
         entrypoint, command = step.entrypoint, step.command
         if step.commands:
@@ -288,7 +296,7 @@ class DockerEngine:
             entrypoint, command = SCRIPT_ENTRYPOINT, None
         network_mode = step.network_mode or state.network or None
         host_config = self.api.create_host_config(
-            mounts=self._mounts(stage, state, step),
+            mounts=self._mounts(state, step),
             network_mode=network_mode,
             privileged=step.privileged,
             shm_size=step.shm_size or None,
@@ -309,17 +317,15 @@ class DockerEngine:
             environment=env,
             working_dir=step.working_dir or stage.workspace,
             user=step.user or None,
-            labels={**state.labels, "pipeline-runner.step": step.name},
+            labels={**state.labels, LABEL_STEP: step.name},
             name=f"pr-{state.run_id}-{_NAME_CHARS.sub('-', step.name)}",
             host_config=host_config,
             networking_config=networking,
         )
 
-    def _create(
-        self, stage: StageSpec, state: _StageState, step: StepSpec, env: dict, log: LogSink
-    ) -> str:
+    def _create(self, state: _StageState, step: StepSpec, env: dict[str, str], log: LogSink) -> str:
         """Create the container, pulling its image by the step's pull policy."""
-        config = self._config(stage, state, step, env)
+        config = self._config(state, step, env)
         if step.pull == "always":
             self._pull(step.image, log, required=False)
         try:
@@ -332,9 +338,9 @@ class DockerEngine:
         self._pull(step.image, log, required=True)
         return self._create_container(state, config)
 
-    def _create_container(self, state: _StageState, config: dict) -> str:
+    def _create_container(self, state: _StageState, config: dict[str, Any]) -> str:
         try:
-            return self.api.create_container(**config)["Id"]
+            return str(self.api.create_container(**config)["Id"])
         except Exception:
             # A create that failed midway (a timeout, say) may still have made the container.
             state.unsure = True
@@ -358,17 +364,15 @@ class DockerEngine:
         if error:
             log(f"warning: pull of {image} failed ({error}); using the local image")
 
-    def run_step(
-        self, stage: StageSpec, step: StepSpec, env: dict[str, str], log: LogSink
-    ) -> StepResult:
+    def run_step(self, run: RunId, step: StepSpec, env: dict[str, str], log: LogSink) -> StepResult:
         """Run ``step`` to its end (services and detached steps: until started).
 
         Errors that keep the container from starting come back as status ``error``.
         """
-        state = self._state(stage)
+        state = self._state(run)
         started = time.time()
         try:
-            cid = self._create(stage, state, step, env, log)
+            cid = self._create(state, step, env, log)
         except (EngineError, docker.errors.APIError) as exc:
             return self._error(step, started, _explain(exc))
         with state.lock:
@@ -377,7 +381,7 @@ class DockerEngine:
         if killed_early:
             self._remove(cid, state)
             return StepResult(step.name, core.KILLED, 137, started, time.time(), "killed")
-        copy_error = self._fill_workspace(stage, state, cid)
+        copy_error = self._fill_workspace(state, cid)
         if copy_error:
             self._remove(cid, state)
             return self._error(step, started, copy_error)
@@ -418,10 +422,10 @@ class DockerEngine:
     def _error(self, step: StepSpec, started: float, message: str) -> StepResult:
         return StepResult(step.name, core.ERROR, 0, started, time.time(), message)
 
-    def kill_step(self, stage: StageSpec, step: StepSpec) -> None:
+    def kill_step(self, run: RunId, step: StepSpec) -> None:
         """Kill ``step``'s container now (SIGKILL); a step not yet created never starts."""
         with self._guard:
-            state = self._stages.get(id(stage))
+            state = self._runs.get(run)
         if state is None:
             return
         with state.lock:
@@ -444,10 +448,10 @@ class DockerEngine:
 
     # -- teardown -------------------------------------------------------------------------
 
-    def destroy(self, stage: StageSpec) -> None:
-        """Remove the stage's containers, network and volumes (not caches). Never raises."""
+    def destroy(self, run: RunId) -> None:
+        """Remove the run's containers, network and volumes (not caches). Never raises."""
         with self._guard:
-            state = self._stages.pop(id(stage), None)
+            state = self._runs.pop(run, None)
         if state is None:
             return
         with state.archive_lock:
@@ -505,7 +509,7 @@ def _cache_scope(stage: StageSpec) -> str:
     return FORK if stage_trust(stage) == FORK else ""
 
 
-def _persist(func, *args, attempts: int = 5, **kwargs) -> None:
+def _persist(func: Callable[..., Any], *args: Any, attempts: int = 5, **kwargs: Any) -> None:
     """Call a removal until it succeeds or the resource is gone: the daemon may still be
     releasing a just-removed container's endpoint or mount for a moment."""
     for attempt in range(attempts):
@@ -519,7 +523,7 @@ def _persist(func, *args, attempts: int = 5, **kwargs) -> None:
                 time.sleep(0.2)
 
 
-def _quiet(func, *args, **kwargs) -> None:
+def _quiet(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     try:
         func(*args, **kwargs)
     except docker.errors.APIError:

@@ -10,10 +10,11 @@ import threading
 
 import pytest
 
-from runner.agent.cleanup import list_caches, prune_caches
 from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor
 from runner.agent.masking import MASK
+from runner.engine.base import StepLog
+from runner.engine.cleanup import list_caches, prune_caches
 from runner.engine.docker import DockerEngine
 from runner.errors import PolicyError
 from runner.pipeline.spec import (
@@ -48,7 +49,7 @@ class Collect:
                 self.by_step.setdefault(name, []).append(line)
                 self.all.append((name, line))
 
-        return sink
+        return StepLog(sink)
 
 
 def sh(name, *commands, image=BUSYBOX, **kw) -> StepSpec:
@@ -255,11 +256,11 @@ def test_cancel_stops_the_step_and_leaves_nothing(engine, leftovers):
         inner = logs(name)
 
         def sink(line):
-            inner(line)
+            inner.write(line)
             if line == "started":
                 cancel.set()
 
-        return sink
+        return StepLog(sink)
 
     service = StepSpec("svc", BUSYBOX, kind=KIND_SERVICE, commands=["sleep 300"])
     stage = StageSpec(
@@ -292,14 +293,14 @@ def test_cleanup_leftovers_removes_an_interrupted_run(docker_client, agent_name,
     )
     service = StepSpec("svc", BUSYBOX, kind=KIND_SERVICE, commands=["sleep 300"])
     stage = StageSpec(name="test", temp_volumes=["scratch"], services=[service])
-    crashed.setup(stage)
-    assert crashed.run_step(stage, service, {}, lambda line: None).status == "running"
+    run = crashed.setup(stage)
+    assert crashed.run_step(run, service, {}, lambda line: None).status == "running"
     assert len(leftovers()) == 4  # container, network, workspace and temp volumes
     restarted = DockerEngine(docker_client, agent_name=agent_name)
     restarted.cleanup_leftovers()
     assert leftovers() == []
-    crashed.destroy(stage)  # safe after everything is gone, and twice
-    crashed.destroy(stage)
+    crashed.destroy(run)  # safe after everything is gone, and twice
+    crashed.destroy(run)
 
 
 def test_detached_step_is_reachable_and_pull_always_falls_back_to_local(engine, leftovers):
@@ -356,8 +357,8 @@ def test_clone_without_any_container_leaves_nothing(engine, leftovers, tmp_path)
     source_dir.mkdir()
     (source_dir / "a.txt").write_text("a\n")
     stage = StageSpec(name="test", steps=[sh("never", "true", run_policy=ON_FAILURE)])
-    engine.setup(stage)
-    engine.copy_to_workspace(stage, str(source_dir))
-    engine.destroy(stage)
-    engine.destroy(stage)
+    run = engine.setup(stage)
+    engine.copy_to_workspace(run, str(source_dir))
+    engine.destroy(run)
+    engine.destroy(run)
     assert leftovers() == []

@@ -219,7 +219,7 @@ def test_service_dag_policies_and_exit_78(runner_exec, project):
 
 
 def test_cache_is_kept_between_runs(runner_exec, project, docker_client, run_id):
-    from runner.agent.cleanup import list_caches, prune_caches
+    from runner.engine.cleanup import list_caches, prune_caches
 
     repo = f"test/cache-{run_id}"
     write(
