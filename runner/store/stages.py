@@ -1,4 +1,4 @@
-"""The queue: pending stages claimed atomically by agents, leases, requeue and stage ends."""
+"""Stages of builds and the queue agents pull from: atomic claims, leases, requeue, stage ends."""
 
 from __future__ import annotations
 
