@@ -34,12 +34,23 @@ def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
 
 def dependency_order(graph: Mapping[str, Sequence[str]]) -> list[str]:
     """Every node after the nodes it depends on; among nodes whose dependencies are all placed,
-    the graph's own (file) order. Raises ``graphlib.CycleError`` for a cyclic graph."""
+    the graph's own (file) order.
+
+    A cycle (which the linter refuses, so only stored data can hold one) is broken at the edge
+    that closes it, so every node is still placed exactly once.
+    """
     position = {node: index for index, node in enumerate(graph)}
-    sorter = TopologicalSorter(
-        {node: [d for d in deps if d in graph] for node, deps in graph.items()}
-    )
-    sorter.prepare()
+    edges = {node: [d for d in deps if d in graph] for node, deps in graph.items()}
+    while True:
+        sorter = TopologicalSorter(edges)
+        try:
+            sorter.prepare()
+            break
+        except CycleError as exc:
+            # graphlib names the cycle along its edges from dependency to dependent.
+            cycle = exc.args[1]
+            dependency, dependent = cycle[-2], cycle[-1]
+            edges[dependent] = [d for d in edges[dependent] if d != dependency]
     ready: list[str] = []
     order: list[str] = []
     while sorter.is_active():

@@ -27,6 +27,7 @@ from runner.core import (
 )
 from runner.errors import BadRequest, NotFound
 from runner.labels import matches, split_agent_labels
+from runner.pipeline.readiness import RUN, readiness
 from runner.store import progress
 from runner.store.builds import load_stages
 from runner.store.convert import now as time_now
@@ -186,19 +187,6 @@ class _Fit(NamedTuple):
         return not self.environments or target in self.environments
 
 
-class _Waiting(NamedTuple):
-    """A stage with dependencies, as ``progress.readiness`` reads it (no whole spec)."""
-
-    depends_on: list
-    spec: dict
-
-
-class _Ended(NamedTuple):
-    """A sibling stage, as ``progress.readiness`` reads it."""
-
-    status: str
-
-
 class StageStore:
     """Stages of builds, and the queue agents pull from. Thread-safe, safe across processes.
 
@@ -336,8 +324,8 @@ class StageStore:
             policies = self._run_policies(s, [r.id for r in waiting])
             for r in fitting:
                 if r.depends_on:
-                    stage = _Waiting(r.depends_on, {"run_policy": policies.get(r.id) or ""})
-                    if progress.readiness(stage, statuses.get(r.build_id, {})) != progress.RUN:
+                    siblings = statuses.get(r.build_id, {})
+                    if readiness(r.depends_on, policies.get(r.id) or "", siblings) != RUN:
                         continue
                 yield _Candidate(r.id, r.build_id, r.repo_id, r.target or "")
 
@@ -386,13 +374,13 @@ class StageStore:
         return dict(s.execute(_RUN_POLICIES, {"p_ids": stage_ids}).all())
 
     @staticmethod
-    def _sibling_statuses(s, build_ids: set[int]) -> dict[int, dict[str, _Ended]]:
+    def _sibling_statuses(s, build_ids: set[int]) -> dict[int, dict[str, str]]:
         """Per build, the status of each stage by name (what dependencies are judged by)."""
         if not build_ids:
             return {}
-        out: dict[int, dict[str, _Ended]] = {}
+        out: dict[int, dict[str, str]] = {}
         for build_id, name, status in s.execute(_SIBLING_STATUSES, {"p_ids": list(build_ids)}):
-            out.setdefault(build_id, {})[name] = _Ended(status)
+            out.setdefault(build_id, {})[name] = status
         return out
 
     def renew_lease(
