@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 
 from runner.store.models import BuildRow, EnvironmentRow, StageRow
 
@@ -33,7 +33,7 @@ def in_scope(scope: dict[str, str], slug: str, event: str) -> bool:
     return all(fnmatchcase(values[key], pattern) for key, pattern in scope.items())
 
 
-def lock_free():
+def lock_free() -> ColumnElement[bool]:
     """A SQL condition on a query joining ``StageRow`` and ``BuildRow``: the build's
     environment has no deploy lock, or the lock is free or held by this build."""
     return ~exists().where(

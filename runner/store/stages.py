@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from fnmatch import fnmatchcase
 from itertools import chain, islice
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Connection, CursorResult, Table, bindparam, delete, func, select, update
+from sqlalchemy.orm import Session
 
 from runner.core import (
     BLOCKED,
@@ -52,8 +53,10 @@ _PICK = 8
 # The claim path runs once per claim and per agent RPC: its statements are built once, with
 # bound parameters, and run on Core connections (building a statement and an ORM session's
 # bookkeeping cost more than the SQL itself).
-_stages, _steps = StageRow.__table__, StepRow.__table__
-_builds, _repos = BuildRow.__table__, RepoRow.__table__
+_stages = cast(Table, StageRow.__table__)
+_steps = cast(Table, StepRow.__table__)
+_builds = cast(Table, BuildRow.__table__)
+_repos = cast(Table, RepoRow.__table__)
 
 _PENDING_PAGE = (
     select(
@@ -174,10 +177,10 @@ class _Fit(NamedTuple):
     """What an agent may take: its labels (offered, required) and the repositories (slug
     globs) and environments it is restricted to (empty: any)."""
 
-    offered: dict
-    required: dict
-    repos: list
-    environments: list
+    offered: dict[str, str]
+    required: dict[str, str]
+    repos: list[str]
+    environments: list[str]
 
     def allows(self, slug: str, target: str) -> bool:
         """Whether a build of ``slug`` deploying to ``target`` ("" for none) fits the
@@ -211,10 +214,6 @@ class StageStore:
             raise NotFound(f"no stage with id {stage_id}")
         return stage
 
-    def list(self, build_id: int) -> list[Stage]:
-        with self.db.session() as s:
-            return load_stages(s, [build_id]).get(build_id, [])
-
     def pending(self) -> list[Stage]:
         """Stages waiting in the queue (for showing what no agent has taken), oldest first."""
         with self.db.session() as s:
@@ -231,7 +230,7 @@ class StageStore:
                 .where(StageRow.agent_id == agent_id, StageRow.status == RUNNING)
                 .order_by(StageRow.id)
             ).all()
-            return [_stage_with_steps(c, stage_id) for stage_id in ids]
+            return [stage for stage_id in ids if (stage := _stage_with_steps(c, stage_id))]
 
     def claim(
         self,
@@ -276,7 +275,7 @@ class StageStore:
 
     def _take_first(
         self,
-        s,
+        s: Connection,
         picked: list[_Candidate],
         fit: _Fit,
         agent_id: int,
@@ -297,7 +296,7 @@ class StageStore:
                 return found.id
         return None
 
-    def _runnable(self, s, fit: _Fit) -> Iterator[_Candidate]:
+    def _runnable(self, s: Connection, fit: _Fit) -> Iterator[_Candidate]:
         """Pending stages, oldest first, that fit the labels, the agent's scope and the deploy
         locks, and whose dependencies allow them to run.
 
@@ -330,11 +329,12 @@ class StageStore:
                 yield _Candidate(r.id, r.build_id, r.repo_id, r.target or "")
 
     @staticmethod
-    def _at_capacity(s, agent_id: int, capacity: int) -> bool:
+    def _at_capacity(s: Connection, agent_id: int, capacity: int) -> bool:
         """Whether the agent runs ``capacity`` stages or more now."""
         if s.execute(_RUNNING_TOTAL).scalar_one() < capacity:
             return False
-        return s.execute(_RUNNING_COUNT, {"p_agent": agent_id}).scalar_one() >= capacity
+        running: int = s.execute(_RUNNING_COUNT, {"p_agent": agent_id}).scalar_one()
+        return running >= capacity
 
     def release(self, stage_id: int, agent_id: int) -> bool:
         """Undo a claim whose answer never reached the agent (its connection closed first):
@@ -349,9 +349,12 @@ class StageStore:
             if row.cancel_requested:
                 _end_cancelled(s, row, "its claim never reached the agent", "", stamp)
                 return True
-            return s.execute(_RELEASE, {"p_stage": stage_id, "p_agent": agent_id}).rowcount == 1
+            released = s.execute(_RELEASE, {"p_stage": stage_id, "p_agent": agent_id})
+            return _rowcount(released) == 1
 
-    def _take(self, s, found: _Candidate, agent_id: int, stamp: float, lease: float) -> bool:
+    def _take(
+        self, s: Connection, found: _Candidate, agent_id: int, stamp: float, lease: float
+    ) -> bool:
         """Make the stage running for the agent if it is still pending and its deploy lock
         (if any) can be taken for its build; False otherwise."""
         if not take_lock(s, found.build_id, found.repo_id, found.target):
@@ -366,7 +369,7 @@ class StageStore:
         return s.execute(statement, params).rowcount == 1
 
     @staticmethod
-    def _run_policies(s, stage_ids: list[int]) -> dict[int, str]:
+    def _run_policies(s: Connection, stage_ids: list[int]) -> dict[int, str]:
         """The run policy of each stage, read out of its spec by the database: decoding whole
         specs (or having SQLite parse them for every pending row) is what made claims slow."""
         if not stage_ids:
@@ -374,7 +377,7 @@ class StageStore:
         return dict(s.execute(_RUN_POLICIES, {"p_ids": stage_ids}).all())
 
     @staticmethod
-    def _sibling_statuses(s, build_ids: set[int]) -> dict[int, dict[str, str]]:
+    def _sibling_statuses(s: Connection, build_ids: set[int]) -> dict[int, dict[str, str]]:
         """Per build, the status of each stage by name (what dependencies are judged by)."""
         if not build_ids:
             return {}
@@ -403,7 +406,7 @@ class StageStore:
                 )
                 .values(lease_until=stamp + lease_seconds)
             )
-            if result.rowcount == 0:
+            if _rowcount(result) == 0:
                 return LEASE_LOST
             cancel = s.scalar(select(StageRow.cancel_requested).where(StageRow.id == stage_id))
             return LEASE_CANCEL if cancel else LEASE_OK
@@ -555,7 +558,7 @@ class StageStore:
             )
 
     @staticmethod
-    def _close_steps(s, stage_id: int, stamp: float) -> None:
+    def _close_steps(s: Session, stage_id: int, stamp: float) -> None:
         s.execute(
             update(StepRow)
             .where(StepRow.stage_id == stage_id, StepRow.status == RUNNING)
@@ -568,13 +571,22 @@ class StageStore:
         )
 
 
-def _locked_stage(s, stage_id: int) -> StageRow | None:
+def _locked_stage(s: Session, stage_id: int) -> StageRow | None:
     """The stage's row, locked until the transaction ends where the database can (PostgreSQL):
     a cancel and a requeue of the same stage then run one after the other, never interleaved."""
     return s.get(StageRow, stage_id, with_for_update=True)
 
 
-def _end(s, row: StageRow, status: str, error: str, kind: str, message: str, actor, stamp):
+def _end(
+    s: Session,
+    row: StageRow,
+    status: str,
+    error: str,
+    kind: str,
+    message: str,
+    actor: str,
+    stamp: float,
+) -> None:
     """End a stage the server takes from its agent: steps closed, the history entry written,
     dependents and the build settled, all in the caller's transaction."""
     row.status = status
@@ -586,13 +598,13 @@ def _end(s, row: StageRow, status: str, error: str, kind: str, message: str, act
     progress.settle(s, row.build_id, stamp)
 
 
-def _end_cancelled(s, row: StageRow, reason: str, actor: str, stamp: float) -> None:
+def _end_cancelled(s: Session, row: StageRow, reason: str, actor: str, stamp: float) -> None:
     """A cancelled build's stage whose agent is gone: it ends ``killed``, never runs again."""
     message = f"killed: the build was cancelled and {reason}"
     _end(s, row, KILLED, message, "killed", message, actor, stamp)
 
 
-def _stage_with_steps(c, stage_id: int) -> Stage | None:
+def _stage_with_steps(c: Connection, stage_id: int) -> Stage | None:
     """The stage with its steps, read on the Core connection ``c``; None if there is none."""
     row = c.execute(_STAGE, {"p_stage": stage_id}).first()
     if row is None:
@@ -601,7 +613,12 @@ def _stage_with_steps(c, stage_id: int) -> Stage | None:
     return to_record(Stage, row, steps=steps)
 
 
-def _build(s, build_id: int) -> Build:
+def _build(s: Session, build_id: int) -> Build:
     row = s.get(BuildRow, build_id)
     s.refresh(row)
     return to_record(Build, row, stages=load_stages(s, [build_id]).get(build_id, []))
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE of an ORM session matched (its result is a ``CursorResult``)."""
+    return cast(CursorResult[Any], result).rowcount
