@@ -6,6 +6,9 @@ Errors are raised where they happen and turned into HTTP answers or CLI messages
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 
 class RunnerError(Exception):
     """Base of every error the project raises on purpose."""
@@ -21,7 +24,9 @@ class PipelineError(RunnerError):
 
     http_status = 400
 
-    def __init__(self, message: str, *, file: str = "", line: int = 0, issues=None):
+    def __init__(
+        self, message: str, *, file: str = "", line: int = 0, issues: Iterable[Any] | None = None
+    ) -> None:
         self.file = file
         self.line = line
         self.issues = list(issues or [])

@@ -31,6 +31,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
+from typing import Any
 
 from runner.labels import matches
 from runner.pipeline.spec import StageSpec, StepSpec
@@ -114,7 +115,7 @@ def privileges(step: StepSpec) -> list[str]:
 _PROGRAM_FIELDS = ("commands", "entrypoint", "command")
 
 
-def program_changes(step: StepSpec | dict) -> list[str]:
+def program_changes(step: StepSpec | dict[str, Any]) -> list[str]:
     """Which of ``commands``, ``entrypoint`` and ``command`` ``step`` (a spec or its dict form)
     sets: each replaces the program its image's author shipped."""
     if isinstance(step, dict):
@@ -133,7 +134,7 @@ def changes_to_plugin(step: StepSpec) -> list[str]:
     return changes
 
 
-def is_plugin(step: StepSpec | dict) -> bool:
+def is_plugin(step: StepSpec | dict[str, Any]) -> bool:
     """Whether ``step`` (a spec or its dict form) runs its image's own program: no commands,
     no entrypoint, no command (``program_changes``)."""
     return not program_changes(step)
@@ -299,12 +300,12 @@ def secret_fits(images: Sequence[str], image: str, *, plugin: bool) -> bool:
 # Routing -------------------------------------------------------------------------------------
 
 
-def guarded(environment) -> bool:
+def guarded(environment: Any) -> bool:
     """Whether an environment holds its deployments behind an approval or a lock."""
     return bool(environment.approval_required or environment.lock)
 
 
-def route_refusal(labels: dict[str, str], environments: Iterable) -> str:
+def route_refusal(labels: dict[str, str], environments: Iterable[Any]) -> str:
     """Why a fork's stage asking for agent ``labels`` would reach the agents of a guarded
     environment ("" when it would not): any label that an approval or lock environment's
     agents carry (values compared as agents compare them, ``*`` included) is refused."""
