@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -172,7 +172,7 @@ class _Interrupts:
     def __init__(self, cancel: threading.Event):
         self.cancel = cancel
         self.signal = 0
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # what signal.signal returned: handlers or ints
 
     def _handle(self, signum, _frame) -> None:
         self.signal = signum
