@@ -49,19 +49,7 @@ from runner import core
 from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, RunId, shell_script
 from runner.engine.cleanup import cleanup_leftovers
 from runner.engine.docker_logs import attach, close_stream, pump_lines
-from runner.engine.labels import (
-    LABEL_AGENT,
-    LABEL_BUILD,
-    LABEL_CACHE,
-    LABEL_CACHE_KEY,
-    LABEL_CACHE_PATH,
-    LABEL_CACHE_REPO,
-    LABEL_CACHE_TRUST,
-    LABEL_RUN,
-    LABEL_STAGE,
-    LABEL_STEP,
-    cache_volume_name,
-)
+from runner.engine.labels import LABEL_RUN, LABEL_STEP, cache_labels, cache_volume, run_labels
 from runner.engine.policy import check_policy
 from runner.errors import EngineError
 from runner.pipeline.spec import (
@@ -72,7 +60,6 @@ from runner.pipeline.spec import (
     StepResult,
     StepSpec,
 )
-from runner.pipeline.trust import FORK, stage_trust
 
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]+")
 
@@ -162,13 +149,7 @@ class DockerEngine:
         A failure removes what was made before it is raised."""
         self.check_policy(stage)
         run_id = RunId(uuid.uuid4().hex[:12])
-        labels = {
-            LABEL_BUILD: _build_number(stage),
-            LABEL_STAGE: stage.name,
-            LABEL_AGENT: self.agent_name,
-            LABEL_RUN: run_id,
-            **self.extra_labels,
-        }
+        labels = run_labels(stage, self.agent_name, run_id, self.extra_labels)
         state = _StageState(run_id=run_id, stage=stage, labels=labels)
         with self._guard:
             self._runs[run_id] = state
@@ -201,17 +182,8 @@ class DockerEngine:
         return run_id
 
     def _ensure_cache(self, stage: StageSpec, mount: Mount) -> str:
-        repo = _cache_repo(stage)
-        name = cache_volume_name(repo, mount.source, mount.target, _cache_scope(stage))
-        labels = {
-            LABEL_CACHE: "1",
-            LABEL_CACHE_REPO: repo,
-            LABEL_CACHE_KEY: mount.source,
-            LABEL_CACHE_PATH: mount.target,
-            LABEL_CACHE_TRUST: _cache_scope(stage),
-            LABEL_AGENT: self.agent_name,
-            **self.extra_labels,
-        }
+        name = cache_volume(stage, mount)
+        labels = cache_labels(stage, mount, self.agent_name, self.extra_labels)
         try:
             self.api.create_volume(name, labels=labels)
         except docker.errors.APIError as exc:
@@ -274,10 +246,7 @@ class DockerEngine:
             if m.kind == "host":
                 mounts.append(DockerMount(m.target, m.source, type="bind", read_only=m.read_only))
             elif m.kind == "cache":
-                source = cache_volume_name(
-                    _cache_repo(stage), m.source, m.target, _cache_scope(stage)
-                )
-                mounts.append(DockerMount(m.target, source, read_only=m.read_only))
+                mounts.append(DockerMount(m.target, cache_volume(stage, m), read_only=m.read_only))
             else:
                 volume = state.volumes.get(m.source)
                 if volume is None:
@@ -488,25 +457,6 @@ class DockerEngine:
         engine's) left behind, caches excepted. Call it at agent start only. Returns how many
         resources were removed."""
         return cleanup_leftovers(self.client, agent_name or self.agent_name)
-
-
-def _build_number(stage: StageSpec) -> str:
-    """The build number the stage belongs to, for its resources' labels: the compiler puts it
-    into every step's environment (the stage's own environment only when a pipeline sets it)."""
-    for env in (stage.environment, *(u.environment for u in (*stage.steps, *stage.services))):
-        number = env.get("DRONE_BUILD_NUMBER") or env.get("CI_BUILD_NUMBER")
-        if number:
-            return str(number)
-    return "0"
-
-
-def _cache_repo(stage: StageSpec) -> str:
-    return stage.repo or stage.environment.get("DRONE_REPO", "") or "local"
-
-
-def _cache_scope(stage: StageSpec) -> str:
-    """Forks get caches of their own: a fork's write must never reach an own build."""
-    return FORK if stage_trust(stage) == FORK else ""
 
 
 def _persist(func: Callable[..., Any], *args: Any, attempts: int = 5, **kwargs: Any) -> None:

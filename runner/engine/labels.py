@@ -1,13 +1,16 @@
 """The labels every container, network and volume of a run carries, and cache volume names.
 
 One place for them: the engine sets them, its cleanup finds leftovers and caches by them, and
-``runner cache`` lists and prunes by them.
+``runner cache`` lists and prunes by them. Pure functions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+
+from runner.pipeline.spec import Mount, StageSpec
+from runner.pipeline.trust import FORK, stage_trust
 
 LABEL_BUILD = "pipeline-runner.build"
 LABEL_STAGE = "pipeline-runner.stage"
@@ -37,3 +40,56 @@ def cache_volume_name(repo: str, key: str, path: str = "", scope: str = "") -> s
     identity = f"{repo}\0{key}\0{path}" + (f"\0{scope}" if scope else "")
     digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
     return f"pr-cache-{slug}-{digest}"
+
+
+def run_labels(
+    stage: StageSpec, agent_name: str, run_id: str, extra: dict[str, str]
+) -> dict[str, str]:
+    """The labels of every resource of one run of ``stage`` by agent ``agent_name``."""
+    return {
+        LABEL_BUILD: _build_number(stage),
+        LABEL_STAGE: stage.name,
+        LABEL_AGENT: agent_name,
+        LABEL_RUN: run_id,
+        **extra,
+    }
+
+
+def cache_volume(stage: StageSpec, mount: Mount) -> str:
+    """The name of the cache volume a ``cache`` mount of ``stage`` uses."""
+    return cache_volume_name(_cache_repo(stage), mount.source, mount.target, _cache_scope(stage))
+
+
+def cache_labels(
+    stage: StageSpec, mount: Mount, agent_name: str, extra: dict[str, str]
+) -> dict[str, str]:
+    """The labels of that cache volume: what ``runner cache`` lists, and what keeps cleanups
+    from removing it."""
+    return {
+        LABEL_CACHE: "1",
+        LABEL_CACHE_REPO: _cache_repo(stage),
+        LABEL_CACHE_KEY: mount.source,
+        LABEL_CACHE_PATH: mount.target,
+        LABEL_CACHE_TRUST: _cache_scope(stage),
+        LABEL_AGENT: agent_name,
+        **extra,
+    }
+
+
+def _build_number(stage: StageSpec) -> str:
+    """The build number the stage belongs to, for its resources' labels: the compiler puts it
+    into every step's environment (the stage's own environment only when a pipeline sets it)."""
+    for env in (stage.environment, *(u.environment for u in (*stage.steps, *stage.services))):
+        number = env.get("DRONE_BUILD_NUMBER") or env.get("CI_BUILD_NUMBER")
+        if number:
+            return str(number)
+    return "0"
+
+
+def _cache_repo(stage: StageSpec) -> str:
+    return stage.repo or stage.environment.get("DRONE_REPO", "") or "local"
+
+
+def _cache_scope(stage: StageSpec) -> str:
+    """Forks get caches of their own: a fork's write must never reach an own build."""
+    return FORK if stage_trust(stage) == FORK else ""
