@@ -24,12 +24,13 @@ path and, for fork pull requests, the ``fork`` scope. A missing image is pulled 
 pull policy; one that cannot be pulled, or an image without the shell that ``commands``
 need, ends the step with status ``error`` and the reason.
 
+A step's container configuration, image pulls and start errors are made in ``docker_steps``.
+
 Thread-safety: one ``DockerEngine`` serves any number of stages and of parallel steps.
 """
 
 from __future__ import annotations
 
-import re
 import tarfile
 import tempfile
 import threading
@@ -43,13 +44,19 @@ from typing import IO, Any
 
 import docker
 import docker.errors
-from docker.types import Mount as DockerMount
 
 from runner import core
-from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, RunId, shell_script
+from runner.engine.base import LogSink, RunId
 from runner.engine.cleanup import cleanup_leftovers
 from runner.engine.docker_logs import attach, close_stream, pump_lines
-from runner.engine.labels import LABEL_RUN, LABEL_STEP, cache_labels, cache_volume, run_labels
+from runner.engine.docker_steps import (
+    container_config,
+    create_error,
+    pull_image,
+    safe_name,
+    start_error,
+)
+from runner.engine.labels import LABEL_RUN, cache_labels, cache_volume, run_labels
 from runner.engine.policy import check_policy
 from runner.errors import EngineError
 from runner.pipeline.spec import (
@@ -60,8 +67,6 @@ from runner.pipeline.spec import (
     StepResult,
     StepSpec,
 )
-
-_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]+")
 
 
 @dataclass
@@ -164,7 +169,7 @@ class DockerEngine:
                 # labels) at the first container create: one round trip less per stage.
                 state.volumes["workspace"] = f"{prefix}-workspace"
             for name in stage.temp_volumes:
-                volume = f"{prefix}-{_NAME_CHARS.sub('-', name)}"
+                volume = f"{prefix}-{safe_name(name)}"
                 self.api.create_volume(volume, labels=labels)
                 state.volumes[name] = volume
             for step in [*stage.services, *stage.steps]:
@@ -232,71 +237,21 @@ class DockerEngine:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _mounts(self, state: _StageState, step: StepSpec) -> list[DockerMount]:
-        stage = state.stage
-        if self.workspace_host_path:
-            mounts = [DockerMount(stage.workspace, self.workspace_host_path, type="bind")]
-        else:
-            # The labels apply when this create makes the volume (the stage's first container).
-            workspace = state.volumes["workspace"]
-            mounts = [DockerMount(stage.workspace, workspace, type="volume", labels=state.labels)]
-        for m in step.mounts:
-            if m.kind == "workspace":
-                continue  # the workspace is always mounted, at stage.workspace
-            if m.kind == "host":
-                mounts.append(DockerMount(m.target, m.source, type="bind", read_only=m.read_only))
-            elif m.kind == "cache":
-                mounts.append(DockerMount(m.target, cache_volume(stage, m), read_only=m.read_only))
-            else:
-                volume = state.volumes.get(m.source)
-                if volume is None:
-                    raise EngineError(
-                        f'step "{step.name}": volume "{m.source}" is not declared by the stage'
-                    )
-                mounts.append(DockerMount(m.target, volume, read_only=m.read_only))
-        return mounts
-
-    def _config(self, state: _StageState, step: StepSpec, env: dict[str, str]) -> dict[str, Any]:
-        stage = state.stage
-        env = dict(env)
-        entrypoint, command = step.entrypoint, step.command
-        if step.commands:
-            env[SCRIPT_ENV] = shell_script(step.commands)
-            entrypoint, command = SCRIPT_ENTRYPOINT, None
-        network_mode = step.network_mode or state.network or None
-        host_config = self.api.create_host_config(
-            mounts=self._mounts(state, step),
-            network_mode=network_mode,
-            privileged=step.privileged,
-            shm_size=step.shm_size or None,
-            dns=step.dns or None,
-            extra_hosts=step.extra_hosts or None,
-            # Output is read from the attach stream only; a log driver would store every line
-            # a second time and halve the throughput of a chatty step.
-            log_config={"Type": "none", "Config": {}},
-        )
-        networking = None
-        if state.network and not step.network_mode:
-            endpoint = self.api.create_endpoint_config(aliases=[step.name])
-            networking = self.api.create_networking_config({state.network: endpoint})
-        return dict(
-            image=step.image,
-            command=command,
-            entrypoint=entrypoint,
-            environment=env,
-            working_dir=step.working_dir or stage.workspace,
-            user=step.user or None,
-            labels={**state.labels, LABEL_STEP: step.name},
-            name=f"pr-{state.run_id}-{_NAME_CHARS.sub('-', step.name)}",
-            host_config=host_config,
-            networking_config=networking,
-        )
-
     def _create(self, state: _StageState, step: StepSpec, env: dict[str, str], log: LogSink) -> str:
         """Create the container, pulling its image by the step's pull policy."""
-        config = self._config(state, step, env)
+        config = container_config(
+            self.api,
+            state.stage,
+            step,
+            env,
+            run_id=state.run_id,
+            labels=state.labels,
+            network=state.network,
+            volumes=state.volumes,
+            workspace_host_path=self.workspace_host_path,
+        )
         if step.pull == "always":
-            self._pull(step.image, log, required=False)
+            pull_image(self.api, step.image, log, required=False)
         try:
             return self._create_container(state, config)
         except docker.errors.ImageNotFound as exc:
@@ -304,7 +259,7 @@ class DockerEngine:
                 raise EngineError(
                     f"image {step.image} is not on this agent and the step says pull: never"
                 ) from exc
-        self._pull(step.image, log, required=True)
+        pull_image(self.api, step.image, log, required=True)
         return self._create_container(state, config)
 
     def _create_container(self, state: _StageState, config: dict[str, Any]) -> str:
@@ -314,24 +269,6 @@ class DockerEngine:
             # A create that failed midway (a timeout, say) may still have made the container.
             state.unsure = True
             raise
-
-    def _pull(self, image: str, log: LogSink, *, required: bool) -> None:
-        log(f"pulling image {image}")
-        error = ""
-        try:
-            # The SDK splits name, tag (default latest) and digest itself.
-            for chunk in self.api.pull(image, stream=True, decode=True):
-                if chunk.get("error"):
-                    error = chunk["error"]
-        except docker.errors.APIError as exc:
-            error = exc.explanation or str(exc)
-        if error and required:
-            raise EngineError(
-                f"image {image} is not on this agent and cannot be pulled: {error}; "
-                "check the name, or load the image on the agent"
-            )
-        if error:
-            log(f"warning: pull of {image} failed ({error}); using the local image")
 
     def run_step(self, run: RunId, step: StepSpec, env: dict[str, str], log: LogSink) -> StepResult:
         """Run ``step`` to its end (services and detached steps: until started).
@@ -343,7 +280,7 @@ class DockerEngine:
         try:
             cid = self._create(state, step, env, log)
         except (EngineError, docker.errors.APIError) as exc:
-            return self._error(step, started, _explain(exc))
+            return self._error(step, started, create_error(exc))
         with state.lock:
             state.containers[step.name] = cid
             killed_early = step.name in state.killed
@@ -360,7 +297,7 @@ class DockerEngine:
         except docker.errors.APIError as exc:
             close_stream(stream)
             self._remove(cid, state)
-            return self._error(step, started, _start_error(step, exc))
+            return self._error(step, started, start_error(step, exc))
         with state.lock:
             killed_while_starting = step.name in state.killed
         if killed_while_starting:  # kill_step came between create and start: kill it now
@@ -478,19 +415,3 @@ def _quiet(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         func(*args, **kwargs)
     except docker.errors.APIError:
         pass
-
-
-def _explain(exc: Exception) -> str:
-    if isinstance(exc, docker.errors.APIError):
-        return f"cannot create the container: {exc.explanation or exc}"
-    return str(exc)
-
-
-def _start_error(step: StepSpec, exc: docker.errors.APIError) -> str:
-    detail = str(exc.explanation or exc)
-    if step.commands and "/bin/sh" in detail:
-        return (
-            f"image {step.image} has no /bin/sh, which commands need: use an image with a "
-            "shell, or an entrypoint/command instead of commands"
-        )
-    return f"cannot start the container: {detail}"
