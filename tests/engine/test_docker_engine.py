@@ -1,5 +1,6 @@
 """The Docker engine under the executor on a real daemon: workspace, services, DAG overlap,
-caches, secrets, trust policy, missing images, cancel/timeout cleanup, leftovers and the clone."""
+caches, secrets, trust policy, missing images, cancel/timeout cleanup, runs kept apart by run id,
+leftovers and the clone."""
 
 from __future__ import annotations
 
@@ -284,6 +285,19 @@ def test_timeouts_kill_and_leave_nothing(engine, leftovers):
     assert statuses == {"hang": "killed", "after": "skipped"}
     result, statuses = run(engine, sh("hang", "sleep 300"), timeout=1)
     assert result.status == "killed" and "timed out" in result.error
+    assert leftovers() == []
+
+
+def test_two_runs_of_one_stage_are_kept_apart_by_their_run_ids(engine, leftovers):
+    step = sh("say", "echo hello")
+    stage = StageSpec(name="same", steps=[step])
+    first, second = engine.setup(stage), engine.setup(stage)
+    assert first != second
+    engine.destroy(first)
+    lines: list[str] = []
+    result = engine.run_step(second, step, {}, lines.append)
+    assert result.status == "success" and lines == ["+ echo hello", "hello"]
+    engine.destroy(second)
     assert leftovers() == []
 
 
