@@ -259,7 +259,14 @@ def _lint_stage_dependencies(stages: list[Stage]) -> list[Issue]:
     bases = {s.name.split(" (", 1)[0] for s in stages}
     graph: dict[str, list[str]] = {}
     for stage in stages:
-        graph[stage.name] = list(stage.depends_on)
+        # As compiled: a matrix pipeline's base name stands for each of its pipelines, so a
+        # cycle through one is found too (it would leave the build waiting for ever).
+        graph[stage.name] = [
+            other.name
+            for dep in stage.depends_on
+            for other in stages
+            if other.name == dep or (other.name != stage.name and other.name.startswith(dep + " ("))
+        ]
         woodpecker = stage.dialect == WOODPECKER
         for dep in stage.depends_on:
             if dep not in names and dep not in bases:
