@@ -35,12 +35,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
 
 from runner import core
 from runner.agent.clone import CloneSource, clone_workspace
 from runner.agent.masking import Masker
 from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
+from runner.pipeline.graph import without_cycles
 from runner.pipeline.spec import (
     ALWAYS,
     EXIT_SKIP,
@@ -114,6 +116,7 @@ class Executor:
         self._deferred_close: list[Callable[[], None]] = []
         self._torn_down = False
         self._run: RunId | None = None  # what engine.setup handed out
+        self._sorter: TopologicalSorter[str] | None = None  # hands out units as they get ready
 
     def _units(self) -> list[StepSpec]:
         """Clone, services and steps, in start order, with the clone always first."""
@@ -190,38 +193,44 @@ class Executor:
         return StageResult(status, steps, error, started, time.time())
 
     def _schedule(self) -> None:
-        deps = self._dependencies()
-        pending = list(self.units)
+        """Start each unit once the units it depends on have ended (``graphlib`` hands them out
+        as they become ready; units ready together start in stage order), until all ended."""
+        # A spec the linter refuses may hold a cycle: its units (and what depends on them)
+        # never start and fail the stage; the rest of the stage runs.
+        deps, in_cycle = without_cycles(self._dependencies())
+        by_name = {u.name: u for u in self.units}
+        position = {u.name: index for index, u in enumerate(self.units)}
+        sorter = self._sorter = TopologicalSorter(deps)
+        sorter.prepare()
         threads: list[threading.Thread] = []
         deadline = time.monotonic() + self.stage.timeout if self.stage.timeout > 0 else None
         with self._lock:
-            while pending or self._running:
+            while sorter.is_active():
                 self._check_stop(deadline)
-                for unit in list(pending):
-                    if not all(d in self.results for d in deps[unit.name]):
-                        continue
-                    pending.remove(unit)
-                    why_not = self._why_not_run(unit)
-                    if why_not:
-                        self._finish(StepResult(unit.name, core.SKIPPED, error=why_not))
-                        continue
-                    self._running[unit.name] = unit
-                    thread = threading.Thread(
-                        target=self._run_unit, args=(unit,), name=f"step-{unit.name}"
-                    )
-                    thread.start()
-                    threads.append(thread)
-                if pending and not self._running and not self._any_ready(pending, deps):
-                    for unit in pending:  # a dependency cycle: nothing can ever start
-                        self._finish(StepResult(unit.name, core.SKIPPED, error="dependency cycle"))
-                        self._failed = True
-                    pending.clear()
+                # A skip ends a unit at once and may make its dependents ready: ask again.
+                while ready := sorted(sorter.get_ready(), key=position.__getitem__):
+                    for name in ready:
+                        unit = by_name[name]
+                        if name in in_cycle or any(d in in_cycle for d in deps[name]):
+                            in_cycle.add(name)
+                            why_not = "dependency cycle"
+                        else:
+                            why_not = self._why_not_run(unit)
+                        if why_not:
+                            self._finish(StepResult(unit.name, core.SKIPPED, error=why_not))
+                            sorter.done(name)
+                            continue
+                        self._running[unit.name] = unit
+                        thread = threading.Thread(
+                            target=self._run_unit, args=(unit,), name=f"step-{unit.name}"
+                        )
+                        thread.start()
+                        threads.append(thread)
                 self._lock.wait(_POLL)
+            if in_cycle:  # known once the rest has run, so run policies did not see it
+                self._failed = True
         for thread in threads:
             thread.join()
-
-    def _any_ready(self, pending: list[StepSpec], deps: dict[str, list[str]]) -> bool:
-        return any(all(d in self.results for d in deps[u.name]) for u in pending)
 
     def _check_stop(self, deadline: float | None) -> None:
         """Kill the running steps once on cancel or when the stage deadline has passed."""
@@ -299,6 +308,8 @@ class Executor:
                 self._skip_rest = True
             self._running.pop(unit.name, None)
             self._finish(result, unit)
+            if self._sorter is not None:
+                self._sorter.done(unit.name)
             self._lock.notify_all()
 
     def _active_run(self) -> RunId:

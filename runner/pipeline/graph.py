@@ -32,6 +32,22 @@ def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
     return []
 
 
+def without_cycles(graph: Mapping[str, Sequence[str]]) -> tuple[dict[str, list[str]], set[str]]:
+    """The graph without edges to unknown nodes and without the edge that closes each cycle,
+    and the nodes that lost such an edge (each lies on a cycle)."""
+    edges = {node: [d for d in deps if d in graph] for node, deps in graph.items()}
+    cut: set[str] = set()
+    while True:
+        try:
+            TopologicalSorter(edges).prepare()
+            return edges, cut
+        except CycleError as exc:
+            # graphlib names the cycle along its edges from dependency to dependent.
+            dependency, dependent = exc.args[1][-2], exc.args[1][-1]
+            edges[dependent] = [d for d in edges[dependent] if d != dependency]
+            cut.add(dependent)
+
+
 def dependency_order(graph: Mapping[str, Sequence[str]]) -> list[str]:
     """Every node after the nodes it depends on; among nodes whose dependencies are all placed,
     the graph's own (file) order.
@@ -40,17 +56,8 @@ def dependency_order(graph: Mapping[str, Sequence[str]]) -> list[str]:
     that closes it, so every node is still placed exactly once.
     """
     position = {node: index for index, node in enumerate(graph)}
-    edges = {node: [d for d in deps if d in graph] for node, deps in graph.items()}
-    while True:
-        sorter = TopologicalSorter(edges)
-        try:
-            sorter.prepare()
-            break
-        except CycleError as exc:
-            # graphlib names the cycle along its edges from dependency to dependent.
-            cycle = exc.args[1]
-            dependency, dependent = cycle[-2], cycle[-1]
-            edges[dependent] = [d for d in edges[dependent] if d != dependency]
+    sorter = TopologicalSorter(without_cycles(graph)[0])
+    sorter.prepare()
     ready: list[str] = []
     order: list[str] = []
     while sorter.is_active():
