@@ -86,6 +86,7 @@ def _exec(directory: str) -> float:
 
 def _latency(client) -> list[float]:
     from runner.agent.executor import Executor
+    from runner.engine.base import StepLog
     from runner.engine.docker import DockerEngine
     from runner.pipeline.spec import StageSpec, StepSpec
 
@@ -104,7 +105,7 @@ def _latency(client) -> list[float]:
         stage = StageSpec(name="latency", steps=[step])
 
         def factory(_name, arrivals=arrivals):
-            return lambda line: arrivals.append((time.time(), line))
+            return StepLog(lambda line: arrivals.append((time.time(), line)))
 
         Executor(engine, stage, log_sink_factory=factory).run()
         received, printed = arrivals[0]

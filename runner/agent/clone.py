@@ -14,7 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-from runner.engine.base import Engine, LogSink
+from runner.engine.base import Engine, LogSink, RunId
 from runner.git_urls import redact_url
 from runner.gitmirror import Mirror
 from runner.pipeline.spec import StageSpec
@@ -34,8 +34,11 @@ class CloneSource:
     cache_dir: str = DEFAULT_CACHE_DIR
 
 
-def clone_workspace(engine: Engine, stage: StageSpec, source: CloneSource, log: LogSink) -> str:
-    """Fetch ``source`` into its mirror and copy the commit's tree into the stage workspace.
+def clone_workspace(
+    engine: Engine, run: RunId, stage: StageSpec, source: CloneSource, log: LogSink
+) -> str:
+    """Fetch ``source`` into its mirror and copy the commit's tree into the workspace of the
+    engine's ``run`` of ``stage``.
 
     Must be called between ``engine.setup`` and the first step. Returns the commit sha.
     """
@@ -59,5 +62,5 @@ def clone_workspace(engine: Engine, stage: StageSpec, source: CloneSource, log: 
             skip_verify=skip_verify,
             log=log,
         )
-        engine.copy_to_workspace(stage, tmp)
+        engine.copy_to_workspace(run, tmp)
     return sha

@@ -7,7 +7,7 @@ Public API (used by the agent and by ``runner exec``)::
         stage,                       # runner.pipeline.spec.StageSpec
         secrets={"name": "value"},   # values for the steps' SecretRefs; all are masked
         environ={"K": "V"},          # agent-wide variables, lowest precedence
-        log_sink_factory=factory,    # factory(step_name) -> callable(line); optional .close()
+        log_sink_factory=factory,    # factory(step_name) -> StepLog(write, close)
         on_step_update=callback,     # callback(StepResult): status "running", then final
         cancel=threading.Event(),    # set from any thread to stop the stage within seconds
         clone_source=CloneSource(url, commit=..., ref=..., branch=..., cache_dir=...),
@@ -35,12 +35,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
 
 from runner import core
 from runner.agent.clone import CloneSource, clone_workspace
 from runner.agent.masking import Masker
-from runner.engine.base import Engine, LogSink
+from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
+from runner.pipeline.graph import without_cycles
 from runner.pipeline.spec import (
     ALWAYS,
     EXIT_SKIP,
@@ -75,6 +77,10 @@ def _discard(_line: str) -> None:
     return None
 
 
+def _no_log(_name: str) -> StepLog:
+    return StepLog(_discard)
+
+
 class Executor:
     """Runs one stage once. Not reusable; ``run`` is called from one thread."""
 
@@ -85,16 +91,16 @@ class Executor:
         *,
         secrets: dict[str, str] | None = None,
         environ: dict[str, str] | None = None,
-        log_sink_factory: Callable[[str], LogSink] | None = None,
+        log_sink_factory: Callable[[str], StepLog] | None = None,
         on_step_update: Callable[[StepResult], None] | None = None,
         cancel: threading.Event | None = None,
         clone_source: CloneSource | None = None,
-    ):
+    ) -> None:
         self.engine = engine
         self.stage = stage
         self.secrets = dict(secrets or {})
         self.environ = dict(environ or {})
-        self.log_sink_factory = log_sink_factory or (lambda _name: _discard)
+        self.log_sink_factory = log_sink_factory or _no_log
         self.on_step_update = on_step_update or (lambda _result: None)
         self.cancel = cancel or threading.Event()
         self.clone_source = clone_source
@@ -109,6 +115,8 @@ class Executor:
         self._stop_reason = ""
         self._deferred_close: list[Callable[[], None]] = []
         self._torn_down = False
+        self._run: RunId | None = None  # what engine.setup handed out
+        self._sorter: TopologicalSorter[str] | None = None  # hands out units as they get ready
 
     def _units(self) -> list[StepSpec]:
         """Clone, services and steps, in start order, with the clone always first."""
@@ -158,7 +166,7 @@ class Executor:
         volumes to ``teardown`` (which the caller must call, also after an exception)."""
         started = time.time()
         try:
-            self.engine.setup(self.stage)
+            self._run = self.engine.setup(self.stage)
         except Exception as exc:  # policy refusal, engine down: the stage is an error
             message = str(exc) if isinstance(exc, RunnerError) else f"engine setup failed: {exc}"
             for unit in self.units:
@@ -175,7 +183,8 @@ class Executor:
         if self._torn_down:
             return
         self._torn_down = True
-        self.engine.destroy(self.stage)
+        if self._run is not None:  # a failed setup removed what it made itself
+            self.engine.destroy(self._run)
         for close in self._deferred_close:  # services log until destroy
             close()
 
@@ -184,38 +193,44 @@ class Executor:
         return StageResult(status, steps, error, started, time.time())
 
     def _schedule(self) -> None:
-        deps = self._dependencies()
-        pending = list(self.units)
+        """Start each unit once the units it depends on have ended (``graphlib`` hands them out
+        as they become ready; units ready together start in stage order), until all ended."""
+        # A spec the linter refuses may hold a cycle: its units (and what depends on them)
+        # never start and fail the stage; the rest of the stage runs.
+        deps, in_cycle = without_cycles(self._dependencies())
+        by_name = {u.name: u for u in self.units}
+        position = {u.name: index for index, u in enumerate(self.units)}
+        sorter = self._sorter = TopologicalSorter(deps)
+        sorter.prepare()
         threads: list[threading.Thread] = []
         deadline = time.monotonic() + self.stage.timeout if self.stage.timeout > 0 else None
         with self._lock:
-            while pending or self._running:
+            while sorter.is_active():
                 self._check_stop(deadline)
-                for unit in list(pending):
-                    if not all(d in self.results for d in deps[unit.name]):
-                        continue
-                    pending.remove(unit)
-                    why_not = self._why_not_run(unit)
-                    if why_not:
-                        self._finish(StepResult(unit.name, core.SKIPPED, error=why_not))
-                        continue
-                    self._running[unit.name] = unit
-                    thread = threading.Thread(
-                        target=self._run_unit, args=(unit,), name=f"step-{unit.name}"
-                    )
-                    thread.start()
-                    threads.append(thread)
-                if pending and not self._running and not self._any_ready(pending, deps):
-                    for unit in pending:  # a dependency cycle: nothing can ever start
-                        self._finish(StepResult(unit.name, core.SKIPPED, error="dependency cycle"))
-                        self._failed = True
-                    pending.clear()
+                # A skip ends a unit at once and may make its dependents ready: ask again.
+                while ready := sorted(sorter.get_ready(), key=position.__getitem__):
+                    for name in ready:
+                        unit = by_name[name]
+                        if name in in_cycle or any(d in in_cycle for d in deps[name]):
+                            in_cycle.add(name)
+                            why_not = "dependency cycle"
+                        else:
+                            why_not = self._why_not_run(unit)
+                        if why_not:
+                            self._finish(StepResult(unit.name, core.SKIPPED, error=why_not))
+                            sorter.done(name)
+                            continue
+                        self._running[unit.name] = unit
+                        thread = threading.Thread(
+                            target=self._run_unit, args=(unit,), name=f"step-{unit.name}"
+                        )
+                        thread.start()
+                        threads.append(thread)
                 self._lock.wait(_POLL)
+            if in_cycle:  # known once the rest has run, so run policies did not see it
+                self._failed = True
         for thread in threads:
             thread.join()
-
-    def _any_ready(self, pending: list[StepSpec], deps: dict[str, list[str]]) -> bool:
-        return any(all(d in self.results for d in deps[u.name]) for u in pending)
 
     def _check_stop(self, deadline: float | None) -> None:
         """Kill the running steps once on cancel or when the stage deadline has passed."""
@@ -232,10 +247,10 @@ class Executor:
 
     def _kill(self, unit: StepSpec, reason: str) -> None:
         self._killed.setdefault(unit.name, reason)
-        if unit.kind == KIND_CLONE:
+        if unit.kind == KIND_CLONE or self._run is None:
             return  # the clone runs in-process and ends on its own within seconds
         try:
-            self.engine.kill_step(self.stage, unit)
+            self.engine.kill_step(self._run, unit)
         except Exception:  # the container may be gone already; kill_step is best effort
             pass
 
@@ -258,8 +273,8 @@ class Executor:
     def _run_unit(self, unit: StepSpec) -> None:
         started = time.time()
         self._update(StepResult(unit.name, core.RUNNING, started=started))
-        raw_sink = self.log_sink_factory(unit.name)
-        sink = self.masker.wrap(raw_sink)
+        step_log = self.log_sink_factory(unit.name)
+        sink = self.masker.wrap(step_log.write)
         timer = None
         if unit.timeout > 0 and unit.kind != KIND_CLONE:
             reason = f"step timed out after {unit.timeout}s"
@@ -271,18 +286,16 @@ class Executor:
                 result = self._clone(unit, sink, started)
             else:
                 env = self._environment(unit, sink)
-                result = self.engine.run_step(self.stage, unit, env, sink)
+                result = self._run_container(unit, env, sink)
         except Exception as exc:  # an engine bug must not take the stage down with it
             result = StepResult(unit.name, core.ERROR, error=f"{type(exc).__name__}: {exc}")
         finally:
             if timer:
                 timer.cancel()
-            close = getattr(raw_sink, "close", None)
-            if callable(close):
-                if unit.detach or unit.kind == KIND_SERVICE:
-                    self._deferred_close.append(close)
-                else:
-                    close()
+            if unit.detach or unit.kind == KIND_SERVICE:
+                self._deferred_close.append(step_log.close)
+            else:
+                step_log.close()
         result.started = result.started or started
         result.finished = result.finished or time.time()
         if result.status == core.RUNNING:  # services and detached steps: started is success
@@ -295,11 +308,26 @@ class Executor:
                 self._skip_rest = True
             self._running.pop(unit.name, None)
             self._finish(result, unit)
+            if self._sorter is not None:
+                self._sorter.done(unit.name)
             self._lock.notify_all()
 
+    def _active_run(self) -> RunId:
+        """The engine's run of this stage (units are scheduled only after its setup)."""
+        if self._run is None:
+            raise RunnerError(f'stage "{self.stage.name}" was not set up')
+        return self._run
+
+    def _run_container(self, unit: StepSpec, env: dict[str, str], sink: LogSink) -> StepResult:
+        return self.engine.run_step(self._active_run(), unit, env, sink)
+
     def _clone(self, unit: StepSpec, sink: LogSink, started: float) -> StepResult:
+        if self.clone_source is None:  # _why_not_run skips the clone then; kept for typing
+            return StepResult(unit.name, core.SKIPPED, 0, started, time.time())
         try:
-            sha = clone_workspace(self.engine, self.stage, self.clone_source, sink)
+            sha = clone_workspace(
+                self.engine, self._active_run(), self.stage, self.clone_source, sink
+            )
         except RunnerError as exc:
             sink(f"clone failed: {exc}")
             return StepResult(unit.name, core.FAILURE, 1, started, time.time(), str(exc))

@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+
+from runner.engine.base import Engine
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +36,18 @@ class EngineHealth:
 
     def __init__(
         self,
-        factory: Callable[[], Any],
+        factory: Callable[[], Engine],
         report: Callable[[str], None],
         *,
-        on_first: Callable[[Any], None] | None = None,
+        on_first: Callable[[Engine], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-    ):
+    ) -> None:
         self._factory = factory
         self._report = report
         self._on_first = on_first
         self._clock = clock
         self._lock = threading.Lock()
-        self.engine: Any = None
+        self.engine: Engine | None = None
         self.reason = "not checked yet"
         self._next_probe = 0.0
         self._ok_at: float | None = None  # when the engine last answered
@@ -87,9 +88,7 @@ class EngineHealth:
                 if self._on_first is not None:
                     self._on_first(engine)
                 self.engine = engine
-            ping = getattr(self.engine, "ping", None)
-            if ping is not None:
-                ping()
+            self.engine.ping()
             return ""
         except Exception as exc:  # any failure to reach the engine makes the agent unhealthy
             return str(exc) or type(exc).__name__

@@ -27,6 +27,7 @@ from runner.agent.health import EngineHealth
 from runner.agent.logship import LogShipper
 from runner.agent.rpc_client import RpcClient, RpcRefused, RpcUnavailable
 from runner.core import ERROR, FAILURE, KILLED, RUNNING
+from runner.engine.base import Engine, StepLog
 from runner.errors import PayloadError
 from runner.pipeline.payload import StagePayload
 from runner.retry import Backoff, retry
@@ -41,16 +42,10 @@ CLAIM_BACKOFF = Backoff(first=0.2, cap=10.0)  # a claim the server did not answe
 HEALTH_POLL = 1.0  # seconds between asking an unhealthy engine's state (it backs off itself)
 
 
-def _step_sink(shipper: LogShipper, step_id: int):
-    """The executor's per-step sink: the shipper's own per-line function (no extra call per
-    line), with the ``close`` the executor calls after the step's last line."""
-    write = shipper.sink(step_id)
-
-    def close() -> None:
-        shipper.end_step(step_id)
-
-    write.close = close
-    return write
+def _step_sink(shipper: LogShipper, step_id: int) -> StepLog:
+    """The executor's per-step log: the shipper's own per-line function (no extra call per
+    line), and the ``close`` the executor calls after the step's last line."""
+    return StepLog(shipper.sink(step_id), functools.partial(shipper.end_step, step_id))
 
 
 class _Reporter:
@@ -126,7 +121,7 @@ class AgentRuntime:
     def __init__(
         self,
         client: RpcClient,
-        engine_factory: Callable[[], Any],
+        engine_factory: Callable[[], Engine],
         *,
         name: str = "agent",
         capacity: int = 1,
@@ -164,14 +159,12 @@ class AgentRuntime:
     def _report_health(self, reason: str) -> None:
         self.client.report_health(reason)
 
-    def _remove_leftovers(self, engine) -> None:
+    def _remove_leftovers(self, engine: Engine) -> None:
         """What an earlier, interrupted run of this agent left on the engine goes first."""
-        cleanup = getattr(engine, "cleanup_leftovers", None)
-        if cleanup is not None:
-            try:
-                cleanup(self.name)
-            except Exception:
-                log.exception("cleanup of earlier leftovers failed")
+        try:
+            engine.cleanup_leftovers(self.name)
+        except Exception:
+            log.exception("cleanup of earlier leftovers failed")
 
     def start(self) -> None:
         """Start the worker threads (returns at once; never fails for an engine that is down)."""
@@ -302,10 +295,10 @@ class AgentRuntime:
                 },
             )
 
-        def sink_for(step_name: str):
+        def sink_for(step_name: str) -> StepLog:
             step_id = step_ids.get(step_name)
             if step_id is None:
-                return lambda line: None
+                return StepLog(lambda line: None)
             return _step_sink(shipper, step_id)
 
         status, error = ERROR, ""

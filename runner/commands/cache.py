@@ -42,7 +42,7 @@ def cache() -> None:
 @click.option("--repo", default="", help="only the caches of this owner/name")
 def list_command(repo: str) -> None:
     """List cache volumes: repository, key, cached path, whose builds use it, volume name."""
-    from runner.agent.cleanup import list_caches
+    from runner.engine.cleanup import list_caches
 
     rows = [("REPO", "KEY", "PATH", "BUILDS", "VOLUME")]
     rows += [
@@ -58,7 +58,7 @@ def list_command(repo: str) -> None:
 @click.option("--key", default="", help="only the caches with this key")
 def prune_command(repo: str, key: str) -> None:
     """Remove cache volumes that no container uses."""
-    from runner.agent.cleanup import prune_caches
+    from runner.engine.cleanup import prune_caches
 
     try:
         removed = prune_caches(_client(), repo, key)

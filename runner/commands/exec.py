@@ -18,15 +18,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
 from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor, StageResult
 from runner.commands import exec_context as ectx
+from runner.core import PENDING, SKIPPED
+from runner.engine.base import Engine, StepLog
 from runner.errors import PipelineError, RunnerError
-from runner.pipeline.spec import ON_FAILURE, ON_SUCCESS, BuildContext, StageSpec
+from runner.pipeline.readiness import RUN, SKIP, WAIT, readiness
+from runner.pipeline.spec import BuildContext, StageSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -55,6 +58,10 @@ class TerminalLog:
 
         return sink
 
+    def step_log(self, name: str) -> StepLog:
+        """The log of step ``name`` as the executor takes it (nothing to close on a terminal)."""
+        return StepLog(self.sink_for(name))
+
     def say(self, text: str) -> None:
         with self._lock:
             self.out.write(text + "\n")
@@ -77,52 +84,31 @@ def summary(results: list[tuple[StageSpec, StageResult]]) -> str:
     )
 
 
-def order_stages(stages: list[StageSpec]) -> list[StageSpec]:
-    """Stages with every dependency before its dependents (file order otherwise kept)."""
-    by_name = {s.name: s for s in stages}
-    done: list[StageSpec] = []
-    seen: set[str] = set()
-
-    def visit(stage: StageSpec, path: tuple[str, ...]) -> None:
-        if stage.name in seen or stage.name in path:
-            return
-        for dep in stage.depends_on:
-            if dep in by_name:
-                visit(by_name[dep], (*path, stage.name))
-        seen.add(stage.name)
-        done.append(stage)
-
-    for stage in stages:
-        visit(stage, ())
-    return done
-
-
 def run_stages(
     stages: list[StageSpec],
     *,
-    engine_factory: Callable[[StageSpec], object],
+    engine_factory: Callable[[StageSpec], Engine],
     log: TerminalLog,
     secrets: dict[str, str] | None = None,
     environ: dict[str, str] | None = None,
     clone_source: CloneSource | None = None,
     cancel: threading.Event | None = None,
 ) -> list[tuple[StageSpec, StageResult]]:
-    """Run ``stages`` one after another in dependency order; a stage whose dependencies did
-    not go its way (``on-success``/``on-failure``) is skipped. Returns each stage's result."""
+    """Run ``stages`` one after another, in the order the server's queue would hand them to a
+    single agent: the first stage in file order that ``runner.pipeline.readiness`` lets start.
+    A stage whose dependencies did not go its way (``on-success``/``on-failure``) is skipped.
+    Returns each stage's result, in the order they ran."""
     cancel = cancel or threading.Event()
     results: list[tuple[StageSpec, StageResult]] = []
-    statuses: dict[str, str] = {}
-    for stage in order_stages(stages):
-        deps = [statuses.get(d, "success") for d in stage.depends_on]
-        failed = any(s != "success" for s in deps)
-        if (
-            cancel.is_set()
-            or (stage.run_policy == ON_SUCCESS and failed)
-            or (stage.run_policy == ON_FAILURE and not failed)
-        ):
+    statuses = {stage.name: PENDING for stage in stages}
+    waiting = list(stages)
+    while waiting:
+        stage, verdict = _next_stage(waiting, statuses)
+        waiting.remove(stage)
+        if cancel.is_set() or verdict != RUN:
             log.say(f"--- stage {stage.name}: skipped")
-            statuses[stage.name] = "skipped"
-            results.append((stage, StageResult("skipped")))
+            statuses[stage.name] = SKIPPED
+            results.append((stage, StageResult(SKIPPED)))
             continue
         log.say(f"--- stage {stage.name}")
         result = Executor(
@@ -130,7 +116,7 @@ def run_stages(
             stage,
             secrets=secrets,
             environ=environ,
-            log_sink_factory=log.sink_for,
+            log_sink_factory=log.step_log,
             on_step_update=lambda r: _report(log, r),
             cancel=cancel,
             clone_source=clone_source,
@@ -140,6 +126,19 @@ def run_stages(
         statuses[stage.name] = result.status
         results.append((stage, result))
     return results
+
+
+def _next_stage(waiting: list[StageSpec], statuses: dict[str, str]) -> tuple[StageSpec, str]:
+    """The first stage of ``waiting`` that need not wait, with its verdict (run or skip).
+
+    Should every one wait (a dependency cycle, which the linter refuses), the first is
+    skipped, so the run still ends.
+    """
+    for stage in waiting:
+        verdict = readiness(stage.depends_on, stage.run_policy, statuses)
+        if verdict != WAIT:
+            return stage, verdict
+    return waiting[0], SKIP
 
 
 def _report(log: TerminalLog, result) -> None:
@@ -173,7 +172,7 @@ class _Interrupts:
     def __init__(self, cancel: threading.Event):
         self.cancel = cancel
         self.signal = 0
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # what signal.signal returned: handlers or ints
 
     def _handle(self, signum, _frame) -> None:
         self.signal = signum

@@ -1,22 +1,43 @@
 """The engine protocol: the calls through which a stage's containers are run.
 
-Call order for one stage: ``setup(stage)`` once, then optionally ``copy_to_workspace`` (the
-clone), then ``run_step`` for services and steps (several at a time from different threads
-when steps run in parallel; ``kill_step`` from any thread), then ``destroy(stage)``. The same
-``StageSpec`` object must be passed to every call of one stage: engines key their state on it.
-``destroy`` never raises, is safe after a failed ``setup`` and safe to call twice.
+Call order for one stage: ``run = setup(stage)`` once, then optionally ``copy_to_workspace``
+(the clone), then ``run_step`` for services and steps (several at a time from different threads
+when steps run in parallel; ``kill_step`` from any thread), then ``destroy(run)``. ``setup``
+hands out the run id every later call of that stage passes: engines key their state on it, so
+one engine serves any number of stages at once, even two of the same name. A ``setup`` that
+fails removes what it made before it raises. ``destroy`` never raises and is safe to call twice.
+``cleanup_leftovers`` belongs to the agent's start, before any stage runs.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import NewType, Protocol
 
 from runner.pipeline.spec import StageSpec, StepResult, StepSpec
 
 # Receives one log line of a step (without the trailing newline), already masked.
 LogSink = Callable[[str], None]
+
+# The id ``Engine.setup`` hands out for one run of a stage; every later call names the run by it.
+RunId = NewType("RunId", str)
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class StepLog:
+    """One step's log as a log sink factory hands it to the executor: ``write(line)`` for
+    each line (from the step's thread), then ``close()`` once, after the step's last line
+    (for services and detached steps: after ``destroy``, since they log until then)."""
+
+    write: LogSink
+    close: Callable[[], None] = _nothing
+
 
 # The environment variable that carries a step's ``commands`` script into its container.
 SCRIPT_ENV = "CI_SCRIPT"
@@ -35,19 +56,23 @@ def shell_script(commands: list[str]) -> str:
 
 
 class Engine(Protocol):
-    def setup(self, stage: StageSpec) -> None:
-        """Create the stage's workspace volume, temp volumes and network.
+    """What runs a stage's containers: ``DockerEngine``, or ``FakeEngine`` in unit tests."""
+
+    def ping(self) -> None:
+        """Return when the engine answers; raise ``EngineError`` with the reason if not."""
+
+    def setup(self, stage: StageSpec) -> RunId:
+        """Create the stage's workspace volume, temp volumes and network; the run's id.
 
         Raises ``PolicyError`` before creating anything when a step asks for what the trust
-        policy refuses, and ``EngineError`` when the engine cannot be reached.
+        policy refuses, and ``EngineError`` when the engine cannot be reached (after removing
+        what it had made).
         """
 
-    def copy_to_workspace(self, stage: StageSpec, src_dir: str) -> None:
-        """Copy the files of the local directory ``src_dir`` into the stage's workspace."""
+    def copy_to_workspace(self, run: RunId, src_dir: str) -> None:
+        """Copy the files of the local directory ``src_dir`` into the run's workspace."""
 
-    def run_step(
-        self, stage: StageSpec, step: StepSpec, env: dict[str, str], log: LogSink
-    ) -> StepResult:
+    def run_step(self, run: RunId, step: StepSpec, env: dict[str, str], log: LogSink) -> StepResult:
         """Run one container to its end (or start it, for services and detached steps).
 
         ``env`` is the step's full environment with secrets resolved. Blocks until the
@@ -56,8 +81,17 @@ class Engine(Protocol):
         does not raise.
         """
 
-    def kill_step(self, stage: StageSpec, step: StepSpec) -> None:
+    def kill_step(self, run: RunId, step: StepSpec) -> None:
         """Stop a running step's container at once (cancel, timeout). Never raises."""
 
-    def destroy(self, stage: StageSpec) -> None:
-        """Remove every container, volume (but cache volumes) and network of the stage."""
+    def destroy(self, run: RunId) -> None:
+        """Remove every container, volume (but cache volumes) and network of the run.
+
+        Never raises; a second call, or one for an unknown run, does nothing."""
+
+    def cleanup_leftovers(self, agent_name: str | None = None) -> int:
+        """Remove what an interrupted earlier run of agent ``agent_name`` (default: the
+        engine's own) left behind, cache volumes excepted; how many resources were removed.
+
+        Call it at agent start only, when no stage of that agent can be running.
+        """

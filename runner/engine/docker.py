@@ -6,9 +6,9 @@ stage of plain steps stays on Docker's default bridge, which saves a network att
 step) and the temp volumes; the workspace volume (unless ``workspace_host_path`` is bound
 instead, for ``runner exec``) is made by the daemon, labelled, at the stage's first container
 create, which mounts it. Cache volumes are created on first use and kept.
-Everything carries the labels ``pipeline-runner.build``, ``.stage``, ``.agent`` and ``.run``
-(one id per ``setup``) plus ``extra_labels``, so ``cleanup_leftovers`` finds what an
-interrupted agent left behind.
+Everything carries the labels of ``labels`` (build, stage, agent and run: the run id ``setup``
+hands out, which keys the engine's state of that run) plus ``extra_labels``, so
+``cleanup_leftovers`` finds what an interrupted agent left behind.
 
 A step costs the round trips of a bare ``docker run``: create, attach, start, wait and
 remove (no inspect); the removal runs in a background thread beside the next step's create
@@ -24,12 +24,13 @@ path and, for fork pull requests, the ``fork`` scope. A missing image is pulled 
 pull policy; one that cannot be pulled, or an image without the shell that ``commands``
 need, ends the step with status ``error`` and the reason.
 
+A step's container configuration, image pulls and start errors are made in ``docker_steps``.
+
 Thread-safety: one ``DockerEngine`` serves any number of stages and of parallel steps.
 """
 
 from __future__ import annotations
 
-import re
 import tarfile
 import tempfile
 import threading
@@ -43,20 +44,19 @@ from typing import IO, Any
 
 import docker
 import docker.errors
-from docker.types import Mount as DockerMount
 
 from runner import core
-from runner.agent.cleanup import (
-    LABEL_CACHE,
-    LABEL_CACHE_KEY,
-    LABEL_CACHE_PATH,
-    LABEL_CACHE_REPO,
-    LABEL_CACHE_TRUST,
-    cache_volume_name,
-    cleanup_leftovers,
-)
-from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, shell_script
+from runner.engine.base import LogSink, RunId
+from runner.engine.cleanup import cleanup_leftovers
 from runner.engine.docker_logs import attach, close_stream, pump_lines
+from runner.engine.docker_steps import (
+    container_config,
+    create_error,
+    pull_image,
+    safe_name,
+    start_error,
+)
+from runner.engine.labels import LABEL_RUN, cache_labels, cache_volume, run_labels
 from runner.engine.policy import check_policy
 from runner.errors import EngineError
 from runner.pipeline.spec import (
@@ -67,23 +67,17 @@ from runner.pipeline.spec import (
     StepResult,
     StepSpec,
 )
-from runner.pipeline.trust import FORK, stage_trust
 from runner.retry import Backoff, retry
 
-LABEL_BUILD = "pipeline-runner.build"
-LABEL_STAGE = "pipeline-runner.stage"
-LABEL_AGENT = "pipeline-runner.agent"
-LABEL_RUN = "pipeline-runner.run"
-
 _STEADY = Backoff(first=0.2, factor=1.0)  # between attempts to remove a resource
-_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]+")
 
 
 @dataclass
 class _StageState:
-    """What the engine created for one stage (keyed by the StageSpec object)."""
+    """What the engine created for one run of a stage (keyed by its run id)."""
 
-    run_id: str
+    run_id: RunId
+    stage: StageSpec
     labels: dict[str, str]
     network: str = ""
     volumes: dict[str, str] = field(default_factory=dict)  # workspace/temp name -> volume
@@ -93,7 +87,7 @@ class _StageState:
     containers: dict[str, str] = field(default_factory=dict)  # step name -> container id
     killed: set[str] = field(default_factory=set)
     log_threads: list[threading.Thread] = field(default_factory=list)
-    removals: list[Future] = field(default_factory=list)
+    removals: list[Future[None]] = field(default_factory=list)
     archive: IO[bytes] | None = None  # the clone, until the first container takes it
     archive_lock: threading.Lock = field(default_factory=threading.Lock)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -129,7 +123,7 @@ class DockerEngine:
         self.privileged_images = list(privileged_images)
         self.trusted = trusted
         self.workspace_host_path = workspace_host_path
-        self._stages: dict[int, _StageState] = {}
+        self._runs: dict[RunId, _StageState] = {}
         self._guard = threading.Lock()
         self._remover = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docker-remove")
 
@@ -150,27 +144,23 @@ class DockerEngine:
 
     # -- setup ----------------------------------------------------------------------------
 
-    def _state(self, stage: StageSpec) -> _StageState:
+    def _state(self, run: RunId) -> _StageState:
         with self._guard:
-            state = self._stages.get(id(stage))
+            state = self._runs.get(run)
         if state is None:
-            raise EngineError(f'stage "{stage.name}" was not set up; call setup() first')
+            raise EngineError(f'run "{run}" was not set up; call setup() first')
         return state
 
-    def setup(self, stage: StageSpec) -> None:
-        """Check the policy, then create the network and volumes of ``stage``."""
+    def setup(self, stage: StageSpec) -> RunId:
+        """Check the policy, then create the network and volumes of ``stage``; the run's id.
+
+        A failure removes what was made before it is raised."""
         self.check_policy(stage)
-        run_id = uuid.uuid4().hex[:12]
-        labels = {
-            LABEL_BUILD: _build_number(stage),
-            LABEL_STAGE: stage.name,
-            LABEL_AGENT: self.agent_name,
-            LABEL_RUN: run_id,
-            **self.extra_labels,
-        }
-        state = _StageState(run_id=run_id, labels=labels)
+        run_id = RunId(uuid.uuid4().hex[:12])
+        labels = run_labels(stage, self.agent_name, run_id, self.extra_labels)
+        state = _StageState(run_id=run_id, stage=stage, labels=labels)
         with self._guard:
-            self._stages[id(stage)] = state
+            self._runs[run_id] = state
         prefix = f"pr-{run_id}"
         try:
             if stage.services or any(s.detach for s in stage.steps):
@@ -182,7 +172,7 @@ class DockerEngine:
                 # labels) at the first container create: one round trip less per stage.
                 state.volumes["workspace"] = f"{prefix}-workspace"
             for name in stage.temp_volumes:
-                volume = f"{prefix}-{_NAME_CHARS.sub('-', name)}"
+                volume = f"{prefix}-{safe_name(name)}"
                 self.api.create_volume(volume, labels=labels)
                 state.volumes[name] = volume
             for step in [*stage.services, *stage.steps]:
@@ -191,24 +181,17 @@ class DockerEngine:
                         self._ensure_cache(stage, mount)
         except Exception as exc:
             state.unsure = True  # a create that failed midway may have made its resource
+            self.destroy(run_id)
             if isinstance(exc, docker.errors.APIError):
                 raise EngineError(f'cannot set up stage "{stage.name}": {exc.explanation}') from exc
             if isinstance(exc, docker.errors.DockerException):
                 raise EngineError(f"cannot reach the Docker engine: {exc}") from exc
             raise
+        return run_id
 
     def _ensure_cache(self, stage: StageSpec, mount: Mount) -> str:
-        repo = _cache_repo(stage)
-        name = cache_volume_name(repo, mount.source, mount.target, _cache_scope(stage))
-        labels = {
-            LABEL_CACHE: "1",
-            LABEL_CACHE_REPO: repo,
-            LABEL_CACHE_KEY: mount.source,
-            LABEL_CACHE_PATH: mount.target,
-            LABEL_CACHE_TRUST: _cache_scope(stage),
-            LABEL_AGENT: self.agent_name,
-            **self.extra_labels,
-        }
+        name = cache_volume(stage, mount)
+        labels = cache_labels(stage, mount, self.agent_name, self.extra_labels)
         try:
             self.api.create_volume(name, labels=labels)
         except docker.errors.APIError as exc:
@@ -216,14 +199,14 @@ class DockerEngine:
                 raise
         return name
 
-    def copy_to_workspace(self, stage: StageSpec, src_dir: str) -> None:
+    def copy_to_workspace(self, run: RunId, src_dir: str) -> None:
         """Pack ``src_dir`` now; its files reach the workspace before any container starts.
 
         The archive goes into the stage's first container while it is created but not yet
         started (it mounts the workspace), so no helper container is made. Should that copy
         fail, that first step ends with status ``error`` and the reason.
         """
-        state = self._state(stage)
+        state = self._state(run)
         # A file, not memory: a large repository is streamed to the daemon.
         archive = tempfile.TemporaryFile()
         try:
@@ -238,7 +221,7 @@ class DockerEngine:
                 state.archive.close()
             state.archive = archive
 
-    def _fill_workspace(self, stage: StageSpec, state: _StageState, cid: str) -> str:
+    def _fill_workspace(self, state: _StageState, cid: str) -> str:
         """Put a pending clone archive into the created container ``cid``; the error, or "".
 
         Every container passes here before it starts, so none starts before the files are in.
@@ -248,7 +231,7 @@ class DockerEngine:
             if archive is None:
                 return ""
             try:
-                self.api.put_archive(cid, stage.workspace, archive)
+                self.api.put_archive(cid, state.stage.workspace, archive)
             except docker.errors.APIError as exc:
                 return f"cannot copy the clone into the workspace: {exc.explanation or exc}"
             finally:
@@ -257,74 +240,21 @@ class DockerEngine:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _mounts(self, stage: StageSpec, state: _StageState, step: StepSpec) -> list[DockerMount]:
-        if self.workspace_host_path:
-            mounts = [DockerMount(stage.workspace, self.workspace_host_path, type="bind")]
-        else:
-            # The labels apply when this create makes the volume (the stage's first container).
-            workspace = state.volumes["workspace"]
-            mounts = [DockerMount(stage.workspace, workspace, type="volume", labels=state.labels)]
-        for m in step.mounts:
-            if m.kind == "workspace":
-                continue  # the workspace is always mounted, at stage.workspace
-            if m.kind == "host":
-                mounts.append(DockerMount(m.target, m.source, type="bind", read_only=m.read_only))
-            elif m.kind == "cache":
-                source = cache_volume_name(
-                    _cache_repo(stage), m.source, m.target, _cache_scope(stage)
-                )
-                mounts.append(DockerMount(m.target, source, read_only=m.read_only))
-            else:
-                source = state.volumes.get(m.source)
-                if source is None:
-                    raise EngineError(
-                        f'step "{step.name}": volume "{m.source}" is not declared by the stage'
-                    )
-                mounts.append(DockerMount(m.target, source, read_only=m.read_only))
-        return mounts
-
-    def _config(self, stage: StageSpec, state: _StageState, step: StepSpec, env: dict) -> dict:
-        env = dict(env)
-        entrypoint, command = step.entrypoint, step.command
-        if step.commands:
-            env[SCRIPT_ENV] = shell_script(step.commands)
-            entrypoint, command = SCRIPT_ENTRYPOINT, None
-        network_mode = step.network_mode or state.network or None
-        host_config = self.api.create_host_config(
-            mounts=self._mounts(stage, state, step),
-            network_mode=network_mode,
-            privileged=step.privileged,
-            shm_size=step.shm_size or None,
-            dns=step.dns or None,
-            extra_hosts=step.extra_hosts or None,
-            # Output is read from the attach stream only; a log driver would store every line
-            # a second time and halve the throughput of a chatty step.
-            log_config={"Type": "none", "Config": {}},
-        )
-        networking = None
-        if state.network and not step.network_mode:
-            endpoint = self.api.create_endpoint_config(aliases=[step.name])
-            networking = self.api.create_networking_config({state.network: endpoint})
-        return dict(
-            image=step.image,
-            command=command,
-            entrypoint=entrypoint,
-            environment=env,
-            working_dir=step.working_dir or stage.workspace,
-            user=step.user or None,
-            labels={**state.labels, "pipeline-runner.step": step.name},
-            name=f"pr-{state.run_id}-{_NAME_CHARS.sub('-', step.name)}",
-            host_config=host_config,
-            networking_config=networking,
-        )
-
-    def _create(
-        self, stage: StageSpec, state: _StageState, step: StepSpec, env: dict, log: LogSink
-    ) -> str:
+    def _create(self, state: _StageState, step: StepSpec, env: dict[str, str], log: LogSink) -> str:
         """Create the container, pulling its image by the step's pull policy."""
-        config = self._config(stage, state, step, env)
+        config = container_config(
+            self.api,
+            state.stage,
+            step,
+            env,
+            run_id=state.run_id,
+            labels=state.labels,
+            network=state.network,
+            volumes=state.volumes,
+            workspace_host_path=self.workspace_host_path,
+        )
         if step.pull == "always":
-            self._pull(step.image, log, required=False)
+            pull_image(self.api, step.image, log, required=False)
         try:
             return self._create_container(state, config)
         except docker.errors.ImageNotFound as exc:
@@ -332,55 +262,35 @@ class DockerEngine:
                 raise EngineError(
                     f"image {step.image} is not on this agent and the step says pull: never"
                 ) from exc
-        self._pull(step.image, log, required=True)
+        pull_image(self.api, step.image, log, required=True)
         return self._create_container(state, config)
 
-    def _create_container(self, state: _StageState, config: dict) -> str:
+    def _create_container(self, state: _StageState, config: dict[str, Any]) -> str:
         try:
-            return self.api.create_container(**config)["Id"]
+            return str(self.api.create_container(**config)["Id"])
         except Exception:
             # A create that failed midway (a timeout, say) may still have made the container.
             state.unsure = True
             raise
 
-    def _pull(self, image: str, log: LogSink, *, required: bool) -> None:
-        log(f"pulling image {image}")
-        error = ""
-        try:
-            # The SDK splits name, tag (default latest) and digest itself.
-            for chunk in self.api.pull(image, stream=True, decode=True):
-                if chunk.get("error"):
-                    error = chunk["error"]
-        except docker.errors.APIError as exc:
-            error = exc.explanation or str(exc)
-        if error and required:
-            raise EngineError(
-                f"image {image} is not on this agent and cannot be pulled: {error}; "
-                "check the name, or load the image on the agent"
-            )
-        if error:
-            log(f"warning: pull of {image} failed ({error}); using the local image")
-
-    def run_step(
-        self, stage: StageSpec, step: StepSpec, env: dict[str, str], log: LogSink
-    ) -> StepResult:
+    def run_step(self, run: RunId, step: StepSpec, env: dict[str, str], log: LogSink) -> StepResult:
         """Run ``step`` to its end (services and detached steps: until started).
 
         Errors that keep the container from starting come back as status ``error``.
         """
-        state = self._state(stage)
+        state = self._state(run)
         started = time.time()
         try:
-            cid = self._create(stage, state, step, env, log)
+            cid = self._create(state, step, env, log)
         except (EngineError, docker.errors.APIError) as exc:
-            return self._error(step, started, _explain(exc))
+            return self._error(step, started, create_error(exc))
         with state.lock:
             state.containers[step.name] = cid
             killed_early = step.name in state.killed
         if killed_early:
             self._remove(cid, state)
             return StepResult(step.name, core.KILLED, 137, started, time.time(), "killed")
-        copy_error = self._fill_workspace(stage, state, cid)
+        copy_error = self._fill_workspace(state, cid)
         if copy_error:
             self._remove(cid, state)
             return self._error(step, started, copy_error)
@@ -390,7 +300,7 @@ class DockerEngine:
         except docker.errors.APIError as exc:
             close_stream(stream)
             self._remove(cid, state)
-            return self._error(step, started, _start_error(step, exc))
+            return self._error(step, started, start_error(step, exc))
         with state.lock:
             killed_while_starting = step.name in state.killed
         if killed_while_starting:  # kill_step came between create and start: kill it now
@@ -421,10 +331,10 @@ class DockerEngine:
     def _error(self, step: StepSpec, started: float, message: str) -> StepResult:
         return StepResult(step.name, core.ERROR, 0, started, time.time(), message)
 
-    def kill_step(self, stage: StageSpec, step: StepSpec) -> None:
+    def kill_step(self, run: RunId, step: StepSpec) -> None:
         """Kill ``step``'s container now (SIGKILL); a step not yet created never starts."""
         with self._guard:
-            state = self._stages.get(id(stage))
+            state = self._runs.get(run)
         if state is None:
             return
         with state.lock:
@@ -447,10 +357,10 @@ class DockerEngine:
 
     # -- teardown -------------------------------------------------------------------------
 
-    def destroy(self, stage: StageSpec) -> None:
-        """Remove the stage's containers, network and volumes (not caches). Never raises."""
+    def destroy(self, run: RunId) -> None:
+        """Remove the run's containers, network and volumes (not caches). Never raises."""
         with self._guard:
-            state = self._stages.pop(id(stage), None)
+            state = self._runs.pop(run, None)
         if state is None:
             return
         with state.archive_lock:
@@ -489,25 +399,6 @@ class DockerEngine:
         return cleanup_leftovers(self.client, agent_name or self.agent_name)
 
 
-def _build_number(stage: StageSpec) -> str:
-    """The build number the stage belongs to, for its resources' labels: the compiler puts it
-    into every step's environment (the stage's own environment only when a pipeline sets it)."""
-    for env in (stage.environment, *(u.environment for u in (*stage.steps, *stage.services))):
-        number = env.get("DRONE_BUILD_NUMBER") or env.get("CI_BUILD_NUMBER")
-        if number:
-            return str(number)
-    return "0"
-
-
-def _cache_repo(stage: StageSpec) -> str:
-    return stage.repo or stage.environment.get("DRONE_REPO", "") or "local"
-
-
-def _cache_scope(stage: StageSpec) -> str:
-    """Forks get caches of their own: a fork's write must never reach an own build."""
-    return FORK if stage_trust(stage) == FORK else ""
-
-
 def _persist(func: Callable[..., Any], *args: Any, attempts: int = 5, **kwargs: Any) -> None:
     """Call a removal until it succeeds or the resource is gone: the daemon may still be
     releasing a just-removed container's endpoint or mount for a moment."""
@@ -524,24 +415,8 @@ def _persist(func: Callable[..., Any], *args: Any, attempts: int = 5, **kwargs: 
         pass  # still there after the last attempt: the next cleanup_leftovers removes it
 
 
-def _quiet(func, *args, **kwargs) -> None:
+def _quiet(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     try:
         func(*args, **kwargs)
     except docker.errors.APIError:
         pass
-
-
-def _explain(exc: Exception) -> str:
-    if isinstance(exc, docker.errors.APIError):
-        return f"cannot create the container: {exc.explanation or exc}"
-    return str(exc)
-
-
-def _start_error(step: StepSpec, exc: docker.errors.APIError) -> str:
-    detail = str(exc.explanation or exc)
-    if step.commands and "/bin/sh" in detail:
-        return (
-            f"image {step.image} has no /bin/sh, which commands need: use an image with a "
-            "shell, or an entrypoint/command instead of commands"
-        )
-    return f"cannot start the container: {detail}"

@@ -6,12 +6,23 @@ pushes output as it is written, so a line reaches the sink within milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
 from docker.utils.socket import frames_iter
 
 from runner.engine.base import LogSink
 
 
-def attach(api, cid: str) -> _Frames:
+class OutputStream(Protocol):
+    """A container's output as chunks of bytes; ``close`` ends it from any thread."""
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+def attach(api: Any, cid: str) -> _Frames:
     """Attach to the output of container ``cid`` (created, not yet started).
 
     ``APIClient.attach`` would inspect the container first (to learn whether it has a TTY:
@@ -32,11 +43,11 @@ def attach(api, cid: str) -> _Frames:
 class _Frames:
     """The data chunks of an attach stream; ``close`` ends it from any thread."""
 
-    def __init__(self, frames, response):
+    def __init__(self, frames: Iterable[tuple[int, bytes]], response: Any) -> None:
         self._frames = frames
         self._response = response
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         for _stream_id, data in self._frames:
             yield data
 
@@ -59,7 +70,7 @@ class LinePiece(str):
     __slots__ = ()
 
 
-def pump_lines(stream, log: LogSink) -> None:
+def pump_lines(stream: OutputStream, log: LogSink) -> None:
     """Hand every line of an attach stream to ``log``; returns when the container stops."""
     pending = b""
     try:
@@ -88,7 +99,8 @@ def _piece_end(data: bytes) -> int:
     return cut
 
 
-def close_stream(stream) -> None:
+def close_stream(stream: OutputStream) -> None:
+    """End ``stream``; never raises (its connection may be gone already)."""
     try:
         stream.close()
     except Exception:

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from runner.engine.base import LogSink
+from runner.engine.base import LogSink, RunId
 from runner.pipeline.spec import StageSpec, StepResult, StepSpec
 
 
@@ -34,7 +34,7 @@ class FakeBehaviour:
 class FakeEngine:
     """Implements ``runner.engine.base.Engine`` in memory. Thread-safe."""
 
-    def __init__(self, behaviours: dict[str, FakeBehaviour] | None = None):
+    def __init__(self, behaviours: dict[str, FakeBehaviour] | None = None) -> None:
         self.behaviours = behaviours or {}
         self.events: list[tuple[str, str]] = []
         self.envs: dict[str, dict[str, str]] = {}
@@ -43,6 +43,8 @@ class FakeEngine:
         self._killed: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self.setup_error: Exception | None = None
+        self.leftovers = 0  # what cleanup_leftovers finds and removes
+        self._runs: dict[RunId, StageSpec] = {}
 
     def signal(self, name: str) -> threading.Event:
         with self._lock:
@@ -52,17 +54,23 @@ class FakeEngine:
         with self._lock:
             self.events.append((what, name))
 
-    def setup(self, stage: StageSpec) -> None:
-        self._record("setup", stage.name)
-        if self.setup_error:
-            raise self.setup_error
+    def ping(self) -> None:
+        return None
 
-    def copy_to_workspace(self, stage: StageSpec, src_dir: str) -> None:
+    def setup(self, stage: StageSpec) -> RunId:
+        self._record("setup", stage.name)
+        with self._lock:
+            run = RunId(f"fake-{len(self._runs) + 1}")
+            self._runs[run] = stage
+        if self.setup_error:
+            self.destroy(run)  # a failed setup removes what it made, as the protocol says
+            raise self.setup_error
+        return run
+
+    def copy_to_workspace(self, run: RunId, src_dir: str) -> None:
         self.copied.append(sorted(os.listdir(src_dir)))
 
-    def run_step(
-        self, stage: StageSpec, step: StepSpec, env: dict[str, str], log: LogSink
-    ) -> StepResult:
+    def run_step(self, run: RunId, step: StepSpec, env: dict[str, str], log: LogSink) -> StepResult:
         behaviour = self.behaviours.get(step.name, FakeBehaviour())
         started = time.time()
         if behaviour.error:
@@ -90,9 +98,17 @@ class FakeEngine:
         status = "success" if code in (0, 78) else "failure"
         return StepResult(step.name, status, code, started, time.time())
 
-    def kill_step(self, stage: StageSpec, step: StepSpec) -> None:
+    def kill_step(self, run: RunId, step: StepSpec) -> None:
         self._record("kill", step.name)
         self._killed.setdefault(step.name, threading.Event()).set()
 
-    def destroy(self, stage: StageSpec) -> None:
-        self._record("destroy", stage.name)
+    def destroy(self, run: RunId) -> None:
+        with self._lock:
+            stage = self._runs.pop(run, None)
+        if stage is not None:
+            self._record("destroy", stage.name)
+
+    def cleanup_leftovers(self, agent_name: str | None = None) -> int:
+        self._record("cleanup", agent_name or "")
+        removed, self.leftovers = self.leftovers, 0
+        return removed

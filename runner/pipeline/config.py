@@ -14,6 +14,7 @@ from runner.errors import PipelineError
 from runner.pipeline import limits
 from runner.pipeline.compile import compile_stage
 from runner.pipeline.environ import build_environment
+from runner.pipeline.graph import dependency_order
 from runner.pipeline.issues import Issue, blocking
 from runner.pipeline.lint import (
     lint_stages,
@@ -198,16 +199,26 @@ def resolve_stage_dependencies(deps: list[str], names: list[str], own: str) -> l
 
 
 def _drop_woodpecker_orphans(selected: list[Stage], skipped: list[str]) -> list[Stage]:
-    """Woodpecker leaves out a workflow whose dependency does not run (repeatedly)."""
-    while True:
-        names = [s.name for s in selected]
-        orphans = [
-            s
-            for s in selected
-            if s.dialect == WOODPECKER
-            and any(not resolve_stage_dependencies([d], names, s.name) for d in s.depends_on)
+    """Woodpecker leaves out a workflow whose dependency does not run, then the workflows that
+    depend on that one, and so on: decided in one pass in dependency order (the linter has
+    refused cycles), added to ``skipped`` in the order of Woodpecker's own rounds (file order
+    within a round)."""
+    names = [s.name for s in selected]
+    # Each depends_on entry as the stages it names (a matrix base names each of its stages).
+    wanted = {
+        s.name: [resolve_stage_dependencies([d], names, s.name) for d in s.depends_on]
+        for s in selected
+    }
+    woodpecker = {s.name for s in selected if s.dialect == WOODPECKER}
+    graph = {name: [n for entry in entries for n in entry] for name, entries in wanted.items()}
+    left_out: dict[str, int] = {}  # name -> the round that leaves it out
+    for name in dependency_order(graph):
+        rounds = [
+            max((left_out[n] for n in entry), default=0) + 1
+            for entry in wanted[name]
+            if all(n in left_out for n in entry)  # nothing it names runs
         ]
-        if not orphans:
-            return selected
-        skipped.extend(s.name for s in orphans)
-        selected = [s for s in selected if s not in orphans]
+        if name in woodpecker and rounds:
+            left_out[name] = min(rounds)
+    skipped.extend(sorted(left_out, key=lambda name: (left_out[name], names.index(name))))
+    return [s for s in selected if s.name not in left_out]

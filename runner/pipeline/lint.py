@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from runner.errors import PipelineError
 from runner.pipeline.compile import default_image, trust_view
 from runner.pipeline.environ import build_environment
+from runner.pipeline.graph import find_cycle
 from runner.pipeline.issues import ERROR, WARNING, Issue, IssueList
 from runner.pipeline.model import DRONE, WOODPECKER, Stage
 from runner.pipeline.parser import parse_file
@@ -258,7 +259,14 @@ def _lint_stage_dependencies(stages: list[Stage]) -> list[Issue]:
     bases = {s.name.split(" (", 1)[0] for s in stages}
     graph: dict[str, list[str]] = {}
     for stage in stages:
-        graph[stage.name] = list(stage.depends_on)
+        # As compiled: a matrix pipeline's base name stands for each of its pipelines, so a
+        # cycle through one is found too (it would leave the build waiting for ever).
+        graph[stage.name] = [
+            other.name
+            for dep in stage.depends_on
+            for other in stages
+            if other.name == dep or (other.name != stage.name and other.name.startswith(dep + " ("))
+        ]
         woodpecker = stage.dialect == WOODPECKER
         for dep in stage.depends_on:
             if dep not in names and dep not in bases:
@@ -285,32 +293,3 @@ def _lint_stage_dependencies(stages: list[Stage]) -> list[Issue]:
             )
         )
     return out
-
-
-def find_cycle(graph: dict[str, list[str]]) -> list[str]:
-    """A dependency cycle as ``[a, b, a]``, or ``[]``."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, []):
-            if dep not in graph:
-                continue
-            if state.get(dep) == 1:
-                return stack[stack.index(dep) :] + [dep]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return []
-
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return []

@@ -40,7 +40,7 @@ from runner.server.agents import claim_identity
 from runner.server.auth import require_agent
 from runner.server.rpc_fields import claim_request, record_id, seq_number, step_fields, text
 from runner.server.services import current_services
-from runner.store.queue import LEASE_LOST, LEASE_OK
+from runner.store.stages import LEASE_LOST, LEASE_OK
 
 rpc_bp = Blueprint("rpc", __name__)
 

@@ -23,9 +23,9 @@ from runner.store.deliveries import HookDeliveryStore
 from runner.store.environments import EnvironmentStore
 from runner.store.history import ApprovalStore, BuildEventStore
 from runner.store.logs import DEFAULT_CAP, LogStore
-from runner.store.queue import LEASE_CANCEL, LEASE_LOST, LEASE_OK, StageStore
 from runner.store.repos import RepoStore
 from runner.store.secrets import SecretStore
+from runner.store.stages import LEASE_CANCEL, LEASE_LOST, LEASE_OK, StageStore
 from runner.store.steps import StepStore
 from runner.store.users import TokenStore, UserStore
 

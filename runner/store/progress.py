@@ -21,30 +21,9 @@ from runner.core import (
     SUCCESS,
     WAITING,
 )
-from runner.pipeline.spec import ALWAYS, ON_FAILURE
+from runner.pipeline.graph import dependency_order
+from runner.pipeline.readiness import SKIP, readiness
 from runner.store.models import BuildEventRow, BuildRow, EnvironmentRow, StageRow, StepRow
-
-RUN = "run"
-WAIT = "wait"
-SKIP = "skip"
-
-
-def readiness(stage: StageRow, by_name: dict[str, StageRow]) -> str:
-    """``run`` when the stage may start now, ``wait`` for unfinished dependencies, ``skip``.
-
-    A stage runs once every stage it depends on is done: on success of them all, or, when its
-    run policy (Drone's ``trigger: status``) says so, after a failure.
-    """
-    deps = [by_name[name] for name in stage.depends_on or [] if name in by_name]
-    if any(dep.status not in DONE_STATUSES for dep in deps):
-        return WAIT
-    failed = any(dep.status != SUCCESS for dep in deps)
-    policy = (stage.spec or {}).get("run_policy", "")
-    if policy == ALWAYS:
-        return RUN
-    if policy == ON_FAILURE:
-        return RUN if failed else SKIP
-    return SKIP if failed else RUN
 
 
 def build_status(statuses: list[str], *, cancelled: bool = False) -> str:
@@ -75,21 +54,21 @@ def settle(session: Session, build_id: int, now: float) -> str:
         select(StageRow).where(StageRow.build_id == build_id).order_by(StageRow.number)
     ).all()
     by_name = {s.name: s for s in stages}
-    changed = True
-    while changed:  # a skip can make further dependents skip
-        changed = False
-        for stage in stages:
-            if stage.status not in (PENDING, WAITING):
-                continue
-            if readiness(stage, by_name) == SKIP:
-                stage.status = SKIPPED
-                stage.finished = now
-                session.execute(
-                    update(StepRow)
-                    .where(StepRow.stage_id == stage.id, StepRow.status == PENDING)
-                    .values(status=SKIPPED)
-                )
-                changed = True
+    statuses = {s.name: s.status for s in stages}
+    # Dependencies first, so a skip reaches the dependents of the skipped stage in one pass.
+    for name in dependency_order({s.name: list(s.depends_on or []) for s in stages}):
+        stage = by_name[name]
+        if stage.status not in (PENDING, WAITING):
+            continue
+        policy = (stage.spec or {}).get("run_policy", "")
+        if readiness(stage.depends_on or [], policy, statuses) == SKIP:
+            stage.status = statuses[name] = SKIPPED
+            stage.finished = now
+            session.execute(
+                update(StepRow)
+                .where(StepRow.stage_id == stage.id, StepRow.status == PENDING)
+                .values(status=SKIPPED)
+            )
     session.flush()
     build = session.get(BuildRow, build_id)
     if build is None or build.status in DONE_STATUSES:

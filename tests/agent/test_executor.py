@@ -8,6 +8,7 @@ import threading
 from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor
 from runner.agent.masking import MASK
+from runner.engine.base import StepLog
 from runner.engine.fake import FakeBehaviour, FakeEngine
 from runner.errors import PolicyError
 from runner.pipeline.spec import (
@@ -42,15 +43,7 @@ class Logs:
 
     def __call__(self, name):
         collected = self.lines.setdefault(name, [])
-
-        class Sink:
-            def __call__(self, line):
-                collected.append(line)
-
-            def close(sink_self):
-                self.closed.append(name)
-
-        return Sink()
+        return StepLog(collected.append, lambda: self.closed.append(name))
 
 
 def test_steps_run_in_order_and_the_stage_succeeds():

@@ -1,5 +1,6 @@
 """The Docker engine under the executor on a real daemon: workspace, services, DAG overlap,
-caches, secrets, trust policy, missing images, cancel/timeout cleanup, leftovers and the clone."""
+caches, secrets, trust policy, missing images, cancel/timeout cleanup, runs kept apart by run id,
+leftovers and the clone."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import threading
 
 import pytest
 
-from runner.agent.cleanup import list_caches, prune_caches
 from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor
 from runner.agent.masking import MASK
+from runner.engine.base import StepLog
+from runner.engine.cleanup import list_caches, prune_caches
 from runner.engine.docker import DockerEngine
 from runner.errors import PolicyError
 from runner.pipeline.spec import (
@@ -48,7 +50,7 @@ class Collect:
                 self.by_step.setdefault(name, []).append(line)
                 self.all.append((name, line))
 
-        return sink
+        return StepLog(sink)
 
 
 def sh(name, *commands, image=BUSYBOX, **kw) -> StepSpec:
@@ -255,11 +257,11 @@ def test_cancel_stops_the_step_and_leaves_nothing(engine, leftovers):
         inner = logs(name)
 
         def sink(line):
-            inner(line)
+            inner.write(line)
             if line == "started":
                 cancel.set()
 
-        return sink
+        return StepLog(sink)
 
     service = StepSpec("svc", BUSYBOX, kind=KIND_SERVICE, commands=["sleep 300"])
     stage = StageSpec(
@@ -286,20 +288,33 @@ def test_timeouts_kill_and_leave_nothing(engine, leftovers):
     assert leftovers() == []
 
 
+def test_two_runs_of_one_stage_are_kept_apart_by_their_run_ids(engine, leftovers):
+    step = sh("say", "echo hello")
+    stage = StageSpec(name="same", steps=[step])
+    first, second = engine.setup(stage), engine.setup(stage)
+    assert first != second
+    engine.destroy(first)
+    lines: list[str] = []
+    result = engine.run_step(second, step, {}, lines.append)
+    assert result.status == "success" and lines == ["+ echo hello", "hello"]
+    engine.destroy(second)
+    assert leftovers() == []
+
+
 def test_cleanup_leftovers_removes_an_interrupted_run(docker_client, agent_name, run_id, leftovers):
     crashed = DockerEngine(
         docker_client, agent_name=agent_name, extra_labels={"pipeline-runner.test": run_id}
     )
     service = StepSpec("svc", BUSYBOX, kind=KIND_SERVICE, commands=["sleep 300"])
     stage = StageSpec(name="test", temp_volumes=["scratch"], services=[service])
-    crashed.setup(stage)
-    assert crashed.run_step(stage, service, {}, lambda line: None).status == "running"
+    run = crashed.setup(stage)
+    assert crashed.run_step(run, service, {}, lambda line: None).status == "running"
     assert len(leftovers()) == 4  # container, network, workspace and temp volumes
     restarted = DockerEngine(docker_client, agent_name=agent_name)
     restarted.cleanup_leftovers()
     assert leftovers() == []
-    crashed.destroy(stage)  # safe after everything is gone, and twice
-    crashed.destroy(stage)
+    crashed.destroy(run)  # safe after everything is gone, and twice
+    crashed.destroy(run)
 
 
 def test_detached_step_is_reachable_and_pull_always_falls_back_to_local(engine, leftovers):
@@ -356,8 +371,8 @@ def test_clone_without_any_container_leaves_nothing(engine, leftovers, tmp_path)
     source_dir.mkdir()
     (source_dir / "a.txt").write_text("a\n")
     stage = StageSpec(name="test", steps=[sh("never", "true", run_policy=ON_FAILURE)])
-    engine.setup(stage)
-    engine.copy_to_workspace(stage, str(source_dir))
-    engine.destroy(stage)
-    engine.destroy(stage)
+    run = engine.setup(stage)
+    engine.copy_to_workspace(run, str(source_dir))
+    engine.destroy(run)
+    engine.destroy(run)
     assert leftovers() == []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from runner.agent.cleanup import cache_volume_name
 from runner.cli import cli
+from runner.engine.labels import cache_volume_name
 
 pytestmark = pytest.mark.docker
 

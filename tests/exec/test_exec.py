@@ -1,6 +1,6 @@
 """``runner exec`` on real pipeline files and the real Docker engine: workspace, Drone 0.8 tag
-substitution, services, DAG overlap, policies, exit 78, caches, secrets, trust, timeout,
-Ctrl-C cleanup and clone from a local bare repository."""
+substitution, services, DAG overlap, policies, exit 78, stage dependencies, caches, secrets,
+trust, timeout, Ctrl-C cleanup and clone from a local bare repository."""
 
 from __future__ import annotations
 
@@ -218,8 +218,54 @@ def test_service_dag_policies_and_exit_78(runner_exec, project):
     assert "deploy  skipped" in proc.stdout
 
 
+def test_stages_follow_the_readiness_rule_of_the_server(runner_exec, project):
+    write(
+        project,
+        """\
+        kind: pipeline
+        type: docker
+        name: deploy
+        depends_on: [build]
+        steps:
+        - name: ship
+          image: runner-test/busybox
+          commands: [echo shipping]
+        ---
+        kind: pipeline
+        type: docker
+        name: build
+        steps:
+        - name: compile
+          image: runner-test/busybox
+          commands: [echo compiling, exit 3]
+        ---
+        kind: pipeline
+        type: docker
+        name: report
+        depends_on: [build]
+        trigger:
+          status: [failure]
+        steps:
+        - name: tell
+          image: runner-test/busybox
+          commands: [echo build broke]
+        """,
+    )
+    proc = runner_exec()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    headers = [line for line in proc.stdout.splitlines() if line.startswith("--- stage")]
+    # deploy waits for build, whose failure skips it and runs report.
+    assert headers == [
+        "--- stage build",
+        "--- stage deploy: skipped",
+        "--- stage report",
+    ], proc.stdout
+    assert step_lines(proc.stdout, "ship") == []
+    assert "build broke" in step_lines(proc.stdout, "tell")
+
+
 def test_cache_is_kept_between_runs(runner_exec, project, docker_client, run_id):
-    from runner.agent.cleanup import list_caches, prune_caches
+    from runner.engine.cleanup import list_caches, prune_caches
 
     repo = f"test/cache-{run_id}"
     write(

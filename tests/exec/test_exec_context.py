@@ -1,5 +1,6 @@
 """What runner exec works out before running: file lookup, git context, options, secrets
-files, durations, stage order, the summary table, and usage errors (no Docker needed)."""
+files, durations, the order stages run in (on the fake engine), the summary table, and usage
+errors (no Docker needed)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 
 from runner.agent.executor import StageResult
 from runner.commands import exec_context as ectx
-from runner.commands.exec import exec_main, order_stages, summary
+from runner.commands.exec import TerminalLog, exec_main, run_stages, summary
+from runner.engine.fake import FakeBehaviour, FakeEngine
 from runner.errors import BadRequest
-from runner.pipeline.spec import StageSpec, StepResult
+from runner.pipeline.spec import ON_FAILURE, StageSpec, StepResult, StepSpec
 
 
 def test_lookup_order_prefers_pipeline_yml_and_reads_woodpecker_folders(tmp_path):
@@ -69,9 +71,33 @@ def test_secrets_file_pairs_and_durations(tmp_path):
         ectx.parse_duration("soon")
 
 
-def test_stage_order_and_summary():
+def test_stages_run_in_queue_order_and_dependents_follow_the_readiness_rule():
     a, b, c = StageSpec("a", depends_on=["c"]), StageSpec("b"), StageSpec("c")
-    assert [s.name for s in order_stages([a, b, c])] == ["c", "a", "b"]
+    broken = StageSpec("broken", steps=[StepSpec("x", "img")])
+    after = StageSpec("after", depends_on=["broken"])
+    cleanup = StageSpec("cleanup", depends_on=["broken"], run_policy=ON_FAILURE)
+    engine = FakeEngine({"x": FakeBehaviour(exit_code=1)})
+    out = io.StringIO()
+    results = run_stages(
+        [a, b, c, after, cleanup, broken],
+        engine_factory=lambda _stage: engine,
+        log=TerminalLog(out),
+    )
+    # The first stage in file order free to start, as the server's queue hands them out.
+    ran = [(stage.name, result.status) for stage, result in results]
+    assert ran == [
+        ("b", "success"),
+        ("c", "success"),
+        ("a", "success"),
+        ("broken", "failure"),
+        ("after", "skipped"),
+        ("cleanup", "success"),
+    ]
+    assert "--- stage after: skipped" in out.getvalue()
+
+
+def test_summary_table():
+    a = StageSpec("a")
     result = StageResult(
         "failure",
         [StepResult("build", "failure", 2, 10.0, 12.5), StepResult("deploy", "skipped")],

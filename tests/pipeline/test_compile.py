@@ -246,6 +246,20 @@ steps: [{name: a, image: b}]
     assert build.stages[1].run_policy == ALWAYS
 
 
+def test_woodpecker_leaves_out_workflows_whose_dependency_does_not_run_round_by_round():
+    steps = "steps:\n  s:\n    image: b\n"
+    files = {
+        ".woodpecker/a.yml": "when:\n  event: tag\n" + steps,
+        ".woodpecker/b.yml": "depends_on: [c]\n" + steps,
+        ".woodpecker/c.yml": "depends_on: [a]\n" + steps,
+        ".woodpecker/d.yml": steps,
+    }
+    build = load_pipeline(files, CTX)
+    assert [s.name for s in build.stages] == ["d"]
+    # a by its trigger, then c (needs a), then b (needs c): Woodpecker's rounds.
+    assert build.skipped == ["a", "c", "b"]
+
+
 def test_woodpecker_matrix_expands_and_substitutes():
     text = """
 matrix:

@@ -65,6 +65,18 @@ def test_dependency_cycle():
     assert "cycle" in issue.message and "build -> test -> build" in issue.message
 
 
+def test_a_dependency_cycle_through_a_matrix_pipeline_is_an_error():
+    steps = "steps:\n  s:\n    image: a\n"
+    files = {
+        ".woodpecker/a.yml": "matrix:\n  X: [1, 2]\ndepends_on: [b]\n" + steps,
+        ".woodpecker/b.yml": "depends_on: [a]\n" + steps,
+    }
+    found = [i for i in lint_files(files) if i.blocking]
+    assert [i.message for i in found] == [
+        "pipeline dependency cycle: a (X=1) -> b -> a (X=1); remove one depends_on"
+    ]
+
+
 def test_invalid_substitution():
     issue = only_error(STEP + "  environment:\n    V: ${DRONE_TAG!x}\n")
     assert issue.line == 8 and "unsupported operator" in issue.message

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from runner.agent.clone import CloneSource, clone_workspace
+from runner.engine.base import RunId
 from runner.errors import EngineError
 from runner.gitmirror import Mirror
 from runner.pipeline.spec import StageSpec
@@ -130,7 +131,7 @@ def test_clone_log_and_errors_hide_url_credentials(tmp_path):
     lines: list[str] = []
     source = CloneSource(url, commit="a" * 40, cache_dir=str(tmp_path / "mirrors"))
     with pytest.raises(EngineError) as caught:
-        clone_workspace(None, StageSpec(name="default"), source, lines.append)
+        clone_workspace(None, RunId("none"), StageSpec(name="default"), source, lines.append)
     assert "TOPSECRET" not in str(caught.value) and "ci-bot:" not in str(caught.value)
     assert lines == [f"+ fetch http://***@127.0.0.1:9/acme/x.git {'a' * 40}"]
 

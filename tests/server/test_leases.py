@@ -10,7 +10,7 @@ import pytest
 from runner.core import KILLED, PENDING, RUNNING
 from runner.server.leases import SteadyClock
 from runner.server.scheduler import Scheduler
-from runner.store.queue import LEASE_OK
+from runner.store.stages import LEASE_OK
 from tests.server.conftest import seed_build
 
 LEASE = 30

@@ -7,33 +7,21 @@ and only removed by ``prune_caches`` (``runner cache prune``).
 
 from __future__ import annotations
 
-import hashlib
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import docker
 import docker.errors
 
-LABEL_AGENT = "pipeline-runner.agent"
-LABEL_CACHE = "pipeline-runner.cache"
-LABEL_CACHE_REPO = "pipeline-runner.cache.repo"
-LABEL_CACHE_KEY = "pipeline-runner.cache.key"
-LABEL_CACHE_PATH = "pipeline-runner.cache.path"
-LABEL_CACHE_TRUST = "pipeline-runner.cache.trust"
-
-
-def cache_volume_name(repo: str, key: str, path: str = "", scope: str = "") -> str:
-    """The volume name of cache ``key`` of repository ``repo`` mounted at ``path``.
-
-    Stable across runs. The path is part of the identity so that two cached directories of
-    one step (``node_modules`` and ``.m2``) never share a volume. ``scope`` keeps the caches
-    of fork pull requests (``fork``) apart from those of the repository's own builds (``""``),
-    so nothing a fork writes is read by a build with secrets.
-    """
-    name = f"{repo}-{key}-{scope}" if scope else f"{repo}-{key}"
-    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", name).strip("-.")[:60]
-    identity = f"{repo}\0{key}\0{path}" + (f"\0{scope}" if scope else "")
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
-    return f"pr-cache-{slug}-{digest}"
+from runner.engine.labels import (
+    LABEL_AGENT,
+    LABEL_CACHE,
+    LABEL_CACHE_KEY,
+    LABEL_CACHE_PATH,
+    LABEL_CACHE_REPO,
+    LABEL_CACHE_TRUST,
+)
 
 
 @dataclass
@@ -71,7 +59,7 @@ def list_caches(client: docker.DockerClient, repo: str = "") -> list[CacheVolume
     """The cache volumes on this Docker engine, of ``repo`` only when given."""
     label = f"{LABEL_CACHE_REPO}={repo}" if repo else f"{LABEL_CACHE}=1"
     volumes = (client.api.volumes(filters={"label": label}) or {}).get("Volumes") or []
-    out = []
+    out: list[CacheVolume] = []
     for v in volumes:
         labels = v.get("Labels") or {}
         if labels.get(LABEL_CACHE) == "1":
@@ -93,7 +81,7 @@ def prune_caches(client: docker.DockerClient, repo: str = "", key: str = "") -> 
 
     Returns the names removed; a volume in use is left alone.
     """
-    removed = []
+    removed: list[str] = []
     for cache in list_caches(client, repo):
         if key and cache.key != key:
             continue
@@ -102,7 +90,7 @@ def prune_caches(client: docker.DockerClient, repo: str = "", key: str = "") -> 
     return removed
 
 
-def _try(func, *args, **kwargs) -> int:
+def _try(func: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
     try:
         func(*args, **kwargs)
         return 1

@@ -1,4 +1,4 @@
-"""The queue: pending stages claimed atomically by agents, leases, requeue and stage ends."""
+"""Stages of builds and the queue agents pull from: atomic claims, leases, requeue, stage ends."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import nullcontext
 from itertools import chain, islice
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Connection, CursorResult, Table, bindparam, delete, func, select, update
+from sqlalchemy.orm import Session
 
 from runner.core import (
     BLOCKED,
@@ -27,6 +28,7 @@ from runner.core import (
 from runner.errors import BadRequest, NotFound
 from runner.globs import matches_any
 from runner.labels import matches, split_agent_labels
+from runner.pipeline.readiness import RUN, readiness
 from runner.store import progress
 from runner.store.builds import load_stages
 from runner.store.convert import now as time_now
@@ -51,8 +53,10 @@ _PICK = 8
 # The claim path runs once per claim and per agent RPC: its statements are built once, with
 # bound parameters, and run on Core connections (building a statement and an ORM session's
 # bookkeeping cost more than the SQL itself).
-_stages, _steps = StageRow.__table__, StepRow.__table__
-_builds, _repos = BuildRow.__table__, RepoRow.__table__
+_stages = cast(Table, StageRow.__table__)
+_steps = cast(Table, StepRow.__table__)
+_builds = cast(Table, BuildRow.__table__)
+_repos = cast(Table, RepoRow.__table__)
 
 _PENDING_PAGE = (
     select(
@@ -173,10 +177,10 @@ class _Fit(NamedTuple):
     """What an agent may take: its labels (offered, required) and the repositories (slug
     globs) and environments it is restricted to (empty: any)."""
 
-    offered: dict
-    required: dict
-    repos: list
-    environments: list
+    offered: dict[str, str]
+    required: dict[str, str]
+    repos: list[str]
+    environments: list[str]
 
     def allows(self, slug: str, target: str) -> bool:
         """Whether a build of ``slug`` deploying to ``target`` ("" for none) fits the
@@ -184,19 +188,6 @@ class _Fit(NamedTuple):
         if self.repos and not matches_any(slug, self.repos):
             return False
         return not self.environments or target in self.environments
-
-
-class _Waiting(NamedTuple):
-    """A stage with dependencies, as ``progress.readiness`` reads it (no whole spec)."""
-
-    depends_on: list
-    spec: dict
-
-
-class _Ended(NamedTuple):
-    """A sibling stage, as ``progress.readiness`` reads it."""
-
-    status: str
 
 
 class StageStore:
@@ -223,10 +214,6 @@ class StageStore:
             raise NotFound(f"no stage with id {stage_id}")
         return stage
 
-    def list(self, build_id: int) -> list[Stage]:
-        with self.db.session() as s:
-            return load_stages(s, [build_id]).get(build_id, [])
-
     def pending(self) -> list[Stage]:
         """Stages waiting in the queue (for showing what no agent has taken), oldest first."""
         with self.db.session() as s:
@@ -243,7 +230,7 @@ class StageStore:
                 .where(StageRow.agent_id == agent_id, StageRow.status == RUNNING)
                 .order_by(StageRow.id)
             ).all()
-            return [_stage_with_steps(c, stage_id) for stage_id in ids]
+            return [stage for stage_id in ids if (stage := _stage_with_steps(c, stage_id))]
 
     def claim(
         self,
@@ -288,7 +275,7 @@ class StageStore:
 
     def _take_first(
         self,
-        s,
+        s: Connection,
         picked: list[_Candidate],
         fit: _Fit,
         agent_id: int,
@@ -309,7 +296,7 @@ class StageStore:
                 return found.id
         return None
 
-    def _runnable(self, s, fit: _Fit) -> Iterator[_Candidate]:
+    def _runnable(self, s: Connection, fit: _Fit) -> Iterator[_Candidate]:
         """Pending stages, oldest first, that fit the labels, the agent's scope and the deploy
         locks, and whose dependencies allow them to run.
 
@@ -336,17 +323,18 @@ class StageStore:
             policies = self._run_policies(s, [r.id for r in waiting])
             for r in fitting:
                 if r.depends_on:
-                    stage = _Waiting(r.depends_on, {"run_policy": policies.get(r.id) or ""})
-                    if progress.readiness(stage, statuses.get(r.build_id, {})) != progress.RUN:
+                    siblings = statuses.get(r.build_id, {})
+                    if readiness(r.depends_on, policies.get(r.id) or "", siblings) != RUN:
                         continue
                 yield _Candidate(r.id, r.build_id, r.repo_id, r.target or "")
 
     @staticmethod
-    def _at_capacity(s, agent_id: int, capacity: int) -> bool:
+    def _at_capacity(s: Connection, agent_id: int, capacity: int) -> bool:
         """Whether the agent runs ``capacity`` stages or more now."""
         if s.execute(_RUNNING_TOTAL).scalar_one() < capacity:
             return False
-        return s.execute(_RUNNING_COUNT, {"p_agent": agent_id}).scalar_one() >= capacity
+        running: int = s.execute(_RUNNING_COUNT, {"p_agent": agent_id}).scalar_one()
+        return running >= capacity
 
     def release(self, stage_id: int, agent_id: int) -> bool:
         """Undo a claim whose answer never reached the agent (its connection closed first):
@@ -361,9 +349,12 @@ class StageStore:
             if row.cancel_requested:
                 _end_cancelled(s, row, "its claim never reached the agent", "", stamp)
                 return True
-            return s.execute(_RELEASE, {"p_stage": stage_id, "p_agent": agent_id}).rowcount == 1
+            released = s.execute(_RELEASE, {"p_stage": stage_id, "p_agent": agent_id})
+            return _rowcount(released) == 1
 
-    def _take(self, s, found: _Candidate, agent_id: int, stamp: float, lease: float) -> bool:
+    def _take(
+        self, s: Connection, found: _Candidate, agent_id: int, stamp: float, lease: float
+    ) -> bool:
         """Make the stage running for the agent if it is still pending and its deploy lock
         (if any) can be taken for its build; False otherwise."""
         if not take_lock(s, found.build_id, found.repo_id, found.target):
@@ -378,7 +369,7 @@ class StageStore:
         return s.execute(statement, params).rowcount == 1
 
     @staticmethod
-    def _run_policies(s, stage_ids: list[int]) -> dict[int, str]:
+    def _run_policies(s: Connection, stage_ids: list[int]) -> dict[int, str]:
         """The run policy of each stage, read out of its spec by the database: decoding whole
         specs (or having SQLite parse them for every pending row) is what made claims slow."""
         if not stage_ids:
@@ -386,13 +377,13 @@ class StageStore:
         return dict(s.execute(_RUN_POLICIES, {"p_ids": stage_ids}).all())
 
     @staticmethod
-    def _sibling_statuses(s, build_ids: set[int]) -> dict[int, dict[str, _Ended]]:
+    def _sibling_statuses(s: Connection, build_ids: set[int]) -> dict[int, dict[str, str]]:
         """Per build, the status of each stage by name (what dependencies are judged by)."""
         if not build_ids:
             return {}
-        out: dict[int, dict[str, _Ended]] = {}
+        out: dict[int, dict[str, str]] = {}
         for build_id, name, status in s.execute(_SIBLING_STATUSES, {"p_ids": list(build_ids)}):
-            out.setdefault(build_id, {})[name] = _Ended(status)
+            out.setdefault(build_id, {})[name] = status
         return out
 
     def renew_lease(
@@ -415,7 +406,7 @@ class StageStore:
                 )
                 .values(lease_until=stamp + lease_seconds)
             )
-            if result.rowcount == 0:
+            if _rowcount(result) == 0:
                 return LEASE_LOST
             cancel = s.scalar(select(StageRow.cancel_requested).where(StageRow.id == stage_id))
             return LEASE_CANCEL if cancel else LEASE_OK
@@ -567,7 +558,7 @@ class StageStore:
             )
 
     @staticmethod
-    def _close_steps(s, stage_id: int, stamp: float) -> None:
+    def _close_steps(s: Session, stage_id: int, stamp: float) -> None:
         s.execute(
             update(StepRow)
             .where(StepRow.stage_id == stage_id, StepRow.status == RUNNING)
@@ -580,13 +571,22 @@ class StageStore:
         )
 
 
-def _locked_stage(s, stage_id: int) -> StageRow | None:
+def _locked_stage(s: Session, stage_id: int) -> StageRow | None:
     """The stage's row, locked until the transaction ends where the database can (PostgreSQL):
     a cancel and a requeue of the same stage then run one after the other, never interleaved."""
     return s.get(StageRow, stage_id, with_for_update=True)
 
 
-def _end(s, row: StageRow, status: str, error: str, kind: str, message: str, actor, stamp):
+def _end(
+    s: Session,
+    row: StageRow,
+    status: str,
+    error: str,
+    kind: str,
+    message: str,
+    actor: str,
+    stamp: float,
+) -> None:
     """End a stage the server takes from its agent: steps closed, the history entry written,
     dependents and the build settled, all in the caller's transaction."""
     row.status = status
@@ -598,13 +598,13 @@ def _end(s, row: StageRow, status: str, error: str, kind: str, message: str, act
     progress.settle(s, row.build_id, stamp)
 
 
-def _end_cancelled(s, row: StageRow, reason: str, actor: str, stamp: float) -> None:
+def _end_cancelled(s: Session, row: StageRow, reason: str, actor: str, stamp: float) -> None:
     """A cancelled build's stage whose agent is gone: it ends ``killed``, never runs again."""
     message = f"killed: the build was cancelled and {reason}"
     _end(s, row, KILLED, message, "killed", message, actor, stamp)
 
 
-def _stage_with_steps(c, stage_id: int) -> Stage | None:
+def _stage_with_steps(c: Connection, stage_id: int) -> Stage | None:
     """The stage with its steps, read on the Core connection ``c``; None if there is none."""
     row = c.execute(_STAGE, {"p_stage": stage_id}).first()
     if row is None:
@@ -613,7 +613,12 @@ def _stage_with_steps(c, stage_id: int) -> Stage | None:
     return to_record(Stage, row, steps=steps)
 
 
-def _build(s, build_id: int) -> Build:
+def _build(s: Session, build_id: int) -> Build:
     row = s.get(BuildRow, build_id)
     s.refresh(row)
     return to_record(Build, row, stages=load_stages(s, [build_id]).get(build_id, []))
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE of an ORM session matched (its result is a ``CursorResult``)."""
+    return cast(CursorResult[Any], result).rowcount

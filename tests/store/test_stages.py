@@ -1,4 +1,5 @@
-"""The queue: atomic claims (also under concurrency), labels, dependencies, leases, stage ends."""
+"""StageStore: atomic claims (also under concurrency), labels, dependencies, leases, stage
+ends."""
 
 from __future__ import annotations
 
