@@ -7,13 +7,13 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from runner import labels as label_rules
-from runner.core import TOKEN_AGENT
+from runner.core import TOKEN_AGENT, Token
 from runner.errors import BadRequest, NotFound
 from runner.services import agents as agent_rules
 from runner.services import users as user_actions
 from webui import data, webui_bp
 from webui.forms import Form
-from webui.session_auth import admin_required, page_user
+from webui.session_auth import admin_required, signed_in_user
 
 
 @webui_bp.route("/admin/agents")
@@ -50,7 +50,9 @@ def admin_agent_register():
     agent that exists, the fields filled in change its registration, the empty ones keep it."""
     form = {"name": request.form.get("name", ""), **_registration_form()}
     try:
-        agent, plain = agent_rules.register_with_token(data.stores(), form, actor=page_user().login)
+        agent, plain = agent_rules.register_with_token(
+            data.stores(), form, actor=signed_in_user().login
+        )
     except BadRequest as exc:
         return _agents_page({"new": str(exc)}, 400)
     page = render_template("admin_agent_token.html", agent=agent, plain=plain)
@@ -69,7 +71,7 @@ def admin_agent_change(agent_id: int):
     agent = stores.agents.get(agent_id)
     try:
         agent_rules.change_registration(
-            stores, agent, _registration_form(), actor=page_user().login
+            stores, agent, _registration_form(), actor=signed_in_user().login
         )
     except BadRequest as exc:
         return _agents_page({agent.id: str(exc)}, 400)
@@ -82,7 +84,7 @@ def admin_agent_change(agent_id: int):
 def admin_agent_revoke(agent_id: int):
     """Revoke every token of an agent: its next call is refused."""
     stores = data.stores()
-    agent_rules.revoke_agent(stores, stores.agents.get(agent_id), actor=page_user().login)
+    agent_rules.revoke_agent(stores, stores.agents.get(agent_id), actor=signed_in_user().login)
     flash("The agent's tokens are revoked.")
     return redirect(url_for("webui.admin_agents"))
 
@@ -105,13 +107,13 @@ def admin_users():
             form.errors["login"] = f"There is already a user {login}."
         if form.ok:
             user_actions.create_user(
-                stores, login, password, is_admin=is_admin, actor=page_user().login
+                stores, login, password, is_admin=is_admin, actor=signed_in_user().login
             )
             flash(f"User {login} created.")
             return redirect(url_for("webui.admin_users"))
         status = 400
     users = stores.users.list()
-    tokens = {}
+    tokens: dict[int | None, list[Token]] = {}
     for token in stores.tokens.list(kind="user"):
         tokens.setdefault(token.user_id, []).append(token)
     return (
@@ -121,7 +123,7 @@ def admin_users():
             tokens=tokens,
             errors=form.errors,
             values=form.source,
-            me=page_user(),
+            me=signed_in_user(),
         ),
         status,
     )
@@ -138,7 +140,7 @@ def admin_token_create(user_id: int):
     if not form.ok:
         flash(f"Token not created: {form.errors['name']}", "error")
         return redirect(url_for("webui.admin_users"))
-    _token, plain = user_actions.create_token(stores, user, name, actor=page_user().login)
+    _token, plain = user_actions.create_token(stores, user, name, actor=signed_in_user().login)
     page = render_template("admin_token.html", owner=user, name=name, plain=plain)
     return page, 200, {"Cache-Control": "no-store"}
 
@@ -148,7 +150,7 @@ def admin_token_create(user_id: int):
 def admin_token_revoke(token_id: int):
     """Revoke one user token."""
     try:
-        user_actions.revoke_token(data.stores(), token_id, owner=None, actor=page_user().login)
+        user_actions.revoke_token(data.stores(), token_id, owner=None, actor=signed_in_user().login)
     except NotFound:
         flash(f"There is no user token {token_id}.", "error")
     else:

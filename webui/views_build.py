@@ -10,6 +10,8 @@ same action of ``runner.services.builds`` as the API (which records who did it).
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
 from runner.core import DONE_STATUSES, ROLE_READ, ROLE_WRITE, SUCCESS, Build, Repo, Stage, Step
@@ -20,7 +22,7 @@ from runner.services import builds as build_actions
 from runner.services.values import whole_number
 from webui import data, webui_bp
 from webui.formatting import duration
-from webui.session_auth import can, login_required, page_user
+from webui.session_auth import can, login_required, signed_in_user
 from webui.views_builds import repo_or_404
 
 # Lines of a log sent to the page at first (within the server's ``log_view_bytes``); the rest is
@@ -84,6 +86,14 @@ def _default_step(build: Build) -> Step | None:
     return started[-1] if started else (steps[0] if steps else None)
 
 
+class BuildAddress(TypedDict):
+    """The path parameters of a build's pages."""
+
+    owner: str
+    name: str
+    number: int
+
+
 def stream_url(repo: Repo, build: Build, step: Step) -> str:
     """The API's SSE stream of a step's log (steps are addressed by stage and step number)."""
     stage = _stage_of(build, step)
@@ -104,7 +114,7 @@ def build(owner: str, name: str, number: int):
     # Without a chosen step (or when following), the page moves on to the next running step.
     auto = step_id is None or request.args.get("follow") == "1"
     selected = _default_step(found) if step_id is None else _find_step(found, step_id)
-    base = {"owner": owner, "name": name, "number": number}
+    base: BuildAddress = {"owner": owner, "name": name, "number": number}
     ctx = {}
     if selected is not None:
         ctx = {
@@ -201,7 +211,7 @@ def _back(owner: str, name: str, number: int):
 def build_cancel(owner: str, name: str, number: int):
     """Cancel the build (write role); running containers are stopped by their agent."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    build_actions.cancel(current_services(), data.get_build(repo, number), page_user())
+    build_actions.cancel(current_services(), data.get_build(repo, number), signed_in_user())
     flash(f"Build #{number} is being cancelled.")
     return _back(owner, name, number)
 
@@ -211,7 +221,9 @@ def build_cancel(owner: str, name: str, number: int):
 def build_restart(owner: str, name: str, number: int):
     """Start a new build from this one (write role) and open it."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    new = build_actions.restart(current_services(), repo, data.get_build(repo, number), page_user())
+    new = build_actions.restart(
+        current_services(), repo, data.get_build(repo, number), signed_in_user()
+    )
     flash(f"Build #{new.number} restarts #{number}.")
     return _back(owner, name, new.number)
 
@@ -221,7 +233,7 @@ def build_restart(owner: str, name: str, number: int):
 def build_approve(owner: str, name: str, number: int):
     """Let a waiting deployment run (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    build_actions.approve(current_services(), data.get_build(repo, number), page_user())
+    build_actions.approve(current_services(), data.get_build(repo, number), signed_in_user())
     flash(f"Build #{number} approved.")
     return _back(owner, name, number)
 
@@ -231,7 +243,7 @@ def build_approve(owner: str, name: str, number: int):
 def build_decline(owner: str, name: str, number: int):
     """Refuse a waiting deployment (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    build_actions.decline(current_services(), data.get_build(repo, number), page_user())
+    build_actions.decline(current_services(), data.get_build(repo, number), signed_in_user())
     flash(f"Build #{number} declined.")
     return _back(owner, name, number)
 
@@ -250,7 +262,7 @@ def build_promote(owner: str, name: str, number: int):
         current_services(),
         repo,
         data.get_build(repo, number),
-        page_user(),
+        signed_in_user(),
         target=target,
         event=event,
     )

@@ -22,7 +22,7 @@ from runner.services import repos as repo_actions
 from runner.services import secrets as secret_actions
 from webui import data, webui_bp
 from webui.forms import Form
-from webui.session_auth import login_required, page_user
+from webui.session_auth import login_required, signed_in_user
 from webui.views_builds import EVENTS, repo_or_404
 
 PATH_RE = re.compile(r"^[A-Za-z0-9_./*-]+$")
@@ -57,24 +57,26 @@ def settings_repo(owner: str, name: str):
     webhook_url = f"{server_url}/hook/{repo.owner}/{repo.name}"
     if request.method == "POST":
         form = Form()
-        fields = {
-            "timeout": form.integer("timeout", low=60, high=7 * 24 * 3600, default=repo.timeout),
-            "pipeline_path": form.text(
-                "pipeline_path",
-                pattern=PATH_RE,
-                message="Use a path inside the repository, like .drone.yml or ci/pipeline.yml.",
-            ),
+        timeout = form.integer("timeout", low=60, high=7 * 24 * 3600, default=repo.timeout)
+        pipeline_path = form.text(
+            "pipeline_path",
+            pattern=PATH_RE,
+            message="Use a path inside the repository, like .drone.yml or ci/pipeline.yml.",
+        )
+        fields: dict[str, object] = {
+            "timeout": timeout,
+            "pipeline_path": pipeline_path,
             "default_branch": form.text("default_branch", required=True, max_len=200)
             or repo.default_branch,
             "fork_privileged": form.flag("fork_privileged"),
         }
-        if ".." in fields["pipeline_path"].split("/"):
+        if ".." in pipeline_path.split("/"):
             form.errors["pipeline_path"] = "The path must stay inside the repository (no ..)."
-        if page_user().is_admin:
+        if signed_in_user().is_admin:
             fields["trusted"] = form.flag("trusted")
         if not form.ok:
             return _render("settings_repo.html", repo, form, 400, webhook_url=webhook_url)
-        repo_actions.update_repo(data.stores(), page_user(), repo, fields)
+        repo_actions.update_repo(data.stores(), signed_in_user(), repo, fields)
         flash("Settings saved.")
         return _to("webui.settings_repo", repo)
     return _render("settings_repo.html", repo, webhook_url=webhook_url)
@@ -104,7 +106,7 @@ def settings_secrets(owner: str, name: str):
             "environment": form.text("environment"),
         }
         secret_actions.set_secret(
-            data.stores(), repo, page_user(), secret_name, value, options, mode="set"
+            data.stores(), repo, signed_in_user(), secret_name, value, options, mode="set"
         )
         flash(f"Secret {secret_name} saved.")
         return _to("webui.settings_secrets", repo)
@@ -116,7 +118,7 @@ def settings_secrets(owner: str, name: str):
 def settings_secret_delete(owner: str, name: str, secret_id: int):
     """Delete one secret of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
-    secret = secret_actions.delete_secret_by_id(data.stores(), repo, page_user(), secret_id)
+    secret = secret_actions.delete_secret_by_id(data.stores(), repo, signed_in_user(), secret_id)
     if secret is not None:
         flash(f"Secret {secret.name} deleted.")
     return _to("webui.settings_secrets", repo)
@@ -133,20 +135,21 @@ def settings_envs(owner: str, name: str):
         env_name = form.text(
             "name", required=True, max_len=100, message="Name the environment, e.g. production."
         )
-        fields = {
-            "branches": form.items("branches"),
-            "tags": form.items("tags"),
-            "events": form.items("events"),
+        branches, tags, events = form.items("branches"), form.items("tags"), form.items("events")
+        fields: dict[str, object] = {
+            "branches": branches,
+            "tags": tags,
+            "events": events,
             "labels": form.labels("labels"),
             "approval": form.flag("approval_required"),
             "lock": form.flag("lock"),
         }
-        if any(e not in EVENTS for e in fields["events"]):
+        if any(e not in EVENTS for e in events):
             form.errors["events"] = "Events are among: " + ", ".join(EVENTS) + "."
         if not form.ok:
             return _render("settings_envs.html", repo, form, 400, environments=envs.list(repo.id))
         try:
-            env_actions.create_environment(data.stores(), repo, page_user(), env_name, fields)
+            env_actions.create_environment(data.stores(), repo, signed_in_user(), env_name, fields)
         except Conflict:
             form.errors["name"] = f"There is already an environment {env_name}."
         except BadRequest as exc:
@@ -166,7 +169,7 @@ def settings_env_delete(owner: str, name: str, env_id: int):
     stores = data.stores()
     for env in stores.environments.list(repo.id):
         if env.id == env_id:
-            env_actions.delete_environment(stores, repo, env, page_user())
+            env_actions.delete_environment(stores, repo, env, signed_in_user())
             flash("Environment deleted.")
     return _to("webui.settings_envs", repo)
 
@@ -187,7 +190,7 @@ def settings_cron(owner: str, name: str):
                 cron_actions.create_cron(
                     current_services(),
                     repo,
-                    page_user(),
+                    signed_in_user(),
                     name=cron_name,
                     schedule=schedule,
                     branch=branch,
@@ -216,7 +219,7 @@ def settings_cron_delete(owner: str, name: str, cron_id: int):
     services = current_services()
     for cron in services.stores.crons.list(repo.id):
         if cron.id == cron_id:
-            cron_actions.delete_cron(services, repo, cron, page_user())
+            cron_actions.delete_cron(services, repo, cron, signed_in_user())
             flash("Cron job deleted.")
     return _to("webui.settings_cron", repo)
 
