@@ -16,14 +16,16 @@ from runner.services import builds as build_actions
 AGENT_STALE_SECONDS = 120
 
 
-def stores():
-    """The stores of the running application."""
+def stores() -> Any:
+    """The stores of the running application (a ``runner.store.Stores``, which the pages may
+    not import: they reach it as the services' ``Hub.stores``)."""
     return current_services().stores
 
 
 def find_repo(owner: str, name: str) -> Repo | None:
     """The repository ``owner/name`` or None."""
-    return stores().repos.find(f"{owner}/{name}")
+    repo: Repo | None = stores().repos.find(f"{owner}/{name}")
+    return repo
 
 
 def visible_repos(user: User) -> list[Repo]:

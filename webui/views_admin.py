@@ -5,6 +5,7 @@ and their history, revoke) and users/tokens. The changes are the actions of
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from runner import labels as label_rules
 from runner.core import TOKEN_AGENT, Token
@@ -18,13 +19,13 @@ from webui.session_auth import admin_required, signed_in_user
 
 @webui_bp.route("/admin/agents")
 @admin_required
-def admin_agents():
+def admin_agents() -> ResponseReturnValue:
     """Every registered agent with its registration (labels, capacity, scope), what it last
     announced, its load and last contact; a form to change each registration; the history."""
     return _agents_page()
 
 
-def _agents_page(errors: dict | None = None, status: int = 200):
+def _agents_page(errors: dict[str | int, str] | None = None, status: int = 200) -> tuple[str, int]:
     stores = data.stores()
     agents = stores.agents.list()
     tokens = [t for t in stores.tokens.list(kind=TOKEN_AGENT) if not t.revoked]
@@ -45,7 +46,7 @@ def _agents_page(errors: dict | None = None, status: int = 200):
 
 @webui_bp.route("/admin/agents", methods=["POST"])
 @admin_required
-def admin_agent_register():
+def admin_agent_register() -> ResponseReturnValue:
     """Register an agent with its labels, capacity and scope; show its token once. For an
     agent that exists, the fields filled in change its registration, the empty ones keep it."""
     form = {"name": request.form.get("name", ""), **_registration_form()}
@@ -65,7 +66,7 @@ def _registration_form() -> dict[str, str]:
 
 @webui_bp.route("/admin/agents/<int:agent_id>", methods=["POST"])
 @admin_required
-def admin_agent_change(agent_id: int):
+def admin_agent_change(agent_id: int) -> ResponseReturnValue:
     """Change an agent's registered labels, capacity and scope (recorded with who did it)."""
     stores = data.stores()
     agent = stores.agents.get(agent_id)
@@ -81,7 +82,7 @@ def admin_agent_change(agent_id: int):
 
 @webui_bp.route("/admin/agents/<int:agent_id>/revoke", methods=["POST"])
 @admin_required
-def admin_agent_revoke(agent_id: int):
+def admin_agent_revoke(agent_id: int) -> ResponseReturnValue:
     """Revoke every token of an agent: its next call is refused."""
     stores = data.stores()
     agent_rules.revoke_agent(stores, stores.agents.get(agent_id), actor=signed_in_user().login)
@@ -91,7 +92,7 @@ def admin_agent_revoke(agent_id: int):
 
 @webui_bp.route("/admin/users", methods=["GET", "POST"])
 @admin_required
-def admin_users():
+def admin_users() -> ResponseReturnValue:
     """Local accounts and their API tokens; create a user."""
     stores = data.stores()
     form = Form()
@@ -131,7 +132,7 @@ def admin_users():
 
 @webui_bp.route("/admin/users/<int:user_id>/tokens", methods=["POST"])
 @admin_required
-def admin_token_create(user_id: int):
+def admin_token_create(user_id: int) -> ResponseReturnValue:
     """Create an API token for a user and show it once (it is stored hashed)."""
     stores = data.stores()
     user = stores.users.get(user_id)
@@ -147,7 +148,7 @@ def admin_token_create(user_id: int):
 
 @webui_bp.route("/admin/tokens/<int:token_id>/revoke", methods=["POST"])
 @admin_required
-def admin_token_revoke(token_id: int):
+def admin_token_revoke(token_id: int) -> ResponseReturnValue:
     """Revoke one user token."""
     try:
         user_actions.revoke_token(data.stores(), token_id, owner=None, actor=signed_in_user().login)

@@ -10,9 +10,11 @@ same action of ``runner.services.builds`` as the API (which records who did it).
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
 
 from runner.core import DONE_STATUSES, ROLE_READ, ROLE_WRITE, SUCCESS, Build, Repo, Stage, Step
 from runner.errors import BadRequest
@@ -30,7 +32,9 @@ from webui.views_builds import repo_or_404
 TAIL_LINES = 5000
 
 
-def _environments(repo: Repo) -> list:
+def _environments(repo: Repo) -> list[Any]:
+    """The repository's environment records (``runner.store.records.Environment``, which the
+    pages may not import)."""
     envs = getattr(data.stores(), "environments", None)
     return envs.list(repo.id) if envs is not None else []
 
@@ -105,7 +109,7 @@ def stream_url(repo: Repo, build: Build, step: Step) -> str:
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>")
 @login_required
-def build(owner: str, name: str, number: int):
+def build(owner: str, name: str, number: int) -> ResponseReturnValue:
     """The build page; ``?step=ID`` selects the step whose log is shown."""
     repo = repo_or_404(owner, name)
     found = data.get_build(repo, number)
@@ -141,7 +145,7 @@ def build(owner: str, name: str, number: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/state.json")
 @login_required
-def build_state(owner: str, name: str, number: int):
+def build_state(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Statuses, durations and wait reasons of the build, its stages and steps, and its buttons."""
     repo = repo_or_404(owner, name)
     found = data.get_build(repo, number)
@@ -173,7 +177,7 @@ def build_state(owner: str, name: str, number: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/logs/<int:step_id>/tail.json")
 @login_required
-def log_tail(owner: str, name: str, number: int, step_id: int):
+def log_tail(owner: str, name: str, number: int, step_id: int) -> ResponseReturnValue:
     """The last lines of a step's log (at most ``TAIL_LINES`` and the server's byte budget) and
     the chunk to resume after; ``?after=SEQ`` only from chunks after SEQ (the page's polling
     when it may not open a live stream)."""
@@ -195,20 +199,20 @@ def log_tail(owner: str, name: str, number: int, step_id: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/logs/<int:step_id>/raw")
 @login_required
-def log_raw(owner: str, name: str, number: int, step_id: int):
+def log_raw(owner: str, name: str, number: int, step_id: int) -> ResponseReturnValue:
     """The whole stored log as a text download, streamed page by page."""
     repo = repo_or_404(owner, name, ROLE_READ)
     step = _find_step(data.get_build(repo, number), step_id)
     return raw_log_response(step, f"{repo.name}-{number}-{step.name}.log")
 
 
-def _back(owner: str, name: str, number: int):
+def _back(owner: str, name: str, number: int) -> Response:
     return redirect(url_for("webui.build", owner=owner, name=name, number=number))
 
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/cancel", methods=["POST"])
 @login_required
-def build_cancel(owner: str, name: str, number: int):
+def build_cancel(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Cancel the build (write role); running containers are stopped by their agent."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
     build_actions.cancel(current_services(), data.get_build(repo, number), signed_in_user())
@@ -218,7 +222,7 @@ def build_cancel(owner: str, name: str, number: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/restart", methods=["POST"])
 @login_required
-def build_restart(owner: str, name: str, number: int):
+def build_restart(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Start a new build from this one (write role) and open it."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
     new = build_actions.restart(
@@ -230,7 +234,7 @@ def build_restart(owner: str, name: str, number: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/approve", methods=["POST"])
 @login_required
-def build_approve(owner: str, name: str, number: int):
+def build_approve(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Let a waiting deployment run (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
     build_actions.approve(current_services(), data.get_build(repo, number), signed_in_user())
@@ -240,7 +244,7 @@ def build_approve(owner: str, name: str, number: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/decline", methods=["POST"])
 @login_required
-def build_decline(owner: str, name: str, number: int):
+def build_decline(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Refuse a waiting deployment (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
     build_actions.decline(current_services(), data.get_build(repo, number), signed_in_user())
@@ -250,7 +254,7 @@ def build_decline(owner: str, name: str, number: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/promote", methods=["POST"])
 @login_required
-def build_promote(owner: str, name: str, number: int):
+def build_promote(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Promote (or roll back) the build to an environment of the repository (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
     target = request.form.get("target", "")

@@ -6,6 +6,7 @@ import hashlib
 from typing import TypedDict
 
 from flask import jsonify, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_ADMIN, ROLE_READ, Build, Repo
 from runner.errors import NotFound
@@ -28,7 +29,7 @@ def repo_or_404(owner: str, name: str, role: str = ROLE_READ) -> Repo:
 
 @webui_bp.route("/")
 @login_required
-def home():
+def home() -> ResponseReturnValue:
     """Repositories the user can see, each with the last build's status per branch."""
     rows = []
     for repo in data.visible_repos(signed_in_user()):
@@ -93,7 +94,7 @@ def _rows(repo: Repo, filters: BuildFilters, page: int) -> tuple[list[Build], bo
 
 @webui_bp.route("/repos/<owner>/<name>")
 @login_required
-def builds(owner: str, name: str):
+def builds(owner: str, name: str) -> ResponseReturnValue:
     """A repository's builds, filtered by branch, status and event, paged, refreshed live."""
     repo = repo_or_404(owner, name)
     filters, page = _filters(), _page()
@@ -121,7 +122,7 @@ def builds(owner: str, name: str):
 
 @webui_bp.route("/repos/<owner>/<name>/builds.json")
 @login_required
-def builds_json(owner: str, name: str):
+def builds_json(owner: str, name: str) -> ResponseReturnValue:
     """The rows of one page, rendered, with a signature the page compares to skip repaints."""
     repo = repo_or_404(owner, name)
     found, _ = _rows(repo, _filters(), _page())

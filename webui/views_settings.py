@@ -12,8 +12,10 @@ import re
 import time
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
 
-from runner.core import ROLE_ADMIN
+from runner.core import ROLE_ADMIN, Repo
 from runner.errors import BadRequest, Conflict, RunnerError
 from runner.server.services import current_services
 from runner.services import crons as cron_actions
@@ -28,7 +30,9 @@ from webui.views_builds import EVENTS, repo_or_404
 PATH_RE = re.compile(r"^[A-Za-z0-9_./*-]+$")
 
 
-def _render(template: str, repo, form: Form | None = None, status: int = 200, **ctx):
+def _render(
+    template: str, repo: Repo, form: Form | None = None, status: int = 200, **ctx: object
+) -> tuple[str, int]:
     return (
         render_template(
             template,
@@ -43,13 +47,13 @@ def _render(template: str, repo, form: Form | None = None, status: int = 200, **
     )
 
 
-def _to(endpoint: str, repo):
+def _to(endpoint: str, repo: Repo) -> Response:
     return redirect(url_for(endpoint, owner=repo.owner, name=repo.name))
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings", methods=["GET", "POST"])
 @login_required
-def settings_repo(owner: str, name: str):
+def settings_repo(owner: str, name: str) -> ResponseReturnValue:
     """Timeout, pipeline path, forks' plugins, trusted flag (server admins), webhook URL and
     secret."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
@@ -84,7 +88,7 @@ def settings_repo(owner: str, name: str):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets", methods=["GET", "POST"])
 @login_required
-def settings_secrets(owner: str, name: str):
+def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
     """Secrets by name, scope and filters; a value can be set but is never shown again."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     secrets = data.stores().secrets
@@ -115,7 +119,7 @@ def settings_secrets(owner: str, name: str):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets/<int:secret_id>/delete", methods=["POST"])
 @login_required
-def settings_secret_delete(owner: str, name: str, secret_id: int):
+def settings_secret_delete(owner: str, name: str, secret_id: int) -> ResponseReturnValue:
     """Delete one secret of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     secret = secret_actions.delete_secret_by_id(data.stores(), repo, signed_in_user(), secret_id)
@@ -126,7 +130,7 @@ def settings_secret_delete(owner: str, name: str, secret_id: int):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/environments", methods=["GET", "POST"])
 @login_required
-def settings_envs(owner: str, name: str):
+def settings_envs(owner: str, name: str) -> ResponseReturnValue:
     """Environments: branch/tag/event patterns, agent labels, approval and deploy lock."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     envs = data.stores().environments
@@ -163,7 +167,7 @@ def settings_envs(owner: str, name: str):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/environments/<int:env_id>/delete", methods=["POST"])
 @login_required
-def settings_env_delete(owner: str, name: str, env_id: int):
+def settings_env_delete(owner: str, name: str, env_id: int) -> ResponseReturnValue:
     """Delete one environment of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     stores = data.stores()
@@ -176,7 +180,7 @@ def settings_env_delete(owner: str, name: str, env_id: int):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/cron", methods=["GET", "POST"])
 @login_required
-def settings_cron(owner: str, name: str):
+def settings_cron(owner: str, name: str) -> ResponseReturnValue:
     """Cron jobs: name, schedule (five fields or a descriptor such as @hourly), branch; each
     with its next run."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
@@ -204,7 +208,7 @@ def settings_cron(owner: str, name: str):
     return _cron_page(repo)
 
 
-def _cron_page(repo, form: Form | None = None, status: int = 200):
+def _cron_page(repo: Repo, form: Form | None = None, status: int = 200) -> tuple[str, int]:
     services = current_services()
     crons = services.stores.crons.list(repo.id)
     upcoming = cron_actions.next_runs(services, crons, time.time())
@@ -213,7 +217,7 @@ def _cron_page(repo, form: Form | None = None, status: int = 200):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/cron/<int:cron_id>/delete", methods=["POST"])
 @login_required
-def settings_cron_delete(owner: str, name: str, cron_id: int):
+def settings_cron_delete(owner: str, name: str, cron_id: int) -> ResponseReturnValue:
     """Delete one cron job of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     services = current_services()
