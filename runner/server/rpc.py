@@ -32,6 +32,7 @@ import socket
 import time
 
 from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from runner.core import DONE_STATUSES, Stage
 from runner.errors import BadRequest, Forbidden
@@ -88,7 +89,7 @@ def _agent_gone() -> bool:
 
 
 @rpc_bp.post("/claim")
-def claim():
+def claim() -> ResponseReturnValue:
     agent = require_agent()
     services = current_services()
     ask = claim_request(_json())
@@ -120,7 +121,7 @@ def claim():
 
 
 @rpc_bp.post("/health")
-def health():
+def health() -> ResponseReturnValue:
     agent = require_agent()
     # The reason, or "" when the agent can run stages again.
     reason = text(_json(), "unhealthy", limit=MAX_HEALTH_REASON)
@@ -129,7 +130,7 @@ def health():
 
 
 @rpc_bp.post("/stages/<int:stage_id>/heartbeat")
-def heartbeat(stage_id: int):
+def heartbeat(stage_id: int) -> ResponseReturnValue:
     agent = require_agent()
     _owned_stage(stage_id)
     services = current_services()
@@ -140,7 +141,7 @@ def heartbeat(stage_id: int):
 
 
 @rpc_bp.post("/stages/<int:stage_id>/steps/<int:step_id>")
-def step_update(stage_id: int, step_id: int):
+def step_update(stage_id: int, step_id: int) -> ResponseReturnValue:
     stage = _owned_stage(stage_id)
     fields = step_fields(_json())
     claims.update_step(current_services(), stage, record_id(step_id, "step"), fields)
@@ -148,7 +149,7 @@ def step_update(stage_id: int, step_id: int):
 
 
 @rpc_bp.post("/steps/<int:step_id>/logs")
-def logs(step_id: int):
+def logs(step_id: int) -> ResponseReturnValue:
     agent = require_agent()
     services = current_services()
     step_id = record_id(step_id, "step")
@@ -162,7 +163,7 @@ def logs(step_id: int):
 
 
 @rpc_bp.post("/stages/<int:stage_id>/done")
-def done(stage_id: int):
+def done(stage_id: int) -> ResponseReturnValue:
     stage = _owned_stage(stage_id)
     data = _json()
     status = data.get("status", "")
@@ -188,7 +189,7 @@ def _step_update(index: int, update: dict) -> tuple[int, dict]:
 
 
 @rpc_bp.post("/stages/<int:stage_id>/handback")
-def handback(stage_id: int):
+def handback(stage_id: int) -> ResponseReturnValue:
     """The agent stops without finishing the stage: it goes back to the queue at once."""
     stage = _owned_stage(stage_id)
     services = current_services()

@@ -35,6 +35,10 @@ EDITABLE: dict[str, Callable[[object], object]] = {
 }
 
 
+def _trusted(value: object) -> bool:
+    return flag(value, "trusted")
+
+
 def webhook_url(slug: str) -> str:
     """The address a forge must call for ``slug``."""
     return f"{current_services().settings.effective_server_url()}/hook/{slug}"
@@ -90,7 +94,7 @@ def update_repo(owner: str, name: str) -> ResponseReturnValue:
             f"cannot change {', '.join(sorted(unknown))}; editable: "
             f"{', '.join(sorted([*EDITABLE, 'trusted']))}"
         )
-    fields = {k: EDITABLE.get(k, lambda value: flag(value, "trusted"))(v) for k, v in data.items()}
+    fields = {k: EDITABLE.get(k, _trusted)(v) for k, v in data.items()}
     repo = repo_actions.update_repo(current_services().stores, require_user(), repo, fields)
     return jsonify(repo_json(repo, with_secret=True))
 
