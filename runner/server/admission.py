@@ -53,7 +53,7 @@ class Ticket:
     def __enter__(self) -> Ticket:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 

@@ -15,7 +15,7 @@ import os
 import secrets as _secrets
 import sys
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 from runner.errors import BadRequest, RunnerError
 from runner.server.errors import register_error_handlers
@@ -81,7 +81,7 @@ def _register_blueprints(app: Flask) -> None:
 _NO_STORE_PREFIXES = ("/api/", "/rpc/")
 
 
-def _security_headers(response):
+def _security_headers(response: Response) -> Response:
     """Headers on every answer: no MIME sniffing, no framing, no referrer to other sites; API
     and RPC answers are never cached. The web UI adds its Content-Security-Policy."""
     headers = response.headers

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -53,13 +54,13 @@ CONNECTION_CHECK_EVERY = 5.0
 
 def _owned_stage(stage_id: int) -> Stage:
     agent = require_agent()
-    stage = current_services().stores.stages.get(record_id(stage_id, "stage"))
+    stage: Stage = current_services().stores.stages.get(record_id(stage_id, "stage"))
     if stage.agent_id != agent.id:
         raise Forbidden(f"stage {stage_id} is not claimed by agent {agent.name}")
     return stage
 
 
-def _json() -> dict:
+def _json() -> dict[str, Any]:
     try:
         data = request.get_json(silent=True)
     except RecursionError:
@@ -181,7 +182,7 @@ def done(stage_id: int) -> ResponseReturnValue:
     return jsonify({"ok": True})
 
 
-def _step_update(index: int, update: dict) -> tuple[int, dict]:
+def _step_update(index: int, update: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     try:
         return record_id(update.get("id"), "step"), step_fields(update)
     except BadRequest as exc:

@@ -104,4 +104,5 @@ def open_stores(settings: Settings, *, migrate: bool = True):
 
 def current_services() -> Services:
     """The ``Services`` of the application handling the current request."""
-    return current_app.extensions["runner"]
+    services: Services = current_app.extensions["runner"]
+    return services
