@@ -14,6 +14,7 @@ import logging
 import os
 import secrets as _secrets
 import sys
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
 
@@ -24,6 +25,10 @@ from runner.services.agents import issue_agent_token, register_agent
 from runner.services.users import check_password_rule
 from runner.settings import Settings
 from runner.store.db import private_file
+
+if TYPE_CHECKING:
+    from runner.server.scheduler import Scheduler
+    from runner.server.trigger import Triggerer
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +98,13 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _make_triggerer(services: Services):
+def _make_triggerer(services: Services) -> Triggerer:
     from runner.server.trigger import Triggerer
 
     return Triggerer(services)
 
 
-def _start_scheduler(app: Flask, services: Services):
+def _start_scheduler(app: Flask, services: Services) -> Scheduler:
     from runner.server.scheduler import start_scheduler
 
     return start_scheduler(app, services)

@@ -82,7 +82,8 @@ def _agent_gone() -> bool:
         return False
     try:
         # An agent waiting for its answer sends nothing more: readable means closed.
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        peeked: bytes = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return peeked == b""
     except (BlockingIOError, InterruptedError):
         return False
     except OSError:
