@@ -16,14 +16,16 @@ from runner.services import builds as build_actions
 AGENT_STALE_SECONDS = 120
 
 
-def stores():
-    """The stores of the running application."""
+def stores() -> Any:
+    """The stores of the running application (a ``runner.store.Stores``, which the pages may
+    not import: they reach it as the services' ``Hub.stores``)."""
     return current_services().stores
 
 
 def find_repo(owner: str, name: str) -> Repo | None:
     """The repository ``owner/name`` or None."""
-    return stores().repos.find(f"{owner}/{name}")
+    repo: Repo | None = stores().repos.find(f"{owner}/{name}")
+    return repo
 
 
 def visible_repos(user: User) -> list[Repo]:
@@ -44,9 +46,20 @@ def last_build_of_branch(repo_id: int, branch: str) -> Build | None:
     return build
 
 
-def list_builds(repo_id: int, *, page: int, per_page: int, **filters) -> tuple[list[Build], bool]:
-    """One page of builds, newest first, and whether an older page exists."""
-    found = stores().builds.list(repo_id, page=page, per_page=per_page + 1, **filters)
+def list_builds(
+    repo_id: int,
+    *,
+    page: int,
+    per_page: int,
+    branch: str | None = None,
+    status: str | None = None,
+    event: str | None = None,
+) -> tuple[list[Build], bool]:
+    """One page of builds, newest first, and whether an older page exists; a filter that is
+    None is not applied."""
+    found: list[Build] = stores().builds.list(
+        repo_id, page=page, per_page=per_page + 1, branch=branch, status=status, event=event
+    )
     return found[:per_page], len(found) > per_page
 
 

@@ -6,7 +6,8 @@ invalid value is answered with the form again (status 400) and a message saying 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import request
@@ -18,8 +19,8 @@ from runner.labels import parse_labels
 class Form:
     """Validated values of the submitted form and the error message of each bad field."""
 
-    def __init__(self, source=None):
-        self.source = request.form if source is None else source
+    def __init__(self, source: Mapping[str, str] | None = None) -> None:
+        self.source: Mapping[str, str] = request.form if source is None else source
         self.errors: dict[str, str] = {}
 
     def text(
@@ -27,7 +28,7 @@ class Form:
         name: str,
         *,
         required: bool = False,
-        pattern=None,
+        pattern: re.Pattern[str] | None = None,
         message: str = "",
         max_len: int = 500,
     ) -> str:

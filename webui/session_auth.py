@@ -8,9 +8,13 @@ a redirect to the login form. Roles come from ``runner.server.auth.role_of``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import ParamSpec
 from urllib.parse import urlparse
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
 from runner.core import ROLES, Repo, User
@@ -18,6 +22,8 @@ from runner.errors import Forbidden, NotFound, RunnerError, Unauthorized
 from runner.server import auth
 from runner.server.services import current_services
 from runner.services import users as user_actions
+
+P = ParamSpec("P")
 
 
 def login_user(login: str, password: str) -> User | None:
@@ -56,14 +62,24 @@ def page_user() -> User | None:
             g.page_user = auth.current_user()
         except RunnerError:
             g.page_user = None
-    return g.page_user
+    user: User | None = g.page_user
+    return user
 
 
-def login_required(view):
+def signed_in_user() -> User:
+    """The logged-in user of a page that requires one (``login_required``); ``Unauthorized``
+    (a redirect to the login form) when there is none."""
+    user = page_user()
+    if user is None:
+        raise Unauthorized("log in to open this page")
+    return user
+
+
+def login_required(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
     """Redirect anonymous visitors of a page to the login form, coming back afterwards."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         if page_user() is None:
             return redirect(url_for("webui.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
@@ -71,13 +87,13 @@ def login_required(view):
     return wrapper
 
 
-def admin_required(view):
+def admin_required(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
     """Pages only a server admin may open (403 for others)."""
 
     @functools.wraps(view)
     @login_required
-    def wrapper(*args, **kwargs):
-        if not page_user().is_admin:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
+        if not signed_in_user().is_admin:
             raise Forbidden("only a server admin may open this page")
         return view(*args, **kwargs)
 
@@ -115,7 +131,7 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _error_page(exc):
+def _error_page(exc: RunnerError | HTTPException) -> ResponseReturnValue:
     if isinstance(exc, Unauthorized):
         return redirect(url_for("webui.login", next=request.full_path.rstrip("?")))
     if isinstance(exc, HTTPException):
@@ -136,7 +152,7 @@ CSP = (
 )
 
 
-def _security_headers(response):
+def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -150,5 +166,5 @@ def init_blueprint(bp: Blueprint) -> None:
     bp.register_error_handler(HTTPException, _error_page)
 
     @bp.app_context_processor
-    def _globals():
+    def _globals() -> dict[str, User | None]:
         return {"user": page_user() if request.blueprint == "webui" else None}

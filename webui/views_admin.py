@@ -5,26 +5,27 @@ and their history, revoke) and users/tokens. The changes are the actions of
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from runner import labels as label_rules
-from runner.core import TOKEN_AGENT
+from runner.core import TOKEN_AGENT, Token
 from runner.errors import BadRequest, NotFound
 from runner.services import agents as agent_rules
 from runner.services import users as user_actions
 from webui import data, webui_bp
 from webui.forms import Form
-from webui.session_auth import admin_required, page_user
+from webui.session_auth import admin_required, signed_in_user
 
 
 @webui_bp.route("/admin/agents")
 @admin_required
-def admin_agents():
+def admin_agents() -> ResponseReturnValue:
     """Every registered agent with its registration (labels, capacity, scope), what it last
     announced, its load and last contact; a form to change each registration; the history."""
     return _agents_page()
 
 
-def _agents_page(errors: dict | None = None, status: int = 200):
+def _agents_page(errors: dict[str | int, str] | None = None, status: int = 200) -> tuple[str, int]:
     stores = data.stores()
     agents = stores.agents.list()
     tokens = [t for t in stores.tokens.list(kind=TOKEN_AGENT) if not t.revoked]
@@ -45,12 +46,14 @@ def _agents_page(errors: dict | None = None, status: int = 200):
 
 @webui_bp.route("/admin/agents", methods=["POST"])
 @admin_required
-def admin_agent_register():
+def admin_agent_register() -> ResponseReturnValue:
     """Register an agent with its labels, capacity and scope; show its token once. For an
     agent that exists, the fields filled in change its registration, the empty ones keep it."""
     form = {"name": request.form.get("name", ""), **_registration_form()}
     try:
-        agent, plain = agent_rules.register_with_token(data.stores(), form, actor=page_user().login)
+        agent, plain = agent_rules.register_with_token(
+            data.stores(), form, actor=signed_in_user().login
+        )
     except BadRequest as exc:
         return _agents_page({"new": str(exc)}, 400)
     page = render_template("admin_agent_token.html", agent=agent, plain=plain)
@@ -63,13 +66,13 @@ def _registration_form() -> dict[str, str]:
 
 @webui_bp.route("/admin/agents/<int:agent_id>", methods=["POST"])
 @admin_required
-def admin_agent_change(agent_id: int):
+def admin_agent_change(agent_id: int) -> ResponseReturnValue:
     """Change an agent's registered labels, capacity and scope (recorded with who did it)."""
     stores = data.stores()
     agent = stores.agents.get(agent_id)
     try:
         agent_rules.change_registration(
-            stores, agent, _registration_form(), actor=page_user().login
+            stores, agent, _registration_form(), actor=signed_in_user().login
         )
     except BadRequest as exc:
         return _agents_page({agent.id: str(exc)}, 400)
@@ -79,17 +82,17 @@ def admin_agent_change(agent_id: int):
 
 @webui_bp.route("/admin/agents/<int:agent_id>/revoke", methods=["POST"])
 @admin_required
-def admin_agent_revoke(agent_id: int):
+def admin_agent_revoke(agent_id: int) -> ResponseReturnValue:
     """Revoke every token of an agent: its next call is refused."""
     stores = data.stores()
-    agent_rules.revoke_agent(stores, stores.agents.get(agent_id), actor=page_user().login)
+    agent_rules.revoke_agent(stores, stores.agents.get(agent_id), actor=signed_in_user().login)
     flash("The agent's tokens are revoked.")
     return redirect(url_for("webui.admin_agents"))
 
 
 @webui_bp.route("/admin/users", methods=["GET", "POST"])
 @admin_required
-def admin_users():
+def admin_users() -> ResponseReturnValue:
     """Local accounts and their API tokens; create a user."""
     stores = data.stores()
     form = Form()
@@ -105,13 +108,13 @@ def admin_users():
             form.errors["login"] = f"There is already a user {login}."
         if form.ok:
             user_actions.create_user(
-                stores, login, password, is_admin=is_admin, actor=page_user().login
+                stores, login, password, is_admin=is_admin, actor=signed_in_user().login
             )
             flash(f"User {login} created.")
             return redirect(url_for("webui.admin_users"))
         status = 400
     users = stores.users.list()
-    tokens = {}
+    tokens: dict[int | None, list[Token]] = {}
     for token in stores.tokens.list(kind="user"):
         tokens.setdefault(token.user_id, []).append(token)
     return (
@@ -121,7 +124,7 @@ def admin_users():
             tokens=tokens,
             errors=form.errors,
             values=form.source,
-            me=page_user(),
+            me=signed_in_user(),
         ),
         status,
     )
@@ -129,7 +132,7 @@ def admin_users():
 
 @webui_bp.route("/admin/users/<int:user_id>/tokens", methods=["POST"])
 @admin_required
-def admin_token_create(user_id: int):
+def admin_token_create(user_id: int) -> ResponseReturnValue:
     """Create an API token for a user and show it once (it is stored hashed)."""
     stores = data.stores()
     user = stores.users.get(user_id)
@@ -138,17 +141,17 @@ def admin_token_create(user_id: int):
     if not form.ok:
         flash(f"Token not created: {form.errors['name']}", "error")
         return redirect(url_for("webui.admin_users"))
-    _token, plain = user_actions.create_token(stores, user, name, actor=page_user().login)
+    _token, plain = user_actions.create_token(stores, user, name, actor=signed_in_user().login)
     page = render_template("admin_token.html", owner=user, name=name, plain=plain)
     return page, 200, {"Cache-Control": "no-store"}
 
 
 @webui_bp.route("/admin/tokens/<int:token_id>/revoke", methods=["POST"])
 @admin_required
-def admin_token_revoke(token_id: int):
+def admin_token_revoke(token_id: int) -> ResponseReturnValue:
     """Revoke one user token."""
     try:
-        user_actions.revoke_token(data.stores(), token_id, owner=None, actor=page_user().login)
+        user_actions.revoke_token(data.stores(), token_id, owner=None, actor=signed_in_user().login)
     except NotFound:
         flash(f"There is no user token {token_id}.", "error")
     else:

@@ -8,6 +8,7 @@ a private repository's badge is shown only to a session that may read it, else "
 from __future__ import annotations
 
 from flask import Response, request
+from flask.typing import ResponseReturnValue
 from markupsafe import escape
 
 from webui import data, webui_bp
@@ -51,7 +52,7 @@ def render_badge(label: str, status: str) -> str:
 
 
 @webui_bp.route("/badge/<owner>/<name>/status.svg")
-def badge(owner: str, name: str):
+def badge(owner: str, name: str) -> ResponseReturnValue:
     """The badge; never cached long, so a README shows the current status."""
     repo = data.find_repo(owner, name)
     status = "unknown"

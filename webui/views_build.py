@@ -10,7 +10,11 @@ same action of ``runner.services.builds`` as the API (which records who did it).
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
 
 from runner.core import DONE_STATUSES, ROLE_READ, ROLE_WRITE, SUCCESS, Build, Repo, Stage, Step
 from runner.errors import BadRequest
@@ -20,7 +24,7 @@ from runner.services import builds as build_actions
 from runner.services.values import whole_number
 from webui import data, webui_bp
 from webui.formatting import duration
-from webui.session_auth import can, login_required, page_user
+from webui.session_auth import can, login_required, signed_in_user
 from webui.views_builds import repo_or_404
 
 # Lines of a log sent to the page at first (within the server's ``log_view_bytes``); the rest is
@@ -28,7 +32,9 @@ from webui.views_builds import repo_or_404
 TAIL_LINES = 5000
 
 
-def _environments(repo: Repo) -> list:
+def _environments(repo: Repo) -> list[Any]:
+    """The repository's environment records (``runner.store.records.Environment``, which the
+    pages may not import)."""
     envs = getattr(data.stores(), "environments", None)
     return envs.list(repo.id) if envs is not None else []
 
@@ -84,6 +90,14 @@ def _default_step(build: Build) -> Step | None:
     return started[-1] if started else (steps[0] if steps else None)
 
 
+class BuildAddress(TypedDict):
+    """The path parameters of a build's pages."""
+
+    owner: str
+    name: str
+    number: int
+
+
 def stream_url(repo: Repo, build: Build, step: Step) -> str:
     """The API's SSE stream of a step's log (steps are addressed by stage and step number)."""
     stage = _stage_of(build, step)
@@ -95,7 +109,7 @@ def stream_url(repo: Repo, build: Build, step: Step) -> str:
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>")
 @login_required
-def build(owner: str, name: str, number: int):
+def build(owner: str, name: str, number: int) -> ResponseReturnValue:
     """The build page; ``?step=ID`` selects the step whose log is shown."""
     repo = repo_or_404(owner, name)
     found = data.get_build(repo, number)
@@ -104,7 +118,7 @@ def build(owner: str, name: str, number: int):
     # Without a chosen step (or when following), the page moves on to the next running step.
     auto = step_id is None or request.args.get("follow") == "1"
     selected = _default_step(found) if step_id is None else _find_step(found, step_id)
-    base = {"owner": owner, "name": name, "number": number}
+    base: BuildAddress = {"owner": owner, "name": name, "number": number}
     ctx = {}
     if selected is not None:
         ctx = {
@@ -131,7 +145,7 @@ def build(owner: str, name: str, number: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/state.json")
 @login_required
-def build_state(owner: str, name: str, number: int):
+def build_state(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Statuses, durations and wait reasons of the build, its stages and steps, and its buttons."""
     repo = repo_or_404(owner, name)
     found = data.get_build(repo, number)
@@ -163,7 +177,7 @@ def build_state(owner: str, name: str, number: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/logs/<int:step_id>/tail.json")
 @login_required
-def log_tail(owner: str, name: str, number: int, step_id: int):
+def log_tail(owner: str, name: str, number: int, step_id: int) -> ResponseReturnValue:
     """The last lines of a step's log (at most ``TAIL_LINES`` and the server's byte budget) and
     the chunk to resume after; ``?after=SEQ`` only from chunks after SEQ (the page's polling
     when it may not open a live stream)."""
@@ -185,60 +199,62 @@ def log_tail(owner: str, name: str, number: int, step_id: int):
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/logs/<int:step_id>/raw")
 @login_required
-def log_raw(owner: str, name: str, number: int, step_id: int):
+def log_raw(owner: str, name: str, number: int, step_id: int) -> ResponseReturnValue:
     """The whole stored log as a text download, streamed page by page."""
     repo = repo_or_404(owner, name, ROLE_READ)
     step = _find_step(data.get_build(repo, number), step_id)
     return raw_log_response(step, f"{repo.name}-{number}-{step.name}.log")
 
 
-def _back(owner: str, name: str, number: int):
+def _back(owner: str, name: str, number: int) -> Response:
     return redirect(url_for("webui.build", owner=owner, name=name, number=number))
 
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/cancel", methods=["POST"])
 @login_required
-def build_cancel(owner: str, name: str, number: int):
+def build_cancel(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Cancel the build (write role); running containers are stopped by their agent."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    build_actions.cancel(current_services(), data.get_build(repo, number), page_user())
+    build_actions.cancel(current_services(), data.get_build(repo, number), signed_in_user())
     flash(f"Build #{number} is being cancelled.")
     return _back(owner, name, number)
 
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/restart", methods=["POST"])
 @login_required
-def build_restart(owner: str, name: str, number: int):
+def build_restart(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Start a new build from this one (write role) and open it."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    new = build_actions.restart(current_services(), repo, data.get_build(repo, number), page_user())
+    new = build_actions.restart(
+        current_services(), repo, data.get_build(repo, number), signed_in_user()
+    )
     flash(f"Build #{new.number} restarts #{number}.")
     return _back(owner, name, new.number)
 
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/approve", methods=["POST"])
 @login_required
-def build_approve(owner: str, name: str, number: int):
+def build_approve(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Let a waiting deployment run (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    build_actions.approve(current_services(), data.get_build(repo, number), page_user())
+    build_actions.approve(current_services(), data.get_build(repo, number), signed_in_user())
     flash(f"Build #{number} approved.")
     return _back(owner, name, number)
 
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/decline", methods=["POST"])
 @login_required
-def build_decline(owner: str, name: str, number: int):
+def build_decline(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Refuse a waiting deployment (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
-    build_actions.decline(current_services(), data.get_build(repo, number), page_user())
+    build_actions.decline(current_services(), data.get_build(repo, number), signed_in_user())
     flash(f"Build #{number} declined.")
     return _back(owner, name, number)
 
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/promote", methods=["POST"])
 @login_required
-def build_promote(owner: str, name: str, number: int):
+def build_promote(owner: str, name: str, number: int) -> ResponseReturnValue:
     """Promote (or roll back) the build to an environment of the repository (write role)."""
     repo = repo_or_404(owner, name, ROLE_WRITE)
     target = request.form.get("target", "")
@@ -250,7 +266,7 @@ def build_promote(owner: str, name: str, number: int):
         current_services(),
         repo,
         data.get_build(repo, number),
-        page_user(),
+        signed_in_user(),
         target=target,
         event=event,
     )

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TypedDict
 
 from flask import jsonify, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
-from runner.core import ROLE_ADMIN, ROLE_READ
+from runner.core import ROLE_ADMIN, ROLE_READ, Build, Repo
 from runner.errors import NotFound
 from webui import data, webui_bp
-from webui.session_auth import can, login_required, page_user, require
+from webui.session_auth import can, login_required, require, signed_in_user
 
 STATUSES = ("pending", "running", "blocked", "success", "failure", "killed", "error", "declined")
 EVENTS = ("push", "tag", "pull_request", "cron", "custom", "promote", "rollback")
 PER_PAGE = 25
 
 
-def repo_or_404(owner: str, name: str, role: str = ROLE_READ):
+def repo_or_404(owner: str, name: str, role: str = ROLE_READ) -> Repo:
     """The repository after checking the page user's role; one they cannot read is not found."""
     repo = data.find_repo(owner, name)
     if repo is None:
@@ -27,10 +29,10 @@ def repo_or_404(owner: str, name: str, role: str = ROLE_READ):
 
 @webui_bp.route("/")
 @login_required
-def home():
+def home() -> ResponseReturnValue:
     """Repositories the user can see, each with the last build's status per branch."""
     rows = []
-    for repo in data.visible_repos(page_user()):
+    for repo in data.visible_repos(signed_in_user()):
         badge = url_for("webui.badge", owner=repo.owner, name=repo.name)
         rows.append(
             {
@@ -46,11 +48,37 @@ def home():
     return render_template("home.html", rows=rows)
 
 
-def _filters() -> dict[str, str]:
-    out = {"branch": request.args.get("branch", "").strip()}
-    out["status"] = request.args.get("status", "") if request.args.get("status") in STATUSES else ""
-    out["event"] = request.args.get("event", "") if request.args.get("event") in EVENTS else ""
-    return out
+class BuildFilters(TypedDict):
+    """The build list's filters as the page shows them, "" where none is chosen."""
+
+    branch: str
+    status: str
+    event: str
+
+
+class _ChosenFilters(TypedDict):
+    """The filters that are chosen, None for the others: URLs and the store leave those out."""
+
+    branch: str | None
+    status: str | None
+    event: str | None
+
+
+def _filters() -> BuildFilters:
+    status, event = request.args.get("status", ""), request.args.get("event", "")
+    return {
+        "branch": request.args.get("branch", "").strip(),
+        "status": status if status in STATUSES else "",
+        "event": event if event in EVENTS else "",
+    }
+
+
+def _chosen(filters: BuildFilters) -> _ChosenFilters:
+    return {
+        "branch": filters["branch"] or None,
+        "status": filters["status"] or None,
+        "event": filters["event"] or None,
+    }
 
 
 def _page() -> int:
@@ -60,25 +88,21 @@ def _page() -> int:
         return 1
 
 
-def _rows(repo, filters, page):
-    active = {k: v for k, v in filters.items() if v}
-    builds, has_more = data.list_builds(repo.id, page=page, per_page=PER_PAGE, **active)
-    return builds, has_more
+def _rows(repo: Repo, filters: BuildFilters, page: int) -> tuple[list[Build], bool]:
+    return data.list_builds(repo.id, page=page, per_page=PER_PAGE, **_chosen(filters))
 
 
 @webui_bp.route("/repos/<owner>/<name>")
 @login_required
-def builds(owner: str, name: str):
+def builds(owner: str, name: str) -> ResponseReturnValue:
     """A repository's builds, filtered by branch, status and event, paged, refreshed live."""
     repo = repo_or_404(owner, name)
     filters, page = _filters(), _page()
     found, has_more = _rows(repo, filters, page)
 
     def page_url(n: int) -> str:
-        args = {k: v for k, v in filters.items() if v}
-        return url_for("webui.builds", owner=owner, name=name, page=n, **args)
+        return url_for("webui.builds", owner=owner, name=name, page=n, **_chosen(filters))
 
-    poll_args = {k: v for k, v in filters.items() if v}
     return render_template(
         "builds.html",
         repo=repo,
@@ -90,13 +114,15 @@ def builds(owner: str, name: str):
         events=EVENTS,
         page_url=page_url,
         can_admin=can(repo, ROLE_ADMIN),
-        poll_url=url_for("webui.builds_json", owner=owner, name=name, page=page, **poll_args),
+        poll_url=url_for(
+            "webui.builds_json", owner=owner, name=name, page=page, **_chosen(filters)
+        ),
     )
 
 
 @webui_bp.route("/repos/<owner>/<name>/builds.json")
 @login_required
-def builds_json(owner: str, name: str):
+def builds_json(owner: str, name: str) -> ResponseReturnValue:
     """The rows of one page, rendered, with a signature the page compares to skip repaints."""
     repo = repo_or_404(owner, name)
     found, _ = _rows(repo, _filters(), _page())

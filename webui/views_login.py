@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from runner.server.login_throttle import LoginThrottled
 from webui import webui_bp
@@ -10,7 +11,7 @@ from webui.session_auth import login_user, logout_user, page_user, safe_next
 
 
 @webui_bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     """The login form; a wrong login or password answers 401 with the form and a message."""
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
@@ -38,7 +39,7 @@ def login():
 
 
 @webui_bp.route("/logout", methods=["POST"])
-def logout():
+def logout() -> ResponseReturnValue:
     """End the session (a POST with the CSRF token, so a link elsewhere cannot log you out)."""
     logout_user()
     return redirect(url_for("webui.login"))

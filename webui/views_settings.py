@@ -12,8 +12,10 @@ import re
 import time
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
 
-from runner.core import ROLE_ADMIN
+from runner.core import ROLE_ADMIN, Repo
 from runner.errors import BadRequest, Conflict, RunnerError
 from runner.server.services import current_services
 from runner.services import crons as cron_actions
@@ -22,13 +24,15 @@ from runner.services import repos as repo_actions
 from runner.services import secrets as secret_actions
 from webui import data, webui_bp
 from webui.forms import Form
-from webui.session_auth import login_required, page_user
+from webui.session_auth import login_required, signed_in_user
 from webui.views_builds import EVENTS, repo_or_404
 
 PATH_RE = re.compile(r"^[A-Za-z0-9_./*-]+$")
 
 
-def _render(template: str, repo, form: Form | None = None, status: int = 200, **ctx):
+def _render(
+    template: str, repo: Repo, form: Form | None = None, status: int = 200, **ctx: object
+) -> tuple[str, int]:
     return (
         render_template(
             template,
@@ -43,13 +47,13 @@ def _render(template: str, repo, form: Form | None = None, status: int = 200, **
     )
 
 
-def _to(endpoint: str, repo):
+def _to(endpoint: str, repo: Repo) -> Response:
     return redirect(url_for(endpoint, owner=repo.owner, name=repo.name))
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings", methods=["GET", "POST"])
 @login_required
-def settings_repo(owner: str, name: str):
+def settings_repo(owner: str, name: str) -> ResponseReturnValue:
     """Timeout, pipeline path, forks' plugins, trusted flag (server admins), webhook URL and
     secret."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
@@ -57,24 +61,26 @@ def settings_repo(owner: str, name: str):
     webhook_url = f"{server_url}/hook/{repo.owner}/{repo.name}"
     if request.method == "POST":
         form = Form()
-        fields = {
-            "timeout": form.integer("timeout", low=60, high=7 * 24 * 3600, default=repo.timeout),
-            "pipeline_path": form.text(
-                "pipeline_path",
-                pattern=PATH_RE,
-                message="Use a path inside the repository, like .drone.yml or ci/pipeline.yml.",
-            ),
+        timeout = form.integer("timeout", low=60, high=7 * 24 * 3600, default=repo.timeout)
+        pipeline_path = form.text(
+            "pipeline_path",
+            pattern=PATH_RE,
+            message="Use a path inside the repository, like .drone.yml or ci/pipeline.yml.",
+        )
+        fields: dict[str, object] = {
+            "timeout": timeout,
+            "pipeline_path": pipeline_path,
             "default_branch": form.text("default_branch", required=True, max_len=200)
             or repo.default_branch,
             "fork_privileged": form.flag("fork_privileged"),
         }
-        if ".." in fields["pipeline_path"].split("/"):
+        if ".." in pipeline_path.split("/"):
             form.errors["pipeline_path"] = "The path must stay inside the repository (no ..)."
-        if page_user().is_admin:
+        if signed_in_user().is_admin:
             fields["trusted"] = form.flag("trusted")
         if not form.ok:
             return _render("settings_repo.html", repo, form, 400, webhook_url=webhook_url)
-        repo_actions.update_repo(data.stores(), page_user(), repo, fields)
+        repo_actions.update_repo(data.stores(), signed_in_user(), repo, fields)
         flash("Settings saved.")
         return _to("webui.settings_repo", repo)
     return _render("settings_repo.html", repo, webhook_url=webhook_url)
@@ -82,7 +88,7 @@ def settings_repo(owner: str, name: str):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets", methods=["GET", "POST"])
 @login_required
-def settings_secrets(owner: str, name: str):
+def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
     """Secrets by name, scope and filters; a value can be set but is never shown again."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     secrets = data.stores().secrets
@@ -104,7 +110,7 @@ def settings_secrets(owner: str, name: str):
             "environment": form.text("environment"),
         }
         secret_actions.set_secret(
-            data.stores(), repo, page_user(), secret_name, value, options, mode="set"
+            data.stores(), repo, signed_in_user(), secret_name, value, options, mode="set"
         )
         flash(f"Secret {secret_name} saved.")
         return _to("webui.settings_secrets", repo)
@@ -113,10 +119,10 @@ def settings_secrets(owner: str, name: str):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets/<int:secret_id>/delete", methods=["POST"])
 @login_required
-def settings_secret_delete(owner: str, name: str, secret_id: int):
+def settings_secret_delete(owner: str, name: str, secret_id: int) -> ResponseReturnValue:
     """Delete one secret of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
-    secret = secret_actions.delete_secret_by_id(data.stores(), repo, page_user(), secret_id)
+    secret = secret_actions.delete_secret_by_id(data.stores(), repo, signed_in_user(), secret_id)
     if secret is not None:
         flash(f"Secret {secret.name} deleted.")
     return _to("webui.settings_secrets", repo)
@@ -124,7 +130,7 @@ def settings_secret_delete(owner: str, name: str, secret_id: int):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/environments", methods=["GET", "POST"])
 @login_required
-def settings_envs(owner: str, name: str):
+def settings_envs(owner: str, name: str) -> ResponseReturnValue:
     """Environments: branch/tag/event patterns, agent labels, approval and deploy lock."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     envs = data.stores().environments
@@ -133,20 +139,21 @@ def settings_envs(owner: str, name: str):
         env_name = form.text(
             "name", required=True, max_len=100, message="Name the environment, e.g. production."
         )
-        fields = {
-            "branches": form.items("branches"),
-            "tags": form.items("tags"),
-            "events": form.items("events"),
+        branches, tags, events = form.items("branches"), form.items("tags"), form.items("events")
+        fields: dict[str, object] = {
+            "branches": branches,
+            "tags": tags,
+            "events": events,
             "labels": form.labels("labels"),
             "approval": form.flag("approval_required"),
             "lock": form.flag("lock"),
         }
-        if any(e not in EVENTS for e in fields["events"]):
+        if any(e not in EVENTS for e in events):
             form.errors["events"] = "Events are among: " + ", ".join(EVENTS) + "."
         if not form.ok:
             return _render("settings_envs.html", repo, form, 400, environments=envs.list(repo.id))
         try:
-            env_actions.create_environment(data.stores(), repo, page_user(), env_name, fields)
+            env_actions.create_environment(data.stores(), repo, signed_in_user(), env_name, fields)
         except Conflict:
             form.errors["name"] = f"There is already an environment {env_name}."
         except BadRequest as exc:
@@ -160,20 +167,20 @@ def settings_envs(owner: str, name: str):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/environments/<int:env_id>/delete", methods=["POST"])
 @login_required
-def settings_env_delete(owner: str, name: str, env_id: int):
+def settings_env_delete(owner: str, name: str, env_id: int) -> ResponseReturnValue:
     """Delete one environment of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     stores = data.stores()
     for env in stores.environments.list(repo.id):
         if env.id == env_id:
-            env_actions.delete_environment(stores, repo, env, page_user())
+            env_actions.delete_environment(stores, repo, env, signed_in_user())
             flash("Environment deleted.")
     return _to("webui.settings_envs", repo)
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/cron", methods=["GET", "POST"])
 @login_required
-def settings_cron(owner: str, name: str):
+def settings_cron(owner: str, name: str) -> ResponseReturnValue:
     """Cron jobs: name, schedule (five fields or a descriptor such as @hourly), branch; each
     with its next run."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
@@ -187,7 +194,7 @@ def settings_cron(owner: str, name: str):
                 cron_actions.create_cron(
                     current_services(),
                     repo,
-                    page_user(),
+                    signed_in_user(),
                     name=cron_name,
                     schedule=schedule,
                     branch=branch,
@@ -201,7 +208,7 @@ def settings_cron(owner: str, name: str):
     return _cron_page(repo)
 
 
-def _cron_page(repo, form: Form | None = None, status: int = 200):
+def _cron_page(repo: Repo, form: Form | None = None, status: int = 200) -> tuple[str, int]:
     services = current_services()
     crons = services.stores.crons.list(repo.id)
     upcoming = cron_actions.next_runs(services, crons, time.time())
@@ -210,13 +217,13 @@ def _cron_page(repo, form: Form | None = None, status: int = 200):
 
 @webui_bp.route("/repos/<owner>/<name>/settings/cron/<int:cron_id>/delete", methods=["POST"])
 @login_required
-def settings_cron_delete(owner: str, name: str, cron_id: int):
+def settings_cron_delete(owner: str, name: str, cron_id: int) -> ResponseReturnValue:
     """Delete one cron job of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     services = current_services()
     for cron in services.stores.crons.list(repo.id):
         if cron.id == cron_id:
-            cron_actions.delete_cron(services, repo, cron, page_user())
+            cron_actions.delete_cron(services, repo, cron, signed_in_user())
             flash("Cron job deleted.")
     return _to("webui.settings_cron", repo)
 

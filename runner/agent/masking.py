@@ -20,7 +20,7 @@ MASK = "******"
 class Masker:
     """Replaces secret values in log lines. Immutable after construction, so thread-safe."""
 
-    def __init__(self, values: Iterable[str]):
+    def __init__(self, values: Iterable[str]) -> None:
         parts: set[str] = set()
         for value in values:
             for line in str(value or "").splitlines():
@@ -48,7 +48,8 @@ class Masker:
         The returned sink keeps state across the pieces of one long line, so it must be fed
         by one thread at a time (one per step, as the executor does).
         """
-        if self._pattern is None:
+        pattern = self._pattern
+        if pattern is None:
             return sink
         held = [""]  # the end of the last piece, not passed on yet
 
@@ -56,7 +57,7 @@ class Masker:
             text = held[0] + line if held[0] else line
             held[0] = ""
             if isinstance(line, LinePiece):
-                cut = self._safe_cut(text)
+                cut = self._safe_cut(text, pattern)
                 held[0] = text[cut:]
                 if cut:
                     sink(self.mask(text[:cut]))
@@ -65,11 +66,11 @@ class Masker:
 
         return masked
 
-    def _safe_cut(self, text: str) -> int:
+    def _safe_cut(self, text: str, pattern: re.Pattern[str]) -> int:
         """Where ``text`` may be cut so that no secret is split: the last ``overlap`` characters
         stay behind, unless a whole secret found there ends the part passed on."""
         cut = max(0, len(text) - self._overlap)
-        for match in self._pattern.finditer(text):
+        for match in pattern.finditer(text):
             if match.start() < cut < match.end():
                 return match.end()
             if match.start() >= cut:

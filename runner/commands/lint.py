@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import TextIO
 
 import click
 
@@ -23,7 +24,12 @@ def _files_of_directory(root: str) -> list[str]:
 
 
 def run_lint(
-    paths: list[str], *, trusted: bool, privileged_images: list[str], fmt: str, out=None
+    paths: list[str],
+    *,
+    trusted: bool,
+    privileged_images: list[str],
+    fmt: str,
+    out: TextIO | None = None,
 ) -> int:
     """Lint ``paths`` (or the current directory's pipeline files); print; return the exit code.
 
@@ -79,7 +85,9 @@ def register(group: click.Group) -> None:
         help="an image allowed the Docker socket and privileged mode (repeatable; "
         "default: the agent's agent_privileged_images setting)",
     )
-    def lint(files, fmt, trusted, privileged_images):
+    def lint(
+        files: tuple[str, ...], fmt: str, trusted: bool, privileged_images: tuple[str, ...]
+    ) -> None:
         """Check pipeline files; with no FILE, the pipeline files of this directory.
 
         Prints file:line: level: field: message for every problem; exits 1 on errors,

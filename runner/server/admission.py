@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable
+from typing import TYPE_CHECKING
 
 from runner.errors import Busy, TooManyRequests
 from runner.settings import Settings
+
+if TYPE_CHECKING:
+    from runner.server.services import QueueSignal
 
 # Seconds a refused caller is told to wait before trying again.
 STREAM_RETRY_AFTER = 5
@@ -53,7 +57,7 @@ class Ticket:
     def __enter__(self) -> Ticket:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -131,7 +135,7 @@ class Admission:
             "agents waiting for work", settings.claim_waits_max, retry_after=CLAIM_RETRY_AFTER
         )
 
-    def wait_for_work(self, queue, generation: int, timeout: float) -> None:
+    def wait_for_work(self, queue: QueueSignal, generation: int, timeout: float) -> None:
         """Park an agent's long-poll on the queue signal, in a place of its own; raise ``Busy``
         when every place is taken (the caller has tried a claim already)."""
         ticket = self.claim_waits.try_enter()

@@ -13,7 +13,9 @@ from runner.errors import Forbidden
 from runner.labels import beyond, format_labels, narrow
 
 
-def claim_identity(agent: Agent, declared: dict[str, str] | None, capacity: int | None):
+def claim_identity(
+    agent: Agent, declared: dict[str, str] | None, capacity: int | None
+) -> tuple[Agent, int]:
     """The agent as it may claim now and the stages it may hold at once: its registration,
     narrowed by the ``declared`` labels and ``capacity`` it announces (None or no labels: not
     announced).

@@ -14,8 +14,9 @@ import logging
 import os
 import secrets as _secrets
 import sys
+from typing import TYPE_CHECKING
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 from runner.errors import BadRequest, RunnerError
 from runner.server.errors import register_error_handlers
@@ -24,6 +25,10 @@ from runner.services.agents import issue_agent_token, register_agent
 from runner.services.users import check_password_rule
 from runner.settings import Settings
 from runner.store.db import private_file
+
+if TYPE_CHECKING:
+    from runner.server.scheduler import Scheduler
+    from runner.server.trigger import Triggerer
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ def _register_blueprints(app: Flask) -> None:
 _NO_STORE_PREFIXES = ("/api/", "/rpc/")
 
 
-def _security_headers(response):
+def _security_headers(response: Response) -> Response:
     """Headers on every answer: no MIME sniffing, no framing, no referrer to other sites; API
     and RPC answers are never cached. The web UI adds its Content-Security-Policy."""
     headers = response.headers
@@ -93,13 +98,13 @@ def _security_headers(response):
     return response
 
 
-def _make_triggerer(services: Services):
+def _make_triggerer(services: Services) -> Triggerer:
     from runner.server.trigger import Triggerer
 
     return Triggerer(services)
 
 
-def _start_scheduler(app: Flask, services: Services):
+def _start_scheduler(app: Flask, services: Services) -> Scheduler:
     from runner.server.scheduler import start_scheduler
 
     return start_scheduler(app, services)

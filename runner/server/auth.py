@@ -20,13 +20,17 @@ logged-in user has ``read`` on a repository that is not private; anything more n
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import g, request, session
 
 from runner.core import ROLE_ADMIN, ROLES, TOKEN_AGENT, Agent, Repo, User
 from runner.errors import Forbidden, NotFound, Unauthorized
 from runner.server.services import current_services
+
+T = TypeVar("T")
 
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -52,7 +56,8 @@ def _bearer() -> str:
 def identify() -> Identity:
     """Resolve (once per request) who is calling; never raises for a missing identity."""
     if "identity" in g:
-        return g.identity
+        known: Identity = g.identity
+        return known
     services = current_services()
     stores = services.stores
     ident = Identity()
@@ -102,7 +107,7 @@ def _check_session_csrf() -> None:
         )
 
 
-def _lookup(getter, ident):
+def _lookup(getter: Callable[[int], T], ident: int | str | None) -> T | None:
     """``getter(ident)``, or None when there is no such record (or no id)."""
     if not ident:
         return None

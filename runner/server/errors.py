@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from runner.errors import RunnerError
@@ -29,8 +30,8 @@ def register_error_handlers(app: Flask) -> None:
     """Install the handlers on ``app``; call once from ``create_app``."""
 
     @app.errorhandler(RunnerError)
-    def _runner_error(exc: RunnerError):
-        body = {"error": str(exc)}
+    def _runner_error(exc: RunnerError) -> ResponseReturnValue:
+        body: dict[str, str | list[str]] = {"error": str(exc)}
         issues = getattr(exc, "issues", None)
         if issues:
             body["issues"] = [str(i) for i in issues]
@@ -39,13 +40,14 @@ def register_error_handlers(app: Flask) -> None:
         return jsonify(body), exc.http_status, headers
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
         if not _wants_json():
             return exc
-        return jsonify({"error": exc.description or exc.name}), exc.code
+        # Flask answers a code-less HTTPException itself and hands handlers only those with one.
+        return jsonify({"error": exc.description or exc.name}), exc.code or 500
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
         log.exception("unhandled error on %s %s", request.method, request.path)
         message = "internal error; the server log has the details"
         if _wants_json():

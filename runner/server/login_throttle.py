@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 
 from runner.errors import RunnerError
 
@@ -52,8 +53,8 @@ class LoginThrottle:
         login_failures: int = LOGIN_FAILURES,
         address_failures: int = ADDRESS_FAILURES,
         window: float = WINDOW_SECONDS,
-        clock=time.monotonic,
-    ):
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._limits = {"login": login_failures, "address": address_failures}
         self._window = window
         self._clock = clock

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 # Buckets unused this long are full again and dropped, so the table stays small.
 IDLE_SECONDS = 120.0
@@ -21,7 +22,7 @@ IDLE_SECONDS = 120.0
 class RateLimiter:
     """Token buckets by key (see the module docstring)."""
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, updated)
         self._lock = threading.Lock()

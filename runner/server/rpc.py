@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from runner.core import DONE_STATUSES, Stage
 from runner.errors import BadRequest, Forbidden
@@ -52,13 +54,13 @@ CONNECTION_CHECK_EVERY = 5.0
 
 def _owned_stage(stage_id: int) -> Stage:
     agent = require_agent()
-    stage = current_services().stores.stages.get(record_id(stage_id, "stage"))
+    stage: Stage = current_services().stores.stages.get(record_id(stage_id, "stage"))
     if stage.agent_id != agent.id:
         raise Forbidden(f"stage {stage_id} is not claimed by agent {agent.name}")
     return stage
 
 
-def _json() -> dict:
+def _json() -> dict[str, Any]:
     try:
         data = request.get_json(silent=True)
     except RecursionError:
@@ -80,7 +82,8 @@ def _agent_gone() -> bool:
         return False
     try:
         # An agent waiting for its answer sends nothing more: readable means closed.
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        peeked: bytes = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return peeked == b""
     except (BlockingIOError, InterruptedError):
         return False
     except OSError:
@@ -88,7 +91,7 @@ def _agent_gone() -> bool:
 
 
 @rpc_bp.post("/claim")
-def claim():
+def claim() -> ResponseReturnValue:
     agent = require_agent()
     services = current_services()
     ask = claim_request(_json())
@@ -120,7 +123,7 @@ def claim():
 
 
 @rpc_bp.post("/health")
-def health():
+def health() -> ResponseReturnValue:
     agent = require_agent()
     # The reason, or "" when the agent can run stages again.
     reason = text(_json(), "unhealthy", limit=MAX_HEALTH_REASON)
@@ -129,7 +132,7 @@ def health():
 
 
 @rpc_bp.post("/stages/<int:stage_id>/heartbeat")
-def heartbeat(stage_id: int):
+def heartbeat(stage_id: int) -> ResponseReturnValue:
     agent = require_agent()
     _owned_stage(stage_id)
     services = current_services()
@@ -140,7 +143,7 @@ def heartbeat(stage_id: int):
 
 
 @rpc_bp.post("/stages/<int:stage_id>/steps/<int:step_id>")
-def step_update(stage_id: int, step_id: int):
+def step_update(stage_id: int, step_id: int) -> ResponseReturnValue:
     stage = _owned_stage(stage_id)
     fields = step_fields(_json())
     claims.update_step(current_services(), stage, record_id(step_id, "step"), fields)
@@ -148,7 +151,7 @@ def step_update(stage_id: int, step_id: int):
 
 
 @rpc_bp.post("/steps/<int:step_id>/logs")
-def logs(step_id: int):
+def logs(step_id: int) -> ResponseReturnValue:
     agent = require_agent()
     services = current_services()
     step_id = record_id(step_id, "step")
@@ -162,7 +165,7 @@ def logs(step_id: int):
 
 
 @rpc_bp.post("/stages/<int:stage_id>/done")
-def done(stage_id: int):
+def done(stage_id: int) -> ResponseReturnValue:
     stage = _owned_stage(stage_id)
     data = _json()
     status = data.get("status", "")
@@ -180,7 +183,7 @@ def done(stage_id: int):
     return jsonify({"ok": True})
 
 
-def _step_update(index: int, update: dict) -> tuple[int, dict]:
+def _step_update(index: int, update: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     try:
         return record_id(update.get("id"), "step"), step_fields(update)
     except BadRequest as exc:
@@ -188,7 +191,7 @@ def _step_update(index: int, update: dict) -> tuple[int, dict]:
 
 
 @rpc_bp.post("/stages/<int:stage_id>/handback")
-def handback(stage_id: int):
+def handback(stage_id: int) -> ResponseReturnValue:
     """The agent stops without finishing the stage: it goes back to the queue at once."""
     stage = _owned_stage(stage_id)
     services = current_services()

@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -36,6 +37,9 @@ from runner.server.leases import StageAges, SteadyClock
 from runner.server.status import status_reporter
 from runner.server.trigger import BuildSkipped
 from runner.services.crons import BadSchedule, next_run
+
+if TYPE_CHECKING:
+    from runner.server.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ class Scheduler:
     ``wake_agents()``. Methods are thread-safe and may be called directly.
     """
 
-    def __init__(self, services):
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.stores = services.stores
         self.settings = services.settings

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
 from runner.settings import Settings
+
+if TYPE_CHECKING:
+    from runner.server.login_throttle import LoginThrottle
+    from runner.store import Stores
 
 
 class QueueSignal:
@@ -47,7 +51,7 @@ class QueueSignal:
             return self._generation
 
 
-def _new_login_throttle():
+def _new_login_throttle() -> LoginThrottle:
     from runner.server.login_throttle import LoginThrottle
 
     return LoginThrottle()
@@ -90,7 +94,7 @@ class Services:
         self.queue.notify()
 
 
-def open_stores(settings: Settings, *, migrate: bool = True):
+def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
     """Open the settings' database (migrated) and its stores, for commands run beside a server."""
     from runner.store import Database, Stores
     from runner.store.db import private_dir
@@ -104,4 +108,5 @@ def open_stores(settings: Settings, *, migrate: bool = True):
 
 def current_services() -> Services:
     """The ``Services`` of the application handling the current request."""
-    return current_app.extensions["runner"]
+    services: Services = current_app.extensions["runner"]
+    return services

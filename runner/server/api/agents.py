@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from flask import jsonify
+from flask.typing import ResponseReturnValue
 
 from runner.server.api import api_bp
 from runner.server.api.common import body
@@ -33,13 +34,13 @@ from runner.services.agents import (
 
 
 @api_bp.get("/agents")
-def list_agents():
+def list_agents() -> ResponseReturnValue:
     require_admin()
     return jsonify([as_dict(a) for a in current_services().stores.agents.list()])
 
 
 @api_bp.post("/agents")
-def add_agent():
+def add_agent() -> ResponseReturnValue:
     admin = require_admin()
     stores = current_services().stores
     agent, token = register_with_token(stores, body(), actor=admin.login)
@@ -49,7 +50,7 @@ def add_agent():
 
 
 @api_bp.patch("/agents/<int:agent_id>")
-def change_agent_registration(agent_id: int):
+def change_agent_registration(agent_id: int) -> ResponseReturnValue:
     admin = require_admin()
     stores = current_services().stores
     agent = stores.agents.get(record_id(agent_id, "agent"))
@@ -57,7 +58,7 @@ def change_agent_registration(agent_id: int):
 
 
 @api_bp.get("/agents/<int:agent_id>/history")
-def agent_history(agent_id: int):
+def agent_history(agent_id: int) -> ResponseReturnValue:
     require_admin()
     stores = current_services().stores
     agent = stores.agents.get(record_id(agent_id, "agent"))
@@ -65,7 +66,7 @@ def agent_history(agent_id: int):
 
 
 @api_bp.delete("/agents/<int:agent_id>")
-def remove_agent_registration(agent_id: int):
+def remove_agent_registration(agent_id: int) -> ResponseReturnValue:
     admin = require_admin()
     stores = current_services().stores
     remove_agent(stores, stores.agents.get(record_id(agent_id, "agent")), actor=admin.login)

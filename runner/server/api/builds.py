@@ -4,6 +4,7 @@ decline. The actions are ``runner.services.builds``'s."""
 from __future__ import annotations
 
 from flask import jsonify, request
+from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_READ, ROLE_WRITE
 from runner.server.api import api_bp
@@ -16,7 +17,7 @@ FILTERS = ("branch", "status", "event")
 
 
 @api_bp.get("/repos/<owner>/<name>/builds")
-def list_builds(owner: str, name: str):
+def list_builds(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
     page, per_page = paging()
     filters = {k: request.args[k] for k in FILTERS if request.args.get(k)}
@@ -25,13 +26,13 @@ def list_builds(owner: str, name: str):
 
 
 @api_bp.get("/repos/<owner>/<name>/builds/<int:number>")
-def get_build_view(owner: str, name: str, number: int):
+def get_build_view(owner: str, name: str, number: int) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
     return jsonify(build_json(get_build(repo, number)))
 
 
 @api_bp.post("/repos/<owner>/<name>/builds")
-def create_build(owner: str, name: str):
+def create_build(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     user = require_user()
     data = body()
@@ -47,7 +48,7 @@ def create_build(owner: str, name: str):
 
 
 @api_bp.post("/repos/<owner>/<name>/builds/<int:number>/restart")
-def restart_build(owner: str, name: str, number: int):
+def restart_build(owner: str, name: str, number: int) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     user = require_user()
     build = build_actions.restart(current_services(), repo, get_build(repo, number), user)
@@ -55,21 +56,21 @@ def restart_build(owner: str, name: str, number: int):
 
 
 @api_bp.post("/repos/<owner>/<name>/builds/<int:number>/cancel")
-def cancel_build(owner: str, name: str, number: int):
+def cancel_build(owner: str, name: str, number: int) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     build_actions.cancel(current_services(), get_build(repo, number), require_user())
     return jsonify(build_json(get_build(repo, number)))
 
 
 @api_bp.post("/repos/<owner>/<name>/builds/<int:number>/approve")
-def approve_build(owner: str, name: str, number: int):
+def approve_build(owner: str, name: str, number: int) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     build_actions.approve(current_services(), get_build(repo, number), require_user())
     return jsonify(build_json(get_build(repo, number)))
 
 
 @api_bp.post("/repos/<owner>/<name>/builds/<int:number>/decline")
-def decline_build(owner: str, name: str, number: int):
+def decline_build(owner: str, name: str, number: int) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     build_actions.decline(current_services(), get_build(repo, number), require_user())
     return jsonify(build_json(get_build(repo, number)))

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from flask import request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import BadRequest as HTTPBadRequest
 from werkzeug.routing import BaseConverter
 
@@ -68,14 +69,14 @@ class NumberConverter(BaseConverter):
 
 
 @api_bp.record_once
-def _install_number_converter(state) -> None:
+def _install_number_converter(state: BlueprintSetupState) -> None:
     # Before any route of the app is bound: blueprints register after the API's first record.
     state.app.url_map.converters["int"] = NumberConverter
 
 
 def repo_for(owner: str, name: str, role: str) -> Repo:
     """The repository ``owner/name`` after checking the caller holds ``role`` on it."""
-    repo = current_services().stores.repos.find(f"{owner}/{name}")
+    repo: Repo | None = current_services().stores.repos.find(f"{owner}/{name}")
     if repo is None:
         # Check the caller first so an anonymous probe cannot tell 404 from 401.
         from runner.server.auth import require_user

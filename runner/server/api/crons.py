@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from flask import jsonify
+from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_READ, ROLE_WRITE
 from runner.server.api import api_bp
@@ -16,13 +17,13 @@ from runner.services import crons as cron_actions
 
 
 @api_bp.get("/repos/<owner>/<name>/crons")
-def list_crons(owner: str, name: str):
+def list_crons(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
     return jsonify([dataclasses.asdict(c) for c in current_services().stores.crons.list(repo.id)])
 
 
 @api_bp.post("/repos/<owner>/<name>/crons")
-def add_cron(owner: str, name: str):
+def add_cron(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     data = body()
     cron = cron_actions.create_cron(
@@ -37,7 +38,7 @@ def add_cron(owner: str, name: str):
 
 
 @api_bp.patch("/repos/<owner>/<name>/crons/<cron_name>")
-def update_cron(owner: str, name: str, cron_name: str):
+def update_cron(owner: str, name: str, cron_name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     services = current_services()
     cron = cron_actions.find_cron(services, repo, cron_name)
@@ -46,7 +47,7 @@ def update_cron(owner: str, name: str, cron_name: str):
 
 
 @api_bp.delete("/repos/<owner>/<name>/crons/<cron_name>")
-def delete_cron(owner: str, name: str, cron_name: str):
+def delete_cron(owner: str, name: str, cron_name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     services = current_services()
     cron = cron_actions.find_cron(services, repo, cron_name)
@@ -55,7 +56,7 @@ def delete_cron(owner: str, name: str, cron_name: str):
 
 
 @api_bp.post("/repos/<owner>/<name>/crons/<cron_name>/run")
-def run_cron_now(owner: str, name: str, cron_name: str):
+def run_cron_now(owner: str, name: str, cron_name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     services = current_services()
     cron = cron_actions.find_cron(services, repo, cron_name)

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from flask import jsonify
+from flask.typing import ResponseReturnValue
 
 from runner.core import (
     BLOCKED,
@@ -28,6 +29,7 @@ from runner.core import (
     ROLE_READ,
     ROLE_WRITE,
     WAITING,
+    Agent,
     Build,
     Stage,
 )
@@ -45,21 +47,23 @@ from runner.services import environments as env_actions
 CONNECTED_SECONDS = 75.0
 
 
-def _env_json(env) -> dict[str, Any]:
+def _env_json(env: Any) -> dict[str, Any]:
+    """An environment record (``runner.store.records.Environment``; the API may not import the
+    store) as JSON."""
     data = dataclasses.asdict(env)
     data["approval"] = data.get("approval_required", False)
     return data
 
 
 @api_bp.get("/repos/<owner>/<name>/environments")
-def list_environments(owner: str, name: str):
+def list_environments(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
     envs = current_services().stores.environments.list(repo.id)
     return jsonify([_env_json(e) for e in envs])
 
 
 @api_bp.post("/repos/<owner>/<name>/environments")
-def add_environment(owner: str, name: str):
+def add_environment(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     data = body()
     env = env_actions.create_environment(
@@ -69,7 +73,7 @@ def add_environment(owner: str, name: str):
 
 
 @api_bp.patch("/repos/<owner>/<name>/environments/<env_name>")
-def update_environment(owner: str, name: str, env_name: str):
+def update_environment(owner: str, name: str, env_name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     stores = current_services().stores
     env = env_actions.find_environment(stores, repo, env_name)
@@ -78,7 +82,7 @@ def update_environment(owner: str, name: str, env_name: str):
 
 
 @api_bp.delete("/repos/<owner>/<name>/environments/<env_name>")
-def delete_environment(owner: str, name: str, env_name: str):
+def delete_environment(owner: str, name: str, env_name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     stores = current_services().stores
     env = env_actions.find_environment(stores, repo, env_name)
@@ -86,7 +90,7 @@ def delete_environment(owner: str, name: str, env_name: str):
     return jsonify({"ok": True})
 
 
-def _promote(owner: str, name: str, number: int, event: str):
+def _promote(owner: str, name: str, number: int, event: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     user = require_user()
     target = str(body().get("target", ""))
@@ -98,17 +102,17 @@ def _promote(owner: str, name: str, number: int, event: str):
 
 
 @api_bp.post("/repos/<owner>/<name>/builds/<int:number>/promote")
-def promote_build(owner: str, name: str, number: int):
+def promote_build(owner: str, name: str, number: int) -> ResponseReturnValue:
     return _promote(owner, name, number, "promote")
 
 
 @api_bp.post("/repos/<owner>/<name>/builds/<int:number>/rollback")
-def rollback_build(owner: str, name: str, number: int):
+def rollback_build(owner: str, name: str, number: int) -> ResponseReturnValue:
     return _promote(owner, name, number, "rollback")
 
 
 @api_bp.get("/repos/<owner>/<name>/builds/<int:number>/waiting")
-def build_waiting(owner: str, name: str, number: int):
+def build_waiting(owner: str, name: str, number: int) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
     services = current_services()
     build = get_build(repo, number)
@@ -116,7 +120,7 @@ def build_waiting(owner: str, name: str, number: int):
 
 
 @api_bp.get("/queue")
-def queue_view():
+def queue_view() -> ResponseReturnValue:
     require_admin()
     services = current_services()
     out = []
@@ -127,7 +131,9 @@ def queue_view():
     return jsonify(out)
 
 
-def waiting_reasons(services: Services, build: Build, now: float | None = None) -> list[dict]:
+def waiting_reasons(
+    services: Services, build: Build, now: float | None = None
+) -> list[dict[str, str]]:
     """For each stage of ``build`` not yet running: ``{"stage", "status", "reason"}``.
 
     The reason says what the stage waits for, in the order a person would check: approval,
@@ -139,7 +145,7 @@ def waiting_reasons(services: Services, build: Build, now: float | None = None) 
     env = stores.environments.find(build.repo_id, build.target) if build.target else None
     agents = [a for a in stores.agents.list() if now - a.last_contact <= CONNECTED_SECONDS]
     by_name = {s.name: s for s in build.stages}
-    out = []
+    out: list[dict[str, str]] = []
     for stage in build.stages:
         if stage.status not in (PENDING, WAITING, BLOCKED):
             continue
@@ -153,7 +159,14 @@ def waiting_reasons(services: Services, build: Build, now: float | None = None) 
     return out
 
 
-def _reason(stores, build: Build, stage: Stage, by_name, env, agents) -> str:
+def _reason(
+    stores: Any,
+    build: Build,
+    stage: Stage,
+    by_name: dict[str, Stage],
+    env: Any,
+    agents: list[Agent],
+) -> str:
     if stage.status == BLOCKED:
         where = f" to deploy to {build.target}" if build.target else ""
         return f"waiting for a person with write access to approve{where}"
@@ -181,7 +194,7 @@ def _reason(stores, build: Build, stage: Stage, by_name, env, agents) -> str:
     return "waiting for an agent to claim it"
 
 
-def _build_number(stores, build_id: int) -> str:
+def _build_number(stores: Any, build_id: int) -> str:
     try:
         return str(stores.builds.header(build_id).number)
     except NotFound:
@@ -189,7 +202,7 @@ def _build_number(stores, build_id: int) -> str:
 
 
 @api_bp.get("/repos/<owner>/<name>/builds/<int:number>/history")
-def build_history(owner: str, name: str, number: int):
+def build_history(owner: str, name: str, number: int) -> ResponseReturnValue:
     """What happened to the build besides its statuses: requeues and their reasons, lost
     agents, approvals and declines, oldest first."""
     repo = repo_for(owner, name, ROLE_READ)
@@ -204,7 +217,7 @@ def build_history(owner: str, name: str, number: int):
 
 
 @api_bp.get("/agents/status")
-def agents_status():
+def agents_status() -> ResponseReturnValue:
     """Every agent with its labels, version, capacity, last contact, whether it counts as
     connected, and the stages it runs now (repository, build number, stage name)."""
     require_admin()

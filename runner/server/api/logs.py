@@ -15,16 +15,18 @@ stored chunks goes page by page within a byte budget (``LogStore.page``), never 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from flask import Response, request, stream_with_context
+from flask.typing import ResponseReturnValue
 
 from runner.core import DONE_STATUSES, ROLE_READ, Step
 from runner.errors import NotFound
 from runner.server.api import api_bp
 from runner.server.api.common import get_build, repo_for
 from runner.server.auth import identify
-from runner.server.services import current_services
+from runner.server.services import Services, current_services
 from runner.services.values import whole_number
 
 KEEPALIVE_SECONDS = 10.0
@@ -75,7 +77,7 @@ def _step(owner: str, name: str, number: int, stage_number: int, step_number: in
 
 
 @api_bp.get("/repos/<owner>/<name>/builds/<int:number>/logs/<int:stage>/<int:step>")
-def raw_log(owner: str, name: str, number: int, stage: int, step: int):
+def raw_log(owner: str, name: str, number: int, stage: int, step: int) -> ResponseReturnValue:
     return raw_log_response(_step(owner, name, number, stage, step))
 
 
@@ -84,15 +86,16 @@ def _event(seq: int, lines: list[str]) -> str:
     return f"id: {seq}\n{data}\n"
 
 
-def _stored(services, step_id: int, after: int):
+def _stored(services: Services, step_id: int, after: int) -> Iterator[tuple[int, str]]:
     """Stored chunks of the step after ``after``, page by page, as SSE events with their seq."""
     for seq, data in services.stores.logs.iter_chunks(step_id, after):
         yield seq, _event(seq, data.decode("utf-8", "replace").splitlines())
 
 
-def _finished(services, step_id: int) -> bool:
+def _finished(services: Services, step_id: int) -> bool:
     try:
-        return services.stores.steps.get(step_id).status in DONE_STATUSES
+        status: str = services.stores.steps.get(step_id).status
+        return status in DONE_STATUSES
     except NotFound:
         return True
 
@@ -104,7 +107,7 @@ def _viewer() -> str:
 
 
 @api_bp.get("/repos/<owner>/<name>/builds/<int:number>/logs/<int:stage>/<int:step>/stream")
-def stream_log(owner: str, name: str, number: int, stage: int, step: int):
+def stream_log(owner: str, name: str, number: int, stage: int, step: int) -> ResponseReturnValue:
     found = _step(owner, name, number, stage, step)
     raw_after = request.headers.get("Last-Event-ID") or request.args.get("after") or "-1"
     after = chunk_number(raw_after.strip(), "Last-Event-ID")
@@ -117,7 +120,7 @@ def stream_log(owner: str, name: str, number: int, stage: int, step: int):
         ticket.release()
         raise
 
-    def generate():
+    def generate() -> Iterator[str]:
         last = after
         with ticket, subscription:
             yield "retry: 2000\n\n"

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import jsonify
+from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_ADMIN, ROLE_READ
 from runner.errors import BadRequest
@@ -17,7 +20,7 @@ from runner.services.values import flag, whole_number
 
 # Fields a repository admin may change; `trusted` and a new `clone_url` need a server admin
 # (runner.services.repos).
-EDITABLE = {
+EDITABLE: dict[str, Callable[[object], object]] = {
     "timeout": lambda value: whole_number(value, "timeout", low=1),
     "pipeline_path": str,
     "default_branch": str,
@@ -32,13 +35,17 @@ EDITABLE = {
 }
 
 
+def _trusted(value: object) -> bool:
+    return flag(value, "trusted")
+
+
 def webhook_url(slug: str) -> str:
     """The address a forge must call for ``slug``."""
     return f"{current_services().settings.effective_server_url()}/hook/{slug}"
 
 
 @api_bp.get("/repos")
-def list_repos():
+def list_repos() -> ResponseReturnValue:
     user = require_user()
     repos = current_services().stores.repos.list()
     visible = [r for r in repos if has_role(user, r, ROLE_READ)]
@@ -46,7 +53,7 @@ def list_repos():
 
 
 @api_bp.post("/repos")
-def add_repo():
+def add_repo() -> ResponseReturnValue:
     admin = require_admin()
     data = body()
     slug = check_slug(data.get("slug", ""))
@@ -66,7 +73,7 @@ def add_repo():
 
 
 @api_bp.get("/repos/<owner>/<name>")
-def get_repo(owner: str, name: str):
+def get_repo(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
     user = require_user()
     is_admin = role_of(user, repo) == ROLE_ADMIN
@@ -78,7 +85,7 @@ def get_repo(owner: str, name: str):
 
 
 @api_bp.patch("/repos/<owner>/<name>")
-def update_repo(owner: str, name: str):
+def update_repo(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     data = body()
     unknown = set(data) - set(EDITABLE) - {"trusted"}
@@ -87,27 +94,27 @@ def update_repo(owner: str, name: str):
             f"cannot change {', '.join(sorted(unknown))}; editable: "
             f"{', '.join(sorted([*EDITABLE, 'trusted']))}"
         )
-    fields = {k: EDITABLE.get(k, lambda value: flag(value, "trusted"))(v) for k, v in data.items()}
+    fields = {k: EDITABLE.get(k, _trusted)(v) for k, v in data.items()}
     repo = repo_actions.update_repo(current_services().stores, require_user(), repo, fields)
     return jsonify(repo_json(repo, with_secret=True))
 
 
 @api_bp.delete("/repos/<owner>/<name>")
-def deactivate_repo(owner: str, name: str):
+def deactivate_repo(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     repo_actions.deactivate_repo(current_services().stores, require_user(), repo)
     return jsonify({"ok": True})
 
 
 @api_bp.get("/repos/<owner>/<name>/perms")
-def list_perms(owner: str, name: str):
+def list_perms(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     members = current_services().stores.users.members(repo.id)
     return jsonify([{"login": user.login, "role": role} for user, role in members])
 
 
 @api_bp.put("/repos/<owner>/<name>/perms/<login>")
-def set_perm(owner: str, name: str, login: str):
+def set_perm(owner: str, name: str, login: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     role = str(body().get("role", ""))
     repo_actions.set_role(current_services().stores, require_user(), repo, login, role)
@@ -115,7 +122,7 @@ def set_perm(owner: str, name: str, login: str):
 
 
 @api_bp.delete("/repos/<owner>/<name>/perms/<login>")
-def revoke_perm(owner: str, name: str, login: str):
+def revoke_perm(owner: str, name: str, login: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     repo_actions.revoke_role(current_services().stores, require_user(), repo, login)
     return jsonify({"ok": True})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from flask import jsonify, request
+from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_ADMIN
 from runner.server.api import api_bp
@@ -16,13 +17,13 @@ from runner.services import secrets as secret_actions
 
 
 @api_bp.get("/repos/<owner>/<name>/secrets")
-def list_secrets(owner: str, name: str):
+def list_secrets(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     return jsonify([dataclasses.asdict(s) for s in current_services().stores.secrets.list(repo.id)])
 
 
 @api_bp.post("/repos/<owner>/<name>/secrets")
-def add_secret(owner: str, name: str):
+def add_secret(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     data = body()
     secret = secret_actions.set_secret(
@@ -38,7 +39,7 @@ def add_secret(owner: str, name: str):
 
 
 @api_bp.put("/repos/<owner>/<name>/secrets/<secret_name>")
-def replace_secret(owner: str, name: str, secret_name: str):
+def replace_secret(owner: str, name: str, secret_name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     data = body()
     secret = secret_actions.set_secret(
@@ -54,7 +55,7 @@ def replace_secret(owner: str, name: str, secret_name: str):
 
 
 @api_bp.delete("/repos/<owner>/<name>/secrets/<secret_name>")
-def delete_secret(owner: str, name: str, secret_name: str):
+def delete_secret(owner: str, name: str, secret_name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
     environment = request.args.get("environment", "")
     secret_actions.delete_secret(

@@ -4,10 +4,12 @@ created."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from flask import jsonify
+from flask.typing import ResponseReturnValue
 
-from runner.core import TOKEN_USER
+from runner.core import TOKEN_USER, Token, User
 from runner.server.api import api_bp
 from runner.server.api.common import body
 from runner.server.auth import require_admin, require_user
@@ -15,29 +17,29 @@ from runner.server.services import current_services
 from runner.services import users as user_actions
 
 
-def _user_json(user) -> dict:
+def _user_json(user: User) -> dict[str, Any]:
     data = dataclasses.asdict(user)
     data.pop("session_epoch", None)
     return data
 
 
-def _token_json(token) -> dict:
+def _token_json(token: Token) -> dict[str, Any]:
     return dataclasses.asdict(token)
 
 
 @api_bp.get("/user")
-def whoami():
+def whoami() -> ResponseReturnValue:
     return jsonify(_user_json(require_user()))
 
 
 @api_bp.get("/users")
-def list_users():
+def list_users() -> ResponseReturnValue:
     require_admin()
     return jsonify([_user_json(u) for u in current_services().stores.users.list()])
 
 
 @api_bp.post("/users")
-def add_user():
+def add_user() -> ResponseReturnValue:
     admin = require_admin()
     data = body()
     user = user_actions.create_user(
@@ -51,7 +53,7 @@ def add_user():
 
 
 @api_bp.patch("/users/<login>")
-def update_user(login: str):
+def update_user(login: str) -> ResponseReturnValue:
     admin = require_admin()
     data = body()
     stores = current_services().stores
@@ -64,7 +66,7 @@ def update_user(login: str):
 
 
 @api_bp.delete("/users/<login>")
-def delete_user(login: str):
+def delete_user(login: str) -> ResponseReturnValue:
     admin = require_admin()
     stores = current_services().stores
     user_actions.delete_user(stores, user_actions.find_user(stores, login), admin)
@@ -72,14 +74,14 @@ def delete_user(login: str):
 
 
 @api_bp.get("/user/tokens")
-def list_tokens():
+def list_tokens() -> ResponseReturnValue:
     user = require_user()
     tokens = current_services().stores.tokens.list(user_id=user.id, kind=TOKEN_USER)
     return jsonify([_token_json(t) for t in tokens])
 
 
 @api_bp.post("/user/tokens")
-def create_token():
+def create_token() -> ResponseReturnValue:
     user = require_user()
     token, raw = user_actions.create_token(
         current_services().stores, user, body().get("name", ""), actor=user.login
@@ -90,7 +92,7 @@ def create_token():
 
 
 @api_bp.delete("/user/tokens/<int:token_id>")
-def revoke_token(token_id: int):
+def revoke_token(token_id: int) -> ResponseReturnValue:
     user = require_user()
     user_actions.revoke_token(current_services().stores, token_id, owner=user, actor=user.login)
     return jsonify({"ok": True})
