@@ -81,7 +81,10 @@ def context_from_git(directory: Path) -> BuildContext:
     try:
         head = repo.head.commit
         ctx.commit = head.hexsha
-        ctx.message = head.message.strip()
+        message = head.message  # GitPython gives bytes for a commit in an undecodable encoding
+        ctx.message = (
+            message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        ).strip()
         ctx.author = head.author.name or ""
         ctx.author_email = head.author.email or ""
         ctx.created = head.committed_date
