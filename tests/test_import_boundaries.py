@@ -1,9 +1,10 @@
 """The layers keep their boundaries: an AST scan of the source tree fails when a module imports
-across one — ``runner/pipeline`` anything of the server, store, engine or agent;
-``runner/engine`` anything of the agent, server, store, commands or pages; the web UI and the
-REST API anything of the store (they go through ``runner.services`` and
-``current_services()``); ``runner/services`` Flask, the web UI or the API. Every import
-counts: at the top, inside functions, under ``TYPE_CHECKING``. A unit test proves the scanner catches imports planted in a temporary tree."""
+across one. ``runner/pipeline`` imports nothing of the server, store, engine or agent;
+``runner/engine`` nothing of the agent, server, store, commands or pages; the web UI and the
+REST API nothing of the store (they go through ``runner.services`` and ``current_services()``);
+``runner/services`` nothing of Flask, the web UI or the API. Every import counts: at the top,
+inside functions, under ``TYPE_CHECKING``. A unit test proves the scanner catches imports
+planted in a temporary tree."""
 
 from __future__ import annotations
 
