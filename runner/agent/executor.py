@@ -273,15 +273,18 @@ class Executor:
     def _run_unit(self, unit: StepSpec) -> None:
         started = time.time()
         self._update(StepResult(unit.name, core.RUNNING, started=started))
-        step_log = self.log_sink_factory(unit.name)
-        sink = self.masker.wrap(step_log.write)
         timer = None
         if unit.timeout > 0 and unit.kind != KIND_CLONE:
             reason = f"step timed out after {unit.timeout}s"
             timer = threading.Timer(unit.timeout, self._kill, args=(unit, reason))
             timer.daemon = True
             timer.start()
+        step_log: StepLog | None = None
         try:
+            # Inside the try: a broken log sink ends the step in error, never the thread
+            # silently, which would leave the stage waiting for the step forever.
+            step_log = self.log_sink_factory(unit.name)
+            sink = self.masker.wrap(step_log.write)
             if unit.kind == KIND_CLONE:
                 result = self._clone(unit, sink, started)
             else:
@@ -292,7 +295,9 @@ class Executor:
         finally:
             if timer:
                 timer.cancel()
-            if unit.detach or unit.kind == KIND_SERVICE:
+            if step_log is None:
+                pass
+            elif unit.detach or unit.kind == KIND_SERVICE:
                 self._deferred_close.append(step_log.close)
             else:
                 step_log.close()

@@ -18,6 +18,7 @@ import pytest
 
 from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor
+from runner.engine.base import StepLog
 from runner.engine.fake import FakeEngine
 from runner.errors import EngineError
 from runner.gitmirror import Mirror
@@ -83,15 +84,8 @@ def test_clone_step_fails_on_the_certificate_and_succeeds_with_skip_verify(https
     url, shas = https_repo
     lines: list[str] = []
 
-    def sink(_name: str) -> object:
-        class Sink:
-            def __call__(self, line: str) -> None:
-                lines.append(line)
-
-            def close(self) -> None:
-                pass
-
-        return Sink()
+    def sink(_name: str) -> StepLog:
+        return StepLog(lines.append)
 
     for skip_verify, expected in ((False, "failure"), (True, "success")):
         source = CloneSource(url, commit=shas[0], cache_dir=str(tmp_path / f"m-{skip_verify}"))

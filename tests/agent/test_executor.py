@@ -242,3 +242,24 @@ def test_a_dependency_cycle_fails_instead_of_hanging():
     result = Executor(engine, stage).run()
     assert result.status == "failure"
     assert statuses(result) == {"a": "skipped", "b": "skipped", "c": "success"}
+
+
+def test_a_log_sink_that_cannot_open_ends_its_step_in_error_not_the_stage_in_a_hang():
+    def factory(name: str) -> StepLog:
+        if name == "b":
+            raise OSError("log spool full")
+        return StepLog(lambda line: None)
+
+    engine = FakeEngine()
+    stage = stage_of(StepSpec("a", "img"), StepSpec("b", "img"), StepSpec("c", "img"))
+    outcome: list = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(Executor(engine, stage, log_sink_factory=factory).run())
+    )
+    worker.start()
+    worker.join(60)
+    assert outcome, "the stage never ended"
+    result = outcome[0]
+    assert result.status == "failure"
+    assert statuses(result) == {"a": "success", "b": "error", "c": "skipped"}
+    assert "log spool full" in next(s.error for s in result.steps if s.name == "b")
