@@ -25,7 +25,7 @@ from runner.store.queue import LEASE_CANCEL, LEASE_LOST, LEASE_OK, StageStore
 from runner.store.repos import RepoStore
 from runner.store.secrets import SecretStore
 from runner.store.steps import StepStore
-from runner.store.users import TokenStore, UserStore
+from runner.store.users import DEFAULT_HASH_METHOD, TokenStore, UserStore
 
 
 class Stores:
@@ -41,7 +41,8 @@ class Stores:
         if cipher is None:
             cipher = cipher_from_settings(settings) if settings is not None else Cipher.generate()
         cap = settings.log_cap_bytes if settings is not None else DEFAULT_CAP
-        self.users = UserStore(db)
+        method = settings.password_hash_method if settings is not None else DEFAULT_HASH_METHOD
+        self.users = UserStore(db, hash_method=method)
         self.tokens = TokenStore(db)
         self.repos = RepoStore(db, cipher)
         self.builds = BuildStore(db)
