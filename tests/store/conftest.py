@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from runner.settings import Settings
 from runner.store import Cipher, Database, Stores
 from runner.store.models import Base
-from runner.testing import migrated_sqlite
+from runner.testing import CHEAP_PASSWORD_HASH, migrated_sqlite
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +53,10 @@ def db(database_url):
 
 @pytest.fixture
 def stores(db):
-    return Stores(db, cipher=Cipher.generate())
+    """Every store over ``db``, hashing passwords cheaply (test_password_hashes.py tests the
+    default method)."""
+    settings = Settings(password_hash_method=CHEAP_PASSWORD_HASH)
+    return Stores(db, settings, cipher=Cipher.generate())
 
 
 @pytest.fixture
