@@ -31,9 +31,10 @@ from runner.store.users import DEFAULT_HASH_METHOD, TokenStore, UserStore
 class Stores:
     """Every store over one database, one attribute each.
 
-    With ``settings``, the log cap is ``settings.log_cap_bytes`` and secrets use the key of
-    ``settings.secret_key`` or ``<data_dir>/secret.key``. Without, the default cap applies and
-    the secret key lives in memory only (tests), unless ``cipher`` is given.
+    With ``settings``, the log cap is ``settings.log_cap_bytes``, passwords are hashed by
+    ``settings.password_hash_method`` and secrets use the key of ``settings.secret_key`` or
+    ``<data_dir>/secret.key``. Without, the default cap and hash method apply and the secret key
+    lives in memory only (tests), unless ``cipher`` is given.
     """
 
     def __init__(self, db: Database, settings=None, *, cipher: Cipher | None = None):
