@@ -46,7 +46,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def plugin_images(docker_client):
+def plugin_images(docker_client, session_labels):
     """Every plugin image built from runner-test/python, tagged
     pipeline-runner/<name>:test-<session id>."""
     from runner.commands.plugin import build_plugin_images
@@ -55,7 +55,7 @@ def plugin_images(docker_client):
         docker_client,
         base_image=PYTHON,
         tag=f"test-{session_id()}",
-        labels={TEST_LABEL: session_id()},
+        labels=session_labels,
         build_args={"SONAR_SCANNER_VERSION": ""},  # no download: the tests fake the scanner
         log=lambda line: None,
     )
@@ -78,7 +78,7 @@ class Vanished(Exception):
 
 
 @pytest.fixture
-def run_plugin(docker_client, tmp_path):
+def run_plugin(docker_client, tmp_path, session_labels):
     """Run a plugin image as a step: env, workspace at /drone/src, optional socket and host net.
 
     Other test sessions on the same engine sweep every container labelled pipeline-runner.test
@@ -95,7 +95,7 @@ def run_plugin(docker_client, tmp_path):
             environment=env,
             working_dir="/drone/src",
             volumes=volumes,
-            labels={TEST_LABEL: session_id()},
+            labels=session_labels,
             network_mode="host" if host_network else None,
         )
         try:
