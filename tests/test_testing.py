@@ -1,15 +1,21 @@
 """The test harness (runner.testing) against a real `runner server`: a test server starts from a
 copy of the migrated template and hashes passwords cheaply, a server on an empty data directory
 migrates it itself as in production, a legacy password hash logs in through the form and is
-stored again as scrypt, a port taken before the first start is traded for a free one, and the
-servers and agents it starts carry the session's id and Docker label."""
+stored again as scrypt, a port taken before the first start is traded for a free one, the
+servers and agents it starts carry the session's id and Docker label, and the end-of-session
+sweep of a parallel run removes that session's Docker resources and no other session's."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
 import requests
 from sqlalchemy import select, update
@@ -123,3 +129,44 @@ def test_servers_and_agents_carry_the_sessions_id_and_docker_label(tmp_path):
             assert env["RUNNER_AGENT_ENGINE_LABELS"] == session_label()
     finally:
         server.stop()
+
+
+SWEPT_SESSION = """
+import docker
+
+from runner.testing import session_label
+
+
+def test_leaves_a_container_and_a_volume_behind():
+    client = docker.from_env()
+    key, value = session_label().split("=")
+    client.containers.create("runner-test/busybox", ["true"], labels={key: value})
+    client.volumes.create(labels={key: value})
+"""
+
+
+def test_the_sweep_removes_what_its_session_left_and_nothing_of_another(tmp_path, docker_client):
+    other = docker_client.containers.create(
+        "runner-test/busybox", ["true"], labels={TEST_LABEL: "another-session"}
+    )
+    try:
+        (tmp_path / "test_leftovers.py").write_text(SWEPT_SESSION)
+        ours = "swept" + uuid.uuid4().hex[:8]
+        env = {**os.environ, SESSION_ENV: ours, "RUNNER_TEST_SWEEP": "1"}
+        tests = Path(__file__).parent
+        env["PYTHONPATH"] = os.pathsep.join([str(tests), env.get("PYTHONPATH", "")])
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest"]
+            + ["-n", "2", "--rootdir", str(tmp_path), str(tmp_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        label = {"label": f"{TEST_LABEL}={ours}"}
+        assert docker_client.containers.list(all=True, filters=label) == []
+        assert docker_client.volumes.list(filters=label) == []
+        other.reload()  # still there: another session's
+    finally:
+        other.remove(force=True)
