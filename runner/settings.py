@@ -27,6 +27,9 @@ class Settings:
     server_url: str = ""  # public address, for links and webhooks; empty: http://host:port
     secret_key: str = ""  # encryption key for secrets at rest; empty: generated into data_dir
     admin_password: str = ""  # first-start admin password; empty: generated and printed once
+    # werkzeug's method for new password hashes (scrypt:N:R:P or pbkdf2:HASH:ITERATIONS); the
+    # test harness sets a cheap one, a server never should.
+    password_hash_method: str = "scrypt"
     workers_threads: int = 32  # request threads for short requests (API, UI, webhooks, RPC)
     # Long-lived requests get threads of their own on top of ``workers_threads``, admitted up to
     # these limits (see runner/server/admission.py), so they can never take the short requests'.

@@ -6,6 +6,8 @@
 - :class:`LocalRepo`: a bare git repository standing in for the forge, and a working copy that
   commits and pushes to it (cloned over ``file://``).
 - :func:`github_push`: the headers and body of a signed GitHub push webhook.
+- From :mod:`runner.testing_session`: the session's id and Docker label, copies of a migrated
+  template database, and settings with cheap password hashing for in-process applications.
 
 Everything listens on or talks to 127.0.0.1 only. Processes run in their own session so that
 :meth:`ServerProcess.stop` can kill the whole group (gunicorn and its worker) if SIGTERM is not
@@ -27,32 +29,63 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 
-TEST_LABEL = "pipeline-runner.test"
-"""The label the test suite puts on every container, volume and network, and removes at the end."""
+from runner.testing_session import (
+    CHEAP_PASSWORD_HASH,
+    SESSION_ENV,
+    TEST_LABEL,
+    app_settings,
+    migrated_sqlite,
+    session_id,
+    session_label,
+)
+
+__all__ = [
+    "ACTIVE",
+    "ADMIN_PASSWORD",
+    "CHEAP_PASSWORD_HASH",
+    "SESSION_ENV",
+    "TEST_LABEL",
+    "AgentProcess",
+    "LocalRepo",
+    "ServerProcess",
+    "app_settings",
+    "finished",
+    "free_port",
+    "git",
+    "github_push",
+    "migrated_sqlite",
+    "run_cli",
+    "session_id",
+    "session_label",
+]
 
 ADMIN_PASSWORD = "admin-password-test"
 ACTIVE = ("pending", "running", "blocked", "waiting")
 """Build statuses of a build that is not over yet."""
 
 LOG_TAIL = 8000
+# What a server's log says when its port was taken between free_port() and its bind.
+_PORT_TAKEN = "Address already in use"
 
 
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def finished(build: dict) -> bool:
+def finished(build: dict[str, Any]) -> bool:
     """Whether ``build`` (as the API returns it) is over, whatever its outcome."""
     return build["status"] not in ACTIVE
 
 
-def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     """``runner ARGS`` in a new session, its output appended to ``log_path``."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -64,7 +97,7 @@ def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
         )
 
 
-def _stop(proc: subprocess.Popen | None) -> None:
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
     """SIGTERM (the graceful path under test), then SIGKILL of the group if it lingers."""
     if proc is None or proc.poll() is not None:
         return
@@ -105,7 +138,12 @@ class ServerProcess:
     with; change it before :meth:`start` to set what the options do not cover. Once started,
     ``env`` also holds ``RUNNER_SERVER`` and an admin's ``RUNNER_TOKEN``, so a `runner` command
     run with it talks to this server's API. Containers of the embedded agent carry
-    ``engine_labels`` (by default the test label).
+    ``engine_labels`` (by default the session's test label).
+
+    Unless ``migrated_copy`` is False (or ``database_url`` is given), the first start finds a
+    copy of a migrated template database in ``data_dir`` instead of migrating an empty one;
+    passwords are hashed cheaply (``RUNNER_PASSWORD_HASH_METHOD``) unless ``extra_env`` says
+    otherwise.
     """
 
     def __init__(
@@ -116,24 +154,28 @@ class ServerProcess:
         embedded_agent: bool = True,
         capacity: int = 2,
         agent_name: str = "",
-        engine_labels: str = f"{TEST_LABEL}=1",
+        engine_labels: str = "",
         lease_seconds: int | None = None,
         database_url: str = "",
         extra_env: dict[str, str] | None = None,
+        migrated_copy: bool = True,
     ):
         self.data_dir = data_dir
         self.admin_password = admin_password
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.migrated_copy = migrated_copy and not database_url
         self.env = {
             **os.environ,
+            SESSION_ENV: session_id(),
+            "RUNNER_PASSWORD_HASH_METHOD": CHEAP_PASSWORD_HASH,
             "RUNNER_DATA_DIR": str(data_dir),
             "RUNNER_HOST": "127.0.0.1",
             "RUNNER_PORT": str(self.port),
             "RUNNER_ADMIN_PASSWORD": admin_password,
             "RUNNER_EMBEDDED_AGENT": "true" if embedded_agent else "false",
             "RUNNER_AGENT_CAPACITY": str(capacity),
-            "RUNNER_AGENT_ENGINE_LABELS": engine_labels,
+            "RUNNER_AGENT_ENGINE_LABELS": engine_labels or session_label(),
             "RUNNER_AGENT_NAME": agent_name or f"agent-{uuid.uuid4().hex[:8]}",
         }
         if lease_seconds is not None:
@@ -142,16 +184,27 @@ class ServerProcess:
             self.env["RUNNER_DATABASE_URL"] = database_url
         self.env.update(extra_env or {})
         self.log_path = data_dir / "server.log"
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.http = requests.Session()
 
     def start(self, timeout: float = 60) -> ServerProcess:
-        """Start the server and return once its API answers (the database is migrated then)."""
+        """Start the server and return once its API answers (the database is migrated then).
+
+        On its first start, a port taken meanwhile by another process (tests run in parallel)
+        is traded for another free one; a restart keeps its port."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        first_start = self.proc is None
+        if first_start and self.migrated_copy and not (self.data_dir / "runner.db").exists():
+            migrated_sqlite(self.data_dir / "runner.db")
         self.proc = _spawn(["server"], self.env, self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if first_start and _PORT_TAKEN in self.log():
+                    self._move_to(free_port())
+                    self.proc = _spawn(["server"], self.env, self.log_path)
+                    first_start = False
+                    continue
                 raise AssertionError(f"server exited at start:\n{self.log()}")
             try:
                 requests.get(self.url + "/api/v1/user", timeout=5)
@@ -180,10 +233,15 @@ class ServerProcess:
         """SIGTERM and wait (the server finishes what it was doing), SIGKILL after 30 s."""
         _stop(self.proc)
 
+    def _move_to(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env["RUNNER_PORT"] = str(port)
+
     def __enter__(self) -> ServerProcess:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def log(self) -> str:
@@ -196,10 +254,20 @@ class ServerProcess:
         return run_cli(list(args), self.env)
 
     def token(self, login: str = "admin") -> str:
-        """A fresh API token of ``login``, made with `runner user token`."""
-        return self.cli("user", "token", login, "--name", f"t-{uuid.uuid4().hex[:6]}").strip()
+        """A fresh API token of ``login``, made in the server's database as `runner user token`
+        makes it, without the second or so of starting that command."""
+        from runner.store import Database, TokenStore, UserStore
 
-    def api(self, method: str, path: str, token: str = "", **kwargs) -> requests.Response:
+        url = self.env.get("RUNNER_DATABASE_URL") or f"sqlite:///{self.data_dir / 'runner.db'}"
+        database = Database(url)
+        try:
+            user = UserStore(database).get_by_login(login)
+            name = f"t-{uuid.uuid4().hex[:6]}"
+            return TokenStore(database).create(name, kind="user", user_id=user.id)[1]
+        finally:
+            database.dispose()
+
+    def api(self, method: str, path: str, token: str = "", **kwargs: Any) -> requests.Response:
         """``METHOD /api/v1PATH`` with ``token`` as Bearer (none if empty); ``kwargs`` go to
         requests."""
         headers = kwargs.pop("headers", {})
@@ -209,25 +277,26 @@ class ServerProcess:
             method, self.url + "/api/v1" + path, headers=headers, timeout=30, **kwargs
         )
 
-    def build(self, slug: str, number: int, token: str) -> dict:
+    def build(self, slug: str, number: int, token: str) -> dict[str, Any]:
         """Build ``number`` of ``slug`` with its stages and steps."""
         resp = self.api("GET", f"/repos/{slug}/builds/{number}", token)
         assert resp.status_code == 200, resp.text
-        return resp.json()
+        build: dict[str, Any] = resp.json()
+        return build
 
     def wait_build(
         self,
         slug: str,
         number: int,
         token: str,
-        until: Callable[[dict], bool] = finished,
+        until: Callable[[dict[str, Any]], bool] = finished,
         timeout: float = 120,
         what: str = "reached the state",
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Poll build ``number`` until ``until(build)`` holds (by default: it is over); the
         build then. Fails after ``timeout`` seconds, saying the build never ``what``."""
         deadline = time.monotonic() + timeout
-        build: dict = {}
+        build: dict[str, Any] = {}
         while time.monotonic() < deadline:
             resp = self.api("GET", f"/repos/{slug}/builds/{number}", token)
             if resp.status_code == 200:
@@ -237,7 +306,7 @@ class ServerProcess:
             time.sleep(0.2)
         raise AssertionError(f"build {number} never {what}: {build}\n{self.log()}")
 
-    def post_hook(self, slug: str, headers: dict, body: bytes) -> requests.Response:
+    def post_hook(self, slug: str, headers: dict[str, str], body: bytes) -> requests.Response:
         """Deliver a webhook (see :func:`github_push`) to ``/hook/SLUG``."""
         return self.http.post(f"{self.url}/hook/{slug}", data=body, headers=headers, timeout=60)
 
@@ -259,7 +328,7 @@ class AgentProcess:
         token: str = "",
         labels: str | None = None,
         capacity: int | None = None,
-        engine_labels: str = f"{TEST_LABEL}=1",
+        engine_labels: str = "",
         extra_env: dict[str, str] | None = None,
     ):
         self.server = server
@@ -284,11 +353,12 @@ class AgentProcess:
         self.env = {
             **os.environ,
             "RUNNER_DATA_DIR": str(data_dir),
-            "RUNNER_AGENT_ENGINE_LABELS": engine_labels,
+            SESSION_ENV: session_id(),
+            "RUNNER_AGENT_ENGINE_LABELS": engine_labels or session_label(),
             **(extra_env or {}),
         }
         self.log_path = data_dir / "agent.log"
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AgentProcess:
         """Start the agent; it connects to the server on its own."""
@@ -367,7 +437,7 @@ def github_push(
     *,
     branch: str = "main",
     message: str = "change",
-) -> tuple[dict, bytes]:
+) -> tuple[dict[str, str], bytes]:
     """Headers and body of a GitHub push webhook of ``sha`` on ``branch``, signed with
     ``secret``; the repository clones from ``repo``. Each call makes a new body (a new
     ``pushed_at``): a body sent again is a replay the server answers as a duplicate."""

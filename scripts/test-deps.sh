@@ -20,7 +20,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
-  (dockerd > /tmp/dockerd.log 2>&1 &)
+  # In its own session: a `timeout` around this script must not take the engine down with it.
+  setsid dockerd > /tmp/dockerd.log 2>&1 < /dev/null &
   for _ in $(seq 1 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
   docker info >/dev/null
 fi

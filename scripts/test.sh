@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# The test command of the README: installs what the tests need, then runs the whole suite.
+# The test command of the README: installs what the tests need, runs the static checks, then
+# the whole suite in parallel. Arguments go to pytest (a path, -k EXPR, -n 1 for one process).
+#
+# RUNNER_TEST_WORKERS: pytest-xdist workers (default 3: most tests wait on subprocesses,
+# Docker and git, so a 2-core machine keeps three busy). Tests that share a module-scoped
+# server or the session's plugin images run on one worker each (--dist loadgroup; see
+# tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/test-deps.sh
 python3 -m pip install -q -e '.[test]'
 # The plugin images' libraries, fetched once through pip (the image builds are offline).
 python3 -m runner plugin wheelhouse --base-image runner-test/python >/dev/null
-exec python3 -m pytest -q -p no:cacheprovider "$@"
+
+# Static checks first: a finding stops the run before the tests start.
+bash scripts/check.sh
+
+exec python3 -m pytest -q -p no:cacheprovider -n "${RUNNER_TEST_WORKERS:-3}" --dist loadgroup "$@"

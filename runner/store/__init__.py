@@ -27,7 +27,7 @@ from runner.store.repos import RepoStore
 from runner.store.secrets import SecretStore
 from runner.store.stages import LEASE_CANCEL, LEASE_LOST, LEASE_OK, StageStore
 from runner.store.steps import StepStore
-from runner.store.users import TokenStore, UserStore
+from runner.store.users import DEFAULT_HASH_METHOD, TokenStore, UserStore
 
 if TYPE_CHECKING:
     from runner.settings import Settings
@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 class Stores:
     """Every store over one database, one attribute each.
 
-    With ``settings``, the log cap is ``settings.log_cap_bytes`` and secrets use the key of
-    ``settings.secret_key`` or ``<data_dir>/secret.key``. Without, the default cap applies and
-    the secret key lives in memory only (tests), unless ``cipher`` is given.
+    With ``settings``, the log cap is ``settings.log_cap_bytes``, passwords are hashed by
+    ``settings.password_hash_method`` and secrets use the key of ``settings.secret_key`` or
+    ``<data_dir>/secret.key``. Without, the default cap and hash method apply and the secret key
+    lives in memory only (tests), unless ``cipher`` is given.
     """
 
     def __init__(
@@ -48,7 +49,8 @@ class Stores:
         if cipher is None:
             cipher = cipher_from_settings(settings) if settings is not None else Cipher.generate()
         cap = settings.log_cap_bytes if settings is not None else DEFAULT_CAP
-        self.users = UserStore(db)
+        method = settings.password_hash_method if settings is not None else DEFAULT_HASH_METHOD
+        self.users = UserStore(db, hash_method=method)
         self.tokens = TokenStore(db)
         self.repos = RepoStore(db, cipher)
         self.builds = BuildStore(db)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import hmac
 import secrets
@@ -10,42 +11,74 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from runner.core import ROLES, TOKEN_AGENT, TOKEN_USER, Token, User
-from runner.errors import BadRequest, Conflict, NotFound
+from runner.errors import BadRequest, Conflict, NotFound, RunnerError
 from runner.store.convert import affected, now, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import PermissionRow, TokenRow, UserRow, table
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# Hashes written before werkzeug did the hashing: ``scrypt$<salt hex>$<hash hex>`` with these
+# parameters. Still verified, and replaced by a hash of the current method at the next login.
+_LEGACY_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_LEGACY_PREFIX = "scrypt$"
+# werkzeug's methods (each takes its parameters after a colon).
+_METHODS = ("scrypt", "pbkdf2")
+DEFAULT_HASH_METHOD = "scrypt"
+"""werkzeug's method for new password hashes (``scrypt:32768:8:1``); see
+``Settings.password_hash_method``."""
 # A token's last_used is written at most this often, so each API call does not write.
 _LAST_USED_EVERY = 60.0
 # Every authenticated request runs it: built once.
 _TOKEN_BY_HASH = select(table(TokenRow)).where(table(TokenRow).c.token_hash == bindparam("p_hash"))
 
 
-# Verified when a login is unknown, so a wrong login costs the same time as a wrong password
-# (the scrypt runs in full; no password has this digest).
-_DUMMY_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 64
-
-
-def hash_password(password: str) -> str:
-    """A salted scrypt hash of ``password`` (``scrypt$<salt hex>$<hash hex>``)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+def hash_password(password: str, method: str = DEFAULT_HASH_METHOD) -> str:
+    """A salted hash of ``password`` by werkzeug's ``method`` (``scrypt:32768:8:1$salt$hash``
+    with the default); ``ValueError`` for a method werkzeug does not know."""
+    return generate_password_hash(password, method=method)
 
 
 def check_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches a hash from ``hash_password`` (constant-time compare)."""
+    """Whether ``password`` matches ``stored``, a hash of :func:`hash_password` or a legacy
+    ``scrypt$salt$hash`` one (constant-time compare); False for anything else."""
+    if stored.startswith(_LEGACY_PREFIX):
+        return _check_legacy_scrypt(password, stored)
     try:
-        scheme, salt, expected = stored.split("$")
+        return check_password_hash(stored, password)
+    except (ValueError, TypeError):  # not a hash werkzeug can read (an empty one, say)
+        return False
+
+
+def needs_rehash(stored: str, method: str = DEFAULT_HASH_METHOD) -> bool:
+    """Whether ``stored`` was made otherwise than ``method`` with its parameters now (a legacy
+    hash, another method or cost): it is replaced at the user's next successful login."""
+    return stored.split("$", 1)[0] != _method_of(method)
+
+
+def _check_legacy_scrypt(password: str, stored: str) -> bool:
+    try:
+        _scheme, salt, expected = stored.split("$")
+        digest = hashlib.scrypt(
+            password.encode("utf-8"), salt=bytes.fromhex(salt), **_LEGACY_SCRYPT
+        )
     except ValueError:
         return False
-    if scheme != "scrypt":
-        return False
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), **_SCRYPT)
     return hmac.compare_digest(digest.hex(), expected)
+
+
+@functools.lru_cache(maxsize=8)
+def _dummy_hash(method: str) -> str:
+    """A hash of ``method`` that no password matches: verified for an unknown login (or an
+    account without a password), so that costs what a wrong password costs."""
+    return hash_password(secrets.token_urlsafe(32), method)
+
+
+def _method_of(method: str) -> str:
+    """``method`` with werkzeug's defaults filled in (``scrypt`` -> ``scrypt:32768:8:1``), as
+    it appears before the first ``$`` of a hash."""
+    return _dummy_hash(method).split("$", 1)[0]
 
 
 def hash_token(plain: str) -> str:
@@ -53,10 +86,20 @@ def hash_token(plain: str) -> str:
 
 
 class UserStore:
-    """Local accounts and their roles per repository. Thread-safe."""
+    """Local accounts and their roles per repository. Thread-safe.
 
-    def __init__(self, db: Database):
+    New passwords are hashed by werkzeug's ``hash_method`` (``RunnerError`` at once for one it
+    does not know); a stored hash of another method is verified and replaced at the next login.
+    """
+
+    def __init__(self, db: Database, *, hash_method: str = DEFAULT_HASH_METHOD):
         self.db = db
+        if hash_method.split(":", 1)[0] not in _METHODS:
+            raise RunnerError(
+                f"unknown password hash method {hash_method!r}: use scrypt[:N:R:P] or "
+                "pbkdf2[:HASH[:ITERATIONS]]"
+            )
+        self.hash_method = hash_method
 
     def create(self, login: str, password: str = "", *, is_admin: bool = False) -> User:
         """Add a user; raises ``Conflict`` when the login is taken."""
@@ -65,7 +108,7 @@ class UserStore:
             raise BadRequest("a user needs a login")
         row = UserRow(
             login=login,
-            password_hash=hash_password(password) if password else "",
+            password_hash=hash_password(password, self.hash_method) if password else "",
             is_admin=is_admin,
             created=now(),
         )
@@ -106,25 +149,39 @@ class UserStore:
     def authenticate(self, login: str, password: str) -> User | None:
         """The user when ``password`` is theirs, else None (also for unknown logins).
 
-        A hash is verified whether or not the login exists (a throwaway one for an unknown
-        login or an account without a password), so the time taken does not tell which logins
-        exist.
+        A hash is verified whether or not the login exists (a throwaway one of the same method
+        for an unknown login or an account without a password), so the time taken does not tell
+        which logins exist. A right password stored by another method (a legacy scrypt hash,
+        another cost) is hashed again by the store's method.
         """
         with self.db.session() as s:
             row = s.scalar(select(UserRow).where(UserRow.login == login))
             stored = row.password_hash if row is not None and row.password_hash else ""
-            matches = check_password(password, stored or _DUMMY_HASH)
+            matches = check_password(password, stored or _dummy_hash(self.hash_method))
             if not stored or not matches:
                 return None
-            return to_record(User, row)
+            user = to_record(User, row)
+        if needs_rehash(stored, self.hash_method):
+            self._rehash(user.id, stored, password)
+        return user
 
     def set_password(self, user_id: int, password: str) -> None:
         """Change the password; every session of the user ends (its epoch moves on)."""
         self._update(
             user_id,
-            password_hash=hash_password(password),
+            password_hash=hash_password(password, self.hash_method),
             session_epoch=UserRow.session_epoch + 1,
         )
+
+    def _rehash(self, user_id: int, stored: str, password: str) -> None:
+        """Store ``password`` hashed by the current method in place of ``stored``; sessions
+        stay (the password is the same). A password changed meanwhile is left alone."""
+        with self.db.write() as s:
+            s.execute(
+                update(UserRow)
+                .where(UserRow.id == user_id, UserRow.password_hash == stored)
+                .values(password_hash=hash_password(password, self.hash_method))
+            )
 
     def end_sessions(self, user_id: int) -> None:
         """Make every session cookie issued to the user so far invalid (logout)."""

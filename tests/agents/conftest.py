@@ -8,21 +8,14 @@ import subprocess
 import pytest
 
 from runner.server.app import create_app
-from runner.settings import load_settings
+from runner.testing import app_settings
 
 ADMIN_PASSWORD = "admin-password-agents"
 
 
 @pytest.fixture
 def app(tmp_path):
-    settings = load_settings(
-        {
-            "data_dir": str(tmp_path / "data"),
-            "admin_password": ADMIN_PASSWORD,
-            "embedded_agent": False,
-        },
-        environ={},
-    )
+    settings = app_settings(tmp_path / "data", admin_password=ADMIN_PASSWORD, embedded_agent=False)
     app = create_app(settings, start_background=False)
     yield app
     app.extensions["runner"].db.dispose()

@@ -44,13 +44,27 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
+def wait_connected(server, count: int) -> None:
+    """Wait until ``count`` agents have asked the server for work (each is polling then)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        agents = server.ok("GET", "/agents/status")
+        if sum(1 for a in agents if a["connected"]) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{count} agents never connected: {agents}")
+
+
 def test_twenty_stages_on_three_agents_then_a_cancel(docker_client, tmp_path):
     with Fleet(tmp_path) as fleet:
         server = fleet.server
-        number = fleet.trigger(fleet.forge.push({".drone.yml": FLEET}))
-        # Queued before any agent is there: the agents find 20 claimable stages at once.
+        # The three agents wait for work, then find 20 claimable stages at once. (Queued
+        # before them, the first two can finish everything while a loaded machine still
+        # starts the third.)
         for i in range(3):
             fleet.agent(f"fleet-{i}", capacity=2)
+        wait_connected(server, 3)
+        number = fleet.trigger(fleet.forge.push({".drone.yml": FLEET}))
         build = server.wait_done(SLUG, number, timeout=240)
         stages = {s["name"]: s for s in build["stages"]}
         assert len(stages) == 21
@@ -83,7 +97,7 @@ def test_twenty_stages_on_three_agents_then_a_cancel(docker_client, tmp_path):
         assert cancelled["status"] == "killed", cancelled
         assert cancelled["stages"][0]["steps"][0]["status"] == "killed"
         assert running["stages"][0]["agent_id"] == cancelled["stages"][0]["agent_id"]
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while agent_containers(docker_client, holder.name) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert agent_containers(docker_client, holder.name) == []

@@ -16,6 +16,8 @@ from pathlib import Path
 import docker
 import pytest
 
+from runner.testing import session_id
+
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 _NAMES = ("_lib", "docker", "oss", "deploy", "sonar", "notify")
 for _path in [PLUGINS / n for n in _NAMES]:
@@ -25,7 +27,16 @@ for _path in [PLUGINS / n for n in _NAMES]:
 TEST_LABEL = "pipeline-runner.test"  # as tests/conftest.py
 PYTHON = "runner-test/python"
 BUSYBOX = "runner-test/busybox"
-TEST_TAG = "test"
+# The images are this session's (another suite on the same engine removes its own at its end);
+# the tests using them run on one worker, which removes them at its end.
+IMAGES_GROUP = "plugin-images"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups of --dist loadgroup
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "plugin_images" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(IMAGES_GROUP), append=False)
 
 
 def free_port() -> int:
@@ -35,8 +46,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def plugin_images(docker_client):
-    """Every plugin image built from runner-test/python, tagged pipeline-runner/<name>:test.
+def plugin_images(docker_client, session_labels):
+    """Every plugin image built from runner-test/python, tagged
+    pipeline-runner/<name>:test-<session id>.
 
     The build runs without network (as on a machine that reaches no registry): the libraries
     come from the wheelhouse, which is downloaded through pip first when the cache lacks it.
@@ -46,8 +58,8 @@ def plugin_images(docker_client):
     refs = build_plugin_images(
         docker_client,
         base_image=PYTHON,
-        tag=TEST_TAG,
-        labels={TEST_LABEL: "1"},
+        tag=f"test-{session_id()}",
+        labels=session_labels,
         build_args={"SONAR_SCANNER_VERSION": ""},  # no download: the tests fake the scanner
         log=lambda line: None,
         network_mode="none",
@@ -71,7 +83,7 @@ class Vanished(Exception):
 
 
 @pytest.fixture
-def run_plugin(docker_client, tmp_path):
+def run_plugin(docker_client, tmp_path, session_labels):
     """Run a plugin image as a step: env, workspace at /drone/src, optional socket and host net.
 
     Other test sessions on the same engine sweep every container labelled pipeline-runner.test
@@ -88,7 +100,7 @@ def run_plugin(docker_client, tmp_path):
             environment=env,
             working_dir="/drone/src",
             volumes=volumes,
-            labels={TEST_LABEL: "1"},
+            labels=session_labels,
             network_mode="host" if host_network else None,
         )
         try:

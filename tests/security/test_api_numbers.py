@@ -11,9 +11,8 @@ import pytest
 from runner.core import Build
 from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
 from runner.server.app import create_app
-from runner.settings import load_settings
 from runner.store import stage_from_spec
-from runner.testing import ServerProcess
+from runner.testing import ServerProcess, app_settings
 
 HUGE = "9" * 30
 BUILDS = "/api/v1/repos/acme/app/builds"
@@ -21,10 +20,7 @@ BUILDS = "/api/v1/repos/acme/app/builds"
 
 @pytest.fixture
 def hub(tmp_path):
-    settings = load_settings(
-        {"data_dir": str(tmp_path / "data"), "admin_password": "x" * 20, "embedded_agent": False},
-        environ={},
-    )
+    settings = app_settings(tmp_path / "data", admin_password="x" * 20, embedded_agent=False)
     app = create_app(settings, start_background=False)
     services = app.extensions["runner"]
     stores = services.stores

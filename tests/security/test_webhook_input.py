@@ -194,9 +194,9 @@ def test_one_body_sent_at_once_under_many_delivery_ids_makes_one_build(hub, orig
 
 @pytest.mark.postgres
 def test_one_body_sent_at_once_under_many_delivery_ids_makes_one_build_on_postgres(
-    tmp_path, origin, postgres_url
+    tmp_path, origin, postgres_migrated_url
 ):
-    with webhook_hub(tmp_path / "pg", origin.clone_url, database_url=postgres_url) as pg:
+    with webhook_hub(tmp_path / "pg", origin.clone_url, database_url=postgres_migrated_url) as pg:
         assert replay_race(pg, origin) == [200] * 5 + [201]
         assert len(builds(pg, "gitea")) == 1
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from runner.server.app import create_app
 from runner.server.status import status_reporter
-from runner.settings import load_settings
+from runner.testing import app_settings
 
 SECRET = "input-secret-0123"
 PIPELINE = """\
@@ -60,8 +60,8 @@ def signed(forge: str, event: str, raw: bytes, delivery: str = "d-1") -> dict[st
 def webhook_hub(data_dir: Path, clone_url: str, **settings):
     """The services of an application (``.app``, and ``.client`` its test client) with one
     repository per forge of SLUGS cloning from ``clone_url``; the generic one has its hook on."""
-    values = {"data_dir": str(data_dir), "admin_password": "x" * 20, "embedded_agent": False}
-    app = create_app(load_settings({**values, **settings}, environ={}), start_background=False)
+    values = {"admin_password": "x" * 20, "embedded_agent": False, **settings}
+    app = create_app(app_settings(data_dir, **values), start_background=False)
     services = app.extensions["runner"]
     for forge, slug in SLUGS.items():
         services.stores.repos.create(

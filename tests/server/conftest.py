@@ -9,22 +9,15 @@ from runner.core import Build
 from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
 from runner.server.app import create_app
 from runner.services.agents import issue_agent_token, register_agent
-from runner.settings import load_settings
 from runner.store import stage_from_spec
+from runner.testing import app_settings
 
 ADMIN_PASSWORD = "admin-password-tests"
 
 
 @pytest.fixture
 def settings(tmp_path):
-    return load_settings(
-        {
-            "data_dir": str(tmp_path / "data"),
-            "admin_password": ADMIN_PASSWORD,
-            "embedded_agent": False,
-        },
-        environ={},
-    )
+    return app_settings(tmp_path / "data", admin_password=ADMIN_PASSWORD, embedded_agent=False)
 
 
 @pytest.fixture

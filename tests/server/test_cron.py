@@ -51,7 +51,7 @@ NEXT_DAY = datetime(2026, 11, 21, 3, 0, 30, tzinfo=UTC).timestamp()
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def hub(request, tmp_path):
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    url = request.getfixturevalue("postgres_migrated_url") if request.param == "postgres" else ""
     services = make_services(tmp_path, url)
     yield services
     close_services(services)

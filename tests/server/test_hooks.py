@@ -124,8 +124,8 @@ def test_concurrent_replays_make_one_build(app, hooked, origin):
 
 
 @pytest.mark.postgres
-def test_concurrent_replays_make_one_build_on_postgres(settings, postgres_url, origin):
-    settings.database_url = postgres_url
+def test_concurrent_replays_make_one_build_on_postgres(settings, postgres_migrated_url, origin):
+    settings.database_url = postgres_migrated_url
     app = create_app(settings, start_background=False)
     services = app.extensions["runner"]
     try:

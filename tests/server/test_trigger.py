@@ -131,7 +131,7 @@ def origin(tmp_path):
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def hub(request, tmp_path):
     """Services with a real triggerer on SQLite, then on PostgreSQL."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    url = request.getfixturevalue("postgres_migrated_url") if request.param == "postgres" else ""
     services = make_services(tmp_path, url)
     yield services
     close_services(services)

@@ -1,12 +1,15 @@
-"""Store fixtures: every test runs once on SQLite and once on a real PostgreSQL."""
+"""Store fixtures: every test runs once on SQLite and once on a real PostgreSQL, each on a
+database migrated before the test (tests/store/test_schema.py migrates empty ones itself)."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
 
+from runner.settings import Settings
 from runner.store import Cipher, Database, Stores
 from runner.store.models import Base
+from runner.testing import CHEAP_PASSWORD_HASH, migrated_sqlite
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +33,10 @@ def _empty(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
-    """The URL of an empty database of each kind (the PostgreSQL one is migrated already)."""
+    """The URL of an empty database of each kind, at the newest schema already (SQLite: a copy
+    of the session's migrated template; PostgreSQL: one database emptied after each test)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runner.db'}"
+        yield migrated_sqlite(tmp_path / "runner.db")
         return
     url = request.getfixturevalue("postgres_shared")
     yield url
@@ -49,7 +53,10 @@ def db(database_url):
 
 @pytest.fixture
 def stores(db):
-    return Stores(db, cipher=Cipher.generate())
+    """Every store over ``db``, hashing passwords cheaply (test_password_hashes.py tests the
+    default method)."""
+    settings = Settings(password_hash_method=CHEAP_PASSWORD_HASH)
+    return Stores(db, settings, cipher=Cipher.generate())
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import threading
 import pytest
 from webui_seed import PASSWORD, seed
 
-from runner.settings import load_settings
+from runner.testing import app_settings
 
 ADMIN_PASSWORD = "admin-pass-1"
 CHROMIUM = "/usr/bin/chromium"
@@ -28,10 +28,7 @@ def app(tmp_path):
     """The real application over a fresh store, without scheduler or agent (pages are seeded)."""
     from runner.server.app import create_app
 
-    settings = load_settings(
-        {"data_dir": str(tmp_path), "embedded_agent": False, "admin_password": ADMIN_PASSWORD},
-        environ={},
-    )
+    settings = app_settings(tmp_path, embedded_agent=False, admin_password=ADMIN_PASSWORD)
     app = create_app(settings, start_background=False)
     app.config["TESTING"] = True
     return app

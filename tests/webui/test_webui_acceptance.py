@@ -191,13 +191,13 @@ def test_cancel_from_the_page_stops_the_container(world, page_as, docker_client)
         ]
         return docker_client.containers.list(filters={"label": labels}, sparse=True)
 
-    deadline = time.monotonic() + 30  # the step is marked running just before its container
+    deadline = time.monotonic() + 60  # the step is marked running just before its container
     while not running_work() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert running_work(), "the step's container should be running before the cancel"
     page.click("#btn-cancel")
     page.wait_for_selector("#build-status [data-status=killed]", timeout=60000)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while running_work() and time.monotonic() < deadline:
         time.sleep(0.3)
     assert not running_work()
