@@ -30,7 +30,7 @@ def find_repo(owner: str, name: str) -> Repo | None:
 
 def visible_repos(user: User) -> list[Repo]:
     """The repositories ``user`` may read, by slug."""
-    repos = [r for r in stores().repos.list(active_only=True) if auth.role_of(user, r)]
+    repos = [r for r in stores().repos.matching(active_only=True) if auth.role_of(user, r)]
     return sorted(repos, key=lambda r: r.slug)
 
 
@@ -57,7 +57,7 @@ def list_builds(
 ) -> tuple[list[Build], bool]:
     """One page of builds, newest first, and whether an older page exists; a filter that is
     None is not applied."""
-    found: list[Build] = stores().builds.list(
+    found: list[Build] = stores().builds.page_of_repo(
         repo_id, page=page, per_page=per_page + 1, branch=branch, status=status, event=event
     )
     return found[:per_page], len(found) > per_page
@@ -87,7 +87,7 @@ def wait_reasons(build: Build, agents: list[Agent] | None = None) -> dict[int, s
     last is checked against the agents seen recently ("waiting for an agent with env=production").
     """
     if agents is None:
-        agents = stores().agents.list()
+        agents = stores().agents.all_agents()
     now = time.time()
     live = [a for a in agents if now - (a.last_contact or 0) < AGENT_STALE_SECONDS]
     by_name = {s.name: s for s in build.stages}

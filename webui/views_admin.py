@@ -27,8 +27,8 @@ def admin_agents() -> ResponseReturnValue:
 
 def _agents_page(errors: dict[str | int, str] | None = None, status: int = 200) -> tuple[str, int]:
     stores = data.stores()
-    agents = stores.agents.list()
-    tokens = [t for t in stores.tokens.list(kind=TOKEN_AGENT) if not t.revoked]
+    agents = stores.agents.all_agents()
+    tokens = [t for t in stores.tokens.matching(kind=TOKEN_AGENT) if not t.revoked]
     live = {t.agent_id for t in tokens}
     running = {a.id: stores.stages.running_for(a.id) for a in agents}
     beyond = {a.id: label_rules.beyond(a.labels, a.declared_labels) for a in agents}
@@ -38,7 +38,7 @@ def _agents_page(errors: dict[str | int, str] | None = None, status: int = 200) 
         has_token=live,
         running=running,
         beyond=beyond,
-        history=[e for e in stores.audit.list(limit=50) if e.subject.startswith("agent:")],
+        history=[e for e in stores.audit.matching(limit=50) if e.subject.startswith("agent:")],
         errors=errors or {},
     )
     return page, status
@@ -113,9 +113,9 @@ def admin_users() -> ResponseReturnValue:
             flash(f"User {login} created.")
             return redirect(url_for("webui.admin_users"))
         status = 400
-    users = stores.users.list()
+    users = stores.users.all_users()
     tokens: dict[int | None, list[Token]] = {}
-    for token in stores.tokens.list(kind="user"):
+    for token in stores.tokens.matching(kind="user"):
         tokens.setdefault(token.user_id, []).append(token)
     return (
         render_template(

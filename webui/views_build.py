@@ -36,7 +36,7 @@ def _environments(repo: Repo) -> list[Any]:
     """The repository's environment records (``runner.store.records.Environment``, which the
     pages may not import)."""
     envs = getattr(data.stores(), "environments", None)
-    return envs.list(repo.id) if envs is not None else []
+    return envs.of_repo(repo.id) if envs is not None else []
 
 
 def permissions(repo: Repo, build: Build) -> dict[str, bool]:
@@ -133,7 +133,7 @@ def build(owner: str, name: str, number: int) -> ResponseReturnValue:
         selected=selected,
         auto=auto,
         waits=data.wait_reasons(found),
-        history=data.stores().events.list(found.id),
+        history=data.stores().events.of_build(found.id),
         perms=permissions(repo, found),
         environments=_environments(repo),
         state_url=url_for("webui.build_state", **base),

@@ -102,7 +102,9 @@ def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
         if any(e not in EVENTS for e in events):
             form.errors["events"] = "Pick events from the list."
         if not form.ok:
-            return _render("settings_secrets.html", repo, form, 400, secrets=secrets.list(repo.id))
+            return _render(
+                "settings_secrets.html", repo, form, 400, secrets=secrets.of_repo(repo.id)
+            )
         options = {
             "events": events,
             "images": form.items("images"),
@@ -114,7 +116,7 @@ def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
         )
         flash(f"Secret {secret_name} saved.")
         return _to("webui.settings_secrets", repo)
-    return _render("settings_secrets.html", repo, secrets=secrets.list(repo.id))
+    return _render("settings_secrets.html", repo, secrets=secrets.of_repo(repo.id))
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets/<int:secret_id>/delete", methods=["POST"])
@@ -151,7 +153,9 @@ def settings_envs(owner: str, name: str) -> ResponseReturnValue:
         if any(e not in EVENTS for e in events):
             form.errors["events"] = "Events are among: " + ", ".join(EVENTS) + "."
         if not form.ok:
-            return _render("settings_envs.html", repo, form, 400, environments=envs.list(repo.id))
+            return _render(
+                "settings_envs.html", repo, form, 400, environments=envs.of_repo(repo.id)
+            )
         try:
             env_actions.create_environment(data.stores(), repo, signed_in_user(), env_name, fields)
         except Conflict:
@@ -159,10 +163,12 @@ def settings_envs(owner: str, name: str) -> ResponseReturnValue:
         except BadRequest as exc:
             form.errors["name"] = _sentence(exc)
         if not form.ok:
-            return _render("settings_envs.html", repo, form, 400, environments=envs.list(repo.id))
+            return _render(
+                "settings_envs.html", repo, form, 400, environments=envs.of_repo(repo.id)
+            )
         flash(f"Environment {env_name} saved.")
         return _to("webui.settings_envs", repo)
-    return _render("settings_envs.html", repo, environments=envs.list(repo.id))
+    return _render("settings_envs.html", repo, environments=envs.of_repo(repo.id))
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/environments/<int:env_id>/delete", methods=["POST"])
@@ -171,7 +177,7 @@ def settings_env_delete(owner: str, name: str, env_id: int) -> ResponseReturnVal
     """Delete one environment of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     stores = data.stores()
-    for env in stores.environments.list(repo.id):
+    for env in stores.environments.of_repo(repo.id):
         if env.id == env_id:
             env_actions.delete_environment(stores, repo, env, signed_in_user())
             flash("Environment deleted.")
@@ -210,7 +216,7 @@ def settings_cron(owner: str, name: str) -> ResponseReturnValue:
 
 def _cron_page(repo: Repo, form: Form | None = None, status: int = 200) -> tuple[str, int]:
     services = current_services()
-    crons = services.stores.crons.list(repo.id)
+    crons = services.stores.crons.matching(repo.id)
     upcoming = cron_actions.next_runs(services, crons, time.time())
     return _render("settings_cron.html", repo, form, status, crons=crons, next_runs=upcoming)
 
@@ -221,7 +227,7 @@ def settings_cron_delete(owner: str, name: str, cron_id: int) -> ResponseReturnV
     """Delete one cron job of the repository."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     services = current_services()
-    for cron in services.stores.crons.list(repo.id):
+    for cron in services.stores.crons.matching(repo.id):
         if cron.id == cron_id:
             cron_actions.delete_cron(services, repo, cron, signed_in_user())
             flash("Cron job deleted.")

@@ -120,13 +120,13 @@ class Scheduler:
         """Take up created, changed and deleted cron jobs now rather than at the next tick: a
         new or changed job counts its schedule from ``now``, a deleted one is forgotten.
         Returns ``next_runs()``. Thread-safe; called by the cron actions."""
-        self._track(self.stores.crons.list(), time.time() if now is None else now)
+        self._track(self.stores.crons.matching(), time.time() if now is None else now)
         return self.next_runs()
 
     def next_runs(self) -> dict[int, float]:
         """When each enabled cron job this scheduler knows fires next, by job id."""
         out: dict[int, float] = {}
-        for cron in self.stores.crons.list(enabled_only=True):
+        for cron in self.stores.crons.matching(enabled_only=True):
             with self._crons_lock:
                 since = max(cron.last_run, self._counted_from.get(cron.id, 0.0))
             try:
@@ -138,7 +138,7 @@ class Scheduler:
     def run_due_crons(self, now: float | None = None) -> list[Build]:
         """Trigger every enabled cron job due at ``now``; the builds made (skips left out)."""
         now = time.time() if now is None else now
-        crons = self.stores.crons.list(enabled_only=True)
+        crons = self.stores.crons.matching(enabled_only=True)
         self._track(crons, now, forget_missing=False)
         builds: list[Build] = []
         for cron in crons:

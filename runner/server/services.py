@@ -18,7 +18,7 @@ from runner.settings import Settings
 
 if TYPE_CHECKING:
     from runner.server.login_throttle import LoginThrottle
-    from runner.store import Stores
+    from runner.store import Database, Stores
 
 
 class QueueSignal:
@@ -66,8 +66,8 @@ class Services:
     """
 
     settings: Settings
-    db: Any
-    stores: Any
+    db: Database
+    stores: Stores
     livelog: Any
     queue: QueueSignal = field(default_factory=QueueSignal)
     triggerer: Any = None

@@ -254,7 +254,7 @@ class Triggerer:
             fork_privileged=repo.fork_privileged,
             # A partial of plain data, not a closure: the call runs in a compile worker.
             fork_route=functools.partial(
-                route_refusal, environments=self.stores.environments.list(repo.id)
+                route_refusal, environments=self.stores.environments.of_repo(repo.id)
             ),
         )
 
@@ -268,7 +268,7 @@ class Triggerer:
         """
         environments = self.stores.environments
         if declared and event.event != EVENT_PULL_REQUEST:
-            known = {e.name for e in environments.list(repo.id)}
+            known = {e.name for e in environments.of_repo(repo.id)}
             for decl in declared:
                 if decl.name not in known:
                     try:
@@ -276,7 +276,7 @@ class Triggerer:
                     except Conflict:
                         pass  # stored meanwhile by another build
         found = decide_target(
-            environments.list(repo.id),
+            environments.of_repo(repo.id),
             event=event.event,
             branch=event.branch,
             tag=event.tag,

@@ -18,6 +18,7 @@ from runner.core import TOKEN_AGENT, Agent
 from runner.errors import BadRequest
 from runner.labels import beyond, format_labels, parse_labels
 from runner.services.values import whole_number
+from runner.store import Stores
 from runner.store.audit import AuditEvent
 
 MAX_CAPACITY = 1000
@@ -55,7 +56,7 @@ def parse_registration(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def register_with_token(stores: Any, data: dict[str, Any], *, actor: str) -> tuple[Agent, str]:
+def register_with_token(stores: Stores, data: dict[str, Any], *, actor: str) -> tuple[Agent, str]:
     """Register agent ``data["name"]`` and answer it with a new token (plain text, shown
     once): the one registration of the API, the admin page and the CLI.
 
@@ -71,7 +72,7 @@ def register_with_token(stores: Any, data: dict[str, Any], *, actor: str) -> tup
     return agent, issue_agent_token(stores, agent, actor=actor)
 
 
-def change_registration(stores: Any, agent: Agent, data: dict[str, Any], *, actor: str) -> Agent:
+def change_registration(stores: Stores, agent: Agent, data: dict[str, Any], *, actor: str) -> Agent:
     """Change the registered fields given in ``data`` (an empty one clears it: no labels, any
     repository or environment); the others stay. ``BadRequest`` when a field is wrong or none
     is given. Recorded in the audit log with ``actor``."""
@@ -107,7 +108,7 @@ def _names(key: str, raw: Any) -> list[str]:
 
 
 def register_agent(
-    stores: Any,
+    stores: Stores,
     name: str,
     *,
     labels: dict[str, str] | None = None,
@@ -130,14 +131,20 @@ def register_agent(
     known: Agent | None = stores.agents.find(name)
     if known is not None:
         return change_agent(stores, known, actor=actor, **given)
-    agent: Agent = stores.agents.create(name, **given)
+    agent: Agent = stores.agents.create(
+        name,
+        labels=labels,
+        capacity=1 if capacity is None else capacity,
+        allowed_repos=allowed_repos,
+        allowed_environments=allowed_environments,
+    )
     stores.audit.record(
         "agent.registered", subject(agent.name), "registered: " + describe(agent), actor
     )
     return agent
 
 
-def change_agent(stores: Any, agent: Agent, *, actor: str, **fields: Any) -> Agent:
+def change_agent(stores: Stores, agent: Agent, *, actor: str, **fields: Any) -> Agent:
     """Change the registered ``fields`` (of ``REGISTERED``) of ``agent``; the change is
     recorded in the audit log with ``actor``. Nothing changed: nothing recorded."""
     unknown = set(fields) - set(REGISTERED)
@@ -168,9 +175,9 @@ def _show(key: str, value: Any) -> str:
     return str(value)
 
 
-def history(stores: Any, agent: Agent, limit: int = 200) -> list[AuditEvent]:
+def history(stores: Stores, agent: Agent, limit: int = 200) -> list[AuditEvent]:
     """The audit log entries of ``agent``, newest first."""
-    events: list[AuditEvent] = stores.audit.list(subject=subject(agent.name), limit=limit)
+    events: list[AuditEvent] = stores.audit.matching(subject=subject(agent.name), limit=limit)
     return events
 
 
@@ -181,7 +188,9 @@ def as_dict(agent: Agent) -> dict[str, Any]:
     return out
 
 
-def issue_agent_token(stores: Any, agent: Agent, *, replace: bool = False, actor: str = "") -> str:
+def issue_agent_token(
+    stores: Stores, agent: Agent, *, replace: bool = False, actor: str = ""
+) -> str:
     """A new token for ``agent`` (plain text, shown once); ``replace`` revokes its older ones."""
     if replace:
         revoke_agent_tokens(stores, agent.id)
@@ -192,20 +201,20 @@ def issue_agent_token(stores: Any, agent: Agent, *, replace: bool = False, actor
     return plain
 
 
-def revoke_agent_tokens(stores: Any, agent_id: int) -> None:
+def revoke_agent_tokens(stores: Stores, agent_id: int) -> None:
     """Revoke every live token of the agent."""
-    for token in stores.tokens.list(kind=TOKEN_AGENT):
+    for token in stores.tokens.matching(kind=TOKEN_AGENT):
         if token.agent_id == agent_id and not token.revoked:
             stores.tokens.revoke(token.id)
 
 
-def revoke_agent(stores: Any, agent: Agent, *, actor: str) -> None:
+def revoke_agent(stores: Stores, agent: Agent, *, actor: str) -> None:
     """Revoke every token of ``agent`` (recorded): its next call is refused."""
     revoke_agent_tokens(stores, agent.id)
     stores.audit.record("agent.revoked", subject(agent.name), "tokens revoked", actor)
 
 
-def remove_agent(stores: Any, agent: Agent, *, actor: str) -> None:
+def remove_agent(stores: Stores, agent: Agent, *, actor: str) -> None:
     """Revoke the agent's tokens and delete its registration (recorded)."""
     revoke_agent_tokens(stores, agent.id)
     stores.agents.delete(agent.id)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from runner.store import Stores
 
 
 class CronWatcher(Protocol):
@@ -20,8 +23,8 @@ class Hub(Protocol):
     """
 
     @property
-    def stores(self) -> Any:
-        """The ``runner.store.Stores`` of the server's database."""
+    def stores(self) -> Stores:
+        """The stores of the server's database."""
 
     @property
     def triggerer(self) -> Any:

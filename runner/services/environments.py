@@ -14,6 +14,7 @@ from runner.core import Repo, User
 from runner.environments import ALIASES, parse_declaration
 from runner.errors import BadRequest, NotFound, PipelineError
 from runner.services.values import MAX_NUMBER, whole_number
+from runner.store import Stores
 from runner.store.records import Environment
 
 # Declaration keys → store fields.
@@ -35,7 +36,7 @@ def declaration_fields(name: str, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def find_environment(stores: Any, repo: Repo, name: str) -> Environment:
+def find_environment(stores: Stores, repo: Repo, name: str) -> Environment:
     """The environment ``name`` of ``repo``; ``NotFound`` when there is none."""
     env: Environment | None = stores.environments.find(repo.id, name)
     if env is None:
@@ -44,7 +45,7 @@ def find_environment(stores: Any, repo: Repo, name: str) -> Environment:
 
 
 def create_environment(
-    stores: Any, repo: Repo, actor: User, name: object, data: dict[str, Any]
+    stores: Stores, repo: Repo, actor: User, name: object, data: dict[str, Any]
 ) -> Environment:
     """Add environment ``name`` to ``repo`` with the declaration ``data``; ``BadRequest`` for
     a bad name or field, ``Conflict`` when the name is taken."""
@@ -57,7 +58,7 @@ def create_environment(
 
 
 def update_environment(
-    stores: Any, repo: Repo, env: Environment, actor: User, data: dict[str, Any]
+    stores: Stores, repo: Repo, env: Environment, actor: User, data: dict[str, Any]
 ) -> Environment:
     """Change the declaration fields ``data`` names of ``env``; the others stay."""
     fields = declaration_fields(env.name, data)
@@ -67,7 +68,7 @@ def update_environment(
     return updated
 
 
-def delete_environment(stores: Any, repo: Repo, env: Environment, actor: User) -> None:
+def delete_environment(stores: Stores, repo: Repo, env: Environment, actor: User) -> None:
     """Remove ``env`` from ``repo``."""
     stores.environments.delete(env.id)
     stores.audit.record("environment.deleted", subject(repo), f"deleted {env.name}", actor.login)

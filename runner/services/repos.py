@@ -14,6 +14,7 @@ from runner.core import ROLES, Repo, User
 from runner.errors import BadRequest, Forbidden, NotFound
 from runner.git_urls import redact_url
 from runner.repo_rules import authorize_clone_url, check_clone_url, check_slug
+from runner.store import Stores
 from runner.store.repos import FORGES
 
 __all__ = [
@@ -38,7 +39,7 @@ def _is_server_admin(actor: User | None) -> bool:
 
 
 def create_repo(
-    stores: Any, actor: User | None, slug: str, *, clone_url: str, **fields: Any
+    stores: Stores, actor: User | None, slug: str, *, clone_url: str, **fields: Any
 ) -> Repo:
     """Activate ``slug``; ``BadRequest`` for a malformed slug, clone URL or unknown forge,
     ``Forbidden`` for a field the actor may not set, ``Conflict`` when the slug is active
@@ -56,7 +57,7 @@ def create_repo(
     return repo
 
 
-def update_repo(stores: Any, actor: User | None, repo: Repo, fields: dict[str, Any]) -> Repo:
+def update_repo(stores: Stores, actor: User | None, repo: Repo, fields: dict[str, Any]) -> Repo:
     """Change ``fields`` of ``repo`` (the caller has checked the actor's admin role on it).
 
     A new clone URL, a local clone URL and the trusted flag need a server admin (``Forbidden``
@@ -84,13 +85,13 @@ def update_repo(stores: Any, actor: User | None, repo: Repo, fields: dict[str, A
     return updated
 
 
-def deactivate_repo(stores: Any, actor: User | None, repo: Repo) -> None:
+def deactivate_repo(stores: Stores, actor: User | None, repo: Repo) -> None:
     """Stop building ``repo``: its webhooks are refused; builds and settings are kept."""
     stores.repos.update(repo.id, active=False)
     stores.audit.record("repo.deactivated", subject(repo), "deactivated", _login(actor))
 
 
-def set_webhook_secret(stores: Any, actor: User | None, repo: Repo, secret: object) -> Repo:
+def set_webhook_secret(stores: Stores, actor: User | None, repo: Repo, secret: object) -> Repo:
     """Set the webhook secret of ``repo`` to ``secret``, or a new random one when it is empty;
     ``BadRequest`` for anything but text of at most ``MAX_WEBHOOK_SECRET`` characters."""
     given = secret or ""
@@ -102,7 +103,7 @@ def set_webhook_secret(stores: Any, actor: User | None, repo: Repo, secret: obje
     return updated
 
 
-def purge_repo(stores: Any, actor: User | None, repo: Repo) -> None:
+def purge_repo(stores: Stores, actor: User | None, repo: Repo) -> None:
     """Remove ``repo`` with its builds, logs, secrets and cron jobs (server admins only;
     deactivating keeps them)."""
     if not _is_server_admin(actor):
@@ -113,7 +114,7 @@ def purge_repo(stores: Any, actor: User | None, repo: Repo) -> None:
     )
 
 
-def set_role(stores: Any, actor: User | None, repo: Repo, login: str, role: str) -> User:
+def set_role(stores: Stores, actor: User | None, repo: Repo, login: str, role: str) -> User:
     """Give user ``login`` the ``role`` on ``repo``; ``BadRequest`` for an unknown role,
     ``NotFound`` for an unknown user."""
     if role not in ROLES:
@@ -124,7 +125,7 @@ def set_role(stores: Any, actor: User | None, repo: Repo, login: str, role: str)
     return user
 
 
-def revoke_role(stores: Any, actor: User | None, repo: Repo, login: str) -> None:
+def revoke_role(stores: Stores, actor: User | None, repo: Repo, login: str) -> None:
     """Take ``login``'s role on ``repo`` away; ``NotFound`` for an unknown user."""
     user = _user(stores, login)
     stores.users.revoke_role(user.id, repo.id)
@@ -136,7 +137,7 @@ def subject(repo: Repo) -> str:
     return f"repo:{repo.slug}"
 
 
-def _user(stores: Any, login: str) -> User:
+def _user(stores: Stores, login: str) -> User:
     user: User | None = stores.users.find(login)
     if user is None:
         raise NotFound(f"no user {login}")

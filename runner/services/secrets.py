@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from runner.core import Repo, Secret, User
 from runner.errors import BadRequest, Conflict, NotFound
+from runner.store import Stores
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
 EVENTS = ("push", "tag", "pull_request", "cron", "custom", "promote", "rollback")
@@ -60,7 +61,7 @@ def check_options(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def set_secret(
-    stores: Any,
+    stores: Stores,
     repo: Repo,
     actor: User,
     name: object,
@@ -88,7 +89,9 @@ def set_secret(
     return secret
 
 
-def delete_secret(stores: Any, repo: Repo, actor: User, name: str, environment: str = "") -> None:
+def delete_secret(
+    stores: Stores, repo: Repo, actor: User, name: str, environment: str = ""
+) -> None:
     """Delete secret ``name`` (of ``environment``, empty: every environment's) of ``repo``;
     ``NotFound`` when there is none."""
     if stores.secrets.find(repo.id, name, environment) is None:
@@ -98,10 +101,10 @@ def delete_secret(stores: Any, repo: Repo, actor: User, name: str, environment: 
     stores.audit.record("secret.deleted", subject(repo), f"deleted {name}{scope}", actor.login)
 
 
-def delete_secret_by_id(stores: Any, repo: Repo, actor: User, secret_id: int) -> Secret | None:
+def delete_secret_by_id(stores: Stores, repo: Repo, actor: User, secret_id: int) -> Secret | None:
     """Delete the secret of ``repo`` with id ``secret_id``; the one deleted, or None when the
     repository has no such secret."""
-    for secret in stores.secrets.list(repo.id):
+    for secret in stores.secrets.of_repo(repo.id):
         if secret.id == secret_id:
             delete_secret(stores, repo, actor, secret.name, secret.environment)
             found: Secret = secret

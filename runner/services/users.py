@@ -12,6 +12,7 @@ from typing import Any
 
 from runner.core import TOKEN_USER, Token, User
 from runner.errors import BadRequest, Conflict, NotFound
+from runner.store import Stores
 
 # Shortest password of a user; a server admin holds the keys to every repository and agent,
 # so their passwords are longer (NIST SP 800-63B asks for at least 8).
@@ -48,7 +49,7 @@ def check_login(login: object) -> str:
 
 
 def create_user(
-    stores: Any, login: object, password: object, *, is_admin: bool = False, actor: str = ""
+    stores: Stores, login: object, password: object, *, is_admin: bool = False, actor: str = ""
 ) -> User:
     """Add a local account; ``BadRequest`` for a bad login or short password, ``Conflict`` for
     a taken login. Recorded in the audit log as done by ``actor``."""
@@ -62,7 +63,7 @@ def create_user(
     return user
 
 
-def find_user(stores: Any, login: str) -> User:
+def find_user(stores: Stores, login: str) -> User:
     """The account ``login``; ``NotFound`` when there is none."""
     user: User | None = stores.users.find(login)
     if user is None:
@@ -70,14 +71,14 @@ def find_user(stores: Any, login: str) -> User:
     return user
 
 
-def change_password(stores: Any, user: User, password: object, *, actor: str = "") -> None:
+def change_password(stores: Stores, user: User, password: object, *, actor: str = "") -> None:
     """Set a new password; every session of the user ends (API tokens stay valid)."""
     password = check_password_rule(password, is_admin=user.is_admin)
     stores.users.set_password(user.id, password)
     stores.audit.record("user.password", subject(user.login), "password changed", actor)
 
 
-def set_admin(stores: Any, user: User, is_admin: bool, *, actor: str = "") -> User:
+def set_admin(stores: Stores, user: User, is_admin: bool, *, actor: str = "") -> User:
     """Make ``user`` a server admin or take it back."""
     stores.users.set_admin(user.id, bool(is_admin))
     words = "made a server admin" if is_admin else "no longer a server admin"
@@ -86,7 +87,7 @@ def set_admin(stores: Any, user: User, is_admin: bool, *, actor: str = "") -> Us
     return changed
 
 
-def delete_user(stores: Any, user: User, actor: User) -> None:
+def delete_user(stores: Stores, user: User, actor: User) -> None:
     """Delete ``user``; ``BadRequest`` when it is ``actor`` (another admin must do it)."""
     if user.id == actor.id:
         raise BadRequest("you cannot delete yourself; ask another admin")
@@ -94,7 +95,7 @@ def delete_user(stores: Any, user: User, actor: User) -> None:
     stores.audit.record("user.deleted", subject(user.login), "deleted", actor.login)
 
 
-def log_in(stores: Any, throttle: Any, login: str, password: str, address: str) -> User | None:
+def log_in(stores: Stores, throttle: Any, login: str, password: str, address: str) -> User | None:
     """The user whose password this is, or None; ``LoginThrottled`` (429) after too many
     wrong passwords for the login or from ``address`` (the password is then not checked)."""
     throttle.check(login, address)
@@ -106,13 +107,13 @@ def log_in(stores: Any, throttle: Any, login: str, password: str, address: str) 
     return user
 
 
-def log_out(stores: Any, user: User) -> None:
+def log_out(stores: Stores, user: User) -> None:
     """End every session of ``user`` (API tokens stay valid)."""
     stores.users.end_sessions(user.id)
 
 
 def create_token(
-    stores: Any, owner: User, name: object, *, actor: str = "", how: str = ""
+    stores: Stores, owner: User, name: object, *, actor: str = "", how: str = ""
 ) -> tuple[Token, str]:
     """A new API token of ``owner`` named ``name`` (empty: ``api``) and its value, shown once;
     ``BadRequest`` for a name over 100 characters. ``how`` it was made goes into the audit log."""
@@ -125,7 +126,7 @@ def create_token(
     return token, plain
 
 
-def revoke_token(stores: Any, token_id: int, *, owner: User | None, actor: str = "") -> None:
+def revoke_token(stores: Stores, token_id: int, *, owner: User | None, actor: str = "") -> None:
     """Revoke token ``token_id``; with ``owner``, only one of that user's (``NotFound``
     otherwise, so nobody learns which ids exist)."""
     try:

@@ -75,7 +75,7 @@ class AgentStore:
             row = s.scalar(select(AgentRow).where(AgentRow.name == name))
             return to_record(Agent, row) if row else None
 
-    def list(self) -> list[Agent]:
+    def all_agents(self) -> list[Agent]:
         with self.db.session() as s:
             return [
                 to_record(Agent, r) for r in s.scalars(select(AgentRow).order_by(AgentRow.name))

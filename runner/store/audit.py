@@ -43,7 +43,7 @@ class AuditStore:
                 )
             )
 
-    def list(
+    def matching(
         self, *, subject: str | None = None, kind: str | None = None, limit: int = 200
     ) -> list[AuditEvent]:
         """The newest ``limit`` entries (of ``subject`` / ``kind`` when given), newest first."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, select, update
@@ -192,7 +191,7 @@ class BuildStore:
                 raise NotFound(f"repository has no build #{number}")
             return self._load(s, row)
 
-    def list(
+    def page_of_repo(
         self,
         repo_id: int | None = None,
         *,
@@ -202,7 +201,7 @@ class BuildStore:
         status: str | None = None,
         event: str | None = None,
         with_stages: bool = False,
-    ) -> builtins.list[Build]:
+    ) -> list[Build]:
         """Builds newest first, ``per_page`` (at most 100) at a time; filters are exact."""
         if page < 1 or per_page < 1:
             raise BadRequest("page and per_page start at 1")
@@ -227,7 +226,7 @@ class BuildStore:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(query.subquery())) or 0
 
-    def newest_per_branch(self, repo_id: int, limit: int = 12) -> builtins.list[Build]:
+    def newest_per_branch(self, repo_id: int, limit: int = 12) -> list[Build]:
         """The newest build of each branch (or tag) of a repository, newest first, at most
         ``limit``, without stages."""
         newest = (
@@ -257,7 +256,7 @@ class BuildStore:
             row = s.scalar(query)
             return to_record(Build, row) if row is not None else None
 
-    def active(self) -> builtins.list[Build]:
+    def active(self) -> list[Build]:
         """Builds not done yet (pending, blocked, running), oldest first, with stages."""
         with self.db.session() as s:
             rows = s.scalars(
@@ -268,7 +267,7 @@ class BuildStore:
             stages = load_stages(s, [r.id for r in rows])
             return [to_record(Build, r, stages=stages.get(r.id, [])) for r in rows]
 
-    def active_ids(self) -> builtins.list[int]:
+    def active_ids(self) -> list[int]:
         """Ids of the builds not done yet, oldest first."""
         with self.db.read_connection() as c:
             return list(

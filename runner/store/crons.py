@@ -51,7 +51,7 @@ class CronStore:
             row = s.scalar(select(CronRow).where(CronRow.repo_id == repo_id, CronRow.name == name))
             return to_record(Cron, row) if row else None
 
-    def list(self, repo_id: int | None = None, *, enabled_only: bool = False) -> list[Cron]:
+    def matching(self, repo_id: int | None = None, *, enabled_only: bool = False) -> list[Cron]:
         """Cron jobs of a repository (or all), by repository and name."""
         with self.db.session() as s:
             query = select(CronRow).order_by(CronRow.repo_id, CronRow.name)

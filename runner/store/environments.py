@@ -57,7 +57,7 @@ class EnvironmentStore:
             )
             return to_record(Environment, row) if row else None
 
-    def list(self, repo_id: int) -> list[Environment]:
+    def of_repo(self, repo_id: int) -> list[Environment]:
         with self.db.session() as s:
             rows = s.scalars(
                 select(EnvironmentRow)
@@ -72,7 +72,7 @@ class EnvironmentStore:
         """The first environment (by position) whose patterns the build falls into, or None
         (the rule of ``runner.environments.decide_target``)."""
         found: Environment | None = decide_target(
-            self.list(repo_id), event=event, branch=branch, tag=tag
+            self.of_repo(repo_id), event=event, branch=branch, tag=tag
         )
         return found
 

@@ -30,7 +30,7 @@ class BuildEventStore:
         with self.db.write() as s:
             progress.record(s, build_id, kind, message, actor=actor, stage_id=stage_id, now=now())
 
-    def list(self, build_id: int) -> list[BuildEvent]:
+    def of_build(self, build_id: int) -> list[BuildEvent]:
         with self.db.session() as s:
             rows = s.scalars(
                 select(BuildEventRow)
@@ -46,7 +46,7 @@ class ApprovalStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def list(self, build_id: int) -> list[Approval]:
+    def of_build(self, build_id: int) -> list[Approval]:
         with self.db.session() as s:
             rows = s.scalars(
                 select(ApprovalRow).where(ApprovalRow.build_id == build_id).order_by(ApprovalRow.id)

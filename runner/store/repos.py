@@ -155,7 +155,7 @@ class RepoStore:
             raise NotFound(f"no repository {slug!r}: activate it with `runner repo add {slug}`")
         return repo
 
-    def list(self, *, ids: list[int] | None = None, active_only: bool = False) -> list[Repo]:
+    def matching(self, *, ids: list[int] | None = None, active_only: bool = False) -> list[Repo]:
         """Repositories by slug; ``ids`` restricts to those (e.g. the ones a user may read)."""
         with self.db.session() as s:
             query = select(RepoRow).order_by(RepoRow.slug)

@@ -84,7 +84,7 @@ class SecretStore:
             )
             return to_record(Secret, row) if row else None
 
-    def list(self, repo_id: int) -> list[Secret]:
+    def of_repo(self, repo_id: int) -> list[Secret]:
         """The repository's secrets by name, without their values."""
         with self.db.session() as s:
             rows = s.scalars(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import functools
 import hashlib
 import hmac
@@ -137,7 +136,7 @@ class UserStore:
             raise NotFound(f"no user {login!r}: list users with `runner user ls`")
         return user
 
-    def list(self) -> list[User]:
+    def all_users(self) -> list[User]:
         with self.db.session() as s:
             rows = s.scalars(select(UserRow).order_by(UserRow.login))
             return [to_record(User, r) for r in rows]
@@ -230,7 +229,7 @@ class UserStore:
                 )
             )
 
-    def members(self, repo_id: int) -> builtins.list[tuple[User, str]]:
+    def members(self, repo_id: int) -> list[tuple[User, str]]:
         """Users with a role on the repository, with that role."""
         with self.db.session() as s:
             rows = s.execute(
@@ -305,7 +304,7 @@ class TokenStore:
                 raise NotFound(f"no token with id {token_id}")
             return to_record(Token, row)
 
-    def list(self, *, user_id: int | None = None, kind: str | None = None) -> list[Token]:
+    def matching(self, *, user_id: int | None = None, kind: str | None = None) -> list[Token]:
         with self.db.session() as s:
             query = select(TokenRow).order_by(TokenRow.id)
             if user_id is not None:

@@ -34,7 +34,7 @@ def test_agent_scoped_to_repos_and_events_takes_only_those(stores):
     anyone = register_agent(stores, "anyone", labels={}, capacity=1)
     assert {stores.stages.claim(anyone).build_id, stores.stages.claim(anyone).build_id} == {
         push.stages[0].build_id,
-        stores.builds.list(other.id)[0].id,
+        stores.builds.page_of_repo(other.id)[0].id,
     }
 
 

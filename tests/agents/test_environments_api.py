@@ -154,7 +154,7 @@ def test_environments_declared_in_the_pipeline_file_are_stored_and_used(
     git_in(src, "commit", "-qam", "declare")
     build = client.post(f"{BASE}/builds", json={}, headers=auth(tokens["writer"])).json
     assert build["target"] == "test" and build["stages"][0]["labels"] == {"env": "test"}
-    assert [e.name for e in stores.environments.list(repo.id)] == ["test"]
+    assert [e.name for e in stores.environments.of_repo(repo.id)] == ["test"]
 
 
 def test_a_bad_declaration_gives_an_error_build_with_file_and_line(client, tmp_path, tokens):

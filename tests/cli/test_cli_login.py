@@ -59,7 +59,7 @@ def test_a_login_is_recorded_in_the_audit_log(server, tmp_path):
     )  # fmt: skip
     stores = open_stores(load_settings({"data_dir": str(server.data_dir)}, environ={}))
     try:
-        entries = stores.audit.list(kind="token.created", subject="user:admin")
+        entries = stores.audit.matching(kind="token.created", subject="user:admin")
     finally:
         stores.db.dispose()
     assert any("'laptop'" in e.message and e.actor == "admin" for e in entries), entries

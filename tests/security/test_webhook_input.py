@@ -36,7 +36,7 @@ def hub(tmp_path, origin):
 
 def builds(hub, forge: str) -> list:
     repo = hub.stores.repos.get_by_slug(SLUGS[forge])
-    return hub.stores.builds.list(repo.id)
+    return hub.stores.builds.page_of_repo(repo.id)
 
 
 def assert_refused(resp, status: int, *words: str) -> None:

@@ -103,7 +103,7 @@ def test_two_schedulers_fire_a_job_once(hub, repo, monkeypatch):
     # The second scheduler (another process) read the job before the first one fired it.
     monkeypatch.setattr(hub.stores.crons, "list", lambda **_kw: [stale])
     assert second.run_due_crons(now=AT_THREE) == []
-    assert len(hub.stores.builds.list(repo.id)) == 1
+    assert len(hub.stores.builds.page_of_repo(repo.id)) == 1
 
 
 def test_disabled_jobs_and_bad_schedules_do_not_run(hub, repo, caplog):
@@ -183,7 +183,7 @@ def test_a_job_made_through_the_actions_counts_from_its_creation(hub, repo):
     assert scheduler.next_runs()[job.id] in (due, cron_actions.next_run("@hourly", made))
     (build,) = scheduler.run_due_crons(now=due + 1)
     assert build.event == "cron" and build.context["cron"] == "hourly"
-    assert hub.stores.audit.list(subject="repo:acme/app")[0].actor == "ops"
+    assert hub.stores.audit.matching(subject="repo:acme/app")[0].actor == "ops"
 
 
 def test_the_scheduler_takes_up_changed_and_deleted_jobs(hub, repo):
@@ -207,7 +207,7 @@ def test_the_scheduler_takes_up_changed_and_deleted_jobs(hub, repo):
     cron_actions.delete_cron(hub, repo, hub.stores.crons.get(job.id), ops)
     assert job.id not in scheduler.next_runs()
     assert scheduler.run_due_crons(now=planned + 2 * 86400) == []
-    kinds = [e.kind for e in hub.stores.audit.list(subject="repo:acme/app")]
+    kinds = [e.kind for e in hub.stores.audit.matching(subject="repo:acme/app")]
     assert kinds == ["cron.deleted", "cron.changed", "cron.created"]
 
 

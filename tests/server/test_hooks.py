@@ -69,7 +69,7 @@ def hooked(services, origin):
 
 def builds_of(services, slug: str):
     repo = services.stores.repos.get_by_slug(slug)
-    return services.stores.builds.list(repo.id)
+    return services.stores.builds.page_of_repo(repo.id)
 
 
 def test_signed_github_push_creates_a_build(client, hooked, origin):

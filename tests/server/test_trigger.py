@@ -222,7 +222,7 @@ def test_skip_ci_in_the_message_creates_no_build(sqlite_hub, origin, marker):
     repo = add_repo(sqlite_hub, origin)
     with pytest.raises(BuildSkipped, match="commit message"):
         sqlite_hub.triggerer.trigger(repo, push_event(sha, message=f"Docs only {marker}"))
-    assert sqlite_hub.stores.builds.list(repo.id) == []
+    assert sqlite_hub.stores.builds.page_of_repo(repo.id) == []
 
 
 def test_skip_ci_does_not_apply_to_tags(sqlite_hub, origin):

@@ -88,19 +88,19 @@ def test_list_pages_and_filters(stores, repo):
         build = make_build(repo.id, branch="main" if i % 2 == 0 else "dev")
         build.event = "push" if i < 5 else "tag"
         stores.builds.create(build)
-    page1 = stores.builds.list(repo.id, page=1, per_page=3)
-    page2 = stores.builds.list(repo.id, page=2, per_page=3)
-    page3 = stores.builds.list(repo.id, page=3, per_page=3)
+    page1 = stores.builds.page_of_repo(repo.id, page=1, per_page=3)
+    page2 = stores.builds.page_of_repo(repo.id, page=2, per_page=3)
+    page3 = stores.builds.page_of_repo(repo.id, page=3, per_page=3)
     assert [b.number for b in page1 + page2 + page3] == [7, 6, 5, 4, 3, 2, 1]
-    assert [b.number for b in stores.builds.list(repo.id, branch="dev")] == [6, 4, 2]
-    assert [b.number for b in stores.builds.list(repo.id, event="tag")] == [7, 6]
+    assert [b.number for b in stores.builds.page_of_repo(repo.id, branch="dev")] == [6, 4, 2]
+    assert [b.number for b in stores.builds.page_of_repo(repo.id, event="tag")] == [7, 6]
     assert stores.builds.count(repo.id) == 7
     assert stores.builds.count(repo.id, branch="main", event="push") == 3
-    assert stores.builds.list(repo.id, status=SUCCESS) == []
+    assert stores.builds.page_of_repo(repo.id, status=SUCCESS) == []
     assert page1[0].stages == []
-    assert stores.builds.list(repo.id, per_page=1, with_stages=True)[0].stages
+    assert stores.builds.page_of_repo(repo.id, per_page=1, with_stages=True)[0].stages
     with pytest.raises(BadRequest):
-        stores.builds.list(repo.id, page=0)
+        stores.builds.page_of_repo(repo.id, page=0)
 
 
 def test_reserved_numbers_are_distinct_and_consecutive_across_connections(database_url, repo):

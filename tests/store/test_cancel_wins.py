@@ -26,7 +26,7 @@ def _cancelled_running(stores, repo, agent):
 
 
 def _kinds(stores, build_id):
-    return [e.kind for e in stores.events.list(build_id)]
+    return [e.kind for e in stores.events.of_build(build_id)]
 
 
 def test_a_cancelled_stage_is_killed_instead_of_requeued(stores, repo, agent):

@@ -58,10 +58,13 @@ def test_audit_log_lists_newest_first_by_subject(stores):
     stores.audit.record("agent.registered", "agent:a", "registered", "admin")
     stores.audit.record("agent.changed", "agent:b", "labels x → y", "alice")
     stores.audit.record("agent.changed", "agent:a", "capacity 1 → 2", "bob")
-    entries = stores.audit.list(subject="agent:a")
+    entries = stores.audit.matching(subject="agent:a")
     assert [(e.kind, e.actor, e.message) for e in entries] == [
         ("agent.changed", "bob", "capacity 1 → 2"),
         ("agent.registered", "admin", "registered"),
     ]
     assert entries[0].created >= entries[1].created > 0
-    assert [e.subject for e in stores.audit.list(kind="agent.changed")] == ["agent:a", "agent:b"]
+    assert [e.subject for e in stores.audit.matching(kind="agent.changed")] == [
+        "agent:a",
+        "agent:b",
+    ]

@@ -32,8 +32,8 @@ def test_repositories(stores):
         stores.repos.create("acme/x", forge="svn")
     with pytest.raises(BadRequest):
         stores.repos.update(repo.id, slug="other/name")
-    assert [r.slug for r in stores.repos.list()] == ["acme/api"]
-    assert stores.repos.list(ids=[]) == []
+    assert [r.slug for r in stores.repos.matching()] == ["acme/api"]
+    assert stores.repos.matching(ids=[]) == []
     stores.repos.delete(repo.id)
     with pytest.raises(NotFound):
         stores.repos.get(repo.id)
@@ -45,10 +45,10 @@ def test_cron_jobs(stores, repo):
     with pytest.raises(Conflict):
         stores.crons.create(repo.id, "nightly", "0 4 * * *")
     stores.crons.update(cron.id, enabled=False)
-    assert stores.crons.list(enabled_only=True) == []
+    assert stores.crons.matching(enabled_only=True) == []
     assert stores.crons.mark_run(cron.id, 1234.0).last_run == 1234.0
     stores.crons.delete(cron.id)
-    assert stores.crons.list(repo.id) == []
+    assert stores.crons.matching(repo.id) == []
 
 
 def test_agents(stores):
@@ -59,7 +59,7 @@ def test_agents(stores):
     with pytest.raises(Conflict):
         stores.agents.create("edge-1")
     stores.agents.delete(agent.id)
-    assert stores.agents.list() == []
+    assert stores.agents.all_agents() == []
 
 
 def test_environments_match_by_position_and_patterns(stores, repo):
@@ -79,7 +79,7 @@ def test_environments_match_by_position_and_patterns(stores, repo):
     assert envs.match(repo.id, event="push", branch="release/2").name == "staging"
     assert envs.match(repo.id, event="pull_request", branch="feature").name == "review"
     assert envs.match(repo.id, event="push", branch="feature") is None
-    assert [e.name for e in envs.list(repo.id)] == ["review", "production", "staging"]
+    assert [e.name for e in envs.of_repo(repo.id)] == ["review", "production", "staging"]
     assert envs.find(repo.id, "production") == prod
     with pytest.raises(Conflict):
         envs.create(repo.id, "production")
@@ -141,7 +141,7 @@ def test_hook_deliveries_drop_replays_even_when_concurrent(stores, repo):
 def test_build_history(stores, repo):
     build = stores.builds.create(make_build(repo.id))
     stores.events.add(build.id, "promoted", "promoted to production", actor="alice")
-    history = stores.events.list(build.id)
+    history = stores.events.of_build(build.id)
     assert [(e.kind, e.message, e.actor) for e in history] == [
         ("promoted", "promoted to production", "alice")
     ]

@@ -27,7 +27,7 @@ def test_values_are_encrypted_at_rest(db, stores, repo):
 
 def test_list_and_get_never_carry_values(stores, repo):
     secret = stores.secrets.set(repo.id, "token", VALUE, images=["plugins/docker"])
-    listed = stores.secrets.list(repo.id)
+    listed = stores.secrets.of_repo(repo.id)
     assert [s.name for s in listed] == ["token"]
     assert VALUE not in repr(listed) and VALUE not in repr(stores.secrets.get(secret.id))
     assert not hasattr(listed[0], "value")
@@ -36,10 +36,10 @@ def test_list_and_get_never_carry_values(stores, repo):
 def test_set_replaces_a_secret_of_the_same_name(stores, repo):
     stores.secrets.set(repo.id, "token", "old")
     stores.secrets.set(repo.id, "token", "new")
-    assert len(stores.secrets.list(repo.id)) == 1
+    assert len(stores.secrets.of_repo(repo.id)) == 1
     assert stores.secrets.values_for(repo.id, event="push") == {"token": "new"}
     stores.secrets.delete(repo.id, "token")
-    assert stores.secrets.list(repo.id) == []
+    assert stores.secrets.of_repo(repo.id) == []
     with pytest.raises(NotFound):
         stores.secrets.delete(repo.id, "token")
 

@@ -23,7 +23,7 @@ def test_users_and_passwords(db, stores):
     with pytest.raises(Conflict):
         stores.users.create("alice")
     assert stores.users.find("alice") == stores.users.get_by_login("alice")
-    assert [u.login for u in stores.users.list()] == ["alice"]
+    assert [u.login for u in stores.users.all_users()] == ["alice"]
     assert stores.users.count() == 1
 
 
@@ -68,8 +68,8 @@ def test_agent_tokens_are_their_own_kind(stores):
     agent = stores.agents.create("edge")
     token, plain = stores.tokens.create("edge", kind=TOKEN_AGENT, agent_id=agent.id)
     assert stores.tokens.verify(plain).agent_id == agent.id
-    assert [t.id for t in stores.tokens.list(kind=TOKEN_AGENT)] == [token.id]
-    assert stores.tokens.list(kind=TOKEN_USER) == []
+    assert [t.id for t in stores.tokens.matching(kind=TOKEN_AGENT)] == [token.id]
+    assert stores.tokens.matching(kind=TOKEN_USER) == []
     with pytest.raises(BadRequest):
         stores.tokens.create("no owner", kind=TOKEN_USER)
 

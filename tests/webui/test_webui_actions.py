@@ -34,7 +34,7 @@ def test_a_cancel_from_the_page_records_who_cancelled_as_the_api_does(
         f"/repos/acme/web/{seeded.running.number}/cancel", data={"csrf_token": csrf_of(page)}
     )
     assert res.status_code == 302
-    (event,) = [e for e in stores.events.list(seeded.running.id) if e.kind == "cancelled"]
+    (event,) = [e for e in stores.events.of_build(seeded.running.id) if e.kind == "cancelled"]
     assert event.actor == "writer"
     assert "cancelled" in _history(writer, seeded.running.number)
     assert "(writer)" in _history(writer, seeded.running.number)
@@ -45,7 +45,7 @@ def test_a_cancel_from_the_page_records_who_cancelled_as_the_api_does(
         f"/api/v1/repos/acme/web/builds/{seeded.waiting.number}/cancel", headers=headers
     )
     assert res.status_code == 200
-    (event,) = [e for e in stores.events.list(seeded.waiting.id) if e.kind == "cancelled"]
+    (event,) = [e for e in stores.events.of_build(seeded.waiting.id) if e.kind == "cancelled"]
     assert event.actor == "admin"
     history = client.get(
         f"/api/v1/repos/acme/web/builds/{seeded.waiting.number}/history", headers=headers
@@ -72,7 +72,7 @@ def test_an_hourly_cron_made_on_the_page_is_scheduled(app, client_as, seeded, st
         data={"csrf_token": csrf_of(page), "name": "hourly", "schedule": "@hourly"},
     )
     assert res.status_code == 302
-    (job,) = stores.crons.list(seeded.repo.id)
+    (job,) = stores.crons.matching(seeded.repo.id)
     assert job.schedule == "@hourly" and job.branch == "main"
 
     planned = services.scheduler.next_runs()[job.id]
@@ -106,7 +106,7 @@ def test_a_bad_schedule_is_refused_alike_by_the_page_and_the_api(
     assert schedule in message and ("five-field" in message or "@hourly" in message)
     # The page shows the API's very message (as a sentence), HTML-escaped.
     assert message[1:].replace("'", "&#39;") in html
-    assert stores.crons.list(seeded.repo.id) == []
+    assert stores.crons.matching(seeded.repo.id) == []
 
 
 @pytest.mark.parametrize(

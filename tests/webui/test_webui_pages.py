@@ -167,7 +167,7 @@ def test_settings_forms_reject_bad_values_next_to_the_field(client_as, seeded, s
         data={"csrf_token": csrf_of(page), "name": "nightly", "schedule": "every night"},
     )
     assert res.status_code == 400 and 'id="e-schedule"' in res.get_data(as_text=True)
-    assert stores.crons.list(seeded.repo.id) == []
+    assert stores.crons.matching(seeded.repo.id) == []
 
 
 def test_repository_admin_turns_fork_privileged_on_and_off(client_as, seeded, stores):

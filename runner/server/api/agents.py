@@ -36,7 +36,7 @@ from runner.services.agents import (
 @api_bp.get("/agents")
 def list_agents() -> ResponseReturnValue:
     require_admin()
-    return jsonify([as_dict(a) for a in current_services().stores.agents.list()])
+    return jsonify([as_dict(a) for a in current_services().stores.agents.all_agents()])
 
 
 @api_bp.post("/agents")

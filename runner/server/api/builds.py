@@ -13,15 +13,19 @@ from runner.server.auth import require_user
 from runner.server.services import current_services
 from runner.services import builds as build_actions
 
-FILTERS = ("branch", "status", "event")
-
 
 @api_bp.get("/repos/<owner>/<name>/builds")
 def list_builds(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
     page, per_page = paging()
-    filters = {k: request.args[k] for k in FILTERS if request.args.get(k)}
-    builds = current_services().stores.builds.list(repo.id, page=page, per_page=per_page, **filters)
+    builds = current_services().stores.builds.page_of_repo(
+        repo.id,
+        page=page,
+        per_page=per_page,
+        branch=request.args.get("branch") or None,
+        status=request.args.get("status") or None,
+        event=request.args.get("event") or None,
+    )
     return jsonify([build_json(b, with_stages=False) for b in builds])
 
 

@@ -19,7 +19,9 @@ from runner.services import crons as cron_actions
 @api_bp.get("/repos/<owner>/<name>/crons")
 def list_crons(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
-    return jsonify([dataclasses.asdict(c) for c in current_services().stores.crons.list(repo.id)])
+    return jsonify(
+        [dataclasses.asdict(c) for c in current_services().stores.crons.matching(repo.id)]
+    )
 
 
 @api_bp.post("/repos/<owner>/<name>/crons")

@@ -58,7 +58,7 @@ def _env_json(env: Any) -> dict[str, Any]:
 @api_bp.get("/repos/<owner>/<name>/environments")
 def list_environments(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
-    envs = current_services().stores.environments.list(repo.id)
+    envs = current_services().stores.environments.of_repo(repo.id)
     return jsonify([_env_json(e) for e in envs])
 
 
@@ -143,7 +143,7 @@ def waiting_reasons(
     now = time.time() if now is None else now
     stores = services.stores
     env = stores.environments.find(build.repo_id, build.target) if build.target else None
-    agents = [a for a in stores.agents.list() if now - a.last_contact <= CONNECTED_SECONDS]
+    agents = [a for a in stores.agents.all_agents() if now - a.last_contact <= CONNECTED_SECONDS]
     by_name = {s.name: s for s in build.stages}
     out: list[dict[str, str]] = []
     for stage in build.stages:
@@ -210,8 +210,8 @@ def build_history(owner: str, name: str, number: int) -> ResponseReturnValue:
     build = get_build(repo, number)
     return jsonify(
         {
-            "events": [dataclasses.asdict(e) for e in stores.events.list(build.id)],
-            "approvals": [dataclasses.asdict(a) for a in stores.approvals.list(build.id)],
+            "events": [dataclasses.asdict(e) for e in stores.events.of_build(build.id)],
+            "approvals": [dataclasses.asdict(a) for a in stores.approvals.of_build(build.id)],
         }
     )
 
@@ -224,7 +224,7 @@ def agents_status() -> ResponseReturnValue:
     stores = current_services().stores
     now = time.time()
     out = []
-    for agent in stores.agents.list():
+    for agent in stores.agents.all_agents():
         running = []
         for stage in stores.stages.running_for(agent.id):
             build = stores.builds.header(stage.build_id)

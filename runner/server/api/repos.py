@@ -47,7 +47,7 @@ def webhook_url(slug: str) -> str:
 @api_bp.get("/repos")
 def list_repos() -> ResponseReturnValue:
     user = require_user()
-    repos = current_services().stores.repos.list()
+    repos = current_services().stores.repos.matching()
     visible = [r for r in repos if has_role(user, r, ROLE_READ)]
     return jsonify([repo_json(r) for r in visible])
 

@@ -19,7 +19,9 @@ from runner.services import secrets as secret_actions
 @api_bp.get("/repos/<owner>/<name>/secrets")
 def list_secrets(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_ADMIN)
-    return jsonify([dataclasses.asdict(s) for s in current_services().stores.secrets.list(repo.id)])
+    return jsonify(
+        [dataclasses.asdict(s) for s in current_services().stores.secrets.of_repo(repo.id)]
+    )
 
 
 @api_bp.post("/repos/<owner>/<name>/secrets")

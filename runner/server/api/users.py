@@ -35,7 +35,7 @@ def whoami() -> ResponseReturnValue:
 @api_bp.get("/users")
 def list_users() -> ResponseReturnValue:
     require_admin()
-    return jsonify([_user_json(u) for u in current_services().stores.users.list()])
+    return jsonify([_user_json(u) for u in current_services().stores.users.all_users()])
 
 
 @api_bp.post("/users")
@@ -76,7 +76,7 @@ def delete_user(login: str) -> ResponseReturnValue:
 @api_bp.get("/user/tokens")
 def list_tokens() -> ResponseReturnValue:
     user = require_user()
-    tokens = current_services().stores.tokens.list(user_id=user.id, kind=TOKEN_USER)
+    tokens = current_services().stores.tokens.matching(user_id=user.id, kind=TOKEN_USER)
     return jsonify([_token_json(t) for t in tokens])
 
 
