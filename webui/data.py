@@ -8,6 +8,7 @@ from typing import Any
 
 from runner import labels as label_rules
 from runner.core import PENDING, Agent, Build, Repo, Stage, User
+from runner.pipeline.readiness import waiting_for
 from runner.server import auth
 from runner.server.services import current_services
 from runner.services import builds as build_actions
@@ -104,7 +105,7 @@ def _wait_reason(stage: Stage, by_name: dict[str, Stage], agents: list[Agent]) -
         return "waiting for approval"
     if stage.status not in (PENDING, "waiting"):
         return ""
-    unfinished = [d for d in stage.depends_on if d in by_name and by_name[d].status != "success"]
+    unfinished = waiting_for(stage.depends_on, {name: s.status for name, s in by_name.items()})
     if unfinished:
         return "waiting for " + ", ".join(unfinished)
     if stage.error:

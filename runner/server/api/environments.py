@@ -23,7 +23,6 @@ from flask.typing import ResponseReturnValue
 
 from runner.core import (
     BLOCKED,
-    DONE_STATUSES,
     PENDING,
     ROLE_ADMIN,
     ROLE_READ,
@@ -35,6 +34,7 @@ from runner.core import (
 )
 from runner.errors import NotFound
 from runner.labels import describe, matches
+from runner.pipeline.readiness import waiting_for
 from runner.server.api import api_bp
 from runner.server.api.common import body, build_json, get_build, repo_for
 from runner.server.auth import require_admin, require_user
@@ -170,9 +170,7 @@ def _reason(
     if stage.status == BLOCKED:
         where = f" to deploy to {build.target}" if build.target else ""
         return f"waiting for a person with write access to approve{where}"
-    unfinished = [
-        d for d in stage.depends_on if d in by_name and by_name[d].status not in DONE_STATUSES
-    ]
+    unfinished = waiting_for(stage.depends_on, {name: s.status for name, s in by_name.items()})
     if unfinished:
         return "waiting for " + ", ".join(unfinished) + " to finish"
     if env is not None and env.lock and env.locked_by not in (None, build.id):
