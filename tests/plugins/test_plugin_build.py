@@ -12,12 +12,12 @@ import click
 import docker
 import pytest
 from click.testing import CliRunner
-from conftest import BUSYBOX, PYTHON, TEST_LABEL
 
 from runner.commands import plugin as plugin_command
 from runner.commands import plugin_wheelhouse as wheelhouse
 from runner.errors import EngineError, RunnerError
 from runner.settings import Settings
+from tests.plugins.conftest import BUSYBOX, PYTHON, TEST_LABEL
 
 
 def test_every_plugin_folder_is_buildable_and_documented():

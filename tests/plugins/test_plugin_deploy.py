@@ -16,7 +16,8 @@ import time
 import deploy_plugin
 import docker
 import pytest
-from conftest import BUSYBOX, TEST_LABEL, PluginRun
+
+from tests.plugins.conftest import BUSYBOX, TEST_LABEL, PluginRun
 
 SIGNING_SECRET = "whsec-deploy-0123456789"
 APP = "pipeline-runner/swarm-app"
@@ -216,7 +217,7 @@ def test_swarm_blue_green_switches_only_after_a_healthy_deploy(
 
 
 def test_unreachable_webhook_fails_without_quoting_its_token(plugin_env, in_process):
-    from conftest import free_port
+    from runner.testing import free_port
 
     url = f"http://127.0.0.1:{free_port()}/deploy?token=tok-0123456789"
     env = dict(plugin_env, PLUGIN_URLS=url, PLUGIN_RETRIES="1", PLUGIN_RETRY_DELAY="0.01")

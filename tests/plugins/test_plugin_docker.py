@@ -9,7 +9,8 @@ import uuid
 import docker_plugin
 import docker_tags
 import pytest
-from conftest import BUSYBOX, TEST_LABEL
+
+from tests.plugins.conftest import BUSYBOX, TEST_LABEL
 
 PASSWORD = "s3cret-Pa55word"
 

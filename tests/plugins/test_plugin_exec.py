@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BUSYBOX, TEST_LABEL
+
+from tests.plugins.conftest import BUSYBOX, TEST_LABEL
 
 PIPELINE = """\
 kind: pipeline

@@ -13,8 +13,9 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from conftest import BUSYBOX, TEST_LABEL
 from moto.server import ThreadedMotoServer
+
+from tests.plugins.conftest import BUSYBOX, TEST_LABEL
 
 PIPELINE = Path(__file__).resolve().parents[2] / "pipelines" / "static-site-oss.yml"
 ACCESS_KEY = "AKIDSITE"

@@ -11,11 +11,11 @@ import sys
 import time
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS
 from test_webui_browser import SHOTS
 from webui_server import ADMIN_PASSWORD, ServerProcess
 
 from runner.testing import TEST_LABEL, LocalRepo, github_push
+from tests.webui.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
 

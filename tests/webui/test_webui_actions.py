@@ -9,9 +9,9 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from conftest import csrf_of
 
 from runner.server.scheduler import Scheduler
+from tests.webui.conftest import csrf_of
 
 
 def _api(app, stores, login: str):

@@ -4,7 +4,7 @@ changed what; other users cannot."""
 
 from __future__ import annotations
 
-from conftest import csrf_of
+from tests.webui.conftest import csrf_of
 
 
 def test_admin_registers_and_changes_an_agent_and_the_page_shows_the_history(client_as, stores):

@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import browser_login
 from webui_seed import XSS_BRANCH, XSS_LINE, XSS_MESSAGE
+
+from tests.webui.conftest import browser_login
 
 pytestmark = pytest.mark.browser
 

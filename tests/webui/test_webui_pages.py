@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from conftest import csrf_of, login
 from webui_seed import XSS_BRANCH, XSS_LINE, XSS_MESSAGE
+
+from tests.webui.conftest import csrf_of, login
 
 
 def test_pages_need_a_login(app, seeded):
