@@ -28,14 +28,16 @@ TEST_LABEL = "pipeline-runner.test"  # as tests/conftest.py
 PYTHON = "runner-test/python"
 BUSYBOX = "runner-test/busybox"
 # The images are this session's (another suite on the same engine removes its own at its end);
-# the tests using them run on one worker, which removes them at its end.
+# the tests using them run on one worker, which removes them at its end. The swarm tests join
+# that worker too: an engine has one swarm, so two workers must never set it up at once.
 IMAGES_GROUP = "plugin-images"
+ONE_WORKER_FIXTURES = ("plugin_images", "swarm")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups of --dist loadgroup
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "plugin_images" in getattr(item, "fixturenames", ()):
+        if set(ONE_WORKER_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group(IMAGES_GROUP), append=False)
 
 
