@@ -98,10 +98,27 @@ def test_plugin_image_calls_the_webhook(plugin_images, run_plugin, receiver, plu
     assert hook.headers["X-Pipeline-Signature"].startswith("sha256=")
 
 
-@pytest.fixture(scope="module")
+def _swarm_state(docker_client) -> str:
+    return docker_client.info().get("Swarm", {}).get("LocalNodeState", "")
+
+
+def _wait_for_swarm_state(docker_client, wanted: str, deadline: float = 60.0) -> str:
+    # `swarm leave` returns before the engine says so on a loaded machine.
+    end = time.monotonic() + deadline
+    state = _swarm_state(docker_client)
+    while state != wanted and time.monotonic() < end:
+        time.sleep(0.5)
+        state = _swarm_state(docker_client)
+    return state
+
+
+@pytest.fixture
 def swarm(docker_client, tmp_path_factory):
-    """A single-node swarm on the local engine and three app images; left again afterwards."""
-    state = docker_client.info().get("Swarm", {}).get("LocalNodeState")
+    """A single-node swarm on the local engine and three app images; left again afterwards.
+
+    Per test: an engine has one swarm, and a module-wide one would stay up while the worker
+    runs other modules' tests in between (pytest orders tests by their session fixtures)."""
+    state = _wait_for_swarm_state(docker_client, "inactive")
     if state != "inactive":
         pytest.fail(f"the engine is already in swarm state {state!r}: leave it before the tests")
     # `swarm init` creates the docker_gwbridge network and `swarm leave` keeps it.
@@ -130,6 +147,7 @@ def swarm(docker_client, tmp_path_factory):
         for service in docker_client.services.list(filters={"label": TEST_LABEL}):
             service.remove()
         subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)
+        left = _wait_for_swarm_state(docker_client, "inactive")
         if not had_gwbridge:
             subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
         for ref in images.values():
@@ -137,6 +155,7 @@ def swarm(docker_client, tmp_path_factory):
                 docker_client.images.remove(ref, force=True)
             except docker.errors.APIError:
                 pass
+        assert left == "inactive", f"the swarm did not end: {left}"
 
 
 def _service(docker_client, name, image, labels=None):
