@@ -198,6 +198,32 @@ _SCOPE_OPTIONS = (
 )
 
 
+def registration(
+    labels: str | None, capacity: int | None, repos: str | None, environments: str | None
+) -> dict[str, Any]:
+    """The registration fields given on the command line (an option not given is left out)."""
+    fields = {
+        "labels": labels,
+        "capacity": capacity,
+        "allowed_repos": repos,
+        "allowed_environments": environments,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def print_new_agent_token(
+    name: str,
+    labels: str | None,
+    capacity: int | None,
+    repos: str | None,
+    environments: str | None,
+) -> None:
+    """Register agent ``name`` (or change what is given of its registration) and print a new
+    token for it, shown once: `runner agent token create` and `runner user agent-token`."""
+    fields = {"name": name, **registration(labels, capacity, repos, environments)}
+    click.echo(client().json("POST", "/agents", json=fields)["token"])
+
+
 def _scope_options(func: Callable[..., None]) -> Callable[..., None]:
     for option in reversed(_SCOPE_OPTIONS):
         func = option(func)
@@ -219,13 +245,7 @@ def set_agent(
 ) -> None:
     """Change what agent NAME is registered for (only the options given); the change goes into
     its history with your name. Its token stays valid."""
-    fields = {
-        "labels": labels,
-        "capacity": capacity,
-        "allowed_repos": repos,
-        "allowed_environments": environments,
-    }
-    fields = {k: v for k, v in fields.items() if v is not None}
+    fields = registration(labels, capacity, repos, environments)
     if not fields:
         raise click.UsageError("give --labels, --capacity, --repos or --environments")
     api = client()
@@ -274,15 +294,7 @@ def create_token(
     """Register agent NAME with these labels, capacity and scope and print a new token for it
     (shown once); for an agent that exists, the options given change its registration. The
     agent can never claim beyond its registration."""
-    fields: dict[str, Any] = {
-        "name": name,
-        "labels": labels,
-        "capacity": capacity,
-        "allowed_repos": repos,
-        "allowed_environments": environments,
-    }
-    fields = {k: v for k, v in fields.items() if v is not None}
-    click.echo(client().json("POST", "/agents", json=fields)["token"])
+    print_new_agent_token(name, labels, capacity, repos, environments)
 
 
 @token_group.command("revoke")

@@ -9,10 +9,10 @@ on the server's machine.
 from __future__ import annotations
 
 import secrets as _secrets
-from typing import Any
 
 import click
 
+from runner.commands.agent import print_new_agent_token
 from runner.commands.api_client import api_options, client, quoted
 
 
@@ -85,12 +85,4 @@ def create_agent_token(
     """Register agent NAME with its labels, capacity and scope and print a new token (shown
     once) for `runner agent --token`. For an agent that exists, the options given change its
     registration and the others stay. The agent can never claim beyond its registration."""
-    fields: dict[str, Any] = {
-        "name": name,
-        "labels": labels,
-        "capacity": capacity,
-        "allowed_repos": repos,
-        "allowed_environments": environments,
-    }
-    fields = {k: v for k, v in fields.items() if v is not None}
-    click.echo(client().json("POST", "/agents", json=fields)["token"])
+    print_new_agent_token(name, labels, capacity, repos, environments)
