@@ -91,8 +91,10 @@ def _run_agent(
     )
     from runner.agent.rpc_client import RpcClient
     from runner.agent.runtime import AgentRuntime
+    from runner.malloc import tune_malloc
     from runner.server.serve import make_engine_factory
 
+    tune_malloc()  # log chunks go through many threads here too
     agent_name = settings.agent_name or socket.gethostname()
     runtime = AgentRuntime(
         RpcClient(settings.agent_server, settings.agent_token),

@@ -14,6 +14,7 @@ import signal
 
 from gunicorn.app.base import BaseApplication
 
+from runner.malloc import tune_malloc
 from runner.server.admission import request_threads
 from runner.settings import Settings
 
@@ -135,4 +136,5 @@ class RunnerApplication(BaseApplication):
 
 def serve(settings: Settings) -> None:
     """Serve until stopped by a signal."""
+    tune_malloc()  # before gunicorn forks the worker, which inherits it
     RunnerApplication(settings).run()
