@@ -358,9 +358,9 @@ def test_tail_of_64_kib_lines_reads_at_most_the_byte_bound_with_bounded_memory(w
         http.close()
     assert not errors, errors
     # Eight viewers reading the tail of a 38 MiB log: the server's memory grows by what eight
-    # 1 MiB tails in flight cost (about 20 MB: the allocator returns each big buffer when it is
-    # freed, ``runner.malloc``), far from the 300 MB and more that eight reads of the whole log
-    # would take, or the 170 MB that freed buffers kept in per-thread arenas used to.
+    # 1 MiB tails in flight cost (about 20 MB: the threads share two allocator arenas,
+    # ``runner.malloc``), far from the 300 MB and more that eight reads of the whole log would
+    # take, or the 170 MB that freed buffers kept in per-thread arenas used to.
     print(f"\nworker RSS {before:.0f} MB before 8 tail viewers, peak {peak:.0f} MB during")
     assert peak - before < 80, (before, peak)
 
