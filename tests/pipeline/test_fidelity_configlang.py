@@ -30,7 +30,7 @@ from runner.commands.lint import run_lint
 from runner.errors import PipelineError
 from runner.pipeline import limits
 from runner.pipeline.config import load_pipeline
-from runner.pipeline.configlang import drone_build, script_language
+from runner.pipeline.configlang import drone_build, drone_repo, script_language
 from runner.pipeline.spec import KIND_CLONE, BuildContext
 from runner.pipeline.starlark_fields import fields_as_keys
 
@@ -125,6 +125,10 @@ def test_the_context_carries_drones_build_fields():
     assert (build["branch"], build["target"], build["source"]) == ("main", "main", "feature")
     assert (build["title"], build["commit"], build["after"]) == ("Add a feature", SHA, SHA)
     assert drone_build(PUSH)["title"] == ""
+    repo = drone_repo(PUSH)
+    assert (repo["name"], repo["namespace"], repo["slug"]) == ("app", "acme", "acme/app")
+    assert repo["link"] == "https://git.example.com/acme/app"
+    assert repo["git_http_url"] == "https://git.example.com/acme/app.git"
 
 
 def test_an_endless_starlark_loop_is_stopped_at_the_cpu_budget():
@@ -137,6 +141,17 @@ def test_an_endless_jsonnet_computation_is_stopped_at_a_budget():
     error = _error("endless_loop.jsonnet")
     assert "over the limit of" in str(error)
     assert "memory" in str(error) or "CPU seconds" in str(error)
+
+
+def test_a_starlark_file_that_allocates_without_end_is_stopped_at_the_memory_budget():
+    error = _error("memory_bomb.star")
+    assert f"over the limit of {limits.SCRIPT_MEMORY_BYTES} bytes of memory" in str(error)
+
+
+def test_an_evaluation_past_the_wall_clock_budget_is_stopped(monkeypatch):
+    monkeypatch.setattr(limits, "SCRIPT_WALL_SECONDS", 0.001)
+    error = _error("two_pipelines.star")
+    assert "did not end: over the limit of 0 seconds" in str(error)
 
 
 def test_a_huge_output_is_refused_at_the_file_size_budget():
