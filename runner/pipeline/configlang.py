@@ -42,6 +42,12 @@ def script_language(file: str) -> str:
     return LANGUAGES.get(ext, "")
 
 
+def generated_name(file: str) -> str:
+    """The name the YAML generated from ``file`` is read under, so that a problem found in it
+    says its line is one of the generated text, not of the script."""
+    return f"{file} (generated YAML)"
+
+
 def drone_build(ctx: BuildContext) -> dict[str, Any]:
     """``ctx.build`` of a Starlark file (Jsonnet: the ``build.*`` external variables), with the
     fields of drone/drone ``plugin/converter/starlark/args.go`` (``fromBuild``). As in Drone's

@@ -103,7 +103,8 @@ def _eval_message(exc: Any, file: str) -> str:
 def _jsonnet(file: str, source: str, build: dict[str, Any], repo: dict[str, Any]) -> list[Any]:
     import _jsonnet
 
-    ext_vars = {f"build.{k}": _ext(v) for k, v in build.items() if k != "params"}
+    # mapBuild sets every field of fromBuild but these three (params go as build.param.*)
+    ext_vars = {f"build.{k}": _ext(v) for k, v in build.items() if k not in _NOT_EXT_VARS}
     ext_vars.update({f"build.param.{k}": str(v) for k, v in build.get("params", {}).items()})
     ext_vars.update({f"repo.{k}": _ext(v) for k, v in repo.items()})
     try:
@@ -121,6 +122,9 @@ def _jsonnet(file: str, source: str, build: dict[str, Any], repo: dict[str, Any]
         return _raise(f"jsonnet: {first}", int(found.group(1)) if found else 0)
     value = json.loads(text)
     return value if isinstance(value, list) else [value]
+
+
+_NOT_EXT_VARS = ("params", "cron", "debug")
 
 
 def _ext(value: Any) -> str:

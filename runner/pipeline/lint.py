@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from runner.errors import PipelineError
 from runner.pipeline.compile import default_image, trust_view
-from runner.pipeline.configlang import convert_script, script_language
+from runner.pipeline.configlang import convert_script, generated_name, script_language
 from runner.pipeline.environ import build_environment
 from runner.pipeline.graph import find_cycle
 from runner.pipeline.issues import ERROR, WARNING, Issue, IssueList
@@ -59,10 +59,12 @@ def read_files(files: dict[str, str], ctx: BuildContext) -> tuple[list[Stage], l
     base = build_environment(ctx)
     for file, text in files.items():
         try:
+            read_as = file
             if script_language(file):
                 text = convert_script(file, text, ctx)
+                read_as = generated_name(file)  # its lines are those of the generated text
             file_stages, file_issues = parse_file(
-                file,
+                read_as,
                 text,
                 lambda m: {**base, **m},
                 steps_before=sum(len(s.steps) + len(s.services) for s in stages),

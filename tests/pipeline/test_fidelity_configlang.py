@@ -31,6 +31,7 @@ from runner.errors import PipelineError
 from runner.pipeline import limits
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.configlang import drone_build, drone_repo, script_language
+from runner.pipeline.lint import lint_files
 from runner.pipeline.spec import KIND_CLONE, BuildContext
 from runner.pipeline.starlark_fields import fields_as_keys
 
@@ -66,6 +67,10 @@ def _compile(source: str, ctx: BuildContext, name: str = "") -> dict[str, list[l
         stage.name: [step.commands for step in stage.steps if step.kind != KIND_CLONE]
         for stage in build.stages
     }
+
+
+def _compile_text(name: str, text: str, ctx: BuildContext) -> list[str]:
+    return [stage.name for stage in load_pipeline({name: text}, ctx).stages]
 
 
 def _error(source: str, ctx: BuildContext = PUSH) -> PipelineError:
@@ -131,6 +136,32 @@ def test_the_context_carries_drones_build_fields():
     assert repo["git_http_url"] == "https://git.example.com/acme/app.git"
 
 
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("def main(ctx):\n    while True:\n        pass\n", "does not support while loops"),
+        ("def f(n):\n    return f(n)\n\ndef main(ctx):\n    return f(1)\n", "called recursively"),
+        ("x = 1\nx = 2\n\ndef main(ctx):\n    return {}\n", "cannot reassign global x"),
+    ],
+)
+def test_the_starlark_dialect_is_drones(source, reason):
+    # Drone runs starlark.ExecFile with go.starlark.net's default resolver options: no while,
+    # no recursion, no global reassignment (go.starlark.net resolve.AllowRecursion et al.).
+    with pytest.raises(PipelineError, match=reason) as caught:
+        load_pipeline({".drone.star": source}, PUSH)
+    assert caught.value.line == 2
+
+
+def test_jsonnet_gets_the_external_variables_drone_sets_and_no_others():
+    source = (
+        "{kind: 'pipeline', name: std.extVar('repo.namespace') + '-' + std.extVar('build.after'),"
+        " steps: [{name: 'a', image: 'runner-test/busybox', commands: ['true']}]}"
+    )
+    assert _compile_text(".drone.jsonnet", source, PUSH) == [f"acme-{SHA}"]
+    with pytest.raises(PipelineError, match="undefined external variable: build.cron"):
+        load_pipeline({".drone.jsonnet": "std.extVar('build.cron')"}, PUSH)
+
+
 def test_an_endless_starlark_loop_is_stopped_at_the_cpu_budget():
     error = _error("endless_loop.star")
     assert f"over the limit of {limits.SCRIPT_CPU_SECONDS} CPU seconds" in str(error)
@@ -188,6 +219,13 @@ def test_an_error_names_the_file_and_the_line(source, line, reason):
     error = _error(source)
     assert (error.file, error.line) == (".drone" + Path(source).suffix, line)
     assert reason in str(error)
+
+
+def test_a_problem_of_the_generated_yaml_says_its_lines_are_the_generated_ones():
+    text = (FILES / "typo_in_step.star").read_text(encoding="utf-8")
+    (issue,) = lint_files({".drone.star": text})
+    assert issue.file == ".drone.star (generated YAML)"
+    assert 'step "build": unknown step key "comands" (did you mean "commands"?)' in issue.message
 
 
 def test_runner_lint_reads_a_starlark_file(tmp_path, capsys):
