@@ -16,13 +16,16 @@ address space). A file that fails, or hits a budget, raises ``PipelineError`` (a
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import runner
 from runner.errors import PipelineError
 from runner.pipeline import limits
 from runner.pipeline.spec import BuildContext
@@ -133,6 +136,7 @@ def convert_script(file: str, text: str, ctx: BuildContext) -> str:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "runner.pipeline.configlang_eval"],
+            env=_child_environment(),
             input=json.dumps(request),
             capture_output=True,
             text=True,
@@ -145,6 +149,14 @@ def convert_script(file: str, text: str, ctx: BuildContext) -> str:
     except OSError as exc:
         raise PipelineError(f"cannot start the {language} evaluation: {exc}", file=file) from None
     return _answer(file, language, done)
+
+
+def _child_environment() -> dict[str, str]:
+    """This process's environment, with the folder this ``runner`` package was imported from
+    first on the path, so the child runs the same code whatever the install."""
+    root = str(Path(runner.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, path) if p)}
 
 
 def _answer(file: str, language: str, done: subprocess.CompletedProcess[str]) -> str:
