@@ -94,7 +94,9 @@ def _eval_line(exc: Any, file: str) -> int:
 
 def _eval_message(exc: Any, file: str) -> str:
     backtrace = str(getattr(exc, "backtrace", "") or "")
-    reason = backtrace.rsplit("Error: ", 1)[-1].strip() if "Error: " in backtrace else str(exc)
+    # "Traceback ...\n  file:line:col: in fn\nError[ in builtin]: <reason>"
+    found = re.search(r"\nError(?: in [^\n:]+)?: (.*)", backtrace, re.DOTALL)
+    reason = found.group(1).strip() if found else str(exc)
     if "load not implemented" in reason:
         reason = "cannot load external scripts: load() is refused, keep the pipeline in one file"
     return f"starlark: {reason}"

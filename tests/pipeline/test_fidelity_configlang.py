@@ -213,6 +213,7 @@ def test_jsonnet_recursion_stops_at_drones_stack_depth():
         ("runtime_error.star", 6, "unknown binary op: int + string"),
         ("syntax_error.star", 5, "got string literal, want '}'"),
         ("runtime_error.jsonnet", 6, "RUNTIME ERROR: steps are missing"),
+        ("fails.star", 3, "starlark: fail: Error: only tags build here"),
     ],
 )
 def test_an_error_names_the_file_and_the_line(source, line, reason):
