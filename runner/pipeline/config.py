@@ -13,6 +13,7 @@ from typing import Any
 from runner.errors import PipelineError
 from runner.pipeline import limits
 from runner.pipeline.compile import compile_stage
+from runner.pipeline.configlang import script_language
 from runner.pipeline.environ import build_environment
 from runner.pipeline.graph import dependency_order
 from runner.pipeline.issues import Issue, blocking
@@ -62,7 +63,7 @@ def check_files(files: dict[str, str], *, scan: bool = True) -> None:
     chain (the environment declarations). Raises ``BudgetExceeded`` with the file and line."""
     limits.check_file_count(len(files))
     for name, text in files.items():
-        if scan:
+        if scan and not script_language(name):  # Jsonnet and Starlark are not YAML
             check_budget(text, name)
         else:
             check_size(text, name)

@@ -60,6 +60,17 @@ MAX_EXPRESSION_DEPTH = 32
 MAX_REGEX_MEMORY = 8 * 1024 * 1024
 """Memory RE2 may use to compile one ``matches`` pattern (RE2 runs in linear time)."""
 
+SCRIPT_CPU_SECONDS = 2
+"""CPU time the evaluation of one Jsonnet or Starlark file may use (Drone stops a Starlark file
+after 50,000 execution steps, a few milliseconds; the interpreters here have no step counter)."""
+
+SCRIPT_WALL_SECONDS = 15.0
+"""Time the evaluation of one Jsonnet or Starlark file may take, its process's start included."""
+
+SCRIPT_MEMORY_BYTES = 1024 * 1024 * 1024
+"""Address space of the process evaluating one Jsonnet or Starlark file (the Go runtime of the
+Starlark interpreter reserves most of it up front)."""
+
 
 COMPILE_PROCESSES = 2
 """Worker processes the server reads pipeline files in (``runner.server.compile_worker``)."""

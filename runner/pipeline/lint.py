@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from runner.errors import PipelineError
 from runner.pipeline.compile import default_image, trust_view
+from runner.pipeline.configlang import convert_script, generated_name, script_language
 from runner.pipeline.environ import build_environment
 from runner.pipeline.graph import find_cycle
 from runner.pipeline.issues import ERROR, WARNING, Issue, IssueList
@@ -49,14 +50,21 @@ LINT_CONTEXT = BuildContext(
 
 
 def read_files(files: dict[str, str], ctx: BuildContext) -> tuple[list[Stage], list[Issue]]:
-    """Substitute and read every file; problems that stop a file become error issues."""
+    """Substitute and read every file; problems that stop a file become error issues.
+
+    A Jsonnet or Starlark file is first evaluated for ``ctx`` into the YAML it stands for
+    (``runner.pipeline.configlang``), as Drone converts it before reading it."""
     stages: list[Stage] = []
     issues: list[Issue] = []
     base = build_environment(ctx)
     for file, text in files.items():
         try:
+            read_as = file
+            if script_language(file):
+                text = convert_script(file, text, ctx)
+                read_as = generated_name(file)  # its lines are those of the generated text
             file_stages, file_issues = parse_file(
-                file,
+                read_as,
                 text,
                 lambda m: {**base, **m},
                 steps_before=sum(len(s.steps) + len(s.services) for s in stages),

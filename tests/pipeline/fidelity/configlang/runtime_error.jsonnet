@@ -1,0 +1,7 @@
+local name = 'build';
+
+{
+  kind: 'pipeline',
+  name: name,
+  steps: error 'steps are missing',
+}
