@@ -58,7 +58,6 @@ class FileResult:
     error: str = ""
     warnings: int = 0
     seconds: float = 0.0
-    unsupported: list[str] = field(default_factory=list)
     lint_errors: int = 0
     planned: list[str] = field(default_factory=list)  # the events a plan was made for
     not_runnable: dict[str, str] = field(default_factory=dict)
@@ -132,7 +131,6 @@ def check_text(name: str, text: str, path: str = "") -> FileResult:
         reason = unrunnable_reason(model)
         if reason:
             result.not_runnable[model.name] = reason.removeprefix(f'pipeline "{model.name}": ')
-    result.unsupported = list(result.not_runnable)
     result.seconds = time.perf_counter() - started
     return result
 
