@@ -79,7 +79,7 @@ def plan_build(
         if spec is not None:
             plan.stages.append(stage_plan(spec, ctx, model=model, environ=environ))
         else:
-            plan.stages.append(_left_out(model, ctx, build, environ))
+            plan.stages.append(_left_out(model, ctx, environ))
     return plan
 
 
@@ -230,9 +230,7 @@ def _skipped_step(
     }
 
 
-def _left_out(
-    model: Stage, ctx: BuildContext, build: CompiledBuild, environ: dict[str, str] | None
-) -> Json:
+def _left_out(model: Stage, ctx: BuildContext, environ: dict[str, str] | None) -> Json:
     """A stage the build does not run, with the reason ``load_pipeline`` had."""
     reason = unrunnable_reason(model).removeprefix(f'pipeline "{model.name}": ')
     if not reason:
