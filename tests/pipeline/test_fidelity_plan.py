@@ -257,3 +257,20 @@ def test_text_hides_system_variables_unless_asked(workdir):
     short, full = render_text(plan), render_text(plan, system_env=True)
     assert "DRONE_COMMIT_SHA=" not in short and "system variables (--system-env" in short
     assert f"DRONE_COMMIT_SHA={PUSH.commit}" in full
+
+
+def test_a_woodpecker_when_list_names_why_each_of_its_or_ed_items_refuses_the_build():
+    """Woodpecker's ``when`` list: a step runs when any item matches (woodpecker-ci/woodpecker,
+    pipeline/frontend/yaml/constraint/constraint.go, ``When.Match`` returns true on the first
+    matching item), so a skipped step gives every item's reason."""
+    text = (FILES / "woodpecker_or.yml").read_text(encoding="utf-8")
+    release = BuildContext(repo="acme/app", event="push", branch="release/2", author="dev")
+    steps = plan_files({".woodpecker.yml": text}, release).to_dict()["stages"][0]["steps"]
+    publish = _step({"steps": steps}, "publish")
+    assert publish["runs"] is False
+    assert publish["skip_reason"] == (
+        'when event: push is not tag; or evaluate: CI_COMMIT_AUTHOR == "bot" is false'
+    )
+    bot = BuildContext(repo="acme/app", event="push", branch="release/2", author="bot")
+    steps = plan_files({".woodpecker.yml": text}, bot).to_dict()["stages"][0]["steps"]
+    assert _step({"steps": steps}, "publish")["runs"] is True
