@@ -14,6 +14,7 @@ from runner import __version__
 COMMAND_MODULES = {
     "lint": "runner.commands.lint",
     "exec": "runner.commands.exec",
+    "plan": "runner.commands.plan",
     "cache": "runner.commands.cache",
     "server": "runner.commands.server",
     "agent": "runner.commands.agent",

@@ -28,6 +28,7 @@ from webui import (  # noqa: E402,F401  (modules register their routes on webui_
     views_badge,
     views_build,
     views_builds,
+    views_config,
     views_login,
     views_settings,
 )

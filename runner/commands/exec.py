@@ -191,52 +191,15 @@ class _Interrupts:
 
 @click.command("exec")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option(
-    "--event",
-    type=click.Choice(["push", "tag", "pull_request", "promote", "cron", "rollback", "custom"]),
-    help="build event",
-)
-@click.option("--branch", help="branch (default: the checked-out branch)")
-@click.option("--tag", help="tag (implies --event tag)")
-@click.option("--ref", help="git ref, e.g. refs/heads/main")
-@click.option("--commit", help="commit sha (default: HEAD)")
-@click.option("--target", help="deploy target / environment (promote)")
-@click.option(
-    "--secret",
-    "secret_pairs",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="a secret for from_secret (repeatable)",
-)
-@click.option(
-    "--secrets-file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="KEY=VALUE lines of secrets",
-)
-@click.option(
-    "--env",
-    "env_pairs",
-    multiple=True,
-    metavar="K=V",
-    help="a variable for every step (repeatable)",
-)
-@click.option("--trusted", is_flag=True, help="allow docker.sock, privileged, host volumes")
+@ectx.context_options
 @click.option("--stage", "stage_names", multiple=True, help="run only this stage (repeatable)")
 @click.option("--timeout", help="stage timeout: 90, 90s, 10m, 1h")
-@click.option(
-    "--privileged-image",
-    "privileged_images",
-    multiple=True,
-    metavar="IMAGE",
-    help="an image allowed the docker socket and privileged mode (repeatable)",
-)
 @click.option(
     "--clone",
     "clone_url",
     metavar="URL",
     help="clone this repository into a volume instead of mounting the working tree",
 )
-@click.option("--repo", help="repository as owner/name (default: from the git remote)")
 def exec_command(
     file,
     event,
@@ -289,25 +252,10 @@ def exec_main(*, file=None, out: TextIO | None = None, cancel=None, **options) -
     try:
         directory = ectx.current_dir()
         paths = [Path(file)] if file else ectx.find_pipeline_files(directory)
-        ctx = ectx.context_from_git(directory)
-        ctx = ectx.apply_options(
-            ctx,
-            event=options.get("event"),
-            branch=options.get("branch"),
-            tag=options.get("tag"),
-            ref=options.get("ref"),
-            commit=options.get("commit"),
-            target=options.get("target"),
-            repo=options.get("repo"),
-        )
-        ctx.trusted = bool(options.get("trusted"))
-        secrets = {}
-        if options.get("secrets_file"):
-            secrets.update(ectx.read_secrets_file(options["secrets_file"]))
-        secrets.update(ectx.parse_pairs(options.get("secret_pairs") or (), "--secret"))
-        environ = ectx.parse_pairs(options.get("env_pairs") or (), "--env")
+        inputs = ectx.read_inputs(directory, options)
+        ctx, secrets, environ = inputs.ctx, inputs.secrets, inputs.environ
         timeout = ectx.parse_duration(options["timeout"]) if options.get("timeout") else 0
-        privileged = list(options.get("privileged_images") or ())
+        privileged = inputs.privileged_images
         build = compile_files(
             paths, ctx, environ=environ, trusted=ctx.trusted, privileged_images=privileged
         )

@@ -1,18 +1,30 @@
-"""What ``runner exec`` learns before compiling: the pipeline file(s), the build context from
-the git working tree, secrets and variables given on the command line."""
+"""What ``runner exec`` and ``runner plan`` learn before compiling: the pipeline file(s), the
+build context from the git working tree, secrets and variables given on the command line.
+
+The build-context options of both commands are defined once here (``context_options``) and read
+once (``read_inputs``), so the plan a user prints is compiled for the build ``runner exec`` runs.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+import click
 import git
 
 from runner.errors import BadRequest
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EVENTS = ("push", "tag", "pull_request", "promote", "cron", "rollback", "custom")
 
 
 def find_pipeline_files(directory: Path) -> list[Path]:
@@ -114,7 +126,7 @@ def parse_duration(text: str) -> int:
     return h * 3600 + m * 60 + s
 
 
-def apply_options(ctx: BuildContext, **options) -> BuildContext:
+def apply_options(ctx: BuildContext, **options: str | None) -> BuildContext:
     """Command-line options over the git context (``None`` and empty values are ignored)."""
     for name, value in options.items():
         if value not in (None, ""):
@@ -129,4 +141,89 @@ def apply_options(ctx: BuildContext, **options) -> BuildContext:
 
 
 def current_dir() -> Path:
+    """The directory the command runs in."""
     return Path(os.getcwd())
+
+
+# The build-context options shared by ``runner exec`` and ``runner plan``, in help order.
+_CONTEXT_OPTIONS: list[Callable[[F], F]] = [
+    click.option("--event", type=click.Choice(EVENTS), help="build event"),
+    click.option("--branch", help="branch (default: the checked-out branch)"),
+    click.option("--tag", help="tag (implies --event tag)"),
+    click.option("--ref", help="git ref, e.g. refs/heads/main"),
+    click.option("--commit", help="commit sha (default: HEAD)"),
+    click.option("--target", help="deploy target / environment (promote)"),
+    click.option("--repo", help="repository as owner/name (default: from the git remote)"),
+    click.option(
+        "--secret",
+        "secret_pairs",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="a secret for from_secret (repeatable)",
+    ),
+    click.option(
+        "--secrets-file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="KEY=VALUE lines of secrets",
+    ),
+    click.option(
+        "--env",
+        "env_pairs",
+        multiple=True,
+        metavar="K=V",
+        help="a variable for every step (repeatable)",
+    ),
+    click.option("--trusted", is_flag=True, help="allow docker.sock, privileged, host volumes"),
+    click.option(
+        "--privileged-image",
+        "privileged_images",
+        multiple=True,
+        metavar="IMAGE",
+        help="an image allowed the docker socket and privileged mode (repeatable)",
+    ),
+]
+
+
+def context_options(command: F) -> F:
+    """Add the build-context options (``--event`` ... ``--privileged-image``) to a command."""
+    for option in reversed(_CONTEXT_OPTIONS):
+        command = option(command)
+    return command
+
+
+@dataclass
+class BuildInputs:
+    """What the build-context options and the working tree say: the context, the secrets and
+    agent globals given, and the images allowed privileges."""
+
+    ctx: BuildContext
+    secrets: dict[str, str] = field(default_factory=dict)
+    environ: dict[str, str] = field(default_factory=dict)
+    privileged_images: list[str] = field(default_factory=list)
+
+
+def read_inputs(directory: Path, options: dict[str, Any]) -> BuildInputs:
+    """The ``BuildInputs`` of ``context_options``' values (missing ones are not given): the git
+    context of ``directory`` with the options over it. Raises ``BadRequest`` for a malformed
+    ``--secret``/``--env``, ``OSError`` for an unreadable secrets file."""
+    ctx = apply_options(
+        context_from_git(directory),
+        event=options.get("event"),
+        branch=options.get("branch"),
+        tag=options.get("tag"),
+        ref=options.get("ref"),
+        commit=options.get("commit"),
+        target=options.get("target"),
+        repo=options.get("repo"),
+    )
+    ctx.trusted = bool(options.get("trusted"))
+    secrets: dict[str, str] = {}
+    if options.get("secrets_file"):
+        secrets.update(read_secrets_file(options["secrets_file"]))
+    secrets.update(parse_pairs(options.get("secret_pairs") or (), "--secret"))
+    return BuildInputs(
+        ctx=ctx,
+        secrets=secrets,
+        environ=parse_pairs(options.get("env_pairs") or (), "--env"),
+        privileged_images=list(options.get("privileged_images") or ()),
+    )

@@ -114,6 +114,48 @@ class Constraints:
                 return True  # reported by lint; the condition does not hide the step
         return True
 
+    def mismatch(
+        self,
+        ctx: BuildContext,
+        env: dict[str, str],
+        *,
+        matrix: dict[str, str] | None = None,
+        dialect: str = "drone",
+    ) -> str:
+        """Why ``match`` is false for the build, naming the first field that refuses it
+        (``branch: main is not release/*``); "" when it matches."""
+        for name, constraint in self.fields.items():
+            if name == "status" or constraint.empty:
+                continue
+            if not _field_match(name, constraint, ctx, dialect):
+                return f"{name}: {_build_value(name, ctx, dialect)} is not {_wanted(constraint)}"
+        for key, want in self.matrix.items():
+            if (matrix or {}).get(key) != want:
+                return f"matrix: {key}={(matrix or {}).get(key, '')} is not {want}"
+        if not self.match(ctx, env, matrix=matrix, dialect=dialect):
+            return f"evaluate: {self.evaluate} is false"
+        return ""
+
+
+def _build_value(name: str, ctx: BuildContext, dialect: str) -> str:
+    """The build's value a condition field is matched against, as a person reads it."""
+    if name in ("branch", "branches"):
+        return ctx.tag if ctx.event == "tag" and dialect == "drone" else ctx.branch
+    if name in ("paths", "path"):
+        return "no changed file" if not ctx.changed_files else ", ".join(ctx.changed_files[:5])
+    values = {"event": ctx.event, "ref": build_ref(ctx), "target": ctx.target}
+    values.update(environment=ctx.target, cron=ctx.cron, instance=ctx.instance, repo=ctx.repo)
+    return values.get(name, ctx.action) or '""'
+
+
+def _wanted(constraint: Constraint) -> str:
+    parts = []
+    if constraint.include:
+        parts.append(" or ".join(constraint.include))
+    if constraint.exclude:
+        parts.append("excluded: " + ", ".join(constraint.exclude))
+    return "; ".join(parts) if len(parts) < 2 else f"{parts[0]} ({parts[1]})"
+
 
 def _field_match(name: str, constraint: Constraint, ctx: BuildContext, dialect: str) -> bool:
     if name in ("branch", "branches"):
@@ -180,6 +222,14 @@ class When:
         if not self.items:
             return True
         return any(c.match(ctx, env, matrix=matrix, dialect=self.dialect) for c in self.items)
+
+    def why_not(
+        self, ctx: BuildContext, env: dict[str, str], matrix: dict[str, str] | None = None
+    ) -> str:
+        """Why no map of this condition selects the build: each map's ``mismatch``, joined
+        with "; or " (Woodpecker's maps are OR-ed); "" when one selects it."""
+        reasons = [c.mismatch(ctx, env, matrix=matrix, dialect=self.dialect) for c in self.items]
+        return "" if not self.items or not all(reasons) else "; or ".join(reasons)
 
     def statuses(
         self, ctx: BuildContext, env: dict[str, str], matrix: dict[str, str] | None = None

@@ -1,10 +1,12 @@
 """Run the corpus of real pipeline files through the whole chain and count what passes.
 
 ``python -m runner.pipeline.corpus_report [DIR]`` (default: ``shared/corpus`` beside the
-repository) reads each file, then for a push to the default branch and for the tag
-``v1.2.3`` runs parse, lint, conditions and compile (as a trusted repository, as those
-projects were on their own servers). It prints one line per file that does not pass and a
-summary. The module reads files; the chain it calls does not.
+repository) reads each file, lints it, then plans it (``runner.pipeline.plan``: parse, lint,
+conditions, compile) for a push to the default branch and for the tag ``v1.2.3``, as a trusted
+repository, as those projects were on their own servers. It prints how many files lint and
+plan for each event, every stage the Docker engine cannot run with the reason (a file all of
+whose stages are for another runner, such as Kubernetes or exec, is reported, not failed),
+and one line per file that does not plan. The module reads files; the chain it calls does not.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.errors import PipelineError
-from runner.pipeline.config import load_pipeline
+from runner.pipeline.issues import blocking
+from runner.pipeline.lint import lint_files, read_files, unrunnable_reason
+from runner.pipeline.plan import plan_files
 from runner.pipeline.spec import BuildContext
 
 PUSH = BuildContext(
@@ -43,18 +47,30 @@ TAG = BuildContext(
 
 @dataclass
 class FileResult:
-    """The outcome of one corpus file: ``error`` is empty when both builds compiled."""
+    """The outcome of one corpus file.
+
+    ``error``: the first event's plan error ("" when both plans were made). ``lint_errors``:
+    blocking lint issues. ``not_runnable``: each stage the Docker engine cannot run, with why.
+    """
 
     name: str
     stages: int = 0
     error: str = ""
     warnings: int = 0
     seconds: float = 0.0
-    unsupported: list[str] = field(default_factory=list)
+    lint_errors: int = 0
+    planned: list[str] = field(default_factory=list)  # the events a plan was made for
+    not_runnable: dict[str, str] = field(default_factory=dict)
+    all_stages: int = 0
 
     @property
     def passed(self) -> bool:
         return not self.error
+
+    @property
+    def other_runner(self) -> bool:
+        """Every stage is for a runner other than Docker (Kubernetes, exec, Windows...)."""
+        return bool(self.not_runnable) and len(self.not_runnable) == self.all_stages
 
 
 def repository_root() -> Path:
@@ -93,19 +109,28 @@ def original_paths(directory: Path) -> dict[str, str]:
 
 
 def check_text(name: str, text: str, path: str = "") -> FileResult:
-    """Run one file through the chain for a push and a tag build; ``path`` is the name the
-    file had in its repository (it decides the dialect and the Woodpecker stage name)."""
+    """Lint one file and plan it for a push and a tag build; ``path`` is the name the file had
+    in its repository (it decides the dialect and the Woodpecker stage name)."""
     result = FileResult(name)
+    files = {path or name: text}
     started = time.perf_counter()
+    result.lint_errors = len(blocking(lint_files(files, trusted=True)))
     for ctx in (PUSH, TAG):
         try:
-            build = load_pipeline({path or name: text}, ctx, trusted=True)
+            plan = plan_files(files, ctx, trusted=True)
         except PipelineError as exc:
-            result.error = f"{ctx.event}: {exc}"
-            break
-        result.stages = max(result.stages, len(build.stages))
-        result.warnings = max(result.warnings, len(build.warnings))
-        result.unsupported = build.unsupported
+            result.error = result.error or f"{ctx.event}: {exc}"
+            continue
+        result.planned.append(ctx.event)
+        runnable = plan.runnable
+        result.stages = max(result.stages, len(runnable))
+        result.warnings = max(result.warnings, len(plan.warnings))
+    models, _ = read_files(files, PUSH)
+    result.all_stages = len(models)
+    for model in models:
+        reason = unrunnable_reason(model)
+        if reason:
+            result.not_runnable[model.name] = reason.removeprefix(f'pipeline "{model.name}": ')
     result.seconds = time.perf_counter() - started
     return result
 
@@ -121,19 +146,36 @@ def check_corpus(directory: Path) -> list[FileResult]:
     return results
 
 
+def report(results: list[FileResult]) -> list[str]:
+    """The report's lines: counts, stages the Docker engine cannot run, files that fail."""
+    total = len(results)
+    other = [r for r in results if r.other_runner]
+    lines = [
+        f"{total} corpus files",
+        f"lint without errors: {sum(not r.lint_errors for r in results)}/{total}",
+        f"plan for push:       {sum('push' in r.planned for r in results)}/{total}",
+        f"plan for tag:        {sum('tag' in r.planned for r in results)}/{total}",
+        f"for another runner:  {len(other)} (every stage is one the Docker engine cannot run)",
+        "",
+        "not runnable by the Docker engine (reported, not run):",
+    ]
+    for result in results:
+        for stage, reason in result.not_runnable.items():
+            lines.append(f"  {result.name}: {stage}: {reason}")
+    failing = [r for r in results if not r.passed and not r.other_runner]
+    lines += ["", f"files that do not plan: {len(failing)}"]
+    lines += [f"  FAIL {r.name}: {r.error}" for r in failing]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print the failing files and the pass count; 2 when the corpus is missing."""
+    """Print the report; 2 when the corpus is missing."""
     argv = sys.argv[1:] if argv is None else argv
     directory = Path(argv[0]) if argv else default_corpus_dir()
     if not directory.is_dir():
         print(f"corpus not found at {directory}: pass its directory", file=sys.stderr)
         return 2
-    results = check_corpus(directory)
-    for result in results:
-        if not result.passed:
-            print(f"FAIL {result.name}: {result.error}")
-    passed = sum(r.passed for r in results)
-    print(f"{passed}/{len(results)} corpus files pass (parse, lint, conditions, compile)")
+    print("\n".join(report(check_corpus(directory))))
     return 0
 
 
