@@ -127,6 +127,11 @@ def load_pipeline(
     empty = [s for s in selected if s.dialect == WOODPECKER and _steps_left(compiled[id(s)]) == 0]
     result.skipped.extend(s.name for s in empty)  # Woodpecker drops a workflow with no step left
     selected = [s for s in selected if s not in empty]
+    # The stages are this call's own model (read above), so their dependencies are rewritten
+    # in place: the compiled specs are keyed by the stages' identity.
+    unrunnable = {s.name: s.depends_on for s in stages if s.name in result.unsupported}
+    for stage in selected:
+        stage.depends_on = through_unrunnable(stage.depends_on, unrunnable)
     selected = _drop_woodpecker_orphans(selected, result.skipped)
     names = [s.name for s in selected]
     for number, stage in enumerate(selected, start=1):
@@ -188,13 +193,33 @@ def _steps_left(spec: StageSpec) -> int:
 
 def resolve_stage_dependencies(deps: list[str], names: list[str], own: str) -> list[str]:
     """Dependencies as names of compiled stages: ``build`` also means every matrix stage
-    ``build (...)``; dependencies on skipped or unsupported stages are dropped (they count
-    as done, as in Drone)."""
+    ``build (...)``; dependencies on skipped stages are dropped (they count as done, as in
+    Drone); those on unsupported ones are replaced by theirs first (``through_unrunnable``)."""
     out: list[str] = []
     for dep in deps:
         for name in names:
             if name != own and (name == dep or name.startswith(dep + " (")) and name not in out:
                 out.append(name)
+    return out
+
+
+def through_unrunnable(deps: list[str], unrunnable: dict[str, list[str]]) -> list[str]:
+    """``deps`` with each stage the Docker engine cannot run replaced by that stage's own
+    dependencies, transitively: with A <- B (unrunnable) <- C, C waits for A, as it would
+    wait for B waiting for A where B's own runner runs it (Drone and Woodpecker order stages
+    by ``depends_on`` alone, whichever runner takes each). ``unrunnable`` maps each such
+    stage's name to its ``depends_on``; a name of a matrix base also means its stages."""
+    out: list[str] = []
+    pending = list(deps)
+    seen: set[str] = set()
+    while pending:
+        dep = pending.pop(0)
+        if dep not in out:
+            out.append(dep)  # kept: it may name runnable stages as well (a matrix base)
+        for name, own in unrunnable.items():
+            if (name == dep or name.startswith(dep + " (")) and name not in seen:
+                seen.add(name)
+                pending.extend(own)
     return out
 
 
