@@ -72,7 +72,8 @@ def repo_slug(remote_url: str, directory: Path) -> str:
 def context_from_git(directory: Path) -> BuildContext:
     """A push context filled from the git working tree at ``directory`` when there is one:
     commit, branch, message, author, remote URL; defaults otherwise."""
-    ctx = BuildContext(event="push", created=int(time.time()), trusted=False)
+    # No server: the build has no page, so DRONE_BUILD_LINK and CI_PIPELINE_URL are empty.
+    ctx = BuildContext(event="push", created=int(time.time()), trusted=False, server_url="")
     try:
         repo = git.Repo(directory, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
