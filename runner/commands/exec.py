@@ -31,6 +31,7 @@ from runner.errors import PipelineError, RunnerError
 from runner.pipeline.readiness import RUN, SKIP, WAIT, readiness
 from runner.pipeline.runtime_env import BuildProgress
 from runner.pipeline.spec import BuildContext, StageSpec
+from runner.pipeline.trust import DEFAULT_PRIVILEGED_IMAGES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -231,7 +232,8 @@ class _Interrupts:
     "privileged_images",
     multiple=True,
     metavar="IMAGE",
-    help="an image allowed the docker socket and privileged mode (repeatable)",
+    help="an image allowed the docker socket and privileged mode (repeatable; default: "
+    "Drone's privileged plugins and pipeline-runner/docker)",
 )
 @click.option(
     "--clone",
@@ -310,7 +312,8 @@ def exec_main(*, file=None, out: TextIO | None = None, cancel=None, **options) -
         secrets.update(ectx.parse_pairs(options.get("secret_pairs") or (), "--secret"))
         environ = ectx.parse_pairs(options.get("env_pairs") or (), "--env")
         timeout = ectx.parse_duration(options["timeout"]) if options.get("timeout") else 0
-        privileged = list(options.get("privileged_images") or ())
+        # As drone exec's --privileged: Drone's privileged plugins unless images are named.
+        privileged = list(options.get("privileged_images") or DEFAULT_PRIVILEGED_IMAGES)
         build = compile_files(
             paths, ctx, environ=environ, trusted=ctx.trusted, privileged_images=privileged
         )

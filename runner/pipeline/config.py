@@ -120,7 +120,12 @@ def load_pipeline(
         )
     compiled = {
         id(stage): compile_stage(
-            stage, ctx, environ=environ, trusted=trusted, fork_privileged=fork_privileged
+            stage,
+            ctx,
+            environ=environ,
+            trusted=trusted,
+            fork_privileged=fork_privileged,
+            privileged_images=privileged_images,
         )
         for stage in selected
     }
@@ -144,6 +149,7 @@ def load_pipeline(
                 environ=environ,
                 trusted=trusted,
                 fork_privileged=fork_privileged,
+                privileged_images=privileged_images,
             )
         spec.depends_on = resolve_stage_dependencies(stage.depends_on, names, spec.name)
         result.stages.append(spec)
