@@ -313,6 +313,18 @@ def test_depends_on_goes_through_unrunnable_stages_transitively():
     }
 
 
+def test_woodpecker_workflow_after_a_local_backend_one_is_kept_and_waits_for_its_dependency():
+    """Woodpecker leaves out only the workflows whose dependencies do not run at all
+    (its stepbuilder's ``filterItemsWithMissingDependencies``); a
+    workflow on the local backend runs on its own agents there, so ``release`` (after
+    ``sign``, local) is kept and waits for ``build``, which ``sign`` waits for."""
+    folder = FILES / "woodpecker_local"
+    files = {f".woodpecker/{p.name}": p.read_text() for p in sorted(folder.glob("*.yml"))}
+    build = load_pipeline(files, CTX)
+    assert build.unsupported == ["sign"] and build.skipped == []
+    assert {s.name: s.depends_on for s in build.stages} == {"build": [], "release": ["build"]}
+
+
 @pytest.mark.docker
 def test_exec_runs_the_stage_after_its_dependency_through_an_unrunnable_one(
     docker_client, run_id, tmp_path
