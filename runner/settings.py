@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from runner.labels import parse_labels
+from runner.pipeline.trust import DEFAULT_PRIVILEGED_IMAGES
 
 
 @dataclass
@@ -56,8 +57,10 @@ class Settings:
     agent_name: str = ""
     agent_labels: dict[str, str] = field(default_factory=dict)
     agent_capacity: int = 2
+    # Drone's privileged plugins (run privileged as shipped) and this project's docker plugin
+    # (allowed the Docker socket as shipped): runner.pipeline.trust.DEFAULT_PRIVILEGED_IMAGES.
     agent_privileged_images: list[str] = field(
-        default_factory=lambda: ["plugins/docker", "pipeline-runner/docker", "runner-plugin-docker"]
+        default_factory=lambda: list(DEFAULT_PRIVILEGED_IMAGES)
     )
     agent_environment: dict[str, str] = field(default_factory=dict)
     # extra labels on every container, volume and network the agent creates (tests, accounting)

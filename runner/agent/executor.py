@@ -11,6 +11,7 @@ Public API (used by the agent and by ``runner exec``)::
         on_step_update=callback,     # callback(StepResult): status "running", then final
         cancel=threading.Event(),    # set from any thread to stop the stage within seconds
         clone_source=CloneSource(url, commit=..., ref=..., branch=..., cache_dir=...),
+        progress=BuildProgress(started, {"stage": "status"}),  # the build's other stages
     )
     result = executor.run()          # StageResult(status, steps, error); never raises
 
@@ -25,8 +26,11 @@ does not fail the stage. Exit code 78 ends the stage early as a success: the ste
 started are skipped. A step past its own ``timeout`` is killed (status ``killed``) and fails
 the stage; past the stage's ``timeout``, or on ``cancel``, running steps are killed, the rest
 skipped, and the stage ends ``killed``. Every log line is masked (``runner.agent.masking``)
-before it reaches a sink. ``log_sink_factory`` and ``on_step_update`` are called from worker
-threads, so they must be thread-safe.
+before it reaches a sink. Each step's environment gets, as it starts, the variables of the
+build's state at that moment (``runner.pipeline.runtime_env``: ``DRONE_BUILD_STATUS``,
+``DRONE_FAILED_STEPS``, ``CI_PIPELINE_STATUS``...), from the stage's results so far and
+``progress``. ``log_sink_factory`` and ``on_step_update`` are called from worker threads, so
+they must be thread-safe.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from runner.agent.masking import Masker
 from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
 from runner.pipeline.graph import without_cycles
+from runner.pipeline.runtime_env import BuildProgress, StepOutcome, runtime_variables
 from runner.pipeline.spec import (
     ALWAYS,
     EXIT_SKIP,
@@ -95,6 +100,7 @@ class Executor:
         on_step_update: Callable[[StepResult], None] | None = None,
         cancel: threading.Event | None = None,
         clone_source: CloneSource | None = None,
+        progress: BuildProgress | None = None,
     ) -> None:
         self.engine = engine
         self.stage = stage
@@ -104,6 +110,8 @@ class Executor:
         self.on_step_update = on_step_update or (lambda _result: None)
         self.cancel = cancel or threading.Event()
         self.clone_source = clone_source
+        self.progress = progress
+        self._started = 0.0  # when execute began: the stage's start in the step variables
         self.masker = Masker(self.secrets.values())
         self.units = self._units()
         self.results: dict[str, StepResult] = {}
@@ -164,7 +172,7 @@ class Executor:
     def execute(self) -> StageResult:
         """Run the stage to its end and return its result, leaving its containers, network and
         volumes to ``teardown`` (which the caller must call, also after an exception)."""
-        started = time.time()
+        started = self._started = time.time()
         try:
             self._run = self.engine.setup(self.stage)
         except Exception as exc:  # policy refusal, engine down: the stage is an error
@@ -340,10 +348,12 @@ class Executor:
         return StepResult(unit.name, core.SUCCESS, 0, started, time.time())
 
     def _environment(self, unit: StepSpec, sink: LogSink) -> dict[str, str]:
-        """Agent globals → stage environment → step environment → secrets."""
+        """Agent globals → stage environment → step environment → the build's state now →
+        secrets."""
         env = dict(self.environ)
         env.update(self.stage.environment)
         env.update(unit.environment)
+        env.update(self._runtime_variables())
         env.setdefault("DRONE_STEP_NAME", unit.name)
         env.setdefault("CI_STEP_NAME", unit.name)
         for ref in unit.secrets:
@@ -353,6 +363,21 @@ class Executor:
                 )
             env[ref.env] = self.secrets.get(ref.name, "")
         return env
+
+    def _runtime_variables(self) -> dict[str, str]:
+        """The build's state as a step starting now sees it (``runtime_env``)."""
+        ignored = {u.name for u in self.units if u.failure_ignored}
+        with self._lock:
+            ended = [
+                StepOutcome(r.name, r.status, r.name in ignored) for r in self.results.values()
+            ]
+        return runtime_variables(
+            stage=self.stage.name,
+            stage_started=self._started,
+            ended=ended,
+            progress=self.progress,
+            now=time.time(),
+        )
 
     def _finish(self, result: StepResult, unit: StepSpec | None = None) -> None:
         """Record a final result (caller holds the lock or runs before any thread started)."""

@@ -313,6 +313,7 @@ class AgentRuntime:
                 on_step_update=on_step_update,
                 cancel=cancel,
                 clone_source=self._clone_source(payload),
+                progress=payload.build.progress(),
             )
             result = executor.execute()
             status = result.status

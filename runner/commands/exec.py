@@ -25,10 +25,11 @@ import click
 from runner.agent.clone import CloneSource
 from runner.agent.executor import Executor, StageResult
 from runner.commands import exec_context as ectx
-from runner.core import PENDING, SKIPPED
+from runner.core import PENDING, RUNNING, SKIPPED
 from runner.engine.base import Engine, StepLog
 from runner.errors import PipelineError, RunnerError
 from runner.pipeline.readiness import RUN, SKIP, WAIT, readiness
+from runner.pipeline.runtime_env import BuildProgress
 from runner.pipeline.spec import BuildContext, StageSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -99,6 +100,7 @@ def run_stages(
     A stage whose dependencies did not go its way (``on-success``/``on-failure``) is skipped.
     Returns each stage's result, in the order they ran."""
     cancel = cancel or threading.Event()
+    started = time.time()
     results: list[tuple[StageSpec, StageResult]] = []
     statuses = {stage.name: PENDING for stage in stages}
     waiting = list(stages)
@@ -120,6 +122,7 @@ def run_stages(
             on_step_update=lambda r: _report(log, r),
             cancel=cancel,
             clone_source=clone_source,
+            progress=BuildProgress(started, {**statuses, stage.name: RUNNING}),
         ).run()
         if result.error:
             log.say(f"--- stage {stage.name}: {result.status}: {result.error}")

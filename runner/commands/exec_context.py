@@ -21,6 +21,7 @@ import git
 from runner.errors import BadRequest
 from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext
+from runner.pipeline.trust import DEFAULT_PRIVILEGED_IMAGES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,7 +85,8 @@ def repo_slug(remote_url: str, directory: Path) -> str:
 def context_from_git(directory: Path) -> BuildContext:
     """A push context filled from the git working tree at ``directory`` when there is one:
     commit, branch, message, author, remote URL; defaults otherwise."""
-    ctx = BuildContext(event="push", created=int(time.time()), trusted=False)
+    # No server: the build has no page, so DRONE_BUILD_LINK and CI_PIPELINE_URL are empty.
+    ctx = BuildContext(event="push", created=int(time.time()), trusted=False, server_url="")
     try:
         repo = git.Repo(directory, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -179,7 +181,8 @@ _CONTEXT_OPTIONS: list[Callable[[F], F]] = [
         "privileged_images",
         multiple=True,
         metavar="IMAGE",
-        help="an image allowed the docker socket and privileged mode (repeatable)",
+        help="an image allowed the docker socket and privileged mode (repeatable; default: "
+        "Drone's privileged plugins and pipeline-runner/docker)",
     ),
 ]
 
@@ -225,5 +228,6 @@ def read_inputs(directory: Path, options: dict[str, Any]) -> BuildInputs:
         ctx=ctx,
         secrets=secrets,
         environ=parse_pairs(options.get("env_pairs") or (), "--env"),
-        privileged_images=list(options.get("privileged_images") or ()),
+        # As drone exec's --privileged: Drone's privileged plugins unless images are named.
+        privileged_images=list(options.get("privileged_images") or DEFAULT_PRIVILEGED_IMAGES),
     )

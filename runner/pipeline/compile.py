@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Sequence
 from typing import Any
 
 from runner.pipeline.environ import build_environment
@@ -28,7 +29,7 @@ from runner.pipeline.spec import (
     StageSpec,
     StepSpec,
 )
-from runner.pipeline.trust import TRUSTED, privileges, trust_class
+from runner.pipeline.trust import TRUSTED, privileged_by_default, privileges, trust_class
 from runner.pipeline.yamlload import to_text
 
 DEFAULT_WORKSPACE = "/drone/src"
@@ -82,9 +83,13 @@ def compile_stage(
     environ: dict[str, str] | None = None,
     trusted: bool = False,
     fork_privileged: bool = False,
+    privileged_images: Sequence[str] = (),
 ) -> StageSpec:
     """Compile ``stage`` for the build ``ctx``; ``depends_on`` is left for the caller to
     resolve (it needs the other stages).
+
+    ``privileged_images``: the agents' privileged list; a step of one of them run as shipped
+    is privileged without asking (``runner.pipeline.trust.privileged_by_default``).
 
     ``trusted`` is the repository's mark; with ``ctx.fork`` it decides the stage's trust
     class (``runner.pipeline.trust.trust_class``).
@@ -130,6 +135,14 @@ def compile_stage(
             continue
         step_spec, step_env = _compile_step(step, stage, spec, environ, KIND_STEP)
         step_spec.run_policy = run_policy(statuses)
+        if privileged_by_default(
+            step_spec,
+            trust=trust,
+            privileged_images=privileged_images,
+            fork_privileged=fork_privileged,
+        ):
+            step_spec.privileged = True
+            step_spec.needs_trust = privileges(step_spec)
         own_env[id(step_spec)] = step_env
         kept.append((step, step_spec))
     _order(stage, spec, kept, dropped)

@@ -121,13 +121,24 @@ def load_pipeline(
         )
     compiled = {
         id(stage): compile_stage(
-            stage, ctx, environ=environ, trusted=trusted, fork_privileged=fork_privileged
+            stage,
+            ctx,
+            environ=environ,
+            trusted=trusted,
+            fork_privileged=fork_privileged,
+            privileged_images=privileged_images,
         )
         for stage in selected
     }
     empty = [s for s in selected if s.dialect == WOODPECKER and _steps_left(compiled[id(s)]) == 0]
     result.skipped.extend(s.name for s in empty)  # Woodpecker drops a workflow with no step left
     selected = [s for s in selected if s not in empty]
+    # The stages are this call's own model (read above), so their dependencies are rewritten
+    # in place: the compiled specs are keyed by the stages' identity.
+    unrunnable = {s.name: s.depends_on for s in stages if s.name in result.unsupported}
+    runnable = [s.name for s in stages if s.name not in unrunnable]
+    for stage in selected:
+        stage.depends_on = through_unrunnable(stage.depends_on, unrunnable, runnable)
     selected = _drop_woodpecker_orphans(selected, result.skipped)
     names = [s.name for s in selected]
     for number, stage in enumerate(selected, start=1):
@@ -140,6 +151,7 @@ def load_pipeline(
                 environ=environ,
                 trusted=trusted,
                 fork_privileged=fork_privileged,
+                privileged_images=privileged_images,
             )
         spec.depends_on = resolve_stage_dependencies(stage.depends_on, names, spec.name)
         result.stages.append(spec)
@@ -189,14 +201,42 @@ def _steps_left(spec: StageSpec) -> int:
 
 def resolve_stage_dependencies(deps: list[str], names: list[str], own: str) -> list[str]:
     """Dependencies as names of compiled stages: ``build`` also means every matrix stage
-    ``build (...)``; dependencies on skipped or unsupported stages are dropped (they count
-    as done, as in Drone)."""
+    ``build (...)``; dependencies on skipped stages are dropped (they count as done, as in
+    Drone); those on unsupported ones are replaced by theirs first (``through_unrunnable``)."""
     out: list[str] = []
     for dep in deps:
         for name in names:
             if name != own and (name == dep or name.startswith(dep + " (")) and name not in out:
                 out.append(name)
     return out
+
+
+def through_unrunnable(
+    deps: list[str], unrunnable: dict[str, list[str]], runnable: list[str]
+) -> list[str]:
+    """``deps`` with each stage the Docker engine cannot run replaced by that stage's own
+    dependencies, transitively: with A <- B (unrunnable) <- C, C waits for A, as it would
+    wait for B waiting for A where B's own runner runs it (Drone and Woodpecker order stages
+    by ``depends_on`` alone, whichever runner takes each). ``unrunnable`` maps each such
+    stage's name to its ``depends_on``; ``runnable`` names the other stages. A name of a
+    matrix base also means its stages; it is kept while it names a runnable one."""
+    out: list[str] = []
+    pending = list(deps)
+    seen: set[str] = set()
+    while pending:
+        dep = pending.pop(0)
+        if _names(dep, runnable) and dep not in out:
+            out.append(dep)
+        for name in _names(dep, list(unrunnable)):
+            if name not in seen:
+                seen.add(name)
+                pending.extend(unrunnable[name])
+    return out
+
+
+def _names(dep: str, names: list[str]) -> list[str]:
+    """The stages of ``names`` a ``depends_on`` entry means: itself, or a matrix base's."""
+    return [name for name in names if name == dep or name.startswith(dep + " (")]
 
 
 def _drop_woodpecker_orphans(selected: list[Stage], skipped: list[str]) -> list[Stage]:

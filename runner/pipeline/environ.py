@@ -4,13 +4,23 @@
 ``build_environment`` is pure and used twice: without a stage for substitution of the raw
 pipeline text (build-level variables only), and with the stage and step by the compiler for
 each step's environment (where it comes after the agent globals and the pipeline
-``environment``, and before the step ``environment``).
+``environment``, and before the step ``environment``). The variables that say how the build
+is going (``DRONE_BUILD_STATUS``, ``CI_PIPELINE_STATUS``...) are compiled as ``success`` here
+and replaced as each step starts (``runner.pipeline.runtime_env``).
+
+Links, as the originals make them: ``DRONE_BUILD_LINK`` and ``CI_PIPELINE_URL`` are the
+build's page on this server (``build_page_url``; drone/runner-go environ/environ.go ``Link``,
+Woodpecker pipeline/frontend/metadata/environment.go ``getPipelineWebURL``), empty when there
+is no server (``runner exec``); ``DRONE_REPO_LINK`` and ``CI_REPO_URL`` the repository's page
+on its forge (``repo_page_url``; Drone's ``repo.Link``, Woodpecker's ``repo.ForgeURL``);
+``DRONE_COMMIT_LINK`` and ``CI_PIPELINE_FORGE_URL`` the forge's page of the commit or compare
+view the event names (``ctx.link``); ``CI_FORGE_URL`` the forge itself.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from runner import __version__
 from runner.pipeline.conditions import build_ref
@@ -47,6 +57,34 @@ def semver_variables(tag: str) -> dict[str, str]:
     }
 
 
+_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")
+
+
+def build_page_url(server_url: str, repo: str, number: int) -> str:
+    """The address of build ``number`` of ``repo`` in the web UI (``/repos/<owner>/<name>/<n>``),
+    or "" without a server."""
+    if not server_url:
+        return ""
+    return f"{server_url.rstrip('/')}/repos/{repo}/{number}"
+
+
+def repo_page_url(remote_url: str) -> str:
+    """The forge's web page of the repository cloned from ``remote_url``: the clone URL
+    without credentials and ``.git`` (GitHub, Gitea, Gogs and GitLab serve the page there);
+    ``git@host:owner/repo.git`` as ``https://host/owner/repo``. "" for a local path."""
+    url = remote_url.strip()
+    scp = _SCP_LIKE.match(url) if "://" not in url else None
+    if scp:
+        url = f"https://{scp.group('host')}/{scp.group('path')}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ssh", "git") or not parts.hostname:
+        return ""
+    scheme = parts.scheme if parts.scheme in ("http", "https") else "https"
+    host = parts.hostname + (f":{parts.port}" if parts.port and scheme == parts.scheme else "")
+    path = parts.path.rstrip("/").removesuffix(".git")
+    return urlunsplit((scheme, host, path, "", ""))
+
+
 def build_environment(
     ctx: BuildContext,
     stage: StageSpec | None = None,
@@ -63,7 +101,10 @@ def build_environment(
     url = urlparse(ctx.server_url or "http://localhost")
     ref = build_ref(ctx)
     branch = ctx.target_branch if ctx.event == "pull_request" and ctx.target_branch else ctx.branch
-    build_link = f"{ctx.server_url.rstrip('/')}/{ctx.repo}/{ctx.build_number}"
+    build_link = build_page_url(ctx.server_url, ctx.repo, ctx.build_number)
+    repo_link = repo_page_url(ctx.remote_url)
+    forge = urlparse(repo_link)
+    forge_url = f"{forge.scheme}://{forge.netloc}" if repo_link else ""
     short = ctx.commit[:8]
     env = {
         "CI": "true",
@@ -72,7 +113,7 @@ def build_environment(
         "DRONE_REPO_OWNER": owner,
         "DRONE_REPO_NAMESPACE": owner,
         "DRONE_REPO_NAME": name,
-        "DRONE_REPO_LINK": ctx.link,
+        "DRONE_REPO_LINK": repo_link,
         "DRONE_REPO_BRANCH": ctx.default_branch,
         "DRONE_REPO_PRIVATE": _bool(ctx.private),
         "DRONE_REPO_VISIBILITY": "private" if ctx.private else "public",
@@ -113,7 +154,7 @@ def build_environment(
         "CI_REPO": ctx.repo,
         "CI_REPO_OWNER": owner,
         "CI_REPO_NAME": name,
-        "CI_REPO_URL": ctx.link,
+        "CI_REPO_URL": repo_link,
         "CI_REPO_CLONE_URL": ctx.remote_url,
         "CI_REPO_DEFAULT_BRANCH": ctx.default_branch,
         "CI_REPO_PRIVATE": _bool(ctx.private),
@@ -135,6 +176,7 @@ def build_environment(
         "CI_PIPELINE_PARENT": str(ctx.parent),
         "CI_PIPELINE_EVENT": _WOODPECKER_EVENTS.get(ctx.event, ctx.event),
         "CI_PIPELINE_URL": build_link,
+        "CI_PIPELINE_FORGE_URL": ctx.link,
         "CI_PIPELINE_DEPLOY_TARGET": ctx.target,
         "CI_PIPELINE_STATUS": "success",
         "CI_PIPELINE_CREATED": str(ctx.created),
@@ -144,7 +186,7 @@ def build_environment(
         "CI_SYSTEM_URL": ctx.server_url,
         "CI_SYSTEM_HOST": url.netloc,
         "CI_SYSTEM_VERSION": __version__,
-        "CI_FORGE_URL": ctx.link,
+        "CI_FORGE_URL": forge_url,
     }
     if short:
         env["DRONE_COMMIT_SHA_SHORT"] = short

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 
 from runner.errors import PayloadError
+from runner.pipeline.runtime_env import BuildProgress
 from runner.pipeline.spec import BuildContext, StageSpec, decode, encode_json
 
 
@@ -40,11 +41,19 @@ class StageRef:
 
 @dataclass
 class BuildRef:
-    """The build the stage belongs to."""
+    """The build the stage belongs to: ``started`` (unix time) and the status of each of its
+    stages by name at the claim (this one included), for the step variables that say how
+    the build is going (``runner.pipeline.runtime_env``)."""
 
     id: int
     number: int
     event: str
+    started: float = 0.0
+    stages: dict[str, str] = field(default_factory=dict)
+
+    def progress(self) -> BuildProgress:
+        """What the executor is told of the build."""
+        return BuildProgress(started=self.started, stages=dict(self.stages))
 
 
 @dataclass

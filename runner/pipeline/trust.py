@@ -13,6 +13,8 @@ trusted), ``own`` (pushes, tags, crons, promotions, pull requests from the same 
   whose step sets commands, command, entrypoint or volumes. Nor may such a step build an
   image under any name of the list (``published_names``: every name the docker plugins would
   tag, compared loosely, refused when unknown until the step runs).
+- ``privileged_by_default``: an image of the privileged list run as shipped is privileged
+  without asking, as in Drone, where the trust class allows it.
 - ``secret_fits``: a secret restricted to images reaches only plugin steps of those images,
   never a step that sets ``commands``, ``entrypoint`` or ``command`` (``is_plugin``; Woodpecker's
   ``Secret.Available`` in pipeline/frontend/yaml/compiler/compiler.go: "secret is only allowed
@@ -35,7 +37,7 @@ from typing import Any
 
 from runner.globs import glob_match
 from runner.labels import matches
-from runner.pipeline.spec import StageSpec, StepSpec
+from runner.pipeline.spec import KIND_STEP, StageSpec, StepSpec
 
 TRUSTED = "trusted"
 OWN = "own"
@@ -45,6 +47,22 @@ TRUST_CLASSES = (TRUSTED, OWN, FORK)
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 _DEFAULT_REGISTRIES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
+
+# Drone's images that run Docker in Docker and so are privileged when run as shipped:
+# drone-runner-docker engine/compiler/compiler.go, ``Privileged`` (the runner adds the images
+# of DRONE_RUNNER_PRIVILEGED_IMAGES to them: command/daemon/daemon.go).
+DRONE_PRIVILEGED_IMAGES = (
+    "plugins/docker",
+    "plugins/acr",
+    "plugins/ecr",
+    "plugins/gcr",
+    "plugins/heroku",
+)
+# This project's image-building plugins: they reach the agent's engine through the Docker
+# socket a step mounts, and never need privileged mode (see ``privileged_by_default``).
+OWN_PRIVILEGED_IMAGES = ("pipeline-runner/docker", "runner-plugin-docker")
+# The agents' privileged list when their settings do not name one.
+DEFAULT_PRIVILEGED_IMAGES = (*DRONE_PRIVILEGED_IMAGES, *OWN_PRIVILEGED_IMAGES)
 
 
 def trust_class(*, repo_trusted: bool, fork: bool) -> str:
@@ -143,6 +161,29 @@ def is_plugin(step: StepSpec | dict[str, Any]) -> bool:
     """Whether ``step`` (a spec or its dict form) runs its image's own program: no commands,
     no entrypoint, no command (``program_changes``)."""
     return not program_changes(step)
+
+
+def privileged_by_default(
+    step: StepSpec,
+    *,
+    trust: str,
+    privileged_images: Sequence[str] = (),
+    fork_privileged: bool = False,
+) -> bool:
+    """Whether ``step`` runs in privileged mode without asking, as Drone runs the images of
+    its privileged list: drone-runner-docker engine/compiler/compiler.go (``Compile`` and
+    ``isPrivileged``) makes a step (not a service) privileged when its image is on the list
+    and it sets no commands, command, entrypoint or volumes. Within this project's trust
+    rules: a fork's build gets it only with ``fork_privileged``, and this project's own
+    plugins (``OWN_PRIVILEGED_IMAGES``), which use the socket instead, never get it."""
+    if step.kind != KIND_STEP or step.privileged:
+        return False
+    if trust == FORK and not fork_privileged:
+        return False
+    if not is_plugin(step) or any(m.kind in ("host", "temp") for m in step.mounts):
+        return False
+    listed = image_matches(step.image, privileged_images)
+    return listed and not image_matches(step.image, OWN_PRIVILEGED_IMAGES)
 
 
 def refusal(

@@ -88,7 +88,13 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
             name=stage.name,
             steps=[StepRef(id=s.id, name=s.name, number=s.number) for s in stage.steps],
         ),
-        build=BuildRef(id=build.id, number=build.number, event=build.event),
+        build=BuildRef(
+            id=build.id,
+            number=build.number,
+            event=build.event,
+            started=float(build.started),
+            stages=stores.stages.statuses(build.id),
+        ),
         repo=RepoRef(slug=repo.slug, clone_url=repo.clone_url),
         context=BuildContext.from_dict(build.context or {}),
         # The repository's timeout is every stage's timeout, as Drone's is: the agent stops

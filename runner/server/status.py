@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from runner.core import Build, Repo
 from runner.errors import NotFound, RunnerError
 from runner.forges import StatusReport, status_client
+from runner.pipeline.environ import build_page_url
 
 if TYPE_CHECKING:
     import requests
@@ -47,7 +48,7 @@ def status_reporter(services: Services) -> StatusReporter:
 
 def build_url(settings: Settings, repo: Repo, build: Build) -> str:
     """The address of the build's page, the link a commit status carries."""
-    return f"{settings.effective_server_url()}/repos/{repo.slug}/{build.number}"
+    return build_page_url(settings.effective_server_url(), repo.slug, build.number)
 
 
 def status_context(build: Build) -> str:

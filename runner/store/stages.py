@@ -376,6 +376,12 @@ class StageStore:
             return {}
         return dict(s.execute(_RUN_POLICIES, {"p_ids": stage_ids}).all())
 
+    def statuses(self, build_id: int) -> dict[str, str]:
+        """The status of each stage of the build by name, in stage number order."""
+        with self.db.read_connection() as c:
+            rows = c.execute(_SIBLING_STATUSES.order_by(_stages.c.number), {"p_ids": [build_id]})
+            return {name: status for _build_id, name, status in rows}
+
     @staticmethod
     def _sibling_statuses(s: Connection, build_ids: set[int]) -> dict[int, dict[str, str]]:
         """Per build, the status of each stage by name (what dependencies are judged by)."""

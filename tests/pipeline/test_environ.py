@@ -32,7 +32,8 @@ def test_build_level_variables_of_both_sets():
     assert env["CI"] == "true" and env["DRONE_REPO_NAME"] == "app"
     assert env["DRONE_TAG"] == env["CI_COMMIT_TAG"] == "v1.4.0-rc.1+build.5"
     assert env["DRONE_COMMIT_REF"] == env["CI_COMMIT_REF"] == "refs/tags/v1.4.0-rc.1+build.5"
-    assert env["DRONE_BUILD_LINK"] == "https://ci.example.com/acme/app/7"
+    # The build's page in the web UI (/repos/<owner>/<name>/<n>); the old link had no page.
+    assert env["DRONE_BUILD_LINK"] == "https://ci.example.com/repos/acme/app/7"
     assert env["DRONE_SYSTEM_HOST"] == "ci.example.com"
     assert "DRONE_STAGE_NAME" not in env and "DRONE_STEP_NAME" not in env
 
