@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import posixpath
 
+from runner.git_urls import host_of
 from runner.pipeline.environ import build_environment
-from runner.pipeline.model import DRONE08, Stage, Step
+from runner.pipeline.model import DRONE, DRONE08, WOODPECKER, Stage, Step
 from runner.pipeline.plugin_settings import plugin_variables
 from runner.pipeline.spec import (
     ALWAYS,
@@ -31,16 +32,37 @@ from runner.pipeline.trust import TRUSTED, privileges, trust_class
 
 DEFAULT_WORKSPACE = "/drone/src"
 DEFAULT_CACHE_KEY = "default"
+# Where each dialect's workspace lives when the file does not say (``workspace_of``).
+WORKSPACE_BASES = {DRONE: "/drone", DRONE08: "/drone", WOODPECKER: "/woodpecker"}
 
 
-def workspace_of(stage: Stage) -> str:
-    """The workspace path: ``workspace.base`` + ``workspace.path``, default /drone/src."""
+def workspace_of(stage: Stage, ctx: BuildContext | None = None) -> str:
+    """The workspace path: ``workspace.base`` + ``workspace.path`` (an absolute ``path`` is
+    taken as it is), each defaulting as the stage's own system does.
+
+    - Drone 1.x: ``/drone/src`` (docs.drone.io, pipeline/docker/syntax/workspace).
+    - Drone 0.8: ``/drone/src/<host>/<owner>/<name>`` (its server's procBuilder.Build compiles
+      with ``compiler.WithWorkspaceFromURL("/drone", repo.Link)``; cncd/pipeline
+      frontend/yaml/compiler/option.go joins ``src``, the URL's host and path).
+    - Woodpecker: ``/woodpecker/src/<host>/<owner>/<name>`` (woodpecker-ci/woodpecker
+      server/pipeline/items.go passes ``compiler.DefaultWorkspaceBase``, ``/woodpecker``, and
+      the forge URL to the same option).
+
+    The host is the one of the repository's clone URL (``ctx.remote_url``), dropped when it has
+    none (a local path); ``<owner>/<name>`` is ``ctx.repo``.
+    """
     base, path = stage.workspace_base, stage.workspace_path
     if path.startswith("/"):
         return path
-    if not base and not path:
-        return DEFAULT_WORKSPACE
-    return posixpath.normpath(posixpath.join(base or "/drone", path or "src"))
+    if stage.dialect == DRONE:
+        if not base and not path:
+            return DEFAULT_WORKSPACE
+        return posixpath.normpath(posixpath.join(base or "/drone", path or "src"))
+    if not path:
+        host = host_of(ctx.remote_url) if ctx is not None else ""
+        repo = ctx.repo if ctx is not None else ""
+        path = posixpath.join("src", host, repo)
+    return posixpath.normpath(posixpath.join(base or WORKSPACE_BASES[stage.dialect], path))
 
 
 def run_policy(statuses: set[str] | list[str]) -> str:
@@ -97,7 +119,7 @@ def compile_stage(
         labels=dict(stage.labels),
         run_policy=run_policy(stage.run_policy_statuses),
         platform=stage.platform or "linux/amd64",
-        workspace=workspace_of(stage),
+        workspace=workspace_of(stage, ctx),
         clone=CloneSpec(
             disable=stage.clone_disable,
             depth=stage.clone_depth,
