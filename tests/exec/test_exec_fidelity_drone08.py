@@ -1,11 +1,15 @@
 """``runner exec`` runs what Drone 0.8 and Woodpecker run, on the real Docker engine: both
 steps of a Drone 0.8 step key written twice run, in file order, in the workspace Drone 0.8
-gives the repository (``/drone/src/<host>/<owner>/<name>``), and a plugin step gets a secret
-nested in a setting inside the JSON of ``PLUGIN_LOGINS`` (masked in the log).
+gives the repository (``/drone/src/<host>/<owner>/<name>``); a 0.8 plugin step gets its
+``secrets:`` under the target's name and as ``PLUGIN_<TARGET>``, and ``user:`` as the setting
+``PLUGIN_USER`` (the container keeps the image's user); and a plugin step gets a secret nested
+in a setting inside the JSON of ``PLUGIN_LOGINS`` (masked in the log).
 
 Sources: cncd/pipeline ``pipeline/frontend/yaml/container.go`` (``Containers.UnmarshalYAML``
-over a ``yaml.MapSlice``) and ``compiler/option.go`` (``WithWorkspaceFromURL``) with Drone
-0.8's ``server/procBuilder.go`` (base ``/drone``); woodpecker-ci/woodpecker
+over a ``yaml.MapSlice``; no ``user`` field, so it is one of ``Vargs``), ``compiler/convert.go``
+(``createProcess``: ``Vargs`` as ``PLUGIN_*``, secrets as the upper-cased target) and
+``compiler/option.go`` (``WithWorkspaceFromURL``) with Drone 0.8's ``server/procBuilder.go``
+(base ``/drone``); woodpecker-ci/woodpecker
 ``pipeline/frontend/yaml/compiler/settings/params.go`` (``injectSecretRecursive``).
 The files are those of ``tests/pipeline/fidelity/drone08``.
 """
@@ -100,3 +104,18 @@ def test_a_plugin_step_receives_a_nested_secret_in_plugin_logins(runner_exec, pr
     # The plugin printed the same JSON: the log shows the value masked, never in clear.
     assert "pw-7c1e9a" not in output
     assert any('"password":"******"' in line for line in step_lines(output, "login"))
+
+
+def test_a_drone08_plugin_gets_its_secrets_by_target_and_user_as_a_setting(runner_exec, project):
+    shutil.copy(FILES / "plugin_secrets_run.yml", project / ".drone.yml")
+    proc = runner_exec("--secret", "docker_prod_password=pw-31f0", "--secret", "expected=pw-31f0")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    received = json.loads((project / "received.json").read_text())
+    # user: deploy was a setting: the container ran as the image's user (root), not "deploy".
+    assert received == {
+        "uid": 0,
+        "user": "deploy",
+        "DOCKER_PASSWORD": True,
+        "PLUGIN_DOCKER_PASSWORD": True,
+    }
