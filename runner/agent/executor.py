@@ -43,7 +43,7 @@ from runner.agent.masking import Masker
 from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
 from runner.pipeline.graph import without_cycles
-from runner.pipeline.plugin_settings import fill_secret
+from runner.pipeline.plugin_settings import fill_secret, masked_forms
 from runner.pipeline.spec import (
     ALWAYS,
     EXIT_SKIP,
@@ -105,7 +105,7 @@ class Executor:
         self.on_step_update = on_step_update or (lambda _result: None)
         self.cancel = cancel or threading.Event()
         self.clone_source = clone_source
-        self.masker = Masker(self.secrets.values())
+        self.masker = Masker(masked_forms(self.secrets.values()))
         self.units = self._units()
         self.results: dict[str, StepResult] = {}
         self._lock = threading.Condition()

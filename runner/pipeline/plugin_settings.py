@@ -18,6 +18,7 @@ Woodpecker does the same substitution at compile time
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from runner.pipeline.spec import SecretRef
@@ -98,6 +99,19 @@ def fill_secret(text: str, path: JsonPath, value: str) -> str:
         return text
     holder[last] = value
     return _json(data)
+
+
+def masked_forms(values: Iterable[str]) -> list[str]:
+    """Each secret value and, where it differs, its text inside a setting's JSON (quotes,
+    backslashes, line breaks and non-ASCII escaped): a plugin that prints the JSON ``fill_secret``
+    made shows the value in that form, which the log must mask too."""
+    out: list[str] = []
+    for value in values:
+        out.append(value)
+        escaped = json.dumps(value)[1:-1]
+        if escaped != value:
+            out.append(escaped)
+    return out
 
 
 def _child(holder: Any, part: str | int) -> Any:

@@ -29,9 +29,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from runner.agent.masking import Masker
 from runner.pipeline.config import load_pipeline
-from runner.pipeline.plugin_settings import fill_secret
+from runner.pipeline.plugin_settings import fill_secret, masked_forms
 from runner.pipeline.spec import KIND_CLONE, BuildContext, StageSpec, StepSpec
+from runner.pipeline.trust import published_names
 
 FILES = Path(__file__).parent / "fidelity" / "drone08"
 CTX = BuildContext(
@@ -152,6 +156,22 @@ def test_the_agent_puts_the_value_at_the_reference_and_nowhere_else():
     # A variable the step replaced with its own text is left alone.
     assert fill_secret('{"password": "mine"}', ["password"], "pw-1") == '{"password": "mine"}'
     assert fill_secret("not json", [0], "pw-1") == "not json"
+
+
+def test_a_secret_put_into_json_is_masked_in_its_escaped_form_too():
+    key = 'line "one"\nline two'
+    filled = fill_secret('[{"password": {"from_secret": "k"}}]', [0, "password"], key)
+    assert json.loads(filled)[0]["password"] == key
+    masker = Masker(masked_forms([key]))
+    assert masker.mask(filled) == '[{"password":"******"}]'
+
+
+def test_a_naming_setting_of_an_image_plugin_from_a_nested_secret_is_seen_as_one():
+    # The trust rule refuses image names known only when the step runs; a secret inside a
+    # list of tags is one of them.
+    login = step(only_stage("nested_secret.yml", ".woodpecker.yml"), "login")
+    with pytest.raises(ValueError, match="tags comes from the secret release_tag"):
+        published_names(login)
 
 
 # 5. Default workspaces
