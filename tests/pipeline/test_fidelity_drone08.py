@@ -129,6 +129,10 @@ def test_drone08_secrets_reach_a_plugin_by_target_and_as_plugin_settings():
     }
     # A commands step gets what Drone 0.8 set: the target's name in upper case.
     assert refs(step(stage, "deploy")) == {("SSH_KEY", "ssh_key", ())}
+    # A setting written in the file keeps its PLUGIN_ name; the secret has its target's.
+    notify = step(stage, "notify")
+    assert refs(notify) == {("TOKEN", "slack_token", ())}
+    assert notify.environment["PLUGIN_TOKEN"] == "written-in-the-file"
 
 
 # 4. Nested from_secret
