@@ -47,6 +47,7 @@ from runner.agent.masking import Masker
 from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
 from runner.pipeline.graph import without_cycles
+from runner.pipeline.plugin_settings import fill_secret, masked_forms
 from runner.pipeline.runtime_env import BuildProgress, StepOutcome, runtime_variables
 from runner.pipeline.spec import (
     ALWAYS,
@@ -112,7 +113,7 @@ class Executor:
         self.clone_source = clone_source
         self.progress = progress
         self._started = 0.0  # when execute began: the stage's start in the step variables
-        self.masker = Masker(self.secrets.values())
+        self.masker = Masker(masked_forms(self.secrets.values()))
         self.units = self._units()
         self.results: dict[str, StepResult] = {}
         self._lock = threading.Condition()
@@ -357,11 +358,14 @@ class Executor:
         env.setdefault("DRONE_STEP_NAME", unit.name)
         env.setdefault("CI_STEP_NAME", unit.name)
         for ref in unit.secrets:
-            if ref.name not in self.secrets:
-                sink(
-                    f"warning: secret {ref.name} is not available to this build; {ref.env} is empty"
-                )
-            env[ref.env] = self.secrets.get(ref.name, "")
+            value = self.secrets.get(ref.name)
+            if value is None:
+                where = f"{ref.env} at {_place(ref.path)}" if ref.path else ref.env
+                sink(f"warning: secret {ref.name} is not available to this build; {where} is empty")
+            if ref.path:  # a from_secret nested in a setting: into that setting's JSON
+                env[ref.env] = fill_secret(env.get(ref.env, ""), ref.path, value or "")
+            else:
+                env[ref.env] = value or ""
         return env
 
     def _runtime_variables(self) -> dict[str, str]:
@@ -392,6 +396,14 @@ class Executor:
             self.on_step_update(result)
         except Exception:  # a broken listener must not stop the build
             pass
+
+
+def _place(path: list[str | int]) -> str:
+    """A JSON path as a user writes it: ``logins[0].password``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
 
 
 def _as_service(step: StepSpec) -> StepSpec:

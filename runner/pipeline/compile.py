@@ -8,13 +8,13 @@ user wrote still holds. See docs/pipeline.md ("Compiled output") for the whole c
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Sequence
-from typing import Any
 
+from runner.git_urls import host_of
 from runner.pipeline.environ import build_environment
-from runner.pipeline.model import Stage, Step
+from runner.pipeline.model import DRONE, DRONE08, WOODPECKER, Stage, Step
+from runner.pipeline.plugin_settings import plugin_variables
 from runner.pipeline.spec import (
     ALWAYS,
     KIND_CLONE,
@@ -30,20 +30,40 @@ from runner.pipeline.spec import (
     StepSpec,
 )
 from runner.pipeline.trust import TRUSTED, privileged_by_default, privileges, trust_class
-from runner.pipeline.yamlload import to_text
 
 DEFAULT_WORKSPACE = "/drone/src"
 DEFAULT_CACHE_KEY = "default"
+# Where each dialect's workspace lives when the file does not say (``workspace_of``).
+WORKSPACE_BASES = {DRONE: "/drone", DRONE08: "/drone", WOODPECKER: "/woodpecker"}
 
 
-def workspace_of(stage: Stage) -> str:
-    """The workspace path: ``workspace.base`` + ``workspace.path``, default /drone/src."""
+def workspace_of(stage: Stage, ctx: BuildContext | None = None) -> str:
+    """The workspace path: ``workspace.base`` + ``workspace.path`` (an absolute ``path`` is
+    taken as it is), each defaulting as the stage's own system does.
+
+    - Drone 1.x: ``/drone/src`` (docs.drone.io, pipeline/docker/syntax/workspace).
+    - Drone 0.8: ``/drone/src/<host>/<owner>/<name>`` (its server's procBuilder.Build compiles
+      with ``compiler.WithWorkspaceFromURL("/drone", repo.Link)``; cncd/pipeline
+      frontend/yaml/compiler/option.go joins ``src``, the URL's host and path).
+    - Woodpecker: ``/woodpecker/src/<host>/<owner>/<name>`` (woodpecker-ci/woodpecker
+      server/pipeline/items.go passes ``compiler.DefaultWorkspaceBase``, ``/woodpecker``, and
+      the forge URL to the same option).
+
+    The host is the one of the repository's clone URL (``ctx.remote_url``), dropped when it has
+    none (a local path); ``<owner>/<name>`` is ``ctx.repo``.
+    """
     base, path = stage.workspace_base, stage.workspace_path
     if path.startswith("/"):
         return path
-    if not base and not path:
-        return DEFAULT_WORKSPACE
-    return posixpath.normpath(posixpath.join(base or "/drone", path or "src"))
+    if stage.dialect == DRONE:
+        if not base and not path:
+            return DEFAULT_WORKSPACE
+        return posixpath.normpath(posixpath.join(base or "/drone", path or "src"))
+    if not path:
+        host = host_of(ctx.remote_url) if ctx is not None else ""
+        repo = ctx.repo if ctx is not None else ""
+        path = posixpath.join("src", host, repo)
+    return posixpath.normpath(posixpath.join(base or WORKSPACE_BASES[stage.dialect], path))
 
 
 def run_policy(statuses: set[str] | list[str]) -> str:
@@ -104,7 +124,7 @@ def compile_stage(
         labels=dict(stage.labels),
         run_policy=run_policy(stage.run_policy_statuses),
         platform=stage.platform or "linux/amd64",
-        workspace=workspace_of(stage),
+        workspace=workspace_of(stage, ctx),
         clone=CloneSpec(
             disable=stage.clone_disable,
             depth=stage.clone_depth,
@@ -207,15 +227,32 @@ def _compile_step(
             secrets.append(SecretRef(env=name, name=value["from_secret"]))
         else:
             step_env[name] = value
+    plugin_env, plugin_secrets = plugin_variables(step.settings)
     for env_name, secret in step.secrets:
         secrets.append(SecretRef(env=env_name, name=secret))
-    plugin_env, plugin_secrets = plugin_variables(step.settings)
+        also = _drone08_plugin_variable(env_name, step, stage)
+        if also and also not in plugin_env and not any(r.env == also for r in plugin_secrets):
+            secrets.append(SecretRef(env=also, name=secret))
     secrets.extend(plugin_secrets)
     out.environment = env
     out.secrets = _unique_secrets(secrets)
     out.mounts = _mounts(step, stage, kind)
     out.needs_trust = privileges(out)
     return out, {**step_env, **plugin_env}
+
+
+def _drone08_plugin_variable(env_name: str, step: Step, stage: Stage) -> str:
+    """``PLUGIN_<TARGET>`` for a 0.8 ``secrets:`` entry of a plugin step, or ``""``.
+
+    Drone 0.8 set only ``<TARGET>`` in upper case (cncd/pipeline frontend/yaml/compiler/
+    convert.go, ``createProcess``), and its plugins read both names (drone-plugins/drone-docker
+    0.8: ``PLUGIN_PASSWORD,DOCKER_PASSWORD``). Plugins written for ``settings:`` read only
+    ``PLUGIN_*``, so a plugin step gets the secret under both names; a setting of that name,
+    written in the file, is left as it is.
+    """
+    if stage.dialect != DRONE08 or step.commands or env_name.startswith("PLUGIN_"):
+        return ""
+    return "PLUGIN_" + env_name
 
 
 def trust_view(step: Step, stage: Stage) -> StepSpec:
@@ -242,85 +279,11 @@ def _add_step_variables(
 
 
 def _unique_secrets(secrets: list[SecretRef]) -> list[SecretRef]:
-    by_env: dict[str, SecretRef] = {}
+    by_place: dict[tuple[str, tuple[str | int, ...]], SecretRef] = {}
     for ref in secrets:
-        by_env[ref.env] = ref  # the step's own declaration wins over the pipeline's
-    return list(by_env.values())
-
-
-def plugin_name(key: str) -> str:
-    """``PLUGIN_<NAME>``: upper case, ``-`` and ``.`` as ``_``."""
-    return "PLUGIN_" + key.upper().replace("-", "_").replace(".", "_")
-
-
-def plugin_variables(settings: dict[str, Any]) -> tuple[dict[str, str], list[SecretRef]]:
-    """``settings:`` as ``PLUGIN_*`` variables and the secret references among them.
-
-    Scalars as text, lists of scalars comma-joined, maps and lists of maps as JSON. A
-    ``from_secret`` value becomes a ``SecretRef`` on ``PLUGIN_<NAME>``; a ``from_secret`` nested
-    in a map or list becomes a ``SecretRef`` on ``PLUGIN_<NAME>_<KEY...>`` (the path of keys
-    and list indexes), and is left out of the JSON of ``PLUGIN_<NAME>``.
-    """
-    env: dict[str, str] = {}
-    secrets: list[SecretRef] = []
-    for key, value in settings.items():
-        name = plugin_name(key)
-        if _is_secret(value):
-            secrets.append(SecretRef(env=name, name=to_text(value["from_secret"])))
-            continue
-        cleaned = _strip_secrets(value, name, secrets)
-        text = _setting_text(cleaned)
-        env[name] = text
-        raw_name = "PLUGIN_" + key.upper()
-        if raw_name != name:
-            env[raw_name] = text
-    return env, secrets
-
-
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and "from_secret" in value
-
-
-def _strip_secrets(value: Any, name: str, secrets: list[SecretRef]) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            child = f"{name}_{plugin_name(str(key))[7:]}"
-            if _is_secret(item):
-                secrets.append(SecretRef(env=child, name=to_text(item["from_secret"])))
-            else:
-                out[key] = _strip_secrets(item, child, secrets)
-        return out
-    if isinstance(value, list):
-        out_list = []
-        for index, item in enumerate(value):
-            child = f"{name}_{index}"
-            if _is_secret(item):
-                secrets.append(SecretRef(env=child, name=to_text(item["from_secret"])))
-            else:
-                out_list.append(_strip_secrets(item, child, secrets))
-        return out_list
-    return value
-
-
-def _setting_text(value: Any) -> str:
-    if isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value):
-        return ",".join(to_text(v) for v in value)
-    if isinstance(value, (dict, list)):
-        return json.dumps(_plain(value), separators=(",", ":"))
-    return to_text(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, type(None))):
-        return value
-    if isinstance(value, (int, float)):
-        return int(value) if isinstance(value, int) else float(value)
-    return to_text(value)
+        # The step's own declaration wins over the pipeline's.
+        by_place[(ref.env, tuple(ref.path))] = ref
+    return list(by_place.values())
 
 
 def _mounts(step: Step, stage: Stage, kind: str) -> list[Mount]:

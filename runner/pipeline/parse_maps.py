@@ -15,7 +15,7 @@ from runner.pipeline.conditions import Constraints, parse_constraint, parse_when
 from runner.pipeline.issues import IssueList
 from runner.pipeline.model import DRONE08, WOODPECKER, Stage, Step
 from runner.pipeline.steps import parse_step
-from runner.pipeline.yamlload import YMap, to_text
+from runner.pipeline.yamlload import YMap, map_entries, to_text
 
 DRONE08_KEYS = (
     "pipeline",
@@ -120,12 +120,18 @@ def _step_collection(
     line = fields.key_line(doc, key)
     out = []
     if isinstance(value, dict):
-        for name, raw in value.items():
-            item_line = fields.key_line(value, name, line)
-            if isinstance(raw, dict) and raw.get("name") and dialect == WOODPECKER:
-                name = to_text(raw["name"])
+        entries = map_entries(value, line)
+        names = [_entry_name(name, raw, dialect) for name, raw, _ in entries]
+        taken: set[str] = set()
+        for (key_name, raw, item_line), name in zip(entries, names, strict=True):
             step = parse_step(
-                raw, name, f"{key}.{name}", item_line, issues, dialect, unknown_as_settings=legacy
+                raw,
+                _distinct_name(name, taken, names),
+                f"{key}.{key_name}",
+                item_line or line,
+                issues,
+                dialect,
+                unknown_as_settings=legacy,
             )
             if step is not None:
                 out.append(step)
@@ -151,6 +157,27 @@ def _step_collection(
         + (" or a list of steps" if dialect == WOODPECKER else "")
         + f", not {fields.kind_of(value)}",
     )
+    return out
+
+
+def _entry_name(key: str, raw: Any, dialect: str) -> str:
+    """A map entry's step name: Woodpecker lets ``name:`` override the key."""
+    if isinstance(raw, dict) and raw.get("name") and dialect == WOODPECKER:
+        return to_text(raw["name"])
+    return key
+
+
+def _distinct_name(name: str, taken: set[str], written: list[str]) -> str:
+    """``name``, or for a step key written again ``name-2`` (``-3``...): both steps run, as in
+    Drone 0.8 and Woodpecker, and the model needs one name per step (the log, the UI and
+    ``depends_on`` use it). A suffix never takes a name another step was given in the file."""
+    out, number = name, 1
+    while out in taken:
+        number += 1
+        out = f"{name}-{number}"
+        if out in written:
+            out = name  # that name is another step's: try the next number
+    taken.add(out)
     return out
 
 

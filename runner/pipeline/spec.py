@@ -122,10 +122,13 @@ _SKIPPABLE_EVENTS = ("push", "pull_request")
 
 @dataclass
 class SecretRef:
-    """An environment variable of a step whose value is the secret ``name``."""
+    """An environment variable of a step whose value is the secret ``name``; with a ``path``
+    (keys and list indexes), the secret goes at that place of the variable's JSON instead
+    (a ``from_secret`` nested in a plugin setting: ``runner.pipeline.plugin_settings``)."""
 
     env: str
     name: str
+    path: list[str | int] = field(default_factory=list)
 
 
 @dataclass

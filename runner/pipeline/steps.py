@@ -7,7 +7,7 @@ from typing import Any
 from runner.pipeline import fields
 from runner.pipeline.conditions import parse_when, unknown_message
 from runner.pipeline.issues import IssueList
-from runner.pipeline.model import DRONE, Step, Volume
+from runner.pipeline.model import DRONE, DRONE08, Step, Volume
 from runner.pipeline.yamlload import YMap, to_text
 
 COMMON_KEYS = (
@@ -72,6 +72,11 @@ INERT_KEYS = {
     "hostname",
 }
 STEP_KEYS_HINT = tuple(k for k in COMMON_KEYS if k not in INERT_KEYS)
+# Keys that Drone 0.8's container had no field for, so they were plugin settings there
+# (cncd/pipeline frontend/yaml/container.go: unknown keys land in ``Vargs``, which
+# compiler/convert.go ``createProcess`` exports as PLUGIN_* for every step that is not
+# detached): ``user: deploy`` is PLUGIN_USER, never the container's user.
+DRONE08_SETTING_KEYS = frozenset({"user"})
 # Step keys users sometimes put under `environment:` by mistake.
 MISPLACED_ENV_KEYS = {"privileged", "detach", "image", "commands", "volumes", "network_mode"}
 
@@ -95,8 +100,9 @@ def parse_step(
     step = Step(name=name, path=path, line=line)
     step.lines = dict(raw.key_lines) if isinstance(raw, YMap) else {}
     settings: dict[str, Any] = {}
+    as_settings = DRONE08_SETTING_KEYS if dialect == DRONE08 else frozenset()
     for key in raw:
-        if key in COMMON_KEYS:
+        if key in COMMON_KEYS and key not in as_settings:
             continue
         if unknown_as_settings:
             settings[key] = raw[key]
@@ -147,7 +153,7 @@ def parse_step(
     step.volumes = _volumes(raw, path, issues, dialect)
     step.cache = _cache(raw, path, issues)
     step.network_mode = fields.text(raw, "network_mode", path, issues)
-    step.user = fields.text(raw, "user", path, issues)
+    step.user = "" if "user" in as_settings else fields.text(raw, "user", path, issues)
     step.working_dir = fields.text(raw, "working_dir", path, issues) or fields.text(
         raw, "directory", path, issues
     )

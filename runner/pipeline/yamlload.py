@@ -2,9 +2,11 @@
 
 ``load_documents`` turns text into plain Python values whose mappings and sequences remember
 the line of each key and item (``YMap``/``YList``). It applies ``<<`` merges (mapping merges,
-and Woodpecker's sequence merge ``- <<: *anchor`` that splices a list into a list), keeps the
-last of duplicate keys (as Drone and Woodpecker did) and reports each duplicate as a warning.
-Numbers keep their source text (``3.10`` stays ``"3.10"`` when used as text).
+and Woodpecker's sequence merge ``- <<: *anchor`` that splices a list into a list). Of duplicate
+keys the last one wins, with a warning, as Drone 1.x's YAML decoder does; the exception is a
+top-level map of steps (``pipeline:``, ``steps:``, ``services:``), which keeps every entry in
+file order (``YMap.entries``), as Drone 0.8 and Woodpecker read it: both run a step written
+twice. Numbers keep their source text (``3.10`` stays ``"3.10"`` when used as text).
 """
 
 from __future__ import annotations
@@ -27,15 +29,33 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class YMap(dict[str, Any]):
-    """A mapping that knows its line and the line of each key."""
+    """A mapping that knows its line and the line of each key.
+
+    A top-level map of steps also keeps ``repeated``: every ``(key, value, line)`` in file
+    order, duplicates included, when a key was written more than once (``entries``)."""
 
     def __init__(self, line: int = 0):
         super().__init__()
         self.line = line
         self.key_lines: dict[str, int] = {}
+        self.repeated: list[tuple[str, Any, int]] | None = None
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
+
+    def entries(self) -> list[tuple[str, Any, int]]:
+        """Every ``(key, value, line)`` in file order; a key written twice appears twice
+        where the map keeps repeats (a top-level map of steps), once otherwise."""
+        if self.repeated is not None:
+            return list(self.repeated)
+        return [(key, value, self.line_of(key)) for key, value in self.items()]
+
+
+def map_entries(value: dict[str, Any], default_line: int = 0) -> list[tuple[str, Any, int]]:
+    """``YMap.entries`` of any mapping (a plain dict has no lines: ``default_line``)."""
+    if isinstance(value, YMap):
+        return value.entries()
+    return [(str(key), item, default_line) for key, item in value.items()]
 
 
 class YList(list[Any]):
@@ -121,6 +141,11 @@ class _Converter:
     def _mapping(self, node: yaml.MappingNode, path: str) -> YMap:
         out = YMap(node.start_mark.line + 1)
         merged: list[tuple[str, Any, int]] = []
+        # Drone 0.8 read its step maps as an ordered list of pairs (cncd/pipeline
+        # frontend/yaml/container.go, Containers.UnmarshalYAML over a yaml.MapSlice), and so
+        # does Woodpecker (types/container_list.go, ContainerList.UnmarshalYAML over the
+        # node's content): a step written twice runs twice.
+        ordered: list[tuple[str, Any, int]] | None = [] if _STEP_MAP.match(path) else None
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             if key_node.tag == MERGE_TAG or (
@@ -130,6 +155,13 @@ class _Converter:
                 continue
             key = self._key(key_node)
             key_path = f"{path}.{key}" if path else key
+            if ordered is not None:
+                value = self.convert(value_node, key_path)
+                ordered.append((key, value, line))
+                if key not in out:
+                    out[key] = value
+                    out.key_lines[key] = line
+                continue
             if key in out:
                 self.issues.warning(
                     line,
@@ -143,6 +175,10 @@ class _Converter:
             if key not in out:  # explicit keys win over merged ones
                 out[key] = value
                 out.key_lines[key] = line
+                if ordered is not None:
+                    ordered.append((key, value, line))
+        if ordered is not None and len(ordered) > len(out):
+            out.repeated = ordered
         return out
 
     def _merge_sources(self, value_node: yaml.Node, line: int) -> list[tuple[str, Any, int]]:
@@ -197,6 +233,10 @@ class _Converter:
             file=self.issues.file,
             line=node.start_mark.line + 1,
         )
+
+
+# The path of a top-level map of steps, in the first document or a later one.
+_STEP_MAP = re.compile(r"^(?:\[\d+\]\.)?(?:pipeline|steps|services)$")
 
 
 def _too_many_values(file: str, line: int) -> PipelineError:

@@ -15,7 +15,7 @@ from runner.core import DONE_STATUSES, Agent, Build, Stage
 from runner.errors import NotFound
 from runner.labels import beyond, format_labels, matches
 from runner.pipeline.payload import BuildRef, RepoRef, StagePayload, StageRef, StepRef
-from runner.pipeline.spec import BuildContext, SecretRef, StepSpec
+from runner.pipeline.spec import BuildContext, StepSpec
 from runner.pipeline.trust import is_plugin
 from runner.server.services import Services
 from runner.server.status import status_reporter
@@ -72,7 +72,7 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
             if ref.name in allowed:
                 key = f"{index}/{ref.name}"
                 resolved[key] = allowed[ref.name]
-                kept.append(SecretRef(env=ref.env, name=key))
+                kept.append(dataclasses.replace(ref, name=key))
         return dataclasses.replace(step, secrets=kept)
 
     spec = stage.spec

@@ -107,9 +107,14 @@ def test_plugin_settings_and_secrets():
     assert json.loads(env["PLUGIN_BUILD_ARGS"]) == {"A": 1}
     assert env["PLUGIN_BUILD-ARGS"] == env["PLUGIN_BUILD_ARGS"]
     assert env["PLUGIN_DRY_RUN"] == "true"
-    assert json.loads(env["PLUGIN_AUTH"]) == {"user": "bot"}
-    refs = {(r.env, r.name) for r in step.secrets}
-    assert refs >= {("PLUGIN_PASSWORD", "docker_password"), ("PLUGIN_AUTH_TOKEN", "registry_token")}
+    # A nested from_secret stays a reference in the JSON; the agent puts the value there.
+    auth = {"user": "bot", "token": {"from_secret": "registry_token"}}
+    assert json.loads(env["PLUGIN_AUTH"]) == auth
+    refs = {(r.env, r.name, tuple(r.path)) for r in step.secrets}
+    assert refs >= {
+        ("PLUGIN_PASSWORD", "docker_password", ()),
+        ("PLUGIN_AUTH", "registry_token", ("token",)),
+    }
     assert step.commands == []
 
 

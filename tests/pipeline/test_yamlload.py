@@ -36,9 +36,17 @@ def test_woodpecker_sequence_merge_splices_the_list():
 
 
 def test_duplicate_key_is_a_warning_and_the_last_wins():
-    docs, issues = load("pipeline:\n  a:\n    image: one\n  a:\n    image: two\n")
+    docs, issues = load("pipeline:\n  a:\n    image: one\n    image: two\n")
     assert docs[0][0]["pipeline"]["a"]["image"] == "two"
-    assert [(i.level, i.line, i.path) for i in issues] == [("warning", 4, "pipeline.a")]
+    assert [(i.level, i.line, i.path) for i in issues] == [("warning", 4, "pipeline.a.image")]
+
+
+def test_a_top_level_step_map_keeps_a_key_written_twice_in_file_order():
+    docs, issues = load("pipeline:\n  a:\n    image: one\n  b: {}\n  a:\n    image: two\n")
+    entries = docs[0][0]["pipeline"].entries()
+    assert [(key, line) for key, _, line in entries] == [("a", 2), ("b", 4), ("a", 5)]
+    assert [value.get("image") for _, value, _ in entries] == ["one", None, "two"]
+    assert list(issues) == []
 
 
 def test_crlf_no_final_newline_document_end_and_json():
