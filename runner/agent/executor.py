@@ -6,6 +6,7 @@ Public API (used by the agent and by ``runner exec``)::
         engine,                      # runner.engine.base.Engine (DockerEngine, FakeEngine)
         stage,                       # runner.pipeline.spec.StageSpec
         secrets={"name": "value"},   # values for the steps' SecretRefs; all are masked
+        registries=[RegistryAuth(...)],  # pull credentials for the engine; passwords masked
         environ={"K": "V"},          # agent-wide variables, lowest precedence
         log_sink_factory=factory,    # factory(step_name) -> StepLog(write, close)
         on_step_update=callback,     # callback(StepResult): status "running", then final
@@ -43,6 +44,7 @@ from runner.agent.masking import Masker
 from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
 from runner.pipeline.graph import without_cycles
+from runner.pipeline.registry_auth import RegistryAuth
 from runner.pipeline.spec import (
     ALWAYS,
     EXIT_SKIP,
@@ -95,16 +97,19 @@ class Executor:
         on_step_update: Callable[[StepResult], None] | None = None,
         cancel: threading.Event | None = None,
         clone_source: CloneSource | None = None,
+        registries: list[RegistryAuth] | None = None,
     ) -> None:
         self.engine = engine
         self.stage = stage
         self.secrets = dict(secrets or {})
+        self.registries = list(registries or [])
         self.environ = dict(environ or {})
         self.log_sink_factory = log_sink_factory or _no_log
         self.on_step_update = on_step_update or (lambda _result: None)
         self.cancel = cancel or threading.Event()
         self.clone_source = clone_source
-        self.masker = Masker(self.secrets.values())
+        # A registry password reaches no container, but a step could still print it.
+        self.masker = Masker([*self.secrets.values(), *(r.password for r in self.registries)])
         self.units = self._units()
         self.results: dict[str, StepResult] = {}
         self._lock = threading.Condition()
@@ -166,7 +171,7 @@ class Executor:
         volumes to ``teardown`` (which the caller must call, also after an exception)."""
         started = time.time()
         try:
-            self._run = self.engine.setup(self.stage)
+            self._run = self.engine.setup(self.stage, self.registries)
         except Exception as exc:  # policy refusal, engine down: the stage is an error
             message = str(exc) if isinstance(exc, RunnerError) else f"engine setup failed: {exc}"
             for unit in self.units:

@@ -29,6 +29,7 @@ from runner.core import PENDING, SKIPPED
 from runner.engine.base import Engine, StepLog
 from runner.errors import PipelineError, RunnerError
 from runner.pipeline.readiness import RUN, SKIP, WAIT, readiness
+from runner.pipeline.registry_auth import pull_secret_auths
 from runner.pipeline.spec import BuildContext, StageSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -120,6 +121,9 @@ def run_stages(
             on_step_update=lambda r: _report(log, r),
             cancel=cancel,
             clone_source=clone_source,
+            # The secrets given to runner exec are the user's own: Drone's pull secrets
+            # among them are Docker configs for the stage's image pulls.
+            registries=pull_secret_auths(stage.pull_secrets, secrets or {}),
         ).run()
         if result.error:
             log.say(f"--- stage {stage.name}: {result.status}: {result.error}")
