@@ -98,7 +98,7 @@ def parse_docker_config(text: str) -> list[RegistryAuth]:
 def _decode_auth(value: str) -> tuple[str, str]:
     """``user:password`` of a config entry's base64 ``auth``; empty when it does not decode."""
     try:
-        plain = base64.b64decode(value.strip(), validate=False).decode("utf-8")
+        plain = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return "", ""
     username, _, password = plain.partition(":")
