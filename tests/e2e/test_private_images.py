@@ -133,6 +133,8 @@ def test_woodpecker_registry_pulls_the_private_image_and_is_never_shown(
     for answer in answers:
         assert PASSWORD not in answer.text
     assert PASSWORD.encode() not in (server.data_dir / "runner.db").read_bytes()
+    assert "deleted" in server.cli("registry", "rm", slug, registry.address)
+    assert server.cli("registry", "ls", slug) == ""
 
 
 @pytest.mark.parametrize(
