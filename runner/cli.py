@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "agent": "runner.commands.agent",
     "user": "runner.commands.user",
     "secret": "runner.commands.secret",
+    "registry": "runner.commands.registry",
     "build": "runner.commands.build",
     "plugin": "runner.commands.plugin",
     "repo": "runner.commands.repo",

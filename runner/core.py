@@ -156,6 +156,18 @@ class Secret:
 
 
 @dataclass
+class Registry:
+    """Credentials of a container registry for a repository's step images (Woodpecker's
+    repository registries); the password never leaves the store but in a claim."""
+
+    id: int
+    repo_id: int
+    hostname: str
+    username: str
+    created: float = 0.0
+
+
+@dataclass
 class Cron:
     id: int
     repo_id: int

@@ -1,4 +1,5 @@
-"""Repository settings pages: repository, secrets (write-only values), environments, cron jobs.
+"""Repository settings pages: repository, secrets and registries (write-only values and
+passwords), environments, cron jobs.
 
 Every page needs the admin role on the repository; the trusted flag only a server admin may
 change. Invalid input answers 400 with the form and a message next to each bad field. The
@@ -20,6 +21,7 @@ from runner.errors import BadRequest, Conflict, RunnerError
 from runner.server.services import current_services
 from runner.services import crons as cron_actions
 from runner.services import environments as env_actions
+from runner.services import registries as registry_actions
 from runner.services import repos as repo_actions
 from runner.services import secrets as secret_actions
 from webui import data, webui_bp
@@ -91,7 +93,6 @@ def settings_repo(owner: str, name: str) -> ResponseReturnValue:
 def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
     """Secrets by name, scope and filters; a value can be set but is never shown again."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
-    secrets = data.stores().secrets
     if request.method == "POST":
         form = Form()
         secret_name = form.checked("name", secret_actions.check_name)
@@ -102,9 +103,7 @@ def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
         if any(e not in EVENTS for e in events):
             form.errors["events"] = "Pick events from the list."
         if not form.ok:
-            return _render(
-                "settings_secrets.html", repo, form, 400, secrets=secrets.of_repo(repo.id)
-            )
+            return _secrets_page(repo, form)
         options = {
             "events": events,
             "images": form.items("images"),
@@ -116,7 +115,49 @@ def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
         )
         flash(f"Secret {secret_name} saved.")
         return _to("webui.settings_secrets", repo)
-    return _render("settings_secrets.html", repo, secrets=secrets.of_repo(repo.id))
+    return _secrets_page(repo)
+
+
+def _secrets_page(repo: Repo, form: Form | None = None) -> tuple[str, int]:
+    """The secrets page with the registries below; 400 with ``form``'s errors when given."""
+    stores = data.stores()
+    return _render(
+        "settings_secrets.html",
+        repo,
+        form,
+        400 if form else 200,
+        secrets=stores.secrets.of_repo(repo.id),
+        registries=stores.registries.of_repo(repo.id),
+    )
+
+
+@webui_bp.route("/repos/<owner>/<name>/settings/registries", methods=["POST"])
+@login_required
+def settings_registry_add(owner: str, name: str) -> ResponseReturnValue:
+    """Add a registry (host, user, write-only password) or replace its credentials."""
+    repo = repo_or_404(owner, name, ROLE_ADMIN)
+    form = Form()
+    host = form.checked("hostname", registry_actions.check_hostname)
+    username = form.text("username", required=True, max_len=300)
+    password = request.form.get("password", "")
+    if not password:
+        form.errors["password"] = "Enter the password or token (it will not be shown again)."
+    if not form.ok:
+        return _secrets_page(repo, form)
+    registry_actions.set_registry(data.stores(), repo, signed_in_user(), host, username, password)
+    flash(f"Registry {host} saved.")
+    return _to("webui.settings_secrets", repo)
+
+
+@webui_bp.route("/repos/<owner>/<name>/settings/registries/delete", methods=["POST"])
+@login_required
+def settings_registry_delete(owner: str, name: str) -> ResponseReturnValue:
+    """Delete one registry of the repository."""
+    repo = repo_or_404(owner, name, ROLE_ADMIN)
+    host = request.form.get("hostname", "")
+    registry_actions.delete_registry(data.stores(), repo, signed_in_user(), host)
+    flash(f"Registry {host} deleted.")
+    return _to("webui.settings_secrets", repo)
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets/<int:secret_id>/delete", methods=["POST"])

@@ -6,6 +6,7 @@ Public API (used by the agent and by ``runner exec``)::
         engine,                      # runner.engine.base.Engine (DockerEngine, FakeEngine)
         stage,                       # runner.pipeline.spec.StageSpec
         secrets={"name": "value"},   # values for the steps' SecretRefs; all are masked
+        registries=[RegistryAuth(...)],  # pull credentials for the engine; passwords masked
         environ={"K": "V"},          # agent-wide variables, lowest precedence
         log_sink_factory=factory,    # factory(step_name) -> StepLog(write, close)
         on_step_update=callback,     # callback(StepResult): status "running", then final
@@ -48,6 +49,7 @@ from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
 from runner.pipeline.graph import without_cycles
 from runner.pipeline.plugin_settings import fill_secret, masked_forms
+from runner.pipeline.registry_auth import RegistryAuth
 from runner.pipeline.runtime_env import BuildProgress, StepOutcome, runtime_variables
 from runner.pipeline.spec import (
     ALWAYS,
@@ -102,10 +104,12 @@ class Executor:
         cancel: threading.Event | None = None,
         clone_source: CloneSource | None = None,
         progress: BuildProgress | None = None,
+        registries: list[RegistryAuth] | None = None,
     ) -> None:
         self.engine = engine
         self.stage = stage
         self.secrets = dict(secrets or {})
+        self.registries = list(registries or [])
         self.environ = dict(environ or {})
         self.log_sink_factory = log_sink_factory or _no_log
         self.on_step_update = on_step_update or (lambda _result: None)
@@ -113,7 +117,10 @@ class Executor:
         self.clone_source = clone_source
         self.progress = progress
         self._started = 0.0  # when execute began: the stage's start in the step variables
-        self.masker = Masker(masked_forms(self.secrets.values()))
+        # A registry password reaches no container, but a step could still print it.
+        self.masker = Masker(
+            masked_forms([*self.secrets.values(), *(r.password for r in self.registries)])
+        )
         self.units = self._units()
         self.results: dict[str, StepResult] = {}
         self._lock = threading.Condition()
@@ -175,7 +182,7 @@ class Executor:
         volumes to ``teardown`` (which the caller must call, also after an exception)."""
         started = self._started = time.time()
         try:
-            self._run = self.engine.setup(self.stage)
+            self._run = self.engine.setup(self.stage, self.registries)
         except Exception as exc:  # policy refusal, engine down: the stage is an error
             message = str(exc) if isinstance(exc, RunnerError) else f"engine setup failed: {exc}"
             for unit in self.units:

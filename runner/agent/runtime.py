@@ -308,6 +308,7 @@ class AgentRuntime:
                 self._engine,
                 spec,
                 secrets=payload.secrets,
+                registries=payload.registries,
                 environ={**self.environ, **payload.environ},
                 log_sink_factory=sink_for,
                 on_step_update=on_step_update,

@@ -29,6 +29,7 @@ from runner.core import PENDING, RUNNING, SKIPPED
 from runner.engine.base import Engine, StepLog
 from runner.errors import PipelineError, RunnerError
 from runner.pipeline.readiness import RUN, SKIP, WAIT, readiness
+from runner.pipeline.registry_auth import pull_secret_auths
 from runner.pipeline.runtime_env import BuildProgress
 from runner.pipeline.spec import BuildContext, StageSpec
 
@@ -123,6 +124,9 @@ def run_stages(
             cancel=cancel,
             clone_source=clone_source,
             progress=BuildProgress(started, {**statuses, stage.name: RUNNING}),
+            # The secrets given to runner exec are the user's own: Drone's pull secrets
+            # among them are Docker configs for the stage's image pulls.
+            registries=pull_secret_auths(stage.pull_secrets, secrets or {}),
         ).run()
         if result.error:
             log.say(f"--- stage {stage.name}: {result.status}: {result.error}")

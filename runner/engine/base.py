@@ -12,10 +12,11 @@ fails removes what it made before it raises. ``destroy`` never raises and is saf
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NewType, Protocol
 
+from runner.pipeline.registry_auth import RegistryAuth
 from runner.pipeline.spec import StageSpec, StepResult, StepSpec
 
 # Receives one log line of a step (without the trailing newline), already masked.
@@ -61,8 +62,11 @@ class Engine(Protocol):
     def ping(self) -> None:
         """Return when the engine answers; raise ``EngineError`` with the reason if not."""
 
-    def setup(self, stage: StageSpec) -> RunId:
+    def setup(self, stage: StageSpec, registries: Sequence[RegistryAuth] = ()) -> RunId:
         """Create the stage's workspace volume, temp volumes and network; the run's id.
+
+        ``registries`` are the credentials the run's images are pulled with, each image with
+        the first whose host is its registry's (``runner.pipeline.registry_auth.auth_for``).
 
         Raises ``PolicyError`` before creating anything when a step asks for what the trust
         policy refuses, and ``EngineError`` when the engine cannot be reached (after removing

@@ -21,8 +21,9 @@ daemon pushes as it is written, so lines reach the sink without polling. The tru
 (``policy``: docker socket, privileged, host volumes, ``network_mode``) is checked for the
 whole stage in ``setup``, before anything exists. Cache volumes are keyed by repository, key,
 path and, for fork pull requests, the ``fork`` scope. A missing image is pulled by the step's
-pull policy; one that cannot be pulled, or an image without the shell that ``commands``
-need, ends the step with status ``error`` and the reason.
+pull policy, with the run's credentials for its registry host (``setup``'s ``registries``,
+sent as the engine API's ``X-Registry-Auth``); one that cannot be pulled, or an image
+without the shell that ``commands`` need, ends the step with status ``error`` and the reason.
 
 A step's container configuration, image pulls and start errors are made in ``docker_steps``.
 
@@ -36,7 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from runner.engine.docker_steps import (
 from runner.engine.labels import LABEL_RUN, cache_labels, cache_volume, run_labels
 from runner.engine.policy import check_policy
 from runner.errors import EngineError
+from runner.pipeline.registry_auth import RegistryAuth, auth_for
 from runner.pipeline.spec import (
     EXIT_SKIP,
     KIND_SERVICE,
@@ -89,6 +91,7 @@ class _StageState:
     log_threads: list[threading.Thread] = field(default_factory=list)
     removals: list[Future[None]] = field(default_factory=list)
     archive: IO[bytes] | None = None  # the clone, until the first container takes it
+    registries: list[RegistryAuth] = field(default_factory=list)  # pull credentials
     archive_lock: threading.Lock = field(default_factory=threading.Lock)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -151,14 +154,15 @@ class DockerEngine:
             raise EngineError(f'run "{run}" was not set up; call setup() first')
         return state
 
-    def setup(self, stage: StageSpec) -> RunId:
+    def setup(self, stage: StageSpec, registries: Sequence[RegistryAuth] = ()) -> RunId:
         """Check the policy, then create the network and volumes of ``stage``; the run's id.
 
+        The run's images are pulled with the first of ``registries`` whose host is theirs.
         A failure removes what was made before it is raised."""
         self.check_policy(stage)
         run_id = RunId(uuid.uuid4().hex[:12])
         labels = run_labels(stage, self.agent_name, run_id, self.extra_labels)
-        state = _StageState(run_id=run_id, stage=stage, labels=labels)
+        state = _StageState(run_id=run_id, stage=stage, labels=labels, registries=list(registries))
         with self._guard:
             self._runs[run_id] = state
         prefix = f"pr-{run_id}"
@@ -253,8 +257,9 @@ class DockerEngine:
             volumes=state.volumes,
             workspace_host_path=self.workspace_host_path,
         )
+        auth = auth_for(step.image, state.registries)
         if step.pull == "always":
-            pull_image(self.api, step.image, log, required=False)
+            pull_image(self.api, step.image, log, required=False, auth=auth)
         try:
             return self._create_container(state, config)
         except docker.errors.ImageNotFound as exc:
@@ -262,7 +267,7 @@ class DockerEngine:
                 raise EngineError(
                     f"image {step.image} is not on this agent and the step says pull: never"
                 ) from exc
-        pull_image(self.api, step.image, log, required=True)
+        pull_image(self.api, step.image, log, required=True, auth=auth)
         return self._create_container(state, config)
 
     def _create_container(self, state: _StageState, config: dict[str, Any]) -> str:

@@ -17,9 +17,16 @@ from docker.types import Mount as DockerMount
 from runner.engine.base import SCRIPT_ENTRYPOINT, SCRIPT_ENV, LogSink, shell_script
 from runner.engine.labels import LABEL_STEP, cache_volume
 from runner.errors import EngineError
+from runner.pipeline.registry_auth import RegistryAuth, image_host
 from runner.pipeline.spec import StageSpec, StepSpec
 
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]+")
+# How registries (through the Docker engine) say that the credentials were missing or wrong.
+_UNAUTHORIZED = re.compile(
+    r"unauthorized|authentication required|no basic auth credentials|denied|"
+    r"incorrect username or password",
+    re.IGNORECASE,
+)
 
 
 def safe_name(text: str) -> str:
@@ -110,18 +117,28 @@ def _mounts(
     return mounts
 
 
-def pull_image(api: Any, image: str, log: LogSink, *, required: bool) -> None:
-    """Pull ``image``, saying so in the step's log. A failed pull raises ``EngineError`` when
-    the image is ``required`` (not on the agent), else logs a warning (a local one is used)."""
+def pull_image(
+    api: Any, image: str, log: LogSink, *, required: bool, auth: RegistryAuth | None = None
+) -> None:
+    """Pull ``image``, saying so in the step's log; with ``auth``, the engine receives it as
+    the ``X-Registry-Auth`` of the pull (never the log). A failed pull raises ``EngineError``
+    when the image is ``required`` (not on the agent), else logs a warning (a local one is
+    used). A registry that refuses the credentials, or wants some, gives "cannot be pulled:
+    unauthorized" and what to do."""
     log(f"pulling image {image}")
     error = ""
+    config = {"username": auth.username, "password": auth.password} if auth else None
     try:
         # The SDK splits name, tag (default latest) and digest itself.
-        for chunk in api.pull(image, stream=True, decode=True):
+        for chunk in api.pull(image, stream=True, decode=True, auth_config=config):
             if chunk.get("error"):
                 error = chunk["error"]
     except docker.errors.APIError as exc:
         error = exc.explanation or str(exc)
+    if error and _UNAUTHORIZED.search(str(error)):
+        error = _unauthorized(image, auth, str(error))
+        if required:
+            raise EngineError(error)
     if error and required:
         raise EngineError(
             f"image {image} is not on this agent and cannot be pulled: {error}; "
@@ -129,6 +146,20 @@ def pull_image(api: Any, image: str, log: LogSink, *, required: bool) -> None:
         )
     if error:
         log(f"warning: pull of {image} failed ({error}); using the local image")
+
+
+def _unauthorized(image: str, auth: RegistryAuth | None, detail: str) -> str:
+    """The reason of a pull the registry refused for want of (right) credentials."""
+    host = image_host(image)
+    if auth is None:
+        hint = (
+            f"no credentials for {host} were given: add them to the repository "
+            f"(runner registry add OWNER/NAME {host} --username ...) or name a "
+            "Docker config secret in image_pull_secrets"
+        )
+    else:
+        hint = f"the registry refused user {auth.username} at {host}: check its password"
+    return f"image {image} cannot be pulled: unauthorized ({detail}); {hint}"
 
 
 def create_error(exc: Exception) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from runner.engine.base import LogSink, RunId
+from runner.pipeline.registry_auth import RegistryAuth
 from runner.pipeline.spec import StageSpec, StepResult, StepSpec
 
 
@@ -45,6 +47,7 @@ class FakeEngine:
         self.setup_error: Exception | None = None
         self.leftovers = 0  # what cleanup_leftovers finds and removes
         self._runs: dict[RunId, StageSpec] = {}
+        self.registries: list[RegistryAuth] = []  # what the last setup was given
 
     def signal(self, name: str) -> threading.Event:
         with self._lock:
@@ -57,8 +60,9 @@ class FakeEngine:
     def ping(self) -> None:
         return None
 
-    def setup(self, stage: StageSpec) -> RunId:
+    def setup(self, stage: StageSpec, registries: Sequence[RegistryAuth] = ()) -> RunId:
         self._record("setup", stage.name)
+        self.registries = list(registries)
         with self._lock:
             run = RunId(f"fake-{len(self._runs) + 1}")
             self._runs[run] = stage

@@ -137,6 +137,7 @@ def compile_stage(
         trust=trust,
         fork_privileged=fork_privileged,
         repo=ctx.repo,
+        pull_secrets=list(stage.pull_secrets),
         matrix=dict(stage.matrix),
     )
     build_env = build_environment(ctx, spec)

@@ -88,6 +88,7 @@ class Stage:
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {temp|host}
     environment: dict[str, Any] = field(default_factory=dict)
     cache: list[str] = field(default_factory=list)
+    pull_secrets: list[str] = field(default_factory=list)  # Drone's image_pull_secrets
     matrix: dict[str, str] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
 

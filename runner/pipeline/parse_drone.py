@@ -98,6 +98,7 @@ def parse_drone_document(
     cache = doc.get("cache")
     if cache is not None:
         stage.cache = fields.text_list(doc, "cache", prefix, issues) or []
+    stage.pull_secrets = fields.text_list(doc, "image_pull_secrets", prefix, issues) or []
     stage.steps = _steps(doc, "steps", dot, issues, name)
     stage.services = _steps(doc, "services", dot, issues, name)
     if not stage.steps and "steps" not in doc:

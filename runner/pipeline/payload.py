@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 
 from runner.errors import PayloadError
+from runner.pipeline.registry_auth import RegistryAuth
 from runner.pipeline.runtime_env import BuildProgress
 from runner.pipeline.spec import BuildContext, StageSpec, decode, encode_json
 
@@ -70,7 +71,9 @@ class StagePayload:
 
     ``secrets`` holds the values of the secrets the spec's steps reference, under the names of
     those references (``<step index>/<name>``); ``environ`` holds variables for every step that
-    win over the agent's own globals (the server sends none today).
+    win over the agent's own globals (the server sends none today). ``registries`` holds the
+    credentials the stage's images are pulled with (``runner.pipeline.registry_auth``): only
+    those of hosts the stage's images are on, never logged, never stored.
     """
 
     stage: StageRef
@@ -80,6 +83,7 @@ class StagePayload:
     spec: StageSpec
     secrets: dict[str, str] = field(default_factory=dict)
     environ: dict[str, str] = field(default_factory=dict)
+    registries: list[RegistryAuth] = field(default_factory=list)
 
     def step_ids(self) -> dict[str, int]:
         """The id of each step of the stage by its name."""

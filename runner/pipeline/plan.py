@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.pipeline.compile import compile_stage, default_image, plugin_variables, trust_view
+from runner.pipeline.compile import compile_stage, default_image, trust_view
 from runner.pipeline.config import CompiledBuild, load_pipeline
 from runner.pipeline.environ import build_environment
 from runner.pipeline.issues import Issue
 from runner.pipeline.lint import read_files, unrunnable_reason
 from runner.pipeline.model import WOODPECKER, Stage, Step
+from runner.pipeline.plugin_settings import plugin_variables
 from runner.pipeline.spec import KIND_CLONE, KIND_SERVICE, KIND_STEP, BuildContext, StageSpec
 from runner.pipeline.spec import StepSpec as Spec
 

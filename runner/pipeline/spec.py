@@ -214,6 +214,9 @@ class StageSpec:
     trust: str = "own"
     fork_privileged: bool = False
     repo: str = ""  # for cache keys and resource labels
+    # Names of the secrets holding Docker config JSON that the stage's images are pulled
+    # with (Drone's image_pull_secrets): names only; the claim resolves them.
+    pull_secrets: list[str] = field(default_factory=list)
     matrix: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,12 +11,13 @@ import logging
 import time
 from typing import Any
 
-from runner.core import DONE_STATUSES, Agent, Build, Stage
+from runner.core import DONE_STATUSES, Agent, Build, Repo, Stage
 from runner.errors import NotFound
 from runner.labels import beyond, format_labels, matches
 from runner.pipeline.payload import BuildRef, RepoRef, StagePayload, StageRef, StepRef
+from runner.pipeline.registry_auth import RegistryAuth, needed, pull_secret_auths
 from runner.pipeline.spec import BuildContext, StepSpec
-from runner.pipeline.trust import is_plugin
+from runner.pipeline.trust import FORK, is_plugin, stage_trust
 from runner.server.services import Services
 from runner.server.status import status_reporter
 from runner.services.agents import subject
@@ -101,7 +102,34 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
         # the stage when it passes (and the server's reaper ends it, should the agent not).
         spec=dataclasses.replace(spec, timeout=repo.timeout, services=services_first, steps=steps),
         secrets=resolved,
+        registries=_registries(services, stage, build, repo, environment),
     )
+
+
+def _registries(
+    services: Services, stage: Stage, build: Build, repo: Repo, environment: str
+) -> list[RegistryAuth]:
+    """The credentials the stage's images are pulled with, only those of hosts its images are
+    on: first its Drone pull secrets (secrets of Docker config JSON, given as any secret is
+    for the build's event, so a pull request gets only those that allow pull requests, as in
+    Drone), then the repository's registries (Woodpecker's; Drone's registry credentials
+    beside its pull secrets), which go to every build but a fork's pull request: Woodpecker
+    runs those only once approved (its default approval mode, "forks"), and no one approves
+    them here."""
+    spec = stage.spec
+    stores = services.stores
+    found: list[RegistryAuth] = []
+    if spec.pull_secrets:
+        values = stores.secrets.values_for(
+            repo.id,
+            event=build.event,
+            environment=environment,
+            pull_request=build.event == "pull_request",
+        )
+        found += pull_secret_auths(spec.pull_secrets, values)
+    if stage_trust(spec) != FORK:
+        found += stores.registries.credentials_of(repo.id)
+    return needed([s.image for s in [*spec.services, *spec.steps]], found)
 
 
 def _may_see_environment(services: Services, stage: Stage, repo_id: int, build: Build) -> bool:

@@ -23,6 +23,7 @@ from runner.store.deliveries import HookDeliveryStore
 from runner.store.environments import EnvironmentStore
 from runner.store.history import ApprovalStore, BuildEventStore
 from runner.store.logs import DEFAULT_CAP, LogStore
+from runner.store.registries import RegistryStore
 from runner.store.repos import RepoStore
 from runner.store.secrets import SecretStore
 from runner.store.stages import LEASE_CANCEL, LEASE_LOST, LEASE_OK, StageStore
@@ -58,6 +59,7 @@ class Stores:
         self.steps = StepStore(db)
         self.logs = LogStore(db, cap_bytes=cap)
         self.secrets = SecretStore(db, cipher)
+        self.registries = RegistryStore(db, cipher)
         self.crons = CronStore(db)
         self.agents = AgentStore(db)
         self.environments = EnvironmentStore(db)
@@ -83,6 +85,7 @@ __all__ = [
     "EnvironmentStore",
     "HookDeliveryStore",
     "LogStore",
+    "RegistryStore",
     "RepoStore",
     "SecretStore",
     "StageStore",

@@ -200,6 +200,17 @@ class SecretRow(Base):
     created: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class RegistryRow(Base):
+    __tablename__ = "registries"
+    __table_args__ = (UniqueConstraint("repo_id", "hostname"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = _fk("repos.id")
+    hostname: Mapped[str] = mapped_column(String(300))
+    username: Mapped[str] = mapped_column(String(300))
+    password: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet token
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class CronRow(Base):
     __tablename__ = "crons"
     __table_args__ = (UniqueConstraint("repo_id", "name"),)

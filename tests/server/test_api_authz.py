@@ -60,6 +60,14 @@ def _endpoints(build_number: int, token_id: int):
         ("POST", f"{repo}/secrets", lambda: {"name": f"s{next(COUNTER)}", "value": "v"}, "owner"),
         ("PUT", f"{repo}/secrets/fixed", lambda: {"value": "v2"}, "owner"),
         ("DELETE", f"{repo}/secrets/nothing", None, "owner"),
+        ("GET", f"{repo}/registries", None, "owner"),
+        (
+            "POST",
+            f"{repo}/registries",
+            lambda: {"hostname": f"r{next(COUNTER)}.io", "username": "u", "password": "p"},
+            "owner",
+        ),
+        ("DELETE", f"{repo}/registries/nothing.io", None, "owner"),
         ("GET", f"{repo}/crons", None, "read"),
         (
             "POST",

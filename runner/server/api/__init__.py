@@ -1,7 +1,7 @@
 """The REST API (``/api/v1``): JSON in and out, token or session auth, roles checked per call.
 
-One module per resource: ``repos``, ``builds``, ``logs``, ``secrets``, ``crons``, ``users``
-(users and tokens) and ``agents``. Each registers its routes on ``api_bp``.
+One module per resource: ``repos``, ``builds``, ``logs``, ``secrets``, ``registries``,
+``crons``, ``users`` (users and tokens) and ``agents``. Each registers its routes on ``api_bp``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from runner.server.api import (  # noqa: E402,F401  (modules register their rout
     crons,
     environments,
     logs,
+    registries,
     repo_admin,
     repos,
     secrets,
