@@ -19,14 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import click
+import docker
 import docker_plugin
 import oss_plugin
 import pytest
+from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
+from runner.commands import plugin as plugin_command
 from runner.commands.plugin import drone_name_refs
 from runner.testing import session_id
-from tests.plugins.conftest import BUSYBOX, TEST_LABEL
+from tests.plugins.conftest import BUSYBOX, PYTHON, TEST_LABEL
 
 ACCESS_KEY = "LTAI-seed-access-key"
 SECRET_KEY = "seed-secret-key-0123456789"
@@ -173,3 +177,24 @@ def test_plugins_docker_image_pushes_with_drone_08_docker_variables(
             assert out.decode().strip() == marker
         finally:
             docker_client.images.remove(ref, force=True)
+
+
+@pytest.mark.docker
+def test_cli_tags_the_docker_plugin_under_its_drone_name(docker_client: Any) -> None:
+    group = click.Group()
+    plugin_command.register(group)
+    tag = f"test-cli-{uuid.uuid4().hex[:8]}"
+    args = ["plugin", "build", "docker", "--base-image", PYTHON, "--tag", tag]
+    result = CliRunner().invoke(group, args + ["--tag-prefix", "pipeline-runner/cli-"])
+    try:
+        assert result.exit_code == 0, result.output
+        assert f"built: pipeline-runner/cli-docker:{tag}" in result.output
+        assert f"tagged for Drone files: plugins/docker:{tag}" in result.output
+        built = docker_client.images.get(f"pipeline-runner/cli-docker:{tag}")
+        assert docker_client.images.get(f"plugins/docker:{tag}").id == built.id
+    finally:
+        for ref in (f"pipeline-runner/cli-docker:{tag}", f"plugins/docker:{tag}"):
+            try:
+                docker_client.images.remove(ref, force=True)
+            except docker.errors.ImageNotFound:
+                pass
