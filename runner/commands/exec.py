@@ -228,8 +228,7 @@ class _Interrupts:
     "privileged_images",
     multiple=True,
     metavar="IMAGE",
-    help="an image allowed the docker socket and privileged mode (repeatable; default: the "
-    "agent_privileged_images setting)",
+    help="an image allowed the docker socket and privileged mode (repeatable)",
 )
 @click.option(
     "--clone",
@@ -308,8 +307,7 @@ def exec_main(*, file=None, out: TextIO | None = None, cancel=None, **options) -
         secrets.update(ectx.parse_pairs(options.get("secret_pairs") or (), "--secret"))
         environ = ectx.parse_pairs(options.get("env_pairs") or (), "--env")
         timeout = ectx.parse_duration(options["timeout"]) if options.get("timeout") else 0
-        # As runner lint: without --privileged-image, the list an agent here would use.
-        privileged = list(options.get("privileged_images") or ()) or _agent_privileged_images()
+        privileged = list(options.get("privileged_images") or ())
         build = compile_files(
             paths, ctx, environ=environ, trusted=ctx.trusted, privileged_images=privileged
         )
@@ -386,13 +384,6 @@ def _run(stages, options, secrets, environ, privileged, ctx, out, cancel) -> int
         return EXIT_INTERRUPTED
     ok = all(r.status in ("success", "skipped") for _, r in results)
     return EXIT_OK if ok else EXIT_FAILED
-
-
-def _agent_privileged_images() -> list[str]:
-    """The agent's privileged-plugin list (``agent_privileged_images``)."""
-    from runner.settings import load_settings
-
-    return list(load_settings().agent_privileged_images)
 
 
 def _issue_text(issue) -> str:

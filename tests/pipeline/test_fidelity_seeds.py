@@ -10,7 +10,8 @@
   drone-docker README.md, "Special privileges") and drone-runner-docker's
   engine/compiler/compiler.go ``isPrivileged``, which also drops the privilege of a step that
   sets commands. This project's docker plugin builds through the agent's engine socket, so the
-  grant is the socket (runner/pipeline/plugin_socket.py). A fork's build gets nothing.
+  grant is the socket (runner/pipeline/plugin_socket.py), for its names only: Drone's own
+  images of the list (plugins/ecr...) are left alone. A fork's build gets nothing.
 - Drone 0.8 ``secrets: [docker_username, docker_password]`` reach the plugin as
   ``DOCKER_USERNAME``/``DOCKER_PASSWORD``, the fallbacks drone-docker reads
   (cmd/drone-docker/main.go, flags ``docker.username``: ``PLUGIN_USERNAME,DOCKER_USERNAME``).
@@ -21,9 +22,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from runner.commands.plugin import drone_name_refs
 from runner.pipeline.config import load_pipeline
+from runner.pipeline.plugin_socket import SOCKET_PLUGIN_IMAGES
 from runner.pipeline.spec import BuildContext, Mount, StepSpec
-from runner.pipeline.trust import DOCKER_SOCKET
+from runner.pipeline.trust import DOCKER_SOCKET, image_matches
 from runner.settings import Settings
 
 FILES = Path(__file__).parent / "fidelity" / "seeds"
@@ -124,6 +127,19 @@ def test_plugins_docker_gets_no_socket_off_the_privileged_list_or_in_a_fork() ->
         fork_privileged=True,
     )
     assert [s.mounts for s in allowed.stages[0].steps if s.name == "publish"] == [[SOCKET]]
+
+
+def test_only_the_docker_plugins_names_get_the_socket_of_the_privileged_list() -> None:
+    text = (FILES / "plugins_docker.yml").read_text().replace("plugins/docker", "plugins/ecr")
+    listed = ["plugins/ecr", "plugins/docker"]
+    build = load_pipeline({".drone.yml": text}, TAG, environ={}, privileged_images=listed)
+    # plugins/ecr is Drone's own image (Docker in Docker): the socket is not what it needs.
+    assert [s.mounts for s in build.stages[0].steps if s.name == "publish"] == [[]]
+    own = text.replace("plugins/ecr", "pipeline-runner/docker:1.0")
+    build = load_pipeline({".drone.yml": own}, TAG, environ={}, privileged_images=["*/docker"])
+    assert [s.mounts for s in build.stages[0].steps if s.name == "publish"] == [[SOCKET]]
+    for ref in drone_name_refs(["docker"]):
+        assert image_matches(ref, SOCKET_PLUGIN_IMAGES)
 
 
 def test_aliyun_oss_and_s3_style_settings_compile_as_written() -> None:
