@@ -437,13 +437,15 @@ def github_push(
     *,
     branch: str = "main",
     message: str = "change",
+    tag: str = "",
 ) -> tuple[dict[str, str], bytes]:
-    """Headers and body of a GitHub push webhook of ``sha`` on ``branch``, signed with
-    ``secret``; the repository clones from ``repo``. Each call makes a new body (a new
-    ``pushed_at``): a body sent again is a replay the server answers as a duplicate."""
+    """Headers and body of a GitHub push webhook of ``sha`` on ``branch`` (or of the tag
+    ``tag``: GitHub's push of ``refs/tags/<tag>``), signed with ``secret``; the repository
+    clones from ``repo``. Each call makes a new body (a new ``pushed_at``): a body sent again
+    is a replay the server answers as a duplicate."""
     owner, name = slug.split("/")
     payload = {
-        "ref": f"refs/heads/{branch}",
+        "ref": f"refs/tags/{tag}" if tag else f"refs/heads/{branch}",
         "before": "0" * 40,
         "after": sha,
         "created": False,

@@ -86,13 +86,17 @@ def read_tags(s: Settings) -> list[str] | None:
 def make_plan(s: Settings) -> Plan | None:
     """Read and check every setting; None when auto_tag finds nothing to publish."""
     repo = s.require("repo", "image", hint="e.g. repo: registry.example.com/team/app")
-    registry = s.get("registry", default="") or ""
+    # drone-docker (cmd/drone-docker/main.go) reads each login field from its setting, else
+    # from the plain variable a Drone 0.8 secret exports: PLUGIN_USERNAME,DOCKER_USERNAME...
+    registry = s.get("registry") or s.env("DOCKER_REGISTRY") or ""
     registry = registry.replace("https://", "").replace("http://", "").rstrip("/")
     if registry and not registry_of(repo) and "docker.io" not in registry:
         repo = f"{registry}/{repo}"
     registry = registry or registry_of(repo)
-    username = s.get("username", "docker_username") or ""
-    password = s.secret("password", "docker_password") or ""
+    username = s.get("username", "docker_username") or s.env("DOCKER_USERNAME") or ""
+    password = (
+        s.secret("password", "docker_password") or s.env("DOCKER_PASSWORD", secret=True) or ""
+    )
     if username and not password:
         s.require_secret("password", hint="username is set, so the password is needed")
     tags = read_tags(s)

@@ -3,8 +3,8 @@
 Works with AWS S3, MinIO and Aliyun OSS (its S3-compatible endpoint). Accepts the settings of
 plugins/s3 (``access_key``, ``secret_key``, ``path_style``, ``region``) and of
 drone_aliyun_oss-style plugins (``access_key_id``, ``access_key_secret``, ``endpoint``,
-``bucket``, ``target``/``dest``). ``delete`` removes stale objects under the target prefix,
-for static sites. The S3 calls are boto3's. See README.md.
+``bucket``, and ``target``: the local folder, ``dest``: the key prefix). ``delete`` removes
+stale objects under the target prefix, for static sites. The S3 calls are boto3's. See README.md.
 """
 
 from __future__ import annotations
@@ -138,10 +138,28 @@ def table_or_string(s: Settings, *names: str) -> dict[str, str] | str:
     return value
 
 
+def source_and_prefix(s: Settings) -> tuple[str, str]:
+    """What to upload and the key prefix, in either plugin's words.
+
+    plugins/s3 names the local files ``source`` and the key prefix ``target``. The
+    drone_aliyun_oss images (an ``ossutil cp -r target oss://bucket/dest`` wrapper) name the
+    local folder ``target`` and the key prefix ``dest``. A step with ``source`` speaks the
+    first; one without speaks the second, so both kinds of files run unchanged.
+    """
+    source = s.get("source", "src")
+    if source is not None:
+        return source, s.get("target", "dest", "destination", default="")
+    local = s.require(
+        "source",
+        "target",
+        hint="source (or drone_aliyun_oss's target): a file, a folder or a glob such as dist/**/*",
+    )
+    return local, s.get("dest", "destination", default="")
+
+
 def plan_uploads(s: Settings) -> tuple[list[Upload], str]:
     """The uploads and the target prefix, from the settings and the workspace."""
-    source = s.require("source", "src", hint="a file, a folder or a glob such as dist/**/*")
-    target = s.get("target", "dest", "destination", default="") or ""
+    source, target = source_and_prefix(s)
     excludes = s.list("exclude", "ignore")
     files, folder = find_files(source, excludes)
     if not files:

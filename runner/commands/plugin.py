@@ -4,7 +4,9 @@ Every plugin is built from one context: the ``plugins/`` folder (so the shared `
 ``requirements.txt`` are copied in) plus, under ``wheels/``, the wheelhouse of the pinned
 libraries for the base image's Python (see ``plugin_wheelhouse``), which the Dockerfiles
 install from without any network. Images are tagged ``<tag-prefix><name>:<tag>`` —
-``pipeline-runner/docker:latest`` by default, the name on the agent's privileged-plugin list.
+``pipeline-runner/docker:latest`` by default, the name on the agent's privileged-plugin list —
+and also under the names Drone files use for the plugin they replace (``DRONE_NAMES``:
+``plugins/docker:<tag>``), so ``image: plugins/docker`` runs this project's plugin unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from runner.commands.plugin_wheelhouse import (
 from runner.errors import EngineError, RunnerError
 
 DEFAULT_TAG_PREFIX = "pipeline-runner/"
+# The image names of the Drone plugins a plugin replaces, settings and all: Drone files name
+# them (`image: plugins/docker`), and the image is pulled only when missing, so a local tag
+# runs this project's plugin. plugins/docker is on Drone's privileged list and on the agent's.
+DRONE_NAMES: dict[str, tuple[str, ...]] = {"docker": ("plugins/docker",)}
 _BASE_IMAGE_ARG = re.compile(r"^\s*ARG\s+BASE_IMAGE=(\S+)", re.MULTILINE)
 _COPIES_WHEELS = re.compile(r"^\s*COPY\s+(?:--\S+\s+)*wheels/", re.MULTILINE)
 
@@ -38,6 +44,12 @@ def plugins_dir() -> Path:
     if override:
         return Path(override)
     return Path(__file__).resolve().parents[2] / "plugins"
+
+
+def drone_name_refs(names: list[str], tag: str = "latest") -> list[str]:
+    """The Drone image references (``DRONE_NAMES``) ``build_plugin_images`` tags for the
+    plugins ``names`` with ``tag``."""
+    return [f"{alias}:{tag}" for name in names for alias in DRONE_NAMES.get(name, ())]
 
 
 def available_plugins(root: Path | None = None) -> list[str]:
@@ -133,8 +145,12 @@ def build_plugin_images(
     root: Path | None = None,
     wheelhouse_root: Path | None = None,
     network_mode: str | None = None,
+    drone_names: bool = True,
 ) -> list[str]:
     """Build the named plugins (all when empty) and return the image references built.
+
+    With ``drone_names``, each image is also tagged under the names of the Drone plugins it
+    replaces (``drone_name_refs``; not in the returned list, which names each image once).
 
     ``client`` is a ``docker.DockerClient``; its low-level API streams the build output line by
     line to ``log``. A plugin whose Dockerfile copies ``wheels/`` gets the wheelhouse for its
@@ -196,6 +212,11 @@ def build_plugin_images(
                 for line in text.rstrip("\n").splitlines():
                     log(line)
             built.append(ref)
+            if drone_names:
+                for alias in drone_name_refs([name], tag):
+                    repository, _, alias_tag = alias.rpartition(":")
+                    client.api.tag(ref, repository, alias_tag)
+                    log(f"==> tagged {alias} (the Drone name of {ref})")
     finally:
         contexts.close()
     return built
@@ -227,6 +248,12 @@ def register(group: click.Group) -> None:
     @click.option("--tag", default="latest", show_default=True)
     @click.option("--build-arg", "build_arg", multiple=True, help="KEY=VALUE, repeatable.")
     @click.option(
+        "--drone-names/--no-drone-names",
+        default=True,
+        show_default=True,
+        help="Also tag the names of the Drone plugins replaced (plugins/docker:TAG).",
+    )
+    @click.option(
         "--network",
         default=None,
         help="Network of the build's RUN steps (`none` proves an offline build).",
@@ -238,6 +265,7 @@ def register(group: click.Group) -> None:
         tag_prefix: str,
         tag: str,
         build_arg: tuple[str, ...],
+        drone_names: bool,
         network: str | None,
         plugins_root: Path | None,
     ) -> None:
@@ -266,12 +294,17 @@ def register(group: click.Group) -> None:
                 log=click.echo,
                 root=plugins_root,
                 network_mode=network,
+                drone_names=drone_names,
             )
         except RunnerError as exc:
             raise click.ClickException(str(exc)) from None
         except docker.errors.DockerException as exc:
             raise click.ClickException(f"Docker engine: {exc}") from None
         click.echo(f"built: {', '.join(refs)}")
+        names_built = [ref.removeprefix(tag_prefix).partition(":")[0] for ref in refs]
+        aliases = drone_name_refs(names_built, tag) if drone_names else []
+        if aliases:
+            click.echo(f"tagged for Drone files: {', '.join(aliases)}")
 
     @plugin.command("wheelhouse")
     @click.option(

@@ -25,6 +25,7 @@ from runner.pipeline.lint import (
     unrunnable_reason,
 )
 from runner.pipeline.model import WOODPECKER, Stage
+from runner.pipeline.plugin_socket import grant_docker_socket
 from runner.pipeline.spec import KIND_CLONE, BuildContext, StageSpec
 from runner.pipeline.trust import FORK
 from runner.pipeline.yamlload import check_budget, check_size
@@ -85,7 +86,9 @@ def load_pipeline(
     ``PipelineError`` (message with file and line, ``.issues`` = every blocking issue) when
     a file cannot be substituted or parsed or has lint errors, or when a step that runs for
     this event breaks the trust rule (``runner.pipeline.trust``) of the build's class, which
-    ``trusted`` (the repository's mark) and ``ctx.fork`` decide. For a fork,
+    ``trusted`` (the repository's mark) and ``ctx.fork`` decide; a step of an image on
+    ``privileged_images`` run as shipped gets the Docker socket first, as Drone makes such
+    images privileged (``plugin_socket``). For a fork,
     ``fork_route(labels)`` says why a stage's agent labels are refused ("" when they are not).
     Stages of a type the Docker engine cannot run are left out with a warning; if no stage is
     left at all, and some were left out for that reason, that is an error too.
@@ -157,6 +160,7 @@ def load_pipeline(
         result.stages.append(spec)
     refused: list[Issue] = []
     for stage, spec in zip(selected, result.stages, strict=True):
+        grant_docker_socket(spec, privileged_images, fork_privileged=fork_privileged)
         steps = [*spec.services, *spec.steps]
         refused += trust_issues(
             stage,

@@ -61,6 +61,10 @@ DRONE_PRIVILEGED_IMAGES = (
 # This project's image-building plugins: they reach the agent's engine through the Docker
 # socket a step mounts, and never need privileged mode (see ``privileged_by_default``).
 OWN_PRIVILEGED_IMAGES = ("pipeline-runner/docker", "runner-plugin-docker")
+# The names of this project's docker plugin, which uses the engine's socket and never privileged
+# mode: its own, and the Drone name ``runner plugin build`` tags it with (``plugins/docker``,
+# runner/commands/plugin.py DRONE_NAMES), so a Drone file's ``image: plugins/docker`` runs it.
+SOCKET_PLUGIN_IMAGES = (*OWN_PRIVILEGED_IMAGES, "plugins/docker")
 # The agents' privileged list when their settings do not name one.
 DEFAULT_PRIVILEGED_IMAGES = (*DRONE_PRIVILEGED_IMAGES, *OWN_PRIVILEGED_IMAGES)
 
@@ -174,8 +178,9 @@ def privileged_by_default(
     its privileged list: drone-runner-docker engine/compiler/compiler.go (``Compile`` and
     ``isPrivileged``) makes a step (not a service) privileged when its image is on the list
     and it sets no commands, command, entrypoint or volumes. Within this project's trust
-    rules: a fork's build gets it only with ``fork_privileged``, and this project's own
-    plugins (``OWN_PRIVILEGED_IMAGES``), which use the socket instead, never get it."""
+    rules: a fork's build gets it only with ``fork_privileged``, and this project's docker
+    plugin under any of its names (``SOCKET_PLUGIN_IMAGES``, ``plugins/docker`` among them),
+    which gets the socket instead (``runner.pipeline.plugin_socket``), never gets it."""
     if step.kind != KIND_STEP or step.privileged:
         return False
     if trust == FORK and not fork_privileged:
@@ -183,7 +188,7 @@ def privileged_by_default(
     if not is_plugin(step) or any(m.kind in ("host", "temp") for m in step.mounts):
         return False
     listed = image_matches(step.image, privileged_images)
-    return listed and not image_matches(step.image, OWN_PRIVILEGED_IMAGES)
+    return listed and not image_matches(step.image, SOCKET_PLUGIN_IMAGES)
 
 
 def refusal(

@@ -358,13 +358,14 @@ def test_privileged_plugins_run_privileged_as_shipped_only():
     """drone-runner-docker engine/compiler/compiler.go (``Compile``, ``isPrivileged``): a step
     (not a service) of an image of the list, under any tag or registry spelling
     (internal/docker/image ``Match``), is privileged unless it sets commands, command,
-    entrypoint or volumes. This project's own docker plugin uses the socket instead and is
-    not made privileged; an image off the list is not either."""
+    entrypoint or volumes. This project's own docker plugin, under its own names and under
+    ``plugins/docker`` (which ``runner plugin build`` tags it with), uses the socket instead
+    and is not made privileged; an image off the list is not either."""
     build = compile_file("privileged_plugins.yml", privileged_images=DEFAULT_PRIVILEGED_IMAGES)
     privileged = {s.name: s.privileged for s in [*build.stages[0].steps, *build.stages[0].services]}
     assert privileged == {
         "clone": False,
-        "docker": True,
+        "docker": False,
         "ecr": True,
         "gcr": True,
         "acr": True,
@@ -375,7 +376,8 @@ def test_privileged_plugins_run_privileged_as_shipped_only():
         "slack": False,
         "dind": False,
     }
-    assert step_of(build, "default", "docker").needs_trust == ["privileged mode"]
+    assert step_of(build, "default", "ecr").needs_trust == ["privileged mode"]
+    assert step_of(build, "default", "docker").needs_trust == ["the Docker socket /var/run/docker.sock"]
     assert not any(s.privileged for s in compile_file("privileged_plugins.yml").stages[0].steps)
 
 
@@ -395,7 +397,7 @@ def test_a_forks_build_gets_privileged_plugins_only_with_fork_privileged():
         privileged_images=DEFAULT_PRIVILEGED_IMAGES,
         fork_privileged=True,
     )
-    assert step_of(allowed, "default", "docker").privileged
+    assert step_of(allowed, "default", "ecr").privileged
 
 
 def _listed_plugin(docker_client: Any, run_id: str, program: str) -> str:

@@ -50,12 +50,13 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def plugin_images(docker_client, session_labels):
     """Every plugin image built from runner-test/python, tagged
-    pipeline-runner/<name>:test-<session id>.
+    pipeline-runner/<name>:test-<session id> (and plugins/docker:test-<session id>, its Drone
+    name).
 
     The build runs without network (as on a machine that reaches no registry): the libraries
     come from the wheelhouse, which is downloaded through pip first when the cache lacks it.
     """
-    from runner.commands.plugin import build_plugin_images
+    from runner.commands.plugin import build_plugin_images, drone_name_refs
 
     refs = build_plugin_images(
         docker_client,
@@ -66,8 +67,9 @@ def plugin_images(docker_client, session_labels):
         log=lambda line: None,
         network_mode="none",
     )
-    yield {ref.split("/")[1].split(":")[0]: ref for ref in refs}
-    for ref in refs:
+    names = {ref.split("/")[1].split(":")[0]: ref for ref in refs}
+    yield names
+    for ref in refs + drone_name_refs(list(names), f"test-{session_id()}"):
         try:
             docker_client.images.remove(ref, force=True)
         except Exception:

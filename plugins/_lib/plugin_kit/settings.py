@@ -70,6 +70,18 @@ class Settings:
         MASKER.add(value)
         return value
 
+    def env(self, *variables: str, secret: bool = False) -> str | None:
+        """The first of the plain environment ``variables`` that is set and not empty: the
+        fallbacks a Drone plugin reads beside its ``PLUGIN_*`` (``DOCKER_PASSWORD``, which a
+        Drone 0.8 ``secrets: [docker_password]`` exports). ``secret`` masks the value."""
+        for variable in variables:
+            value = self.environ.get(variable)
+            if value:
+                if secret:
+                    MASKER.add(value)
+                return value
+        return None
+
     def bool(self, *names: str, default: bool = False) -> bool:
         value = self.get(*names)
         if value is None:
