@@ -30,7 +30,6 @@ from runner.pipeline.trust import (
 )
 
 
-
 def grant_docker_socket(
     stage: StageSpec, privileged_images: Sequence[str], *, fork_privileged: bool = False
 ) -> list[str]:

@@ -377,7 +377,9 @@ def test_privileged_plugins_run_privileged_as_shipped_only():
         "dind": False,
     }
     assert step_of(build, "default", "ecr").needs_trust == ["privileged mode"]
-    assert step_of(build, "default", "docker").needs_trust == ["the Docker socket /var/run/docker.sock"]
+    assert step_of(build, "default", "docker").needs_trust == [
+        "the Docker socket /var/run/docker.sock"
+    ]
     assert not any(s.privileged for s in compile_file("privileged_plugins.yml").stages[0].steps)
 
 

@@ -24,9 +24,8 @@ from pathlib import Path
 
 from runner.commands.plugin import drone_name_refs
 from runner.pipeline.config import load_pipeline
-from runner.pipeline.trust import SOCKET_PLUGIN_IMAGES
 from runner.pipeline.spec import BuildContext, Mount, StepSpec
-from runner.pipeline.trust import DOCKER_SOCKET, image_matches
+from runner.pipeline.trust import DOCKER_SOCKET, SOCKET_PLUGIN_IMAGES, image_matches
 from runner.settings import Settings
 
 FILES = Path(__file__).parent / "fidelity" / "seeds"
