@@ -1,0 +1,234 @@
+"""Substitution is drone/envsubst's, operator by operator (Drone 0.8, Drone 1.x and Woodpecker
+all run pipeline files through it before parsing them).
+
+The tables are the cases of drone/envsubst's own tests, kept as data here: ``eval_test.go``
+(``TestExpand``: whole expressions with their variables and outputs), ``funcs_test.go`` (each
+function on its own) and ``parse/parse_test.go`` (``TestParse``: what each form parses to, here
+checked through its value), plus the forms envsubst refuses (``parse/parse.go``: ``parseFunc``
+knows ``:``, ``=``, ``,``, ``^``, ``/``, ``#``, ``%`` after a name and nothing else). The
+meaning of each operator is ``lookupFunc`` in ``template.go``: every default form
+(``=``, ``:=``, ``:-``, ``:?``, ``:+``) is ``toDefault``, which takes the default when the value
+is *empty*. Drone's variable lookup quotes a value holding a newline
+(drone/drone-runner-docker ``command/compile.go``, the ``subf`` mapping passed to
+``envsubst.Eval``); an unknown variable is empty (the mapping reads a Go map).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from runner.errors import SubstitutionError
+from runner.pipeline.config import load_pipeline
+from runner.pipeline.spec import BuildContext
+from runner.pipeline.substitute import substitute
+
+FIDELITY = Path(__file__).parent / "fidelity" / "subst"
+
+# drone/envsubst eval_test.go, TestExpand: (variables, input, output).
+EVAL_CASES = [
+    ({}, "abcdEFGH28ij", "abcdEFGH28ij"),
+    ({"var01": "abcdEFGH28ij"}, "${#var01}", "12"),
+    ({"var01": "abcdEFGH28ij"}, "${var01^}", "AbcdEFGH28ij"),
+    ({"var01": "abcdEFGH28ij"}, "${var01^^}", "ABCDEFGH28IJ"),
+    ({"var01": "ABCDEFGH28IJ"}, "${var01,}", "aBCDEFGH28IJ"),
+    ({"var01": "ABCDEFGH28IJ"}, "${var01,,}", "abcdefgh28ij"),
+    (
+        {"path_name": "/home/bozo/ideas/thoughts.for.today"},
+        "${path_name:11}",
+        "ideas/thoughts.for.today",
+    ),
+    ({"path_name": "/home/bozo/ideas/thoughts.for.today"}, "${path_name:11:5}", "ideas"),
+    ({"var": "abc"}, "${var=xyz}", "abc"),
+    ({}, "${var=xyz}", "xyz"),
+    ({"default_var": "foo"}, "something ${var=${default_var}}", "something foo"),
+    ({"default_var": "foo1"}, "foo: ${var=${default_var}-suffix}", "foo: foo1-suffix"),
+    ({"default_var": "foo1"}, "foo: ${var=prefix${default_var}-suffix}", "foo: prefixfoo1-suffix"),
+    ({}, "${var:=xyz}", "xyz"),
+    ({"stringZ": "abcABC123ABCabc"}, "${stringZ/%abc/XYZ}", "abcABC123ABCXYZ"),
+    ({"stringZ": "abcABC123ABCabc"}, "${stringZ/#abc/XYZ}", "XYZABC123ABCabc"),
+    ({"stringZ": "abcABC123ABCabc"}, "${stringZ//abc/xyz}", "xyzABC123ABCxyz"),
+    ({"stringZ": "abcABC123ABCabc"}, "${stringZ/abc/xyz}", "xyzABC123ABCabc"),
+    ({"filename": "bash.string.txt"}, "${filename#*.}", "string.txt"),
+    ({"filename": "path/to/file"}, "${filename#*/}", "to/file"),
+    ({"filename": "/path/to/file"}, "${filename#*/}", "path/to/file"),
+    ({"filename": "bash.string.txt"}, "${filename##*.}", "txt"),
+    ({"filename": "path/to/file"}, "${filename##*/}", "file"),
+    ({"filename": "/path/to/file"}, "${filename##*/}", "file"),
+    ({"filename": "bash.string.txt"}, "${filename%.*}", "bash.string"),
+    ({"filename": "bash.string.txt"}, "${filename%%.*}", "bash"),
+    ({"var01": "abcdEFGH28ij"}, "${var=${var01^^}}", "ABCDEFGH28IJ"),
+    ({"var01": "abcdEFGH28ij"}, "$${var01}", "${var01}"),
+    (
+        {"var01": "abcdEFGH28ij"},
+        "some text ${var01}$${var$${var01}$var01${var01}",
+        "some text abcdEFGH28ij${var${var01}$var01abcdEFGH28ij",
+    ),
+    ({"default_var": "foo"}, "something $${var=${default_var}}", "something ${var=foo}"),
+    ({"stringZ": "foo/bar"}, r"${stringZ/\//-}", "foo-bar"),
+    ({"stringZ": "foo/bar/baz"}, r"${stringZ//\//-}", "foo-bar-baz"),
+    ({"default_var": "foo"}, "\\\\something ${var=${default_var}}", "\\\\something foo"),
+    ({"stringZ": "foo.bar"}, "${stringZ/./}", "foobar"),
+]
+
+# drone/envsubst funcs_test.go: each function with its arguments, written as an expression.
+FUNC_CASES = [
+    ({"v": "Hello World"}, "${#v}", "11"),
+    ({"v": "Hello World"}, "${v,,}", "hello world"),
+    ({"v": "HELLO WORLD"}, "${v,}", "hELLO WORLD"),
+    ({"v": ""}, "${v,}", ""),
+    ({"v": "Hello World"}, "${v^^}", "HELLO WORLD"),
+    ({"v": "hello world"}, "${v^}", "Hello world"),
+    ({"v": ""}, "${v^}", ""),
+    ({"v": "Hello World"}, "${v=Hola Mundo}", "Hello World"),
+    ({"v": ""}, "${v=Hola Mundo}", "Hola Mundo"),
+    ({"v": "123456789123456789"}, "${v:0:8}", "12345678"),
+    ({"v": "123456789123456789"}, "${v:1:8}", "23456789"),
+    ({"v": "123456789123456789"}, "${v:9}", "123456789"),
+    ({"v": "123456789123456789"}, "${v:9:50}", "123456789"),
+    ({"v": "123456789123456789"}, "${v:-3:2}", "123456789123456789"),  # ":-" is a default
+    ({"v": "123456789123456789", "p": "-3"}, "${v:${p}:2}", "78"),
+    ({"v": "123456789123456789", "p": "-300"}, "${v:${p}:3}", "123"),
+    ({"v": "12345678"}, "${v:9:1}", ""),
+]
+
+# drone/envsubst parse/parse_test.go, TestParse: each form, with the value it stands for.
+PARSE_VARS = {
+    "string": "abcdef/ghi",
+    "position": "2",
+    "stringy": "xx123",
+    "stringz": "DEF",
+    "var": "V",
+}
+PARSE_CASES = [
+    ("text", "text"),
+    ("}text", "}text"),
+    ("http://github.com", "http://github.com"),
+    ("$${string}", "${string}"),
+    ("$$string", "$string"),
+    (r"\\.\pipe\pipename", r"\\.\pipe\pipename"),
+    ("${string}", "abcdef/ghi"),
+    ("${string,}", "abcdef/ghi"),
+    ("${string^^}", "ABCDEF/GHI"),
+    ("${string:position}", "abcdef/ghi"),  # "position" is no integer: the value stays
+    ("${string:position:length}", "abcdef/ghi"),
+    ("${string#substring}", "abcdef/ghi"),
+    ("${string%%substring}", "abcdef/ghi"),
+    ("${string/substring/replacement}", "abcdef/ghi"),
+    ("${string/%substring/replacement}", "abcdef/ghi"),
+    ("${string=default}", "abcdef/ghi"),
+    ("${string:?default}", "abcdef/ghi"),
+    ("${string:+default}", "abcdef/ghi"),  # toDefault: the value, not the alternative
+    ("${#string}", "10"),
+    ("${string#$%:*{}", "abcdef/ghi"),
+    ("hello ${#string} world", "hello 10 world"),
+    (r"\\ hello ${#string} world \\", r"\\ hello 10 world \\"),
+    (r"${string/\/ghi/length}", "abcdeflength"),
+    (r"${string/\/ghi\\/length}", "abcdef/ghi"),
+    (r"${string/ghi/\/length}", "abcdef//length"),
+    (r"${string/ghi/\/length\\}", "abcdef//length\\"),
+    ("${string:${position}}", "cdef/ghi"),
+    ("${string:${stringy:position:length}:${stringz,,}}", "abcdef/ghi"),
+    ("${string#${stringz}}", "abcdef/ghi"),
+    ("${string=${stringz}}", "abcdef/ghi"),
+    ("${unset=prefix-${var}}", "prefix-V"),
+    ("${unset=${var}-suffix}", "V-suffix"),
+    ("${unset=prefix-${var}-suffix}", "prefix-V-suffix"),
+    ("${unset=prefix${var} suffix}", "prefixV suffix"),
+    ("${string//${stringy:0:2}/${stringz}}", "abcdef/ghi"),
+    ("${string//${position}/${stringz}}", "abcdef/ghi"),
+]
+
+# The default forms on the values that matter for a pipeline: set, empty, unset.
+DEFAULT_CASES = [
+    (op, value, expected)
+    for op in ("=", ":=", ":-", ":?", ":+")
+    for value, expected in (("v1", "v1"), ("", "default"), (None, "default"))
+]
+
+# Forms envsubst cannot parse (parse/parse.go): Drone and Woodpecker refuse the file.
+REFUSED = [
+    "${VAR-default}",  # "-" and "+" without ":" are not known after a name
+    "${VAR+alt}",
+    "${VAR!}",
+    "${}",
+    "${#}",
+    "${VAR#}",  # a remove function needs its pattern
+    "${VAR:}",
+    "${VAR/a}",  # a replace function needs the / after the text
+    "${VAR#a${B}}",  # one argument only: a nested ${} ends it
+    "${UNCLOSED",
+    "${VAR=default",
+]
+
+
+@pytest.mark.parametrize("variables, text, expected", EVAL_CASES, ids=[c[1] for c in EVAL_CASES])
+def test_envsubst_eval_cases_give_envsubst_output(variables, text, expected):
+    assert substitute(text, variables) == expected
+
+
+@pytest.mark.parametrize("variables, text, expected", FUNC_CASES, ids=[c[1] for c in FUNC_CASES])
+def test_envsubst_function_cases_give_envsubst_output(variables, text, expected):
+    assert substitute(text, variables) == expected
+
+
+@pytest.mark.parametrize("text, expected", PARSE_CASES, ids=[c[0] for c in PARSE_CASES])
+def test_envsubst_parse_cases_read_as_envsubst_reads_them(text, expected):
+    assert substitute(text, PARSE_VARS) == expected
+
+
+@pytest.mark.parametrize("op, value, expected", DEFAULT_CASES)
+def test_every_default_form_replaces_an_empty_or_unset_value(op, value, expected):
+    variables = {} if value is None else {"VAR": value}
+    assert substitute(f"${{VAR{op}default}}", variables) == expected
+
+
+@pytest.mark.parametrize("text", REFUSED)
+def test_forms_envsubst_cannot_parse_are_refused_with_the_line(text):
+    with pytest.raises(SubstitutionError) as info:
+        substitute(f"a: 1\nb: {text}\n", {"VAR": "x"}, file=".drone.yml")
+    assert info.value.line == 2
+
+
+def test_remove_patterns_are_globs_where_star_crosses_slashes_and_match_one_character_at_least():
+    # envsubst path/match.go: a star matches "/" too; funcs.go trimShortest never tries the
+    # empty prefix, so "#*" removes one character.
+    variables = {"V": "a/b/c.tar.gz"}
+    assert substitute("${V#*/}|${V##*/}|${V%/*}|${V%%/*}", variables) == "b/c.tar.gz|c.tar.gz|a/b|a"
+    assert substitute("${V#*}|${V##*}|${V%*}", variables) == "/b/c.tar.gz||a/b/c.tar.g"
+    # "[!a]" is the class of "!" and "a" there: only "[^a]" negates.
+    assert substitute("${V#[a-c]}|${V##[!a]*}|${V##[^a]*}|${V#\\a}", variables) == (
+        "/b/c.tar.gz||a/b/c.tar.gz|/b/c.tar.gz"
+    )
+
+
+def test_a_value_with_a_newline_is_quoted_before_any_operator_sees_it():
+    assert substitute("m: ${M}|${#M}", {"M": "a\nb"}) == 'm: "a\\nb"|6'
+
+
+def test_golden_file_compiles_with_envsubst_defaults_for_the_tag_a_push_lacks():
+    ctx = BuildContext(
+        repo="acme/app",
+        event="push",
+        branch="main",
+        ref="refs/heads/main",
+        commit="5d2f8c1a9b3e4d6f7a8b9c0d1e2f3a4b5c6d7e8f",
+        remote_url="https://git.example.com/acme/app.git",
+    )
+    text = (FIDELITY / "envsubst_defaults.yml").read_text(encoding="utf-8")
+    build = load_pipeline({".drone.yml": text}, ctx)
+    step = next(s for s in build.stages[0].steps if s.name == "publish")
+    assert step.image == "runner-test/busybox:latest"
+    env = step.environment
+    assert env["EQUALS"] == "equals"
+    assert env["COLON_EQUALS"] == "colon-equals"
+    assert env["COLON_DASH"] == "colon-dash"
+    assert env["COLON_PLUS"] == "colon-plus"
+    assert env["SET_KEEPS"] == "main"
+    assert env["SHORT_SHA"] == "5d2f8c1a"
+    assert env["NOT_A_NUMBER"] == "main"
+    assert env["REPO_NAME"] == "app"
+    assert env["REPO_OWNER"] == "acme"
+    assert env["SLUG"] == "acme-app"
+    assert env["GLOB_IS_TEXT"] == "acme/app"
+    assert env["UPPER"] == "MAIN"
+    assert env["ESCAPED"] == "${DRONE_BRANCH}"
