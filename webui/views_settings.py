@@ -110,6 +110,7 @@ def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
             "images": form.items("images"),
             "allow_pull_request": form.flag("allow_pull_request"),
             "environment": form.text("environment"),
+            "substitute": form.flag("substitute"),
         }
         secret_actions.set_secret(
             data.stores(), repo, signed_in_user(), secret_name, value, options, mode="set"

@@ -43,6 +43,7 @@ from runner.agent.masking import Masker
 from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
 from runner.pipeline.graph import without_cycles
+from runner.pipeline.secret_subst import fill, folded, secret_names
 from runner.pipeline.spec import (
     ALWAYS,
     EXIT_SKIP,
@@ -346,12 +347,15 @@ class Executor:
         env.update(unit.environment)
         env.setdefault("DRONE_STEP_NAME", unit.name)
         env.setdefault("CI_STEP_NAME", unit.name)
+        lookup = folded(self.secrets)  # secret names are case-insensitive
         for ref in unit.secrets:
-            if ref.name not in self.secrets:
-                sink(
-                    f"warning: secret {ref.name} is not available to this build; {ref.env} is empty"
-                )
-            env[ref.env] = self.secrets.get(ref.name, "")
+            names = secret_names(ref.parts) if ref.parts else [ref.name]
+            for name in names:
+                if lookup(name) is None:
+                    where = f"it is empty in {ref.env}" if ref.parts else f"{ref.env} is empty"
+                    sink(f"warning: secret {name} is not available to this build; {where}")
+            parts = ref.parts or ["", ref.name, ""]
+            env[ref.env] = fill(parts, lookup)
         return env
 
     def _finish(self, result: StepResult, unit: StepSpec | None = None) -> None:

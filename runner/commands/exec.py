@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -156,13 +156,20 @@ def compile_files(
     environ: dict[str, str],
     trusted: bool,
     privileged_images: list[str],
+    substitutable: Collection[str] = (),
 ):
-    """The ``CompiledBuild`` of the pipeline files, through the server's own chain."""
+    """The ``CompiledBuild`` of the pipeline files, through the server's own chain.
+    ``substitutable``: names of the secrets a Drone 0.8 file may substitute."""
     from runner.pipeline.config import load_pipeline
 
     files = {str(p): p.read_text(encoding="utf-8") for p in paths}
     return load_pipeline(
-        files, ctx, environ=environ, trusted=trusted, privileged_images=privileged_images
+        files,
+        ctx,
+        environ=environ,
+        trusted=trusted,
+        privileged_images=privileged_images,
+        substitutable=substitutable,
     )
 
 
@@ -206,7 +213,7 @@ class _Interrupts:
     "secret_pairs",
     multiple=True,
     metavar="NAME=VALUE",
-    help="a secret for from_secret (repeatable)",
+    help="a secret for from_secret, and for ${NAME} in a Drone 0.8 file (repeatable)",
 )
 @click.option(
     "--secrets-file",
@@ -309,7 +316,13 @@ def exec_main(*, file=None, out: TextIO | None = None, cancel=None, **options) -
         timeout = ectx.parse_duration(options["timeout"]) if options.get("timeout") else 0
         privileged = list(options.get("privileged_images") or ())
         build = compile_files(
-            paths, ctx, environ=environ, trusted=ctx.trusted, privileged_images=privileged
+            paths,
+            ctx,
+            environ=environ,
+            trusted=ctx.trusted,
+            privileged_images=privileged,
+            # The secrets given here are the user's own: a Drone 0.8 file may substitute them.
+            substitutable=list(secrets),
         )
     except PipelineError as exc:
         for line in [_issue_text(i) for i in exc.issues] or [f"error: {exc}"]:

@@ -122,10 +122,15 @@ _SKIPPABLE_EVENTS = ("push", "pull_request")
 
 @dataclass
 class SecretRef:
-    """An environment variable of a step whose value is the secret ``name``."""
+    """An environment variable of a step whose value is the secret ``name``.
+
+    With ``parts`` (text, secret name, text, ...: a Drone 0.8 secret substituted into the
+    file, ``runner.pipeline.secret_subst``) the value is that text with each secret's value,
+    and ``name`` is the first of them."""
 
     env: str
     name: str
+    parts: list[str] = field(default_factory=list)
 
 
 @dataclass

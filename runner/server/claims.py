@@ -69,9 +69,11 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
         )
         kept = []
         for ref in step.secrets:
-            if ref.name in allowed:
+            if ref.parts:
+                kept.append(_substituted(ref, index, allowed, resolved))
+            elif ref.name.lower() in allowed:  # names are case-insensitive, as in Drone
                 key = f"{index}/{ref.name}"
-                resolved[key] = allowed[ref.name]
+                resolved[key] = allowed[ref.name.lower()]
                 kept.append(SecretRef(env=ref.env, name=key))
         return dataclasses.replace(step, secrets=kept)
 
@@ -96,6 +98,26 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
         spec=dataclasses.replace(spec, timeout=repo.timeout, services=services_first, steps=steps),
         secrets=resolved,
     )
+
+
+def _substituted(
+    ref: SecretRef, index: int, allowed: dict[str, str], resolved: dict[str, str]
+) -> SecretRef:
+    """A Drone 0.8 substituted variable (``SecretRef.parts``) for the agent: each secret the
+    step may see renamed ``<step index>/<name>`` with its value in ``resolved``; one it may not
+    see (image filter, event) is empty, as an unknown variable is in the file."""
+    parts: list[str] = []
+    text = ""
+    for i, part in enumerate(ref.parts):
+        if i % 2 == 0:
+            text += part
+        elif part.lower() in allowed:
+            key = f"{index}/{part}"
+            resolved[key] = allowed[part.lower()]
+            parts += [text, key]
+            text = ""
+    parts.append(text)
+    return SecretRef(env=ref.env, name=parts[1] if len(parts) > 1 else "", parts=parts)
 
 
 def _may_see_environment(services: Services, stage: Stage, repo_id: int, build: Build) -> bool:
