@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import SubstitutionError
+from runner.errors import PipelineError, SubstitutionError
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.spec import BuildContext
 from runner.pipeline.substitute import substitute
@@ -232,3 +232,99 @@ def test_golden_file_compiles_with_envsubst_defaults_for_the_tag_a_push_lacks():
     assert env["GLOB_IS_TEXT"] == "acme/app"
     assert env["UPPER"] == "MAIN"
     assert env["ESCAPED"] == "${DRONE_BRANCH}"
+
+
+# Drone 0.8: secrets substituted into the file ------------------------------------------------
+
+TAG_CTX = BuildContext(
+    repo="ops/cmdb_api",
+    event="tag",
+    tag="v1.2.0",
+    ref="refs/tags/v1.2.0",
+    commit="a" * 40,
+    remote_url="https://git.example.com/ops/cmdb_api.git",
+)
+SUBSTITUTABLE = ["DOCKER_PASSWORD", "DEPLOY_TOKEN", "http_proxy"]
+
+
+def _drone08(ctx: BuildContext = TAG_CTX, names=SUBSTITUTABLE, file=".drone.yml"):
+    text = (FIDELITY / "drone08_secret_in_file.yml").read_text(encoding="utf-8")
+    build = load_pipeline({file: text}, ctx, substitutable=names)
+    return {s.name: s for s in build.stages[0].steps}, build
+
+
+def test_drone08_secret_in_the_file_becomes_a_reference_never_a_value():
+    """Drone 0.5-0.8 replaced ``${NAME}`` of a --skip-verify secret in the file (its plugin
+    docs: ``password: ${DOCKER_PASSWORD}``); here the spec keeps the name and the text around
+    it, and the agent puts the value together (docs/security.md)."""
+    steps, build = _drone08()
+    publish, deploy = steps["publish"], steps["deploy"]
+    assert "PLUGIN_PASSWORD" not in publish.environment
+    assert [(r.env, r.parts) for r in publish.secrets] == [
+        ("PLUGIN_PASSWORD", ["", "DOCKER_PASSWORD", ""])
+    ]
+    assert publish.environment["PLUGIN_USERNAME"] == ""  # DOCKER_USER is no such secret
+    assert publish.environment["PLUGIN_TAGS"] == "latest,1.2.0"
+    refs = {r.env: r for r in deploy.secrets}
+    # ${deploy_token}: secret names are case-insensitive, the reference names the secret
+    assert refs["TOKEN"].parts == ["", "DEPLOY_TOKEN", ""]
+    assert refs["AUTH"].parts == ["bearer-", "DEPLOY_TOKEN", "-end"]
+    assert deploy.environment["REGION"] == "cn-shanghai"
+    # In commands the shell reads it from a variable: the script never holds the value.
+    assert deploy.commands[1] == 'echo "proxy ${DRONE_SECRET_HTTP_PROXY}"'
+    assert refs["DRONE_SECRET_HTTP_PROXY"].name == "http_proxy"
+    stored = repr(build.to_dict())
+    assert "\u27e6" not in stored and "secret." not in stored
+
+
+def test_pull_request_gets_nothing_substituted():
+    ctx = BuildContext(
+        repo="ops/cmdb_api", event="pull_request", branch="main", commit="a" * 40, fork=True
+    )
+    steps, _build = _drone08(ctx)
+    assert steps["publish"].environment["PLUGIN_PASSWORD"] == ""
+    assert steps["publish"].secrets == []
+    assert steps["deploy"].environment["AUTH"] == "bearer--end"
+
+
+def test_only_drone08_files_substitute_secrets():
+    """Drone 1.x and Woodpecker substitute build variables only (drone-runner-docker
+    ``command/compile.go`` and Woodpecker's ``stepbuilder`` pass the environment, not
+    secrets, to envsubst): ``${DOCKER_PASSWORD}`` there is an unknown variable."""
+    text = (
+        "kind: pipeline\ntype: docker\nname: default\nsteps:\n- name: publish\n"
+        "  image: runner-test/busybox\n  environment:\n    P: ${DOCKER_PASSWORD}\n"
+        "  commands: [echo]\n"
+    )
+    build = load_pipeline({".drone.yml": text}, TAG_CTX, substitutable=SUBSTITUTABLE)
+    step = build.stages[0].steps[-1]
+    assert step.environment["P"] == "" and step.secrets == []
+    woodpecker = "steps:\n  publish:\n    image: x\n    environment:\n      P: ${DOCKER_PASSWORD}\n"
+    build = load_pipeline({".woodpecker.yml": woodpecker}, TAG_CTX, substitutable=SUBSTITUTABLE)
+    step = build.stages[0].steps[-1]
+    assert step.environment["P"] == "" and step.secrets == []
+
+
+@pytest.mark.parametrize("expression", ["${DOCKER_PASSWORD##x}", "${#DOCKER_PASSWORD}"])
+def test_a_substituted_secret_is_refused_under_an_operator(expression):
+    text = f"pipeline:\n  publish:\n    image: x\n    password: {expression}\n"
+    with pytest.raises(PipelineError, match="only be substituted whole"):
+        load_pipeline({".drone.yml": text}, TAG_CTX, substitutable=SUBSTITUTABLE)
+
+
+def test_a_secret_substituted_into_the_image_is_refused():
+    text = "pipeline:\n  publish:\n    image: app-${DOCKER_PASSWORD}\n    commands: [echo]\n"
+    with pytest.raises(PipelineError, match="outside settings, environment values and commands"):
+        load_pipeline({".drone.yml": text}, TAG_CTX, substitutable=SUBSTITUTABLE)
+
+
+def test_placeholder_text_from_a_commit_message_is_never_resolved():
+    # The placeholder carries a nonce made for each compilation: text cannot forge one.
+    message = "\u27e6secret.0123456789abcdef.DOCKER_PASSWORD\u27e7"
+    ctx = BuildContext(
+        repo="ops/cmdb_api", event="push", branch="main", commit="a" * 40, message=message
+    )
+    text = "pipeline:\n  publish:\n    image: x\n    note: ${DRONE_COMMIT_MESSAGE}\n"
+    build = load_pipeline({".drone.yml": text}, ctx, substitutable=SUBSTITUTABLE)
+    step = build.stages[0].steps[-1]
+    assert step.environment["PLUGIN_NOTE"] == message and step.secrets == []
