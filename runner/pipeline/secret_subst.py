@@ -10,9 +10,9 @@ commands it becomes ``${DRONE_SECRET_<NAME>}``, a variable the step gets with th
 shell expands it where Drone 0.8 wrote the value into the script; inside single quotes it
 stays unexpanded). The value is put together where secrets are resolved: the agent's
 executor, from the secrets the server hands out for that step (event, image and pull request
-filters included) or the ones given to ``runner exec``. The stored spec, the API and ``runner plan`` show names only, and the log
-masks each value as it masks every secret. A placeholder anywhere else (image, volumes...)
-is refused: a value there would be in the spec.
+filters included) or the ones given to ``runner exec``. The stored spec, the API and
+``runner plan`` show names only, and the log masks each value as it masks every secret. A
+placeholder anywhere else (image, volumes...) is refused: a value there would be in the spec.
 """
 
 from __future__ import annotations
