@@ -112,9 +112,15 @@ def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
             "environment": form.text("environment"),
             "substitute": form.flag("substitute"),
         }
-        secret_actions.set_secret(
-            data.stores(), repo, signed_in_user(), secret_name, value, options, mode="set"
-        )
+        try:
+            secret_actions.set_secret(
+                data.stores(), repo, signed_in_user(), secret_name, value, options, mode="set"
+            )
+        except Conflict as exc:  # a name that differs only by case from one in use
+            form.errors["name"] = _sentence(exc)
+            return _render(
+                "settings_secrets.html", repo, form, 409, secrets=secrets.of_repo(repo.id)
+            )
         flash(f"Secret {secret_name} saved.")
         return _to("webui.settings_secrets", repo)
     return _render("settings_secrets.html", repo, secrets=secrets.of_repo(repo.id))
