@@ -2,7 +2,7 @@
 engine: secrets given with ``--secret`` and ``--secrets-file`` are the user's own, so
 ``password: ${MY_SECRET}``, an environment entry and a command receive them, and the output
 shows them masked; a Drone 1.x file's ``${MY_SECRET}`` stays empty, as Drone 1.x only hands
-secrets out through ``from_secret``.
+secrets out through ``from_secret``, whose name matches in any case.
 
 Drone 0.5-0.8 substituted a secret into the file when it allowed it (``drone secret add
 --skip-verify``); drone/drone-runner-docker ``command/compile.go`` (Drone 1.x's ``drone exec``)
@@ -90,7 +90,9 @@ def test_drone08_file_receives_exec_secrets_masked(runner_exec, project, tmp_pat
     assert "key-from-file-77" not in proc.stdout + proc.stderr
 
 
-def test_drone1_file_gets_no_secret_by_substitution(runner_exec, project):
+def test_drone1_file_gets_no_secret_by_substitution_and_from_secret_ignores_case(
+    runner_exec, project
+):
     (project / ".drone.yml").write_text(
         textwrap.dedent(
             """\
@@ -102,11 +104,17 @@ def test_drone1_file_gets_no_secret_by_substitution(runner_exec, project):
               image: runner-test/busybox
               environment:
                 PASSWORD: ${MY_SECRET}
+                TOKEN:
+                  from_secret: My_Secret
               commands:
               - test -z "$PASSWORD" && echo empty
+              - echo "token $TOKEN"
             """
         )
     )
     proc = runner_exec("--secret", f"MY_SECRET={VALUE}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "empty" in lines_of(proc.stdout, "publish")
+    lines = lines_of(proc.stdout, "publish")
+    assert "empty" in lines
+    # from_secret names are case-insensitive too (drone/drone plugin/secret/static.go).
+    assert "token ******" in lines and VALUE not in proc.stdout
