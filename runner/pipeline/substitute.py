@@ -1,9 +1,10 @@
 """Substitution on the raw text of a pipeline file, before it is parsed, as drone/envsubst does
 it (Drone 0.8, Drone 1.x and Woodpecker all call it; see docs/pipeline.md).
 
-Only the braced form is replaced; a bare ``$VAR`` is left for the shell and ``$$`` is an
-escaped ``$``. The grammar and the meaning of each operator are envsubst's, including where it
-differs from the shell:
+The version is v1.0.3, which Drone's runners and Woodpecker pin. Only the braced form is
+replaced; a bare ``$VAR`` is left for the shell; ``$$`` is an escaped ``$``, and ``\\\\`` and
+``\\/`` are one ``\\`` and ``/`` (v2 reads those two inside ``${...}`` only). The grammar and
+the meaning of each operator are envsubst's, including where it differs from the shell:
 
 - ``${VAR=d}``, ``${VAR:=d}``, ``${VAR:-d}``, ``${VAR:?d}`` and ``${VAR:+d}`` all give ``d``
   when VAR is empty or unset, else VAR; ``${VAR-d}`` and ``${VAR+d}`` are malformed.
@@ -33,6 +34,7 @@ from runner.pipeline import limits
 from runner.pipeline.envsubst_glob import trim_prefix, trim_suffix
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_SPECIAL = re.compile(r"[$\\]")
 # In the arguments of ``/``: the character pairs that stand for their second character.
 _ESCAPED = {"$": ("$",), "\\": ("/", "\\")}
 
@@ -81,13 +83,19 @@ class _Reader:
         text, n = self.text, len(self.text)
         out: list[str] = []
         while self.pos < n:
-            j = text.find("$", self.pos)
-            if j < 0:
+            found = _SPECIAL.search(text, self.pos)
+            if found is None:
                 out.append(text[self.pos :])
                 break
+            j = found.start()
             out.append(text[self.pos : j])
             nxt = text[j + 1 : j + 2]
-            if nxt == "{":
+            if text[j] == "\\":
+                # envsubst v1.0.3 (what Drone's runners and Woodpecker pin) reads \\ and \/
+                # as one character everywhere; its v2 only inside ${...}.
+                out.append(nxt if nxt in ("/", "\\") else "\\")
+                self.pos = j + (2 if nxt in ("/", "\\") else 1)
+            elif nxt == "{":
                 self.start, self.pos = j, j + 2
                 value = self.expression()
                 self.grow(len(value))

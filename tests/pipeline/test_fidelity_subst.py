@@ -1,7 +1,10 @@
 """Substitution is drone/envsubst's, operator by operator (Drone 0.8, Drone 1.x and Woodpecker
 all run pipeline files through it before parsing them).
 
-The tables are the cases of drone/envsubst's own tests, kept as data here: ``eval_test.go``
+The version is v1.0.3, the one Drone's runners and Woodpecker pin in their go.mod (v2 differs
+only in reading ``\\\\`` and ``\\/`` as one character inside ``${...}`` alone; three cases
+below give v1.0.3's output). The tables are the cases of drone/envsubst's own tests, kept as
+data here: ``eval_test.go``
 (``TestExpand``: whole expressions with their variables and outputs), ``funcs_test.go`` (each
 function on its own) and ``parse/parse_test.go`` (``TestParse``: what each form parses to, here
 checked through its value), plus the forms envsubst refuses (``parse/parse.go``: ``parseFunc``
@@ -66,7 +69,9 @@ EVAL_CASES = [
     ({"default_var": "foo"}, "something $${var=${default_var}}", "something ${var=foo}"),
     ({"stringZ": "foo/bar"}, r"${stringZ/\//-}", "foo-bar"),
     ({"stringZ": "foo/bar/baz"}, r"${stringZ//\//-}", "foo-bar-baz"),
-    ({"default_var": "foo"}, "\\\\something ${var=${default_var}}", "\\\\something foo"),
+    # v2 keeps "\\\\" outside ${...}; v1.0.3, which Drone's runners and Woodpecker pin, reads
+    # it as one backslash (parse/scan.go scanEscaped, active wherever scanEscape is).
+    ({"default_var": "foo"}, "\\\\something ${var=${default_var}}", "\\something foo"),
     ({"stringZ": "foo.bar"}, "${stringZ/./}", "foobar"),
 ]
 
@@ -105,7 +110,7 @@ PARSE_CASES = [
     ("http://github.com", "http://github.com"),
     ("$${string}", "${string}"),
     ("$$string", "$string"),
-    (r"\\.\pipe\pipename", r"\\.\pipe\pipename"),
+    (r"\\.\pipe\pipename", r"\.\pipe\pipename"),  # v1.0.3: "\\" is one backslash
     ("${string}", "abcdef/ghi"),
     ("${string,}", "abcdef/ghi"),
     ("${string^^}", "ABCDEF/GHI"),
@@ -121,7 +126,7 @@ PARSE_CASES = [
     ("${#string}", "10"),
     ("${string#$%:*{}", "abcdef/ghi"),
     ("hello ${#string} world", "hello 10 world"),
-    (r"\\ hello ${#string} world \\", r"\\ hello 10 world \\"),
+    (r"\\ hello ${#string} world \\", "\\ hello 10 world \\"),
     (r"${string/\/ghi/length}", "abcdeflength"),
     (r"${string/\/ghi\\/length}", "abcdef/ghi"),
     (r"${string/ghi/\/length}", "abcdef//length"),
@@ -328,3 +333,9 @@ def test_placeholder_text_from_a_commit_message_is_never_resolved():
     build = load_pipeline({".drone.yml": text}, ctx, substitutable=SUBSTITUTABLE)
     step = build.stages[0].steps[-1]
     assert step.environment["PLUGIN_NOTE"] == message and step.secrets == []
+
+
+def test_backslash_pairs_are_one_character_in_the_whole_file_as_in_envsubst_1_0_3():
+    # parse/scan.go scanEscaped at v1.0.3: "\\" and "\/" wherever the scanner escapes, the
+    # text between expressions included; any other backslash stays.
+    assert substitute(r"sed 's/a\/b/' \\ \n \${X}", {"X": "v"}) == "sed 's/a/b/' \\ \\n \\v"
