@@ -5,9 +5,11 @@ log shows it masked and no API answer or stored row holds it; a pull request fro
 nothing substituted, even from a secret that allows pull requests. A second secret whose name
 differs only by case is refused with 409.
 
-Drone 0.5-0.8 replaced ``${NAME}`` of a secret in the file when the secret allowed it
-(``drone secret add --skip-verify``; drone/drone 0.8 ``cmd/drone-server`` secret flags and the
-0.5-0.8 plugin docs' ``password: ${DOCKER_PASSWORD}``); never for pull requests. Secret names
+Drone before 1.0 injected secrets into the YAML text itself (drone/docs
+``content/usage/secrets.md``: "Secrets are injected directly into the YAML at runtime"); in
+0.5-0.8 as ``${NAME}`` of a secret added with ``drone secret add --skip-verify``, which is how
+the seed file of issue 12 (``drone08-cmdb_api.yml`` and its README) writes
+``password: ${DOCKER_PASSWORD}``; never for pull requests. Secret names
 are case-insensitive as in Drone (drone/drone ``plugin/secret/static.go``,
 ``staticController.Find``: ``strings.EqualFold``).
 """
