@@ -293,9 +293,10 @@ def test_pull_request_gets_nothing_substituted():
 
 
 def test_only_drone08_files_substitute_secrets():
-    """Drone 1.x and Woodpecker substitute build variables only (drone-runner-docker
-    ``command/compile.go`` and Woodpecker's ``stepbuilder`` pass the environment, not
-    secrets, to envsubst): ``${DOCKER_PASSWORD}`` there is an unknown variable."""
+    """Drone 1.x and Woodpecker substitute build variables only: drone-runner-docker
+    ``command/compile.go`` and Woodpecker's ``StepBuilder.envsubst`` (its variables from
+    ``StepBuilder.environmentVariables``: the metadata and the matrix axis) hand envsubst no
+    secret, so ``${DOCKER_PASSWORD}`` there is an unknown variable."""
     text = (
         "kind: pipeline\ntype: docker\nname: default\nsteps:\n- name: publish\n"
         "  image: runner-test/busybox\n  environment:\n    P: ${DOCKER_PASSWORD}\n"
