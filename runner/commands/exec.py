@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -30,6 +30,9 @@ from runner.engine.base import Engine, StepLog
 from runner.errors import PipelineError, RunnerError
 from runner.pipeline.readiness import RUN, SKIP, WAIT, readiness
 from runner.pipeline.spec import BuildContext, StageSpec
+
+if TYPE_CHECKING:
+    from runner.pipeline.config import CompiledBuild
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -157,7 +160,7 @@ def compile_files(
     trusted: bool,
     privileged_images: list[str],
     substitutable: Collection[str] = (),
-):
+) -> CompiledBuild:
     """The ``CompiledBuild`` of the pipeline files, through the server's own chain.
     ``substitutable``: names of the secrets a Drone 0.8 file may substitute."""
     from runner.pipeline.config import load_pipeline
