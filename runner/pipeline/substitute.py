@@ -18,8 +18,9 @@ the meaning of each operator are envsubst's, including where it differs from the
 - A variable name is letters, digits and ``_`` (a leading digit too); an unknown one is empty.
 
 A value holding a newline is inserted double-quoted and escaped, as Drone's variable lookup
-does, so it cannot break the YAML around it. Lengths and positions count characters where
-envsubst counts UTF-8 bytes: they differ only for non-ASCII values.
+does, so it cannot break the YAML around it. Lengths and positions count UTF-8 bytes, as
+envsubst does (a character cut in two by a position is left out); case changes map one
+character to one, as Go does.
 """
 
 from __future__ import annotations
@@ -37,6 +38,21 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _SPECIAL = re.compile(r"[$\\]")
 # In the arguments of ``/``: the character pairs that stand for their second character.
 _ESCAPED = {"$": ("$",), "\\": ("/", "\\")}
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "ignore")
+
+
+def _upper(ch: str) -> str:
+    """Go's unicode.ToUpper: one character for one (``ß`` stays, where Python gives ``SS``)."""
+    up = ch.upper()
+    return up if len(up) == len(ch) else ch
+
+
+def _lower(ch: str) -> str:
+    low = ch.lower()
+    return low if len(low) == len(ch) else ch
 
 
 def _is_name_char(ch: str) -> bool:
@@ -179,7 +195,7 @@ class _Reader:
             if not name:
                 raise self.error("${#VAR} needs a variable name")
             self.close()
-            return str(len(self.value(name, whole=False)))
+            return str(len(self.value(name, whole=False).encode("utf-8", "surrogatepass")))
         name = self.name()
         if not name:
             raise self.error(
@@ -235,29 +251,31 @@ class _Reader:
         value = self.value(name, whole=False)
         if not _INTEGER.fullmatch(args[0]):
             return value  # as bash and envsubst: a position that is no number leaves it whole
+        # envsubst counts UTF-8 bytes; a character cut in two is left out.
+        data = value.encode("utf-8", "surrogatepass")
         pos = int(args[0])
         if pos < 0:
-            pos = max(len(value) + pos, 0)
+            pos = max(len(data) + pos, 0)
         if len(args) == 1:
-            return value[pos:]
+            return _text(data[pos:])
         if not _INTEGER.fullmatch(args[1]):
             return value
         length = int(args[1])
         if length < 0:
             raise self.error(f"${{{name}:{args[0]}:{args[1]}}}: a length cannot be negative")
-        return value[pos : pos + length]
+        return _text(data[pos : pos + length])
 
     def case(self, name: str, op: str) -> str:
         self.close()
         value = self.value(name, whole=False)
         if op == "^^":
-            return value.upper()
+            return "".join(_upper(c) for c in value)
         if op == ",,":
-            return value.lower()
+            return "".join(_lower(c) for c in value)
         if op == "^":
-            return value[:1].upper() + value[1:]
+            return _upper(value[:1]) + value[1:]
         if op == ",":
-            return value[:1].lower() + value[1:]
+            return _lower(value[:1]) + value[1:]
         return value  # ",^" and "^,": envsubst knows no such function and keeps the value
 
     def replace(self, name: str) -> str:

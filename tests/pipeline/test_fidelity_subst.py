@@ -340,3 +340,10 @@ def test_backslash_pairs_are_one_character_in_the_whole_file_as_in_envsubst_1_0_
     # parse/scan.go scanEscaped at v1.0.3: "\\" and "\/" wherever the scanner escapes, the
     # text between expressions included; any other backslash stays.
     assert substitute(r"sed 's/a\/b/' \\ \n \${X}", {"X": "v"}) == "sed 's/a/b/' \\ \\n \\v"
+
+
+def test_lengths_and_positions_count_utf8_bytes_and_case_maps_one_character_to_one():
+    # funcs.go toLen and toSubstr use len() and slices of a Go string (bytes); toUpper is
+    # strings.ToUpper, which maps each rune to one rune.
+    variables = {"V": "é1", "W": "straße"}
+    assert substitute("${#V}|${V:2}|${V:0:2}|${W^^}", variables) == "3|1|é|STRAßE"
