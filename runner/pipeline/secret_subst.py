@@ -17,6 +17,7 @@ placeholder anywhere else (image, volumes...) is refused: a value there would be
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets as random
 from collections.abc import Callable, Iterable, Mapping
@@ -64,7 +65,8 @@ class Placeholders:
         for name, value in list(spec.environment.items()):
             if pattern.search(value):
                 del spec.environment[name]
-        left = pattern.search(repr(spec.to_dict()))
+        # dataclasses.asdict, not to_dict: the compile workers do without pydantic.
+        left = pattern.search(repr(dataclasses.asdict(spec)))
         if left:
             raise PipelineError(
                 f'pipeline "{spec.name}": the secret {left.group(1)} is substituted outside '
