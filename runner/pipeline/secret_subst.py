@@ -51,6 +51,7 @@ class Placeholders:
         return cls(nonce, by_name)
 
     def pattern(self) -> re.Pattern[str]:
+        """The placeholders of this compilation (none of another), the secret name grouped."""
         return re.compile(re.escape(f"{_OPEN}secret.{self.nonce}.") + f"([^{_CLOSE}]+){_CLOSE}")
 
     def resolve(self, spec: StageSpec) -> None:
