@@ -153,6 +153,7 @@ class Secret:
     images: list[str] = field(default_factory=list)  # empty: any image
     allow_pull_request: bool = False
     environment: str = ""  # empty: every environment
+    substitute: bool = False  # ${NAME} in a Drone 0.8 file is replaced (drone --skip-verify)
 
 
 @dataclass

@@ -109,23 +109,29 @@ def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
             "images": form.items("images"),
             "allow_pull_request": form.flag("allow_pull_request"),
             "environment": form.text("environment"),
+            "substitute": form.flag("substitute"),
         }
-        secret_actions.set_secret(
-            data.stores(), repo, signed_in_user(), secret_name, value, options, mode="set"
-        )
+        try:
+            secret_actions.set_secret(
+                data.stores(), repo, signed_in_user(), secret_name, value, options, mode="set"
+            )
+        except Conflict as exc:  # a name that differs only by case from one in use
+            form.errors["name"] = _sentence(exc)
+            return _secrets_page(repo, form, 409)
         flash(f"Secret {secret_name} saved.")
         return _to("webui.settings_secrets", repo)
     return _secrets_page(repo)
 
 
-def _secrets_page(repo: Repo, form: Form | None = None) -> tuple[str, int]:
-    """The secrets page with the registries below; 400 with ``form``'s errors when given."""
+def _secrets_page(repo: Repo, form: Form | None = None, status: int = 400) -> tuple[str, int]:
+    """The secrets page with the registries below; ``status`` (400) with ``form``'s errors
+    when given."""
     stores = data.stores()
     return _render(
         "settings_secrets.html",
         repo,
         form,
-        400 if form else 200,
+        status if form else 200,
         secrets=stores.secrets.of_repo(repo.id),
         registries=stores.registries.of_repo(repo.id),
     )

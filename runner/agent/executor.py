@@ -51,6 +51,7 @@ from runner.pipeline.graph import without_cycles
 from runner.pipeline.plugin_settings import fill_secret, masked_forms
 from runner.pipeline.registry_auth import RegistryAuth
 from runner.pipeline.runtime_env import BuildProgress, StepOutcome, runtime_variables
+from runner.pipeline.secret_subst import fill, folded, secret_names
 from runner.pipeline.spec import (
     ALWAYS,
     EXIT_SKIP,
@@ -364,15 +365,23 @@ class Executor:
         env.update(self._runtime_variables())
         env.setdefault("DRONE_STEP_NAME", unit.name)
         env.setdefault("CI_STEP_NAME", unit.name)
+        lookup = folded(self.secrets)  # secret names are case-insensitive
         for ref in unit.secrets:
-            value = self.secrets.get(ref.name)
-            if value is None:
-                where = f"{ref.env} at {_place(ref.path)}" if ref.path else ref.env
-                sink(f"warning: secret {ref.name} is not available to this build; {where} is empty")
+            names = secret_names(ref.parts) if ref.parts else [ref.name]
+            for name in names:
+                if lookup(name) is None:
+                    if ref.parts:
+                        where = f"it is empty in {ref.env}"
+                    elif ref.path:
+                        where = f"{ref.env} at {_place(ref.path)} is empty"
+                    else:
+                        where = f"{ref.env} is empty"
+                    sink(f"warning: secret {name} is not available to this build; {where}")
+            value = fill(ref.parts or ["", ref.name, ""], lookup)
             if ref.path:  # a from_secret nested in a setting: into that setting's JSON
-                env[ref.env] = fill_secret(env.get(ref.env, ""), ref.path, value or "")
+                env[ref.env] = fill_secret(env.get(ref.env, ""), ref.path, value)
             else:
-                env[ref.env] = value or ""
+                env[ref.env] = value
         return env
 
     def _runtime_variables(self) -> dict[str, str]:

@@ -16,9 +16,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -32,6 +32,9 @@ from runner.pipeline.readiness import RUN, SKIP, WAIT, readiness
 from runner.pipeline.registry_auth import pull_secret_auths
 from runner.pipeline.runtime_env import BuildProgress
 from runner.pipeline.spec import BuildContext, StageSpec
+
+if TYPE_CHECKING:
+    from runner.pipeline.config import CompiledBuild
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -163,13 +166,20 @@ def compile_files(
     environ: dict[str, str],
     trusted: bool,
     privileged_images: list[str],
-):
-    """The ``CompiledBuild`` of the pipeline files, through the server's own chain."""
+    substitutable: Collection[str] = (),
+) -> CompiledBuild:
+    """The ``CompiledBuild`` of the pipeline files, through the server's own chain.
+    ``substitutable``: names of the secrets a Drone 0.8 file may substitute."""
     from runner.pipeline.config import load_pipeline
 
     files = {str(p): p.read_text(encoding="utf-8") for p in paths}
     return load_pipeline(
-        files, ctx, environ=environ, trusted=trusted, privileged_images=privileged_images
+        files,
+        ctx,
+        environ=environ,
+        trusted=trusted,
+        privileged_images=privileged_images,
+        substitutable=substitutable,
     )
 
 
@@ -264,7 +274,13 @@ def exec_main(*, file=None, out: TextIO | None = None, cancel=None, **options) -
         timeout = ectx.parse_duration(options["timeout"]) if options.get("timeout") else 0
         privileged = inputs.privileged_images
         build = compile_files(
-            paths, ctx, environ=environ, trusted=ctx.trusted, privileged_images=privileged
+            paths,
+            ctx,
+            environ=environ,
+            trusted=ctx.trusted,
+            privileged_images=privileged,
+            # The secrets given here are the user's own: a Drone 0.8 file may substitute them.
+            substitutable=list(secrets),
         )
     except PipelineError as exc:
         for line in [_issue_text(i) for i in exc.issues] or [f"error: {exc}"]:

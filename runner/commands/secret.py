@@ -30,6 +30,13 @@ def secret() -> None:
 @click.option("--image", "images", multiple=True, help="Only steps of these images (globs).")
 @click.option("--allow-pull-request", is_flag=True, help="Hand it to pull-request builds too.")
 @click.option("--environment", default="", help="Only builds deploying to this environment.")
+@click.option(
+    "--skip-verify",
+    "--substitute",
+    "substitute",
+    is_flag=True,
+    help="${NAME} in a Drone 0.8 file stands for the value (Drone 0.8's --skip-verify).",
+)
 @api_options
 def add_secret(
     repo: str,
@@ -40,8 +47,9 @@ def add_secret(
     images: tuple[str, ...],
     allow_pull_request: bool,
     environment: str,
+    substitute: bool,
 ) -> None:
-    """Add or replace secret NAME of REPO (OWNER/NAME)."""
+    """Add or replace secret NAME of REPO (OWNER/NAME); names are case-insensitive."""
     if from_file is not None:
         value = from_file.read()
     elif value is None:
@@ -58,12 +66,15 @@ def add_secret(
         "images": list(images),
         "allow_pull_request": allow_pull_request,
         "environment": environment,
+        "substitute": substitute,
     }
     if events:
         fields["events"] = list(events)
     path = repo_path(repo) + "/secrets"
     listed = api.json("GET", path)
-    exists = any(s["name"] == name and s["environment"] == environment for s in listed)
+    exists = any(
+        s["name"].lower() == name.lower() and s["environment"] == environment for s in listed
+    )
     if exists:
         api.call("PUT", f"{path}/{quoted(name)}", json=fields)
     else:
@@ -84,6 +95,8 @@ def list_secrets(repo: str) -> None:
             rules.append("pull requests")
         if item.get("environment"):
             rules.append(f"environment={item['environment']}")
+        if item.get("substitute"):
+            rules.append("substituted")
         click.echo(f"{item['name']}\t{' '.join(rules)}")
 
 

@@ -6,7 +6,7 @@ compiled stages out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from runner.pipeline.lint import (
 )
 from runner.pipeline.model import WOODPECKER, Stage
 from runner.pipeline.plugin_socket import grant_docker_socket
+from runner.pipeline.secret_subst import Placeholders
 from runner.pipeline.spec import KIND_CLONE, BuildContext, StageSpec
 from runner.pipeline.trust import FORK
 from runner.pipeline.yamlload import check_budget, check_size
@@ -79,6 +80,7 @@ def load_pipeline(
     privileged_images: Sequence[str] = (),
     fork_privileged: bool = False,
     fork_route: Callable[[dict[str, str]], str] | None = None,
+    substitutable: Collection[str] = (),
 ) -> CompiledBuild:
     """Compile ``files`` (name → text; several for ``.woodpecker/*.yml``) for the build ``ctx``.
 
@@ -92,6 +94,9 @@ def load_pipeline(
     ``fork_route(labels)`` says why a stage's agent labels are refused ("" when they are not).
     Stages of a type the Docker engine cannot run are left out with a warning; if no stage is
     left at all, and some were left out for that reason, that is an error too.
+    ``substitutable`` names the secrets whose ``${NAME}`` a Drone 0.8 file may use (never for
+    a pull request); they reach the spec as references, never as values
+    (``runner.pipeline.secret_subst``).
     """
     if not files:
         raise PipelineError(
@@ -99,7 +104,10 @@ def load_pipeline(
             "or set the repository's pipeline path"
         )
     check_files(files, scan=False)
-    stages, issues = read_files(files, ctx)
+    placeholders = Placeholders.for_secrets(
+        () if ctx.event == "pull_request" or ctx.fork else substitutable
+    )
+    stages, issues = read_files(files, ctx, secrets=placeholders.by_name)
     issues.extend(lint_stages(stages))
     issues = sort_issues(issues)
     _raise_errors(issues)
@@ -157,6 +165,7 @@ def load_pipeline(
                 privileged_images=privileged_images,
             )
         spec.depends_on = resolve_stage_dependencies(stage.depends_on, names, spec.name)
+        placeholders.resolve(spec)
         result.stages.append(spec)
     refused: list[Issue] = []
     for stage, spec in zip(selected, result.stages, strict=True):

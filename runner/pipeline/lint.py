@@ -11,7 +11,7 @@ run for the event when a build is compiled (``runner.pipeline.config``).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from runner.errors import PipelineError
 from runner.pipeline.compile import default_image, trust_view
@@ -49,8 +49,11 @@ LINT_CONTEXT = BuildContext(
 )
 
 
-def read_files(files: dict[str, str], ctx: BuildContext) -> tuple[list[Stage], list[Issue]]:
+def read_files(
+    files: dict[str, str], ctx: BuildContext, *, secrets: Mapping[str, str] | None = None
+) -> tuple[list[Stage], list[Issue]]:
     """Substitute and read every file; problems that stop a file become error issues.
+    ``secrets``: placeholders of the secrets a Drone 0.8 file may substitute, by name.
 
     A Jsonnet or Starlark file is first evaluated for ``ctx`` into the YAML it stands for
     (``runner.pipeline.configlang``), as Drone converts it before reading it."""
@@ -68,6 +71,7 @@ def read_files(files: dict[str, str], ctx: BuildContext) -> tuple[list[Stage], l
                 text,
                 lambda m: {**base, **m},
                 steps_before=sum(len(s.steps) + len(s.services) for s in stages),
+                secrets=secrets,
             )
         except PipelineError as exc:
             issues.append(

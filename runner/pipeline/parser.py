@@ -8,7 +8,7 @@ as YAML and read by the reader of its dialect.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from runner.errors import PipelineError
@@ -45,12 +45,20 @@ def stage_name_for(file: str) -> str:
 
 
 def parse_file(
-    file: str, text: str, variables_for: VariablesFor, *, steps_before: int = 0
+    file: str,
+    text: str,
+    variables_for: VariablesFor,
+    *,
+    steps_before: int = 0,
+    secrets: Mapping[str, str] | None = None,
 ) -> tuple[list[Stage], list[Issue]]:
     """Read one file into stages (one per document and matrix combination).
 
     ``variables_for(matrix)`` gives the substitution variables for one combination;
-    ``steps_before`` is the count of steps read from the build's earlier files.
+    ``steps_before`` is the count of steps read from the build's earlier files. ``secrets``
+    maps the names of secrets that may be substituted to their placeholders
+    (``runner.pipeline.secret_subst``): used in Drone 0.8 files only, as only Drone 0.5–0.8
+    substituted secrets.
     Raises ``PipelineError`` when the text cannot be substituted or is not valid YAML,
     ``BudgetExceeded`` when it is over a limit of ``runner.pipeline.limits`` (checked before
     the work it bounds); every other problem is returned as an issue.
@@ -65,17 +73,13 @@ def parse_file(
     for number, combo in enumerate(combos):
         local = IssueList(file)
         substituted = substitute(text, variables_for(combo), file=file)
-        read += len(substituted)
-        if read > limits.MAX_TEXT_BYTES:
-            raise limits.over_budget(
-                f"the matrix makes {len(combos)} copies of the file to read",
-                limits.MAX_TEXT_BYTES,
-                "bytes of pipeline text over all matrix combinations",
-                file=file,
-                line=1,
-                fix="use fewer combinations or a shorter file",
-            )
+        read = _count_read(read, len(substituted), file, len(combos))
         docs = load_documents(substituted, file, local)
+        if secrets and _is_drone08(file, docs):
+            local = IssueList(file)
+            substituted = substitute(text, variables_for(combo), file=file, opaque=secrets)
+            read = _count_read(read, len(substituted), file, len(combos))
+            docs = load_documents(substituted, file, local)
         for index, (doc, line) in enumerate(docs):
             stage = _parse_document(file, doc, index, line, local)
             if stage is None:
@@ -104,6 +108,31 @@ def parse_file(
             1, "", "no pipeline found in the file: add a kind: pipeline document or steps:"
         )
     return stages, list(issues)
+
+
+def _count_read(read: int, more: int, file: str, combos: int) -> int:
+    """``read + more``, the bytes of text read for the file so far; ``BudgetExceeded`` past
+    ``limits.MAX_TEXT_BYTES``."""
+    read += more
+    if read > limits.MAX_TEXT_BYTES:
+        raise limits.over_budget(
+            f"the matrix makes {combos} copies of the file to read",
+            limits.MAX_TEXT_BYTES,
+            "bytes of pipeline text over all matrix combinations",
+            file=file,
+            line=1,
+            fix="use fewer combinations or a shorter file",
+        )
+    return read
+
+
+def _is_drone08(file: str, docs: list[tuple[Any, int]]) -> bool:
+    """Whether ``docs`` are a Drone 0.8 file: one document with a ``pipeline:`` map and no
+    ``kind``, under a name that is not Woodpecker's (as ``_parse_document`` decides)."""
+    if len(docs) != 1 or file_dialect(file) != DRONE:
+        return False
+    doc = docs[0][0]
+    return isinstance(doc, dict) and "kind" not in doc and isinstance(doc.get("pipeline"), dict)
 
 
 def _matrix_of(

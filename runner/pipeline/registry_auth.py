@@ -123,10 +123,11 @@ def pull_secret_auths(names: Iterable[str], values: dict[str, str]) -> list[Regi
     """The credentials of the pull secrets ``names`` (Drone's ``image_pull_secrets``) whose
     values are given, in the order named; a secret that is not a Docker config adds nothing,
     as in Drone (drone-runner-docker engine/compiler/compiler.go, ``Compile``: a pull
-    secret that does not parse is passed over)."""
+    secret that does not parse is passed over). Names match in any case, as secret names do."""
+    by_name = {key.lower(): value for key, value in values.items()}
     out: list[RegistryAuth] = []
     for name in names:
-        value = values.get(name)
+        value = values.get(name) or by_name.get(name.lower())
         if not value:
             continue
         try:

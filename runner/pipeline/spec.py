@@ -122,13 +122,18 @@ _SKIPPABLE_EVENTS = ("push", "pull_request")
 
 @dataclass
 class SecretRef:
-    """An environment variable of a step whose value is the secret ``name``; with a ``path``
-    (keys and list indexes), the secret goes at that place of the variable's JSON instead
-    (a ``from_secret`` nested in a plugin setting: ``runner.pipeline.plugin_settings``)."""
+    """An environment variable of a step whose value is the secret ``name``.
+
+    With a ``path`` (keys and list indexes), the secret goes at that place of the variable's
+    JSON instead (a ``from_secret`` nested in a plugin setting: ``runner.pipeline.
+    plugin_settings``). With ``parts`` (text, secret name, text, ...: a Drone 0.8 secret
+    substituted into the file, ``runner.pipeline.secret_subst``) the value is that text with
+    each secret's value, and ``name`` is the first of them."""
 
     env: str
     name: str
     path: list[str | int] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from runner.errors import NotFound
 from runner.labels import beyond, format_labels, matches
 from runner.pipeline.payload import BuildRef, RepoRef, StagePayload, StageRef, StepRef
 from runner.pipeline.registry_auth import RegistryAuth, needed, pull_secret_auths
-from runner.pipeline.spec import BuildContext, StepSpec
+from runner.pipeline.spec import BuildContext, SecretRef, StepSpec
 from runner.pipeline.trust import FORK, is_plugin, stage_trust
 from runner.server.services import Services
 from runner.server.status import status_reporter
@@ -70,9 +70,11 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
         )
         kept = []
         for ref in step.secrets:
-            if ref.name in allowed:
+            if ref.parts:
+                kept.append(_substituted(ref, index, allowed, resolved))
+            elif ref.name.lower() in allowed:  # names are case-insensitive, as in Drone
                 key = f"{index}/{ref.name}"
-                resolved[key] = allowed[ref.name]
+                resolved[key] = allowed[ref.name.lower()]
                 kept.append(dataclasses.replace(ref, name=key))
         return dataclasses.replace(step, secrets=kept)
 
@@ -130,6 +132,26 @@ def _registries(
     if stage_trust(spec) != FORK:
         found += stores.registries.credentials_of(repo.id)
     return needed([s.image for s in [*spec.services, *spec.steps]], found)
+
+
+def _substituted(
+    ref: SecretRef, index: int, allowed: dict[str, str], resolved: dict[str, str]
+) -> SecretRef:
+    """A Drone 0.8 substituted variable (``SecretRef.parts``) for the agent: each secret the
+    step may see renamed ``<step index>/<name>`` with its value in ``resolved``; one it may not
+    see (image filter, event) is empty, as an unknown variable is in the file."""
+    parts: list[str] = []
+    text = ""
+    for i, part in enumerate(ref.parts):
+        if i % 2 == 0:
+            text += part
+        elif part.lower() in allowed:
+            key = f"{index}/{part}"
+            resolved[key] = allowed[part.lower()]
+            parts += [text, key]
+            text = ""
+    parts.append(text)
+    return dataclasses.replace(ref, name=parts[1] if len(parts) > 1 else "", parts=parts)
 
 
 def _may_see_environment(services: Services, stage: Stage, repo_id: int, build: Build) -> bool:

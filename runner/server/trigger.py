@@ -256,6 +256,8 @@ class Triggerer:
             fork_route=functools.partial(
                 route_refusal, environments=self.stores.environments.of_repo(repo.id)
             ),
+            # Names only: the values are handed to the agent with the stage, per step.
+            substitutable=self.stores.secrets.substitutable(repo.id, ctx.event, ctx.target),
         )
 
     def _environment(

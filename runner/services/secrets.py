@@ -42,7 +42,7 @@ def check_value(value: object) -> str:
 
 def check_options(data: dict[str, Any]) -> dict[str, Any]:
     """The filters given in ``data`` (``events``, ``images``, ``allow_pull_request``,
-    ``environment``), checked; ``BadRequest`` naming the wrong one."""
+    ``environment``, ``substitute``), checked; ``BadRequest`` naming the wrong one."""
     out: dict[str, Any] = {}
     if "events" in data:
         events = data["events"]
@@ -57,6 +57,10 @@ def check_options(data: dict[str, Any]) -> dict[str, Any]:
         out["allow_pull_request"] = bool(data["allow_pull_request"])
     if "environment" in data:
         out["environment"] = str(data["environment"] or "").strip()
+    if "substitute" in data:
+        if not isinstance(data["substitute"], bool):
+            raise BadRequest("substitute must be true or false")
+        out["substitute"] = data["substitute"]
     return out
 
 
@@ -72,12 +76,25 @@ def set_secret(
 ) -> Secret:
     """Store secret ``name`` of ``repo`` with its filters (``check_options``). ``mode``
     ``add`` refuses a name in use (``Conflict``), ``replace`` a name not in use
-    (``NotFound``), ``set`` adds or replaces."""
+    (``NotFound``), ``set`` adds or replaces.
+
+    Names are case-insensitive, as Drone's are: ``replace`` of ``docker_password`` replaces
+    ``DOCKER_PASSWORD`` (which keeps its name); ``add`` and ``set`` of a name that differs from
+    one in use only by case are refused (``Conflict``), so two secrets never answer one name.
+    """
     name = check_name(name)
     value = check_value(value)
     options = check_options(options or {})
     environment = options.get("environment", "")
-    exists = stores.secrets.find(repo.id, name, environment) is not None
+    found = stores.secrets.find(repo.id, name, environment)
+    exists = found is not None
+    if found is not None and found.name != name and mode != "replace":
+        raise Conflict(
+            f"secret {found.name} exists and names are case-insensitive: "
+            f"replace {found.name} or choose another name"
+        )
+    if found is not None:
+        name = found.name
     if mode == "add" and exists:
         raise Conflict(f"secret {name} exists; replace it with PUT")
     if mode == "replace" and not exists:

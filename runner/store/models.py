@@ -197,6 +197,8 @@ class SecretRow(Base):
     images: Mapped[list[str]] = mapped_column(JSON, default=list)
     allow_pull_request: Mapped[bool] = mapped_column(Boolean, default=False)
     environment: Mapped[str] = mapped_column(String(200), default="")
+    # Drone 0.8's --skip-verify: ${NAME} in a Drone 0.8 file stands for the value.
+    substitute: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[float] = mapped_column(Float, default=0.0)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from runner.core import Secret
@@ -17,8 +17,15 @@ DEFAULT_EVENTS = ("push", "tag", "cron", "custom", "promote", "rollback")
 PULL_REQUEST = "pull_request"
 
 
+def _named(name: str) -> ColumnElement[bool]:
+    """The rows of secret ``name``, in any case: secret names are case-insensitive, as in Drone
+    (drone/drone plugin/secret/static.go compares them with strings.EqualFold)."""
+    return func.lower(SecretRow.name) == name.lower()
+
+
 class SecretStore:
-    """Per-repository secrets. ``list``/``get`` never carry values. Thread-safe."""
+    """Per-repository secrets. ``list``/``get`` never carry values. Names are case-insensitive:
+    ``find``, ``set`` and ``delete`` take any case. Thread-safe."""
 
     def __init__(self, db: Database, cipher: Cipher):
         self.db = db
@@ -34,8 +41,10 @@ class SecretStore:
         images: list[str] | None = None,
         allow_pull_request: bool = False,
         environment: str = "",
+        substitute: bool = False,
     ) -> Secret:
-        """Add the secret, or replace the one with the same name and environment."""
+        """Add the secret, or replace the one with the same name (in any case, keeping the
+        name it was added with) and environment."""
         name = name.strip()
         if not name:
             raise BadRequest("a secret needs a name")
@@ -45,13 +54,14 @@ class SecretStore:
             images=list(images or []),
             allow_pull_request=allow_pull_request,
             environment=environment,
+            substitute=substitute,
         )
         try:
             with self.db.write() as s:
                 row = s.scalar(
                     select(SecretRow).where(
                         SecretRow.repo_id == repo_id,
-                        SecretRow.name == name,
+                        _named(name),
                         SecretRow.environment == environment,
                     )
                 )
@@ -78,7 +88,7 @@ class SecretStore:
             row = s.scalar(
                 select(SecretRow).where(
                     SecretRow.repo_id == repo_id,
-                    SecretRow.name == name,
+                    _named(name),
                     SecretRow.environment == environment,
                 )
             )
@@ -99,7 +109,7 @@ class SecretStore:
             result = s.execute(
                 delete(SecretRow).where(
                     SecretRow.repo_id == repo_id,
-                    SecretRow.name == name,
+                    _named(name),
                     SecretRow.environment == environment,
                 )
             )
@@ -115,7 +125,8 @@ class SecretStore:
         pull_request: bool = False,
         plugin: bool = True,
     ) -> dict[str, str]:
-        """Plain values of the secrets a step may see, by name.
+        """Plain values of the secrets a step may see, by name in lower case (names are
+        case-insensitive).
 
         A secret is handed out when the build's event is one of its events, its environment
         is empty or the build's, for a pull request build the secret allows pull requests, and
@@ -141,5 +152,25 @@ class SecretStore:
                     continue
                 if image and not secret_fits(row.images or [], image, plugin=plugin):
                     continue
-                picked[row.name] = row.value
+                picked[row.name.lower()] = row.value
         return {name: self.cipher.decrypt(value) for name, value in picked.items()}
+
+    def substitutable(self, repo_id: int, event: str, environment: str = "") -> list[str]:
+        """Names of the secrets marked ``substitute`` that a build of ``event`` deploying to
+        ``environment`` may get (its events and environment; the image filter is applied per
+        step when the values are handed out). None for a pull request: Drone 0.8 never
+        substituted secrets into a pull request's file."""
+        if event == PULL_REQUEST:
+            return []
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(SecretRow).where(SecretRow.repo_id == repo_id, SecretRow.substitute)
+            ).all()
+            return sorted(
+                {
+                    row.name
+                    for row in rows
+                    if (not row.environment or row.environment == environment)
+                    and event in (row.events or [])
+                }
+            )

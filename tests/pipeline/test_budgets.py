@@ -146,8 +146,8 @@ def test_substitution_that_grows_the_file_past_the_limit_is_refused():
 
 @pytest.mark.parametrize(
     "expression",
-    ["${X//a/${X}}", "${X//[a]/${X}}", "${X//?/${X}}", "${X//a*/${X}}${X//a/${X}}"],
-    ids=["literal", "bracket", "question-mark", "after-a-long-value"],
+    ["${X//a/${X}}", "${X//aa/${X}}", "${X//a*/${X}}${X//a/${X}}"],
+    ids=["one-character", "longer-text", "after-a-long-value"],
 )
 def test_a_replacement_that_would_grow_past_the_limit_is_refused_before_it_is_built(expression):
     # 20 KB of commit message replacing each of its characters by itself: 400 MB if built.
@@ -170,10 +170,11 @@ def test_replacements_count_against_what_the_file_may_still_grow_by():
     refused(substitute, "${X//a/a} ${X//[a]/a}", {"X": half})
 
 
-def test_replacements_within_the_limit_work_as_in_the_shell():
+def test_replacements_within_the_limit_replace_text_as_envsubst_does():
+    # drone/envsubst funcs.go replaceFirst/replaceAll: the text, never a pattern.
     value = "ab-ab-ab"
     assert substitute("${X/a/yz}|${X//a/yz}|${X//[ab]/.}|${X/-*/}|${X//?/}", {"X": value}) == (
-        "yzb-ab-ab|yzb-yzb-yzb|..-..-..|ab|"
+        "yzb-ab-ab|yzb-yzb-yzb|ab-ab-ab|ab-ab-ab|ab-ab-ab"
     )
 
 

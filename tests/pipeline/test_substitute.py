@@ -18,13 +18,15 @@ VARS = {"DRONE_TAG": "v1.4.0", "SHA": "abcdef1234567890", "EMPTY": "", "NAME": "
         ("${DRONE_TAG%%.*}", "v1"),
         ("${SHA:0:7}", "abcdef1"),
         ("${SHA:10}", "567890"),
-        ("${SHA: -4}", "7890"),
+        ("${SHA:-4}", "abcdef1234567890"),  # ":-" is the default, not a negative offset
+        ("${SHA: -4}", "abcdef1234567890"),  # envsubst: " -4" is no integer, the value stays
+        ("${SHA:-4:2}", "abcdef1234567890"),
         ("${NAME^}", "Hello world"),
         ("${NAME^^}", "HELLO WORLD"),
         ("${NAME,}", "hello world"),
         ("${NAME,,}", "hello world"),
         ("${MISSING=v1.0.0}", "v1.0.0"),
-        ("${EMPTY=v1.0.0}", ""),
+        ("${EMPTY=v1.0.0}", "v1.0.0"),  # envsubst: "=" also replaces an empty value
         ("${EMPTY:=fallback}", "fallback"),
         ("${EMPTY:-fallback}", "fallback"),
         ("${DRONE_TAG:-fallback}", "v1.4.0"),
@@ -49,7 +51,7 @@ def test_value_with_newline_is_quoted_so_yaml_stays_valid():
 
 @pytest.mark.parametrize(
     "text, line",
-    [("a: 1\nb: ${UNCLOSED\n", 2), ("a: 1\n\nc: ${A!x}", 3), ("${}", 1), ("x: ${1abc}", 1)],
+    [("a: 1\nb: ${UNCLOSED\n", 2), ("a: 1\n\nc: ${A!x}", 3), ("${}", 1), ("x: ${A-x}", 1)],
 )
 def test_invalid_expression_names_the_line(text, line):
     with pytest.raises(SubstitutionError) as info:

@@ -64,8 +64,10 @@ def test_secrets_reach_only_the_steps_allowed_to_see_them(client, stores, repo, 
     _build(stores, repo, "push")
     claimed = _claim(client, tokens)
     publish, test = claimed["spec"]["steps"]
-    assert publish["secrets"] == [{"env": "DOCKER_PASSWORD", "name": "0/registry", "path": []}]
-    assert test["secrets"] == [{"env": "TOKEN", "name": "1/token", "path": []}]
+    assert publish["secrets"] == [
+        {"env": "DOCKER_PASSWORD", "name": "0/registry", "path": [], "parts": []}
+    ]
+    assert test["secrets"] == [{"env": "TOKEN", "name": "1/token", "path": [], "parts": []}]
     assert claimed["secrets"] == {"0/registry": "reg-pass", "1/token": "tok-value"}
     assert claimed["context"]["commit"] == "c" * 40
     assert [s["name"] for s in claimed["stage"]["steps"]] == ["publish", "test"]

@@ -1,4 +1,8 @@
-"""Registries: a repository's container registry credentials for pulling step images.
+"""Registries and secrets substituted into Drone 0.8 files.
+
+- ``registries``: a repository's container registry credentials for pulling step images.
+- ``secrets.substitute``: a secret that may be substituted into a Drone 0.8 file
+  (``drone secret add --skip-verify``).
 
 Revision ID: 0003
 Revises: 0002
@@ -36,9 +40,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("registries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_registries_repo_id"), ["repo_id"], unique=False)
+    with op.batch_alter_table("secrets", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("substitute", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("secrets", schema=None) as batch_op:
+        batch_op.drop_column("substitute")
     with op.batch_alter_table("registries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_registries_repo_id"))
     op.drop_table("registries")
