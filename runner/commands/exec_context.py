@@ -161,7 +161,7 @@ _CONTEXT_OPTIONS: list[Callable[[F], F]] = [
         "secret_pairs",
         multiple=True,
         metavar="NAME=VALUE",
-        help="a secret for from_secret (repeatable)",
+        help="a secret for from_secret, and for ${NAME} in a Drone 0.8 file (repeatable)",
     ),
     click.option(
         "--secrets-file",
