@@ -42,6 +42,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from moto.server import ThreadedMotoServer
 
 from runner.commands.plugin import build_plugin_images, drone_name_refs, plugins_dir
@@ -228,6 +229,9 @@ def s3(gateway: str) -> Iterator[tuple[str, Any]]:
         aws_secret_access_key=SECRETS["ALIYUN_ACCESS_KEY_SECRET"],
         region_name="us-east-1",
     )
+    # Every moto server of one test process shares one store: start from an empty one, so
+    # another test's objects in the same bucket are not listed here.
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
     client.create_bucket(Bucket="lyops")
     yield endpoint, client
     server.stop()

@@ -24,6 +24,7 @@ import docker
 import docker_plugin
 import oss_plugin
 import pytest
+import requests
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
@@ -50,6 +51,9 @@ def s3() -> Any:
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
     )
+    # Every moto server of one test process shares one store: start from an empty one, so
+    # another test's objects in the same bucket are not listed here.
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
     client.create_bucket(Bucket="lyops")
     yield endpoint, client
     server.stop()

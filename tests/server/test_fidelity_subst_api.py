@@ -111,8 +111,8 @@ def test_a_claim_resolves_names_in_any_case_and_only_what_the_step_may_see(
     claimed = resp.get_json()
     refs = claimed["spec"]["steps"][0]["secrets"]
     assert refs == [
-        {"env": "TOKEN", "name": "0/Token", "parts": []},
+        {"env": "TOKEN", "name": "0/Token", "path": [], "parts": []},
         # the registry secret is for plugins/docker only: its share of the text is empty
-        {"env": "AUTH", "name": "0/TOKEN", "parts": ["bearer-", "0/TOKEN", "/-end"]},
+        {"env": "AUTH", "name": "0/TOKEN", "path": [], "parts": ["bearer-", "0/TOKEN", "/-end"]},
     ]
     assert claimed["secrets"] == {"0/Token": "tok-value", "0/TOKEN": "tok-value"}
