@@ -13,6 +13,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.errors import PipelineError
 from runner.globs import glob_match
 from runner.pipeline.evaluate import (
     ExpressionError,
@@ -89,6 +90,9 @@ class Constraints:
     matrix: dict[str, str] = field(default_factory=dict)
     evaluate: str = ""
     line: int = 0
+    file: str = ""
+    path: str = ""
+    evaluate_line: int = 0
 
     def match(
         self,
@@ -110,8 +114,12 @@ class Constraints:
         if self.evaluate:
             try:
                 return evaluate(self.evaluate, env)
-            except ExpressionError:
-                return True  # reported by lint; the condition does not hide the step
+            except ExpressionError as exc:
+                # Woodpecker's Constraint.Match returns the error and the pipeline fails to
+                # compile: neither "true" nor "false" would be what the user wrote.
+                raise PipelineError(
+                    f"{self.path}.evaluate: {exc}", file=self.file, line=self.evaluate_line
+                ) from None
         return True
 
 
@@ -227,7 +235,7 @@ def parse_when(value: Any, path: str, line: int, issues: IssueList, dialect: str
 def _parse_constraints(
     item: dict[str, Any], path: str, line: int, issues: IssueList
 ) -> Constraints:
-    out = Constraints(line=getattr(item, "line", line))
+    out = Constraints(line=getattr(item, "line", line), file=issues.file, path=path)
     for key, raw in item.items():
         key_line = item.line_of(key) if isinstance(item, YMap) else line
         key_path = f"{path}.{key}"
@@ -239,12 +247,13 @@ def _parse_constraints(
             continue
         if key == "evaluate":
             out.evaluate = to_text(raw)
+            out.evaluate_line = key_line
             try:
                 parse_expression(out.evaluate)
             except ExpressionTooComplex as exc:
                 issues.error(key_line, key_path, f"{exc}; simplify it")
             except ExpressionError as exc:
-                issues.warning(key_line, key_path, f"{exc}; the condition is treated as true")
+                issues.error(key_line, key_path, f"{exc}: fix the expr-lang expression")
             continue
         if key == "local":
             continue

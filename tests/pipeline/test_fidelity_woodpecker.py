@@ -1,0 +1,271 @@
+"""Woodpecker fidelity: what Woodpecker 3.x compiles for ``when.evaluate`` (expr-lang), a
+``clone:`` step of the user's own, keys 3.x removed, ``matrix: include:`` and duplicate names.
+
+Each test names its source in the original (repository, file, function). The small files are
+in ``tests/pipeline/fidelity/woodpecker/``; the plan is what ``load_pipeline`` compiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.errors import PipelineError
+from runner.pipeline import limits
+from runner.pipeline.config import load_pipeline
+from runner.pipeline.environ import build_environment
+from runner.pipeline.evaluate import ExpressionError, ExpressionTooComplex, evaluate
+from runner.pipeline.lint import lint_files
+from runner.pipeline.spec import BuildContext
+
+FILES = Path(__file__).parent / "fidelity" / "woodpecker"
+PUSH = BuildContext(
+    repo="acme/app",
+    event="push",
+    branch="main",
+    ref="refs/heads/main",
+    commit="5d2f8c1a9b3e4d6f7a8b9c0d1e2f3a4b5c6d7e8f",
+    message='docs: fix [deploy] {"targets": ["eu", "us"]}',
+    author="octocat",
+    remote_url="https://git.example.com/acme/app.git",
+    link="https://git.example.com/acme/app",
+    build_number=7,
+)
+TAG = dataclasses.replace(PUSH, event="tag", tag="v2.3.1", ref="refs/tags/v2.3.1", message="x")
+
+
+def read(name: str) -> str:
+    return (FILES / name).read_text(encoding="utf-8")
+
+
+def step_names(files: dict[str, str], ctx: BuildContext) -> list[str]:
+    build = load_pipeline(files, ctx)
+    return [s.name for stage in build.stages for s in stage.steps]
+
+
+# 1. when.evaluate is expr-lang ---------------------------------------------------------------
+
+# Expected values from expr-lang/expr docs/language-definition.md (the examples of each
+# operator and builtin) and its tests (expr_test.go, builtin/builtin_test.go).
+EXPR_LANG_TABLE: list[tuple[str, Any]] = [
+    # literals
+    ("42", 42),
+    ("0x2A", 42),
+    ("0o52", 42),
+    ("0b101010", 42),
+    ("1_000_000", 1000000),
+    (".5", 0.5),
+    ("1e3", 1000.0),
+    ('"foo"', "foo"),
+    ("'bar'", "bar"),
+    (r'"Hello\nWorld"', "Hello\nWorld"),
+    (r'"\u00e9"', "é"),
+    ("`raw\\n`", "raw\\n"),
+    ("[1, 2, 3]", [1, 2, 3]),
+    ("{a: 1, b: 2, c: 3}", {"a": 1, "b": 2, "c": 3}),
+    ("nil", None),
+    ("true", True),
+    # arithmetic: `/` always divides as floats, `**` and `^` are math.Pow
+    ("1 + 2 * 3", 7),
+    ("(1 + 2) * 3", 9),
+    ("7 / 2", 3.5),
+    ("4 / 2", 2.0),
+    ("7 % 3", 1),
+    ("-7 % 3", -1),
+    ("2 ** 10", 1024.0),
+    ("2 ^ 3 ^ 2", 512.0),
+    ("-2 ** 2", -4.0),
+    ('"foo" + "bar"', "foobar"),
+    # comparison and logic
+    ("1 == 1.0", True),
+    ('1 == "1"', False),
+    ("nil == nil", True),
+    ('"b" > "a"', True),
+    ("2 >= 2 && 1 < 2", True),
+    ("true and false or true", True),
+    ("not true", False),
+    ("!false", True),
+    ("not false == true", True),  # `not` binds tighter than `==` in expr-lang
+    # conditional and nil coalescing
+    ("1 > 2 ? 'yes' : 'no'", "no"),
+    ("nil ?? 'default'", "default"),
+    ("'set' ?? 'default'", "set"),
+    # membership, strings, regex
+    ('"John" in ["John", "Jane"]', True),
+    ('"name" in {"name": "John", "age": 30}', True),
+    ('"x" not in ["a"]', True),
+    ('"Hello World" contains "World"', True),
+    ('"Hello" startsWith "He"', True),
+    ('"Hello" endsWith "lo"', True),
+    ('"Hello" not endsWith "x"', True),
+    ('"release/12" matches "^release/\\\\d+$"', True),
+    ('"main" matches "ai"', True),  # Go's MatchString finds a match anywhere
+    # member access, index, slice, range
+    ('{user: {Name: "Ann"}}.user.Name', "Ann"),
+    ('{user: {Name: "Ann"}}["user"]["Name"]', "Ann"),
+    ("{a: nil}.a?.b", None),
+    ("{a: 1}.missing", None),
+    ("[1, 2, 3][0]", 1),
+    ("[1, 2, 3][-1]", 3),
+    ("[1, 2, 3, 4, 5][1:4]", [2, 3, 4]),
+    ("[1, 2, 3, 4, 5][1:-1]", [2, 3, 4]),
+    ("[1, 2, 3, 4, 5][:3]", [1, 2, 3]),
+    ("[1, 2, 3, 4, 5][3:]", [4, 5]),
+    ("1..3", [1, 2, 3]),
+    ("3..1", []),
+    # let and pipes
+    ("let x = 42; x * 2", 84),
+    ("let x = 42; let y = 2; x * y", 84),
+    ('"Hello World" | lower() | split(" ")', ["hello", "world"]),
+    # string functions
+    ('trim("  Hello  ")', "Hello"),
+    ('trim("__Hello__", "_")', "Hello"),
+    ('trimPrefix("HelloWorld", "Hello")', "World"),
+    ('trimSuffix("HelloWorld", "World")', "Hello"),
+    ('upper("hello")', "HELLO"),
+    ('lower("HELLO")', "hello"),
+    ('split("apple,orange,grape", ",")', ["apple", "orange", "grape"]),
+    ('split("apple,orange,grape", ",", 2)', ["apple", "orange,grape"]),
+    ('replace("Hello World", "World", "Universe")', "Hello Universe"),
+    ('repeat("Hi", 3)', "HiHiHi"),
+    ('indexOf("apple pie", "pie")', 6),
+    ('hasPrefix("HelloWorld", "Hello")', True),
+    ('hasSuffix("HelloWorld", "World")', True),
+    ('join(["apple", "orange", "grape"], ",")', "apple,orange,grape"),
+    ('join(["apple", "orange", "grape"])', "appleorangegrape"),
+    # numbers, conversions, JSON
+    ("max(5, 7)", 7),
+    ("min(5, 7)", 5),
+    ("abs(-5)", 5),
+    ('int("123")', 123),
+    ('float("123.45")', 123.45),
+    ("string(123)", "123"),
+    ('fromJSON("{\\"name\\": \\"John\\", \\"age\\": 30}").age', 30.0),
+    ('toJSON({"name": "John", "age": 30})', '{\n  "age": 30,\n  "name": "John"\n}'),
+    ('toJSON("<b>")', '"\\u003cb\\u003e"'),  # Go's encoding/json escapes HTML
+    # arrays, maps and predicates over `#`
+    ('len([1, 2, 3]) + len({"name": "John", "age": 30}) + len("Hello")', 10),
+    ('len("é")', 2),  # Go's len counts bytes
+    ('keys({"name": "John"})', ["name"]),
+    ('values({"name": "John"})', ["John"]),
+    ("first([1, 2, 3])", 1),
+    ("last([1, 2, 3])", 3),
+    ("first([])", None),
+    ("filter(0..9, {# % 2 == 0})", [0, 2, 4, 6, 8]),
+    ("map([1, 2], # * 10)", [10, 20]),
+    ("all([1, 2], # > 0)", True),
+    ("all([], # > 0)", True),
+    ("any([], # > 0)", False),
+    ("none([1, 2], # > 5)", True),
+    ("one([1, 2, 3], # == 2)", True),
+    ("count([1, 2, 3], # > 1)", 2),
+    ("filter([{Size: 300}, {Size: 10}], .Size > 280)", [{"Size": 300}]),
+    ("map([{n: 1}, {n: 2}], #.n)", [1, 2]),
+    ("any([[1], [2, 3]], {any(#, # == 3)})", True),  # `#` is the innermost element
+]
+
+
+@pytest.mark.parametrize("text, expected", EXPR_LANG_TABLE, ids=[t for t, _ in EXPR_LANG_TABLE])
+def test_expr_lang_operators_and_builtins_give_expr_langs_results(text, expected):
+    """expr-lang/expr docs/language-definition.md: each operator, literal and builtin."""
+    from runner.pipeline.expr.interpreter import Interpreter
+    from runner.pipeline.expr.parser import parse
+
+    result = Interpreter({}).run(parse(text))
+    assert result == expected and type(result) is type(expected)
+
+
+def test_evaluate_sees_the_ci_variables_as_strings_and_undefined_ones_as_empty():
+    """woodpecker-ci/woodpecker pipeline/frontend/yaml/constraint/constraint.go,
+    ``Constraint.Match``: ``expr.Env(env)`` with env a ``map[string]string`` of
+    ``metadata.Environ()`` and ``expr.AllowUndefinedVariables()``; expr-lang's
+    ``runtime.Fetch`` gives a missing key the zero value of the map's element type ("")."""
+    env = build_environment(PUSH)
+    assert evaluate('CI_PIPELINE_NUMBER == "7" && CI_COMMIT_BRANCH == "main"', env)
+    assert evaluate('NOT_SET == "" && $env.CI_REPO == "acme/app"', env)
+    assert evaluate('"CI_REPO" in $env && !("NOT_SET" in $env)', env)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CI_PIPELINE_NUMBER > 5",  # a string compared with an int
+        "CI_COMMIT_BRANCH && true",  # a string where a bool is needed
+        "len(42)",
+        "CI_COMMIT_BRANCH + 1",
+        "CI_COMMIT_BRANCH",  # not a boolean (expr.AsBool)
+        "[1][5] == 1",  # index out of range
+    ],
+)
+def test_a_type_error_is_an_error_not_true_or_false(text):
+    """constraint.go ``Constraint.Match`` returns expr's compile or run error, and
+    ``expr.AsBool()`` refuses a result that is not a bool: Woodpecker fails the pipeline."""
+    with pytest.raises(ExpressionError):
+        evaluate(text, build_environment(PUSH))
+
+
+def test_the_golden_file_runs_the_steps_expr_lang_selects():
+    """constraint.go ``Constraint.Match``: the workflow ``when`` and each step's ``when`` are
+    evaluated against the pipeline's environment; false leaves them out of the plan."""
+    files = {".woodpecker/evaluate.yaml": read("evaluate.yaml")}
+    assert step_names(files, PUSH) == [
+        "clone",
+        "deploy-message",
+        "any-word",
+        "json-config",
+        "undefined-is-empty",
+    ]
+    skip = dataclasses.replace(PUSH, message='fix [deploy] [SKIP DEPLOY] {"targets": []}')
+    assert "deploy-message" not in step_names(files, skip)
+    other = dataclasses.replace(PUSH, branch="feature/x", ref="refs/heads/feature/x")
+    assert load_pipeline(files, other).stages == []  # the workflow's own evaluate is false
+
+
+STEP_WITH_EVALUATE = "steps:\n  - name: a\n    image: alpine\n    when:\n      evaluate: '{}'\n"
+
+
+def test_a_runtime_type_error_fails_the_build_with_file_and_line():
+    """constraint.go ``Constraint.Match`` returns the error; the step builder gives up on the
+    pipeline (it errors), so the build ends in error instead of running or skipping."""
+    text = STEP_WITH_EVALUATE.format("CI_PIPELINE_NUMBER > 5")
+    with pytest.raises(PipelineError) as info:
+        load_pipeline({".woodpecker.yml": text}, PUSH)
+    assert (info.value.file, info.value.line) == (".woodpecker.yml", 5)
+    assert "mismatched types string and int" in str(info.value)
+
+
+def test_a_syntax_error_is_a_lint_error_with_file_and_line():
+    """expr.Compile fails for a syntax error: Woodpecker cannot compile the pipeline."""
+    text = STEP_WITH_EVALUATE.format('CI_REPO ==== "x"')
+    [issue] = [i for i in lint_files({".woodpecker.yml": text}) if i.blocking]
+    assert (issue.file, issue.line, issue.path) == (".woodpecker.yml", 5, "steps[0].when.evaluate")
+
+
+@pytest.mark.parametrize(
+    "text, limit",
+    [
+        ("1 + " * 2000 + "1", f"{limits.MAX_EXPRESSION_BYTES} characters"),
+        ("(" * 200 + "1" + ")" * 200, f"{limits.MAX_EXPRESSION_DEPTH} levels"),
+        ("-" * 200 + "1", f"{limits.MAX_EXPRESSION_DEPTH} levels"),
+        ("2 ** " * 100 + "2", f"{limits.MAX_EXPRESSION_DEPTH} levels"),
+        ("[" * 100 + "]" * 100, f"{limits.MAX_EXPRESSION_DEPTH} levels"),
+        ("len(0..1000000000) > 0", f"{limits.MAX_EXPRESSION_ITEMS} items"),
+        ('len(repeat("x", 1000000000)) > 0', f"{limits.MAX_EXPRESSION_STRING} characters"),
+        ("all(0..99999, {all(0..99999, # >= 0)})", f"{limits.MAX_EXPRESSION_STEPS} steps"),
+        ('"a" matches "(a)\\\\1"', ""),  # a backreference: RE2 has none, as Go's regexp
+    ],
+    ids=["long", "parens", "unary", "power", "lists", "range", "repeat", "steps", "backref"],
+)
+def test_huge_deep_or_costly_expressions_are_refused_fast(text, limit):
+    """Untrusted input: the length, nesting, steps and value sizes are bounded; Woodpecker
+    relies on Go's regexp (RE2) for ``matches``, which refuses backreferences."""
+    started = time.monotonic()
+    with pytest.raises(ExpressionError) as info:
+        evaluate(text, {})
+    assert time.monotonic() - started < 30  # a guard against a hang, not a timing claim
+    if limit:
+        assert isinstance(info.value, ExpressionTooComplex) and limit in info.value.limit
