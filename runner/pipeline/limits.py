@@ -46,10 +46,9 @@ MAX_STEPS = 1_000
 """Steps and services of one build, over every file, document and matrix combination."""
 
 MAX_MATRIX_COMBINATIONS = 64
-"""Stages one ``matrix:`` may make; counted from the axes before any combination is built."""
+"""Stages the axes of one ``matrix:`` may make, counted before any combination is built
+(an ``include:`` list is not capped, as in Drone and Woodpecker: see ``matrix.py``)."""
 
-MAX_MATRIX_INCLUDE = 256
-"""Entries of a ``matrix: include:`` list (their combinations count against the limit above)."""
 
 MAX_EXPRESSION_BYTES = 4096
 """Length of one Woodpecker ``evaluate`` expression."""

@@ -269,3 +269,27 @@ def test_huge_deep_or_costly_expressions_are_refused_fast(text, limit):
     assert time.monotonic() - started < 30  # a guard against a hang, not a timing claim
     if limit:
         assert isinstance(info.value, ExpressionTooComplex) and limit in info.value.limit
+
+
+# 4. matrix: include: has no combination limit ------------------------------------------------
+
+
+def test_an_include_list_longer_than_the_axis_cap_makes_one_workflow_per_entry():
+    """woodpecker-ci/woodpecker pipeline/frontend/yaml/matrix/matrix.go: ``Parse`` returns the
+    ``include`` list as written (``parseList``); only ``calc`` of axes stops at ``limitAxis``.
+    drone/drone (harness/harness) yaml/matrix/matrix.go ``Calc`` caps axis products alike."""
+    build = load_pipeline({".woodpecker/test.yaml": read("matrix-include.yaml")}, PUSH)
+    assert len(build.stages) == 70 > limits.MAX_MATRIX_COMBINATIONS
+    images = [stage.steps[-1].image for stage in build.stages]
+    assert images[0] == "golang:1.0" and images[-1] == "golang:1.69"
+    assert build.stages[69].matrix == {"GO": "1.69", "OS": "linux"}
+
+
+def test_a_huge_include_list_is_bounded_by_the_files_own_budgets():
+    """The work is still bounded for untrusted input: each entry is a copy of the file to
+    substitute and read, so ``MAX_TEXT_BYTES`` over all copies refuses a huge list."""
+    entries = "".join(f"    - {{N: '{i}'}}\n" for i in range(5000))
+    text = "matrix:\n  include:\n" + entries + "steps:\n  - name: a\n    image: alpine\n"
+    with pytest.raises(PipelineError) as info:
+        load_pipeline({".woodpecker.yml": text}, PUSH)
+    assert f"{limits.MAX_TEXT_BYTES} bytes of pipeline text" in str(info.value)
