@@ -175,17 +175,38 @@ def lint_stages(stages: list[Stage]) -> list[Issue]:
     return out
 
 
+def _lint_duplicate_names(stage: Stage, issues: IssueList) -> None:
+    """Drone: a name once among steps and services. Woodpecker: once among services (its
+    linter's ``lintServiceNames``: a service's name is its host name) and once among steps
+    when ``depends_on`` is used (compiler/dag.go ``compileByDependsOn``: a dependency names
+    one step); a step may share a service's name, and steps in sequence may share one."""
+    if stage.dialect == WOODPECKER:
+        groups = [stage.services]
+        if any(step.depends_on is not None for step in stage.steps):
+            groups.append(stage.steps)
+        why = {
+            id(stage.services): "service names must be unique (a service is reached by its name)",
+            id(stage.steps): "step names must be unique when depends_on is used",
+        }
+    else:
+        groups = [stage.all_steps()]
+        why = {id(groups[0]): "rename one of them"}
+    for group in groups:
+        seen: dict[str, int] = {}
+        for step in group:
+            if step.name in seen:
+                issues.error(
+                    step.line,
+                    f"{step.path}.name",
+                    f'duplicate step name "{step.name}" (first on line {seen[step.name]}): '
+                    + why[id(group)],
+                )
+            seen.setdefault(step.name, step.line)
+
+
 def _lint_stage(stage: Stage, issues: IssueList) -> None:
-    seen: dict[str, int] = {}
+    _lint_duplicate_names(stage, issues)
     for step in stage.all_steps():
-        if step.name in seen:
-            issues.error(
-                step.line,
-                f"{step.path}.name",
-                f'duplicate step name "{step.name}" (first on line {seen[step.name]}): '
-                "rename one of them",
-            )
-        seen.setdefault(step.name, step.line)
         if step.name in RESERVED_STEP_NAMES and not stage.clone_disable:
             issues.error(
                 step.line,
