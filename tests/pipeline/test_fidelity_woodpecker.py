@@ -293,3 +293,87 @@ def test_a_huge_include_list_is_bounded_by_the_files_own_budgets():
     with pytest.raises(PipelineError) as info:
         load_pipeline({".woodpecker.yml": text}, PUSH)
     assert f"{limits.MAX_TEXT_BYTES} bytes of pipeline text" in str(info.value)
+
+
+# 2. a clone step with commands replaces the built-in clone ---------------------------------
+
+
+def test_a_clone_step_with_commands_runs_instead_of_the_built_in_clone():
+    """woodpecker-ci/woodpecker pipeline/frontend/yaml/compiler/compiler.go, ``Compile``: the
+    default clone step is added only when ``clone:`` is empty; otherwise each ``clone:``
+    container is compiled (``createProcess`` with ``StepTypeClone``) and runs first, in order.
+    Its linter (linter.go, ``lintCloneSteps``) warns that a clone image off the allow list
+    gets no netrc."""
+    text = read("clone-commands.yaml")
+    [stage] = load_pipeline({".woodpecker.yml": text}, PUSH).stages
+    assert stage.clone.disable
+    assert [(s.name, s.image, s.depends_on) for s in stage.steps] == [
+        ("fetch", "runner-test/python", []),
+        ("build", "runner-test/busybox", ["fetch"]),  # a DAG root waits for the clone step
+        ("test", "runner-test/busybox", ["build"]),
+    ]
+    assert stage.steps[0].commands[0] == "git init -q"
+    [warning] = [i for i in lint_files({".woodpecker.yml": text}) if not i.blocking]
+    assert warning.path == "clone[0]" and "replaces the built-in clone" in warning.message
+
+
+def test_a_clone_section_naming_the_git_plugin_keeps_the_built_in_clone():
+    """compiler.go ``Compile`` runs ``clone:`` containers as written; the git plugin's job
+    (depth, tags) is what the built-in clone does, so it stays, with the plugin's options."""
+    text = (
+        "clone:\n  git:\n    image: woodpeckerci/plugin-git:2.6\n    settings: {depth: 5}\n"
+        "steps:\n  - name: a\n    image: alpine\n    commands: [ls]\n"
+    )
+    [stage] = load_pipeline({".woodpecker.yml": text}, PUSH).stages
+    assert not stage.clone.disable and stage.clone.depth == 5
+    assert [s.name for s in stage.steps] == ["clone", "a"]
+
+
+# 5. duplicate names ----------------------------------------------------------------------------
+
+
+def test_a_step_may_share_a_services_name_and_steps_in_sequence_may_share_one():
+    """woodpecker-ci/woodpecker pipeline/frontend/yaml/linter/linter.go ``lintServiceNames``
+    checks services only; compiler/dag.go ``compileByDependsOn`` refuses a duplicate step name
+    only when ``depends_on`` is used (``compileSequence`` runs them one after the other)."""
+    text = read("duplicate-names.yaml")
+    assert [i for i in lint_files({".woodpecker.yml": text}) if i.blocking] == []
+    [stage] = load_pipeline({".woodpecker.yml": text}, PUSH).stages
+    assert [s.name for s in stage.services] == ["database"]  # its host name is kept
+    steps = stage.steps[1:]
+    assert [s.name for s in steps] == ["database (2)", "test", "test (2)"]
+    assert [s.environment["CI_STEP_NAME"] for s in steps] == ["database", "test", "test"]
+    assert [s.commands for s in steps][2] == ["echo integration"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "services:\n  - {name: db, image: postgres}\n  - {name: db, image: mysql}\n"
+            "steps:\n  - {name: a, image: alpine}\n",
+            "service names must be unique",
+        ),
+        (
+            "steps:\n  - {name: a, image: alpine}\n  - {name: a, image: alpine}\n"
+            "  - {name: b, image: alpine, depends_on: [a]}\n",
+            "step names must be unique when depends_on is used",
+        ),
+    ],
+    ids=["services", "steps-with-depends-on"],
+)
+def test_duplicate_service_names_and_duplicate_dag_step_names_are_errors(text, message):
+    """linter.go ``lintServiceNames`` (an error, not a warning) and compiler/errors.go
+    ``ErrStepDuplicateName`` ("step names must be unique to be referenced by 'depends_on'")."""
+    [issue] = [i for i in lint_files({".woodpecker.yml": text}) if i.blocking]
+    assert message in issue.message and issue.line in (3, 4)
+
+
+def test_drone_still_refuses_a_name_shared_by_a_step_and_a_service():
+    """drone/drone-yaml linter/linter.go ``checkPipeline``: one name space for steps and
+    services in Drone 1.x files (unchanged)."""
+    text = (
+        "kind: pipeline\nname: p\nservices:\n- {name: db, image: postgres}\n"
+        "steps:\n- {name: db, image: alpine}\n"
+    )
+    assert any("duplicate step name" in i.message for i in lint_files({".drone.yml": text}))
