@@ -15,6 +15,7 @@ from runner.pipeline.conditions import Constraints, parse_constraint, parse_when
 from runner.pipeline.issues import IssueList
 from runner.pipeline.model import DRONE08, WOODPECKER, Stage, Step
 from runner.pipeline.steps import parse_step
+from runner.pipeline.woodpecker3 import check_removed_keys, drop_removed_keys
 from runner.pipeline.yamlload import YMap, to_text
 
 DRONE08_KEYS = (
@@ -75,7 +76,9 @@ def parse_map_document(
     stage.trigger = parse_when(
         doc.get("when"), "when", fields.key_line(doc, "when"), issues, dialect
     )
-    branches = doc.get("branches")
+    if dialect == WOODPECKER:
+        check_removed_keys(doc, issues, line)
+    branches = doc.get("branches") if dialect != WOODPECKER else None
     if branches is not None:
         constraint = parse_constraint(
             branches, "branches", fields.key_line(doc, "branches"), issues
@@ -89,7 +92,8 @@ def parse_map_document(
     stage.run_policy_statuses = fields.text_list(doc, "runs_on", "", issues) or []
     labels = fields.mapping(doc, "labels", "", issues) or {}
     stage.labels = {str(k): to_text(v) for k, v in labels.items()}
-    platform = fields.text(doc, "platform", "", issues) or stage.labels.get("platform", "")
+    platform = "" if dialect == WOODPECKER else fields.text(doc, "platform", "", issues)
+    platform = platform or stage.labels.get("platform", "")
     stage.platform = platform or "linux/amd64"
     workspace = fields.mapping(doc, "workspace", "", issues) or {}
     stage.workspace_base = to_text(workspace.get("base", ""))
@@ -107,6 +111,8 @@ def parse_map_document(
     if own_clone and not skip_clone:
         stage.steps = own_clone + stage.steps
         stage.clone_steps = [step.name for step in own_clone]
+    if dialect == WOODPECKER:
+        drop_removed_keys(stage)
     return stage
 
 

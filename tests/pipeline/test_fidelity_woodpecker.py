@@ -377,3 +377,71 @@ def test_drone_still_refuses_a_name_shared_by_a_step_and_a_service():
         "steps:\n- {name: db, image: alpine}\n"
     )
     assert any("duplicate step name" in i.message for i in lint_files({".drone.yml": text}))
+
+
+# 3. keys Woodpecker 3.x removed ---------------------------------------------------------------
+
+
+def test_removed_keys_it_ignores_are_warnings_and_do_nothing():
+    """woodpecker-ci/woodpecker docs/src/pages/migrations.md (3.0.0) and the 3.x types:
+    ``types.Workflow`` has no ``platform``/``branches``, ``types.Container`` no ``group``,
+    ``constraint.Constraint`` no ``environment``; the schema (linter/schema/schema.json,
+    ``additionalProperties: false``) reports each as a warning ("Additional property … is not
+    allowed") and the workflow runs as if they were not there."""
+    text = read("removed-keys.yaml")
+    issues = lint_files({".woodpecker.yml": text})
+    assert [i for i in issues if i.blocking] == []
+    warned = {i.path for i in issues if "is not allowed in Woodpecker 3.x" in i.message}
+    assert warned == {
+        "platform",
+        "branches",
+        "steps[0].group",
+        "steps[1].group",
+        "steps[2].when.environment",
+    }
+    [stage] = load_pipeline({".woodpecker.yml": text}, PUSH).stages  # branch main: runs
+    assert stage.platform == "linux/amd64"  # not windows: the key is ignored
+    assert [(s.name, s.depends_on) for s in stage.steps] == [
+        ("clone", []),
+        ("build", []),  # in order, not a parallel group (no depends_on: a plain sequence)
+        ("lint", []),
+        ("deploy", []),  # no environment filter: it runs on a push
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, path, message",
+    [
+        (
+            "pipeline:\n  build:\n    image: alpine\n",
+            "pipeline",
+            'Woodpecker 3.0 removed the top-level "pipeline:"',
+        ),
+        (
+            "steps:\n  - name: a\n    image: alpine\n    secrets: [token]\n",
+            "steps[0].secrets",
+            "Usage of `secrets` was removed in Woodpecker 3.0: use `environment` in combination "
+            "with `from_secret`",
+        ),
+        (
+            "steps:\n  - name: a\n    image: alpine\n    environment:\n      - A=b\n",
+            "steps[0].environment",
+            "list syntax for 'environment' was removed in Woodpecker 3.0",
+        ),
+    ],
+    ids=["pipeline", "secrets", "environment-list"],
+)
+def test_removed_keys_it_refuses_are_errors(text, path, message):
+    """3.x: no ``steps`` is linter.go ``lintFile``'s error "Invalid or missing `steps`
+    section"; ``secrets`` is ``lintContainerDeprecations``'s error; a list ``environment``
+    fails to parse (types/base/deprecations.go ``EnvironmentMap.UnmarshalYAML``)."""
+    errors = [i for i in lint_files({".woodpecker.yml": text}) if i.blocking]
+    assert any(i.path == path and message in i.message for i in errors), errors
+    with pytest.raises(PipelineError):
+        load_pipeline({".woodpecker.yml": text}, PUSH)
+
+
+def test_the_removed_keys_still_mean_what_they_meant_in_drone_08_files():
+    """drone/drone 0.8 read top-level ``branches:`` and step ``secrets:`` (unchanged)."""
+    text = "branches: [release]\npipeline:\n  a:\n    image: alpine\n    secrets: [token]\n"
+    assert load_pipeline({".drone.yml": text}, PUSH).stages == []  # main is not release
