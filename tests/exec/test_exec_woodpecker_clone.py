@@ -63,3 +63,48 @@ def test_the_users_clone_step_fills_the_workspace_and_the_built_in_clone_does_no
     listed = build[build.index("+ ls -A") + 1 :]
     assert sorted(listed) == [".cloned-by-fetch", ".git"]
     assert not any(line.startswith("[clone ") for line in lines)
+
+
+def test_a_step_sharing_a_services_name_and_two_steps_sharing_one_all_run(
+    tmp_path, docker_client, run_id
+):
+    """Woodpecker accepts these names (linter.go ``lintServiceNames`` checks services only;
+    compiler/dag.go refuses duplicates only with ``depends_on``): every step runs, the
+    service stays reachable by its name."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".woodpecker.yml").write_text(
+        "skip_clone: true\n"
+        "services:\n"
+        "  - name: db\n"
+        "    image: runner-test/busybox\n"
+        "    commands: [sleep 120]\n"
+        "steps:\n"
+        "  - name: db\n"
+        "    image: runner-test/busybox\n"
+        "    commands: [echo step-db $CI_STEP_NAME]\n"
+        "  - name: test\n"
+        "    image: runner-test/busybox\n"
+        "    commands: [echo first-test]\n"
+        "  - name: test\n"
+        "    image: runner-test/busybox\n"
+        "    commands: [echo second-test]\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "runner", "exec", ".woodpecker.yml"],
+        cwd=project,
+        env={
+            **os.environ,
+            "RUNNER_EXEC_LABELS": f"{TEST_LABEL}={run_id}",
+            "NO_COLOR": "1",
+            "RUNNER_DATA_DIR": str(tmp_path / "data"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "step-db db" in out and "first-test" in out and "second-test" in out
+    table = out.split("STAGE")[-1]
+    assert "db (2)" in table and "test (2)" in table
