@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from runner.pipeline.expr.builtins import BUILTINS
 from runner.pipeline.expr.errors import ExpressionError, ExpressionTooComplex
 from runner.pipeline.expr.interpreter import Interpreter
-from runner.pipeline.expr.parser import Node, parse
+from runner.pipeline.expr.parser import PREDICATES, Node, parse
 from runner.pipeline.expr.regex import compile_regex
 from runner.pipeline.expr.values import go_type
 
@@ -38,6 +39,8 @@ def parse_expression(text: str) -> Node:
         if node[0] == "bin" and node[1] == "matches" and node[3][0] == "lit":
             if isinstance(node[3][1], str):
                 compile_regex(node[3][1])
+        if node[0] == "call" and node[1] not in BUILTINS and node[1] not in PREDICATES:
+            raise ExpressionError(f"unknown func {node[1]}")  # expr.Compile's check
         pending.extend(child for child in _children(node))
     return tree
 
@@ -56,6 +59,40 @@ def _children(node: Node) -> list[Node]:
     return out
 
 
+_TYPED_OPS = ("<", "<=", ">", ">=", "+", "-", "*", "/", "%", "**", "^", "..")
+_BOOL_OPS = ("and", "&&", "or", "||")
+
+
+def _check_types(tree: Node, env: Mapping[str, str]) -> None:
+    """What expr.Compile's type checker refuses before anything runs, for the types this
+    environment fixes: every name it holds is a string (a ``map[string]string``), so a string
+    name beside a number in arithmetic or ``<``, or as an operand of ``and``/``or``/``not``, is
+    an error even in a branch that would never be evaluated."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        pending.extend(_children(node))
+        if node[0] == "bin" and node[1] in _TYPED_OPS:
+            sides = (node[2], node[3])
+            named = [n for n in sides if n[0] == "var" and n[1] in env]
+            numbers = [n for n in sides if n[0] == "lit" and go_type(n[1]) in ("int", "float")]
+            if named and numbers:
+                raise ExpressionError(
+                    f"invalid operation: {node[1]} (mismatched types string and "
+                    f"{go_type(numbers[0][1])}): {named[0][1]} is a string"
+                )
+        operands: list[Node] = []
+        if node[0] == "bin" and node[1] in _BOOL_OPS:
+            operands = [node[2], node[3]]
+        elif node[0] == "unary" and node[1] in ("not", "!"):
+            operands = [node[2]]
+        for operand in operands:
+            if operand[0] == "var" and operand[1] in env:
+                raise ExpressionError(
+                    f"invalid operation: {node[1]} on string ({operand[1]} is a string)"
+                )
+
+
 def evaluate(text: str, env: Mapping[str, str]) -> bool:
     """Evaluate ``text`` against the build environment ``env`` (names it lacks read as "").
 
@@ -63,7 +100,9 @@ def evaluate(text: str, env: Mapping[str, str]) -> bool:
     message says which) or gives a value that is not a boolean, as Woodpecker's ``AsBool``
     does; ``ExpressionTooComplex`` when it is over a budget.
     """
-    result = Interpreter(env).run(parse_expression(text))
+    tree = parse_expression(text)
+    _check_types(tree, env)
+    result = Interpreter(env).run(tree)
     if not isinstance(result, bool):
         raise ExpressionError(f"expected bool, but got {go_type(result)}")
     return result

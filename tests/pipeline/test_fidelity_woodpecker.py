@@ -199,6 +199,8 @@ def test_evaluate_sees_the_ci_variables_as_strings_and_undefined_ones_as_empty()
         "CI_COMMIT_BRANCH + 1",
         "CI_COMMIT_BRANCH",  # not a boolean (expr.AsBool)
         "[1][5] == 1",  # index out of range
+        "false && CI_PIPELINE_NUMBER > 5",  # expr.Compile type-checks branches never run
+        "true || !CI_COMMIT_BRANCH",
     ],
 )
 def test_a_type_error_is_an_error_not_true_or_false(text):
@@ -240,9 +242,11 @@ def test_a_runtime_type_error_fails_the_build_with_file_and_line():
 
 def test_a_syntax_error_is_a_lint_error_with_file_and_line():
     """expr.Compile fails for a syntax error: Woodpecker cannot compile the pipeline."""
-    text = STEP_WITH_EVALUATE.format('CI_REPO ==== "x"')
-    [issue] = [i for i in lint_files({".woodpecker.yml": text}) if i.blocking]
-    assert (issue.file, issue.line, issue.path) == (".woodpecker.yml", 5, "steps[0].when.evaluate")
+    for expression in ('CI_REPO ==== "x"', "lenn(CI_REPO) > 0", "[1, 2"):
+        text = STEP_WITH_EVALUATE.format(expression)
+        [issue] = [i for i in lint_files({".woodpecker.yml": text}) if i.blocking]
+        assert (issue.file, issue.line) == (".woodpecker.yml", 5)
+        assert issue.path == "steps[0].when.evaluate"
 
 
 @pytest.mark.parametrize(
