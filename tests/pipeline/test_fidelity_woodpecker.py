@@ -149,7 +149,8 @@ EXPR_LANG_TABLE: list[tuple[str, Any]] = [
     ('toJSON("<b>")', '"\\u003cb\\u003e"'),  # Go's encoding/json escapes HTML
     # arrays, maps and predicates over `#`
     ('len([1, 2, 3]) + len({"name": "John", "age": 30}) + len("Hello")', 10),
-    ('len("é")', 2),  # Go's len counts bytes
+    ('len("é")', 1),  # runes since expr-lang 1.17 (Woodpecker's go.mod: v1.17.8)
+    ('indexOf("é-x", "x")', 3),  # Go's strings.Index: a byte offset
     ('keys({"name": "John"})', ["name"]),
     ('values({"name": "John"})', ["John"]),
     ("first([1, 2, 3])", 1),

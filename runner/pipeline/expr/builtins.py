@@ -2,8 +2,9 @@
 builtin/lib.go; documented in docs/language-definition.md). The predicate functions (``all``,
 ``filter``...) need closures and live in ``interpreter``.
 
-Go semantics where they differ from Python's: ``len`` of a string counts bytes, ``indexOf``
-gives a byte offset, ``trim`` with one argument is ``strings.TrimSpace``, ``fromJSON`` reads
+The version is the one Woodpecker builds with (its go.mod: expr-lang/expr v1.17.8). Go
+semantics where they differ from Python's: ``len`` of a string counts characters (runes) but
+``indexOf`` gives a byte offset, ``trim`` with one argument is ``strings.TrimSpace``, ``fromJSON`` reads
 every number as a float, ``toJSON`` indents by two spaces with sorted keys and escapes
 ``<``, ``>`` and ``&``, ``int("x")`` accepts only ``strconv.Atoi``'s digits.
 """
@@ -64,7 +65,7 @@ def _len(args: list[Any], budget: Budget) -> Any:
     _arity("len", args, 1)
     value = args[0]
     if isinstance(value, str):
-        return len(value.encode("utf-8", "surrogatepass"))
+        return len(value)  # characters (runes) since expr-lang 1.17, bytes before it
     if isinstance(value, (list, dict)):
         return len(value)
     raise ExpressionError(f"invalid argument for len (type {go_type(value)})")
