@@ -14,6 +14,8 @@ that "now result in an error", workflow syntax changes) and the 3.x code that en
 - step ``group:``: gone from ``types.Container``; a schema warning, the step runs in order.
 - ``when: environment:``: gone from ``constraint.Constraint`` ("removed in favor of
   ``when.evaluate``"); a schema warning, the filter does nothing.
+- ``when: event: {include, exclude}``: ``Event`` is a ``base.StringOrSlice`` in 3.x, so the
+  map form fails to parse ("failed to unmarshal StringOrSlice"): an error.
 
 ``check_removed_keys`` reports them; ``drop_removed_keys`` makes the model do what Woodpecker
 3.x does with the ones it ignores.
@@ -55,6 +57,7 @@ def check_removed_keys(doc: dict[str, Any], issues: IssueList, line: int) -> Non
             "branches",
             f'"branches" {_IGNORED}: filter with when: {{branch: ...}}',
         )
+    _check_when(doc.get("when"), "when", issues, fields.key_line(doc, "when", line))
     for key in ("steps", "pipeline", "services", "clone"):
         for path, raw in _entries(doc.get(key), key):
             _check_step(raw, path, issues, fields.key_line(doc, key, line))
@@ -90,15 +93,27 @@ def _check_step(raw: dict[str, Any], path: str, issues: IssueList, line: int) ->
             f"{path}.group",
             f'"group" {_IGNORED}: the step runs in order; use depends_on to run steps in parallel',
         )
-    when = raw.get("when")
+    _check_when(raw.get("when"), f"{path}.when", issues, line)
+
+
+def _check_when(when: Any, path: str, issues: IssueList, line: int) -> None:
     for index, item in enumerate(when if isinstance(when, list) else [when]):
-        if isinstance(item, dict) and "environment" in item:
-            where = f"{path}.when[{index}]" if isinstance(when, list) else f"{path}.when"
+        if not isinstance(item, dict):
+            continue
+        where = f"{path}[{index}]" if isinstance(when, list) else path
+        if "environment" in item:
             issues.warning(
                 fields.key_line(item, "environment", line),
                 f"{where}.environment",
                 f'"environment" {_IGNORED}: filter with evaluate: \'CI_PIPELINE_DEPLOY_TARGET '
                 '== "..."\'',
+            )
+        if isinstance(item.get("event"), dict):
+            issues.error(
+                fields.key_line(item, "event", line),
+                f"{where}.event",
+                "the include/exclude form of event was removed in Woodpecker 3.0 (it reads a "
+                "value or a list only): list the events, event: [push, tag]",
             )
 
 

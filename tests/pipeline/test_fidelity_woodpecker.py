@@ -433,13 +433,19 @@ def test_removed_keys_it_ignores_are_warnings_and_do_nothing():
             "steps[0].environment",
             "list syntax for 'environment' was removed in Woodpecker 3.0",
         ),
+        (
+            "when:\n  event:\n    include: [push]\nsteps:\n  - name: a\n    image: alpine\n",
+            "when.event",
+            "the include/exclude form of event was removed in Woodpecker 3.0",
+        ),
     ],
-    ids=["pipeline", "secrets", "environment-list"],
+    ids=["pipeline", "secrets", "environment-list", "event-include"],
 )
 def test_removed_keys_it_refuses_are_errors(text, path, message):
     """3.x: no ``steps`` is linter.go ``lintFile``'s error "Invalid or missing `steps`
     section"; ``secrets`` is ``lintContainerDeprecations``'s error; a list ``environment``
-    fails to parse (types/base/deprecations.go ``EnvironmentMap.UnmarshalYAML``)."""
+    fails to parse (types/base/deprecations.go ``EnvironmentMap.UnmarshalYAML``), and so does
+    an include/exclude ``event`` (constraint.go: ``Event`` is a ``base.StringOrSlice``)."""
     errors = [i for i in lint_files({".woodpecker.yml": text}) if i.blocking]
     assert any(i.path == path and message in i.message for i in errors), errors
     with pytest.raises(PipelineError):

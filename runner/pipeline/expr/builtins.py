@@ -4,9 +4,9 @@ builtin/lib.go; documented in docs/language-definition.md). The predicate functi
 
 The version is the one Woodpecker builds with (its go.mod: expr-lang/expr v1.17.8). Go
 semantics where they differ from Python's: ``len`` of a string counts characters (runes) but
-``indexOf`` gives a byte offset, ``trim`` with one argument is ``strings.TrimSpace``, ``fromJSON`` reads
-every number as a float, ``toJSON`` indents by two spaces with sorted keys and escapes
-``<``, ``>`` and ``&``, ``int("x")`` accepts only ``strconv.Atoi``'s digits.
+``indexOf`` gives a byte offset, ``trim`` with one argument is ``strings.TrimSpace``,
+``fromJSON`` reads every number as a float, ``toJSON`` indents by two spaces with sorted keys
+and escapes ``<``, ``>`` and ``&``, ``int("x")`` accepts only ``strconv.Atoi``'s digits.
 """
 
 from __future__ import annotations
