@@ -251,6 +251,30 @@ def test_a_syntax_error_is_a_lint_error_with_file_and_line():
 
 
 @pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("int(1e999) == -9223372036854775808", True),  # Go's float-to-int on amd64
+        ("9223372036854775807 + 1 == -9223372036854775808", True),  # int64 wraps
+        ("9223372036854775807 % 2", 1),
+        ("-7 % 3", -1),
+        ("1 / 0 > 1e308", True),
+        ("[1, 2, 3][0:1e999]", []),  # +Inf converts to MinInt64: an empty slice, as in Go
+        ("get([1], 1e999)", None),
+        ("string(sum([1e999, -1e999]))", "NaN"),
+        ("string(ceil(-1e999))", "-Inf"),
+    ],
+)
+def test_numbers_at_the_edges_behave_as_go_computes_them(text, expected):
+    """expr-lang/expr vm/runtime/runtime.go (``ToInt``, ``Slice``) and builtin/lib.go on Go's
+    int64 and float64: no value makes the evaluator fail other than with an expression
+    error."""
+    from runner.pipeline.expr.interpreter import Interpreter
+    from runner.pipeline.expr.parser import parse
+
+    assert Interpreter({}).run(parse(text)) == expected
+
+
+@pytest.mark.parametrize(
     "text, limit",
     [
         ("1 + " * 2000 + "1", f"{limits.MAX_EXPRESSION_BYTES} characters"),

@@ -20,7 +20,15 @@ from typing import Any
 
 from runner.pipeline.expr.budget import Budget
 from runner.pipeline.expr.errors import ExpressionError
-from runner.pipeline.expr.values import equal, go_type, is_number, less, to_string, wrap_int
+from runner.pipeline.expr.values import (
+    equal,
+    go_int,
+    go_type,
+    is_number,
+    less,
+    to_string,
+    wrap_int,
+)
 
 Builtin = Callable[[list[Any], Budget], Any]
 _ATOI = re.compile(r"[+-]?[0-9]+")
@@ -42,7 +50,7 @@ def _text(name: str, value: Any) -> str:
 def _integer(name: str, value: Any) -> int:
     if not is_number(value):
         raise ExpressionError(f"invalid argument for {name} (type {go_type(value)})")
-    return int(value)
+    return go_int(value)
 
 
 def _array(name: str, value: Any) -> list[Any]:
@@ -166,9 +174,7 @@ def _int(args: list[Any], budget: Budget) -> Any:
             raise ExpressionError(f"invalid operation: int({value})")
         return wrap_int(int(value))
     if is_number(value):
-        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-            return -(1 << 63)  # what Go's int(float64) gives on amd64
-        return wrap_int(int(value))
+        return go_int(value)
     raise ExpressionError(f"invalid operation: int({go_type(value)})")
 
 
@@ -233,7 +239,10 @@ def _rounding(name: str, fn: Callable[[float], float]) -> Builtin:
         _arity(name, args, 1)
         if not is_number(args[0]):
             raise ExpressionError(f"invalid argument for {name} (type {go_type(args[0])})")
-        return float(fn(args[0])) if isinstance(args[0], float) else float(args[0])
+        value = args[0]
+        if isinstance(value, float) and not math.isfinite(value):
+            return value  # math.Ceil, Floor and Round keep NaN and ±Inf
+        return float(fn(value)) if isinstance(value, float) else float(value)
 
     return call
 
@@ -269,7 +278,8 @@ def _get(args: list[Any], budget: Budget) -> Any:
     if isinstance(value, dict):
         return value.get(key) if isinstance(key, str) else None
     if isinstance(value, list) and is_number(key):
-        index = int(key) + (len(value) if key < 0 else 0)
+        index = go_int(key)
+        index += len(value) if index < 0 else 0
         return value[index] if 0 <= index < len(value) else None
     return None
 
@@ -297,7 +307,10 @@ def _sum(args: list[Any], budget: Budget) -> Any:
     _arity("sum", args, 1)
     numbers = _numbers("sum", _array("sum", args[0]), budget)
     if any(isinstance(n, float) for n in numbers):
-        return float(math.fsum(numbers))
+        total = 0.0
+        for number in numbers:  # in order, as Go adds them (Inf + -Inf is NaN, not an error)
+            total += number
+        return total
     return wrap_int(sum(numbers))
 
 

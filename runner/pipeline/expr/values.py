@@ -47,6 +47,16 @@ def wrap_int(value: int) -> int:
     return value - (1 << _INT_BITS) if value >> (_INT_BITS - 1) else value
 
 
+def go_int(value: Any) -> int:
+    """``int(value)`` as Go converts a number: floats truncate; NaN, ±Inf and floats beyond
+    int64 give math.MinInt64 (what amd64 does), integers wrap."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value) or abs(value) >= 2.0**63:
+            return -(1 << 63)
+        return int(value)
+    return wrap_int(int(value))
+
+
 def mismatch(op: str, left: Any, right: Any) -> ExpressionError:
     return ExpressionError(
         f"invalid operation: {op} (mismatched types {go_type(left)} and {go_type(right)})"
@@ -109,7 +119,8 @@ def arithmetic(op: str, left: Any, right: Any) -> Any:
             raise mismatch(op, left, right)
         if right == 0:
             raise ExpressionError("integer divide by zero")
-        return wrap_int(int(math.fmod(left, right)))  # Go's % keeps the sign of the dividend
+        remainder = abs(left) % abs(right)  # Go's % truncates: the sign of the dividend
+        return wrap_int(-remainder if left < 0 else remainder)
     if op == "+":
         result = left + right
     elif op == "-":
@@ -137,7 +148,7 @@ def member(value: Any, key: Any, optional: bool) -> Any:
     if isinstance(value, (list, str)):
         if not is_number(key):
             raise ExpressionError(f"cannot fetch {to_string(key)} from {go_type(value)}")
-        index = int(key)
+        index = go_int(key)
         size = len(value)
         if index < 0:
             index += size
@@ -163,7 +174,7 @@ def _bound(value: Any, default: int, size: int) -> int:
         return default
     if not is_number(value):
         raise ExpressionError(f"invalid slice index of type {go_type(value)}")
-    index = int(value)
+    index = go_int(value)
     if index < 0:
         index += size
     return min(max(index, 0), size)
