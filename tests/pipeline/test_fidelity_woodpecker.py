@@ -286,8 +286,20 @@ def test_numbers_at_the_edges_behave_as_go_computes_them(text, expected):
         ('len(repeat("x", 1000000000)) > 0', f"{limits.MAX_EXPRESSION_STRING} characters"),
         ("all(0..99999, {all(0..99999, # >= 0)})", f"{limits.MAX_EXPRESSION_STEPS} steps"),
         ('"a" matches "(a)\\\\1"', ""),  # a backreference: RE2 has none, as Go's regexp
+        ("fromJSON(repeat('[', 900) + repeat(']', 900)) == nil", f"{limits.MAX_NESTING} levels"),
     ],
-    ids=["long", "parens", "unary", "power", "lists", "range", "repeat", "steps", "backref"],
+    ids=[
+        "long",
+        "parens",
+        "unary",
+        "power",
+        "lists",
+        "range",
+        "repeat",
+        "steps",
+        "backref",
+        "json",
+    ],
 )
 def test_huge_deep_or_costly_expressions_are_refused_fast(text, limit):
     """Untrusted input: the length, nesting, steps and value sizes are bounded; Woodpecker

@@ -18,8 +18,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from runner.pipeline import limits
 from runner.pipeline.expr.budget import Budget
-from runner.pipeline.expr.errors import ExpressionError
+from runner.pipeline.expr.errors import ExpressionError, ExpressionTooComplex
 from runner.pipeline.expr.values import (
     equal,
     go_int,
@@ -134,10 +135,37 @@ def _from_json(args: list[Any], budget: Budget) -> Any:
     _arity("fromJSON", args, 1)
     text = _text("fromJSON", args[0])
     budget.size(len(text), "string")
+    _check_json_nesting(text)
     try:
         return json.loads(text, parse_int=float, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise ExpressionError(f"fromJSON: {exc}") from None
+
+
+def _check_json_nesting(text: str) -> None:
+    """Refuse JSON nested deeper than ``limits.MAX_NESTING`` before it is read: the values
+    made from it are walked recursively (``==``, ``string``, ``toJSON``)."""
+    depth = 0
+    quoted = escaped = False
+    for char in text:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char in "[{":
+            depth += 1
+            if depth > limits.MAX_NESTING:
+                raise ExpressionTooComplex(
+                    "fromJSON: the JSON is nested too deeply",
+                    f"{limits.MAX_NESTING} levels of nesting",
+                )
+        elif char in "]}":
+            depth -= 1
 
 
 def _no_constant(name: str) -> Any:
