@@ -248,6 +248,8 @@ def _parse_constraints(
         if key == "evaluate":
             out.evaluate = to_text(raw)
             out.evaluate_line = key_line
+            if not out.evaluate:
+                continue  # Woodpecker skips an empty evaluate (Constraint.Match)
             try:
                 parse_expression(out.evaluate)
             except ExpressionTooComplex as exc:

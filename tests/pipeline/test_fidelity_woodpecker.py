@@ -241,6 +241,13 @@ def test_a_runtime_type_error_fails_the_build_with_file_and_line():
     assert "mismatched types string and int" in str(info.value)
 
 
+def test_an_empty_evaluate_is_no_condition():
+    """constraint.go ``Constraint.Match`` evaluates only ``if c.Evaluate != ""``."""
+    text = STEP_WITH_EVALUATE.format("")
+    assert [i for i in lint_files({".woodpecker.yml": text}) if i.blocking] == []
+    assert step_names({".woodpecker.yml": text}, PUSH) == ["clone", "a"]
+
+
 def test_a_syntax_error_is_a_lint_error_with_file_and_line():
     """expr.Compile fails for a syntax error: Woodpecker cannot compile the pipeline."""
     for expression in ('CI_REPO ==== "x"', "lenn(CI_REPO) > 0", "[1, 2"):

@@ -126,8 +126,8 @@ class _Parser:
             raise self.unexpected(f"expected {value!r}")
         self.advance()
 
-    def unexpected(self, hint: str = "") -> ExpressionError:
-        token = self.current
+    def unexpected(self, hint: str = "", token: Token | None = None) -> ExpressionError:
+        token = token or self.current
         what = "end of expression" if token.kind == EOF else f"{token.value!r}"
         extra = f" ({hint})" if hint else ""
         return ExpressionError(f"unexpected {what} at offset {token.pos}{extra}")
@@ -236,8 +236,7 @@ class _Parser:
             return self.map_literal()
         if token.kind == POINTER:
             raise ExpressionError(f"# is only allowed in a predicate, at offset {token.pos}")
-        self.pos -= 1 if token.kind != EOF else 0
-        raise self.unexpected()
+        raise self.unexpected(token=token)
 
     def items(self, close: str) -> list[Node]:
         self.nest()
