@@ -18,7 +18,7 @@ from runner.pipeline.compile import default_image, trust_view
 from runner.pipeline.environ import build_environment
 from runner.pipeline.graph import find_cycle
 from runner.pipeline.issues import ERROR, WARNING, Issue, IssueList
-from runner.pipeline.model import DRONE, WOODPECKER, Stage
+from runner.pipeline.model import DRONE, WOODPECKER, Stage, Step
 from runner.pipeline.parser import parse_file
 from runner.pipeline.spec import BuildContext, StepSpec
 from runner.pipeline.trust import OWN, TRUSTED, refusal
@@ -180,26 +180,23 @@ def _lint_duplicate_names(stage: Stage, issues: IssueList) -> None:
     linter's ``lintServiceNames``: a service's name is its host name) and once among steps
     when ``depends_on`` is used (compiler/dag.go ``compileByDependsOn``: a dependency names
     one step); a step may share a service's name, and steps in sequence may share one."""
+    groups: list[tuple[list[Step], str]]
     if stage.dialect == WOODPECKER:
-        groups = [stage.services]
+        groups = [
+            (stage.services, "service names must be unique (a service is reached by its name)")
+        ]
         if any(step.depends_on is not None for step in stage.steps):
-            groups.append(stage.steps)
-        why = {
-            id(stage.services): "service names must be unique (a service is reached by its name)",
-            id(stage.steps): "step names must be unique when depends_on is used",
-        }
+            groups.append((stage.steps, "step names must be unique when depends_on is used"))
     else:
-        groups = [stage.all_steps()]
-        why = {id(groups[0]): "rename one of them"}
-    for group in groups:
+        groups = [(stage.all_steps(), "rename one of them")]
+    for group, why in groups:
         seen: dict[str, int] = {}
         for step in group:
             if step.name in seen:
                 issues.error(
                     step.line,
                     f"{step.path}.name",
-                    f'duplicate step name "{step.name}" (first on line {seen[step.name]}): '
-                    + why[id(group)],
+                    f'duplicate step name "{step.name}" (first on line {seen[step.name]}): {why}',
                 )
             seen.setdefault(step.name, step.line)
 
