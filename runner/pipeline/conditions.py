@@ -41,6 +41,22 @@ LIST_FIELDS = (
     "platform",
 )
 KNOWN_FIELDS = LIST_FIELDS + ("matrix", "evaluate", "local", "branches")
+# The fields of Woodpecker 3.x's constraint.Constraint (pipeline/frontend/yaml/constraint/
+# constraint.go); 3.x ignores the others (`environment`, `target`, `branches`, `paths`...).
+WOODPECKER_FIELDS = (
+    "ref",
+    "repo",
+    "instance",
+    "platform",
+    "branch",
+    "cron",
+    "status",
+    "matrix",
+    "local",
+    "path",
+    "evaluate",
+    "event",
+)
 STATUSES = ("success", "failure")
 # Event names of the three dialects that mean the same build event.
 EVENT_ALIASES = {
@@ -228,15 +244,21 @@ def parse_when(value: Any, path: str, line: int, issues: IssueList, dialect: str
                 f"not {_kind(item)}",
             )
             continue
-        when.items.append(_parse_constraints(item, item_path, item_line, issues))
+        when.items.append(
+            _parse_constraints(
+                item, item_path, item_line, issues, woodpecker=dialect == "woodpecker"
+            )
+        )
     return when
 
 
 def _parse_constraints(
-    item: dict[str, Any], path: str, line: int, issues: IssueList
+    item: dict[str, Any], path: str, line: int, issues: IssueList, *, woodpecker: bool = False
 ) -> Constraints:
     out = Constraints(line=getattr(item, "line", line), file=issues.file, path=path)
     for key, raw in item.items():
+        if woodpecker and key in KNOWN_FIELDS and key not in WOODPECKER_FIELDS:
+            continue  # Woodpecker 3.x ignores it: it does nothing here (woodpecker3 warns)
         key_line = item.line_of(key) if isinstance(item, YMap) else line
         key_path = f"{path}.{key}"
         if key == "matrix":

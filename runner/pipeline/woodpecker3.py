@@ -13,7 +13,9 @@ that "now result in an error", workflow syntax changes) and the 3.x code that en
   error ("list syntax for 'environment' has been removed, use map syntax instead").
 - step ``group:``: gone from ``types.Container``; a schema warning, the step runs in order.
 - ``when: environment:``: gone from ``constraint.Constraint`` ("removed in favor of
-  ``when.evaluate``"); a schema warning, the filter does nothing.
+  ``when.evaluate``"); a schema warning, the filter does nothing. So do the other condition
+  fields 3.x lacks (``target``, ``branches``, ``paths``, ``action``: see
+  ``conditions.WOODPECKER_FIELDS``).
 - ``when: event: {include, exclude}``: ``Event`` is a ``base.StringOrSlice`` in 3.x, so the
   map form fails to parse ("failed to unmarshal StringOrSlice"): an error.
 
@@ -26,10 +28,19 @@ from __future__ import annotations
 from typing import Any
 
 from runner.pipeline import fields
+from runner.pipeline.conditions import KNOWN_FIELDS, WOODPECKER_FIELDS
 from runner.pipeline.issues import IssueList
 from runner.pipeline.model import Stage
 
 _IGNORED = "is not allowed in Woodpecker 3.x and is ignored"
+_DEPLOY = "filter with evaluate: 'CI_PIPELINE_DEPLOY_TARGET == \"...\"'"
+_WHEN_HINTS = {
+    "environment": _DEPLOY,
+    "target": _DEPLOY,
+    "branches": "write branch:",
+    "paths": "write path:",
+    "action": "filter with event: or evaluate:",
+}
 
 
 def check_removed_keys(doc: dict[str, Any], issues: IssueList, line: int) -> None:
@@ -101,13 +112,13 @@ def _check_when(when: Any, path: str, issues: IssueList, line: int) -> None:
         if not isinstance(item, dict):
             continue
         where = f"{path}[{index}]" if isinstance(when, list) else path
-        if "environment" in item:
-            issues.warning(
-                fields.key_line(item, "environment", line),
-                f"{where}.environment",
-                f'"environment" {_IGNORED}: filter with evaluate: \'CI_PIPELINE_DEPLOY_TARGET '
-                '== "..."\'',
-            )
+        for key in item:
+            if key in KNOWN_FIELDS and key not in WOODPECKER_FIELDS:
+                issues.warning(
+                    fields.key_line(item, key, line),
+                    f"{where}.{key}",
+                    f'"{key}" {_IGNORED}: {_WHEN_HINTS.get(key, "remove it")}',
+                )
         if isinstance(item.get("event"), dict):
             issues.error(
                 fields.key_line(item, "event", line),
@@ -118,11 +129,8 @@ def _check_when(when: Any, path: str, issues: IssueList, line: int) -> None:
 
 
 def drop_removed_keys(stage: Stage) -> None:
-    """Do with ``stage`` what Woodpecker 3.x does with the removed keys it ignores: no group,
-    no ``when: environment:`` filter (``platform:`` and ``branches:`` are never read)."""
+    """Do with ``stage`` what Woodpecker 3.x does with the removed ``group:``: nothing (the
+    top-level ``platform:`` and ``branches:`` are never read for Woodpecker files, and the
+    ``when`` fields 3.x lacks are skipped by ``conditions.parse_when``)."""
     for step in stage.all_steps():
         step.group = ""
-        for item in step.when.items:
-            item.fields.pop("environment", None)
-    for item in stage.trigger.items:
-        item.fields.pop("environment", None)

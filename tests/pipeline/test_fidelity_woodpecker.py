@@ -433,9 +433,9 @@ def test_drone_still_refuses_a_name_shared_by_a_step_and_a_service():
 def test_removed_keys_it_ignores_are_warnings_and_do_nothing():
     """woodpecker-ci/woodpecker docs/src/pages/migrations.md (3.0.0) and the 3.x types:
     ``types.Workflow`` has no ``platform``/``branches``, ``types.Container`` no ``group``,
-    ``constraint.Constraint`` no ``environment``; the schema (linter/schema/schema.json,
-    ``additionalProperties: false``) reports each as a warning ("Additional property … is not
-    allowed") and the workflow runs as if they were not there."""
+    ``constraint.Constraint`` no ``environment``, ``target`` or ``branches``; the schema
+    (linter/schema/schema.json, ``additionalProperties: false``) reports each as a warning
+    ("Additional property … is not allowed") and the workflow runs as if they were not there."""
     text = read("removed-keys.yaml")
     issues = lint_files({".woodpecker.yml": text})
     assert [i for i in issues if i.blocking] == []
@@ -446,6 +446,8 @@ def test_removed_keys_it_ignores_are_warnings_and_do_nothing():
         "steps[0].group",
         "steps[1].group",
         "steps[2].when.environment",
+        "steps[3].when[0].branches",
+        "steps[3].when[0].target",
     }
     [stage] = load_pipeline({".woodpecker.yml": text}, PUSH).stages  # branch main: runs
     assert stage.platform == "linux/amd64"  # not windows: the key is ignored
@@ -454,6 +456,7 @@ def test_removed_keys_it_ignores_are_warnings_and_do_nothing():
         ("build", []),  # in order, not a parallel group (no depends_on: a plain sequence)
         ("lint", []),
         ("deploy", []),  # no environment filter: it runs on a push
+        ("notify", []),  # only event: push is read; branches and target are not 3.x fields
     ]
 
 
