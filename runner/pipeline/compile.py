@@ -181,7 +181,23 @@ def compile_stage(
             spec.temp_volumes.append(volume)
     if spec.steps and spec.steps[0].kind == KIND_CLONE:
         _add_step_variables(spec.steps[0], {}, ctx, spec, 1)
+    _unique_step_names(spec)
     return spec
+
+
+def _unique_step_names(spec: StageSpec) -> None:
+    """Give a step that shares its name with a service or an earlier step (Woodpecker allows
+    both when no ``depends_on`` is used) a name of its own, ``build-2`` (``-3``...), as a step
+    key written twice in a map gets (``parse_maps``), so the engine, the logs and the build
+    page tell them apart; services keep theirs (their host names), and
+    ``CI_STEP_NAME``/``DRONE_STEP_NAME`` keep the name as written."""
+    taken = {service.name for service in spec.services}
+    for step in spec.steps:
+        name, number = step.name, 2
+        while name in taken:
+            name, number = f"{step.name}-{number}", number + 1
+        step.name = name
+        taken.add(name)
 
 
 def _compile_step(
@@ -334,8 +350,12 @@ def _order(
     if not has_dag:
         return
     known = {step.name for step, _ in kept} | set(root)
+    own_clone = stage.clone_steps  # the user's clone steps run first, one after the other
     for step, out in kept:
-        deps = step.depends_on or root  # an empty list still waits for the clone
+        if step.name in own_clone:
+            deps = root + own_clone[: own_clone.index(step.name)]
+        else:
+            deps = step.depends_on or root + own_clone  # an empty list waits for the clone
         out.depends_on = _resolve(deps, dropped, known)
 
 

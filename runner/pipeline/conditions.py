@@ -13,6 +13,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.errors import PipelineError
 from runner.globs import glob_match
 from runner.pipeline.evaluate import (
     ExpressionError,
@@ -40,6 +41,22 @@ LIST_FIELDS = (
     "platform",
 )
 KNOWN_FIELDS = LIST_FIELDS + ("matrix", "evaluate", "local", "branches")
+# The fields of Woodpecker 3.x's constraint.Constraint (pipeline/frontend/yaml/constraint/
+# constraint.go); 3.x ignores the others (`environment`, `target`, `branches`, `paths`...).
+WOODPECKER_FIELDS = (
+    "ref",
+    "repo",
+    "instance",
+    "platform",
+    "branch",
+    "cron",
+    "status",
+    "matrix",
+    "local",
+    "path",
+    "evaluate",
+    "event",
+)
 STATUSES = ("success", "failure")
 # Event names of the three dialects that mean the same build event.
 EVENT_ALIASES = {
@@ -89,6 +106,9 @@ class Constraints:
     matrix: dict[str, str] = field(default_factory=dict)
     evaluate: str = ""
     line: int = 0
+    file: str = ""
+    path: str = ""
+    evaluate_line: int = 0
 
     def match(
         self,
@@ -110,8 +130,12 @@ class Constraints:
         if self.evaluate:
             try:
                 return evaluate(self.evaluate, env)
-            except ExpressionError:
-                return True  # reported by lint; the condition does not hide the step
+            except ExpressionError as exc:
+                # Woodpecker's Constraint.Match returns the error and the pipeline fails to
+                # compile: neither "true" nor "false" would be what the user wrote.
+                raise PipelineError(
+                    f"{self.path}.evaluate: {exc}", file=self.file, line=self.evaluate_line
+                ) from None
         return True
 
     def mismatch(
@@ -270,15 +294,21 @@ def parse_when(value: Any, path: str, line: int, issues: IssueList, dialect: str
                 f"not {_kind(item)}",
             )
             continue
-        when.items.append(_parse_constraints(item, item_path, item_line, issues))
+        when.items.append(
+            _parse_constraints(
+                item, item_path, item_line, issues, woodpecker=dialect == "woodpecker"
+            )
+        )
     return when
 
 
 def _parse_constraints(
-    item: dict[str, Any], path: str, line: int, issues: IssueList
+    item: dict[str, Any], path: str, line: int, issues: IssueList, *, woodpecker: bool = False
 ) -> Constraints:
-    out = Constraints(line=getattr(item, "line", line))
+    out = Constraints(line=getattr(item, "line", line), file=issues.file, path=path)
     for key, raw in item.items():
+        if woodpecker and key in KNOWN_FIELDS and key not in WOODPECKER_FIELDS:
+            continue  # Woodpecker 3.x ignores it: it does nothing here (woodpecker3 warns)
         key_line = item.line_of(key) if isinstance(item, YMap) else line
         key_path = f"{path}.{key}"
         if key == "matrix":
@@ -289,12 +319,15 @@ def _parse_constraints(
             continue
         if key == "evaluate":
             out.evaluate = to_text(raw)
+            out.evaluate_line = key_line
+            if not out.evaluate:
+                continue  # Woodpecker skips an empty evaluate (Constraint.Match)
             try:
                 parse_expression(out.evaluate)
             except ExpressionTooComplex as exc:
                 issues.error(key_line, key_path, f"{exc}; simplify it")
             except ExpressionError as exc:
-                issues.warning(key_line, key_path, f"{exc}; the condition is treated as true")
+                issues.error(key_line, key_path, f"{exc}: fix the expr-lang expression")
             continue
         if key == "local":
             continue

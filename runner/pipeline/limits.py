@@ -46,16 +46,25 @@ MAX_STEPS = 1_000
 """Steps and services of one build, over every file, document and matrix combination."""
 
 MAX_MATRIX_COMBINATIONS = 64
-"""Stages one ``matrix:`` may make; counted from the axes before any combination is built."""
+"""Stages the axes of one ``matrix:`` may make, counted before any combination is built
+(an ``include:`` list is not capped, as in Drone and Woodpecker: see ``matrix.py``)."""
 
-MAX_MATRIX_INCLUDE = 256
-"""Entries of a ``matrix: include:`` list (their combinations count against the limit above)."""
 
 MAX_EXPRESSION_BYTES = 4096
 """Length of one Woodpecker ``evaluate`` expression."""
 
 MAX_EXPRESSION_DEPTH = 32
-"""Nesting of parentheses and ``!``/``not`` in one ``evaluate`` expression."""
+"""Nesting in one ``evaluate`` expression: parentheses, unary operands, lists, maps, calls,
+member accesses (a chain of ``&&`` or ``+`` does not nest)."""
+
+MAX_EXPRESSION_STEPS = 100_000
+"""Steps of one ``evaluate``: nodes evaluated plus items visited by functions and predicates."""
+
+MAX_EXPRESSION_STRING = 1024 * 1024
+"""Characters of one string an ``evaluate`` expression makes (``repeat``, ``+``, ``join``...)."""
+
+MAX_EXPRESSION_ITEMS = 100_000
+"""Items of one list or map an ``evaluate`` expression makes (``1..n``, ``split``...)."""
 
 MAX_REGEX_MEMORY = 8 * 1024 * 1024
 """Memory RE2 may use to compile one ``matches`` pattern (RE2 runs in linear time)."""

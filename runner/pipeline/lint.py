@@ -19,7 +19,7 @@ from runner.pipeline.configlang import convert_script, generated_name, script_la
 from runner.pipeline.environ import build_environment
 from runner.pipeline.graph import find_cycle
 from runner.pipeline.issues import ERROR, WARNING, Issue, IssueList
-from runner.pipeline.model import DRONE, WOODPECKER, Stage
+from runner.pipeline.model import DRONE, WOODPECKER, Stage, Step
 from runner.pipeline.parser import parse_file
 from runner.pipeline.spec import BuildContext, StepSpec
 from runner.pipeline.trust import OWN, TRUSTED, refusal
@@ -187,17 +187,35 @@ def lint_stages(stages: list[Stage]) -> list[Issue]:
     return out
 
 
+def _lint_duplicate_names(stage: Stage, issues: IssueList) -> None:
+    """Drone: a name once among steps and services. Woodpecker: once among services (its
+    linter's ``lintServiceNames``: a service's name is its host name) and once among steps
+    when ``depends_on`` is used (compiler/dag.go ``compileByDependsOn``: a dependency names
+    one step); a step may share a service's name, and steps in sequence may share one."""
+    groups: list[tuple[list[Step], str]]
+    if stage.dialect == WOODPECKER:
+        groups = [
+            (stage.services, "service names must be unique (a service is reached by its name)")
+        ]
+        if any(step.depends_on is not None for step in stage.steps):
+            groups.append((stage.steps, "step names must be unique when depends_on is used"))
+    else:
+        groups = [(stage.all_steps(), "rename one of them")]
+    for group, why in groups:
+        seen: dict[str, int] = {}
+        for step in group:
+            if step.name in seen:
+                issues.error(
+                    step.line,
+                    f"{step.path}.name",
+                    f'duplicate step name "{step.name}" (first on line {seen[step.name]}): {why}',
+                )
+            seen.setdefault(step.name, step.line)
+
+
 def _lint_stage(stage: Stage, issues: IssueList) -> None:
-    seen: dict[str, int] = {}
+    _lint_duplicate_names(stage, issues)
     for step in stage.all_steps():
-        if step.name in seen:
-            issues.error(
-                step.line,
-                f"{step.path}.name",
-                f'duplicate step name "{step.name}" (first on line {seen[step.name]}): '
-                "rename one of them",
-            )
-        seen.setdefault(step.name, step.line)
         if step.name in RESERVED_STEP_NAMES and not stage.clone_disable:
             issues.error(
                 step.line,

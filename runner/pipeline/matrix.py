@@ -15,13 +15,16 @@ def expand_matrix(value: Any, line: int, issues: IssueList) -> list[dict[str, st
     """The combinations of a ``matrix:`` value, in file order; ``[{}]`` when there is none.
 
     ``{AXIS: [v1, v2], ...}`` gives the cartesian product; ``{include: [{...}, ...]}`` gives
-    the listed maps. Raises ``BudgetExceeded`` when there would be more combinations than
-    ``limits.MAX_MATRIX_COMBINATIONS`` (counted from the axes, before any is built) or the
-    include list is longer than ``limits.MAX_MATRIX_INCLUDE``.
+    the listed maps. Raises ``BudgetExceeded`` when the axes would make more combinations than
+    ``limits.MAX_MATRIX_COMBINATIONS`` (counted before any is built).
 
-    Woodpecker stops silently after 27 combinations of axes and does not limit ``include``
-    (``limitAxis = 25`` in pipeline/frontend/yaml/matrix/matrix.go); here a larger matrix is
-    an error that names the limit, so no combination is dropped unseen.
+    Only axis products are capped, as in Drone and Woodpecker (``limitAxis = 25`` in ``Calc``
+    of drone/drone's yaml/matrix/matrix.go, now harness/harness, and of Woodpecker's
+    pipeline/frontend/yaml/matrix/matrix.go, whose ``Parse`` returns an ``include`` list as
+    written); here a larger product is an error that names the limit, so no combination is
+    dropped unseen. An ``include`` list is never capped by count: its entries are values of
+    the file, bounded by the YAML budgets (``MAX_FILE_BYTES``, ``MAX_YAML_VALUES``), and the
+    copies of the file read for them by ``MAX_TEXT_BYTES`` and ``MAX_STEPS`` (``parser``).
     """
     if value is None:
         return [{}]
@@ -33,16 +36,6 @@ def expand_matrix(value: Any, line: int, issues: IssueList) -> list[dict[str, st
         if not isinstance(include, list) or not all(isinstance(i, dict) for i in include):
             issues.error(line, "matrix.include", "matrix.include must be a list of maps")
             return [{}]
-        if len(include) > limits.MAX_MATRIX_INCLUDE:
-            raise limits.over_budget(
-                f"matrix.include has {len(include)} entries",
-                limits.MAX_MATRIX_INCLUDE,
-                "matrix include entries",
-                file=issues.file,
-                line=line,
-                fix="split the pipeline",
-            )
-        _check_count(len(include), line, issues)
         combos = [{str(k): to_text(v) for k, v in item.items()} for item in include]
     else:
         axes = []

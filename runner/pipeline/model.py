@@ -79,6 +79,7 @@ class Stage:
     depends_on: list[str] = field(default_factory=list)
     run_policy_statuses: list[str] = field(default_factory=list)  # trigger.status / runs_on
     clone_disable: bool = False
+    clone_steps: list[str] = field(default_factory=list)  # the user's clone steps, run first
     clone_depth: int = 0
     clone_tags: bool = False
     clone_submodules: bool = False

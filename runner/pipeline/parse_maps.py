@@ -15,6 +15,7 @@ from runner.pipeline.conditions import Constraints, parse_constraint, parse_when
 from runner.pipeline.issues import IssueList
 from runner.pipeline.model import DRONE08, WOODPECKER, Stage, Step
 from runner.pipeline.steps import parse_step
+from runner.pipeline.woodpecker3 import check_removed_keys, drop_removed_keys
 from runner.pipeline.yamlload import YMap, map_entries, to_text
 
 DRONE08_KEYS = (
@@ -75,7 +76,9 @@ def parse_map_document(
     stage.trigger = parse_when(
         doc.get("when"), "when", fields.key_line(doc, "when"), issues, dialect
     )
-    branches = doc.get("branches")
+    if dialect == WOODPECKER:
+        check_removed_keys(doc, issues, line)
+    branches = doc.get("branches") if dialect != WOODPECKER else None
     if branches is not None:
         constraint = parse_constraint(
             branches, "branches", fields.key_line(doc, "branches"), issues
@@ -89,13 +92,15 @@ def parse_map_document(
     stage.run_policy_statuses = fields.text_list(doc, "runs_on", "", issues) or []
     labels = fields.mapping(doc, "labels", "", issues) or {}
     stage.labels = {str(k): to_text(v) for k, v in labels.items()}
-    platform = fields.text(doc, "platform", "", issues) or stage.labels.get("platform", "")
+    platform = "" if dialect == WOODPECKER else fields.text(doc, "platform", "", issues)
+    platform = platform or stage.labels.get("platform", "")
     stage.platform = platform or "linux/amd64"
     workspace = fields.mapping(doc, "workspace", "", issues) or {}
     stage.workspace_base = to_text(workspace.get("base", ""))
     stage.workspace_path = to_text(workspace.get("path", ""))
-    stage.clone_disable = fields.boolean(doc, "skip_clone", "", issues)
-    _clone_section(doc, stage, issues)
+    skip_clone = fields.boolean(doc, "skip_clone", "", issues)
+    stage.clone_disable = skip_clone
+    own_clone = _clone_section(doc, stage, issues)
     cache = doc.get("cache")
     if cache is not None:
         stage.cache = fields.text_list(doc, "cache", "", issues) or []
@@ -103,6 +108,11 @@ def parse_map_document(
     if clone_step is not None:  # 0.8: a `clone` step in the pipeline replaces the clone
         _clone_options(clone_step.settings, stage, issues, clone_step.path)
         stage.steps.remove(clone_step)
+    if own_clone and not skip_clone:
+        stage.steps = own_clone + stage.steps
+        stage.clone_steps = [step.name for step in own_clone]
+    if dialect == WOODPECKER:
+        drop_removed_keys(stage)
     return stage
 
 
@@ -185,29 +195,89 @@ def _is_git(step: Step) -> bool:
     return not step.commands and ("git" in step.image or not step.image)
 
 
-def _clone_section(doc: dict[str, Any], stage: Stage, issues: IssueList) -> None:
+# Git clone plugins whose job the built-in clone does: Woodpecker's default clone plugin
+# (shared/constant/constant.go: DefaultClonePlugin, TrustedClonePlugins) and Drone's.
+CLONE_PLUGINS = ("woodpeckerci/plugin-git", "plugins/git", "drone/git")
+
+
+def is_clone_plugin(image: str) -> bool:
+    """True for a git clone plugin image, whatever its registry, tag or digest."""
+    ref = image.split("@", 1)[0]
+    if ":" in ref.rsplit("/", 1)[-1]:
+        ref = ref.rsplit(":", 1)[0]
+    parts = ref.split("/")
+    if len(parts) > 2 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    return "/".join(parts) in CLONE_PLUGINS
+
+
+def _clone_section(doc: dict[str, Any], stage: Stage, issues: IssueList) -> list[Step]:
+    """Read ``clone:``; return the steps of the user's own that replace the built-in clone.
+
+    An entry naming a git clone plugin (or no image) sets the built-in clone's options. Any
+    other entry, or one with ``commands`` or ``entrypoint``, is the user's clone step: as in
+    Woodpecker (pipeline/frontend/yaml/compiler/compiler.go, ``Compile``: the default clone
+    step is added only when ``clone:`` is empty, else every ``clone:`` container runs in its
+    place, in order, before the services and steps), it runs instead of the built-in clone.
+    """
     clone = doc.get("clone")
     if clone is None:
-        return
-    if not isinstance(clone, dict):
-        issues.error(fields.key_line(doc, "clone"), "clone", "clone must be a map")
-        return
-    if "disable" in clone or "depth" in clone:  # Drone 1.x form used in a 0.8 file
-        stage.clone_disable = fields.boolean(clone, "disable", "clone", issues)
-        stage.clone_depth = fields.integer(clone, "depth", "clone", issues)
-        return
-    for name, raw in clone.items():
+        return []
+    line = fields.key_line(doc, "clone")
+    if isinstance(clone, list):
+        entries = [
+            (to_text(raw.get("name", "")) if isinstance(raw, dict) else "", raw, f"clone[{i}]")
+            for i, raw in enumerate(clone)
+        ]
+    elif isinstance(clone, dict):
+        if "disable" in clone or "depth" in clone:  # Drone 1.x form used in a 0.8 file
+            stage.clone_disable = fields.boolean(clone, "disable", "clone", issues)
+            stage.clone_depth = fields.integer(clone, "depth", "clone", issues)
+            return []
+        entries = [(str(name), raw, f"clone.{name}") for name, raw in clone.items()]
+    else:
+        issues.error(line, "clone", "clone must be a map or a list of clone steps")
+        return []
+    own: list[Step] = []
+    plugin = False
+    for name, raw, path in entries:
         if not isinstance(raw, dict):
             continue
+        entry_line = getattr(raw, "line", line)
+        image = to_text(raw.get("image") or "")
+        if raw.get("commands") or raw.get("entrypoint") or (image and not is_clone_plugin(image)):
+            step = parse_step(
+                raw,
+                name or "clone",
+                path,
+                entry_line,
+                issues,
+                stage.dialect,
+                unknown_as_settings=stage.legacy,
+            )
+            if step is not None:
+                own.append(step)
+                issues.warning(
+                    entry_line,
+                    path,
+                    f'clone step "{step.name}" replaces the built-in clone: it must fill the '
+                    "workspace itself and gets no git credentials (as in Woodpecker, whose "
+                    "netrc goes to its allow-listed clone plugins only)",
+                )
+            continue
+        plugin = True
         # One map of the options and their settings that keeps each key's line for issues.
-        options = YMap(fields.key_line(clone, name))
+        options = YMap(entry_line)
         settings = raw.get("settings")
         for source in (raw, settings if isinstance(settings, dict) else {}):
             for key, value in source.items():
                 if key != "settings":
                     options[key] = value
                     options.key_lines[key] = fields.key_line(source, key, options.line)
-        _clone_options(options, stage, issues, f"clone.{name}")
+        _clone_options(options, stage, issues, path)
+    if own and not plugin:
+        stage.clone_disable = True
+    return own
 
 
 def _clone_options(options: dict[str, Any], stage: Stage, issues: IssueList, path: str) -> None:

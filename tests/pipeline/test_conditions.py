@@ -122,15 +122,18 @@ def test_evaluate_forms(expression, expected):
     assert evaluate(expression, build_environment(ctx)) is expected
 
 
-def test_evaluate_syntax_error_is_a_warning_and_true():
+def test_evaluate_syntax_error_is_a_blocking_issue_at_its_line():
+    # Woodpecker's Constraint.Match returns expr.Compile's error: the pipeline fails, the
+    # condition is not "true" (the old warning hid a typo and ran the step).
     issues = IssueList("f")
-    when = parse_when({"evaluate": "CI_COMMIT_BRANCH === 'x'"}, "when", 4, issues, "woodpecker")
-    assert [(i.level, i.line) for i in issues] == [("warning", 4)]
-    assert when.matches(PUSH, build_environment(PUSH))
+    parse_when({"evaluate": "CI_COMMIT_BRANCH === 'x'"}, "when", 4, issues, "woodpecker")
+    assert [(i.level, i.line) for i in issues] == [("error", 4)]
 
 
-def test_evaluate_bad_regex_does_not_crash():
-    assert matches([{"evaluate": 'CI_COMMIT_BRANCH matches "(("'}], PUSH, "woodpecker")
+def test_evaluate_bad_regex_is_a_blocking_issue():
+    issues = IssueList("f")
+    parse_when({"evaluate": 'CI_COMMIT_BRANCH matches "(("'}, "when", 2, issues, "woodpecker")
+    assert [i.level for i in issues] == ["error"] and "regular expression" in issues[0].message
 
 
 def test_woodpecker_applies_path_and_cron_filters_to_their_events_only():

@@ -1,6 +1,9 @@
 """The three dialects read into one model: Drone 1.x kinds, Drone 0.8 clone steps and settings,
 Woodpecker legacy pipeline key, services as list or map, runs_on, JSON workflows, names."""
 
+import pytest
+
+from runner.errors import PipelineError
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.lint import lint_files
 from runner.pipeline.spec import ALWAYS, KIND_SERVICE, BuildContext
@@ -33,11 +36,11 @@ def test_drone08_clone_step_sets_clone_options_and_is_not_a_step():
     assert stage.clone.submodules and [s.name for s in stage.steps] == ["clone", "build"]
 
 
-def test_woodpecker_legacy_pipeline_key_reads_unknown_keys_as_settings():
+def test_woodpecker_legacy_pipeline_key_is_refused_as_woodpecker_3_refuses_it():
+    # Woodpecker 3.0 removed `pipeline:` (docs/src/pages/migrations.md): the file has no steps.
     text = "pipeline:\n  publish:\n    image: plugins/s3\n    bucket: site\n    acl: public-read\n"
-    step = load_pipeline({".woodpecker.yml": text}, CTX).stages[0].steps[1]
-    assert step.environment["PLUGIN_BUCKET"] == "site"
-    assert step.environment["PLUGIN_ACL"] == "public-read"
+    with pytest.raises(PipelineError, match='rename it to "steps:"'):
+        load_pipeline({".woodpecker.yml": text}, CTX)
 
 
 def test_woodpecker_services_list_and_map_runs_on_and_name_field():
@@ -64,7 +67,7 @@ def test_woodpecker_workflow_written_as_json():
 
 def test_windows_platform_and_other_types_are_reported_not_crashed():
     files = {
-        ".woodpecker/win.yml": "platform: windows/amd64\nsteps:\n  a:\n    image: x\n",
+        ".woodpecker/win.yml": "labels:\n  platform: windows/amd64\nsteps:\n  a:\n    image: x\n",
         ".woodpecker/lin.yml": "steps:\n  a:\n    image: x\n",
     }
     build = load_pipeline(files, CTX)
