@@ -120,8 +120,9 @@ def test_push_webhook_runs_the_build_and_streams_its_log(
     mine = {"label": f"pipeline-runner.agent={server.env['RUNNER_AGENT_NAME']}"}
 
     def leftovers():
+        # sparse: no inspect of each container listed, which the agent may be removing now
         return (
-            docker_client.containers.list(all=True, filters=mine)
+            docker_client.containers.list(all=True, filters=mine, sparse=True)
             + docker_client.networks.list(filters=mine)
             + docker_client.volumes.list(filters=mine)
         )
