@@ -185,6 +185,16 @@ def compile_stage(
     return spec
 
 
+def set_stage_dependencies(spec: StageSpec, depends_on: list[str]) -> None:
+    """Set the stage's resolved dependencies, known only once every stage of the build is
+    compiled, and ``DRONE_STAGE_DEPENDS_ON`` with them in each step (runner-go's environ
+    joins the stage's ``DependsOn`` with commas)."""
+    spec.depends_on = depends_on
+    for step in [*spec.services, *spec.steps]:
+        if "DRONE_STAGE_DEPENDS_ON" in step.environment:
+            step.environment["DRONE_STAGE_DEPENDS_ON"] = ",".join(depends_on)
+
+
 def _unique_step_names(spec: StageSpec) -> None:
     """Give a step that shares its name with a service or an earlier step (Woodpecker allows
     both when no ``depends_on`` is used) a name of its own, ``build-2`` (``-3``...), as a step

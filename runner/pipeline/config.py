@@ -12,7 +12,7 @@ from typing import Any
 
 from runner.errors import PipelineError
 from runner.pipeline import limits
-from runner.pipeline.compile import compile_stage
+from runner.pipeline.compile import compile_stage, set_stage_dependencies
 from runner.pipeline.configlang import script_language
 from runner.pipeline.environ import build_environment
 from runner.pipeline.graph import dependency_order
@@ -164,7 +164,7 @@ def load_pipeline(
                 fork_privileged=fork_privileged,
                 privileged_images=privileged_images,
             )
-        spec.depends_on = resolve_stage_dependencies(stage.depends_on, names, spec.name)
+        set_stage_dependencies(spec, resolve_stage_dependencies(stage.depends_on, names, spec.name))
         placeholders.resolve(spec)
         result.stages.append(spec)
     refused: list[Issue] = []

@@ -504,3 +504,34 @@ volumes:
     assert shipped.returncode == 0, shipped.stdout + shipped.stderr
     assert exec_lines(shipped.stdout, "deploy") == ["socket-ok"], shipped.stdout
     assert scripted.returncode == 2 and "only as shipped" in scripted.stderr, scripted.stderr
+
+
+def test_drone_stage_depends_on_names_the_stages_the_stage_waits_for():
+    """drone/runner-go environ/environ.go (``Stage``): ``DRONE_STAGE_DEPENDS_ON`` is the
+    stage's ``depends_on`` joined with commas, in every step of the stage."""
+    text = """\
+kind: pipeline
+name: build
+steps:
+- name: b
+  image: alpine
+  commands: [true]
+---
+kind: pipeline
+name: test
+steps:
+- name: t
+  image: alpine
+  commands: [true]
+---
+kind: pipeline
+name: deploy
+depends_on: [build, test]
+steps:
+- name: d
+  image: alpine
+  commands: [true]
+"""
+    build = load_pipeline({".drone.yml": text}, CTX)
+    env = {s.name: s.steps[-1].environment["DRONE_STAGE_DEPENDS_ON"] for s in build.stages}
+    assert env == {"build": "", "test": "", "deploy": "build,test"}
