@@ -247,8 +247,11 @@ def refusal(
 # plugins/docker (drone-docker's README: "repo - repository name for the image", "tag, tags -
 # repository tags for the image", "registry - authenticates to this registry").
 _REPO_SETTINGS = ("PLUGIN_REPO", "PLUGIN_IMAGE")
+# ``registry``, else the plain DOCKER_REGISTRY drone-docker falls back to (its main.go), which
+# the plugin reads too: either one prefixes ``repo``.
+_REGISTRY_SETTINGS = ("PLUGIN_REGISTRY", "DOCKER_REGISTRY")
 _TAG_SETTINGS = ("PLUGIN_TAGS", "PLUGIN_TAG", "PLUGIN_AUTO_TAG_SUFFIX", "PLUGIN_DEFAULT_SUFFIX")
-_NAME_SETTINGS = (*_REPO_SETTINGS, "PLUGIN_REGISTRY", *_TAG_SETTINGS)
+_NAME_SETTINGS = (*_REPO_SETTINGS, *_REGISTRY_SETTINGS, *_TAG_SETTINGS)
 # Between the entries of a list setting: commas (the runner's form) or a JSON array's syntax.
 _LIST_SEPARATORS = re.compile(r"[\s,\[\]\"']+")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
@@ -268,7 +271,9 @@ def published_names(step: StepSpec) -> list[str]:
             raise ValueError(f"its setting {setting} comes from the secret {ref.name}")
     env = step.environment
     repos = [entry for name in _REPO_SETTINGS for entry in _entries(env.get(name))]
-    hosts = [_registry_host(entry) for entry in _entries(env.get("PLUGIN_REGISTRY"))]
+    hosts = [
+        _registry_host(entry) for name in _REGISTRY_SETTINGS for entry in _entries(env.get(name))
+    ]
     tags = [entry for name in _TAG_SETTINGS for entry in _entries(env.get(name))]
     refs = []
     for repo in repos:

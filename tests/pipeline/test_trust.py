@@ -121,6 +121,8 @@ def test_allow_listed_plugin_cannot_build_an_image_under_an_allow_listed_name():
         # The project's plugin puts registry before repo (docker_plugin.make_plan).
         {"PLUGIN_REGISTRY": "plugins", "PLUGIN_REPO": "docker", "PLUGIN_DRY_RUN": "true"},
         {"PLUGIN_REGISTRY": "https://plugins/", "PLUGIN_REPO": "docker"},
+        # ... and so does drone-docker's DOCKER_REGISTRY fallback, which it reads too.
+        {"DOCKER_REGISTRY": "plugins", "PLUGIN_REPO": "docker", "PLUGIN_PURGE": "false"},
         # Every entry of a list, comma-joined (the runner's form of a YAML list) or JSON.
         {"PLUGIN_REPO": "myorg/app,plugins/docker"},
         {"PLUGIN_REPO": '["myorg/app", "plugins/docker"]'},
@@ -133,7 +135,7 @@ def test_allow_listed_plugin_cannot_build_an_image_under_an_allow_listed_name():
         # A tag that turns the name into another: docker.io:443/plugins/docker.
         {"PLUGIN_REPO": "docker.io", "PLUGIN_TAGS": "443/plugins/docker"},
     ],
-    ids=lambda settings: ",".join(f"{k[7:].lower()}={v}" for k, v in settings.items()),
+    ids=lambda settings: ",".join(f"{k.lower()}={v}" for k, v in settings.items()),
 )
 def test_no_spelling_of_an_allow_listed_name_can_be_built_with_the_socket(settings):
     reason = refusal(plugin(environment=settings), trust=OWN, privileged_images=PLUGINS)
@@ -141,7 +143,7 @@ def test_no_spelling_of_an_allow_listed_name_can_be_built_with_the_socket(settin
 
 
 def test_image_names_that_only_the_running_step_knows_are_refused():
-    for setting in ("PLUGIN_REPO", "PLUGIN_REGISTRY", "PLUGIN_TAGS"):
+    for setting in ("PLUGIN_REPO", "PLUGIN_REGISTRY", "DOCKER_REGISTRY", "PLUGIN_TAGS"):
         from_secret = plugin(secrets=[SecretRef(env=setting, name="where")])
         reason = refusal(from_secret, trust=OWN, privileged_images=PLUGINS)
         assert "cannot be told before it runs" in reason and "secret where" in reason, setting
