@@ -48,10 +48,10 @@ from runner.agent.masking import Masker
 from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
 from runner.pipeline.graph import without_cycles
-from runner.pipeline.plugin_settings import fill_secret, masked_forms
+from runner.pipeline.plugin_settings import masked_forms
 from runner.pipeline.registry_auth import RegistryAuth
 from runner.pipeline.runtime_env import BuildProgress, StepOutcome, runtime_variables
-from runner.pipeline.secret_subst import fill, folded, secret_names
+from runner.pipeline.secret_subst import put_secrets
 from runner.pipeline.spec import (
     ALWAYS,
     EXIT_SKIP,
@@ -365,23 +365,8 @@ class Executor:
         env.update(self._runtime_variables())
         env.setdefault("DRONE_STEP_NAME", unit.name)
         env.setdefault("CI_STEP_NAME", unit.name)
-        lookup = folded(self.secrets)  # secret names are case-insensitive
-        for ref in unit.secrets:
-            names = secret_names(ref.parts) if ref.parts else [ref.name]
-            for name in names:
-                if lookup(name) is None:
-                    if ref.parts:
-                        where = f"it is empty in {ref.env}"
-                    elif ref.path:
-                        where = f"{ref.env} at {_place(ref.path)} is empty"
-                    else:
-                        where = f"{ref.env} is empty"
-                    sink(f"warning: secret {name} is not available to this build; {where}")
-            value = fill(ref.parts or ["", ref.name, ""], lookup)
-            if ref.path:  # a from_secret nested in a setting: into that setting's JSON
-                env[ref.env] = fill_secret(env.get(ref.env, ""), ref.path, value)
-            else:
-                env[ref.env] = value
+        for warning in put_secrets(env, unit.secrets, self.secrets):
+            sink(warning)
         return env
 
     def _runtime_variables(self) -> dict[str, str]:
@@ -412,14 +397,6 @@ class Executor:
             self.on_step_update(result)
         except Exception:  # a broken listener must not stop the build
             pass
-
-
-def _place(path: list[str | int]) -> str:
-    """A JSON path as a user writes it: ``logins[0].password``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 def _as_service(step: StepSpec) -> StepSpec:

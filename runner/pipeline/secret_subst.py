@@ -18,12 +18,15 @@ placeholder anywhere else (image, volumes...) is refused: a value there would be
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import secrets as random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from runner.errors import PipelineError
+from runner.pipeline.plugin_settings import fill_secret
 from runner.pipeline.spec import SecretRef, StageSpec, StepSpec
 
 # Brackets and dots only: a placeholder stays one plain scalar anywhere in YAML, even in a
@@ -67,16 +70,20 @@ class Placeholders:
             if pattern.search(value):
                 del spec.environment[name]
         # dataclasses.asdict, not to_dict: the compile workers do without pydantic.
-        left = pattern.search(repr(dataclasses.asdict(spec)))
-        if left:
+        stored = repr(dataclasses.asdict(spec))
+        left = pattern.search(stored)
+        if left or f"secret.{self.nonce}." in stored:  # the latter: in an escaped form
+            secret = f"the secret {left.group(1)}" if left else "a secret"
             raise PipelineError(
-                f'pipeline "{spec.name}": the secret {left.group(1)} is substituted outside '
+                f'pipeline "{spec.name}": {secret} is substituted outside '
                 "settings, environment values and commands; only those may hold a secret"
             )
 
 
 def _resolve_step(step: StepSpec, pattern: re.Pattern[str]) -> None:
     for name, value in list(step.environment.items()):
+        if _resolve_json(step, name, value, pattern):
+            continue
         pieces = pattern.split(value)
         if len(pieces) == 1:
             continue
@@ -94,6 +101,75 @@ def _resolve_step(step: StepSpec, pattern: re.Pattern[str]) -> None:
 
     # In commands the value would be in the script: the shell reads it from a variable instead.
     step.commands = [pattern.sub(shell_reference, command) for command in step.commands]
+
+
+def _resolve_json(step: StepSpec, name: str, value: str, pattern: re.Pattern[str]) -> bool:
+    """A map or list setting is JSON, where a placeholder's brackets are escaped: each string
+    holding placeholders becomes ``{"from_secret": NAME}`` with a reference to its place
+    (``path``) and its text (``parts``), so the agent puts the text together and JSON-encodes
+    it there (``plugin_settings.fill_secret``). False when ``value`` holds none."""
+    if json.dumps(_OPEN)[1:-1] not in value:
+        return False
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return False
+    refs: list[SecretRef] = []
+
+    def walk(node: Any, path: list[str | int]) -> Any:
+        if isinstance(node, dict):
+            return {key: walk(item, [*path, key]) for key, item in node.items()}
+        if isinstance(node, list):
+            return [walk(item, [*path, index]) for index, item in enumerate(node)]
+        if isinstance(node, str):
+            pieces = pattern.split(node)
+            if len(pieces) > 1:
+                secret = pieces[1].lower()
+                refs.append(SecretRef(env=name, name=secret, path=path, parts=pieces))
+                return {"from_secret": secret}
+        return node
+
+    data = walk(data, [])
+    if not refs:
+        return False
+    step.environment[name] = json.dumps(data, separators=(",", ":"))
+    step.secrets.extend(refs)
+    return True
+
+
+def put_secrets(
+    env: dict[str, str], refs: Iterable[SecretRef], values: Mapping[str, str]
+) -> list[str]:
+    """Put each reference's secret into ``env`` (names in any case): its text put together
+    from ``parts``, at its ``path`` in the variable's JSON when it has one
+    (``plugin_settings.fill_secret``), else as the whole variable. Returns a warning for each
+    secret ``values`` lacks, whose place is left empty."""
+    lookup = folded(values)
+    warnings = []
+    for ref in refs:
+        for name in secret_names(ref.parts) if ref.parts else [ref.name]:
+            if lookup(name) is None:
+                if ref.parts:
+                    where = f"it is empty in {ref.env}"
+                elif ref.path:
+                    where = f"{ref.env} at {_place(ref.path)} is empty"
+                else:
+                    where = f"{ref.env} is empty"
+                warnings.append(f"warning: secret {name} is not available to this build; {where}")
+        value = fill(ref.parts or ["", ref.name, ""], lookup)
+        if ref.path:  # a from_secret nested in a setting: into that setting's JSON
+            env[ref.env] = fill_secret(env.get(ref.env, ""), ref.path, value)
+        else:
+            env[ref.env] = value
+    return warnings
+
+
+def _place(path: list[str | int]) -> str:
+    """A JSON path as a user writes it: ``logins[0].password``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
 
 
 def fill(parts: list[str], lookup: Callable[[str], str | None]) -> str:

@@ -16,12 +16,14 @@ is *empty*. Drone's variable lookup quotes a value holding a newline
 ``envsubst.Eval``); an unknown variable is empty (the mapping reads a Go map).
 """
 
+import json
 from pathlib import Path
 
 import pytest
 
 from runner.errors import PipelineError, SubstitutionError
 from runner.pipeline.config import load_pipeline
+from runner.pipeline.secret_subst import put_secrets
 from runner.pipeline.spec import BuildContext
 from runner.pipeline.substitute import substitute
 
@@ -280,6 +282,34 @@ def test_drone08_secret_in_the_file_becomes_a_reference_never_a_value():
     assert refs["DRONE_SECRET_HTTP_PROXY"].name == "http_proxy"
     stored = repr(build.to_dict())
     assert "\u27e6" not in stored and "secret." not in stored
+
+
+def test_a_secret_in_a_map_setting_reaches_the_plugins_json():
+    """Drone 0.8 substituted the text before reading the YAML, so ``${NAME}`` inside a list of
+    maps (``logins: [{password: ${DOCKER_PASSWORD}}]``) is the value in the JSON the plugin
+    reads. The spec keeps ``{"from_secret": NAME}`` there; the agent puts the text together,
+    JSON-escaped (``plugin_settings.fill_secret``)."""
+    text = (
+        "pipeline:\n  publish:\n    image: plugins/foo\n    logins:\n"
+        "      - registry: r.example.com\n        password: ${DOCKER_PASSWORD}\n"
+        '        auth: "bearer ${DOCKER_PASSWORD}!"\n'
+    )
+    build = load_pipeline({".drone.yml": text}, TAG_CTX, substitutable=SUBSTITUTABLE)
+    step = build.stages[0].steps[-1]
+    stored = repr(build.to_dict())
+    assert "secret." not in stored and "\\u27e6" not in stored
+    assert json.loads(step.environment["PLUGIN_LOGINS"]) == [
+        {
+            "registry": "r.example.com",
+            "password": {"from_secret": "docker_password"},
+            "auth": {"from_secret": "docker_password"},
+        }
+    ]
+    env = dict(step.environment)
+    assert put_secrets(env, step.secrets, {"DOCKER_PASSWORD": 'p"w\\'}) == []
+    assert json.loads(env["PLUGIN_LOGINS"]) == [
+        {"registry": "r.example.com", "password": 'p"w\\', "auth": 'bearer p"w\\!'}
+    ]
 
 
 def test_pull_request_gets_nothing_substituted():
