@@ -44,7 +44,10 @@ def registry_host(address: str) -> str:
     names, else ``address`` itself (lower case, without a trailing ``/``)."""
     text = address.strip()
     if "://" in text:
-        text = urlparse(text).netloc or text
+        try:
+            text = urlparse(text).netloc or text
+        except ValueError:  # "http://[::1": no host can be read; the caller refuses ""
+            return ""
     text = text.split("/", 1)[0].lower()
     if text == "index.docker.io":
         return DOCKER_HUB
@@ -78,7 +81,7 @@ def parse_docker_config(text: str) -> list[RegistryAuth]:
     such a document (never with the text itself: it is a secret)."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past Python's stack
         raise ValueError("is not JSON (a Docker config.json with an auths map)") from None
     auths = data.get("auths") if isinstance(data, dict) else None
     if not isinstance(auths, dict):

@@ -104,8 +104,8 @@ def test_pull_secrets_win_over_registries_and_a_stage_gets_only_the_hosts_it_pul
 
 
 def test_a_pull_secret_that_is_missing_or_not_a_docker_config_adds_nothing():
-    values = {"dockerconfig": "not json at all", "empty": '{"auths": {}}'}
-    assert pull_secret_auths(["dockerconfig", "empty", "absent"], values) == []
+    values = {"dockerconfig": "not json at all", "empty": '{"auths": {}}', "deep": "[" * 100_000}
+    assert pull_secret_auths(["dockerconfig", "empty", "absent", "deep"], values) == []
 
 
 def test_docker_config_forms_as_drone_reads_them():

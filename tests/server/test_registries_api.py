@@ -52,6 +52,7 @@ def test_a_url_or_docker_hub_alias_is_stored_as_its_host(client, tokens):
     ("fields", "words"),
     [
         ({"hostname": "not a host!"}, "a registry needs a hostname"),
+        ({"hostname": "http://[::1"}, "a registry needs a hostname"),  # no host readable
         ({"username": ""}, "a registry needs a username"),
         ({"password": ""}, "non-empty password"),
     ],

@@ -41,6 +41,12 @@ class Budget:
             )
         self.charge(count // 64)
 
+    def scan(self, *operands: Any) -> None:
+        """Charge what reading ``operands`` costs (comparing, searching, copying them): a step
+        per 16 characters or items of each string, list or map, so an operation on big values
+        in a loop spends its budget."""
+        self.charge(sum(len(v) for v in operands if isinstance(v, (str, list, dict))) // 16)
+
     def made(self, value: Any) -> Any:
         """Check a value just made (a string or list) against the size limits; return it."""
         if isinstance(value, str):

@@ -322,7 +322,8 @@ def _base64(name: str) -> Builtin:
         _arity(name, args, 1)
         text = _text(name, args[0])
         if name == "toBase64":
-            return budget.made(base64.b64encode(text.encode()).decode())
+            # A lone surrogate (from fromJSON's "\ud800") is kept as Go keeps its bytes.
+            return budget.made(base64.b64encode(text.encode("utf-8", "surrogatepass")).decode())
         try:
             return base64.b64decode(text.encode(), validate=True).decode("utf-8", "replace")
         except ValueError as exc:

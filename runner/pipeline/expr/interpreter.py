@@ -71,7 +71,9 @@ class Interpreter:
         if kind == "slice":
             low = None if node[2] is None else self.run(node[2])
             high = None if node[3] is None else self.run(node[3])
-            return values.slice_of(self.run(node[1]), low, high)
+            sliced = self.run(node[1])
+            self.budget.scan(sliced)
+            return values.slice_of(sliced, low, high)
         if kind == "call":
             return self.call(node[1], node[2])
         if kind == "let":
@@ -123,6 +125,7 @@ class Interpreter:
         if op == "??":
             return left if left is not None else self.run(right_node)
         right = self.run(right_node)
+        self.budget.scan(left, right)  # comparisons, searches and joins read both sides
         if op == "==":
             return values.equal(left, right)
         if op == "!=":
@@ -158,7 +161,9 @@ class Interpreter:
             if name in self.names:
                 raise ExpressionError(f"{name} is not a function")
             raise ExpressionError(f"unknown function {name}")
-        return builtin([self.run(arg) for arg in args], self.budget)
+        argv = [self.run(arg) for arg in args]
+        self.budget.scan(*argv)  # len, reverse, take, indexOf, trim... read their arguments
+        return builtin(argv, self.budget)
 
     def predicate(self, name: str, args: list[Node]) -> Any:
         """``all any none one filter map count find findIndex findLast findLastIndex``:
