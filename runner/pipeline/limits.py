@@ -24,6 +24,10 @@ MAX_FILE_BYTES = 512 * 1024
 MAX_SUBSTITUTED_BYTES = 1024 * 1024
 """Size of one file after ``${...}`` substitution (a variable can be long)."""
 
+MAX_SUBSTITUTION_READ_BYTES = 32 * 1024 * 1024
+"""Variable text read by one file's substitution, whatever it yields (``${#VAR}`` reads the
+whole value to write a few digits): each use of a variable counts its length."""
+
 MAX_TEXT_BYTES = 4 * 1024 * 1024
 """Text read for one file over all its matrix combinations (each is substituted and read)."""
 

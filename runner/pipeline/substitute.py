@@ -90,6 +90,7 @@ class _Reader:
     file: str
     pos: int = 0
     grown: int = 0  # bytes inserted so far, against MAX_SUBSTITUTED_BYTES
+    read: int = 0  # variable text read so far, against MAX_SUBSTITUTION_READ_BYTES
     start: int = 0  # where the outermost expression being read starts, for its line
     depth: int = 0
 
@@ -319,6 +320,16 @@ class _Reader:
                 raise self.error(f"the secret {name} can only be substituted whole, as ${{{name}}}")
             return self.opaque[name]
         value = self.variables.get(name, "")
+        self.read += len(value)
+        if self.read > limits.MAX_SUBSTITUTION_READ_BYTES:
+            raise limits.over_budget(
+                "substitution reads too much variable text",
+                limits.MAX_SUBSTITUTION_READ_BYTES,
+                "bytes of variables read by substitution",
+                file=self.file,
+                line=self.line(),
+                fix="use long variables such as the commit message fewer times",
+            )
         return json.dumps(value, ensure_ascii=False) if "\n" in value else value
 
     def check_room(self, size: int) -> None:

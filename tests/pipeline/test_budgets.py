@@ -144,6 +144,18 @@ def test_substitution_that_grows_the_file_past_the_limit_is_refused():
     assert err.limit == f"{limits.MAX_SUBSTITUTED_BYTES} bytes after substitution"
 
 
+@pytest.mark.parametrize("expression", ["${#M}", "${M:0:1}"])
+def test_substitution_that_reads_a_long_value_again_and_again_is_refused(expression):
+    # Each one writes a few bytes but reads all of M (64 KiB, a commit message's size):
+    # 100,000 of them would read 6 GB, whatever the output.
+    text = f"x: {expression}\n" * 100_000
+    err = refused(substitute, text, {"M": "line\n" * 13_000})
+    assert (
+        err.limit == f"{limits.MAX_SUBSTITUTION_READ_BYTES} bytes of variables read by substitution"
+    )
+    assert err.line > 1
+
+
 @pytest.mark.parametrize(
     "expression",
     ["${X//a/${X}}", "${X//aa/${X}}", "${X//a*/${X}}${X//a/${X}}"],
