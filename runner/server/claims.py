@@ -15,12 +15,13 @@ from runner.core import DONE_STATUSES, Agent, Build, Repo, Stage
 from runner.errors import NotFound
 from runner.labels import beyond, format_labels, matches
 from runner.pipeline.payload import BuildRef, RepoRef, StagePayload, StageRef, StepRef
-from runner.pipeline.registry_auth import RegistryAuth, needed, pull_secret_auths
+from runner.pipeline.registry_auth import RegistryAuth, image_host, needed, pull_secret_auths
 from runner.pipeline.spec import BuildContext, SecretRef, StepSpec
 from runner.pipeline.trust import FORK, is_plugin, stage_trust
 from runner.server.services import Services
 from runner.server.status import status_reporter
 from runner.services.agents import subject
+from runner.store.stages import ClaimedStage
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,11 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
             number=build.number,
             event=build.event,
             started=float(build.started),
-            stages=stores.stages.statuses(build.id),
+            stages=(
+                stage.build_statuses
+                if isinstance(stage, ClaimedStage)
+                else stores.stages.statuses(build.id)
+            ),
         ),
         repo=RepoRef(slug=repo.slug, clone_url=repo.clone_url),
         context=BuildContext.from_dict(build.context or {}),
@@ -129,9 +134,10 @@ def _registries(
             pull_request=build.event == "pull_request",
         )
         found += pull_secret_auths(spec.pull_secrets, values)
+    images = [s.image for s in [*spec.services, *spec.steps]]
     if stage_trust(spec) != FORK:
-        found += stores.registries.credentials_of(repo.id)
-    return needed([s.image for s in [*spec.services, *spec.steps]], found)
+        found += stores.registries.credentials_of(repo.id, {image_host(i) for i in images if i})
+    return needed(images, found)
 
 
 def _substituted(

@@ -37,7 +37,8 @@ def to_record(cls: type[T], row: Any, **extra: Any) -> T:
         names = tuple(f.name for f in dataclasses.fields(cast(Any, cls)))
         _FIELDS[cls] = names
     values = {n: getattr(row, n) for n in names if n not in extra and hasattr(row, n)}
-    for name, decoder in _DECODERS.get(cls, {}).items():
+    decoders = next((_DECODERS[k] for k in cls.__mro__ if k in _DECODERS), {})  # subclasses too
+    for name, decoder in decoders.items():
         if name in values:
             values[name] = decoder(values[name])
     values.update(extra)

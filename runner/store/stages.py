@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import Any, NamedTuple, cast
 
@@ -271,7 +272,10 @@ class StageStore:
                 return None
             # Read after the commit: the write lock is held no longer than the claim needs.
             with self.db.read_connection() as c:
-                return _stage_with_steps(c, taken)
+                stage = _stage_with_steps(c, taken, ClaimedStage)
+                if isinstance(stage, ClaimedStage):  # what the payload's variables need
+                    stage.build_statuses = _build_statuses(c, stage.build_id)
+                return stage
 
     def _take_first(
         self,
@@ -379,8 +383,7 @@ class StageStore:
     def statuses(self, build_id: int) -> dict[str, str]:
         """The status of each stage of the build by name, in stage number order."""
         with self.db.read_connection() as c:
-            rows = c.execute(_SIBLING_STATUSES.order_by(_stages.c.number), {"p_ids": [build_id]})
-            return {name: status for _build_id, name, status in rows}
+            return _build_statuses(c, build_id)
 
     @staticmethod
     def _sibling_statuses(s: Connection, build_ids: set[int]) -> dict[int, dict[str, str]]:
@@ -610,13 +613,26 @@ def _end_cancelled(s: Session, row: StageRow, reason: str, actor: str, stamp: fl
     _end(s, row, KILLED, message, "killed", message, actor, stamp)
 
 
-def _stage_with_steps(c: Connection, stage_id: int) -> Stage | None:
+@dataclass
+class ClaimedStage(Stage):
+    """A stage as ``claim`` hands it out: with the status of each stage of its build by name,
+    read with it, for the runtime variables of the claim's payload."""
+
+    build_statuses: dict[str, str] = field(default_factory=dict)
+
+
+def _stage_with_steps(c: Connection, stage_id: int, kind: type[Stage] = Stage) -> Stage | None:
     """The stage with its steps, read on the Core connection ``c``; None if there is none."""
     row = c.execute(_STAGE, {"p_stage": stage_id}).first()
     if row is None:
         return None
     steps = [to_record(Step, r) for r in c.execute(_STAGE_STEPS, {"p_stage": stage_id})]
-    return to_record(Stage, row, steps=steps)
+    return to_record(kind, row, steps=steps)
+
+
+def _build_statuses(c: Connection, build_id: int) -> dict[str, str]:
+    rows = c.execute(_SIBLING_STATUSES.order_by(_stages.c.number), {"p_ids": [build_id]})
+    return {name: status for _build_id, name, status in rows}
 
 
 def _build(s: Session, build_id: int) -> Build:
