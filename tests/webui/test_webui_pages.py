@@ -41,6 +41,7 @@ def test_every_form_carries_the_csrf_token(client_as, seeded):
         "/repos/acme/web/settings/secrets",
         "/repos/acme/web/settings/environments",
         "/repos/acme/web/settings/cron",
+        "/repos/acme/web/settings/roles",
         "/admin/agents",
         "/admin/users",
     ]
