@@ -1,4 +1,5 @@
-"""``runner repo``: activate repositories and show the webhook to paste into the forge.
+"""``runner repo``: activate repositories, show the webhook to paste into the forge, and manage
+users' roles on a repository (``runner repo perms``).
 
 Goes through the server's API (``--server``, ``--token``; see ``runner.commands.api_client``).
 The webhook URL printed is the one the server reports for itself. ``runner repo add`` prints
@@ -11,7 +12,8 @@ from typing import Any
 
 import click
 
-from runner.commands.api_client import ApiClient, api_options, client, repo_path
+from runner.commands.api_client import ApiClient, api_options, client, quoted, repo_path
+from runner.core import ROLES
 
 FORGES = ("github", "gitlab", "gitea", "gogs", "generic")
 
@@ -50,7 +52,7 @@ def _webhook(api: ApiClient, slug: str) -> dict[str, Any]:
 @click.group()
 @api_options
 def repo() -> None:
-    """Activate repositories and show their webhooks."""
+    """Activate repositories, show their webhooks, manage users' roles on them."""
 
 
 @repo.command("add")
@@ -186,3 +188,42 @@ def remove(slug: str, yes: bool) -> None:
         click.confirm(f"remove {slug} with all its builds and logs?", abort=True)
     api.call("DELETE", repo_path(slug) + "/purge")
     click.echo(f"repository {slug} removed")
+
+
+@repo.group("perms")
+@api_options
+def perms() -> None:
+    """List, give and take away users' roles (read, write, admin) on a repository."""
+
+
+@perms.command("ls")
+@click.argument("slug", metavar="OWNER/NAME")
+@api_options
+def list_perms(slug: str) -> None:
+    """List the users with a role on OWNER/NAME, one `LOGIN ROLE` a line (repository admins)."""
+    members = client().json("GET", repo_path(slug) + "/perms")
+    if not members:
+        click.echo(f"no user has a role on {slug}")
+    for member in members:
+        click.echo(f"{member['login']}\t{member['role']}")
+
+
+@perms.command("set")
+@click.argument("slug", metavar="OWNER/NAME")
+@click.argument("login")
+@click.argument("role", type=click.Choice(ROLES))
+@api_options
+def set_perm(slug: str, login: str, role: str) -> None:
+    """Give LOGIN the ROLE on OWNER/NAME, replacing the role they had."""
+    client().json("PUT", f"{repo_path(slug)}/perms/{quoted(login)}", json={"role": role})
+    click.echo(f"{login} is {role} on {slug}")
+
+
+@perms.command("rm")
+@click.argument("slug", metavar="OWNER/NAME")
+@click.argument("login")
+@api_options
+def remove_perm(slug: str, login: str) -> None:
+    """Take LOGIN's role on OWNER/NAME away (server admins keep their access)."""
+    client().json("DELETE", f"{repo_path(slug)}/perms/{quoted(login)}")
+    click.echo(f"{login} has no role on {slug}")
