@@ -13,6 +13,7 @@ Public API (used by the agent and by ``runner exec``)::
         cancel=threading.Event(),    # set from any thread to stop the stage within seconds
         clone_source=CloneSource(url, commit=..., ref=..., branch=..., cache_dir=...),
         progress=BuildProgress(started, {"stage": "status"}),  # the build's other stages
+        withheld={"step": {"name": "why"}},  # secrets a step asked for and did not get
     )
     result = executor.run()          # StageResult(status, steps, error); never raises
 
@@ -106,11 +107,13 @@ class Executor:
         clone_source: CloneSource | None = None,
         progress: BuildProgress | None = None,
         registries: list[RegistryAuth] | None = None,
+        withheld: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.engine = engine
         self.stage = stage
         self.secrets = dict(secrets or {})
         self.registries = list(registries or [])
+        self.withheld = dict(withheld or {})
         self.environ = dict(environ or {})
         self.log_sink_factory = log_sink_factory or _no_log
         self.on_step_update = on_step_update or (lambda _result: None)
@@ -365,6 +368,8 @@ class Executor:
         env.update(self._runtime_variables())
         env.setdefault("DRONE_STEP_NAME", unit.name)
         env.setdefault("CI_STEP_NAME", unit.name)
+        for name, reason in self.withheld.get(unit.name, {}).items():
+            sink(f"warning: secret {name} was not given to this step: {reason}")
         for warning in put_secrets(env, unit.secrets, self.secrets):
             sink(warning)
         return env

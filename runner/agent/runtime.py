@@ -30,6 +30,7 @@ from runner.core import ERROR, FAILURE, KILLED, RUNNING
 from runner.engine.base import Engine, StepLog
 from runner.errors import PayloadError
 from runner.pipeline.payload import StagePayload
+from runner.pipeline.spec import StepResult
 from runner.retry import Backoff, retry
 
 if TYPE_CHECKING:
@@ -56,12 +57,14 @@ class _Reporter:
     the stage's end (one request less at the end of every stage).
     """
 
-    def __init__(self, client: RpcClient, stage_id: int, shipper: LogShipper, stop):
+    def __init__(
+        self, client: RpcClient, stage_id: int, shipper: LogShipper, stop: threading.Event
+    ) -> None:
         self._client = client
         self._stage_id = stage_id
         self._shipper = shipper
         self._stop = stop
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue[tuple[int, dict[str, Any]] | None] = queue.Queue()
         self._finishing = False
         self._rest: list[dict[str, Any]] = []
         self._thread = threading.Thread(target=self._run, name="step-reporter", daemon=True)
@@ -153,8 +156,12 @@ class AgentRuntime:
         )
 
     @property
-    def _engine(self):
-        return self.health.engine
+    def _engine(self) -> Engine:
+        """The engine, made by the health check that let the stage be claimed."""
+        engine = self.health.engine
+        if engine is None:  # a stage is claimed only after the engine answered
+            raise RuntimeError("the engine was never reached")
+        return engine
 
     def _report_health(self, reason: str) -> None:
         self.client.report_health(reason)
@@ -280,7 +287,7 @@ class AgentRuntime:
         beat.start()
         reporter = _Reporter(self.client, stage_id, shipper, self._stop)
 
-        def on_step_update(result) -> None:
+        def on_step_update(result: StepResult) -> None:
             step_id = step_ids.get(result.name)
             if step_id is None:
                 return
@@ -309,6 +316,7 @@ class AgentRuntime:
                 spec,
                 secrets=payload.secrets,
                 registries=payload.registries,
+                withheld=payload.withheld,
                 environ={**self.environ, **payload.environ},
                 log_sink_factory=sink_for,
                 on_step_update=on_step_update,

@@ -166,7 +166,7 @@ def list_agents() -> None:
                 item.get("version") or "-",
                 _ago(item.get("last_contact") or 0, now),
                 "yes" if item["connected"] else "no",
-                f"unhealthy: {item['unhealthy']}" if item.get("unhealthy") else "ok",
+                f"engine unreachable: {item['unhealthy']}" if item.get("unhealthy") else "ok",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -73,7 +73,10 @@ class StagePayload:
     those references (``<step index>/<name>``); ``environ`` holds variables for every step that
     win over the agent's own globals (the server sends none today). ``registries`` holds the
     credentials the stage's images are pulled with (``runner.pipeline.registry_auth``): only
-    those of hosts the stage's images are on, never logged, never stored.
+    those of hosts the stage's images are on, never logged, never stored. ``withheld`` names,
+    by step (or service) name, each secret the step asked for and does not get, with why
+    (never a value); an agent prints them at the step's start. Agents older than the field
+    ignore it.
     """
 
     stage: StageRef
@@ -84,6 +87,7 @@ class StagePayload:
     secrets: dict[str, str] = field(default_factory=dict)
     environ: dict[str, str] = field(default_factory=dict)
     registries: list[RegistryAuth] = field(default_factory=list)
+    withheld: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def step_ids(self) -> dict[str, int]:
         """The id of each step of the stage by its name."""

@@ -49,14 +49,16 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
     ``secrets``. Secrets are resolved per step, for that step's image and the build's event: a
     secret restricted to images never reaches a step of another image, nor one that sets
     commands or an entrypoint. Secrets of the build's environment go only to an agent whose
-    *registered* labels fit the environment's labels. ``build`` is the stage's build when the
-    caller has it already.
+    *registered* labels fit the environment's labels. Each secret a step asked for and does
+    not get is named in ``withheld`` with the store's reason, so its log can say why.
+    ``build`` is the stage's build when the caller has it already.
     """
     stores = services.stores
     build = build or stores.builds.header(stage.build_id)
     repo = stores.repos.get(build.repo_id)
     environment = build.target if _may_see_environment(services, stage, repo.id, build) else ""
     resolved: dict[str, str] = {}
+    withheld: dict[str, dict[str, str]] = {}
 
     def with_secrets(index: int, step: StepSpec) -> StepSpec:
         if not step.secrets:
@@ -70,13 +72,28 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
             plugin=is_plugin(step),
         )
         kept = []
+        missing: list[str] = []
         for ref in step.secrets:
+            wanted = [p for i, p in enumerate(ref.parts) if i % 2] if ref.parts else [ref.name]
+            # names are case-insensitive, as in Drone
+            missing += [n for n in wanted if n.lower() not in allowed and n not in missing]
             if ref.parts:
                 kept.append(_substituted(ref, index, allowed, resolved))
-            elif ref.name.lower() in allowed:  # names are case-insensitive, as in Drone
+            elif ref.name.lower() in allowed:
                 key = f"{index}/{ref.name}"
                 resolved[key] = allowed[ref.name.lower()]
                 kept.append(dataclasses.replace(ref, name=key))
+        if missing:
+            withheld[step.name] = stores.secrets.refusals(
+                repo.id,
+                missing,
+                event=build.event,
+                image=step.image,
+                environment=environment,
+                pull_request=build.event == "pull_request",
+                plugin=is_plugin(step),
+                target=build.target,
+            )
         return dataclasses.replace(step, secrets=kept)
 
     spec = stage.spec
@@ -109,6 +126,7 @@ def payload(services: Services, stage: Stage, build: Build | None = None) -> Sta
         # the stage when it passes (and the server's reaper ends it, should the agent not).
         spec=dataclasses.replace(spec, timeout=repo.timeout, services=services_first, steps=steps),
         secrets=resolved,
+        withheld=withheld,
         registries=_registries(services, stage, build, repo, environment),
     )
 

@@ -144,16 +144,52 @@ class SecretStore:
             ).all()
             picked: dict[str, bytes] = {}
             for row in rows:
-                if row.environment and row.environment != environment:
-                    continue
-                if pull_request and not row.allow_pull_request:
-                    continue
-                if not pull_request and event not in (row.events or []):
-                    continue
-                if image and not secret_fits(row.images or [], image, plugin=plugin):
-                    continue
-                picked[row.name.lower()] = row.value
+                if not _refusal(row, event, image, environment, pull_request, plugin):
+                    picked[row.name.lower()] = row.value
         return {name: self.cipher.decrypt(value) for name, value in picked.items()}
+
+    def refusals(
+        self,
+        repo_id: int,
+        names: list[str],
+        event: str,
+        image: str = "",
+        environment: str = "",
+        pull_request: bool = False,
+        plugin: bool = True,
+        target: str = "",
+    ) -> dict[str, str]:
+        """Why each of ``names`` would not reach a step that ``values_for`` (same arguments)
+        was asked about, by name as given: no such secret, or the rule that withholds it. A
+        name the step would get is left out. ``target`` is the build's environment when
+        ``environment`` is empty because the agent may not see its secrets. Never values."""
+        pull_request = pull_request or event == PULL_REQUEST
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(SecretRow)
+                .where(SecretRow.repo_id == repo_id)
+                .order_by(SecretRow.environment)
+            ).all()
+        reasons: dict[str, str] = {}
+        for name in names:
+            same = [row for row in rows if row.name.lower() == name.lower()]
+            if not same:
+                reasons[name] = "no such secret in this repository"
+                continue
+            why = [_refusal(row, event, image, environment, pull_request, plugin) for row in same]
+            if all(why):
+                # The repository-wide secret's reason, or the build's environment's.
+                relevant = [
+                    w for row, w in zip(same, why, strict=True) if row.environment in ("", target)
+                ]
+                reason = (relevant or why)[-1]
+                if target and not environment and any(r.environment == target for r in same):
+                    reason = (
+                        f"it is a secret of environment {target}, and this agent's labels "
+                        "do not fit that environment"
+                    )
+                reasons[name] = reason
+        return reasons
 
     def substitutable(self, repo_id: int, event: str, environment: str = "") -> list[str]:
         """Names of the secrets marked ``substitute`` that a build of ``event`` deploying to
@@ -174,3 +210,25 @@ class SecretStore:
                     and event in (row.events or [])
                 }
             )
+
+
+def _refusal(
+    row: SecretRow, event: str, image: str, environment: str, pull_request: bool, plugin: bool
+) -> str:
+    """Why the secret of ``row`` does not reach a step (see ``values_for``), "" when it does:
+    the one rule both ``values_for`` and ``refusals`` follow."""
+    if row.environment and row.environment != environment:
+        return f"it is a secret of environment {row.environment}, not of this build"
+    if pull_request and not row.allow_pull_request:
+        return "it is not allowed for pull requests"
+    if not pull_request and event not in (row.events or []):
+        return f"it is not allowed for {event} events (only {', '.join(row.events or [])})"
+    images = row.images or []
+    if image and not secret_fits(images, image, plugin=plugin):
+        if secret_fits(images, image, plugin=True):
+            return (
+                f"it is restricted to images ({', '.join(images)}), and a step with commands "
+                "or an entrypoint cannot have an image-restricted secret"
+            )
+        return f"it is restricted to other images ({', '.join(images)})"
+    return ""

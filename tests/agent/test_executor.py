@@ -1,5 +1,6 @@
 """The executor's scheduling with the fake engine: order, DAG overlap, run policies, exit 78,
-failure_ignored, timeouts, cancel, setup refusal, secrets and clone."""
+failure_ignored, timeouts, cancel, setup refusal, secrets (and the warning for each one the
+server withheld) and clone."""
 
 from __future__ import annotations
 
@@ -197,6 +198,22 @@ def test_secrets_reach_the_env_and_are_masked_in_logs():
     assert logs.lines["a"][-4:] == [f"token is {MASK}", "key:", MASK, MASK]
     assert any("nope is not available" in line for line in logs.lines["a"])
     assert logs.closed == ["a"]
+
+
+def test_each_withheld_secret_is_a_warning_at_the_start_of_its_step_only():
+    engine = FakeEngine({"a": FakeBehaviour(lines=["ran a"]), "b": FakeBehaviour(lines=["ran b"])})
+    logs = Logs()
+    Executor(
+        engine,
+        stage_of(StepSpec("a", "img"), StepSpec("b", "img")),
+        withheld={"a": {"deploy_key": "no such secret in this repository"}},
+        log_sink_factory=logs,
+    ).run()
+    assert logs.lines["a"] == [
+        "warning: secret deploy_key was not given to this step: no such secret in this repository",
+        "ran a",
+    ]
+    assert logs.lines["b"] == ["ran b"]
 
 
 def test_services_start_before_steps():

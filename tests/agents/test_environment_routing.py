@@ -93,7 +93,12 @@ def test_environments_route_builds_to_their_agents_with_approval_and_secrets(sys
     stage = develop["stages"][0]
     assert stage["agent_id"] == ids["agent-test"]
     log = lines(server.step_log(SLUG, develop["number"], stage["number"], 1))
-    assert log == ["target=test ci=test", "key-bytes=0"]
+    assert log == [
+        "warning: secret deploy_key was not given to this step: it is a secret of environment "
+        "production, not of this build",
+        "target=test ci=test",
+        "key-bytes=0",
+    ]
     assert [(s["name"], s["status"]) for s in stage["steps"]] == [("show", "success")]
 
     # Tag v2.0.0: environment production, held for approval.

@@ -121,7 +121,7 @@ def test_server_serves_with_the_engine_down_and_its_agent_recovers_when_it_is_ba
         reason = wait_for("showed the agent unhealthy", unhealthy, server)
         assert "cannot reach the Docker engine" in reason
         listing = server.cli("agent", "ls", "--server", server.url, "--token", admin)
-        assert "unhealthy: cannot reach the Docker engine" in listing, listing
+        assert "engine unreachable: cannot reach the Docker engine" in listing, listing
         waiting = server.api("GET", f"/repos/{SLUG}/builds/{number}/waiting", admin).json()
         assert "unhealthy" in waiting[0]["reason"], waiting
         # The agent keeps retrying but takes nothing it could only fail.

@@ -1,7 +1,7 @@
 """What an agent receives with a claimed stage: the spec, the build context, and only the
-secrets each step may see (by image, event and pull-request rule), renamed per step; the
-agent reads the answer back into the payload the server built, and a malformed one is refused
-with the wrong field named."""
+secrets each step may see (by image, event and pull-request rule), renamed per step, and the
+names of those it may not see with why; the agent reads the answer back into the payload the
+server built, and a malformed one is refused with the wrong field named."""
 
 from __future__ import annotations
 
@@ -69,6 +69,10 @@ def test_secrets_reach_only_the_steps_allowed_to_see_them(client, stores, repo, 
     ]
     assert test["secrets"] == [{"env": "TOKEN", "name": "1/token", "path": [], "parts": []}]
     assert claimed["secrets"] == {"0/registry": "reg-pass", "1/token": "tok-value"}
+    # What a step asked for and did not get is named with why, never with its value.
+    assert claimed["withheld"] == {
+        "test": {"registry": "it is restricted to other images (plugins/docker)"}
+    }
     assert claimed["context"]["commit"] == "c" * 40
     assert [s["name"] for s in claimed["stage"]["steps"]] == ["publish", "test"]
 
@@ -82,6 +86,10 @@ def test_pull_requests_get_only_secrets_that_allow_them(client, stores, repo, to
     claimed = _claim(client, tokens)
     assert claimed["secrets"] == {"1/token": "tok-value"}
     assert claimed["spec"]["steps"][0]["secrets"] == []
+    assert claimed["withheld"] == {
+        "publish": {"registry": "it is not allowed for pull requests"},
+        "test": {"registry": "it is not allowed for pull requests"},
+    }
 
 
 def test_the_agent_reads_the_answer_into_the_payload_the_server_built(client, stores, repo, tokens):

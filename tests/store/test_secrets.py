@@ -1,4 +1,5 @@
-"""Secrets: encrypted at rest, never listed with values, handed out by event, image, environment."""
+"""Secrets: encrypted at rest, never listed with values, handed out by event, image, environment;
+for each one withheld from a step, the reason the step's log shows."""
 
 from __future__ import annotations
 
@@ -68,6 +69,33 @@ def test_filters_by_event_pull_request_image_and_environment(stores, repo):
     assert "docker" not in script and script["plain"] == "p"
     prod = secrets.values_for(repo.id, event="promote", environment="production")
     assert prod["deploy_key"] == "prod-only" and prod["prod_db"] == "db"
+
+
+def test_each_withheld_secret_has_the_reason_of_the_rule_that_withheld_it(stores, repo):
+    secrets = stores.secrets
+    secrets.set(repo.id, "plain", "p")
+    secrets.set(repo.id, "tags_only", "t", events=["tag"])
+    secrets.set(repo.id, "docker", "d", images=["plugins/docker"])
+    secrets.set(repo.id, "prod_db", "db", environment="production")
+    names = ["plain", "tags_only", "docker", "prod_db", "nope"]
+
+    push = secrets.refusals(repo.id, names, event="push", image="runner-test/busybox")
+    assert push == {
+        "tags_only": "it is not allowed for push events (only tag)",
+        "docker": "it is restricted to other images (plugins/docker)",
+        "prod_db": "it is a secret of environment production, not of this build",
+        "nope": "no such secret in this repository",
+    }
+    script = secrets.refusals(
+        repo.id, ["docker"], event="push", image="plugins/docker:20", plugin=False
+    )
+    assert "a step with commands or an entrypoint cannot have" in script["docker"]
+    assert secrets.refusals(repo.id, ["docker"], event="push", image="plugins/docker") == {}
+    pull = secrets.refusals(repo.id, ["PLAIN"], event="pull_request")
+    assert pull == {"PLAIN": "it is not allowed for pull requests"}
+    # The build deploys to production, but the agent's labels do not fit it.
+    elsewhere = secrets.refusals(repo.id, ["prod_db"], event="promote", target="production")
+    assert "this agent's labels do not fit that environment" in elsewhere["prod_db"]
 
 
 def test_secrets_of_other_repositories_stay_apart(stores, repo):

@@ -1,6 +1,6 @@
 """The admin's Agents page: register an agent with its labels and scope (token shown once),
-change a registration with the form (refused with the reason when invalid), and read who
-changed what; other users cannot."""
+change a registration with the form (refused with the reason when invalid), read who
+changed what, and see an agent whose engine is unreachable; other users cannot."""
 
 from __future__ import annotations
 
@@ -51,6 +51,20 @@ def test_admin_registers_and_changes_an_agent_and_the_page_shows_the_history(cli
     html = client.get("/admin/agents").get_data(as_text=True)
     assert "labels env=staging → env=production" in html
     assert "registered: labels env=staging" in html
+
+
+def test_the_page_shows_an_agent_whose_engine_is_unreachable_with_the_reason(client_as, stores):
+    sick = stores.agents.create("edge-sick", labels={"env": "staging"})
+    stores.agents.create("edge-well", labels={"env": "staging"})
+    stores.agents.touch(sick.id, unhealthy="cannot reach the Docker engine: no such socket")
+    html = client_as("admin").get("/admin/agents").get_data(as_text=True)
+    rows = {
+        name: html.split(f'<td class="mono">{name}</td>')[1].split("</tr>")[0]
+        for name in ("edge-sick", "edge-well")
+    }
+    assert "engine unreachable" in rows["edge-sick"]
+    assert "cannot reach the Docker engine: no such socket" in rows["edge-sick"]
+    assert "engine unreachable" not in rows["edge-well"]
 
 
 def test_only_admins_change_agents(client_as, stores):
