@@ -69,6 +69,11 @@ def get_build(repo: Repo, number: int) -> Build:
     return build_actions.get_build(current_services(), repo, number)
 
 
+def agent_names(build: Build) -> dict[int, str]:
+    """The names of the agents that ran (or run) the build's stages, by agent id."""
+    return build_actions.agent_names(current_services(), build)
+
+
 def log_tail(step_id: int, max_lines: int, *, after: int = -1) -> Any:
     """The end of a step's stored log (of its chunks after ``after``) as the store's
     ``LogTail``: at most ``max_lines`` lines and the server's ``log_view_bytes`` of text, with

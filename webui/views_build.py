@@ -134,6 +134,7 @@ def build(owner: str, name: str, number: int) -> ResponseReturnValue:
         auto=auto,
         waits=data.wait_reasons(found),
         history=data.stores().events.of_build(found.id),
+        agents=data.agent_names(found),
         perms=permissions(repo, found),
         environments=_environments(repo),
         state_url=url_for("webui.build_state", **base),

@@ -68,14 +68,19 @@ def show_build(repo: str, number: int) -> None:
     if item.get("error"):
         click.echo(f"error: {item['error']}")
     for stage in item["stages"]:
+        agent = stage.get("agent_name") or (
+            f"agent #{stage['agent_id']}" if stage.get("agent_id") else ""
+        )
         click.echo(
             f"  stage {stage['number']} {stage['name']}: {stage['status']}"
+            + (f" on {agent}" if agent else "")
             + (f" ({stage['error']})" if stage.get("error") else "")
         )
         for step in stage["steps"]:
             click.echo(
                 f"    {stage['number']}/{step['number']} {step['name']}: {step['status']}"
                 + (f" exit {step['exit_code']}" if step["exit_code"] else "")
+                + (f": {step['error']}" if step.get("error") else "")
             )
 
 

@@ -210,9 +210,12 @@ class Scheduler:
         stages = self.stores.stages
         policy = self.settings.lost_stage_policy
         handled = 0
-        for stage in stages.expired(now):
+        expired = stages.expired(now)
+        names = self.stores.agents.names([s.agent_id for s in expired if s.agent_id is not None])
+        for stage in expired:
+            agent = names.get(stage.agent_id or 0, f"#{stage.agent_id}")
             reason = (
-                f"agent {stage.agent_id} stopped renewing its lease "
+                f"agent {agent} stopped renewing its lease "
                 f"(no heartbeat for {self.settings.lease_seconds}s)"
             )
             if policy == "requeue" and stage.attempts < MAX_ATTEMPTS:

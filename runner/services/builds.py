@@ -26,6 +26,14 @@ def get_build(hub: Hub, repo: Repo, number: int) -> Build:
     return build
 
 
+def agent_names(hub: Hub, build: Build) -> dict[int, str]:
+    """The names of the agents that ran (or run) ``build``'s stages, by agent id; an agent
+    removed since is left out."""
+    ids = [stage.agent_id for stage in build.stages if stage.agent_id is not None]
+    names: dict[int, str] = hub.stores.agents.names(ids)
+    return names
+
+
 def trigger(
     hub: Hub,
     repo: Repo,

@@ -75,6 +75,16 @@ class AgentStore:
             row = s.scalar(select(AgentRow).where(AgentRow.name == name))
             return to_record(Agent, row) if row else None
 
+    def names(self, agent_ids: list[int]) -> dict[int, str]:
+        """The names of the agents of ``agent_ids`` by id; ids of removed agents are left out."""
+        if not agent_ids:
+            return {}
+        with self.db.session() as s:
+            rows = s.execute(
+                select(AgentRow.id, AgentRow.name).where(AgentRow.id.in_(set(agent_ids)))
+            )
+            return {row.id: row.name for row in rows}
+
     def all_agents(self) -> list[Agent]:
         with self.db.session() as s:
             return [

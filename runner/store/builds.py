@@ -288,7 +288,7 @@ class BuildStore:
                 raise NotFound(f"no build with id {build_id}")
             return self._load(s, row)
 
-    def cancel(self, build_id: int, *, actor: str = "", reason: str = "cancelled") -> Build:
+    def cancel(self, build_id: int, *, actor: str = "", reason: str = "") -> Build:
         """Cancel the build: stages not started are killed, running ones are asked to stop.
 
         A running stage's agent learns it from its next heartbeat (``renew_lease`` answers

@@ -37,6 +37,20 @@ class BuildEvent:
     stage_id: int | None = None
     created: float = 0.0
 
+    @property
+    def text(self) -> str:
+        """The entry as one line, ``kind: message``, its kind said once.
+
+        Older entries repeat the kind inside the message ("requeued: requeued: ...",
+        "cancelled: cancelled"); they read like new ones.
+        """
+        message = self.message.strip()
+        if message == self.kind:
+            message = ""
+        elif message.startswith(f"{self.kind}: "):
+            message = message[len(self.kind) + 2 :]
+        return f"{self.kind}: {message}" if message else self.kind
+
 
 @dataclass
 class Approval:

@@ -486,7 +486,7 @@ class StageStore:
                 s,
                 row.build_id,
                 "requeued",
-                f"requeued: {reason}",
+                reason,
                 actor=actor,
                 stage_id=stage_id,
                 now=stamp,
@@ -507,7 +507,7 @@ class StageStore:
             if row.cancel_requested:
                 _end_cancelled(s, row, reason, actor, stamp)
             else:
-                _end(s, row, ERROR, reason, "failed", f"failed: {reason}", actor, stamp)
+                _end(s, row, ERROR, reason, "failed", reason, actor, stamp)
             return _build(s, row.build_id)
 
     def time_out(self, stage_id: int, reason: str, *, actor: str = "") -> Build | None:
@@ -609,8 +609,8 @@ def _end(
 
 def _end_cancelled(s: Session, row: StageRow, reason: str, actor: str, stamp: float) -> None:
     """A cancelled build's stage whose agent is gone: it ends ``killed``, never runs again."""
-    message = f"killed: the build was cancelled and {reason}"
-    _end(s, row, KILLED, message, "killed", message, actor, stamp)
+    error = f"killed: the build was cancelled and {reason}"
+    _end(s, row, KILLED, error, "killed", f"the build was cancelled and {reason}", actor, stamp)
 
 
 @dataclass

@@ -38,7 +38,7 @@ def test_sigterm_finishes_or_hands_back_running_stages(docker_client, tmp_path):
         assert requeued["status"] in ("pending", "running")
         assert requeued["stages"][0]["status"] == "pending"
         events = server.ok("GET", f"/repos/{SLUG}/builds/{number}/history")["events"]
-        assert [e["message"] for e in events if e["kind"] == "requeued"] == [
+        assert [e["text"] for e in events if e["kind"] == "requeued"] == [
             "requeued: agent quitter stopped and handed it back"
         ]
         finisher.start()

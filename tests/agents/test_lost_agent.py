@@ -39,7 +39,9 @@ def test_stage_of_a_killed_agent_is_requeued_and_finishes_elsewhere(docker_clien
         events = server.ok("GET", f"/repos/{SLUG}/builds/{number}/history")["events"]
         requeues = [e for e in events if e["kind"] == "requeued"]
         assert len(requeues) == 1
-        assert "stopped renewing its lease" in requeues[0]["message"]
+        assert requeues[0]["text"].startswith(
+            "requeued: agent agent-first stopped renewing its lease"
+        )
         assert requeues[0]["stage_id"] == stage["id"]
         assert all(
             b["status"] not in ("running", "pending")

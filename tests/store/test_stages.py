@@ -154,7 +154,7 @@ def test_lease_renewal_expiry_and_requeue(stores, repo, agent):
     assert again.status == PENDING and again.agent_id is None
     assert all(s.status == PENDING and s.log_bytes == 0 for s in again.steps)
     assert stores.logs.read(stage.steps[0].id) == []
-    assert [e.message for e in stores.events.of_build(build.id)] == ["requeued: agent lost"]
+    assert [e.text for e in stores.events.of_build(build.id)] == ["requeued: agent lost"]
     # The old agent learns it lost the stage; a new claim starts over.
     assert stores.stages.renew_lease(stage.id, agent.id) == LEASE_LOST
     retaken = stores.stages.claim(agent)
@@ -186,7 +186,7 @@ def test_cancel_kills_pending_and_asks_running_to_stop(stores, repo, agent):
     assert stores.stages.renew_lease(stage.id, agent.id) == LEASE_CANCEL
     final = stores.stages.done(stage.id, KILLED, agent_id=agent.id)
     assert final.status == KILLED
-    assert [e.kind for e in stores.events.of_build(build.id)] == ["cancelled"]
+    assert [e.text for e in stores.events.of_build(build.id)] == ["cancelled"]
 
 
 def test_cancel_of_queued_build_finishes_it(stores, repo):

@@ -107,8 +107,10 @@ def build_json(build: Build, *, with_stages: bool = True) -> dict[str, Any]:
     if not with_stages:
         data.pop("stages", None)
     else:
+        names = build_actions.agent_names(current_services(), build)
         for stage in data["stages"]:
             stage.pop("spec", None)
+            stage["agent_name"] = names.get(stage["agent_id"] or 0, "")
     return data
 
 

@@ -208,7 +208,9 @@ def build_history(owner: str, name: str, number: int) -> ResponseReturnValue:
     build = get_build(repo, number)
     return jsonify(
         {
-            "events": [dataclasses.asdict(e) for e in stores.events.of_build(build.id)],
+            "events": [
+                {**dataclasses.asdict(e), "text": e.text} for e in stores.events.of_build(build.id)
+            ],
             "approvals": [dataclasses.asdict(a) for a in stores.approvals.of_build(build.id)],
         }
     )
