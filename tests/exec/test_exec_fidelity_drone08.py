@@ -17,17 +17,16 @@ The files are those of ``tests/pipeline/fidelity/drone08``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.exec.conftest import step_lines
+
 pytestmark = pytest.mark.docker
 
-TEST_LABEL = "pipeline-runner.test"
 FILES = Path(__file__).parent.parent / "pipeline" / "fidelity" / "drone08"
 
 
@@ -43,37 +42,6 @@ def project(tmp_path):
         check=True,
     )
     return work
-
-
-@pytest.fixture
-def runner_exec(docker_client, project, run_id, tmp_path):
-    """Run ``runner exec ARGS`` in ``project``; every resource carries the test label."""
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "runner", "exec", *args],
-            cwd=project,
-            env={
-                **os.environ,
-                "RUNNER_EXEC_LABELS": f"{TEST_LABEL}={run_id}",
-                "NO_COLOR": "1",
-                "RUNNER_DATA_DIR": str(tmp_path / "data"),
-            },
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-
-    return run
-
-
-def step_lines(output: str, step: str) -> list[str]:
-    """The log lines of ``step`` in runner exec's output, without the prefix."""
-    return [
-        line.split("] ", 1)[1]
-        for line in output.splitlines()
-        if line.startswith(f"[{step} ") and "] " in line
-    ]
 
 
 def test_both_steps_of_a_drone08_key_written_twice_run_in_the_drone08_workspace(

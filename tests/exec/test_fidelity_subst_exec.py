@@ -11,16 +11,14 @@ builds the substitution variables from the build's environment only, never from 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
+from tests.exec.conftest import step_lines
+
 pytestmark = pytest.mark.docker
 
-TEST_LABEL = "pipeline-runner.test"
 HEAD, TAIL = "tok-", "9f8e7d"
 VALUE = HEAD + TAIL  # the files compare in two halves, so they never hold the value
 
@@ -30,36 +28,6 @@ def project(tmp_path):
     work = tmp_path / "project"
     work.mkdir()
     return work
-
-
-@pytest.fixture
-def runner_exec(docker_client, project, run_id, tmp_path):
-    """Run ``runner exec ARGS`` in ``project``; every resource carries the test label."""
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "runner", "exec", *args],
-            cwd=project,
-            env={
-                **os.environ,
-                "RUNNER_EXEC_LABELS": f"{TEST_LABEL}={run_id}",
-                "NO_COLOR": "1",
-                "RUNNER_DATA_DIR": str(tmp_path / "data"),
-            },
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-
-    return run
-
-
-def lines_of(output: str, step: str) -> list[str]:
-    return [
-        line.split("] ", 1)[1]
-        for line in output.splitlines()
-        if line.startswith(f"[{step} ") and "] " in line
-    ]
 
 
 def test_drone08_file_receives_exec_secrets_masked(runner_exec, project, tmp_path):
@@ -83,7 +51,7 @@ def test_drone08_file_receives_exec_secrets_masked(runner_exec, project, tmp_pat
     secrets.write_text("DEPLOY_KEY=key-from-file-77\n")
     proc = runner_exec("--secret", f"MY_SECRET={VALUE}", "--secrets-file", str(secrets))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = lines_of(proc.stdout, "publish")
+    lines = step_lines(proc.stdout, "publish")
     assert "password ****** auth bearer-****** key ******" in lines, lines
     assert "matches" in lines and "auth matches" in lines
     assert VALUE not in proc.stdout + proc.stderr
@@ -114,7 +82,7 @@ def test_drone1_file_gets_no_secret_by_substitution_and_from_secret_ignores_case
     )
     proc = runner_exec("--secret", f"MY_SECRET={VALUE}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = lines_of(proc.stdout, "publish")
+    lines = step_lines(proc.stdout, "publish")
     assert "empty" in lines
     # from_secret names are case-insensitive too (drone/drone plugin/secret/static.go).
     assert "token ******" in lines and VALUE not in proc.stdout
