@@ -45,6 +45,8 @@ def set_registry(
     host = check_hostname(hostname)
     if not isinstance(username, str) or not username.strip():
         raise BadRequest("a registry needs a username")
+    if len(username.strip()) > 300:  # the column's size, which PostgreSQL enforces
+        raise BadRequest("a registry's username has at most 300 characters")
     if not isinstance(password, str) or password == "":
         raise BadRequest("a registry needs a non-empty password (or token)")
     exists = stores.registries.find(repo.id, host) is not None

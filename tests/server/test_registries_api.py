@@ -54,6 +54,7 @@ def test_a_url_or_docker_hub_alias_is_stored_as_its_host(client, tokens):
         ({"hostname": "not a host!"}, "a registry needs a hostname"),
         ({"hostname": "http://[::1"}, "a registry needs a hostname"),  # no host readable
         ({"username": ""}, "a registry needs a username"),
+        ({"username": "u" * 301}, "at most 300 characters"),
         ({"password": ""}, "non-empty password"),
     ],
 )
