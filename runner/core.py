@@ -101,6 +101,7 @@ class Build:
     parent: int = 0
     error: str = ""
     sender: str = ""
+    config_revision: int = 0  # the repository's pipeline configuration revision, from 1
     context: dict[str, Any] = field(default_factory=dict)  # BuildContext.to_dict()
     created: float = 0.0
     started: float = 0.0

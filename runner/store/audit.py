@@ -26,6 +26,7 @@ class AuditEvent:
     message: str = ""
     actor: str = ""
     created: float = 0.0
+    repo_id: int | None = None
 
 
 class AuditStore:

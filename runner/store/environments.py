@@ -15,7 +15,18 @@ from runner.store.models import EnvironmentRow
 from runner.store.records import Environment
 
 UPDATABLE = frozenset(
-    {"branches", "tags", "events", "labels", "approval_required", "lock", "position"}
+    {
+        "branches",
+        "tags",
+        "events",
+        "labels",
+        "approval_required",
+        "lock",
+        "position",
+        "four_eyes",
+        "approvals_required",
+        "rollback_exempt",
+    }
 )
 
 

@@ -128,6 +128,7 @@ class BuildRow(Base):
     parent: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     sender: Mapped[str] = mapped_column(String(200), default="")
+    config_revision: Mapped[int] = mapped_column(Integer, default=0)
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created: Mapped[float] = mapped_column(Float, default=0.0)
     started: Mapped[float] = mapped_column(Float, default=0.0)
@@ -263,6 +264,53 @@ class EnvironmentRow(Base):
         Integer, ForeignKey("builds.id", ondelete="SET NULL"), nullable=True
     )
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # Approval rules: the approver must differ from the build's sender and author; how many
+    # distinct people must approve; whether a rollback skips approval.
+    four_eyes: Mapped[bool] = mapped_column(Boolean, default=False)
+    approvals_required: Mapped[int] = mapped_column(Integer, default=1)
+    rollback_exempt: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class DeploymentRow(Base):
+    """One deployment of a build to an environment (automatic, promote or rollback)."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_repo_environment", "repo_id", "environment", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = _fk("repos.id")
+    environment: Mapped[str] = mapped_column(String(200))
+    build_id: Mapped[int] = _fk("builds.id")
+    build_number: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(30))
+    commit: Mapped[str] = mapped_column(String(64), default="")
+    ref: Mapped[str] = mapped_column(String(500), default="")
+    version: Mapped[str] = mapped_column(String(300), default="")
+    image: Mapped[str] = mapped_column(String(500), default="")
+    strategy: Mapped[str] = mapped_column(String(30), default="")
+    state: Mapped[str] = mapped_column(String(30), default="pending")
+    traffic_share: Mapped[int | None] = mapped_column(Integer, nullable=True)  # percent
+    sender: Mapped[str] = mapped_column(String(200), default="")
+    approved_by: Mapped[list[str]] = mapped_column(JSON, default=list)
+    agent: Mapped[str] = mapped_column(String(200), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[float] = mapped_column(Float, default=0.0)
+    started: Mapped[float] = mapped_column(Float, default=0.0)
+    finished: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ConfigRevisionRow(Base):
+    """A distinct pipeline configuration a repository has built, numbered from 1."""
+
+    __tablename__ = "config_revisions"
+    __table_args__ = (
+        UniqueConstraint("repo_id", "digest"),
+        UniqueConstraint("repo_id", "revision"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = _fk("repos.id")
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the files, names and contents
+    revision: Mapped[int] = mapped_column(Integer)
     created: Mapped[float] = mapped_column(Float, default=0.0)
 
 
@@ -312,7 +360,11 @@ class AuditEventRow(Base):
 
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(50))
+    # The repository the entry belongs to; None for the server's own (users, agents, tokens).
+    repo_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("repos.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(50), index=True)
     subject: Mapped[str] = mapped_column(String(300), default="")
     message: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(200), default="")

@@ -23,6 +23,37 @@ class Environment:
     lock: bool = False  # one deploy at a time
     locked_by: int | None = None  # build id holding the lock
     position: int = 0
+    four_eyes: bool = False  # the approver must not be the build's sender or author
+    approvals_required: int = 1  # distinct approvers needed
+    rollback_exempt: bool = False  # a rollback needs no approval
+
+
+@dataclass
+class Deployment:
+    """One deployment of a build to an environment: automatic (a push or tag the environment
+    takes), promote or rollback. ``state`` follows the build and what its deploy steps report
+    (``canary`` with its ``traffic_share`` in percent, ``live``, ``aborted``...)."""
+
+    id: int
+    repo_id: int
+    environment: str
+    build_id: int
+    build_number: int
+    event: str
+    commit: str = ""
+    ref: str = ""
+    version: str = ""
+    image: str = ""
+    strategy: str = ""
+    state: str = "pending"
+    traffic_share: int | None = None
+    sender: str = ""
+    approved_by: list[str] = field(default_factory=list)
+    agent: str = ""
+    message: str = ""
+    created: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
 
 
 @dataclass
