@@ -47,6 +47,7 @@ from runner.pipeline.spec import BuildContext
 from runner.pipeline.trust import FORK, guarded, route_refusal, trust_class
 from runner.server.compile_worker import compile_worker, read_declarations, reading_untrusted
 from runner.server.status import StatusReporter, status_reporter
+from runner.services.events import record_new_build
 from runner.store.builds import stage_from_spec
 from runner.store.records import Environment
 
@@ -108,6 +109,7 @@ class Triggerer:
                 # Skipped, refused or failed: no build took the number.
                 self.stores.builds.release_number(repo.id, number)
                 raise
+        record_new_build(self.stores, repo, build, origin)
         self.status.build_changed(build)
         if build.status != ERROR:
             self.services.wake_agents()

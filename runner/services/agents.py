@@ -139,7 +139,10 @@ def register_agent(
         allowed_environments=allowed_environments,
     )
     stores.audit.record(
-        "agent.registered", subject(agent.name), "registered: " + describe(agent), actor
+        "agent.registered",
+        subject(agent.name),
+        f"agent {agent.name} registered: {describe(agent)}",
+        actor,
     )
     return agent
 
@@ -158,7 +161,7 @@ def change_agent(stores: Stores, agent: Agent, *, actor: str, **fields: Any) -> 
         f"{key} {_show(key, getattr(agent, key))} → {_show(key, value)}"
         for key, value in changed.items()
     )
-    stores.audit.record("agent.changed", subject(agent.name), words, actor)
+    stores.audit.record("agent.changed", subject(agent.name), f"agent {agent.name}: {words}", actor)
     return updated
 
 
@@ -197,7 +200,9 @@ def issue_agent_token(
     plain: str
     _token, plain = stores.tokens.create(agent.name, kind=TOKEN_AGENT, agent_id=agent.id)
     if actor:
-        stores.audit.record("agent.token", subject(agent.name), "new token", actor)
+        stores.audit.record(
+            "agent.token", subject(agent.name), f"agent {agent.name}: new token", actor
+        )
     return plain
 
 
@@ -211,11 +216,18 @@ def revoke_agent_tokens(stores: Stores, agent_id: int) -> None:
 def revoke_agent(stores: Stores, agent: Agent, *, actor: str) -> None:
     """Revoke every token of ``agent`` (recorded): its next call is refused."""
     revoke_agent_tokens(stores, agent.id)
-    stores.audit.record("agent.revoked", subject(agent.name), "tokens revoked", actor)
+    stores.audit.record(
+        "agent.revoked", subject(agent.name), f"agent {agent.name}: tokens revoked", actor
+    )
 
 
 def remove_agent(stores: Stores, agent: Agent, *, actor: str) -> None:
     """Revoke the agent's tokens and delete its registration (recorded)."""
     revoke_agent_tokens(stores, agent.id)
     stores.agents.delete(agent.id)
-    stores.audit.record("agent.removed", subject(agent.name), "tokens revoked, removed", actor)
+    stores.audit.record(
+        "agent.removed",
+        subject(agent.name),
+        f"agent {agent.name} removed, its tokens revoked",
+        actor,
+    )

@@ -2,7 +2,8 @@
 
 Every action names the acting user; the store records it in the build's history (who
 cancelled, approved or declined) and the new build's sender (who triggered, restarted or
-promoted). Agents are woken whenever a stage may have become claimable.
+promoted), and the event log gets its entry (new builds are recorded by the Triggerer).
+Agents are woken whenever a stage may have become claimable.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runner.core import Build, Repo, User
+from runner.core import DONE_STATUSES, Build, Repo, User
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.services.context import Hub
+from runner.services.events import record_build
 
 DEPLOY_EVENTS = ("promote", "rollback")
 
@@ -65,6 +67,8 @@ def cancel(hub: Hub, build: Build, actor: User) -> Build:
     """Cancel ``build``, recorded as done by ``actor``: stages not started are killed, running
     ones are stopped by their agent at its next heartbeat. A finished build stays as it is."""
     cancelled: Build = hub.stores.builds.cancel(build.id, actor=actor.login)
+    if build.status not in DONE_STATUSES:  # cancelling a finished build changes nothing
+        record_build(hub.stores, cancelled, "cancelled", actor.login, "cancelled")
     hub.wake_agents()
     return cancelled
 
@@ -81,6 +85,7 @@ def approve(hub: Hub, build: Build, actor: User) -> Build:
     """Let a blocked build run (recorded as ``actor``'s approval); ``Conflict`` when it is not
     waiting for approval."""
     approved: Build = hub.stores.builds.approve(build.id, actor.login)
+    record_build(hub.stores, approved, "approved", actor.login, "approved")
     hub.wake_agents()
     return approved
 
@@ -89,6 +94,7 @@ def decline(hub: Hub, build: Build, actor: User) -> Build:
     """Refuse a blocked build (recorded as ``actor``'s decision); ``Conflict`` when it is not
     waiting for approval."""
     declined: Build = hub.stores.builds.decline(build.id, actor.login)
+    record_build(hub.stores, declined, "declined", actor.login, "declined")
     return declined
 
 

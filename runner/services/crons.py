@@ -149,7 +149,7 @@ def create_cron(
     cron: Cron = hub.stores.crons.create(
         repo.id, name, schedule, branch=branch.strip() or repo.default_branch
     )
-    _record(hub, repo, actor, "cron.created", f"{name} '{schedule}' on {cron.branch}")
+    _record(hub, repo, actor, "cron.created", f"{name} added: '{schedule}' on {cron.branch}")
     return cron
 
 
@@ -173,14 +173,14 @@ def update_cron(hub: Hub, repo: Repo, cron: Cron, actor: User, **fields: object)
         changes["enabled"] = fields["enabled"]
     updated: Cron = hub.stores.crons.update(cron.id, **changes)
     words = "; ".join(f"{key} {value}" for key, value in changes.items())
-    _record(hub, repo, actor, "cron.changed", f"{cron.name}: {words or 'nothing'}")
+    _record(hub, repo, actor, "cron.changed", f"{cron.name} changed: {words or 'nothing'}")
     return updated
 
 
 def delete_cron(hub: Hub, repo: Repo, cron: Cron, actor: User) -> None:
     """Remove ``cron`` from ``repo``; it never fires again."""
     hub.stores.crons.delete(cron.id)
-    _record(hub, repo, actor, "cron.deleted", cron.name)
+    _record(hub, repo, actor, "cron.deleted", f"{cron.name} deleted")
 
 
 def run_cron_now(hub: Hub, repo: Repo, cron: Cron, actor: User) -> Build:
@@ -188,7 +188,7 @@ def run_cron_now(hub: Hub, repo: Repo, cron: Cron, actor: User) -> Build:
     counts as the job's run."""
     build: Build = hub.triggerer.cron(repo, cron)
     hub.stores.crons.mark_run(cron.id)
-    _record(hub, repo, actor, "cron.run", f"{cron.name}: build #{build.number} by hand")
+    _record(hub, repo, actor, "cron.run", f"{cron.name} run by hand: build #{build.number}")
     hub.wake_agents()
     return build
 
@@ -199,7 +199,7 @@ def subject(repo: Repo) -> str:
 
 
 def _record(hub: Hub, repo: Repo, actor: User, kind: str, message: str) -> None:
-    hub.stores.audit.record(kind, subject(repo), message, actor.login)
+    hub.stores.audit.record(kind, subject(repo), f"cron {message}", actor.login, repo_id=repo.id)
     if hub.scheduler is not None:
         hub.scheduler.reload_crons()
 

@@ -53,7 +53,8 @@ def create_environment(
     if not text:
         raise BadRequest('an environment needs a name, e.g. {"name": "production"}')
     env: Environment = stores.environments.create(repo.id, text, **declaration_fields(text, data))
-    stores.audit.record("environment.created", subject(repo), f"added {text}", actor.login)
+    words = f"environment {text} added"
+    stores.audit.record("environment.created", subject(repo), words, actor.login, repo_id=repo.id)
     return env
 
 
@@ -63,15 +64,16 @@ def update_environment(
     """Change the declaration fields ``data`` names of ``env``; the others stay."""
     fields = declaration_fields(env.name, data)
     updated: Environment = stores.environments.update(env.id, **fields)
-    words = f"changed {env.name}: {', '.join(sorted(fields)) or 'nothing'}"
-    stores.audit.record("environment.changed", subject(repo), words, actor.login)
+    words = f"environment {env.name} changed: {', '.join(sorted(fields)) or 'nothing'}"
+    stores.audit.record("environment.changed", subject(repo), words, actor.login, repo_id=repo.id)
     return updated
 
 
 def delete_environment(stores: Stores, repo: Repo, env: Environment, actor: User) -> None:
     """Remove ``env`` from ``repo``."""
     stores.environments.delete(env.id)
-    stores.audit.record("environment.deleted", subject(repo), f"deleted {env.name}", actor.login)
+    words = f"environment {env.name} deleted"
+    stores.audit.record("environment.deleted", subject(repo), words, actor.login, repo_id=repo.id)
 
 
 def subject(repo: Repo) -> str:

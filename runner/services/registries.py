@@ -51,8 +51,8 @@ def set_registry(
         raise BadRequest("a registry needs a non-empty password (or token)")
     exists = stores.registries.find(repo.id, host) is not None
     registry = stores.registries.set(repo.id, host, username.strip(), password)
-    words = f"{'replaced' if exists else 'added'} registry {host} (user {username.strip()})"
-    stores.audit.record("registry.set", subject(repo), words, actor.login)
+    words = f"registry {host} {'replaced' if exists else 'added'} (user {username.strip()})"
+    stores.audit.record("registry.set", subject(repo), words, actor.login, repo_id=repo.id)
     return registry
 
 
@@ -62,4 +62,5 @@ def delete_registry(stores: Stores, repo: Repo, actor: User, hostname: object) -
     if stores.registries.find(repo.id, host) is None:
         raise NotFound(f"no registry {host} in {repo.slug}")
     stores.registries.delete(repo.id, host)
-    stores.audit.record("registry.deleted", subject(repo), f"deleted registry {host}", actor.login)
+    words = f"registry {host} deleted"
+    stores.audit.record("registry.deleted", subject(repo), words, actor.login, repo_id=repo.id)

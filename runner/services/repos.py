@@ -53,7 +53,7 @@ def create_repo(
     authorize_clone_url(clone_url, server_admin=server_admin, changing=True)
     _authorize_fields(fields, server_admin)
     repo: Repo = stores.repos.create(slug, clone_url=clone_url, **fields)
-    stores.audit.record("repo.activated", subject(repo), f"activated {slug}", _login(actor))
+    _record(stores, repo, "repo.activated", f"repository {slug} activated", actor)
     return repo
 
 
@@ -81,14 +81,14 @@ def update_repo(stores: Stores, actor: User | None, repo: Repo, fields: dict[str
     changed = ", ".join(sorted(k for k in fields if k not in ("forge_token",))) or "nothing"
     if "forge_token" in fields:
         changed += " and the forge token"
-    stores.audit.record("repo.changed", subject(repo), f"changed {changed}", _login(actor))
+    _record(stores, repo, "repo.changed", f"settings changed: {changed}", actor)
     return updated
 
 
 def deactivate_repo(stores: Stores, actor: User | None, repo: Repo) -> None:
     """Stop building ``repo``: its webhooks are refused; builds and settings are kept."""
     stores.repos.update(repo.id, active=False)
-    stores.audit.record("repo.deactivated", subject(repo), "deactivated", _login(actor))
+    _record(stores, repo, "repo.deactivated", f"repository {repo.slug} deactivated", actor)
 
 
 def set_webhook_secret(stores: Stores, actor: User | None, repo: Repo, secret: object) -> Repo:
@@ -99,7 +99,7 @@ def set_webhook_secret(stores: Stores, actor: User | None, repo: Repo, secret: o
         raise BadRequest(f"the webhook secret is text of at most {MAX_WEBHOOK_SECRET} characters")
     updated: Repo = stores.repos.update(repo.id, webhook_secret=given or secrets.token_hex(20))
     words = "webhook secret set" if given else "new webhook secret generated"
-    stores.audit.record("repo.webhook_secret", subject(repo), words, _login(actor))
+    _record(stores, repo, "repo.webhook_secret", words, actor)
     return updated
 
 
@@ -109,9 +109,9 @@ def purge_repo(stores: Stores, actor: User | None, repo: Repo) -> None:
     if not _is_server_admin(actor):
         raise Forbidden("only a server admin removes a repository with its history")
     stores.repos.delete(repo.id)
-    stores.audit.record(
-        "repo.removed", subject(repo), "removed with its builds and logs", _login(actor)
-    )
+    # The server's log keeps it: the repository's own entries go with the repository's id.
+    words = f"repository {repo.slug} removed with its builds and logs"
+    stores.audit.record("repo.removed", subject(repo), words, _login(actor))
 
 
 def set_role(stores: Stores, actor: User | None, repo: Repo, login: str, role: str) -> User:
@@ -121,7 +121,7 @@ def set_role(stores: Stores, actor: User | None, repo: Repo, login: str, role: s
         raise BadRequest(f"role must be one of {', '.join(ROLES)}")
     user = _user(stores, login)
     stores.users.grant(user.id, repo.id, role)
-    stores.audit.record("repo.role", subject(repo), f"{login} is {role}", _login(actor))
+    _record(stores, repo, "repo.role", f"{login} is {role}", actor)
     return user
 
 
@@ -129,12 +129,16 @@ def revoke_role(stores: Stores, actor: User | None, repo: Repo, login: str) -> N
     """Take ``login``'s role on ``repo`` away; ``NotFound`` for an unknown user."""
     user = _user(stores, login)
     stores.users.revoke_role(user.id, repo.id)
-    stores.audit.record("repo.role", subject(repo), f"{login} has no role", _login(actor))
+    _record(stores, repo, "repo.role", f"{login} has no role", actor)
 
 
 def subject(repo: Repo) -> str:
     """The audit log subject of a repository."""
     return f"repo:{repo.slug}"
+
+
+def _record(stores: Stores, repo: Repo, kind: str, words: str, actor: User | None) -> None:
+    stores.audit.record(kind, subject(repo), words, _login(actor), repo_id=repo.id)
 
 
 def _user(stores: Stores, login: str) -> User:

@@ -100,9 +100,8 @@ def set_secret(
     if mode == "replace" and not exists:
         raise NotFound(f"no secret {name} in {repo.slug}; add it with POST")
     secret: Secret = stores.secrets.set(repo.id, name, value, **options)
-    scope = f" for {environment}" if environment else ""
-    words = f"{'replaced' if exists else 'added'} {name}{scope}"
-    stores.audit.record("secret.set", subject(repo), words, actor.login)
+    words = f"secret {name} {'replaced' if exists else 'added'}{_scope(environment)}"
+    stores.audit.record("secret.set", subject(repo), words, actor.login, repo_id=repo.id)
     return secret
 
 
@@ -114,8 +113,8 @@ def delete_secret(
     if stores.secrets.find(repo.id, name, environment) is None:
         raise NotFound(f"no secret {name} in {repo.slug}")
     stores.secrets.delete(repo.id, name, environment)
-    scope = f" for {environment}" if environment else ""
-    stores.audit.record("secret.deleted", subject(repo), f"deleted {name}{scope}", actor.login)
+    words = f"secret {name} deleted{_scope(environment)}"
+    stores.audit.record("secret.deleted", subject(repo), words, actor.login, repo_id=repo.id)
 
 
 def delete_secret_by_id(stores: Stores, repo: Repo, actor: User, secret_id: int) -> Secret | None:
@@ -132,3 +131,8 @@ def delete_secret_by_id(stores: Stores, repo: Repo, actor: User, secret_id: int)
 def subject(repo: Repo) -> str:
     """The audit log subject of a repository's secrets."""
     return f"repo:{repo.slug}"
+
+
+def _scope(environment: str) -> str:
+    # Names only, never values: the event log is read by everyone with the read role.
+    return f" (environment {environment})" if environment else ""

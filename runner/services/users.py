@@ -59,7 +59,7 @@ def create_user(
         raise Conflict(f"user {login} exists")
     user: User = stores.users.create(login, password, is_admin=is_admin)
     role = "server admin" if is_admin else "user"
-    stores.audit.record("user.created", subject(login), f"created ({role})", actor)
+    stores.audit.record("user.created", subject(login), f"user {login} created ({role})", actor)
     return user
 
 
@@ -75,13 +75,15 @@ def change_password(stores: Stores, user: User, password: object, *, actor: str 
     """Set a new password; every session of the user ends (API tokens stay valid)."""
     password = check_password_rule(password, is_admin=user.is_admin)
     stores.users.set_password(user.id, password)
-    stores.audit.record("user.password", subject(user.login), "password changed", actor)
+    stores.audit.record(
+        "user.password", subject(user.login), f"password of {user.login} changed", actor
+    )
 
 
 def set_admin(stores: Stores, user: User, is_admin: bool, *, actor: str = "") -> User:
     """Make ``user`` a server admin or take it back."""
     stores.users.set_admin(user.id, bool(is_admin))
-    words = "made a server admin" if is_admin else "no longer a server admin"
+    words = f"{user.login} {'made a server admin' if is_admin else 'no longer a server admin'}"
     stores.audit.record("user.admin", subject(user.login), words, actor)
     changed: User = stores.users.get(user.id)
     return changed
@@ -92,7 +94,9 @@ def delete_user(stores: Stores, user: User, actor: User) -> None:
     if user.id == actor.id:
         raise BadRequest("you cannot delete yourself; ask another admin")
     stores.users.delete(user.id)
-    stores.audit.record("user.deleted", subject(user.login), "deleted", actor.login)
+    stores.audit.record(
+        "user.deleted", subject(user.login), f"user {user.login} deleted", actor.login
+    )
 
 
 def log_in(stores: Stores, throttle: Any, login: str, password: str, address: str) -> User | None:
@@ -121,7 +125,7 @@ def create_token(
     if len(text) > MAX_TOKEN_NAME:
         raise BadRequest(f"a token's name has at most {MAX_TOKEN_NAME} characters")
     token, plain = stores.tokens.create(text or "api", kind=TOKEN_USER, user_id=owner.id)
-    message = f"new API token {token.name!r}" + (f" {how}" if how else "")
+    message = f"new API token {token.name!r} of {owner.login}" + (f" {how}" if how else "")
     stores.audit.record("token.created", subject(owner.login), message, actor)
     return token, plain
 
@@ -143,7 +147,9 @@ def revoke_token(stores: Stores, token_id: int, *, owner: User | None, actor: st
         except NotFound:
             holder = None
     who = holder.login if holder is not None else f"#{token.user_id}"
-    stores.audit.record("token.revoked", subject(who), f"API token {token.name!r} revoked", actor)
+    stores.audit.record(
+        "token.revoked", subject(who), f"API token {token.name!r} of {who} revoked", actor
+    )
 
 
 def subject(login: str) -> str:

@@ -1,24 +1,34 @@
-"""The audit log: who changed what outside a build (agents' labels and scopes, settings, users).
+"""The event log: who did what, when — builds, settings, secrets, environments, agents, users.
 
-Entries are only ever added; ``list`` reads them newest first, optionally for one subject
-(``agent:edge-1``) or kind.
+One append-only table serves every repository's log (entries with the repository's id) and the
+server's (every entry; those of users, tokens and agents have no repository). There is no
+update and no delete: an entry, once written, stays as it was. ``matching`` reads newest first
+with filters and pages by id (``before``), so a page never shifts while entries are added.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, select
 
 from runner.store.convert import now, to_record
 from runner.store.db import Database
 from runner.store.models import AuditEventRow
 
+# What the columns hold; longer text is cut, never refused: the log must not fail an action.
+MAX_KIND = 50
+MAX_SUBJECT = 300
+MAX_ACTOR = 200
+MAX_MESSAGE = 2000
+
 
 @dataclass
 class AuditEvent:
-    """One entry: ``kind`` (a short dotted word, ``agent.labels``), its ``subject``
-    (``agent:edge-1``), what changed in words, who did it and when."""
+    """One entry: ``kind`` (a short dotted word, ``build.cancelled``), its ``subject``
+    (``agent:edge-1``, ``repo:acme/app``, ``build:acme/app#7``), what happened in words, who
+    did it, when, and the repository it belongs to (None for the server's own entries)."""
 
     id: int
     kind: str
@@ -29,29 +39,87 @@ class AuditEvent:
     repo_id: int | None = None
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries a read wants; every field left at its default matches everything.
+
+    ``kind`` is exact (``build.cancelled``), or a prefix when it ends with ``.``
+    (``build.``). ``since`` and ``until`` are seconds since 1970 (``since`` included,
+    ``until`` not); ``before`` is an entry id: only older entries (the next page).
+    """
+
+    repo_id: int | None = None
+    subject: str | None = None
+    kind: str | None = None
+    actor: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before: int | None = None
+
+
 class AuditStore:
-    """Append-only entries of the audit log. Thread-safe."""
+    """Append-only entries of the event log. Thread-safe."""
 
     def __init__(self, db: Database):
         self.db = db
 
-    def record(self, kind: str, subject: str, message: str, actor: str) -> None:
-        """Append an entry, stamped now."""
+    def record(
+        self, kind: str, subject: str, message: str, actor: str, *, repo_id: int | None = None
+    ) -> AuditEvent:
+        """Append an entry, stamped now; ``repo_id`` puts it in that repository's log too."""
+        row = AuditEventRow(
+            kind=kind[:MAX_KIND],
+            subject=subject[:MAX_SUBJECT],
+            message=message[:MAX_MESSAGE],
+            actor=actor[:MAX_ACTOR],
+            created=now(),
+            repo_id=repo_id,
+        )
         with self.db.write() as s:
-            s.execute(
-                insert(AuditEventRow).values(
-                    kind=kind, subject=subject, message=message, actor=actor, created=now()
-                )
-            )
+            s.add(row)
+            s.flush()
+            return to_record(AuditEvent, row)
 
     def matching(
-        self, *, subject: str | None = None, kind: str | None = None, limit: int = 200
+        self,
+        *,
+        subject: str | None = None,
+        kind: str | None = None,
+        limit: int = 200,
+        where: AuditFilter | None = None,
     ) -> list[AuditEvent]:
-        """The newest ``limit`` entries (of ``subject`` / ``kind`` when given), newest first."""
-        query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
+        """The newest ``limit`` entries that ``where`` (and ``subject`` / ``kind``, kept for
+        the callers that name only those) selects, newest first."""
+        wanted = where or AuditFilter()
         if subject is not None:
-            query = query.where(AuditEventRow.subject == subject)
+            wanted = dataclasses.replace(wanted, subject=subject)
         if kind is not None:
-            query = query.where(AuditEventRow.kind == kind)
+            wanted = dataclasses.replace(wanted, kind=kind)
+        query = _filtered(select(AuditEventRow), wanted)
+        query = query.order_by(AuditEventRow.id.desc()).limit(limit)
         with self.db.session() as s:
             return [to_record(AuditEvent, r) for r in s.scalars(query)]
+
+
+def _filtered(
+    query: Select[tuple[AuditEventRow]], wanted: AuditFilter
+) -> Select[tuple[AuditEventRow]]:
+    row = AuditEventRow
+    if wanted.repo_id is not None:
+        query = query.where(row.repo_id == wanted.repo_id)
+    if wanted.subject is not None:
+        query = query.where(row.subject == wanted.subject)
+    if wanted.kind:
+        if wanted.kind.endswith("."):
+            query = query.where(row.kind.startswith(wanted.kind, autoescape=True))
+        else:
+            query = query.where(row.kind == wanted.kind)
+    if wanted.actor is not None:
+        query = query.where(row.actor == wanted.actor)
+    if wanted.since is not None:
+        query = query.where(row.created >= wanted.since)
+    if wanted.until is not None:
+        query = query.where(row.created < wanted.until)
+    if wanted.before is not None:
+        query = query.where(row.id < wanted.before)
+    return query
