@@ -23,6 +23,17 @@ from runner.services.values import MAX_NUMBER, whole_number
 from runner.store import Stores
 from runner.store.audit import AuditEvent, AuditFilter
 
+__all__ = [
+    "AuditEvent",
+    "AuditFilter",
+    "as_json",
+    "events_of",
+    "read_filter",
+    "record_build",
+    "record_new_build",
+    "server_events",
+    "slugs_of",
+]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_ACTOR = 200
@@ -30,7 +41,6 @@ KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]*)*$")
 MAX_KIND = 50
 RELATIVE = re.compile(r"^([0-9]{1,6})([smhdw])$")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-FILTERS = ("kind", "actor", "since", "until", "before", "limit", "repo")
 
 
 def build_subject(repo: Repo | None, build: Build) -> str:

@@ -1,7 +1,8 @@
 """The REST API (``/api/v1``): JSON in and out, token or session auth, roles checked per call.
 
 One module per resource: ``repos``, ``builds``, ``logs``, ``secrets``, ``registries``,
-``crons``, ``users`` (users and tokens) and ``agents``. Each registers its routes on ``api_bp``.
+``crons``, ``users`` (users and tokens), ``agents`` and ``events`` (the event log). Each
+registers its routes on ``api_bp``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from runner.server.api import (  # noqa: E402,F401  (modules register their rout
     builds,
     crons,
     environments,
+    events,
     logs,
     registries,
     repo_admin,
