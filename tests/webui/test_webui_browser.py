@@ -165,6 +165,7 @@ def test_screenshots_of_the_main_pages(browser, served, seeded):
             ("/repos/acme/web/settings/cron", "settings-cron"),
             ("/admin/agents", "admin-agents"),
             ("/admin/users", "admin-users"),
+            ("/admin/events", "admin-events"),
         ):
             page.goto(served.url + path)
             _shot(page, name)
@@ -208,5 +209,47 @@ def test_ansi_codes_become_styles_and_other_escapes_vanish(browser, served, seed
         assert pieces[0][1] == {"b": True, "fg": 1}
         assert pieces[2][1]["fg"] == "rgb(255,135,0)"
         assert pieces[4][1]["bg"] == "rgb(1,2,3)"
+    finally:
+        context.close()
+
+
+def test_the_events_page_filters_the_log_by_kind_and_actor(browser, served, seeded, app, stores):
+    # Actions through the API of the same server: a cancel by writer, an approval by admin.
+    client = app.test_client()
+    for login, action, number in (
+        ("writer", "cancel", seeded.running.number),
+        ("admin", "approve", seeded.blocked.number),
+    ):
+        _token, plain = stores.tokens.create("t", user_id=stores.users.find(login).id)
+        res = client.post(
+            f"/api/v1/repos/acme/web/builds/{number}/{action}",
+            headers={"Authorization": f"Bearer {plain}"},
+        )
+        assert res.status_code == 200, res.get_data(as_text=True)
+    context, page = _page(browser)
+    try:
+        browser_login(page, served.url, "reader")
+        page.goto(served.url + "/repos/acme/web")
+        page.click("nav.actions >> text=Events")
+        page.wait_for_selector("#events tbody tr[data-kind]")
+        kinds = page.eval_on_selector_all("#events tbody tr", "rs => rs.map(r => r.dataset.kind)")
+        assert kinds == ["build.approved", "build.cancelled"]
+        page.fill("input[name=actor]", "writer")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url("**actor=writer**")
+        rows = page.inner_text("#events tbody")
+        assert "writer" in rows and "build.cancelled" in rows
+        assert f"build #{seeded.running.number} cancelled" in rows and "approved" not in rows
+        page.fill("input[name=actor]", "")
+        page.fill("input[name=kind]", "build.approved")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url("**kind=build.approved**")
+        assert page.eval_on_selector_all(
+            "#events tbody tr", "rs => rs.map(r => r.dataset.kind)"
+        ) == ["build.approved"]
+        page.fill("input[name=kind]", "")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_selector("#events tbody tr[data-kind='build.cancelled']")
+        _shot(page, "events")
     finally:
         context.close()
