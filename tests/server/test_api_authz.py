@@ -83,6 +83,8 @@ def _endpoints(build_number: int, token_id: int):
         ("DELETE", f"{repo}/environments/nothing", None, "owner"),
         ("GET", f"{build}/waiting", None, "read"),
         ("GET", f"{build}/history", None, "read"),
+        ("GET", f"{repo}/events", None, "read"),
+        ("GET", "/api/v1/events", None, "admin"),
         ("GET", "/api/v1/queue", None, "admin"),
         ("POST", f"{build}/promote", lambda: {"target": "nowhere"}, "write"),
         ("POST", f"{build}/rollback", lambda: {"target": "nowhere"}, "write"),
