@@ -77,7 +77,10 @@ def record_new_build(stores: Stores, repo: Repo, build: Build, origin: str) -> A
         kind, words = "rolled_back", f"rolls {build.target} back to {parent}"
     else:
         where = f"tag {build.tag}" if build.tag else build.branch or build.ref
-        kind, words = "created", f"created: {build.event} of {where}"
+        what = build.event
+        if build.event == "cron" and (build.context or {}).get("cron"):
+            what = f"cron {build.context['cron']}"
+        kind, words = "created", f"created: {what} of {where}"
     words += f" ({build.commit[:7]})" if build.commit else ""
     if build.status == ERROR:
         words += " in error"

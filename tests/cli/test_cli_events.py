@@ -111,7 +111,7 @@ def test_every_action_is_in_the_repositorys_log_with_its_actor(admin, logged):
         ("environment.created", "admin", "environment production added"),
         ("environment.changed", "admin", "environment production changed: lock"),
         ("cron.created", "admin", "cron nightly added: '0 3 * * *' on main"),
-        ("build.created", "cron", "build #1 created: cron of main"),
+        ("build.created", "cron", "build #1 created: cron nightly of main"),
         ("cron.run", "admin", "cron nightly run by hand: build #1"),
         ("cron.deleted", "admin", "cron nightly deleted"),
         ("build.created", "dev", "build #2 created: push of main"),

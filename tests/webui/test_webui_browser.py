@@ -165,7 +165,6 @@ def test_screenshots_of_the_main_pages(browser, served, seeded):
             ("/repos/acme/web/settings/cron", "settings-cron"),
             ("/admin/agents", "admin-agents"),
             ("/admin/users", "admin-users"),
-            ("/admin/events", "admin-events"),
         ):
             page.goto(served.url + path)
             _shot(page, name)
