@@ -161,7 +161,9 @@ def change_agent(stores: Stores, agent: Agent, *, actor: str, **fields: Any) -> 
         f"{key} {_show(key, getattr(agent, key))} → {_show(key, value)}"
         for key, value in changed.items()
     )
-    stores.audit.record("agent.changed", subject(agent.name), f"agent {agent.name}: {words}", actor)
+    stores.audit.record(
+        "agent.changed", subject(agent.name), f"agent {agent.name} changed: {words}", actor
+    )
     return updated
 
 

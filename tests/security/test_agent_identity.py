@@ -220,7 +220,7 @@ def test_admin_changes_labels_by_cli_and_api_with_history_and_a_non_admin_cannot
     assert "labels env=staging → env=production" in history[1]["message"]
     assert "labels env=staging" in history[3]["message"]
     shown = server.cli("agent", "history", "edge", *api)
-    assert "admin  agent.changed: labels env=staging → env=production" in shown
+    assert "admin  agent.changed: agent edge changed: labels env=staging → env=production" in shown
 
     writer = server.user("writer")
     assert (
