@@ -14,6 +14,7 @@ from runner.server.api import (  # noqa: E402,F401  (modules register their rout
     agents,
     builds,
     crons,
+    deployments,
     environments,
     logs,
     registries,
