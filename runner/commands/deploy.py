@@ -30,7 +30,7 @@ def _when(stamp: float) -> str:
 def state_text(record: dict[str, Any]) -> str:
     """``live``, or ``canary 25%`` when the deploy step reported its traffic share."""
     share = record.get("traffic_share")
-    return record["state"] + (f" {share}%" if share is not None else "")
+    return str(record["state"]) + (f" {share}%" if share is not None else "")
 
 
 def describe(record: dict[str, Any]) -> str:
