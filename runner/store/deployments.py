@@ -8,7 +8,7 @@ called by one line of the store function concerned:
 - ``on_create`` (``BuildStore.create``): ``blocked`` (awaiting approval) or ``pending``; an
   ``error`` build gets none.
 - ``on_claim`` (``StageStore.claim``): ``running`` when the build's first stage is claimed, with
-  ``started`` and the claiming agent's name.
+  ``started``; the name of the agent that claimed its latest stage.
 - ``on_decision`` (``BuildStore._decide``): each approver's login into ``approved_by``; ``pending``
   once the build is released.
 - ``on_settle`` (``runner.store.progress.settle``): at the build's end, ``finished`` and the final
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from runner.core import BLOCKED, DECLINED, ERROR, KILLED, SUCCESS, Build
@@ -57,15 +57,17 @@ DEPLOY_EVENTS = ("promote", "rollback")
 
 _deployments = table(DeploymentRow)
 _agents = table(AgentRow)
+_first_claim = _deployments.c.state == STATE_PENDING
 _CLAIMED = (
     update(_deployments)
     .where(
         _deployments.c.build_id == bindparam("p_build"),
-        _deployments.c.state == STATE_PENDING,
+        _deployments.c.finished == 0.0,
+        _deployments.c.state != STATE_BLOCKED,
     )
     .values(
-        state=STATE_RUNNING,
-        started=bindparam("p_stamp"),
+        state=case((_first_claim, STATE_RUNNING), else_=_deployments.c.state),
+        started=case((_first_claim, bindparam("p_stamp")), else_=_deployments.c.started),
         agent=select(_agents.c.name).where(_agents.c.id == bindparam("p_agent")).scalar_subquery(),
     )
 )
@@ -120,8 +122,10 @@ def on_create(s: Session, build: BuildRow) -> None:
 
 
 def on_claim(c: Connection, build_id: int, agent_id: int, stamp: float) -> None:
-    """In a claim's transaction: the build's record is ``running`` on the claiming agent from
-    its first claimed stage on (later claims of the build leave it as it is)."""
+    """In a claim's transaction: the build's first claimed stage makes its record ``running``
+    (with ``started``); every claim names the claiming agent, so the record shows the agent of
+    the build's latest stage (a pipeline's deploy stage comes last; a requeued stage names the
+    agent that took it over)."""
     c.execute(_CLAIMED, {"p_build": build_id, "p_agent": agent_id, "p_stamp": stamp})
 
 

@@ -1,7 +1,8 @@
 """DeploymentStore: a build with a target gets its record with the build, the record follows
-the claim (running, agent), approvals (approved_by) and the build's end (live, failed,
-cancelled, declined; the previous live superseded), reports of deploy steps are kept at the end
-where they say the version is not live, and the lists read newest first, paged."""
+the claims (running; the agent of the latest claimed stage, also after a requeue), approvals
+(approved_by) and the build's end (live, failed, cancelled, declined; the previous live
+superseded), reports of deploy steps are kept at the end where they say the version is not
+live, and the lists read newest first, paged."""
 
 from __future__ import annotations
 
@@ -175,3 +176,18 @@ def test_a_promotion_shows_on_the_promoted_build(stores, repo, agent):
         (promoted.number, "production", "promote")
     ]
     assert stores.deployments.current(repo.id)[0].build_id == promoted.id
+
+
+def test_the_record_names_the_agent_of_the_latest_claimed_stage(stores, repo, agent):
+    build = make_build(repo.id, make_stage("build", number=1), make_stage("ship", number=2))
+    build.target = "production"
+    build = stores.builds.create(build)
+    first = stores.stages.claim(agent, now=100.0)
+    other = stores.agents.create("deployer-2", labels={"env": "production"})
+    assert stores.stages.requeue(first.id, "agent lost")
+    again = stores.stages.claim(other, now=200.0)
+    record = only_record(stores, build)
+    assert (record.agent, record.state, record.started) == ("deployer-2", "running", 100.0)
+    stores.stages.done(again.id, SUCCESS, agent_id=other.id)
+    stores.stages.claim(agent)
+    assert only_record(stores, build).agent == "deployer-1"
