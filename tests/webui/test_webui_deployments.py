@@ -1,16 +1,21 @@
 """The deployments page of a repository, as a reader sees it: each environment with what is
 live (version, build, commit, image, by, approved by, agent, state and share), a canary beside
 it, the history newest first (filtered by environment), text from a deploy report escaped; the
-tab on the repository's pages; and the build page saying where the build is deployed."""
+tab on the repository's pages; the build page saying where the build is deployed; and the page
+in Chromium, with its screenshot (docs/screenshots/deployments.png)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from runner.core import BLOCKED, SUCCESS
 from tests.store.helpers import make_build, make_stage
+from tests.webui.conftest import browser_login
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -89,3 +94,28 @@ def test_the_build_page_says_where_the_build_is_deployed(client_as, seeded, depl
 
 def test_bad_paging_on_the_page_is_a_400(client_as, seeded):
     assert client_as("reader").get("/repos/acme/web/deployments?before=x").status_code == 400
+
+
+@pytest.mark.browser
+def test_the_page_in_a_browser_shows_the_live_version_and_its_canary(
+    browser, served, seeded, deployed
+):
+    live, canary = deployed
+    context = browser.new_context(viewport={"width": 1400, "height": 800})
+    try:
+        page = context.new_page()
+        browser_login(page, served.url, "reader")
+        page.goto(served.url + "/repos/acme/web")
+        page.click("text=Deployments")
+        page.wait_for_selector("#environments")
+        first = page.locator('#environments tr[data-kind="live"]').inner_text()
+        assert "v1.0" in first and "prod-1" in first and "writer" in first
+        canary_row = page.locator('#environments tr[data-kind="canary"]').inner_text()
+        assert "10%" in canary_row and "<b>one</b> of ten replicas" in canary_row
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "deployments.png"), full_page=True)
+        page.click(f'#environments tr[data-kind="live"] a:text("#{live.number}")')
+        page.wait_for_selector("#deployed")
+        assert page.locator("#deployed").inner_text() == "Deployed to production: live"
+    finally:
+        context.close()
