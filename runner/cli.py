@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "repo": "runner.commands.repo",
     "cron": "runner.commands.cron",
     "env": "runner.commands.env",
+    "deploy": "runner.commands.deploy",
     "events": "runner.commands.events",
     "login": "runner.commands.login",
     "logout": "runner.commands.login",

@@ -29,6 +29,7 @@ from webui import (  # noqa: E402,F401  (modules register their routes on webui_
     views_build,
     views_builds,
     views_config,
+    views_deployments,
     views_events,
     views_login,
     views_roles,

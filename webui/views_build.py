@@ -21,6 +21,7 @@ from runner.errors import BadRequest
 from runner.server.api.logs import chunk_number, raw_log_response
 from runner.server.services import current_services
 from runner.services import builds as build_actions
+from runner.services import deployments as deploy_views
 from runner.services.values import whole_number
 from webui import data, webui_bp
 from webui.formatting import duration
@@ -135,6 +136,7 @@ def build(owner: str, name: str, number: int) -> ResponseReturnValue:
         waits=data.wait_reasons(found),
         history=data.stores().events.of_build(found.id),
         agents=data.agent_names(found),
+        deployments=deploy_views.build_deployments(data.stores(), found),
         perms=permissions(repo, found),
         environments=_environments(repo),
         state_url=url_for("webui.build_state", **base),

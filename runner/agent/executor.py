@@ -14,6 +14,7 @@ Public API (used by the agent and by ``runner exec``)::
         clone_source=CloneSource(url, commit=..., ref=..., branch=..., cache_dir=...),
         progress=BuildProgress(started, {"stage": "status"}),  # the build's other stages
         withheld={"step": {"name": "why"}},  # secrets a step asked for and did not get
+        deploy_report=True,          # steps get RUNNER_DEPLOY_REPORT (builds with a target)
     )
     result = executor.run()          # StageResult(status, steps, error); never raises
 
@@ -37,6 +38,7 @@ they must be thread-safe.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +48,8 @@ from graphlib import TopologicalSorter
 from runner import core
 from runner.agent.clone import CloneSource, clone_workspace
 from runner.agent.masking import Masker
+from runner.deploy_report import REPORT_ENV, REPORT_PATH, ReportError, read_report
+from runner.deploy_report import describe as describe_report
 from runner.engine.base import Engine, LogSink, RunId, StepLog
 from runner.errors import RunnerError
 from runner.pipeline.graph import without_cycles
@@ -108,12 +112,14 @@ class Executor:
         progress: BuildProgress | None = None,
         registries: list[RegistryAuth] | None = None,
         withheld: dict[str, dict[str, str]] | None = None,
+        deploy_report: bool = False,
     ) -> None:
         self.engine = engine
         self.stage = stage
         self.secrets = dict(secrets or {})
         self.registries = list(registries or [])
         self.withheld = dict(withheld or {})
+        self.deploy_report = deploy_report
         self.environ = dict(environ or {})
         self.log_sink_factory = log_sink_factory or _no_log
         self.on_step_update = on_step_update or (lambda _result: None)
@@ -344,7 +350,10 @@ class Executor:
         return self._run
 
     def _run_container(self, unit: StepSpec, env: dict[str, str], sink: LogSink) -> StepResult:
-        return self.engine.run_step(self._active_run(), unit, env, sink)
+        result = self.engine.run_step(self._active_run(), unit, env, sink)
+        if result.report:
+            result.report = _checked_report(result.report, sink)
+        return result
 
     def _clone(self, unit: StepSpec, sink: LogSink, started: float) -> StepResult:
         if self.clone_source is None:  # _why_not_run skips the clone then; kept for typing
@@ -366,6 +375,8 @@ class Executor:
         env.update(self.stage.environment)
         env.update(unit.environment)
         env.update(self._runtime_variables())
+        if self.deploy_report:  # the agent's, whatever the pipeline set
+            env[REPORT_ENV] = REPORT_PATH
         env.setdefault("DRONE_STEP_NAME", unit.name)
         env.setdefault("CI_STEP_NAME", unit.name)
         for name, reason in self.withheld.get(unit.name, {}).items():
@@ -402,6 +413,18 @@ class Executor:
             self.on_step_update(result)
         except Exception:  # a broken listener must not stop the build
             pass
+
+
+def _checked_report(raw: bytes, sink: LogSink) -> bytes:
+    """The step's deploy report as checked JSON, said in its log; b"" (and a warning saying
+    why) when it breaks the contract of ``runner.deploy_report``."""
+    try:
+        report = read_report(raw)
+    except ReportError as exc:
+        sink(f"warning: deploy report ignored: {exc}")
+        return b""
+    sink(f"deploy report: {describe_report(report)}")
+    return json.dumps(report).encode()
 
 
 def _as_service(step: StepSpec) -> StepSpec:

@@ -16,6 +16,7 @@ The embedded agent of ``runner server`` is this same class talking HTTP to its o
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import queue
 import threading
@@ -291,16 +292,16 @@ class AgentRuntime:
             step_id = step_ids.get(result.name)
             if step_id is None:
                 return
-            reporter.put(
-                step_id,
-                {
-                    "status": result.status,
-                    "exit_code": result.exit_code,
-                    "started": result.started,
-                    "finished": result.finished,
-                    "error": result.error,
-                },
-            )
+            fields = {
+                "status": result.status,
+                "exit_code": result.exit_code,
+                "started": result.started,
+                "finished": result.finished,
+                "error": result.error,
+            }
+            if result.report:  # checked JSON (Executor): what the deploy step reported
+                fields["deploy"] = json.loads(result.report)
+            reporter.put(step_id, fields)
 
         def sink_for(step_name: str) -> StepLog:
             step_id = step_ids.get(step_name)
@@ -323,6 +324,7 @@ class AgentRuntime:
                 cancel=cancel,
                 clone_source=self._clone_source(payload),
                 progress=payload.build.progress(),
+                deploy_report=bool(payload.context.target),
             )
             result = executor.execute()
             status = result.status

@@ -31,9 +31,10 @@ def build() -> None:
 def _line(item: dict[str, Any]) -> str:
     ref = item.get("tag") or item.get("branch") or item.get("ref") or ""
     title = ((item.get("message") or "").splitlines() or [""])[0]
+    target = item.get("target") or "-"  # the environment it deploys to
     return (
         f"#{item['number']:<5} {item['status']:<9} {item['event']:<13} {ref:<20} "
-        f"{(item.get('commit') or '')[:10]:<10}  {title}"
+        f"{target:<12} {(item.get('commit') or '')[:10]:<10}  {title}"
     )
 
 

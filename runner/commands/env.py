@@ -16,6 +16,9 @@ from runner.commands.api_client import ApiClient, api_options, client, quoted, r
 
 def register(group: click.Group) -> None:
     """Add ``runner env`` (``promote``/``rollback`` join ``runner build`` there)."""
+    from runner.commands.deploy import env_status  # what is live: written with deployments
+
+    env.add_command(env_status)
     group.add_command(env)
 
 

@@ -82,7 +82,9 @@ class Engine(Protocol):
         ``env`` is the step's full environment with secrets resolved. Blocks until the
         container exits; ``kill_step`` from another thread makes it return early. A step that
         cannot start (missing image, no shell) returns status ``error`` with the reason; it
-        does not raise.
+        does not raise. When ``env`` sets ``runner.deploy_report.REPORT_ENV``, the report
+        file's directory exists in the container before it starts, and what the step wrote
+        there comes back in ``StepResult.report`` (at most ``MAX_REPORT_BYTES``).
         """
 
     def kill_step(self, run: RunId, step: StepSpec) -> None:

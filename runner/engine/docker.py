@@ -47,9 +47,11 @@ import docker
 import docker.errors
 
 from runner import core
+from runner.deploy_report import REPORT_DIR, REPORT_ENV
 from runner.engine.base import LogSink, RunId
 from runner.engine.cleanup import cleanup_leftovers
 from runner.engine.docker_logs import attach, close_stream, pump_lines
+from runner.engine.docker_report import prepare_report_dir, read_report_file
 from runner.engine.docker_steps import (
     container_config,
     create_error,
@@ -299,6 +301,9 @@ class DockerEngine:
         if copy_error:
             self._remove(cid, state)
             return self._error(step, started, copy_error)
+        reporting = bool(env.get(REPORT_ENV))
+        if reporting:
+            self._prepare_report(cid, log)
         stream = attach(self.api, cid)
         try:
             self.api.start(cid)
@@ -320,6 +325,7 @@ class DockerEngine:
         pump_lines(stream, log)
         try:
             code = self.api.wait(cid).get("StatusCode", -1)
+            report = self._read_report(cid, log) if reporting else b""
         except docker.errors.APIError as exc:
             return self._error(step, started, f"waiting for the container failed: {exc}")
         finally:
@@ -331,7 +337,20 @@ class DockerEngine:
         if step.name in state.killed:
             return StepResult(step.name, core.KILLED, code, started, finished, "killed")
         status = core.SUCCESS if code in (0, EXIT_SKIP) else core.FAILURE
-        return StepResult(step.name, status, code, started, finished)
+        return StepResult(step.name, status, code, started, finished, report=report)
+
+    def _prepare_report(self, cid: str, log: LogSink) -> None:
+        try:
+            prepare_report_dir(self.api, cid)
+        except docker.errors.APIError as exc:
+            log(f"warning: cannot create {REPORT_DIR} for the deploy report: {exc}")
+
+    def _read_report(self, cid: str, log: LogSink) -> bytes:
+        try:
+            return read_report_file(self.api, cid)
+        except (docker.errors.APIError, tarfile.TarError) as exc:
+            log(f"warning: cannot read the deploy report: {exc}")
+            return b""
 
     def _error(self, step: StepSpec, started: float, message: str) -> StepResult:
         return StepResult(step.name, core.ERROR, 0, started, time.time(), message)

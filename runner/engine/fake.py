@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from runner.deploy_report import REPORT_ENV
 from runner.engine.base import LogSink, RunId
 from runner.pipeline.registry_auth import RegistryAuth
 from runner.pipeline.spec import StageSpec, StepResult, StepSpec
@@ -31,6 +32,7 @@ class FakeBehaviour:
     sets: list[str] = field(default_factory=list)  # events set once the step has started
     block: bool = False  # run until killed
     error: str = ""  # fail to start with this reason (status error)
+    report: bytes = b""  # the deploy report file it leaves, read when the env names one
 
 
 class FakeEngine:
@@ -100,7 +102,8 @@ class FakeEngine:
         self._record("end", step.name)
         code = 137 if killed.is_set() else 1 if waited_out else behaviour.exit_code
         status = "success" if code in (0, 78) else "failure"
-        return StepResult(step.name, status, code, started, time.time())
+        report = behaviour.report if env.get(REPORT_ENV) else b""
+        return StepResult(step.name, status, code, started, time.time(), report=report)
 
     def kill_step(self, run: RunId, step: StepSpec) -> None:
         self._record("kill", step.name)

@@ -284,3 +284,5 @@ class StepResult:
     started: float = 0.0
     finished: float = 0.0
     error: str = ""
+    # What the step wrote to its deploy report file (``runner.deploy_report``), raw; b"": none.
+    report: bytes = b""

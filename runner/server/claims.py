@@ -223,6 +223,8 @@ def update_step(services: Services, stage: Stage, step_id: int, data: dict[str, 
         raise NotFound(f"stage {stage.id} has no step {step_id}")
     fields = {k: data[k] for k in STEP_FIELDS if k in data}
     step = services.stores.steps.update(step_id, **fields)
+    if data.get("deploy"):  # checked by rpc_fields.deploy_fields
+        services.stores.deployments.report(stage.build_id, data["deploy"])
     if step.status in DONE_STATUSES:
         # Its last lines were uploaded before this report: live readers can finish.
         services.livelog.end(step_id)

@@ -16,7 +16,9 @@ Every field is checked for its type and range: a wrong one gets 400 with the rea
 - ``POST /stages/<id>/heartbeat``: renews the lease; answers ``{"cancel": bool, "lost": bool}``
   (``lost``: the stage ended or was requeued meanwhile; stop it and report nothing). A stage
   now held by another agent answers 403, which the agent treats as lost too.
-- ``POST /stages/<id>/steps/<step_id>``: a step's status (running, success, failure...).
+- ``POST /stages/<id>/steps/<step_id>``: a step's status (running, success, failure...), and
+  ``deploy``, what the step reported of its deployment (``runner.deploy_report``), written into
+  the build's deployment record.
 - ``POST /steps/<step_id>/logs?seq=N``: a batch of log lines as a UTF-8 text body; idempotent
   on (step, seq), so a resend after a lost answer never duplicates lines.
 - ``POST /stages/<id>/done`` ``{"status", "error", "steps"}``: the stage ended; ``steps``

@@ -11,6 +11,7 @@ import re
 from typing import Any, NamedTuple
 
 from runner.core import DONE_STATUSES, RUNNING
+from runner.deploy_report import ReportError, parse_report
 from runner.errors import BadRequest
 from runner.services.agents import MAX_CAPACITY
 
@@ -122,7 +123,8 @@ def _labels(raw: Any) -> dict[str, str] | None:
 
 
 def step_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """The checked fields of a step update: status, and exit code, times, error when sent."""
+    """The checked fields of a step update: status, and exit code, times, error and the
+    step's deploy report (``deploy``) when sent."""
     status = data.get("status")
     if not isinstance(status, str) or status not in STEP_STATUSES:
         raise BadRequest(
@@ -138,4 +140,14 @@ def step_fields(data: dict[str, Any]) -> dict[str, Any]:
             fields[key] = number(data, key, low=0, high=MAX_TIME, default=0)
     if "error" in data:
         fields["error"] = text(data, "error", limit=64 * 1024)
+    if data.get("deploy") is not None:
+        fields["deploy"] = deploy_fields(data["deploy"])
     return fields
+
+
+def deploy_fields(data: Any) -> dict[str, Any]:
+    """The checked deploy report of a step update (``runner.deploy_report.parse_report``)."""
+    try:
+        return parse_report(data)
+    except ReportError as exc:
+        raise BadRequest(f"deploy: {exc}") from None

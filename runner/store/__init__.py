@@ -20,6 +20,7 @@ from runner.store.crons import CronStore
 from runner.store.crypto import Cipher, cipher_from_settings
 from runner.store.db import Database
 from runner.store.deliveries import HookDeliveryStore
+from runner.store.deployments import DeploymentStore
 from runner.store.environments import EnvironmentStore
 from runner.store.history import ApprovalStore, BuildEventStore
 from runner.store.logs import DEFAULT_CAP, LogStore
@@ -67,6 +68,7 @@ class Stores:
         self.events = BuildEventStore(db)
         self.approvals = ApprovalStore(db)
         self.audit = AuditStore(db)
+        self.deployments = DeploymentStore(db)
 
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "Cipher",
     "CronStore",
     "Database",
+    "DeploymentStore",
     "EnvironmentStore",
     "HookDeliveryStore",
     "LogStore",

@@ -22,7 +22,7 @@ from runner.core import (
 )
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.pipeline.spec import StageSpec
-from runner.store import progress
+from runner.store import deployments, progress
 from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.models import (
@@ -159,6 +159,7 @@ class BuildStore:
                         step_values = row_values(step, StepRow)
                         step_values["stage_id"] = stage_row.id
                         s.add(StepRow(**step_values))
+                deployments.on_create(s, row)
                 s.flush()
                 return self._load(s, row)
         except IntegrityError:
@@ -359,6 +360,7 @@ class BuildStore:
                 )
             )
             progress.record(s, build_id, decision, comment, actor=login, now=stamp)
+            deployments.on_decision(s, build_id, login, decision)
             s.flush()
             progress.settle(s, build_id, stamp)
             return self._load(s, row)

@@ -23,6 +23,7 @@ from runner.core import (
 )
 from runner.pipeline.graph import dependency_order
 from runner.pipeline.readiness import SKIP, readiness
+from runner.store import deployments
 from runner.store.models import BuildEventRow, BuildRow, EnvironmentRow, StageRow, StepRow
 
 
@@ -78,6 +79,7 @@ def settle(session: Session, build_id: int, now: float) -> str:
             [s.status for s in stages], cancelled=any(s.cancel_requested for s in stages)
         )
         build.finished = now
+        deployments.on_settle(session, build, now)
         session.execute(
             update(EnvironmentRow)
             .where(EnvironmentRow.locked_by == build_id)

@@ -30,7 +30,7 @@ from runner.errors import BadRequest, NotFound
 from runner.globs import matches_any
 from runner.labels import matches, split_agent_labels
 from runner.pipeline.readiness import RUN, readiness
-from runner.store import progress
+from runner.store import deployments, progress
 from runner.store.builds import load_stages
 from runner.store.convert import now as time_now
 from runner.store.convert import to_record
@@ -297,6 +297,7 @@ class StageStore:
         for found in chain(fresh, self._runnable(s, fit)):
             if self._take(s, found, agent_id, stamp, lease):
                 s.execute(_START_BUILD, {"p_build": found.build_id, "p_stamp": stamp})
+                deployments.on_claim(s, found.build_id, agent_id, stamp)
                 return found.id
         return None
 

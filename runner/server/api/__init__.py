@@ -15,6 +15,7 @@ from runner.server.api import (  # noqa: E402,F401  (modules register their rout
     agents,
     builds,
     crons,
+    deployments,
     environments,
     events,
     logs,

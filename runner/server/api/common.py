@@ -17,6 +17,7 @@ from runner.server.api import api_bp
 from runner.server.auth import require_role
 from runner.server.services import current_services
 from runner.services import builds as build_actions
+from runner.services import deployments as deploy_views
 from runner.services.values import MAX_NUMBER, whole_number
 
 # Repository fields never sent by the API.
@@ -111,6 +112,7 @@ def build_json(build: Build, *, with_stages: bool = True) -> dict[str, Any]:
         for stage in data["stages"]:
             stage.pop("spec", None)
             stage["agent_name"] = names.get(stage["agent_id"] or 0, "")
+        data["deployments"] = deploy_views.build_deployments_json(current_services().stores, build)
     return data
 
 
