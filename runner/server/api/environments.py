@@ -21,6 +21,7 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
+from runner.approval_rules import blocked_reason
 from runner.core import (
     BLOCKED,
     PENDING,
@@ -168,8 +169,9 @@ def _reason(
     agents: list[Agent],
 ) -> str:
     if stage.status == BLOCKED:
-        where = f" to deploy to {build.target}" if build.target else ""
-        return f"waiting for a person with write access to approve{where}"
+        approvals = stores.approvals.of_build(build.id)
+        approvers = [a.login for a in approvals if a.decision == "approved"]
+        return blocked_reason(env, build, approvers)
     unfinished = waiting_for(stage.depends_on, {name: s.status for name, s in by_name.items()})
     if unfinished:
         return "waiting for " + ", ".join(unfinished) + " to finish"
