@@ -3,9 +3,11 @@
 - ``GET /repos/<o>/<n>/environments`` (read), ``POST`` (admin), ``PATCH|DELETE
   /repos/<o>/<n>/environments/<env>`` (admin). Bodies use the names of the pipeline file's
   ``environments:`` declaration (``branches``, ``tags``, ``events``, ``labels``, ``approval``,
-  ``lock``) plus ``position``; they are validated by ``runner.environments.parse_declaration``.
+  ``approvals_required``, ``four_eyes``, ``rollback_exempt``, ``lock``) plus ``position``;
+  they are validated by ``runner.environments.parse_declaration``.
 - ``POST /repos/<o>/<n>/builds/<number>/promote`` and ``.../rollback`` ``{"target": env}``
-  (write): a new build of that build's commit with event ``promote`` / ``rollback``.
+  (write): a new build of that build's commit with event ``promote`` / ``rollback``; 422
+  when its pipeline has no step for the environment (``runner.server.trigger.NothingToDeploy``).
 - ``GET /repos/<o>/<n>/builds/<number>/history`` (read): requeues with reasons, approvals.
 - ``GET /agents/status`` (admin): agents with labels, version, last contact, running stages.
 - ``GET /repos/<o>/<n>/builds/<number>/waiting`` (read) and ``GET /queue`` (admin): for each
