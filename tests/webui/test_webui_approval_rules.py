@@ -70,3 +70,14 @@ def test_the_approve_button_refuses_the_sender_under_four_eyes_as_the_api_does(
     assert [(a.login, a.decision) for a in stores.approvals.of_build(seeded.blocked.id)] == [
         ("admin", "approved")
     ]
+
+
+def test_the_build_page_says_how_many_approvals_are_still_needed(app, client_as, stores, seeded):
+    env = stores.environments.find(seeded.repo.id, "production")
+    stores.environments.update(env.id, approvals_required=2)
+    number = seeded.blocked.number
+    headers = _api_headers(stores, "writer")
+    api = app.test_client().post(f"/api/v1/repos/acme/web/builds/{number}/approve", headers=headers)
+    assert api.status_code == 200 and api.get_json()["status"] == "blocked"
+    state = client_as("reader").get(f"/repos/acme/web/{number}/state.json").get_json()
+    assert "waiting for 1 more approval (2 required)" in str(state)
