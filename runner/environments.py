@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from runner.approval_rules import MAX_APPROVALS
 from runner.errors import PipelineError
 from runner.globs import matches_any
 from runner.labels import parse_labels
@@ -38,6 +39,9 @@ FIELDS = {
     "labels": "agent labels, e.g. {env: production}",
     "approval": "true when a person must approve",
     "lock": "true for one deploy at a time",
+    "four_eyes": "true when the approver must not be who pushed, started or promoted the build",
+    "approvals_required": "a number of distinct approvers, 1 to 10",
+    "rollback_exempt": "true when a rollback deploys without approval",
 }
 ALIASES = {"branch": "branches", "tag": "tags", "event": "events", "approval_required": "approval"}
 
@@ -60,6 +64,9 @@ class EnvironmentDecl:
     approval_required: bool = False
     lock: bool = False
     position: int = 0
+    four_eyes: bool = False
+    approvals_required: int = 1
+    rollback_exempt: bool = False
 
     def store_fields(self) -> dict[str, Any]:
         """The keyword arguments of ``EnvironmentStore.create`` for this declaration."""
@@ -71,6 +78,9 @@ class EnvironmentDecl:
             "approval_required": self.approval_required,
             "lock": self.lock,
             "position": self.position,
+            "four_eyes": self.four_eyes,
+            "approvals_required": self.approvals_required,
+            "rollback_exempt": self.rollback_exempt,
         }
 
 
@@ -262,6 +272,10 @@ def _set(decl: EnvironmentDecl, name: str, raw: Any) -> None:
         decl.labels = parse_labels(raw)
     elif name == "approval":
         decl.approval_required = _flag(raw)
+    elif name == "approvals_required":
+        decl.approvals_required = _count(raw)
+    elif name in ("four_eyes", "rollback_exempt"):
+        setattr(decl, name, _flag(raw))
     else:
         decl.lock = _flag(raw)
 
@@ -272,6 +286,12 @@ def _strings(raw: Any) -> list[str]:
     if isinstance(raw, list) and all(isinstance(v, str | int | float) for v in raw):
         return [str(v) for v in raw]
     raise ValueError("not a string or a list of strings")
+
+
+def _count(raw: Any) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= MAX_APPROVALS:
+        return raw
+    raise ValueError(f"not a whole number from 1 to {MAX_APPROVALS}: {raw!r}")
 
 
 def _flag(raw: Any) -> bool:

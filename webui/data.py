@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from runner import labels as label_rules
+from runner.approval_rules import required_approvals, waiting_text
 from runner.core import PENDING, Agent, Build, Repo, Stage, User
 from runner.pipeline.readiness import waiting_for
 from runner.server import auth
@@ -100,9 +101,22 @@ def wait_reasons(build: Build, agents: list[Agent] | None = None) -> dict[int, s
     reasons: dict[int, str] = {}
     for stage in build.stages:
         reason = _wait_reason(stage, by_name, live)
+        if reason == "waiting for approval":
+            reason = _approval_wait(build)
         if reason:
             reasons[stage.id] = reason
     return reasons
+
+
+def _approval_wait(build: Build) -> str:
+    """ "waiting for approval", or with several approvers required "waiting for 1 more
+    approval (2 required)" (``runner.approval_rules``)."""
+    env = stores().environments.find(build.repo_id, build.target) if build.target else None
+    required = required_approvals(env)
+    if required <= 1:
+        return "waiting for approval"
+    approvers = {a.login for a in stores().approvals.of_build(build.id) if a.decision == "approved"}
+    return waiting_text(len(approvers), required)
 
 
 def _wait_reason(stage: Stage, by_name: dict[str, Stage], agents: list[Agent]) -> str:

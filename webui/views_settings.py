@@ -16,6 +16,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
+from runner.approval_rules import MAX_APPROVALS
 from runner.core import ROLE_ADMIN, Repo
 from runner.errors import BadRequest, Conflict, RunnerError
 from runner.server.services import current_services
@@ -180,7 +181,8 @@ def settings_secret_delete(owner: str, name: str, secret_id: int) -> ResponseRet
 @webui_bp.route("/repos/<owner>/<name>/settings/environments", methods=["GET", "POST"])
 @login_required
 def settings_envs(owner: str, name: str) -> ResponseReturnValue:
-    """Environments: branch/tag/event patterns, agent labels, approval and deploy lock."""
+    """Environments: branch/tag/event patterns, agent labels, approval (its rules: how many
+    approvers, four-eyes, rollbacks exempt) and deploy lock."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     envs = data.stores().environments
     if request.method == "POST":
@@ -195,6 +197,11 @@ def settings_envs(owner: str, name: str) -> ResponseReturnValue:
             "events": events,
             "labels": form.labels("labels"),
             "approval": form.flag("approval_required"),
+            "approvals_required": form.integer(
+                "approvals_required", low=1, high=MAX_APPROVALS, default=1
+            ),
+            "four_eyes": form.flag("four_eyes"),
+            "rollback_exempt": form.flag("rollback_exempt"),
             "lock": form.flag("lock"),
         }
         if any(e not in EVENTS for e in events):

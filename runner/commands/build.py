@@ -119,8 +119,13 @@ def _action(name: str, help_text: str) -> click.Command:
     @click.argument("number", type=int)
     @api_options
     def command(repo: str, number: int) -> None:
-        item = client().json("POST", f"{repo_path(repo)}/builds/{number}/{name}")
+        api = client()
+        item = api.json("POST", f"{repo_path(repo)}/builds/{number}/{name}")
         click.echo(_line(item))
+        if name == "approve" and item["status"] == "blocked":
+            # More approvals are needed: say how many, from whom.
+            waiting = api.json("GET", f"{repo_path(repo)}/builds/{number}/waiting")
+            click.echo(waiting[0]["reason"] if waiting else "still waiting for approval")
 
     return command
 

@@ -44,11 +44,25 @@ def list_envs(repo: str) -> None:
         if e.get("labels"):
             rules.append("labels " + ",".join(f"{k}={v}" for k, v in e["labels"].items()))
         if e.get("approval_required"):
-            rules.append("approval")
+            rules.append("approval" + _approval_rules(e))
+        elif e.get("rollback_exempt") or e.get("four_eyes"):
+            rules.append("no approval" + _approval_rules(e))
         if e.get("lock"):
             held = e.get("locked_by")
             rules.append("lock" + (f" (held by build id {held})" if held else ""))
         click.echo(f"{e['name']}\t{'; '.join(rules) or 'any branch'}")
+
+
+def _approval_rules(e: dict[str, Any]) -> str:
+    """`` (2 approvers, four-eyes, rollbacks exempt)`` for an environment's approval rules."""
+    rules = []
+    if (e.get("approvals_required") or 1) > 1:
+        rules.append(f"{e['approvals_required']} approvers")
+    if e.get("four_eyes"):
+        rules.append("four-eyes")
+    if e.get("rollback_exempt"):
+        rules.append("rollbacks exempt")
+    return f" ({', '.join(rules)})" if rules else ""
 
 
 _OPTIONS = [
@@ -57,6 +71,22 @@ _OPTIONS = [
     click.option("--events", help="Events, comma separated (default push,tag,custom,cron,...)"),
     click.option("--labels", help="Agent labels its stages ask for: env=production"),
     click.option("--approval/--no-approval", default=None, help="A person must approve."),
+    click.option(
+        "--approvals-required",
+        type=int,
+        help="How many distinct people must approve (1 to 10; with --approval).",
+    ),
+    click.option(
+        "--four-eyes/--no-four-eyes",
+        default=None,
+        help="The approver must not be who pushed, started or promoted the build, nor its "
+        "commit's author.",
+    ),
+    click.option(
+        "--rollback-exempt/--no-rollback-exempt",
+        default=None,
+        help="A rollback deploys without approval.",
+    ),
     click.option("--lock/--no-lock", default=None, help="One deploy at a time."),
     click.option("--position", type=int, help="Order of matching, lowest first."),
 ]
@@ -74,7 +104,8 @@ def _fields(given: dict[str, Any]) -> dict[str, Any]:
     for key in ("branches", "tags", "events"):
         if given.get(key) is not None:
             out[key] = [p.strip() for p in given[key].split(",") if p.strip()]
-    for key in ("labels", "approval", "lock", "position"):
+    keys = ("labels", "approval", "approvals_required", "four_eyes", "rollback_exempt")
+    for key in (*keys, "lock", "position"):
         if given.get(key) is not None:
             out[key] = given[key]
     return out

@@ -142,6 +142,8 @@ def compile_stage(
     )
     build_env = build_environment(ctx, spec)
     condition_env = {**build_env, **spec.environment}
+    # A pipeline whose trigger names the target makes each of its steps a deploy step.
+    stage_targets = stage.trigger.targets(ctx, {**build_env, **stage.matrix}, stage.matrix)
     if not stage.clone_disable:
         spec.steps.append(
             StepSpec(name="clone", image="", kind=KIND_CLONE, working_dir=spec.workspace)
@@ -156,6 +158,9 @@ def compile_stage(
             continue
         step_spec, step_env = _compile_step(step, stage, spec, environ, KIND_STEP)
         step_spec.run_policy = run_policy(statuses)
+        step_spec.targets_environment = stage_targets or step.when.targets(
+            ctx, condition_env, stage.matrix
+        )
         if privileged_by_default(
             step_spec,
             trust=trust,

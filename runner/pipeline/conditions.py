@@ -10,6 +10,7 @@ condition always matches.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,8 @@ WOODPECKER_FIELDS = (
     "event",
 )
 STATUSES = ("success", "failure")
+# An ``evaluate`` that names one of these variables selects by the build's deploy target.
+DEPLOY_TARGET_VARIABLE = re.compile(r"\b(CI_PIPELINE_DEPLOY_TARGET|DRONE_DEPLOY_TO)\b")
 # Event names of the three dialects that mean the same build event.
 EVENT_ALIASES = {
     "promote": {"promote", "deployment", "deploy"},
@@ -137,6 +140,26 @@ class Constraints:
                     f"{self.path}.evaluate: {exc}", file=self.file, line=self.evaluate_line
                 ) from None
         return True
+
+    def targets(
+        self,
+        ctx: BuildContext,
+        env: dict[str, str],
+        *,
+        matrix: dict[str, str] | None = None,
+        dialect: str = "drone",
+    ) -> bool:
+        """True when this map selects the build *because of* its deploy target: it matches,
+        and a ``target``/``environment`` field includes ``ctx.target`` (an exclude-only field
+        names no environment), or its ``evaluate`` reads ``CI_PIPELINE_DEPLOY_TARGET`` or
+        ``DRONE_DEPLOY_TO``."""
+        if not ctx.target or not self.match(ctx, env, matrix=matrix, dialect=dialect):
+            return False
+        for name in ("target", "environment"):
+            constraint = self.fields.get(name)
+            if constraint is not None and constraint.include and constraint.match(ctx.target):
+                return True
+        return bool(DEPLOY_TARGET_VARIABLE.search(self.evaluate))
 
     def mismatch(
         self,
@@ -246,6 +269,14 @@ class When:
         if not self.items:
             return True
         return any(c.match(ctx, env, matrix=matrix, dialect=self.dialect) for c in self.items)
+
+    def targets(
+        self, ctx: BuildContext, env: dict[str, str], matrix: dict[str, str] | None = None
+    ) -> bool:
+        """True when a map of this condition selects the build for its deploy target
+        (``Constraints.targets``): the step or pipeline is one that deploys to ``ctx.target``.
+        A condition that does not name the target (or none at all) is false."""
+        return any(c.targets(ctx, env, matrix=matrix, dialect=self.dialect) for c in self.items)
 
     def why_not(
         self, ctx: BuildContext, env: dict[str, str], matrix: dict[str, str] | None = None

@@ -47,6 +47,17 @@ class CompiledBuild:
     warnings: list[Issue] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
 
+    @property
+    def deploy_steps(self) -> list[str]:
+        """Names (``stage/step``) of the steps that deploy to the build's target
+        (``StepSpec.targets_environment``), in stage order."""
+        return [
+            f"{stage.name}/{step.name}"
+            for stage in self.stages
+            for step in stage.steps
+            if step.targets_environment
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable data (stages as ``StageSpec.to_dict``)."""
         return {

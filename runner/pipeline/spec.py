@@ -181,6 +181,10 @@ class StepSpec:
     # Why the step was marked privileged (socket, host volume, privileged flag): for the lint
     # trust rule and for error messages.
     needs_trust: list[str] = field(default_factory=list)
+    # Its ``when`` (or its pipeline's ``trigger``) selects it for the build's deploy target
+    # (``When.targets``): a deploy step of that environment. A promote or rollback with no
+    # such step is refused (it would deploy nothing).
+    targets_environment: bool = False
 
 
 @dataclass

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import git
 
+from runner.approval_rules import needs_approval
 from runner.core import BLOCKED, ERROR, Build, Cron, Repo
 from runner.environments import decide_target
 from runner.errors import (
@@ -57,6 +58,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Events that deploy a chosen build to a named environment; they must run a step for it.
+DEPLOY_EVENTS = ("promote", "rollback")
+
 
 class BuildSkipped(RunnerError):
     """The event asks for no build: ``[skip ci]``, or no pipeline's conditions match it.
@@ -65,6 +69,12 @@ class BuildSkipped(RunnerError):
     """
 
     http_status = 422
+
+
+class NothingToDeploy(BuildSkipped):
+    """A promote or rollback whose pipeline, at the chosen build's commit, has no step for the
+    target environment: it would run and deploy nothing. Answered 422 with the reason; no
+    build is made and its number is given back."""
 
 
 class Triggerer:
@@ -161,7 +171,7 @@ class Triggerer:
         self, repo: Repo, build: Build, *, target: str, event: str = "promote", sender: str = ""
     ) -> Build:
         """A ``promote`` (or ``rollback``) build of ``build``'s commit to environment ``target``."""
-        if event not in ("promote", "rollback"):
+        if event not in DEPLOY_EVENTS:
             raise BadRequest(f"event {event!r} is neither promote nor rollback")
         source = rebuild_context(build, sender=sender)
         source.event = event
@@ -201,6 +211,8 @@ class Triggerer:
                 compiled = self._compile(repo, files, ctx, event)
         except PipelineError as exc:
             return self._save_error(repo, event, ctx, exc)
+        if event.event in DEPLOY_EVENTS and not compiled.deploy_steps:
+            raise NothingToDeploy(_nothing_to_deploy(event, files))
         if not compiled.stages:
             names = ", ".join(compiled.skipped) or "none"
             raise BuildSkipped(
@@ -208,7 +220,7 @@ class Triggerer:
                 f"(stages skipped by their conditions: {names})"
             )
         build = self._build(repo, event, ctx, number)
-        blocked = bool(environment and environment.approval_required)
+        blocked = needs_approval(environment, event.event)
         for spec in compiled.stages:
             if environment is not None and environment.labels:
                 spec.labels = {**spec.labels, **environment.labels}
@@ -286,7 +298,7 @@ class Triggerer:
             tag=event.tag,
             requested=event.target,
         )
-        if found is None and event.target and event.event in ("promote", "rollback"):
+        if found is None and event.target and event.event in DEPLOY_EVENTS:
             raise NotFound(
                 f"repository {repo.slug} has no environment {event.target!r}; create it first"
             )
@@ -368,6 +380,20 @@ def rebuild_context(build: Build, *, sender: str = "") -> BuildContext:
         parent=build.number,
         # The forge's clone URL came with the delivery: a rebuild clones the repository's own.
         remote_url="",
+    )
+
+
+def _nothing_to_deploy(event: BuildContext, files: dict[str, str]) -> str:
+    """Why a promote or rollback is refused: the source build's pipeline has no step for the
+    target, and how to give it one."""
+    source = f"build #{event.parent}" if event.parent else f"the {event.event}"
+    target = event.target
+    return (
+        f"{source} (commit {event.commit[:7]}) has no step for environment {target}: its "
+        f"pipeline would deploy nothing; choose a build whose {', '.join(files)} has a step "
+        f"with `when: {{target: {target}}}` (Drone 0.8: `environment: {target}`; Woodpecker: "
+        f"`evaluate: 'CI_PIPELINE_DEPLOY_TARGET == \"{target}\"'`) or a pipeline with "
+        f"`trigger: {{target: {target}}}`"
     )
 
 

@@ -1,7 +1,8 @@
 """Actions on a repository's environments: add, change, delete.
 
 Bodies use the names of the pipeline file's ``environments:`` declaration (``branches``,
-``tags``, ``events``, ``labels``, ``approval``, ``lock``) plus ``position``, and are checked by
+``tags``, ``events``, ``labels``, ``approval``, ``approvals_required``, ``four_eyes``,
+``rollback_exempt``, ``lock``) plus ``position``, and are checked by
 ``runner.environments.parse_declaration``: the pages, the API and the CLI share that rule.
 Every change is recorded in the audit log with who made it.
 """

@@ -9,8 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runner.core import (
-    BLOCKED,
-    DECLINED,
     DONE_STATUSES,
     KILLED,
     PENDING,
@@ -25,8 +23,8 @@ from runner.pipeline.spec import StageSpec
 from runner.store import deployments, progress
 from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.db import Database
+from runner.store.decisions import decide
 from runner.store.models import (
-    ApprovalRow,
     BuildRow,
     LogChunkRow,
     RepoRow,
@@ -323,7 +321,10 @@ class BuildStore:
             return self._load(s, row)
 
     def approve(self, build_id: int, login: str, comment: str = "") -> Build:
-        """Release a blocked build's stages to the queue; raises ``Conflict`` if not blocked."""
+        """Count ``login``'s approval of a blocked build; its stages go to the queue once the
+        environment's approval rules are met (``runner.store.decisions.decide``). Raises
+        ``Conflict`` if not blocked or approved by ``login`` already, ``Forbidden`` when
+        four-eyes refuses ``login``."""
         return self._decide(build_id, login, APPROVED, comment)
 
     def decline(self, build_id: int, login: str, comment: str = "") -> Build:
@@ -331,38 +332,8 @@ class BuildStore:
         return self._decide(build_id, login, DECISION_DECLINED, comment)
 
     def _decide(self, build_id: int, login: str, decision: str, comment: str) -> Build:
-        stamp = now()
         with self.db.write() as s:
-            row = s.get(BuildRow, build_id)
-            if row is None:
-                raise NotFound(f"no build with id {build_id}")
-            blocked = s.scalars(
-                select(StageRow).where(StageRow.build_id == build_id, StageRow.status == BLOCKED)
-            ).all()
-            if row.status != BLOCKED and not blocked:
-                raise Conflict(f"build #{row.number} is {row.status}, not waiting for approval")
-            for stage in blocked:
-                stage.status = PENDING if decision == APPROVED else DECLINED
-                if decision != APPROVED:
-                    stage.finished = stamp
-                    s.execute(
-                        update(StepRow).where(StepRow.stage_id == stage.id).values(status=SKIPPED)
-                    )
-            if decision == APPROVED:
-                row.status = PENDING
-            s.add(
-                ApprovalRow(
-                    build_id=build_id,
-                    login=login,
-                    decision=decision,
-                    comment=comment,
-                    created=stamp,
-                )
-            )
-            progress.record(s, build_id, decision, comment, actor=login, now=stamp)
-            deployments.on_decision(s, build_id, login, decision)
-            s.flush()
-            progress.settle(s, build_id, stamp)
+            row = decide(s, build_id, login, decision, comment, now())
             return self._load(s, row)
 
     def delete(self, build_id: int) -> None:

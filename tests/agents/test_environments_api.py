@@ -14,6 +14,11 @@ steps:
 - name: show
   image: runner-test/busybox
   commands: [echo $DRONE_DEPLOY_TO]
+- name: deploy
+  image: runner-test/busybox
+  commands: [echo deploying to $DRONE_DEPLOY_TO]
+  when:
+    target: [production, staging]
 """
 
 

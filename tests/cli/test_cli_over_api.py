@@ -11,7 +11,7 @@ import stat
 
 import requests
 
-from tests.cli.conftest import LOGIN_FILE, PUBLIC_URL, Workstation
+from tests.cli.conftest import LOGIN_FILE, PIPELINE, PUBLIC_URL, Workstation
 
 
 def secret_of(output: str) -> str:
@@ -112,7 +112,17 @@ def test_cron_add_ls_disable_run_and_rm(admin, server, origin):
     assert admin.files() == [LOGIN_FILE]
 
 
+DEPLOY_STEP = """\
+- name: deploy
+  image: runner-test/busybox
+  commands: [echo deploying to $DRONE_DEPLOY_TO]
+  when:
+    target: [production]
+"""
+
+
 def test_env_and_build_commands(admin, origin):
+    origin.commit({".drone.yml": PIPELINE + DEPLOY_STEP}, "deploy step")
     admin.ok("repo", "add", "acme/deploy", "--clone-url", origin.clone_url)
     admin.ok("env", "add", "acme/deploy", "production", "--labels", "env=production", "--lock")
     admin.ok("env", "set", "acme/deploy", "production", "--no-lock", "--approval")
@@ -179,3 +189,38 @@ def test_logout_revokes_the_token_and_deletes_the_file(server, tmp_path):
     assert whoami.status_code == 401
     refused = station.fails("repo", "ls", "--server", server.url)
     assert "no API token" in refused and "runner login" in refused
+
+
+def test_env_approval_rules_and_a_promote_with_nothing_to_deploy(admin, server, origin):
+    admin.ok("repo", "add", "acme/rules", "--clone-url", origin.clone_url)
+    admin.ok(
+        "env", "add", "acme/rules", "production", "--approval", "--approvals-required", "2",
+        "--four-eyes",
+    )  # fmt: skip
+    admin.ok("env", "add", "acme/rules", "staging", "--approval", "--rollback-exempt")
+    assert admin.ok("env", "ls", "acme/rules").splitlines() == [
+        "production\tapproval (2 approvers, four-eyes)",
+        "staging\tapproval (rollbacks exempt)",
+    ]
+    admin.ok(
+        "env", "set", "acme/rules", "production", "--no-four-eyes", "--approvals-required", "1"
+    )
+    assert admin.ok("env", "ls", "acme/rules").splitlines()[0] == "production\tapproval"
+    bad = admin.fails("env", "set", "acme/rules", "production", "--approvals-required", "0")
+    assert "not a whole number from 1 to 10: 0" in bad
+
+    # The origin's pipeline has no step for production: nothing to deploy, no build made.
+    assert admin.ok("build", "create", "acme/rules").startswith("#1 ")
+    refused = admin.fails("build", "promote", "acme/rules", "1", "production")
+    assert "422" in refused
+    assert "build #1 (commit " in refused and "has no step for environment production" in refused
+    staging = admin.fails("build", "rollback", "acme/rules", "1", "staging")
+    assert "has no step for environment staging" in staging
+    assert admin.ok("build", "create", "acme/rules").startswith("#2 ")  # no number was lost
+
+    origin.commit({".drone.yml": PIPELINE + DEPLOY_STEP.replace("[production]", "[staging]")})
+    assert admin.ok("build", "create", "acme/rules").startswith("#3 ")
+    rolled = admin.ok("build", "rollback", "acme/rules", "3", "staging")
+    assert rolled.startswith("build #4: rollback of ") and rolled.rstrip().endswith(", pending")
+    promoted = admin.ok("build", "promote", "acme/rules", "3", "staging")
+    assert promoted.rstrip().endswith("to staging, blocked")

@@ -17,7 +17,7 @@ from runner.pipeline.config import load_pipeline
 from runner.pipeline.spec import BuildContext
 from runner.server.services import Services
 from runner.server.status import status_reporter
-from runner.server.trigger import BuildSkipped, Triggerer
+from runner.server.trigger import BuildSkipped, NothingToDeploy, Triggerer
 from runner.settings import load_settings
 from runner.store import Database, Stores
 
@@ -320,8 +320,17 @@ def test_environment_decides_target_labels_and_approval(sqlite_hub, origin):
     assert plain.target == "" and plain.status == PENDING
 
 
+DEPLOY_STEP = """\
+  - name: deploy
+    image: runner-test/busybox
+    commands: [echo deploying to ${DRONE_DEPLOY_TO}]
+    when:
+      target: [staging, production]
+"""
+
+
 def test_promote_builds_the_same_commit_for_the_target(sqlite_hub, origin):
-    text = SIMPLE + "trigger:\n  event: [push, promote]\n"
+    text = SIMPLE + DEPLOY_STEP + "trigger:\n  event: [push, promote]\n"
     sha = origin.commit({".drone.yml": text}, "deployable")
     repo = add_repo(sqlite_hub, origin)
     sqlite_hub.stores.environments.create(repo.id, "staging", events=["promote"])
@@ -331,6 +340,40 @@ def test_promote_builds_the_same_commit_for_the_target(sqlite_hub, origin):
     assert promoted.parent == first.number and promoted.commit == sha
     with pytest.raises(NotFound, match="no environment"):
         sqlite_hub.triggerer.promote(repo, first, target="nowhere")
+
+
+def test_a_promote_whose_pipeline_has_no_step_for_the_target_is_refused_and_makes_no_build(
+    hub, origin
+):
+    sha = origin.commit({".drone.yml": SIMPLE}, "no deploy step")
+    repo = add_repo(hub, origin)
+    hub.stores.environments.create(repo.id, "production")
+    first = hub.triggerer.trigger(repo, push_event(sha))
+    for event in ("promote", "rollback"):
+        with pytest.raises(NothingToDeploy) as refused:
+            hub.triggerer.promote(repo, first, target="production", event=event, sender="ops")
+        assert refused.value.http_status == 422
+        assert str(refused.value).startswith(
+            f"build #{first.number} (commit {sha[:7]}) has no step for environment "
+            "production: its pipeline would deploy nothing"
+        )
+    assert hub.stores.builds.count(repo.id) == 1
+    # The refused numbers were given back: the next build is #2.
+    assert hub.triggerer.trigger(repo, push_event(sha)).number == 2
+
+
+def test_a_rollback_skips_approval_only_where_the_environment_exempts_it(sqlite_hub, origin):
+    sha = origin.commit({".drone.yml": SIMPLE + DEPLOY_STEP}, "deployable")
+    repo = add_repo(sqlite_hub, origin)
+    envs = sqlite_hub.stores.environments
+    envs.create(repo.id, "staging", approval_required=True, rollback_exempt=True)
+    envs.create(repo.id, "production", approval_required=True)
+    first = sqlite_hub.triggerer.trigger(repo, push_event(sha))
+    exempt = sqlite_hub.triggerer.promote(repo, first, target="staging", event="rollback")
+    guarded = sqlite_hub.triggerer.promote(repo, first, target="production", event="rollback")
+    promoted = sqlite_hub.triggerer.promote(repo, first, target="staging", event="promote")
+    assert exempt.status == PENDING and guarded.status == BLOCKED
+    assert promoted.status == BLOCKED  # the exemption is for rollbacks only
 
 
 @pytest.mark.parametrize("with_sha", [True, False], ids=["github-style", "gogs-style"])

@@ -46,9 +46,11 @@ class World:
         self.admin = server.token("admin")
         self.reader = server.token("reader")
 
-    def push(self, commands: list[str], *, branch: str, message: str) -> int:
-        """Commit a pipeline on ``branch``, send the webhook, return the build number."""
-        sha = self.repo.commit({".drone.yml": pipeline(commands)}, message, branch=branch)
+    def push(self, commands: list[str], *, branch: str, message: str, more: str = "") -> int:
+        """Commit a pipeline (its steps followed by the YAML ``more``) on ``branch``, send the
+        webhook, return the build number."""
+        text = pipeline(commands) + more
+        sha = self.repo.commit({".drone.yml": text}, message, branch=branch)
         headers, body = github_push(
             SLUG, self.repo, sha, self.secret, branch=branch, message=message
         )
@@ -233,7 +235,9 @@ def test_approving_a_waiting_deployment_lets_it_run(world, page_as):
 
 
 def test_promote_from_the_page_creates_a_deploy_build(world, page_as):
-    number = world.push(["echo built"], branch="promote", message="Promote me")
+    deploy = "- name: deploy\n  image: runner-test/busybox\n  commands: [echo deploying]\n"
+    deploy += "  when:\n    target: staging\n"
+    number = world.push(["echo built"], branch="promote", message="Promote me", more=deploy)
     world.work_step(number, "success")
     page = page_as("admin", ADMIN_PASSWORD)
     if world.server.api("GET", f"/repos/{SLUG}/builds?event=promote", world.admin).json():

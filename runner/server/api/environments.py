@@ -3,9 +3,11 @@
 - ``GET /repos/<o>/<n>/environments`` (read), ``POST`` (admin), ``PATCH|DELETE
   /repos/<o>/<n>/environments/<env>`` (admin). Bodies use the names of the pipeline file's
   ``environments:`` declaration (``branches``, ``tags``, ``events``, ``labels``, ``approval``,
-  ``lock``) plus ``position``; they are validated by ``runner.environments.parse_declaration``.
+  ``approvals_required``, ``four_eyes``, ``rollback_exempt``, ``lock``) plus ``position``;
+  they are validated by ``runner.environments.parse_declaration``.
 - ``POST /repos/<o>/<n>/builds/<number>/promote`` and ``.../rollback`` ``{"target": env}``
-  (write): a new build of that build's commit with event ``promote`` / ``rollback``.
+  (write): a new build of that build's commit with event ``promote`` / ``rollback``; 422
+  when its pipeline has no step for the environment (``runner.server.trigger.NothingToDeploy``).
 - ``GET /repos/<o>/<n>/builds/<number>/history`` (read): requeues with reasons, approvals.
 - ``GET /agents/status`` (admin): agents with labels, version, last contact, running stages.
 - ``GET /repos/<o>/<n>/builds/<number>/waiting`` (read) and ``GET /queue`` (admin): for each
@@ -21,6 +23,7 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
+from runner.approval_rules import blocked_reason
 from runner.core import (
     BLOCKED,
     PENDING,
@@ -168,8 +171,9 @@ def _reason(
     agents: list[Agent],
 ) -> str:
     if stage.status == BLOCKED:
-        where = f" to deploy to {build.target}" if build.target else ""
-        return f"waiting for a person with write access to approve{where}"
+        approvals = stores.approvals.of_build(build.id)
+        approvers = [a.login for a in approvals if a.decision == "approved"]
+        return blocked_reason(env, build, approvers)
     unfinished = waiting_for(stage.depends_on, {name: s.status for name, s in by_name.items()})
     if unfinished:
         return "waiting for " + ", ".join(unfinished) + " to finish"
