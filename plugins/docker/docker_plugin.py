@@ -2,7 +2,8 @@
 
 Settings are those of plugins/docker (``repo``, ``registry``, ``tags``, ``auto_tag``,
 ``dockerfile``, ``context``, ``build_args``, ``target``, ``cache_from``, ``labels``,
-``username``/``password``, ``dry_run``, ``purge``) plus ``tag_commit``. See README.md.
+``username``/``password``, ``dry_run``, ``purge``) plus ``tag_commit`` and ``tag_scheme``.
+See README.md.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from plugin_kit.output import PluginError, run, say
 from plugin_kit.settings import Settings
 
 DOCKER_HUB = "https://index.docker.io/v1/"
+# The label naming the pipeline configuration revision the image was built with.
+CONFIG_REVISION_LABEL = "io.pipeline-runner.config-revision"
 # The archive name of a Dockerfile that lives outside the build context.
 OUTSIDE_DOCKERFILE = ".pipeline-runner.Dockerfile"
 
@@ -57,8 +60,13 @@ def registry_of(repo: str) -> str:
 
 
 def read_tags(s: Settings) -> list[str] | None:
-    """The tags to publish, or None when this build has nothing to publish (auto_tag)."""
+    """The tags to publish, or None when this build has nothing to publish (auto_tag).
+
+    With ``tag_scheme`` its version tag comes first (so it is the image's version label),
+    and is the only tag when neither ``tags`` nor ``auto_tag`` names others.
+    """
     commit = s.build("DRONE_COMMIT_SHA", "DRONE_COMMIT", "CI_COMMIT_SHA")
+    scheme = (s.get("tag_scheme") or "").strip()
     if s.bool("auto_tag", "default_tags"):
         tags = docker_tags.auto_tags(
             s.build("DRONE_BUILD_EVENT", "CI_BUILD_EVENT", "CI_PIPELINE_EVENT"),
@@ -75,12 +83,26 @@ def read_tags(s: Settings) -> list[str] | None:
         if not tags and os.path.isfile(".tags"):
             with open(".tags", encoding="utf-8") as fh:
                 tags = [t.strip() for t in fh.read().replace("\n", ",").split(",") if t.strip()]
-        tags = tags or ["latest"]
+        if not tags and not scheme:
+            tags = ["latest"]
     if s.bool("tag_commit", "commit_tag"):
         extra = docker_tags.commit_tag(docker_tags.unique(tags), commit)
         if extra:
             tags.append(extra)
+    if scheme:
+        try:
+            version = docker_tags.scheme_tag(
+                scheme, s.build("DRONE_TAG", "CI_COMMIT_TAG"), commit, config_revision(s)
+            )
+        except ValueError as exc:
+            raise PluginError(str(exc)) from None
+        tags.insert(0, version)
     return docker_tags.unique(tags)
+
+
+def config_revision(s: Settings) -> str:
+    """The pipeline configuration revision the server gave the build ("" when none)."""
+    return s.build("CI_CONFIG_REVISION", "DRONE_CONFIG_REVISION")
 
 
 def make_plan(s: Settings) -> Plan | None:
@@ -141,6 +163,7 @@ def oci_labels(s: Settings, tags: list[str]) -> dict[str, str]:
         "org.opencontainers.image.source": s.build("DRONE_REPO_LINK", "CI_REPO_URL"),
         "org.opencontainers.image.url": s.build("DRONE_BUILD_LINK", "CI_PIPELINE_URL"),
         "org.opencontainers.image.version": tags[0] if tags else "",
+        CONFIG_REVISION_LABEL: config_revision(s),
     }
     return {k: v for k, v in labels.items() if v}
 

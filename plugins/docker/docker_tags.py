@@ -1,5 +1,6 @@
 """Which tags an image gets: the ``tags`` setting, ``auto_tag`` from the git tag's semver,
-and the commit-suffixed tag that lets a team find the commit of an image."""
+the commit-suffixed tag that lets a team find the commit of an image, and the version tag of a
+``tag_scheme`` (``1.2.0-a64aded-r7``: version, commit and pipeline configuration revision)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,39 @@ def commit_tag(tags: list[str], commit_sha: str) -> str | None:
     if not tags or tags[0] == "latest":
         return short
     return sanitize_tag(f"{tags[0]}-{short}")
+
+
+# tag_scheme name -> what it names; the tag itself is made by ``scheme_tag``.
+TAG_SCHEMES = {
+    "semver-commit-revision": "<version of the git tag>-<short commit>-r<config revision>",
+}
+
+
+def scheme_tag(scheme: str, git_tag: str, commit_sha: str, revision: str) -> str:
+    """The version tag of ``scheme``: ``semver-commit-revision`` gives ``1.2.0-a64aded-r7`` for
+    git tag ``v1.2.0``, commit ``a64aded…`` and configuration revision 7. A git tag that is
+    not semver is used as it is (sanitised); without a git tag the tag is ``a64aded-r7``.
+
+    Raises ``ValueError`` for an unknown scheme, a missing commit or a revision that is not a
+    number, saying which.
+    """
+    if scheme not in TAG_SCHEMES:
+        known = ", ".join(sorted(TAG_SCHEMES))
+        raise ValueError(f"unknown tag_scheme {scheme!r}: use one of {known}")
+    short = commit_sha.strip()[:7]
+    if not short:
+        raise ValueError(f"tag_scheme {scheme} needs the commit (DRONE_COMMIT_SHA)")
+    if not revision.strip().isdigit():
+        raise ValueError(
+            f"tag_scheme {scheme} needs the pipeline configuration revision as a number "
+            f"(CI_CONFIG_REVISION, which pipeline-runner gives every step), got {revision!r}"
+        )
+    version = ""
+    if git_tag.strip():
+        semver = semver_tags(git_tag)
+        version = semver[0] if semver else sanitize_tag(git_tag)
+    parts = [version, short, f"r{int(revision)}"]
+    return sanitize_tag("-".join(p for p in parts if p))
 
 
 def unique(tags: list[str]) -> list[str]:

@@ -234,6 +234,7 @@ def exec_command(
     privileged_images,
     clone_url,
     repo,
+    config_revision,
 ):
     """Run a pipeline file on the local Docker engine."""
     options = dict(
@@ -252,6 +253,7 @@ def exec_command(
         privileged_images=privileged_images,
         clone_url=clone_url,
         repo=repo,
+        config_revision=config_revision,
     )
     try:
         code = exec_main(file=file, **options)

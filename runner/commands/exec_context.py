@@ -157,6 +157,14 @@ _CONTEXT_OPTIONS: list[Callable[[F], F]] = [
     click.option("--target", help="deploy target / environment (promote)"),
     click.option("--repo", help="repository as owner/name (default: from the git remote)"),
     click.option(
+        "--config-revision",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="CI_CONFIG_REVISION/DRONE_CONFIG_REVISION, as the server would number this file "
+        "(0: none)",
+    ),
+    click.option(
         "--secret",
         "secret_pairs",
         multiple=True,
@@ -220,6 +228,8 @@ def read_inputs(directory: Path, options: dict[str, Any]) -> BuildInputs:
         repo=options.get("repo"),
     )
     ctx.trusted = bool(options.get("trusted"))
+    # No server numbers the file here: 0, as for a pull request's new file, unless given.
+    ctx.config_revision = int(options.get("config_revision") or 0)
     secrets: dict[str, str] = {}
     if options.get("secrets_file"):
         secrets.update(read_secrets_file(options["secrets_file"]))

@@ -74,6 +74,9 @@ class BuildContext:
     target_branch: str = ""
     build_number: int = 1
     parent: int = 0  # build restarted, promoted or rolled back from
+    # The repository's pipeline configuration revision (runner.store.config_revisions); 0 when
+    # the build has none (a pull request's new file, ``runner exec`` without the option).
+    config_revision: int = 0
     instance: str = "localhost"
     server_url: str = "http://localhost"
     changed_files: list[str] | None = None  # None: unknown, `paths` conditions then match

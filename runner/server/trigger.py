@@ -50,6 +50,7 @@ from runner.server.compile_worker import compile_worker, read_declarations, read
 from runner.server.status import StatusReporter, status_reporter
 from runner.services.events import record_new_build
 from runner.store.builds import stage_from_spec
+from runner.store.config_revisions import config_digest
 from runner.store.records import Environment
 
 if TYPE_CHECKING:
@@ -185,6 +186,7 @@ class Triggerer:
             mirror = self.mirror(repo, event)
             commit = mirror.update(commit=event.commit or None, ref=event.ref or None)
             files = self._pipeline_files(repo, mirror, commit)
+            event.config_revision = self._config_revision(repo, event, files)
         except RunnerError as exc:
             # Someone asked for a branch or commit that is not there: tell them, build nothing.
             if origin in ("api", "promote") and isinstance(exc, NotFound):
@@ -254,6 +256,16 @@ class Triggerer:
         for name in names:  # a huge file is refused before it is read into memory
             limits.check_file_size(mirror.file_size(commit, name), name)
         return {name: mirror.read_file(commit, name) for name in names}
+
+    def _config_revision(self, repo: Repo, event: BuildContext, files: dict[str, str]) -> int:
+        """The revision of the files as read (``runner.store.config_revisions``): numbered on
+        first sight, except for pull requests, which only look theirs up (0 when new): whoever
+        opens pull requests could otherwise count the repository's revisions up."""
+        digest = config_digest(files)
+        revisions = self.stores.config_revisions
+        if event.event == EVENT_PULL_REQUEST:
+            return revisions.find(repo.id, digest) or 0
+        return revisions.number(repo.id, digest)
 
     def _compile(
         self, repo: Repo, files: dict[str, str], ctx: BuildContext, event: BuildContext
@@ -336,6 +348,7 @@ class Triggerer:
             parent=event.parent,
             sender=event.sender,
             context=ctx.to_dict(),
+            config_revision=ctx.config_revision,
         )
 
     def _save_error(
@@ -378,6 +391,7 @@ def rebuild_context(build: Build, *, sender: str = "") -> BuildContext:
         target=build.target,
         sender=sender or build.sender,
         parent=build.number,
+        config_revision=0,  # the file is read again, and numbered again
         # The forge's clone URL came with the delivery: a rebuild clones the repository's own.
         remote_url="",
     )

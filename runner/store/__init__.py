@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from runner.store.agents import AgentStore
 from runner.store.audit import AuditEvent, AuditStore
 from runner.store.builds import BuildStore, stage_from_spec
+from runner.store.config_revisions import ConfigRevisionStore, config_digest
 from runner.store.crons import CronStore
 from runner.store.crypto import Cipher, cipher_from_settings
 from runner.store.db import Database
@@ -69,6 +70,7 @@ class Stores:
         self.approvals = ApprovalStore(db)
         self.audit = AuditStore(db)
         self.deployments = DeploymentStore(db)
+        self.config_revisions = ConfigRevisionStore(db)
 
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "BuildEventStore",
     "BuildStore",
     "Cipher",
+    "ConfigRevisionStore",
     "CronStore",
     "Database",
     "DeploymentStore",
@@ -96,5 +99,6 @@ __all__ = [
     "Stores",
     "TokenStore",
     "UserStore",
+    "config_digest",
     "stage_from_spec",
 ]

@@ -134,6 +134,27 @@ def test_drone_08_tag_pipeline_substitutes_the_version(runner_exec, project):
     assert step_lines(proc.stdout, "on-push") == []
 
 
+def test_config_revision_option_reaches_steps_and_substitution(runner_exec, project):
+    write(
+        project,
+        """\
+        kind: pipeline
+        name: default
+        steps:
+          - name: version
+            image: runner-test/busybox
+            commands:
+              - echo "r=$CI_CONFIG_REVISION d=$DRONE_CONFIG_REVISION s=${CI_CONFIG_REVISION}"
+        """,
+    )
+    proc = runner_exec("--config-revision", "7")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "r=7 d=7 s=7" in step_lines(proc.stdout, "version")
+    # Without the option no server numbered the file: 0, as for a pull request's new file.
+    plain = runner_exec()
+    assert "r=0 d=0 s=0" in step_lines(plain.stdout, "version"), plain.stdout + plain.stderr
+
+
 def test_service_dag_policies_and_exit_78(runner_exec, project):
     write(
         project,

@@ -38,6 +38,13 @@ def test_build_level_variables_of_both_sets():
     assert "DRONE_STAGE_NAME" not in env and "DRONE_STEP_NAME" not in env
 
 
+def test_config_revision_in_both_sets():
+    env = build_environment(BuildContext(config_revision=7))
+    assert env["CI_CONFIG_REVISION"] == env["DRONE_CONFIG_REVISION"] == "7"
+    # A build the server did not number (a pull request's new file, runner exec) says 0.
+    assert build_environment(BuildContext())["CI_CONFIG_REVISION"] == "0"
+
+
 def test_woodpecker_event_names():
     promote = BuildContext(event="promote", target="production")
     env = build_environment(promote)

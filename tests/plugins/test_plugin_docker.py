@@ -25,6 +25,50 @@ def test_semver_tags_follow_plugins_docker():
     assert docker_tags.auto_tags("tag", "nightly/x", "", "main") == ["nightly-x"]
 
 
+def test_tag_scheme_names_version_commit_and_config_revision():
+    sha = "a64aded0123456789abcdef0123456789abcdef0"
+    scheme = "semver-commit-revision"
+    assert docker_tags.scheme_tag(scheme, "v1.2.0", sha, "7") == "1.2.0-a64aded-r7"
+    assert docker_tags.scheme_tag(scheme, "v2.0.0-rc.1+b5", sha, "12") == "2.0.0-rc.1-a64aded-r12"
+    assert docker_tags.scheme_tag(scheme, "nightly/x", sha, "3") == "nightly-x-a64aded-r3"
+    assert docker_tags.scheme_tag(scheme, "", sha, "7") == "a64aded-r7"
+    with pytest.raises(ValueError, match="unknown tag_scheme 'semver'"):
+        docker_tags.scheme_tag("semver", "v1.2.0", sha, "7")
+    with pytest.raises(ValueError, match="CI_CONFIG_REVISION"):
+        docker_tags.scheme_tag(scheme, "v1.2.0", sha, "")
+    with pytest.raises(ValueError, match="DRONE_COMMIT_SHA"):
+        docker_tags.scheme_tag(scheme, "v1.2.0", "", "7")
+
+
+def test_tag_scheme_comes_first_and_labels_the_image(plugin_env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = dict(
+        plugin_env,
+        CI_CONFIG_REVISION="7",
+        PLUGIN_REPO="registry.local:5000/team/app",
+        PLUGIN_TAG_SCHEME="semver-commit-revision",
+    )
+    alone = docker_plugin.make_plan(docker_plugin.Settings(env))
+    assert alone.tags == ["1.2.3-abc1234-r7"]  # no `latest` unless asked for
+    assert alone.labels["org.opencontainers.image.version"] == "1.2.3-abc1234-r7"
+    assert alone.labels["io.pipeline-runner.config-revision"] == "7"
+    assert alone.labels["org.opencontainers.image.url"] == plugin_env["DRONE_BUILD_LINK"]
+    with_auto = dict(env, PLUGIN_AUTO_TAG="true", PLUGIN_TAG_COMMIT="true")
+    plan = docker_plugin.make_plan(docker_plugin.Settings(with_auto))
+    assert plan.tags == ["1.2.3-abc1234-r7", "1.2.3", "1.2", "1", "1.2.3-abc1234"]
+    # auto_tag keeps its rule: a feature branch publishes nothing, scheme or not.
+    feature = dict(with_auto, DRONE_BUILD_EVENT="push", DRONE_TAG="", DRONE_BRANCH="feature/x")
+    assert docker_plugin.make_plan(docker_plugin.Settings(feature)) is None
+
+
+def test_tag_scheme_without_a_revision_fails_in_one_line(plugin_env, in_process):
+    env = dict(plugin_env, PLUGIN_REPO="team/app", PLUGIN_TAG_SCHEME="semver-commit-revision")
+    code, out = in_process(docker_plugin.main, env)
+    assert code == 1
+    assert out.strip().count("\n") == 0
+    assert "error: tag_scheme semver-commit-revision needs" in out and "CI_CONFIG_REVISION" in out
+
+
 def test_plan_reads_drone_settings(plugin_env, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     env = dict(
@@ -123,6 +167,35 @@ def test_builds_and_pushes_to_a_real_registry(
         assert image.labels["org.opencontainers.image.revision"] == plugin_env["DRONE_COMMIT_SHA"]
     # purge (the default) removed the local tags the plugin made
     assert not docker_client.images.list(name=f"{registry.address}/team/app")
+
+
+@pytest.mark.docker
+def test_tag_scheme_pushes_the_version_tag_with_its_labels(
+    docker_client, plugin_images, run_plugin, start_registry, plugin_env, tmp_path
+):
+    registry = start_registry()
+    marker = uuid.uuid4().hex
+    ws = _workspace(tmp_path, marker)
+    env = dict(
+        plugin_env,
+        DRONE_TAG="v1.2.0",
+        CI_CONFIG_REVISION="7",
+        DRONE_CONFIG_REVISION="7",
+        PLUGIN_REPO=f"{registry.address}/team/app",
+        PLUGIN_TAG_SCHEME="semver-commit-revision",
+        PLUGIN_LABELS=f"{TEST_LABEL}=1",
+        PLUGIN_NO_CACHE="true",
+    )
+    result = run_plugin(plugin_images["docker"], env, workspace=ws, socket_mount=True)
+    assert result.exit_code == 0, result.output
+    assert "tags: 1.2.0-abc1234-r7\n" in result.output
+    image, out = _pull_and_run(docker_client, registry, "team/app", "1.2.0-abc1234-r7")
+    assert marker in out
+    assert image.labels["org.opencontainers.image.revision"] == plugin_env["DRONE_COMMIT_SHA"]
+    assert image.labels["org.opencontainers.image.version"] == "1.2.0-abc1234-r7"
+    assert image.labels["org.opencontainers.image.url"] == plugin_env["DRONE_BUILD_LINK"]
+    assert image.labels["org.opencontainers.image.source"] == plugin_env["DRONE_REPO_LINK"]
+    assert image.labels["io.pipeline-runner.config-revision"] == "7"
 
 
 @pytest.mark.docker
