@@ -2,14 +2,20 @@
 next to live A serves part of the requests a client on the network alias makes (counted over
 240 requests from a container on that network), promote moves every request to B and removes
 the canary, abort and a failing health check remove the canary and leave A untouched; each run
-writes the deploy report the runner reads.
+writes the deploy report the runner reads. And the same through ``runner exec`` with the plugin
+image: a pipeline starts a canary, measures from a step on the service's network, promotes.
 
 The plugin's entry point runs in this process against the host socket, as the other swarm tests
 do. The app is a small HTTP server on runner-test/python that answers with its version."""
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import re
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -255,3 +261,99 @@ def test_canary_abort_removes_it_and_leaves_the_live_service_untouched(
         0,
         web["b"],
     )
+
+
+PIPELINE = """\
+kind: pipeline
+type: docker
+name: release
+
+steps:
+  - name: canary
+    image: {deploy}
+    settings:
+      service: {service}
+      strategy: canary
+      image: {new}
+      canary_replicas: 1
+      monitor: 3
+    volumes:
+      - name: docker-socket
+        path: /var/run/docker.sock
+  - name: measure-canary
+    image: {python}
+    network_mode: {network}
+    commands:
+      - {measure}
+  - name: promote
+    image: {deploy}
+    settings:
+      service: {service}
+      strategy: canary
+      action: promote
+    volumes:
+      - name: docker-socket
+        path: /var/run/docker.sock
+  - name: measure-promoted
+    image: {python}
+    network_mode: {network}
+    commands:
+      - {measure}
+
+volumes:
+  - name: docker-socket
+    host:
+      path: /var/run/docker.sock
+"""
+MEASURE = (
+    "python3 -c \"import collections, urllib.request; print('served', dict(collections.Counter("
+    "urllib.request.urlopen('http://{service}:8000/', timeout=5).read().decode() "
+    'for _ in range(240))))"'
+)
+
+
+@pytest.mark.docker
+def test_runner_exec_pipeline_starts_measures_and_promotes_a_canary(
+    docker_client, plugin_images, web, tmp_path, run_id
+):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".pipeline.yml").write_text(
+        PIPELINE.format(
+            deploy=plugin_images["deploy"],
+            service=web["name"],
+            new=web["b"],
+            python=PYTHON,
+            network=web["network"],
+            measure=MEASURE.format(service=web["name"]),
+        )
+    )
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
+    subprocess.run(git + ["add", "."], cwd=project, check=True)
+    subprocess.run(git + ["commit", "-qm", "release"], cwd=project, check=True)
+
+    result = subprocess.run(
+        # --trusted: the measuring steps join the service's network (network_mode).
+        [sys.executable, "-m", "runner", "exec", "--event", "tag", "--tag", "v1.3.0", "--trusted"],
+        cwd=project,
+        env={
+            **os.environ,
+            "RUNNER_EXEC_LABELS": f"{TEST_LABEL}={run_id}",
+            "RUNNER_DATA_DIR": str(tmp_path / "data"),
+            "NO_COLOR": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    canary, promoted = (
+        Counter(ast.literal_eval(m)) for m in re.findall(r"served (\{.*\})", output)
+    )
+    assert set(canary) == {"a", "b"} and 12 <= canary["b"] <= 140, canary
+    assert promoted == Counter({"b": 240}), output
+    assert f"promoted: {web['name']} runs {web['b']}, canary removed" in output
+    assert _canary(docker_client, web) == []
