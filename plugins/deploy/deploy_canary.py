@@ -22,6 +22,7 @@ from plugin_kit.output import PluginError, say
 
 CANARY_OF = "pipeline-runner.canary-of"  # label of a canary service: the live service's name
 FAILED = ("failed", "rejected")
+MAX_CANARY_REPLICAS = 1000
 
 
 class CanaryRelease:
@@ -53,7 +54,13 @@ class CanaryRelease:
         percent = self.plan.canary_percent
         if percent is None:
             return 1
-        return max(1, round(percent * live_replicas / (100 - percent)))
+        replicas = max(1, round(percent * live_replicas / (100 - percent)))
+        if replicas > MAX_CANARY_REPLICAS:
+            raise PluginError(
+                f"canary_percent {percent:g} of {live_replicas} live replicas makes {replicas} "
+                f"canary replicas, more than {MAX_CANARY_REPLICAS}: take a smaller percent"
+            )
+        return replicas
 
     def start(self) -> DeployReport:
         """Start (or replace) the canary and watch it; a canary that fails is removed."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import docker
-from deploy_canary import CanaryRelease
+from deploy_canary import MAX_CANARY_REPLICAS, CanaryRelease
 from deploy_report import DeployFailed, DeployReport, write_report
 from deploy_swarm import SwarmDeploy, SwarmDeployer
 from plugin_kit import webhook
@@ -38,7 +38,13 @@ def read_canary(s: Settings, strategy: str) -> CanarySettings:
     ``auto_promote``); any of them with another strategy is refused."""
     action = (s.get("action", default="start") or "start").lower()
     replicas = s.int("canary_replicas", default=0) if s.get("canary_replicas") else None
-    percent = s.float("canary_percent") if s.get("canary_percent") else None
+    percent_text = (s.get("canary_percent") or "").strip().rstrip("%")  # 25 or 25%
+    try:
+        percent = float(percent_text) if percent_text else None
+    except ValueError:
+        raise SettingError(
+            f"setting 'canary_percent' must be a number, got {s.get('canary_percent')!r}"
+        ) from None
     auto = s.bool("auto_promote")
     if strategy != "canary":
         given = [n for n in CanarySettings._fields if s.get(n)]
@@ -49,8 +55,10 @@ def read_canary(s: Settings, strategy: str) -> CanarySettings:
         raise SettingError(f"setting 'action' {action!r} is not start, promote or abort")
     if replicas is not None and percent is not None:
         raise SettingError("set 'canary_replicas' or 'canary_percent', not both")
-    if replicas is not None and not 1 <= replicas <= 1000:
-        raise SettingError(f"setting 'canary_replicas' must be 1 to 1000, got {replicas}")
+    if replicas is not None and not 1 <= replicas <= MAX_CANARY_REPLICAS:
+        raise SettingError(
+            f"setting 'canary_replicas' must be 1 to {MAX_CANARY_REPLICAS}, got {replicas}"
+        )
     if percent is not None and not 0 < percent < 100:
         raise SettingError(
             f"setting 'canary_percent' must be above 0 and below 100, got {percent:g}"

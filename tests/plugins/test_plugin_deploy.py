@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from types import SimpleNamespace
 
 import deploy_plugin
 import docker
 import pytest
+from deploy_canary import CanaryRelease
+from plugin_kit.settings import Settings
 
 from tests.plugins.conftest import TEST_LABEL, PluginRun, running_images
 
@@ -167,6 +170,27 @@ def test_wrong_canary_settings_fail_before_any_call(plugin_env, in_process, sett
     code, out = in_process(deploy_plugin.main, env)
     assert code == 1
     assert out.strip().splitlines()[-1] == f"error: {error}"
+
+
+@pytest.mark.parametrize(
+    "settings, live, canary",
+    [
+        ({"PLUGIN_CANARY_PERCENT": "25"}, 3, 1),
+        ({"PLUGIN_CANARY_PERCENT": "25%"}, 3, 1),
+        ({"PLUGIN_CANARY_PERCENT": "50"}, 2, 2),
+        ({"PLUGIN_CANARY_PERCENT": "20"}, 8, 2),
+        ({"PLUGIN_CANARY_PERCENT": "5"}, 3, 1),  # never fewer than one
+        ({"PLUGIN_CANARY_REPLICAS": "3"}, 2, 3),
+        ({}, 6, 1),
+    ],
+)
+def test_canary_replicas_come_from_the_setting_or_the_percent_of_all(settings, live, canary):
+    # Logic only (no engine); the real canary of 25 % beside 3 replicas runs in
+    # test_plugin_deploy_canary.py.
+    env = {"PLUGIN_SERVICE": "web", "PLUGIN_STRATEGY": "canary", "PLUGIN_IMAGE": "app:2"}
+    plan = deploy_plugin.read_swarm_deploy(Settings({**env, **settings}))
+    release = CanaryRelease(SimpleNamespace(api=None, plan=plan))
+    assert release.canary_replicas(live) == canary
 
 
 @pytest.mark.docker
