@@ -1,5 +1,6 @@
 """Docker Swarm deploys through the Docker SDK: a rolling service update to a new image with
-health-checked rollout and automatic rollback, or a blue/green switch between two services."""
+health-checked rollout and automatic rollback, or a blue/green switch between two services.
+The canary strategy (deploy_canary) builds on the calls of ``SwarmDeployer``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import docker
 import requests
+from deploy_report import DeployFailed, DeployReport
 from plugin_kit.output import PluginError, say
 
 NS = 1_000_000_000
@@ -22,8 +24,8 @@ class SwarmDeploy:
     """One deploy, from the settings (see ``read_swarm_deploy`` in deploy_plugin)."""
 
     service: str
-    image: str
-    strategy: str = "rolling"  # rolling or blue-green
+    image: str  # canary promote/abort: empty means the canary's image
+    strategy: str = "rolling"  # rolling, blue-green or canary
     parallelism: int = 1
     delay: float = 0.0
     monitor: float = 15.0
@@ -35,6 +37,10 @@ class SwarmDeploy:
     health_retries: int = 3
     registry_auth: dict[str, str] = field(default_factory=dict)
     switch_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # live/idle labels
+    action: str = "start"  # canary: start, promote or abort
+    canary_replicas: int | None = None  # canary: replicas of the canary service...
+    canary_percent: float | None = None  # ...or the percent of all replicas it should be
+    auto_promote: bool = False  # canary: start, check and promote in one step
     poll: float = 1.0
 
 
@@ -46,13 +52,16 @@ class SwarmDeployer:
         self.api = engine.api
         self.plan = plan
 
-    def run(self) -> None:
+    def run(self) -> DeployReport:
+        """Deploy by the rolling or blue-green strategy; the report of what runs now."""
         if self.plan.registry_auth:
             self.login()
         if self.plan.strategy == "blue-green":
-            self.blue_green()
+            message = self.blue_green()
         else:
             self.rolling(self.plan.service)
+            message = f"service {self.plan.service} runs {self.plan.image}"
+        return DeployReport("live", self.plan.strategy, 100, self.plan.image, message)
 
     def login(self) -> None:
         """Give the engine the registry login, which it passes to the nodes with the update."""
@@ -112,13 +121,9 @@ class SwarmDeployer:
         except requests.HTTPError as exc:
             raise docker.errors.create_api_error_from_http_exception(exc) from None
 
-    def new_spec(self, service: dict[str, Any], replicas: int | None = None) -> dict[str, Any]:
+    def set_health_check(self, container: dict[str, Any]) -> None:
+        """Put the step's ``health_cmd`` on a container spec (else the image's own stays)."""
         p = self.plan
-        spec: dict[str, Any] = copy.deepcopy(service["Spec"])
-        task = spec.setdefault("TaskTemplate", {})
-        container = task.setdefault("ContainerSpec", {})
-        container["Image"] = p.image
-        task["ForceUpdate"] = int(task.get("ForceUpdate", 0)) + 1
         if p.health_cmd:
             container["Healthcheck"] = {
                 "Test": ["CMD-SHELL", p.health_cmd],
@@ -126,6 +131,15 @@ class SwarmDeployer:
                 "Timeout": int(max(p.health_interval, 1) * NS),
                 "Retries": p.health_retries,
             }
+
+    def new_spec(self, service: dict[str, Any], replicas: int | None = None) -> dict[str, Any]:
+        p = self.plan
+        spec: dict[str, Any] = copy.deepcopy(service["Spec"])
+        task = spec.setdefault("TaskTemplate", {})
+        container = task.setdefault("ContainerSpec", {})
+        container["Image"] = p.image
+        task["ForceUpdate"] = int(task.get("ForceUpdate", 0)) + 1
+        self.set_health_check(container)
         spec["UpdateConfig"] = {
             "Parallelism": p.parallelism,
             "Delay": int(p.delay * NS),
@@ -145,7 +159,8 @@ class SwarmDeployer:
         return spec
 
     def rolling(self, name: str, replicas: int | None = None) -> None:
-        """Update ``name`` to the image and wait; on failure swarm (or we) roll back, then raise."""
+        """Update ``name`` to the image and wait; on failure swarm (or we) roll back, then raise
+        ``DeployFailed`` (state ``rolled-back``, or ``failed`` when the update is paused)."""
         service = self.inspect(name)
         old_image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
         say(f"updating service {name}: {old_image} -> {self.plan.image}")
@@ -160,14 +175,19 @@ class SwarmDeployer:
             state, _ = self.wait(name)
         reason = self.failure_reason(name) or message or state
         if state in ROLLED_BACK or self.plan.rollback:
-            raise PluginError(
+            error = (
                 f"deploy of {self.plan.image} to service {name} failed ({reason}); "
                 f"rolled back to {old_image}"
             )
-        raise PluginError(
+            raise DeployFailed(error, self.failed_report("rolled-back", error))
+        error = (
             f"deploy of {self.plan.image} to service {name} failed ({reason}); "
             "the update is paused (rollback is off): fix and deploy again"
         )
+        raise DeployFailed(error, self.failed_report("failed", error))
+
+    def failed_report(self, state: str, message: str) -> DeployReport:
+        return DeployReport(state, self.plan.strategy, 0, self.plan.image, message)
 
     def failure_reason(self, name: str) -> str:
         """The error of a failed task of the new image (``unhealthy container``...), if any."""
@@ -207,13 +227,16 @@ class SwarmDeployer:
                 return False
         return True
 
-    def blue_green(self) -> None:
-        """Deploy to the idle one of ``<service>-blue``/``<service>-green``, then switch labels.
+    def blue_green(self) -> str:
+        """Deploy to the idle one of ``<service>-blue``/``<service>-green``, then switch labels;
+        the line that says what was done.
 
         The live service carries ``pipeline-runner.live=true``. The idle service gets the image
         and the live one's replica count; only when all its tasks are healthy are the labels
         (and ``switch_labels``) swapped, which is what the router follows. The old colour stays
-        up for an instant switch back. A failed idle deploy leaves the live service untouched.
+        up for an instant switch back: when the idle service already runs the image on all its
+        tasks, healthy, with the live replica count, only the labels change (no update, the
+        tasks keep running). A failed idle deploy leaves the live service untouched.
         """
         base = self.plan.service
         services = {c: self.inspect(f"{base}-{c}") for c in ("blue", "green")}
@@ -222,13 +245,30 @@ class SwarmDeployer:
         ]
         live_color = live[0] if live else "green"
         idle_color = "blue" if live_color == "green" else "green"
-        live_spec = services[live_color]["Spec"]
-        replicas = live_spec.get("Mode", {}).get("Replicated", {}).get("Replicas") or 1
-        say(f"blue/green: {base}-{live_color} is live, deploying to {base}-{idle_color}")
-        self.rolling(f"{base}-{idle_color}", replicas=replicas)
-        self.set_live(f"{base}-{idle_color}", True)
+        idle = f"{base}-{idle_color}"
+        replicas = replicas_of(services[live_color]) or 1
+        if self.runs_already(services[idle_color], replicas):
+            say(
+                f"blue/green: {base}-{live_color} is live; {idle} already runs {self.plan.image} "
+                "on all its tasks: switching back without an update"
+            )
+            action = "switched back"
+        else:
+            say(f"blue/green: {base}-{live_color} is live, deploying to {idle}")
+            self.rolling(idle, replicas=replicas)
+            action = "switched"
+        self.set_live(idle, True)
         self.set_live(f"{base}-{live_color}", False)
-        say(f"switched: {base}-{idle_color} is live with {self.plan.image}")
+        say(f"{action}: {idle} is live with {self.plan.image}")
+        return f"{action}: {idle} is live with {self.plan.image} ({base}-{live_color} idle)"
+
+    def runs_already(self, service: dict[str, Any], replicas: int) -> bool:
+        """Whether ``service`` is set to the image with ``replicas`` and every task runs it."""
+        image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+        if image != self.plan.image or replicas_of(service) != replicas:
+            return False
+        tasks = self.api.tasks(filters={"service": service["ID"], "desired-state": "running"})
+        return len(tasks or []) == replicas and self.converged(service["Spec"]["Name"])
 
     def set_live(self, name: str, live: bool) -> None:
         service = self.inspect(name)
@@ -237,3 +277,9 @@ class SwarmDeployer:
         labels[LIVE_LABEL] = "true" if live else "false"
         labels.update(self.plan.switch_labels.get("live" if live else "idle", {}))
         self.update(service, spec)
+
+
+def replicas_of(service: dict[str, Any]) -> int | None:
+    """The replica count of a replicated service (None for a global one)."""
+    replicated = service["Spec"].get("Mode", {}).get("Replicated")
+    return int(replicated.get("Replicas") or 0) if replicated is not None else None

@@ -27,6 +27,7 @@ for _path in [PLUGINS / n for n in _NAMES]:
 TEST_LABEL = "pipeline-runner.test"  # as tests/conftest.py
 PYTHON = "runner-test/python"
 BUSYBOX = "runner-test/busybox"
+SWARM_APP = "pipeline-runner/swarm-app"
 # The images are this session's (another suite on the same engine removes its own at its end);
 # the tests using them run on one worker, which removes them at its end. The swarm tests join
 # that worker too: an engine has one swarm, so two workers must never set it up at once.
@@ -285,3 +286,74 @@ def in_process(capsys, monkeypatch):
         return stop.value.code, capsys.readouterr().out
 
     return call
+
+
+def _swarm_state(docker_client) -> str:
+    return docker_client.info().get("Swarm", {}).get("LocalNodeState", "")
+
+
+def _wait_for_swarm_state(docker_client, wanted: str, deadline: float = 60.0) -> str:
+    # `swarm leave` returns before the engine says so on a loaded machine.
+    end = time.monotonic() + deadline
+    state = _swarm_state(docker_client)
+    while state != wanted and time.monotonic() < end:
+        time.sleep(0.5)
+        state = _swarm_state(docker_client)
+    return state
+
+
+@pytest.fixture
+def swarm(docker_client, tmp_path_factory):
+    """A single-node swarm on the local engine and three app images; left again afterwards.
+
+    Per test: an engine has one swarm, and a module-wide one would stay up while the worker
+    runs other modules' tests in between (pytest orders tests by their session fixtures)."""
+    state = _wait_for_swarm_state(docker_client, "inactive")
+    if state != "inactive":
+        pytest.fail(f"the engine is already in swarm state {state!r}: leave it before the tests")
+    # `swarm init` creates the docker_gwbridge network and `swarm leave` keeps it.
+    had_gwbridge = bool(docker_client.networks.list(names=["docker_gwbridge"]))
+    subprocess.run(
+        ["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    folder = tmp_path_factory.mktemp("swarm-app")
+    images = {}
+    try:
+        for version, check in (("good1", "true"), ("good2", "true"), ("bad", "false")):
+            (folder / "Dockerfile").write_text(
+                f"FROM {BUSYBOX}\nRUN echo {version} > /version\n"
+                f"HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD {check}\n"
+                'CMD ["sleep", "3600"]\n'
+            )
+            ref = f"{SWARM_APP}:test-{version}"
+            docker_client.images.build(
+                path=str(folder), tag=ref, labels={TEST_LABEL: "1"}, rm=True, forcerm=True
+            )
+            images[version] = ref
+        yield images
+    finally:
+        for service in docker_client.services.list(filters={"label": TEST_LABEL}):
+            service.remove()
+        subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)
+        left = _wait_for_swarm_state(docker_client, "inactive")
+        if not had_gwbridge:
+            subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
+        for ref in images.values():
+            try:
+                docker_client.images.remove(ref, force=True)
+            except docker.errors.APIError:
+                pass
+        assert left == "inactive", f"the swarm did not end: {left}"
+
+
+def running_images(docker_client, name):
+    """Images of the service's running tasks, once swarm reports every wanted task running."""
+    service = docker_client.services.get(name)
+    for _ in range(60):
+        tasks = service.tasks(filters={"desired-state": "running"})
+        if tasks and all(t["Status"]["State"] == "running" for t in tasks):
+            break
+        time.sleep(0.5)
+    return {t["Spec"]["ContainerSpec"]["Image"].split("@")[0] for t in tasks}

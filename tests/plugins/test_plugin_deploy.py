@@ -1,5 +1,7 @@
 """The deploy plugin calls a signed webhook with retries, and updates a real single-node
-Docker Swarm service: health-checked rollout, automatic rollback, blue/green switch.
+Docker Swarm service: health-checked rollout, automatic rollback, blue/green switch, a switch
+back to a colour that already runs the image without updating it; and writes the deploy report
+the runner reads (RUNNER_DEPLOY_REPORT). The canary strategy: test_plugin_deploy_canary.py.
 
 The swarm deploys run the plugin's entry point in this process against the host socket (the
 same code the image runs): a swarm rollout takes 10-20 s, and a plugin container living that
@@ -10,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import subprocess
-import time
+from types import SimpleNamespace
 
 import deploy_plugin
 import docker
 import pytest
+from deploy_canary import CanaryRelease
+from plugin_kit.settings import Settings
 
-from tests.plugins.conftest import BUSYBOX, TEST_LABEL, PluginRun
+from tests.plugins.conftest import TEST_LABEL, PluginRun, running_images
 
 SIGNING_SECRET = "whsec-deploy-0123456789"
-APP = "pipeline-runner/swarm-app"
 
 
 def test_webhook_sends_the_signed_template_with_retries(plugin_env, receiver, in_process):
@@ -98,66 +100,6 @@ def test_plugin_image_calls_the_webhook(plugin_images, run_plugin, receiver, plu
     assert hook.headers["X-Pipeline-Signature"].startswith("sha256=")
 
 
-def _swarm_state(docker_client) -> str:
-    return docker_client.info().get("Swarm", {}).get("LocalNodeState", "")
-
-
-def _wait_for_swarm_state(docker_client, wanted: str, deadline: float = 60.0) -> str:
-    # `swarm leave` returns before the engine says so on a loaded machine.
-    end = time.monotonic() + deadline
-    state = _swarm_state(docker_client)
-    while state != wanted and time.monotonic() < end:
-        time.sleep(0.5)
-        state = _swarm_state(docker_client)
-    return state
-
-
-@pytest.fixture
-def swarm(docker_client, tmp_path_factory):
-    """A single-node swarm on the local engine and three app images; left again afterwards.
-
-    Per test: an engine has one swarm, and a module-wide one would stay up while the worker
-    runs other modules' tests in between (pytest orders tests by their session fixtures)."""
-    state = _wait_for_swarm_state(docker_client, "inactive")
-    if state != "inactive":
-        pytest.fail(f"the engine is already in swarm state {state!r}: leave it before the tests")
-    # `swarm init` creates the docker_gwbridge network and `swarm leave` keeps it.
-    had_gwbridge = bool(docker_client.networks.list(names=["docker_gwbridge"]))
-    subprocess.run(
-        ["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
-    folder = tmp_path_factory.mktemp("swarm-app")
-    images = {}
-    try:
-        for version, check in (("good1", "true"), ("good2", "true"), ("bad", "false")):
-            (folder / "Dockerfile").write_text(
-                f"FROM {BUSYBOX}\nRUN echo {version} > /version\n"
-                f"HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD {check}\n"
-                'CMD ["sleep", "3600"]\n'
-            )
-            ref = f"{APP}:test-{version}"
-            docker_client.images.build(
-                path=str(folder), tag=ref, labels={TEST_LABEL: "1"}, rm=True, forcerm=True
-            )
-            images[version] = ref
-        yield images
-    finally:
-        for service in docker_client.services.list(filters={"label": TEST_LABEL}):
-            service.remove()
-        subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)
-        left = _wait_for_swarm_state(docker_client, "inactive")
-        if not had_gwbridge:
-            subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
-        for ref in images.values():
-            try:
-                docker_client.images.remove(ref, force=True)
-            except docker.errors.APIError:
-                pass
-        assert left == "inactive", f"the swarm did not end: {left}"
-
-
 def _service(docker_client, name, image, labels=None):
     return docker_client.services.create(
         image,
@@ -172,34 +114,120 @@ def _deploy(in_process, env, image):
     return PluginRun(code, output)
 
 
-def _running_images(docker_client, name):
-    """Images of the service's running tasks, once swarm reports every wanted task running."""
-    service = docker_client.services.get(name)
-    for _ in range(60):
-        tasks = service.tasks(filters={"desired-state": "running"})
-        if tasks and all(t["Status"]["State"] == "running" for t in tasks):
-            break
-        time.sleep(0.5)
-    return {t["Spec"]["ContainerSpec"]["Image"].split("@")[0] for t in tasks}
+def test_webhook_deploy_writes_the_report_only_when_asked(
+    plugin_env, receiver, in_process, tmp_path
+):
+    env = dict(plugin_env, PLUGIN_URLS=f"{receiver.url}/deploy", PLUGIN_IMAGE="acme/app:1.2.3")
+    code, out = in_process(deploy_plugin.main, env, cwd=tmp_path)
+    assert code == 0, out
+    assert list(tmp_path.iterdir()) == []  # no RUNNER_DEPLOY_REPORT, no file
+
+    report = tmp_path / "reports" / "deploy.json"
+    code, out = in_process(deploy_plugin.main, dict(env, RUNNER_DEPLOY_REPORT=str(report)))
+    assert code == 0, out
+    assert json.loads(report.read_text()) == {
+        "state": "live",
+        "strategy": "webhook",
+        "traffic_share": 100,
+        "image": "acme/app:1.2.3",
+        "message": "the deploy webhook accepted acme/app:1.2.3",
+    }
+
+
+@pytest.mark.parametrize(
+    "settings, error",
+    [
+        ({"PLUGIN_ACTION": "promote"}, "setting 'action' is for strategy: canary, not rolling"),
+        (
+            {"PLUGIN_STRATEGY": "canary", "PLUGIN_ACTION": "finish"},
+            "setting 'action' 'finish' is not start, promote or abort",
+        ),
+        (
+            {"PLUGIN_STRATEGY": "canary", "PLUGIN_CANARY_PERCENT": "100"},
+            "setting 'canary_percent' must be above 0 and below 100, got 100",
+        ),
+        (
+            {"PLUGIN_STRATEGY": "canary", "PLUGIN_CANARY_REPLICAS": "0"},
+            "setting 'canary_replicas' must be 1 to 1000, got 0",
+        ),
+        (
+            {
+                "PLUGIN_STRATEGY": "canary",
+                "PLUGIN_CANARY_REPLICAS": "1",
+                "PLUGIN_CANARY_PERCENT": "20",
+            },
+            "set 'canary_replicas' or 'canary_percent', not both",
+        ),
+        (
+            {"PLUGIN_STRATEGY": "canary", "PLUGIN_ACTION": "abort", "PLUGIN_AUTO_PROMOTE": "1"},
+            "setting 'auto_promote' goes with action start, not abort",
+        ),
+    ],
+)
+def test_wrong_canary_settings_fail_before_any_call(plugin_env, in_process, settings, error):
+    env = dict(plugin_env, PLUGIN_SERVICE="web", PLUGIN_IMAGE="app:2", **settings)
+    env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"  # reached: a different error
+    code, out = in_process(deploy_plugin.main, env)
+    assert code == 1
+    assert out.strip().splitlines()[-1] == f"error: {error}"
+
+
+@pytest.mark.parametrize(
+    "settings, live, canary",
+    [
+        ({"PLUGIN_CANARY_PERCENT": "25"}, 3, 1),
+        ({"PLUGIN_CANARY_PERCENT": "25%"}, 3, 1),
+        ({"PLUGIN_CANARY_PERCENT": "50"}, 2, 2),
+        ({"PLUGIN_CANARY_PERCENT": "20"}, 8, 2),
+        ({"PLUGIN_CANARY_PERCENT": "5"}, 3, 1),  # never fewer than one
+        ({"PLUGIN_CANARY_REPLICAS": "3"}, 2, 3),
+        ({}, 6, 1),
+    ],
+)
+def test_canary_replicas_come_from_the_setting_or_the_percent_of_all(settings, live, canary):
+    # Logic only (no engine); the real canary of 25 % beside 3 replicas runs in
+    # test_plugin_deploy_canary.py.
+    env = {"PLUGIN_SERVICE": "web", "PLUGIN_STRATEGY": "canary", "PLUGIN_IMAGE": "app:2"}
+    plan = deploy_plugin.read_swarm_deploy(Settings({**env, **settings}))
+    release = CanaryRelease(SimpleNamespace(api=None, plan=plan))
+    assert release.canary_replicas(live) == canary
 
 
 @pytest.mark.docker
-def test_swarm_update_and_rollback_on_failed_health_check(docker_client, in_process, swarm, run_id):
+def test_swarm_update_and_rollback_on_failed_health_check(
+    docker_client, in_process, swarm, run_id, tmp_path
+):
     name = f"web-{run_id}"
     _service(docker_client, name, swarm["good1"])
-    env = {"PLUGIN_SERVICE": name, "PLUGIN_MONITOR": "4", "PLUGIN_TIMEOUT": "120"}
+    report = tmp_path / "deploy" / "report.json"
+    env = {
+        "PLUGIN_SERVICE": name,
+        "PLUGIN_MONITOR": "4",
+        "PLUGIN_TIMEOUT": "120",
+        "RUNNER_DEPLOY_REPORT": str(report),
+    }
 
     result = _deploy(in_process, env, swarm["good2"])
     assert result.exit_code == 0, result.output
-    assert _running_images(docker_client, name) == {swarm["good2"]}
+    assert running_images(docker_client, name) == {swarm["good2"]}
+    assert json.loads(report.read_text()) == {
+        "state": "live",
+        "strategy": "rolling",
+        "traffic_share": 100,
+        "image": swarm["good2"],
+        "message": f"service {name} runs {swarm['good2']}",
+    }
 
     result = _deploy(in_process, env, swarm["bad"])
     assert result.exit_code == 1, result.output
     last = result.output.strip().splitlines()[-1]
     assert f"rolled back to {swarm['good2']}" in last and "unhealthy" in last
+    written = json.loads(report.read_text())
+    assert (written["state"], written["traffic_share"]) == ("rolled-back", 0)
+    assert written["image"] == swarm["bad"] and last == f"error: {written['message']}"
     spec = docker_client.services.get(name).attrs["Spec"]
     assert spec["TaskTemplate"]["ContainerSpec"]["Image"] == swarm["good2"]
-    assert _running_images(docker_client, name) == {swarm["good2"]}
+    assert running_images(docker_client, name) == {swarm["good2"]}
 
 
 @pytest.mark.docker
@@ -231,8 +259,46 @@ def test_swarm_blue_green_switches_only_after_a_healthy_deploy(
     assert green["Labels"]["traefik.enable"] == "true"
     assert blue["Labels"]["pipeline-runner.live"] == "false"
     assert blue["Labels"]["traefik.enable"] == "false"
-    assert _running_images(docker_client, f"{base}-green") == {swarm["good2"]}
-    assert _running_images(docker_client, f"{base}-blue") == {swarm["good1"]}
+    assert running_images(docker_client, f"{base}-green") == {swarm["good2"]}
+    assert running_images(docker_client, f"{base}-blue") == {swarm["good1"]}
+
+
+@pytest.mark.docker
+def test_swarm_blue_green_switch_back_changes_labels_without_an_update(
+    docker_client, in_process, swarm, run_id, tmp_path
+):
+    base = f"shop-{run_id}"
+    _service(docker_client, f"{base}-blue", swarm["good2"], {"pipeline-runner.live": "true"})
+    _service(docker_client, f"{base}-green", swarm["good1"], {"pipeline-runner.live": "false"})
+    assert running_images(docker_client, f"{base}-green") == {swarm["good1"]}
+    green = docker_client.services.get(f"{base}-green")
+    tasks_before = {t["ID"] for t in green.tasks(filters={"desired-state": "running"})}
+    template_before = green.attrs["Spec"]["TaskTemplate"]
+    report = tmp_path / "report.json"
+    env = {
+        "PLUGIN_SERVICE": base,
+        "PLUGIN_STRATEGY": "blue-green",
+        "PLUGIN_MONITOR": "3",
+        "RUNNER_DEPLOY_REPORT": str(report),
+    }
+
+    result = _deploy(in_process, env, swarm["good1"])  # back to the version green still runs
+
+    assert result.exit_code == 0, result.output
+    assert f"{base}-green already runs {swarm['good1']}" in result.output
+    assert "switching back without an update" in result.output
+    assert f"updating service {base}-green" not in result.output
+    green.reload()
+    blue = docker_client.services.get(f"{base}-blue").attrs["Spec"]
+    assert green.attrs["Spec"]["Labels"]["pipeline-runner.live"] == "true"
+    assert blue["Labels"]["pipeline-runner.live"] == "false"
+    # Only the labels changed: the same task template (no forced update), the same tasks.
+    assert green.attrs["Spec"]["TaskTemplate"] == template_before
+    assert {t["ID"] for t in green.tasks(filters={"desired-state": "running"})} == tasks_before
+    assert running_images(docker_client, f"{base}-blue") == {swarm["good2"]}
+    written = json.loads(report.read_text())
+    assert (written["state"], written["strategy"]) == ("live", "blue-green")
+    assert written["message"].startswith(f"switched back: {base}-green is live")
 
 
 def test_unreachable_webhook_fails_without_quoting_its_token(plugin_env, in_process):
