@@ -44,16 +44,18 @@ RELATIVE = re.compile(r"^([0-9]{1,6})([smhdw])$")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def build_subject(repo: Repo | None, build: Build) -> str:
+def build_subject(repo: Repo, build: Build) -> str:
     """The subject of a build's entries: ``build:acme/app#7``."""
-    slug = repo.slug if repo is not None else f"#{build.repo_id}"
-    return f"build:{slug}#{build.number}"
+    return f"build:{repo.slug}#{build.number}"
 
 
 def record_build(
     stores: Stores, build: Build, kind: str, actor: str, words: str, repo: Repo | None = None
 ) -> AuditEvent:
-    """Record ``build.<kind>`` of ``build`` in its repository's log: ``build #7 <words>``."""
+    """Record ``build.<kind>`` of ``build`` in its repository's log: ``build #7 <words>``.
+    ``repo`` is the build's repository, read from the store when not given."""
+    if repo is None:
+        repo = stores.repos.get(build.repo_id)
     event: AuditEvent = stores.audit.record(
         f"build.{kind}",
         build_subject(repo, build),
