@@ -11,6 +11,7 @@ server admins — the adapters check that.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -158,15 +159,7 @@ def as_json(event: AuditEvent, slugs: Mapping[int, str]) -> dict[str, Any]:
 
 
 def _with_repo(wanted: AuditFilter, repo_id: int) -> AuditFilter:
-    return AuditFilter(
-        repo_id=repo_id,
-        subject=wanted.subject,
-        kind=wanted.kind,
-        actor=wanted.actor,
-        since=wanted.since,
-        until=wanted.until,
-        before=wanted.before,
-    )
+    return dataclasses.replace(wanted, repo_id=repo_id)
 
 
 def _text(args: Mapping[str, Any], name: str) -> str:
