@@ -11,6 +11,7 @@ server admins — the adapters check that.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 from runner.core import ERROR, Build, Repo
 from runner.errors import BadRequest
-from runner.services.values import MAX_NUMBER, whole_number
+from runner.services.values import whole_number
 from runner.store import Stores
 from runner.store.audit import AuditEvent, AuditFilter
 
@@ -37,22 +38,25 @@ __all__ = [
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_ACTOR = 200
+MAX_ARGUMENT = 300  # any query argument, before its own rule
 KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]*)*$")
 MAX_KIND = 50
 RELATIVE = re.compile(r"^([0-9]{1,6})([smhdw])$")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def build_subject(repo: Repo | None, build: Build) -> str:
+def build_subject(repo: Repo, build: Build) -> str:
     """The subject of a build's entries: ``build:acme/app#7``."""
-    slug = repo.slug if repo is not None else f"#{build.repo_id}"
-    return f"build:{slug}#{build.number}"
+    return f"build:{repo.slug}#{build.number}"
 
 
 def record_build(
     stores: Stores, build: Build, kind: str, actor: str, words: str, repo: Repo | None = None
 ) -> AuditEvent:
-    """Record ``build.<kind>`` of ``build`` in its repository's log: ``build #7 <words>``."""
+    """Record ``build.<kind>`` of ``build`` in its repository's log: ``build #7 <words>``.
+    ``repo`` is the build's repository, read from the store when not given."""
+    if repo is None:
+        repo = stores.repos.get(build.repo_id)
     event: AuditEvent = stores.audit.record(
         f"build.{kind}",
         build_subject(repo, build),
@@ -155,22 +159,14 @@ def as_json(event: AuditEvent, slugs: Mapping[int, str]) -> dict[str, Any]:
 
 
 def _with_repo(wanted: AuditFilter, repo_id: int) -> AuditFilter:
-    return AuditFilter(
-        repo_id=repo_id,
-        subject=wanted.subject,
-        kind=wanted.kind,
-        actor=wanted.actor,
-        since=wanted.since,
-        until=wanted.until,
-        before=wanted.before,
-    )
+    return dataclasses.replace(wanted, repo_id=repo_id)
 
 
 def _text(args: Mapping[str, Any], name: str) -> str:
     value = args.get(name)
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value) > 100 + MAX_ACTOR:
+    if not isinstance(value, str) or len(value) > MAX_ARGUMENT:
         raise BadRequest(f"{name} must be short text")
     return value.strip()
 
@@ -193,4 +189,4 @@ def _moment(text: str, name: str, now: float) -> float | None:
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return min(when.timestamp(), float(MAX_NUMBER) * 100)
+    return when.timestamp()

@@ -88,7 +88,19 @@ def logged(server, admin, tmp_path_factory):
     api("POST", f"/repos/{SLUG}/builds/5/approve")
     api("POST", f"/repos/{SLUG}/builds/2/rollback", 201, target="production")  # #6
     api("POST", f"/repos/{SLUG}/builds/6/decline", who=olga)
+    api("PUT", f"/repos/{SLUG}/webhook", secret="a-new-webhook-secret")
+    api("POST", f"/repos/{SLUG}/environments", 201, name="scratch")
+    api("DELETE", f"/repos/{SLUG}/environments/scratch")
+    admin.ok("repo", "perms", "rm", SLUG, "olga")
+    api("DELETE", f"/repos/{SLUG}")  # deactivated
+    # The server's own: an agent, a user's admin right and password, a token revoked.
     admin.ok("agent", "token", "create", "edge-ev", "--labels", "env=production")
+    agent_id = next(a["id"] for a in api("GET", "/agents") if a["name"] == "edge-ev")
+    api("PATCH", f"/agents/{agent_id}", capacity=2)
+    api("DELETE", f"/agents/{agent_id}")
+    api("PATCH", "/users/olga", is_admin=True, password="another-long-password")
+    made = api("POST", "/user/tokens", 201, who=olga, name="spare")
+    api("DELETE", f"/user/tokens/{made['id']}", who=olga)
     return {"admin": token, "olga": olga, "server": server}
 
 
@@ -122,15 +134,19 @@ def test_every_action_is_in_the_repositorys_log_with_its_actor(admin, logged):
         ("build.approved", "admin", "build #5 approved"),
         ("build.rolled_back", "admin", "build #6 rolls production back to #2"),
         ("build.declined", "olga", "build #6 declined"),
+        ("repo.webhook_secret", "admin", "webhook secret set"),
+        ("environment.created", "admin", "environment scratch added"),
+        ("environment.deleted", "admin", "environment scratch deleted"),
+        ("repo.role", "admin", "olga has no role"),
+        ("repo.deactivated", "admin", f"repository {SLUG} deactivated"),
     ]
     # Build messages end with the commit's short sha.
     assert [(k, a, m.split(" (")[0] if k.startswith("build.") else m) for k, a, m in seen] == (
         expected
     )
     assert all(e["repo"] == SLUG and e["created"] > 0 for e in entries)
-    assert {e["subject"] for e in entries if e["kind"].startswith("build.")} >= {
-        f"build:{SLUG}#2",
-        f"build:{SLUG}#6",
+    assert {e["subject"] for e in entries if e["kind"].startswith("build.")} == {
+        f"build:{SLUG}#{n}" for n in range(1, 7)
     }
     text = admin.ok("events", SLUG)
     assert "\tolga\tbuild.cancelled\tbuild #3 cancelled" in text
@@ -146,6 +162,16 @@ def test_the_server_log_has_the_servers_own_entries_and_every_repositorys(admin,
     assert ("build.declined", SLUG, "olga") in mine
     registered = "agent edge-ev registered: labels env=production; capacity 1"
     assert any(e["message"].startswith(registered) for e in entries)
+    server_own = [(e["kind"], e["actor"], e["message"]) for e in entries if e["repo"] is None]
+    assert server_own[:7] == [
+        ("token.revoked", "olga", "API token 'spare' of olga revoked"),
+        ("token.created", "olga", "new API token 'spare' of olga"),
+        ("user.password", "admin", "password of olga changed"),
+        ("user.admin", "admin", "olga made a server admin"),
+        ("agent.removed", "admin", "agent edge-ev removed, its tokens revoked"),
+        ("agent.changed", "admin", "agent edge-ev changed: capacity 1 → 2"),
+        ("agent.token", "admin", "agent edge-ev: new token"),
+    ]
     text = admin.ok("events", "--kind", "agent.")
     assert "\tadmin\tagent.registered\t-\tagent edge-ev registered" in text
     only = _events(admin, "--kind", "build.", "--limit", "500")
@@ -181,11 +207,11 @@ def test_filters_select_by_kind_prefix_actor_time_and_page(admin, logged):
     ]
     assert _events(admin, SLUG, "--actor", "nobody") == []
     assert _events(admin, SLUG, "--since", "2099-01-01") == []
-    assert len(_events(admin, SLUG, "--since", "1h", "--limit", "500")) == 22
+    assert len(_events(admin, SLUG, "--since", "1h", "--limit", "500")) == 27
     assert _events(admin, SLUG, "--until", "2001-01-01T00:00") == []
     first = _events(admin, SLUG, "--limit", "5")
     rest = _events(admin, SLUG, "--limit", "500", "--before", str(first[-1]["id"]))
-    assert len(first) == 5 and len(first) + len(rest) == 22
+    assert len(first) == 5 and len(first) + len(rest) == 27
     assert [e["id"] for e in first + rest] == sorted((e["id"] for e in first + rest), reverse=True)
 
 
