@@ -4,7 +4,7 @@ reported through /run/runner/deployment.json (image, strategy); a failing deploy
 failed while the earlier one stays live; a tag for production waits for approval and records
 its approver; a canary left running is kept as canary with its traffic share beside the live
 version. `runner env status` (all environments, one, or an unknown one refused), `runner deploy
-ls`, `runner build ls`, the build's JSON and the deployments API say so."""
+ls`, `runner build ls`, `runner build show`, the build's JSON and the deployments API say so."""
 
 from __future__ import annotations
 
@@ -135,6 +135,8 @@ def test_deployments_are_recorded_with_agent_report_approver_and_result(fleet):
     assert refused.returncode == 1 and "404: no environment 'nowhere'" in refused.stderr
     as_json = json.loads(server.cli("deploy", "ls", SLUG, "--json"))
     assert [r["build_number"] for r in as_json] == [canary, release, failing, first]
+    shown = server.cli("build", "show", SLUG, str(canary)).splitlines()
+    assert shown[1] == "deployed to staging: canary 20%"
     builds = server.cli("build", "ls", SLUG).splitlines()
     assert builds[0].split()[4] == "staging" and builds[1].split()[4] == "production"
 
