@@ -352,7 +352,7 @@ class Executor:
     def _run_container(self, unit: StepSpec, env: dict[str, str], sink: LogSink) -> StepResult:
         result = self.engine.run_step(self._active_run(), unit, env, sink)
         if result.report:
-            result.report = _checked_report(result.report, sink)
+            result.report = _checked_report(result.report, sink, self.masker)
         return result
 
     def _clone(self, unit: StepSpec, sink: LogSink, started: float) -> StepResult:
@@ -415,14 +415,18 @@ class Executor:
             pass
 
 
-def _checked_report(raw: bytes, sink: LogSink) -> bytes:
-    """The step's deploy report as checked JSON, said in its log; b"" (and a warning saying
-    why) when it breaks the contract of ``runner.deploy_report``."""
+def _checked_report(raw: bytes, sink: LogSink, masker: Masker) -> bytes:
+    """The step's deploy report as checked JSON, its texts masked as log lines are (a secret
+    written into its message is no more shown than one printed), said in its log; b"" (and a
+    warning saying why) when it breaks the contract of ``runner.deploy_report``."""
     try:
         report = read_report(raw)
     except ReportError as exc:
         sink(f"warning: deploy report ignored: {exc}")
         return b""
+    for key, value in report.items():
+        if isinstance(value, str):
+            report[key] = masker.mask(value)
     sink(f"deploy report: {describe_report(report)}")
     return json.dumps(report).encode()
 

@@ -70,6 +70,13 @@ def show_build(repo: str, number: int) -> None:
         click.echo(f"config revision: {item['config_revision']}")
     if item.get("error"):
         click.echo(f"error: {item['error']}")
+    for deployed in item.get("deployments") or []:
+        by = "" if deployed["build_number"] == number else f" by #{deployed['build_number']}"
+        share = deployed.get("traffic_share")
+        click.echo(
+            f"deployed to {deployed['environment']}{by}: {deployed['state']}"
+            + (f" {share}%" if share is not None else "")
+        )
     for stage in item["stages"]:
         agent = stage.get("agent_name") or (
             f"agent #{stage['agent_id']}" if stage.get("agent_id") else ""

@@ -48,7 +48,7 @@ def describe(record: dict[str, Any]) -> str:
         state_text(record),
     ]
     if record.get("message"):
-        parts.append(record["message"])
+        parts.append(" ".join(str(record["message"]).split()))  # one line per record
     return "  ".join(parts)
 
 

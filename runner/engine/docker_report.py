@@ -18,15 +18,14 @@ _NAME = posixpath.basename(REPORT_PATH)
 
 def prepare_report_dir(api: Any, cid: str) -> None:
     """Create the report's directory (any user may write, as in ``/tmp``) in the created
-    container ``cid``, so a step can write the file without making it first."""
+    container ``cid``, so a step can write the file without making it first. Only the
+    directory itself is in the archive: the image's own parents (``/run``) keep their modes."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        parts = REPORT_DIR.strip("/").split("/")
-        for depth in range(1, len(parts) + 1):
-            info = tarfile.TarInfo("/".join(parts[:depth]))
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o1777 if depth == len(parts) else 0o755
-            archive.addfile(info)
+        info = tarfile.TarInfo(REPORT_DIR.strip("/"))
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o1777
+        archive.addfile(info)
     api.put_archive(cid, "/", buffer.getvalue())
 
 

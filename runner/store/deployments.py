@@ -13,7 +13,8 @@ called by one line of the store function concerned:
   once the build is released.
 - ``on_settle`` (``runner.store.progress.settle``): at the build's end, ``finished`` and the final
   state (``final_state``); a record that becomes ``live`` supersedes the environment's previous
-  ``live`` (and ``canary``) records.
+  ``live`` and ``canary`` records, one that ends ``aborted`` or ``rolled-back`` its ``canary``
+  records (the canary is gone).
 
 Deploy steps report what they did (``runner.deploy_report``); ``DeploymentStore.report`` writes
 that into the record of a build still running.
@@ -51,6 +52,15 @@ STATE_ROLLED_BACK = "rolled-back"
 KEPT_AFTER_SUCCESS = frozenset({STATE_CANARY, STATE_ABORTED, STATE_ROLLED_BACK, STATE_FAILED})
 # What a build that did not succeed keeps: the live version was left untouched, said precisely.
 KEPT_AFTER_FAILURE = frozenset({STATE_ABORTED, STATE_ROLLED_BACK})
+
+# What a record ending in a state replaces in its environment: a new live version replaces the
+# live one and any canary beside it; an abort or a rollback removed the canary a build before
+# it may have left running.
+SUPERSEDES: dict[str, tuple[str, ...]] = {
+    STATE_LIVE: (STATE_LIVE, STATE_CANARY),
+    STATE_ABORTED: (STATE_CANARY,),
+    STATE_ROLLED_BACK: (STATE_CANARY,),
+}
 
 MAX_PAGE = 100
 DEPLOY_EVENTS = ("promote", "rollback")
@@ -142,7 +152,8 @@ def on_decision(s: Session, build_id: int, login: str, decision: str) -> None:
 
 
 def on_settle(s: Session, build: BuildRow, stamp: float) -> None:
-    """In the transaction that ends ``build``: its record's final state and ``finished``."""
+    """In the transaction that ends ``build``: its record's final state and ``finished``; the
+    environment's earlier records it replaces become ``superseded`` (``SUPERSEDES``)."""
     rows = s.scalars(
         select(DeploymentRow).where(
             DeploymentRow.build_id == build.id, DeploymentRow.finished == 0.0
@@ -151,13 +162,14 @@ def on_settle(s: Session, build: BuildRow, stamp: float) -> None:
     for row in rows:
         row.state = final_state(build.status, row.state)
         row.finished = stamp
-        if row.state == STATE_LIVE:
+        replaced = SUPERSEDES.get(row.state)
+        if replaced:
             s.execute(
                 update(DeploymentRow)
                 .where(
                     DeploymentRow.repo_id == row.repo_id,
                     DeploymentRow.environment == row.environment,
-                    DeploymentRow.state.in_([STATE_LIVE, STATE_CANARY]),
+                    DeploymentRow.state.in_(replaced),
                     DeploymentRow.finished > 0.0,
                     DeploymentRow.id != row.id,
                 )

@@ -1,8 +1,8 @@
 """The deploy report channel on the agent's side, with the fake engine: steps of a build with a
 target get ``RUNNER_DEPLOY_REPORT`` (the pipeline cannot move it), a report that follows the
-contract is said in the step's log and handed on as checked JSON, a broken one is a warning and
-goes nowhere; and the contract's rule itself (``runner.deploy_report``). The real channel,
-through Docker and a server, is tests/agents/test_deployments.py."""
+contract is said in the step's log and handed on as checked JSON (secrets masked), a broken
+one is a warning and goes nowhere; and the contract's rule itself (``runner.deploy_report``).
+The real channel, through Docker and a server, is tests/agents/test_deployments.py."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import json
 import pytest
 
 from runner.agent.executor import Executor
+from runner.agent.masking import MASK
 from runner.deploy_report import REPORT_ENV, REPORT_PATH, ReportError, parse_report, read_report
 from runner.engine.base import StepLog
 from runner.engine.fake import FakeBehaviour, FakeEngine
@@ -35,7 +36,13 @@ class Logs:
         return StepLog(self.lines.setdefault(name, []).append)
 
 
-def run(report: bytes, *, deploy_report: bool = True, step_env: dict[str, str] | None = None):
+def run(
+    report: bytes,
+    *,
+    deploy_report: bool = True,
+    step_env: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+):
     engine = FakeEngine({"deploy": FakeBehaviour(report=report)})
     stage = StageSpec(name="s", steps=[StepSpec("deploy", "img", environment=step_env or {})])
     logs, updates = Logs(), []
@@ -45,6 +52,7 @@ def run(report: bytes, *, deploy_report: bool = True, step_env: dict[str, str] |
         log_sink_factory=logs,
         on_step_update=updates.append,
         deploy_report=deploy_report,
+        secrets=secrets,
     )
     result = executor.run()
     return engine, logs.lines.get("deploy", []), updates[-1], result
@@ -98,3 +106,10 @@ def test_the_rule_keeps_given_keys_and_rounds_the_share():
         parse_report({"image": "x" * 501})
     with pytest.raises(ReportError, match="traffic_share"):
         parse_report({"traffic_share": True})
+
+
+def test_a_secret_written_into_the_report_is_masked_as_in_the_log():
+    raw = json.dumps({"state": "live", "message": "token s3cr3t-value used"}).encode()
+    _engine, lines, update, _result = run(raw, secrets={"token": "s3cr3t-value"})
+    assert json.loads(update.report)["message"] == f"token {MASK} used"
+    assert "s3cr3t-value" not in lines[-1]

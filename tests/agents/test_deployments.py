@@ -3,12 +3,14 @@ branch staging takes is recorded live with the agent that ran it and what its de
 reported through /run/runner/deployment.json (image, strategy); a failing deploy is recorded
 failed while the earlier one stays live; a tag for production waits for approval and records
 its approver; a canary left running is kept as canary with its traffic share beside the live
-version. `runner env status`, `runner deploy ls`, `runner build ls`, the build's JSON and the
-deployments API say so."""
+version. `runner env status` (all environments, one, or an unknown one refused), `runner deploy
+ls`, `runner build ls`, `runner build show`, the build's JSON and the deployments API say so."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -121,8 +123,20 @@ def test_deployments_are_recorded_with_agent_report_approver_and_result(fleet):
     ]
     assert "canary 20%  canary by the test" in history[0]
     assert "  failed" in history[1] and "live 100%  live by the test" in history[2]
+    one = json.loads(server.cli("env", "status", SLUG, "--env", "production", "--json"))
+    assert [(s["environment"], s["live"]["version"]) for s in one] == [("production", "v1.2.0")]
+    refused = subprocess.run(
+        [sys.executable, "-m", "runner", "env", "status", SLUG, "--env", "nowhere"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1 and "404: no environment 'nowhere'" in refused.stderr
     as_json = json.loads(server.cli("deploy", "ls", SLUG, "--json"))
     assert [r["build_number"] for r in as_json] == [canary, release, failing, first]
+    shown = server.cli("build", "show", SLUG, str(canary)).splitlines()
+    assert shown[1] == "deployed to staging: canary 20%"
     builds = server.cli("build", "ls", SLUG).splitlines()
     assert builds[0].split()[4] == "staging" and builds[1].split()[4] == "production"
 

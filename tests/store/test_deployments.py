@@ -191,3 +191,19 @@ def test_the_record_names_the_agent_of_the_latest_claimed_stage(stores, repo, ag
     stores.stages.done(again.id, SUCCESS, agent_id=other.id)
     stores.stages.claim(agent)
     assert only_record(stores, build).agent == "deployer-1"
+
+
+def test_an_abort_in_a_later_build_ends_the_canary_an_earlier_one_left(stores, repo, agent):
+    live = deploy_build(stores, repo)
+    run_to_end(stores, agent, live)
+    canary = deploy_build(stores, repo)
+    stage = stores.stages.claim(agent)
+    stores.deployments.report(canary.id, {"state": "canary", "traffic_share": 10})
+    stores.stages.done(stage.id, SUCCESS, agent_id=agent.id)
+    abort = deploy_build(stores, repo)
+    stage = stores.stages.claim(agent)
+    stores.deployments.report(abort.id, {"state": "aborted"})
+    stores.stages.done(stage.id, FAILURE, agent_id=agent.id)
+    assert only_record(stores, abort).state == "aborted"
+    assert only_record(stores, canary).state == "superseded"
+    assert only_record(stores, live).state == "live"
