@@ -1,7 +1,7 @@
 """The approval rules as pure logic (``runner.approval_rules``) and their declaration keys: which
 builds wait, whom four-eyes refuses (sender or commit author, any case), one person counting
 once, and the words of what a blocked build waits for. The same rules run through a real
-server in tests/agents/test_approval_rules.py."""
+server in tests/agents/test_deploy_approvals.py."""
 
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
 """The approval rules on the pages: the environment form sets how many people approve,
 four-eyes and the rollback exemption (refusing a bad number), and the build page's Approve
-button obeys the same rule as the API, with the same four-eyes message."""
+button obeys the same rule as the API, with the same four-eyes message; the page says how many
+approvals are still needed; a promote or rollback from the page whose pipeline has no step for
+the environment is refused (422) with the reason, as the API refuses it."""
 
 from __future__ import annotations
 
+from runner.testing import LocalRepo
 from tests.webui.conftest import csrf_of
 
 
@@ -81,3 +84,32 @@ def test_the_build_page_says_how_many_approvals_are_still_needed(app, client_as,
     assert api.status_code == 200 and api.get_json()["status"] == "blocked"
     state = client_as("reader").get(f"/repos/acme/web/{number}/state.json").get_json()
     assert "waiting for 1 more approval (2 required)" in str(state)
+
+
+def test_a_promote_from_the_page_with_nothing_to_deploy_shows_the_reason_and_makes_no_build(
+    app, client_as, stores, seeded, tmp_path
+):
+    origin = LocalRepo(tmp_path / "git")
+    origin.commit({".drone.yml": "kind: pipeline\nname: ci\nsteps:\n- name: test\n"
+                   "  image: runner-test/busybox\n  commands: [true]\n"})  # fmt: skip
+    repo = stores.repos.create("acme/ship", clone_url=origin.clone_url)
+    stores.users.grant(stores.users.find("writer").id, repo.id, "write")
+    stores.environments.create(repo.id, "production", events=["promote", "rollback"])
+    headers = _api_headers(stores, "writer")
+    made = app.test_client().post("/api/v1/repos/acme/ship/builds", json={}, headers=headers)
+    assert made.status_code == 201, made.get_json()
+    number = made.get_json()["number"]
+    stores.builds.update(made.get_json()["id"], status="success")
+
+    writer = client_as("writer")
+    page = writer.get(f"/repos/acme/ship/{number}").get_data(as_text=True)
+    refused = writer.post(
+        f"/repos/acme/ship/{number}/promote",
+        data={"csrf_token": csrf_of(page), "target": "production", "event": "rollback"},
+    )
+    assert refused.status_code == 422
+    assert (
+        f"build #{number} (commit {made.get_json()['commit'][:7]}) has no step for environment "
+        "production: its pipeline would deploy nothing"
+    ) in refused.get_data(as_text=True)
+    assert stores.builds.count(repo.id) == 1
