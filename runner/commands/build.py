@@ -66,8 +66,6 @@ def show_build(repo: str, number: int) -> None:
     """Show build NUMBER of REPO with its stages and steps."""
     item = client().json("GET", f"{repo_path(repo)}/builds/{number}")
     click.echo(_line(item))
-    if item.get("config_revision"):
-        click.echo(f"config revision: {item['config_revision']}")
     if item.get("error"):
         click.echo(f"error: {item['error']}")
     for deployed in item.get("deployments") or []:
@@ -92,6 +90,8 @@ def show_build(repo: str, number: int) -> None:
                 + (f" exit {step['exit_code']}" if step["exit_code"] else "")
                 + (f": {step['error']}" if step.get("error") else "")
             )
+    if item.get("config_revision"):
+        click.echo(f"config revision: {item['config_revision']}")
 
 
 @build.command("logs")

@@ -1,7 +1,8 @@
 """The Triggerer numbers the pipeline file it reads (real git, real SQLite and PostgreSQL): the
 build and its compiled steps carry the revision, substitution sees it, a restart or promote of an
-old build gets its file's own revision back, and a pull request never takes a number (it gets
-its file's revision when that content was built before, else 0)."""
+old build gets its file's own revision back, a file that fails to lint is numbered too (its
+error build shows it), and a pull request never takes a number (it gets its file's revision
+when that content was built before, else 0)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,12 @@ def test_a_pull_request_of_a_built_file_gets_its_revision(hub, origin):
     hub.triggerer.trigger(repo, push_event(origin.commit({".drone.yml": SIMPLE}, "base")))
     sha = origin.pull_request(8, {"README.md": "docs only\n"}, "docs")
     assert hub.triggerer.trigger(repo, _pull_request(sha, 8)).config_revision == 1
+
+
+def test_a_file_that_fails_to_lint_is_numbered_and_its_fix_is_the_next(hub, origin):
+    repo = add_repo(hub, origin)
+    broken = SIMPLE.replace("    image: runner-test/busybox\n", "")
+    failed = hub.triggerer.trigger(repo, push_event(origin.commit({".drone.yml": broken}, "x")))
+    assert failed.status == "error" and failed.config_revision == 1
+    fixed = hub.triggerer.trigger(repo, push_event(origin.commit({".drone.yml": SIMPLE}, "y")))
+    assert fixed.status == "pending" and fixed.config_revision == 2
