@@ -22,6 +22,8 @@ from plugin_kit.output import PluginError, say
 
 CANARY_OF = "pipeline-runner.canary-of"  # label of a canary service: the live service's name
 FAILED = ("failed", "rejected")
+# Task states in which a container may run (swarm's states before "complete"/"shutdown"/...).
+ACTIVE = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running")
 MAX_CANARY_REPLICAS = 1000
 
 
@@ -217,8 +219,9 @@ class CanaryRelease:
         return service
 
     def remove_canary(self) -> None:
-        """Remove the canary service and wait (up to ``timeout``) until its tasks are gone,
-        so its addresses leave the alias before the step ends."""
+        """Scale the canary to 0, wait (up to ``timeout``) until its tasks have stopped, then
+        remove the service. Removing it at once would return while its containers still run
+        and still answer on the alias; a stopped task has left the network."""
         canary = self.find(self.canary_name)
         if canary is None:
             return
@@ -227,13 +230,20 @@ class CanaryRelease:
                 f"service {self.canary_name} is not a canary of {self.live_name} (no label "
                 f"{CANARY_OF}): not removing it"
             )
-        self.api.remove_service(canary["ID"])
+        spec = copy.deepcopy(canary["Spec"])
+        spec["Mode"] = {"Replicated": {"Replicas": 0}}
+        self.deployer.update(canary, spec)
         deadline = time.monotonic() + self.plan.timeout
-        while time.monotonic() < deadline:
-            try:
-                if not self.api.tasks(filters={"service": canary["ID"]}):
-                    return
-            except docker.errors.NotFound:
-                return
+        while self.active_tasks(canary["ID"]):
+            if time.monotonic() > deadline:
+                waited = f"{self.plan.timeout:g}s"
+                say(f"warning: tasks of {self.canary_name} still stopping after {waited}")
+                break
             time.sleep(self.plan.poll)
-        say(f"warning: the tasks of {self.canary_name} were still stopping after the step")
+        self.api.remove_service(canary["ID"])
+        say(f"canary {self.canary_name} removed")
+
+    def active_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        """Tasks of the service whose container may still run (not stopped, failed...)."""
+        tasks = self.api.tasks(filters={"service": service_id}) or []
+        return [t for t in tasks if t.get("Status", {}).get("State") in ACTIVE]
