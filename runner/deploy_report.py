@@ -26,7 +26,7 @@ REPORT_PATH = f"{REPORT_DIR}/deployment.json"
 MAX_REPORT_BYTES = 16 * 1024
 
 STATES = ("canary", "live", "aborted", "rolled-back", "failed")
-STRATEGIES = ("rolling", "blue-green", "canary")
+STRATEGIES = ("rolling", "blue-green", "canary", "webhook")
 MAX_IMAGE = 500
 MAX_MESSAGE = 2000
 

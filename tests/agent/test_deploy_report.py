@@ -100,6 +100,8 @@ def test_a_broken_report_is_a_warning_in_the_log_and_goes_nowhere(raw, why):
 def test_the_rule_keeps_given_keys_and_rounds_the_share():
     assert parse_report({"traffic_share": 12.6}) == {"traffic_share": 13}
     assert read_report(b'{"state": "live"}') == {"state": "live"}
+    # The deploy plugin's webhook mode reports what it called (plugins/deploy/deploy_plugin.py).
+    assert parse_report({"strategy": "webhook"}) == {"strategy": "webhook"}
     with pytest.raises(ReportError, match="control characters"):
         parse_report({"message": "a\x00b"})
     with pytest.raises(ReportError, match="longer than 500"):
