@@ -9,8 +9,8 @@ called by one line of the store function concerned:
   ``error`` build gets none.
 - ``on_claim`` (``StageStore.claim``): ``running`` when the build's first stage is claimed, with
   ``started``; the name of the agent that claimed its latest stage.
-- ``on_decision`` (``runner.store.decisions.decide``): each approver's login into ``approved_by``; ``pending``
-  once the build is released.
+- ``on_decision`` (``runner.store.decisions.decide``): each approver's login into
+  ``approved_by``; ``pending`` once the build is released.
 - ``on_settle`` (``runner.store.progress.settle``): at the build's end, ``finished`` and the final
   state (``final_state``); a record that becomes ``live`` supersedes the environment's previous
   ``live`` and ``canary`` records, one that ends ``aborted`` or ``rolled-back`` its ``canary``
