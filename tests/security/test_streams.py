@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from runner.testing import LocalRepo, ServerProcess, github_push
+from tests.fixtures.browser import chromium, log_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -393,21 +394,8 @@ def test_raw_download_of_a_step_with_any_name_has_a_safe_file_name(world, step_n
     assert requests.utils.unquote(encoded).startswith(f"streams-{number}-")
 
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
 @pytest.mark.browser
 def test_build_page_follows_the_log_by_polling_when_its_stream_is_refused(world):
-    from playwright.sync_api import sync_playwright
-
     number = world.push(
         _pipeline("tick", ["for i in $(seq 1 1500); do echo tick $i; sleep 0.2; done"]), "page"
     )
@@ -416,14 +404,9 @@ def test_build_page_follows_the_log_by_polling_when_its_stream_is_refused(world)
     [(login, reader)] = world.new_readers(1)
     socks = open_many(world, path, reader, PER_USER)  # the reader's every stream is taken
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        with chromium() as browser:
             page = browser.new_page()
-            page.goto(world.server.url + "/login")
-            page.fill("#f-login", login)
-            page.fill("#f-password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(re.compile(r".*/$"))
+            log_in(page, world.server.url, login, PASSWORD)
             page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
             page.wait_for_function(
                 "() => document.getElementById('log-state').textContent.includes('view busy')",
@@ -439,7 +422,6 @@ def test_build_page_follows_the_log_by_polling_when_its_stream_is_refused(world)
             )
             ticks = [int(t.split()[1]) for t in numbers if t.startswith("tick ")]
             assert ticks == list(range(ticks[0], ticks[0] + len(ticks))), "no line lost or doubled"
-            browser.close()
     finally:
         close_all(socks)
         world.server.api("POST", f"/repos/{SLUG}/builds/{number}/cancel", world.admin)

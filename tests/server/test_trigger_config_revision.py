@@ -68,7 +68,11 @@ def test_builds_and_steps_carry_the_revision_of_their_file(hub, origin):
 
 
 def test_restart_and_promote_of_an_old_build_get_its_files_revision(hub, origin):
-    text = SIMPLE + "trigger:\n  event: [push, promote]\n"
+    # A promote must deploy something: the file has a step for staging.
+    deploy = "  - name: deploy\n    image: runner-test/busybox\n    commands: [echo deploy]\n"
+    text = (
+        SIMPLE + deploy + "    when:\n      target: [staging]\ntrigger:\n  event: [push, promote]\n"
+    )
     repo = add_repo(hub, origin)
     hub.stores.environments.create(repo.id, "staging", events=["promote"])
     old = hub.triggerer.trigger(repo, push_event(origin.commit({".drone.yml": text}, "old")))

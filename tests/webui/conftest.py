@@ -9,18 +9,9 @@ import pytest
 from webui_seed import PASSWORD, seed
 
 from runner.testing import app_settings
+from tests.fixtures.browser import chromium, log_in
 
 ADMIN_PASSWORD = "admin-pass-1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture
@@ -94,18 +85,10 @@ def served(app, seeded):
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def browser_login(page, base_url: str, user: str, password: str | None = None):
-    """Log a browser page in through the login form."""
-    page.goto(base_url + "/login")
-    page.fill("#f-login", user)
-    page.fill("#f-password", password or (ADMIN_PASSWORD if user == "admin" else PASSWORD))
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$"))
+    """Log a browser page in through the login form (seeded users' passwords by default)."""
+    log_in(page, base_url, user, password or (ADMIN_PASSWORD if user == "admin" else PASSWORD))

@@ -15,7 +15,7 @@ from test_webui_browser import SHOTS
 from webui_server import ADMIN_PASSWORD, ServerProcess
 
 from runner.testing import TEST_LABEL, LocalRepo, github_push
-from tests.webui.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.fixtures.browser import chromium as launch_chromium
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
 
@@ -115,12 +115,8 @@ def world(tmp_path_factory, docker_client):
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
