@@ -3,7 +3,8 @@
 Pure (no I/O): the store's decision on a blocked build (``runner.store.decisions``) and the
 triggerer call these, so the API, the CLI and the pages share one rule and one message.
 
-- ``needs_approval(env, event)``: a build of ``event`` to ``env`` is created ``blocked``.
+- ``needs_approval(env, event, once_live=)``: a build of ``event`` to ``env`` is created
+  ``blocked``.
 - ``check_approver(...)``: refuses an approval that breaks the rules (four-eyes, twice by one
   person) with the reason.
 - ``waiting_text(approved, required)`` and ``blocked_reason(...)``: what a blocked build
@@ -31,13 +32,16 @@ _SENDER_VERBS = {
 }
 
 
-def needs_approval(env: Any, event: str) -> bool:
+def needs_approval(env: Any, event: str, *, once_live: bool = False) -> bool:
     """Whether a build of ``event`` deploying to ``env`` (an ``Environment``, or None) waits
     in ``blocked`` for approval: the environment asks for approval, unless the build is a
-    rollback and the environment exempts rollbacks (``rollback_exempt``)."""
+    rollback to a commit that was live there before (``once_live``) and the environment
+    exempts rollbacks (``rollback_exempt``). A "rollback" to anything else is a new release
+    in disguise and needs approval like one."""
     if env is None or not env.approval_required:
         return False
-    return not (event == "rollback" and getattr(env, "rollback_exempt", False))
+    exempt = event == "rollback" and once_live and getattr(env, "rollback_exempt", False)
+    return not exempt
 
 
 def required_approvals(env: Any) -> int:

@@ -20,18 +20,20 @@ def _env(**fields: object) -> SimpleNamespace:
 
 
 @pytest.mark.parametrize(
-    ("env", "event", "waits"),
+    ("env", "event", "once_live", "waits"),
     [
-        (None, "promote", False),
-        (_env(approval_required=False), "promote", False),
-        (_env(), "rollback", True),
-        (_env(rollback_exempt=True), "rollback", False),
-        (_env(rollback_exempt=True), "promote", True),
-        (_env(rollback_exempt=True), "tag", True),
+        (None, "promote", False, False),
+        (_env(approval_required=False), "promote", False, False),
+        (_env(), "rollback", True, True),
+        (_env(rollback_exempt=True), "rollback", True, False),
+        # A rollback to a commit that was never live there is a new release: it waits.
+        (_env(rollback_exempt=True), "rollback", False, True),
+        (_env(rollback_exempt=True), "promote", True, True),
+        (_env(rollback_exempt=True), "tag", True, True),
     ],
 )
-def test_which_builds_wait_for_approval(env, event, waits):
-    assert needs_approval(env, event) is waits
+def test_which_builds_wait_for_approval(env, event, once_live, waits):
+    assert needs_approval(env, event, once_live=once_live) is waits
 
 
 def _check(login: str, **overrides: object) -> None:

@@ -222,7 +222,12 @@ class Triggerer:
                 f"(stages skipped by their conditions: {names})"
             )
         build = self._build(repo, event, ctx, number)
-        blocked = needs_approval(environment, event.event)
+        once_live = (
+            environment is not None
+            and event.event == "rollback"
+            and self.stores.deployments.was_live(repo.id, environment.name, ctx.commit)
+        )
+        blocked = needs_approval(environment, event.event, once_live=once_live)
         for spec in compiled.stages:
             if environment is not None and environment.labels:
                 spec.labels = {**spec.labels, **environment.labels}

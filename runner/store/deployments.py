@@ -243,6 +243,23 @@ class DeploymentStore:
             )
             return [to_record(Deployment, r) for r in s.scalars(query)]
 
+    def was_live(self, repo_id: int, environment: str, commit: str) -> bool:
+        """Whether a build of ``commit`` was live in ``environment`` (live now, or live before
+        and superseded since): what a rollback exempt from approval must go back to."""
+        query = (
+            select(DeploymentRow.id)
+            .where(
+                DeploymentRow.repo_id == repo_id,
+                DeploymentRow.environment == environment,
+                DeploymentRow.commit == commit,
+                DeploymentRow.state.in_([STATE_LIVE, STATE_SUPERSEDED]),
+                DeploymentRow.finished > 0.0,
+            )
+            .limit(1)
+        )
+        with self.db.session() as s:
+            return s.scalar(query) is not None
+
     def report(self, build_id: int, fields: dict[str, Any]) -> bool:
         """Write what a deploy step of the build reported (``state``, ``strategy``,
         ``traffic_share``, ``image``, ``message``, checked by ``runner.deploy_report``) into

@@ -2,9 +2,9 @@
 four-eyes refuses the promoter (API and CLI, one message) and another user's approval lets the
 deploy step run; with two approvals required the first keeps the build blocked and says how
 many are left, one person counts once, the second releases it, one decline ends another; a
-rollback runs without approval where the environment exempts rollbacks and waits elsewhere; a
-promote or rollback of a build whose pipeline has no step for the environment is refused with
-the reason and makes no build."""
+rollback to a commit once live runs without approval where the environment exempts rollbacks
+and waits elsewhere; a promote or rollback of a build whose pipeline has no step for the
+environment is refused with the reason and makes no build."""
 
 from __future__ import annotations
 
@@ -178,6 +178,11 @@ def test_two_required_approvals_keep_the_build_blocked_until_the_second(fleet):
 def test_a_rollback_runs_without_approval_only_where_rollbacks_are_exempt(fleet):
     server = fleet.server
     source = _build_of(fleet, DEPLOYABLE)
+    never_live = _deploy(fleet, source, "rollback", "staging", "alice")
+    assert never_live["status"] == "blocked"  # a rollback to what never ran there is a release
+    server.ok("POST", f"/repos/{SLUG}/builds/{never_live['number']}/approve", fleet.tokens["bob"])
+    assert server.wait_done(SLUG, never_live["number"])["status"] == "success"
+
     exempt = _deploy(fleet, source, "rollback", "staging", "alice")
     done = server.wait_done(SLUG, exempt["number"])
     assert done["status"] == "success", done

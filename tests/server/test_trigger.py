@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.core import BLOCKED, ERROR, PENDING
+from runner.core import BLOCKED, ERROR, PENDING, SUCCESS
 from runner.errors import NotFound
 from runner.pipeline.config import load_pipeline
 from runner.pipeline.spec import BuildContext
@@ -362,18 +362,31 @@ def test_a_promote_whose_pipeline_has_no_step_for_the_target_is_refused_and_make
     assert hub.triggerer.trigger(repo, push_event(sha)).number == 2
 
 
-def test_a_rollback_skips_approval_only_where_the_environment_exempts_it(sqlite_hub, origin):
+def test_a_rollback_skips_approval_only_to_what_was_live_where_the_environment_exempts_it(
+    sqlite_hub, origin
+):
+    stores = sqlite_hub.stores
     sha = origin.commit({".drone.yml": SIMPLE + DEPLOY_STEP}, "deployable")
     repo = add_repo(sqlite_hub, origin)
-    envs = sqlite_hub.stores.environments
-    envs.create(repo.id, "staging", approval_required=True, rollback_exempt=True)
-    envs.create(repo.id, "production", approval_required=True)
-    first = sqlite_hub.triggerer.trigger(repo, push_event(sha))
+    stores.environments.create(repo.id, "staging", approval_required=True, rollback_exempt=True)
+    stores.environments.create(repo.id, "production", approval_required=True, position=1)
+    first = sqlite_hub.triggerer.trigger(repo, push_event(sha))  # staging takes every branch
+    assert (first.target, first.status) == ("staging", BLOCKED)
+    stores.builds.approve(first.id, "ops")
+    agent = stores.agents.create("deployer", capacity=4)
+    stage = stores.stages.claim(agent)
+    stores.stages.done(stage.id, SUCCESS, agent_id=agent.id)
+    assert stores.deployments.was_live(repo.id, "staging", sha)
+    newer = sqlite_hub.triggerer.trigger(repo, push_event(origin.commit({"b": "2"}, "newer")))
+
     exempt = sqlite_hub.triggerer.promote(repo, first, target="staging", event="rollback")
     guarded = sqlite_hub.triggerer.promote(repo, first, target="production", event="rollback")
     promoted = sqlite_hub.triggerer.promote(repo, first, target="staging", event="promote")
+    never_live = sqlite_hub.triggerer.promote(repo, newer, target="staging", event="rollback")
     assert exempt.status == PENDING and guarded.status == BLOCKED
     assert promoted.status == BLOCKED  # the exemption is for rollbacks only
+    # A "rollback" to a commit that never ran there is a release: it waits for approval.
+    assert never_live.status == BLOCKED
 
 
 @pytest.mark.parametrize("with_sha", [True, False], ids=["github-style", "gogs-style"])
