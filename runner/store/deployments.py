@@ -14,7 +14,10 @@ called by one line of the store function concerned:
 - ``on_settle`` (``runner.store.progress.settle``): at the build's end, ``finished`` and the final
   state (``final_state``); a record that becomes ``live`` supersedes the environment's previous
   ``live`` and ``canary`` records, one that ends ``aborted`` or ``rolled-back`` its ``canary``
-  records (the canary is gone).
+  records (the canary is gone). A build that deployed nothing loses its record there: no step
+  for the environment (``StepSpec.targets_environment``) and no report, or a successful build
+  whose such steps all stayed out; so a tests-only push never takes the place of what is live.
+  The record then names the agent that ran the stage with those steps.
 
 Deploy steps report what they did (``runner.deploy_report``); ``DeploymentStore.report`` writes
 that into the record of a build still running.
@@ -22,15 +25,15 @@ that into the record of a build still running.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, case, or_, select, update
+from sqlalchemy import Connection, bindparam, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from runner.core import BLOCKED, DECLINED, ERROR, KILLED, SUCCESS, Build
 from runner.store.convert import to_record
 from runner.store.db import Database
-from runner.store.models import AgentRow, BuildRow, DeploymentRow, table
+from runner.store.models import AgentRow, BuildRow, DeploymentRow, StageRow, StepRow, table
 from runner.store.records import APPROVED, Deployment
 
 # States of a record. While its build runs: blocked, pending, running, or what a deploy step
@@ -159,9 +162,23 @@ def on_settle(s: Session, build: BuildRow, stamp: float) -> None:
             DeploymentRow.build_id == build.id, DeploymentRow.finished == 0.0
         )
     ).all()
+    if not rows:
+        return
+    deploys = _deploy_steps(s, build.id)
     for row in rows:
+        reported = row.state not in (STATE_BLOCKED, STATE_PENDING, STATE_RUNNING) or bool(
+            row.strategy or row.image or row.message or row.traffic_share is not None
+        )
+        if not reported and not deploys.succeeded and (build.status == SUCCESS or not deploys.any):
+            # Nothing was deployed: a pipeline with no step for the environment, or one whose
+            # deploy steps all stayed out of a successful build. Not a deployment at all; it
+            # must not take the place of what is live.
+            s.execute(delete(DeploymentRow).where(DeploymentRow.id == row.id))
+            continue
         row.state = final_state(build.status, row.state)
         row.finished = stamp
+        if deploys.agent:
+            row.agent = deploys.agent
         replaced = SUPERSEDES.get(row.state)
         if replaced:
             s.execute(
@@ -176,6 +193,42 @@ def on_settle(s: Session, build: BuildRow, stamp: float) -> None:
                 .values(state=STATE_SUPERSEDED)
                 .execution_options(synchronize_session=False)
             )
+
+
+class _DeploySteps(NamedTuple):
+    any: bool  # the build has steps for its environment
+    succeeded: bool  # one of them succeeded
+    agent: str  # the agent that ran the last stage with such steps ("" when unknown)
+
+
+def _deploy_steps(s: Session, build_id: int) -> _DeploySteps:
+    """The build's steps for its environment (``StepSpec.targets_environment``): whether it
+    has any, whether one succeeded, and the agent that ran them."""
+    stages = s.execute(
+        select(StageRow.id, StageRow.agent_id, StageRow.spec)
+        .where(StageRow.build_id == build_id)
+        .order_by(StageRow.number)
+    ).all()
+    names: dict[int, set[str]] = {}
+    agent_id = None
+    for stage_id, stage_agent, spec in stages:
+        steps = (spec or {}).get("steps") or []
+        wanted = {str(step.get("name")) for step in steps if step.get("targets_environment")}
+        if wanted:
+            names[stage_id] = wanted
+            agent_id = stage_agent if stage_agent is not None else agent_id
+    if not names:
+        return _DeploySteps(False, False, "")
+    succeeded = any(
+        name in names[stage_id]
+        for stage_id, name in s.execute(
+            select(StepRow.stage_id, StepRow.name).where(
+                StepRow.stage_id.in_(list(names)), StepRow.status == SUCCESS
+            )
+        )
+    )
+    agent = s.scalar(select(AgentRow.name).where(AgentRow.id == agent_id)) if agent_id else None
+    return _DeploySteps(True, succeeded, agent or "")
 
 
 class DeploymentStore:

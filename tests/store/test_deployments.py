@@ -20,7 +20,9 @@ def agent(stores):
 
 
 def deploy_build(stores, repo, *, target="production", blocked=False, tag="", sender="alice"):
-    build = make_build(repo.id, make_stage("deploy", status=BLOCKED if blocked else "pending"))
+    stage = make_stage("deploy", status=BLOCKED if blocked else "pending")
+    stage.spec.steps[-1].targets_environment = True  # a step for the environment (when: target)
+    build = make_build(repo.id, stage)
     build.target = target
     build.tag = tag
     build.sender = sender
@@ -38,6 +40,8 @@ def only_record(stores, build):
 def run_to_end(stores, agent, build, status=SUCCESS):
     stage = stores.stages.claim(agent)
     assert stage is not None and stage.build_id == build.id
+    for step in stores.steps.list_for_stage(stage.id):  # the agent reports each step's end
+        stores.steps.update(step.id, status=status)
     return stores.stages.done(stage.id, status, agent_id=agent.id)
 
 
@@ -72,6 +76,8 @@ def test_the_first_claim_makes_it_running_on_the_agent_and_success_makes_it_live
     stage = stores.stages.claim(agent, now=1234.0)
     record = only_record(stores, build)
     assert (record.state, record.agent, record.started) == ("running", "deployer-1", 1234.0)
+    for step in stores.steps.list_for_stage(stage.id):
+        stores.steps.update(step.id, status=SUCCESS)
     stores.stages.done(stage.id, SUCCESS, agent_id=agent.id, now=1300.0)
     record = only_record(stores, build)
     assert (record.state, record.finished) == ("live", 1300.0)
@@ -114,6 +120,48 @@ def test_a_new_live_supersedes_the_old_and_a_failure_leaves_it_live(stores, repo
     other_env = deploy_build(stores, repo, target="staging")
     run_to_end(stores, agent, other_env)
     assert only_record(stores, second).state == "live"
+
+
+def test_a_build_that_deploys_nothing_leaves_no_record_and_the_live_one_stays(
+    stores, repo, agent
+):
+    live = deploy_build(stores, repo)
+    run_to_end(stores, agent, live)
+    # A push the environment takes whose pipeline only tests: no step for the environment.
+    tests_only = make_build(repo.id, make_stage("test"))
+    tests_only.target = "production"
+    tests_only = stores.builds.create(tests_only)
+    assert only_record(stores, tests_only).state == "pending"  # it might deploy, until it ends
+    run_to_end(stores, agent, tests_only)
+    assert stores.deployments.of_build(tests_only.id) == []
+    assert only_record(stores, live).state == "live"
+    # A deploy step that stayed out of a successful build (when: status, paths) deployed
+    # nothing either; one that a failing build never reached is a failed deployment.
+    skipped = deploy_build(stores, repo)
+    stage = stores.stages.claim(agent)
+    stores.stages.done(stage.id, SUCCESS, agent_id=agent.id)  # its steps never ran
+    assert stores.deployments.of_build(skipped.id) == []
+    failing = deploy_build(stores, repo)
+    stage = stores.stages.claim(agent)
+    stores.stages.done(stage.id, FAILURE, agent_id=agent.id)
+    assert only_record(stores, failing).state == "failed"
+    assert only_record(stores, live).state == "live"
+
+
+def test_the_record_names_the_agent_of_the_stage_that_deploys(stores, repo, agent):
+    ship = make_stage("ship", number=1)
+    ship.spec.steps[-1].targets_environment = True
+    build = make_build(repo.id, ship, make_stage("notify", number=2, depends_on=["ship"]))
+    build.target = "production"
+    build = stores.builds.create(build)
+    other = stores.agents.create("notifier", labels={"env": "production"})
+    for runner in (agent, other):  # deployer-1 ships, then the notifier claims the last stage
+        stage = stores.stages.claim(runner)
+        for step in stores.steps.list_for_stage(stage.id):
+            stores.steps.update(step.id, status=SUCCESS)
+        stores.stages.done(stage.id, SUCCESS, agent_id=runner.id)
+    record = only_record(stores, build)
+    assert (record.state, record.agent) == ("live", "deployer-1")
 
 
 def test_a_reported_canary_is_kept_at_the_end_and_the_old_live_stays(stores, repo, agent):
