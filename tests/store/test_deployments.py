@@ -122,9 +122,7 @@ def test_a_new_live_supersedes_the_old_and_a_failure_leaves_it_live(stores, repo
     assert only_record(stores, second).state == "live"
 
 
-def test_a_build_that_deploys_nothing_leaves_no_record_and_the_live_one_stays(
-    stores, repo, agent
-):
+def test_a_build_that_deploys_nothing_leaves_no_record_and_the_live_one_stays(stores, repo, agent):
     live = deploy_build(stores, repo)
     run_to_end(stores, agent, live)
     # A push the environment takes whose pipeline only tests: no step for the environment.
