@@ -52,13 +52,16 @@ def parse_report(data: Any) -> dict[str, Any]:
 
 
 def read_report(raw: bytes) -> dict[str, Any]:
-    """``parse_report`` of the file's bytes; ``ReportError`` when they are not a JSON object."""
+    """``parse_report`` of the file's bytes; ``ReportError`` when they are not a JSON object
+    (nested too deeply to be read included): never another error."""
     if len(raw) > MAX_REPORT_BYTES:
         raise ReportError(f"the deploy report is larger than {MAX_REPORT_BYTES} bytes")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ReportError(f"the deploy report is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ReportError("the deploy report is nested too deeply to be read") from None
     return parse_report(data)
 
 
@@ -77,10 +80,18 @@ def describe(report: dict[str, Any]) -> str:
     return text
 
 
+def _shown(value: Any) -> str:
+    """A wrong value for a message: text and numbers themselves (cut), else their type (the
+    repr of a deeply nested list would recurse as deep)."""
+    if value is None or isinstance(value, str | int | float):
+        return f"{value!r:.40}"
+    return type(value).__name__
+
+
 def _choice(key: str, allowed: tuple[str, ...]) -> Any:
     def check(value: Any) -> str:
         if value not in allowed:
-            raise ReportError(f"{key} must be one of {', '.join(allowed)}, not {value!r:.40}")
+            raise ReportError(f"{key} must be one of {', '.join(allowed)}, not {_shown(value)}")
         return str(value)
 
     return check
@@ -90,7 +101,7 @@ def _share(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-        raise ReportError(f"traffic_share must be a number from 0 to 100, not {value!r:.40}")
+        raise ReportError(f"traffic_share must be a number from 0 to 100, not {_shown(value)}")
     return round(value)
 
 

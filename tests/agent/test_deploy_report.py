@@ -87,6 +87,7 @@ def test_a_good_report_is_logged_and_handed_on_as_checked_json():
         (b'{"image": 5}', "image must be text"),
         (b'{"owner": "me"}', "unknown key 'owner'"),
         (b" " * 20000, "larger than 16384 bytes"),
+        pytest.param(b"[" * 15000, "nested too deeply", id="nested"),
     ],
 )
 def test_a_broken_report_is_a_warning_in_the_log_and_goes_nowhere(raw, why):
@@ -108,6 +109,17 @@ def test_the_rule_keeps_given_keys_and_rounds_the_share():
         parse_report({"image": "x" * 501})
     with pytest.raises(ReportError, match="traffic_share"):
         parse_report({"traffic_share": True})
+
+
+def test_a_deeply_nested_value_is_refused_by_its_type():
+    # What the server checks comes from a request body; its repr would recurse as deep.
+    nested: list = []
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(ReportError, match="state must be one of .*, not list"):
+        parse_report({"state": nested})
+    with pytest.raises(ReportError, match="not list"):
+        parse_report({"traffic_share": nested})
 
 
 def test_a_secret_written_into_the_report_is_masked_as_in_the_log():
