@@ -7,11 +7,12 @@ one JSON object there::
     {"state": "canary", "strategy": "canary", "traffic_share": 10,
      "image": "registry/app:1.3.0-a64aded-r7", "message": "1 of 10 replicas on 1.3.0"}
 
-Every key is optional; unknown keys are refused. After the step's container exits the agent
-reads the file (at most ``MAX_REPORT_BYTES``; none: nothing reported), checks it with
-``parse_report`` (a bad one is a warning in the step's log) and sends it with the step's
-update; the server checks it again (``parse_report``: the agent is not trusted) and writes it
-into the build's deployment record (``runner.store.deployments``).
+Every key is optional; unknown keys are refused. No text may hold control characters (C1
+included), ``image`` no line break or tab either; those of ``message`` become spaces. After the
+step's container exits the agent reads the file (at most ``MAX_REPORT_BYTES``; none: nothing
+reported), checks it with ``parse_report`` (a bad one is a warning in the step's log) and sends
+it with the step's update; the server checks it again (``parse_report``: the agent is not
+trusted) and writes it into the build's deployment record (``runner.store.deployments``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ STRATEGIES = ("rolling", "blue-green", "canary", "webhook")
 MAX_IMAGE = 500
 MAX_MESSAGE = 2000
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+# Control characters (C0, DEL, C1 such as the terminal's CSI \x9b), line and paragraph
+# separators and lone surrogates: none may reach a log line or ``runner deploy ls``.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# What a message may span lines with; each run of them becomes one space.
+_LINE_BREAKS = re.compile("[\t\n\r\u2028\u2029]+")
 
 
 class ReportError(ValueError):
@@ -105,15 +110,19 @@ def _share(value: Any) -> int | None:
     return round(value)
 
 
-def _text(key: str, limit: int) -> Any:
+def _text(key: str, limit: int, *, one_line: bool = False) -> Any:
+    """Text of at most ``limit`` characters, no control characters; with ``one_line`` line
+    breaks and tabs become spaces first, else they are refused too."""
+
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise ReportError(f"{key} must be text, not {type(value).__name__}")
         if len(value) > limit:
             raise ReportError(f"{key} is longer than {limit} characters")
-        if _CONTROL.search(value):
-            raise ReportError(f"{key} must not contain control characters")
-        return value
+        text = _LINE_BREAKS.sub(" ", value) if one_line else value
+        if _CONTROL.search(text):
+            raise ReportError(f"{key} must not contain control characters or line breaks")
+        return text
 
     return check
 
@@ -123,5 +132,5 @@ _CHECKS = {
     "strategy": _choice("strategy", STRATEGIES),
     "traffic_share": _share,
     "image": _text("image", MAX_IMAGE),
-    "message": _text("message", MAX_MESSAGE),
+    "message": _text("message", MAX_MESSAGE, one_line=True),
 }

@@ -111,6 +111,30 @@ def test_the_rule_keeps_given_keys_and_rounds_the_share():
         parse_report({"traffic_share": True})
 
 
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"image": "registry/app:1\nfake line"},
+        {"image": "registry/app:1\tx"},
+        {"image": "registry/app:1\u2028x"},
+        {"image": "app\x9b31m"},
+        {"message": "colour \x9b31mred"},
+        {"message": "next \x85line"},
+        {"message": "bell \x07"},
+    ],
+)
+def test_a_text_with_line_breaks_or_control_characters_is_refused(report):
+    with pytest.raises(ReportError, match="control characters or line breaks"):
+        parse_report(report)
+
+
+def test_a_message_over_several_lines_is_kept_on_one():
+    raw = json.dumps({"state": "failed", "message": "rollout failed:\r\n\ttask 1 unhealthy\n"})
+    _engine, lines, update, _result = run(raw.encode())
+    assert json.loads(update.report)["message"] == "rollout failed: task 1 unhealthy "
+    assert lines[-1] == "deploy report: failed: rollout failed: task 1 unhealthy "
+
+
 def test_a_deeply_nested_value_is_refused_by_its_type():
     # What the server checks comes from a request body; its repr would recurse as deep.
     nested: list = []
