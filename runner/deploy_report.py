@@ -7,11 +7,12 @@ one JSON object there::
     {"state": "canary", "strategy": "canary", "traffic_share": 10,
      "image": "registry/app:1.3.0-a64aded-r7", "message": "1 of 10 replicas on 1.3.0"}
 
-Every key is optional; unknown keys are refused. After the step's container exits the agent
-reads the file (at most ``MAX_REPORT_BYTES``; none: nothing reported), checks it with
-``parse_report`` (a bad one is a warning in the step's log) and sends it with the step's
-update; the server checks it again (``parse_report``: the agent is not trusted) and writes it
-into the build's deployment record (``runner.store.deployments``).
+Every key is optional; unknown keys are refused. No text may hold control characters (C1
+included), ``image`` no line break or tab either; those of ``message`` become spaces. After the
+step's container exits the agent reads the file (at most ``MAX_REPORT_BYTES``; none: nothing
+reported), checks it with ``parse_report`` (a bad one is a warning in the step's log) and sends
+it with the step's update; the server checks it again (``parse_report``: the agent is not
+trusted) and writes it into the build's deployment record (``runner.store.deployments``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ STRATEGIES = ("rolling", "blue-green", "canary", "webhook")
 MAX_IMAGE = 500
 MAX_MESSAGE = 2000
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+# Control characters (C0, DEL, C1 such as the terminal's CSI \x9b), line and paragraph
+# separators and lone surrogates: none may reach a log line or ``runner deploy ls``.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# What a message may span lines with; each run of them becomes one space.
+_LINE_BREAKS = re.compile("[\t\n\r\u2028\u2029]+")
 
 
 class ReportError(ValueError):
@@ -52,13 +57,16 @@ def parse_report(data: Any) -> dict[str, Any]:
 
 
 def read_report(raw: bytes) -> dict[str, Any]:
-    """``parse_report`` of the file's bytes; ``ReportError`` when they are not a JSON object."""
+    """``parse_report`` of the file's bytes; ``ReportError`` when they are not a JSON object
+    (nested too deeply to be read included): never another error."""
     if len(raw) > MAX_REPORT_BYTES:
         raise ReportError(f"the deploy report is larger than {MAX_REPORT_BYTES} bytes")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ReportError(f"the deploy report is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ReportError("the deploy report is nested too deeply to be read") from None
     return parse_report(data)
 
 
@@ -77,10 +85,18 @@ def describe(report: dict[str, Any]) -> str:
     return text
 
 
+def _shown(value: Any) -> str:
+    """A wrong value for a message: text and numbers themselves (cut), else their type (the
+    repr of a deeply nested list would recurse as deep)."""
+    if value is None or isinstance(value, str | int | float):
+        return f"{value!r:.40}"
+    return type(value).__name__
+
+
 def _choice(key: str, allowed: tuple[str, ...]) -> Any:
     def check(value: Any) -> str:
         if value not in allowed:
-            raise ReportError(f"{key} must be one of {', '.join(allowed)}, not {value!r:.40}")
+            raise ReportError(f"{key} must be one of {', '.join(allowed)}, not {_shown(value)}")
         return str(value)
 
     return check
@@ -90,19 +106,23 @@ def _share(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-        raise ReportError(f"traffic_share must be a number from 0 to 100, not {value!r:.40}")
+        raise ReportError(f"traffic_share must be a number from 0 to 100, not {_shown(value)}")
     return round(value)
 
 
-def _text(key: str, limit: int) -> Any:
+def _text(key: str, limit: int, *, one_line: bool = False) -> Any:
+    """Text of at most ``limit`` characters, no control characters; with ``one_line`` line
+    breaks and tabs become spaces first, else they are refused too."""
+
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise ReportError(f"{key} must be text, not {type(value).__name__}")
         if len(value) > limit:
             raise ReportError(f"{key} is longer than {limit} characters")
-        if _CONTROL.search(value):
-            raise ReportError(f"{key} must not contain control characters")
-        return value
+        text = _LINE_BREAKS.sub(" ", value) if one_line else value
+        if _CONTROL.search(text):
+            raise ReportError(f"{key} must not contain control characters or line breaks")
+        return text
 
     return check
 
@@ -112,5 +132,5 @@ _CHECKS = {
     "strategy": _choice("strategy", STRATEGIES),
     "traffic_share": _share,
     "image": _text("image", MAX_IMAGE),
-    "message": _text("message", MAX_MESSAGE),
+    "message": _text("message", MAX_MESSAGE, one_line=True),
 }

@@ -65,7 +65,8 @@ class CanaryRelease:
         return replicas
 
     def start(self) -> DeployReport:
-        """Start (or replace) the canary and watch it; a canary that fails is removed."""
+        """Start (or replace) the canary and watch it. A canary that fails, or whatever error
+        comes after its create, is removed before the step fails (``DeployFailed``)."""
         live = self.deployer.inspect(self.live_name)
         live_replicas = replicas_of(live)
         if live_replicas is None:
@@ -73,7 +74,9 @@ class CanaryRelease:
                 f"service {self.live_name} is global: a canary needs a replicated service"
             )
         replicas = self.canary_replicas(live_replicas)
-        if self.find(self.canary_name):
+        running = self.find(self.canary_name)
+        if running:
+            self.check_ours(running)
             say(f"replacing the running canary {self.canary_name}")
             self.remove_canary()
         spec = self.canary_spec(live, replicas)
@@ -90,23 +93,31 @@ class CanaryRelease:
                 "the new connections whatever its replicas; set endpoint_mode dnsrr on the "
                 "service for a share by replicas"
             )
-        answer = self.api.create_service(
-            spec["TaskTemplate"],
-            name=spec["Name"],
-            labels=spec["Labels"],
-            mode=spec["Mode"],
-            endpoint_spec=spec.get("EndpointSpec"),
-        )
-        for warning in (answer or {}).get("Warnings") or []:
-            say(f"warning: {warning}")
-        failure = self.watch(replicas)
-        if failure:
-            self.remove_canary()
-            error = (
-                f"canary of {self.plan.image} failed ({failure}); canary removed, "
-                f"{self.live_name} untouched"
+        try:
+            answer = self.api.create_service(
+                spec["TaskTemplate"],
+                name=spec["Name"],
+                labels=spec["Labels"],
+                mode=spec["Mode"],
+                endpoint_spec=spec.get("EndpointSpec"),
             )
-            raise DeployFailed(error, DeployReport("aborted", "canary", 0, self.plan.image, error))
+            for warning in (answer or {}).get("Warnings") or []:
+                say(f"warning: {warning}")
+            failure = self.watch(replicas)
+        except Exception as exc:  # the canary may run (a timeout after the create): remove it
+            failure = _reason(exc)
+        except BaseException:
+            self.discard()
+            raise
+        if failure:
+            error = f"canary of {self.plan.image} failed ({failure}); "
+            if self.discard():
+                error += f"canary removed, {self.live_name} untouched"
+                report = DeployReport("aborted", "canary", 0, self.plan.image, error)
+            else:  # still serving: the deployment record must keep saying so
+                error += f"canary {self.canary_name} NOT removed, {self.live_name} untouched"
+                report = DeployReport("canary", "canary", percent, self.plan.image, error)
+            raise DeployFailed(error, report)
         message = (
             f"{replicas} canary replica(s) of {self.plan.image} next to {live_replicas} live "
             f"({percent}%)"
@@ -176,6 +187,7 @@ class CanaryRelease:
                 f"no canary service {self.canary_name} to promote: start one first "
                 "(strategy: canary, action: start)"
             )
+        self.check_ours(canary)  # before its image goes anywhere near the live service
         canary_image = canary["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
         if self.plan.image and self.plan.image != canary_image:
             raise PluginError(
@@ -203,6 +215,7 @@ class CanaryRelease:
             message = f"no canary {self.canary_name} is running; {self.live_name} untouched"
             say(message)
             return DeployReport("aborted", "canary", 0, self.plan.image, message)
+        self.check_ours(canary)
         image = canary["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
         self.remove_canary()
         message = (
@@ -218,6 +231,26 @@ class CanaryRelease:
             return None
         return service
 
+    def check_ours(self, service: dict[str, Any]) -> None:
+        """Refuse a service named ``<service>-canary`` that this plugin did not start as the
+        live service's canary (no ``CANARY_OF`` label naming it): it is neither promoted,
+        replaced nor removed."""
+        if (service["Spec"].get("Labels") or {}).get(CANARY_OF) != self.live_name:
+            raise PluginError(
+                f"service {self.canary_name} is not a canary of {self.live_name} (no label "
+                f"{CANARY_OF}={self.live_name}): not touching it or {self.live_name}; rename "
+                "that service or remove it"
+            )
+
+    def discard(self) -> bool:
+        """``remove_canary`` after a failure; False (and a warning) when it cannot be done."""
+        try:
+            self.remove_canary()
+        except Exception as exc:
+            say(f"warning: cannot remove the canary {self.canary_name}: {_reason(exc)}")
+            return False
+        return True
+
     def remove_canary(self) -> None:
         """Scale the canary to 0, wait (up to ``timeout``) until its tasks have stopped, then
         remove the service. Removing it at once would return while its containers still run
@@ -225,11 +258,7 @@ class CanaryRelease:
         canary = self.find(self.canary_name)
         if canary is None:
             return
-        if (canary["Spec"].get("Labels") or {}).get(CANARY_OF) != self.live_name:
-            raise PluginError(
-                f"service {self.canary_name} is not a canary of {self.live_name} (no label "
-                f"{CANARY_OF}): not removing it"
-            )
+        self.check_ours(canary)
         spec = copy.deepcopy(canary["Spec"])
         spec["Mode"] = {"Replicated": {"Replicas": 0}}
         self.deployer.update(canary, spec)
@@ -247,3 +276,10 @@ class CanaryRelease:
         """Tasks of the service whose container may still run (not stopped, failed...)."""
         tasks = self.api.tasks(filters={"service": service_id}) or []
         return [t for t in tasks if t.get("Status", {}).get("State") in ACTIVE]
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in one line: the engine's explanation of an API error, else the error."""
+    if isinstance(exc, docker.errors.APIError):
+        return str(exc.explanation or exc)
+    return str(exc) or type(exc).__name__

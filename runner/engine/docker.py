@@ -45,6 +45,7 @@ from typing import IO, Any
 
 import docker
 import docker.errors
+import requests
 
 from runner import core
 from runner.deploy_report import REPORT_DIR, REPORT_ENV
@@ -346,9 +347,11 @@ class DockerEngine:
             log(f"warning: cannot create {REPORT_DIR} for the deploy report: {exc}")
 
     def _read_report(self, cid: str, log: LogSink) -> bytes:
+        """The step's report file; b"" and a warning when it cannot be read (the engine does
+        not answer in time, the archive is broken): the step's exit code still decides."""
         try:
             return read_report_file(self.api, cid)
-        except (docker.errors.APIError, tarfile.TarError) as exc:
+        except (docker.errors.APIError, requests.RequestException, tarfile.TarError) as exc:
             log(f"warning: cannot read the deploy report: {exc}")
             return b""
 

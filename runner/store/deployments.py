@@ -18,6 +18,8 @@ called by one line of the store function concerned:
   for the environment (``StepSpec.targets_environment``) and no report, or a successful build
   whose such steps all stayed out; so a tests-only push never takes the place of what is live.
   The record then names the agent that ran the stage with those steps.
+  A reported ``canary`` is kept whatever the build's end: the canary serves until a later
+  record supersedes it.
 
 Deploy steps report what they did (``runner.deploy_report``); ``DeploymentStore.report`` writes
 that into the record of a build still running.
@@ -53,8 +55,10 @@ STATE_ROLLED_BACK = "rolled-back"
 # What a deploy step reported that a successful build keeps rather than turning it ``live``:
 # a canary left running has not made the version live, an abort or a rollback left the old one.
 KEPT_AFTER_SUCCESS = frozenset({STATE_CANARY, STATE_ABORTED, STATE_ROLLED_BACK, STATE_FAILED})
-# What a build that did not succeed keeps: the live version was left untouched, said precisely.
-KEPT_AFTER_FAILURE = frozenset({STATE_ABORTED, STATE_ROLLED_BACK})
+# What a build that did not succeed keeps: the live version was left untouched, said precisely,
+# or a canary it started still serves beside it (a later step failed or the build was
+# cancelled before any aborted it) until a later abort, rollback or live record supersedes it.
+KEPT_AFTER_FAILURE = frozenset({STATE_CANARY, STATE_ABORTED, STATE_ROLLED_BACK})
 
 # What a record ending in a state replaces in its environment: a new live version replaces the
 # live one and any canary beside it; an abort or a rollback removed the canary a build before
@@ -99,7 +103,7 @@ def final_state(build_status: str, current: str) -> str:
     if build_status == SUCCESS:
         return current if current in KEPT_AFTER_SUCCESS else STATE_LIVE
     if build_status == KILLED:
-        return STATE_CANCELLED
+        return current if current == STATE_CANARY else STATE_CANCELLED
     if build_status == DECLINED:
         return STATE_DECLINED
     return current if current in KEPT_AFTER_FAILURE else STATE_FAILED

@@ -87,6 +87,7 @@ def test_a_good_report_is_logged_and_handed_on_as_checked_json():
         (b'{"image": 5}', "image must be text"),
         (b'{"owner": "me"}', "unknown key 'owner'"),
         (b" " * 20000, "larger than 16384 bytes"),
+        pytest.param(b"[" * 15000, "nested too deeply", id="nested"),
     ],
 )
 def test_a_broken_report_is_a_warning_in_the_log_and_goes_nowhere(raw, why):
@@ -108,6 +109,41 @@ def test_the_rule_keeps_given_keys_and_rounds_the_share():
         parse_report({"image": "x" * 501})
     with pytest.raises(ReportError, match="traffic_share"):
         parse_report({"traffic_share": True})
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"image": "registry/app:1\nfake line"},
+        {"image": "registry/app:1\tx"},
+        {"image": "registry/app:1\u2028x"},
+        {"image": "app\x9b31m"},
+        {"message": "colour \x9b31mred"},
+        {"message": "next \x85line"},
+        {"message": "bell \x07"},
+    ],
+)
+def test_a_text_with_line_breaks_or_control_characters_is_refused(report):
+    with pytest.raises(ReportError, match="control characters or line breaks"):
+        parse_report(report)
+
+
+def test_a_message_over_several_lines_is_kept_on_one():
+    raw = json.dumps({"state": "failed", "message": "rollout failed:\r\n\ttask 1 unhealthy\n"})
+    _engine, lines, update, _result = run(raw.encode())
+    assert json.loads(update.report)["message"] == "rollout failed: task 1 unhealthy "
+    assert lines[-1] == "deploy report: failed: rollout failed: task 1 unhealthy "
+
+
+def test_a_deeply_nested_value_is_refused_by_its_type():
+    # What the server checks comes from a request body; its repr would recurse as deep.
+    nested: list = []
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(ReportError, match="state must be one of .*, not list"):
+        parse_report({"state": nested})
+    with pytest.raises(ReportError, match="not list"):
+        parse_report({"traffic_share": nested})
 
 
 def test_a_secret_written_into_the_report_is_masked_as_in_the_log():

@@ -1,7 +1,8 @@
 """The deploy report file on a real Docker daemon: a step whose environment names the report
 (as the agent sets it for builds with a target) finds the directory ready even as a non-root
 user, and what it wrote comes back with its result, also when it fails; a step without it gets
-no directory and nothing is read; a file larger than the limit comes back as too large."""
+no directory and nothing is read; a file larger than the limit comes back as too large; a
+directory at the path is no report."""
 
 from __future__ import annotations
 
@@ -49,3 +50,10 @@ def test_an_oversized_report_comes_back_larger_than_the_limit(engine):
     result, _lines = run_step(engine, [fill], {REPORT_ENV: REPORT_PATH})
     assert result.status == "success"
     assert len(result.report) == MAX_REPORT_BYTES + 1
+
+
+def test_a_directory_at_the_report_path_is_no_report(engine):
+    inner = f"${REPORT_ENV}/deployment.json"
+    fill = f'mkdir "${REPORT_ENV}" && echo \'{{"state": "live"}}\' > "{inner}"'
+    result, _lines = run_step(engine, [fill], {REPORT_ENV: REPORT_PATH})
+    assert result.status == "success" and result.report == b""

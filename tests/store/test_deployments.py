@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.core import BLOCKED, ERROR, FAILURE, SUCCESS
+from runner.core import BLOCKED, ERROR, FAILURE, KILLED, SUCCESS
 from runner.store.deployments import final_state, version_of
 
 from .helpers import make_build, make_stage
@@ -189,9 +189,10 @@ def test_the_final_state_keeps_what_says_the_version_is_not_live():
     assert final_state("success", "canary") == "canary"
     assert final_state("success", "aborted") == "aborted"
     assert final_state("failure", "aborted") == "aborted"
-    assert final_state("failure", "canary") == "failed"
+    assert final_state("failure", "running") == "failed"
     assert final_state("error", "running") == "failed"
     assert final_state("killed", "running") == "cancelled"
+    assert final_state("killed", "aborted") == "cancelled"
     assert final_state("declined", "blocked") == "declined"
 
 
@@ -253,3 +254,25 @@ def test_an_abort_in_a_later_build_ends_the_canary_an_earlier_one_left(stores, r
     assert only_record(stores, abort).state == "aborted"
     assert only_record(stores, canary).state == "superseded"
     assert only_record(stores, live).state == "live"
+
+
+@pytest.mark.parametrize("end", ["failure", "cancel"])
+def test_a_canary_left_by_a_build_that_failed_or_was_cancelled_stays_shown(
+    stores, repo, agent, end
+):
+    # A smoke test after the canary step failed (or the build was cancelled) and no step
+    # aborted it: <service>-canary still serves, so the record says so until it is replaced.
+    live = deploy_build(stores, repo)
+    run_to_end(stores, agent, live)
+    canary = deploy_build(stores, repo)
+    stage = stores.stages.claim(agent)
+    stores.deployments.report(canary.id, {"state": "canary", "traffic_share": 25})
+    if end == "cancel":
+        stores.builds.cancel(canary.id, actor="carol")
+    stores.stages.done(stage.id, FAILURE if end == "failure" else KILLED, agent_id=agent.id)
+    assert only_record(stores, canary).state == "canary"
+    assert {r.build_id for r in stores.deployments.current(repo.id)} == {live.id, canary.id}
+    promoted = deploy_build(stores, repo)
+    run_to_end(stores, agent, promoted)
+    assert only_record(stores, canary).state == "superseded"
+    assert [r.build_id for r in stores.deployments.current(repo.id)] == [promoted.id]
