@@ -75,11 +75,12 @@ def test_secret_entries_are_shown_to_the_repositorys_admins_only(client_as, seed
         html = client_as(user).get(PAGE).get_data(as_text=True)
         assert [k for _, k, _ in _rows(html)] == ["build.approved", "build.cancelled"]
         assert "deploy_key" not in html and ">Older</a>" not in html
+        assert 'id="admins-only"' in html
         hidden = client_as(user).get(PAGE + "?kind=secret.").get_data(as_text=True)
         assert "No events match these filters." in hidden
     html = client_as("admin").get(PAGE).get_data(as_text=True)
     assert _rows(html)[0] == ("admin", "secret.set", "secret s59 added")
-    assert ">Older</a>" in html
+    assert ">Older</a>" in html and 'id="admins-only"' not in html
     older = client_as("admin").get(PAGE + "?before=" + re.findall(r'data-id="(\d+)"', html)[-1])
     assert ("admin", "secret.set", "secret deploy_key added") in _rows(older.get_data(as_text=True))
 
