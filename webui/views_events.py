@@ -1,5 +1,9 @@
 """The Events pages: a repository's event log (read role) and the server's (server admins).
 
+A repository's page shows what the page user's role on it may see
+(``runner.services.events.kinds_for``): readers and writers the entries of builds,
+environments and crons, and a line saying the others are the admins'; admins every entry.
+
 A table of time, actor, kind and message, newest first, with a GET form to filter by kind
 (exact, or a prefix such as ``build.``) and actor, and a link to older entries. The filters
 are ``runner.services.events.read_filter``'s, as in the API and ``runner events``; a bad one
@@ -17,7 +21,7 @@ from runner.core import ROLE_ADMIN, Repo
 from runner.errors import BadRequest
 from runner.services import events as event_log
 from webui import data, webui_bp
-from webui.session_auth import admin_required, can, login_required
+from webui.session_auth import admin_required, can, login_required, role
 from webui.views_builds import repo_or_404
 
 PAGE_SIZE = 50
@@ -35,7 +39,7 @@ def _events_page(repo: Repo | None, endpoint: str, **route: Any) -> ResponseRetu
         error = str(exc)
     else:
         if repo is not None:
-            entries = event_log.events_of(stores, repo, wanted, PAGE_SIZE + 1)
+            entries = event_log.events_of(stores, repo, wanted, PAGE_SIZE + 1, role=role(repo))
         else:
             entries = event_log.server_events(stores, wanted, PAGE_SIZE + 1)
     older = ""

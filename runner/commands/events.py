@@ -36,8 +36,9 @@ def events(
     limit: int,
     as_json: bool,
 ) -> None:
-    """The event log of REPO (OWNER/NAME; the read role is enough), or without REPO the
-    server's whole log (server admins): who did what and when, newest first."""
+    """The event log of REPO (OWNER/NAME; the read role shows builds, environments and crons,
+    the admin role every entry), or without REPO the server's whole log (server admins): who
+    did what and when, newest first."""
     params: dict[str, Any] = {"kind": kind, "actor": actor, "since": since, "until": until}
     params = {key: value for key, value in params.items() if value}
     params["limit"] = limit

@@ -6,7 +6,11 @@ cancelled, approved or declined, through ``record_build`` here. Reads are one ru
 the pages and the CLI: ``read_filter`` checks the query (``kind``, ``actor``, ``since``,
 ``until``, ``before``, ``limit``) and ``events_of`` / ``server_events`` answer a page, newest
 first. A repository's log is read with the read role on it; the server's log (every entry) by
-server admins — the adapters check that.
+server admins — the adapters check that. What a repository's log shows depends on the role
+(``kinds_for``): readers and writers see the entries of builds, environments and crons, whose
+lists they may read; secrets, registries, roles, the webhook secret and the settings are in the
+admins' lists only, so their entries are shown only to the repository's admins (server admins
+hold that role everywhere).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from runner.core import ERROR, Build, Repo
+from runner.core import ERROR, ROLE_ADMIN, ROLE_READ, ROLE_WRITE, Build, Repo
 from runner.errors import BadRequest
 from runner.services.values import whole_number
 from runner.store import Stores
@@ -29,6 +33,7 @@ __all__ = [
     "AuditFilter",
     "as_json",
     "events_of",
+    "kinds_for",
     "read_filter",
     "record_build",
     "record_new_build",
@@ -43,6 +48,16 @@ KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]*)*$")
 MAX_KIND = 50
 RELATIVE = re.compile(r"^([0-9]{1,6})([smhdw])$")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# The kind prefixes of a repository's log each role reads; None is every entry. They follow the
+# roles of the list endpoints: builds, environments and crons are listed with the read role;
+# secrets, registries, roles, the webhook and the settings (``repo.``) with the admin role.
+# A kind not named here is the admins' until it is added.
+READER_KINDS = ("build.", "environment.", "cron.")
+KINDS_BY_ROLE: dict[str, tuple[str, ...] | None] = {
+    ROLE_READ: READER_KINDS,
+    ROLE_WRITE: READER_KINDS,
+    ROLE_ADMIN: None,
+}
 
 
 def build_subject(repo: Repo, build: Build) -> str:
@@ -122,9 +137,20 @@ def read_filter(args: Mapping[str, Any], *, now: float | None = None) -> tuple[A
     return wanted, size
 
 
-def events_of(stores: Stores, repo: Repo, wanted: AuditFilter, limit: int) -> list[AuditEvent]:
-    """The newest ``limit`` entries of ``repo``'s log that ``wanted`` selects."""
-    return stores.audit.matching(where=_with_repo(wanted, repo.id), limit=limit)
+def kinds_for(role: str) -> tuple[str, ...] | None:
+    """The kind prefixes of a repository's log that a user holding ``role`` on it reads:
+    None for every entry (admins), no prefix at all for no role."""
+    return KINDS_BY_ROLE.get(role, ())
+
+
+def events_of(
+    stores: Stores, repo: Repo, wanted: AuditFilter, limit: int, *, role: str
+) -> list[AuditEvent]:
+    """The newest ``limit`` entries of ``repo``'s log that ``wanted`` selects and that a user
+    holding ``role`` on ``repo`` may see (``kinds_for``). The role is the caller's to find;
+    the rule is applied in the store's query, so a page holds ``limit`` visible entries."""
+    where = dataclasses.replace(_with_repo(wanted, repo.id), kinds=kinds_for(role))
+    return stores.audit.matching(where=where, limit=limit)
 
 
 def server_events(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, or_, select
 
 from runner.store.convert import now, to_record
 from runner.store.db import Database
@@ -44,13 +44,16 @@ class AuditFilter:
     """Which entries a read wants; every field left at its default matches everything.
 
     ``kind`` is exact (``build.cancelled``), or a prefix when it ends with ``.``
-    (``build.``). ``since`` and ``until`` are seconds since 1970 (``since`` included,
-    ``until`` not); ``before`` is an entry id: only older entries (the next page).
+    (``build.``). ``kinds``, when given, keeps only entries whose kind starts with one of
+    these prefixes (none when empty): what a reader may see, on top of ``kind``. ``since``
+    and ``until`` are seconds since 1970 (``since`` included, ``until`` not); ``before`` is
+    an entry id: only older entries (the next page).
     """
 
     repo_id: int | None = None
     subject: str | None = None
     kind: str | None = None
+    kinds: tuple[str, ...] | None = None
     actor: str | None = None
     since: float | None = None
     until: float | None = None
@@ -114,6 +117,9 @@ def _filtered(
             query = query.where(row.kind.startswith(wanted.kind, autoescape=True))
         else:
             query = query.where(row.kind == wanted.kind)
+    if wanted.kinds is not None:
+        allowed = [row.kind.startswith(prefix, autoescape=True) for prefix in wanted.kinds]
+        query = query.where(or_(*allowed) if allowed else false())
     if wanted.actor is not None:
         query = query.where(row.actor == wanted.actor)
     if wanted.since is not None:

@@ -4,7 +4,10 @@ and declined; repository settings, secrets (names only), registries, environment
 roles, agents, tokens and users — lands in the log with who did it, read back with
 `runner events` and the API. Filters (kind, kind prefix, actor, time, paging) select what they
 say; a reader cannot read another private repository's log, only a server admin reads the
-server's; bad filters are a 400 with the reason; a secret's value never appears."""
+server's; readers and writers (and anyone, of a public repository) see the entries of builds,
+environments and crons, with the same filters and full pages, admins also those of secrets,
+registries, roles and settings; bad filters are a 400 with the reason; a secret's value never
+appears."""
 
 from __future__ import annotations
 
@@ -264,3 +267,64 @@ def test_the_server_log_narrows_to_one_repository(logged):
     assert [(e["repo"], e["message"].split(" (")[0]) for e in resp.json()] == [
         (SLUG, "build #3 cancelled")
     ]
+
+
+ADMINS_ONLY = ("repo.", "secret.", "registry.")
+
+
+def test_readers_and_writers_see_builds_environments_and_crons_admins_every_entry(
+    admin, server, logged
+):
+    admin.ok("user", "add", "rhea", "--password", "a-long-password")
+    admin.ok("user", "add", "walt", "--password", "a-long-password")
+    admin.ok("repo", "perms", "set", SLUG, "rhea", "read")
+    admin.ok("repo", "perms", "set", SLUG, "walt", "write")
+    everything = _events(admin, SLUG, "--limit", "500")
+    assert {e["kind"].split(".")[0] for e in everything} == {
+        "repo",
+        "secret",
+        "registry",
+        "build",
+        "environment",
+        "cron",
+    }
+    shown = [e for e in everything if not e["kind"].startswith(ADMINS_ONLY)]
+    assert len(shown) == 16
+    for login in ("rhea", "walt"):
+        token = admin.ok("user", "token", login).strip()
+        station = Workstation(
+            admin.home.parent / f"{login}-home", RUNNER_SERVER=server.url, RUNNER_TOKEN=token
+        )
+        assert _events(station, SLUG, "--limit", "500") == shown
+        assert _events(station, SLUG, "--kind", "secret.") == []
+        assert _events(station, SLUG, "--kind", "repo.role") == []
+        assert _events(station, SLUG, "--actor", "admin", "--kind", "environment.") == [
+            e for e in shown if e["kind"].startswith("environment.")
+        ]
+        first = _events(station, SLUG, "--limit", "5")
+        rest = _events(station, SLUG, "--limit", "500", "--before", str(first[-1]["id"]))
+        assert first + rest == shown  # a page holds five entries the reader may see
+        text = station.ok("events", SLUG, "--limit", "500")
+        assert "deploy_key" not in text and "ghcr.io" not in text and "olga is" not in text
+        assert "build #3 cancelled" in text and "cron nightly deleted" in text
+        resp = server.api("GET", f"/repos/{SLUG}/events?kind=registry.", token)
+        assert resp.status_code == 200 and resp.json() == []
+    assert [e["message"] for e in _events(admin, SLUG, "--kind", "secret.")] == [
+        "secret scratch deleted",
+        "secret scratch added",
+        "secret deploy_key added (environment production)",
+    ]
+
+
+def test_in_a_public_repository_a_user_without_a_role_sees_no_secret_entries(admin, server, logged):
+    public = {"slug": "acme/open", "clone_url": "file:///srv/open.git", "private": False}
+    _ok(server.api("POST", "/repos", logged["admin"], json=public), 201)
+    admin.ok("secret", "add", "acme/open", "open_key", SECRET_VALUE)
+    env = {"name": "staging"}
+    _ok(server.api("POST", "/repos/acme/open/environments", logged["admin"], json=env), 201)
+    admin.ok("user", "add", "pat", "--password", "a-long-password")
+    pat = admin.ok("user", "token", "pat").strip()
+    seen = _ok(server.api("GET", "/repos/acme/open/events", pat))
+    assert [e["kind"] for e in seen] == ["environment.created"]
+    kinds = [e["kind"] for e in _ok(server.api("GET", "/repos/acme/open/events", logged["admin"]))]
+    assert kinds == ["environment.created", "secret.set", "repo.activated"]

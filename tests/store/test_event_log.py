@@ -1,8 +1,11 @@
 """The event log's store: entries of a repository stay in its log, the server's log holds every
-entry, reads filter by kind (exact or ``build.`` prefix), actor and time and page by id, and
-the store offers no way to change or remove an entry. On SQLite and PostgreSQL."""
+entry, reads filter by kind (exact or ``build.`` prefix), by a set of allowed kind prefixes,
+actor and time and page by id, and the store offers no way to change or remove an entry. On
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -51,6 +54,27 @@ def test_kind_is_exact_or_a_prefix_ending_with_a_dot(stores, two_logs):
     assert [e.subject for e in exact] == ["build:acme/other#1", "build:acme/app#1"]
     assert stores.audit.matching(where=AuditFilter(kind="build")) == []
     assert stores.audit.matching(where=AuditFilter(kind="b%.")) == []  # no LIKE wildcards
+
+
+def test_kinds_keeps_only_entries_of_those_prefixes_and_pages_within_them(stores, two_logs):
+    repo, _ = two_logs
+    stores.audit.record("buildx.y", "repo:acme/app", "not a build", "bob", repo_id=repo.id)
+    builds = AuditFilter(repo_id=repo.id, kinds=("build.",))
+    assert [e.kind for e in stores.audit.matching(where=builds)] == [
+        "build.cancelled",
+        "build.created",
+    ]
+    first = stores.audit.matching(where=builds, limit=1)
+    rest = stores.audit.matching(where=dataclasses.replace(builds, before=first[0].id))
+    assert [(e.kind, e.actor) for e in first + rest] == [
+        ("build.cancelled", "bob"),
+        ("build.created", "alice"),
+    ]
+    both = AuditFilter(repo_id=repo.id, kind="secret.", kinds=("build.", "user."))
+    assert stores.audit.matching(where=both) == []
+    assert stores.audit.matching(where=AuditFilter(kinds=())) == []
+    users = stores.audit.matching(where=AuditFilter(kinds=("user.", "secret.")))
+    assert [e.kind for e in users] == ["user.created", "secret.set"]
 
 
 def test_actor_time_and_paging_filters(stores, two_logs):

@@ -1,8 +1,10 @@
 """The Events pages: a repository's log (linked from its tabs, readable with the read role) and
 the server's (admin nav, server admins only) list what the pages' own actions did — a cancel,
-an approval, a secret added — with time, actor, kind and message; the GET form filters by kind
-(exact or ``build.`` prefix) and actor; a bad filter is a 400 with the reason; a private
-repository's log is not found for who cannot read it; a message is text, never markup."""
+an approval, a secret added — with time, actor, kind and message; entries about secrets are
+shown to the repository's admins only, a reader's page filled with what they may see; the GET
+form filters by kind (exact or ``build.`` prefix) and actor; a bad filter is a 400 with the
+reason; a private repository's log is not found for who cannot read it; a message is text,
+never markup."""
 
 from __future__ import annotations
 
@@ -45,8 +47,7 @@ def test_the_repository_log_lists_what_the_pages_did_with_who_and_filters(client
     _act_on_the_pages(client_as, seeded)
     reader = client_as("reader")
     html = reader.get(PAGE).get_data(as_text=True)
-    assert _rows(html)[:3] == [
-        ("admin", "secret.set", "secret deploy_key added"),
+    assert _rows(html)[:2] == [
         ("admin", "build.approved", f"build #{seeded.blocked.number} approved"),
         ("writer", "build.cancelled", f"build #{seeded.running.number} cancelled"),
     ]
@@ -63,6 +64,25 @@ def test_the_repository_log_lists_what_the_pages_did_with_who_and_filters(client
     assert [(a, k) for a, k, _ in by_writer] == [("writer", "build.cancelled")]
     none = reader.get(PAGE + "?actor=nobody").get_data(as_text=True)
     assert "No events match these filters." in none
+
+
+def test_secret_entries_are_shown_to_the_repositorys_admins_only(client_as, seeded, stores):
+    _act_on_the_pages(client_as, seeded)
+    for n in range(60):  # more than a page of entries a reader may not see
+        message = f"secret s{n} added"
+        stores.audit.record("secret.set", "repo:acme/web", message, "admin", repo_id=seeded.repo.id)
+    for user in ("reader", "writer"):
+        html = client_as(user).get(PAGE).get_data(as_text=True)
+        assert [k for _, k, _ in _rows(html)] == ["build.approved", "build.cancelled"]
+        assert "deploy_key" not in html and ">Older</a>" not in html
+        assert 'id="admins-only"' in html
+        hidden = client_as(user).get(PAGE + "?kind=secret.").get_data(as_text=True)
+        assert "No events match these filters." in hidden
+    html = client_as("admin").get(PAGE).get_data(as_text=True)
+    assert _rows(html)[0] == ("admin", "secret.set", "secret s59 added")
+    assert ">Older</a>" in html and 'id="admins-only"' not in html
+    older = client_as("admin").get(PAGE + "?before=" + re.findall(r'data-id="(\d+)"', html)[-1])
+    assert ("admin", "secret.set", "secret deploy_key added") in _rows(older.get_data(as_text=True))
 
 
 def test_a_bad_filter_is_a_400_with_the_reason_on_the_page(client_as, seeded):

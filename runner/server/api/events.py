@@ -1,6 +1,8 @@
 """The event log: a repository's (read role on it) and the server's (server admins).
 
-- ``GET /repos/<o>/<n>/events``: the repository's entries, newest first.
+- ``GET /repos/<o>/<n>/events``: the repository's entries, newest first; those about
+  secrets, registries, roles, the webhook secret and settings only for its admins
+  (``runner.services.events.kinds_for``).
 - ``GET /events``: every entry of the server, newest first; ``?repo=owner/name`` narrows it
   to one repository's.
 
@@ -18,7 +20,7 @@ from runner.core import ROLE_READ
 from runner.errors import NotFound
 from runner.server.api import api_bp
 from runner.server.api.common import repo_for
-from runner.server.auth import require_admin
+from runner.server.auth import require_admin, require_user, role_of
 from runner.server.services import current_services
 from runner.services import events as event_log
 
@@ -31,8 +33,9 @@ def _answer(events: list[event_log.AuditEvent]) -> ResponseReturnValue:
 @api_bp.get("/repos/<owner>/<name>/events")
 def repo_events(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
+    role = role_of(require_user(), repo)
     wanted, limit = event_log.read_filter(request.args)
-    return _answer(event_log.events_of(current_services().stores, repo, wanted, limit))
+    return _answer(event_log.events_of(current_services().stores, repo, wanted, limit, role=role))
 
 
 @api_bp.get("/events")
