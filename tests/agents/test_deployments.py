@@ -36,6 +36,7 @@ def pipeline(state: str, strategy: str, share: str, *, fail: bool = False) -> st
     return (
         "kind: pipeline\nname: deploy\nclone:\n  disable: true\nsteps:\n"
         f"- name: deploy\n  image: runner-test/busybox\n  commands:\n{steps}"
+        "  when:\n    target: [staging, production]\n"  # a step for the environment
     )
 
 
