@@ -377,7 +377,8 @@ def run_the_walk(docker_client, server, plugin_images, registry, shop, tmp_path)
     promote_number = int(re.match(r"build #(\d+): promote of ", promoted).group(1))
     team.wait(promote_number, lambda b: b["status"] == "blocked")
     team.ok("POST", f"/builds/{promote_number}/approve", "ops")
-    assert team.wait(promote_number)["status"] == "success"
+    promotion = team.wait(promote_number)
+    assert promotion["status"] == "success", team.step_log(promotion, "promote")
     image_v130 = f"{registry}/acme/shop:1.3.0-{grey['commit'][:7]}-r{grey['config_revision']}"
     assert running_images(docker_client, service) == {image_v130}
     assert not docker_client.services.list(filters={"name": f"{service}-canary"})
