@@ -54,9 +54,11 @@ class Version(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("", 8000), Version).serve_forever()
 """
 HEALTHY = "python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')\""
+# A loaded machine may take seconds to start the check's interpreter: a generous timeout and
+# start period, so only a check that keeps failing (``false``) makes a task unhealthy.
 DOCKERFILE = (
     "FROM {python}\nCOPY app.py version /app/\n"
-    "HEALTHCHECK --interval=1s --timeout=3s --retries=2 CMD {check}\n"
+    "HEALTHCHECK --interval=1s --timeout=10s --retries=3 --start-period=15s CMD {check}\n"
     'CMD ["python3", "/app/app.py"]\n'
 )
 # A client on the service's network: each request resolves the name again.

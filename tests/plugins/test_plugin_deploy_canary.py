@@ -62,7 +62,7 @@ def web(docker_client, swarm, run_id, tmp_path_factory):
     for version, check in (("a", HEALTHY), ("b", HEALTHY), ("bad", "false")):
         (folder / "Dockerfile").write_text(
             f"FROM {PYTHON}\nENV APP_VERSION={version}\nCOPY server.py /server.py\n"
-            f"HEALTHCHECK --interval=1s --timeout=3s --retries=2 CMD {check}\n"
+            f"HEALTHCHECK --interval=1s --timeout=10s --retries=3 --start-period=15s CMD {check}\n"
             'CMD ["python3", "/server.py"]\n'
         )
         ref = f"{SWARM_APP}:canary-{version}-{run_id}"
