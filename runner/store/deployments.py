@@ -70,6 +70,9 @@ SUPERSEDES: dict[str, tuple[str, ...]] = {
 }
 
 MAX_PAGE = 100
+# Generations of promote/rollback builds ``of_build`` follows from a build (promote, its
+# restart, the restart's restart...): enough for any history, bounded for a pathological one.
+MAX_DESCENT = 20
 DEPLOY_EVENTS = ("promote", "rollback")
 
 _deployments = table(DeploymentRow)
@@ -281,21 +284,29 @@ class DeploymentStore:
 
     def of_build(self, build_id: int) -> list[Deployment]:
         """Where the build is deployed: its own record, and those of the promote and rollback
-        builds made from it, oldest first."""
+        builds made from it (and from those: a restarted promote names the promote as its
+        parent), oldest first."""
         with self.db.session() as s:
             build = s.get(BuildRow, build_id)
             if build is None:
                 return []
-            children = select(BuildRow.id).where(
-                BuildRow.repo_id == build.repo_id,
-                BuildRow.parent == build.number,
-                BuildRow.event.in_(DEPLOY_EVENTS),
-            )
+            ids, seen, frontier = {build_id}, {build.number}, {build.number}
+            for _ in range(MAX_DESCENT):
+                children = s.execute(
+                    select(BuildRow.id, BuildRow.number).where(
+                        BuildRow.repo_id == build.repo_id,
+                        BuildRow.parent.in_(frontier),
+                        BuildRow.event.in_(DEPLOY_EVENTS),
+                    )
+                ).all()
+                frontier = {number for _, number in children} - seen
+                if not frontier:
+                    break
+                seen |= frontier
+                ids |= {child_id for child_id, number in children if number in frontier}
             query = (
                 select(DeploymentRow)
-                .where(
-                    or_(DeploymentRow.build_id == build_id, DeploymentRow.build_id.in_(children))
-                )
+                .where(DeploymentRow.build_id.in_(ids))
                 .order_by(DeploymentRow.id)
             )
             return [to_record(Deployment, r) for r in s.scalars(query)]

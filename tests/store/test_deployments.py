@@ -223,6 +223,12 @@ def test_a_promotion_shows_on_the_promoted_build(stores, repo, agent):
         (promoted.number, "production", "promote")
     ]
     assert stores.deployments.current(repo.id)[0].build_id == promoted.id
+    # A restart of the promote names the promote as its parent: still a deploy of the source.
+    again = make_build(repo.id, event="promote")
+    again.parent, again.target = promoted.number, "production"
+    again = stores.builds.create(again)
+    records = stores.deployments.of_build(source.id)
+    assert [r.build_number for r in records] == [promoted.number, again.number]
 
 
 def test_the_record_names_the_agent_of_the_latest_claimed_stage(stores, repo, agent):
