@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from typing import Any
 
 import docker
@@ -31,8 +32,15 @@ class CanaryRelease:
     """Runs the ``action`` of a canary step through a ``SwarmDeployer``; ``run`` returns the
     report of what runs now, or raises ``DeployFailed`` (the canary is then removed)."""
 
-    def __init__(self, deployer: SwarmDeployer):
+    def __init__(
+        self,
+        deployer: SwarmDeployer,
+        on_started: Callable[[DeployReport], None] | None = None,
+    ):
         self.deployer = deployer
+        # Told as soon as the canary service exists: a step killed while it is watched (a
+        # cancel, a timeout) leaves that said, so the deployment record shows what serves.
+        self.on_started = on_started
         self.api = deployer.api
         self.plan = deployer.plan
         self.live_name = self.plan.service
@@ -103,6 +111,9 @@ class CanaryRelease:
             )
             for warning in (answer or {}).get("Warnings") or []:
                 say(f"warning: {warning}")
+            if self.on_started is not None:
+                started = f"{self.canary_name} started with {self.plan.image}, not checked yet"
+                self.on_started(DeployReport("canary", "canary", percent, self.plan.image, started))
             failure = self.watch(replicas)
         except Exception as exc:  # the canary may run (a timeout after the create): remove it
             failure = _reason(exc)

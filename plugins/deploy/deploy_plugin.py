@@ -151,7 +151,7 @@ def main(environ: dict[str, str] | None = None) -> int:
     try:
         deployer = SwarmDeployer(engine_client(s.environ), plan)
         if plan.strategy == "canary":
-            report = CanaryRelease(deployer).run()
+            report = CanaryRelease(deployer, lambda r: write_report(r, s.environ)).run()
         else:
             report = deployer.run()
     except DeployFailed as exc:

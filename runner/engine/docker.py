@@ -336,14 +336,18 @@ class DockerEngine:
         with state.lock:
             state.containers.pop(step.name, None)
         if step.name in state.killed:
-            return StepResult(step.name, core.KILLED, code, started, finished, "killed")
+            # What a killed deploy step had written stays: a canary it started still serves.
+            return StepResult(
+                step.name, core.KILLED, code, started, finished, "killed", report=report
+            )
         status = core.SUCCESS if code in (0, EXIT_SKIP) else core.FAILURE
         return StepResult(step.name, status, code, started, finished, report=report)
 
     def _prepare_report(self, cid: str, log: LogSink) -> None:
         try:
             prepare_report_dir(self.api, cid)
-        except docker.errors.APIError as exc:
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            # A slow engine costs the report, never the step.
             log(f"warning: cannot create {REPORT_DIR} for the deploy report: {exc}")
 
     def _read_report(self, cid: str, log: LogSink) -> bytes:

@@ -51,20 +51,26 @@ STATE_DECLINED = "declined"
 STATE_CANARY = "canary"
 STATE_ABORTED = "aborted"
 STATE_ROLLED_BACK = "rolled-back"
+# A canary whose place a later record took (promoted, aborted, replaced by another canary):
+# never ``superseded``, which says the version was live (what a rollback may go back to).
+STATE_CANARY_ENDED = "canary-ended"
 
 # What a deploy step reported that a successful build keeps rather than turning it ``live``:
 # a canary left running has not made the version live, an abort or a rollback left the old one.
 KEPT_AFTER_SUCCESS = frozenset({STATE_CANARY, STATE_ABORTED, STATE_ROLLED_BACK, STATE_FAILED})
-# What a build that did not succeed keeps: the live version was left untouched, said precisely,
-# or a canary it started still serves beside it (a later step failed or the build was
-# cancelled before any aborted it) until a later abort, rollback or live record supersedes it.
-KEPT_AFTER_FAILURE = frozenset({STATE_CANARY, STATE_ABORTED, STATE_ROLLED_BACK})
+# What a build that did not succeed keeps: the live version was left untouched, said precisely;
+# or what its deploy step left serving whatever failed after it: a canary (a later step failed
+# or the build was cancelled before any aborted it) or the new version itself (a smoke test
+# after the deploy failed), until a later record supersedes it.
+KEPT_AFTER_FAILURE = frozenset({STATE_LIVE, STATE_CANARY, STATE_ABORTED, STATE_ROLLED_BACK})
+KEPT_AFTER_CANCEL = frozenset({STATE_LIVE, STATE_CANARY})
 
 # What a record ending in a state replaces in its environment: a new live version replaces the
 # live one and any canary beside it; an abort or a rollback removed the canary a build before
 # it may have left running.
 SUPERSEDES: dict[str, tuple[str, ...]] = {
     STATE_LIVE: (STATE_LIVE, STATE_CANARY),
+    STATE_CANARY: (STATE_CANARY,),  # a new canary replaces the one running
     STATE_ABORTED: (STATE_CANARY,),
     STATE_ROLLED_BACK: (STATE_CANARY,),
 }
@@ -106,7 +112,7 @@ def final_state(build_status: str, current: str) -> str:
     if build_status == SUCCESS:
         return current if current in KEPT_AFTER_SUCCESS else STATE_LIVE
     if build_status == KILLED:
-        return current if current == STATE_CANARY else STATE_CANCELLED
+        return current if current in KEPT_AFTER_CANCEL else STATE_CANCELLED
     if build_status == DECLINED:
         return STATE_DECLINED
     return current if current in KEPT_AFTER_FAILURE else STATE_FAILED
@@ -182,7 +188,10 @@ def on_settle(s: Session, build: BuildRow, stamp: float) -> None:
             # must not take the place of what is live.
             s.execute(delete(DeploymentRow).where(DeploymentRow.id == row.id))
             continue
-        row.state = final_state(build.status, row.state)
+        current = row.state
+        if not reported and deploys.succeeded:
+            current = STATE_LIVE  # a deploy step without a report succeeded: it deployed
+        row.state = final_state(build.status, current)
         row.finished = stamp
         if deploys.agent:
             row.agent = deploys.agent
@@ -197,7 +206,12 @@ def on_settle(s: Session, build: BuildRow, stamp: float) -> None:
                     DeploymentRow.finished > 0.0,
                     DeploymentRow.id != row.id,
                 )
-                .values(state=STATE_SUPERSEDED)
+                .values(
+                    state=case(
+                        (DeploymentRow.state == STATE_LIVE, STATE_SUPERSEDED),
+                        else_=STATE_CANARY_ENDED,
+                    )
+                )
                 .execution_options(synchronize_session=False)
             )
 

@@ -43,6 +43,10 @@ class FakeApi:
             raise self.error
         return self.chunks(), self.stat
 
+    def put_archive(self, cid, path, data):
+        if self.error:
+            raise self.error
+
     def chunks(self):
         for start in range(0, len(self.data), self.chunk):
             self.read += self.chunk
@@ -79,3 +83,14 @@ def test_an_engine_that_does_not_answer_is_a_warning_not_an_error(error):
     lines: list[str] = []
     assert engine._read_report("cid", lines.append) == b""
     assert lines == [f"warning: cannot read the deploy report: {error}"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [requests.exceptions.ReadTimeout("timed out"), requests.exceptions.ConnectionError("gone")],
+)
+def test_an_engine_too_slow_to_make_the_report_folder_is_a_warning_not_an_error(error):
+    engine = DockerEngine(SimpleNamespace(api=FakeApi(b"", {}, error=error)))
+    lines: list[str] = []
+    engine._prepare_report("cid", lines.append)
+    assert lines == [f"warning: cannot create /run/runner for the deploy report: {error}"]

@@ -173,3 +173,23 @@ def test_a_canary_that_cannot_be_removed_is_reported_as_still_running(
     assert f"canary {CANARY} NOT removed, {LIVE} untouched" in out.strip().splitlines()[-1]
     written = json.loads((tmp_path / "deploy.json").read_text())
     assert (written["state"], written["traffic_share"]) == ("canary", 25)
+
+
+def test_while_the_canary_is_watched_the_report_says_it_runs(swarm_api, in_process, tmp_path):
+    # A step killed during the watch (a cancel, its timeout) never reaches its own report: the
+    # one written when the canary was created is what the agent reads then.
+    report = tmp_path / "deploy.json"
+    seen: list[dict] = []
+
+    def tasks(filters):
+        if seen:  # the removal's look at the tasks: none left
+            return []
+        seen.append(json.loads(report.read_text()))
+        raise docker.errors.APIError("500", explanation="engine overloaded")
+
+    swarm_api.tasks = tasks
+    env = canary_env(tmp_path, PLUGIN_IMAGE="app:2", PLUGIN_CANARY_REPLICAS="1")
+    code, out = in_process(deploy_plugin.main, env)
+    assert code == 1, out
+    assert (seen[0]["state"], seen[0]["traffic_share"], seen[0]["image"]) == ("canary", 25, "app:2")
+    assert json.loads(report.read_text())["state"] == "aborted"  # then removed, and said so

@@ -193,6 +193,10 @@ def test_the_final_state_keeps_what_says_the_version_is_not_live():
     assert final_state("error", "running") == "failed"
     assert final_state("killed", "running") == "cancelled"
     assert final_state("killed", "aborted") == "cancelled"
+    # What a deploy step left serving stays said: the new version, or a canary.
+    assert final_state("failure", "live") == "live"
+    assert final_state("killed", "live") == "live"
+    assert final_state("killed", "canary") == "canary"
     assert final_state("declined", "blocked") == "declined"
 
 
@@ -258,7 +262,7 @@ def test_an_abort_in_a_later_build_ends_the_canary_an_earlier_one_left(stores, r
     stores.deployments.report(abort.id, {"state": "aborted"})
     stores.stages.done(stage.id, FAILURE, agent_id=agent.id)
     assert only_record(stores, abort).state == "aborted"
-    assert only_record(stores, canary).state == "superseded"
+    assert only_record(stores, canary).state == "canary-ended"
     assert only_record(stores, live).state == "live"
 
 
@@ -280,5 +284,48 @@ def test_a_canary_left_by_a_build_that_failed_or_was_cancelled_stays_shown(
     assert {r.build_id for r in stores.deployments.current(repo.id)} == {live.id, canary.id}
     promoted = deploy_build(stores, repo)
     run_to_end(stores, agent, promoted)
-    assert only_record(stores, canary).state == "superseded"
+    assert only_record(stores, canary).state == "canary-ended"
+    assert only_record(stores, live).state == "superseded"
     assert [r.build_id for r in stores.deployments.current(repo.id)] == [promoted.id]
+
+
+def _deploy_with_report(stores, repo, agent, commit, report, status=SUCCESS):
+    stage = make_stage("deploy")
+    stage.spec.steps[-1].targets_environment = True
+    build = make_build(repo.id, stage)
+    build.target, build.commit = "production", commit
+    build = stores.builds.create(build)
+    claimed = stores.stages.claim(agent)
+    stores.deployments.report(build.id, report)
+    stores.stages.done(claimed.id, status, agent_id=agent.id)
+    return build
+
+
+def test_a_new_canary_ends_the_one_before_and_no_canary_counts_as_once_live(stores, repo, agent):
+    live = _deploy_with_report(stores, repo, agent, "1" * 40, {"state": "live"})
+    first = _deploy_with_report(stores, repo, agent, "2" * 40, {"state": "canary"})
+    second = _deploy_with_report(stores, repo, agent, "3" * 40, {"state": "canary"})
+    assert only_record(stores, first).state == "canary-ended"
+    assert {r.build_id for r in stores.deployments.current(repo.id)} == {live.id, second.id}
+    _deploy_with_report(stores, repo, agent, "4" * 40, {"state": "live"})
+    assert only_record(stores, second).state == "canary-ended"
+    assert only_record(stores, live).state == "superseded"
+    assert stores.deployments.was_live(repo.id, "production", "1" * 40)
+    for canary_commit in ("2" * 40, "3" * 40):
+        assert not stores.deployments.was_live(repo.id, "production", canary_commit)
+
+
+def test_a_version_deployed_before_a_later_step_failed_is_live(stores, repo, agent):
+    old = _deploy_with_report(stores, repo, agent, "1" * 40, {"state": "live"})
+    # The deploy step went through, then a smoke test failed: the new version serves.
+    new = _deploy_with_report(stores, repo, agent, "2" * 40, {"state": "live"}, FAILURE)
+    assert only_record(stores, new).state == "live"
+    assert only_record(stores, old).state == "superseded"
+    # A deploy step that succeeded without a report deployed too.
+    scripted = deploy_build(stores, repo)
+    stage = stores.stages.claim(agent)
+    for step in stores.steps.list_for_stage(stage.id):
+        stores.steps.update(step.id, status=SUCCESS)
+    stores.stages.done(stage.id, FAILURE, agent_id=agent.id)
+    assert only_record(stores, scripted).state == "live"
+    assert only_record(stores, new).state == "superseded"
