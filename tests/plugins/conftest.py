@@ -3,13 +3,16 @@ registry, an HTTP receiver, and a way to run a plugin container like the runner 
 
 from __future__ import annotations
 
+import fcntl
 import http.server
 import json
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -302,12 +305,41 @@ def _wait_for_swarm_state(docker_client, wanted: str, deadline: float = 60.0) ->
     return state
 
 
+# An engine has one swarm: whoever sets it up holds this lock until it has left it again, so
+# swarm tests of other workers (or another suite on the same engine) wait their turn.
+SWARM_LOCK = Path(tempfile.gettempdir()) / "pipeline-runner-test-swarm.lock"
+SWARM_LOCK_WAIT = 1800.0  # seconds: longer than every swarm test of a run together
+
+
+@contextmanager
+def _holding_the_swarm():
+    with open(SWARM_LOCK, "a") as handle:
+        deadline = time.monotonic() + SWARM_LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the swarm stayed taken for {SWARM_LOCK_WAIT:g} s")
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture
 def swarm(docker_client, tmp_path_factory):
     """A single-node swarm on the local engine and three app images; left again afterwards.
 
     Per test: an engine has one swarm, and a module-wide one would stay up while the worker
     runs other modules' tests in between (pytest orders tests by their session fixtures)."""
+    with _holding_the_swarm():
+        yield from _single_node_swarm(docker_client, tmp_path_factory)
+
+
+def _single_node_swarm(docker_client, tmp_path_factory):
     state = _wait_for_swarm_state(docker_client, "inactive")
     if state != "inactive":
         pytest.fail(f"the engine is already in swarm state {state!r}: leave it before the tests")
