@@ -306,6 +306,24 @@ class ServerProcess:
             time.sleep(0.2)
         raise AssertionError(f"build {number} never {what}: {build}\n{self.log()}")
 
+    def explain_build(self, slug: str, build: dict[str, Any], token: str, tail: int = 40) -> str:
+        """What went on in ``build``, for a failing assertion: each step's status, exit code
+        and error, and the last ``tail`` lines of the log of each step that did not succeed."""
+        lines = [f"build #{build.get('number')}: {build.get('status')} {build.get('error') or ''}"]
+        for stage in build.get("stages") or []:
+            lines.append(f"  stage {stage['number']} {stage['name']}: {stage['status']}")
+            for step in stage.get("steps") or []:
+                lines.append(
+                    f"    step {step['number']} {step['name']}: {step['status']}"
+                    f" exit {step.get('exit_code')} {step.get('error') or ''}"
+                )
+                if step["status"] in ("success", "skipped", "pending"):
+                    continue
+                path = f"/repos/{slug}/builds/{build['number']}/logs/{stage['number']}/{step['number']}"
+                resp = self.api("GET", path, token)
+                lines.extend("      | " + line for line in resp.text.splitlines()[-tail:])
+        return "\n".join(lines)
+
     def post_hook(self, slug: str, headers: dict[str, str], body: bytes) -> requests.Response:
         """Deliver a webhook (see :func:`github_push`) to ``/hook/SLUG``."""
         return self.http.post(f"{self.url}/hook/{slug}", data=body, headers=headers, timeout=60)
