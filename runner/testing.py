@@ -319,8 +319,8 @@ class ServerProcess:
                 )
                 if step["status"] in ("success", "skipped", "pending"):
                     continue
-                path = f"/repos/{slug}/builds/{build['number']}/logs/{stage['number']}/{step['number']}"
-                resp = self.api("GET", path, token)
+                where = f"{build['number']}/logs/{stage['number']}/{step['number']}"
+                resp = self.api("GET", f"/repos/{slug}/builds/{where}", token)
                 lines.extend("      | " + line for line in resp.text.splitlines()[-tail:])
         return "\n".join(lines)
 
