@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -61,12 +62,17 @@ DOCKERFILE = (
     "HEALTHCHECK --interval=1s --timeout=10s --retries=3 --start-period=15s CMD {check}\n"
     'CMD ["python3", "/app/app.py"]\n'
 )
-# A client on the service's network: each request resolves the name again.
+# A client on the service's network: each request resolves the name again. A request that
+# fails (a loaded machine, an address the name kept for a moment after a task went) is counted
+# as its error's type instead of failing the step, so the test can say how many there were.
 MEASURE = (
-    "import collections, json, urllib.request; "
-    "seen = collections.Counter(urllib.request.urlopen('http://{service}:8000/', timeout=5)"
-    ".read().decode() for _ in range({count})); "
-    "print('served', json.dumps(seen))"
+    "import collections, json, urllib.request\n"
+    "def ask():\n"
+    "    try:\n"
+    "        return urllib.request.urlopen('http://{service}:8000/', timeout=30).read().decode()\n"
+    "    except OSError as exc:\n"
+    "        return 'error ' + type(exc).__name__\n"
+    "print('served', json.dumps(collections.Counter(ask() for _ in range({count}))))"
 )
 
 # The image tag the docker plugin's tag_scheme gives a tag build: 1.2.0-<sha7>-r<revision>.
@@ -139,7 +145,8 @@ CANARY = """\
     image: {python}
     network_mode: {network}
     commands:
-      - python3 -c "{measure}"
+      - |
+        python3 -c "{measure}"
     when:
       event: [tag]
       target: production
@@ -294,7 +301,10 @@ def run_the_walk(docker_client, server, plugin_images, registry, shop, tmp_path)
         label=TEST_LABEL,
         service=shop["service"],
         network=shop["network"],
-        measure=MEASURE.format(service=shop["service"], count=REQUESTS),
+        # A block scalar of the pipeline file holds the script: its lines indented to match.
+        measure=textwrap.indent(
+            MEASURE.format(service=shop["service"], count=REQUESTS), " " * 8
+        ).lstrip(),
         release_image=RELEASE_IMAGE.format(registry=registry),
     )
     service = shop["service"]
@@ -369,9 +379,10 @@ def run_the_walk(docker_client, server, plugin_images, registry, shop, tmp_path)
     assert grey["status"] == "success", team.explain(grey)
     assert grey["config_revision"] == revision + 1  # the pipeline file changed once
     served = measured(team.step_log(grey, "measure"))
-    assert sum(served.values()) == REQUESTS and set(served) == {"1.2.0", "1.3.0"}, served
+    answered = served["1.2.0"] + served["1.3.0"]
+    assert answered >= REQUESTS * 0.9 and set(served) >= {"1.2.0", "1.3.0"}, served
     # One canary replica beside three live: about a quarter, in a band a loaded machine keeps.
-    assert REQUESTS * 0.05 < served["1.3.0"] < REQUESTS * 0.6, served
+    assert answered * 0.05 < served["1.3.0"] < answered * 0.6, served
     status = team.live("production")
     assert status["live"]["version"] == "v1.2.0"
     assert (status["canary"]["version"], status["canary"]["traffic_share"]) == ("v1.3.0", 25)
