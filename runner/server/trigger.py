@@ -48,7 +48,7 @@ from runner.pipeline.spec import BuildContext
 from runner.pipeline.trust import FORK, guarded, route_refusal, trust_class
 from runner.server.compile_worker import compile_worker, read_declarations, reading_untrusted
 from runner.server.status import StatusReporter, status_reporter
-from runner.services.events import record_new_build
+from runner.services.events import new_build_entry
 from runner.store.builds import stage_from_spec
 from runner.store.config_revisions import config_digest
 from runner.store.records import Environment
@@ -115,12 +115,13 @@ class Triggerer:
         with self._repo_lock(repo.id):
             number = self.stores.builds.reserve_number(repo.id)
             try:
-                build = self._create(repo, event, origin, number)
+                made = self._make(repo, event, origin, number)
+                # The build and its entry in the event log: one transaction.
+                build = self.stores.builds.create(made, new_build_entry(repo, made, origin))
             except BaseException:
                 # Skipped, refused or failed: no build took the number.
                 self.stores.builds.release_number(repo.id, number)
                 raise
-        record_new_build(self.stores, repo, build, origin)
         self.status.build_changed(build)
         if build.status != ERROR:
             self.services.wake_agents()
@@ -181,7 +182,8 @@ class Triggerer:
 
     # The work -----------------------------------------------------------------------------
 
-    def _create(self, repo: Repo, event: BuildContext, origin: str, number: int) -> Build:
+    def _make(self, repo: Repo, event: BuildContext, origin: str, number: int) -> Build:
+        """The build ``event`` makes, not saved yet: its stages, or in ``error`` saying why."""
         try:
             mirror = self.mirror(repo, event)
             commit = mirror.update(commit=event.commit or None, ref=event.ref or None)
@@ -191,13 +193,13 @@ class Triggerer:
             # Someone asked for a branch or commit that is not there: tell them, build nothing.
             if origin in ("api", "promote") and isinstance(exc, NotFound):
                 raise
-            return self._save_error(repo, event, self._context(repo, event, number), exc)
+            return self._in_error(repo, event, self._context(repo, event, number), exc)
         _fill_from_commit(event, mirror, commit)
         try:
             with reading_untrusted(files):
                 files, declared = self.compiler.call(read_declarations, files)
         except PipelineError as exc:
-            return self._save_error(repo, event, self._context(repo, event, number), exc)
+            return self._in_error(repo, event, self._context(repo, event, number), exc)
         environment = self._environment(repo, event, declared)
         if environment is not None:
             event.target = environment.name
@@ -207,12 +209,12 @@ class Triggerer:
                 f"a pull request from a fork cannot deploy to environment {environment.name}, "
                 "which has an approval or a lock; run it from a branch of the repository"
             )
-            return self._save_error(repo, event, ctx, refused)
+            return self._in_error(repo, event, ctx, refused)
         try:
             with reading_untrusted(files):
                 compiled = self._compile(repo, files, ctx, event)
         except PipelineError as exc:
-            return self._save_error(repo, event, ctx, exc)
+            return self._in_error(repo, event, ctx, exc)
         if event.event in DEPLOY_EVENTS and not compiled.deploy_steps:
             raise NothingToDeploy(_nothing_to_deploy(event, files))
         if not compiled.stages:
@@ -234,7 +236,7 @@ class Triggerer:
             build.stages.append(stage_from_spec(spec, status=BLOCKED if blocked else "pending"))
         if blocked:
             build.status = BLOCKED
-        return self.stores.builds.create(build)
+        return build
 
     def mirror(self, repo: Repo, event: BuildContext | None = None) -> Mirror:
         """The bare mirror of the repository, under ``<data_dir>/mirrors``."""
@@ -356,7 +358,7 @@ class Triggerer:
             config_revision=ctx.config_revision,
         )
 
-    def _save_error(
+    def _in_error(
         self, repo: Repo, event: BuildContext, ctx: BuildContext, exc: RunnerError
     ) -> Build:
         build = self._build(repo, event, ctx, ctx.build_number)
@@ -364,7 +366,7 @@ class Triggerer:
         build.error = describe_error(exc)
         build.finished = time.time()
         log.info("build of %s at %s is in error: %s", repo.slug, event.ref, build.error)
-        return self.stores.builds.create(build)
+        return build
 
     def _repo_lock(self, repo_id: int) -> threading.Lock:
         with self._locks_guard:

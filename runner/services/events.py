@@ -26,17 +26,18 @@ from runner.core import ERROR, ROLE_ADMIN, ROLE_READ, ROLE_WRITE, Build, Repo
 from runner.errors import BadRequest
 from runner.services.values import whole_number
 from runner.store import Stores
-from runner.store.audit import AuditEvent, AuditFilter
+from runner.store.audit import AuditDraft, AuditEvent, AuditFilter
 
 __all__ = [
     "AuditEvent",
     "AuditFilter",
     "as_json",
+    "build_entry",
     "events_of",
     "kinds_for",
     "read_filter",
     "record_build",
-    "record_new_build",
+    "new_build_entry",
     "server_events",
     "slugs_of",
 ]
@@ -65,6 +66,13 @@ def build_subject(repo: Repo, build: Build) -> str:
     return f"build:{repo.slug}#{build.number}"
 
 
+def build_entry(repo: Repo, build: Build, kind: str, actor: str, words: str) -> AuditDraft:
+    """The entry ``build.<kind>`` of ``build`` in its repository's log: ``build #7 <words>``."""
+    return AuditDraft(
+        f"build.{kind}", build_subject(repo, build), f"build #{build.number} {words}", actor
+    )
+
+
 def record_build(
     stores: Stores, build: Build, kind: str, actor: str, words: str, repo: Repo | None = None
 ) -> AuditEvent:
@@ -72,20 +80,18 @@ def record_build(
     ``repo`` is the build's repository, read from the store when not given."""
     if repo is None:
         repo = stores.repos.get(build.repo_id)
+    entry = build_entry(repo, build, kind, actor, words)
     event: AuditEvent = stores.audit.record(
-        f"build.{kind}",
-        build_subject(repo, build),
-        f"build #{build.number} {words}",
-        actor,
-        repo_id=build.repo_id,
+        entry.kind, entry.subject, entry.message, entry.actor, repo_id=build.repo_id
     )
     return event
 
 
-def record_new_build(stores: Stores, repo: Repo, build: Build, origin: str) -> AuditEvent:
-    """Record a build the Triggerer made: ``build.created`` (webhook, API, cron),
-    ``build.restarted``, ``build.promoted`` or ``build.rolled_back``. The actor is the
-    build's sender, or ``webhook`` / ``cron`` when the event names nobody."""
+def new_build_entry(repo: Repo, build: Build, origin: str) -> AuditDraft:
+    """The entry of a build the Triggerer makes, written with the build
+    (``BuildStore.create``): ``build.created`` (webhook, API, cron), ``build.restarted``,
+    ``build.promoted`` or ``build.rolled_back``. The actor is the build's sender, or
+    ``webhook`` / ``cron`` when the event names nobody."""
     actor = build.sender or ("cron" if origin == "cron" else "webhook")
     parent = f"#{build.parent}" if build.parent else "a build"
     if origin == "restart":
@@ -103,7 +109,7 @@ def record_new_build(stores: Stores, repo: Repo, build: Build, origin: str) -> A
     words += f" ({build.commit[:7]})" if build.commit else ""
     if build.status == ERROR:
         words += " in error"
-    return record_build(stores, build, kind, actor, words, repo)
+    return build_entry(repo, build, kind, actor, words)
 
 
 def read_filter(args: Mapping[str, Any], *, now: float | None = None) -> tuple[AuditFilter, int]:

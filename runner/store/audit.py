@@ -60,6 +60,29 @@ class AuditFilter:
     before: int | None = None
 
 
+@dataclass(frozen=True)
+class AuditDraft:
+    """An entry not written yet, for a store that writes it in the transaction of the change
+    it tells (``BuildStore.create``): kind, subject, words and actor as ``record`` takes them."""
+
+    kind: str
+    subject: str
+    message: str
+    actor: str
+
+
+def entry_row(draft: AuditDraft, repo_id: int | None) -> AuditEventRow:
+    """The row of ``draft``, stamped now, its texts cut to the columns' sizes."""
+    return AuditEventRow(
+        kind=draft.kind[:MAX_KIND],
+        subject=draft.subject[:MAX_SUBJECT],
+        message=draft.message[:MAX_MESSAGE],
+        actor=draft.actor[:MAX_ACTOR],
+        created=now(),
+        repo_id=repo_id,
+    )
+
+
 class AuditStore:
     """Append-only entries of the event log. Thread-safe."""
 
@@ -70,14 +93,7 @@ class AuditStore:
         self, kind: str, subject: str, message: str, actor: str, *, repo_id: int | None = None
     ) -> AuditEvent:
         """Append an entry, stamped now; ``repo_id`` puts it in that repository's log too."""
-        row = AuditEventRow(
-            kind=kind[:MAX_KIND],
-            subject=subject[:MAX_SUBJECT],
-            message=message[:MAX_MESSAGE],
-            actor=actor[:MAX_ACTOR],
-            created=now(),
-            repo_id=repo_id,
-        )
+        row = entry_row(AuditDraft(kind, subject, message, actor), repo_id)
         with self.db.write() as s:
             s.add(row)
             s.flush()

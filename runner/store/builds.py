@@ -21,6 +21,7 @@ from runner.core import (
 from runner.errors import BadRequest, Conflict, NotFound
 from runner.pipeline.spec import StageSpec
 from runner.store import deployments, progress
+from runner.store.audit import AuditDraft, entry_row
 from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.decisions import decide
@@ -128,8 +129,9 @@ class BuildStore:
             result = c.execute(_RELEASE, {"p_repo": repo_id, "p_number": number})
             return affected(result) > 0
 
-    def create(self, build: Build) -> Build:
-        """Save ``build`` with its stages and their steps, in one transaction.
+    def create(self, build: Build, entry: AuditDraft | None = None) -> Build:
+        """Save ``build`` with its stages and their steps, and ``entry`` in the event log
+        (in the build's repository's log), in one transaction.
 
         ``build.number`` is a number from ``reserve_number``; 0 reserves the next one here.
         ``build.id`` and the ids inside are ignored and assigned here. Stages come from
@@ -158,6 +160,8 @@ class BuildStore:
                         step_values["stage_id"] = stage_row.id
                         s.add(StepRow(**step_values))
                 deployments.on_create(s, row)
+                if entry is not None:
+                    s.add(entry_row(entry, build.repo_id))
                 s.flush()
                 return self._load(s, row)
         except IntegrityError:
