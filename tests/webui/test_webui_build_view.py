@@ -181,6 +181,9 @@ def test_stages_and_parallel_steps_are_drawn_in_lanes_in_dependency_order(world,
     )
     assert boxes[1] > boxes[0]
     page.screenshot(path=str(SHOTS / "build-lanes.png"), full_page=True)
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(SHOTS / "build-lanes-dark.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
 
     # The keyboard reaches every step's link in dependency order.
     links = page.eval_on_selector_all(
