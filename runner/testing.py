@@ -461,12 +461,24 @@ def github_push(
     branch: str = "main",
     message: str = "change",
     tag: str = "",
+    changed: list[str] | None = None,
 ) -> tuple[dict[str, str], bytes]:
     """Headers and body of a GitHub push webhook of ``sha`` on ``branch`` (or of the tag
     ``tag``: GitHub's push of ``refs/tags/<tag>``), signed with ``secret``; the repository
-    clones from ``repo``. Each call makes a new body (a new ``pushed_at``): a body sent again
-    is a replay the server answers as a duplicate."""
+    clones from ``repo``. With ``changed``, the push's one commit lists those paths as
+    modified (the build's changed files). Each call makes a new body (a new ``pushed_at``): a
+    body sent again is a replay the server answers as a duplicate."""
     owner, name = slug.split("/")
+    head = {
+        "id": sha,
+        "message": message,
+        "timestamp": "2026-11-22T04:40:00Z",
+        "url": f"https://github.com/{slug}/commit/{sha}",
+        "author": {"name": "Dev", "email": "dev@example.com", "username": "dev"},
+        "added": [],
+        "removed": [],
+        "modified": [".drone.yml"],
+    }
     payload = {
         "ref": f"refs/tags/{tag}" if tag else f"refs/heads/{branch}",
         "before": "0" * 40,
@@ -489,17 +501,8 @@ def github_push(
         },
         "pusher": {"name": "dev", "email": "dev@example.com"},
         "sender": {"login": "dev", "avatar_url": ""},
-        "head_commit": {
-            "id": sha,
-            "message": message,
-            "timestamp": "2026-11-22T04:40:00Z",
-            "url": f"https://github.com/{slug}/commit/{sha}",
-            "author": {"name": "Dev", "email": "dev@example.com", "username": "dev"},
-            "added": [],
-            "removed": [],
-            "modified": [".drone.yml"],
-        },
-        "commits": [],
+        "head_commit": head,
+        "commits": [] if changed is None else [{**head, "modified": list(changed)}],
     }
     body = json.dumps(payload).encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -102,11 +102,13 @@ def page_of(chromium, world):
         context.close()
 
 
-def push(world, text: str, *, branch: str, message: str = "change") -> int:
-    """Commit ``text`` as the pipeline on ``branch``, send GitHub's push webhook; the build's
-    number."""
+def push(world, text: str, *, branch: str, message: str = "change", changed=None) -> int:
+    """Commit ``text`` as the pipeline on ``branch``, send GitHub's push webhook (its commit
+    listing the paths ``changed``); the build's number."""
     sha = world.repo.commit({".drone.yml": text}, message, branch=branch)
-    headers, body = github_push(SLUG, world.repo, sha, world.secret, branch=branch, message=message)
+    headers, body = github_push(
+        SLUG, world.repo, sha, world.secret, branch=branch, message=message, changed=changed
+    )
     resp = world.server.http.post(f"{world.server.url}/hook/{SLUG}", data=body, headers=headers)
     assert resp.status_code in (200, 201), resp.text
     return _newest(world, f"branch={urllib.parse.quote(branch)}")
@@ -165,10 +167,17 @@ def groups_of(page, stage: str) -> list[list[str]]:
 
 
 def test_stages_and_parallel_steps_are_drawn_in_lanes_in_dependency_order(world, page_of):
-    number = push(world, PIPELINE.format(pause=0), branch="lanes", message="Lanes")
+    changed = [".drone.yml", "src/<b>app</b>.py"]
+    number = push(world, PIPELINE.format(pause=0), branch="lanes", message="Lanes", changed=changed)
     ended(world, number)
     page = page_of()
     page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
+    # The push's changed files: a tab to them, each path as text.
+    page.click(".build-tabs a:text-is('Changed files (2)')")
+    assert page.eval_on_selector_all("#changed-files li", "ls => ls.map(l => l.textContent)") == (
+        changed
+    )
+    assert page.get_attribute("#compiled-config", "href").endswith(f"/{number}/config")
     assert lanes_of(page) == [["build"], ["deploy"]]
     assert groups_of(page, "build") == [["clone"], ["compile"], ["unit", "lint"]]
     assert page.inner_text(".stage .group.parallel .group-title") == "2 in parallel"
