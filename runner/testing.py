@@ -446,6 +446,11 @@ class LocalRepo:
             git(self.work, "push", "-q", "origin", f"refs/tags/{tag}")
         return git(self.work, "rev-parse", "HEAD")
 
+    def push_pull_request(self, number: int, sha: str) -> None:
+        """Make ``refs/pull/<number>/head`` of the forge point at ``sha``, as GitHub does for
+        a pull request's head."""
+        git(self.work, "push", "-q", "-f", "origin", f"{sha}:refs/pull/{number}/head")
+
 
 def github_push(
     slug: str,
@@ -456,12 +461,24 @@ def github_push(
     branch: str = "main",
     message: str = "change",
     tag: str = "",
+    changed: list[str] | None = None,
 ) -> tuple[dict[str, str], bytes]:
     """Headers and body of a GitHub push webhook of ``sha`` on ``branch`` (or of the tag
     ``tag``: GitHub's push of ``refs/tags/<tag>``), signed with ``secret``; the repository
-    clones from ``repo``. Each call makes a new body (a new ``pushed_at``): a body sent again
-    is a replay the server answers as a duplicate."""
+    clones from ``repo``. With ``changed``, the push's one commit lists those paths as
+    modified (the build's changed files). Each call makes a new body (a new ``pushed_at``): a
+    body sent again is a replay the server answers as a duplicate."""
     owner, name = slug.split("/")
+    head = {
+        "id": sha,
+        "message": message,
+        "timestamp": "2026-11-22T04:40:00Z",
+        "url": f"https://github.com/{slug}/commit/{sha}",
+        "author": {"name": "Dev", "email": "dev@example.com", "username": "dev"},
+        "added": [],
+        "removed": [],
+        "modified": [".drone.yml"],
+    }
     payload = {
         "ref": f"refs/tags/{tag}" if tag else f"refs/heads/{branch}",
         "before": "0" * 40,
@@ -484,23 +501,72 @@ def github_push(
         },
         "pusher": {"name": "dev", "email": "dev@example.com"},
         "sender": {"login": "dev", "avatar_url": ""},
-        "head_commit": {
-            "id": sha,
-            "message": message,
-            "timestamp": "2026-11-22T04:40:00Z",
-            "url": f"https://github.com/{slug}/commit/{sha}",
-            "author": {"name": "Dev", "email": "dev@example.com", "username": "dev"},
-            "added": [],
-            "removed": [],
-            "modified": [".drone.yml"],
-        },
-        "commits": [],
+        "head_commit": head,
+        "commits": [] if changed is None else [{**head, "modified": list(changed)}],
     }
     body = json.dumps(payload).encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     headers = {
         "Content-Type": "application/json",
         "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": f"sha256={signature}",
+        "User-Agent": "GitHub-Hookshot/test",
+    }
+    return headers, body
+
+
+def github_pull_request(
+    slug: str,
+    repo: LocalRepo,
+    sha: str,
+    secret: str,
+    *,
+    number: int,
+    source_branch: str,
+    target_branch: str = "main",
+    title: str = "change",
+    avatar_url: str = "",
+    action: str = "opened",
+) -> tuple[dict[str, str], bytes]:
+    """Headers and body of a GitHub ``pull_request`` webhook (``action``) of pull request
+    ``number`` from ``source_branch`` of the same repository into ``target_branch``, its head
+    at ``sha``, signed with ``secret``. The agents fetch ``refs/pull/<number>/head``, as from
+    GitHub: push ``sha`` there first (``LocalRepo.push_pull_request``)."""
+    owner, name = slug.split("/")
+    repository = {
+        "id": 1,
+        "name": name,
+        "full_name": slug,
+        "private": False,
+        "owner": {"login": owner},
+        "html_url": f"https://github.com/{slug}",
+        "clone_url": repo.clone_url,
+        "default_branch": "main",
+    }
+    user = {"login": "dev", "avatar_url": avatar_url}
+    payload = {
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "title": title,
+            "body": "",
+            "html_url": f"https://github.com/{slug}/pull/{number}",
+            "user": user,
+            "head": {"ref": source_branch, "sha": sha, "repo": repository},
+            "base": {"ref": target_branch, "sha": "0" * 40, "repo": repository},
+            # Differs per delivery, as GitHub's own does: the server refuses a body it has seen.
+            "updated_at": time.time_ns(),
+        },
+        "repository": repository,
+        "sender": user,
+    }
+    body = json.dumps(payload).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "pull_request",
         "X-GitHub-Delivery": str(uuid.uuid4()),
         "X-Hub-Signature-256": f"sha256={signature}",
         "User-Agent": "GitHub-Hookshot/test",

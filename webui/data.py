@@ -13,6 +13,7 @@ from runner.pipeline.readiness import waiting_for
 from runner.server import auth
 from runner.server.services import current_services
 from runner.services import builds as build_actions
+from runner.services.build_filters import BuildFilter
 
 # An agent not heard from for this long is not counted as able to take work.
 AGENT_STALE_SECONDS = 120
@@ -42,6 +43,12 @@ def last_builds_per_branch(repo_id: int, limit: int = 12) -> list[Build]:
     return builds
 
 
+def last_builds_per_pull_request(repo_id: int, limit: int = 12) -> list[Build]:
+    """The newest build of each pull request of a repository, newest first, at most ``limit``."""
+    builds: list[Build] = stores().builds.newest_per_pull_request(repo_id, limit)
+    return builds
+
+
 def last_build_of_branch(repo_id: int, branch: str) -> Build | None:
     """The newest build of ``branch`` (pull requests excluded), or None."""
     build: Build | None = stores().builds.newest_of_branch(repo_id, branch)
@@ -49,18 +56,12 @@ def last_build_of_branch(repo_id: int, branch: str) -> Build | None:
 
 
 def list_builds(
-    repo_id: int,
-    *,
-    page: int,
-    per_page: int,
-    branch: str | None = None,
-    status: str | None = None,
-    event: str | None = None,
+    repo_id: int, *, page: int, per_page: int, chosen: BuildFilter | None = None
 ) -> tuple[list[Build], bool]:
-    """One page of builds, newest first, and whether an older page exists; a filter that is
-    None is not applied."""
+    """One page of builds, newest first, and whether an older page exists; filtered by
+    ``chosen`` (``runner.services.build_filters``) in the store."""
     found: list[Build] = stores().builds.page_of_repo(
-        repo_id, page=page, per_page=per_page + 1, branch=branch, status=status, event=event
+        repo_id, page=page, per_page=per_page + 1, **(chosen or BuildFilter()).store_args()
     )
     return found[:per_page], len(found) > per_page
 

@@ -44,3 +44,5 @@ def iso(ts: float) -> str:
 webui_bp.add_app_template_filter(duration, "ui_duration")
 webui_bp.add_app_template_filter(ago, "ui_ago")
 webui_bp.add_app_template_filter(iso, "ui_iso")
+# The server's clock for the pages' ticking times (glance.js), which the browser's may not match.
+webui_bp.add_app_template_global(time.time, "ui_now")

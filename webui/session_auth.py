@@ -144,11 +144,12 @@ def _error_page(exc: RunnerError | HTTPException) -> ResponseReturnValue:
 
 
 # Pages load scripts and styles from the server only; no inline script can run even if some
-# text escaped the templates.
+# text escaped the templates. Images may come from the forges (authors' avatars: only http(s)
+# URLs reach a src, see webui.forge_links).
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'"
+    "img-src 'self' data: https: http:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
 )
 
 

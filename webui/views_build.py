@@ -23,7 +23,7 @@ from runner.server.services import current_services
 from runner.services import builds as build_actions
 from runner.services import deployments as deploy_views
 from runner.services.values import whole_number
-from webui import data, webui_bp
+from webui import build_graph, data, webui_bp
 from webui.formatting import duration
 from webui.session_auth import can, login_required, signed_in_user
 from webui.views_builds import repo_or_404
@@ -134,6 +134,7 @@ def build(owner: str, name: str, number: int) -> ResponseReturnValue:
         selected=selected,
         auto=auto,
         waits=data.wait_reasons(found),
+        lanes=build_graph.lanes(found),
         history=data.stores().events.of_build(found.id),
         agents=data.agent_names(found),
         deployments=deploy_views.build_deployments(data.stores(), found),
@@ -169,6 +170,10 @@ def build_state(owner: str, name: str, number: int) -> ResponseReturnValue:
                         "id": step.id,
                         "status": step.status,
                         "duration": duration(step.started, step.finished),
+                        "exit_code": step.exit_code,
+                        "error": step.error,
+                        "started": int(step.started),
+                        "finished": int(step.finished),
                     }
                     for step in stage.steps
                 ],

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from flask import jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_ADMIN, ROLE_READ, Build, Repo
 from runner.errors import NotFound
-from webui import data, webui_bp
+from runner.services import build_filters
+from runner.services.build_filters import BuildFilter
+from webui import (
+    data,
+    forge_links,  # noqa: F401  (the pages' template global forge_details)
+    webui_bp,
+)
 from webui.session_auth import can, login_required, require, signed_in_user
 
 STATUSES = ("pending", "running", "blocked", "success", "failure", "killed", "error", "declined")
@@ -30,7 +36,8 @@ def repo_or_404(owner: str, name: str, role: str = ROLE_READ) -> Repo:
 @webui_bp.route("/")
 @login_required
 def home() -> ResponseReturnValue:
-    """Repositories the user can see, each with the last build's status per branch."""
+    """Repositories the user can see, each with the last build's status per branch and, apart
+    from them, per pull request (a pull request's result is not its base branch's)."""
     rows = []
     for repo in data.visible_repos(signed_in_user()):
         badge = url_for("webui.badge", owner=repo.owner, name=repo.name)
@@ -38,6 +45,7 @@ def home() -> ResponseReturnValue:
             {
                 "repo": repo,
                 "branches": data.last_builds_per_branch(repo.id),
+                "pull_requests": data.last_builds_per_pull_request(repo.id),
                 "badge_url": badge,
                 "badge_abs": request.host_url.rstrip("/") + badge,
                 "repo_abs": url_for(
@@ -54,31 +62,29 @@ class BuildFilters(TypedDict):
     branch: str
     status: str
     event: str
+    pull_request: str
 
 
-class _ChosenFilters(TypedDict):
-    """The filters that are chosen, None for the others: URLs and the store leave those out."""
-
-    branch: str | None
-    status: str | None
-    event: str | None
+def _chosen() -> BuildFilter:
+    """The filters of the query string (``runner.services.build_filters``); a bad branch or
+    pull request number is a 400 naming it."""
+    return build_filters.from_query(request.args, statuses=STATUSES, events=EVENTS)
 
 
-def _filters() -> BuildFilters:
-    status, event = request.args.get("status", ""), request.args.get("event", "")
+def _shown(chosen: BuildFilter) -> BuildFilters:
+    branch = chosen.branch or (chosen.branch_prefix + "*" if chosen.branch_prefix else "")
     return {
-        "branch": request.args.get("branch", "").strip(),
-        "status": status if status in STATUSES else "",
-        "event": event if event in EVENTS else "",
+        "branch": branch,
+        "status": chosen.status or "",
+        "event": chosen.event or "",
+        "pull_request": str(chosen.pull_request or ""),
     }
 
 
-def _chosen(filters: BuildFilters) -> _ChosenFilters:
-    return {
-        "branch": filters["branch"] or None,
-        "status": filters["status"] or None,
-        "event": filters["event"] or None,
-    }
+def _query(shown: BuildFilters) -> dict[str, Any]:
+    """The chosen filters as query arguments, for the pager's and the poll's URLs."""
+    values: dict[str, Any] = dict(shown)
+    return {k: v for k, v in values.items() if v}
 
 
 def _page() -> int:
@@ -88,20 +94,22 @@ def _page() -> int:
         return 1
 
 
-def _rows(repo: Repo, filters: BuildFilters, page: int) -> tuple[list[Build], bool]:
-    return data.list_builds(repo.id, page=page, per_page=PER_PAGE, **_chosen(filters))
+def _rows(repo: Repo, chosen: BuildFilter, page: int) -> tuple[list[Build], bool]:
+    return data.list_builds(repo.id, page=page, per_page=PER_PAGE, chosen=chosen)
 
 
 @webui_bp.route("/repos/<owner>/<name>")
 @login_required
 def builds(owner: str, name: str) -> ResponseReturnValue:
-    """A repository's builds, filtered by branch, status and event, paged, refreshed live."""
+    """A repository's builds, filtered by branch (or branch prefix), pull request, status and
+    event, paged, refreshed live."""
     repo = repo_or_404(owner, name)
-    filters, page = _filters(), _page()
-    found, has_more = _rows(repo, filters, page)
+    chosen, page = _chosen(), _page()
+    filters = _shown(chosen)
+    found, has_more = _rows(repo, chosen, page)
 
     def page_url(n: int) -> str:
-        return url_for("webui.builds", owner=owner, name=name, page=n, **_chosen(filters))
+        return url_for("webui.builds", owner=owner, name=name, page=n, **_query(filters))
 
     return render_template(
         "builds.html",
@@ -114,9 +122,7 @@ def builds(owner: str, name: str) -> ResponseReturnValue:
         events=EVENTS,
         page_url=page_url,
         can_admin=can(repo, ROLE_ADMIN),
-        poll_url=url_for(
-            "webui.builds_json", owner=owner, name=name, page=page, **_chosen(filters)
-        ),
+        poll_url=url_for("webui.builds_json", owner=owner, name=name, page=page, **_query(filters)),
     )
 
 
@@ -125,7 +131,7 @@ def builds(owner: str, name: str) -> ResponseReturnValue:
 def builds_json(owner: str, name: str) -> ResponseReturnValue:
     """The rows of one page, rendered, with a signature the page compares to skip repaints."""
     repo = repo_or_404(owner, name)
-    found, _ = _rows(repo, _filters(), _page())
+    found, _ = _rows(repo, _chosen(), _page())
     html = render_template("_build_rows.html", repo=repo, builds=found)
     state = "|".join(f"{b.number}:{b.status}:{b.finished}" for b in found)
     return jsonify(html=html, signature=hashlib.sha1(state.encode()).hexdigest())

@@ -40,20 +40,29 @@ def _line(item: dict[str, Any]) -> str:
 
 @build.command("ls")
 @click.argument("repo")
-@click.option("--branch")
+@click.option("--branch", help="A branch, or a prefix ending in * (release/*).")
 @click.option("--status")
 @click.option("--event")
+@click.option("--pull-request", type=int, help="The builds of this pull request number.")
 @click.option("--page", type=int, default=1)
 @api_options
 def list_builds(
-    repo: str, branch: str | None, status: str | None, event: str | None, page: int
+    repo: str,
+    branch: str | None,
+    status: str | None,
+    event: str | None,
+    pull_request: int | None,
+    page: int,
 ) -> None:
     """List the builds of REPO, newest first."""
-    params = {
-        k: v
-        for k, v in {"branch": branch, "status": status, "event": event, "page": page}.items()
-        if v
+    chosen = {
+        "branch": branch,
+        "status": status,
+        "event": event,
+        "pull_request": pull_request,
+        "page": page,
     }
+    params = {k: v for k, v in chosen.items() if v}
     for item in client().json("GET", repo_path(repo) + "/builds", params=params):
         click.echo(_line(item))
 

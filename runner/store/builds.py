@@ -37,6 +37,8 @@ from runner.store.records import APPROVED
 from runner.store.records import DECLINED as DECISION_DECLINED
 
 MAX_PER_PAGE = 100
+# A pull request build's number, from its stored context (BuildContext.pull_request).
+_PULL_REQUEST = BuildRow.context["pull_request"].as_integer()
 
 _repos = table(RepoRow)
 # The counter row is locked by this UPDATE until commit: numbers never repeat.
@@ -203,13 +205,18 @@ class BuildStore:
         branch: str | None = None,
         status: str | None = None,
         event: str | None = None,
+        branch_prefix: str | None = None,
+        pull_request: int | None = None,
         with_stages: bool = False,
     ) -> list[Build]:
-        """Builds newest first, ``per_page`` (at most 100) at a time; filters are exact."""
+        """Builds newest first, ``per_page`` (at most 100) at a time; filters are exact but
+        ``branch_prefix`` (branches starting with it) and ``pull_request`` (the builds of that
+        pull request number)."""
         if page < 1 or per_page < 1:
             raise BadRequest("page and per_page start at 1")
         per_page = min(per_page, MAX_PER_PAGE)
-        query = self._filtered(repo_id, branch, status, event).order_by(BuildRow.id.desc())
+        query = self._filtered(repo_id, branch, status, event, branch_prefix, pull_request)
+        query = query.order_by(BuildRow.id.desc())
         query = query.offset((page - 1) * per_page).limit(per_page)
         with self.db.session() as s:
             rows = s.scalars(query).all()
@@ -223,19 +230,39 @@ class BuildStore:
         branch: str | None = None,
         status: str | None = None,
         event: str | None = None,
+        branch_prefix: str | None = None,
+        pull_request: int | None = None,
     ) -> int:
-        """How many builds ``list`` would page through with the same filters."""
-        query = self._filtered(repo_id, branch, status, event)
+        """How many builds ``page_of_repo`` would page through with the same filters."""
+        query = self._filtered(repo_id, branch, status, event, branch_prefix, pull_request)
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(query.subquery())) or 0
 
     def newest_per_branch(self, repo_id: int, limit: int = 12) -> list[Build]:
         """The newest build of each branch (or tag) of a repository, newest first, at most
-        ``limit``, without stages."""
+        ``limit``, without stages; pull requests left out (their branch is the base branch,
+        which their result does not speak for: ``newest_per_pull_request``)."""
         newest = (
             select(func.max(BuildRow.id))
-            .where(BuildRow.repo_id == repo_id)
+            .where(BuildRow.repo_id == repo_id, BuildRow.event != "pull_request")
             .group_by(BuildRow.branch, BuildRow.tag)
+        )
+        query = (
+            select(BuildRow)
+            .where(BuildRow.id.in_(newest))
+            .order_by(BuildRow.id.desc())
+            .limit(limit)
+        )
+        with self.db.session() as s:
+            return [to_record(Build, r) for r in s.scalars(query)]
+
+    def newest_per_pull_request(self, repo_id: int, limit: int = 12) -> list[Build]:
+        """The newest build of each pull request (by number) of a repository, newest first, at
+        most ``limit``, without stages."""
+        newest = (
+            select(func.max(BuildRow.id))
+            .where(BuildRow.repo_id == repo_id, BuildRow.event == "pull_request")
+            .group_by(_PULL_REQUEST)
         )
         query = (
             select(BuildRow)
@@ -350,13 +377,23 @@ class BuildStore:
 
     @staticmethod
     def _filtered(
-        repo_id: int | None, branch: str | None, status: str | None, event: str | None
+        repo_id: int | None,
+        branch: str | None,
+        status: str | None,
+        event: str | None,
+        branch_prefix: str | None = None,
+        pull_request: int | None = None,
     ) -> Select[BuildRow]:
         query = select(BuildRow)
         if repo_id is not None:
             query = query.where(BuildRow.repo_id == repo_id)
         if branch:
             query = query.where(BuildRow.branch == branch)
+        if branch_prefix:
+            # autoescape: a branch's "%" and "_" are themselves, not LIKE wildcards.
+            query = query.where(BuildRow.branch.startswith(branch_prefix, autoescape=True))
+        if pull_request:
+            query = query.where(BuildRow.event == "pull_request", _PULL_REQUEST == pull_request)
         if status:
             query = query.where(BuildRow.status == status)
         if event:

@@ -132,6 +132,9 @@ def test_env_and_build_commands(admin, origin):
     created = admin.ok("build", "create", "acme/deploy", "--branch", "main")
     assert created.startswith("#1 ") and "custom" in created
     assert "#1 " in admin.ok("build", "ls", "acme/deploy")
+    assert "#1 " in admin.ok("build", "ls", "acme/deploy", "--branch", "ma*")
+    assert admin.ok("build", "ls", "acme/deploy", "--branch", "dev*") == ""
+    assert admin.ok("build", "ls", "acme/deploy", "--pull-request", "3") == ""
     assert "stage 1 default" in admin.ok("build", "show", "acme/deploy", "1")
     assert admin.ok("build", "cancel", "acme/deploy", "1").startswith("#1 ")
     assert admin.ok("build", "restart", "acme/deploy", "1").startswith("#2 ")

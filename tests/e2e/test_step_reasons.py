@@ -81,7 +81,7 @@ def test_failed_steps_show_exit_code_reason_and_agent_in_cli_page_and_api(named_
     page = _signed_in(named_server).get(f"{named_server.url}/repos/{SLUG}/1", timeout=30)
     assert page.status_code == 200
     assert f'<span class="agent muted">on {AGENT}</span>' in page.text
-    assert '<div class="why step-error">exit 3</div>' in page.text
+    assert '<span class="exit">exit 3</span>' in page.text
     # The pull error quotes the registry URL: the page shows it escaped, never as markup.
     assert '"' in reason and reason not in page.text
-    assert f'<div class="why step-error">{escape(reason)}</div>' in page.text
+    assert f'<span class="reason">{escape(reason)}</span>' in page.text

@@ -185,3 +185,40 @@ def test_delete_removes_build_with_logs(stores, repo):
         stores.builds.get(build.id)
     with pytest.raises(NotFound):
         stores.steps.get(step_id)
+
+
+def _pull_request_build(repo_id: int, number: int, base: str = "main") -> Build:
+    build = make_build(repo_id, branch=base, event="pull_request")
+    build.context = {"pull_request": number, "source_branch": f"feature-{number}"}
+    return build
+
+
+def test_filters_by_branch_prefix_and_pull_request(stores, repo):
+    for branch in ("release/1.0", "release/2.0", "releases", "main", "rel%ease/x"):
+        stores.builds.create(make_build(repo.id, branch=branch))  # 1..5
+    stores.builds.create(_pull_request_build(repo.id, 7))  # 6
+    stores.builds.create(_pull_request_build(repo.id, 8))  # 7
+    stores.builds.create(_pull_request_build(repo.id, 7))  # 8
+
+    def numbers(**filters):
+        return [b.number for b in stores.builds.page_of_repo(repo.id, **filters)]
+
+    assert numbers(branch_prefix="release/") == [2, 1]
+    assert numbers(branch_prefix="release") == [3, 2, 1]
+    # LIKE's wildcards in a prefix are plain characters.
+    assert numbers(branch_prefix="rel%") == [5]
+    assert numbers(branch_prefix="rel_ase") == []
+    assert numbers(pull_request=7) == [8, 6]
+    assert numbers(pull_request=7, branch_prefix="ma") == [8, 6]
+    assert numbers(pull_request=9) == []
+    assert stores.builds.count(repo.id, pull_request=8) == 1
+
+
+def test_newest_per_branch_leaves_pull_requests_to_their_own_list(stores, repo):
+    stores.builds.create(make_build(repo.id, branch="main"))  # 1
+    stores.builds.create(_pull_request_build(repo.id, 7, base="main"))  # 2
+    stores.builds.create(_pull_request_build(repo.id, 8, base="main"))  # 3
+    stores.builds.create(_pull_request_build(repo.id, 7, base="main"))  # 4
+    assert [b.number for b in stores.builds.newest_per_branch(repo.id)] == [1]
+    newest = stores.builds.newest_per_pull_request(repo.id)
+    assert [(b.number, b.context["pull_request"]) for b in newest] == [(4, 7), (3, 8)]

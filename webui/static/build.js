@@ -19,6 +19,18 @@
     s.textContent = status;
   }
 
+  // The step's hooks of docs/ui.md: its status and times, "exit N" once its container ended.
+  function setStepDetails(row, step) {
+    row.dataset.status = step.status;
+    row.dataset.started = step.started;
+    row.dataset.finished = step.finished;
+    const ran = step.status === "success" || step.status === "failure" || step.exit_code;
+    row.querySelector(".exit").textContent = ran ? "exit " + step.exit_code : "";
+    row.querySelector(".exit").hidden = !ran;
+    row.querySelector(".reason").textContent = step.error || "";
+    row.querySelector(".reason").hidden = !step.error;
+  }
+
   async function pollState() {
     let done = false;
     try {
@@ -40,6 +52,7 @@
             if (!row) continue;
             setStatus(row.querySelector(".st"), step.status);
             row.querySelector(".dur").textContent = step.duration;
+            setStepDetails(row, step);
             if (box && String(step.id) === box.dataset.stepId) stepStatus = step.status;
           }
         }
@@ -50,6 +63,7 @@
           head.dataset.actions = st.actions_key;
         }
         head.dataset.status = st.status;
+        window.dispatchEvent(new CustomEvent("runner:build", { detail: st }));
         if (watching && DONE.indexOf(stepStatus) >= 0) followNext(st);
         done = DONE.indexOf(st.status) >= 0;
         if (box && !started && stepStatus !== "pending") startLog();

@@ -11,6 +11,7 @@ from runner.server.api import api_bp
 from runner.server.api.common import body, build_json, get_build, paging, repo_for
 from runner.server.auth import require_user
 from runner.server.services import current_services
+from runner.services import build_filters
 from runner.services import builds as build_actions
 
 
@@ -18,13 +19,9 @@ from runner.services import builds as build_actions
 def list_builds(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_READ)
     page, per_page = paging()
+    chosen = build_filters.from_query(request.args)
     builds = current_services().stores.builds.page_of_repo(
-        repo.id,
-        page=page,
-        per_page=per_page,
-        branch=request.args.get("branch") or None,
-        status=request.args.get("status") or None,
-        event=request.args.get("event") or None,
+        repo.id, page=page, per_page=per_page, **chosen.store_args()
     )
     return jsonify([build_json(b, with_stages=False) for b in builds])
 
