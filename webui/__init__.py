@@ -32,8 +32,10 @@ from webui import (  # noqa: E402,F401  (modules register their routes on webui_
     views_deployments,
     views_events,
     views_login,
+    views_new_build,
     views_roles,
     views_settings,
+    views_settings_edit,
 )
 
 __all__ = ["webui_bp"]
