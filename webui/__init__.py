@@ -24,6 +24,7 @@ session_auth.init_blueprint(webui_bp)
 
 from webui import (  # noqa: E402,F401  (modules register their routes on webui_bp)
     formatting,
+    views_account,
     views_admin,
     views_badge,
     views_build,
