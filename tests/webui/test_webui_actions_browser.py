@@ -11,6 +11,7 @@ import re
 import uuid
 
 import pytest
+from test_webui_browser import SHOTS
 from webui_server import ADMIN_PASSWORD, ServerProcess
 
 from runner.testing import LocalRepo
@@ -130,6 +131,7 @@ def test_a_build_from_the_new_build_form_gets_its_parameters_in_the_steps_enviro
     page.goto(f"{world.server.url}/repos/{SLUG}")
     page.click("#new-build-link")
     page.fill("#f-params", "GREETING=hello from the form\nCOUNT=3")
+    page.screenshot(path=str(SHOTS / "new-build.png"))
     page.click("#btn-start-build")
     page.wait_for_url(re.compile(rf".*/repos/{SLUG}/\d+$"))
     build = world.ended(_number_in(page.url))
@@ -137,6 +139,22 @@ def test_a_build_from_the_new_build_form_gets_its_parameters_in_the_steps_enviro
     assert build["event"] == "custom" and build["sender"] == "admin"
     log = world.log(build, "work")
     assert "greeting=hello from the form" in log and "count=3" in log
+
+
+def test_a_tag_built_from_the_form_is_the_tags_commit(world, page):
+    sha = world.repo.commit(
+        {".drone.yml": one_stage(['echo "tag=$DRONE_TAG"'])}, "tagged", tag="v1.0"
+    )
+    world.repo.commit({".drone.yml": one_stage(["echo later"])}, "after the tag")
+    page.goto(f"{world.server.url}/repos/{SLUG}/new")
+    page.fill("#f-branch", "")
+    page.fill("#f-tag", "v1.0")
+    page.click("#btn-start-build")
+    page.wait_for_url(re.compile(rf".*/repos/{SLUG}/\d+$"))
+    build = world.ended(_number_in(page.url))
+    assert build["status"] == "success", world.server.explain_build(SLUG, build, world.admin)
+    assert build["tag"] == "v1.0" and build["commit"] == sha
+    assert "tag=v1.0" in world.log(build, "work")
 
 
 def test_a_branch_that_does_not_exist_is_said_next_to_the_branch(world, page):
@@ -274,6 +292,8 @@ def test_a_user_makes_and_revokes_their_own_token(world, page):
     page.fill("#f-name", "laptop")
     page.click("#btn-create-token")
     plain = page.locator("#new-token").input_value()
+    page.goto(world.server.url + "/account/tokens")
+    page.screenshot(path=str(SHOTS / "account-tokens.png"))
     assert world.server.api("GET", "/user", plain).status_code == 200
 
     page.goto(world.server.url + "/account/tokens")
