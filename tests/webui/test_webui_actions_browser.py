@@ -174,6 +174,8 @@ def test_rerun_failed_stages_runs_only_the_failed_stage_again(world, page):
     assert stages["one"]["status"] == "success" and stages["two"]["status"] == "failure"
 
     page.goto(f"{world.server.url}/repos/{SLUG}/{first['number']}")
+    page.locator("#btn-rerun-failed").wait_for()
+    page.screenshot(path=str(SHOTS / "build-rerun-failed.png"))
     page.click("#btn-rerun-failed")
     page.wait_for_url(re.compile(rf".*/repos/{SLUG}/(?!{first['number']}$)\d+$"))
     again = world.ended(_number_in(page.url))
@@ -273,6 +275,7 @@ def test_a_cron_job_runs_now_from_its_settings_page(world, page):
     )
     assert resp.status_code == 201, resp.text
     page.goto(f"{world.server.url}/repos/{SLUG}/settings/cron")
+    page.screenshot(path=str(SHOTS / "settings-cron-job.png"))
     page.click('button[aria-label="Run cron job nightly now"]')
     page.wait_for_url(re.compile(rf".*/repos/{SLUG}/\d+$"))
     build = world.ended(_number_in(page.url))
