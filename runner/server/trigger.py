@@ -111,12 +111,11 @@ class Triggerer:
         """Create the build for ``event`` (a parsed webhook, or one made by the methods below).
 
         ``origin`` is ``hook``, ``api``, ``cron``, ``restart``, ``rerun`` or ``promote``: for
-        ``api`` and
-        ``promote`` an unknown branch or commit raises ``NotFound``, for the others it gives a
-        build in ``error`` saying so. Raises ``BuildSkipped`` when nothing should run. Returns
-        the saved build with its stages and steps (status ``pending``, ``blocked`` awaiting
-        approval, or ``error``). Stages named in ``carry`` are saved with that stage's results
-        instead of running (``rerun_failed``).
+        ``api`` and ``promote`` an unknown branch or commit raises ``NotFound``, for the others
+        it gives a build in ``error`` saying so. Raises ``BuildSkipped`` when nothing should
+        run. Returns the saved build with its stages and steps (status ``pending``, ``blocked``
+        awaiting approval, or ``error``). Stages named in ``carry`` are saved with that stage's
+        results instead of running (``rerun_failed``).
         """
         reason = event.skip_reason()
         if reason:

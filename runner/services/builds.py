@@ -72,6 +72,8 @@ def check_params(params: object) -> dict[str, str]:
         text = str(value)
         if len(text) > MAX_PARAM_VALUE:
             raise BadRequest(f"parameter {name} has more than {MAX_PARAM_VALUE} characters")
+        if "\x00" in text:  # no process environment can hold it
+            raise BadRequest(f"parameter {name} holds a NUL character")
         out[name] = text
     return out
 

@@ -87,6 +87,7 @@ def test_the_api_refuses_parameters_the_form_refuses(app, seeded, stores):
         ({"X": {"nested": 1}}, "must be text, a number or true/false"),
         ({f"P{i}": "v" for i in range(51)}, "at most 50"),
         (["A=1"], "params must be an object"),
+        ({"NUL": "a\x00b"}, "holds a NUL character"),
     ]:
         res = client.post("/api/v1/repos/acme/web/builds", json={"params": params}, headers=headers)
         assert res.status_code == 400 and says in res.get_json()["error"], res.get_json()
