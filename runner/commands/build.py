@@ -172,11 +172,14 @@ def create(
     repo: str, branch: str | None, tag: str, commit: str, params: tuple[str, ...], wait: bool
 ) -> None:
     """Start a manual (custom event) build of REPO."""
+    for param in params:
+        if "=" not in param:
+            raise click.BadParameter(f"{param!r}: write NAME=value", param_hint="--param")
     body = {
         "branch": branch,
         "tag": tag,
         "commit": commit,
-        "params": dict(p.split("=", 1) for p in params if "=" in p),
+        "params": dict(p.split("=", 1) for p in params),
     }
     api = client()
     item = api.json("POST", repo_path(repo) + "/builds", json=body)

@@ -93,6 +93,14 @@ def test_the_api_refuses_parameters_the_form_refuses(app, seeded, stores):
         assert res.status_code == 400 and says in res.get_json()["error"], res.get_json()
 
 
+def test_the_api_refuses_a_branch_and_a_tag_together(app, seeded, stores):
+    client, headers = _api(app, stores, "writer")
+    res = client.post(
+        "/api/v1/repos/acme/web/builds", json={"branch": "main", "tag": "v1"}, headers=headers
+    )
+    assert res.status_code == 400 and "a branch or a tag, not both" in res.get_json()["error"]
+
+
 def test_the_new_build_form_refuses_a_post_without_its_csrf_token(client_as, seeded):
     res = client_as("writer").post("/repos/acme/web/new", data={"branch": "main"})
     assert res.status_code == 400 and "security token" in res.get_data(as_text=True)
