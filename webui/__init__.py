@@ -24,6 +24,7 @@ session_auth.init_blueprint(webui_bp)
 
 from webui import (  # noqa: E402,F401  (modules register their routes on webui_bp)
     formatting,
+    views_account,
     views_admin,
     views_badge,
     views_build,
@@ -32,8 +33,10 @@ from webui import (  # noqa: E402,F401  (modules register their routes on webui_
     views_deployments,
     views_events,
     views_login,
+    views_new_build,
     views_roles,
     views_settings,
+    views_settings_edit,
 )
 
 __all__ = ["webui_bp"]

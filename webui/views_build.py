@@ -45,9 +45,11 @@ def permissions(repo: Repo, build: Build) -> dict[str, bool]:
     write = can(repo, ROLE_WRITE)
     done = build.status in DONE_STATUSES
     blocked = build.status == "blocked" or any(s.status == "blocked" for s in build.stages)
+    failed = any(s.status in build_actions.FAILED_STAGES for s in build.stages)
     return {
         "cancel": write and not done,
         "restart": write and done,
+        "rerun_failed": write and done and failed,
         "approve": write and blocked,
         "promote": write and build.status == SUCCESS and bool(_environments(repo)),
     }
@@ -237,6 +239,19 @@ def build_restart(owner: str, name: str, number: int) -> ResponseReturnValue:
         current_services(), repo, data.get_build(repo, number), signed_in_user()
     )
     flash(f"Build #{new.number} restarts #{number}.")
+    return _back(owner, name, new.number)
+
+
+@webui_bp.route("/repos/<owner>/<name>/<int:number>/rerun-failed", methods=["POST"])
+@login_required
+def build_rerun_failed(owner: str, name: str, number: int) -> ResponseReturnValue:
+    """Start a new build that runs this one's failed stages (and those after them) again and
+    keeps the other stages' results (write role); open it."""
+    repo = repo_or_404(owner, name, ROLE_WRITE)
+    new = build_actions.rerun_failed(
+        current_services(), repo, data.get_build(repo, number), signed_in_user()
+    )
+    flash(f"Build #{new.number} re-runs the failed stages of #{number}.")
     return _back(owner, name, new.number)
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 from flask import jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from runner.core import ROLE_ADMIN, ROLE_READ, Build, Repo
+from runner.core import ROLE_ADMIN, ROLE_READ, ROLE_WRITE, Build, Repo
 from runner.errors import NotFound
 from runner.services import build_filters
 from runner.services.build_filters import BuildFilter
@@ -122,6 +122,7 @@ def builds(owner: str, name: str) -> ResponseReturnValue:
         events=EVENTS,
         page_url=page_url,
         can_admin=can(repo, ROLE_ADMIN),
+        can_write=can(repo, ROLE_WRITE),
         poll_url=url_for("webui.builds_json", owner=owner, name=name, page=page, **_query(filters)),
     )
 

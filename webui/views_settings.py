@@ -33,15 +33,18 @@ from webui.views_builds import EVENTS, repo_or_404
 PATH_RE = re.compile(r"^[A-Za-z0-9_./*-]+$")
 
 
-def _render(
+def render_settings(
     template: str, repo: Repo, form: Form | None = None, status: int = 200, **ctx: object
 ) -> tuple[str, int]:
+    """A settings page of ``repo``: ``form``'s errors and submitted values when given, else
+    the ``values`` of ``ctx`` (a record's, on an edit page) or none."""
+    values = form.source if form else ctx.pop("values", {})
     return (
         render_template(
             template,
             repo=repo,
             errors=form.errors if form else {},
-            values=form.source if form else {},
+            values=values,
             can_admin=True,
             events=EVENTS,
             **ctx,
@@ -50,7 +53,8 @@ def _render(
     )
 
 
-def _to(endpoint: str, repo: Repo) -> Response:
+def back_to(endpoint: str, repo: Repo) -> Response:
+    """A redirect to the settings page ``endpoint`` of ``repo``."""
     return redirect(url_for(endpoint, owner=repo.owner, name=repo.name))
 
 
@@ -82,11 +86,11 @@ def settings_repo(owner: str, name: str) -> ResponseReturnValue:
         if signed_in_user().is_admin:
             fields["trusted"] = form.flag("trusted")
         if not form.ok:
-            return _render("settings_repo.html", repo, form, 400, webhook_url=webhook_url)
+            return render_settings("settings_repo.html", repo, form, 400, webhook_url=webhook_url)
         repo_actions.update_repo(data.stores(), signed_in_user(), repo, fields)
         flash("Settings saved.")
-        return _to("webui.settings_repo", repo)
-    return _render("settings_repo.html", repo, webhook_url=webhook_url)
+        return back_to("webui.settings_repo", repo)
+    return render_settings("settings_repo.html", repo, webhook_url=webhook_url)
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets", methods=["GET", "POST"])
@@ -117,10 +121,10 @@ def settings_secrets(owner: str, name: str) -> ResponseReturnValue:
                 data.stores(), repo, signed_in_user(), secret_name, value, options, mode="set"
             )
         except Conflict as exc:  # a name that differs only by case from one in use
-            form.errors["name"] = _sentence(exc)
+            form.errors["name"] = sentence(exc)
             return _secrets_page(repo, form, 409)
         flash(f"Secret {secret_name} saved.")
-        return _to("webui.settings_secrets", repo)
+        return back_to("webui.settings_secrets", repo)
     return _secrets_page(repo)
 
 
@@ -128,7 +132,7 @@ def _secrets_page(repo: Repo, form: Form | None = None, status: int = 400) -> tu
     """The secrets page with the registries below; ``status`` (400) with ``form``'s errors
     when given."""
     stores = data.stores()
-    return _render(
+    return render_settings(
         "settings_secrets.html",
         repo,
         form,
@@ -153,7 +157,7 @@ def settings_registry_add(owner: str, name: str) -> ResponseReturnValue:
         return _secrets_page(repo, form)
     registry_actions.set_registry(data.stores(), repo, signed_in_user(), host, username, password)
     flash(f"Registry {host} saved.")
-    return _to("webui.settings_secrets", repo)
+    return back_to("webui.settings_secrets", repo)
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/registries/delete", methods=["POST"])
@@ -164,7 +168,7 @@ def settings_registry_delete(owner: str, name: str) -> ResponseReturnValue:
     host = request.form.get("hostname", "")
     registry_actions.delete_registry(data.stores(), repo, signed_in_user(), host)
     flash(f"Registry {host} deleted.")
-    return _to("webui.settings_secrets", repo)
+    return back_to("webui.settings_secrets", repo)
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets/<int:secret_id>/delete", methods=["POST"])
@@ -175,7 +179,7 @@ def settings_secret_delete(owner: str, name: str, secret_id: int) -> ResponseRet
     secret = secret_actions.delete_secret_by_id(data.stores(), repo, signed_in_user(), secret_id)
     if secret is not None:
         flash(f"Secret {secret.name} deleted.")
-    return _to("webui.settings_secrets", repo)
+    return back_to("webui.settings_secrets", repo)
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/environments", methods=["GET", "POST"])
@@ -190,24 +194,9 @@ def settings_envs(owner: str, name: str) -> ResponseReturnValue:
         env_name = form.text(
             "name", required=True, max_len=100, message="Name the environment, e.g. production."
         )
-        branches, tags, events = form.items("branches"), form.items("tags"), form.items("events")
-        fields: dict[str, object] = {
-            "branches": branches,
-            "tags": tags,
-            "events": events,
-            "labels": form.labels("labels"),
-            "approval": form.flag("approval_required"),
-            "approvals_required": form.integer(
-                "approvals_required", low=1, high=MAX_APPROVALS, default=1
-            ),
-            "four_eyes": form.flag("four_eyes"),
-            "rollback_exempt": form.flag("rollback_exempt"),
-            "lock": form.flag("lock"),
-        }
-        if any(e not in EVENTS for e in events):
-            form.errors["events"] = "Events are among: " + ", ".join(EVENTS) + "."
+        fields = environment_fields(form)
         if not form.ok:
-            return _render(
+            return render_settings(
                 "settings_envs.html", repo, form, 400, environments=envs.of_repo(repo.id)
             )
         try:
@@ -215,14 +204,35 @@ def settings_envs(owner: str, name: str) -> ResponseReturnValue:
         except Conflict:
             form.errors["name"] = f"There is already an environment {env_name}."
         except BadRequest as exc:
-            form.errors["name"] = _sentence(exc)
+            form.errors["name"] = sentence(exc)
         if not form.ok:
-            return _render(
+            return render_settings(
                 "settings_envs.html", repo, form, 400, environments=envs.of_repo(repo.id)
             )
         flash(f"Environment {env_name} saved.")
-        return _to("webui.settings_envs", repo)
-    return _render("settings_envs.html", repo, environments=envs.of_repo(repo.id))
+        return back_to("webui.settings_envs", repo)
+    return render_settings("settings_envs.html", repo, environments=envs.of_repo(repo.id))
+
+
+def environment_fields(form: Form) -> dict[str, object]:
+    """The declaration fields of the environment form (add and edit): patterns, labels,
+    approval rules, lock; errors recorded in ``form``."""
+    events = form.items("events")
+    if any(e not in EVENTS for e in events):
+        form.errors["events"] = "Events are among: " + ", ".join(EVENTS) + "."
+    return {
+        "branches": form.items("branches"),
+        "tags": form.items("tags"),
+        "events": events,
+        "labels": form.labels("labels"),
+        "approval": form.flag("approval_required"),
+        "approvals_required": form.integer(
+            "approvals_required", low=1, high=MAX_APPROVALS, default=1
+        ),
+        "four_eyes": form.flag("four_eyes"),
+        "rollback_exempt": form.flag("rollback_exempt"),
+        "lock": form.flag("lock"),
+    }
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/environments/<int:env_id>/delete", methods=["POST"])
@@ -235,7 +245,7 @@ def settings_env_delete(owner: str, name: str, env_id: int) -> ResponseReturnVal
         if env.id == env_id:
             env_actions.delete_environment(stores, repo, env, signed_in_user())
             flash("Environment deleted.")
-    return _to("webui.settings_envs", repo)
+    return back_to("webui.settings_envs", repo)
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/cron", methods=["GET", "POST"])
@@ -264,7 +274,7 @@ def settings_cron(owner: str, name: str) -> ResponseReturnValue:
         if not form.ok:
             return _cron_page(repo, form, 400)
         flash(f"Cron job {cron_name} saved.")
-        return _to("webui.settings_cron", repo)
+        return back_to("webui.settings_cron", repo)
     return _cron_page(repo)
 
 
@@ -272,7 +282,9 @@ def _cron_page(repo: Repo, form: Form | None = None, status: int = 200) -> tuple
     services = current_services()
     crons = services.stores.crons.matching(repo.id)
     upcoming = cron_actions.next_runs(services, crons, time.time())
-    return _render("settings_cron.html", repo, form, status, crons=crons, next_runs=upcoming)
+    return render_settings(
+        "settings_cron.html", repo, form, status, crons=crons, next_runs=upcoming
+    )
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/cron/<int:cron_id>/delete", methods=["POST"])
@@ -285,10 +297,10 @@ def settings_cron_delete(owner: str, name: str, cron_id: int) -> ResponseReturnV
         if cron.id == cron_id:
             cron_actions.delete_cron(services, repo, cron, signed_in_user())
             flash("Cron job deleted.")
-    return _to("webui.settings_cron", repo)
+    return back_to("webui.settings_cron", repo)
 
 
-def _sentence(exc: RunnerError) -> str:
+def sentence(exc: RunnerError) -> str:
     """An action's refusal as a sentence next to a field."""
     text = str(exc)
     return text[:1].upper() + text[1:].rstrip(".") + "."

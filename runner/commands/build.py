@@ -148,7 +148,22 @@ def _action(name: str, help_text: str) -> click.Command:
     return command
 
 
-_action("restart", "Start a new build of the same commit and event.")
+@build.command("restart")
+@click.argument("repo")
+@click.argument("number", type=int)
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="Run only the failed stages and the stages after them; keep the others' results.",
+)
+@api_options
+def restart(repo: str, number: int, failed: bool) -> None:
+    """Start a new build of the same commit and event."""
+    action = "rerun-failed" if failed else "restart"
+    item = client().json("POST", f"{repo_path(repo)}/builds/{number}/{action}")
+    click.echo(_line(item))
+
+
 _action("cancel", "Cancel a pending or running build.")
 _action("approve", "Approve a build waiting for approval.")
 _action("decline", "Decline a build waiting for approval.")
@@ -157,16 +172,23 @@ _action("decline", "Decline a build waiting for approval.")
 @build.command("create")
 @click.argument("repo")
 @click.option("--branch", help="Branch to build (default: the repository's).")
+@click.option("--tag", default="", help="Tag to build instead of a branch.")
 @click.option("--commit", default="", help="Commit to build (default: the branch tip).")
 @click.option("--param", "params", multiple=True, help="KEY=VALUE passed to the pipeline.")
 @click.option("--wait", is_flag=True, help="Wait until the build ends; exit 1 unless success.")
 @api_options
-def create(repo: str, branch: str | None, commit: str, params: tuple[str, ...], wait: bool) -> None:
+def create(
+    repo: str, branch: str | None, tag: str, commit: str, params: tuple[str, ...], wait: bool
+) -> None:
     """Start a manual (custom event) build of REPO."""
+    for param in params:
+        if "=" not in param:
+            raise click.BadParameter(f"{param!r}: write NAME=value", param_hint="--param")
     body = {
         "branch": branch,
+        "tag": tag,
         "commit": commit,
-        "params": dict(p.split("=", 1) for p in params if "=" in p),
+        "params": dict(p.split("=", 1) for p in params),
     }
     api = client()
     item = api.json("POST", repo_path(repo) + "/builds", json=body)

@@ -82,6 +82,21 @@ def remove(slug: str, name: str) -> None:
     click.echo(f"cron job {name} removed from {slug}")
 
 
+@cron.command("update")
+@click.argument("slug", metavar="OWNER/NAME")
+@click.argument("name")
+@click.option("--schedule", default=None, help="A new schedule (five fields, UTC, or @daily...).")
+@click.option("--branch", default=None, help="A new branch ('': the repository's default).")
+@api_options
+def update(slug: str, name: str, schedule: str | None, branch: str | None) -> None:
+    """Change the schedule or the branch of cron job NAME."""
+    body = {k: v for k, v in (("schedule", schedule), ("branch", branch)) if v is not None}
+    if not body:
+        raise click.UsageError("give --schedule or --branch")
+    job = client().json("PATCH", f"{repo_path(slug)}/crons/{quoted(name)}", json=body)
+    click.echo(f"cron job {job['name']} of {slug}: '{job['schedule']}' on {job['branch']}")
+
+
 def _switch(slug: str, name: str, enabled: bool) -> None:
     path = f"{repo_path(slug)}/crons/{quoted(name)}"
     client().call("PATCH", path, json={"enabled": enabled})

@@ -82,6 +82,51 @@ def add_secret(
     click.echo(f"secret {name} saved for {repo}")
 
 
+@secret.command("update")
+@click.argument("repo")
+@click.argument("name")
+@click.option("--value", default=None, help="A new value (default: the stored one stays).")
+@click.option("--event", "events", multiple=True, help="Events that get it (repeatable).")
+@click.option("--image", "images", multiple=True, help="Only steps of these images (globs).")
+@click.option(
+    "--allow-pull-request/--no-allow-pull-request",
+    default=None,
+    help="Hand it to pull-request builds too, or no more.",
+)
+@click.option("--environment", default="", help="The environment of the secret to change.")
+@click.option("--move-to", default=None, help="Give it to this environment instead (''=every).")
+@api_options
+def update_secret(
+    repo: str,
+    name: str,
+    value: str | None,
+    events: tuple[str, ...],
+    images: tuple[str, ...],
+    allow_pull_request: bool | None,
+    environment: str,
+    move_to: str | None,
+) -> None:
+    """Change what secret NAME of REPO is handed to; its value only with --value."""
+    fields: dict[str, Any] = {}
+    if value:
+        fields["value"] = value
+    if events:
+        fields["events"] = list(events)
+    if images:
+        fields["images"] = list(images)
+    if allow_pull_request is not None:
+        fields["allow_pull_request"] = allow_pull_request
+    if move_to is not None:
+        fields["environment"] = move_to
+    client().call(
+        "PATCH",
+        f"{repo_path(repo)}/secrets/{quoted(name)}",
+        params={"environment": environment} if environment else {},
+        json=fields,
+    )
+    click.echo(f"secret {name} of {repo} changed")
+
+
 @secret.command("ls")
 @click.argument("repo")
 @api_options

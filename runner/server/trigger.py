@@ -21,14 +21,14 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import git
 
 from runner.approval_rules import needs_approval
-from runner.core import BLOCKED, ERROR, Build, Cron, Repo
+from runner.core import BLOCKED, ERROR, Build, Cron, Repo, Stage
 from runner.environments import decide_target
 from runner.errors import (
     BadRequest,
@@ -49,7 +49,7 @@ from runner.pipeline.trust import FORK, guarded, route_refusal, trust_class
 from runner.server.compile_worker import compile_worker, read_declarations, reading_untrusted
 from runner.server.status import StatusReporter, status_reporter
 from runner.services.events import new_build_entry
-from runner.store.builds import stage_from_spec
+from runner.store.builds import carried_stage, stage_from_spec
 from runner.store.config_revisions import config_digest
 from runner.store.records import Environment
 
@@ -100,14 +100,22 @@ class Triggerer:
 
     # Entry points -------------------------------------------------------------------------
 
-    def trigger(self, repo: Repo, event: BuildContext, *, origin: str = "hook") -> Build:
+    def trigger(
+        self,
+        repo: Repo,
+        event: BuildContext,
+        *,
+        origin: str = "hook",
+        carry: Mapping[str, Stage] | None = None,
+    ) -> Build:
         """Create the build for ``event`` (a parsed webhook, or one made by the methods below).
 
-        ``origin`` is ``hook``, ``api``, ``cron``, ``restart`` or ``promote``: for ``api`` and
-        ``promote`` an unknown branch or commit raises ``NotFound``, for the others it gives a
-        build in ``error`` saying so. Raises ``BuildSkipped`` when nothing should run. Returns
-        the saved build with its stages and steps (status ``pending``, ``blocked`` awaiting
-        approval, or ``error``).
+        ``origin`` is ``hook``, ``api``, ``cron``, ``restart``, ``rerun`` or ``promote``: for
+        ``api`` and ``promote`` an unknown branch or commit raises ``NotFound``, for the others
+        it gives a build in ``error`` saying so. Raises ``BuildSkipped`` when nothing should
+        run. Returns the saved build with its stages and steps (status ``pending``, ``blocked``
+        awaiting approval, or ``error``). Stages named in ``carry`` are saved with that stage's
+        results instead of running (``rerun_failed``).
         """
         reason = event.skip_reason()
         if reason:
@@ -115,7 +123,7 @@ class Triggerer:
         with self._repo_lock(repo.id):
             number = self.stores.builds.reserve_number(repo.id)
             try:
-                made = self._make(repo, event, origin, number)
+                made = self._make(repo, event, origin, number, carry or {})
                 # The build and its entry in the event log: one transaction.
                 build = self.stores.builds.create(made, new_build_entry(repo, made, origin))
             except BaseException:
@@ -132,20 +140,23 @@ class Triggerer:
         repo: Repo,
         *,
         branch: str = "",
+        tag: str = "",
         commit: str = "",
         sender: str = "",
         params: dict[str, str] | None = None,
         target: str = "",
     ) -> Build:
-        """A ``custom`` build of ``branch`` (default: the repository's) at ``commit`` or its tip.
+        """A ``custom`` build of ``tag``, or of ``branch`` (default: the repository's), at
+        ``commit`` or the ref's tip.
 
-        Raises ``NotFound`` when the branch or commit is not in the repository.
+        Raises ``NotFound`` when the branch, tag or commit is not in the repository.
         """
-        branch = branch or repo.default_branch
+        branch = "" if tag else branch or repo.default_branch
         event = BuildContext(
             event=EVENT_CUSTOM,
-            ref=f"refs/heads/{branch}",
+            ref=f"refs/tags/{tag}" if tag else f"refs/heads/{branch}",
             branch=branch,
+            tag=tag,
             commit=commit,
             sender=sender,
             params=dict(params or {}),
@@ -169,6 +180,14 @@ class Triggerer:
         """A new build of the same event and commit, reading the pipeline file again."""
         return self.trigger(repo, rebuild_context(build, sender=sender), origin="restart")
 
+    def rerun_failed(
+        self, repo: Repo, build: Build, *, keep: Mapping[str, Stage], sender: str = ""
+    ) -> Build:
+        """A new build of the same event and commit in which the stages named in ``keep``
+        (stages of ``build``) are carried over with their results and the others run."""
+        event = rebuild_context(build, sender=sender)
+        return self.trigger(repo, event, origin="rerun", carry=keep)
+
     def promote(
         self, repo: Repo, build: Build, *, target: str, event: str = "promote", sender: str = ""
     ) -> Build:
@@ -182,7 +201,14 @@ class Triggerer:
 
     # The work -----------------------------------------------------------------------------
 
-    def _make(self, repo: Repo, event: BuildContext, origin: str, number: int) -> Build:
+    def _make(
+        self,
+        repo: Repo,
+        event: BuildContext,
+        origin: str,
+        number: int,
+        carry: Mapping[str, Stage],
+    ) -> Build:
         """The build ``event`` makes, not saved yet: its stages, or in ``error`` saying why."""
         try:
             mirror = self.mirror(repo, event)
@@ -233,6 +259,9 @@ class Triggerer:
         for spec in compiled.stages:
             if environment is not None and environment.labels:
                 spec.labels = {**spec.labels, **environment.labels}
+            if spec.name in carry:
+                build.stages.append(carried_stage(spec, carry[spec.name]))
+                continue
             build.stages.append(stage_from_spec(spec, status=BLOCKED if blocked else "pending"))
         if blocked:
             build.status = BLOCKED

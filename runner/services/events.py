@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from runner.core import ERROR, ROLE_ADMIN, ROLE_READ, ROLE_WRITE, Build, Repo
+from runner.core import DONE_STATUSES, ERROR, ROLE_ADMIN, ROLE_READ, ROLE_WRITE, Build, Repo
 from runner.errors import BadRequest
 from runner.services.values import whole_number
 from runner.store import Stores
@@ -90,12 +90,17 @@ def record_build(
 def new_build_entry(repo: Repo, build: Build, origin: str) -> AuditDraft:
     """The entry of a build the Triggerer makes, written with the build
     (``BuildStore.create``): ``build.created`` (webhook, API, cron), ``build.restarted``,
-    ``build.promoted`` or ``build.rolled_back``. The actor is the build's sender, or
-    ``webhook`` / ``cron`` when the event names nobody."""
+    ``build.rerun`` (the failed stages of a build run again, naming them), ``build.promoted``
+    or ``build.rolled_back``. The actor is the build's sender, or ``webhook`` / ``cron`` when
+    the event names nobody."""
     actor = build.sender or ("cron" if origin == "cron" else "webhook")
     parent = f"#{build.parent}" if build.parent else "a build"
     if origin == "restart":
         kind, words = "restarted", f"restarts {parent}"
+    elif origin == "rerun":
+        again = [s.name for s in build.stages if s.status not in DONE_STATUSES]
+        names = ", ".join(again) or "none"
+        kind, words = "rerun", f"re-runs the failed stages of {parent}: {names}"
     elif build.event == "promote":
         kind, words = "promoted", f"promotes {parent} to {build.target}"
     elif build.event == "rollback":

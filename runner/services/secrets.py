@@ -105,6 +105,36 @@ def set_secret(
     return secret
 
 
+def edit_secret(
+    stores: Stores,
+    repo: Repo,
+    actor: User,
+    secret: Secret,
+    value: object,
+    options: dict[str, Any],
+) -> Secret:
+    """Change ``secret`` (one of ``repo``'s) to the filters ``options`` names
+    (``check_options``); its value too unless ``value`` is empty or None, which keeps the
+    stored one (values are write-only: an edit form cannot show it). ``Conflict`` when the
+    environment it moves to has a secret of its name."""
+    options = check_options(options)
+    if secret.repo_id != repo.id:
+        raise NotFound(f"no secret {secret.name} in {repo.slug}")
+    environment = options.get("environment", secret.environment)
+    if environment != secret.environment:
+        other = stores.secrets.find(repo.id, secret.name, environment)
+        if other is not None:
+            raise Conflict(
+                f"environment {environment} has a secret {other.name} already; edit that one"
+            )
+    new_value = None if value in (None, "") else check_value(value)
+    changed: Secret = stores.secrets.update(secret.id, value=new_value, **options)
+    what = "value replaced" if new_value is not None else "value kept"
+    words = f"secret {secret.name} changed ({what}){_scope(environment)}"
+    stores.audit.record("secret.set", subject(repo), words, actor.login, repo_id=repo.id)
+    return changed
+
+
 def delete_secret(
     stores: Stores, repo: Repo, actor: User, name: str, environment: str = ""
 ) -> None:

@@ -130,6 +130,12 @@ def create_token(
     return token, plain
 
 
+def tokens_of(stores: Stores, owner: User) -> list[Token]:
+    """``owner``'s API tokens, revoked ones too (marked), oldest first; never their values."""
+    tokens: list[Token] = stores.tokens.matching(user_id=owner.id, kind=TOKEN_USER)
+    return tokens
+
+
 def revoke_token(stores: Stores, token_id: int, *, owner: User | None, actor: str = "") -> None:
     """Revoke token ``token_id``; with ``owner``, only one of that user's (``NotFound``
     otherwise, so nobody learns which ids exist)."""

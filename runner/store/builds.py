@@ -74,6 +74,23 @@ def stage_from_spec(spec: StageSpec, *, status: str = PENDING) -> Stage:
     )
 
 
+def carried_stage(spec: StageSpec, done: Stage) -> Stage:
+    """A new (unsaved) stage of ``spec`` that does not run: it takes the status, times and
+    agent of ``done`` (the same stage of an earlier build), and each step takes the results of
+    ``done``'s step of the same name (a step ``done`` lacks is ``skipped``)."""
+    stage = stage_from_spec(spec, status=done.status)
+    stage.started, stage.finished, stage.agent_id = done.started, done.finished, done.agent_id
+    earlier = {step.name: step for step in done.steps}
+    for step in stage.steps:
+        old = earlier.get(step.name)
+        if old is None:
+            step.status = "skipped"
+            continue
+        step.status, step.exit_code, step.error = old.status, old.exit_code, old.error
+        step.started, step.finished = old.started, old.finished
+    return stage
+
+
 def load_stages(session: Session, build_ids: list[int]) -> dict[int, list[Stage]]:
     """Stages (with steps) of the given builds, by build id, in stage and step order."""
     if not build_ids:

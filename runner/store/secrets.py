@@ -15,6 +15,7 @@ from runner.store.models import SecretRow
 
 DEFAULT_EVENTS = ("push", "tag", "cron", "custom", "promote", "rollback")
 PULL_REQUEST = "pull_request"
+_CHANGEABLE = ("events", "images", "allow_pull_request", "environment", "substitute")
 
 
 def _named(name: str) -> ColumnElement[bool]:
@@ -75,6 +76,28 @@ class SecretStore:
                 return to_record(Secret, row)
         except IntegrityError:
             raise Conflict(f"secret {name!r} was added at the same time; try again") from None
+
+    def update(self, secret_id: int, *, value: str | None = None, **fields: object) -> Secret:
+        """Change the filters ``fields`` names (``events``, ``images``, ``allow_pull_request``,
+        ``environment``, ``substitute``) of the secret, and its value unless ``value`` is None.
+        ``NotFound`` when there is no such secret, ``Conflict`` when the environment it moves to
+        has a secret of its name."""
+        unknown = set(fields) - set(_CHANGEABLE)
+        if unknown:
+            raise BadRequest(f"cannot change {', '.join(sorted(unknown))} of a secret")
+        try:
+            with self.db.write() as s:
+                row = s.get(SecretRow, secret_id)
+                if row is None:
+                    raise NotFound(f"no secret with id {secret_id}")
+                for key, val in fields.items():
+                    setattr(row, key, val)
+                if value is not None:
+                    row.value = self.cipher.encrypt(value)
+                s.flush()
+                return to_record(Secret, row)
+        except IntegrityError:
+            raise Conflict("that environment has a secret of this name already") from None
 
     def get(self, secret_id: int) -> Secret:
         with self.db.session() as s:

@@ -87,6 +87,34 @@ def test_secret_add_replace_ls_and_rm(admin):
     assert admin.files() == [LOGIN_FILE]
 
 
+def test_secret_update_changes_the_rules_and_keeps_the_value_unless_given(admin, server):
+    admin.ok("repo", "add", "acme/upd", "--clone-url", "file:///srv/upd.git")
+    admin.ok("secret", "add", "acme/upd", "token", "kept-value", "--event", "push")
+    out = admin.ok(
+        "secret", "update", "acme/upd", "token", "--event", "tag", "--allow-pull-request"
+    )
+    assert "changed" in out
+    assert admin.ok("secret", "ls", "acme/upd").splitlines() == ["token\tevents=tag pull requests"]
+    admin.ok(
+        "secret", "update", "acme/upd", "token", "--no-allow-pull-request", "--move-to", "prod"
+    )
+    assert admin.ok("secret", "ls", "acme/upd").splitlines() == [
+        "token\tevents=tag environment=prod"
+    ]
+    assert "no secret nope" in admin.fails("secret", "update", "acme/upd", "nope", "--event", "tag")
+
+
+def test_cron_update_changes_the_schedule_and_branch(admin, server, origin):
+    admin.ok("repo", "add", "acme/cup", "--clone-url", origin.clone_url)
+    admin.ok("cron", "add", "acme/cup", "nightly", "0 3 * * *")
+    out = admin.ok(
+        "cron", "update", "acme/cup", "nightly", "--schedule", "@daily", "--branch", "dev"
+    )
+    assert "'@daily' on dev" in out
+    assert "nightly  '@daily'  branch=dev  enabled" in admin.ok("cron", "ls", "acme/cup")
+    assert "five-field" in admin.fails("cron", "update", "acme/cup", "nightly", "--schedule", "x")
+
+
 def test_cron_add_ls_disable_run_and_rm(admin, server, origin):
     admin.ok("repo", "add", "acme/app", "--clone-url", origin.clone_url)
     out = admin.ok("cron", "add", "acme/app", "nightly", "0 3 * * *")

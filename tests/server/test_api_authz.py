@@ -59,6 +59,7 @@ def _endpoints(build_number: int, token_id: int):
         ("GET", f"{repo}/secrets", None, "owner"),
         ("POST", f"{repo}/secrets", lambda: {"name": f"s{next(COUNTER)}", "value": "v"}, "owner"),
         ("PUT", f"{repo}/secrets/fixed", lambda: {"value": "v2"}, "owner"),
+        ("PATCH", f"{repo}/secrets/fixed", lambda: {"events": ["tag"]}, "owner"),
         ("DELETE", f"{repo}/secrets/nothing", None, "owner"),
         ("GET", f"{repo}/registries", None, "owner"),
         (
@@ -93,6 +94,7 @@ def _endpoints(build_number: int, token_id: int):
         ("POST", f"{build}/rollback", lambda: {"target": "nowhere"}, "write"),
         ("POST", f"{repo}/builds", lambda: {"branch": "main"}, "write"),
         ("POST", f"{build}/restart", None, "write"),
+        ("POST", f"{build}/rerun-failed", None, "write"),
         ("POST", f"{build}/cancel", None, "write"),
         ("DELETE", repo, None, "owner"),
         # The CLI's calls: a token for a login and password (anyone holding them), an admin's

@@ -193,6 +193,7 @@ def test_cancel_from_the_page_stops_the_container(world, page_as, docker_client)
     while not running_work() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert running_work(), "the step's container should be running before the cancel"
+    page.once("dialog", lambda dialog: dialog.accept())  # "Cancel build #N?"
     page.click("#btn-cancel")
     page.wait_for_selector("#build-status [data-status=killed]", timeout=60000)
     deadline = time.monotonic() + 60
@@ -245,6 +246,7 @@ def test_promote_from_the_page_creates_a_deploy_build(world, page_as):
     page.wait_for_selector("text=Environment staging saved.")
     page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
     page.select_option("#promote-target", "staging")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Deploy build #N ...?"
     page.click("#btn-promote")
     page.wait_for_url(re.compile(rf".*/repos/{SLUG}/{number + 1}$"))
     promoted = world.server.build(SLUG, number + 1, world.admin)

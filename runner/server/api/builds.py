@@ -1,5 +1,5 @@
-"""Builds: list (paged, filtered), get with stages and steps, create, restart, cancel, approve,
-decline. The actions are ``runner.services.builds``'s."""
+"""Builds: list (paged, filtered), get with stages and steps, create, restart (whole, or only
+the failed stages), cancel, approve, decline. The actions are ``runner.services.builds``'s."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def create_build(owner: str, name: str) -> ResponseReturnValue:
         repo,
         user,
         branch=str(data.get("branch") or ""),
-        commit=str(data.get("commit", "")),
+        tag=str(data.get("tag") or ""),
+        commit=str(data.get("commit") or ""),
         params=data.get("params") or {},
     )
     return jsonify(build_json(build)), 201
@@ -53,6 +54,14 @@ def restart_build(owner: str, name: str, number: int) -> ResponseReturnValue:
     repo = repo_for(owner, name, ROLE_WRITE)
     user = require_user()
     build = build_actions.restart(current_services(), repo, get_build(repo, number), user)
+    return jsonify(build_json(build)), 201
+
+
+@api_bp.post("/repos/<owner>/<name>/builds/<int:number>/rerun-failed")
+def rerun_failed_stages(owner: str, name: str, number: int) -> ResponseReturnValue:
+    repo = repo_for(owner, name, ROLE_WRITE)
+    user = require_user()
+    build = build_actions.rerun_failed(current_services(), repo, get_build(repo, number), user)
     return jsonify(build_json(build)), 201
 
 

@@ -1,5 +1,5 @@
-"""Repository secrets: add, list, update and delete (``runner.services.secrets``). Values go in
-and never come out."""
+"""Repository secrets: add, list, replace, edit (filters; the value only when sent) and delete
+(``runner.services.secrets``). Values go in and never come out."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_ADMIN
+from runner.errors import NotFound
 from runner.server.api import api_bp
 from runner.server.api.common import body, repo_for
 from runner.server.auth import require_user
@@ -54,6 +55,20 @@ def replace_secret(owner: str, name: str, secret_name: str) -> ResponseReturnVal
         mode="replace",
     )
     return jsonify(dataclasses.asdict(secret))
+
+
+@api_bp.patch("/repos/<owner>/<name>/secrets/<secret_name>")
+def edit_secret(owner: str, name: str, secret_name: str) -> ResponseReturnValue:
+    repo = repo_for(owner, name, ROLE_ADMIN)
+    stores = current_services().stores
+    secret = stores.secrets.find(repo.id, secret_name, request.args.get("environment", ""))
+    if secret is None:
+        raise NotFound(f"no secret {secret_name} in {repo.slug}")
+    data = body()
+    edited = secret_actions.edit_secret(
+        stores, repo, require_user(), secret, data.get("value"), data
+    )
+    return jsonify(dataclasses.asdict(edited))
 
 
 @api_bp.delete("/repos/<owner>/<name>/secrets/<secret_name>")

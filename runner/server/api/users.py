@@ -9,7 +9,7 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from runner.core import TOKEN_USER, Token, User
+from runner.core import Token, User
 from runner.server.api import api_bp
 from runner.server.api.common import body
 from runner.server.auth import require_admin, require_user
@@ -76,7 +76,7 @@ def delete_user(login: str) -> ResponseReturnValue:
 @api_bp.get("/user/tokens")
 def list_tokens() -> ResponseReturnValue:
     user = require_user()
-    tokens = current_services().stores.tokens.matching(user_id=user.id, kind=TOKEN_USER)
+    tokens = user_actions.tokens_of(current_services().stores, user)
     return jsonify([_token_json(t) for t in tokens])
 
 
