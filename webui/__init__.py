@@ -35,6 +35,7 @@ from webui import (  # noqa: E402,F401  (modules register their routes on webui_
     views_login,
     views_roles,
     views_settings,
+    views_theme,
 )
 
 __all__ = ["webui_bp"]
