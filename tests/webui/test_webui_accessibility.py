@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from test_webui_browser import SHOTS
 from webui_server import ADMIN_PASSWORD, ServerProcess
 
 from runner.testing import LocalRepo, app_settings, github_push
@@ -40,6 +41,13 @@ NOT_PAGES = {
     "webui.log_tail": "JSON lines of a step's log",
     "webui.log_raw": "a step's log as plain text",
     "webui.badge": "an SVG status badge",
+}
+
+# Pages docs/ui.md shows: (visit label, scheme, viewport) -> screenshot name.
+SCREENSHOTS = {
+    ("404 for an unknown address, logged in", "light", "desktop"): "error-404",
+    ("webui.deployments", "light", "phone"): "phone-deployments",
+    ("webui.settings_secrets", "dark", "phone"): "phone-secrets-dark",
 }
 
 # GET routes with parameters beyond ``KNOWN``: endpoint -> its addresses, from the seeded site.
@@ -320,6 +328,9 @@ def test_every_page_has_no_serious_accessibility_violation(
             if visit.user:
                 assert page.get_attribute("html", "data-theme") == scheme, visit.label
             problems += problems_of(page, visit, viewport)
+            shot = SCREENSHOTS.get((visit.label, scheme, viewport))
+            if shot:
+                page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=viewport == "phone")
     finally:
         for page in pages.values():
             page.context.close()
