@@ -4,10 +4,10 @@ step, a deployment waiting for approval, an environment, secrets, a registry, a 
 roles, events): no violation of impact serious or critical, in light and dark, on a desktop
 (1280×800) and a phone (390×844), and no page scrolls sideways on the phone.
 
-The pages are the webui blueprint's GET routes: each one whose parameters are known (``KNOWN``)
+The pages are the webui blueprint's GET routes: each one whose parameters ``known()`` gives
 is visited as an admin by itself, so a new page is checked without touching this file; a route
 with other parameters must be listed in ``PAGES``, one that answers no HTML in ``NOT_PAGES``,
-or the test fails and names it. ``EXTRA_PAGES`` adds what routes alone do not reach: pages for
+or the test fails and names it. ``extra_pages()`` adds what routes alone do not reach: pages for
 other users, error pages, and pages shown after a form.
 """
 
