@@ -44,10 +44,22 @@ def _agents_page(errors: dict[str | int, str] | None = None, status: int = 200) 
         running=running,
         build_of=build_of,
         beyond=beyond,
-        history=[e for e in stores.audit.matching(limit=50) if e.subject.startswith("agent:")],
+        history=[
+            (e, _agent_change(e))
+            for e in stores.audit.matching(limit=50)
+            if e.subject.startswith("agent:")
+        ],
         errors=errors or {},
     )
     return page, status
+
+
+def _agent_change(entry: Any) -> str:
+    """What an agent's history entry says, without the agent's name (its own column) or the
+    kind said twice: "registered: labels env=staging", "new token", "tokens revoked"."""
+    name = entry.subject.removeprefix("agent:")
+    text = str(entry.message).removeprefix(f"agent {name}").lstrip(":").strip()
+    return text or str(entry.kind).removeprefix("agent.")
 
 
 def _build_ref(stores: Any, build_id: int) -> tuple[str, str, int]:

@@ -2,7 +2,7 @@
 may not read, missing builds, refused roles, stale forms, wrong methods and unexpected failures
 answer a styled page with the header and navigation (escaped, with the pages' CSP), while API
 paths keep answering JSON. Also: the login form's autocomplete attributes reach the browser,
-the favicon is served, and the admin's agents page names builds, never row ids."""
+and the favicon is served."""
 
 from __future__ import annotations
 
@@ -102,17 +102,6 @@ def test_every_page_links_the_favicon_which_is_served(app, seeded, client_as):
     with app.test_client().get("/ui/static/favicon.svg") as icon:
         assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
         assert icon.get_data(as_text=True).lstrip().startswith("<svg")
-
-
-def test_the_agents_page_names_the_build_a_stage_runs_for(client_as, stores, seeded):
-    # The seeded build waiting for an agent with env=production is the one it can take.
-    agent = stores.agents.create("build-01", labels={"env": "production"})
-    stage = stores.stages.claim(agent)
-    assert stage is not None
-    build = stores.builds.header(stage.build_id)
-    html = client_as("admin").get("/admin/agents").get_data(as_text=True)
-    assert f'<a href="/repos/acme/web/{build.number}">acme/web #{build.number}</a>' in html
-    assert f"(build {stage.build_id})" not in html
 
 
 def test_a_csrf_checked_form_on_the_error_page_still_logs_out(client_as):
