@@ -81,6 +81,21 @@ def test_an_unexpected_failure_is_a_500_page_without_details(app, seeded, client
     assert api.status_code == 500 and "error" in api.get_json()
 
 
+def test_a_page_refused_for_load_is_a_429_page_that_says_when_to_retry(app, seeded, client_as):
+    from runner.errors import TooManyRequests
+
+    def busy():
+        raise TooManyRequests("you hold as many live views as you may", retry_after=7)
+
+    # An endpoint named in the blueprint, so its errors go where the pages' own refusals go.
+    app.add_url_rule("/busy", "webui.busy_probe", busy)
+    resp = client_as("reader").get("/busy")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 429 and resp.headers["Retry-After"] == "7"
+    assert all(frame(html).values()) and "Too many requests" in html
+    assert "you hold as many live views as you may" in html
+
+
 def test_api_paths_keep_answering_json(app, seeded):
     resp = app.test_client().get("/api/v1/no/such/thing")
     assert resp.status_code == 404 and resp.is_json and "error" in resp.get_json()
