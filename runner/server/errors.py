@@ -52,7 +52,14 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
         if not _wants_json():
             page = _page(exc.code or 500, exc.description or exc.name)
-            return exc if page is None else page
+            if page is None:
+                return exc
+            response = current_app.make_response(page)
+            # Headers the error carries (Allow of a 405) stay with the page that replaces it.
+            for key, value in exc.get_headers():
+                if key.lower() != "content-type":
+                    response.headers.setdefault(key, value)
+            return response
         # Flask answers a code-less HTTPException itself and hands handlers only those with one.
         return jsonify({"error": exc.description or exc.name}), exc.code or 500
 

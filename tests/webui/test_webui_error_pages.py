@@ -59,6 +59,8 @@ def test_refusals_and_missing_things_are_pages_in_the_frame(client_as, user, pat
     assert all(frame(html).values()), frame(html)
     assert f'<h1 id="error-title">{title}</h1>' in html
     assert f"Error {code}" in html
+    if code == 405:
+        assert "POST" in resp.headers["Allow"]
 
 
 def test_a_stale_form_is_a_400_page_in_the_frame(client_as):
