@@ -42,6 +42,7 @@ class User:
     is_admin: bool = False
     created: float = 0.0
     session_epoch: int = 0  # a session cookie of an older epoch is refused
+    theme: str = ""  # the web UI's colour theme: "" (the system's), "light" or "dark"
 
 
 @dataclass

@@ -17,10 +17,11 @@ webui_bp = Blueprint(
     static_url_path="/ui/static",
 )
 
-from webui import csrf, session_auth  # noqa: E402
+from webui import csrf, session_auth, views_errors  # noqa: E402
 
 csrf.init_blueprint(webui_bp)
 session_auth.init_blueprint(webui_bp)
+views_errors.init_blueprint(webui_bp)
 
 from webui import (  # noqa: E402,F401  (modules register their routes on webui_bp)
     formatting,
@@ -37,6 +38,7 @@ from webui import (  # noqa: E402,F401  (modules register their routes on webui_
     views_roles,
     views_settings,
     views_settings_edit,
+    views_theme,
 )
 
 __all__ = ["webui_bp"]

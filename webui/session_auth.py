@@ -12,10 +12,9 @@ from collections.abc import Callable
 from typing import ParamSpec
 from urllib.parse import urlparse
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask.wrappers import Response
-from werkzeug.exceptions import HTTPException
 
 from runner.core import ROLES, Repo, User
 from runner.errors import Forbidden, NotFound, RunnerError, Unauthorized
@@ -131,18 +130,6 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _error_page(exc: RunnerError | HTTPException) -> ResponseReturnValue:
-    if isinstance(exc, Unauthorized):
-        return redirect(url_for("webui.login", next=request.full_path.rstrip("?")))
-    if isinstance(exc, HTTPException):
-        code, message = exc.code or 500, exc.description or exc.name
-    else:
-        code, message = exc.http_status, str(exc)
-    if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
-        return {"error": message}, code
-    return render_template("error.html", code=code, message=message), code
-
-
 # Pages load scripts and styles from the server only; no inline script can run even if some
 # text escaped the templates. Images may come from the forges (authors' avatars: only http(s)
 # URLs reach a src, see webui.forge_links).
@@ -161,10 +148,8 @@ def _security_headers(response: Response) -> Response:
 
 
 def init_blueprint(bp: Blueprint) -> None:
-    """Install the page error handlers, security headers and the logged-in user's globals."""
+    """Install the security headers and the logged-in user's globals."""
     bp.after_request(_security_headers)
-    bp.register_error_handler(RunnerError, _error_page)
-    bp.register_error_handler(HTTPException, _error_page)
 
     @bp.app_context_processor
     def _globals() -> dict[str, User | None]:

@@ -4,6 +4,8 @@ and their history, revoke) and users/tokens. The changes are the actions of
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -31,17 +33,40 @@ def _agents_page(errors: dict[str | int, str] | None = None, status: int = 200) 
     tokens = [t for t in stores.tokens.matching(kind=TOKEN_AGENT) if not t.revoked]
     live = {t.agent_id for t in tokens}
     running = {a.id: stores.stages.running_for(a.id) for a in agents}
+    builds = {st.build_id for stages in running.values() for st in stages}
+    # A running stage is named by its build as people know it (acme/web #12), not its row id.
+    build_of = {build_id: _build_ref(stores, build_id) for build_id in builds}
     beyond = {a.id: label_rules.beyond(a.labels, a.declared_labels) for a in agents}
     page = render_template(
         "admin_agents.html",
         agents=agents,
         has_token=live,
         running=running,
+        build_of=build_of,
         beyond=beyond,
-        history=[e for e in stores.audit.matching(limit=50) if e.subject.startswith("agent:")],
+        history=[
+            (e, _agent_change(e))
+            for e in stores.audit.matching(limit=50)
+            if e.subject.startswith("agent:")
+        ],
         errors=errors or {},
     )
     return page, status
+
+
+def _agent_change(entry: Any) -> str:
+    """What an agent's history entry says, without the agent's name (its own column) or the
+    kind said twice: "registered: labels env=staging", "new token", "tokens revoked"."""
+    name = entry.subject.removeprefix("agent:")
+    text = str(entry.message).removeprefix(f"agent {name}").lstrip(":").strip()
+    return text or str(entry.kind).removeprefix("agent.")
+
+
+def _build_ref(stores: Any, build_id: int) -> tuple[str, str, int]:
+    """(owner, name, number) of a build, for a link to its page."""
+    build = stores.builds.header(build_id)
+    repo = stores.repos.get(build.repo_id)
+    return repo.owner, repo.name, build.number
 
 
 @webui_bp.route("/admin/agents", methods=["POST"])

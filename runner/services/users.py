@@ -116,6 +116,22 @@ def log_out(stores: Stores, user: User) -> None:
     stores.users.end_sessions(user.id)
 
 
+THEMES = ("", "light", "dark")
+
+
+def set_theme(stores: Stores, user: User, theme: object) -> str:
+    """Remember the web UI colour theme of ``user``: "" (or "system") follows the browser's
+    setting, "light" or "dark" is used on every page the user opens; ``BadRequest`` otherwise.
+    Returns the stored value. A preference, not a change of rights: no audit entry."""
+    value = theme.strip() if isinstance(theme, str) else None
+    if value == "system":
+        value = ""
+    if value not in THEMES:
+        raise BadRequest("a theme is system, light or dark")
+    stores.users.set_theme(user.id, value)
+    return value
+
+
 def create_token(
     stores: Stores, owner: User, name: object, *, actor: str = "", how: str = ""
 ) -> tuple[Token, str]:

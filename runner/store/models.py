@@ -60,6 +60,8 @@ class UserRow(Base):
     # issued in and is refused once the user's epoch has moved on.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[float] = mapped_column(Float, default=0.0)
+    # The web UI's colour theme: "" follows the system, else "light" or "dark".
+    theme: Mapped[str] = mapped_column(String(10), default="")
 
 
 class TokenRow(Base):

@@ -186,6 +186,10 @@ class UserStore:
         """Make every session cookie issued to the user so far invalid (logout)."""
         self._update(user_id, session_epoch=UserRow.session_epoch + 1)
 
+    def set_theme(self, user_id: int, theme: str) -> None:
+        """Store the web UI colour theme of the user ("" follows the system)."""
+        self._update(user_id, theme=theme)
+
     def set_admin(self, user_id: int, is_admin: bool) -> None:
         self._update(user_id, is_admin=is_admin)
 

@@ -1,8 +1,11 @@
 """The admin's Agents page: register an agent with its labels and scope (token shown once),
 change a registration with the form (refused with the reason when invalid), read who
-changed what, and see an agent whose engine is unreachable; other users cannot."""
+changed what (each change said once, without the agent's name again), see an agent whose engine
+is unreachable and the builds its stages run for (never internal ids); other users cannot."""
 
 from __future__ import annotations
+
+import re
 
 from tests.webui.conftest import csrf_of
 
@@ -179,3 +182,31 @@ def test_registration_text_the_database_cannot_store_gets_400_on_the_page_and_th
     res = client.post("/admin/agents", data=form)
     assert res.status_code == 400 and "labels" in res.get_data(as_text=True)
     assert stores.agents.find("edge-5") is None
+
+
+def test_the_agents_page_names_the_build_a_stage_runs_for(client_as, stores, seeded):
+    # The seeded build waiting for an agent with env=production is the one it can take.
+    agent = stores.agents.create("build-01", labels={"env": "production"})
+    stage = stores.stages.claim(agent)
+    assert stage is not None
+    build = stores.builds.header(stage.build_id)
+    html = client_as("admin").get("/admin/agents").get_data(as_text=True)
+    assert f'<a href="/repos/acme/web/{build.number}">acme/web #{build.number}</a>' in html
+    assert f"(build {stage.build_id})" not in html
+
+
+def test_the_history_says_each_change_once_without_repeating_the_agent(client_as, stores):
+    client = client_as("admin")
+    page = client.get("/admin/agents").get_data(as_text=True)
+    client.post(
+        "/admin/agents",
+        data={"csrf_token": csrf_of(page), "name": "edge-2", "labels": "env=staging"},
+    )
+    agent = stores.agents.find("edge-2")
+    client.post(f"/admin/agents/{agent.id}/revoke", data={"csrf_token": csrf_of(page)})
+    html = client.get("/admin/agents").get_data(as_text=True)
+    history = html.split("<h2>History</h2>")[1]
+    cells = re.findall(r"<td>([^<]*)</td></tr>", history)
+    assert cells[:2] == ["tokens revoked", "new token"], cells
+    assert cells[2].startswith("registered: labels env=staging; capacity 1"), cells
+    assert not [c for c in cells if "agent edge-2" in c or c.startswith(("revoked:", "token:"))]
