@@ -3,24 +3,21 @@
 Lines are numbered from 1 over the stored log, as the tail and the live stream number them
 (``runner.logtext.split_lines``: a chunk ends its last line, ``\\n`` ends a line inside one).
 When the size cap dropped the oldest chunks, the first chunk kept starts at line 1 again, as in
-the tail. Finding the chunk that holds a line counts newlines in the database, so the log's
-bytes before it never reach Python; the chunks read after it go page by page within a budget.
+the tail. Finding the chunk that holds a line counts the newlines of the chunks before it, read
+a few rows at a time; the chunks after it are read the same way, within a budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from runner.logtext import plain, split_lines
-from runner.store.logtail import _newlines
 from runner.store.models import LogChunkRow
 
-_FETCH_ROWS = 64  # chunk line counts handed over by the driver at a time
 _DATA_ROWS = 4  # chunks (each up to the RPC body limit) handed over at a time
 EXCERPT_BEFORE = 100  # characters of a matching line kept before its first match
 EXCERPT_CHARS = 300  # characters of a matching line an answer holds at most
@@ -54,35 +51,18 @@ class LogSearch:
     complete: bool  # the pass reached the end of the stored log
 
 
-def line_count_sql(postgres: bool) -> ColumnElement[Any]:
-    """SQL: the lines of a chunk (its newlines, plus one when it does not end with one)."""
-    data, size = LogChunkRow.data, LogChunkRow.size
-    unterminated = case((and_(size > 0, func.substr(data, size, 1) != literal(b"\n")), 1), else_=0)
-    return _newlines(postgres, data) + unterminated
+def _locate(s: Session, step_id: int, line: int) -> tuple[int, int] | None:
+    """The chunk holding line ``line`` as ``(seq, lines before it)``; None past the end.
 
-
-def _chunk_starts(s: Session, postgres: bool, step_id: int) -> Iterator[tuple[int, int, int]]:
-    """``(seq, lines before the chunk, lines of the chunk)`` of every chunk, in order."""
-    rows = s.execute(
-        select(LogChunkRow.seq, line_count_sql(postgres))
-        .where(LogChunkRow.step_id == step_id)
-        .order_by(LogChunkRow.seq)
-        .execution_options(yield_per=_FETCH_ROWS)
-    )
+    Counting newlines of chunk data in Python (a C loop over bytes read a few rows at a time)
+    is several times faster here than SQLite's ``replace`` over the same blobs.
+    """
     before = 0
-    try:
-        for seq, lines in rows:
-            yield seq, before, int(lines or 0)
-            before += int(lines or 0)
-    finally:
-        rows.close()
-
-
-def _locate(s: Session, postgres: bool, step_id: int, line: int) -> tuple[int, int] | None:
-    """The chunk holding line ``line`` as ``(seq, lines before it)``; None past the end."""
-    for seq, before, lines in _chunk_starts(s, postgres, step_id):
+    for seq, data in _chunks_from(s, step_id, 0):
+        lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
         if before + lines >= line:
             return seq, before
+        before += lines
     return None
 
 
@@ -100,12 +80,10 @@ def _chunks_from(s: Session, step_id: int, seq: int) -> Iterator[tuple[int, byte
         rows.close()
 
 
-def read_lines(
-    s: Session, postgres: bool, step_id: int, first: int, count: int, max_chars: int
-) -> LogLines:
+def read_lines(s: Session, step_id: int, first: int, count: int, max_chars: int) -> LogLines:
     """Up to ``count`` lines from line ``first`` on, at most about ``max_chars`` characters in
     all: the line that reaches the budget is the last, cut to what remained of it."""
-    where = _locate(s, postgres, step_id, first)
+    where = _locate(s, step_id, first)
     if where is None:
         return LogLines(first_line=first, lines=[], more=False)
     seq, number = where
@@ -140,7 +118,6 @@ def _excerpt(text: str, at: int) -> str:
 
 def search_lines(
     s: Session,
-    postgres: bool,
     step_id: int,
     query: str,
     *,
@@ -152,7 +129,7 @@ def search_lines(
     removed) holds ``query``, ignoring case. Stops at the end of a chunk once ``max_bytes`` of
     log were read; ``scanned_to`` says where, so the next pass starts after it."""
     needle = query.lower()
-    where = _locate(s, postgres, step_id, after + 1)
+    where = _locate(s, step_id, after + 1)
     if where is None:
         return LogSearch(matches=[], count=0, scanned_to=after, complete=True)
     seq, number = where

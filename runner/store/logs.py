@@ -266,7 +266,7 @@ class LogStore:
         """Up to ``count`` lines of the step's stored log from line ``first`` on (numbered as
         ``tail`` numbers them), at most about ``max_chars`` characters in all."""
         with self.db.session() as s:
-            return read_lines(s, self.db.is_postgres, step_id, first, count, max_chars)
+            return read_lines(s, step_id, first, count, max_chars)
 
     def search(
         self, step_id: int, query: str, *, after: int = 0, limit: int, max_bytes: int
@@ -276,7 +276,6 @@ class LogStore:
         with self.db.session() as s:
             return search_lines(
                 s,
-                self.db.is_postgres,
                 step_id,
                 query,
                 after=after,
