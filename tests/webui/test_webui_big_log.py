@@ -155,9 +155,9 @@ def test_inverse_strikethrough_and_only_web_hyperlinks_render(browser, served, s
         )
         assert ["inverse", "ainv"] in classes and ["struck", "as"] in classes
         assert ["red inverse", "b1"] in classes
-        assert page.eval_on_selector(
-            "#L1 .as", "e => getComputedStyle(e).textDecorationLine"
-        ) == ("line-through")
+        assert page.eval_on_selector("#L1 .as", "e => getComputedStyle(e).textDecorationLine") == (
+            "line-through"
+        )
         links = page.eval_on_selector_all(
             "#L2 a.ol", "els => els.map(e => [e.textContent, e.href, e.rel])"
         )
