@@ -153,3 +153,20 @@ def test_bad_or_huge_arguments_are_a_400_naming_the_field(client, tokens, logged
     assert resp.status_code == 400, resp.get_data(as_text=True)
     message = resp.get_json()["error"]
     assert any(name in message for name in ("q ", "q (", "limit", "after", "from", "count"))
+
+
+def test_the_stream_sends_a_progress_bar_as_one_line_stored_or_live(
+    client, stores, services, repo, tokens
+):
+    build = seed_build(stores, repo)
+    step = build.stages[0].steps[0]
+    stores.logs.append(step.id, 0, b"get 10%\rget 90%\rget done\r\nnext\n")
+    subscription = services.livelog.subscribe(step.id, 0, timeout=0.1)
+    services.livelog.publish(step.id, 1, b"live 1%\rlive ok\n")
+    stores.steps.update(step.id, status="success")
+    body = client.get(
+        BASE.format(number=build.number) + "/stream", headers=auth(tokens["read"])
+    ).get_data(as_text=True)
+    assert "data: get done\ndata: next\n" in body and "\r" not in body
+    assert next(iter(subscription)) == (1, ["live ok"])
+    subscription.close()
