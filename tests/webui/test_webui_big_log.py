@@ -8,6 +8,7 @@ clipped. Figures for docs/ui.md are printed with `pytest -s`, never asserted."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.webui.conftest import browser_login
 
 pytestmark = pytest.mark.browser
 
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 BIG = 200_000
 MARKER = "zebra-marker-q7"  # only in line 3 of the big log
 
@@ -25,6 +27,11 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) window.__busy.push([e.startTime, e.duration]);
 }).observe({ type: "longtask", buffered: true });
 """
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 def _seed_lines(stores, step_id: int, lines: list[str] | None, total: int = 0) -> None:
@@ -61,6 +68,7 @@ def test_a_deep_link_before_the_tail_shows_and_marks_its_line_and_the_tail_comes
         assert page.locator("#log .ln").count() <= 5000
         assert "Showing lines" in page.inner_text("#log-window")
         assert not page.is_checked("#follow")
+        _shot(page, "big-log-window")
         page.click("#log-back")
         page.wait_for_selector(f"#L{BIG}")
         assert page.locator(f"#L{BIG}").is_visible()

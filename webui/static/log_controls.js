@@ -71,7 +71,7 @@
       if (view.dropped > 0 && !view.windowed) {
         const last = view.lastLine();
         parts.push("Showing lines " + (view.dropped + 1).toLocaleString() + "–" + last.toLocaleString() +
-          " of " + last.toLocaleString() + "; search and line links reach the others, the raw log has them all.");
+          " of " + last.toLocaleString() + "; search and line links reach the others; download the raw log for all of them.");
       }
       if (capNote) parts.push(capNote);
       note.hidden = parts.length === 0;
