@@ -127,6 +127,28 @@ def test_search_finds_a_line_of_the_whole_log_that_the_page_does_not_hold(
         context.close()
 
 
+def test_enter_and_shift_enter_move_between_hits_across_the_whole_log(
+    browser, served, seeded, stores
+):
+    context, page, _started = _open(browser, served, seeded, stores)
+    try:
+        page.wait_for_selector("#log[data-ready='1']", timeout=60000)
+        page.fill("#log-search", "output line 1500")  # 1500, 15000-15009, 150000-150099
+        page.wait_for_selector("#L1500.cur", timeout=60000)
+        hits = "document.getElementById('log-hits').textContent"
+        page.wait_for_function(f"() => {hits}.endsWith(' of 111 matching lines')")
+        page.press("#log-search", "Enter")
+        page.wait_for_selector("#L15000.cur")
+        assert page.locator("#L15001.hit").count() == 1
+        page.press("#log-search", "Shift+Enter")
+        page.press("#log-search", "Shift+Enter")
+        page.wait_for_selector("#L150099.cur")
+        page.wait_for_function(f"() => {hits} === '111 of 111 matching lines'")
+        assert page.locator("#log .ln").count() <= 5000
+    finally:
+        context.close()
+
+
 def test_a_carriage_return_progress_bar_is_one_line_with_its_final_text(
     browser, served, seeded, stores
 ):
