@@ -79,6 +79,34 @@ def test_a_deep_link_before_the_tail_shows_and_marks_its_line_and_the_tail_comes
         context.close()
 
 
+def test_the_tail_keeps_following_while_a_window_is_shown_and_comes_back_with_new_lines(
+    browser, served, seeded, stores, app
+):
+    step = seeded.running.stages[0].steps[0]
+    _seed_lines(stores, step.id, None, BIG)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        browser_login(page, served.url, "reader")
+        page.goto(f"{served.url}/repos/acme/web/{seeded.running.number}?step={step.id}#L1000")
+        page.wait_for_selector("#L1000.target", timeout=60000)
+        page.wait_for_function("() => document.getElementById('log').dataset.stream_state")
+        fresh = "a line that arrived while the reader looked at line 1000"
+        seq = BIG // 5000
+        stores.logs.append(step.id, seq, fresh + "\n")
+        app.extensions["runner"].livelog.publish(step.id, seq, [fresh])
+        page.wait_for_function(
+            "() => document.getElementById('log-window').textContent.includes('of 200,001')"
+        )
+        assert page.locator(f"#L{BIG + 1}").count() == 0  # queued aside, not in the window
+        page.check("#follow")
+        page.wait_for_selector(f"#L{BIG + 1}")
+        assert page.inner_text(f"#L{BIG + 1} > span") == fresh
+        assert page.locator(f"#L{BIG + 1}").is_visible() and page.is_hidden("#log-window")
+    finally:
+        context.close()
+
+
 def test_the_tail_of_a_big_log_paints_fast_and_keeps_the_dom_bounded(
     browser, served, seeded, stores
 ):
