@@ -1,9 +1,10 @@
 """In Chromium against the real app over a seeded store: big logs. A deep link far before the
-tail loads and marks its line and the reader gets back to the tail; search covers the whole
-stored log (a line the page does not hold); a `\\r` progress bar is one line with its last text;
-ANSI inverse, strikethrough and OSC 8 links render (only http/https become links); coloured
-backgrounds and foregrounds read at 4.5:1 in light and dark; 7-digit line numbers are not
-clipped. Figures for docs/ui.md are printed with `pytest -s`, never asserted."""
+tail loads and marks its line and the reader gets back to the tail, which kept following the
+live log meanwhile; search covers the whole stored log (a line the page does not hold) and
+Enter / Shift+Enter go from hit to hit across it; a `\\r` progress bar is one line with its
+last text; ANSI inverse, strikethrough and OSC 8 links render (only http/https become links);
+coloured backgrounds and foregrounds read at 4.5:1 in light and dark; 7-digit line numbers are
+not clipped. Figures for docs/ui.md are printed with `pytest -s`, never asserted."""
 
 from __future__ import annotations
 

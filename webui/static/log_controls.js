@@ -244,16 +244,26 @@
       if (target) jumpTo(parseInt(target[1], 10), "target");
     }
     window.addEventListener("hashchange", followHash);
+    // The deep link of the address is opened once the tail is in (the page sets data-ready).
+    let opened = false;
+    function openLink() {
+      if (opened) return;
+      opened = true;
+      requestAnimationFrame(followHash);
+    }
+    new MutationObserver((changes, observer) => {
+      if (box.dataset.ready === "1") { observer.disconnect(); openLink(); }
+    }).observe(box, { attributes: true, attributeFilter: ["data-ready"] });
 
     return {
-      /* Call once the tail is shown: notes the size cap and opens a deep-linked line. */
+      /* Optional, once the tail is shown: notes the size cap (and opens a deep-linked line). */
       tailLoaded(tail) {
         if (tail.cut_bytes > 0) {
           capNote = "The log passed the size cap: its first " + tail.cut_bytes.toLocaleString() +
             " bytes were dropped, and line numbers count from the first line kept.";
         }
         view.onchange();
-        requestAnimationFrame(followHash);
+        openLink();
       },
     };
   }
