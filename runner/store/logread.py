@@ -137,31 +137,23 @@ def search_lines(
     found = 0
     read = 0
     for _seq, data in _chunks_from(s, step_id, seq):
+        if read >= max_bytes:  # a chunk remains: the next pass starts with it
+            return LogSearch(matches, found, max(number, after), complete=False)
         text = data.decode("utf-8", "replace")
         read += len(data)
-        lines_here = _lines_in(text)
         # Most chunks hold no match: one look at the whole chunk skips splitting it.
-        quick = text if "\r" in text else plain(text)
-        if "\r" not in text and needle not in quick.lower():
-            number += lines_here
-        else:
-            for line in split_lines(text):
-                number += 1
-                if number <= after:
-                    continue
-                shown = plain(line)
-                at = shown.lower().find(needle)
-                if at < 0:
-                    continue
-                found += 1
-                if len(matches) < limit:
-                    matches.append(LogMatch(line=number, text=_excerpt(shown, at)))
-        if read >= max_bytes:
-            more = s.scalar(
-                select(LogChunkRow.seq)
-                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > _seq)
-                .limit(1)
-            )
-            if more is not None:
-                return LogSearch(matches, found, max(number, after), complete=False)
+        if "\r" not in text and needle not in plain(text).lower():
+            number += _lines_in(text)
+            continue
+        for line in split_lines(text):
+            number += 1
+            if number <= after:
+                continue
+            shown = plain(line)
+            at = shown.lower().find(needle)
+            if at < 0:
+                continue
+            found += 1
+            if len(matches) < limit:
+                matches.append(LogMatch(line=number, text=_excerpt(shown, at)))
     return LogSearch(matches, found, max(number, after), complete=True)
