@@ -48,9 +48,7 @@ def test_every_range_agrees_with_the_tail(stores, step_id):
     assert stores.logs.lines(step_id, 309, 5, max_chars=1 << 20).lines == []
 
 
-def test_a_range_stops_at_its_character_budget_cutting_the_line_that_reaches_it(
-    stores, step_id
-):
+def test_a_range_stops_at_its_character_budget_cutting_the_line_that_reaches_it(stores, step_id):
     got = stores.logs.lines(step_id, 10, 100, max_chars=18)  # row 1 is line 9
     assert got.lines == ["row 2", "row 3", "row 4", "row\u2026"]
     assert (got.cut, got.more) == ([13], True)
