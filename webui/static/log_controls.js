@@ -17,8 +17,8 @@
   const TYPING_MS = 250; // quiet time after a keystroke before asking the server
 
   function apiUrls(box) {
-    // The search and line-range endpoints sit beside the live stream of the same step.
-    const base = box.dataset.stream.replace(/\/stream$/, "");
+    // The API's address of the step's log (data-log-api); its search and line ranges are below.
+    const base = box.dataset.logApi;
     return { search: base + "/search", lines: base + "/lines" };
   }
 
