@@ -148,7 +148,7 @@
           if (!got) return;
           found.count += got.count;
           if (listedAll) {
-            for (const m of got.lines) if (found.lines.length < MAX_HITS) found.lines.push(m.line);
+            addHits(got.lines);
             listedAll = got.lines.length === got.count;
           }
           found.next = got.next;
@@ -166,15 +166,24 @@
       }
     }
 
+    /* Append hits in order (a pass and a request for more hits may answer the same lines). */
+    function addHits(matches) {
+      for (const m of matches) {
+        const last = found.lines.length ? found.lines[found.lines.length - 1] : 0;
+        if (m.line > last && found.lines.length < MAX_HITS) found.lines.push(m.line);
+      }
+    }
+
     /* More hit numbers after the last one known (the first pass listed only the first ones). */
     async function moreHits() {
       const last = found.lines[found.lines.length - 1] || 0;
       const mine = generation;
       const got = await searchPass(found.query, last, mine);
       if (!got) return false;
-      for (const m of got.lines) if (found.lines.length < MAX_HITS) found.lines.push(m.line);
+      const before = found.lines.length;
+      addHits(got.lines);
       view.markLines(new Set(found.lines));
-      return got.lines.length > 0;
+      return found.lines.length > before;
     }
 
     async function stepServer(dir) {
