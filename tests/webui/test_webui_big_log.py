@@ -80,6 +80,19 @@ def test_a_deep_link_before_the_tail_shows_and_marks_its_line_and_the_tail_comes
         context.close()
 
 
+def test_a_deep_link_into_the_tail_past_its_first_rendered_frames_marks_its_line(
+    browser, served, seeded, stores
+):
+    # The tail holds lines 195,001-200,000, rendered 500 a frame: line 199,000 comes late.
+    context, page, _started = _open(browser, served, seeded, stores, fragment="#L199000")
+    try:
+        page.wait_for_selector("#L199000.target", timeout=60000)
+        assert page.locator("#L199000").is_visible()
+        assert page.is_hidden("#log-window") and page.locator("#L195001").count() == 1
+    finally:
+        context.close()
+
+
 def test_the_tail_keeps_following_while_a_window_is_shown_and_comes_back_with_new_lines(
     browser, served, seeded, stores, app
 ):
