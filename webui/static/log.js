@@ -180,9 +180,11 @@ class LogView {
   /* Mark the rows of the lines a search over the whole log found (``numbers``: a Set). */
   markLines(numbers) {
     this.marked = numbers;
-    for (const el of this.box.querySelectorAll(".ln.hit")) el.classList.remove("hit");
-    for (const row of this.box.children) {
-      if (numbers.has(parseInt(row.id.slice(1), 10))) row.classList.add("hit");
+    for (const rows of [this.box, this.tailRows]) {
+      if (!rows) continue; // the tail's rows are aside while a window is shown
+      for (const row of rows.children) {
+        row.classList.toggle("hit", numbers.has(parseInt(row.id.slice(1), 10)));
+      }
     }
   }
 
