@@ -142,6 +142,26 @@ def test_the_tail_of_a_big_log_paints_fast_and_keeps_the_dom_bounded(
         context.close()
 
 
+def test_a_tail_drawn_from_its_end_keeps_its_lines_in_order_and_colours_across_lines(
+    browser, served, seeded, stores
+):
+    lines = [f"plain {i}" for i in range(1, 7001)]
+    lines[2999] = "\x1b[31mred from here"  # no reset: the lines after it stay red
+    lines[4999] = "\x1b[0mplain again"
+    context, page, _started = _open(browser, served, seeded, stores, lines=lines)
+    try:
+        page.wait_for_selector("#L2001", state="attached", timeout=60000)
+        page.wait_for_function("() => document.querySelectorAll('#log .ln').length === 5000")
+        ids = page.eval_on_selector_all("#log .ln", "rows => rows.map(r => r.id)")
+        assert ids == [f"L{n}" for n in range(2001, 7001)]
+        assert page.eval_on_selector("#L4000 > span > span", "e => e.className") == "f1"
+        assert page.eval_on_selector("#L2999 > span", "e => e.children.length") == 0
+        assert page.eval_on_selector("#L6000 > span", "e => e.children.length") == 0
+        assert page.locator("#L7000").is_visible()
+    finally:
+        context.close()
+
+
 def test_search_finds_a_line_of_the_whole_log_that_the_page_does_not_hold(
     browser, served, seeded, stores
 ):

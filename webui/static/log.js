@@ -27,6 +27,7 @@ class LogView {
     this.hits = [];
     this.cur = -1;
     this.marked = new Set(); // line numbers found by a search over the whole log
+    this.older = []; // batches {first, lines, ansi} of a first tail still to put above its end
     this.windowed = null; // {first, last} while a window of lines is shown
     this.tailRows = null; // the tail's rows, kept out of the DOM while a window is shown
     this.onchange = null;
@@ -67,22 +68,82 @@ class LogView {
       this.pending = [];
       if (this.windowed) this.tailRows = document.createDocumentFragment();
       else this.box.textContent = "";
+      this.older = [];
       this.ansi = {};
       this.hits = [];
       this.cur = -1;
     }
-    for (const l of lines) this.pending.push(l);
-    if (this.pending.length > MAX_DOM) {
-      const cut = this.pending.length - MAX_DOM;
-      this.pending.splice(0, cut);
-      this.next += cut;
-      this.dropped += cut;
-      this.ansi = {};
+    if (this.startsEmpty(lines, skipped)) {
+      this.fromTheEnd(lines);
+    } else {
+      for (const l of lines) this.pending.push(l);
+      if (this.pending.length > MAX_DOM) {
+        const cut = this.pending.length - MAX_DOM;
+        this.pending.splice(0, cut);
+        this.next += cut;
+        this.dropped += cut;
+        this.ansi = {};
+      }
+      this.dropOlder();
     }
     if (!this.scheduled) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
     }
+  }
+
+  startsEmpty(lines, skipped) {
+    return !skipped && !this.windowed && !this.pending.length && !this.older.length &&
+      this.box.childElementCount === 0 && lines.length > FRAME_BUDGET;
+  }
+
+  /* A first tail larger than a frame is drawn from its end: the lines a reader sees come in the
+   * first frame, the older ones go above them a batch per frame after. Their colours are worked
+   * out first (without the DOM), so a colour set on one line still reaches the next. */
+  fromTheEnd(lines) {
+    if (lines.length > MAX_DOM) {
+      const cut = lines.length - MAX_DOM;
+      lines = lines.slice(cut);
+      this.next += cut;
+      this.dropped += cut;
+    }
+    const split = lines.length - FRAME_BUDGET;
+    for (let i = 0; i < split; i += FRAME_BUDGET) {
+      const part = lines.slice(i, Math.min(i + FRAME_BUDGET, split));
+      this.older.push({ first: this.next + i, lines: part, ansi: Object.assign({}, this.ansi) });
+      for (const l of part) if (l.indexOf("\x1b") >= 0) ansiPieces(l, this.ansi);
+    }
+    this.next += split;
+    this.pending = lines.slice(split);
+  }
+
+  /* Keep rows, queued older lines and pending lines within MAX_DOM: the oldest queued go. */
+  dropOlder() {
+    let excess = this.box.childElementCount + this.pending.length - MAX_DOM;
+    for (const b of this.older) excess += b.lines.length;
+    while (excess > 0 && this.older.length) {
+      const b = this.older[0];
+      const cut = Math.min(excess, b.lines.length);
+      for (const l of b.lines.slice(0, cut)) if (l.indexOf("\x1b") >= 0) ansiPieces(l, b.ansi);
+      b.lines = b.lines.slice(cut);
+      b.first += cut;
+      this.dropped += cut;
+      excess -= cut;
+      if (!b.lines.length) this.older.shift();
+    }
+  }
+
+  /* Put the newest batch of the older lines above the rows shown. */
+  prependOlder() {
+    const part = this.older.pop();
+    const frag = document.createDocumentFragment();
+    const ansi = Object.assign({}, part.ansi);
+    part.lines.forEach((line, i) => {
+      const row = makeRow(part.first + i, line, ansi);
+      if (this.marked.has(part.first + i)) row.classList.add("hit");
+      frag.appendChild(row);
+    });
+    this.box.insertBefore(frag, this.box.firstChild);
   }
 
   flush() {
@@ -102,6 +163,7 @@ class LogView {
       frag.appendChild(row);
     }
     this.box.appendChild(frag);
+    if (this.older.length) this.prependOlder();
     const extra = this.box.childElementCount - MAX_DOM;
     if (extra > 0) {
       const range = document.createRange();
@@ -113,7 +175,7 @@ class LogView {
     this.sizeGutter();
     if (this.follow) this.toBottom();
     if (this.onchange) this.onchange();
-    if (this.pending.length && !this.scheduled) {
+    if ((this.pending.length || this.older.length) && !this.scheduled) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
     }

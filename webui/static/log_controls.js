@@ -97,7 +97,8 @@
      * around it loaded from the server. */
     async function rowOf(n) {
       if (!view.windowed && n > view.dropped && n <= view.lastLine()) {
-        while (!document.getElementById("L" + n) && view.pending.length && !view.windowed) {
+        while (!document.getElementById("L" + n) && (view.pending.length || view.older.length) &&
+          !view.windowed) {
           await new Promise((r) => requestAnimationFrame(r));
         }
       }
