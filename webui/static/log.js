@@ -83,6 +83,14 @@ class LogView {
         this.next += cut;
         this.dropped += cut;
         this.ansi = {};
+        // Lines were skipped before the queue: what is older (aside or queued) would sit
+        // above a gap, and would leave the DOM as the queue is drawn anyway.
+        for (const b of this.older) this.dropped += b.lines.length;
+        this.older = [];
+        if (this.windowed) {
+          this.tailRows = document.createDocumentFragment();
+          this.dropped = this.next - 1;
+        }
       }
       this.dropOlder();
     }
@@ -119,7 +127,8 @@ class LogView {
 
   /* Keep rows, queued older lines and pending lines within MAX_DOM: the oldest queued go. */
   dropOlder() {
-    let excess = this.box.childElementCount + this.pending.length - MAX_DOM;
+    const shown = this.windowed ? this.tailRows.childElementCount : this.box.childElementCount;
+    let excess = shown + this.pending.length - MAX_DOM;
     for (const b of this.older) excess += b.lines.length;
     while (excess > 0 && this.older.length) {
       const b = this.older[0];
