@@ -101,6 +101,15 @@ class BuildAddress(TypedDict):
     number: int
 
 
+def log_api_url(repo: Repo, build: Build, step: Step) -> str:
+    """The API's address of a step's log; its search and line ranges are below it."""
+    stage = _stage_of(build, step)
+    return (
+        f"/api/v1/repos/{repo.owner}/{repo.name}/builds/{build.number}"
+        f"/logs/{stage.number}/{step.number}"
+    )
+
+
 def stream_url(repo: Repo, build: Build, step: Step) -> str:
     """The API's SSE stream of a step's log (steps are addressed by stage and step number)."""
     stage = _stage_of(build, step)
@@ -128,6 +137,7 @@ def build(owner: str, name: str, number: int) -> ResponseReturnValue:
             "tail_url": url_for("webui.log_tail", step_id=selected.id, **base),
             "raw_url": url_for("webui.log_raw", step_id=selected.id, **base),
             "stream_url": stream_url(repo, found, selected),
+            "log_api_url": log_api_url(repo, found, selected),
         }
     return render_template(
         "build.html",

@@ -13,6 +13,8 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from runner.logtext import split_lines
+
 # Per-subscriber buffer limits: whichever is reached first drops the oldest chunks.
 MAX_BUFFERED_CHUNKS = 512
 MAX_BUFFERED_BYTES = 2 * 1024 * 1024
@@ -24,7 +26,7 @@ def _as_lines(data: bytes | str | Iterable[str]) -> list[str]:
     if isinstance(data, bytes | bytearray | memoryview):
         data = bytes(data).decode("utf-8", "replace")
     if isinstance(data, str):
-        return data.splitlines()
+        return split_lines(data)
     return list(data)
 
 

@@ -19,6 +19,7 @@ from runner.core import DONE_STATUSES, RUNNING
 from runner.errors import BadRequest, Forbidden, NotFound
 from runner.store.convert import affected
 from runner.store.db import Database
+from runner.store.logread import LogLines, LogSearch, read_lines, search_lines
 from runner.store.logtail import LineCounts, LogTail, read_tail
 from runner.store.models import LogChunkRow, StageRow, StepRow, table
 
@@ -259,6 +260,27 @@ class LogStore:
         with self.db.session() as s:
             return read_tail(
                 s, self.db.is_postgres, self._line_counts, step_id, max_bytes, max_lines, after
+            )
+
+    def lines(self, step_id: int, first: int, count: int, *, max_chars: int) -> LogLines:
+        """Up to ``count`` lines of the step's stored log from line ``first`` on (numbered as
+        ``tail`` numbers them), at most about ``max_chars`` characters in all."""
+        with self.db.session() as s:
+            return read_lines(s, step_id, first, count, max_chars)
+
+    def search(
+        self, step_id: int, query: str, *, after: int = 0, limit: int, max_bytes: int
+    ) -> LogSearch:
+        """The lines after line ``after`` holding ``query`` (any case, escapes ignored), in
+        one pass reading at most about ``max_bytes`` of log (see ``LogSearch``)."""
+        with self.db.session() as s:
+            return search_lines(
+                s,
+                step_id,
+                query,
+                after=after,
+                limit=limit,
+                max_bytes=max_bytes,
             )
 
     def size(self, step_id: int) -> tuple[int, int]:

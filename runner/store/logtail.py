@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, LargeBinary, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
+from runner.logtext import split_lines
 from runner.store.models import LogChunkRow, StepRow
 
 # Chunk sizes read per query while walking back from the newest chunk.
@@ -116,7 +117,7 @@ def _lines_before(s: Session, postgres: bool, step_id: int, seq: int, counts: Li
 
 def _chunk_lines(data: bytes) -> list[str]:
     # Split as the API's stream does, so line numbers agree between the tail and the stream.
-    return data.decode("utf-8", errors="replace").splitlines()
+    return split_lines(data)
 
 
 def read_tail(

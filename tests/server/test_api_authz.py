@@ -54,6 +54,8 @@ def _endpoints(build_number: int, token_id: int):
         ("GET", build, None, "read"),
         ("GET", f"{build}/logs/1/1", None, "read"),
         ("GET", f"{build}/logs/1/1/stream", None, "read"),
+        ("GET", f"{build}/logs/1/1/search?q=hi", None, "read"),
+        ("GET", f"{build}/logs/1/1/lines?from=1&count=10", None, "read"),
         ("POST", f"{build}/approve", None, "write"),
         ("POST", f"{build}/decline", None, "write"),
         ("GET", f"{repo}/secrets", None, "owner"),

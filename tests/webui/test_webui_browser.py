@@ -133,7 +133,9 @@ def test_six_million_line_log_shows_its_tail_and_stays_responsive(browser, serve
             }"""
         )
         page.fill("#log-search", "5999999")
-        page.wait_for_function("document.getElementById('log-hits').textContent.startsWith('1 ')")
+        page.wait_for_function(
+            "() => document.getElementById('log-hits').textContent.startsWith('1 ')"
+        )
         print(
             f"\n6,000,000-line log: tail shown after {shown:.2f}s; "
             f"worst scroll frame {worst:.1f} ms"

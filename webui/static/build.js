@@ -95,59 +95,16 @@
     started = true;
     document.getElementById("log-state").textContent = "";
     const view = new RunnerLog.LogView(box);
-    const followBox = document.getElementById("follow");
-    const search = document.getElementById("log-search");
-    const hits = document.getElementById("log-hits");
-    const note = document.getElementById("log-note");
     const state = document.getElementById("log-state");
     box.dataset.ready = "0";
-    let capNote = "";
-    view.onchange = () => {
-      followBox.checked = view.follow;
-      const parts = [];
-      if (view.dropped > 0) {
-        const last = view.next - 1 + view.pending.length;
-        parts.push("Showing lines " + (view.dropped + 1).toLocaleString() + "–" + last.toLocaleString() +
-          " of " + last.toLocaleString() + "; download the raw log for the earlier ones.");
-      }
-      if (capNote) parts.push(capNote);
-      note.hidden = parts.length === 0;
-      note.textContent = parts.join(" ");
-    };
-    followBox.addEventListener("change", () => view.setFollow(followBox.checked));
-    const runSearch = () => {
-      const n = view.search(search.value);
-      hits.textContent = search.value ? n + " matching lines" : "";
-      if (n) view.step(1);
-    };
-    search.addEventListener("input", runSearch);
-    search.addEventListener("keydown", (e) => {
-      if (e.key === "Enter") { e.preventDefault(); view.step(e.shiftKey ? -1 : 1); }
-      if (e.key === "Escape") { search.value = ""; runSearch(); }
-    });
-    document.getElementById("search-next").addEventListener("click", () => view.step(1));
-    document.getElementById("search-prev").addEventListener("click", () => view.step(-1));
-    document.addEventListener("keydown", (e) => {
-      if (e.key === "/" && document.activeElement.tagName !== "INPUT") { e.preventDefault(); search.focus(); }
-    });
+    const controls = RunnerLog.attachControls(view, box);
 
     follower = new RunnerLog.LogFollower(view, { tail: box.dataset.tail, stream: box.dataset.stream },
       () => (DONE.indexOf(stepStatus) >= 0 ? "done" : stepStatus));
     follower.onstate = (s) => { state.textContent = s === "ended" ? "" : s; box.dataset.stream_state = s; };
     follower.loadTail().then((tail) => {
-      if (tail.cut_bytes > 0) {
-        capNote = "The log passed the size cap: its first " + tail.cut_bytes.toLocaleString() +
-          " bytes were dropped, and line numbers count from the first line kept.";
-      }
-      view.onchange();
       box.dataset.ready = "1";
-      const target = location.hash.match(/^#L(\d+)$/);
-      if (target) {
-        requestAnimationFrame(() => {
-          const row = document.getElementById("L" + target[1]);
-          if (row) { view.setFollow(false); row.classList.add("target"); view.reveal(row); }
-        });
-      }
+      controls.tailLoaded(tail);
       if (!tail.done && DONE.indexOf(stepStatus) < 0) return follower.follow();
       return null;
     }).catch((e) => { state.textContent = String(e.message || e); });

@@ -1,4 +1,5 @@
-/* Log viewer: ANSI colours, numbered lines with anchors, follow-tail, search, live stream.
+/* Log viewer: numbered lines with anchors, follow-tail, a window of lines, live stream.
+ * Rendering of a line is log_render.js's; the controls (search, deep links) log_controls.js's.
  *
  * Every piece of log text reaches the page through textContent, never innerHTML, so HTML or
  * script in a log line is shown as text. The DOM keeps at most MAX_DOM lines: older lines are
@@ -11,79 +12,8 @@ const FRAME_BUDGET = 500; // lines rendered per animation frame at most
 const BIG_BLOCK = 256 * 1024; // characters of one event beyond which only its tail is kept
 const SLICE_MS = 8; // parsing time after which the stream reader lets the page render
 
-/* Split one line into [text, state] pieces following SGR escape codes; drops other escapes. */
-function ansiPieces(line, state) {
-  const out = [];
-  const re = /\x1b\[([0-9;?]*)([A-Za-z])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]|\x1b./g;
-  let last = 0;
-  let m;
-  while ((m = re.exec(line)) !== null) {
-    if (m.index > last) out.push([line.slice(last, m.index), Object.assign({}, state)]);
-    last = re.lastIndex;
-    if (m[2] === "m") applySgr(state, m[1]);
-  }
-  if (last < line.length) out.push([line.slice(last), Object.assign({}, state)]);
-  return out;
-}
-
-function applySgr(st, params) {
-  const codes = params === "" ? [0] : params.split(";").map((p) => parseInt(p || "0", 10));
-  for (let i = 0; i < codes.length; i++) {
-    const c = codes[i];
-    if (c === 0) { for (const k of Object.keys(st)) delete st[k]; }
-    else if (c === 1) st.b = true;
-    else if (c === 2) st.d = true;
-    else if (c === 3) st.i = true;
-    else if (c === 4) st.u = true;
-    else if (c === 22) { delete st.b; delete st.d; }
-    else if (c === 23) delete st.i;
-    else if (c === 24) delete st.u;
-    else if (c >= 30 && c <= 37) st.fg = c - 30;
-    else if (c >= 90 && c <= 97) st.fg = c - 90 + 8;
-    else if (c === 39) delete st.fg;
-    else if (c >= 40 && c <= 47) st.bg = c - 40;
-    else if (c >= 100 && c <= 107) st.bg = c - 100 + 8;
-    else if (c === 49) delete st.bg;
-    else if ((c === 38 || c === 48) && codes[i + 1] === 5) {
-      st[c === 38 ? "fg" : "bg"] = color256(codes[i + 2] || 0);
-      i += 2;
-    } else if ((c === 38 || c === 48) && codes[i + 1] === 2) {
-      const rgb = codes.slice(i + 2, i + 5).map((v) => Math.max(0, Math.min(255, v || 0)));
-      st[c === 38 ? "fg" : "bg"] = "rgb(" + rgb.join(",") + ")";
-      i += 4;
-    }
-  }
-}
-
-function color256(n) {
-  if (n < 16) return n;
-  if (n >= 232) { const v = 8 + (n - 232) * 10; return "rgb(" + v + "," + v + "," + v + ")"; }
-  n -= 16;
-  const steps = [0, 95, 135, 175, 215, 255];
-  return "rgb(" + steps[Math.floor(n / 36)] + "," + steps[Math.floor(n / 6) % 6] + "," + steps[n % 6] + ")";
-}
-
-function renderText(span, line, state) {
-  if (line.indexOf("\x1b") < 0 && !state.fg && !state.bg && !state.b && !state.d && !state.i && !state.u) {
-    span.textContent = line;
-    return;
-  }
-  for (const [text, st] of ansiPieces(line, state)) {
-    const piece = document.createElement("span");
-    piece.textContent = text;
-    const cls = [];
-    if (st.b) cls.push("ab");
-    if (st.d) cls.push("ad");
-    if (st.i) cls.push("ai");
-    if (st.u) cls.push("au");
-    if (typeof st.fg === "number") cls.push("f" + st.fg); else if (st.fg) piece.style.color = st.fg;
-    if (typeof st.bg === "number") cls.push("b" + st.bg); else if (st.bg) piece.style.background = st.bg;
-    if (cls.length) piece.className = cls.join(" ");
-    span.appendChild(piece);
-  }
-}
-
-/* The scrolling list of lines of one step. */
+/* The scrolling list of lines of one step: the tail (followed live), or for a while a window of
+ * lines loaded from elsewhere in the log (a search hit, a deep link), with the tail kept aside. */
 class LogView {
   constructor(box, opts) {
     this.box = box;
@@ -96,10 +26,14 @@ class LogView {
     this.scheduled = false;
     this.hits = [];
     this.cur = -1;
+    this.marked = new Set(); // line numbers found by a search over the whole log
+    this.older = []; // batches {first, lines, ansi} of a first tail still to put above its end
+    this.windowed = null; // {first, last} while a window of lines is shown
+    this.tailRows = null; // the tail's rows, kept out of the DOM while a window is shown
     this.onchange = null;
     box.addEventListener("scroll", () => {
       const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 30;
-      if (this.follow !== atBottom && !this.autoScrolling) {
+      if (!this.windowed && this.follow !== atBottom && !this.autoScrolling) {
         this.follow = atBottom;
         if (this.onchange) this.onchange();
       }
@@ -109,6 +43,22 @@ class LogView {
 
   start(firstLine) { this.next = firstLine; }
 
+  /* The number of the last line known (received, rendered or not). */
+  lastLine() { return this.next - 1 + this.pending.length; }
+
+  /* True when the page holds every line of the log (search can stay in the page). */
+  holdsAll() { return !this.windowed && this.dropped === 0; }
+
+  /* Size the line-number gutter to the digits of the largest number shown or to come. */
+  sizeGutter() {
+    const top = Math.max(this.lastLine(), this.windowed ? this.windowed.last : 0);
+    const digits = Math.max(3, String(top).length);
+    if (digits !== this.digits) {
+      this.digits = digits;
+      this.box.style.setProperty("--gutter", digits + "ch");
+    }
+  }
+
   /* Queue ``lines`` for the next frame; ``skipped`` lines came before them and were only
    * counted (a flood), so what is shown restarts at the first of ``lines``. */
   append(lines, skipped) {
@@ -116,18 +66,33 @@ class LogView {
       this.next += this.pending.length + skipped;
       this.dropped = this.next - 1;
       this.pending = [];
-      this.box.textContent = "";
+      if (this.windowed) this.tailRows = document.createDocumentFragment();
+      else this.box.textContent = "";
+      this.older = [];
       this.ansi = {};
       this.hits = [];
       this.cur = -1;
     }
-    for (const l of lines) this.pending.push(l);
-    if (this.pending.length > MAX_DOM) {
-      const cut = this.pending.length - MAX_DOM;
-      this.pending.splice(0, cut);
-      this.next += cut;
-      this.dropped += cut;
-      this.ansi = {};
+    if (this.startsEmpty(lines, skipped)) {
+      this.fromTheEnd(lines);
+    } else {
+      for (const l of lines) this.pending.push(l);
+      if (this.pending.length > MAX_DOM) {
+        const cut = this.pending.length - MAX_DOM;
+        this.pending.splice(0, cut);
+        this.next += cut;
+        this.dropped += cut;
+        this.ansi = {};
+        // Lines were skipped before the queue: what is older (aside or queued) would sit
+        // above a gap, and would leave the DOM as the queue is drawn anyway.
+        for (const b of this.older) this.dropped += b.lines.length;
+        this.older = [];
+        if (this.windowed) {
+          this.tailRows = document.createDocumentFragment();
+          this.dropped = this.next - 1;
+        }
+      }
+      this.dropOlder();
     }
     if (!this.scheduled) {
       this.scheduled = true;
@@ -135,25 +100,79 @@ class LogView {
     }
   }
 
+  startsEmpty(lines, skipped) {
+    return !skipped && !this.windowed && !this.pending.length && !this.older.length &&
+      this.box.childElementCount === 0 && lines.length > FRAME_BUDGET;
+  }
+
+  /* A first tail larger than a frame is drawn from its end: the lines a reader sees come in the
+   * first frame, the older ones go above them a batch per frame after. Their colours are worked
+   * out first (without the DOM), so a colour set on one line still reaches the next. */
+  fromTheEnd(lines) {
+    if (lines.length > MAX_DOM) {
+      const cut = lines.length - MAX_DOM;
+      lines = lines.slice(cut);
+      this.next += cut;
+      this.dropped += cut;
+    }
+    const split = lines.length - FRAME_BUDGET;
+    for (let i = 0; i < split; i += FRAME_BUDGET) {
+      const part = lines.slice(i, Math.min(i + FRAME_BUDGET, split));
+      this.older.push({ first: this.next + i, lines: part, ansi: Object.assign({}, this.ansi) });
+      for (const l of part) if (l.indexOf("\x1b") >= 0) ansiPieces(l, this.ansi);
+    }
+    this.next += split;
+    this.pending = lines.slice(split);
+  }
+
+  /* Keep rows, queued older lines and pending lines within MAX_DOM: the oldest queued go. */
+  dropOlder() {
+    const shown = this.windowed ? this.tailRows.childElementCount : this.box.childElementCount;
+    let excess = shown + this.pending.length - MAX_DOM;
+    for (const b of this.older) excess += b.lines.length;
+    while (excess > 0 && this.older.length) {
+      const b = this.older[0];
+      const cut = Math.min(excess, b.lines.length);
+      for (const l of b.lines.slice(0, cut)) if (l.indexOf("\x1b") >= 0) ansiPieces(l, b.ansi);
+      b.lines = b.lines.slice(cut);
+      b.first += cut;
+      this.dropped += cut;
+      excess -= cut;
+      if (!b.lines.length) this.older.shift();
+    }
+  }
+
+  /* Put the newest batch of the older lines above the rows shown. */
+  prependOlder() {
+    const part = this.older.pop();
+    const frag = document.createDocumentFragment();
+    const ansi = Object.assign({}, part.ansi);
+    part.lines.forEach((line, i) => {
+      const row = makeRow(part.first + i, line, ansi);
+      if (this.marked.has(part.first + i)) row.classList.add("hit");
+      frag.appendChild(row);
+    });
+    this.box.insertBefore(frag, this.box.firstChild);
+  }
+
   flush() {
     this.scheduled = false;
+    if (this.windowed) {
+      // The tail waits aside; lines arriving meanwhile stay queued (at most MAX_DOM).
+      this.sizeGutter();
+      if (this.onchange) this.onchange();
+      return;
+    }
     const batch = this.pending.splice(0, FRAME_BUDGET);
     const frag = document.createDocumentFragment();
     for (const line of batch) {
       const n = this.next++;
-      const row = document.createElement("div");
-      row.className = "ln";
-      row.id = "L" + n;
-      const a = document.createElement("a");
-      a.href = "#L" + n;
-      a.textContent = String(n);
-      a.tabIndex = -1;
-      const span = document.createElement("span");
-      renderText(span, line, this.ansi);
-      row.append(a, span);
+      const row = makeRow(n, line, this.ansi);
+      if (this.marked.has(n)) row.classList.add("hit");
       frag.appendChild(row);
     }
     this.box.appendChild(frag);
+    if (this.older.length) this.prependOlder();
     const extra = this.box.childElementCount - MAX_DOM;
     if (extra > 0) {
       const range = document.createRange();
@@ -162,11 +181,81 @@ class LogView {
       range.deleteContents();
       this.dropped += extra;
     }
+    this.sizeGutter();
     if (this.follow) this.toBottom();
     if (this.onchange) this.onchange();
-    if (this.pending.length && !this.scheduled) {
+    if ((this.pending.length || this.older.length) && !this.scheduled) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
+    }
+  }
+
+  /* Show lines ``first``… (from the server) in place of the tail, which is kept aside. */
+  showWindow(first, lines) {
+    if (!this.windowed) {
+      this.tailRows = document.createDocumentFragment();
+      while (this.box.firstChild) this.tailRows.appendChild(this.box.firstChild);
+      this.follow = false;
+    } else {
+      this.box.textContent = "";
+    }
+    this.windowed = { first, last: first + lines.length - 1 };
+    this.box.appendChild(this.windowRows(first, lines));
+    this.sizeGutter();
+    if (this.onchange) this.onchange();
+  }
+
+  /* Add lines just before (``atStart``) or after the window, dropping rows at the other end
+   * beyond MAX_DOM. */
+  extendWindow(first, lines, atStart) {
+    if (!this.windowed || !lines.length) return;
+    const rows = this.windowRows(first, lines);
+    if (atStart) {
+      const height = this.box.scrollHeight;
+      this.box.insertBefore(rows, this.box.firstChild);
+      this.box.scrollTop += this.box.scrollHeight - height; // keep what the reader sees in place
+      this.windowed.first = first;
+      while (this.box.childElementCount > MAX_DOM) { this.box.lastElementChild.remove(); this.windowed.last--; }
+    } else {
+      this.box.appendChild(rows);
+      this.windowed.last = first + lines.length - 1;
+      while (this.box.childElementCount > MAX_DOM) { this.box.firstElementChild.remove(); this.windowed.first++; }
+    }
+    this.sizeGutter();
+    if (this.onchange) this.onchange();
+  }
+
+  windowRows(first, lines) {
+    const frag = document.createDocumentFragment();
+    const ansi = {};
+    lines.forEach((line, i) => {
+      const row = makeRow(first + i, line, ansi);
+      if (this.marked.has(first + i)) row.classList.add("hit");
+      frag.appendChild(row);
+    });
+    return frag;
+  }
+
+  /* Leave the window: the tail comes back, with what arrived meanwhile, followed again. */
+  backToTail() {
+    if (!this.windowed) return;
+    this.box.textContent = "";
+    this.box.appendChild(this.tailRows);
+    this.tailRows = null;
+    this.windowed = null;
+    this.follow = true;
+    this.flush();
+    this.toBottom();
+  }
+
+  /* Mark the rows of the lines a search over the whole log found (``numbers``: a Set). */
+  markLines(numbers) {
+    this.marked = numbers;
+    for (const rows of [this.box, this.tailRows]) {
+      if (!rows) continue; // the tail's rows are aside while a window is shown
+      for (const row of rows.children) {
+        row.classList.toggle("hit", numbers.has(parseInt(row.id.slice(1), 10)));
+      }
     }
   }
 
@@ -181,10 +270,12 @@ class LogView {
   }
 
   setFollow(on) {
+    if (on && this.windowed) { this.backToTail(); return; }
     this.follow = on;
     if (on) this.toBottom();
   }
 
+  /* Search the lines the page holds (when it holds the whole log). */
   search(query) {
     for (const el of this.hits) el.classList.remove("hit", "cur");
     this.hits = [];
@@ -379,4 +470,4 @@ class LogFollower {
   stop() { this.abort.abort(); }
 }
 
-window.RunnerLog = { LogView, LogFollower, ansiPieces };
+window.RunnerLog = Object.assign(window.RunnerLog || {}, { LogView, LogFollower, ansiPieces, safeLink });

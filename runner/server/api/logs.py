@@ -1,4 +1,4 @@
-"""Step logs: raw download and the live Server-Sent Events stream.
+"""Step logs: raw download, the live Server-Sent Events stream, search and line ranges.
 
 The stream sends each stored or live chunk as one event whose ``id`` is the chunk's sequence
 number and whose ``data`` lines are the log lines, so a client reconnecting with
@@ -18,11 +18,12 @@ import re
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from flask import Response, request, stream_with_context
+from flask import Response, jsonify, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from runner.core import DONE_STATUSES, ROLE_READ, Step
-from runner.errors import NotFound
+from runner.errors import BadRequest, NotFound
+from runner.logtext import split_lines
 from runner.server.api import api_bp
 from runner.server.api.common import get_build, repo_for
 from runner.server.auth import identify
@@ -89,7 +90,7 @@ def _event(seq: int, lines: list[str]) -> str:
 def _stored(services: Services, step_id: int, after: int) -> Iterator[tuple[int, str]]:
     """Stored chunks of the step after ``after``, page by page, as SSE events with their seq."""
     for seq, data in services.stores.logs.iter_chunks(step_id, after):
-        yield seq, _event(seq, data.decode("utf-8", "replace").splitlines())
+        yield seq, _event(seq, split_lines(data))
 
 
 def _finished(services: Services, step_id: int) -> bool:
@@ -162,3 +163,57 @@ def stream_log(owner: str, name: str, number: int, stage: int, step: int) -> Res
     response.call_on_close(ticket.release)
     response.call_on_close(subscription.close)
     return response
+
+
+# Search and line ranges: the page's way to reach lines it does not hold (a hit, a deep link).
+SEARCH_QUERY_CHARS = 200
+SEARCH_LIMIT = 1000  # matching lines one answer lists at most
+SEARCH_SCAN_BYTES = 32 * 1024 * 1024  # log read by one search pass at most
+LINES_COUNT = 1000  # lines one range answer holds at most
+
+
+@api_bp.get("/repos/<owner>/<name>/builds/<int:number>/logs/<int:stage>/<int:step>/search")
+def search_log(owner: str, name: str, number: int, stage: int, step: int) -> ResponseReturnValue:
+    """Lines of the whole stored log holding ``q`` (any case, escapes ignored), after line
+    ``after``: the first ``limit`` with an excerpt, how many in the part searched, and where
+    the next pass starts when one pass did not reach the end."""
+    found = _step(owner, name, number, stage, step)
+    query = request.args.get("q", "")
+    if not query.strip():
+        raise BadRequest("q (the text to search for) must not be empty")
+    if len(query) > SEARCH_QUERY_CHARS:
+        raise BadRequest(f"q must be at most {SEARCH_QUERY_CHARS} characters, not {len(query)}")
+    after = whole_number(request.args.get("after", "0"), "after (a line number)")
+    limit = whole_number(request.args.get("limit", "100"), "limit", low=1, high=SEARCH_LIMIT)
+    result = current_services().stores.logs.search(
+        found.id, query, after=after, limit=limit, max_bytes=SEARCH_SCAN_BYTES
+    )
+    return jsonify(
+        query=query,
+        after=after,
+        lines=[{"line": m.line, "text": m.text} for m in result.matches],
+        count=result.count,
+        scanned_to=result.scanned_to,
+        complete=result.complete,
+        next=None if result.complete else result.scanned_to,
+    )
+
+
+@api_bp.get("/repos/<owner>/<name>/builds/<int:number>/logs/<int:stage>/<int:step>/lines")
+def log_lines(owner: str, name: str, number: int, stage: int, step: int) -> ResponseReturnValue:
+    """``count`` lines of the stored log from line ``from`` on (numbered as the tail and the
+    stream number them), within the server's ``log_view_bytes`` of text."""
+    found = _step(owner, name, number, stage, step)
+    first = whole_number(request.args.get("from", "1"), "from (a line number)", low=1)
+    count = whole_number(request.args.get("count", "200"), "count", low=1, high=LINES_COUNT)
+    services = current_services()
+    got = services.stores.logs.lines(
+        found.id, first, count, max_chars=services.settings.log_view_bytes
+    )
+    return jsonify(
+        first_line=got.first_line,
+        lines=got.lines,
+        more=got.more,
+        cut=got.cut,
+        cut_bytes=found.log_cut_bytes,
+    )
