@@ -22,9 +22,12 @@ _SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 _RESET_SGR = {"", "0"}
 _OSC8 = "\x1b]8;"
 _LINK_END = "\x1b]8;;\x1b\\"
-# Beyond this many characters a line with both colours and carriage returns is overwritten as
-# plain text: the cell-by-cell pass costs a Python object per character.
-STYLED_OVERWRITE_CHARS = 256 * 1024
+# The cell-by-cell pass that keeps colours across an overwrite costs a Python object per
+# character: one chunk spends at most this many characters on it, a line at most
+# STYLED_OVERWRITE_CHARS. Lines beyond are overwritten as plain text (their colours dropped),
+# so a log written to be expensive costs what a plain one does.
+STYLED_OVERWRITE_CHARS = 16 * 1024
+STYLED_OVERWRITE_BUDGET = 64 * 1024
 
 
 def split_lines(data: bytes | str) -> list[str]:
@@ -36,7 +39,18 @@ def split_lines(data: bytes | str) -> list[str]:
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
-    return [terminal_line(line) if "\r" in line else line for line in lines]
+    if "\r" not in text:
+        return lines
+    budget = STYLED_OVERWRITE_BUDGET
+    out = []
+    for line in lines:
+        if "\r" in line and "\x1b" in line:
+            styled = len(line) <= min(budget, STYLED_OVERWRITE_CHARS)
+            budget -= len(line) if styled else 0
+            out.append(_styled_overwrite(line) if styled else _overwrite(plain(line).split("\r")))
+        else:
+            out.append(terminal_line(line))
+    return out
 
 
 def plain(line: str) -> str:

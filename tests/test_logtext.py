@@ -4,7 +4,13 @@ for matching."""
 
 from __future__ import annotations
 
-from runner.logtext import STYLED_OVERWRITE_CHARS, plain, split_lines, terminal_line
+from runner.logtext import (
+    STYLED_OVERWRITE_BUDGET,
+    STYLED_OVERWRITE_CHARS,
+    plain,
+    split_lines,
+    terminal_line,
+)
 
 
 def test_only_newline_ends_a_line_and_crlf_is_a_plain_end():
@@ -39,3 +45,15 @@ def test_a_huge_styled_line_is_overwritten_as_plain_text():
 
 def test_plain_removes_every_kind_of_escape():
     assert plain("\x1b[1;31mred\x1b[0m \x1b]0;title\x07\x1b[2Kend\x1b(B!") == "red end!"
+
+
+def test_a_chunk_spends_a_bounded_budget_on_keeping_colours_across_overwrites():
+    # A log written to be expensive: many styled lines that overwrite themselves. Past the
+    # chunk's budget they are overwritten as plain text; what a reader sees stays the same.
+    styled = "\x1b[31mAB\x1b[0m\rC"
+    count = STYLED_OVERWRITE_BUDGET // len(styled) * 2
+    lines = split_lines("\n".join([styled] * count))
+    assert len(lines) == count
+    assert lines[0] != "CB" and plain(lines[0]) == "CB"  # colour kept while the budget lasts
+    assert lines[-1] == "CB"  # beyond it: plain text
+    assert {plain(line) for line in lines} == {"CB"}

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from runner.core import Repo, Secret, User
 from runner.errors import BadRequest, Conflict, NotFound
+from runner.services.values import flag
 from runner.store import Stores
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
@@ -54,7 +55,7 @@ def check_options(data: dict[str, Any]) -> dict[str, Any]:
             raise BadRequest("images must be a list of image names (globs allowed)")
         out["images"] = [str(i) for i in data["images"]]
     if "allow_pull_request" in data:
-        out["allow_pull_request"] = bool(data["allow_pull_request"])
+        out["allow_pull_request"] = flag(data["allow_pull_request"], "allow_pull_request")
     if "environment" in data:
         out["environment"] = str(data["environment"] or "").strip()
     if "substitute" in data:

@@ -9,6 +9,7 @@ a few rows at a time; the chunks after it are read the same way, within a budget
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -124,10 +125,12 @@ def search_lines(
     after: int,
     limit: int,
     max_bytes: int,
+    max_seconds: float = 2.0,
 ) -> LogSearch:
     """Lines after line ``after`` whose text as shown (carriage returns applied, escapes
     removed) holds ``query``, ignoring case. Stops at the end of a chunk once ``max_bytes`` of
-    log were read; ``scanned_to`` says where, so the next pass starts after it."""
+    log were read or ``max_seconds`` passed; ``scanned_to`` says where, so the next pass starts
+    after it."""
     needle = query.lower()
     where = _locate(s, step_id, after + 1)
     if where is None:
@@ -136,8 +139,9 @@ def search_lines(
     matches: list[LogMatch] = []
     found = 0
     read = 0
+    deadline = time.monotonic() + max_seconds
     for _seq, data in _chunks_from(s, step_id, seq):
-        if read >= max_bytes:  # a chunk remains: the next pass starts with it
+        if read >= max_bytes or time.monotonic() > deadline:
             return LogSearch(matches, found, max(number, after), complete=False)
         text = data.decode("utf-8", "replace")
         read += len(data)
@@ -145,11 +149,11 @@ def search_lines(
         if "\r" not in text and needle not in plain(text).lower():
             number += _lines_in(text)
             continue
-        for line in split_lines(text):
+        # Escapes removed first: what a reader sees, with no colour kept across an overwrite.
+        for shown in split_lines(plain(text)):
             number += 1
             if number <= after:
                 continue
-            shown = plain(line)
             at = shown.lower().find(needle)
             if at < 0:
                 continue

@@ -50,8 +50,25 @@ SCREENSHOTS = {
     ("webui.settings_secrets", "dark", "phone"): "phone-secrets-dark",
 }
 
+
+def _edit_pages(listing: str, kind: str) -> Callable[[Site], list[str]]:
+    """The edit pages of the seeded rows of a settings list (``secrets``, ``crons``...): their
+    ids come from the API's list."""
+
+    def pages(site: Site) -> list[str]:
+        resp = site.server.api("GET", f"/repos/{SLUG}/{listing}", site.server.token("admin"))
+        assert resp.status_code == 200, resp.text
+        return [f"/repos/{SLUG}/settings/{kind}/{row['id']}/edit" for row in resp.json()]
+
+    return pages
+
+
 # GET routes with parameters beyond ``KNOWN``: endpoint -> its addresses, from the seeded site.
-PAGES: dict[str, Callable[[Site], list[str]]] = {}
+PAGES: dict[str, Callable[[Site], list[str]]] = {
+    "webui.settings_secret_edit": _edit_pages("secrets", "secrets"),
+    "webui.settings_env_edit": _edit_pages("environments", "environments"),
+    "webui.settings_cron_edit": _edit_pages("crons", "cron"),
+}
 
 
 @dataclass

@@ -242,6 +242,21 @@ def test_the_api_patch_edits_a_secret_and_keeps_the_value_when_none_is_sent(app,
     assert res.status_code == 404
 
 
+def test_a_secret_is_given_to_pull_requests_only_by_a_json_true(app, seeded, stores):
+    # bool("false") is true: a text where a boolean belongs must be refused, not read as yes.
+    stores.secrets.set(seeded.repo.id, "TOKEN", "kept")
+    client, headers = _api(app, stores, "admin")
+    for wrong in ("false", 0, "no"):
+        res = client.patch(
+            "/api/v1/repos/acme/web/secrets/TOKEN",
+            json={"allow_pull_request": wrong},
+            headers=headers,
+        )
+        assert res.status_code == 400 and "allow_pull_request" in res.get_json()["error"]
+    (secret,) = stores.secrets.of_repo(seeded.repo.id)
+    assert secret.allow_pull_request is False
+
+
 def test_an_environment_is_edited_in_place(client_as, seeded, stores):
     env = stores.environments.find(seeded.repo.id, "production")
     path = f"/repos/acme/web/settings/environments/{env.id}/edit"

@@ -69,4 +69,5 @@ def test_buttons_and_fields_use_the_colours_checked_here():
     assert re.search(r"button, \.button \{[^}]*border: 1px solid var\(--field-border\)", CSS)
     assert re.search(r"input, select, textarea \{[^}]*border: 1px solid var\(--field-border\)", CSS)
     assert re.search(r":focus-visible \{ outline: 2px solid var\(--focus\)", CSS)
-    assert '.stage li a[aria-current="true"] { background: var(--current); }' in CSS
+    # The selected step is marked by a bar, never by a background its status must contrast with.
+    assert '.step > a[aria-current="true"] { box-shadow: inset 4px 0 0 var(--link); }' in CSS
