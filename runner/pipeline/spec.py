@@ -118,7 +118,9 @@ class BuildContext:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-_NOT_STORED = frozenset({"delivery_id", "params"})
+# The delivery's id names one webhook call; the parameters stay with the build, so a restart
+# or a re-run of its failed stages runs with what the first run had.
+_NOT_STORED = frozenset({"delivery_id"})
 _SKIP_MARKERS = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
 _SKIPPABLE_EVENTS = ("push", "pull_request")
 

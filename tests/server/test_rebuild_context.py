@@ -1,6 +1,6 @@
 """A restart or promote starts from the event the forge described: the stored context of the
 build (pull request, fork, link, avatar) under the build's own columns, with the new sender and
-number; the delivery's id and params stay with the delivery."""
+number and the parameters it was asked with; the delivery's id stays with the delivery."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def test_a_restart_keeps_what_the_forge_said_about_the_pull_request(tmp_path):
     assert {k: again.context[k] for k in kept} == {k: first.context[k] for k in kept}
     assert again.context["author_avatar"] == "https://forge.example/avatars/ada.png"
     assert again.context["sender"] == "bob" and again.context["build_number"] == again.number
-    assert "delivery_id" not in again.context and "params" not in again.context
+    assert "delivery_id" not in again.context
+    assert again.context["params"] == {"VERSION": "3"}  # run again as it was asked for
 
 
 def test_the_build_columns_win_over_an_incomplete_stored_context(tmp_path):
