@@ -260,9 +260,11 @@ class ChangeWatcher:
             return
         state = self._describe(build)
         old = self._known.get(build_id)
-        changes = state_changes(old, state)
+        # The first look names no changes: its readers got the state when they subscribed, and
+        # this covers whatever changed in between.
+        changes = state_changes(old, state) if old is not None else []
         self._known[build_id] = state
-        if changes:
+        if changes or old is None:
             self.hub.publish(
                 {
                     "type": "state",

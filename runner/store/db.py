@@ -30,7 +30,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_SECONDS = 30
 # A write to one of these tables changes what a build's page shows (``Database.on_state_commit``).
 _STATE_WRITE = re.compile(
-    r'\s*(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+"?(?:builds|stages|steps)\b', re.I
+    r'\s*(?:(?:INSERT\s+INTO|DELETE\s+FROM)\s+"?(?:builds|stages|steps)\b'
+    # Log bytes counted on a step and a stage's lease renewed change nothing a page shows.
+    r'|UPDATE\s+"?builds\b|UPDATE\s+"?stages"?\s+SET\s+"?(?!lease_until)'
+    r'|UPDATE\s+"?steps"?\s+SET\s+"?(?!log_))',
+    re.I,
 )
 # PostgreSQL advisory lock key held while migrating (any constant unique to this program).
 _MIGRATE_LOCK = 0x52554E4E4552
