@@ -12,13 +12,21 @@
 "use strict";
 
 const LIVE_STREAM_URL = "/api/v1/stream";
+const SLICE_MS = 8; // parsing time after which the reader lets a page render
+const RECENT_CHUNKS = 256; // chunks of each log kept to hand a joining tab without reopening
 
 /* Parse a text/event-stream body read through fetch: calls onEvent({event, data}) per event. */
 async function readLiveEvents(response, onEvent, signal) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buf = "";
+  let sliceStart = Date.now();
   while (!signal.aborted) {
+    if (Date.now() - sliceStart > SLICE_MS) {
+      // Buffered data resolves reads without yielding; in a page, let it render meanwhile.
+      await new Promise((r) => setTimeout(r, 0));
+      sliceStart = Date.now();
+    }
     const { value, done } = await reader.read();
     if (done) break;
     buf += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
@@ -129,6 +137,7 @@ class LiveMux {
   constructor() {
     this.ports = new Map(); // port -> {repos: Set, builds: Set, logs: Map step -> last seq}
     this.states = new Map(); // "owner/name/number" -> last state event, for tabs that join
+    this.recent = new Map(); // step -> the last RECENT_CHUNKS log events, for tabs that join
     this.status = { state: "idle" };
     this.conn = new LiveConnection((kind, data) => this.dispatch(kind, data), (s) => this.setStatus(s));
     this.pending = false;
@@ -141,6 +150,18 @@ class LiveMux {
     for (const b of msg.builds || []) {
       const known = this.states.get(b);
       if (known) port.postMessage({ type: "event", kind: "state", data: known });
+    }
+    // A tab that joins a followed log behind the stream gets the chunks it lacks from memory
+    // when they are all there; otherwise the stream is reopened from its resume point.
+    for (const [step, after] of logs) {
+      const recent = this.recent.get(step) || [];
+      if (!recent.length || recent[0].seq > after + 1) continue;
+      for (const ev of recent) {
+        if (ev.seq > logs.get(step)) {
+          port.postMessage({ type: "event", kind: "log", data: ev });
+          logs.set(step, ev.seq);
+        }
+      }
     }
     port.postMessage({ type: "status", ...this.status });
     this.schedule();
@@ -168,6 +189,7 @@ class LiveMux {
       for (const [step, after] of t.logs) logs.set(step, logs.has(step) ? Math.min(logs.get(step), after) : after);
     }
     for (const b of this.states.keys()) if (!builds.has(b)) this.states.delete(b);
+    for (const step of this.recent.keys()) if (!logs.has(step)) this.recent.delete(step);
     const cur = this.conn.topics;
     const same = cur && sameSet(cur.repos, repos) && sameSet(cur.builds, builds) &&
       cur.logs.size === logs.size && [...logs].every(([s, a]) => cur.logs.has(s) && cur.logs.get(s) <= a);
@@ -176,6 +198,12 @@ class LiveMux {
   }
 
   dispatch(kind, data) {
+    if (kind === "log") {
+      const recent = this.recent.get(data.step) || [];
+      if (!recent.length || data.seq > recent[recent.length - 1].seq) recent.push(data);
+      if (recent.length > RECENT_CHUNKS) recent.shift();
+      this.recent.set(data.step, recent);
+    }
     for (const [port, t] of this.ports) {
       let send = false;
       if (kind === "state" || kind === "deleted") {
