@@ -12,7 +12,6 @@ same action of ``runner.services.builds`` as the API (which records who did it).
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, TypedDict
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
@@ -27,7 +26,7 @@ from runner.services import builds as build_actions
 from runner.services import deployments as deploy_views
 from runner.services.values import whole_number
 from webui import data, live_state, webui_bp
-from webui.session_auth import can, login_required, signed_in_user
+from webui.session_auth import can, login_required, role, signed_in_user
 from webui.views_builds import repo_or_404
 
 # Lines of a log sent to the page at first (within the server's ``log_view_bytes``); the rest is
@@ -143,20 +142,24 @@ def build(owner: str, name: str, number: int) -> ResponseReturnValue:
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/state.json")
 @login_required
 def build_state(owner: str, name: str, number: int) -> ResponseReturnValue:
-    """The build's live state (``webui.live_state``) and this user's buttons; 304 when it is
-    what the page has (``If-None-Match``), so a slow fallback poll costs little."""
+    """The build's live state (``webui.live_state``) and this user's buttons, with an ETag.
+
+    The ETag names the server process, how many build, stage and step writes it committed, the
+    build and the user's role: when the page has it (``If-None-Match``) the answer is a 304
+    found without reading the build, so a fallback poll of an unchanged build costs a lookup of
+    the repository and the role. (Durations tick on the page, not through this.)
+    """
     repo = repo_or_404(owner, name)
+    changes = current_services().changes
+    seen = f"{changes.boot}:{changes.generation}:{repo.id}:{number}:{signed_in_user().id}"
+    tag = '"' + hashlib.sha1(f"{seen}:{role(repo)}".encode()).hexdigest() + '"'
+    if tag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
     found = data.get_build(repo, number)
     perms = permissions(repo, found)
     envs = _environments(repo) if perms["promote"] else []
-    key = ",".join(sorted(k for k, v in perms.items() if v)) + "|" + ",".join(e.name for e in envs)
     state = live_state.build_state(found)
-    state["actions_key"] = key
-    body = json.dumps(state, sort_keys=True, separators=(",", ":"))
-    tag = '"' + hashlib.sha1((body + key).encode()).hexdigest() + '"'
-    if tag in request.headers.get("If-None-Match", ""):
-        return Response(status=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
-    # Rendered only when something changed: the buttons are the costly part.
+    state["actions_key"] = actions_key(repo, found)
     state["actions_html"] = render_template(
         "_build_actions.html", repo=repo, build=found, perms=perms, environments=envs
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -98,6 +99,14 @@ class ChangeHub:
         self._by_repo: dict[int, set[ChangeSubscription]] = {}
         self._max_events = max_events
         self.on_subscribe: Callable[[], None] | None = None  # the watcher's wake-up
+        # Moves on with every committed build, stage or step write of this process (``bump``):
+        # with ``boot`` it says "nothing was written since" for conditional requests.
+        self.generation = 0
+        self.boot = uuid.uuid4().hex[:12]
+
+    def bump(self) -> None:
+        """A build, stage or step write was committed (called by the database's hook)."""
+        self.generation += 1
 
     def subscribe(
         self,

@@ -88,6 +88,7 @@ class Services:
             from runner.server.changes import ChangeHub
 
             self.changes = ChangeHub()
+        self.db.on_state_commit(self.changes.bump)
 
     def wake_agents(self) -> None:
         """Tell waiting agents that a stage may be claimable now."""
