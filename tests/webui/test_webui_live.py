@@ -7,6 +7,7 @@ was logged out or its build deleted, and stops asking."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -64,6 +65,10 @@ class Live:
         text = "kind: pipeline\nname: build\nsteps:\n" + "".join(
             step_yaml(name, commands) for name, commands in steps
         )
+        return self.push_text(text, branch)
+
+    def push_text(self, text: str, branch: str) -> int:
+        """Commit this pipeline file on ``branch``, send the webhook; the build number."""
         sha = self.repo.commit({".drone.yml": text}, f"Build {branch}", branch=branch)
         headers, body = github_push(
             SLUG, self.repo, sha, self.secret, branch=branch, message=f"Build {branch}"
@@ -362,3 +367,101 @@ def test_two_hundred_viewers_of_a_running_step_while_api_and_rpc_answer(live, br
         for context in contexts:
             context.close()
         live.cancel(number)
+
+
+def _server_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of the server process and its worker (children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+LATENCY_PROBE = (
+    'python3 -u -c "import time;[print(time.time(),flush=True) or time.sleep(0.25) '
+    'for i in range(60)]"'
+)
+ARRIVALS = """
+window.__arrivals = [];
+new MutationObserver((records) => {
+  const now = Date.now() / 1000;
+  for (const r of records) for (const n of r.addedNodes) {
+    if (n.classList && n.classList.contains("ln")) {
+      window.__arrivals.push([n.lastChild.textContent, now]);
+    }
+  }
+}).observe(document.documentElement, { childList: true, subtree: true });
+"""
+
+
+def test_figures_idle_tab_cost_and_line_latency(tmp_path, docker_client, browser):
+    """Not asserted: prints what docs/ui.md quotes (run with -s). RUNNER_TEST_SERVER_PATH runs
+    the server (and so its pages) from another checkout, to measure the code before a change."""
+    world = Live(tmp_path, capacity=4)
+    other = os.environ.get("RUNNER_TEST_SERVER_PATH")
+    if other:  # restart the same server from the other checkout's code
+        world.server.stop()
+        world.server.env["PYTHONPATH"] = other
+        world.server.start()
+    context = browser.new_context()
+    try:
+        log_in(context, world.server.url).close()
+        number = world.push([("quiet", ["sleep 400"])], branch="idle")
+        step = world.step(number, "quiet")
+        pid = world.server.proc.pid
+        time.sleep(5)
+        before = _server_cpu_seconds(pid)
+        time.sleep(60)
+        baseline = _server_cpu_seconds(pid) - before
+        tabs = 10
+        pages = [context.new_page() for _ in range(tabs)]
+        for page in pages:
+            page.goto(world.page_url(number, step))
+        for page in pages:
+            page.wait_for_selector("#log[data-ready='1']", timeout=DEADLINE)
+        time.sleep(5)
+        before = _server_cpu_seconds(pid)
+        time.sleep(60)
+        with_tabs = _server_cpu_seconds(pid) - before
+        per_tab = max(0.0, with_tabs - baseline) / tabs
+        for page in pages:
+            page.close()
+        world.cancel(number)
+
+        latency_build = world.push_text(
+            "kind: pipeline\nname: build\nsteps:\n- name: probe\n  image: runner-test/python\n"
+            f"  commands:\n  - {LATENCY_PROBE}\n",
+            branch="latency",
+        )
+        page = context.new_page()
+        page.add_init_script(ARRIVALS)
+        page.goto(world.page_url(latency_build))
+        world.server.wait_build(SLUG, latency_build, world.admin)
+        page.wait_for_timeout(1000)
+        arrivals = page.evaluate("window.__arrivals")
+        delays = sorted(
+            (seen - float(text)) * 1000
+            for text, seen in arrivals
+            if re.fullmatch(r"\d+\.\d+", text)
+        )
+        assert delays, arrivals[:5]
+        code = other or "this checkout"
+        print(
+            f"\nserver code: {code}\nserver CPU: {baseline:.2f}s/min with no tab, "
+            f"{with_tabs:.2f}s/min with {tabs} idle tabs on a running build: "
+            f"{per_tab:.3f} CPU s per idle tab per minute\n"
+            f"line latency container -> page over {len(delays)} lines: median "
+            f"{delays[len(delays) // 2]:.0f} ms, 90th percentile "
+            f"{delays[int(len(delays) * 0.9)]:.0f} ms"
+        )
+    finally:
+        context.close()
+        world.server.stop()
