@@ -14,6 +14,7 @@
 const LIVE_STREAM_URL = "/api/v1/stream";
 const SLICE_MS = 8; // parsing time after which the reader lets a page render
 const RECENT_CHUNKS = 256; // chunks of each log kept to hand a joining tab without reopening
+const MAX_TOPICS = 64; // the server's limit per stream: logs first, then builds, then repositories
 
 /* Parse a text/event-stream body read through fetch: calls onEvent({event, data}) per event. */
 async function readLiveEvents(response, onEvent, signal) {
@@ -188,6 +189,10 @@ class LiveMux {
       for (const b of t.builds) builds.add(b);
       for (const [step, after] of t.logs) logs.set(step, logs.has(step) ? Math.min(logs.get(step), after) : after);
     }
+    // Beyond the server's limit the least needed topics wait (a list then updates on reload).
+    const room = Math.max(0, MAX_TOPICS - logs.size);
+    for (const b of [...builds].slice(room)) builds.delete(b);
+    for (const r of [...repos].slice(Math.max(0, room - builds.size))) repos.delete(r);
     for (const b of this.states.keys()) if (!builds.has(b)) this.states.delete(b);
     for (const step of this.recent.keys()) if (!logs.has(step)) this.recent.delete(step);
     const cur = this.conn.topics;
