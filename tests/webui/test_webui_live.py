@@ -307,9 +307,15 @@ def _timed(call) -> float:
     return time.monotonic() - started
 
 
+OPEN_MORE = """(args) => { for (let i = 0; i < args.n; i++) window.open(args.url, "_blank"); }"""
+NEWER_THAN = """(n) => { const r = document.querySelectorAll('#log .ln > span');
+  const t = r.length ? r[r.length - 1].textContent : '';
+  return parseInt(t.split(' ').pop(), 10) > n; }"""
+
+
 @pytest.mark.timeout(1500)
 def test_two_hundred_viewers_of_a_running_step_while_api_and_rpc_answer(live, browser):
-    number = live.push([("work", ticking(3000, "0.5"))], branch="crowd")
+    number = live.push([("work", ticking(3000, "1"))], branch="crowd")
     step = live.step(number, "work")
     agent_token = live.server.cli("user", "agent-token", "prober").strip().splitlines()[-1]
     rpc = requests.Session()
@@ -317,7 +323,7 @@ def test_two_hundred_viewers_of_a_running_step_while_api_and_rpc_answer(live, br
     api = requests.Session()
     api.headers["Authorization"] = f"Bearer {live.admin}"
     url = live.page_url(number, step)
-    contexts, pages, slowest = [], [], []
+    contexts, slowest = [], []
 
     def probe() -> None:
         slowest.append(_timed(lambda: api.get(live.server.url + "/api/v1/user", timeout=10)))
@@ -327,41 +333,38 @@ def test_two_hundred_viewers_of_a_running_step_while_api_and_rpc_answer(live, br
 
     started = time.monotonic()
     try:
+        # 4 browser contexts (4 browsers, as far as the server can tell) of 50 pages each; the
+        # pages of a context are opened by its first one, as a person opening tabs would.
         for _ in range(4):
             context = browser.new_context()
-            log_in(context, live.server.url).close()
+            first = log_in(context, live.server.url)
+            first.goto(url)
+            first.evaluate(OPEN_MORE, {"n": 49, "url": url})
             contexts.append(context)
-            for _ in range(50):
-                page = context.new_page()
-                page.goto(url, wait_until="commit")
-                pages.append(page)
             probe()
-            print(f"\n{len(pages)} pages open after {time.monotonic() - started:.0f}s", end="")
+        deadline = time.monotonic() + 600
+        pages = [page for context in contexts for page in context.pages]
+        while len(pages) < 200 and time.monotonic() < deadline:
+            time.sleep(1)
+            pages = [page for context in contexts for page in context.pages]
+        assert len(pages) == 200
         for page in pages:
-            page.wait_for_selector("#log[data-ready='1']", timeout=DEADLINE)
-        probe()
+            page.wait_for_selector("#log[data-ready='1']", state="attached", timeout=300_000)
         opened = time.monotonic() - started
+        probe()
         # Every page shows lines printed after all 200 were open.
-        newest = max(line_number(last_line(p)) for p in pages[-5:])
+        newest = max(line_number(last_line(p)) for p in pages[:3])
         for index, page in enumerate(pages):
-            page.wait_for_function(
-                "(n) => { const r = document.querySelectorAll('#log .ln > span');"
-                " const t = r.length ? r[r.length - 1].textContent : '';"
-                " return parseInt(t.split(' ').pop(), 10) > n; }",
-                arg=newest,
-                timeout=DEADLINE,
-            )
-            if index % 50 == 0:
+            page.wait_for_function(NEWER_THAN, arg=newest, timeout=300_000)
+            if index % 25 == 0:
                 probe()
         build = live.server.build(SLUG, number, live.admin)
         stage = build["stages"][0]
-        assert stage["status"] == "running", build
-        events = live.server.api("GET", f"/repos/{SLUG}/builds/{number}", live.admin).json()
-        assert "requeue" not in str(events).lower(), events
+        assert stage["status"] == "running" and stage["attempts"] == 1, "the stage was requeued"
         assert max(slowest) < 1.0, f"slowest API/RPC answer {max(slowest):.2f}s"
         print(
-            f"\n200 viewers in 4 browser contexts, open in {opened:.0f}s: {len(slowest)} API/RPC "
-            f"probes, slowest {max(slowest) * 1000:.0f} ms"
+            f"\n200 viewers in 4 browser contexts, all live {opened:.0f}s after the first opened: "
+            f"{len(slowest)} API/RPC probes, slowest {max(slowest) * 1000:.0f} ms"
         )
     finally:
         for context in contexts:
