@@ -1,9 +1,10 @@
 """The browser's one live connection, in Chromium against a real `runner server` with its agent
 and Docker: 200 viewers of a running step all get its newest lines while the API and the agent
 RPC keep answering and no stage is requeued; 10 tabs of one browser on 10 running builds are all
-live; a followed 3-step build switches steps in place (no navigation), and with Follow off the
-reader keeps their search and scroll and is offered the next step; a page says when its session
-was logged out or its build deleted, and stops asking."""
+live; a followed 3-step build switches steps in place (no page load), and with Follow off the
+reader keeps their search and scroll and is offered the next step; the home page and the build
+list show a new build without reloading; a page says when its session was logged out or its
+build deleted, and stops asking. Also the figures docs/ui.md quotes (printed, not asserted)."""
 
 from __future__ import annotations
 
@@ -251,6 +252,30 @@ def test_ten_tabs_of_one_browser_on_ten_running_builds_are_all_live(live, browse
         context.close()
         for number in numbers:
             live.cancel(number)
+
+
+def test_the_home_page_and_build_list_show_a_new_build_without_reloading(live, browser):
+    context = browser.new_context()
+    try:
+        home = log_in(context, live.server.url)
+        home_seen = watch_navigations(home)
+        builds = context.new_page()
+        builds.goto(f"{live.server.url}/repos/{SLUG}")
+        builds_seen = watch_navigations(builds)
+        number = live.push([("work", ["echo hello"])], branch="fresh-branch")
+        builds.wait_for_selector(f'#build-rows tr[data-number="{number}"]', timeout=DEADLINE)
+        home.wait_for_function(
+            "document.querySelector('section.repo').textContent.includes('fresh-branch')",
+            timeout=DEADLINE,
+        )
+        live.server.wait_build(SLUG, number, live.admin)
+        builds.wait_for_selector(
+            f'#build-rows tr[data-number="{number}"] [data-status="success"]', timeout=DEADLINE
+        )
+        assert_no_reload(home, home_seen)
+        assert_no_reload(builds, builds_seen)
+    finally:
+        context.close()
 
 
 def test_a_page_says_it_was_signed_out_elsewhere_and_stops(live, browser):
