@@ -1,15 +1,17 @@
 """A build's page: stages and steps with live statuses, the selected step's log, and actions.
 
-Live parts: ``state.json`` (statuses, durations, wait reasons and the allowed buttons, polled
-by build.js), the log tail (``tail.json``, bounded in lines and bytes, so a huge log loads fast
-and small) and then the API's SSE stream resumed after the tail's last chunk, or ``tail.json``
-polled after that chunk when the server admits no more streams. Buttons appear only to users
+Live parts: the build's state and its log lines arrive on the browser's one live connection (the
+API's event stream, see ``runner.server.api.stream`` and static/live.js); ``state.json`` (the same
+state and the user's buttons, with an ETag) is fetched when the build's status changed and polled
+only while the server admits no more streams, as ``tail.json`` (the log's tail, bounded in lines
+and bytes, then the chunks after a given one) is. Buttons appear only to users
 allowed to use them, and every action checks the role again on the server, then calls the
 same action of ``runner.services.builds`` as the API (which records who did it).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, TypedDict
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
@@ -23,9 +25,8 @@ from runner.server.services import current_services
 from runner.services import builds as build_actions
 from runner.services import deployments as deploy_views
 from runner.services.values import whole_number
-from webui import build_graph, data, webui_bp
-from webui.formatting import duration
-from webui.session_auth import can, login_required, signed_in_user
+from webui import build_graph, data, live_state, webui_bp
+from webui.session_auth import can, login_required, role, signed_in_user
 from webui.views_builds import repo_or_404
 
 # Lines of a log sent to the page at first (within the server's ``log_view_bytes``); the rest is
@@ -60,14 +61,6 @@ def actions_key(repo: Repo, build: Build) -> str:
     perms = permissions(repo, build)
     envs = [e.name for e in _environments(repo)] if perms["promote"] else []
     return ",".join(sorted(k for k, v in perms.items() if v)) + "|" + ",".join(envs)
-
-
-def _actions_html(repo: Repo, build: Build) -> str:
-    perms = permissions(repo, build)
-    envs = _environments(repo) if perms["promote"] else []
-    return render_template(
-        "_build_actions.html", repo=repo, build=build, perms=perms, environments=envs
-    )
 
 
 def _find_step(build: Build, step_id: int) -> Step:
@@ -162,37 +155,31 @@ def build(owner: str, name: str, number: int) -> ResponseReturnValue:
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/state.json")
 @login_required
 def build_state(owner: str, name: str, number: int) -> ResponseReturnValue:
-    """Statuses, durations and wait reasons of the build, its stages and steps, and its buttons."""
+    """The build's live state (``webui.live_state``) and this user's buttons, with an ETag.
+
+    The ETag names the server process, how many build, stage and step writes it committed, the
+    build and the user's role: when the page has it (``If-None-Match``) the answer is a 304
+    found without reading the build, so a fallback poll of an unchanged build costs a lookup of
+    the repository and the role. (Durations tick on the page, not through this.)
+    """
     repo = repo_or_404(owner, name)
+    changes = current_services().changes
+    seen = f"{changes.boot}:{changes.generation}:{repo.id}:{number}:{signed_in_user().id}"
+    tag = '"' + hashlib.sha1(f"{seen}:{role(repo)}".encode()).hexdigest() + '"'
+    if tag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
     found = data.get_build(repo, number)
-    waits = data.wait_reasons(found)
-    return jsonify(
-        status=found.status,
-        duration=duration(found.started, found.finished),
-        actions_key=actions_key(repo, found),
-        actions_html=_actions_html(repo, found),
-        stages=[
-            {
-                "id": stage.id,
-                "status": stage.status,
-                "duration": duration(stage.started, stage.finished),
-                "why": waits.get(stage.id, ""),
-                "steps": [
-                    {
-                        "id": step.id,
-                        "status": step.status,
-                        "duration": duration(step.started, step.finished),
-                        "exit_code": step.exit_code,
-                        "error": step.error,
-                        "started": int(step.started),
-                        "finished": int(step.finished),
-                    }
-                    for step in stage.steps
-                ],
-            }
-            for stage in found.stages
-        ],
+    perms = permissions(repo, found)
+    envs = _environments(repo) if perms["promote"] else []
+    state = live_state.build_state(found)
+    state["actions_key"] = actions_key(repo, found)
+    state["actions_html"] = render_template(
+        "_build_actions.html", repo=repo, build=found, perms=perms, environments=envs
     )
+    response = jsonify(state)
+    response.headers["ETag"] = tag
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @webui_bp.route("/repos/<owner>/<name>/<int:number>/logs/<int:step_id>/tail.json")

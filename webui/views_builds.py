@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, TypedDict
 
-from flask import jsonify, render_template, request, url_for
+from flask import Response, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_ADMIN, ROLE_READ, ROLE_WRITE, Build, Repo
@@ -53,7 +53,16 @@ def home() -> ResponseReturnValue:
                 ),
             }
         )
-    return render_template("home.html", rows=rows)
+    return _with_etag(render_template("home.html", rows=rows))
+
+
+def _with_etag(body: str) -> ResponseReturnValue:
+    """``body`` with an ETag; 304 without it when the page already has it (``If-None-Match``),
+    so a page refreshing its rows after a change costs no download when nothing it shows did."""
+    tag = '"' + hashlib.sha1(body.encode()).hexdigest() + '"'
+    if tag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
+    return body, 200, {"ETag": tag, "Cache-Control": "no-cache"}
 
 
 class BuildFilters(TypedDict):
@@ -130,9 +139,15 @@ def builds(owner: str, name: str) -> ResponseReturnValue:
 @webui_bp.route("/repos/<owner>/<name>/builds.json")
 @login_required
 def builds_json(owner: str, name: str) -> ResponseReturnValue:
-    """The rows of one page, rendered, with a signature the page compares to skip repaints."""
+    """The rows of one page, rendered, with an ETag (304 when the page has these rows)."""
     repo = repo_or_404(owner, name)
     found, _ = _rows(repo, _chosen(), _page())
     html = render_template("_build_rows.html", repo=repo, builds=found)
-    state = "|".join(f"{b.number}:{b.status}:{b.finished}" for b in found)
-    return jsonify(html=html, signature=hashlib.sha1(state.encode()).hexdigest())
+    signature = hashlib.sha1(html.encode()).hexdigest()
+    tag = f'"{signature}"'
+    if tag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
+    response = jsonify(html=html, signature=signature)
+    response.headers["ETag"] = tag
+    response.headers["Cache-Control"] = "no-cache"
+    return response

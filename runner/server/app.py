@@ -67,7 +67,19 @@ def create_app(settings: Settings, *, start_background: bool = True) -> Flask:
     _register_blueprints(app)
     if start_background:
         services.scheduler = _start_scheduler(app, services)
+        _start_change_watcher(app, services)
     return app
+
+
+def _start_change_watcher(app: Flask, services: Services) -> None:
+    """Turn the database's build, stage and step writes into events for live viewers."""
+    from runner.server.changes import ChangeWatcher
+    from webui.live_state import build_state
+
+    watcher = ChangeWatcher(services.changes, services.stores, build_state)
+    services.db.on_state_commit(watcher.notify)
+    services.extras["change_watcher"] = watcher
+    watcher.start(app.app_context)
 
 
 def _register_blueprints(app: Flask) -> None:

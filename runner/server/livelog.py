@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from runner.logtext import split_lines
 
@@ -47,6 +47,7 @@ class Subscription:
         timeout: float,
         max_chunks: int,
         max_bytes: int,
+        wake: Callable[[], None] | None = None,
     ):
         self.step_id = step_id
         self.after = after
@@ -59,6 +60,7 @@ class Subscription:
         self._max_chunks = max_chunks
         self._max_bytes = max_bytes
         self._ended = False
+        self._wake = wake
 
     def _push(self, seq: int, lines: list[str], size: int) -> None:
         with self._cond:
@@ -73,11 +75,32 @@ class Subscription:
                 self._bytes -= old
                 self.dropped += 1
             self._cond.notify()
+        if self._wake is not None:
+            self._wake()
 
     def _end(self) -> None:
         with self._cond:
             self._ended = True
             self._cond.notify_all()
+        if self._wake is not None:
+            self._wake()
+
+    @property
+    def ended(self) -> bool:
+        """The step finished (or the subscription was closed): no more chunks will come."""
+        with self._cond:
+            return self._ended
+
+    def drain(self) -> list[Item]:
+        """The chunks buffered now, oldest first, without waiting (for a reader that waits on
+        its own ``wake`` for several subscriptions at once)."""
+        with self._cond:
+            items = [(seq, lines) for seq, lines, _size in self._items]
+            self._items.clear()
+            self._bytes = 0
+            if items:
+                self.after = items[-1][0]
+            return items
 
     def close(self) -> None:
         """Stop receiving; safe twice and from another thread."""
@@ -136,15 +159,21 @@ class LiveLog:
             subscription._push(seq, lines, size)
 
     def subscribe(
-        self, step_id: int, after_seq: int = -1, *, timeout: float = 15.0
+        self,
+        step_id: int,
+        after_seq: int = -1,
+        *,
+        timeout: float = 15.0,
+        wake: Callable[[], None] | None = None,
     ) -> Subscription:
         """Start receiving the step's chunks with ``seq > after_seq``; close it when done.
 
         Subscribe before reading the stored chunks, then skip what the store already gave, so
-        no chunk published in between is missed.
+        no chunk published in between is missed. ``wake`` is called (on the publishing thread)
+        whenever a chunk arrives or the step ends.
         """
         subscription = Subscription(
-            self, step_id, after_seq, timeout, self._max_chunks, self._max_bytes
+            self, step_id, after_seq, timeout, self._max_chunks, self._max_bytes, wake
         )
         with self._lock:
             self._subscribers.setdefault(step_id, set()).add(subscription)

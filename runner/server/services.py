@@ -77,12 +77,18 @@ class Services:
     login_throttle: Any = field(default_factory=_new_login_throttle)
     stopping: threading.Event = field(default_factory=threading.Event)
     admission: Any = None  # runner.server.admission.Admission; made from the settings if None
+    changes: Any = None  # runner.server.changes.ChangeHub: build changes for the event stream
 
     def __post_init__(self) -> None:
         if self.admission is None:
             from runner.server.admission import Admission
 
             self.admission = Admission(self.settings)
+        if self.changes is None:
+            from runner.server.changes import ChangeHub
+
+            self.changes = ChangeHub()
+        self.db.on_state_commit(self.changes.bump)
 
     def wake_agents(self) -> None:
         """Tell waiting agents that a stage may be claimable now."""

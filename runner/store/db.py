@@ -12,8 +12,9 @@ if it was not: it holds password hashes, token hashes and encrypted secrets. SQL
 from __future__ import annotations
 
 import os
+import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,14 @@ from runner.errors import RunnerError
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Seconds a SQLite writer waits for the write lock before giving up.
 SQLITE_BUSY_SECONDS = 30
+# A write to one of these tables changes what a build's page shows (``Database.on_state_commit``).
+_STATE_WRITE = re.compile(
+    r'\s*(?:(?:INSERT\s+INTO|DELETE\s+FROM)\s+"?(?:builds|stages|steps)\b'
+    # Log bytes counted on a step and a stage's lease renewed change nothing a page shows.
+    r'|UPDATE\s+"?builds\b|UPDATE\s+"?stages"?\s+SET\s+"?(?!lease_until)'
+    r'|UPDATE\s+"?steps"?\s+SET\s+"?(?!log_))',
+    re.I,
+)
 # PostgreSQL advisory lock key held while migrating (any constant unique to this program).
 _MIGRATE_LOCK = 0x52554E4E4552
 
@@ -65,6 +74,8 @@ class Database:
         )
         self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(bind=self._writer, expire_on_commit=False)
+        self._state_listeners: list[Callable[[], None]] = []
+        _watch_state_writes(self.engine, self._state_listeners)
 
     @property
     def is_postgres(self) -> bool:
@@ -101,6 +112,12 @@ class Database:
         with self._writer.begin() as connection:
             yield connection
 
+    def on_state_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every commit that wrote builds, stages or steps, whoever
+        wrote them (RPC, actions, scheduler), on the committing thread: it must be quick and
+        must not raise (the live change watcher only sets a flag)."""
+        self._state_listeners.append(listener)
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (creates it on an empty database)."""
         from alembic import command
@@ -128,6 +145,26 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (at shutdown, or in tests between databases)."""
         self.engine.dispose()
+
+
+def _watch_state_writes(engine: Engine, listeners: list[Callable[[], None]]) -> None:
+    """Mark a connection that wrote a build, stage or step, and tell ``listeners`` once its
+    transaction commits (a rollback forgets the mark)."""
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after_execute(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        if listeners and _STATE_WRITE.match(statement):
+            conn.info["runner_state_write"] = True
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Connection) -> None:
+        if conn.info.pop("runner_state_write", False):
+            for listener in listeners:
+                listener()
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Connection) -> None:
+        conn.info.pop("runner_state_write", None)
 
 
 def private_dir(path: str | os.PathLike[str]) -> Path:

@@ -1,20 +1,66 @@
-/* Build list: new and finished builds appear without reloading (small JSON polling). */
+/* Build list and home page: redrawn when a build of theirs appears or changes status.
+ *
+ * The page follows its repositories on the browser's one live connection (live.js) and only
+ * then fetches its server-rendered rows again, with If-None-Match, so an unchanged list costs a
+ * 304. While the server admits no more live streams it polls the same way every few seconds.
+ */
 "use strict";
 (function () {
-  const body = document.getElementById("build-rows");
-  if (!body) return;
-  let last = null;
-  async function poll() {
+  const rows = document.getElementById("build-rows");
+  const cards = document.querySelectorAll("section.repo[data-repo]");
+  if (!rows && !cards.length) return;
+  const repos = rows ? [rows.dataset.repo] : Array.from(cards, (c) => c.dataset.repo).slice(0, 64);
+  let tag = null;
+  let timer = null;
+  let busyWait = 0;
+  let wasLive = false;
+
+  async function refresh() {
+    timer = null;
+    const url = rows ? rows.dataset.poll : location.pathname + location.search;
+    const headers = { Accept: rows ? "application/json" : "text/html" };
+    if (tag) headers["If-None-Match"] = tag;
+    let res;
     try {
-      const res = await fetch(body.dataset.poll, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (res.ok) {
-        const data = await res.json();
-        // The rows come rendered (and escaped) by the server's template.
-        if (last !== null && data.signature !== last) body.innerHTML = data.html;
-        last = data.signature;
-      }
-    } catch (e) { /* server away: try again next tick */ }
-    setTimeout(poll, document.hidden ? 10000 : 2000);
+      res = await fetch(url, { credentials: "same-origin", headers });
+    } catch (e) { return; }
+    if (res.status !== 200 || res.redirected) return;
+    tag = res.headers.get("ETag");
+    if (rows) {
+      // The rows come rendered (and escaped) by the server's template.
+      rows.innerHTML = (await res.json()).html;
+      return;
+    }
+    // The home page, rendered by the server: each repository's branches are swapped in.
+    const fresh = new DOMParser().parseFromString(await res.text(), "text/html");
+    for (const card of cards) {
+      const sel = 'section.repo[data-repo="' + CSS.escape(card.dataset.repo) + '"]';
+      const next = fresh.querySelector(sel);
+      if (!next) continue;
+      const oldList = card.querySelector(".branches") || card.querySelector(":scope > p.muted");
+      const newList = next.querySelector(".branches") || next.querySelector(":scope > p.muted");
+      if (oldList && newList) oldList.replaceWith(document.importNode(newList, true));
+    }
   }
-  poll();
+
+  function soon() { if (!timer) timer = setTimeout(refresh, 250); }
+
+  async function pollWhileBusy() {
+    while (busyWait > 0) {
+      await refresh();
+      await new Promise((r) => setTimeout(r, busyWait * 1000));
+    }
+  }
+
+  const live = RunnerLive.open();
+  live.on("build", (d) => { if (repos.indexOf(d.repo) >= 0) soon(); });
+  live.onstatus = (s) => {
+    const wasBusy = busyWait > 0;
+    busyWait = s.state === "busy" ? Math.max(5, s.wait) : 0;
+    if (busyWait && !wasBusy) pollWhileBusy();
+    // Back on the stream (or shown again): changes made meanwhile are fetched once.
+    if (s.state === "live" && wasLive) soon();
+    if (s.state === "live") wasLive = true;
+  };
+  live.follow({ repos });
 })();

@@ -9,8 +9,6 @@
 
 const MAX_DOM = 5000;
 const FRAME_BUDGET = 500; // lines rendered per animation frame at most
-const BIG_BLOCK = 256 * 1024; // characters of one event beyond which only its tail is kept
-const SLICE_MS = 8; // parsing time after which the stream reader lets the page render
 
 /* The scrolling list of lines of one step: the tail (followed live), or for a while a window of
  * lines loaded from elsewhere in the log (a search hit, a deep link), with the tail kept aside. */
@@ -42,6 +40,23 @@ class LogView {
   }
 
   start(firstLine) { this.next = firstLine; }
+
+  /* Empty the view for another step's log (the reader's Follow choice stays). */
+  reset() {
+    this.box.textContent = "";
+    this.next = 1;
+    this.pending = [];
+    this.dropped = 0;
+    this.ansi = {};
+    this.hits = [];
+    this.cur = -1;
+    this.marked = new Set();
+    this.older = [];
+    this.windowed = null;
+    this.tailRows = null;
+    this.digits = 0;
+    this.box.style.removeProperty("--gutter");
+  }
 
   /* The number of the last line known (received, rendered or not). */
   lastLine() { return this.next - 1 + this.pending.length; }
@@ -302,74 +317,6 @@ class LogView {
   }
 }
 
-/* Parse a text/event-stream body read through fetch, so the resume point stays ours.
- *
- * Works a whole event (a block ending in a blank line) at a time with native string calls,
- * and lets the page render every few milliseconds, so a log pouring in keeps the page usable.
- */
-async function readEvents(response, onEvent, signal) {
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buf = "";
-  let sliceStart = performance.now();
-  while (!signal.aborted) {
-    if (performance.now() - sliceStart > SLICE_MS) {
-      // Buffered data resolves reads without yielding; give the page a turn to render.
-      await new Promise((r) => setTimeout(r, 0));
-      sliceStart = performance.now();
-    }
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
-    let pos = 0;
-    let end;
-    while ((end = buf.indexOf("\n\n", pos)) >= 0) {
-      const block = buf.slice(pos, end);
-      pos = end + 2;
-      const ev = parseBlock(block);
-      if (ev.data.length || ev.id !== null) onEvent(ev);
-    }
-    buf = buf.slice(pos);
-  }
-}
-
-/* One event: its id, type and data lines. A very large event (a flood of output) keeps only
- * its last MAX_DOM lines as strings and counts the ones before them in ``skipped``. */
-function parseBlock(block) {
-  const ev = { id: null, event: "message", data: [], skipped: 0 };
-  let start = 0;
-  if (block.length > BIG_BLOCK) {
-    let cut = block.length;
-    for (let i = 0; i < MAX_DOM && cut > 0; i++) cut = block.lastIndexOf("\n", cut - 1);
-    if (cut > 0) {
-      let p = 0;
-      while (p < cut) {
-        let nl = block.indexOf("\n", p);
-        if (nl < 0 || nl > cut) nl = cut;
-        if (block.startsWith("data:", p)) ev.skipped++;
-        else fieldLine(ev, block.slice(p, nl));
-        p = nl + 1;
-      }
-      start = cut + 1;
-    }
-  }
-  for (const line of block.slice(start).split("\n")) {
-    if (line.startsWith("data:")) ev.data.push(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
-    else fieldLine(ev, line);
-  }
-  return ev;
-}
-
-function fieldLine(ev, line) {
-  if (line === "" || line.charCodeAt(0) === 58) return; // ":" comment (keep-alive)
-  const colon = line.indexOf(":");
-  const field = colon < 0 ? line : line.slice(0, colon);
-  let val = colon < 0 ? "" : line.slice(colon + 1);
-  if (val.charCodeAt(0) === 32) val = val.slice(1);
-  if (field === "id") ev.id = val;
-  else if (field === "event") ev.event = val;
-}
-
 /* The lines of a tail.json answer, the first marked when it is only the end of a line. */
 function shownLines(data) {
   const lines = data.lines;
@@ -377,29 +324,32 @@ function shownLines(data) {
   return lines;
 }
 
-/* Loads the tail of a step's log, then follows its live stream, resuming after cuts; polls
- * instead while the server admits no more live streams. */
+/* Loads the tail of a step's log, then takes its live chunks as the page's live connection
+ * (live.js) pushes them, each once and in order; polls tail.json instead while the server
+ * admits no more live streams. */
 class LogFollower {
-  constructor(view, urls, status) {
+  constructor(view, urls) {
     this.view = view;
     this.urls = urls;
     this.lastSeq = null;
     this.abort = new AbortController();
-    this.status = status; // function returning the step's current status
     this.ended = false;
-    this.onstate = null;
   }
 
   async loadTail() {
-    const res = await fetch(this.urls.tail, { credentials: "same-origin" });
+    const res = await fetch(this.urls.tail, { credentials: "same-origin", signal: this.abort.signal });
     if (!res.ok) throw new Error("log tail: HTTP " + res.status);
     const data = await res.json();
     this.view.start(data.first_line || 1);
     if (data.first_line > 1) this.view.dropped = data.first_line - 1;
     this.view.append(shownLines(data));
     this.lastSeq = data.last_seq;
+    if (data.done) this.ended = true;
     return data;
   }
+
+  /* The chunk to resume after (-1: from the first). */
+  resumeAfter() { return this.lastSeq === null || this.lastSeq === undefined ? -1 : this.lastSeq; }
 
   /* One look at the lines stored after the last chunk shown (tail.json?after=SEQ): how the
    * page follows a log while the server admits no more live streams. */
@@ -420,52 +370,14 @@ class LogFollower {
     if (data.done) this.ended = true;
   }
 
-  async follow() {
-    let delay = 500;
-    while (!this.ended && !this.abort.signal.aborted) {
-      const headers = { Accept: "text/event-stream" };
-      if (this.lastSeq !== null && this.lastSeq !== undefined) headers["Last-Event-ID"] = String(this.lastSeq);
-      try {
-        const res = await fetch(this.urls.stream, { headers, credentials: "same-origin", signal: this.abort.signal });
-        if (res.ok) {
-          delay = 500;
-          this.setState("live");
-          await readEvents(res, (ev) => this.onEvent(ev), this.abort.signal);
-        } else if (res.status === 429 || res.status === 503) {
-          // The server holds as many live streams as it serves (or this user has many open):
-          // follow by polling, and ask for a live stream again after the time it names.
-          const wait = Math.min(60, Math.max(2, parseInt(res.headers.get("Retry-After"), 10) || 5));
-          this.setState("live view busy: refreshing every " + wait + " s");
-          await this.poll();
-          if (!this.ended) await new Promise((r) => setTimeout(r, wait * 1000));
-          continue;
-        }
-      } catch (e) {
-        if (this.abort.signal.aborted) return;
-      }
-      if (this.ended || this.status() === "done") break;
-      this.setState("reconnecting");
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 5000);
-    }
-    this.setState("ended");
+  /* Chunk ``seq`` arrived live: shown unless it was shown already. */
+  push(seq, lines) {
+    if (this.lastSeq !== null && this.lastSeq !== undefined && seq <= this.lastSeq) return;
+    this.lastSeq = seq;
+    this.view.append(lines);
   }
 
-  onEvent(ev) {
-    if (ev.event === "end" || ev.event === "done" || ev.event === "eof") {
-      this.ended = true;
-      return;
-    }
-    if (ev.event !== "message" && ev.event !== "log" && ev.event !== "lines") return;
-    if (ev.id !== null && ev.id !== "") {
-      const seq = parseInt(ev.id, 10);
-      if (this.lastSeq !== null && seq <= this.lastSeq) return; // already shown
-      this.lastSeq = seq;
-    }
-    this.view.append(ev.data, ev.skipped);
-  }
-
-  setState(s) { if (this.onstate) this.onstate(s); }
+  end() { this.ended = true; }
 
   stop() { this.abort.abort(); }
 }

@@ -35,7 +35,8 @@
   function plural(n, one, many) { return n.toLocaleString() + " " + (n === 1 ? one : many); }
 
   function attachControls(view, box) {
-    const urls = apiUrls(box);
+    // Read at each use: the build page may switch to another step's log in place.
+    const urls = { get search() { return apiUrls(box).search; }, get lines() { return apiUrls(box).lines; } };
     const followBox = document.getElementById("follow");
     const search = document.getElementById("log-search");
     const hitsOut = document.getElementById("log-hits");

@@ -23,6 +23,7 @@ from runner.server.api import (  # noqa: E402,F401  (modules register their rout
     repo_admin,
     repos,
     secrets,
+    stream,
     tokens,
     users,
 )

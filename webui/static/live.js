@@ -1,0 +1,84 @@
+/* The page's side of the live connection: RunnerLive.open() gives one client per page.
+ *
+ * The client sends the page's topics to the browser's shared live worker (one event stream for
+ * all tabs), or, where SharedWorker is missing, runs the same multiplexer in the page. While
+ * the tab is hidden it follows nothing; when shown again it asks for every log after the last
+ * chunk it got (and for the builds' current state), so it catches up without gaps.
+ *
+ *   const live = RunnerLive.open();
+ *   live.on("state", (data) => ...);   // also "build", "log", "log-end", "deleted", "signed-out"
+ *   live.onstatus = (s) => ...;        // {state: "live" | "reconnecting" | "busy" | "signed-out" | "error", wait}
+ *   live.follow({builds: ["o/n/12"], repos: [], logs: {stepId: afterSeq}});
+ */
+"use strict";
+(function () {
+  const scriptSrc = document.currentScript ? document.currentScript.src : "/ui/static/live.js";
+
+  class LiveClient {
+    constructor() {
+      this.handlers = {};
+      this.onstatus = null;
+      this.topics = { repos: [], builds: [], logs: {} };
+      this.port = connect((msg) => this.receive(msg));
+      document.addEventListener("visibilitychange", () => this.send());
+      window.addEventListener("pagehide", () => this.port.postMessage({ type: "close" }));
+      window.addEventListener("pageshow", (e) => { if (e.persisted) this.send(); });
+    }
+
+    on(kind, fn) { (this.handlers[kind] = this.handlers[kind] || []).push(fn); }
+
+    /* Follow these topics (replacing the previous ones). */
+    follow(topics) {
+      this.topics = { repos: topics.repos || [], builds: topics.builds || [], logs: Object.assign({}, topics.logs || {}) };
+      this.send();
+    }
+
+    send() {
+      const t = document.hidden ? { repos: [], builds: [], logs: {} } : this.topics;
+      this.port.postMessage({ type: "topics", repos: t.repos, builds: t.builds, logs: t.logs });
+    }
+
+    receive(msg) {
+      if (msg.type === "status") {
+        if (this.onstatus) this.onstatus(msg);
+        return;
+      }
+      if (msg.type !== "event") return;
+      const data = msg.data;
+      // Remember where each log is, so a hidden tab resumes after the last chunk it got.
+      if (msg.kind === "log" && data.step in this.topics.logs) this.topics.logs[data.step] = data.seq;
+      if (msg.kind === "log-end") delete this.topics.logs[data.step];
+      if (msg.kind === "deleted") {
+        const key = data.repo + "/" + data.number;
+        this.topics.builds = this.topics.builds.filter((b) => b !== key);
+      }
+      for (const fn of this.handlers[msg.kind] || []) fn(data);
+    }
+  }
+
+  /* A port to the shared worker, or an in-page multiplexer with the same messages. */
+  function connect(onMessage) {
+    if (typeof SharedWorker === "function") {
+      try {
+        const worker = new SharedWorker(new URL("live-worker.js", scriptSrc).toString(), { name: "runner-live" });
+        worker.port.onmessage = (e) => onMessage(e.data);
+        worker.port.start();
+        return worker.port;
+      } catch (e) { /* blocked (e.g. by a policy): fall back to the page's own stream */ }
+    }
+    const mux = new RunnerLiveCore.LiveMux();
+    const port = { postMessage: (msg) => setTimeout(() => onMessage(msg), 0) };
+    return {
+      postMessage(msg) {
+        if (msg.type === "topics") mux.setTopics(port, msg);
+        else if (msg.type === "close") mux.drop(port);
+      },
+    };
+  }
+
+  let client = null;
+  window.RunnerLive = {
+    open() { if (!client) client = new LiveClient(); return client; },
+    sharedWorker: typeof SharedWorker === "function",
+  };
+})();
