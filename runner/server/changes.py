@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from runner.core import Build
+from runner.core import DONE_STATUSES, Build
 from runner.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ class ChangeWatcher:
         self._known: dict[int, dict[str, Any]] = {}  # build id -> last state published
         self._active: dict[int, tuple[int, int, str]] = {}  # build id -> (repo, number, status)
         self._slugs: dict[int, str] = {}
+        self._last_full = 0.0
         hub.on_subscribe = self.notify
 
     def notify(self) -> None:
@@ -241,18 +243,29 @@ class ChangeWatcher:
                 self._stop.wait(self._settle)
                 self._dirty.clear()
                 try:
-                    self.scan()
+                    now = time.monotonic()
+                    # Finished builds are looked at again (were they deleted?) only this often.
+                    full = now - self._last_full >= self._idle
+                    if full:
+                        self._last_full = now
+                    self.scan(full=full)
                 except Exception:  # a database hiccup must not end live updates for good
                     log.exception("reading build changes failed; trying again")
 
-    def scan(self) -> None:
-        """Read the followed builds and repositories once and publish what changed."""
+    def scan(self, full: bool = True) -> None:
+        """Read the followed builds and repositories once and publish what changed. A finished
+        build does not change any more (but for its deletion): it is read again only on a
+        ``full`` scan, so a write costs the followed builds that can still change, however
+        many finished ones are followed."""
         builds, repos = self.hub.watched()
         self._scan_repos(repos)
         for build_id in list(self._known):
             if build_id not in builds:
                 del self._known[build_id]
         for build_id in builds:
+            old = self._known.get(build_id)
+            if not full and old is not None and old.get("status") in DONE_STATUSES:
+                continue
             self._scan_build(build_id)
 
     def _slug(self, repo_id: int) -> str:

@@ -196,6 +196,31 @@ def test_a_revoked_token_ends_the_stream_with_signed_out(client, stores, repo, t
         reader.close()
 
 
+def test_a_role_taken_away_ends_the_stream_of_that_repository(
+    client, stores, repo, tokens, watcher, monkeypatch
+):
+    # Read access is checked again while the stream lasts, not only when it opens: a reader
+    # whose role is taken away gets no more of the repository's builds or logs.
+    monkeypatch.setattr(stream_api, "KEEPALIVE_SECONDS", 0.2)
+    stores.repos.update(repo.id, private=True)
+    build = seed_build(stores, repo)
+    url = f"/api/v1/stream?repo=acme/app&build=acme/app/{build.number}"
+    reader = Reader(client, url, auth(tokens["read"]))
+    try:
+        reader.wait_for("ready")
+        stores.users.revoke_role(stores.users.find("reader").id, repo.id)
+        ended = reader.wait_for("end")
+        assert "acme/app" in ended["reason"]
+        reader.thread.join(10)
+        assert not reader.thread.is_alive(), "the stream went on after its end"
+        seen = len(reader.events)
+        seed_build(stores, repo)
+        time.sleep(1)
+        assert len(reader.events) == seen
+    finally:
+        reader.close()
+
+
 def test_only_build_stage_and_step_writes_wake_the_watcher_once_per_commit(stores, repo):
     woken = []
     stores.db.on_state_commit(lambda: woken.append(1))
@@ -262,3 +287,24 @@ def test_state_changes_name_what_differs():
         }
     ]
     assert state_changes(new, new) == []
+
+
+def test_a_write_rereads_only_the_followed_builds_that_can_still_change(app, stores, repo):
+    # Following many finished builds must not make every write anywhere cost a read of each:
+    # a finished build is read again (was it deleted?) only on the periodic full scan.
+    hub = ChangeHub()
+    watch = ChangeWatcher(hub, stores, build_state)
+    done = seed_build(stores, repo)
+    stores.builds.update(done.id, status="success")
+    running = seed_build(stores, repo)
+    sub = hub.subscribe(builds=[done.id, running.id])
+    with app.app_context():
+        watch.scan(full=True)
+        assert {e["build_id"] for e in sub.drain()} == {done.id, running.id}
+        stores.builds.delete(done.id)
+        stores.builds.update(running.id, status="running")
+        watch.scan(full=False)
+        assert [(e["type"], e["build_id"]) for e in sub.drain()] == [("state", running.id)]
+        watch.scan(full=True)
+        assert [(e["type"], e["build_id"]) for e in sub.drain()] == [("deleted", done.id)]
+    sub.close()

@@ -139,12 +139,27 @@ class LiveMux {
     this.ports = new Map(); // port -> {repos: Set, builds: Set, logs: Map step -> last seq}
     this.states = new Map(); // "owner/name/number" -> last state event, for tabs that join
     this.recent = new Map(); // step -> the last RECENT_CHUNKS log events, for tabs that join
+    this.user = undefined; // the user whose pages the kept events are for
     this.status = { state: "idle" };
     this.conn = new LiveConnection((kind, data) => this.dispatch(kind, data), (s) => this.setStatus(s));
     this.pending = false;
   }
 
+  /* Forget every build state and log chunk kept for tabs that join: they were one user's. */
+  forget() {
+    this.states.clear();
+    this.recent.clear();
+  }
+
   setTopics(port, msg) {
+    // A tab of another user than the stream's (someone signed out and another in): nothing
+    // kept is handed to it, and the stream is opened again with its cookie.
+    if (msg.user !== this.user) {
+      this.forget();
+      this.user = msg.user;
+      for (const other of [...this.ports.keys()]) if (other !== port) this.ports.delete(other);
+      this.conn.topics = null;
+    }
     const logs = new Map();
     for (const [step, after] of Object.entries(msg.logs || {})) logs.set(parseInt(step, 10), after);
     this.ports.set(port, { repos: new Set(msg.repos || []), builds: new Set(msg.builds || []), logs });
@@ -227,10 +242,12 @@ class LiveMux {
       }
       if (send) port.postMessage({ type: "event", kind, data });
     }
+    if (kind === "signed-out" || kind === "end") this.forget();
   }
 
   setStatus(s) {
     this.status = s;
+    if (s.state === "signed-out") this.forget();
     for (const port of this.ports.keys()) port.postMessage({ type: "status", ...s });
   }
 }

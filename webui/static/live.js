@@ -35,7 +35,9 @@
 
     send() {
       const t = document.hidden ? { repos: [], builds: [], logs: {} } : this.topics;
-      this.port.postMessage({ type: "topics", repos: t.repos, builds: t.builds, logs: t.logs });
+      // Who looks: the worker keeps nothing of one user's for another (docs/ui.md).
+      const user = document.body.dataset.user || "";
+      this.port.postMessage({ type: "topics", user, repos: t.repos, builds: t.builds, logs: t.logs });
     }
 
     receive(msg) {

@@ -38,7 +38,7 @@ from runner.logtext import split_lines
 from runner.server.api import api_bp
 from runner.server.api.common import get_build, repo_for
 from runner.server.api.logs import _viewer, chunk_number
-from runner.server.auth import identify, require_user
+from runner.server.auth import has_role, identify, require_user
 from runner.server.services import Services, current_services
 from runner.services.values import whole_number
 
@@ -53,6 +53,7 @@ class Topics:
     repos: dict[int, Repo] = field(default_factory=dict)
     builds: dict[int, tuple[Repo, Build]] = field(default_factory=dict)
     logs: dict[int, int] = field(default_factory=dict)  # step id -> resume after this seq
+    log_repos: dict[int, int] = field(default_factory=dict)  # step id -> its repository's id
     gone_builds: list[tuple[Repo, int]] = field(default_factory=list)  # deleted (or never made)
     gone_logs: list[int] = field(default_factory=list)  # steps not found or not readable
 
@@ -100,16 +101,19 @@ def parse_topics(services: Services) -> Topics:
         raw_id, _, raw_after = value.partition(":")
         step_id = whole_number(raw_id.strip(), "log (a step id)", low=1)
         after = chunk_number(raw_after.strip() or "-1", "log resume point")
-        if _readable_step(services, step_id):
+        repo_id = _readable_step(services, step_id)
+        if repo_id is not None:
             topics.logs[step_id] = max(after, topics.logs.get(step_id, -1))
+            topics.log_repos[step_id] = repo_id
         else:
             topics.gone_logs.append(step_id)
     return topics
 
 
-def _readable_step(services: Services, step_id: int) -> bool:
-    """Whether the step exists in a repository the caller may read. A missing step and one
-    the caller may not read get the same answer (its log is over), so step ids tell nothing."""
+def _readable_step(services: Services, step_id: int) -> int | None:
+    """The id of the step's repository when the step exists and the caller may read it, else
+    None. A missing step and one the caller may not read get the same answer (its log is
+    over), so step ids tell nothing."""
     stores = services.stores
     try:
         step = stores.steps.get(step_id)
@@ -117,8 +121,8 @@ def _readable_step(services: Services, step_id: int) -> bool:
         repo = stores.repos.get(build.repo_id)
         repo_for(repo.owner, repo.name, ROLE_READ)
     except (NotFound, Forbidden):
-        return False
-    return True
+        return None
+    return repo.id
 
 
 def _sse(kind: str, payload: dict[str, Any]) -> str:
@@ -147,6 +151,24 @@ class _Credentials:
             return bool(stores.users.get(self.user_id).session_epoch == self.epoch)
         except NotFound:
             return False
+
+    def unreadable(self, services: Services, repo_ids: set[int]) -> str:
+        """The first of these repositories the caller may no longer read (a role taken away,
+        a repository made private or removed), as its name; "" when all are readable. Read
+        from the store again: the stream outlives the request's identity."""
+        stores = services.stores
+        try:
+            user = stores.users.get(self.user_id)
+        except NotFound:
+            return "?"
+        for repo_id in sorted(repo_ids):
+            try:
+                repo = stores.repos.get(repo_id)
+            except NotFound:
+                return f"repository {repo_id}"
+            if not has_role(user, repo, ROLE_READ):
+                return repo.slug
+        return ""
 
 
 class _LogFollow:
@@ -259,10 +281,19 @@ def event_stream() -> ResponseReturnValue:
                         changes.forget(event["build_id"])
                     yield _sse(event["type"], _public(event))
                 if changes.lost:
+                    # Events were dropped for this slow reader: the state of each build again,
+                    # and a nudge for each repository's list to read its rows again.
                     changes.lost = False
                     for build_id, (repo, _) in list(topics.builds.items()):
-                        if build_id in changes.builds:
+                        if build_id not in changes.builds:
+                            continue
+                        try:
                             yield _state_event(repo, services.stores.builds.get(build_id))
+                        except NotFound:
+                            yield _sse("deleted", _public(_deleted({"build_id": build_id}, topics)))
+                            changes.forget(build_id)
+                    for repo in topics.repos.values():
+                        yield _sse("build", {"repo": repo.slug, "number": 0, "status": "resync"})
                 for step_id, follow in list(follows.items()):
                     for event in follow.live():
                         sent = True
@@ -283,6 +314,13 @@ def event_stream() -> ResponseReturnValue:
                     checked = now
                     if not credentials.valid(services):
                         yield _sse("signed-out", {})
+                        return
+                    # Read access is the topics' own: a role taken away ends the stream.
+                    followed = set(topics.repos) | {r.id for r, _ in topics.builds.values()}
+                    followed |= {topics.log_repos[step_id] for step_id in follows}
+                    lost = credentials.unreadable(services, followed)
+                    if lost:
+                        yield _sse("end", {"reason": f"you may no longer read {lost}"})
                         return
                 if now - quiet_since >= KEEPALIVE_SECONDS:
                     yield ": keep-alive\n\n"
