@@ -104,7 +104,9 @@ def test_the_tail_keeps_following_while_a_window_is_shown_and_comes_back_with_ne
         browser_login(page, served.url, "reader")
         page.goto(f"{served.url}/repos/acme/web/{seeded.running.number}?step={step.id}#L1000")
         page.wait_for_selector("#L1000.target", timeout=60000)
-        page.wait_for_function("() => document.getElementById('log').dataset.stream_state")
+        page.wait_for_function(
+            "() => document.getElementById('log').dataset.streamState === 'live'"
+        )
         fresh = "a line that arrived while the reader looked at line 1000"
         seq = BIG // 5000
         stores.logs.append(step.id, seq, fresh + "\n")
