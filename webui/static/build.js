@@ -110,6 +110,8 @@
   /* While the server admits no more live streams: poll the log and the state meanwhile. */
   async function pollWhileBusy() {
     while (busyWait > 0 && !stopped) {
+      // Said again each turn: a step switch or an ended log may have cleared the line.
+      setText(logState, "live view busy: refreshing every " + busyWait + " s");
       if (follower && !follower.ended) { try { await follower.poll(); } catch (e) { /* next turn */ } }
       await pollState();
       await new Promise((r) => setTimeout(r, busyWait * 1000));
