@@ -20,7 +20,14 @@ from runner.testing import LocalRepo
 from tests.fixtures.browser import chromium as launch_chromium
 from tests.fixtures.browser import log_in
 
-pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
+# One worker runs the browser-heavy modules one after another: Chromium by the dozen beside the
+# other suites starves them on a small machine.
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("chromium-heavy"),
+]
 
 SLUG = "acme/actions"
 DONE = ("success", "failure", "killed", "error", "declined", "skipped")

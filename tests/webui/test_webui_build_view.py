@@ -21,7 +21,14 @@ from runner.testing import github_pull_request, github_push
 from tests.fixtures.browser import chromium as launch_chromium
 from tests.fixtures.browser import log_in
 
-pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
+# One worker runs the browser-heavy modules one after another: Chromium by the dozen beside the
+# other suites starves them on a small machine.
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("chromium-heavy"),
+]
 
 SLUG = "acme/app"
 # Port 1 of loopback refuses at once: the pull fails without reaching any outside registry.

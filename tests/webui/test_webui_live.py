@@ -19,7 +19,14 @@ from runner import testing
 from runner.testing import LocalRepo, github_push
 from tests.fixtures.browser import chromium as launch_chromium
 
-pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.slow]
+# One worker runs the browser-heavy modules one after another: Chromium by the dozen beside the
+# other suites starves them on a small machine.
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("chromium-heavy"),
+]
 
 SLUG = "acme/live"
 PASSWORD = "admin-pass-1"
