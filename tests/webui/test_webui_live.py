@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from runner import testing
 from runner.testing import LocalRepo, github_push
@@ -232,7 +233,9 @@ def test_with_follow_off_the_reader_keeps_search_and_scroll_and_is_offered_the_n
 
 
 def test_ten_tabs_of_one_browser_on_ten_running_builds_are_all_live(live, browser):
-    numbers = [live.push([("work", ticking(400, "0.3"))], branch=f"tab-{i}") for i in range(10)]
+    # The steps print until they are cancelled, so however slowly a loaded machine opens the
+    # tabs, every one of them still has lines to receive.
+    numbers = [live.push([("work", ticking(4000, "0.3"))], branch=f"tab-{i}") for i in range(10)]
     context = browser.new_context()
     try:
         log_in(context, live.server.url).close()
@@ -243,15 +246,19 @@ def test_ten_tabs_of_one_browser_on_ten_running_builds_are_all_live(live, browse
             page.goto(live.page_url(number, step))
             pages.append(page)
         # Lines printed from now on reach every tab.
-        for page in pages:
+        for index, page in enumerate(pages):
             seen = line_number(last_line(page))
-            page.wait_for_function(
-                "(n) => { const r = document.querySelectorAll('#log .ln > span');"
-                " const t = r.length ? r[r.length - 1].textContent : '';"
-                " return parseInt(t.split(' ').pop(), 10) > n + 3; }",
-                arg=seen,
-                timeout=DEADLINE,
-            )
+            try:
+                page.wait_for_function(
+                    "(n) => { const r = document.querySelectorAll('#log .ln > span');"
+                    " const t = r.length ? r[r.length - 1].textContent : '';"
+                    " return parseInt(t.split(' ').pop(), 10) > n + 3; }",
+                    arg=seen,
+                    timeout=DEADLINE,
+                )
+            except PlaywrightTimeout:
+                tabs = [(p.inner_text("#log-state"), last_line(p)) for p in pages]
+                pytest.fail(f"tab {index} got no new line after {seen!r}; tabs: {tabs}")
             assert page.inner_text("#log-state") == "live"
     finally:
         context.close()
