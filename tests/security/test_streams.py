@@ -359,11 +359,14 @@ def test_tail_of_64_kib_lines_reads_at_most_the_byte_bound_with_bounded_memory(w
         http.close()
     assert not errors, errors
     # Eight viewers reading the tail of a 38 MiB log: the server's memory grows by what eight
-    # 1 MiB tails in flight cost (about 20 MB: the threads share two allocator arenas,
-    # ``runner.malloc``), far from the 300 MB and more that eight reads of the whole log would
-    # take, or the 170 MB that freed buffers kept in per-thread arenas used to.
+    # 1 MiB tails in flight cost, a few copies each (about 20 MB on a quiet machine, where the
+    # threads share two allocator arenas, ``runner.malloc``; up to 100 MB seen on a busy CI
+    # machine, as the allocator's reuse depends on how the requests interleave). Reading the
+    # whole log would hold at least one 38 MiB copy per viewer, over 300 MB: the bound is half
+    # of that, so it tells a tail from a whole read whatever the allocator does.
+    whole_log_reads = len(viewers) * 600 * 65537 / 2**20
     print(f"\nworker RSS {before:.0f} MB before 8 tail viewers, peak {peak:.0f} MB during")
-    assert peak - before < 80, (before, peak)
+    assert peak - before < whole_log_reads / 2, (before, peak, whole_log_reads)
 
 
 @pytest.mark.parametrize(
