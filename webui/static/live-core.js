@@ -14,6 +14,9 @@
 const LIVE_STREAM_URL = "/api/v1/stream";
 const SLICE_MS = 8; // parsing time after which the reader lets a page render
 const RECENT_CHUNKS = 256; // chunks of each log kept to hand a joining tab without reopening
+// Characters of log kept for joining tabs over all logs: a chunk may hold megabytes, and the
+// worker lives as long as any tab of the browser.
+const RECENT_CHARS = 4 * 1024 * 1024;
 const MAX_TOPICS = 64; // the server's limit per stream: logs first, then builds, then repositories
 
 /* Parse a text/event-stream body read through fetch: calls onEvent({event, data}) per event. */
@@ -139,6 +142,7 @@ class LiveMux {
     this.ports = new Map(); // port -> {repos: Set, builds: Set, logs: Map step -> last seq}
     this.states = new Map(); // "owner/name/number" -> last state event, for tabs that join
     this.recent = new Map(); // step -> the last RECENT_CHUNKS log events, for tabs that join
+    this.recentChars = 0; // characters held in this.recent
     this.user = undefined; // the user whose pages the kept events are for
     this.status = { state: "idle" };
     this.conn = new LiveConnection((kind, data) => this.dispatch(kind, data), (s) => this.setStatus(s));
@@ -149,6 +153,7 @@ class LiveMux {
   forget() {
     this.states.clear();
     this.recent.clear();
+    this.recentChars = 0;
   }
 
   setTopics(port, msg) {
@@ -209,7 +214,7 @@ class LiveMux {
     for (const b of [...builds].slice(room)) builds.delete(b);
     for (const r of [...repos].slice(Math.max(0, room - builds.size))) repos.delete(r);
     for (const b of this.states.keys()) if (!builds.has(b)) this.states.delete(b);
-    for (const step of this.recent.keys()) if (!logs.has(step)) this.recent.delete(step);
+    for (const step of [...this.recent.keys()]) if (!logs.has(step)) this.dropRecent(step);
     const cur = this.conn.topics;
     const same = cur && sameSet(cur.repos, repos) && sameSet(cur.builds, builds) &&
       cur.logs.size === logs.size && [...logs].every(([s, a]) => cur.logs.has(s) && cur.logs.get(s) <= a);
@@ -217,12 +222,31 @@ class LiveMux {
     this.conn.open({ repos, builds, logs });
   }
 
+  /* Keep a log event for tabs that join, within RECENT_CHUNKS per log and RECENT_CHARS in
+     all; the oldest chunks go first, those of other logs before the last one of this log. */
+  keepRecent(data) {
+    const recent = this.recent.get(data.step) || [];
+    if (recent.length && data.seq <= recent[recent.length - 1].seq) return;
+    recent.push(data);
+    this.recent.set(data.step, recent);
+    this.recentChars += chunkChars(data);
+    if (recent.length > RECENT_CHUNKS) this.recentChars -= chunkChars(recent.shift());
+    while (this.recentChars > RECENT_CHARS) {
+      const victim = recent.length > 1 ? recent : [...this.recent.values()].find((r) => r !== recent && r.length);
+      if (!victim) break;
+      this.recentChars -= chunkChars(victim.shift());
+    }
+    for (const [step, r] of [...this.recent]) if (!r.length) this.recent.delete(step);
+  }
+
+  dropRecent(step) {
+    for (const ev of this.recent.get(step) || []) this.recentChars -= chunkChars(ev);
+    this.recent.delete(step);
+  }
+
   dispatch(kind, data) {
     if (kind === "log") {
-      const recent = this.recent.get(data.step) || [];
-      if (!recent.length || data.seq > recent[recent.length - 1].seq) recent.push(data);
-      if (recent.length > RECENT_CHUNKS) recent.shift();
-      this.recent.set(data.step, recent);
+      this.keepRecent(data);
     }
     for (const [port, t] of this.ports) {
       let send = false;
@@ -250,6 +274,12 @@ class LiveMux {
     if (s.state === "signed-out") this.forget();
     for (const port of this.ports.keys()) port.postMessage({ type: "status", ...s });
   }
+}
+
+function chunkChars(ev) {
+  let n = 0;
+  for (const line of ev.lines || []) n += line.length + 1;
+  return n;
 }
 
 function sameSet(a, b) {
