@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -102,3 +104,37 @@ def test_processes_starting_together_migrate_in_turn(kind, request, tmp_path):
     migrated = Database(url)
     assert migrated.revision() is not None
     migrated.dispose()
+
+
+def test_the_head_read_from_the_migration_files_is_alembics():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from runner.store.db import MIGRATIONS, head_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_database_at_the_head_starts_without_loading_alembic(tmp_path):
+    # A server restarted on its database must not carry Alembic's modules for nothing; a
+    # database behind the head is still migrated (by Alembic) in the same call.
+    url = f"sqlite:///{tmp_path / 'runner.db'}"
+    script = (
+        "import sys\n"
+        "from runner.store import Database\n"
+        f"db = Database({url!r})\n"
+        "db.migrate()\n"
+        "print(db.revision(), 'alembic' in sys.modules)\n"
+    )
+    from runner.store.db import head_revision
+
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+        )
+        return done.stdout.split()
+
+    assert run() == [head_revision(), "True"], "an empty database is migrated by Alembic"
+    assert run() == [head_revision(), "False"], "a database at the head is left alone"
