@@ -13,6 +13,8 @@ from tests.agents.harness import SLUG, Fleet, agent_ids, pipeline
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 PIPELINE = pipeline("count", 'for i in $(seq 1 15); do echo "tick $i"; sleep 0.2; done')
+# The handed-back stage must still run when SIGTERM arrives, however slow the machine: 30 s.
+LONG_PIPELINE = pipeline("count", 'for i in $(seq 1 150); do echo "tick $i"; sleep 0.2; done')
 
 
 def test_sigterm_finishes_or_hands_back_running_stages(docker_client, tmp_path):
@@ -30,7 +32,7 @@ def test_sigterm_finishes_or_hands_back_running_stages(docker_client, tmp_path):
         assert build["stages"][0]["attempts"] == 1
 
         quitter = fleet.agent("quitter", extra_env={"RUNNER_AGENT_SHUTDOWN": "handback"})
-        number = fleet.trigger(sha)
+        number = fleet.trigger(fleet.forge.push({".drone.yml": LONG_PIPELINE}))
         fleet.wait_for_output(number, "tick 2", "started")
         quitter.proc.send_signal(signal.SIGTERM)
         assert quitter.proc.wait(60) == 0
@@ -42,6 +44,6 @@ def test_sigterm_finishes_or_hands_back_running_stages(docker_client, tmp_path):
             "requeued: agent quitter stopped and handed it back"
         ]
         finisher.start()
-        build = server.wait_done(SLUG, number)
+        build = server.wait_done(SLUG, number, timeout=300)
         assert build["status"] == "success", build
         assert build["stages"][0]["agent_id"] == agent_ids(server)["finisher"]

@@ -56,7 +56,9 @@ from runner.testing import TEST_LABEL, session_id
 from tests.e2e.harness import AgentProcess, LocalRepo, ServerProcess, github_push
 from tests.plugins.conftest import PYTHON, start_registry  # noqa: F401  (a fixture)
 
-pytestmark = [pytest.mark.docker]
+# The module's images are built in its first test's setup, and its builds may each wait up to
+# 600 s for a loaded machine: the default per-test limit would cut a slow but sound run.
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
 SEED = Path(__file__).resolve().parents[1] / "pipeline" / "fidelity" / "seeds"
 PROJECT = Path(__file__).parent / "seed" / "project"

@@ -395,7 +395,9 @@ def test_timeout_kills_and_cleans_up(runner_exec, project, docker_client, run_id
           commands: [sleep 300]
         """,
     )
-    proc = runner_exec("--timeout", "2s")
+    # Long enough for the service and the step to start on a loaded machine (a step that never
+    # started would be skipped, not killed); far shorter than the step's 300 s.
+    proc = runner_exec("--timeout", "15s")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "hang   killed" in proc.stdout and "timed out" in proc.stdout
     assert leftovers(docker_client, run_id) == []

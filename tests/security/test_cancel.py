@@ -15,7 +15,8 @@ from tests.agents.harness import SLUG, Fleet
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-LEASE = 4  # seconds: the server takes a silent agent's stage back after this
+LEASE = 10  # seconds: the server takes a silent agent's stage back after this (time enough
+# for a loaded machine to send the cancel between the kill and the end of the lease)
 
 
 def marked_pipeline(marks: Path) -> str:

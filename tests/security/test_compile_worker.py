@@ -199,11 +199,12 @@ def test_when_no_worker_can_start_the_call_is_an_error_and_never_runs_in_the_ser
 
 
 def test_a_queued_call_is_not_timed_out_by_the_calls_before_it():
-    # One worker, 4 s of wall time a call, four calls of 1.5 s at once: the last one waits
-    # 4.5 s in the queue, and still gets its whole 4 s once its worker receives it.
-    pool = CompileWorker(processes=1, cpu_seconds=60, memory_bytes=512 * 1024**2, wall_seconds=4)
+    # One worker, 8 s of wall time a call, four calls of 4 s at once: the last one waits
+    # 12 s in the queue, and still gets its whole 8 s once its worker receives it (4 s of
+    # slack for a loaded machine to hand it over).
+    pool = CompileWorker(processes=1, cpu_seconds=60, memory_bytes=512 * 1024**2, wall_seconds=8)
     try:
-        calls = [InThread(pool, sleep_then_pid, 1.5) for _ in range(4)]
+        calls = [InThread(pool, sleep_then_pid, 4) for _ in range(4)]
         assert len({call.result() for call in calls}) == 1  # all served by the one worker
     finally:
         pool.close()
@@ -244,14 +245,15 @@ def test_only_the_worker_over_its_cpu_limit_is_killed(tmp_path):
 
 
 def test_only_the_worker_over_its_wall_time_is_killed(tmp_path):
-    pool = CompileWorker(processes=2, cpu_seconds=60, memory_bytes=512 * 1024**2, wall_seconds=6)
+    pool = CompileWorker(processes=2, cpu_seconds=60, memory_bytes=512 * 1024**2, wall_seconds=12)
     slow_log, log, flag = tmp_path / "slow", tmp_path / "log", tmp_path / "flag"
     try:
         offender = InThread(pool, note_start_then_wait, str(slow_log), str(tmp_path / "never"))
         wait_for_lines(slow_log)
-        # The innocent call starts 2 s after the offender, so its own 6 s outlast the
-        # offender's by 2 s: time enough to let it finish once the offender is killed.
-        time.sleep(2)
+        # The innocent call starts 6 s after the offender, so its own 12 s outlast the
+        # offender's by 6 s: time enough, on a loaded machine, to let it finish once the
+        # offender is killed.
+        time.sleep(6)
         innocent = InThread(pool, note_start_then_wait, str(log), str(flag))
         wait_for_lines(log)
         with pytest.raises(BudgetExceeded, match="took too long"):

@@ -271,7 +271,9 @@ FUZZ = settings(
 )
 
 
-@pytest.mark.timeout(120)
+# Bounded (a fixed number of examples); the limit only guards against a hang, on a loaded
+# machine too.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("forge", list(TEMPLATES))
 def test_hostile_signed_payloads_never_give_5xx_or_a_traceback(hub, forge, capsys, caplog):
     caplog.set_level(logging.WARNING)
@@ -292,7 +294,7 @@ def test_hostile_signed_payloads_never_give_5xx_or_a_traceback(hub, forge, capsy
     no_tracebacks(caplog)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_signed_random_bytes_never_give_5xx_or_a_traceback(hub, capsys, caplog):
     caplog.set_level(logging.WARNING)
     tally = Tally()

@@ -153,11 +153,13 @@ def log_texts(page) -> list[str]:
 
 
 def test_webhook_build_streams_lines_live_in_order_once(world, page_as):
+    # Signed in first, and the step prints for 30 s: line 3 reaches the page while it still
+    # runs, however slowly this machine loads the page.
+    page = page_as("admin", ADMIN_PASSWORD)
     number = world.push(
-        counting(40, "0.15"), branch="stream", message="Stream <script>window.__xss=1</script>"
+        counting(40, "0.75"), branch="stream", message="Stream <script>window.__xss=1</script>"
     )
     step = world.work_step(number)
-    page = page_as("admin", ADMIN_PASSWORD)
     page.goto(f"{world.server.url}/repos/{SLUG}/{number}?step={step['id']}")
     wait_line(page, "line 3")
     live = world.server.build(SLUG, number, world.admin)
@@ -273,9 +275,9 @@ def test_build_list_shows_new_builds_and_waiting_reasons_live(world, page_as):
 
 
 def test_reader_sees_no_cancel_button_and_the_api_refuses(world, page_as):
-    number = world.push(["sleep 60"], branch="reader", message="Readers watch")
-    world.work_step(number)
     page = page_as("reader", READER_PASSWORD)
+    number = world.push(["sleep 300"], branch="reader", message="Readers watch")  # cancelled
+    world.work_step(number)
     page.goto(f"{world.server.url}/repos/{SLUG}/{number}")
     page.wait_for_selector("#build-status")
     assert page.query_selector("#btn-cancel") is None
@@ -408,7 +410,8 @@ def test_build_page_moves_on_to_the_next_running_step(world, page_as):
     # Opened without a chosen step, the page follows clone, then `work`, then `later`.
     later = "- name: later\n  image: runner-test/busybox\n  commands:\n  - echo second step\n"
     sha = world.repo.commit(
-        {".drone.yml": pipeline(["sleep 2", "echo first"]) + later},
+        # `work` lasts 20 s, so the page opens on it and moves on by itself, on any machine.
+        {".drone.yml": pipeline(["sleep 20", "echo first"]) + later},
         "Two steps",
         branch="twosteps",
     )

@@ -223,8 +223,11 @@ def test_stages_and_parallel_steps_are_drawn_in_lanes_in_dependency_order(world,
 
 
 def test_a_watched_build_shows_exit_codes_reasons_and_its_end_without_a_reload(world, page_of):
-    number = push(world, PIPELINE.format(pause=8), branch="watched", message="Watched")
+    # Both pages are signed in before the push, and "compile" lasts 30 s: the page must watch
+    # the build before "unit" fails, and the list must see it running, on any machine.
     page = page_of(permissions=["notifications"])
+    rows = page_of()
+    number = push(world, PIPELINE.format(pause=30), branch="watched", message="Watched")
     page.add_init_script(
         """(() => {
           // Records the notifications the page makes, then makes them as the browser would.
@@ -253,7 +256,6 @@ def test_a_watched_build_shows_exit_codes_reasons_and_its_end_without_a_reload(w
 
     # While "compile" sleeps, the build's duration in the builds list counts up every second
     # (its row is not fetched again while the build's status stays the same).
-    rows = page_of()
     rows.goto(f"{world.server.url}/repos/{SLUG}")
     row_dur = f"tr[data-number='{number}'] td.dur"
     rows.wait_for_function(

@@ -171,17 +171,19 @@ def line_number(text: str) -> int:
 
 
 def test_a_followed_build_switches_steps_in_place(live, browser):
-    number = live.push(
-        [
-            ("one", ticking(6, "0.5", "first")),
-            ("two", ticking(6, "0.5", "second")),
-            ("three", ticking(6, "0.5", "third")),
-        ],
-        branch="three-steps",
-    )
     context = browser.new_context()
     try:
         page = log_in(context, live.server.url)
+        # The page must open while step one runs (it opens on the running step): one lasts
+        # 20 s, however slowly this machine loads the page.
+        number = live.push(
+            [
+                ("one", ticking(40, "0.5", "first")),
+                ("two", ticking(6, "0.5", "second")),
+                ("three", ticking(6, "0.5", "third")),
+            ],
+            branch="three-steps",
+        )
         page.goto(live.page_url(number))
         navigations = watch_navigations(page)
         wait_line(page, "first 1")
@@ -203,13 +205,19 @@ def test_a_followed_build_switches_steps_in_place(live, browser):
 def test_with_follow_off_the_reader_keeps_search_and_scroll_and_is_offered_the_next_step(
     live, browser
 ):
-    number = live.push(
-        [("one", ticking(60, "0.1", "first")), ("two", ticking(30, "0.3", "second"))],
-        branch="follow-off",
-    )
     context = browser.new_context()
+    number = None
     try:
         page = log_in(context, live.server.url)
+        # Step one goes on for 30 s after its lines, so the reader has stopped following and
+        # searched before step two starts, however slowly this machine loads the page.
+        number = live.push(
+            [
+                ("one", [*ticking(60, "0.1", "first"), "sleep 30"]),
+                ("two", ticking(30, "0.3", "second")),
+            ],
+            branch="follow-off",
+        )
         page.goto(live.page_url(number))
         navigations = watch_navigations(page)
         wait_line(page, "first 20")
@@ -217,7 +225,7 @@ def test_with_follow_off_the_reader_keeps_search_and_scroll_and_is_offered_the_n
         page.fill("#log-search", "first 1")
         page.wait_for_function("document.getElementById('log-hits').textContent !== ''")
         scroll = page.eval_on_selector("#log", "b => b.scrollTop")
-        page.wait_for_selector("#next-step:not([hidden])", timeout=DEADLINE)
+        page.wait_for_selector("#next-step:not([hidden])", timeout=DEADLINE + 30_000)
         assert "two" in page.inner_text("#next-step")
         assert_no_reload(page, navigations)
         assert page.input_value("#log-search") == "first 1"
@@ -229,7 +237,8 @@ def test_with_follow_off_the_reader_keeps_search_and_scroll_and_is_offered_the_n
         assert page.inner_text(".log-tools strong") == "two"
     finally:
         context.close()
-        live.cancel(number)
+        if number is not None:
+            live.cancel(number)
 
 
 def test_ten_tabs_of_one_browser_on_ten_running_builds_are_all_live(live, browser):

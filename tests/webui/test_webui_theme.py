@@ -99,6 +99,7 @@ def test_the_header_control_switches_theme_and_it_wins_over_the_system(browser, 
         assert page.evaluate(background) == DARK_BG
         page.click("form.theme button[value=light]")
         page.wait_for_selector("html[data-theme=light]")
+        page.wait_for_load_state("load")  # the redirect's page, stylesheet included
         assert page.evaluate(background) == LIGHT_BG
         assert page.get_attribute("form.theme button[value=light]", "aria-pressed") == "true"
 
@@ -117,6 +118,7 @@ def test_the_header_control_switches_theme_and_it_wins_over_the_system(browser, 
 
         page.click("form.theme button[value=system]")
         page.wait_for_selector("html:not([data-theme])")
+        page.wait_for_load_state("load")
         assert page.evaluate(background) == DARK_BG
     finally:
         context.close()
