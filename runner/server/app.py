@@ -68,7 +68,30 @@ def create_app(settings: Settings, *, start_background: bool = True) -> Flask:
     if start_background:
         services.scheduler = _start_scheduler(app, services)
         _start_change_watcher(app, services)
+        if services.db.is_postgres:
+            _start_cluster_signals(services)
     return app
+
+
+def _start_cluster_signals(services: Services) -> None:
+    """Share queue wake-ups, live log chunks and build changes with the other server processes
+    on the same PostgreSQL database (``runner.server.cluster``)."""
+    from runner.server.cluster import ClusterSignals, postgres_conninfo
+
+    cluster = ClusterSignals(
+        postgres_conninfo(services.settings.effective_database_url()),
+        services.queue,
+        services.livelog,
+        services.stores,
+    )
+    cluster.on_state(services.changes.bump)
+    watcher = services.extras.get("change_watcher")
+    if watcher is not None:
+        cluster.on_state(watcher.notify)
+    services.db.on_state_commit(cluster.state_committed)
+    services.livelog.relay = cluster
+    services.cluster = cluster
+    cluster.start()
 
 
 def _start_change_watcher(app: Flask, services: Services) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from runner.logtext import split_lines
 
@@ -146,9 +147,19 @@ class LiveLog:
         self._subscribers: dict[int, set[Subscription]] = {}
         self._max_chunks = max_chunks
         self._max_bytes = max_bytes
+        # ``runner.server.cluster.ClusterSignals`` when other server processes share the
+        # database: what is published or ended here is signalled to them.
+        self.relay: Any = None
 
     def publish(self, step_id: int, seq: int, lines: bytes | str | Iterable[str]) -> None:
-        """Hand chunk ``seq`` of the step (lines, or text/bytes split into lines) to readers."""
+        """Hand chunk ``seq`` of the step (lines, or text/bytes split into lines) to readers,
+        here and (through ``relay``) in the other server processes."""
+        self.publish_here(step_id, seq, lines)
+        if self.relay is not None:
+            self.relay.log_published(step_id, seq)
+
+    def publish_here(self, step_id: int, seq: int, lines: bytes | str | Iterable[str]) -> None:
+        """Hand chunk ``seq`` of the step to this process's readers only."""
         with self._lock:
             targets = list(self._subscribers.get(step_id, ()))
         if not targets:
@@ -180,7 +191,14 @@ class LiveLog:
         return subscription
 
     def end(self, step_id: int) -> None:
-        """The step is finished: its readers' iterations end once they have drained."""
+        """The step is finished: its readers' iterations end once they have drained, here and
+        in the other server processes."""
+        self.end_here(step_id)
+        if self.relay is not None:
+            self.relay.log_ended(step_id)
+
+    def end_here(self, step_id: int) -> None:
+        """The step is finished, for this process's readers."""
         with self._lock:
             targets = self._subscribers.pop(step_id, set())
         for subscription in targets:

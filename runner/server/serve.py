@@ -124,6 +124,8 @@ class RunnerApplication(BaseApplication):
         if app is None:
             return
         services = app.extensions["runner"]
+        if services.cluster is not None:
+            services.cluster.stop()
         runtime = services.extras.get("embedded_agent")
         if runtime is not None:
             runtime.stop(timeout=GRACEFUL_SECONDS / 2)

@@ -78,6 +78,7 @@ class Services:
     stopping: threading.Event = field(default_factory=threading.Event)
     admission: Any = None  # runner.server.admission.Admission; made from the settings if None
     changes: Any = None  # runner.server.changes.ChangeHub: build changes for the event stream
+    cluster: Any = None  # runner.server.cluster.ClusterSignals, on PostgreSQL
 
     def __post_init__(self) -> None:
         if self.admission is None:
@@ -91,8 +92,11 @@ class Services:
         self.db.on_state_commit(self.changes.bump)
 
     def wake_agents(self) -> None:
-        """Tell waiting agents that a stage may be claimable now."""
+        """Tell waiting agents that a stage may be claimable now, here and in the other server
+        processes."""
         self.queue.notify()
+        if self.cluster is not None:
+            self.cluster.queue_changed()
 
     def begin_shutdown(self) -> None:
         """The process is stopping: long-polls answer now instead of holding the shutdown."""
