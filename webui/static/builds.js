@@ -13,7 +13,6 @@
   let tag = null;
   let timer = null;
   let busyWait = 0;
-  let wasLive = false;
 
   async function refresh() {
     timer = null;
@@ -58,9 +57,10 @@
     const wasBusy = busyWait > 0;
     busyWait = s.state === "busy" ? Math.max(5, s.wait) : 0;
     if (busyWait && !wasBusy) pollWhileBusy();
-    // Back on the stream (or shown again): changes made meanwhile are fetched once.
-    if (s.state === "live" && wasLive) soon();
-    if (s.state === "live") wasLive = true;
+    // On the stream (first, back, or shown again): changes made since the rows were rendered
+    // are fetched once (a 304 when there are none). The stream tells only what happens after
+    // it opened, and a build made while the page loaded would otherwise never show.
+    if (s.state === "live") soon();
   };
   live.follow({ repos });
 })();
