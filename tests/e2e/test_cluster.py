@@ -198,3 +198,125 @@ def test_a_build_changed_through_one_server_reaches_the_event_stream_of_the_othe
     assert cancelled.wait(DEADLINE), f"B's stream never said the build was cancelled: {events}"
     final = pair.a.build(SLUG, number, pair.token)["status"]
     assert events[-1][1]["status"] == final == "killed", (events[-1], final)
+
+
+def _queue_stages(database_url: str, slug: str, builds: int, stages: int) -> list[int]:
+    """Queue ``builds`` builds of ``stages`` one-step stages straight in the database (as the
+    claims benchmark does); the stage ids."""
+    from runner.core import Build
+    from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
+    from runner.store import Database, Stores, stage_from_spec
+
+    db = Database(database_url)
+    try:
+        stores = Stores(db)
+        repo = stores.repos.find(slug)
+        ids: list[int] = []
+        for _ in range(builds):
+            specs = [
+                StageSpec(
+                    name=f"s{i}",
+                    clone=CloneSpec(disable=True),
+                    steps=[StepSpec(name="s", image="runner-test/busybox", commands=["true"])],
+                )
+                for i in range(stages)
+            ]
+            made = stores.builds.create(
+                Build(
+                    id=0,
+                    repo_id=repo.id,
+                    number=0,
+                    event="custom",
+                    stages=[stage_from_spec(s) for s in specs],
+                )
+            )
+            ids += [stage.id for stage in made.stages]
+        return ids
+    finally:
+        db.dispose()
+
+
+def _agent_tokens(database_url: str, count: int, capacity: int) -> list[str]:
+    from runner.services.agents import issue_agent_token, register_agent
+    from runner.store import Database, Stores
+
+    db = Database(database_url)
+    try:
+        stores = Stores(db)
+        return [
+            issue_agent_token(
+                stores, register_agent(stores, f"sim-{uuid.uuid4().hex[:8]}", capacity=capacity)
+            )
+            for _ in range(count)
+        ]
+    finally:
+        db.dispose()
+
+
+def test_three_servers_and_fifty_agents_drain_two_thousand_stages_each_claimed_once(
+    tmp_path, postgres_url, docker_client
+):
+    key = secrets.token_urlsafe(32)
+    # The simulated agents renew no lease: a lease longer than the drain keeps the reaper from
+    # (rightly) handing their first stages out again while the test runs.
+    servers = [
+        ServerProcess(
+            tmp_path / name,
+            embedded_agent=False,
+            database_url=postgres_url,
+            lease_seconds=1800,
+            extra_env={"RUNNER_SECRET_KEY": key},
+        )
+        for name in ("a", "b", "c")
+    ]
+    try:
+        for server in servers:  # the first migrates and makes the admin
+            server.start()
+        token = servers[0].token()
+        repo = LocalRepo(tmp_path / "forge")
+        made = servers[1].api(
+            "POST", "/repos", token, json={"slug": SLUG, "clone_url": repo.clone_url}
+        )
+        assert made.status_code == 201, made.text
+        queued = _queue_stages(postgres_url, SLUG, builds=100, stages=20)
+        assert len(queued) == 2000
+        # 50 simulated agents (real RPC clients that run nothing), spread over the servers,
+        # each registered to hold whatever it takes; they claim until the queue is empty.
+        tokens = _agent_tokens(postgres_url, 50, capacity=len(queued))
+        claimed: list[int] = []
+        failures: list[str] = []
+        lock = threading.Lock()
+
+        def agent(index: int) -> None:
+            http = requests.Session()
+            http.headers["Authorization"] = f"Bearer {tokens[index]}"
+            url = servers[index % len(servers)].url + "/rpc/v1/claim"
+            empty = 0
+            while empty < 2:  # an empty answer twice in a row: nothing left for anyone
+                resp = http.post(url, json={"timeout": 0}, timeout=DEADLINE)
+                if resp.status_code == 204:
+                    empty += 1
+                    continue
+                if resp.status_code != 200:
+                    with lock:
+                        failures.append(f"{resp.status_code} {resp.text[:200]}")
+                    return
+                empty = 0
+                with lock:
+                    claimed.append(resp.json()["stage"]["id"])
+
+        threads = [threading.Thread(target=agent, args=(i,)) for i in range(len(tokens))]
+        begun = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(600)
+        took = time.monotonic() - begun
+        print(f"\n{len(claimed)} claims through 3 servers in {took:.1f}s")  # a figure, not a bound
+        assert not failures, failures[:5]
+        doubles = sorted({i for i in claimed if claimed.count(i) > 1})
+        assert not doubles, f"claimed more than once: {doubles[:10]}"
+        assert sorted(claimed) == sorted(queued), f"{len(claimed)} of {len(queued)} claimed"
+    finally:
+        for server in reversed(servers):
+            server.stop()
