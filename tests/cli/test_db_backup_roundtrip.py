@@ -8,7 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +36,8 @@ steps:
 - name: ticking
   image: runner-test/busybox
   commands:
-  - if [ "$DRONE_BUILD_NUMBER" = 2 ]; then i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo "tick $i"; sleep 0.2; done; fi
+  - n=0; if [ "$DRONE_BUILD_NUMBER" = 2 ]; then n=3000; fi
+  - i=0; while [ $i -lt $n ]; do i=$((i+1)); echo "tick $i"; sleep 0.2; done
   - echo "ticking over"
 """
 
@@ -103,9 +103,7 @@ def test_backup_of_a_busy_server_restores_every_build_log_and_secret(tmp_path, d
     first = ServerProcess(tmp_path / "first").start()
     try:
         token = first.token()
-        resp = first.api(
-            "POST", "/repos", token, json={"slug": SLUG, "clone_url": repo.clone_url}
-        )
+        resp = first.api("POST", "/repos", token, json={"slug": SLUG, "clone_url": repo.clone_url})
         assert resp.status_code == 201, resp.text
         assert "saved" in first.cli("secret", "add", SLUG, "password", SECRET)
         first.cli("build", "create", SLUG, "--branch", "main")
@@ -156,18 +154,3 @@ def test_backup_of_a_busy_server_restores_every_build_log_and_secret(tmp_path, d
         assert not any(SECRET in line for line in hello), hello
     finally:
         second.stop()
-
-
-def test_restored_data_directory_has_the_key_file_of_the_backup(tmp_path):
-    first = ServerProcess(tmp_path / "first", embedded_agent=False).start()
-    try:
-        backup = tmp_path / "b.tar"
-        assert runner(first.env, "db", "backup", str(backup)).returncode == 0
-    finally:
-        first.stop()
-    fresh = tmp_path / "restored"
-    done = runner({**first.env, "RUNNER_DATA_DIR": str(fresh)}, "db", "restore", str(backup))
-    assert done.returncode == 0, done.stderr
-    key = Path(fresh / "secret.key")
-    assert key.read_bytes() == (tmp_path / "first" / "secret.key").read_bytes()
-    assert key.stat().st_mode & 0o077 == 0
