@@ -89,7 +89,14 @@ def server_key(settings: Settings) -> ServerKey:
     path = settings.data_path / KEY_FILE
     if not path.is_file():
         return ServerKey(None, False)
-    return ServerKey(load_key(path.read_text(encoding="ascii", errors="replace"), ""), False)
+    return ServerKey(key_from_text(path.read_bytes()), False)
+
+
+def key_from_text(raw: bytes) -> bytes | None:
+    """The Fernet key a key file's content stands for (None when it is empty)."""
+    text = raw.decode("ascii", "replace").strip()
+    # A text given to load_key never makes it look for (or create) a key file.
+    return load_key(text, "") if text else None
 
 
 def backup(
@@ -196,3 +203,8 @@ def _place(made: Path, target: Path, force: bool) -> None:
         os.link(made, target)
     except FileExistsError:
         raise Conflict(f"{target} exists: give --force to replace it") from None
+    except OSError:
+        # A file system without hard links: the check and the rename are two steps there.
+        if target.exists():
+            raise Conflict(f"{target} exists: give --force to replace it") from None
+        os.replace(made, target)

@@ -27,7 +27,13 @@ from pathlib import Path
 
 from runner.data_lock import DataDirBusy, restore_lock
 from runner.errors import BadRequest, Conflict, NotFound
-from runner.services.backups import ServerKey, database_kind, server_key, sqlite_path
+from runner.services.backups import (
+    ServerKey,
+    database_kind,
+    key_from_text,
+    server_key,
+    sqlite_path,
+)
 from runner.settings import Settings
 from runner.store import pg_backup
 from runner.store.backup import (
@@ -38,10 +44,9 @@ from runner.store.backup import (
     check_revision,
     check_sqlite,
     database_facts,
-    key_fingerprint,
     read_backup,
 )
-from runner.store.crypto import KEY_FILE, load_key
+from runner.store.crypto import KEY_FILE
 from runner.store.db import Database, private_dir, private_file
 
 
@@ -78,7 +83,7 @@ def restore(settings: Settings, source: Path, *, force: bool = False) -> Restore
                 before, facts = _restore_sqlite(settings, opened, key, force)
             else:
                 before, facts = _restore_postgres(settings, opened, key, force)
-            if opened.key is not None and not key.from_setting:
+            if opened.key and not key.from_setting:
                 _write_key(data_dir, opened.key)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -93,7 +98,7 @@ def _pick_key(settings: Settings, opened: OpenedBackup) -> tuple[ServerKey, str]
     if present.from_setting:
         key, note = present, "the key of the secret_key setting (RUNNER_SECRET_KEY)"
     elif opened.key is not None:
-        key = ServerKey(load_key(opened.key.decode("ascii", "replace"), ""), False)
+        key = ServerKey(key_from_text(opened.key), False)
         note = f"the backup's key, written to {settings.data_path / KEY_FILE}"
     else:
         key, note = present, f"{settings.data_path / KEY_FILE}"
@@ -182,9 +187,7 @@ def _write_key(data_dir: Path, key: bytes) -> None:
     """Make ``key`` the data directory's key file (0600), keeping a different one aside."""
     path = data_dir / KEY_FILE
     if path.is_file():
-        if key_fingerprint(load_key(path.read_text("ascii", "replace"), "")) == key_fingerprint(
-            load_key(key.decode("ascii", "replace"), "")
-        ):
+        if key_from_text(path.read_bytes()) == key_from_text(key):
             return
         os.replace(path, data_dir / f"{KEY_FILE}.replaced")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

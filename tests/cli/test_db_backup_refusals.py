@@ -3,15 +3,13 @@ backup over an existing file without --force; a restore while a server runs on t
 directory, of a file that is not a backup of this project, over an existing database without
 --force, or with a key that does not decrypt the backup's secrets. And what restore does beyond
 copying: an older schema is upgraded to this version's, the key file comes back readable by its
-owner only."""
+owner only, and a plain SQLite file of this project is read as a backup without key."""
 
 from __future__ import annotations
 
 import io
 import os
 import sqlite3
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -20,34 +18,9 @@ import pytest
 from runner.store.backup import known_revisions
 from runner.store.db import MIGRATIONS, Database
 from runner.testing import ServerProcess
+from tests.cli.db_helpers import passed, refused
 
 SLUG = "acme/vault"
-
-
-def runner(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``runner ARGS`` with ``env``; the finished process, whatever its exit code."""
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def refused(env: dict[str, str], *args: str) -> str:
-    """``runner ARGS``, which must fail with a message and no traceback; the message."""
-    done = runner(env, *args)
-    assert done.returncode != 0, f"runner {' '.join(args)} passed: {done.stdout}"
-    assert "Traceback" not in done.stderr, done.stderr
-    return done.stderr
-
-
-def passed(env: dict[str, str], *args: str) -> str:
-    done = runner(env, *args)
-    assert done.returncode == 0, f"runner {' '.join(args)}: {done.stderr}"
-    return done.stdout
 
 
 def into(env: dict[str, str], data_dir: Path, **more: str) -> dict[str, str]:
@@ -178,6 +151,10 @@ def test_restore_upgrades_an_older_schema_to_this_versions(server, tmp_path):
         assert database.revision() == head
     finally:
         database.dispose()
+    # A plain SQLite file of this project (no archive, no key) is read as a backup too.
+    plain = into(server.env, tmp_path / "from-plain")
+    out = passed(plain, "db", "restore", str(old_dir / "runner.db"))
+    assert f"upgraded from schema revision {older} to {head}" in out, out
     started = ServerProcess(fresh, embedded_agent=False).start()
     try:
         assert started.api("GET", "/repos", started.token()).status_code == 200

@@ -5,14 +5,12 @@ of the backup), and the restored secret still decrypts and is masked in a new bu
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from typing import Any
 
 import pytest
 
 from runner.testing import LocalRepo, ServerProcess
+from tests.cli.db_helpers import runner, snapshot, step_log
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -42,40 +40,6 @@ steps:
 """
 
 
-def runner(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``runner ARGS`` with ``env``; the finished process, whatever its exit code."""
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def step_log(server: ServerProcess, token: str, number: int, stage: int, step: int) -> str:
-    resp = server.api("GET", f"/repos/{SLUG}/builds/{number}/logs/{stage}/{step}", token)
-    assert resp.status_code == 200, f"log of #{number} {stage}/{step}: {resp.status_code}"
-    return resp.text
-
-
-def snapshot(server: ServerProcess, token: str) -> dict[int, dict[str, Any]]:
-    """Every build of SLUG: its status, and each step's status and log."""
-    resp = server.api("GET", f"/repos/{SLUG}/builds", token)
-    assert resp.status_code == 200, resp.text
-    builds: dict[int, dict[str, Any]] = {}
-    for listed in resp.json():
-        build = server.build(SLUG, listed["number"], token)
-        steps = {}
-        for stage in build["stages"]:
-            for step in stage["steps"]:
-                log = step_log(server, token, build["number"], stage["number"], step["number"])
-                steps[step["name"]] = {"status": step["status"], "log": log.splitlines()}
-        builds[build["number"]] = {"status": build["status"], "steps": steps}
-    return builds
-
-
 def ticks_seen(server: ServerProcess, token: str, least: int, timeout: float = 300) -> int:
     """Wait until build 2's ticking step is running and has printed ``least`` ticks; the number
     of tick lines then."""
@@ -86,7 +50,7 @@ def ticks_seen(server: ServerProcess, token: str, least: int, timeout: float = 3
         step = build["stages"][0]["steps"][-1]
         status = step["status"]
         if status == "running":
-            seen = step_log(server, token, 2, 1, step["number"])
+            seen = step_log(server, token, SLUG, 2, 1, step["number"])
             ticks = sum(line.startswith("tick ") for line in seen.splitlines())
             if ticks >= least:
                 return ticks
@@ -122,7 +86,7 @@ def test_backup_of_a_busy_server_restores_every_build_log_and_secret(tmp_path, d
 
         first.cli("build", "cancel", SLUG, "2")
         first.wait_build(SLUG, 2, token)
-        original = snapshot(first, token)
+        original = snapshot(first, token, SLUG)
     finally:
         first.stop()
 
@@ -136,7 +100,7 @@ def test_backup_of_a_busy_server_restores_every_build_log_and_secret(tmp_path, d
     second = ServerProcess(fresh, extra_env={"RUNNER_LOST_STAGE_POLICY": "fail"}).start()
     try:
         token = second.token()
-        restored = snapshot(second, token)
+        restored = snapshot(second, token, SLUG)
         assert sorted(restored) == [1, 2], restored.keys()
         assert restored[1] == original[1]
         assert restored[2]["steps"]["hello"] == original[2]["steps"]["hello"]
@@ -149,7 +113,7 @@ def test_backup_of_a_busy_server_restores_every_build_log_and_secret(tmp_path, d
         second.cli("build", "create", SLUG, "--branch", "main")
         third = second.wait_build(SLUG, 3, token)
         assert third["status"] == "success", second.explain_build(SLUG, third, token)
-        hello = step_log(second, token, 3, 1, 2).splitlines()
+        hello = step_log(second, token, SLUG, 3, 1, 2).splitlines()
         assert "password ******" in hello and "secret decrypted" in hello, hello
         assert not any(SECRET in line for line in hello), hello
     finally:
