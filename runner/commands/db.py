@@ -11,20 +11,12 @@ from pathlib import Path
 
 import click
 
+from runner.commands.server import _DATA_DIR_HELP, _DATABASE_HELP, _settings
 from runner.errors import RunnerError
-from runner.settings import Settings, load_settings
-
-_DATA_DIR_HELP = "Where the database and key live (RUNNER_DATA_DIR)."
-_DATABASE_HELP = "sqlite:///PATH or postgresql+psycopg://... (RUNNER_DATABASE_URL)."
 
 
 def register(group: click.Group) -> None:
     group.add_command(db)
-
-
-def _settings(data_dir: str | None, database_url: str | None) -> Settings:
-    given = {"data_dir": data_dir, "database_url": database_url}
-    return load_settings({key: value for key, value in given.items() if value is not None})
 
 
 def _size(size: int) -> str:

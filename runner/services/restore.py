@@ -65,8 +65,10 @@ def restore(settings: Settings, source: Path, *, force: bool = False) -> Restore
     source = source.expanduser()
     if not source.is_file():
         raise NotFound(f"no file {source}")
-    data_dir = private_dir(settings.data_path)
     kind = database_kind(settings)
+    if kind == "postgresql" and not pg_backup.have_tools():
+        raise pg_backup.ToolMissing(pg_backup.RECIPE)
+    data_dir = private_dir(settings.data_path)
     work_parent = sqlite_path(settings).parent if kind == "sqlite" else data_dir
     work_parent.mkdir(parents=True, exist_ok=True)
     with restore_lock(data_dir):
@@ -143,8 +145,6 @@ def _restore_sqlite(
 def _restore_postgres(
     settings: Settings, opened: OpenedBackup, key: ServerKey, force: bool
 ) -> tuple[str, DatabaseFacts]:
-    if not pg_backup.have_tools():
-        raise pg_backup.ToolMissing(pg_backup.RECIPE)
     check_revision(opened.manifest.revision)
     tables = pg_backup.dump_tables(opened.database)
     if not {"alembic_version", "builds", "secrets"} <= tables:

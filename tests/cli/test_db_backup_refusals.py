@@ -3,7 +3,8 @@ backup over an existing file without --force; a restore while a server runs on t
 directory, of a file that is not a backup of this project, over an existing database without
 --force, or with a key that does not decrypt the backup's secrets. And what restore does beyond
 copying: an older schema is upgraded to this version's, the key file comes back readable by its
-owner only, and a plain SQLite file of this project is read as a backup without key."""
+owner only, and a plain SQLite file of this project is read as a backup without key. On
+PostgreSQL without pg_dump, both commands print the manual recipe and fail."""
 
 from __future__ import annotations
 
@@ -175,3 +176,19 @@ def _migrate_to(url: str, revision: str) -> None:
             command.upgrade(config, revision)
     finally:
         database.dispose()
+
+
+def test_postgres_without_pg_dump_prints_the_recipe_and_fails(server, tmp_path):
+    # PATH without PostgreSQL's tools; the database is never reached before the tools are found.
+    env = into(
+        server.env,
+        tmp_path / "data",
+        PATH=str(tmp_path / "empty-bin"),
+        RUNNER_DATABASE_URL="postgresql+psycopg://ci@127.0.0.1:9/ci",
+    )
+    for command in ("backup", "restore"):
+        target = tmp_path / "pg.tar" if command == "backup" else server.data_dir / "runner.db"
+        message = refused(env, "db", command, str(target))
+        assert "pg_dump and pg_restore are not on PATH" in message, message
+        assert "pg_dump --format=custom" in message and "pg_restore --clean" in message
+    assert not (tmp_path / "pg.tar").exists()
