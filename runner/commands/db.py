@@ -89,5 +89,9 @@ def restore(file: Path, force: bool, data_dir: str | None, database_url: str | N
     )
     click.echo(
         f"restored {file} into the {done.database} database: {facts.builds} builds, {upgraded}; "
-        f"{facts.sealed_values} encrypted values decrypt with {done.key_note}"
+        + (
+            f"{facts.sealed_values} encrypted values decrypt with {done.key_note}"
+            if facts.sealed_values
+            else f"no encrypted values; key: {done.key_note}"
+        )
     )

@@ -102,8 +102,10 @@ def _pick_key(settings: Settings, opened: OpenedBackup) -> tuple[ServerKey, str]
     elif opened.key is not None:
         key = ServerKey(key_from_text(opened.key), False)
         note = f"the backup's key, written to {settings.data_path / KEY_FILE}"
-    else:
+    elif present.key is not None:
         key, note = present, f"{settings.data_path / KEY_FILE}"
+    else:
+        key, note = present, "no key (the server makes one at its first start)"
     expected = manifest.key_fingerprint
     if manifest.sealed_values and expected and key.fingerprint != expected:
         where = "none" if key.key is None else f"{note} (fingerprint {key.fingerprint})"
