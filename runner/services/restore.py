@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,9 @@ from runner.store.backup import (
 )
 from runner.store.crypto import KEY_FILE
 from runner.store.db import Database, private_dir, private_file
+
+# How long restore waits for other sessions on a PostgreSQL database to end before refusing.
+SESSIONS_GRACE_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,7 @@ def _restore_postgres(
     url = settings.effective_database_url()
     db = Database(url)
     try:
-        others = pg_backup.other_sessions(db)
+        others = _other_sessions_after_grace(db)
         if others:
             raise DataDirBusy(
                 f"{others} other sessions are connected to the database: stop every server "
@@ -173,6 +177,17 @@ def _restore_postgres(
     finally:
         db.dispose()
     return opened.manifest.revision, facts
+
+
+def _other_sessions_after_grace(db: Database) -> int:
+    """Other sessions on ``db``'s database, once those of a server stopped a moment ago had
+    the time to end (PostgreSQL ends a backend shortly after its client has gone)."""
+    deadline = time.monotonic() + SESSIONS_GRACE_SECONDS
+    while True:
+        others = pg_backup.other_sessions(db)
+        if not others or time.monotonic() >= deadline:
+            return others
+        time.sleep(0.2)
 
 
 def _check_key_of(db: Database, key: ServerKey, settings: Settings) -> None:

@@ -1,7 +1,8 @@
 """`runner db backup` of a running server on PostgreSQL (through pg_dump) and `runner db restore`
 (through pg_restore) into a new database and data directory: a server there shows the builds,
 step statuses and logs of the first, its secret decrypts and is masked in a new build; and the
-restore refuses while a server is connected to the target database."""
+restore refuses while a server is connected to the target database, and without --force over
+a database that holds tables."""
 
 from __future__ import annotations
 
@@ -88,3 +89,8 @@ def test_postgres_backup_restores_into_a_new_database(
         assert "password ******" in hello and "secret decrypted" in hello, hello
     finally:
         second.stop()
+
+    message = refused(target, "db", "restore", str(backup))
+    assert "the database holds tables already: give --force" in message, message
+    out = passed(target, "db", "restore", "--force", str(backup))
+    assert "1 builds" in out, out  # build 2, made after the backup, is gone again
