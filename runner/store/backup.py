@@ -15,6 +15,7 @@ which is how a copy comes back "database disk image is malformed".
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -79,7 +80,7 @@ class Manifest:
     created: str = ""
 
     def to_json(self) -> bytes:
-        body = {"format": FORMAT, "version": FORMAT_VERSION, **self.__dict__}
+        body = {"format": FORMAT, "version": FORMAT_VERSION, **dataclasses.asdict(self)}
         return json.dumps(body, indent=2).encode()
 
 
@@ -178,13 +179,14 @@ def check_key(db: Database, cipher: Cipher | None) -> int:
     """Decrypt every encrypted value of ``db`` with ``cipher``; how many there were.
     ``KeyMismatch`` when one does not decrypt, or when there are some and no key."""
     sealed = _sealed_values(db)
-    if sealed and cipher is None:
+    if not sealed:
+        return 0
+    if cipher is None:
         raise KeyMismatch(
             f"the database holds {len(sealed)} encrypted values and there is no key for them"
         )
     for where, token in sealed:
         try:
-            assert cipher is not None
             cipher.decrypt(token)
         except RunnerError:
             raise KeyMismatch(
