@@ -30,6 +30,7 @@ COMMAND_MODULES = {
     "events": "runner.commands.events",
     "login": "runner.commands.login",
     "logout": "runner.commands.login",
+    "db": "runner.commands.db",
 }
 
 

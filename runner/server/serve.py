@@ -138,5 +138,12 @@ class RunnerApplication(BaseApplication):
 
 def serve(settings: Settings) -> None:
     """Serve until stopped by a signal."""
+    from runner.data_lock import DataDirBusy, server_lock
+
     tune_malloc()  # before gunicorn forks the worker, which inherits it
-    RunnerApplication(settings).run()
+    # Held by the worker too (inherited): `runner db restore` refuses while either lives.
+    try:
+        with server_lock(settings.data_path):
+            RunnerApplication(settings).run()
+    except DataDirBusy as exc:
+        raise SystemExit(f"Error: {exc}") from None
