@@ -6,6 +6,8 @@
 - :class:`LocalRepo`: a bare git repository standing in for the forge, and a working copy that
   commits and pushes to it (cloned over ``file://``).
 - :func:`github_push`: the headers and body of a signed GitHub push webhook.
+- :class:`Balancer` (from :mod:`runner.testing_balancer`): a TCP load balancer in front of
+  several servers, skipping one that was killed.
 - From :mod:`runner.testing_session`: the session's id and Docker label, copies of a migrated
   template database, and settings with cheap password hashing for in-process applications.
 
@@ -33,6 +35,7 @@ from typing import Any
 
 import requests
 
+from runner.testing_balancer import Balancer
 from runner.testing_session import (
     CHEAP_PASSWORD_HASH,
     SESSION_ENV,
@@ -50,6 +53,7 @@ __all__ = [
     "SESSION_ENV",
     "TEST_LABEL",
     "AgentProcess",
+    "Balancer",
     "LocalRepo",
     "ServerProcess",
     "app_settings",
@@ -233,6 +237,12 @@ class ServerProcess:
         """SIGTERM and wait (the server finishes what it was doing), SIGKILL after 30 s."""
         _stop(self.proc)
 
+    def kill(self) -> None:
+        """kill -9 of the server's group (gunicorn and its worker): no cleanup, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
     def _move_to(self, port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -333,8 +343,10 @@ class AgentProcess:
     """A `runner agent` subprocess working for ``server``, with its own data directory.
 
     ``token`` defaults to a new agent token named ``name``, registered with ``labels`` and
-    ``capacity``; both are also passed as options when given. Call :meth:`start` (again after
-    :meth:`stop` or :meth:`kill` to bring the same agent back).
+    ``capacity``; both are also passed as options when given. The agent talks to
+    ``server_url`` when given (a :class:`Balancer` in front of several servers), else to the
+    server's. Call :meth:`start` (again after :meth:`stop` or :meth:`kill` to bring the same
+    agent back).
     """
 
     def __init__(
@@ -348,6 +360,7 @@ class AgentProcess:
         capacity: int | None = None,
         engine_labels: str = "",
         extra_env: dict[str, str] | None = None,
+        server_url: str = "",
     ):
         self.server = server
         self.name = name
@@ -363,7 +376,8 @@ class AgentProcess:
         self.token = token
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.args = ["agent", "--server", server.url, "--token", self.token, "--name", name]
+        url = server_url or server.url  # e.g. a Balancer's in front of several servers
+        self.args = ["agent", "--server", url, "--token", self.token, "--name", name]
         if labels is not None:
             self.args += ["--labels", labels]
         if capacity is not None:

@@ -16,7 +16,7 @@ import uuid
 import pytest
 import requests
 
-from runner.testing import AgentProcess, LocalRepo, ServerProcess, github_push
+from runner.testing import AgentProcess, Balancer, LocalRepo, ServerProcess, github_push
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 
@@ -320,3 +320,35 @@ def test_three_servers_and_fifty_agents_drain_two_thousand_stages_each_claimed_o
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+def test_a_server_killed_mid_build_loses_nothing_the_agent_goes_on_through_the_other(
+    pair, tmp_path
+):
+    balancer = Balancer([pair.a.port, pair.b.port])
+    agent = AgentProcess(
+        pair.a, tmp_path / "agent", f"agent-{uuid.uuid4().hex[:6]}", server_url=balancer.url
+    )
+    agent.start()
+    try:
+        number = pair.push(
+            pair.b, ['for i in $(seq 1 60); do echo "line $i"; sleep 0.5; done'], "killed"
+        )
+
+        def printed_some(build: dict) -> bool:
+            if not (build["stages"] and build["stages"][0]["steps"][0]["status"] == "running"):
+                return False
+            log = pair.b.api("GET", f"/repos/{SLUG}/builds/{number}/logs/1/1", pair.token)
+            return "line 5\n" in log.text
+
+        pair.b.wait_build(SLUG, number, pair.token, printed_some, DEADLINE)
+        pair.a.kill()  # mid-step: the agent's next requests go to B through the balancer
+        build = pair.b.wait_build(SLUG, number, pair.token, timeout=300)
+        assert build["status"] == "success", (build, agent.log())
+        assert build["stages"][0]["attempts"] == 1, "the stage was taken back and run again"
+        log = pair.b.api("GET", f"/repos/{SLUG}/builds/{number}/logs/1/1", pair.token).text
+        printed = [line for line in log.splitlines() if line.startswith("line ")]
+        assert printed == [f"line {i}" for i in range(1, 61)], printed
+    finally:
+        agent.stop()
+        balancer.close()
