@@ -8,6 +8,8 @@
 - :func:`github_push`: the headers and body of a signed GitHub push webhook.
 - :class:`Balancer` (from :mod:`runner.testing_balancer`): a TCP load balancer in front of
   several servers, skipping one that was killed.
+- :func:`postgres_server` (from :mod:`runner.testing_postgres`): a real PostgreSQL server on
+  127.0.0.1 for the time of a ``with`` block, databases made and dropped on demand.
 - From :mod:`runner.testing_session`: the session's id and Docker label, copies of a migrated
   template database, and settings with cheap password hashing for in-process applications.
 
@@ -36,6 +38,7 @@ from typing import Any
 import requests
 
 from runner.testing_balancer import Balancer
+from runner.testing_postgres import PostgresServer, postgres_server
 from runner.testing_session import (
     CHEAP_PASSWORD_HASH,
     SESSION_ENV,
@@ -54,6 +57,7 @@ __all__ = [
     "TEST_LABEL",
     "AgentProcess",
     "Balancer",
+    "PostgresServer",
     "LocalRepo",
     "ServerProcess",
     "app_settings",
@@ -62,6 +66,7 @@ __all__ = [
     "git",
     "github_push",
     "migrated_sqlite",
+    "postgres_server",
     "run_cli",
     "session_id",
     "session_label",
