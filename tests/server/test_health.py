@@ -2,10 +2,12 @@
 PostgreSQL, `/readyz` answers 503 with a reason word while the database refuses connections,
 while a lock holds the probe's query past its timeout (one query in flight however many probes
 arrive) and while the schema is not at this server's head, and 200 again once each is over;
-`/healthz` answers 200 throughout. On SQLite, a schema behind the code is not ready either."""
+`/healthz` answers 200 throughout. On SQLite, a schema behind the code is not ready either;
+and all three answer while every long-poll place of the admission control is taken."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -157,3 +159,54 @@ def test_readyz_on_sqlite_is_503_while_the_schema_is_behind(tmp_path):
         finally:
             db.close()
         wait_ready(server, 200)
+
+
+def test_health_readiness_and_metrics_answer_while_every_long_poll_place_is_taken(tmp_path):
+    """The endpoints pass no admission gate: agents parked on every claim-wait place (and more
+    agents refused with 503) do not hold them up."""
+    extra = {"RUNNER_CLAIM_WAITS_MAX": "2", "RUNNER_WORKERS_THREADS": "4"}
+    with ServerProcess(tmp_path / "data", embedded_agent=False, extra_env=extra) as server:
+        tokens = [server.cli("user", "agent-token", f"parked-{i}").strip() for i in range(3)]
+        admin_token = server.token("admin")
+        stop = threading.Event()
+
+        def park(token: str) -> None:
+            while not stop.is_set():
+                requests.post(
+                    server.url + "/rpc/v1/claim",
+                    json={"timeout": 10},
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=60,
+                )
+
+        parked = [threading.Thread(target=park, args=(t,), daemon=True) for t in tokens[:2]]
+        for thread in parked:
+            thread.start()
+        try:
+            seen: list[int] = []
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and 503 not in seen:
+                resp = requests.post(
+                    server.url + "/rpc/v1/claim",
+                    json={"timeout": 1},
+                    headers={"Authorization": f"Bearer {tokens[2]}"},
+                    timeout=60,
+                )
+                seen.append(resp.status_code)
+            assert 503 in seen, f"a third agent was never refused a place: {seen}"
+            assert get(server, "/healthz").status_code == 200
+            ready = get(server, "/readyz")
+            assert ready.status_code == 200, ready.text
+            scraped = requests.get(
+                server.url + "/metrics",
+                headers={"Authorization": f"Bearer {admin_token}"},
+                timeout=30,
+            )
+            assert scraped.status_code == 200, scraped.text[:300]
+            assert 'runner_rpc_request_duration_seconds_count{call="claim",code="503"}' in (
+                scraped.text
+            )
+        finally:
+            stop.set()
+            for thread in parked:
+                thread.join(timeout=60)
