@@ -78,6 +78,7 @@ def test_both_answer_anyone_with_a_status_word_and_nothing_more(pg_server):
     health = get(pg_server, "/healthz")
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
+    wait_ready(pg_server, 200)  # a first check may outlast its timeout on a loaded machine
     ready = get(pg_server, "/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json() == {"status": "ready"}
