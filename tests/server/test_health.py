@@ -197,8 +197,7 @@ def test_health_readiness_and_metrics_answer_while_every_long_poll_place_is_take
                 seen.append(resp.status_code)
             assert 503 in seen, f"a third agent was never refused a place: {seen}"
             assert get(server, "/healthz").status_code == 200
-            ready = get(server, "/readyz")
-            assert ready.status_code == 200, ready.text
+            wait_ready(server, 200)
             scraped = requests.get(
                 server.url + "/metrics",
                 headers={"Authorization": f"Bearer {admin_token}"},
