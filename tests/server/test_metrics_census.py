@@ -1,12 +1,13 @@
-"""The census behind `/metrics` on a real SQLite database: pending stages are grouped by label
-set (whatever order the file wrote the labels in), builds and stages counted by status, the
-agents' load joined with their running stages; and however many label sets pipeline files ask
-for, the queue families show at most QUEUE_SERIES_MAX of them plus "(other)"."""
+"""The census behind `/metrics` on real SQLite and PostgreSQL databases: pending stages are
+grouped by label set (whatever order the file wrote the labels in), builds and stages counted by
+status, the agents' load joined with their running stages; and however many label sets pipeline
+files ask for, the queue families show at most QUEUE_SERIES_MAX of them plus "(other)"."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from runner.core import Build
@@ -14,7 +15,7 @@ from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
 from runner.server.metrics import metrics_of
 from runner.server.metrics_census import OTHER, QUEUE_SERIES_MAX
 from runner.services.agents import register_agent
-from runner.store import stage_from_spec
+from runner.store import Database, Stores, stage_from_spec
 from runner.store.census import CensusStore
 from tests.server.conftest import auth, user_token
 
@@ -59,6 +60,29 @@ def test_the_queue_is_grouped_by_label_set_and_builds_and_stages_by_status(store
     assert all(0 < q.oldest_created <= time.time() for q in census.queue())
     assert census.builds_by_status() == {"pending": 1}
     assert census.stages_by_status() == {"pending": 4}
+
+
+@pytest.mark.postgres
+def test_the_census_reads_the_same_on_postgresql(postgres_migrated_url):
+    database = Database(postgres_migrated_url)
+    try:
+        stores = Stores(database)
+        repo = stores.repos.create("acme/pg", forge="github", clone_url="file:///nonexistent")
+        queue_build(
+            stores, repo, [{"env": "prod", "os": "linux"}, {"os": "linux", "env": "prod"}, {}]
+        )
+        runner = register_agent(stores, "pg-agent", labels={}, capacity=2)
+        assert stores.stages.claim(runner) is not None  # the stage without labels
+        census = CensusStore(database)
+        groups = {tuple(sorted(q.labels.items())): q.count for q in census.queue()}
+        assert groups == {(("env", "prod"), ("os", "linux")): 2}
+        assert census.stages_by_status() == {"pending": 2, "running": 1}
+        assert census.builds_by_status() == {"running": 1}
+        loads = [(a.name, a.running, a.capacity) for a in census.agent_load()]
+        assert loads == [("pg-agent", 1, 2)]
+        assert census.revision()
+    finally:
+        database.dispose()
 
 
 def test_an_agent_running_a_stage_counts_it_against_its_capacity(stores, repo):
