@@ -116,6 +116,13 @@ class Metrics:
             ["status"],
             registry=registry,
         )
+        self.stages_taken_back = Counter(
+            "runner_stages_taken_back",
+            "Running stages taken from their agent: requeued or failed when its lease ran out, "
+            "timed_out by the server, handed_back by the agent itself.",
+            ["action"],
+            registry=registry,
+        )
         info = Gauge(
             "runner_server_info",
             "This server process: its version and process (host:pid); always 1.",

@@ -202,6 +202,7 @@ def handback(stage_id: int) -> ResponseReturnValue:
     stage = _owned_stage(stage_id)
     services = current_services()
     reason = text(_json(), "reason", limit=1000) or "its agent stopped"
-    services.stores.stages.requeue(stage.id, reason, actor=require_agent().name)
+    if services.stores.stages.requeue(stage.id, reason, actor=require_agent().name):
+        metrics_of(services).stages_taken_back.labels("handed_back").inc()
     services.wake_agents()
     return jsonify({"ok": True})
