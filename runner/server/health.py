@@ -12,7 +12,8 @@ Both are plain short requests: they pass no admission gate (``runner.server.admi
 read no session and need no CSRF token. ``/readyz`` keeps its answer for
 ``READY_CACHE_SECONDS`` and runs at most one database check at a time, however many probes
 arrive: a flood of anonymous probes costs the database at most one query per interval, and a
-database that hangs holds one thread, not one per probe.
+database that hangs holds one thread of its own; probes wait for the check no longer than its
+timeout and then answer at once, so they cannot take the request threads either.
 """
 
 from __future__ import annotations
@@ -73,21 +74,26 @@ class ReadinessProbe:
         self._answer: str | None = None
         self._answered_at = 0.0
         self._running: threading.Event | None = None
+        self._started_at = 0.0
 
     def check(self) -> str:
-        """The current answer: reused while fresh, else from one database check (shared with
-        every caller that asks meanwhile), or ``SLOW`` when it takes longer than the timeout."""
+        """The current answer: reused while fresh, else from one database check shared with
+        every caller meanwhile, or ``SLOW`` once that check has run longer than the timeout.
+        A caller waits at most until the shared check's timeout, so a hanging database holds
+        request threads for ``timeout`` seconds at most, then none."""
         with self._lock:
-            fresh = time.monotonic() - self._answered_at < self.cache_seconds
-            if self._answer is not None and fresh:
+            now = time.monotonic()
+            if self._answer is not None and now - self._answered_at < self.cache_seconds:
                 return self._answer
             done = self._running
             if done is None:
                 done = self._running = threading.Event()
+                self._started_at = now
                 threading.Thread(
                     target=self._run, args=(done,), name="readiness-check", daemon=True
                 ).start()
-        if not done.wait(self.timeout):
+            left = self._started_at + self.timeout - now
+        if left <= 0 or not done.wait(left):
             return SLOW
         with self._lock:
             return self._answer if self._answer is not None else SLOW
