@@ -66,6 +66,9 @@ class Settings:
     # extra labels on every container, volume and network the agent creates (tests, accounting)
     agent_engine_labels: dict[str, str] = field(default_factory=dict)
     agent_shutdown: str = "finish"  # finish or handback
+    # metrics (runner/server/metrics.py): a Bearer token Prometheus scrapes ``/metrics`` with,
+    # at least 16 characters; empty: only server admins' API tokens may read them.
+    metrics_token: str = ""
 
     @property
     def data_path(self) -> Path:

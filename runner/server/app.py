@@ -2,10 +2,11 @@
 
 ``create_app(settings)`` opens and migrates the database, creates the admin on first start,
 builds the ``Services`` (stores, live log, triggerer, queue wake-up, scheduler) and registers
-the blueprints: hooks (``/hook``), the REST API (``/api/v1``), the agent RPC (``/rpc/v1``) and the
-web UI (``/``). Errors become JSON in one place (``runner.server.errors``). Every response carries
-the security headers of ``_security_headers``; the session cookie is ``Secure`` when the server's
-public URL is https.
+the blueprints: hooks (``/hook``), the REST API (``/api/v1``), the agent RPC (``/rpc/v1``), the
+web UI (``/``), and ``/metrics``, ``/healthz`` and ``/readyz`` (``runner.server.metrics``,
+``runner.server.health``). Errors become JSON in one place (``runner.server.errors``). Every
+response carries the security headers of ``_security_headers``; the session cookie is ``Secure``
+when the server's public URL is https.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, start_background: bool = True) -> Flask:
     app.after_request(_security_headers)
     register_error_handlers(app)
     _register_blueprints(app)
+    _init_metrics(app, services)
     if start_background:
         services.scheduler = _start_scheduler(app, services)
         _start_change_watcher(app, services)
@@ -107,10 +109,14 @@ def _start_change_watcher(app: Flask, services: Services) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from runner.server.api import api_bp
+    from runner.server.health import health_bp
     from runner.server.hooks import hooks_bp
+    from runner.server.metrics import metrics_bp
     from runner.server.rpc import rpc_bp
     from webui import webui_bp
 
+    app.register_blueprint(health_bp)
+    app.register_blueprint(metrics_bp)
     app.register_blueprint(hooks_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(rpc_bp, url_prefix="/rpc/v1")
@@ -131,6 +137,16 @@ def _security_headers(response: Response) -> Response:
     if request.path.startswith(_NO_STORE_PREFIXES):
         headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def _init_metrics(app: Flask, services: Services) -> None:
+    """``/metrics`` reads the store, webhook and RPC requests are timed (``metrics``); the
+    readiness probe of ``/readyz`` knows the newest migration (``health``)."""
+    from runner.server.health import probe_of
+    from runner.server.metrics import init_metrics
+
+    init_metrics(app, services)
+    probe_of(services)  # reads the migration scripts once, at start rather than at a probe
 
 
 def _make_triggerer(services: Services) -> Triggerer:

@@ -18,6 +18,7 @@ from runner.pipeline.payload import BuildRef, RepoRef, StagePayload, StageRef, S
 from runner.pipeline.registry_auth import RegistryAuth, image_host, needed, pull_secret_auths
 from runner.pipeline.spec import BuildContext, SecretRef, StepSpec
 from runner.pipeline.trust import FORK, is_plugin, stage_trust
+from runner.server.metrics import metrics_of
 from runner.server.services import Services
 from runner.server.status import status_reporter
 from runner.services.agents import subject
@@ -38,6 +39,7 @@ def claimed(services: Services, stage: Stage) -> StagePayload:
     # the whole build (every stage's spec) once per claim, for nothing to send.
     if build.started == stage.started:
         status_reporter(services).build_changed(build.id)
+    metrics_of(services).observe_claim(stage)
     return payload(services, stage, build)
 
 
@@ -233,5 +235,6 @@ def update_step(services: Services, stage: Stage, step_id: int, data: dict[str, 
 def finish_stage(services: Services, stage: Stage, status: str, error: str) -> None:
     """Record the stage's end; dependents become claimable, so waiting agents are woken."""
     build = services.stores.stages.done(stage.id, status, error=error, agent_id=stage.agent_id)
+    metrics_of(services).stages_finished.labels(status).inc()
     services.wake_agents()
     status_reporter(services).build_changed(build.id)

@@ -42,6 +42,7 @@ from runner.errors import BadRequest, Forbidden
 from runner.server import claims
 from runner.server.agents import claim_identity
 from runner.server.auth import require_agent
+from runner.server.metrics import metrics_of
 from runner.server.rpc_fields import claim_request, record_id, seq_number, step_fields, text
 from runner.server.services import current_services
 from runner.store.stages import LEASE_LOST, LEASE_OK
@@ -159,10 +160,13 @@ def logs(step_id: int) -> ResponseReturnValue:
     step_id = record_id(step_id, "step")
     seq = seq_number(request.args.get("seq"))
     data = request.get_data()
+    started = time.perf_counter()
     # The store checks, in the transaction that appends, that this agent holds the stage now:
     # an agent whose stage was requeued must not write into the next attempt's log.
-    if services.stores.logs.append(step_id, seq, data, agent_id=agent.id):
+    stored = services.stores.logs.append(step_id, seq, data, agent_id=agent.id)
+    if stored:
         services.livelog.publish(step_id, seq, data)
+    metrics_of(services).observe_log_write(len(data), time.perf_counter() - started, stored)
     return jsonify({"ok": True})
 
 
@@ -198,6 +202,7 @@ def handback(stage_id: int) -> ResponseReturnValue:
     stage = _owned_stage(stage_id)
     services = current_services()
     reason = text(_json(), "reason", limit=1000) or "its agent stopped"
-    services.stores.stages.requeue(stage.id, reason, actor=require_agent().name)
+    if services.stores.stages.requeue(stage.id, reason, actor=require_agent().name):
+        metrics_of(services).stages_taken_back.labels("handed_back").inc()
     services.wake_agents()
     return jsonify({"ok": True})

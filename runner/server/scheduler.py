@@ -34,6 +34,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from runner.core import Build, Cron
 from runner.errors import RunnerError
 from runner.server.leases import StageAges, SteadyClock
+from runner.server.metrics import metrics_of
 from runner.server.status import status_reporter
 from runner.server.trigger import BuildSkipped
 from runner.services.crons import BadSchedule, next_run
@@ -219,11 +220,16 @@ class Scheduler:
                 f"(no heartbeat for {self.settings.lease_seconds}s)"
             )
             if policy == "requeue" and stage.attempts < MAX_ATTEMPTS:
-                handled += bool(stages.requeue(stage.id, reason, actor="lease-reaper"))
+                done = bool(stages.requeue(stage.id, reason, actor="lease-reaper"))
+                action = "requeued"
             else:
                 if policy == "requeue":
                     reason += f"; gave up after {stage.attempts} attempts"
-                handled += stages.fail(stage.id, reason, actor="lease-reaper") is not None
+                done = stages.fail(stage.id, reason, actor="lease-reaper") is not None
+                action = "failed"
+            if done:
+                metrics_of(self.services).stages_taken_back.labels(action).inc()
+            handled += done
         return handled
 
     def _time_out(self, now: float, mono: float) -> int:
@@ -242,7 +248,9 @@ class Scheduler:
             reason = (
                 f"timed out after {stage.timeout}s (ended by the server: its agent did not stop it)"
             )
-            handled += stages.time_out(stage.id, reason, actor="timeout") is not None
+            if stages.time_out(stage.id, reason, actor="timeout") is not None:
+                metrics_of(self.services).stages_taken_back.labels("timed_out").inc()
+                handled += 1
         return handled
 
     def sync_statuses(self) -> None:

@@ -47,6 +47,7 @@ from runner.pipeline.lookup import PIPELINE_FILE_ORDER, select_pipeline_files
 from runner.pipeline.spec import BuildContext
 from runner.pipeline.trust import FORK, guarded, route_refusal, trust_class
 from runner.server.compile_worker import compile_worker, read_declarations, reading_untrusted
+from runner.server.metrics import metrics_of
 from runner.server.status import StatusReporter, status_reporter
 from runner.services.events import new_build_entry
 from runner.store.builds import carried_stage, stage_from_spec
@@ -131,6 +132,7 @@ class Triggerer:
                 self.stores.builds.release_number(repo.id, number)
                 raise
         self.status.build_changed(build)
+        metrics_of(self.services).builds_created.labels(origin).inc()
         if build.status != ERROR:
             self.services.wake_agents()
         return build

@@ -115,6 +115,9 @@ def _endpoints(build_number: int, token_id: int):
         ("PUT", f"{repo}/webhook", lambda: {}, "owner"),
         ("POST", f"{repo}/crons/nothing/run", None, "write"),
         ("DELETE", f"{repo}/purge", None, "admin"),
+        # Prometheus metrics reveal every repository's activity: server admins only (or the
+        # metrics_token setting, unset here).
+        ("GET", "/metrics", None, "admin"),
     ]
 
 
