@@ -227,18 +227,6 @@ class LogStore:
         *,
         max_bytes: int = PAGE_BYTES,
         max_chunks: int = _MAX_PAGE,
-    ) -> list[tuple[int, bytes]]:
-        """``timed_page`` without the chunks' times, as ``(seq, data)``."""
-        chunks = self.timed_page(step_id, after, max_bytes=max_bytes, max_chunks=max_chunks)
-        return [(seq, data) for seq, data, _elapsed in chunks]
-
-    def timed_page(
-        self,
-        step_id: int,
-        after: int = -1,
-        *,
-        max_bytes: int = PAGE_BYTES,
-        max_chunks: int = _MAX_PAGE,
     ) -> list[TimedChunk]:
         """The next chunks with ``seq > after``, in order, as ``(seq, data, elapsed_ms)``: at
         most ``max_chunks``, and no more once ``max_bytes`` are reached (the chunk that reaches
@@ -279,12 +267,12 @@ class LogStore:
         """Every chunk with ``seq > after`` as ``(seq, data, elapsed_ms)``, in order, however
         many there are.
 
-        Chunks are fetched a ``timed_page`` per query, each in its own short transaction (so a
+        Chunks are fetched a ``page`` per query, each in its own short transaction (so a
         slow reader holds no lock, and a log still being written is followed to where it is
         now); a page holds about ``page_bytes``, whatever the size of the log.
         """
         while True:
-            page = self.timed_page(step_id, after, max_bytes=page_bytes)
+            page = self.page(step_id, after, max_bytes=page_bytes)
             if not page:
                 return
             yield from page

@@ -160,6 +160,7 @@ class LogView {
       }
       this.dropOlder();
     }
+    this.pruneMarks(); // also while a window is shown and the tail only queues
     if (!this.scheduled) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
