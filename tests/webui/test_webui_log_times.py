@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 SLUG = "acme/times"
 PASSWORD = "admin-pass-1"
 DEADLINE = 60_000  # ms, for what a loaded machine may be slow to show
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 A_THEN_B = [
     "echo a",
     "sleep 3",
@@ -212,6 +213,7 @@ def test_times_show_beside_a_running_steps_lines_and_survive_a_reload(site, runn
         )
         fresh = f"tick {last_tick(page)}"
         assert TIME.match(wait_row_time(page, fresh)["text"]), fresh
+        page.locator("#log-panel").screenshot(path=str(SHOTS / "build-log-times.png"))
 
         problems = serious_axe(page)
         page.emulate_media(color_scheme="dark")
