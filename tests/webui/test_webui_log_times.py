@@ -20,7 +20,8 @@ from runner.testing import LocalRepo, github_push
 from tests.fixtures.browser import chromium as launch_chromium
 from tests.fixtures.browser import log_in
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+# Beside the browser-heavy modules, one after another (see test_webui_live.py).
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("chromium-heavy")]
 
 SLUG = "acme/times"
 PASSWORD = "admin-pass-1"
@@ -39,8 +40,12 @@ class Site:
     """A server with its agent and a repository whose builds are made by webhooks."""
 
     def __init__(self, root: Path):
+        # Two slots: the module's running build keeps one until the module ends.
         self.server = testing.ServerProcess(
-            root / "data", admin_password=PASSWORD, agent_name=f"times-{uuid.uuid4().hex[:8]}"
+            root / "data",
+            admin_password=PASSWORD,
+            capacity=2,
+            agent_name=f"times-{uuid.uuid4().hex[:8]}",
         )
         self.server.start()
         self.repo = LocalRepo(root)
