@@ -37,14 +37,18 @@ def _times(stores, step_id):
     return [(seq, ms) for seq, _data, ms in stores.logs.iter_timed(step_id)]
 
 
-def test_the_agents_stamp_is_stored_and_a_resend_keeps_the_first(client, stores, claimed):
+def test_the_agents_stamp_is_stored_and_live_and_a_resend_keeps_the_first(
+    client, stores, services, claimed
+):
     _build, step_id, _stage, agent = claimed
-    assert _upload(client, agent, step_id, 0, b"a\n", 1200).status_code == 200
-    assert _upload(client, agent, step_id, 0, b"a\n", 9999).status_code == 200  # a resend
+    with services.livelog.subscribe(step_id, timeout=0.1) as live:
+        assert _upload(client, agent, step_id, 0, b"a\n", 1200).status_code == 200
+        assert _upload(client, agent, step_id, 0, b"a\n", 9999).status_code == 200  # a resend
+        assert live.drain() == [(0, ["a"], 1200)]  # the resend stored nothing, sent nothing
     assert _times(stores, step_id) == [(0, 1200)]
 
 
-def test_a_batch_without_a_stamp_gets_the_servers(client, stores, claimed):
+def test_a_batch_without_a_stamp_gets_the_servers(client, stores, services, claimed):
     _build, step_id, stage_id, agent = claimed
     assert _upload(client, agent, step_id, 0, b"before the start is known\n").status_code == 200
     started = time.time() - 5
@@ -55,9 +59,13 @@ def test_a_batch_without_a_stamp_gets_the_servers(client, stores, claimed):
     )
     assert update.status_code == 200
     assert _upload(client, agent, step_id, 1, b"old agent\n").status_code == 200
-    (_seq0, unknown), (_seq1, stamped) = _times(stores, step_id)
+    with services.livelog.subscribe(step_id, 1, timeout=0.1) as live:
+        assert _upload(client, agent, step_id, 2, b"old agent again\n").status_code == 200
+        (_seq, _lines, sent), *_ = live.drain()
+    (_s0, unknown), (_s1, stamped), (_s2, stored) = _times(stores, step_id)
     assert unknown is None
     assert stamped is not None and stamped >= 5000, stamped
+    assert sent == stored, "readers get the time the server stored"
 
 
 @pytest.mark.parametrize("bad", ["-1", "x", "1.5", "", " 7", str(MAX_ELAPSED_MS + 1), "٣"])
