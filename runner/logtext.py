@@ -28,6 +28,8 @@ _LINK_END = "\x1b]8;;\x1b\\"
 # so a log written to be expensive costs what a plain one does.
 STYLED_OVERWRITE_CHARS = 16 * 1024
 STYLED_OVERWRITE_BUDGET = 64 * 1024
+# A log chunk's time since its step started, in ms, is at most this (a 32-bit column: ~24.8 days).
+MAX_ELAPSED_MS = 2**31 - 1
 
 
 def split_lines(data: bytes | str) -> list[str]:

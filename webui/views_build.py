@@ -197,6 +197,7 @@ def log_tail(owner: str, name: str, number: int, step_id: int) -> ResponseReturn
         first_line=tail.first_line,
         total_lines=tail.total_lines,
         truncated=tail.truncated,
+        times=tail.times,
         cut_lines=tail.first_line - 1,
         cut_bytes=step.log_cut_bytes,
         last_seq=tail.last_seq,

@@ -9,21 +9,30 @@ away), the writing thread blocks: memory stays bounded and no line is dropped.
 
 The per-line path is an append to a ``deque`` (atomic, no lock) and a length check: a step
 printing millions of lines must not pay for a lock per line.
+
+Each chunk carries its time: the milliseconds from the step's start (when its sink was made,
+just as the executor starts the step) to when the shipper gathered the chunk's lines, on this
+agent's monotonic clock, so a skew between the agent's and the server's clocks does not matter.
+That is one clock reading per batch, not per line: every line of a chunk has the chunk's time,
+at most about ``interval`` after the line was printed while the server keeps up. A resend of
+a chunk carries the time it was stamped with.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
 from runner.agent.rpc_client import RpcRefused, RpcUnavailable
+from runner.logtext import MAX_ELAPSED_MS
 from runner.retry import retry
 
 log = logging.getLogger(__name__)
 
-Upload = Callable[[int, int, bytes], None]
+Upload = Callable[[int, int, bytes, int], None]  # (step id, seq, data, elapsed ms)
 
 # Bytes of one chunk at most: under the server's smallest request body limit (8 MiB), since a
 # refused chunk would be lost. A batch of long lines beyond it goes as several chunks.
@@ -45,15 +54,22 @@ def _split(lines: list[str]) -> list[bytes]:
     return [("\n".join(part) + "\n").encode("utf-8", "replace") for part in parts]
 
 
-class _StepBuffer:
-    __slots__ = ("lines", "seq", "closed", "inflight", "kicked")
+def elapsed_ms(started: float, now: float) -> int:
+    """Milliseconds from ``started`` to ``now`` (monotonic seconds), within what the server
+    takes."""
+    return min(MAX_ELAPSED_MS, max(0, int((now - started) * 1000)))
 
-    def __init__(self) -> None:
+
+class _StepBuffer:
+    __slots__ = ("lines", "seq", "closed", "inflight", "kicked", "started")
+
+    def __init__(self, started: float) -> None:
         self.lines: deque[str] = deque()
         self.seq = 0
         self.closed = False
         self.inflight = 0
         self.kicked = False
+        self.started = started  # the step's start on the shipper's clock
 
 
 class LogShipper:
@@ -61,7 +77,8 @@ class LogShipper:
 
     ``sink(step_id)`` may be called from any thread; each returned sink must be fed by one
     thread at a time (the executor runs one step per thread). ``close_step`` and ``close`` wait
-    for the uploads.
+    for the uploads. ``clock`` (monotonic seconds) times the chunks from the step's first
+    ``sink`` call.
     """
 
     def __init__(
@@ -71,8 +88,10 @@ class LogShipper:
         interval: float = 0.05,
         max_lines: int = 20_000,
         backlog_lines: int = 500_000,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._upload = upload
+        self._clock = clock
         self._interval = interval
         self._max_lines = max_lines
         self._backlog_lines = backlog_lines
@@ -83,9 +102,12 @@ class LogShipper:
         self._thread.start()
 
     def sink(self, step_id: int) -> Callable[[str], None]:
-        """The per-line sink of one step. Lines arrive without their newline."""
+        """The per-line sink of one step. Lines arrive without their newline. The first call
+        for a step is the step's start, from which its chunks are timed."""
         with self._cond:
-            buf = self._buffers.setdefault(step_id, _StepBuffer())
+            buf = self._buffers.get(step_id)
+            if buf is None:
+                buf = self._buffers[step_id] = _StepBuffer(self._clock())
         lines = buf.lines
         append = lines.append
         max_lines, backlog = self._max_lines, self._backlog_lines
@@ -135,18 +157,22 @@ class LogShipper:
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def _take(self) -> list[tuple[_StepBuffer, int, int, bytes]]:
+    def _take(self) -> list[tuple[_StepBuffer, int, int, bytes, int]]:
         batches = []
+        now = None  # the time of every line gathered now, read once lines are found
         for step_id, buf in self._buffers.items():
             count = len(buf.lines)
             if not count:
                 continue
+            if now is None:
+                now = self._clock()
+            elapsed = elapsed_ms(buf.started, now)
             pop = buf.lines.popleft
             lines = [pop() for _ in range(count)]
             data = ("\n".join(lines) + "\n").encode("utf-8", "replace")
             chunks = [data] if len(data) <= MAX_CHUNK_BYTES else _split(lines)
             for chunk in chunks:
-                batches.append((buf, step_id, buf.seq, chunk))
+                batches.append((buf, step_id, buf.seq, chunk, elapsed))
                 buf.seq += 1
                 buf.inflight += 1
             buf.kicked = False
@@ -164,8 +190,8 @@ class LogShipper:
                     self._cond.wait_for(self._urgent, self._interval)
                 batches = self._take()
                 stopping = self._stopping
-            for buf, step_id, seq, data in batches:
-                self._send(step_id, seq, data)
+            for buf, step_id, seq, data, elapsed in batches:
+                self._send(step_id, seq, data, elapsed)
                 with self._cond:
                     buf.inflight -= 1
                     self._cond.notify_all()
@@ -174,10 +200,10 @@ class LogShipper:
                     if not any(b.lines for b in self._buffers.values()):
                         return
 
-    def _send(self, step_id: int, seq: int, data: bytes) -> None:
+    def _send(self, step_id: int, seq: int, data: bytes, elapsed: int) -> None:
         try:
             retry(
-                lambda: self._upload(step_id, seq, data),
+                lambda: self._upload(step_id, seq, data, elapsed),
                 retry_on=RpcUnavailable,
                 on_retry=lambda exc, delay: log.warning(
                     "log upload failed, retrying in %.1fs: %s", delay, exc

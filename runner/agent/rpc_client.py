@@ -82,11 +82,12 @@ class RpcClient:
         """Report a step's status, exit code, times or error."""
         self._post(f"/stages/{stage_id}/steps/{step_id}", json=fields)
 
-    def upload_logs(self, step_id: int, seq: int, data: bytes) -> None:
-        """Upload one batch of log lines (newline-terminated UTF-8) as chunk ``seq``."""
+    def upload_logs(self, step_id: int, seq: int, data: bytes, elapsed_ms: int) -> None:
+        """Upload one batch of log lines (newline-terminated UTF-8) as chunk ``seq``, gathered
+        ``elapsed_ms`` after the step started."""
         self._post(
             f"/steps/{step_id}/logs",
-            params={"seq": seq},
+            params={"seq": seq, "elapsed_ms": elapsed_ms},
             data=data,
             headers={"Content-Type": "text/plain; charset=utf-8"},
             timeout=max(self.timeout, 30),

@@ -207,9 +207,9 @@ class ClusterSignals:
     def _deliver_chunk(self, step_id: int, seq: int) -> None:
         if not self._livelog.subscribers(step_id):
             return  # nobody here follows the step: nothing to read
-        for found, data in self._stores.logs.page(step_id, seq - 1, max_chunks=1):
+        for found, data, elapsed_ms in self._stores.logs.page(step_id, seq - 1, max_chunks=1):
             if found == seq:
-                self._livelog.publish_here(step_id, seq, data)
+                self._livelog.publish_here(step_id, seq, data, elapsed_ms)
 
     def _wake_everything(self) -> None:
         self._queue.notify()

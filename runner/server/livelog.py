@@ -20,7 +20,7 @@ from runner.logtext import split_lines
 MAX_BUFFERED_CHUNKS = 512
 MAX_BUFFERED_BYTES = 2 * 1024 * 1024
 
-Item = tuple[int, list[str]]
+Item = tuple[int, list[str], int | None]  # (seq, lines, the chunk's ms since the step started)
 
 
 def _as_lines(data: bytes | str | Iterable[str]) -> list[str]:
@@ -34,10 +34,10 @@ def _as_lines(data: bytes | str | Iterable[str]) -> list[str]:
 class Subscription:
     """The live chunks of one step for one reader, from ``LiveLog.subscribe``.
 
-    Iterating yields ``(seq, lines)`` in the order published, skipping ``seq <= after``, and
-    ``None`` whenever ``timeout`` seconds pass without a chunk (time for a keep-alive). Iteration
-    ends after ``close()`` or ``LiveLog.end(step_id)`` once the buffer is drained. Consume it from
-    one thread; ``close`` may come from any.
+    Iterating yields ``(seq, lines, elapsed_ms)`` in the order published, skipping
+    ``seq <= after``, and ``None`` whenever ``timeout`` seconds pass without a chunk (time for a
+    keep-alive). Iteration ends after ``close()`` or ``LiveLog.end(step_id)`` once the buffer
+    is drained. Consume it from one thread; ``close`` may come from any.
     """
 
     def __init__(
@@ -56,23 +56,23 @@ class Subscription:
         self.dropped = 0  # chunks dropped because the reader was slow
         self._hub = hub
         self._cond = threading.Condition()
-        self._items: deque[tuple[int, list[str], int]] = deque()
+        self._items: deque[tuple[Item, int]] = deque()  # (item, its size in characters)
         self._bytes = 0
         self._max_chunks = max_chunks
         self._max_bytes = max_bytes
         self._ended = False
         self._wake = wake
 
-    def _push(self, seq: int, lines: list[str], size: int) -> None:
+    def _push(self, item: Item, size: int) -> None:
         with self._cond:
-            if self._ended or seq <= self.after:
+            if self._ended or item[0] <= self.after:
                 return
-            self._items.append((seq, lines, size))
+            self._items.append((item, size))
             self._bytes += size
             while len(self._items) > 1 and (
                 len(self._items) > self._max_chunks or self._bytes > self._max_bytes
             ):
-                _seq, _lines, old = self._items.popleft()
+                _item, old = self._items.popleft()
                 self._bytes -= old
                 self.dropped += 1
             self._cond.notify()
@@ -96,7 +96,7 @@ class Subscription:
         """The chunks buffered now, oldest first, without waiting (for a reader that waits on
         its own ``wake`` for several subscriptions at once)."""
         with self._cond:
-            items = [(seq, lines) for seq, lines, _size in self._items]
+            items = [item for item, _size in self._items]
             self._items.clear()
             self._bytes = 0
             if items:
@@ -127,10 +127,10 @@ class Subscription:
                 if left <= 0:
                     return None
                 self._cond.wait(left)
-            seq, lines, size = self._items.popleft()
+            item, size = self._items.popleft()
             self._bytes -= size
-            self.after = seq
-            return seq, lines
+            self.after = item[0]
+            return item
 
 
 class LiveLog:
@@ -151,14 +151,27 @@ class LiveLog:
         # database: what is published or ended here is signalled to them.
         self.relay: Any = None
 
-    def publish(self, step_id: int, seq: int, lines: bytes | str | Iterable[str]) -> None:
-        """Hand chunk ``seq`` of the step (lines, or text/bytes split into lines) to readers,
-        here and (through ``relay``) in the other server processes."""
-        self.publish_here(step_id, seq, lines)
+    def publish(
+        self,
+        step_id: int,
+        seq: int,
+        lines: bytes | str | Iterable[str],
+        elapsed_ms: int | None = None,
+    ) -> None:
+        """Hand chunk ``seq`` of the step (lines, or text/bytes split into lines) and its time
+        since the step started to readers, here and (through ``relay``) in the other server
+        processes."""
+        self.publish_here(step_id, seq, lines, elapsed_ms)
         if self.relay is not None:
             self.relay.log_published(step_id, seq)
 
-    def publish_here(self, step_id: int, seq: int, lines: bytes | str | Iterable[str]) -> None:
+    def publish_here(
+        self,
+        step_id: int,
+        seq: int,
+        lines: bytes | str | Iterable[str],
+        elapsed_ms: int | None = None,
+    ) -> None:
         """Hand chunk ``seq`` of the step to this process's readers only."""
         with self._lock:
             targets = list(self._subscribers.get(step_id, ()))
@@ -166,8 +179,9 @@ class LiveLog:
             return
         lines = _as_lines(lines)
         size = sum(len(line) + 1 for line in lines)
+        item = (seq, lines, elapsed_ms)
         for subscription in targets:
-            subscription._push(seq, lines, size)
+            subscription._push(item, size)
 
     def subscribe(
         self,

@@ -19,8 +19,10 @@ Every field is checked for its type and range: a wrong one gets 400 with the rea
 - ``POST /stages/<id>/steps/<step_id>``: a step's status (running, success, failure...), and
   ``deploy``, what the step reported of its deployment (``runner.deploy_report``), written into
   the build's deployment record.
-- ``POST /steps/<step_id>/logs?seq=N``: a batch of log lines as a UTF-8 text body; idempotent
-  on (step, seq), so a resend after a lost answer never duplicates lines.
+- ``POST /steps/<step_id>/logs?seq=N&elapsed_ms=T``: a batch of log lines as a UTF-8 text body;
+  idempotent on (step, seq), so a resend after a lost answer never duplicates lines. ``T``
+  (optional) is the batch's time since the step started on the agent's clock; without it the
+  server stamps the batch with its own clock, from the step's recorded start.
 - ``POST /stages/<id>/done`` ``{"status", "error", "steps"}``: the stage ended; ``steps``
   (optional) carries step updates not sent on their own (``[{"id": step_id, "status", ...}]``),
   recorded first, in order.
@@ -43,8 +45,16 @@ from runner.server import claims
 from runner.server.agents import claim_identity
 from runner.server.auth import require_agent
 from runner.server.metrics import metrics_of
-from runner.server.rpc_fields import claim_request, record_id, seq_number, step_fields, text
+from runner.server.rpc_fields import (
+    claim_request,
+    elapsed_millis,
+    record_id,
+    seq_number,
+    step_fields,
+    text,
+)
 from runner.server.services import current_services
+from runner.store.logs import elapsed_since
 from runner.store.stages import LEASE_LOST, LEASE_OK
 
 rpc_bp = Blueprint("rpc", __name__)
@@ -159,13 +169,16 @@ def logs(step_id: int) -> ResponseReturnValue:
     services = current_services()
     step_id = record_id(step_id, "step")
     seq = seq_number(request.args.get("seq"))
+    elapsed = elapsed_millis(request.args.get("elapsed_ms"))
+    if elapsed is None:
+        elapsed = elapsed_since(services.stores.steps.get(step_id).started)
     data = request.get_data()
     started = time.perf_counter()
     # The store checks, in the transaction that appends, that this agent holds the stage now:
     # an agent whose stage was requeued must not write into the next attempt's log.
-    stored = services.stores.logs.append(step_id, seq, data, agent_id=agent.id)
+    stored = services.stores.logs.append(step_id, seq, data, agent_id=agent.id, elapsed_ms=elapsed)
     if stored:
-        services.livelog.publish(step_id, seq, data)
+        services.livelog.publish(step_id, seq, data, elapsed)
     metrics_of(services).observe_log_write(len(data), time.perf_counter() - started, stored)
     return jsonify({"ok": True})
 

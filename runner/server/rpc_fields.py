@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from runner.core import DONE_STATUSES, RUNNING
 from runner.deploy_report import ReportError, parse_report
 from runner.errors import BadRequest
+from runner.logtext import MAX_ELAPSED_MS
 from runner.services.agents import MAX_CAPACITY
 
 MAX_CLAIM_WAIT = 60.0  # a longer wait asked for is cut to this
@@ -95,6 +96,16 @@ def seq_number(raw: str | None) -> int:
     """The ``?seq=`` of a log upload: a whole number from 0."""
     if raw is None or not raw.isascii() or not raw.isdigit() or int(raw) > MAX_SEQ:
         raise BadRequest(f"a log upload needs ?seq=<whole number from 0 to {MAX_SEQ}>")
+    return int(raw)
+
+
+def elapsed_millis(raw: str | None) -> int | None:
+    """The optional ``?elapsed_ms=`` of a log upload: the chunk's time since its step started,
+    a whole number of milliseconds; None when absent (an agent from before it existed)."""
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_ELAPSED_MS:
+        raise BadRequest(f"elapsed_ms must be a whole number from 0 to {MAX_ELAPSED_MS}")
     return int(raw)
 
 

@@ -4,7 +4,8 @@ Lines are numbered from 1 over the stored log, as the tail and the live stream n
 (``runner.logtext.split_lines``: a chunk ends its last line, ``\\n`` ends a line inside one).
 When the size cap dropped the oldest chunks, the first chunk kept starts at line 1 again, as in
 the tail. Finding the chunk that holds a line counts the newlines of the chunks before it, read
-a few rows at a time; the chunks after it are read the same way, within a budget.
+a few rows at a time; the chunks after it are read the same way, within a budget. Lines come
+with their chunk's time (``elapsed_ms``), as marks in a range and per line in a search.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from runner.logtext import plain, split_lines
+from runner.store.logtail import Marks
 from runner.store.models import LogChunkRow
 
 _DATA_ROWS = 4  # chunks (each up to the RPC body limit) handed over at a time
@@ -32,14 +34,17 @@ class LogLines:
     lines: list[str]
     more: bool  # lines follow the last one returned
     cut: list[int] = field(default_factory=list)  # numbers of lines kept only in part
+    times: Marks = field(default_factory=list)  # (line, ms) where a time starts, as LogTail's
 
 
 @dataclass
 class LogMatch:
-    """One matching line: its number and an excerpt of its text (escapes removed)."""
+    """One matching line: its number, an excerpt of its text (escapes removed) and its time
+    since the step started (None when its chunk has none)."""
 
     line: int
     text: str
+    elapsed_ms: int | None = None
 
 
 @dataclass
@@ -59,7 +64,7 @@ def _locate(s: Session, step_id: int, line: int) -> tuple[int, int] | None:
     is several times faster here than SQLite's ``replace`` over the same blobs.
     """
     before = 0
-    for seq, data in _chunks_from(s, step_id, 0):
+    for seq, data, _elapsed in _chunks_from(s, step_id, 0):
         lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
         if before + lines >= line:
             return seq, before
@@ -67,16 +72,16 @@ def _locate(s: Session, step_id: int, line: int) -> tuple[int, int] | None:
     return None
 
 
-def _chunks_from(s: Session, step_id: int, seq: int) -> Iterator[tuple[int, bytes]]:
+def _chunks_from(s: Session, step_id: int, seq: int) -> Iterator[tuple[int, bytes, int | None]]:
     rows = s.execute(
-        select(LogChunkRow.seq, LogChunkRow.data)
+        select(LogChunkRow.seq, LogChunkRow.data, LogChunkRow.elapsed_ms)
         .where(LogChunkRow.step_id == step_id, LogChunkRow.seq >= seq)
         .order_by(LogChunkRow.seq)
         .execution_options(yield_per=_DATA_ROWS)
     )
     try:
-        for found, data in rows:
-            yield found, bytes(data or b"")
+        for found, data, elapsed in rows:
+            yield found, bytes(data or b""), elapsed
     finally:
         rows.close()
 
@@ -88,22 +93,24 @@ def read_lines(s: Session, step_id: int, first: int, count: int, max_chars: int)
     if where is None:
         return LogLines(first_line=first, lines=[], more=False)
     seq, number = where
-    out: list[str] = []
-    cut: list[int] = []
+    got = LogLines(first_line=first, lines=[], more=False)
     budget = max_chars
-    for _seq, data in _chunks_from(s, step_id, seq):
+    for _seq, data, elapsed in _chunks_from(s, step_id, seq):
         for line in split_lines(data):
             number += 1
             if number < first:
                 continue
-            if len(out) >= count or budget <= 0:
-                return LogLines(first_line=first, lines=out, more=True, cut=cut)
+            if len(got.lines) >= count or budget <= 0:
+                got.more = True
+                return got
             if len(line) > budget:
                 line = line[:budget] + "\u2026"
-                cut.append(number)
-            out.append(line)
+                got.cut.append(number)
+            if not got.times or got.times[-1][1] != elapsed:
+                got.times.append((number, elapsed))
+            got.lines.append(line)
             budget -= len(line)
-    return LogLines(first_line=first, lines=out, more=False, cut=cut)
+    return got
 
 
 def _lines_in(text: str) -> int:
@@ -140,7 +147,7 @@ def search_lines(
     found = 0
     read = 0
     deadline = time.monotonic() + max_seconds
-    for _seq, data in _chunks_from(s, step_id, seq):
+    for _seq, data, elapsed in _chunks_from(s, step_id, seq):
         if read >= max_bytes or time.monotonic() > deadline:
             return LogSearch(matches, found, max(number, after), complete=False)
         text = data.decode("utf-8", "replace")
@@ -159,5 +166,5 @@ def search_lines(
                 continue
             found += 1
             if len(matches) < limit:
-                matches.append(LogMatch(line=number, text=_excerpt(shown, at)))
+                matches.append(LogMatch(number, _excerpt(shown, at), elapsed))
     return LogSearch(matches, found, max(number, after), complete=True)

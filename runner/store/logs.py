@@ -3,10 +3,14 @@
 Each chunk has a per-step sequence number; ``(step_id, seq)`` is unique, so an agent that resends
 a batch after a timeout never duplicates lines. A per-step size cap drops the oldest chunks and
 counts what was cut in the step's ``log_cut_bytes``.
+
+A chunk carries ``elapsed_ms``: milliseconds from its step's start to when its lines were
+gathered, which is the time of each of its lines (None for chunks stored before it existed).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import bindparam, delete, func, select, update
@@ -17,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from runner.core import DONE_STATUSES, RUNNING
 from runner.errors import BadRequest, Forbidden, NotFound
+from runner.logtext import MAX_ELAPSED_MS
 from runner.store.convert import affected
 from runner.store.db import Database
 from runner.store.logread import LogLines, LogSearch, read_lines, search_lines
@@ -29,6 +34,8 @@ PAGE_BYTES = 1024 * 1024
 _MAX_PAGE = 1024
 _FETCH_ROWS = 4  # rows the database driver hands over at a time
 
+TimedChunk = tuple[int, bytes, int | None]  # (seq, data, elapsed_ms)
+
 
 def as_bytes(data: bytes | str | Iterable[str]) -> bytes:
     """A batch as bytes: bytes unchanged, text UTF-8, a list of lines one per line."""
@@ -37,6 +44,15 @@ def as_bytes(data: bytes | str | Iterable[str]) -> bytes:
     if isinstance(data, str):
         return data.encode("utf-8")
     return "".join(line if line.endswith("\n") else line + "\n" for line in data).encode("utf-8")
+
+
+def elapsed_since(started: float, now: float | None = None) -> int | None:
+    """A chunk's time stamped by the server for an agent that sends none: ``now`` minus the
+    step's start in ms, within the column's range; None while the start is not recorded."""
+    if not started:
+        return None
+    now = time.time() if now is None else now
+    return min(MAX_ELAPSED_MS, max(0, round((now - started) * 1000)))
 
 
 class LogStore:
@@ -57,6 +73,7 @@ class LogStore:
                 seq=bindparam("seq"),
                 data=bindparam("data"),
                 size=bindparam("size"),
+                elapsed_ms=bindparam("elapsed_ms"),
             )
             .on_conflict_do_nothing(index_elements=["step_id", "seq"])
             .returning(chunks.c.id)
@@ -88,8 +105,11 @@ class LogStore:
         data: bytes | str | Iterable[str],
         *,
         agent_id: int | None = None,
+        elapsed_ms: int | None = None,
     ) -> bool:
         """Store chunk ``seq`` of the step; False (and nothing stored) if it was there already.
+
+        ``elapsed_ms`` is the chunk's time since the step started (None: unknown).
 
         With ``agent_id``, the chunk is stored only while that agent holds the step's stage
         (running): an agent that lost its stage to a requeue gets ``Forbidden`` instead of
@@ -101,6 +121,8 @@ class LogStore:
         """
         if seq < 0:
             raise BadRequest(f"log sequence numbers start at 0, got {seq}")
+        if elapsed_ms is not None and not 0 <= elapsed_ms <= MAX_ELAPSED_MS:
+            raise BadRequest(f"a log chunk's time is 0 to {MAX_ELAPSED_MS} ms, not {elapsed_ms}")
         blob = as_bytes(data)
         cut = 0
         if len(blob) > self.cap_bytes:
@@ -115,10 +137,14 @@ class LogStore:
             with self.db.write_connection() as conn:
                 if agent_id is not None:
                     self._check_holder(conn, step_id, agent_id)
-                inserted = conn.execute(
-                    self._insert_chunk,
-                    {"step_id": step_id, "seq": seq, "data": blob, "size": len(blob)},
-                ).scalar()
+                row = {
+                    "step_id": step_id,
+                    "seq": seq,
+                    "data": blob,
+                    "size": len(blob),
+                    "elapsed_ms": elapsed_ms,
+                }
+                inserted = conn.execute(self._insert_chunk, row).scalar()
                 if inserted is None:
                     if conn.execute(self._step_exists, {"step_id": step_id}).first() is None:
                         raise NotFound(f"no step with id {step_id}")
@@ -201,26 +227,26 @@ class LogStore:
         *,
         max_bytes: int = PAGE_BYTES,
         max_chunks: int = _MAX_PAGE,
-    ) -> list[tuple[int, bytes]]:
-        """The next chunks with ``seq > after``, in order: at most ``max_chunks``, and no more
-        once ``max_bytes`` are reached (the chunk that reaches it is the last; a chunk is never
-        split here).
+    ) -> list[TimedChunk]:
+        """The next chunks with ``seq > after``, in order, as ``(seq, data, elapsed_ms)``: at
+        most ``max_chunks``, and no more once ``max_bytes`` are reached (the chunk that reaches
+        it is the last; a chunk is never split here).
 
         Rows are fetched a few at a time (a server-side cursor on PostgreSQL), so a page holds
         at most ``max_bytes`` plus a few chunks (each at most the RPC body limit) in memory.
         """
-        page: list[tuple[int, bytes]] = []
+        page: list[TimedChunk] = []
         total = 0
         with self.db.session() as s:
             rows = s.execute(
-                select(LogChunkRow.seq, LogChunkRow.data)
+                select(LogChunkRow.seq, LogChunkRow.data, LogChunkRow.elapsed_ms)
                 .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
                 .order_by(LogChunkRow.seq)
                 .limit(max_chunks)
                 .execution_options(yield_per=_FETCH_ROWS)
             )
-            for seq, data in rows:
-                page.append((seq, bytes(data)))
+            for seq, data, elapsed in rows:
+                page.append((seq, bytes(data), elapsed))
                 total += len(data)
                 if total >= max_bytes:
                     break
@@ -230,11 +256,20 @@ class LogStore:
     def iter_chunks(
         self, step_id: int, after: int = -1, *, page_bytes: int = PAGE_BYTES
     ) -> Iterator[tuple[int, bytes]]:
-        """Every chunk with ``seq > after`` as ``(seq, data)``, in order, however many there are.
+        """Every chunk with ``seq > after`` as ``(seq, data)``, in order (``iter_timed``
+        without the times)."""
+        for seq, data, _elapsed in self.iter_timed(step_id, after, page_bytes=page_bytes):
+            yield seq, data
 
-        Chunks are fetched a ``page`` per query, each in its own short transaction (so a slow
-        reader holds no lock, and a log still being written is followed to where it is now);
-        a page holds about ``page_bytes``, whatever the size of the log.
+    def iter_timed(
+        self, step_id: int, after: int = -1, *, page_bytes: int = PAGE_BYTES
+    ) -> Iterator[TimedChunk]:
+        """Every chunk with ``seq > after`` as ``(seq, data, elapsed_ms)``, in order, however
+        many there are.
+
+        Chunks are fetched a ``page`` per query, each in its own short transaction (so a
+        slow reader holds no lock, and a log still being written is followed to where it is
+        now); a page holds about ``page_bytes``, whatever the size of the log.
         """
         while True:
             page = self.page(step_id, after, max_bytes=page_bytes)

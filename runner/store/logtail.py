@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, LargeBinary, and_, case, cast, func, literal, select
@@ -33,6 +33,29 @@ class LogTail:
     total_lines: int
     last_seq: int | None  # resume the live stream after this chunk; None: no chunk stored
     truncated: bool = False  # lines[0] is only the end of a line longer than the byte budget
+    # (line number, ms since the step started or None): that line and the ones after it up to
+    # the next mark were printed then. The first mark is at ``first_line`` when there are lines.
+    times: list[tuple[int, int | None]] = field(default_factory=list)
+
+
+Marks = list[tuple[int, int | None]]
+
+
+def time_marks(first_line: int, chunks: list[tuple[int, int | None]], skip: int = 0) -> Marks:
+    """The marks of consecutive chunks given as ``(lines, elapsed_ms)`` whose first line is
+    number ``first_line``, leaving out their first ``skip`` lines: a mark where a chunk starts
+    with a time other than the one before it (and one at the first line kept)."""
+    marks: Marks = []
+    line = first_line
+    start = first_line + skip
+    for count, elapsed in chunks:
+        end = line + count
+        if count and end > start:
+            at = max(line, start)
+            if not marks or marks[-1][1] != elapsed:
+                marks.append((at, elapsed))
+        line = end
+    return marks
 
 
 def stored_size() -> ColumnElement[int]:
@@ -133,7 +156,7 @@ def read_tail(
     chunks = LogChunkRow
     last_seq = s.scalar(select(func.max(chunks.seq)).where(chunks.step_id == step_id))
     budget = max(1, max_bytes)
-    picked: list[list[str]] = []  # newest first
+    picked: list[tuple[list[str], int | None]] = []  # (lines, elapsed_ms), newest first
     count = 0
     oldest_seq: int | None = None
     prefix_lines = 0  # lines of the oldest chunk read that lie before the part read
@@ -161,21 +184,21 @@ def read_tail(
             budget -= size
         if fits:
             rows = s.execute(
-                select(chunks.seq, chunks.data)
+                select(chunks.seq, chunks.data, chunks.elapsed_ms)
                 .where(chunks.step_id == step_id, chunks.seq >= fits[-1], chunks.seq <= fits[0])
                 .order_by(chunks.seq.desc())
             )
-            for seq, data in rows:
+            for seq, data, elapsed in rows:
                 lines = _chunk_lines(bytes(data or b""))
-                picked.append(lines)
+                picked.append((lines, elapsed))
                 count += len(lines)
                 oldest_seq = seq
                 if count >= max_lines:
                     break
             rows.close()
         if part is not None and count < max_lines:
-            lines, prefix_lines, truncated = _part(s, postgres, step_id, *part)
-            picked.append(lines)
+            lines, prefix_lines, truncated, elapsed = _part(s, postgres, step_id, *part)
+            picked.append((lines, elapsed))
             count += len(lines)
             oldest_seq = part[0]
         below = sizes[-1][0]
@@ -184,40 +207,45 @@ def read_tail(
     if oldest_seq is None:
         return LogTail(lines=[], first_line=1, total_lines=0, last_seq=last_seq)
     before = _lines_before(s, postgres, step_id, oldest_seq, counts) + prefix_lines
-    lines = [line for chunk in reversed(picked) for line in chunk]
+    picked.reverse()
+    lines = [line for chunk, _elapsed in picked for line in chunk]
     skipped = max(0, len(lines) - max_lines)
     if skipped:
         lines = lines[skipped:]
         truncated = False
+    times = time_marks(before + 1, [(len(chunk), elapsed) for chunk, elapsed in picked], skipped)
     return LogTail(
         lines=lines,
         first_line=before + skipped + 1,
         total_lines=before + skipped + len(lines),
         last_seq=last_seq,
         truncated=truncated,
+        times=times,
     )
 
 
 def _part(
     s: Session, postgres: bool, step_id: int, seq: int, skip: int
-) -> tuple[list[str], int, bool]:
+) -> tuple[list[str], int, bool, int | None]:
     """The end of chunk ``seq`` after its first ``skip`` bytes: its whole lines, the number of
-    lines before them within the chunk, and whether the lines start with the end of a line
-    (only when no line of the part starts inside it)."""
+    lines before them within the chunk, whether the lines start with the end of a line (only
+    when no line of the part starts inside it), and the chunk's time."""
     where = (LogChunkRow.step_id == step_id, LogChunkRow.seq == seq)
     data = LogChunkRow.data
     # One byte before the part says whether the part starts a line.
-    piece, newlines = s.execute(
-        select(func.substr(data, skip), _newlines(postgres, func.substr(data, 1, skip))).where(
-            *where
-        )
+    piece, newlines, elapsed = s.execute(
+        select(
+            func.substr(data, skip),
+            _newlines(postgres, func.substr(data, 1, skip)),
+            LogChunkRow.elapsed_ms,
+        ).where(*where)
     ).one()
     piece = bytes(piece or b"")
     starts_line, rest = piece[:1] == b"\n", piece[1:]
     if starts_line:
-        return _chunk_lines(rest), int(newlines), False
+        return _chunk_lines(rest), int(newlines), False, elapsed
     end = rest.find(b"\n")
     if 0 <= end < len(rest) - 1:
         # The part starts inside a line: drop that line's end, the next line is whole.
-        return _chunk_lines(rest[end + 1 :]), int(newlines) + 1, False
-    return _chunk_lines(rest), int(newlines), True
+        return _chunk_lines(rest[end + 1 :]), int(newlines) + 1, False, elapsed
+    return _chunk_lines(rest), int(newlines), True, elapsed

@@ -187,6 +187,9 @@ class LogChunkRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)
+    # Milliseconds from the step's start to its lines (the agent's stamp of the batch); None
+    # for chunks stored before the column existed.
+    elapsed_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class SecretRow(Base):

@@ -22,11 +22,13 @@ class Recorder:
     def __init__(self, failures: int = 0):
         self.failures = failures
         self.calls: list[tuple[int, int, bytes]] = []
+        self.times: list[int] = []  # each call's elapsed ms, in order
         self.lock = threading.Lock()
 
-    def __call__(self, step_id: int, seq: int, data: bytes) -> None:
+    def __call__(self, step_id: int, seq: int, data: bytes, elapsed_ms: int) -> None:
         with self.lock:
             self.calls.append((step_id, seq, data))
+            self.times.append(elapsed_ms)
             if self.failures:
                 self.failures -= 1
                 raise RpcUnavailable("server away")
@@ -81,7 +83,7 @@ def test_writer_waits_when_the_backlog_is_full():
     release = threading.Event()
     delivered = []
 
-    def slow_upload(step_id, seq, data):
+    def slow_upload(step_id, seq, data, elapsed_ms):
         release.wait(30)
         delivered.append(data)
 
@@ -123,8 +125,8 @@ class FakeClient:
     def update_step(self, stage_id, step_id, fields):
         self.updates.append((step_id, dict(fields)))
 
-    def upload_logs(self, step_id, seq, data):
-        self.logs(step_id, seq, data)
+    def upload_logs(self, step_id, seq, data, elapsed_ms):
+        self.logs(step_id, seq, data, elapsed_ms)
 
     def stage_done(self, stage_id, status, error="", *, steps=None):
         for update in steps or []:

@@ -168,5 +168,5 @@ def test_the_stream_sends_a_progress_bar_as_one_line_stored_or_live(
         BASE.format(number=build.number) + "/stream", headers=auth(tokens["read"])
     ).get_data(as_text=True)
     assert "data: get done\ndata: next\n" in body and "\r" not in body
-    assert next(iter(subscription)) == (1, ["live ok"])
+    assert next(iter(subscription)) == (1, ["live ok"], None)
     subscription.close()

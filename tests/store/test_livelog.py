@@ -15,8 +15,8 @@ def test_subscribers_get_published_chunks_in_order():
     hub.publish(7, 1, b"c\nd\n")
     hub.publish(8, 0, ["other step"])
     hub.end(7)
-    assert list(first) == [(0, ["a", "b"]), (1, ["c", "d"])]
-    assert list(second) == [(1, ["c", "d"])]
+    assert list(first) == [(0, ["a", "b"], None), (1, ["c", "d"], None)]
+    assert list(second) == [(1, ["c", "d"], None)]
     assert hub.subscribers(7) == 0
 
 
@@ -25,7 +25,7 @@ def test_idle_subscription_yields_keepalive_none():
     with hub.subscribe(1, timeout=0.05) as sub:
         assert next(sub) is None
         hub.publish(1, 0, ["x"])
-        assert next(sub) == (0, ["x"])
+        assert next(sub) == (0, ["x"], None)
     assert hub.subscribers(1) == 0
 
 
@@ -35,7 +35,7 @@ def test_slow_subscriber_keeps_the_newest_chunks_within_its_bound():
     for seq in range(1000):
         hub.publish(1, seq, [f"line {seq}"])
     hub.end(1)
-    got = [seq for seq, _lines in sub]
+    got = [seq for seq, _lines, _elapsed in sub]
     assert got == list(range(990, 1000))
     assert sub.dropped == 990
 
@@ -46,7 +46,7 @@ def test_byte_bound_drops_oldest_chunks():
     for seq in range(100):
         hub.publish(1, seq, ["x" * 999])
     hub.end(1)
-    got = [seq for seq, _lines in sub]
+    got = [seq for seq, _lines, _elapsed in sub]
     assert got == list(range(90, 100))
 
 
@@ -56,7 +56,7 @@ def test_publish_and_consume_from_several_threads():
     results: list[list[int]] = [[] for _ in subs]
 
     def consume(i):
-        for seq, _lines in subs[i]:
+        for seq, _lines, _elapsed in subs[i]:
             results[i].append(seq)
 
     readers = [threading.Thread(target=consume, args=(i,)) for i in range(len(subs))]

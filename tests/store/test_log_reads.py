@@ -85,10 +85,10 @@ def test_pages_end_at_the_chunk_that_reaches_their_bytes(stores, step_id):
     after, seen = -1, []
     while page := stores.logs.page(step_id, after, max_bytes=64 * KIB):
         # A page ends with the chunk that reaches its bytes: before it, less than that.
-        assert sum(len(data) for _seq, data in page[:-1]) < 64 * KIB
+        assert sum(len(data) for _seq, data, _ms in page[:-1]) < 64 * KIB
         seen.extend(page)
         after = page[-1][0]
-    assert [data for _seq, data in seen] == blobs
+    assert [data for _seq, data, _ms in seen] == blobs
     assert b"".join(stores.logs.iter_raw(step_id)) == b"".join(blobs)
 
 

@@ -283,7 +283,7 @@
   }
 
   live.on("state", (d) => { if (d.repo + "/" + d.number === buildKey) applyState(d.state); });
-  live.on("log", (d) => { if (follower && String(d.step) === stepId) follower.push(d.seq, d.lines); });
+  live.on("log", (d) => { if (follower && String(d.step) === stepId) follower.push(d.seq, d.lines, d.elapsed_ms); });
   live.on("log-end", (d) => {
     if (follower && String(d.step) === stepId) { follower.end(); setText(logState, ""); }
   });

@@ -1,6 +1,11 @@
 /* Log viewer: numbered lines with anchors, follow-tail, a window of lines, live stream.
  * Rendering of a line is log_render.js's; the controls (search, deep links) log_controls.js's.
  *
+ * Each line has a time since its step started, its chunk's: the server sends it once per chunk
+ * (a live chunk's elapsed_ms) or as marks [line, ms] where a time starts (tail.json, …/lines).
+ * The view keeps the marks of the lines it has not drawn yet, and each row gets its time cell
+ * when it is drawn (shown when the box has the class "times").
+ *
  * Every piece of log text reaches the page through textContent, never innerHTML, so HTML or
  * script in a log line is shown as text. The DOM keeps at most MAX_DOM lines: older lines are
  * dropped (the raw download has them all), so a huge or fast log cannot freeze the page.
@@ -28,6 +33,7 @@ class LogView {
     this.older = []; // batches {first, lines, ansi} of a first tail still to put above its end
     this.windowed = null; // {first, last} while a window of lines is shown
     this.tailRows = null; // the tail's rows, kept out of the DOM while a window is shown
+    this.marks = []; // [line, ms] where a time starts, ascending, for the tail's lines to draw
     this.onchange = null;
     box.addEventListener("scroll", () => {
       const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 30;
@@ -54,6 +60,7 @@ class LogView {
     this.older = [];
     this.windowed = null;
     this.tailRows = null;
+    this.marks = [];
     this.digits = 0;
     this.box.style.removeProperty("--gutter");
   }
@@ -74,9 +81,52 @@ class LogView {
     }
   }
 
+  /* The time (ms since the step started, or null) of tail line ``n``. */
+  timeAt(n) {
+    const marks = this.marks;
+    let lo = 0;
+    let hi = marks.length - 1;
+    let found = null;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (marks[mid][0] <= n) { found = marks[mid][1]; lo = mid + 1; } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /* Record the times of lines from ``base`` on: ``times`` holds [offset from base, ms]. */
+  addMarks(base, times) {
+    for (const [offset, ms] of times || []) {
+      const line = base + offset;
+      const last = this.marks[this.marks.length - 1];
+      if (last && last[0] >= line) this.marks.splice(this.lowerMark(line));
+      this.marks.push([line, ms]);
+    }
+  }
+
+  /* Index of the first mark at or after ``line``. */
+  lowerMark(line) {
+    let lo = 0;
+    let hi = this.marks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.marks[mid][0] < line) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  /* Forget the marks of lines drawn already: the last mark before the first line still to draw
+   * is kept, so the marks stay as few as the lines waiting. */
+  pruneMarks() {
+    const lowest = this.older.length ? this.older[0].first : this.next;
+    const keep = this.lowerMark(lowest + 1) - 1;
+    if (keep > 64) this.marks.splice(0, keep);
+  }
+
   /* Queue ``lines`` for the next frame; ``skipped`` lines came before them and were only
-   * counted (a flood), so what is shown restarts at the first of ``lines``. */
-  append(lines, skipped) {
+   * counted (a flood), so what is shown restarts at the first of ``lines``. ``times``: the
+   * lines' time marks as [offset in lines, ms]. */
+  append(lines, skipped, times) {
     if (skipped > 0) {
       this.next += this.pending.length + skipped;
       this.dropped = this.next - 1;
@@ -88,6 +138,7 @@ class LogView {
       this.hits = [];
       this.cur = -1;
     }
+    this.addMarks(this.lastLine() + 1, times);
     if (this.startsEmpty(lines, skipped)) {
       this.fromTheEnd(lines);
     } else {
@@ -109,6 +160,7 @@ class LogView {
       }
       this.dropOlder();
     }
+    this.pruneMarks(); // also while a window is shown and the tail only queues
     if (!this.scheduled) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
@@ -163,7 +215,7 @@ class LogView {
     const frag = document.createDocumentFragment();
     const ansi = Object.assign({}, part.ansi);
     part.lines.forEach((line, i) => {
-      const row = makeRow(part.first + i, line, ansi);
+      const row = makeRow(part.first + i, line, ansi, this.timeAt(part.first + i));
       if (this.marked.has(part.first + i)) row.classList.add("hit");
       frag.appendChild(row);
     });
@@ -182,12 +234,13 @@ class LogView {
     const frag = document.createDocumentFragment();
     for (const line of batch) {
       const n = this.next++;
-      const row = makeRow(n, line, this.ansi);
+      const row = makeRow(n, line, this.ansi, this.timeAt(n));
       if (this.marked.has(n)) row.classList.add("hit");
       frag.appendChild(row);
     }
     this.box.appendChild(frag);
     if (this.older.length) this.prependOlder();
+    this.pruneMarks();
     const extra = this.box.childElementCount - MAX_DOM;
     if (extra > 0) {
       const range = document.createRange();
@@ -205,8 +258,9 @@ class LogView {
     }
   }
 
-  /* Show lines ``first``… (from the server) in place of the tail, which is kept aside. */
-  showWindow(first, lines) {
+  /* Show lines ``first``… (from the server, with their time marks [line, ms]) in place of the
+   * tail, which is kept aside. */
+  showWindow(first, lines, times) {
     if (!this.windowed) {
       this.tailRows = document.createDocumentFragment();
       while (this.box.firstChild) this.tailRows.appendChild(this.box.firstChild);
@@ -215,16 +269,16 @@ class LogView {
       this.box.textContent = "";
     }
     this.windowed = { first, last: first + lines.length - 1 };
-    this.box.appendChild(this.windowRows(first, lines));
+    this.box.appendChild(this.windowRows(first, lines, times));
     this.sizeGutter();
     if (this.onchange) this.onchange();
   }
 
   /* Add lines just before (``atStart``) or after the window, dropping rows at the other end
    * beyond MAX_DOM. */
-  extendWindow(first, lines, atStart) {
+  extendWindow(first, lines, atStart, times) {
     if (!this.windowed || !lines.length) return;
-    const rows = this.windowRows(first, lines);
+    const rows = this.windowRows(first, lines, times);
     if (atStart) {
       const height = this.box.scrollHeight;
       this.box.insertBefore(rows, this.box.firstChild);
@@ -240,11 +294,14 @@ class LogView {
     if (this.onchange) this.onchange();
   }
 
-  windowRows(first, lines) {
+  windowRows(first, lines, times) {
     const frag = document.createDocumentFragment();
     const ansi = {};
+    const marks = times || [];
+    let m = -1;
     lines.forEach((line, i) => {
-      const row = makeRow(first + i, line, ansi);
+      while (m + 1 < marks.length && marks[m + 1][0] <= first + i) m++;
+      const row = makeRow(first + i, line, ansi, m >= 0 ? marks[m][1] : null);
       if (this.marked.has(first + i)) row.classList.add("hit");
       frag.appendChild(row);
     });
@@ -317,6 +374,11 @@ class LogView {
   }
 }
 
+/* The time marks of a tail.json answer as [offset in its lines, ms]. */
+function tailTimes(data) {
+  return (data.times || []).map(([line, ms]) => [line - data.first_line, ms]);
+}
+
 /* The lines of a tail.json answer, the first marked when it is only the end of a line. */
 function shownLines(data) {
   const lines = data.lines;
@@ -342,7 +404,7 @@ class LogFollower {
     const data = await res.json();
     this.view.start(data.first_line || 1);
     if (data.first_line > 1) this.view.dropped = data.first_line - 1;
-    this.view.append(shownLines(data));
+    this.view.append(shownLines(data), 0, tailTimes(data));
     this.lastSeq = data.last_seq;
     if (data.done) this.ended = true;
     return data;
@@ -364,17 +426,18 @@ class LogFollower {
     if (data.lines.length) {
       // Lines stored beyond the byte budget of one look are skipped and counted.
       const next = this.view.next + this.view.pending.length;
-      this.view.append(shownLines(data), Math.max(0, data.first_line - next));
+      this.view.append(shownLines(data), Math.max(0, data.first_line - next), tailTimes(data));
     }
     if (data.last_seq !== null && data.last_seq !== undefined) this.lastSeq = data.last_seq;
     if (data.done) this.ended = true;
   }
 
-  /* Chunk ``seq`` arrived live: shown unless it was shown already. */
-  push(seq, lines) {
+  /* Chunk ``seq`` arrived live, its lines printed ``ms`` after the step started (or null):
+   * shown unless it was shown already. */
+  push(seq, lines, ms) {
     if (this.lastSeq !== null && this.lastSeq !== undefined && seq <= this.lastSeq) return;
     this.lastSeq = seq;
-    this.view.append(lines);
+    this.view.append(lines, 0, [[0, ms === undefined ? null : ms]]);
   }
 
   end() { this.ended = true; }

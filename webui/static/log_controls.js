@@ -1,4 +1,4 @@
-/* The log's controls: follow, search, deep links and the window of lines around a hit.
+/* The log's controls: follow, times, search, deep links and the window of lines around a hit.
  *
  * When the page holds the whole log, search looks at its rows. When it does not (the log is
  * longer than the rows a page keeps), search asks the server, which reads the whole stored log
@@ -15,6 +15,7 @@
   const HITS_PAGE = 1000; // matching lines asked for at a time
   const MAX_HITS = 20000; // matching line numbers the page keeps at most
   const TYPING_MS = 250; // quiet time after a keystroke before asking the server
+  const TIMES_KEY = "runner.log.times"; // localStorage: "1" while the reader wants line times
 
   function apiUrls(box) {
     // The API's address of the step's log (data-log-api); its search and line ranges are below.
@@ -90,7 +91,7 @@
       const first = Math.max(1, line - WINDOW_BEFORE);
       const got = await getJson(urls.lines + "?from=" + first + "&count=" + WINDOW_LINES);
       if (!got.lines.length) return null;
-      view.showWindow(got.first_line, got.lines);
+      view.showWindow(got.first_line, got.lines, got.times);
       return document.getElementById("L" + line);
     }
 
@@ -229,6 +230,7 @@
     }
 
     followBox.addEventListener("change", () => view.setFollow(followBox.checked));
+    attachTimes(box);
     search.addEventListener("input", runSearch);
     search.addEventListener("keydown", (e) => {
       if (e.key === "Enter") { e.preventDefault(); stepHits(e.shiftKey ? -1 : 1); }
@@ -243,11 +245,11 @@
     earlier.addEventListener("click", async () => {
       const first = Math.max(1, view.windowed.first - MORE_LINES);
       const got = await getJson(urls.lines + "?from=" + first + "&count=" + (view.windowed.first - first));
-      view.extendWindow(got.first_line, got.lines, true);
+      view.extendWindow(got.first_line, got.lines, true, got.times);
     });
     later.addEventListener("click", async () => {
       const got = await getJson(urls.lines + "?from=" + (view.windowed.last + 1) + "&count=" + MORE_LINES);
-      view.extendWindow(got.first_line, got.lines, false);
+      view.extendWindow(got.first_line, got.lines, false, got.times);
     });
 
     function followHash() {
@@ -277,6 +279,21 @@
         openLink();
       },
     };
+  }
+
+  /* The "Times" switch: each line's time since its step started in a column beside its number,
+   * the reader's choice kept in localStorage (off until asked for). */
+  function attachTimes(box) {
+    const times = document.getElementById("log-times");
+    if (!times) return;
+    let stored = null;
+    try { stored = localStorage.getItem(TIMES_KEY); } catch (e) { /* storage refused */ }
+    times.checked = stored === "1";
+    box.classList.toggle("times", times.checked);
+    times.addEventListener("change", () => {
+      box.classList.toggle("times", times.checked);
+      try { localStorage.setItem(TIMES_KEY, times.checked ? "1" : "0"); } catch (e) { /* kept for this page only */ }
+    });
   }
 
   window.RunnerLog = Object.assign(window.RunnerLog || {}, { attachControls });

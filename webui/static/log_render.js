@@ -129,8 +129,19 @@ function renderText(span, line, state) {
   }
 }
 
-/* One numbered row of the log. */
-function makeRow(n, line, ansi) {
+/* A time since the step started as a log shows it: "0:07", "12:30", "1:02:03"; "" for null. */
+function elapsedText(ms) {
+  if (ms === null || ms === undefined) return "";
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? h + ":" + String(m).padStart(2, "0") + ":" + ss : m + ":" + ss;
+}
+
+/* One numbered row of the log: number, time since the step started (``ms``, shown only while
+ * the log shows times), text. The text is the row's only span and its last child. */
+function makeRow(n, line, ansi, ms) {
   const row = document.createElement("div");
   row.className = "ln";
   row.id = "L" + n;
@@ -138,8 +149,13 @@ function makeRow(n, line, ansi) {
   a.href = "#L" + n;
   a.textContent = String(n);
   a.tabIndex = -1;
+  const time = document.createElement("time");
+  if (ms !== null && ms !== undefined) {
+    time.dateTime = "PT" + ms / 1000 + "S";
+    time.textContent = elapsedText(ms);
+  }
   const span = document.createElement("span");
   renderText(span, line, ansi);
-  row.append(a, span);
+  row.append(a, time, span);
   return row;
 }

@@ -2,9 +2,11 @@
 
 The stream sends each stored or live chunk as one event whose ``id`` is the chunk's sequence
 number and whose ``data`` lines are the log lines, so a client reconnecting with
-``Last-Event-ID`` resumes right after the last chunk it saw. Comment lines keep idle
-connections open; an ``end`` event closes the stream once the step is finished and every chunk
-was sent.
+``Last-Event-ID`` resumes right after the last chunk it saw. An ``elapsed`` field (which
+browsers' ``EventSource`` ignores, as the SSE standard has it for unknown fields) carries the
+chunk's milliseconds since the step started, the time of each of its lines, when it is known.
+Comment lines keep idle connections open; an ``end`` event closes the stream once the step is
+finished and every chunk was sent.
 
 An open stream holds a request thread for as long as it lasts, so streams are admitted by
 ``services.admission.streams`` (per user and in all, see ``runner.server.admission``): beyond a
@@ -82,15 +84,16 @@ def raw_log(owner: str, name: str, number: int, stage: int, step: int) -> Respon
     return raw_log_response(_step(owner, name, number, stage, step))
 
 
-def _event(seq: int, lines: list[str]) -> str:
+def _event(seq: int, lines: list[str], elapsed_ms: int | None) -> str:
     data = "".join(f"data: {line}\n" for line in lines) or "data: \n"
-    return f"id: {seq}\n{data}\n"
+    elapsed = "" if elapsed_ms is None else f"elapsed: {elapsed_ms}\n"
+    return f"id: {seq}\n{elapsed}{data}\n"
 
 
 def _stored(services: Services, step_id: int, after: int) -> Iterator[tuple[int, str]]:
     """Stored chunks of the step after ``after``, page by page, as SSE events with their seq."""
-    for seq, data in services.stores.logs.iter_chunks(step_id, after):
-        yield seq, _event(seq, split_lines(data))
+    for seq, data, elapsed in services.stores.logs.iter_timed(step_id, after):
+        yield seq, _event(seq, split_lines(data), elapsed)
 
 
 def _finished(services: Services, step_id: int) -> bool:
@@ -135,7 +138,7 @@ def stream_log(owner: str, name: str, number: int, stage: int, step: int) -> Res
                             break
                         yield ": keep-alive\n\n"
                         continue
-                    seq, lines = item
+                    seq, lines, elapsed = item
                     if seq <= last:
                         continue
                     if seq > last + 1:
@@ -144,7 +147,7 @@ def stream_log(owner: str, name: str, number: int, stage: int, step: int) -> Res
                             if old_seq >= seq:
                                 break
                             yield event
-                    yield _event(seq, lines)
+                    yield _event(seq, lines, elapsed)
                     last = seq
             # The step ended: whatever was stored after the last chunk sent, then the end.
             for seq, event in _stored(services, found.id, last):
@@ -191,7 +194,9 @@ def search_log(owner: str, name: str, number: int, stage: int, step: int) -> Res
     return jsonify(
         query=query,
         after=after,
-        lines=[{"line": m.line, "text": m.text} for m in result.matches],
+        lines=[
+            {"line": m.line, "text": m.text, "elapsed_ms": m.elapsed_ms} for m in result.matches
+        ],
         count=result.count,
         scanned_to=result.scanned_to,
         complete=result.complete,
@@ -202,7 +207,8 @@ def search_log(owner: str, name: str, number: int, stage: int, step: int) -> Res
 @api_bp.get("/repos/<owner>/<name>/builds/<int:number>/logs/<int:stage>/<int:step>/lines")
 def log_lines(owner: str, name: str, number: int, stage: int, step: int) -> ResponseReturnValue:
     """``count`` lines of the stored log from line ``from`` on (numbered as the tail and the
-    stream number them), within the server's ``log_view_bytes`` of text."""
+    stream number them), within the server's ``log_view_bytes`` of text, with their times as
+    ``[line, ms]`` marks (see docs/api.md)."""
     found = _step(owner, name, number, stage, step)
     first = whole_number(request.args.get("from", "1"), "from (a line number)", low=1)
     count = whole_number(request.args.get("count", "200"), "count", low=1, high=LINES_COUNT)
@@ -215,5 +221,6 @@ def log_lines(owner: str, name: str, number: int, stage: int, step: int) -> Resp
         lines=got.lines,
         more=got.more,
         cut=got.cut,
+        times=got.times,
         cut_bytes=found.log_cut_bytes,
     )

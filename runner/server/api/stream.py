@@ -7,7 +7,8 @@ Topics are query parameters, each repeatable, at most ``MAX_TOPICS`` in all:
 - ``build=OWNER/NAME/NUMBER``: the build's state, first whole, then on every change (``state``
   events), or ``deleted`` when it is deleted;
 - ``log=STEP_ID`` or ``log=STEP_ID:SEQ``: the step's log chunks after chunk ``SEQ`` (``log``
-  events), then ``log-end`` once the step finished and every chunk was sent.
+  events, each with its lines and ``elapsed_ms``, the time of each of them since the step
+  started, or null), then ``log-end`` once the step finished and every chunk was sent.
 
 Every topic needs the read role on its repository, checked once when the stream opens (a topic
 the caller may not read refuses the whole stream, as the neighbouring endpoints answer). Each
@@ -129,8 +130,8 @@ def _sse(kind: str, payload: dict[str, Any]) -> str:
     return f"event: {kind}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-def _log_event(step_id: int, seq: int, lines: list[str]) -> str:
-    return _sse("log", {"step": step_id, "seq": seq, "lines": lines})
+def _log_event(step_id: int, seq: int, lines: list[str], elapsed_ms: int | None) -> str:
+    return _sse("log", {"step": step_id, "seq": seq, "lines": lines, "elapsed_ms": elapsed_ms})
 
 
 class _Credentials:
@@ -183,21 +184,21 @@ class _LogFollow:
 
     def stored(self, before: int | None = None) -> Iterator[str]:
         """Stored chunks after the last one sent (up to ``before``), page by page."""
-        for seq, data in self.services.stores.logs.iter_chunks(self.step_id, self.last):
+        for seq, data, elapsed in self.services.stores.logs.iter_timed(self.step_id, self.last):
             if before is not None and seq >= before:
                 return
-            yield _log_event(self.step_id, seq, split_lines(data))
+            yield _log_event(self.step_id, seq, split_lines(data), elapsed)
             self.last = seq
 
     def live(self) -> Iterator[str]:
         """The chunks that arrived live, filling gaps (chunks dropped for a slow reader) from
         the store."""
-        for seq, lines in self.sub.drain():
+        for seq, lines, elapsed in self.sub.drain():
             if seq <= self.last:
                 continue
             if seq > self.last + 1:
                 yield from self.stored(before=seq)
-            yield _log_event(self.step_id, seq, lines)
+            yield _log_event(self.step_id, seq, lines, elapsed)
             self.last = seq
 
     def finished(self) -> bool:
