@@ -57,7 +57,7 @@ def _start(root: Path, url: str, count: int) -> list[ServerProcess]:
     return servers
 
 
-def _queue(url: str, slug: str) -> int:
+def _queue(url: str, repo_id: int) -> int:
     from runner.core import Build
     from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
     from runner.store import Database, Stores, stage_from_spec
@@ -65,7 +65,6 @@ def _queue(url: str, slug: str) -> int:
     db = Database(url)
     try:
         stores = Stores(db)
-        repo = stores.repos.find(slug)
         for _ in range(BUILDS):
             stages = [
                 stage_from_spec(
@@ -78,7 +77,7 @@ def _queue(url: str, slug: str) -> int:
                 for i in range(STAGES_PER_BUILD)
             ]
             stores.builds.create(
-                Build(id=0, repo_id=repo.id, number=0, event="custom", stages=stages)
+                Build(id=0, repo_id=repo_id, number=0, event="custom", stages=stages)
             )
     finally:
         db.dispose()
@@ -186,10 +185,11 @@ def _shape(pg, count: int) -> dict:
         admin = servers[0].token("admin")
         repo = LocalRepo(root / "forge")
         repo.commit({".drone.yml": PIPELINE})
-        servers[0].api(
+        made = servers[0].api(
             "POST", "/repos", admin, json={"slug": SLUG, "clone_url": repo.clone_url}
-        ).raise_for_status()
-        queued = _queue(url, SLUG)
+        )
+        made.raise_for_status()
+        queued = _queue(url, made.json()["id"])
         tokens = _agent_tokens(url, AGENTS + 1, capacity=queued + ROUNDS)
         claimed, took = _claims(servers, tokens[:AGENTS])
         floor = _floor(servers, admin, queued)

@@ -200,7 +200,7 @@ def test_a_build_changed_through_one_server_reaches_the_event_stream_of_the_othe
     assert events[-1][1]["status"] == final == "killed", (events[-1], final)
 
 
-def _queue_stages(database_url: str, slug: str, builds: int, stages: int) -> list[int]:
+def _queue_stages(database_url: str, repo_id: int, builds: int, stages: int) -> list[int]:
     """Queue ``builds`` builds of ``stages`` one-step stages straight in the database (as the
     claims benchmark does); the stage ids."""
     from runner.core import Build
@@ -210,7 +210,6 @@ def _queue_stages(database_url: str, slug: str, builds: int, stages: int) -> lis
     db = Database(database_url)
     try:
         stores = Stores(db)
-        repo = stores.repos.find(slug)
         ids: list[int] = []
         for _ in range(builds):
             specs = [
@@ -224,7 +223,7 @@ def _queue_stages(database_url: str, slug: str, builds: int, stages: int) -> lis
             made = stores.builds.create(
                 Build(
                     id=0,
-                    repo_id=repo.id,
+                    repo_id=repo_id,
                     number=0,
                     event="custom",
                     stages=[stage_from_spec(s) for s in specs],
@@ -278,7 +277,7 @@ def test_three_servers_and_fifty_agents_drain_two_thousand_stages_each_claimed_o
             "POST", "/repos", token, json={"slug": SLUG, "clone_url": repo.clone_url}
         )
         assert made.status_code == 201, made.text
-        queued = _queue_stages(postgres_url, SLUG, builds=100, stages=20)
+        queued = _queue_stages(postgres_url, made.json()["id"], builds=100, stages=20)
         assert len(queued) == 2000
         # 50 simulated agents (real RPC clients that run nothing), spread over the servers,
         # each registered to hold whatever it takes; they claim until the queue is empty.
