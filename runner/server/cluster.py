@@ -12,21 +12,26 @@ the chunk from the database, where it was committed before the signal was sent. 
 sends and listens on one channel; its own signals come back to it and are ignored.
 
 Sending never waits on the database in a request: signals go to a queue that one thread sends
-in batches (one statement per batch), ``queue`` and ``state`` coalesced. When the listening
-connection is lost, the listener reconnects with backoff and then wakes everything local once
+in batches (one statement per batch), ``queue`` and ``state`` coalesced. Received ``queue`` and
+``state`` signals are applied at once; ``log`` and ``end`` signals go, in order, to a thread of
+their own that reads the chunks, so a log flood never delays an agent's wake-up. When the
+listening connection is lost (TCP keepalives and a ``SELECT 1`` every ``PROBE_SECONDS`` find a
+dead one), the listener reconnects with backoff and then wakes everything local once
 (long-polls claim again, the change watcher reads again), since signals sent meanwhile are
 gone; a live log reader that missed a chunk sees the gap in the sequence numbers at the next
-one and reads the missing chunks from the store.
+one and reads the missing chunks from the store, and a stream reads the store once more when
+its step ends.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runner.server.livelog import LiveLog
@@ -36,11 +41,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "runner_signals"
-# Signals waiting to be sent at most: beyond it the oldest log signals are dropped (their
-# readers recover from the store at the next chunk); ``queue`` and ``state`` are never dropped.
+# Signals waiting to be sent, or received chunks waiting to be read, at most: beyond it the
+# oldest log signals are dropped (their readers recover from the store at the next chunk or the
+# step's end); ``queue``, ``state`` and ``end`` are never dropped.
 MAX_PENDING = 10_000
 BATCH = 500  # signals per NOTIFY statement
 RECONNECT_SECONDS = (0.5, 1, 2, 5)
+PROBE_SECONDS = 30  # the listening connection is checked this often
+# libpq's TCP settings: a peer gone without a word is noticed in seconds, not hours.
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 
 def postgres_conninfo(url: str) -> str:
@@ -76,6 +91,8 @@ class ClusterSignals:
         self._pending: deque[str] = deque()
         self._flags: set[str] = set()  # coalesced kinds waiting to be sent
         self._cond = threading.Condition()
+        self._received: deque[tuple[str, int, int]] = deque()  # (kind, step, seq) to apply
+        self._received_cond = threading.Condition()
         self._stopped = threading.Event()
         self._connect = connect or _autocommit_connection
         self._listening = threading.Event()
@@ -111,8 +128,7 @@ class ClusterSignals:
 
     def _send(self, signal: str) -> None:
         with self._cond:
-            if len(self._pending) >= MAX_PENDING:
-                self._pending.popleft()
+            _drop_oldest_log(self._pending, lambda s: s.startswith("log "))
             self._pending.append(signal)
             self._cond.notify()
 
@@ -168,9 +184,13 @@ class ClusterSignals:
                     self._wake_everything()  # what was sent while away is lost
                 first = False
                 backoff = 0
+                probed = time.monotonic()
                 while not self._stopped.is_set():
                     for notify in connection.notifies(timeout=1.0):  # type: ignore[attr-defined]
                         self.apply(notify.payload)
+                    if time.monotonic() - probed > PROBE_SECONDS:
+                        connection.execute("SELECT 1")  # type: ignore[attr-defined]
+                        probed = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - any database error: listen again
                 if self._stopped.is_set():
                     break
@@ -182,27 +202,53 @@ class ClusterSignals:
                 _close(connection)
 
     def apply(self, payload: str) -> None:
-        """Apply one received signal (its own process's are ignored)."""
+        """Apply one received signal (its own process's are ignored, and so is anything that
+        is not a signal of this module)."""
         origin, _, signal = payload.partition(" ")
         if origin == self.origin:
             return
-        kind, *args = signal.split()
         try:
-            if kind == "queue":
+            kind, *args = signal.split()
+            if kind == "queue" and not args:
                 self._queue.notify()
-            elif kind == "state":
+            elif kind == "state" and not args:
                 for callback in self._on_state:
                     callback()
             elif kind == "log" and len(args) == 2:
-                self._deliver_chunk(int(args[0]), int(args[1]))
+                self._hand_over(("log", int(args[0]), int(args[1])))
             elif kind == "end" and len(args) == 1:
-                self._livelog.end_here(int(args[0]))
+                self._hand_over(("end", int(args[0]), 0))
             else:
                 return
         except Exception:  # noqa: BLE001 - one bad signal must not stop the listener
-            log.exception("cluster signal %r could not be applied", signal)
+            log.warning("cluster signal %r ignored", signal[:100])
             return
         self.received += 1
+
+    def _hand_over(self, item: tuple[str, int, int]) -> None:
+        with self._received_cond:
+            _drop_oldest_log(self._received, lambda r: r[0] == "log")
+            self._received.append(item)
+            self._received_cond.notify()
+
+    def _deliver_forever(self) -> None:
+        """Read and hand out the chunks other processes stored, and end their steps, in the
+        order signalled."""
+        while not self._stopped.is_set():
+            with self._received_cond:
+                self._received_cond.wait_for(
+                    lambda: self._received or self._stopped.is_set(), timeout=5
+                )
+                if not self._received:
+                    continue
+                kind, step_id, seq = self._received.popleft()
+            try:
+                if kind == "end":
+                    self._livelog.end_here(step_id)
+                else:
+                    self._deliver_chunk(step_id, seq)
+            except Exception:  # noqa: BLE001 - a failed read: the readers re-read at the end
+                log.exception("cluster: chunk %s of step %s not delivered", seq, step_id)
 
     def _deliver_chunk(self, step_id: int, seq: int) -> None:
         if not self._livelog.subscribers(step_id):
@@ -222,6 +268,7 @@ class ClusterSignals:
         """Start the sending and listening threads; wait (a bounded time) until listening."""
         threading.Thread(target=self._send_forever, name="cluster-send", daemon=True).start()
         threading.Thread(target=self._listen_forever, name="cluster-listen", daemon=True).start()
+        threading.Thread(target=self._deliver_forever, name="cluster-deliver", daemon=True).start()
         if not self._listening.wait(ready_timeout):
             log.warning("cluster signals: not listening yet; going on, retrying in the background")
         return self
@@ -230,12 +277,24 @@ class ClusterSignals:
         self._stopped.set()
         with self._cond:
             self._cond.notify_all()
+        with self._received_cond:
+            self._received_cond.notify_all()
+
+
+def _drop_oldest_log(items: deque[Any], is_log: Callable[[Any], bool]) -> None:
+    """Make room in a full queue by dropping its oldest log signal (never an ``end``)."""
+    if len(items) < MAX_PENDING:
+        return
+    for index, item in enumerate(items):
+        if is_log(item):
+            del items[index]
+            return
 
 
 def _autocommit_connection(conninfo: str) -> object:
     import psycopg
 
-    return psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+    return psycopg.connect(conninfo, autocommit=True, connect_timeout=10, **_KEEPALIVES)  # type: ignore[arg-type]
 
 
 def _close(connection: object) -> None:

@@ -26,7 +26,7 @@ from flask import Blueprint, Response, jsonify
 
 from runner.server.services import Services, current_services
 from runner.store.census import CensusStore
-from runner.store.db import MIGRATIONS, Database
+from runner.store.db import Database, head_revision
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,9 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def migration_head() -> str:
-    """The newest migration revision of this server's code."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    return head or ""
+    """The newest migration revision of this server's code (read from the migration files,
+    without loading Alembic into the server)."""
+    return head_revision()
 
 
 class ReadinessProbe:

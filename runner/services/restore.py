@@ -10,11 +10,14 @@ the usual migrations.
 On SQLite the database is extracted, checked, upgraded and key-checked under a temporary name
 beside the target and renamed into place last, so a refused or failed restore leaves the old
 database as it was. On PostgreSQL ``pg_restore`` runs in one transaction; the key is checked
-against the backup's fingerprint before and against the secrets after.
+against the backup's fingerprint before, and against the secrets only after the restore has
+replaced the database (a backup without a fingerprint, or taken while its server's key did not
+match, may then be refused with the database already replaced: restore it again with the right
+key). A database at a newer schema than the backup's is refused: restore into an empty one.
 
 Which key the restored server uses: the ``secret_key`` setting when given; else the backup's
 key, written to ``<data_dir>/secret.key`` (a different key found there is kept as
-``secret.key.replaced``); else the key file already in the data directory.
+``secret.key.replaced-<time>``); else the key file already in the data directory.
 """
 
 from __future__ import annotations
@@ -166,6 +169,13 @@ def _restore_postgres(
             )
         if pg_backup.has_schema(db) and not force:
             raise Conflict("the database holds tables already: give --force to replace them")
+        target = db.revision()
+        if force and target is not None and target > opened.manifest.revision:
+            # pg_restore --clean drops only what the dump holds: the newer tables would stay.
+            raise Conflict(
+                f"the database is at schema {target}, newer than the backup's "
+                f"{opened.manifest.revision}: restore into an empty database"
+            )
     finally:
         db.dispose()
     pg_backup.restore(url, opened.database)
@@ -206,7 +216,8 @@ def _write_key(data_dir: Path, key: bytes) -> None:
     if path.is_file():
         if key_from_text(path.read_bytes()) == key_from_text(key):
             return
-        os.replace(path, data_dir / f"{KEY_FILE}.replaced")
+        # Never over an earlier one: each key set aside may be the one other backups need.
+        os.replace(path, data_dir / f"{KEY_FILE}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)

@@ -78,7 +78,8 @@ def other_sessions(db: Database) -> int:
     """How many sessions other than this one are connected to ``db``'s database."""
     query = text(
         "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'"
     )
     with db.session() as s:
         return int(s.execute(query).scalar_one())

@@ -58,8 +58,9 @@
     busyWait = s.state === "busy" ? Math.max(5, s.wait) : 0;
     if (busyWait && !wasBusy) pollWhileBusy();
     // On the stream (first, back, or shown again): changes made since the rows were rendered
-    // are fetched once (a 304 when there are none). The stream tells only what happens after
-    // it opened, and a build made while the page loaded would otherwise never show.
+    // are fetched once (the first time in full, then a 304 when there are none). The stream
+    // tells only what happens after it opened: a build made while the page loaded would
+    // otherwise never show.
     if (s.state === "live") soon();
   };
   live.follow({ repos });
