@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from runner.errors import RunnerError
+from runner.private_files import private_dir
 
 LOCK_FILE = "server.lock"
 
@@ -54,8 +55,6 @@ def restore_lock(data_dir: Path) -> Iterator[None]:
 
 @contextmanager
 def _locked(data_dir: Path, mode: int) -> Iterator[bool]:
-    from runner.store.db import private_dir
-
     path = private_dir(data_dir) / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

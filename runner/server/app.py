@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, request
 
 from runner.errors import BadRequest, RunnerError
+from runner.private_files import private_file
 from runner.server.errors import register_error_handlers
 from runner.server.services import Services, open_stores
 from runner.services.agents import issue_agent_token, register_agent
 from runner.services.users import check_password_rule
 from runner.settings import Settings
-from runner.store.db import private_file
 
 if TYPE_CHECKING:
     from runner.server.scheduler import Scheduler

@@ -106,8 +106,8 @@ class Services:
 
 def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
     """Open the settings' database (migrated) and its stores, for commands run beside a server."""
+    from runner.private_files import private_dir
     from runner.store import Database, Stores
-    from runner.store.db import private_dir
 
     private_dir(settings.data_path)
     db = Database(settings.effective_database_url())

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from runner.data_lock import DataDirBusy, restore_lock
 from runner.errors import BadRequest, Conflict, NotFound
+from runner.private_files import private_dir, private_file
 from runner.services.backups import (
     ServerKey,
     database_kind,
@@ -51,7 +52,7 @@ from runner.store.backup import (
     read_backup,
 )
 from runner.store.crypto import KEY_FILE
-from runner.store.db import Database, private_dir, private_file
+from runner.store.db import Database
 
 # How long restore waits for other sessions on a PostgreSQL database to end before refusing.
 SESSIONS_GRACE_SECONDS = 10

@@ -70,7 +70,7 @@ def load_key(secret_key: str, data_dir: str | Path) -> bytes:
         # O_EXCL: two processes starting at once cannot both write a key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        from runner.store.db import private_file
+        from runner.private_files import private_file
 
         private_file(path)  # older versions may have left it readable by others
         return _fernet_key(path.read_bytes())

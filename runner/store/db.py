@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from runner.errors import RunnerError
+from runner.private_files import private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Seconds a SQLite writer waits for the write lock before giving up.
@@ -192,33 +192,6 @@ def _watch_state_writes(engine: Engine, listeners: list[Callable[[], None]]) -> 
     @event.listens_for(engine, "rollback")
     def _on_rollback(conn: Connection) -> None:
         conn.info.pop("runner_state_write", None)
-
-
-def private_dir(path: str | os.PathLike[str]) -> Path:
-    """Create the directory ``path`` (and parents) as 0700, or take group and other access
-    away from an existing one; the path."""
-    path = Path(path).expanduser()
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _restrict(path, 0o700)
-    return path
-
-
-def private_file(path: str | os.PathLike[str]) -> Path:
-    """Create the file ``path`` empty as 0600 unless it exists, and take group and other access
-    away from it either way; the path."""
-    path = Path(path)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-    _restrict(path, 0o600)
-    return path
-
-
-def _restrict(path: Path, mode: int) -> None:
-    current = stat.S_IMODE(path.stat().st_mode)
-    if current & 0o077:
-        os.chmod(path, current & mode)
 
 
 def _sqlite_engine(url: str, echo: bool) -> Engine:
