@@ -101,6 +101,10 @@ def test_state_changes_and_log_chunks_arrive_on_one_stream_in_order_once(
         assert first["state"]["status"] == "pending" and first["changes"] == []
         agent = auth(tokens["agent"])
         assert client.post("/rpc/v1/claim", headers=agent, json={"timeout": 0}).status_code == 200
+        # The watcher's first look at a build names no changes (its readers got the state when
+        # they subscribed): once it has published the claimed build, it knows the build, and
+        # the step's change that follows is named.
+        reader.wait_for("state", lambda d: d["state"]["status"] == "running")
         client.post(
             f"/rpc/v1/stages/{stage.id}/steps/{step.id}",
             headers=agent,
