@@ -25,29 +25,32 @@ IDLE_AGENTS = 50
 TARGET_PER_S = 200.0
 
 
-def _queue(server: FleetServer, repo_slug: str) -> int:
+def queue_stages(stores, repo_id: int, builds: int, per_build: int) -> int:
+    """Queue ``builds`` builds of ``per_build`` one-step stages straight in the database (no
+    webhook, no pipeline file); how many stages."""
     from runner.core import Build
     from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
-    from runner.server.services import open_stores
-    from runner.settings import load_settings
     from runner.store import stage_from_spec
 
-    stores = open_stores(load_settings({"data_dir": server.env["RUNNER_DATA_DIR"]}, environ={}))
-    repo = stores.repos.find(repo_slug)
-    for _ in range(BUILDS):
+    step = StepSpec(name="s", image="runner-test/busybox", commands=["true"])
+    for _ in range(builds):
         stages = [
-            stage_from_spec(
-                StageSpec(
-                    name=f"s{i}",
-                    clone=CloneSpec(disable=True),
-                    steps=[StepSpec(name="s", image="runner-test/busybox", commands=["true"])],
-                )
-            )
-            for i in range(STAGES_PER_BUILD)
+            stage_from_spec(StageSpec(name=f"s{i}", clone=CloneSpec(disable=True), steps=[step]))
+            for i in range(per_build)
         ]
-        stores.builds.create(Build(id=0, repo_id=repo.id, number=0, event="custom", stages=stages))
-    stores.db.dispose()
-    return BUILDS * STAGES_PER_BUILD
+        stores.builds.create(Build(id=0, repo_id=repo_id, number=0, event="custom", stages=stages))
+    return builds * per_build
+
+
+def _queue(server: FleetServer, repo_slug: str) -> int:
+    from runner.server.services import open_stores
+    from runner.settings import load_settings
+
+    stores = open_stores(load_settings({"data_dir": server.env["RUNNER_DATA_DIR"]}, environ={}))
+    try:
+        return queue_stages(stores, stores.repos.find(repo_slug).id, BUILDS, STAGES_PER_BUILD)
+    finally:
+        stores.db.dispose()
 
 
 def _hammer(url: str, token: str, claimed: list[int], lock: threading.Lock) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import requests
 
+from bench.scenarios.claims import queue_stages
 from runner.testing import LocalRepo, ServerProcess, postgres_server
 
 AGENTS = 20
@@ -58,30 +59,13 @@ def _start(root: Path, url: str, count: int) -> list[ServerProcess]:
 
 
 def _queue(url: str, repo_id: int) -> int:
-    from runner.core import Build
-    from runner.pipeline.spec import CloneSpec, StageSpec, StepSpec
-    from runner.store import Database, Stores, stage_from_spec
+    from runner.store import Database, Stores
 
     db = Database(url)
     try:
-        stores = Stores(db)
-        for _ in range(BUILDS):
-            stages = [
-                stage_from_spec(
-                    StageSpec(
-                        name=f"s{i}",
-                        clone=CloneSpec(disable=True),
-                        steps=[StepSpec(name="s", image="runner-test/busybox", commands=["true"])],
-                    )
-                )
-                for i in range(STAGES_PER_BUILD)
-            ]
-            stores.builds.create(
-                Build(id=0, repo_id=repo_id, number=0, event="custom", stages=stages)
-            )
+        return queue_stages(Stores(db), repo_id, BUILDS, STAGES_PER_BUILD)
     finally:
         db.dispose()
-    return BUILDS * STAGES_PER_BUILD
 
 
 def _agent_tokens(url: str, count: int, capacity: int) -> list[str]:
