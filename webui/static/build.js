@@ -90,7 +90,7 @@
     if (stateTag) headers["If-None-Match"] = stateTag;
     let res;
     try {
-      res = await fetch(head.dataset.state, { credentials: "same-origin", headers });
+      res = await RunnerLiveCore.fetchPatiently(head.dataset.state, { credentials: "same-origin", headers });
     } catch (e) { return; }
     if (res.redirected && /\/login/.test(res.url)) return signedOut();
     if (res.status === 404) return deleted();
@@ -194,6 +194,8 @@
       if (mine !== follower) return;
       mine.loaded = true;
       box.dataset.ready = "1";
+      // An ended log is not live, whatever the stream said while its tail was on the way.
+      if (mine.ended) setText(logState, "");
       controls.tailLoaded(tail);
       followTopics();
     }).catch((e) => { if (!mine.abort.signal.aborted) setText(logState, String(e.message || e)); });

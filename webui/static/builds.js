@@ -21,7 +21,7 @@
     if (tag) headers["If-None-Match"] = tag;
     let res;
     try {
-      res = await fetch(url, { credentials: "same-origin", headers });
+      res = await RunnerLiveCore.fetchPatiently(url, { credentials: "same-origin", headers });
     } catch (e) { return; }
     if (res.status !== 200 || res.redirected) return;
     tag = res.headers.get("ETag");

@@ -17,6 +17,7 @@ const RECENT_CHUNKS = 256; // chunks of each log kept to hand a joining tab with
 // Characters of log kept for joining tabs over all logs: a chunk may hold megabytes, and the
 // worker lives as long as any tab of the browser.
 const RECENT_CHARS = 4 * 1024 * 1024;
+const PATIENCE_MS = 4000; // the longest wait between tries of a request that got no answer
 const MAX_TOPICS = 64; // the server's limit per stream: logs first, then builds, then repositories
 
 /* Parse a text/event-stream body read through fetch: calls onEvent({event, data}) per event. */
@@ -126,6 +127,22 @@ class LiveConnection {
       await sleep(delay, signal);
       delay = Math.min(delay * 2, 5000);
     }
+  }
+}
+
+/* fetch(), tried again when the request fails without an answer (a network error): a browser
+ * fails the requests in flight when the machine's network changes (Chromium: ERR_NETWORK_CHANGED),
+ * as it does beside a Docker engine whenever a build's network is made or removed. Answers,
+ * errors included, are the caller's; an aborted request is not tried again. For GETs only. */
+async function fetchPatiently(url, options) {
+  const signal = options && options.signal;
+  for (let delay = 250; ; delay *= 2) {
+    try {
+      return await fetch(url, options);
+    } catch (e) {
+      if ((signal && signal.aborted) || delay > PATIENCE_MS) throw e;
+    }
+    await sleep(delay, signal);
   }
 }
 
@@ -288,4 +305,4 @@ function sameSet(a, b) {
   return true;
 }
 
-self.RunnerLiveCore = { LiveMux, LiveConnection, readLiveEvents };
+self.RunnerLiveCore = { LiveMux, LiveConnection, readLiveEvents, fetchPatiently };

@@ -2,7 +2,11 @@
  * Each tab's port sends its topics; the worker keeps one event stream for their union
  * (see live-core.js) and hands each tab the events of its own topics. */
 "use strict";
-importScripts("live-core.js");
+// Tried again at once: a network change fails the request in flight (see fetchPatiently), and a
+// worker without it would leave every tab of the browser without updates.
+for (let tries = 3; ; tries--) {
+  try { importScripts("live-core.js"); break; } catch (e) { if (tries <= 1) throw e; }
+}
 
 const mux = new RunnerLiveCore.LiveMux();
 

@@ -1,7 +1,8 @@
 /* The page's side of the live connection: RunnerLive.open() gives one client per page.
  *
  * The client sends the page's topics to the browser's shared live worker (one event stream for
- * all tabs), or, where SharedWorker is missing, runs the same multiplexer in the page. While
+ * all tabs), or, where SharedWorker is missing or the worker failed, runs the same multiplexer in
+ * the page. While
  * the tab is hidden it follows nothing; when shown again it asks for every log after the last
  * chunk it got (and for the builds' current state), so it catches up without gaps.
  *
@@ -19,7 +20,16 @@
       this.handlers = {};
       this.onstatus = null;
       this.topics = { repos: [], builds: [], logs: {} };
-      this.port = connect((msg) => this.receive(msg));
+      // A shared worker that fails (its script not loaded, a network change while it loads, a
+      // crash) is left for the page's own stream, from the topics and resume points of now.
+      const onMessage = (msg) => this.receive(msg);
+      this.port = sharedWorker(onMessage, () => {
+        this.shared = false;
+        this.port = inPage(onMessage);
+        this.send();
+      });
+      this.shared = !!this.port; // on the browser's shared connection (else the page's own)
+      if (!this.port) this.port = inPage(onMessage);
       document.addEventListener("visibilitychange", () => this.send());
       window.addEventListener("pagehide", () => this.port.postMessage({ type: "close" }));
       window.addEventListener("pageshow", (e) => { if (e.persisted) this.send(); });
@@ -58,16 +68,28 @@
     }
   }
 
-  /* A port to the shared worker, or an in-page multiplexer with the same messages. */
-  function connect(onMessage) {
+  /* A port to the browser's shared worker (``onFailure`` when it fails), or null without one. */
+  function sharedWorker(onMessage, onFailure) {
     if (typeof SharedWorker === "function") {
       try {
         const worker = new SharedWorker(new URL("live-worker.js", scriptSrc).toString(), { name: "runner-live" });
-        worker.port.onmessage = (e) => onMessage(e.data);
+        let failed = false;
+        worker.onerror = () => {
+          if (failed) return;
+          failed = true;
+          worker.port.close();
+          onFailure();
+        };
+        worker.port.onmessage = (e) => { if (!failed) onMessage(e.data); };
         worker.port.start();
         return worker.port;
-      } catch (e) { /* blocked (e.g. by a policy): fall back to the page's own stream */ }
+      } catch (e) { /* blocked (e.g. by a policy): the page's own stream */ }
     }
+    return null;
+  }
+
+  /* The multiplexer run in the page, behind the same messages as the shared worker's port. */
+  function inPage(onMessage) {
     const mux = new RunnerLiveCore.LiveMux();
     const port = { postMessage: (msg) => setTimeout(() => onMessage(msg), 0) };
     return {

@@ -399,7 +399,7 @@ class LogFollower {
   }
 
   async loadTail() {
-    const res = await fetch(this.urls.tail, { credentials: "same-origin", signal: this.abort.signal });
+    const res = await RunnerLiveCore.fetchPatiently(this.urls.tail, { credentials: "same-origin", signal: this.abort.signal });
     if (!res.ok) throw new Error("log tail: HTTP " + res.status);
     const data = await res.json();
     this.view.start(data.first_line || 1);
@@ -420,7 +420,7 @@ class LogFollower {
     if (this.lastSeq !== null && this.lastSeq !== undefined) {
       url += (url.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(this.lastSeq);
     }
-    const res = await fetch(url, { credentials: "same-origin", signal: this.abort.signal });
+    const res = await RunnerLiveCore.fetchPatiently(url, { credentials: "same-origin", signal: this.abort.signal });
     if (!res.ok) return;
     const data = await res.json();
     if (data.lines.length) {

@@ -24,7 +24,7 @@
   }
 
   async function getJson(url) {
-    const res = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    const res = await RunnerLiveCore.fetchPatiently(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (!res.ok) {
       let why = "HTTP " + res.status;
       try { why = (await res.json()).error || why; } catch (e) { /* not JSON */ }
