@@ -268,7 +268,7 @@ def test_build_list_shows_new_builds_and_waiting_reasons_live(world, page_as):
     page.wait_for_selector(f"#build-rows tr[data-number='{number}']")  # no reload
     page.click(f"#build-rows tr[data-number='{number}'] a")
     page.wait_for_function(
-        "document.getElementById('stages').innerText.includes('no agent with env=production')"
+        "() => document.getElementById('stages').innerText.includes('no agent with env=production')"
     )
     page.screenshot(path=str(SHOTS / "build-waiting-agent.png"))
     world.server.api("POST", f"/repos/{SLUG}/builds/{number}/cancel", world.admin)
@@ -323,7 +323,7 @@ def test_stream_resumes_after_a_server_restart(tmp_path_factory, docker_client, 
         wait_line(page, "line 5")
         w.server.stop()
         page.wait_for_function(
-            "document.getElementById('log-state').textContent === 'reconnecting'"
+            "() => document.getElementById('log-state').textContent === 'reconnecting'"
         )
         w.server.start()
         try:

@@ -41,7 +41,9 @@ def test_log_shows_ansi_colours_numbers_and_search(browser, served, seeded):
         assert page.get_attribute("#L7 > a", "href") == "#L7"
         page.keyboard.press("/")
         page.keyboard.type("line 2")
-        page.wait_for_function("document.getElementById('log-hits').textContent.startsWith('10 ')")
+        page.wait_for_function(
+            "() => document.getElementById('log-hits').textContent.startsWith('10 ')"
+        )
         assert page.eval_on_selector("#L4", "e => !e.classList.contains('hit')")
         assert page.eval_on_selector("#L20", "e => e.classList.contains('hit')")
         assert page.evaluate("window.__xss") is None
@@ -80,7 +82,9 @@ def test_keyboard_reaches_login_and_build_links(browser, served, seeded):
     try:
         page.goto(served.url + "/login")
         # The login field takes focus on load (autofocus); wait for it before typing.
-        page.wait_for_function("document.activeElement && document.activeElement.name === 'login'")
+        page.wait_for_function(
+            "() => document.activeElement && document.activeElement.name === 'login'"
+        )
         page.keyboard.type("reader")
         page.keyboard.press("Tab")
         page.keyboard.type("correct-horse-1")
