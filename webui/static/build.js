@@ -20,8 +20,10 @@
   let stepId = box ? box.dataset.stepId : "";
   let stepStatus = box ? box.dataset.stepStatus : "";
   // Move on to the next step only after watching this one end (never away from a failure
-  // someone opened to read).
-  let watching = !!box && box.dataset.auto === "1" && DONE.indexOf(stepStatus) < 0;
+  // someone opened to read); a page opened between two steps of a running build shows the step
+  // that succeeded last, and moves on when the next one starts.
+  let watching = !!box && box.dataset.auto === "1" && (DONE.indexOf(stepStatus) < 0 ||
+    (stepStatus === "success" && DONE.indexOf(head.dataset.status) < 0));
   let view = null;
   let follower = null;
   let started = false;
@@ -300,6 +302,7 @@
     const following = follower && !follower.ended;
     if (s.state === "live") {
       if (following) setText(logState, "live");
+      else if (wasBusy || logState.textContent === "reconnecting") setText(logState, "");
     } else if (s.state === "reconnecting") {
       setText(logState, "reconnecting");
     } else if (s.state === "busy") {

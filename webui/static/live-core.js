@@ -132,13 +132,16 @@ class LiveConnection {
 
 /* fetch(), tried again when the request fails without an answer (a network error): a browser
  * fails the requests in flight when the machine's network changes (Chromium: ERR_NETWORK_CHANGED),
- * as it does beside a Docker engine whenever a build's network is made or removed. Answers,
+ * as it does beside a Docker engine whenever a build's network is made or removed. The body is
+ * read before the answer is handed on, so a failure on its way is tried again too. Answers,
  * errors included, are the caller's; an aborted request is not tried again. For GETs only. */
 async function fetchPatiently(url, options) {
   const signal = options && options.signal;
   for (let delay = 250; ; delay *= 2) {
     try {
-      return await fetch(url, options);
+      const res = await fetch(url, options);
+      await res.clone().arrayBuffer(); // the clone's read keeps the body for the answer's own
+      return res;
     } catch (e) {
       if ((signal && signal.aborted) || delay > PATIENCE_MS) throw e;
     }
@@ -148,8 +151,12 @@ async function fetchPatiently(url, options) {
 
 function sleep(ms, signal) {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    if (signal) signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+    const stop = () => { clearTimeout(t); resolve(); };
+    const t = setTimeout(() => {
+      if (signal) signal.removeEventListener("abort", stop);
+      resolve();
+    }, ms);
+    if (signal) signal.addEventListener("abort", stop, { once: true });
   });
 }
 

@@ -2,15 +2,18 @@
  * Each tab's port sends its topics; the worker keeps one event stream for their union
  * (see live-core.js) and hands each tab the events of its own topics. */
 "use strict";
-// Tried again at once: a network change fails the request in flight (see fetchPatiently), and a
-// worker without it would leave every tab of the browser without updates.
-for (let tries = 3; ; tries--) {
-  try { importScripts("live-core.js"); break; } catch (e) { if (tries <= 1) throw e; }
+// Tried again at once: a network change fails the request in flight (see fetchPatiently). A
+// worker still without it tells each tab that connects, which then follows on its own stream
+// (live.js); it stays, answering so, while those tabs stay open.
+for (let tries = 3; tries > 0; tries--) {
+  try { importScripts("live-core.js"); break; } catch (e) { /* once more */ }
 }
 
-const mux = new RunnerLiveCore.LiveMux();
+const mux = self.RunnerLiveCore ? new RunnerLiveCore.LiveMux() : null;
 
-self.onconnect = (e) => {
+self.onconnect = mux ? connected : (e) => e.ports[0].postMessage({ type: "failed" });
+
+function connected(e) {
   const port = e.ports[0];
   port.onmessage = (m) => {
     const msg = m.data || {};
@@ -18,4 +21,4 @@ self.onconnect = (e) => {
     else if (msg.type === "close") mux.drop(port);
   };
   port.start();
-};
+}

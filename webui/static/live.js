@@ -20,8 +20,8 @@
       this.handlers = {};
       this.onstatus = null;
       this.topics = { repos: [], builds: [], logs: {} };
-      // A shared worker that fails (its script not loaded, a network change while it loads, a
-      // crash) is left for the page's own stream, from the topics and resume points of now.
+      // A shared worker that failed to load its scripts (a network change while it loaded) is
+      // left for the page's own stream, from the topics and resume points of now.
       const onMessage = (msg) => this.receive(msg);
       this.port = sharedWorker(onMessage, () => {
         this.shared = false;
@@ -74,13 +74,17 @@
       try {
         const worker = new SharedWorker(new URL("live-worker.js", scriptSrc).toString(), { name: "runner-live" });
         let failed = false;
-        worker.onerror = () => {
+        const fail = () => {
           if (failed) return;
           failed = true;
           worker.port.close();
           onFailure();
         };
-        worker.port.onmessage = (e) => { if (!failed) onMessage(e.data); };
+        worker.onerror = fail; // its script did not load
+        worker.port.onmessage = (e) => {
+          if (e.data && e.data.type === "failed") fail(); // loaded without live-core.js
+          else if (!failed) onMessage(e.data);
+        };
         worker.port.start();
         return worker.port;
       } catch (e) { /* blocked (e.g. by a policy): the page's own stream */ }
