@@ -130,7 +130,7 @@ def open_viewers(browser, live: Live, url: str) -> list:
     # stops growing (one that comes after the top-up below makes one viewer more).
     counted, still = -1, 0
     while still < 10 and counted < VIEWERS:
-        time.sleep(1)
+        contexts[0].pages[0].wait_for_timeout(1000)  # Playwright's events are handled meanwhile
         now = sum(len(c.pages) for c in contexts)
         still = still + 1 if now == counted else 0
         counted = now
@@ -204,7 +204,7 @@ def test_forty_viewers_of_a_running_step_are_live_while_api_and_rpc_answer(live,
             # connections left are those streams, the probes' and the agent's.
             time.sleep(6)  # the server closes idle keep-alive connections after 5 s
             connections = server_connections(live.server.port)
-            shared = all(page.evaluate("window.RunnerLive.sharedWorker") for page in pages)
+            shared = all(page.evaluate("() => window.RunnerLive.open().shared") for page in pages)
             assert shared and connections < VIEWERS // 2, (shared, connections)
             build = live.server.build(SLUG, number, live.admin)
             stage = build["stages"][0]
