@@ -38,6 +38,24 @@ def browser():
         yield b
 
 
+def wait_live(page) -> None:
+    """Wait until the page says its log is live."""
+    page.wait_for_function(
+        "() => document.getElementById('log-state').textContent === 'live'", timeout=DEADLINE
+    )
+
+
+def wait_new_lines(page) -> None:
+    """Wait until lines printed from now on reach the page."""
+    page.wait_for_function(
+        "(n) => { const r = document.querySelectorAll('#log .ln > span');"
+        " const t = r.length ? r[r.length - 1].textContent : '';"
+        " return parseInt(t.split(' ').pop(), 10) > n + 2; }",
+        arg=line_number(last_line(page)),
+        timeout=DEADLINE,
+    )
+
+
 def test_a_log_tail_that_failed_on_the_network_is_fetched_again(live, browser):
     number = live.push([("work", ["echo first", "echo done"])], branch="flaky-tail")
     live.server.wait_build(SLUG, number, live.admin)
@@ -82,19 +100,10 @@ def test_a_page_whose_shared_worker_failed_follows_the_log_on_its_own_stream(liv
         step = live.step(number, "work")
         page = context.new_page()
         page.goto(live.page_url(number, step))
-        page.wait_for_function(
-            "() => document.getElementById('log-state').textContent === 'live'", timeout=DEADLINE
-        )
+        wait_live(page)
         assert refused, "the worker's script was never asked for"
         assert page.evaluate("() => window.RunnerLive.open().shared") is False
-        seen = line_number(last_line(page))
-        page.wait_for_function(
-            "(n) => { const r = document.querySelectorAll('#log .ln > span');"
-            " const t = r.length ? r[r.length - 1].textContent : '';"
-            " return parseInt(t.split(' ').pop(), 10) > n + 2; }",
-            arg=seen,
-            timeout=DEADLINE,
-        )
+        wait_new_lines(page)
     finally:
         context.close()
         live.cancel(number)
@@ -136,18 +145,9 @@ def test_a_shared_worker_without_its_core_script_sends_its_tabs_to_their_own_str
         step = live.step(number, "work")
         page = context.new_page()
         page.goto(live.page_url(number, step))
-        page.wait_for_function(
-            "() => document.getElementById('log-state').textContent === 'live'", timeout=DEADLINE
-        )
+        wait_live(page)
         assert page.evaluate("() => window.RunnerLive.open().shared") is False
-        seen = line_number(last_line(page))
-        page.wait_for_function(
-            "(n) => { const r = document.querySelectorAll('#log .ln > span');"
-            " const t = r.length ? r[r.length - 1].textContent : '';"
-            " return parseInt(t.split(' ').pop(), 10) > n + 2; }",
-            arg=seen,
-            timeout=DEADLINE,
-        )
+        wait_new_lines(page)
     finally:
         context.close()
         live.cancel(number)
