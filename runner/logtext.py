@@ -32,6 +32,11 @@ STYLED_OVERWRITE_BUDGET = 64 * 1024
 MAX_ELAPSED_MS = 2**31 - 1
 
 
+def count_lines(data: bytes) -> int:
+    """How many lines ``split_lines`` makes of a chunk's bytes, without decoding them."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
 def split_lines(data: bytes | str) -> list[str]:
     """The lines of one stored chunk: split at ``\\n`` only (a chunk ends its last line), each
     with its carriage returns applied (``terminal_line``)."""

@@ -21,9 +21,10 @@ from sqlalchemy.exc import IntegrityError
 
 from runner.core import DONE_STATUSES, RUNNING
 from runner.errors import BadRequest, Forbidden, NotFound
-from runner.logtext import MAX_ELAPSED_MS
+from runner.logtext import MAX_ELAPSED_MS, count_lines
 from runner.store.convert import affected
 from runner.store.db import Database
+from runner.store.logcodec import STORED, pack, unpack
 from runner.store.logread import LogLines, LogSearch, read_lines, search_lines
 from runner.store.logtail import LineCounts, LogTail, read_tail
 from runner.store.models import LogChunkRow, StageRow, StepRow, table
@@ -74,6 +75,8 @@ class LogStore:
                 data=bindparam("data"),
                 size=bindparam("size"),
                 elapsed_ms=bindparam("elapsed_ms"),
+                codec=bindparam("codec"),
+                lines=bindparam("lines"),
             )
             .on_conflict_do_nothing(index_elements=["step_id", "seq"])
             .returning(chunks.c.id)
@@ -133,6 +136,7 @@ class LogStore:
                 keep = keep[newline + 1 :]
             cut = len(blob) - len(keep)
             blob = keep
+        stored, codec = pack(blob)
         try:
             with self.db.write_connection() as conn:
                 if agent_id is not None:
@@ -140,9 +144,11 @@ class LogStore:
                 row = {
                     "step_id": step_id,
                     "seq": seq,
-                    "data": blob,
+                    "data": stored,
                     "size": len(blob),
                     "elapsed_ms": elapsed_ms,
+                    "codec": codec,
+                    "lines": count_lines(blob),
                 }
                 inserted = conn.execute(self._insert_chunk, row).scalar()
                 if inserted is None:
@@ -205,12 +211,12 @@ class LogStore:
         """
         with self.db.session() as s:
             rows = s.execute(
-                select(LogChunkRow.seq, LogChunkRow.data)
+                select(LogChunkRow.seq, *STORED)
                 .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
                 .order_by(LogChunkRow.seq)
                 .limit(limit)
             )
-            return [(seq, bytes(data)) for seq, data in rows]
+            return [(seq, unpack(*stored)) for seq, *stored in rows]
 
     def last_seq(self, step_id: int) -> int:
         """The highest sequence number stored for the step, -1 when none."""
@@ -239,14 +245,15 @@ class LogStore:
         total = 0
         with self.db.session() as s:
             rows = s.execute(
-                select(LogChunkRow.seq, LogChunkRow.data, LogChunkRow.elapsed_ms)
+                select(LogChunkRow.seq, LogChunkRow.elapsed_ms, *STORED)
                 .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
                 .order_by(LogChunkRow.seq)
                 .limit(max_chunks)
                 .execution_options(yield_per=_FETCH_ROWS)
             )
-            for seq, data, elapsed in rows:
-                page.append((seq, bytes(data), elapsed))
+            for seq, elapsed, *stored in rows:
+                data = unpack(*stored)
+                page.append((seq, data, elapsed))
                 total += len(data)
                 if total >= max_bytes:
                     break
@@ -290,12 +297,11 @@ class LogStore:
         Chunks are read newest first; the oldest one read may be read only in part (its end),
         and when that part starts inside a line the line is dropped, or kept as the
         ``truncated`` end of a line longer than ``max_bytes``. The lines before the tail are
-        counted by the database, never loaded, so line numbers are exact for any log size.
+        added up from their chunks' line counts, never loaded, so line numbers are exact for
+        any log size.
         """
         with self.db.session() as s:
-            return read_tail(
-                s, self.db.is_postgres, self._line_counts, step_id, max_bytes, max_lines, after
-            )
+            return read_tail(s, self._line_counts, step_id, max_bytes, max_lines, after)
 
     def lines(self, step_id: int, first: int, count: int, *, max_chars: int) -> LogLines:
         """Up to ``count`` lines of the step's stored log from line ``first`` on (numbered as

@@ -2,7 +2,8 @@
 
 A log can be 64 MiB of lines of any length. The tail reads chunk sizes newest first, then the
 data of only the chunks (and the end of the one chunk) that fit the budget; the lines before
-them are counted by the database, so the numbers are exact and no byte of them reaches Python.
+them are the sum of their chunks' line counts, so the numbers are exact and no byte of them is
+read.
 Lines are counted as the rest of the server counts them: a chunk ends its last line, and
 ``\\n`` ends a line inside a chunk.
 """
@@ -14,10 +15,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, LargeBinary, and_, case, cast, func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from runner.logtext import split_lines
+from runner.store.logcodec import STORED, unpack
 from runner.store.models import LogChunkRow, StepRow
 
 # Chunk sizes read per query while walking back from the newest chunk.
@@ -58,30 +60,10 @@ def time_marks(first_line: int, chunks: list[tuple[int, int | None]], skip: int 
     return marks
 
 
-def stored_size() -> ColumnElement[int]:
-    """SQL: a chunk's size in bytes, read without reading the chunk.
-
-    The ``size`` column is stored after the data: SQLite reaches it only by walking the data's
-    overflow pages, while ``length`` of a blob comes from the row's header (and PostgreSQL's
-    from the TOAST pointer).
-    """
-    return func.length(LogChunkRow.data)
-
-
-def _newlines(db_postgres: bool, blob: Any) -> ColumnElement[Any]:
-    """SQL: how many ``\\n`` bytes the binary expression ``blob`` holds."""
-    if db_postgres:
-        # The escape encoding leaves a newline byte as itself and escapes NUL and high bytes,
-        # so its text counts newlines exactly.
-        text = func.encode(blob, "escape")
-        return func.length(text) - func.length(func.replace(text, "\n", ""))
-    stripped = cast(func.replace(blob, literal(b"\n"), literal(b"")), LargeBinary)
-    return func.length(blob) - func.length(stripped)
-
-
 class LineCounts:
     """Remembers how many lines lie before a chunk, so viewers of one big log do not each make
-    the database count it again. Thread-safe; holds at most ``size`` answers.
+    the database add up its chunks again (on SQLite that walks every chunk's pages).
+    Thread-safe; holds at most ``size`` answers.
 
     An answer is keyed by the chunks it counted (their number, lowest and highest row ids and
     bytes) and the start of the step's attempt: chunks never change once stored, a cut removes
@@ -109,10 +91,8 @@ class LineCounts:
                 self._answers.popitem(last=False)
 
 
-def _lines_before(s: Session, postgres: bool, step_id: int, seq: int, counts: LineCounts) -> int:
-    """Lines of the chunks stored before chunk ``seq``: their newlines, plus one for each
-    chunk that does not end with one."""
-    data, size = LogChunkRow.data, LogChunkRow.size
+def _lines_before(s: Session, step_id: int, seq: int, counts: LineCounts) -> int:
+    """Lines of the chunks stored before chunk ``seq``."""
     before = (LogChunkRow.step_id == step_id, LogChunkRow.seq < seq)
     started = select(StepRow.started).where(StepRow.id == step_id).scalar_subquery()
     rows = s.execute(
@@ -120,7 +100,8 @@ def _lines_before(s: Session, postgres: bool, step_id: int, seq: int, counts: Li
             func.count(),
             func.min(LogChunkRow.id),
             func.max(LogChunkRow.id),
-            func.sum(stored_size()),
+            # A blob's length comes from its row's header, without reading it.
+            func.sum(func.length(LogChunkRow.data)),
             started,
         ).where(*before)
     ).one()
@@ -130,10 +111,7 @@ def _lines_before(s: Session, postgres: bool, step_id: int, seq: int, counts: Li
     found = counts.get(key)
     if found is not None:
         return found
-    unterminated = case((and_(size > 0, func.substr(data, size, 1) != literal(b"\n")), 1), else_=0)
-    lines = int(
-        s.scalar(select(func.sum(_newlines(postgres, data) + unterminated)).where(*before)) or 0
-    )
+    lines = int(s.scalar(select(func.sum(LogChunkRow.lines)).where(*before)) or 0)
     counts.put(key, lines)
     return lines
 
@@ -145,7 +123,6 @@ def _chunk_lines(data: bytes) -> list[str]:
 
 def read_tail(
     s: Session,
-    postgres: bool,
     counts: LineCounts,
     step_id: int,
     max_bytes: int,
@@ -163,9 +140,7 @@ def read_tail(
     truncated = False
     below: int | None = None
     while budget > 0 and count < max_lines:
-        query = select(chunks.seq, stored_size()).where(
-            chunks.step_id == step_id, chunks.seq > after
-        )
+        query = select(chunks.seq, chunks.size).where(chunks.step_id == step_id, chunks.seq > after)
         if below is not None:
             query = query.where(chunks.seq < below)
         sizes = s.execute(query.order_by(chunks.seq.desc()).limit(_SIZES_PAGE)).all()
@@ -184,12 +159,12 @@ def read_tail(
             budget -= size
         if fits:
             rows = s.execute(
-                select(chunks.seq, chunks.data, chunks.elapsed_ms)
+                select(chunks.seq, chunks.elapsed_ms, *STORED)
                 .where(chunks.step_id == step_id, chunks.seq >= fits[-1], chunks.seq <= fits[0])
                 .order_by(chunks.seq.desc())
             )
-            for seq, data, elapsed in rows:
-                lines = _chunk_lines(bytes(data or b""))
+            for seq, elapsed, *stored in rows:
+                lines = _chunk_lines(unpack(*stored))
                 picked.append((lines, elapsed))
                 count += len(lines)
                 oldest_seq = seq
@@ -197,7 +172,7 @@ def read_tail(
                     break
             rows.close()
         if part is not None and count < max_lines:
-            lines, prefix_lines, truncated, elapsed = _part(s, postgres, step_id, *part)
+            lines, prefix_lines, truncated, elapsed = _part(s, step_id, *part)
             picked.append((lines, elapsed))
             count += len(lines)
             oldest_seq = part[0]
@@ -206,7 +181,7 @@ def read_tail(
             break
     if oldest_seq is None:
         return LogTail(lines=[], first_line=1, total_lines=0, last_seq=last_seq)
-    before = _lines_before(s, postgres, step_id, oldest_seq, counts) + prefix_lines
+    before = _lines_before(s, step_id, oldest_seq, counts) + prefix_lines
     picked.reverse()
     lines = [line for chunk, _elapsed in picked for line in chunk]
     skipped = max(0, len(lines) - max_lines)
@@ -224,24 +199,19 @@ def read_tail(
     )
 
 
-def _part(
-    s: Session, postgres: bool, step_id: int, seq: int, skip: int
-) -> tuple[list[str], int, bool, int | None]:
+def _part(s: Session, step_id: int, seq: int, skip: int) -> tuple[list[str], int, bool, int | None]:
     """The end of chunk ``seq`` after its first ``skip`` bytes: its whole lines, the number of
     lines before them within the chunk, whether the lines start with the end of a line (only
     when no line of the part starts inside it), and the chunk's time."""
-    where = (LogChunkRow.step_id == step_id, LogChunkRow.seq == seq)
-    data = LogChunkRow.data
-    # One byte before the part says whether the part starts a line.
-    piece, newlines, elapsed = s.execute(
-        select(
-            func.substr(data, skip),
-            _newlines(postgres, func.substr(data, 1, skip)),
-            LogChunkRow.elapsed_ms,
-        ).where(*where)
+    elapsed, *stored = s.execute(
+        select(LogChunkRow.elapsed_ms, *STORED).where(
+            LogChunkRow.step_id == step_id, LogChunkRow.seq == seq
+        )
     ).one()
-    piece = bytes(piece or b"")
-    starts_line, rest = piece[:1] == b"\n", piece[1:]
+    blob = unpack(*stored)
+    newlines = blob.count(b"\n", 0, skip)
+    # The byte before the part says whether the part starts a line.
+    starts_line, rest = blob[skip - 1 : skip] == b"\n", blob[skip:]
     if starts_line:
         return _chunk_lines(rest), int(newlines), False, elapsed
     end = rest.find(b"\n")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -190,6 +191,11 @@ class LogChunkRow(Base):
     # Milliseconds from the step's start to its lines (the agent's stamp of the batch); None
     # for chunks stored before the column existed.
     elapsed_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # How ``data`` holds the chunk (``runner.store.logcodec``); ``size`` is its length unpacked.
+    codec: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The chunk's lines as ``runner.logtext.count_lines`` counts them, so numbering a line
+    # never reads the data of the chunks before it.
+    lines: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class SecretRow(Base):
