@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
 
-from runner.errors import BadRequest, RunnerError
+from runner.errors import BadRequest, Conflict, RunnerError
 from runner.private_files import private_file
 from runner.server.errors import register_error_handlers
 from runner.server.services import Services, open_stores
@@ -171,7 +171,10 @@ def _ensure_admin(services: Services) -> None:
         check_password_rule(password, is_admin=True)
     except BadRequest as exc:
         raise RunnerError(f"RUNNER_ADMIN_PASSWORD is too short: {exc}") from None
-    users.create("admin", password, is_admin=True)
+    try:
+        users.create("admin", password, is_admin=True)
+    except Conflict:
+        return  # another server process on the same database made it a moment ago
     if not services.settings.admin_password:
         print(
             f"pipeline-runner: created user 'admin' with password {password} "

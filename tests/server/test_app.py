@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from runner.server.app import create_app
 from runner.settings import load_settings
+from runner.store.users import UserStore
 from tests.server.conftest import ADMIN_PASSWORD, auth
 
 
@@ -27,6 +28,23 @@ def test_generated_admin_password_is_printed_once(tmp_path, capsys):
     again = create_app(settings, start_background=False)
     assert "password" not in capsys.readouterr().err
     again.extensions["runner"].db.dispose()
+
+
+def test_a_server_that_loses_the_race_to_make_the_admin_starts_all_the_same(
+    tmp_path, monkeypatch, capsys
+):
+    # Two servers started at once on one database both find no user; the second one's insert
+    # then meets the first one's admin.
+    settings = load_settings({"data_dir": str(tmp_path), "embedded_agent": False}, environ={})
+    first = create_app(settings, start_background=False)
+    password = capsys.readouterr().err.split("with password ", 1)[1].split()[0]
+    first.extensions["runner"].db.dispose()
+    monkeypatch.setattr(UserStore, "count", lambda self: 0)
+    second = create_app(settings, start_background=False)
+    assert "password" not in capsys.readouterr().err
+    users = second.extensions["runner"].stores.users
+    assert users.authenticate("admin", password) is not None
+    second.extensions["runner"].db.dispose()
 
 
 def test_embedded_agent_token_is_replaced_on_each_start(tmp_path):
