@@ -15,7 +15,7 @@ import os
 import re
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -204,13 +204,7 @@ def build_plugin_images(
                 forcerm=True,
                 decode=True,
             )
-            for chunk in stream:
-                if "error" in chunk:
-                    detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                    raise EngineError(f"building plugin {name} ({ref}) failed: {detail.strip()}")
-                text = chunk.get("stream") or chunk.get("status") or ""
-                for line in text.rstrip("\n").splitlines():
-                    log(line)
+            follow_build(stream, log, f"building plugin {name} ({ref}) failed")
             built.append(ref)
             if drone_names:
                 for alias in drone_name_refs([name], tag):
@@ -220,6 +214,19 @@ def build_plugin_images(
     finally:
         contexts.close()
     return built
+
+
+def follow_build(stream: Iterable[dict[str, Any]], log: Callable[[str], None], failed: str) -> None:
+    """Pass the lines of a build's decoded output ``stream`` (``client.api.build(...,
+    decode=True)``) to ``log``; a failing build's ``{"error": ...}`` chunk raises
+    ``EngineError`` as ``"<failed>: <the engine's message>"``."""
+    for chunk in stream:
+        if "error" in chunk:
+            detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+            raise EngineError(f"{failed}: {detail.strip()}")
+        text = chunk.get("stream") or chunk.get("status") or ""
+        for line in text.rstrip("\n").splitlines():
+            log(line)
 
 
 def _docker_client() -> Any:

@@ -4,13 +4,15 @@ the Python and platform of the plugins' base image, downloaded on the host by pi
 A ``docker build`` has no network to install packages from, so the host fetches the wheels
 once (pip's own configuration decides where from) into a cache folder outside git, and the
 plugin Dockerfiles install from it with ``pip install --no-index``. A wheelhouse is kept per
-Python version, platform and requirements file; one that is complete is reused as it is.
+Python version, platform and requirements file; one that is complete is reused as it is. The
+server image (``server_image``) takes its libraries from a wheelhouse made the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,25 +27,34 @@ WHEELHOUSE_ENV = "RUNNER_WHEELHOUSE"
 REQUIREMENTS = "requirements.txt"
 COMPLETE_MARK = ".complete"
 
-# Asked of the base image's own python3: version, machine and C library name (glibc or musl).
+# Asked of the base image's own python3: version, machine, C library name (glibc or musl) and
+# the C library's version ("-" when unknown).
 _PROBE = (
     "import platform, sys; "
-    "print('%d.%d' % sys.version_info[:2], platform.machine(), platform.libc_ver()[0] or 'musl')"
+    "print('%d.%d' % sys.version_info[:2], platform.machine(), platform.libc_ver()[0] or 'musl', "
+    "platform.libc_ver()[1] or '-')"
 )
+_MANYLINUX_FLOOR = 17  # manylinux2014 is manylinux_2_17
 
 
 @dataclass(frozen=True)
 class Target:
-    """The interpreter wheels are chosen for: ``3.11`` on ``x86_64`` with ``glibc``."""
+    """The interpreter wheels are chosen for: ``3.11`` on ``x86_64`` with ``glibc``.
+
+    ``glibc`` (``"2.36"``), when given, lets wheels built for any glibc up to that version in:
+    without it only manylinux2014's (glibc 2.17) are, which the plugins' pinned wheels are.
+    """
 
     python: str
     machine: str
     libc: str = "glibc"
+    glibc: str = ""
 
     @property
     def key(self) -> str:
         """A folder name that tells wheelhouses for different targets apart."""
-        return f"cp{self.python.replace('.', '')}-{self.libc}-{self.machine}"
+        key = f"cp{self.python.replace('.', '')}-{self.libc}-{self.machine}"
+        return f"{key}-{self.glibc}" if self.glibc else key
 
     def pip_args(self) -> list[str]:
         """The ``pip download`` options that pick wheels for this target only."""
@@ -52,6 +63,11 @@ class Target:
             platforms = [f"musllinux_1_1_{self.machine}", f"musllinux_1_2_{self.machine}"]
         else:
             platforms = [f"manylinux2014_{self.machine}", f"manylinux_2_17_{self.machine}"]
+            newest = int(self.glibc.split(".")[1]) if self.glibc else _MANYLINUX_FLOOR
+            platforms += [
+                f"manylinux_2_{minor}_{self.machine}"
+                for minor in range(_MANYLINUX_FLOOR + 1, newest + 1)
+            ]
         args = ["--only-binary=:all:", "--python-version", self.python]
         args += ["--implementation", "cp", "--abi", abi]
         for name in platforms:
@@ -59,8 +75,11 @@ class Target:
         return args
 
 
-def probe_target(client: Any, image: str, labels: dict[str, str] | None = None) -> Target:
-    """Ask ``image``'s own ``python3`` which wheels it takes (pulls the image when missing).
+def probe_target(
+    client: Any, image: str, labels: dict[str, str] | None = None, *, glibc: bool = False
+) -> Target:
+    """Ask ``image``'s own ``python3`` which wheels it takes (pulls the image when missing);
+    with ``glibc``, the target takes wheels for the image's glibc version too.
 
     ``client`` is a ``docker.DockerClient``. Raises ``EngineError`` when the image has no
     working ``python3``: the plugins need one.
@@ -81,7 +100,9 @@ def probe_target(client: Any, image: str, labels: dict[str, str] | None = None) 
         ) from None
     except docker.errors.ImageNotFound:
         raise EngineError(f"base image {image} not found locally nor pullable") from None
-    python, machine, libc = out.decode().split()
+    python, machine, libc, version = out.decode().split()
+    if glibc and libc == "glibc" and re.fullmatch(r"2\.\d+", version):
+        return Target(python, machine, libc, version)
     return Target(python, machine, libc)
 
 
@@ -127,7 +148,7 @@ def ensure_wheelhouse(
         shutil.rmtree(partial, ignore_errors=True)
         detail = (done.stderr or done.stdout).strip().splitlines()
         raise RunnerError(
-            "pip could not download the plugin wheels for Python "
+            "pip could not download the wheels for Python "
             f"{target.python} ({target.machine}): {' / '.join(detail[-3:])} "
             "(check pip's index configuration, or set RUNNER_WHEELHOUSE to a prepared folder)"
         )

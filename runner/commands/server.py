@@ -1,5 +1,6 @@
 """``runner server``: the HTTP server, database, scheduler and embedded agent in one command;
-``runner server init``: first-time setup and recovery on the server's machine.
+``runner server init``: first-time setup and recovery on the server's machine; ``runner server
+image``: the server image built on the local engine without network (``server_image``).
 
 ``init`` is the one command beside ``runner server`` itself that opens the database: it exists
 for when no server answers yet (the first admin) or nobody can log in any more (a lost admin
@@ -112,3 +113,30 @@ def init(
     finally:
         stores.db.dispose()
     click.echo(done + (f"; password {password}" if shown else ""))
+
+
+@server.command("image")
+@click.option(
+    "--base-image",
+    default="",
+    help="FROM image with python3 and git (default: the Dockerfile's, python:3.12-slim).",
+)
+@click.option("--tag", default="pipeline-runner:latest", show_default=True)
+def image(base_image: str, tag: str) -> None:
+    """Build the server image from this checkout's Dockerfile on the local engine, with no
+    network in the build: pip first fetches the libraries for the base image's Python on this
+    machine (its own index configuration), kept under RUNNER_WHEELHOUSE (default
+    ~/.cache/pipeline-runner/wheels) for the next build."""
+    import docker
+
+    from runner.commands.server_image import build_server_image
+
+    try:
+        built = build_server_image(
+            docker.from_env(), base_image=base_image, tag=tag, log=click.echo
+        )
+    except RunnerError as exc:
+        raise click.ClickException(str(exc)) from None
+    except docker.errors.DockerException as exc:
+        raise click.ClickException(f"Docker engine: {exc}") from None
+    click.echo(f"built {built}")
