@@ -2,6 +2,8 @@
 # Builds the local base images the tests and benchmarks use, without any registry:
 #   PREFIX/busybox  - busybox-static, a few links (no CMD, no ENV)
 #   PREFIX/python   - Debian bookworm minbase with python3, git and ca-certificates
+#   PREFIX/postgres - Debian bookworm minbase with PostgreSQL 15, started as the official
+#                     postgres image is (its variables; scripts/postgres-entrypoint.sh)
 # Usage: base-images.sh [PREFIX]   (PREFIX defaults to runner-test)
 #        base-images.sh --mirror  (print the Debian archive it would use, and exit)
 # Debian packages come from the Debian archive this machine's apt already uses (its sources in
@@ -9,6 +11,7 @@
 # wherever apt works. The root filesystem is cached between runs in BASE_IMAGES_CACHE
 # (default /var/cache/pipeline-runner).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 prefix=${1:-runner-test}
 apt_etc=${APT_ETC:-/etc/apt}  # tests point it at sample sources
 suite=bookworm
@@ -78,28 +81,70 @@ if ! docker image inspect "$prefix/busybox" >/dev/null 2>&1; then
   rm -rf "$root"
 fi
 
-if ! docker image inspect "$prefix/python" >/dev/null 2>&1; then
-  if [ ! -f "$cache/$suite-python.tar" ]; then
-    mirror=$(apt_mirror || true)
-    if [ -z "$mirror" ]; then
-      echo "no Debian archive among this machine's apt sources (/etc/apt/sources.list," \
-        "/etc/apt/sources.list.d): add one, as apt needs it too" >&2
-      exit 1
-    fi
-    rootfs=$(mktemp -d)
-    echo "debootstrap $suite from $mirror (this machine's apt source)"
-    if ! debootstrap --variant=minbase --include=python3,git,ca-certificates,python3-yaml \
-      "$suite" "$rootfs" "$mirror" >/tmp/debootstrap.log 2>&1; then
-      echo "debootstrap failed; see /tmp/debootstrap.log" >&2
-      rm -rf "$rootfs"
-      exit 1
-    fi
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb
-    tar -C "$rootfs" -c . > "$cache/$suite-python.tar.tmp"
-    mv "$cache/$suite-python.tar.tmp" "$cache/$suite-python.tar"
-    rm -rf "$rootfs"
+# debootstrap_tar NAME PACKAGES [CLEANUP]: $cache/$suite-NAME.tar, a bookworm minbase root
+# filesystem with PACKAGES (comma-separated), made once; CLEANUP runs in it before it is packed.
+debootstrap_tar() {
+  local name=$1 packages=$2 cleanup=${3:-}
+  [ -f "$cache/$suite-$name.tar" ] && return
+  local mirror rootfs
+  mirror=$(apt_mirror || true)
+  if [ -z "$mirror" ]; then
+    echo "no Debian archive among this machine's apt sources (/etc/apt/sources.list," \
+      "/etc/apt/sources.list.d): add one, as apt needs it too" >&2
+    exit 1
   fi
-  docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    "$cache/$suite-python.tar" "$prefix/python" >/dev/null
+  rootfs=$(mktemp -d)
+  echo "debootstrap $suite with $packages from $mirror (this machine's apt source)"
+  if ! debootstrap --variant=minbase --include="$packages" \
+    "$suite" "$rootfs" "$mirror" >"/tmp/debootstrap-$name.log" 2>&1; then
+    echo "debootstrap failed; see /tmp/debootstrap-$name.log" >&2
+    rm -rf "$rootfs"
+    exit 1
+  fi
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb
+  if [ -n "$cleanup" ]; then (cd "$rootfs" && eval "$cleanup"); fi
+  tar -C "$rootfs" -c . > "$cache/$suite-$name.tar.tmp"
+  mv "$cache/$suite-$name.tar.tmp" "$cache/$suite-$name.tar"
+  rm -rf "$rootfs"
+}
+
+path_env='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+if ! docker image inspect "$prefix/python" >/dev/null 2>&1; then
+  debootstrap_tar python python3,git,ca-certificates,python3-yaml
+  docker import -c "$path_env" "$cache/$suite-python.tar" "$prefix/python" >/dev/null
 fi
-echo "base images ready: $prefix/busybox $prefix/python"
+
+# The entry point is added on top of the cached root filesystem; an image made with another
+# version of it (its digest is the image's label) is made again.
+entrypoint="$here/postgres-entrypoint.sh"
+entrypoint_sum=$(sha256sum "$entrypoint" | cut -c1-16)
+label=org.pipeline-runner.entrypoint
+made=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$prefix/postgres" \
+  2>/dev/null || true)
+if [ "$made" != "$entrypoint_sum" ]; then
+  # Without the cluster Debian's package makes: the entry point makes one in PGDATA.
+  debootstrap_tar postgres postgresql-15 \
+    'rm -rf var/lib/postgresql/15/main etc/postgresql/15/main'
+  docker import -c "$path_env" "$cache/$suite-postgres.tar" "$prefix/postgres-rootfs" >/dev/null
+  context=$(mktemp -d)
+  cp "$entrypoint" "$context/docker-entrypoint.sh"
+  cat > "$context/Dockerfile" <<DOCKERFILE
+FROM $prefix/postgres-rootfs
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+ENV PGDATA=/var/lib/postgresql/data PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+LABEL $label=$entrypoint_sum
+STOPSIGNAL SIGINT
+EXPOSE 5432
+ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
+CMD ["postgres"]
+DOCKERFILE
+  if ! docker build -q --network none -t "$prefix/postgres" "$context" >/dev/null \
+    2>"$context/build.log"; then
+    cat "$context/build.log" >&2
+    exit 1
+  fi
+  docker rmi "$prefix/postgres-rootfs" >/dev/null
+  rm -rf "$context"
+fi
+echo "base images ready: $prefix/busybox $prefix/python $prefix/postgres"
