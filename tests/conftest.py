@@ -23,7 +23,8 @@ PYTHON = "runner-test/python"
 
 __all__ = ["BUSYBOX", "PYTHON", "TEST_LABEL"]
 
-pytest_plugins = ["fixtures.postgres"]  # postgres_server, postgres_url, postgres_migrated_url
+# postgres_server, postgres_url, postgres_migrated_url; swarm_node
+pytest_plugins = ["fixtures.postgres", "fixtures.swarm"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,21 +3,19 @@ registry, an HTTP receiver, and a way to run a plugin container like the runner 
 
 from __future__ import annotations
 
-import fcntl
 import http.server
 import json
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
 import pytest
+from fixtures.swarm import SWARM_GROUP, single_node_swarm
 
 from runner.testing import session_id
 
@@ -33,8 +31,9 @@ BUSYBOX = "runner-test/busybox"
 SWARM_APP = "pipeline-runner/swarm-app"
 # The images are this session's (another suite on the same engine removes its own at its end);
 # the tests using them run on one worker, which removes them at its end. The swarm tests join
-# that worker too: an engine has one swarm, so two workers must never set it up at once.
-IMAGES_GROUP = "plugin-images"
+# that worker too (tests/fixtures/swarm.py): an engine has one swarm, so two workers must never
+# set it up at once.
+IMAGES_GROUP = SWARM_GROUP
 ONE_WORKER_FIXTURES = ("plugin_images", "swarm")
 
 
@@ -291,93 +290,32 @@ def in_process(capsys, monkeypatch):
     return call
 
 
-def _swarm_state(docker_client) -> str:
-    return docker_client.info().get("Swarm", {}).get("LocalNodeState", "")
-
-
-def _wait_for_swarm_state(docker_client, wanted: str, deadline: float = 60.0) -> str:
-    # `swarm leave` returns before the engine says so on a loaded machine.
-    end = time.monotonic() + deadline
-    state = _swarm_state(docker_client)
-    while state != wanted and time.monotonic() < end:
-        time.sleep(0.5)
-        state = _swarm_state(docker_client)
-    return state
-
-
-# An engine has one swarm: whoever sets it up holds this lock until it has left it again, so
-# swarm tests of other workers (or another suite on the same engine) wait their turn.
-SWARM_LOCK = Path(tempfile.gettempdir()) / "pipeline-runner-test-swarm.lock"
-SWARM_LOCK_WAIT = 1800.0  # seconds: longer than every swarm test of a run together
-
-
-@contextmanager
-def _holding_the_swarm():
-    with open(SWARM_LOCK, "a") as handle:
-        deadline = time.monotonic() + SWARM_LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the swarm stayed taken for {SWARM_LOCK_WAIT:g} s")
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @pytest.fixture
 def swarm(docker_client, tmp_path_factory):
-    """A single-node swarm on the local engine and three app images; left again afterwards.
-
-    Per test: an engine has one swarm, and a module-wide one would stay up while the worker
-    runs other modules' tests in between (pytest orders tests by their session fixtures)."""
-    with _holding_the_swarm():
-        yield from _single_node_swarm(docker_client, tmp_path_factory)
-
-
-def _single_node_swarm(docker_client, tmp_path_factory):
-    state = _wait_for_swarm_state(docker_client, "inactive")
-    if state != "inactive":
-        pytest.fail(f"the engine is already in swarm state {state!r}: leave it before the tests")
-    # `swarm init` creates the docker_gwbridge network and `swarm leave` keeps it.
-    had_gwbridge = bool(docker_client.networks.list(names=["docker_gwbridge"]))
-    subprocess.run(
-        ["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
+    """A single-node swarm on the local engine (tests/fixtures/swarm.py) and three app images;
+    left again afterwards, then the images removed."""
     folder = tmp_path_factory.mktemp("swarm-app")
     images = {}
     try:
-        for version, check in (("good1", "true"), ("good2", "true"), ("bad", "false")):
-            (folder / "Dockerfile").write_text(
-                f"FROM {BUSYBOX}\nRUN echo {version} > /version\n"
-                f"HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD {check}\n"
-                'CMD ["sleep", "3600"]\n'
-            )
-            ref = f"{SWARM_APP}:test-{version}"
-            docker_client.images.build(
-                path=str(folder), tag=ref, labels={TEST_LABEL: "1"}, rm=True, forcerm=True
-            )
-            images[version] = ref
-        yield images
+        with single_node_swarm(docker_client):
+            for version, check in (("good1", "true"), ("good2", "true"), ("bad", "false")):
+                (folder / "Dockerfile").write_text(
+                    f"FROM {BUSYBOX}\nRUN echo {version} > /version\n"
+                    f"HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD {check}\n"
+                    'CMD ["sleep", "3600"]\n'
+                )
+                ref = f"{SWARM_APP}:test-{version}"
+                docker_client.images.build(
+                    path=str(folder), tag=ref, labels={TEST_LABEL: "1"}, rm=True, forcerm=True
+                )
+                images[version] = ref
+            yield images
     finally:
-        for service in docker_client.services.list(filters={"label": TEST_LABEL}):
-            service.remove()
-        subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)
-        left = _wait_for_swarm_state(docker_client, "inactive")
-        if not had_gwbridge:
-            subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
         for ref in images.values():
             try:
                 docker_client.images.remove(ref, force=True)
             except docker.errors.APIError:
                 pass
-        assert left == "inactive", f"the swarm did not end: {left}"
 
 
 def running_images(docker_client, name):
