@@ -12,6 +12,8 @@ bash scripts/test-deps.sh
 python3 -m pip install -q -e '.[test]'
 # The plugin images' libraries, fetched once through pip (the image builds are offline).
 python3 -m runner plugin wheelhouse --base-image runner-test/python >/dev/null
+# The stack test's images (the server's, an S3 server's): their libraries too.
+python3 -m tests.e2e.stack_images >/dev/null
 
 # Static checks first: a finding stops the run before the tests start.
 bash scripts/check.sh
