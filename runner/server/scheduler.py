@@ -17,6 +17,9 @@
 - commit statuses: ``StatusReporter.poll`` catches builds that started or ended.
 - retention: logs of builds finished more than ``log_retention_days`` ago (0 keeps them) and
   webhook delivery ids older than a week are dropped.
+- log bucket (with a ``log_store``): every ``LOG_MOVE_TICK`` seconds the logs of ended stages
+  move from the database into the bucket, and the objects of deleted logs are removed
+  (``runner.store.logarchive``; safe in several processes at once).
 
 Each job is also a plain method of ``Scheduler`` so tests and the CLI can run it at once.
 """
@@ -38,6 +41,7 @@ from runner.server.metrics import metrics_of
 from runner.server.status import status_reporter
 from runner.server.trigger import BuildSkipped
 from runner.services.crons import BadSchedule, next_run
+from runner.store.logarchive import MOVE_BATCH
 
 if TYPE_CHECKING:
     from runner.server.services import Services
@@ -47,6 +51,7 @@ log = logging.getLogger(__name__)
 CRON_TICK = 20  # seconds; schedules have minute resolution
 STATUS_TICK = 5
 RETENTION_TICK = 3600
+LOG_MOVE_TICK = 5
 # Claims of a stage before a lost agent fails it instead of requeueing: a lost stage is
 # requeued once, so a step that kills its agent every time cannot take the fleet down in turn.
 MAX_ATTEMPTS = 2
@@ -88,6 +93,8 @@ class Scheduler:
             ("commit-status", self.sync_statuses, STATUS_TICK, None),
             ("retention", self.purge, RETENTION_TICK, now),
         )
+        if self.stores.log_archive.bucket is not None:
+            jobs += (("log-bucket", self.move_logs, LOG_MOVE_TICK, now),)
         for name, job, seconds, first in jobs:
             options = {"next_run_time": first} if first else {}
             background.add_job(
@@ -266,6 +273,20 @@ class Scheduler:
             now - self.settings.hook_replay_days * 86400
         )
         return logs, deliveries
+
+    def move_logs(self) -> int:
+        """Move ended stages' logs into the log bucket, batch after batch for at most one
+        tick, then remove the objects of deleted logs; how many logs moved."""
+        archive = self.stores.log_archive
+        until = time.monotonic() + LOG_MOVE_TICK
+        moved = 0
+        while True:
+            batch = archive.move_ended()
+            moved += batch
+            if batch < MOVE_BATCH or time.monotonic() > until:
+                break
+        archive.empty_trash()
+        return moved
 
     # Helpers ------------------------------------------------------------------------------
 

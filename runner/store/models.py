@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -32,6 +33,10 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# A step whose log has bytes in the database, not yet moved to the log bucket.
+LOG_IN_DATABASE = "log_object IS NULL AND log_bytes > 0"
 
 
 class Base(DeclarativeBase):
@@ -163,6 +168,16 @@ class StageRow(Base):
 
 class StepRow(Base):
     __tablename__ = "steps"
+    # The log mover's candidates: steps whose log is still in the database (few, however many
+    # steps there are).
+    __table_args__ = (
+        Index(
+            "ix_steps_log_in_database",
+            "id",
+            sqlite_where=text(LOG_IN_DATABASE),
+            postgresql_where=text(LOG_IN_DATABASE),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     stage_id: Mapped[int] = _fk("stages.id")
     number: Mapped[int] = mapped_column(Integer)
@@ -174,6 +189,9 @@ class StepRow(Base):
     finished: Mapped[float] = mapped_column(Float, default=0.0)
     log_bytes: Mapped[int] = mapped_column(Integer, default=0)
     log_cut_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    # The key of the object in the log bucket that holds this step's log once its stage ended
+    # and the log moved there (runner/store/logarchive.py); NULL while it is in the database.
+    log_object: Mapped[str | None] = mapped_column(String(1024), nullable=True)
 
 
 class LogChunkRow(Base):
@@ -196,6 +214,21 @@ class LogChunkRow(Base):
     # The chunk's lines as ``runner.logtext.count_lines`` counts them, so numbering a line
     # never reads the data of the chunks before it.
     lines: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The bytes ``data`` holds, or held before the chunk moved into its step's object in the
+    # log bucket, where it now starts at ``object_offset`` (NULL while it is in ``data``).
+    stored: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    object_offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class LogObjectTrashRow(Base):
+    """A log object in the bucket whose step (or its log) was deleted: the log mover removes
+    it from the bucket, then this row. Written in the transaction that deletes the log, so no
+    object outlives its log unnoticed."""
+
+    __tablename__ = "log_object_trash"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    added: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class SecretRow(Base):

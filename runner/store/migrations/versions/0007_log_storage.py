@@ -1,10 +1,14 @@
-"""Log chunks stored compressed, and each chunk's line count kept beside it.
+"""Log chunks stored compressed, their line counts kept beside them, and logs in a bucket.
 
 - ``log_chunks.codec``: how ``data`` holds the chunk (0 as sent, 1 zlib); chunks stored before
   this revision stay as they were.
 - ``log_chunks.lines``: the chunk's lines (its newlines, plus one when it does not end with
   one), counted here for the chunks already stored, so a line is found without reading the
   data of the chunks before it.
+- ``log_chunks.stored`` and ``log_chunks.object_offset``: the bytes ``data`` holds, and where
+  they start in the step's object once the log moved to the log bucket.
+- ``steps.log_object``: that object's key; an index finds the steps whose log has not moved.
+- ``log_object_trash``: keys of objects whose log was deleted, for the mover to remove.
 
 Revision ID: 0007
 Revises: 0006
@@ -23,14 +27,16 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+LOG_IN_DATABASE = "log_object IS NULL AND log_bytes > 0"
+
 _COUNT_SQLITE = """
-UPDATE log_chunks SET lines =
+UPDATE log_chunks SET stored = length(data), lines =
     (length(data) - length(CAST(replace(data, X'0A', X'') AS BLOB)))
     + (CASE WHEN length(data) > 0 AND substr(data, length(data), 1) != X'0A' THEN 1 ELSE 0 END)
 """
 # The escape encoding leaves a newline byte as itself and escapes NUL and high bytes.
 _COUNT_POSTGRES = """
-UPDATE log_chunks SET lines =
+UPDATE log_chunks SET stored = length(data), lines =
     (length(encode(data, 'escape')) - length(replace(encode(data, 'escape'), E'\\n', '')))
     + (CASE WHEN length(data) > 0 AND substr(data, length(data), 1) <> '\\x0a'::bytea
        THEN 1 ELSE 0 END)
@@ -41,13 +47,33 @@ def upgrade() -> None:
     with op.batch_alter_table("log_chunks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("codec", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("lines", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("stored", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("object_offset", sa.BigInteger(), nullable=True))
     postgres = op.get_bind().dialect.name == "postgresql"
     op.execute(_COUNT_POSTGRES if postgres else _COUNT_SQLITE)
+    with op.batch_alter_table("steps", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("log_object", sa.String(length=1024), nullable=True))
+    op.create_index(
+        "ix_steps_log_in_database",
+        "steps",
+        ["id"],
+        sqlite_where=sa.text(LOG_IN_DATABASE),
+        postgresql_where=sa.text(LOG_IN_DATABASE),
+    )
+    op.create_table(
+        "log_object_trash",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=1024), nullable=False),
+        sa.Column("added", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_log_object_trash")),
+    )
 
 
 def downgrade() -> None:
-    # The older schema reads every chunk as it is stored: inflate the compressed ones first.
+    # The older schema reads every chunk from its row as stored: a log moved to the bucket
+    # cannot be read there (its rows are dropped), and compressed chunks are inflated first.
     conn = op.get_bind()
+    conn.execute(sa.text("DELETE FROM log_chunks WHERE object_offset IS NOT NULL"))
     pick = sa.text(
         "SELECT id, data FROM log_chunks WHERE codec = 1 AND id > :after ORDER BY id LIMIT 256"
     )
@@ -60,6 +86,13 @@ def downgrade() -> None:
         for chunk_id, data in rows:
             conn.execute(put, {"id": chunk_id, "data": zlib.decompress(bytes(data))})
         after = rows[-1][0]
+    op.drop_table("log_object_trash")
+    op.drop_index("ix_steps_log_in_database", table_name="steps")
+    # Not a batch: on SQLite that copies the steps table, and dropping the old one would
+    # cascade to every log chunk. SQLite drops a column in place since 3.35.
+    op.execute("ALTER TABLE steps DROP COLUMN log_object")
     with op.batch_alter_table("log_chunks", schema=None) as batch_op:
+        batch_op.drop_column("object_offset")
+        batch_op.drop_column("stored")
         batch_op.drop_column("lines")
         batch_op.drop_column("codec")
