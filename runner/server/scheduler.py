@@ -15,8 +15,9 @@
   after start and after a jump of the wall clock (``runner.server.leases``), so agents that kept
   working renew their leases before anything is taken back.
 - commit statuses: ``StatusReporter.poll`` catches builds that started or ended.
-- retention: logs of builds finished more than ``log_retention_days`` ago (0 keeps them) and
-  webhook delivery ids older than a week are dropped.
+- retention: logs of builds finished longer ago than their repository's
+  ``log_retention_days``, else the server's (0 keeps them), and webhook delivery ids older
+  than ``hook_replay_days`` are dropped.
 - log bucket (with a ``log_store``): every ``LOG_MOVE_TICK`` seconds the logs of ended stages
   move from the database into the bucket, and the objects of deleted logs are removed
   (``runner.store.logarchive``; safe in several processes at once).
@@ -265,10 +266,10 @@ class Scheduler:
         status_reporter(self.services).poll()
 
     def purge(self, now: float | None = None) -> tuple[int, int]:
-        """Drop old logs (per ``log_retention_days``) and old delivery ids; the counts."""
+        """Drop old logs (per each repository's ``log_retention_days``, else the server's) and
+        old delivery ids; the counts."""
         now = time.time() if now is None else now
-        days = self.settings.log_retention_days
-        logs = self.stores.logs.purge_before(now - days * 86400) if days > 0 else 0
+        logs = self.stores.logs.purge_expired(now, self.settings.log_retention_days)
         deliveries = self.stores.hook_deliveries.purge_before(
             now - self.settings.hook_replay_days * 86400
         )

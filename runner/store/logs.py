@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -30,7 +30,7 @@ from runner.store.logchunks import STORED, ChunkReader
 from runner.store.logcodec import pack
 from runner.store.logread import LogLines, LogSearch, read_lines, search_lines
 from runner.store.logtail import LineCounts, LogTail, read_tail
-from runner.store.models import LogChunkRow, StageRow, StepRow, table
+from runner.store.models import BuildRow, LogChunkRow, RepoRow, StageRow, StepRow, table
 
 DEFAULT_CAP = 64 * 1024 * 1024
 # Reading a log: the bytes of chunks after which a page ends, and the most chunks it holds.
@@ -357,19 +357,25 @@ class LogStore:
                 .values(log_bytes=0, log_cut_bytes=0, log_object=None)
             )
 
-    def purge_before(self, finished_before: float) -> int:
-        """Drop the logs of steps of stages that ended before the time; returns chunks dropped.
-
-        For log retention: the steps stay, with ``log_cut_bytes`` telling what was removed.
-        """
+    def purge_expired(self, now: float, default_days: int) -> int:
+        """Drop the logs of steps of stages that ended longer ago than their repository keeps
+        logs (its ``log_retention_days``, else ``default_days``; 0 keeps them); returns the
+        chunks dropped. The steps stay, with ``log_cut_bytes`` telling what was removed."""
+        days = case(
+            (RepoRow.log_retention_days > 0, RepoRow.log_retention_days),
+            else_=literal(default_days),
+        )
         with self.db.write() as s:
             steps = (
                 select(StepRow.id)
                 .join(StageRow, StageRow.id == StepRow.stage_id)
+                .join(BuildRow, BuildRow.id == StageRow.build_id)
+                .join(RepoRow, RepoRow.id == BuildRow.repo_id)
                 .where(
                     StageRow.status.in_(list(DONE_STATUSES)),
                     StageRow.finished > 0,
-                    StageRow.finished < finished_before,
+                    days > 0,
+                    StageRow.finished < literal(now) - days * 86400,
                     StepRow.log_bytes > 0,
                 )
             )

@@ -93,6 +93,8 @@ class RepoRow(Base):
     webhook_secret: Mapped[str] = mapped_column(String(200), default="")
     trusted: Mapped[bool] = mapped_column(Boolean, default=False)
     timeout: Mapped[int] = mapped_column(Integer, default=3600)
+    # Days a finished build's logs are kept; 0 follows the server's ``log_retention_days``.
+    log_retention_days: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     pipeline_path: Mapped[str] = mapped_column(String(500), default="")
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

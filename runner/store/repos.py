@@ -31,6 +31,7 @@ UPDATABLE = frozenset(
         "trusted",
         "fork_privileged",
         "timeout",
+        "log_retention_days",
         "pipeline_path",
         "private",
         "active",

@@ -127,7 +127,7 @@ def test_deleting_logs_builds_and_repositories_removes_their_objects(db, bucket_
     [kept] = s3.keys()
     assert f"/{steps['retention'][1]}-" in kept
 
-    assert stores.logs.purge_before(finished_before=2**40) == 3
+    assert stores.logs.purge_expired(now=2**40, default_days=1) == 3
     assert stores.log_archive.empty_trash() == 1
     assert s3.keys() == []
     assert stores.logs.tail(steps["retention"][1], max_bytes=1000, max_lines=10).lines == []

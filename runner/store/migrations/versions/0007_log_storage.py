@@ -9,6 +9,7 @@
   they start in the step's object once the log moved to the log bucket.
 - ``steps.log_object``: that object's key; an index finds the steps whose log has not moved.
 - ``log_object_trash``: keys of objects whose log was deleted, for the mover to remove.
+- ``repos.log_retention_days``: a repository's own log retention (0: the server's).
 
 Revision ID: 0007
 Revises: 0006
@@ -60,6 +61,10 @@ def upgrade() -> None:
         sqlite_where=sa.text(LOG_IN_DATABASE),
         postgresql_where=sa.text(LOG_IN_DATABASE),
     )
+    with op.batch_alter_table("repos", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("log_retention_days", sa.Integer(), nullable=False, server_default="0")
+        )
     op.create_table(
         "log_object_trash",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -88,9 +93,10 @@ def downgrade() -> None:
         after = rows[-1][0]
     op.drop_table("log_object_trash")
     op.drop_index("ix_steps_log_in_database", table_name="steps")
-    # Not a batch: on SQLite that copies the steps table, and dropping the old one would
-    # cascade to every log chunk. SQLite drops a column in place since 3.35.
+    # Not a batch: on SQLite that copies the table, and dropping the old one would cascade to
+    # every row that refers to it. SQLite drops a column in place since 3.35.
     op.execute("ALTER TABLE steps DROP COLUMN log_object")
+    op.execute("ALTER TABLE repos DROP COLUMN log_retention_days")
     with op.batch_alter_table("log_chunks", schema=None) as batch_op:
         batch_op.drop_column("object_offset")
         batch_op.drop_column("stored")
