@@ -67,12 +67,8 @@ def settings_repo(owner: str, name: str) -> ResponseReturnValue:
     repo = repo_or_404(owner, name, ROLE_ADMIN)
     settings = current_services().settings
     webhook_url = f"{settings.effective_server_url()}/hook/{repo.owner}/{repo.name}"
-    shown = {
-        "webhook_url": webhook_url,
-        "server_retention": f"{settings.log_retention_days} days"
-        if settings.log_retention_days
-        else "",
-    }
+    days = settings.log_retention_days
+    server_retention = f"{days} days" if days else ""
     if request.method == "POST":
         form = Form()
         timeout = form.integer("timeout", low=60, high=7 * 24 * 3600, default=repo.timeout)
@@ -99,11 +95,20 @@ def settings_repo(owner: str, name: str) -> ResponseReturnValue:
         if signed_in_user().is_admin:
             fields["trusted"] = form.flag("trusted")
         if not form.ok:
-            return render_settings("settings_repo.html", repo, form, 400, **shown)
+            return render_settings(
+                "settings_repo.html",
+                repo,
+                form,
+                400,
+                webhook_url=webhook_url,
+                server_retention=server_retention,
+            )
         repo_actions.update_repo(data.stores(), signed_in_user(), repo, fields)
         flash("Settings saved.")
         return back_to("webui.settings_repo", repo)
-    return render_settings("settings_repo.html", repo, **shown)
+    return render_settings(
+        "settings_repo.html", repo, webhook_url=webhook_url, server_retention=server_retention
+    )
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets", methods=["GET", "POST"])

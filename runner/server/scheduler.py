@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -89,13 +90,13 @@ class Scheduler:
         background = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
         )
-        jobs = (
+        jobs: list[tuple[str, Callable[..., object], int, datetime | None]] = [
             ("cron", self.run_due_crons, CRON_TICK, now),
             ("commit-status", self.sync_statuses, STATUS_TICK, None),
             ("retention", self.purge, RETENTION_TICK, now),
-        )
+        ]
         if self.stores.log_archive.bucket is not None:
-            jobs += (("log-bucket", self.move_logs, LOG_MOVE_TICK, now),)
+            jobs.append(("log-bucket", self.move_logs, LOG_MOVE_TICK, now))
         for name, job, seconds, first in jobs:
             options = {"next_run_time": first} if first else {}
             background.add_job(
