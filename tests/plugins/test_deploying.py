@@ -352,8 +352,17 @@ def run_the_walk(docker_client, server, plugin_images, registry, shop, tmp_path)
     assert running_images(docker_client, service) == {image_v120}
     status = server.cli("env", "status", SLUG)
     production_line = next(line for line in status.splitlines() if "production" in line)
-    for word in ("v1.2.0", f"#{number}", release["commit"][:7], image_v120, "ops", "deployer"):
-        assert word in production_line, status
+    fields = production_line.split("live: ", 1)[1].split("  ")  # fields apart by two spaces
+    assert fields[0] == "v1.2.0", status
+    for field in (
+        f"build #{number} (tag)",
+        f"commit {release['commit'][:10]}",
+        f"image {image_v120}",
+        "by dev",
+        "approved by ops",
+        "agent deployer",
+    ):
+        assert field in fields, status
 
     # v1.3.0-rc.1 fails its health check: the canary goes, v1.2.0 stays.
     canary = HEAD.format(**words) + IMAGE.format(**words) + CANARY.format(**words) + TAIL
