@@ -19,8 +19,8 @@
   ``log_retention_days``, else the server's (0 keeps them), and webhook delivery ids older
   than ``hook_replay_days`` are dropped.
 - log bucket (with a ``log_store``): every ``LOG_MOVE_TICK`` seconds the logs of ended stages
-  move from the database into the bucket, and the objects of deleted logs are removed
-  (``runner.store.logarchive``; safe in several processes at once).
+  move from the database into the bucket, and the objects no log needs are removed
+  (``runner.store.logmover``; safe in several processes at once).
 
 Each job is also a plain method of ``Scheduler`` so tests and the CLI can run it at once.
 """
@@ -43,7 +43,6 @@ from runner.server.metrics import metrics_of
 from runner.server.status import status_reporter
 from runner.server.trigger import BuildSkipped
 from runner.services.crons import BadSchedule, next_run
-from runner.store.logarchive import MOVE_BATCH
 
 if TYPE_CHECKING:
     from runner.server.services import Services
@@ -95,7 +94,7 @@ class Scheduler:
             ("commit-status", self.sync_statuses, STATUS_TICK, None),
             ("retention", self.purge, RETENTION_TICK, now),
         ]
-        if self.stores.log_archive.bucket is not None:
+        if self.stores.log_mover.bucket is not None:
             jobs.append(("log-bucket", self.move_logs, LOG_MOVE_TICK, now))
         for name, job, seconds, first in jobs:
             options = {"next_run_time": first} if first else {}
@@ -278,16 +277,19 @@ class Scheduler:
 
     def move_logs(self) -> int:
         """Move ended stages' logs into the log bucket, batch after batch for at most one
-        tick, then remove the objects of deleted logs; how many logs moved."""
-        archive = self.stores.log_archive
+        tick, and remove the objects no log needs (even when moving failed); how many logs
+        moved."""
+        mover = self.stores.log_mover
         until = time.monotonic() + LOG_MOVE_TICK
         moved = 0
-        while True:
-            batch = archive.move_ended()
-            moved += batch
-            if batch < MOVE_BATCH or time.monotonic() > until:
-                break
-        archive.empty_trash()
+        try:
+            while time.monotonic() < until:
+                _picked, done = mover.move_ended()
+                moved += done
+                if not done:
+                    break
+        finally:
+            mover.remove_due()
         return moved
 
     # Helpers ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from runner.store.deliveries import HookDeliveryStore
 from runner.store.deployments import DeploymentStore
 from runner.store.environments import EnvironmentStore
 from runner.store.history import ApprovalStore, BuildEventStore
-from runner.store.logarchive import LogArchive
+from runner.store.logmover import LogMover
 from runner.store.logs import DEFAULT_CAP, LogStore
 from runner.store.registries import RegistryStore
 from runner.store.repos import RepoStore
@@ -64,7 +64,7 @@ class Stores:
         bucket_config = BucketConfig.from_settings(settings) if settings is not None else None
         bucket = LogBucket(bucket_config) if bucket_config is not None else None
         self.logs = LogStore(db, cap_bytes=cap, bucket=bucket)
-        self.log_archive = LogArchive(db, bucket)
+        self.log_mover = LogMover(db, bucket)
         self.secrets = SecretStore(db, cipher)
         self.registries = RegistryStore(db, cipher)
         self.crons = CronStore(db)

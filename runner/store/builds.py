@@ -25,7 +25,7 @@ from runner.store.audit import AuditDraft, entry_row
 from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.decisions import decide
-from runner.store.logarchive import discard_objects
+from runner.store.logmover import discard_objects
 from runner.store.models import (
     BuildRow,
     LogChunkRow,

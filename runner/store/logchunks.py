@@ -1,7 +1,7 @@
 """Where a stored log chunk's bytes are read from: its row, or its step's object in the bucket.
 
 A chunk's row keeps its sequence number, size, line count and time for good; its bytes stay
-in the row until the stage ends and the log mover (``runner.store.logarchive``) puts the
+in the row until the stage ends and the log mover (``runner.store.logmover``) puts the
 step's chunks, one after the other as stored, into one object of the log bucket. Readers
 select ``*STORED`` with the rows they want and hand them to a ``ChunkReader``, which reads the
 moved ones with one ranged read per call and unpacks every chunk (``runner.store.logcodec``).
@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from runner.store.bucket import BucketUnavailable, LogBucket
+from runner.errors import NotFound, StorageUnavailable
+from runner.store.bucket import LogBucket
 from runner.store.logcodec import unpack
 from runner.store.models import LogChunkRow, StepRow
 
@@ -60,9 +61,8 @@ class ChunkReader:
 
     def _bucket_of(self) -> LogBucket:
         if self._bucket is None:
-            raise BucketUnavailable(
-                f"the log of step {self.step_id} was moved to a log bucket, and this server "
-                "has no log_store configured"
+            raise StorageUnavailable(
+                "this log was moved to a log bucket, and this server has no log_store configured"
             )
         return self._bucket
 
@@ -71,5 +71,6 @@ class ChunkReader:
             # Set in the transaction that moved the chunks: a row seen moved names its object.
             self._key = self._s.scalar(select(StepRow.log_object).where(StepRow.id == self.step_id))
             if self._key is None:
-                raise BucketUnavailable(f"the log object of step {self.step_id} is not recorded")
+                # Its log was deleted between the read of its rows and this one.
+                raise NotFound("this log was deleted")
         return self._key

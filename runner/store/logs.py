@@ -25,9 +25,9 @@ from runner.logtext import MAX_ELAPSED_MS, count_lines
 from runner.store.bucket import LogBucket
 from runner.store.convert import affected
 from runner.store.db import Database
-from runner.store.logarchive import discard_objects
 from runner.store.logchunks import STORED, ChunkReader
 from runner.store.logcodec import pack
+from runner.store.logmover import discard_objects
 from runner.store.logread import LogLines, LogSearch, read_lines, search_lines
 from runner.store.logtail import LineCounts, LogTail, read_tail
 from runner.store.models import BuildRow, LogChunkRow, RepoRow, StageRow, StepRow, table

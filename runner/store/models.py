@@ -192,7 +192,7 @@ class StepRow(Base):
     log_bytes: Mapped[int] = mapped_column(Integer, default=0)
     log_cut_bytes: Mapped[int] = mapped_column(Integer, default=0)
     # The key of the object in the log bucket that holds this step's log once its stage ended
-    # and the log moved there (runner/store/logarchive.py); NULL while it is in the database.
+    # and the log moved there (runner/store/logmover.py); NULL while it is in the database.
     log_object: Mapped[str | None] = mapped_column(String(1024), nullable=True)
 
 
@@ -222,15 +222,20 @@ class LogChunkRow(Base):
     object_offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
-class LogObjectTrashRow(Base):
-    """A log object in the bucket whose step (or its log) was deleted: the log mover removes
-    it from the bucket, then this row. Written in the transaction that deletes the log, so no
-    object outlives its log unnoticed."""
+class LogObjectRemovalRow(Base):
+    """An object of the log bucket to remove once ``not_before`` has passed, unless a step
+    refers to it: the object of a deleted log (written in the transaction that deletes the
+    log), or one a move is writing for ``step_id`` (written before the object; the move
+    deletes the row when it records the object, so an object whose move never completed is
+    removed). See ``runner.store.logmover``."""
 
-    __tablename__ = "log_object_trash"
+    __tablename__ = "log_object_removals"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(1024))
-    added: Mapped[float] = mapped_column(Float, default=0.0)
+    # The step a move under way writes for: one move per step at a time (NULLs are distinct).
+    step_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    not_before: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SecretRow(Base):

@@ -15,7 +15,7 @@ from runner.repo_rules import check_slug
 from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.crypto import Cipher
 from runner.store.db import Database
-from runner.store.logarchive import discard_objects
+from runner.store.logmover import discard_objects
 from runner.store.models import BuildRow, RepoRow, StageRow, StepRow
 
 log = logging.getLogger(__name__)

@@ -104,3 +104,29 @@ def test_an_ended_build_is_read_from_the_bucket_and_purged_with_its_repository(
             _until(lambda: s3.keys() == [], 60, "removed the purged repository's objects")
         finally:
             server.stop()
+
+
+def test_a_moved_log_is_a_503_while_the_bucket_is_down(tmp_path, local_repo, docker_client):
+    with s3_server() as s3:
+        server = ServerProcess(tmp_path / "data", extra_env=s3.server_env()).start()
+        try:
+            token = server.token("admin")
+            slug = "acme/outage"
+            repo = add_repo(server, token, slug, local_repo)
+            sha = local_repo.commit({".drone.yml": PIPELINE}, message="count")
+            headers, body = github_push(slug, local_repo, sha, repo["webhook_secret"])
+            assert server.post_hook(slug, headers, body).status_code in (200, 201)
+            assert server.wait_build(slug, 1, token, timeout=180)["status"] == "success"
+            _until(lambda: len(s3.keys()) == 2, 60, "moved both logs")
+            s3.stop()
+
+            base = f"/repos/{slug}/builds/1/logs/1/1"
+            for path in (base, f"{base}/stream", f"{base}/lines?from=1&count=5"):
+                answer = server.api("GET", path, token)
+                assert answer.status_code == 503, (path, answer.status_code, answer.text[:200])
+                assert int(answer.headers["Retry-After"]) > 0
+                assert s3.endpoint not in answer.text and "log bucket" in answer.text
+            # The rest of the server is unaffected: the build and its steps still read.
+            assert server.build(slug, 1, token)["status"] == "success"
+        finally:
+            server.stop()

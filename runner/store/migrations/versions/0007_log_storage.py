@@ -8,7 +8,8 @@
 - ``log_chunks.stored`` and ``log_chunks.object_offset``: the bytes ``data`` holds, and where
   they start in the step's object once the log moved to the log bucket.
 - ``steps.log_object``: that object's key; an index finds the steps whose log has not moved.
-- ``log_object_trash``: keys of objects whose log was deleted, for the mover to remove.
+- ``log_object_removals``: objects of the bucket to remove (a deleted log's, or one a move is
+  writing, until the move records it).
 - ``repos.log_retention_days``: a repository's own log retention (0: the server's).
 
 Revision ID: 0007
@@ -66,19 +67,27 @@ def upgrade() -> None:
             sa.Column("log_retention_days", sa.Integer(), nullable=False, server_default="0")
         )
     op.create_table(
-        "log_object_trash",
+        "log_object_removals",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=1024), nullable=False),
-        sa.Column("added", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_log_object_trash")),
+        sa.Column("step_id", sa.Integer(), nullable=True),
+        sa.Column("not_before", sa.Float(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_log_object_removals")),
+        sa.UniqueConstraint("step_id", name=op.f("uq_log_object_removals_step_id")),
     )
 
 
 def downgrade() -> None:
-    # The older schema reads every chunk from its row as stored: a log moved to the bucket
-    # cannot be read there (its rows are dropped), and compressed chunks are inflated first.
+    # The older schema reads every chunk from its row as stored: compressed chunks are
+    # inflated first, and a log moved to the bucket could not be read at all.
     conn = op.get_bind()
-    conn.execute(sa.text("DELETE FROM log_chunks WHERE object_offset IS NOT NULL"))
+    moved = conn.execute(sa.text("SELECT count(*) FROM steps WHERE log_object IS NOT NULL"))
+    if moved.scalar():
+        raise RuntimeError(
+            "logs of this database are in the log bucket, and revision 0006 cannot read them: "
+            "keep revision 0007 (or delete those builds first)"
+        )
     pick = sa.text(
         "SELECT id, data FROM log_chunks WHERE codec = 1 AND id > :after ORDER BY id LIMIT 256"
     )
@@ -91,7 +100,7 @@ def downgrade() -> None:
         for chunk_id, data in rows:
             conn.execute(put, {"id": chunk_id, "data": zlib.decompress(bytes(data))})
         after = rows[-1][0]
-    op.drop_table("log_object_trash")
+    op.drop_table("log_object_removals")
     op.drop_index("ix_steps_log_in_database", table_name="steps")
     # Not a batch: on SQLite that copies the table, and dropping the old one would cascade to
     # every row that refers to it. SQLite drops a column in place since 3.35.
