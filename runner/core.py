@@ -67,6 +67,8 @@ class Repo:
     webhook_secret: str = ""
     trusted: bool = False
     timeout: int = 3600
+    # Days finished builds' logs are kept; 0 follows the server's log_retention_days.
+    log_retention_days: int = 0
     pipeline_path: str = ""  # empty: the lookup order of DESIGN.md
     private: bool = False
     active: bool = True

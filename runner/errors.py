@@ -108,3 +108,11 @@ class TooManyRequests(Busy):
     """One caller holds as much of this kind of work as it may (429); others are unaffected."""
 
     http_status = 429
+
+
+class StorageUnavailable(Busy):
+    """A store the server keeps data in (the log bucket) did not answer (503): the message
+    says so without naming its address; the details go to the server's log."""
+
+    def __init__(self, message: str, *, retry_after: int = 5):
+        super().__init__(message, retry_after=retry_after)

@@ -16,6 +16,8 @@ _SLUG_PART = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 SLUG_MAX = 255
 # GitLab nests groups up to 20 deep: ``group/subgroup/name``.
 SLUG_MAX_PARTS = 21
+# A repository's own log retention: 0 follows the server's ``log_retention_days``.
+MAX_LOG_RETENTION_DAYS = 36500
 
 
 def check_slug(slug: str) -> str:

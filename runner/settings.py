@@ -48,6 +48,14 @@ class Settings:
     hook_replay_days: int = 90  # a signed body is refused again for this long
     log_cap_bytes: int = 64 * 1024 * 1024  # per step; the tail is kept
     log_retention_days: int = 0  # logs of builds finished longer ago are dropped; 0 keeps all
+    # Logs in an S3-compatible bucket (runner/store/bucket.py): "s3://BUCKET/PREFIX" moves each
+    # ended stage's log out of the database into the bucket; empty keeps logs in the database.
+    log_store: str = ""
+    log_store_endpoint: str = ""  # the S3 API's URL (MinIO, Aliyun OSS's S3 endpoint); empty: AWS
+    log_store_region: str = ""
+    log_store_access_key: str = ""  # both empty: boto3's own credential chain
+    log_store_secret_key: str = ""
+    log_store_addressing: str = "auto"  # auto, path (MinIO) or virtual (OSS)
     lease_seconds: int = 30
     lost_stage_policy: str = "requeue"  # requeue or fail
     # agent

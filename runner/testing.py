@@ -10,6 +10,8 @@
   several servers, skipping one that was killed.
 - :func:`postgres_server` (from :mod:`runner.testing_postgres`): a real PostgreSQL server on
   127.0.0.1 for the time of a ``with`` block, databases made and dropped on demand.
+- :func:`s3_server` (from :mod:`runner.testing_s3`): moto's S3 server on 127.0.0.1 with one
+  bucket, and the settings that put a server's logs there.
 - From :mod:`runner.testing_session`: the session's id and Docker label, copies of a migrated
   template database, and settings with cheap password hashing for in-process applications.
 
@@ -39,6 +41,7 @@ import requests
 
 from runner.testing_balancer import Balancer
 from runner.testing_postgres import PostgresServer, postgres_server
+from runner.testing_s3 import S3Server, s3_server
 from runner.testing_session import (
     CHEAP_PASSWORD_HASH,
     SESSION_ENV,
@@ -58,6 +61,7 @@ __all__ = [
     "AgentProcess",
     "Balancer",
     "PostgresServer",
+    "S3Server",
     "LocalRepo",
     "ServerProcess",
     "app_settings",
@@ -68,6 +72,7 @@ __all__ = [
     "migrated_sqlite",
     "postgres_server",
     "run_cli",
+    "s3_server",
     "session_id",
     "session_label",
 ]

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 from runner.approval_rules import MAX_APPROVALS
 from runner.core import ROLE_ADMIN, Repo
 from runner.errors import BadRequest, Conflict, RunnerError
+from runner.repo_rules import MAX_LOG_RETENTION_DAYS
 from runner.server.services import current_services
 from runner.services import crons as cron_actions
 from runner.services import environments as env_actions
@@ -61,11 +62,13 @@ def back_to(endpoint: str, repo: Repo) -> Response:
 @webui_bp.route("/repos/<owner>/<name>/settings", methods=["GET", "POST"])
 @login_required
 def settings_repo(owner: str, name: str) -> ResponseReturnValue:
-    """Timeout, pipeline path, forks' plugins, trusted flag (server admins), webhook URL and
-    secret."""
+    """Timeout, log retention, pipeline path, forks' plugins, trusted flag (server admins),
+    webhook URL and secret."""
     repo = repo_or_404(owner, name, ROLE_ADMIN)
-    server_url = current_services().settings.effective_server_url()
-    webhook_url = f"{server_url}/hook/{repo.owner}/{repo.name}"
+    settings = current_services().settings
+    webhook_url = f"{settings.effective_server_url()}/hook/{repo.owner}/{repo.name}"
+    days = settings.log_retention_days
+    server_retention = f"{days} days" if days else ""
     if request.method == "POST":
         form = Form()
         timeout = form.integer("timeout", low=60, high=7 * 24 * 3600, default=repo.timeout)
@@ -76,6 +79,12 @@ def settings_repo(owner: str, name: str) -> ResponseReturnValue:
         )
         fields: dict[str, object] = {
             "timeout": timeout,
+            "log_retention_days": form.integer(
+                "log_retention_days",
+                low=0,
+                high=MAX_LOG_RETENTION_DAYS,
+                default=repo.log_retention_days,
+            ),
             "pipeline_path": pipeline_path,
             "default_branch": form.text("default_branch", required=True, max_len=200)
             or repo.default_branch,
@@ -86,11 +95,20 @@ def settings_repo(owner: str, name: str) -> ResponseReturnValue:
         if signed_in_user().is_admin:
             fields["trusted"] = form.flag("trusted")
         if not form.ok:
-            return render_settings("settings_repo.html", repo, form, 400, webhook_url=webhook_url)
+            return render_settings(
+                "settings_repo.html",
+                repo,
+                form,
+                400,
+                webhook_url=webhook_url,
+                server_retention=server_retention,
+            )
         repo_actions.update_repo(data.stores(), signed_in_user(), repo, fields)
         flash("Settings saved.")
         return back_to("webui.settings_repo", repo)
-    return render_settings("settings_repo.html", repo, webhook_url=webhook_url)
+    return render_settings(
+        "settings_repo.html", repo, webhook_url=webhook_url, server_retention=server_retention
+    )
 
 
 @webui_bp.route("/repos/<owner>/<name>/settings/secrets", methods=["GET", "POST"])

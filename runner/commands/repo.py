@@ -136,6 +136,8 @@ def show(slug: str) -> None:
     )
     click.echo(f"active:         {'yes' if found['active'] else 'no'}")
     click.echo(f"generic hook:   {'on' if found.get('generic_hook') else 'off'}")
+    days = found.get("log_retention_days") or 0
+    click.echo(f"keeps logs:     {f'{days} days' if days else '(server setting)'}")
     if not hook:
         click.echo(f"commit status:  {found.get('forge_url') or '(forge default)'}")
         return
@@ -154,6 +156,11 @@ def show(slug: str) -> None:
 @click.option("--forge-url")
 @click.option("--forge-token")
 @click.option("--trusted/--untrusted", default=None)
+@click.option(
+    "--log-retention-days",
+    type=int,
+    help="Days finished builds' logs are kept; 0 follows the server's setting.",
+)
 @click.option(
     "--fork-privileged/--no-fork-privileged",
     default=None,

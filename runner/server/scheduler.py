@@ -15,8 +15,12 @@
   after start and after a jump of the wall clock (``runner.server.leases``), so agents that kept
   working renew their leases before anything is taken back.
 - commit statuses: ``StatusReporter.poll`` catches builds that started or ended.
-- retention: logs of builds finished more than ``log_retention_days`` ago (0 keeps them) and
-  webhook delivery ids older than a week are dropped.
+- retention: logs of builds finished longer ago than their repository's
+  ``log_retention_days``, else the server's (0 keeps them), and webhook delivery ids older
+  than ``hook_replay_days`` are dropped.
+- log bucket (with a ``log_store``): every ``LOG_MOVE_TICK`` seconds the logs of ended stages
+  move from the database into the bucket, and the objects no log needs are removed
+  (``runner.store.logmover``; safe in several processes at once).
 
 Each job is also a plain method of ``Scheduler`` so tests and the CLI can run it at once.
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -47,6 +52,7 @@ log = logging.getLogger(__name__)
 CRON_TICK = 20  # seconds; schedules have minute resolution
 STATUS_TICK = 5
 RETENTION_TICK = 3600
+LOG_MOVE_TICK = 5
 # Claims of a stage before a lost agent fails it instead of requeueing: a lost stage is
 # requeued once, so a step that kills its agent every time cannot take the fleet down in turn.
 MAX_ATTEMPTS = 2
@@ -83,11 +89,13 @@ class Scheduler:
         background = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
         )
-        jobs = (
+        jobs: list[tuple[str, Callable[..., object], int, datetime | None]] = [
             ("cron", self.run_due_crons, CRON_TICK, now),
             ("commit-status", self.sync_statuses, STATUS_TICK, None),
             ("retention", self.purge, RETENTION_TICK, now),
-        )
+        ]
+        if self.stores.log_mover.bucket is not None:
+            jobs.append(("log-bucket", self.move_logs, LOG_MOVE_TICK, now))
         for name, job, seconds, first in jobs:
             options = {"next_run_time": first} if first else {}
             background.add_job(
@@ -258,14 +266,31 @@ class Scheduler:
         status_reporter(self.services).poll()
 
     def purge(self, now: float | None = None) -> tuple[int, int]:
-        """Drop old logs (per ``log_retention_days``) and old delivery ids; the counts."""
+        """Drop old logs (per each repository's ``log_retention_days``, else the server's) and
+        old delivery ids; the counts."""
         now = time.time() if now is None else now
-        days = self.settings.log_retention_days
-        logs = self.stores.logs.purge_before(now - days * 86400) if days > 0 else 0
+        logs = self.stores.logs.purge_expired(now, self.settings.log_retention_days)
         deliveries = self.stores.hook_deliveries.purge_before(
             now - self.settings.hook_replay_days * 86400
         )
         return logs, deliveries
+
+    def move_logs(self) -> int:
+        """Move ended stages' logs into the log bucket, batch after batch for at most one
+        tick, and remove the objects no log needs (even when moving failed); how many logs
+        moved."""
+        mover = self.stores.log_mover
+        until = time.monotonic() + LOG_MOVE_TICK
+        moved = 0
+        try:
+            while time.monotonic() < until:
+                _picked, done = mover.move_ended()
+                moved += done
+                if not done:
+                    break
+        finally:
+            mover.remove_due()
+        return moved
 
     # Helpers ------------------------------------------------------------------------------
 

@@ -13,7 +13,12 @@ from typing import Any
 from runner.core import ROLES, Repo, User
 from runner.errors import BadRequest, Forbidden, NotFound
 from runner.git_urls import redact_url
-from runner.repo_rules import authorize_clone_url, check_clone_url, check_slug
+from runner.repo_rules import (
+    MAX_LOG_RETENTION_DAYS,
+    authorize_clone_url,
+    check_clone_url,
+    check_slug,
+)
 from runner.store import Stores
 from runner.store.repos import FORGES
 
@@ -61,7 +66,8 @@ def update_repo(stores: Stores, actor: User | None, repo: Repo, fields: dict[str
     """Change ``fields`` of ``repo`` (the caller has checked the actor's admin role on it).
 
     A new clone URL, a local clone URL and the trusted flag need a server admin (``Forbidden``
-    with the reason otherwise); a timeout must be positive.
+    with the reason otherwise); a timeout must be positive, a log retention 0 to
+    ``MAX_LOG_RETENTION_DAYS`` days.
     """
     server_admin = _is_server_admin(actor)
     if fields.get("clone_url") == redact_url(repo.clone_url):
@@ -76,6 +82,8 @@ def update_repo(stores: Stores, actor: User | None, repo: Repo, fields: dict[str
         )
     if "timeout" in fields and fields["timeout"] <= 0:
         raise BadRequest("timeout must be a positive number of seconds")
+    if not 0 <= fields.get("log_retention_days", 0) <= MAX_LOG_RETENTION_DAYS:
+        raise BadRequest(f"log_retention_days is 0 (the server's) to {MAX_LOG_RETENTION_DAYS} days")
     _authorize_fields(fields, server_admin)
     updated: Repo = stores.repos.update(repo.id, **fields)
     changed = ", ".join(sorted(k for k in fields if k not in ("forge_token",))) or "nothing"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from runner.store.agents import AgentStore
 from runner.store.audit import AuditEvent, AuditStore
+from runner.store.bucket import BucketConfig, LogBucket
 from runner.store.builds import BuildStore, stage_from_spec
 from runner.store.config_revisions import ConfigRevisionStore, config_digest
 from runner.store.crons import CronStore
@@ -24,6 +25,7 @@ from runner.store.deliveries import HookDeliveryStore
 from runner.store.deployments import DeploymentStore
 from runner.store.environments import EnvironmentStore
 from runner.store.history import ApprovalStore, BuildEventStore
+from runner.store.logmover import LogMover
 from runner.store.logs import DEFAULT_CAP, LogStore
 from runner.store.registries import RegistryStore
 from runner.store.repos import RepoStore
@@ -59,7 +61,10 @@ class Stores:
         self.builds = BuildStore(db)
         self.stages = StageStore(db)
         self.steps = StepStore(db)
-        self.logs = LogStore(db, cap_bytes=cap)
+        bucket_config = BucketConfig.from_settings(settings) if settings is not None else None
+        bucket = LogBucket(bucket_config) if bucket_config is not None else None
+        self.logs = LogStore(db, cap_bytes=cap, bucket=bucket)
+        self.log_mover = LogMover(db, bucket)
         self.secrets = SecretStore(db, cipher)
         self.registries = RegistryStore(db, cipher)
         self.crons = CronStore(db)

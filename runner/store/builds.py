@@ -25,6 +25,7 @@ from runner.store.audit import AuditDraft, entry_row
 from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.db import Database
 from runner.store.decisions import decide
+from runner.store.logmover import discard_objects
 from runner.store.models import (
     BuildRow,
     LogChunkRow,
@@ -388,6 +389,7 @@ class BuildStore:
         """Remove the build with its stages, steps and logs."""
         with self.db.write() as s:
             step_ids = select(StepRow.id).join(StageRow).where(StageRow.build_id == build_id)
+            discard_objects(s, step_ids)
             s.execute(delete(LogChunkRow).where(LogChunkRow.step_id.in_(step_ids)))
             if affected(s.execute(delete(BuildRow).where(BuildRow.id == build_id))) == 0:
                 raise NotFound(f"no build with id {build_id}")

@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import zlib
 
-from runner.store.models import LogChunkRow
-
 RAW = 0  # the bytes as the agent sent them
 ZLIB = 1  # zlib (RFC 1950) of those bytes
 
 _LEVEL = 1
 # Below this a chunk is kept raw: zlib's header and a short line barely shrink.
 _MIN_PACKED = 128
-
-
-# The columns ``unpack`` takes, in its order: select them with ``*STORED``.
-STORED = (LogChunkRow.data, LogChunkRow.codec, LogChunkRow.size)
 
 
 def pack(blob: bytes) -> tuple[bytes, int]:

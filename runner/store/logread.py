@@ -13,16 +13,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from runner.logtext import plain, split_lines
-from runner.store.logcodec import STORED, unpack
+from runner.store.bucket import LogBucket
+from runner.store.logchunks import STORED, ChunkReader
 from runner.store.logtail import Marks
 from runner.store.models import LogChunkRow
 
 _DATA_ROWS = 4  # chunks (each up to the RPC body limit) handed over at a time
+# Chunks are opened in batches of about this many bytes (one ranged read from the bucket).
+_BATCH_BYTES = 1024 * 1024
 _COUNT_ROWS = 1024  # (seq, lines) pairs handed over at a time
 EXCERPT_BEFORE = 100  # characters of a matching line kept before its first match
 EXCERPT_CHARS = 300  # characters of a matching line an answer holds at most
@@ -78,7 +82,10 @@ def _locate(s: Session, step_id: int, line: int) -> tuple[int, int] | None:
     return None
 
 
-def _chunks_from(s: Session, step_id: int, seq: int) -> Iterator[tuple[int, bytes, int | None]]:
+def _chunks_from(
+    s: Session, bucket: LogBucket | None, step_id: int, seq: int
+) -> Iterator[tuple[int, bytes, int | None]]:
+    reader = ChunkReader(s, step_id, bucket)
     rows = s.execute(
         select(LogChunkRow.seq, LogChunkRow.elapsed_ms, *STORED)
         .where(LogChunkRow.step_id == step_id, LogChunkRow.seq >= seq)
@@ -86,13 +93,29 @@ def _chunks_from(s: Session, step_id: int, seq: int) -> Iterator[tuple[int, byte
         .execution_options(yield_per=_DATA_ROWS)
     )
     try:
-        for found, elapsed, *stored in rows:
-            yield found, unpack(*stored), elapsed
+        batch: list[Any] = []
+        size = 0
+        for row in rows:
+            batch.append(row)
+            size += row.size
+            if size >= _BATCH_BYTES:
+                yield from _opened(reader, batch)
+                batch, size = [], 0
+        yield from _opened(reader, batch)
     finally:
         rows.close()
 
 
-def read_lines(s: Session, step_id: int, first: int, count: int, max_chars: int) -> LogLines:
+def _opened(reader: ChunkReader, rows: list[Any]) -> Iterator[tuple[int, bytes, int | None]]:
+    for (seq, elapsed, *_stored), data in zip(
+        rows, reader.open([row[2:] for row in rows]), strict=True
+    ):
+        yield seq, data, elapsed
+
+
+def read_lines(
+    s: Session, bucket: LogBucket | None, step_id: int, first: int, count: int, max_chars: int
+) -> LogLines:
     """Up to ``count`` lines from line ``first`` on, at most about ``max_chars`` characters in
     all: the line that reaches the budget is the last, cut to what remained of it."""
     where = _locate(s, step_id, first)
@@ -101,7 +124,7 @@ def read_lines(s: Session, step_id: int, first: int, count: int, max_chars: int)
     seq, number = where
     got = LogLines(first_line=first, lines=[], more=False)
     budget = max_chars
-    for _seq, data, elapsed in _chunks_from(s, step_id, seq):
+    for _seq, data, elapsed in _chunks_from(s, bucket, step_id, seq):
         for line in split_lines(data):
             number += 1
             if number < first:
@@ -132,6 +155,7 @@ def _excerpt(text: str, at: int) -> str:
 
 def search_lines(
     s: Session,
+    bucket: LogBucket | None,
     step_id: int,
     query: str,
     *,
@@ -153,7 +177,7 @@ def search_lines(
     found = 0
     read = 0
     deadline = time.monotonic() + max_seconds
-    for _seq, data, elapsed in _chunks_from(s, step_id, seq):
+    for _seq, data, elapsed in _chunks_from(s, bucket, step_id, seq):
         if read >= max_bytes or time.monotonic() > deadline:
             return LogSearch(matches, found, max(number, after), complete=False)
         text = data.decode("utf-8", "replace")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -22,12 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from runner.core import DONE_STATUSES, RUNNING
 from runner.errors import BadRequest, Forbidden, NotFound
 from runner.logtext import MAX_ELAPSED_MS, count_lines
+from runner.store.bucket import LogBucket
 from runner.store.convert import affected
 from runner.store.db import Database
-from runner.store.logcodec import STORED, pack, unpack
+from runner.store.logchunks import STORED, ChunkReader
+from runner.store.logcodec import pack
+from runner.store.logmover import discard_objects
 from runner.store.logread import LogLines, LogSearch, read_lines, search_lines
 from runner.store.logtail import LineCounts, LogTail, read_tail
-from runner.store.models import LogChunkRow, StageRow, StepRow, table
+from runner.store.models import BuildRow, LogChunkRow, RepoRow, StageRow, StepRow, table
 
 DEFAULT_CAP = 64 * 1024 * 1024
 # Reading a log: the bytes of chunks after which a page ends, and the most chunks it holds.
@@ -59,9 +62,12 @@ def elapsed_since(started: float, now: float | None = None) -> int | None:
 class LogStore:
     """Log chunks of steps. Thread-safe; ``append`` from many agents at once is fine."""
 
-    def __init__(self, db: Database, *, cap_bytes: int = DEFAULT_CAP):
+    def __init__(
+        self, db: Database, *, cap_bytes: int = DEFAULT_CAP, bucket: LogBucket | None = None
+    ):
         self.db = db
         self.cap_bytes = cap_bytes
+        self.bucket = bucket  # where logs of ended stages move to (None: they stay here)
         self._line_counts = LineCounts()
         # The append path is the hottest of the server (a log flood is thousands of chunks a
         # second): statements are built once and run on a Core connection, without the ORM.
@@ -77,6 +83,7 @@ class LogStore:
                 elapsed_ms=bindparam("elapsed_ms"),
                 codec=bindparam("codec"),
                 lines=bindparam("lines"),
+                stored=bindparam("stored"),
             )
             .on_conflict_do_nothing(index_elements=["step_id", "seq"])
             .returning(chunks.c.id)
@@ -149,6 +156,7 @@ class LogStore:
                     "elapsed_ms": elapsed_ms,
                     "codec": codec,
                     "lines": count_lines(blob),
+                    "stored": len(stored),
                 }
                 inserted = conn.execute(self._insert_chunk, row).scalar()
                 if inserted is None:
@@ -215,8 +223,9 @@ class LogStore:
                 .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
                 .order_by(LogChunkRow.seq)
                 .limit(limit)
-            )
-            return [(seq, unpack(*stored)) for seq, *stored in rows]
+            ).all()
+            opened = ChunkReader(s, step_id, self.bucket).open([row[1:] for row in rows])
+            return [(row[0], data) for row, data in zip(rows, opened, strict=True)]
 
     def last_seq(self, step_id: int) -> int:
         """The highest sequence number stored for the step, -1 when none."""
@@ -241,7 +250,7 @@ class LogStore:
         Rows are fetched a few at a time (a server-side cursor on PostgreSQL), so a page holds
         at most ``max_bytes`` plus a few chunks (each at most the RPC body limit) in memory.
         """
-        page: list[TimedChunk] = []
+        picked = []
         total = 0
         with self.db.session() as s:
             rows = s.execute(
@@ -251,14 +260,14 @@ class LogStore:
                 .limit(max_chunks)
                 .execution_options(yield_per=_FETCH_ROWS)
             )
-            for seq, elapsed, *stored in rows:
-                data = unpack(*stored)
-                page.append((seq, data, elapsed))
-                total += len(data)
+            for row in rows:
+                picked.append(row)
+                total += row.size
                 if total >= max_bytes:
                     break
             rows.close()
-        return page
+            opened = ChunkReader(s, step_id, self.bucket).open([row[2:] for row in picked])
+        return [(row[0], data, row[1]) for row, data in zip(picked, opened, strict=True)]
 
     def iter_chunks(
         self, step_id: int, after: int = -1, *, page_bytes: int = PAGE_BYTES
@@ -301,13 +310,15 @@ class LogStore:
         any log size.
         """
         with self.db.session() as s:
-            return read_tail(s, self._line_counts, step_id, max_bytes, max_lines, after)
+            return read_tail(
+                s, self.bucket, self._line_counts, step_id, max_bytes, max_lines, after
+            )
 
     def lines(self, step_id: int, first: int, count: int, *, max_chars: int) -> LogLines:
         """Up to ``count`` lines of the step's stored log from line ``first`` on (numbered as
         ``tail`` numbers them), at most about ``max_chars`` characters in all."""
         with self.db.session() as s:
-            return read_lines(s, step_id, first, count, max_chars)
+            return read_lines(s, self.bucket, step_id, first, count, max_chars)
 
     def search(
         self, step_id: int, query: str, *, after: int = 0, limit: int, max_bytes: int
@@ -317,6 +328,7 @@ class LogStore:
         with self.db.session() as s:
             return search_lines(
                 s,
+                self.bucket,
                 step_id,
                 query,
                 after=after,
@@ -337,36 +349,50 @@ class LogStore:
     def delete(self, step_id: int) -> None:
         """Drop the step's log (its counters return to zero)."""
         with self.db.write() as s:
+            discard_objects(s, [step_id])
             s.execute(delete(LogChunkRow).where(LogChunkRow.step_id == step_id))
             s.execute(
-                update(StepRow).where(StepRow.id == step_id).values(log_bytes=0, log_cut_bytes=0)
+                update(StepRow)
+                .where(StepRow.id == step_id)
+                .values(log_bytes=0, log_cut_bytes=0, log_object=None)
             )
 
-    def purge_before(self, finished_before: float) -> int:
-        """Drop the logs of steps of stages that ended before the time; returns chunks dropped.
-
-        For log retention: the steps stay, with ``log_cut_bytes`` telling what was removed.
-        """
+    def purge_expired(self, now: float, default_days: int) -> int:
+        """Drop the logs of steps of stages that ended longer ago than their repository keeps
+        logs (its ``log_retention_days``, else ``default_days``; 0 keeps them); returns the
+        chunks dropped. The steps stay, with ``log_cut_bytes`` telling what was removed."""
+        days = case(
+            (RepoRow.log_retention_days > 0, RepoRow.log_retention_days),
+            else_=literal(default_days),
+        )
         with self.db.write() as s:
             steps = (
                 select(StepRow.id)
                 .join(StageRow, StageRow.id == StepRow.stage_id)
+                .join(BuildRow, BuildRow.id == StageRow.build_id)
+                .join(RepoRow, RepoRow.id == BuildRow.repo_id)
                 .where(
                     StageRow.status.in_(list(DONE_STATUSES)),
                     StageRow.finished > 0,
-                    StageRow.finished < finished_before,
+                    days > 0,
+                    StageRow.finished < literal(now) - days * 86400,
                     StepRow.log_bytes > 0,
                 )
             )
             step_ids = list(s.scalars(steps))
             if not step_ids:
                 return 0
+            discard_objects(s, step_ids)
             dropped = affected(
                 s.execute(delete(LogChunkRow).where(LogChunkRow.step_id.in_(step_ids)))
             )
             s.execute(
                 update(StepRow)
                 .where(StepRow.id.in_(step_ids))
-                .values(log_cut_bytes=StepRow.log_cut_bytes + StepRow.log_bytes, log_bytes=0)
+                .values(
+                    log_cut_bytes=StepRow.log_cut_bytes + StepRow.log_bytes,
+                    log_bytes=0,
+                    log_object=None,
+                )
             )
             return dropped

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from runner.logtext import split_lines
-from runner.store.logcodec import STORED, unpack
+from runner.store.bucket import LogBucket
+from runner.store.logchunks import STORED, ChunkReader
 from runner.store.models import LogChunkRow, StepRow
 
 # Chunk sizes read per query while walking back from the newest chunk.
@@ -123,6 +124,7 @@ def _chunk_lines(data: bytes) -> list[str]:
 
 def read_tail(
     s: Session,
+    bucket: LogBucket | None,
     counts: LineCounts,
     step_id: int,
     max_bytes: int,
@@ -131,6 +133,7 @@ def read_tail(
 ) -> LogTail:
     """See ``LogStore.tail``."""
     chunks = LogChunkRow
+    reader = ChunkReader(s, step_id, bucket)
     last_seq = s.scalar(select(func.max(chunks.seq)).where(chunks.step_id == step_id))
     budget = max(1, max_bytes)
     picked: list[tuple[list[str], int | None]] = []  # (lines, elapsed_ms), newest first
@@ -162,17 +165,18 @@ def read_tail(
                 select(chunks.seq, chunks.elapsed_ms, *STORED)
                 .where(chunks.step_id == step_id, chunks.seq >= fits[-1], chunks.seq <= fits[0])
                 .order_by(chunks.seq.desc())
-            )
-            for seq, elapsed, *stored in rows:
-                lines = _chunk_lines(unpack(*stored))
+            ).all()
+            for (seq, elapsed, *_stored), data in zip(
+                rows, reader.open([row[2:] for row in rows]), strict=True
+            ):
+                lines = _chunk_lines(data)
                 picked.append((lines, elapsed))
                 count += len(lines)
                 oldest_seq = seq
                 if count >= max_lines:
                     break
-            rows.close()
         if part is not None and count < max_lines:
-            lines, prefix_lines, truncated, elapsed = _part(s, step_id, *part)
+            lines, prefix_lines, truncated, elapsed = _part(s, reader, *part)
             picked.append((lines, elapsed))
             count += len(lines)
             oldest_seq = part[0]
@@ -199,16 +203,18 @@ def read_tail(
     )
 
 
-def _part(s: Session, step_id: int, seq: int, skip: int) -> tuple[list[str], int, bool, int | None]:
+def _part(
+    s: Session, reader: ChunkReader, seq: int, skip: int
+) -> tuple[list[str], int, bool, int | None]:
     """The end of chunk ``seq`` after its first ``skip`` bytes: its whole lines, the number of
     lines before them within the chunk, whether the lines start with the end of a line (only
     when no line of the part starts inside it), and the chunk's time."""
     elapsed, *stored = s.execute(
         select(LogChunkRow.elapsed_ms, *STORED).where(
-            LogChunkRow.step_id == step_id, LogChunkRow.seq == seq
+            LogChunkRow.step_id == reader.step_id, LogChunkRow.seq == seq
         )
     ).one()
-    blob = unpack(*stored)
+    [blob] = reader.open([stored])
     newlines = blob.count(b"\n", 0, skip)
     # The byte before the part says whether the part starts a line.
     starts_line, rest = blob[skip - 1 : skip] == b"\n", blob[skip:]

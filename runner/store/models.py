@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -32,6 +33,10 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# A step whose log has bytes in the database, not yet moved to the log bucket.
+LOG_IN_DATABASE = "log_object IS NULL AND log_bytes > 0"
 
 
 class Base(DeclarativeBase):
@@ -88,6 +93,8 @@ class RepoRow(Base):
     webhook_secret: Mapped[str] = mapped_column(String(200), default="")
     trusted: Mapped[bool] = mapped_column(Boolean, default=False)
     timeout: Mapped[int] = mapped_column(Integer, default=3600)
+    # Days a finished build's logs are kept; 0 follows the server's ``log_retention_days``.
+    log_retention_days: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     pipeline_path: Mapped[str] = mapped_column(String(500), default="")
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -163,6 +170,16 @@ class StageRow(Base):
 
 class StepRow(Base):
     __tablename__ = "steps"
+    # The log mover's candidates: steps whose log is still in the database (few, however many
+    # steps there are).
+    __table_args__ = (
+        Index(
+            "ix_steps_log_in_database",
+            "id",
+            sqlite_where=text(LOG_IN_DATABASE),
+            postgresql_where=text(LOG_IN_DATABASE),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     stage_id: Mapped[int] = _fk("stages.id")
     number: Mapped[int] = mapped_column(Integer)
@@ -174,6 +191,9 @@ class StepRow(Base):
     finished: Mapped[float] = mapped_column(Float, default=0.0)
     log_bytes: Mapped[int] = mapped_column(Integer, default=0)
     log_cut_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    # The key of the object in the log bucket that holds this step's log once its stage ended
+    # and the log moved there (runner/store/logmover.py); NULL while it is in the database.
+    log_object: Mapped[str | None] = mapped_column(String(1024), nullable=True)
 
 
 class LogChunkRow(Base):
@@ -196,6 +216,26 @@ class LogChunkRow(Base):
     # The chunk's lines as ``runner.logtext.count_lines`` counts them, so numbering a line
     # never reads the data of the chunks before it.
     lines: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The bytes ``data`` holds, or held before the chunk moved into its step's object in the
+    # log bucket, where it now starts at ``object_offset`` (NULL while it is in ``data``).
+    stored: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    object_offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class LogObjectRemovalRow(Base):
+    """An object of the log bucket to remove once ``not_before`` has passed, unless a step
+    refers to it: the object of a deleted log (written in the transaction that deletes the
+    log), or one a move is writing for ``step_id`` (written before the object; the move
+    deletes the row when it records the object, so an object whose move never completed is
+    removed). See ``runner.store.logmover``."""
+
+    __tablename__ = "log_object_removals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    # The step a move under way writes for: one move per step at a time (NULLs are distinct).
+    step_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    not_before: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SecretRow(Base):

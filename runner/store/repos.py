@@ -15,7 +15,8 @@ from runner.repo_rules import check_slug
 from runner.store.convert import affected, now, row_values, select_by_id, to_record
 from runner.store.crypto import Cipher
 from runner.store.db import Database
-from runner.store.models import RepoRow
+from runner.store.logmover import discard_objects
+from runner.store.models import BuildRow, RepoRow, StageRow, StepRow
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ UPDATABLE = frozenset(
         "trusted",
         "fork_privileged",
         "timeout",
+        "log_retention_days",
         "pipeline_path",
         "private",
         "active",
@@ -186,5 +188,12 @@ class RepoStore:
     def delete(self, repo_id: int) -> None:
         """Remove the repository with its builds, logs, secrets and crons."""
         with self.db.write() as s:
+            discard_objects(
+                s,
+                select(StepRow.id)
+                .join(StageRow, StageRow.id == StepRow.stage_id)
+                .join(BuildRow, BuildRow.id == StageRow.build_id)
+                .where(BuildRow.repo_id == repo_id),
+            )
             if affected(s.execute(delete(RepoRow).where(RepoRow.id == repo_id))) == 0:
                 raise NotFound(f"no repository with id {repo_id}")

@@ -1,10 +1,12 @@
 """Approval rules and promote/rollback against a real `runner server` and a real agent (Docker):
 four-eyes refuses the promoter (API and CLI, one message) and another user's approval lets the
 deploy step run; with two approvals required the first keeps the build blocked and says how
-many are left, one person counts once, the second releases it, one decline ends another; a
+many are left, one person counts once, the second releases it, one decline ends another, and
+each approval and decline is an entry of the event log with the person who gave it; a
 rollback to a commit once live runs without approval where the environment exempts rollbacks
-and waits elsewhere; a promote or rollback of a build whose pipeline has no step for the
-environment is refused with the reason and makes no build."""
+and waits elsewhere, and each rollback has its deployment record (environment, build, who,
+approvers, agent, result); a promote or rollback of a build whose pipeline has no step for
+the environment is refused with the reason and makes no build."""
 
 from __future__ import annotations
 
@@ -92,6 +94,36 @@ def _step_logs(fleet: Fleet, build: dict) -> dict[str, str]:
     }
 
 
+def _log_of(fleet: Fleet, number: int) -> list[tuple[str, str, str]]:
+    """The approvals and declines of build ``number`` in the repository's event log, newest
+    first: ``(kind, actor, message)``; each has its time."""
+    entries = fleet.server.ok("GET", f"/repos/{SLUG}/events?kind=build.&limit=500")
+    mine = [
+        e
+        for e in entries
+        if e["subject"] == f"build:{SLUG}#{number}"
+        and e["kind"] in ("build.approved", "build.declined")
+    ]
+    assert all(e["created"] > 0 for e in mine), mine
+    return [(e["kind"], e["actor"], e["message"]) for e in mine]
+
+
+def _deployment_of(fleet: Fleet, number: int) -> tuple:
+    """Build ``number``'s own deployment record: ``(environment, build_number, event, sender,
+    approved_by, agent, state)``, and whether it has finished."""
+    build = fleet.server.build(SLUG, number)
+    (record,) = [d for d in build["deployments"] if d["build_number"] == number]
+    return (
+        record["environment"],
+        record["build_number"],
+        record["event"],
+        record["sender"],
+        record["approved_by"],
+        record["agent"],
+        record["state"],
+    ), record["finished"] > 0
+
+
 def _build_cli(fleet: Fleet, token: str, *args: str) -> subprocess.CompletedProcess:
     """``runner build ARGS`` as the user of ``token``; the finished process (not checked)."""
     server = fleet.server
@@ -146,6 +178,7 @@ def test_two_required_approvals_keep_the_build_blocked_until_the_second(fleet):
         "waiting for 1 more approval (2 required) from people with write access to deploy to canary"
     )
     assert server.build(SLUG, number)["status"] == "blocked"
+    assert _log_of(fleet, number) == [("build.approved", "alice", f"build #{number} approved")]
     waiting = server.ok("GET", f"/repos/{SLUG}/builds/{number}/waiting", fleet.tokens["bob"])
     assert waiting[0]["reason"] == (
         "waiting for 1 more approval (2 required) from people with write access to deploy to canary"
@@ -155,6 +188,7 @@ def test_two_required_approvals_keep_the_build_blocked_until_the_second(fleet):
     assert again.json()["error"] == (
         f"alice approved build #{number} already: waiting for 1 more approval (2 required)"
     )
+    assert len(_log_of(fleet, number)) == 1  # a refused approval is no entry
     second = server.ok("POST", f"/repos/{SLUG}/builds/{number}/approve", fleet.tokens["bob"])
     assert second["status"] in ("pending", "running")  # released: an agent may have it already
     done = server.wait_done(SLUG, number)
@@ -165,6 +199,10 @@ def test_two_required_approvals_keep_the_build_blocked_until_the_second(fleet):
         ("alice", "approved"),
         ("bob", "approved"),
     ]
+    assert _log_of(fleet, number) == [
+        ("build.approved", "bob", f"build #{number} approved"),
+        ("build.approved", "alice", f"build #{number} approved"),
+    ]
 
     # One decline ends a build that has some of its approvals.
     other = _deploy(fleet, source, "promote", "canary", "alice")["number"]
@@ -173,6 +211,10 @@ def test_two_required_approvals_keep_the_build_blocked_until_the_second(fleet):
     declined = server.build(SLUG, other)
     assert declined["status"] == "declined"
     assert all(s["agent_id"] is None for s in declined["stages"])
+    assert _log_of(fleet, other) == [
+        ("build.declined", "carol", f"build #{other} declined"),
+        ("build.approved", "bob", f"build #{other} approved"),
+    ]
 
 
 def test_a_rollback_runs_without_approval_only_where_rollbacks_are_exempt(fleet):
@@ -183,18 +225,40 @@ def test_a_rollback_runs_without_approval_only_where_rollbacks_are_exempt(fleet)
     server.ok("POST", f"/repos/{SLUG}/builds/{never_live['number']}/approve", fleet.tokens["bob"])
     assert server.wait_done(SLUG, never_live["number"])["status"] == "success"
 
+    first = never_live["number"]
+    assert _deployment_of(fleet, first) == (
+        ("staging", first, "rollback", "alice", ["bob"], "deployer", "live"),
+        True,
+    )
+
     exempt = _deploy(fleet, source, "rollback", "staging", "alice")
     done = server.wait_done(SLUG, exempt["number"])
     assert done["status"] == "success", (done["stages"], _step_logs(fleet, done))
     assert "deploying to staging" in _step_logs(fleet, done)["deploy"]
     assert server.ok("GET", f"/repos/{SLUG}/builds/{exempt['number']}/history")["approvals"] == []
+    # Each rollback has its deployment record: where, which build, who, with what result.
+    assert _deployment_of(fleet, exempt["number"]) == (
+        ("staging", exempt["number"], "rollback", "alice", [], "deployer", "live"),
+        True,
+    )
+    live = server.ok("GET", f"/repos/{SLUG}/environments/staging/status")["live"]
+    assert (live["build_number"], live["commit"]) == (exempt["number"], done["commit"])
+    assert _deployment_of(fleet, first)[0][-1] == "superseded"
 
     guarded = _deploy(fleet, source, "rollback", "production", "alice")
     assert guarded["status"] == "blocked"
+    assert _deployment_of(fleet, guarded["number"]) == (
+        ("production", guarded["number"], "rollback", "alice", [], "", "blocked"),
+        False,
+    )
     promoted = _deploy(fleet, source, "promote", "staging", "alice")
     assert promoted["status"] == "blocked"  # the exemption is for rollbacks only
     for number in (guarded["number"], promoted["number"]):
         server.ok("POST", f"/repos/{SLUG}/builds/{number}/decline", fleet.tokens["bob"])
+    assert _deployment_of(fleet, guarded["number"]) == (
+        ("production", guarded["number"], "rollback", "alice", [], "", "declined"),
+        True,
+    )
 
 
 def test_a_promote_or_rollback_of_a_pipeline_without_a_step_for_the_environment_is_refused(

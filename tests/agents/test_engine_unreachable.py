@@ -5,6 +5,8 @@ rather than failing builds with a raw connection error."""
 
 from __future__ import annotations
 
+import html
+import re
 import time
 
 import pytest
@@ -51,6 +53,27 @@ def test_an_agent_without_its_engine_claims_nothing_and_shows_engine_unreachable
         row = next(line for line in listing.splitlines() if line.startswith("no-engine"))
         assert "engine unreachable: cannot reach the Docker engine" in row, listing
 
+        # The admin's Agents page, in the agent's row: engine unreachable, with the reason.
+        page = server.http.get(
+            server.url + "/admin/agents",
+            headers={"Authorization": f"Bearer {server.admin}"},
+            timeout=30,
+        )
+        assert page.status_code == 200, page.text
+        engine = _engine_cell(page.text, "no-engine")
+        assert engine.startswith("engine unreachable"), engine
+        assert " ".join(listed[0]["unhealthy"].split()) in engine, (engine, listed)
+        assert "it takes no stages until the engine answers" in engine, engine
+
         log = agent.log()
         assert log.count("engine unavailable, not taking stages") == 1, log
         assert "Traceback" not in log, log
+
+
+def _engine_cell(page: str, name: str) -> str:
+    """The text of the Engine cell of agent ``name``'s row of the Agents page."""
+    row = re.search(rf'<tr><td class="mono">{re.escape(name)}</td>(.*?)</tr>', page, re.S)
+    assert row, page
+    cell = re.search(r"<td data-engine>(.*?)</td>", row.group(1), re.S)
+    assert cell, row.group(0)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell.group(1))).split())

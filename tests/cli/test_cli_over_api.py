@@ -70,6 +70,17 @@ def test_repo_generic_hook_is_off_until_turned_on(admin):
     assert "generic hook:   off" in admin.ok("repo", "show", "acme/ops")
 
 
+def test_repo_keeps_logs_for_its_own_days_or_the_servers(admin):
+    admin.ok("repo", "add", "acme/logs", "--clone-url", "file:///srv/logs.git")
+    assert "keeps logs:     (server setting)" in admin.ok("repo", "show", "acme/logs")
+    admin.ok("repo", "update", "acme/logs", "--log-retention-days", "14")
+    assert "keeps logs:     14 days" in admin.ok("repo", "show", "acme/logs")
+    refused = admin.fails("repo", "update", "acme/logs", "--log-retention-days", "-1")
+    assert "log_retention_days" in refused
+    admin.ok("repo", "update", "acme/logs", "--log-retention-days", "0")
+    assert "keeps logs:     (server setting)" in admin.ok("repo", "show", "acme/logs")
+
+
 def test_secret_add_replace_ls_and_rm(admin):
     admin.ok("repo", "add", "acme/sec", "--clone-url", "file:///srv/sec.git")
     assert "saved" in admin.ok("secret", "add", "acme/sec", "password", "first-value")

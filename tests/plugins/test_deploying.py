@@ -352,8 +352,17 @@ def run_the_walk(docker_client, server, plugin_images, registry, shop, tmp_path)
     assert running_images(docker_client, service) == {image_v120}
     status = server.cli("env", "status", SLUG)
     production_line = next(line for line in status.splitlines() if "production" in line)
-    for word in ("v1.2.0", f"#{number}", release["commit"][:7], image_v120, "ops", "deployer"):
-        assert word in production_line, status
+    fields = production_line.split("live: ", 1)[1].split("  ")  # fields apart by two spaces
+    assert fields[0] == "v1.2.0", status
+    for field in (
+        f"build #{number} (tag)",
+        f"commit {release['commit'][:10]}",
+        f"image {image_v120}",
+        "by dev",
+        "approved by ops",
+        "agent deployer",
+    ):
+        assert field in fields, status
 
     # v1.3.0-rc.1 fails its health check: the canary goes, v1.2.0 stays.
     canary = HEAD.format(**words) + IMAGE.format(**words) + CANARY.format(**words) + TAIL
@@ -386,7 +395,7 @@ def run_the_walk(docker_client, server, plugin_images, registry, shop, tmp_path)
     status = team.live("production")
     assert status["live"]["version"] == "v1.2.0"
     assert (status["canary"]["version"], status["canary"]["traffic_share"]) == ("v1.3.0", 25)
-    screenshot_of_the_environments(server)
+    screenshot_of_the_environments(server, release, image_v120)
 
     # The pusher promotes the canary; ops approves; v1.3.0 is live and the canary gone.
     promoted = server.cli(
@@ -449,13 +458,37 @@ def screenshot_of_the_approval(server: ServerProcess, number: int) -> None:
         page.screenshot(path=str(SHOTS / "deploying-approval.png"), full_page=True)
 
 
-def screenshot_of_the_environments(server: ServerProcess) -> None:
+def screenshot_of_the_environments(server: ServerProcess, release: dict, image: str) -> None:
+    """The Deployments page while the canary runs: production has v1.2.0 (``release``, whose
+    image is ``image``) live, each of its cells under its column, and v1.3.0 as a canary."""
     with chromium() as browser:
         page = _page(browser, server, "dev")
         page.goto(f"{server.url}/repos/{SLUG}/deployments")
-        row = page.locator('#environments tr[data-environment="production"][data-kind="canary"]')
-        assert "25" in row.inner_text()
+        live = _environment_row(page, "production", "live")
+        assert live["Version"] == "v1.2.0", live
+        assert live["Build"] == f"#{release['number']} tag", live
+        assert live["Commit"] == release["commit"][:10], live
+        assert (live["Image"], live["By"], live["Approved by"]) == (image, "dev", "ops"), live
+        assert (live["Agent"], live["State"].split()[0]) == ("deployer", "live"), live
+        build_link = page.locator(
+            '#environments tr[data-environment="production"][data-kind="live"] a',
+            has_text=f"#{release['number']}",
+        )
+        assert build_link.get_attribute("href") == f"/repos/{SLUG}/{release['number']}"
+        canary = _environment_row(page, "production", "canary")
+        assert canary["Version"] == "v1.3.0" and "25%" in canary["State"], canary
         page.screenshot(path=str(SHOTS / "deploying-environments.png"), full_page=True)
+
+
+def _environment_row(page, environment: str, kind: str) -> dict[str, str]:
+    """The cells of one row of the Environments table by their column's heading (the kind's
+    column has none): what a person reads in that row."""
+    headings = page.locator("#environments thead th").all_inner_texts()
+    row = page.locator(f'#environments tr[data-environment="{environment}"][data-kind="{kind}"]')
+    cells = row.locator("th, td").all_inner_texts()
+    assert len(cells) == len(headings), (headings, cells)
+    named = zip((h.strip() or "Kind" for h in headings), cells, strict=True)
+    return {heading: " ".join(cell.split()) for heading, cell in named}
 
 
 def screenshot_of_the_event_log(server: ServerProcess) -> None:

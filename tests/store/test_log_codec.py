@@ -106,11 +106,12 @@ def test_chunks_stored_at_revision_0006_are_counted_and_read_back(kind, request,
     if kind == "postgres":
         url = request.getfixturevalue("postgres_url")
     database = Database(url)
-    with database.engine.begin() as conn:
-        command.upgrade(_alembic(conn), "0006")
+    database.migrate()
     stores = Stores(database, Settings(password_hash_method=CHEAP_PASSWORD_HASH))
     repo = stores.repos.create("acme/old", forge="github", clone_url="file:///tmp/old.git")
     step = stores.builds.create(make_build(repo.id)).stages[0].steps[1].id
+    with database.engine.begin() as conn:
+        command.downgrade(_alembic(conn), "0006")
     old = [b"one\ntwo\n", b"three", b"", b"\xff\x00four\n\n", _build_output(300)]
     with database.engine.begin() as conn:
         for seq, data in enumerate(old):

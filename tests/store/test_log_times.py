@@ -117,15 +117,15 @@ def test_chunks_stored_at_revision_0005_read_back_without_a_time(kind, request, 
     if kind == "postgres":
         url = request.getfixturevalue("postgres_url")
     database = Database(url)
+    database.migrate()
+    stores = Stores(database, Settings(password_hash_method=CHEAP_PASSWORD_HASH))
+    repo = stores.repos.create("acme/old", forge="github", clone_url="file:///tmp/old.git")
+    step = stores.builds.create(make_build(repo.id)).stages[0].steps[1].id
     with database.engine.begin() as conn:
-        command.upgrade(_alembic(conn), "head")
         command.downgrade(_alembic(conn), "0005")
     with database.engine.connect() as conn:
         assert "elapsed_ms" not in {c["name"] for c in inspect(conn).get_columns("log_chunks")}
     # A chunk written by a server of revision 0005: its insert names no time column.
-    stores = Stores(database, Settings(password_hash_method=CHEAP_PASSWORD_HASH))
-    repo = stores.repos.create("acme/old", forge="github", clone_url="file:///tmp/old.git")
-    step = stores.builds.create(make_build(repo.id)).stages[0].steps[1].id
     with database.engine.begin() as conn:
         conn.execute(
             text("INSERT INTO log_chunks (step_id, seq, data, size) VALUES (:step, 0, :data, 4)"),

@@ -96,7 +96,9 @@ def test_purge_drops_logs_of_old_finished_stages(stores, repo):
     stores.stages.done(stage.id, "success", agent_id=agent.id, now=500.0)
     fresh = stores.builds.create(make_build(repo.id)).stages[0].steps[0].id
     stores.logs.append(fresh, 0, b"new log\n")
-    assert stores.logs.purge_before(1000.0) == 1
+    assert stores.logs.purge_expired(now=500.0 + 86400 - 1, default_days=1) == 0
+    assert stores.logs.purge_expired(now=500.0 + 86400 + 1, default_days=0) == 0  # keep all
+    assert stores.logs.purge_expired(now=500.0 + 86400 + 1, default_days=1) == 1
     assert stores.logs.read(step) == []
     assert stores.steps.get(step).log_cut_bytes == len(b"old log\n")
     assert stores.logs.read(fresh) == [(0, b"new log\n")]
@@ -128,3 +130,24 @@ def test_append_for_an_agent_only_while_it_holds_the_stage(stores, repo):
     assert b"".join(stores.logs.iter_raw(step)) == b"attempt 2\n"
     with pytest.raises(NotFound):
         stores.logs.append(99999, 0, b"x", agent_id=second.id)
+
+
+def test_a_repository_keeps_logs_for_its_own_days_else_the_servers(stores, repo):
+    agent = stores.agents.create("a")
+    short = stores.repos.update(
+        stores.repos.create("acme/short", forge="github", clone_url="file:///tmp/s.git").id,
+        log_retention_days=2,
+    )
+    steps = {}
+    for name, owner in (("server's", repo), ("short", short)):
+        stores.builds.create(make_build(owner.id))
+        stage = stores.stages.claim(agent)
+        steps[name] = stage.steps[0].id
+        stores.logs.append(steps[name], 0, f"{name} log\n".encode())
+        stores.stages.done(stage.id, "success", agent_id=agent.id, now=1000.0)
+    three_days_on = 1000.0 + 3 * 86400
+    assert stores.logs.purge_expired(three_days_on, default_days=0) == 1  # only its own 2 days
+    assert stores.logs.read(steps["short"]) == []
+    assert stores.logs.purge_expired(three_days_on, default_days=5) == 0
+    assert stores.logs.purge_expired(three_days_on + 3 * 86400, default_days=5) == 1
+    assert stores.logs.read(steps["server's"]) == []

@@ -183,6 +183,18 @@ def test_repository_admin_turns_fork_privileged_on_and_off(client_as, seeded, st
     assert not stores.repos.get(seeded.repo.id).fork_privileged
 
 
+def test_repository_admin_sets_how_long_logs_are_kept(client_as, seeded, stores):
+    client = client_as("admin")
+    page = client.get("/repos/acme/web/settings").get_data(as_text=True)
+    assert 'name="log_retention_days"' in page and "keep all" in page
+    form = {"csrf_token": csrf_of(page), "timeout": "3600", "default_branch": "main"}
+    res = client.post("/repos/acme/web/settings", data={**form, "log_retention_days": "30"})
+    assert res.status_code == 302 and stores.repos.get(seeded.repo.id).log_retention_days == 30
+    res = client.post("/repos/acme/web/settings", data={**form, "log_retention_days": "-3"})
+    assert res.status_code == 400 and 'id="e-log_retention_days"' in res.get_data(as_text=True)
+    assert stores.repos.get(seeded.repo.id).log_retention_days == 30
+
+
 def test_secret_values_are_write_only(client_as, seeded, stores):
     client = client_as("admin")
     page = client.get("/repos/acme/web/settings/secrets").get_data(as_text=True)

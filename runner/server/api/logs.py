@@ -16,6 +16,7 @@ stored chunks goes page by page within a byte budget (``LogStore.page``), never 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -65,7 +66,14 @@ def raw_log_response(step: Step, download_name: str = "") -> Response:
     if download_name:
         headers["Content-Disposition"] = content_disposition(download_name)
     chunks = current_services().stores.logs.iter_raw(step.id)
-    return Response(stream_with_context(chunks), mimetype="text/plain", headers=headers)
+    # The first page is read before answering: a log bucket that does not answer is a 503
+    # with Retry-After, not a 200 cut short.
+    first = next(chunks, b"")
+    return Response(
+        stream_with_context(itertools.chain([first], chunks)),
+        mimetype="text/plain",
+        headers=headers,
+    )
 
 
 def _step(owner: str, name: str, number: int, stage_number: int, step_number: int) -> Step:
@@ -123,12 +131,21 @@ def stream_log(owner: str, name: str, number: int, stage: int, step: int) -> Res
     except BaseException:
         ticket.release()
         raise
+    try:
+        # The first page is read before answering: a log bucket that does not answer is a
+        # 503 with Retry-After, not a stream cut short.
+        stored = _stored(services, found.id, after)
+        first = next(stored, None)
+    except BaseException:
+        subscription.close()
+        ticket.release()
+        raise
 
     def generate() -> Iterator[str]:
         last = after
         with ticket, subscription:
             yield "retry: 2000\n\n"
-            for seq, event in _stored(services, found.id, last):
+            for seq, event in itertools.chain([first] if first else [], stored):
                 yield event
                 last = seq
             if not _finished(services, found.id):

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from runner.core import ROLE_ADMIN, ROLE_READ
 from runner.errors import BadRequest
-from runner.repo_rules import check_slug
+from runner.repo_rules import MAX_LOG_RETENTION_DAYS, check_slug
 from runner.server.api import api_bp
 from runner.server.api.common import body, repo_for, repo_json
 from runner.server.auth import has_role, require_admin, require_user, role_of
@@ -22,6 +22,9 @@ from runner.services.values import flag, whole_number
 # (runner.services.repos).
 EDITABLE: dict[str, Callable[[object], object]] = {
     "timeout": lambda value: whole_number(value, "timeout", low=1),
+    "log_retention_days": lambda value: whole_number(
+        value, "log_retention_days", low=0, high=MAX_LOG_RETENTION_DAYS
+    ),
     "pipeline_path": str,
     "default_branch": str,
     "private": lambda value: flag(value, "private"),
