@@ -355,11 +355,13 @@ def test_a_webhook_to_a_live_log_from_b_and_a_killed_mid_build_lose_nothing(stac
         aws_secret_access_key=stack.env["S3_SECRET_KEY"],
         config=Config(s3={"addressing_style": "path"}),
     )
-    wait_for(
-        "the stage's log did not move into the bucket",
-        lambda: bucket.list_objects_v2(Bucket="runner-logs", Prefix="logs/").get("KeyCount"),
-        explain=stack.logs,
-    )
+
+    def moved() -> list[str]:
+        listed = bucket.list_objects_v2(Bucket="runner-logs", Prefix="logs/")
+        keys = [item["Key"] for item in listed.get("Contents", [])]
+        return [key for key in keys if key.rsplit("/", 1)[-1].startswith(f"{step['id']}-")]
+
+    wait_for("the step's log did not move into the bucket", moved, explain=stack.logs)
     assert stored_lines(b) == expected
 
     # Swarm started A again: it reads the same log back.
