@@ -125,18 +125,28 @@ class Stack:
 
     def remove(self) -> None:
         subprocess.run(["docker", "stack", "rm", self.name], capture_output=True, timeout=120)
+        # Swarm removes the tasks' containers after `stack rm` returns; volumes and the network
+        # can go once they are gone.
         namespace = {"label": f"com.docker.stack.namespace={self.name}"}
         deadline = time.monotonic() + 120
         while self.client.containers.list(all=True, filters=namespace):
             if time.monotonic() > deadline:
                 for container in self.client.containers.list(all=True, filters=namespace):
-                    container.remove(force=True)
+                    _quietly(container.remove, force=True)
                 break
             time.sleep(0.5)
         for network in self.client.networks.list(filters=namespace):
-            network.remove()
+            _quietly(network.remove)
         for volume in self.client.volumes.list(filters=namespace):
-            volume.remove(force=True)
+            _quietly(volume.remove, force=True)
+
+
+def _quietly(remove, **kwargs) -> None:
+    """Remove something that may be gone already (its owner got there first)."""
+    try:
+        remove(**kwargs)
+    except docker.errors.NotFound:
+        pass
 
 
 def wait_for(what: str, check, deadline: float = DEADLINE, explain=lambda: ""):
