@@ -129,10 +129,12 @@ class Stack:
         # can go once they are gone.
         namespace = {"label": f"com.docker.stack.namespace={self.name}"}
         deadline = time.monotonic() + 120
-        while self.client.containers.list(all=True, filters=namespace):
+        # The low-level list: the high-level one inspects each container it lists, and Swarm
+        # removes them meanwhile.
+        while containers := self.client.api.containers(all=True, filters=namespace):
             if time.monotonic() > deadline:
-                for container in self.client.containers.list(all=True, filters=namespace):
-                    _quietly(container.remove, force=True)
+                for found in containers:
+                    _quietly(self.client.api.remove_container, found["Id"], force=True)
                 break
             time.sleep(0.5)
         for network in self.client.networks.list(filters=namespace):
@@ -141,10 +143,10 @@ class Stack:
             _quietly(volume.remove, force=True)
 
 
-def _quietly(remove, **kwargs) -> None:
+def _quietly(remove, *args, **kwargs) -> None:
     """Remove something that may be gone already (its owner got there first)."""
     try:
-        remove(**kwargs)
+        remove(*args, **kwargs)
     except docker.errors.NotFound:
         pass
 

@@ -267,8 +267,10 @@ def test_build_list_shows_new_builds_and_waiting_reasons_live(world, page_as):
     number = world.push(["echo never"], branch="labelled", message="Needs production")
     page.wait_for_selector(f"#build-rows tr[data-number='{number}']")  # no reload
     page.click(f"#build-rows tr[data-number='{number}'] a")
+    # Null-safe: the predicate may first run on the list, before the build page has loaded.
     page.wait_for_function(
-        "() => document.getElementById('stages').innerText.includes('no agent with env=production')"
+        "() => (document.getElementById('stages')?.innerText ?? '')"
+        ".includes('no agent with env=production')"
     )
     page.screenshot(path=str(SHOTS / "build-waiting-agent.png"))
     world.server.api("POST", f"/repos/{SLUG}/builds/{number}/cancel", world.admin)
