@@ -109,6 +109,7 @@ class LogBucket:
         self.config = config
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
+        self._session: Any = None
         self._reading = threading.BoundedSemaphore(READS_AT_ONCE)
         self._reads_fail_until = 0.0  # monotonic
 
@@ -172,18 +173,23 @@ class LogBucket:
     def _client(self, kind: str) -> Any:
         with self._lock:
             if kind not in self._clients:
-                self._clients[kind] = _client(self.config, reader=kind == "reader")
+                if self._session is None:
+                    import boto3
+
+                    # One session for both clients: each session parses S3's service model
+                    # and endpoint tables (several MiB of Python objects) once.
+                    self._session = boto3.session.Session()
+                self._clients[kind] = _client(self._session, self.config, reader=kind == "reader")
             return self._clients[kind]
 
 
-def _client(config: BucketConfig, *, reader: bool) -> Any:
-    import boto3
+def _client(session: Any, config: BucketConfig, *, reader: bool) -> Any:
     from botocore.config import Config
 
     options: dict[str, Any] = {}
     if config.access_key:
         options.update(aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key)
-    return boto3.session.Session().client(
+    return session.client(
         "s3",
         endpoint_url=config.endpoint or None,
         region_name=config.region or None,
