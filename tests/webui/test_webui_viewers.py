@@ -1,12 +1,15 @@
 """Many viewers of a running step, in Chromium against a real `runner server` with its agent
-and Docker: 40 build pages (`?step=ID`; the issue asks for 200, see docs/ui.md) in 4 browser
-contexts of one user are all live on their contexts' shared connections, every page shows a line
-printed after all were open, while the API (`GET /api/v1/user`, a build read) and the agent RPC
-(a claim) keep answering and the stage is never requeued. Prints the figures docs/ui.md quotes
-(run with -s)."""
+and Docker: 200 build pages (`?step=ID`) in 4 browser contexts of one user are all live on their
+contexts' shared connections, every page shows a line printed after all were open, while the API
+(`GET /api/v1/user`, a build read) and the agent RPC (a claim) keep answering and the stage is
+never requeued. Prints the figures docs/ui.md quotes (run with -s).
+
+A load test: it runs after the rest of the suite, alone on the machine (marker ``alone``,
+scripts/test.sh)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -14,7 +17,6 @@ from collections.abc import Callable
 
 import pytest
 import requests
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_webui_live import SLUG, Live, last_line, line_number, log_in, ticking
 
 from tests.fixtures.browser import chromium
@@ -24,18 +26,17 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.xdist_group("chromium-heavy"),
+    pytest.mark.alone,
 ]
 
 CONTEXTS = 4
-# 50 tabs each (the issue's 200) did not all show a new line within 20 minutes on this machine
-# under the other suites' load (docs/ui.md): the largest count verified here.
-PER_CONTEXT = 10
+PER_CONTEXT = 50
 VIEWERS = CONTEXTS * PER_CONTEXT
 # Seconds within which an API or RPC call must answer on a loaded machine (the policy of
 # tests/security/test_streams.py): a call held up behind the viewers would wait for minutes, or
 # time out; the < 1 s of the issue is printed as figures, never asserted.
 DEADLINE = 30.0
-PAGE_DEADLINE = 300_000  # ms for what 200 pages on a loaded 2-core machine may be slow to show
+PAGE_DEADLINE = 300_000  # ms for what 200 pages on a 2-core machine may be slow to show
 # A page's tabs opened by ``window.open`` share its renderer process (a new page of Playwright
 # gets a process of its own: 200 of them did not open in 8 minutes here). Playwright starts
 # Chromium with background timers unthrottled, so the opened tabs stay live.
@@ -44,8 +45,7 @@ STATE = "() => { const s = document.getElementById('log-state'); return s ? s.te
 NEWER_THAN = """(n) => { const r = document.querySelectorAll('#log .ln > span');
   const t = r.length ? r[r.length - 1].textContent : '';
   return parseInt(t.split(' ').pop(), 10) > n; }"""
-# rAF polling (Playwright's default) waits for frames a tab behind others never draws.
-POLL_MS = 1000
+POLL_MS = 1000  # between rounds of asking every page
 
 
 class Prober:
@@ -140,6 +140,18 @@ def open_viewers(browser, live: Live, url: str) -> list:
     return contexts
 
 
+def wait_all(pages: list, predicate: str, arg: object = None) -> list[int]:
+    """Wait until ``predicate`` holds on every page, asking each page once a round (one page at
+    a time would wait for a busy renderer 200 times a round); the pages where it never did."""
+    pending = list(range(len(pages)))
+    deadline = time.monotonic() + PAGE_DEADLINE / 1000
+    while pending and time.monotonic() < deadline:
+        pending = [i for i in pending if not pages[i].evaluate(predicate, arg)]
+        if pending:
+            pages[0].wait_for_timeout(POLL_MS)  # Playwright's events are handled meanwhile
+    return pending
+
+
 def server_connections(port: int) -> int:
     """Established TCP connections to the server's port, as the server's side sees them."""
     out = subprocess.run(
@@ -158,14 +170,40 @@ def live(tmp_path_factory, docker_client):
     world.server.stop()
 
 
+def lower_browser_priority() -> None:
+    """Run the Chromium processes this test started, and the renderers they fork later (a
+    forked process keeps its parent's policy), only on CPU time nothing else wants
+    (``SCHED_IDLE``; Chromium sets its processes' nice values itself, not their policy): 200
+    viewers' browsers run on their own machines, not on the server's two cores."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+    ours = {os.getpid()}
+    while found := {pid for pid, parent in parents.items() if parent in ours} - ours:
+        ours |= found
+    for pid in ours - {os.getpid()}:
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if "chrom" in comm.read():
+                    os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            continue  # gone meanwhile
+
+
 @pytest.fixture(scope="module")
 def browser():
     with chromium() as b:
+        lower_browser_priority()
         yield b
 
 
 @pytest.mark.timeout(1200)
-def test_forty_viewers_of_a_running_step_are_live_while_api_and_rpc_answer(live, browser):
+def test_two_hundred_viewers_of_a_running_step_are_live_while_api_and_rpc_answer(live, browser):
     # A line a second until cancelled: however slowly the pages open, there are lines to come.
     number = live.push([("work", ticking(4000, "1"))], branch="crowd")
     step = live.step(number, "work")
@@ -178,26 +216,19 @@ def test_forty_viewers_of_a_running_step_are_live_while_api_and_rpc_answer(live,
             pages = [page for context in contexts for page in context.pages]
             assert len(pages) >= VIEWERS, [len(c.pages) for c in contexts]
             opened = time.monotonic() - started
-            for index, page in enumerate(pages):
-                try:
-                    page.wait_for_function(
-                        f"() => ({STATE})() === 'live'", polling=POLL_MS, timeout=PAGE_DEADLINE
-                    )
-                except PlaywrightTimeout:
-                    states = {p.evaluate(STATE) for p in pages}
-                    pytest.fail(f"page {index} never said live: {page.evaluate(STATE)!r}; {states}")
+            late = wait_all(pages, f"() => ({STATE})() === 'live'")
+            if late:
+                states = {p.evaluate(STATE) for p in pages}
+                pytest.fail(f"{len(late)} pages never said live, the first {late[0]}; {states}")
             all_live = time.monotonic() - started
             # Lines printed after every page was open and live reach every page.
             newest = max(line_number(last_line(page)) for page in pages)
-            for index, page in enumerate(pages):
-                try:
-                    page.wait_for_function(
-                        NEWER_THAN, arg=newest, polling=POLL_MS, timeout=PAGE_DEADLINE
-                    )
-                except PlaywrightTimeout:
-                    shown = [(p.evaluate(STATE), last_line(p)) for p in pages[index : index + 5]]
-                    pytest.fail(f"page {index} got no line after {newest}; pages from it: {shown}")
-                assert page.evaluate(STATE) == "live", (index, page.evaluate(STATE))
+            late = wait_all(pages, NEWER_THAN, newest)
+            if late:
+                shown = [(pages[i].evaluate(STATE), last_line(pages[i])) for i in late[:5]]
+                pytest.fail(f"{len(late)} pages got no line after {newest}; the first: {shown}")
+            states = {page.evaluate(STATE) for page in pages}
+            assert states == {"live"}, states
             fresh = time.monotonic() - started
             # One stream per browser context: the pages of one user, whose streams the server
             # caps at live_streams_per_user (8), are live only through their shared workers; the
