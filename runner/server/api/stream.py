@@ -23,6 +23,7 @@ stream (``services.admission.streams``: 429 or 503 with ``Retry-After`` beyond t
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -40,8 +41,10 @@ from runner.server.api import api_bp
 from runner.server.api.common import get_build, repo_for
 from runner.server.api.logs import _viewer, chunk_number
 from runner.server.auth import has_role, identify, require_user
+from runner.server.changes import ChangeSubscription
 from runner.server.services import Services, current_services
 from runner.services.values import whole_number
+from runner.store.logs import TimedChunk
 
 MAX_TOPICS = 64
 KEEPALIVE_SECONDS = 10.0
@@ -181,10 +184,22 @@ class _LogFollow:
         self.services = services
         # Subscribe before reading the store, so no chunk published in between is missed.
         self.sub = services.livelog.subscribe(step_id, after, wake=wake.set)
+        self._first: Iterator[TimedChunk] | None = None
+
+    def read_first_page(self) -> None:
+        """Read the stored chunks' first page now, before the stream answers: a log bucket that
+        does not answer is a 503 with Retry-After, which the pages wait out, not a stream that
+        opens and drops at once."""
+        pages = self.services.stores.logs.iter_timed(self.step_id, self.last)
+        first = next(pages, None)
+        self._first = itertools.chain([first] if first else [], pages)
 
     def stored(self, before: int | None = None) -> Iterator[str]:
         """Stored chunks after the last one sent (up to ``before``), page by page."""
-        for seq, data, elapsed in self.services.stores.logs.iter_timed(self.step_id, self.last):
+        pages, self._first = self._first, None
+        if pages is None:
+            pages = self.services.stores.logs.iter_timed(self.step_id, self.last)
+        for seq, data, elapsed in pages:
             if before is not None and seq >= before:
                 return
             yield _log_event(self.step_id, seq, split_lines(data), elapsed)
@@ -237,21 +252,25 @@ def event_stream() -> ResponseReturnValue:
     credentials = _Credentials()
     ticket = services.admission.streams.enter(_viewer())
     wake = threading.Event()
-    try:
-        changes = services.changes.subscribe(topics.builds, topics.repos, wake=wake.set)
-        follows = {
-            step_id: _LogFollow(services, step_id, after, wake)
-            for step_id, after in topics.logs.items()
-        }
-    except BaseException:
-        ticket.release()
-        raise
+    changes: ChangeSubscription | None = None
+    follows: dict[int, _LogFollow] = {}
 
     def close() -> None:
         ticket.release()
-        changes.close()
+        if changes is not None:
+            changes.close()
         for follow in follows.values():
             follow.close()
+
+    try:
+        changes = services.changes.subscribe(topics.builds, topics.repos, wake=wake.set)
+        for step_id, after in topics.logs.items():
+            follows[step_id] = _LogFollow(services, step_id, after, wake)
+        for follow in follows.values():
+            follow.read_first_page()
+    except BaseException:
+        close()
+        raise
 
     def generate() -> Iterator[str]:
         try:
