@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import bindparam, case, delete, func, literal, select, update
+from sqlalchemy import bindparam, case, delete, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -211,29 +211,6 @@ class LogStore:
                 log_cut_bytes=StepRow.log_cut_bytes + dropped,
             )
         )
-
-    def read(self, step_id: int, after: int = -1, *, limit: int = 1000) -> list[tuple[int, bytes]]:
-        """Chunks with ``seq > after``, in order, as ``(seq, data)``: at most ``limit`` of them.
-
-        Use ``iter_chunks`` to read to the end whatever the number of chunks.
-        """
-        with self.db.session() as s:
-            rows = s.execute(
-                select(LogChunkRow.seq, *STORED)
-                .where(LogChunkRow.step_id == step_id, LogChunkRow.seq > after)
-                .order_by(LogChunkRow.seq)
-                .limit(limit)
-            ).all()
-            opened = ChunkReader(s, step_id, self.bucket).open([row[1:] for row in rows])
-            return [(row[0], data) for row, data in zip(rows, opened, strict=True)]
-
-    def last_seq(self, step_id: int) -> int:
-        """The highest sequence number stored for the step, -1 when none."""
-        with self.db.session() as s:
-            found = s.scalar(
-                select(func.max(LogChunkRow.seq)).where(LogChunkRow.step_id == step_id)
-            )
-            return -1 if found is None else found
 
     def page(
         self,

@@ -32,7 +32,7 @@ def _upload(client, token: str, step_id: int, seq: int, text: str):
 
 
 def _raw_log(stores, step_id: int) -> bytes:
-    return b"".join(data for _seq, data in stores.logs.read(step_id))
+    return b"".join(data for _seq, data in stores.logs.iter_chunks(step_id))
 
 
 def test_requeued_stage_old_agent_cannot_write_into_new_attempt(client, stores, repo):

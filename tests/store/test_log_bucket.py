@@ -77,7 +77,7 @@ def _in_database(db, step_id: int) -> int:
 def _views(stores, step_id: int) -> dict:
     return {
         "raw": b"".join(stores.logs.iter_raw(step_id)),
-        "read": stores.logs.read(step_id),
+        "chunks": list(stores.logs.iter_chunks(step_id)),
         "page": stores.logs.page(step_id, 3, max_bytes=50_000),
         "tail": stores.logs.tail(step_id, max_bytes=30_000, max_lines=500),
         "lines": stores.logs.lines(step_id, 5_000, 20, max_chars=100_000),

@@ -21,9 +21,9 @@ def test_append_is_idempotent_per_sequence_number(stores, step_id):
     assert stores.logs.append(step_id, 0, ["line 1", "line 2"])
     assert stores.logs.append(step_id, 1, b"line 3\n")
     assert not stores.logs.append(step_id, 1, b"line 3\n")  # an agent's resend
-    assert stores.logs.read(step_id) == [(0, b"line 1\nline 2\n"), (1, b"line 3\n")]
-    assert stores.logs.read(step_id, after=0) == [(1, b"line 3\n")]
-    assert stores.logs.last_seq(step_id) == 1
+    assert list(stores.logs.iter_chunks(step_id)) == [(0, b"line 1\nline 2\n"), (1, b"line 3\n")]
+    assert list(stores.logs.iter_chunks(step_id, 0)) == [(1, b"line 3\n")]
+    assert stores.logs.tail(step_id, max_bytes=1024, max_lines=1).last_seq == 1
     assert stores.steps.get(step_id).log_bytes == len(b"line 1\nline 2\nline 3\n")
 
 
@@ -99,9 +99,9 @@ def test_purge_drops_logs_of_old_finished_stages(stores, repo):
     assert stores.logs.purge_expired(now=500.0 + 86400 - 1, default_days=1) == 0
     assert stores.logs.purge_expired(now=500.0 + 86400 + 1, default_days=0) == 0  # keep all
     assert stores.logs.purge_expired(now=500.0 + 86400 + 1, default_days=1) == 1
-    assert stores.logs.read(step) == []
+    assert list(stores.logs.iter_chunks(step)) == []
     assert stores.steps.get(step).log_cut_bytes == len(b"old log\n")
-    assert stores.logs.read(fresh) == [(0, b"new log\n")]
+    assert list(stores.logs.iter_chunks(fresh)) == [(0, b"new log\n")]
     assert build.id
 
 
@@ -110,7 +110,6 @@ def test_iter_chunks_reads_past_any_page_size(stores, step_id):
         stores.logs.append(step_id, seq, f"{seq}\n")
     chunks = list(stores.logs.iter_chunks(step_id, after=99))
     assert [seq for seq, _data in chunks] == list(range(100, 1500))
-    assert len(stores.logs.read(step_id)) == 1000  # read() stops at its limit
 
 
 def test_append_for_an_agent_only_while_it_holds_the_stage(stores, repo):
@@ -147,7 +146,7 @@ def test_a_repository_keeps_logs_for_its_own_days_else_the_servers(stores, repo)
         stores.stages.done(stage.id, "success", agent_id=agent.id, now=1000.0)
     three_days_on = 1000.0 + 3 * 86400
     assert stores.logs.purge_expired(three_days_on, default_days=0) == 1  # only its own 2 days
-    assert stores.logs.read(steps["short"]) == []
+    assert list(stores.logs.iter_chunks(steps["short"])) == []
     assert stores.logs.purge_expired(three_days_on, default_days=5) == 0
     assert stores.logs.purge_expired(three_days_on + 3 * 86400, default_days=5) == 1
-    assert stores.logs.read(steps["server's"]) == []
+    assert list(stores.logs.iter_chunks(steps["server's"])) == []

@@ -153,7 +153,7 @@ def test_lease_renewal_expiry_and_requeue(stores, repo, agent):
     again = stores.stages.get(stage.id)
     assert again.status == PENDING and again.agent_id is None
     assert all(s.status == PENDING and s.log_bytes == 0 for s in again.steps)
-    assert stores.logs.read(stage.steps[0].id) == []
+    assert list(stores.logs.iter_chunks(stage.steps[0].id)) == []
     assert [e.text for e in stores.events.of_build(build.id)] == ["requeued: agent lost"]
     # The old agent learns it lost the stage; a new claim starts over.
     assert stores.stages.renew_lease(stage.id, agent.id) == LEASE_LOST
