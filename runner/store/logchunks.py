@@ -45,7 +45,7 @@ class ChunkReader:
         Chunks in the bucket are read in one range, from the first one's start to the last
         one's end: callers pass consecutive chunks.
         """
-        moved = [(row[4], row[3]) for row in rows if row[4] is not None]
+        moved = [(offset, stored) for *_, stored, offset in rows if offset is not None]
         start = end = 0
         window = b""
         if moved:
