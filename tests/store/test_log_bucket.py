@@ -27,7 +27,7 @@ from runner.store.models import LogChunkRow, LogObjectRemovalRow, StageRow
 from runner.testing import CHEAP_PASSWORD_HASH, s3_server
 
 from .helpers import make_build, make_stage
-from .test_log_times import _alembic
+from .old_revisions import alembic_config
 
 
 @pytest.fixture
@@ -314,7 +314,7 @@ def test_going_back_to_revision_0006_is_refused_while_logs_are_in_the_bucket(
     _fill(bucket_stores, step_id, chunks=1)
     bucket_stores.log_mover.move_ended()
     with db.engine.begin() as conn, pytest.raises(RuntimeError, match="cannot read them"):
-        command.downgrade(_alembic(conn), "0006")
+        command.downgrade(alembic_config(conn), "0006")
     assert db.revision() == head_revision()
 
 

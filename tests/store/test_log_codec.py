@@ -9,19 +9,15 @@ import os
 import zlib
 
 import pytest
-from alembic import command
 from sqlalchemy import func, select, text
 
 from runner.logtext import count_lines, split_lines
-from runner.settings import Settings
-from runner.store import Database, Stores
-from runner.store.db import head_revision
+from runner.store import Database
 from runner.store.logcodec import RAW, ZLIB, pack, unpack
 from runner.store.models import LogChunkRow
-from runner.testing import CHEAP_PASSWORD_HASH
 
 from .helpers import make_build
-from .test_log_times import _alembic
+from .old_revisions import KINDS, database_url, downgrade, step_at_revision, upgraded
 
 
 @pytest.fixture
@@ -100,19 +96,12 @@ def test_a_build_log_is_stored_at_under_a_third_and_read_back_whole(db, stores, 
     assert found.matches[0].elapsed_ms == 390  # chunk 39 holds lines 19,501 to 20,000
 
 
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("kind", KINDS)
 def test_chunks_stored_at_revision_0006_are_counted_and_read_back(kind, request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    if kind == "postgres":
-        url = request.getfixturevalue("postgres_url")
-    database = Database(url)
-    database.migrate()
-    stores = Stores(database, Settings(password_hash_method=CHEAP_PASSWORD_HASH))
-    repo = stores.repos.create("acme/old", forge="github", clone_url="file:///tmp/old.git")
-    step = stores.builds.create(make_build(repo.id)).stages[0].steps[1].id
-    with database.engine.begin() as conn:
-        command.downgrade(_alembic(conn), "0006")
+    url = database_url(kind, request, tmp_path)
+    step = step_at_revision(url, "0006")
     old = [b"one\ntwo\n", b"three", b"", b"\xff\x00four\n\n", _build_output(300)]
+    database = Database(url)
     with database.engine.begin() as conn:
         for seq, data in enumerate(old):
             conn.execute(
@@ -124,30 +113,26 @@ def test_chunks_stored_at_revision_0006_are_counted_and_read_back(kind, request,
             )
     database.dispose()
 
-    upgraded = Database(url)
-    upgraded.migrate()
-    assert upgraded.revision() == head_revision()
-    stores = Stores(upgraded, Settings(password_hash_method=CHEAP_PASSWORD_HASH))
-    with upgraded.session() as s:
-        counted = s.execute(
-            select(LogChunkRow.lines, LogChunkRow.codec)
-            .where(LogChunkRow.step_id == step)
-            .order_by(LogChunkRow.seq)
-        ).all()
-    assert counted == [(2, RAW), (1, RAW), (0, RAW), (2, RAW), (300, RAW)]
-    stores.logs.append(step, len(old), _build_output(300, start=300))
-    expected = [line for chunk in old for line in split_lines(chunk)]
-    expected += split_lines(_build_output(300, start=300))
-    tail = stores.logs.tail(step, max_bytes=1 << 20, max_lines=10)
-    assert tail.lines == expected[-10:] and tail.total_lines == len(expected) == 605
-    assert stores.logs.lines(step, 4, 2, max_chars=1000).lines == ["\ufffd\x00four", ""]
-    assert stores.logs.search(step, "three", limit=5, max_bytes=1 << 20).matches[0].line == 3
-    upgraded.dispose()
+    with upgraded(url) as (database, stores):
+        with database.session() as s:
+            counted = s.execute(
+                select(LogChunkRow.lines, LogChunkRow.codec)
+                .where(LogChunkRow.step_id == step)
+                .order_by(LogChunkRow.seq)
+            ).all()
+        assert counted == [(2, RAW), (1, RAW), (0, RAW), (2, RAW), (300, RAW)]
+        stores.logs.append(step, len(old), _build_output(300, start=300))
+        expected = [line for chunk in old for line in split_lines(chunk)]
+        expected += split_lines(_build_output(300, start=300))
+        tail = stores.logs.tail(step, max_bytes=1 << 20, max_lines=10)
+        assert tail.lines == expected[-10:] and tail.total_lines == len(expected) == 605
+        assert stores.logs.lines(step, 4, 2, max_chars=1000).lines == ["\ufffd\x00four", ""]
+        assert stores.logs.search(step, "three", limit=5, max_bytes=1 << 20).matches[0].line == 3
 
     # Going back to 0006 inflates the compressed chunks: that schema reads them as stored.
+    downgrade(url, "0006")
     back = Database(url)
     with back.engine.begin() as conn:
-        command.downgrade(_alembic(conn), "0006")
         data = conn.execute(
             text("SELECT data FROM log_chunks WHERE step_id = :step AND seq = :seq"),
             {"step": step, "seq": len(old)},

@@ -6,20 +6,16 @@ back with no time (None), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, text
 
 from runner.errors import BadRequest
 from runner.logtext import MAX_ELAPSED_MS
-from runner.settings import Settings
-from runner.store import Database, Stores
-from runner.store.db import MIGRATIONS, head_revision
+from runner.store import Database
 from runner.store.logs import elapsed_since
 from runner.store.logtail import time_marks
-from runner.testing import CHEAP_PASSWORD_HASH
 
 from .helpers import make_build
+from .old_revisions import KINDS, database_url, step_at_revision, upgraded
 
 
 @pytest.fixture
@@ -104,25 +100,11 @@ def test_marks_skip_empty_chunks_and_repeated_times():
     assert time_marks(1, []) == []
 
 
-def _alembic(connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
-
-
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("kind", KINDS)
 def test_chunks_stored_at_revision_0005_read_back_without_a_time(kind, request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    if kind == "postgres":
-        url = request.getfixturevalue("postgres_url")
+    url = database_url(kind, request, tmp_path)
+    step = step_at_revision(url, "0005")
     database = Database(url)
-    database.migrate()
-    stores = Stores(database, Settings(password_hash_method=CHEAP_PASSWORD_HASH))
-    repo = stores.repos.create("acme/old", forge="github", clone_url="file:///tmp/old.git")
-    step = stores.builds.create(make_build(repo.id)).stages[0].steps[1].id
-    with database.engine.begin() as conn:
-        command.downgrade(_alembic(conn), "0005")
     with database.engine.connect() as conn:
         assert "elapsed_ms" not in {c["name"] for c in inspect(conn).get_columns("log_chunks")}
     # A chunk written by a server of revision 0005: its insert names no time column.
@@ -133,13 +115,10 @@ def test_chunks_stored_at_revision_0005_read_back_without_a_time(kind, request, 
         )
     database.dispose()
 
-    upgraded = Database(url)
-    upgraded.migrate()
-    assert upgraded.revision() == head_revision()
-    stores = Stores(upgraded, Settings(password_hash_method=CHEAP_PASSWORD_HASH))
-    stores.logs.append(step, 1, b"new\n", elapsed_ms=1500)
-    tail = stores.logs.tail(step, max_bytes=1 << 20, max_lines=100)
-    assert tail.lines == ["old", "new"]
-    assert tail.times == [(1, None), (2, 1500)]
-    assert stores.logs.search(step, "old", limit=5, max_bytes=1 << 20).matches[0].elapsed_ms is None
-    upgraded.dispose()
+    with upgraded(url) as (_database, stores):
+        stores.logs.append(step, 1, b"new\n", elapsed_ms=1500)
+        tail = stores.logs.tail(step, max_bytes=1 << 20, max_lines=100)
+        assert tail.lines == ["old", "new"]
+        assert tail.times == [(1, None), (2, 1500)]
+        found = stores.logs.search(step, "old", limit=5, max_bytes=1 << 20)
+        assert found.matches[0].elapsed_ms is None
