@@ -44,7 +44,6 @@ from runner.server.auth import has_role, identify, require_user
 from runner.server.changes import ChangeSubscription
 from runner.server.services import Services, current_services
 from runner.services.values import whole_number
-from runner.store.logs import TimedChunk
 
 MAX_TOPICS = 64
 KEEPALIVE_SECONDS = 10.0
@@ -184,7 +183,8 @@ class _LogFollow:
         self.services = services
         # Subscribe before reading the store, so no chunk published in between is missed.
         self.sub = services.livelog.subscribe(step_id, after, wake=wake.set)
-        self._first: Iterator[TimedChunk] | None = None
+        # (seq, data, elapsed_ms) of the chunks read ahead, then the rest of them
+        self._first: Iterator[tuple[int, bytes, int | None]] | None = None
 
     def read_first_page(self) -> None:
         """Read the stored chunks' first page now, before the stream answers: a log bucket that
