@@ -46,6 +46,8 @@ from runner.server.services import Services, current_services
 from runner.services.values import whole_number
 
 MAX_TOPICS = 64
+# Bytes of followed logs read before a stream answers (then one chunk more at most).
+READ_AHEAD_BYTES = 1024 * 1024
 KEEPALIVE_SECONDS = 10.0
 
 
@@ -183,22 +185,21 @@ class _LogFollow:
         self.services = services
         # Subscribe before reading the store, so no chunk published in between is missed.
         self.sub = services.livelog.subscribe(step_id, after, wake=wake.set)
-        # (seq, data, elapsed_ms) of the chunks read ahead, then the rest of them
-        self._first: Iterator[tuple[int, bytes, int | None]] | None = None
+        # (seq, data, elapsed_ms) of the chunk read before the stream answered, if one was
+        self._ahead: list[tuple[int, bytes, int | None]] = []
 
-    def read_first_page(self) -> None:
-        """Read the stored chunks' first page now, before the stream answers: a log bucket that
-        does not answer is a 503 with Retry-After, which the pages wait out, not a stream that
-        opens and drops at once."""
-        pages = self.services.stores.logs.iter_timed(self.step_id, self.last)
-        first = next(pages, None)
-        self._first = itertools.chain([first] if first else [], pages)
+    def read_ahead(self) -> int:
+        """Read the first stored chunk now, before the stream answers: a log bucket that does
+        not answer is a 503 with Retry-After, which the pages wait out, not a stream that opens
+        and drops at once. Returns the bytes it holds until the stream sends them."""
+        self._ahead = self.services.stores.logs.page(self.step_id, self.last, max_chunks=1)
+        return sum(len(data) for _seq, data, _elapsed in self._ahead)
 
     def stored(self, before: int | None = None) -> Iterator[str]:
         """Stored chunks after the last one sent (up to ``before``), page by page."""
-        pages, self._first = self._first, None
-        if pages is None:
-            pages = self.services.stores.logs.iter_timed(self.step_id, self.last)
+        ahead, self._ahead = self._ahead, []
+        after = ahead[-1][0] if ahead else self.last
+        pages = itertools.chain(ahead, self.services.stores.logs.iter_timed(self.step_id, after))
         for seq, data, elapsed in pages:
             if before is not None and seq >= before:
                 return
@@ -266,8 +267,12 @@ def event_stream() -> ResponseReturnValue:
         changes = services.changes.subscribe(topics.builds, topics.repos, wake=wake.set)
         for step_id, after in topics.logs.items():
             follows[step_id] = _LogFollow(services, step_id, after, wake)
+        # Within a budget: a stream may follow MAX_TOPICS logs of chunks up to 4 MiB each.
+        held = 0
         for follow in follows.values():
-            follow.read_first_page()
+            if held >= READ_AHEAD_BYTES:
+                break
+            held += follow.read_ahead()
     except BaseException:
         close()
         raise
